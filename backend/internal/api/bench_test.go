@@ -1,0 +1,122 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Benchmarks print figures rather than assert them; run them with scripts/bench.
+// Each reports p50/p99 latencies over real HTTP on loopback as custom metrics.
+
+// timed runs fn n times and reports its p50 and p99 in milliseconds.
+func timed(b *testing.B, name string, fn func()) {
+	var ds []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		fn()
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	ms := func(q float64) float64 {
+		return float64(ds[min(len(ds)-1, int(float64(len(ds))*q))].Microseconds()) / 1000
+	}
+	b.ReportMetric(ms(0.50), name+"_p50_ms")
+	b.ReportMetric(ms(0.99), name+"_p99_ms")
+}
+
+// post is a bare HTTP call for benchmarks: no contract validation in the timed path.
+func post(b *testing.B, client *http.Client, url, token string, body any) *http.Response {
+	buf, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(buf))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	require.NoError(b, err)
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b.Fatalf("POST %s: %d", url, resp.StatusCode)
+	}
+	return resp
+}
+
+func get(b *testing.B, client *http.Client, url string) {
+	resp, err := client.Get(url)
+	require.NoError(b, err)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+}
+
+func BenchmarkSubmit(b *testing.B) {
+	tb := setupBench(b)
+	tok := tb.project("proj", false)
+	i := 0
+	timed(b, "submit", func() {
+		i++
+		post(b, tb.client, tb.url+"/api/v1/jobs", tok, map[string]any{
+			"entityKey": "commit", "entityVal": fmt.Sprint(i % 100), "name": "build", "cmd": "make", "tag": "linux",
+			"collections": map[string]string{"ref": "main"},
+		})
+	})
+}
+
+func BenchmarkSubmitBatch1000(b *testing.B) {
+	tb := setupBench(b)
+	tok := tb.project("proj", false)
+	i := 0
+	timed(b, "batch1000", func() {
+		i++
+		jobs := make([]map[string]any, 1000)
+		for k := range jobs {
+			j := map[string]any{"entityKey": "commit", "entityVal": fmt.Sprint(i), "name": fmt.Sprint("job", k), "cmd": "make", "tag": "linux"}
+			if k > 0 {
+				j["precedingNames"] = []string{fmt.Sprint("job", k/2)}
+			}
+			jobs[k] = j
+		}
+		post(b, tb.client, tb.url+"/api/v1/jobs/batch", tok, map[string]any{"jobs": jobs})
+	})
+}
+
+// BenchmarkReadsAt1M measures the queue listing and an entity page with a million
+// finished jobs in the database (and a realistic queue of 500 runnable jobs).
+func BenchmarkReadsAt1M(b *testing.B) {
+	tb := setupBench(b)
+	tok := tb.project("proj", false)
+	ctx := context.Background()
+	start := time.Now()
+	// 1,000,000 finished jobs over 100,000 commits, ten jobs each.
+	_, err := tb.pool.Exec(ctx, `
+		INSERT INTO entities (project_id, key, value)
+		SELECT 1, 'commit', 'c' || g FROM generate_series(1, 100000) g;
+		INSERT INTO keys (project_id, kind, key, value_count) VALUES (1, 'entity', 'commit', 100000);
+		INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, ended_at, exit_code)
+		SELECT 1, 1 + (g / 10), 'job' || (g % 10), 'make', 'linux',
+			CASE WHEN g % 7 = 0 THEN 'failed' ELSE 'succeeded' END, now(), now(), 0
+		FROM generate_series(0, 999999) g;
+		ANALYZE jobs; ANALYZE entities;`)
+	require.NoError(b, err)
+	for i := range 500 {
+		post(b, tb.client, tb.url+"/api/v1/jobs", tok, map[string]any{
+			"entityKey": "commit", "entityVal": fmt.Sprint("live", i%50), "name": "build", "cmd": "make", "tag": "linux"})
+	}
+	b.Logf("seeded 1,000,000 finished jobs in %s", time.Since(start).Round(time.Millisecond))
+	b.Run("queue", func(b *testing.B) {
+		timed(b, "queue", func() { get(b, tb.client, tb.url+"/api/v1/queue?limit=50") })
+	})
+	b.Run("entity", func(b *testing.B) {
+		timed(b, "entity", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/entities/commit/c55555") })
+	})
+	b.Run("entity_list", func(b *testing.B) {
+		timed(b, "entity_list", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/entities/commit?limit=50") })
+	})
+}

@@ -1,0 +1,224 @@
+package api
+
+// The Aura 0.4 endpoints, mapped onto the same store and dispatcher as /api/v1.
+// They live in this package rather than their own because they share its route
+// table, decoding and error answers.
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+type compatSubmit struct {
+	ParentJob     *int64            `json:"parentJob"`
+	Project       string            `json:"project" validate:"required,slug"`
+	EntityKey     string            `json:"entityKey" validate:"required,slug"`
+	EntityVal     string            `json:"entityVal" validate:"required,slug"`
+	Name          string            `json:"name" validate:"required,slug"`
+	Cmd           string            `json:"cmd" validate:"required,max=65536"`
+	Env           string            `json:"env"`
+	Tag           string            `json:"tag" validate:"required,tag"`
+	Collections   map[string]string `json:"collections" validate:"max=50,dive,keys,slug,endkeys,slug"`
+	PrecedingJobs []int64           `json:"precedingJobs" validate:"max=100,dive,min=1"`
+	EarliestStart *int64            `json:"earliestStart"`
+}
+
+func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
+	var body compatSubmit
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	env, err := parseDotEnv(body.Env)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	projectID, parent, err := h.submitProject(r, body.Project, "project")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.ParentJob != nil && (parent == nil || *parent != *body.ParentJob) {
+		writeError(w, r, errorf(http.StatusForbidden, "parentJob", "parentJob must be the job whose key submits"))
+		return
+	}
+	p := (&jobSubmit{
+		EntityKey: body.EntityKey, EntityVal: body.EntityVal, Name: body.Name, Cmd: body.Cmd, Env: env,
+		Tag: body.Tag, Collections: body.Collections, PrecedingJobs: body.PrecedingJobs,
+	}).params(projectID, parent)
+	if body.EarliestStart != nil {
+		t := time.Unix(*body.EarliestStart, 0)
+		p.EarliestStart = &t
+	}
+	jobs, err := h.Store.JobSubmit(r.Context(), []*store.JobSubmitParams{p})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"id": jobs[0].ID})
+}
+
+// parseDotEnv reads the text of a .env file: KEY=value lines, blank lines and # comments.
+func parseDotEnv(text string) (map[string]string, error) {
+	env := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), maxBodyBytes)
+	for line := 1; sc.Scan(); line++ {
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(s, "export "), "=")
+		k = strings.TrimSpace(k)
+		if !ok || !envNamePattern.MatchString(k) {
+			return nil, errorf(http.StatusBadRequest, "env", "env line "+strconv.Itoa(line)+" is not KEY=value")
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		env[k] = v
+	}
+	return env, nil
+}
+
+// formatDotEnv writes env as .env text, sorted so it reads the same every time.
+func formatDotEnv(envs ...map[string]string) string {
+	var lines []string
+	for _, env := range envs {
+		for k, v := range env {
+			lines = append(lines, k+"="+v)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+type compatRunnerCheckIn struct {
+	Name  string   `json:"name" validate:"required,slug"`
+	Tags  []string `json:"tags" validate:"max=32,dive,tag"`
+	Limit *int     `json:"limit" validate:"required,min=0"`
+}
+
+type compatJobJSON struct {
+	ID        int64  `json:"id"`
+	Project   string `json:"project"`
+	EntityKey string `json:"entityKey"`
+	EntityVal string `json:"entityVal"`
+	Name      string `json:"name"`
+	JobKey    string `json:"jobKey"`
+	Cmd       string `json:"cmd"`
+	Env       string `json:"env"`
+	Tag       string `json:"tag"`
+}
+
+func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
+	p, err := requireRunner(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body compatRunnerCheckIn
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	// A 0.4 runner does not long-poll and never heartbeats.
+	jobs, err := h.Dispatcher.Claim(r.Context(), &dispatch.ClaimRequest{
+		RunnerID: p.RunnerID, Tags: body.Tags, Capacity: min(*body.Limit, 100), Compat: true,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]compatJobJSON, len(jobs))
+	for i, j := range jobs {
+		out[i] = compatJobJSON{
+			ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
+			JobKey: h.Auth.JobToken(j.ID, j.Attempt), Cmd: j.Cmd, Env: formatDotEnv(j.Env, j.SecretEnv), Tag: j.Tag,
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
+}
+
+type compatJobDone struct {
+	Name     string `json:"name" validate:"required,slug"`
+	ID       int64  `json:"id" validate:"required,min=1"`
+	ExitCode *int   `json:"exitCode" validate:"required"`
+}
+
+func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
+	p, err := requireRunner(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body compatJobDone
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	j, err := h.Store.JobGet(r.Context(), body.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	_, err = h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
+		Holder:   store.Holder{JobID: j.ID, Attempt: j.Attempt, RunnerID: p.RunnerID},
+		ExitCode: *body.ExitCode, Compat: true,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// compatUploadLog stores a 0.4 runner's whole log, uploaded once after the job.
+func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
+	id, err := idParam(r, "jobId")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	j, err := h.Store.JobGet(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	hold := store.Holder{JobID: id, Attempt: j.Attempt}
+	switch p := principal(r); {
+	case p == nil:
+		writeError(w, r, errUnauthorized)
+		return
+	case p.Kind == auth.KindRunner:
+		hold.RunnerID = p.RunnerID
+	case p.Kind == auth.KindJob && p.JobID == id && p.Attempt == j.Attempt:
+	default:
+		writeError(w, r, errForbidden)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.LogLimit+1<<20))
+	if err != nil {
+		writeError(w, r, decodeError(err))
+		return
+	}
+	_, err = h.Store.LogAppend(r.Context(), &store.LogAppendParams{
+		Holder: hold, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}

@@ -1,0 +1,168 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// maxBodyBytes bounds every JSON request body.
+const maxBodyBytes = 1 << 20
+
+var (
+	slugPattern    = regexp.MustCompile(`^[0-9A-Za-z_:.-]{1,260}$`)
+	tagPattern     = regexp.MustCompile(`^\S{1,260}$`)
+	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	validate       = newValidator()
+)
+
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		return name
+	})
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	must(v.RegisterValidation("slug", func(fl validator.FieldLevel) bool { return slugPattern.MatchString(fl.Field().String()) }))
+	must(v.RegisterValidation("tag", func(fl validator.FieldLevel) bool { return tagPattern.MatchString(fl.Field().String()) }))
+	must(v.RegisterValidation("envname", func(fl validator.FieldLevel) bool { return envNamePattern.MatchString(fl.Field().String()) }))
+	return v
+}
+
+// decode reads a JSON body into dst, refusing unknown fields, trailing data and
+// bodies over maxBodyBytes, then validates it.
+func decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return decodeError(err)
+		}
+		return errorf(http.StatusBadRequest, "", "request body must hold exactly one JSON value")
+	}
+	return validateStruct(dst)
+}
+
+func decodeError(err error) error {
+	var maxErr *http.MaxBytesError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", maxErr.Limit))
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "", "request body is empty")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, "", "request body is not valid JSON: "+err.Error())
+	case errors.As(err, &typeErr):
+		return errorf(http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %s must be %s", typeErr.Field, jsonType(typeErr.Type)))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return errorf(http.StatusBadRequest, field, "unknown field "+field)
+	}
+	return errorf(http.StatusBadRequest, "", "request body is not valid: "+err.Error())
+}
+
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return t.String()
+}
+
+// validateStruct runs the validator and reports the first failure by its JSON name.
+func validateStruct(v any) error {
+	err := validate.Struct(v)
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) || len(verrs) == 0 {
+		return err
+	}
+	fe := verrs[0]
+	field := fe.Namespace()
+	if _, rest, ok := strings.Cut(field, "."); ok {
+		field = rest // drop the struct's own name
+	}
+	return errorf(http.StatusBadRequest, field, validationMessage(field, fe))
+}
+
+func validationMessage(field string, fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "field " + field + " is required"
+	case "slug":
+		return "field " + field + " must match ^[0-9A-Za-z_:.-]{1,260}$"
+	case "tag":
+		return "field " + field + " must be 1 to 260 characters without white space"
+	case "envname":
+		return "field " + field + " must be a variable name (letters, digits and _, not starting with a digit)"
+	case "min", "gte":
+		return fmt.Sprintf("field %s must be at least %s", field, fe.Param())
+	case "max", "lte":
+		return fmt.Sprintf("field %s must be at most %s", field, fe.Param())
+	}
+	return fmt.Sprintf("field %s is not valid (%s)", field, fe.Tag())
+}
+
+// pageParams reads cursor and limit (1..200, default 50).
+func pageParams(r *http.Request) (store.Page, error) {
+	p := store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: 50}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 200 {
+			return p, errorf(http.StatusBadRequest, "limit", "limit must be an integer from 1 to 200")
+		}
+		p.Limit = n
+	}
+	if _, err := store.DecodeCursor(p.Cursor); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// idParam reads a positive integer path variable.
+func idParam(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(muxVar(r, name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, name, name+" must be a positive integer")
+	}
+	return id, nil
+}
+
+// slugParam reads a path variable that must be a slug.
+func slugParam(r *http.Request, name string) (string, error) {
+	s := muxVar(r, name)
+	if !slugPattern.MatchString(s) {
+		return "", errorf(http.StatusBadRequest, name, name+" must match ^[0-9A-Za-z_:.-]{1,260}$")
+	}
+	return s, nil
+}

@@ -1,0 +1,360 @@
+package api_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func logPath(id int64, attempt, offset int) string {
+	return fmt.Sprintf("/api/v1/jobs/%d/log?attempt=%d&offset=%d", id, attempt, offset)
+}
+
+func TestLongPollWakesOnSubmit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	got := make(chan []claimed, 1)
+	go func() {
+		var resp struct{ Jobs []claimed }
+		b.json(call{method: "POST", path: "/api/v1/runner/claim", token: run,
+			body: map[string]any{"tags": []string{"mac", "linux"}, "capacity": 2, "waitSeconds": 20}}, 200, &resp)
+		got <- resp.Jobs
+	}()
+	time.Sleep(200 * time.Millisecond) // let the long poll start waiting
+	j := b.submit(tok, nil)
+	select {
+	case jobs := <-got:
+		require.Len(t, jobs, 1)
+		require.Equal(t, j.ID, jobs[0].ID)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long poll was not woken by the submit")
+	}
+	// A long poll with nothing to do ends empty after its wait.
+	var resp struct{ Jobs []claimed }
+	b.json(call{method: "POST", path: "/api/v1/runner/claim", token: run,
+		body: map[string]any{"tags": []string{"linux"}, "capacity": 1, "waitSeconds": 1}}, 200, &resp)
+	require.Empty(t, resp.Jobs)
+}
+
+func TestClaimOrderAndTags(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux", "mac")
+	b.submit(tok, map[string]any{"name": "mac-job", "tag": "mac"})
+	b.submit(tok, map[string]any{"name": "low", "tag": "linux"})
+	b.submit(tok, map[string]any{"name": "high", "tag": "linux", "priority": 10})
+	b.submit(tok, map[string]any{"name": "other", "tag": "windows"})
+	jobs := b.claim(run, 10, "linux", "mac")
+	names := []string{}
+	for _, j := range jobs {
+		names = append(names, j.Name)
+	}
+	require.Equal(t, []string{"high", "low", "mac-job"}, names, "tags in the runner's order, then priority, then age")
+}
+
+func TestHeartbeatLogAndComplete(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	_, other := b.runner("r2", "linux")
+	j := b.submit(tok, map[string]any{"secretEnv": map[string]string{"TOKEN": "s3cr3t-value"}})
+	c := b.claim(run, 1, "linux")[0]
+	require.Equal(t, "s3cr3t-value", c.SecretEnv["TOKEN"], "the runner gets the secrets")
+
+	var hb struct {
+		Cancel bool
+		Status string
+	}
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", j.ID), token: run, body: map[string]any{"attempt": 1}}, 200, &hb)
+	require.False(t, hb.Cancel)
+	require.Equal(t, "running", hb.Status)
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", j.ID), token: other, body: map[string]any{"attempt": 1}}, 410)
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", j.ID), token: run, body: map[string]any{"attempt": 2}}, 410)
+
+	appendLog := func(offset int, data string) (int, string) {
+		code, body := b.do(call{method: "PATCH", path: logPath(j.ID, 1, offset), token: run, raw: []byte(data), contentType: "application/octet-stream"})
+		return code, string(body)
+	}
+	code, body := appendLog(0, "hello ")
+	require.Equal(t, 200, code, body)
+	code, body = appendLog(0, "hello ") // a retry after a timeout
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"length":6`)
+	code, body = appendLog(3, "lo world s3cr3t-value\n") // overlapping
+	require.Equal(t, 200, code, body)
+	code, body = appendLog(100, "gap")
+	require.Equal(t, 416, code)
+	require.Contains(t, body, `"length":25`)
+
+	resp, err := http.Get(b.url + fmt.Sprintf("/api/v1/jobs/%d/log", j.ID))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "25", resp.Header.Get("X-Log-Length"))
+	code, logBody := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log", j.ID)})
+	require.Equal(t, 200, code)
+	require.Equal(t, "hello world ************\n", string(logBody), "the server masks secrets too")
+	_, part := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log?offset=6&limit=5", j.ID)})
+	require.Equal(t, "world", string(part))
+
+	sum := sha256.Sum256([]byte("hello world ************\n"))
+	complete := map[string]any{"attempt": 1, "exitCode": 0, "logLength": 25, "logSha256": hex.EncodeToString(sum[:])}
+	var done jobResp
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", j.ID), token: run, body: complete}, 200, &done)
+	require.Equal(t, "succeeded", done.Status)
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", j.ID), token: run, body: complete}, 200, &done)
+	require.Equal(t, "succeeded", done.Status, "completing twice is harmless")
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", j.ID), token: other, body: complete}, 410)
+
+	// A checksum that does not match what was stored is visible on the job.
+	j2 := b.submit(tok, map[string]any{"name": "second"})
+	c2 := b.claim(run, 1, "linux")[0]
+	require.Equal(t, j2.ID, c2.ID)
+	var mism struct{ LogMismatch bool }
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c2.ID), token: run,
+		body: map[string]any{"attempt": 1, "exitCode": 0, "logLength": 99}}, 200, &mism)
+	require.True(t, mism.LogMismatch)
+}
+
+func TestCancelReachesRunner(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, nil)
+	dep := b.submit(tok, map[string]any{"name": "after", "precedingJobs": []int64{j.ID}})
+	c := b.claim(run, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), token: tok}, 200, nil)
+	var hb struct {
+		Cancel bool
+		Status string
+	}
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, &hb)
+	require.True(t, hb.Cancel)
+	require.Equal(t, "cancelled", hb.Status)
+	require.Equal(t, "cancelled", b.job(dep.ID).Status)
+	var done jobResp
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run,
+		body: map[string]any{"attempt": 1, "exitCode": 143}}, 200, &done)
+	require.Equal(t, "cancelled", done.Status, "a late complete does not overwrite the cancel")
+}
+
+func TestLostJobIsRetriedAndFenced(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{lease: time.Second, ack: time.Second})
+	tok := b.project("proj", false)
+	_, r1 := b.runner("r1", "linux")
+	_, r2 := b.runner("r2", "linux")
+	j := b.submit(tok, map[string]any{"maxAttempts": 2})
+	c := b.claim(r1, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", j.ID), token: r1, body: map[string]any{"attempt": 1}}, 200, nil)
+	// r1 goes silent: the lease runs out and the job is queued as attempt 2.
+	require.Eventually(t, func() bool { return b.job(j.ID).Attempt == 2 }, 5*time.Second, 50*time.Millisecond)
+	require.Contains(t, b.job(j.ID).Reason, "attempt 1 was lost")
+	c2 := b.claim(r2, 1, "linux")[0]
+	require.Equal(t, 2, c2.Attempt)
+	// r1 comes back late: every call about attempt 1 is refused with 410.
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", j.ID), token: r1, body: map[string]any{"attempt": c.Attempt, "exitCode": 0}}, 410)
+	b.fail(call{method: "PATCH", path: logPath(j.ID, 1, 0), token: r1, raw: []byte("x"), contentType: "application/octet-stream"}, 410)
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", j.ID), token: c.Token, body: map[string]any{"attempt": 1}}, 401)
+	done := b.finish(r2, c2, 0)
+	require.Equal(t, "succeeded", done.Status)
+	require.Equal(t, 2, done.Attempt)
+
+	// On its last attempt a lost job stays lost, and its dependents are cancelled.
+	last := b.submit(tok, map[string]any{"name": "last", "maxAttempts": 1})
+	dep := b.submit(tok, map[string]any{"name": "dep", "precedingJobs": []int64{last.ID}})
+	c3 := b.claim(r1, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c3.ID), token: r1, body: map[string]any{"attempt": 1}}, 200, nil)
+	require.Eventually(t, func() bool { return b.job(last.ID).Status == "lost" }, 5*time.Second, 50*time.Millisecond)
+	require.Equal(t, "cancelled", b.job(dep.ID).Status)
+}
+
+func TestUnacknowledgedClaimReturnsToQueue(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{ack: 500 * time.Millisecond})
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, map[string]any{"maxAttempts": 1})
+	b.claim(run, 1, "linux") // the answer is "lost": no heartbeat follows
+	require.Eventually(t, func() bool { return b.job(j.ID).Status == "queued" }, 5*time.Second, 50*time.Millisecond)
+	c := b.claim(run, 1, "linux")[0]
+	require.Equal(t, j.ID, c.ID)
+	require.Equal(t, "succeeded", b.finish(run, c, 0).Status, "a lost answer does not use up an attempt")
+}
+
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, map[string]any{"timeoutSeconds": 1})
+	c := b.claim(run, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, nil)
+	require.Eventually(t, func() bool { return b.job(j.ID).Status == "timed_out" }, 5*time.Second, 50*time.Millisecond)
+	var hb struct{ Cancel bool }
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, &hb)
+	require.True(t, hb.Cancel)
+}
+
+func TestLogLimit(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{logLimit: 1000})
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, nil)
+	c := b.claim(run, 1, "linux")[0]
+	var out strings.Builder
+	offset := 0
+	for i := 0; offset < 3000; i++ {
+		chunk := fmt.Sprintf("line %04d ......................................\n", i)
+		var res struct {
+			Length int64
+			Cancel bool
+		}
+		b.json(call{method: "PATCH", path: logPath(c.ID, 1, offset), token: run, raw: []byte(chunk), contentType: "application/octet-stream"}, 200, &res)
+		out.WriteString(chunk)
+		offset += len(chunk)
+		if offset > 1000 {
+			require.True(t, res.Cancel, "past the limit the runner is told to stop")
+		}
+	}
+	got := b.job(j.ID)
+	require.Equal(t, "failed", got.Status)
+	require.Equal(t, "log limit exceeded", got.Reason)
+	_, logBody := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log", j.ID)})
+	full := out.String()
+	require.True(t, strings.HasPrefix(string(logBody), full[:700]), "the beginning is kept")
+	require.True(t, strings.HasSuffix(string(logBody), full[len(full)-250:]), "the last part is kept")
+	require.Contains(t, string(logBody), "log limit exceeded]")
+	require.Less(t, len(logBody), 1500)
+}
+
+// TestConcurrentClaimers has 50 runners claim 2,000 jobs at once: each job is
+// handed out exactly once.
+func TestConcurrentClaimers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	const jobs, runners = 2000, 50
+	for i := 0; i < jobs; i += 1000 {
+		batch := make([]map[string]any, 1000)
+		for k := range batch {
+			batch[k] = map[string]any{"entityKey": "commit", "entityVal": fmt.Sprint(i + k), "name": "j", "cmd": "true", "tag": "linux"}
+		}
+		b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": batch}}, 201, nil)
+	}
+	tokens := make([]string, runners)
+	for i := range tokens {
+		_, tokens[i] = b.runner(fmt.Sprint("r", i), "linux")
+	}
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for _, rt := range tokens {
+		wg.Go(func() {
+			for total.Load() < jobs {
+				got := claimRaw(t, b, rt)
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, id := range got {
+					seen[id]++
+				}
+				mu.Unlock()
+				total.Add(int64(len(got)))
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, seen, jobs)
+	for id, n := range seen {
+		require.Equal(t, 1, n, "job %d was claimed %d times", id, n)
+	}
+}
+
+// claimRaw claims up to 4 jobs without contract validation (it runs concurrently).
+func claimRaw(t testing.TB, b *testBundle, token string) []int64 {
+	req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", strings.NewReader(`{"tags":["linux"],"capacity":4,"waitSeconds":0}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	defer resp.Body.Close()
+	var out struct{ Jobs []struct{ ID int64 } }
+	if err := jsonDecode(resp, &out); err != nil {
+		t.Error(err)
+		return nil
+	}
+	ids := make([]int64, len(out.Jobs))
+	for i, j := range out.Jobs {
+		ids[i] = j.ID
+	}
+	return ids
+}
+
+// TestCompat04 runs a job end to end the way an unchanged 0.4 runner and submit
+// script do: plain HTTP calls as documented in AURA-0.4-API.md.
+func TestCompat04(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("old-runner", "native,linux")
+	var sub struct{ ID int64 }
+	b.json(call{method: "POST", path: "/api/submit", token: tok, body: map[string]any{
+		"project": "proj", "entityKey": "commit", "entityVal": "f2ac9bab", "name": "build",
+		"cmd": "echo building $GREETING", "env": "GREETING=hello\n# comment\nexport OTHER='x y'\n", "tag": "native,linux",
+		"collections": map[string]string{"ref": "main"}, "precedingJobs": []int64{}, "earliestStart": nil,
+	}}, 200, &sub)
+	var got struct {
+		Jobs []struct {
+			ID               int64
+			Cmd, Env, JobKey string
+		}
+	}
+	b.json(call{method: "POST", path: "/api/runner", token: run, body: map[string]any{"name": "old-runner", "tags": []string{"native,linux"}, "limit": 1}}, 200, &got)
+	require.Len(t, got.Jobs, 1)
+	require.Equal(t, sub.ID, got.Jobs[0].ID)
+	require.Contains(t, got.Jobs[0].Env, "GREETING=hello")
+	require.True(t, strings.HasPrefix(got.Jobs[0].JobKey, "AURA_JOBKEY_"))
+
+	// The old runner runs the command and uploads its log, then reports the result.
+	cmd := exec.Command("sh", "-c", got.Jobs[0].Cmd)
+	cmd.Env = []string{"GREETING=hello"}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err)
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/storage/%d/log", sub.ID), token: run, raw: out, contentType: "text/plain"}, 200, nil)
+	b.json(call{method: "POST", path: "/api/job", token: run, body: map[string]any{"name": "old-runner", "id": sub.ID, "exitCode": 0}}, 200, nil)
+	j := b.job(sub.ID)
+	require.Equal(t, "succeeded", j.Status)
+	_, logBody := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log", sub.ID)})
+	require.Equal(t, "building hello\n", string(logBody))
+	var ent struct{ Status string }
+	b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/f2ac9bab"}, 200, &ent)
+	require.Equal(t, "success", ent.Status)
+
+	// A 0.4 runner may also finish a job it never started.
+	b.json(call{method: "POST", path: "/api/submit", token: tok, body: map[string]any{
+		"project": "proj", "entityKey": "commit", "entityVal": "f2ac9bab", "name": "skipped", "cmd": "true", "tag": "native,linux",
+	}}, 200, &sub)
+	b.json(call{method: "POST", path: "/api/job", token: run, body: map[string]any{"name": "old-runner", "id": sub.ID, "exitCode": 3}}, 200, nil)
+	require.Equal(t, "failed", b.job(sub.ID).Status)
+	b.fail(call{method: "POST", path: "/api/submit", token: run, body: map[string]any{
+		"project": "proj", "entityKey": "commit", "entityVal": "x", "name": "n", "cmd": "true", "tag": "t"}}, 403)
+}

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+type keyCountJSON struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
+type entitySummaryJSON struct {
+	Key       string          `json:"key"`
+	Value     string          `json:"value"`
+	CreatedAt time.Time       `json:"createdAt"`
+	Status    string          `json:"status"`
+	Summary   string          `json:"summary"`
+	Counts    store.JobCounts `json:"counts"`
+}
+
+func toEntitySummary(e *store.EntitySummary) entitySummaryJSON {
+	return entitySummaryJSON{
+		Key: e.Key, Value: e.Value, CreatedAt: e.CreatedAt,
+		Status: e.Status(), Summary: e.Summary(), Counts: e.JobCounts,
+	}
+}
+
+type collectionRefJSON struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type entityJSON struct {
+	Project string `json:"project"`
+	entitySummaryJSON
+	Collections []collectionRefJSON `json:"collections"`
+	Jobs        []jobJSON           `json:"jobs"`
+}
+
+type collectionSummaryJSON struct {
+	Key         string    `json:"key"`
+	Value       string    `json:"value"`
+	CreatedAt   time.Time `json:"createdAt"`
+	EntityCount int64     `json:"entityCount"`
+}
+
+type collectionJSON struct {
+	Project    string              `json:"project"`
+	Key        string              `json:"key"`
+	Value      string              `json:"value"`
+	CreatedAt  time.Time           `json:"createdAt"`
+	Entities   []entitySummaryJSON `json:"entities"`
+	NextCursor string              `json:"nextCursor,omitempty"`
+}
+
+func (h *handler) listEntityKeys(w http.ResponseWriter, r *http.Request) {
+	h.listKeys(w, r, "entity")
+}
+
+func (h *handler) listCollectionKeys(w http.ResponseWriter, r *http.Request) {
+	h.listKeys(w, r, "collection")
+}
+
+func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, kind string) {
+	p, err := h.readableProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	keys, err := h.Store.KeyList(r.Context(), p.ID, kind)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	items := mapSlice(keys, func(k store.KeyCount) keyCountJSON { return keyCountJSON{Key: k.Key, Count: k.Count} })
+	writeJSON(w, http.StatusOK, listJSON[keyCountJSON]{Items: items})
+}
+
+// projectKeyPage reads what the entity and collection lists share: the project, a key and a page.
+func (h *handler) projectKeyPage(r *http.Request) (*store.Project, string, store.Page, error) {
+	p, err := h.readableProject(r)
+	if err != nil {
+		return nil, "", store.Page{}, err
+	}
+	key, err := slugParam(r, "key")
+	if err != nil {
+		return nil, "", store.Page{}, err
+	}
+	page, err := pageParams(r)
+	return p, key, page, err
+}
+
+func (h *handler) listEntities(w http.ResponseWriter, r *http.Request) {
+	p, key, page, err := h.projectKeyPage(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	es, next, err := h.Store.EntityList(r.Context(), p.ID, key, page)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[entitySummaryJSON]{Items: mapSlice(es, toEntitySummary), NextCursor: next})
+}
+
+func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
+	p, err := h.readableProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	key, err := slugParam(r, "key")
+	if err == nil {
+		_, err = slugParam(r, "val")
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	e, err := h.Store.EntityGet(r.Context(), p.ID, key, muxVar(r, "val"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	jobs, err := h.jobsJSON(r, e.Jobs)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, entityJSON{
+		Project:           p.Slug,
+		entitySummaryJSON: toEntitySummary(&e.EntitySummary),
+		Collections: mapSlice(e.Collections, func(c store.CollectionRef) collectionRefJSON {
+			return collectionRefJSON{Key: c.Key, Value: c.Value}
+		}),
+		Jobs: jobs,
+	})
+}
+
+func (h *handler) listCollections(w http.ResponseWriter, r *http.Request) {
+	p, key, page, err := h.projectKeyPage(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	cs, next, err := h.Store.CollectionList(r.Context(), p.ID, key, page)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	items := mapSlice(cs, func(c *store.CollectionSummary) collectionSummaryJSON {
+		return collectionSummaryJSON{Key: c.Key, Value: c.Value, CreatedAt: c.CreatedAt, EntityCount: c.EntityCount}
+	})
+	writeJSON(w, http.StatusOK, listJSON[collectionSummaryJSON]{Items: items, NextCursor: next})
+}
+
+func (h *handler) getCollection(w http.ResponseWriter, r *http.Request) {
+	p, key, page, err := h.projectKeyPage(r)
+	if err == nil {
+		_, err = slugParam(r, "val")
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.Store.CollectionGet(r.Context(), p.ID, key, muxVar(r, "val"), page)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, collectionJSON{
+		Project: p.Slug, Key: c.Key, Value: c.Value, CreatedAt: c.CreatedAt,
+		Entities: mapSlice(c.Entities, toEntitySummary), NextCursor: c.NextCursor,
+	})
+}

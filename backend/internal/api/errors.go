@@ -1,0 +1,65 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// apiError is an error with its own HTTP status, answered as {"code","message","field"}.
+type apiError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Length  *int64 `json:"length,omitempty"` // 416 of a log append: what the server has
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errorf(code int, field, message string) *apiError {
+	return &apiError{Code: code, Message: message, Field: field}
+}
+
+var (
+	errUnauthorized = errorf(http.StatusUnauthorized, "", "a valid bearer token is required")
+	errForbidden    = errorf(http.StatusForbidden, "", "this token may not do that")
+)
+
+// writeError answers err as JSON. Errors the API does not know are logged and
+// answered 500 without their text, which may hold internals.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var inv *store.InvalidError
+	var conflict *store.ConflictError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &inv):
+		ae = errorf(http.StatusBadRequest, inv.Field, inv.Message)
+	case errors.As(err, &conflict):
+		ae = errorf(http.StatusConflict, "", conflict.Message)
+	case errors.Is(err, store.ErrNotFound):
+		ae = errorf(http.StatusNotFound, "", "not found")
+	case errors.Is(err, store.ErrConflict):
+		ae = errorf(http.StatusConflict, "", "already exists")
+	case errors.Is(err, store.ErrGone):
+		ae = errorf(http.StatusGone, "", "this attempt of the job is no longer yours: stop it")
+	case errors.Is(err, auth.ErrInvalidToken):
+		ae = errorf(http.StatusUnauthorized, "", err.Error())
+	case r.Context().Err() != nil:
+		return // the client went away; nobody reads an answer
+	default:
+		slog.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errorf(http.StatusInternalServerError, "", "internal server error")
+	}
+	writeJSON(w, ae.Code, ae)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,358 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+type jobRefJSON struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+type waitingForJSON struct {
+	Jobs  []jobRefJSON `json:"jobs"`
+	Until *time.Time   `json:"until,omitempty"`
+}
+
+type jobJSON struct {
+	ID             int64             `json:"id"`
+	Project        string            `json:"project"`
+	EntityKey      string            `json:"entityKey"`
+	EntityVal      string            `json:"entityVal"`
+	Name           string            `json:"name"`
+	Cmd            string            `json:"cmd"`
+	Env            map[string]string `json:"env"`
+	SecretEnvNames []string          `json:"secretEnvNames"`
+	Tag            string            `json:"tag"`
+	Status         string            `json:"status"`
+	Priority       int               `json:"priority"`
+	Attempt        int               `json:"attempt"`
+	MaxAttempts    int               `json:"maxAttempts"`
+	TimeoutSeconds int               `json:"timeoutSeconds"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	PrecedingJobs  []int64           `json:"precedingJobs"`
+	LogLength      int64             `json:"logLength"`
+	QueuedAt       *time.Time        `json:"queuedAt,omitempty"`
+	StartedAt      *time.Time        `json:"startedAt,omitempty"`
+	EndedAt        *time.Time        `json:"endedAt,omitempty"`
+	EarliestStart  *time.Time        `json:"earliestStart,omitempty"`
+	ExitCode       *int              `json:"exitCode,omitempty"`
+	RunnerID       *int64            `json:"runnerId,omitempty"`
+	RunnerName     string            `json:"runnerName,omitempty"`
+	ParentJob      *int64            `json:"parentJob,omitempty"`
+	WaitingFor     *waitingForJSON   `json:"waitingFor,omitempty"`
+	Reason         string            `json:"reason,omitempty"`
+	LogMismatch    bool              `json:"logMismatch,omitempty"`
+}
+
+func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
+	out := jobJSON{
+		ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
+		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: secretNames(j.SecretEnv), Tag: j.Tag, Status: j.Status,
+		Priority: j.Priority, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, TimeoutSeconds: j.TimeoutSeconds,
+		CreatedAt: j.CreatedAt, PrecedingJobs: j.PrecedingJobs, LogLength: j.LogLength,
+		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, EarliestStart: j.EarliestStart,
+		ExitCode: j.ExitCode, RunnerID: j.RunnerID, ParentJob: j.ParentJobID, Reason: j.Reason,
+		LogMismatch: j.LogMismatch,
+	}
+	if out.Env == nil {
+		out.Env = map[string]string{}
+	}
+	if out.PrecedingJobs == nil {
+		out.PrecedingJobs = []int64{}
+	}
+	if j.RunnerName != nil {
+		out.RunnerName = *j.RunnerName
+	}
+	if j.Status == store.StatusWaiting {
+		wf := &waitingForJSON{Jobs: mapSlice(waiting, func(r store.JobRef) jobRefJSON {
+			return jobRefJSON{ID: r.ID, Name: r.Name, Status: r.Status}
+		})}
+		if j.EarliestStart != nil && j.EarliestStart.After(time.Now()) {
+			wf.Until = j.EarliestStart
+		}
+		out.WaitingFor = wf
+	}
+	return out
+}
+
+func secretNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// jobsJSON converts jobs, looking up what the waiting ones wait for in one query.
+func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error) {
+	var waiting []int64
+	for _, j := range jobs {
+		if j.Status == store.StatusWaiting {
+			waiting = append(waiting, j.ID)
+		}
+	}
+	refs, err := h.Store.JobsWaitingFor(r.Context(), waiting)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID]) }), nil
+}
+
+type jobSubmit struct {
+	Project        string            `json:"project" validate:"omitempty,slug"`
+	EntityKey      string            `json:"entityKey" validate:"required,slug"`
+	EntityVal      string            `json:"entityVal" validate:"required,slug"`
+	Name           string            `json:"name" validate:"required,slug"`
+	Cmd            string            `json:"cmd" validate:"required,max=65536"`
+	Env            map[string]string `json:"env" validate:"max=500,dive,keys,envname,endkeys"`
+	SecretEnv      map[string]string `json:"secretEnv" validate:"max=100,dive,keys,envname,endkeys"`
+	Tag            string            `json:"tag" validate:"required,tag"`
+	Collections    map[string]string `json:"collections" validate:"max=50,dive,keys,slug,endkeys,slug"`
+	PrecedingJobs  []int64           `json:"precedingJobs" validate:"max=100,dive,min=1"`
+	PrecedingNames []string          `json:"precedingNames" validate:"max=100,dive,slug"`
+	EarliestStart  *time.Time        `json:"earliestStart"`
+	TimeoutSeconds *int              `json:"timeoutSeconds" validate:"omitnil,min=1,max=604800"`
+	Priority       *int              `json:"priority" validate:"omitnil,min=-1000,max=1000"`
+	MaxAttempts    *int              `json:"maxAttempts" validate:"omitnil,min=1,max=10"`
+}
+
+type jobBatchSubmit struct {
+	Jobs []jobSubmit `json:"jobs" validate:"required,min=1,max=1000,dive"`
+}
+
+// submitProject decides which project a submission goes to and whether the caller
+// may submit there: a project token into its project, a running job's token into
+// its own project (as the new job's parent), the admin anywhere.
+func (h *handler) submitProject(r *http.Request, slug, field string) (projectID int64, parent *int64, err error) {
+	p := principal(r)
+	switch {
+	case p == nil:
+		return 0, nil, errUnauthorized
+	case p.Kind == auth.KindJob && !p.JobRunning:
+		return 0, nil, errorf(http.StatusUnauthorized, "", "job token expired: its job has ended")
+	case p.Kind == auth.KindProject || p.Kind == auth.KindJob:
+		if slug != "" && slug != p.Project {
+			return 0, nil, errorf(http.StatusForbidden, field, "this token may only submit jobs to project "+p.Project)
+		}
+		if p.Kind == auth.KindJob {
+			parent = &p.JobID
+		}
+		return p.ProjectID, parent, nil
+	case p.IsAdmin():
+		if slug == "" {
+			return 0, nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
+		}
+		pr, err := h.Store.ProjectGet(r.Context(), slug)
+		if err == store.ErrNotFound {
+			return 0, nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		return pr.ID, nil, nil
+	}
+	return 0, nil, errForbidden
+}
+
+func (b *jobSubmit) params(projectID int64, parent *int64) *store.JobSubmitParams {
+	p := &store.JobSubmitParams{
+		ProjectID: projectID, ParentJobID: parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
+		Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, SecretEnv: b.SecretEnv, Collections: b.Collections,
+		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart,
+		TimeoutSeconds: 3600, MaxAttempts: 3,
+	}
+	if b.TimeoutSeconds != nil {
+		p.TimeoutSeconds = *b.TimeoutSeconds
+	}
+	if b.Priority != nil {
+		p.Priority = *b.Priority
+	}
+	if b.MaxAttempts != nil {
+		p.MaxAttempts = *b.MaxAttempts
+	}
+	return p
+}
+
+func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
+	var body jobSubmit
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(body.PrecedingNames) > 0 {
+		writeError(w, r, errorf(http.StatusBadRequest, "precedingNames", "precedingNames is only for POST /api/v1/jobs/batch"))
+		return
+	}
+	projectID, parent, err := h.submitProject(r, body.Project, "project")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	jobs, err := h.Store.JobSubmit(r.Context(), []*store.JobSubmitParams{body.params(projectID, parent)})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.writeJobs(w, r, http.StatusCreated, jobs, true)
+}
+
+func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
+	var body jobBatchSubmit
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	params := make([]*store.JobSubmitParams, len(body.Jobs))
+	for i := range body.Jobs {
+		b := &body.Jobs[i]
+		projectID, parent, err := h.submitProject(r, b.Project, "jobs["+itoa(i)+"].project")
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		params[i] = b.params(projectID, parent)
+	}
+	jobs, err := h.Store.JobSubmit(r.Context(), params)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.writeJobs(w, r, http.StatusCreated, jobs, false)
+}
+
+// writeJobs answers one job (single) or a list of them.
+func (h *handler) writeJobs(w http.ResponseWriter, r *http.Request, code int, jobs []*store.Job, single bool) {
+	out, err := h.jobsJSON(r, jobs)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if single {
+		writeJSON(w, code, out[0])
+		return
+	}
+	writeJSON(w, code, listJSON[jobJSON]{Items: out})
+}
+
+// readableJob returns the job in the path if the caller may read it.
+func (h *handler) readableJob(r *http.Request) (*store.Job, error) {
+	id, err := idParam(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	j, err := h.Store.JobGet(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
+		return nil, store.ErrNotFound
+	}
+	return j, nil
+}
+
+// writableJob returns the job in the path if the caller may cancel or retry it.
+func (h *handler) writableJob(r *http.Request) (*store.Job, error) {
+	j, err := h.readableJob(r)
+	if err != nil {
+		return nil, err
+	}
+	p := principal(r)
+	switch {
+	case p == nil:
+		return nil, errUnauthorized
+	case !p.InProject(j.ProjectID):
+		return nil, errForbidden
+	}
+	return j, nil
+}
+
+func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
+	j, err := h.readableJob(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
+}
+
+func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
+	j, err := h.writableJob(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	j, err = h.Store.JobCancel(r.Context(), j.ID, "cancelled by user")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
+}
+
+func (h *handler) retryJob(w http.ResponseWriter, r *http.Request) {
+	j, err := h.writableJob(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	j, err = h.Store.JobRetry(r.Context(), j.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
+}
+
+func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
+	page, err := pageParams(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	params := &store.QueueParams{Tag: q.Get("tag"), Status: q.Get("status"), Page: page}
+	if params.Status != "" && params.Status != store.StatusQueued && params.Status != store.StatusWaiting {
+		writeError(w, r, errorf(http.StatusBadRequest, "status", "status must be queued or waiting"))
+		return
+	}
+	if params.Tag != "" && !tagPattern.MatchString(params.Tag) {
+		writeError(w, r, errorf(http.StatusBadRequest, "tag", "tag must be 1 to 260 characters without white space"))
+		return
+	}
+	caller := principal(r)
+	params.Public = !caller.IsAdmin()
+	if slug := q.Get("project"); slug != "" {
+		if !slugPattern.MatchString(slug) {
+			writeError(w, r, errorf(http.StatusBadRequest, "project", "project must match ^[0-9A-Za-z_:.-]{1,260}$"))
+			return
+		}
+		p, err := h.Store.ProjectGet(r.Context(), slug)
+		if err == nil && p.Private && !caller.InProject(p.ID) {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		params.ProjectID, params.Public = p.ID, false
+	}
+	jobs, next, err := h.Store.QueueList(r.Context(), params)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out, err := h.jobsJSON(r, jobs)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[jobJSON]{Items: out, NextCursor: next})
+}

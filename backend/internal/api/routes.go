@@ -1,0 +1,151 @@
+// Package api is Aura's HTTP API: one route table, handlers that decode, validate,
+// call the store (or dispatch) and write JSON.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// Deps is what the handlers need.
+type Deps struct {
+	Store      *store.Store
+	Auth       *auth.Authenticator
+	Dispatcher *dispatch.Dispatcher
+	// LogLimit is the most log bytes kept per job attempt.
+	LogLimit int64
+	// Logger is optional; slog.Default() otherwise.
+	Logger *slog.Logger
+}
+
+type handler struct {
+	Deps
+}
+
+// NewRouter registers every route, in openapi.yaml's order. Paths use {name}
+// variables without regexps, so a route's template is its OpenAPI path.
+func NewRouter(d Deps) *mux.Router {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	h := &handler{Deps: d}
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusNotFound, "", "no route for "+r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path))
+	})
+	r.Use(h.authenticate)
+
+	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
+
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
+	v1.HandleFunc("/projects", h.createProject).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}", h.getProject).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}", h.updateProject).Methods(http.MethodPatch)
+	v1.HandleFunc("/projects/{project}", h.deleteProject).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/entities", h.listEntityKeys).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/entities/{key}", h.listEntities).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/entities/{key}/{val}", h.getEntity).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/collections", h.listCollectionKeys).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/collections/{key}", h.listCollections).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/collections/{key}/{val}", h.getCollection).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/tokens", h.listProjectTokens).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/tokens", h.createProjectToken).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/tokens/{id}", h.deleteProjectToken).Methods(http.MethodDelete)
+	v1.HandleFunc("/jobs", h.submitJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/batch", h.submitJobBatch).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}", h.getJob).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/cancel", h.cancelJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/retry", h.retryJob).Methods(http.MethodPost)
+	v1.HandleFunc("/queue", h.listQueue).Methods(http.MethodGet)
+	v1.HandleFunc("/runners", h.listRunners).Methods(http.MethodGet)
+	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)
+	v1.HandleFunc("/runners/{id}", h.deleteRunner).Methods(http.MethodDelete)
+	v1.HandleFunc("/runner/claim", h.claimJobs).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
+	v1.HandleFunc("/jobs/{id}/log", h.getJobLog).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/complete", h.completeJob).Methods(http.MethodPost)
+
+	// The Aura 0.4 API, so existing runners and scripts keep working.
+	r.HandleFunc("/api/submit", h.compatSubmit).Methods(http.MethodPost)
+	r.HandleFunc("/api/runner", h.compatRunner).Methods(http.MethodPost)
+	r.HandleFunc("/api/job", h.compatJob).Methods(http.MethodPost)
+	r.HandleFunc("/api/storage/{jobId}/log", h.compatUploadLog).Methods(http.MethodPost)
+	return r
+}
+
+type principalKey struct{}
+
+// authenticate resolves the bearer token once per request. A wrong token is refused
+// even where none is needed, so a typo never silently reads as anonymous.
+func (h *handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// principal is the caller, nil when anonymous.
+func principal(r *http.Request) *auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*auth.Principal)
+	return p
+}
+
+func muxVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := h.Store.Ping(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable, "", "database unreachable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// requireAdmin answers 401/403 unless the caller is the admin.
+func requireAdmin(r *http.Request) error {
+	p := principal(r)
+	switch {
+	case p == nil:
+		return errUnauthorized
+	case !p.IsAdmin():
+		return errForbidden
+	}
+	return nil
+}
+
+// readableProject returns the project named in the path if the caller may read it.
+// A private project the caller cannot see is "not found", so its name does not leak.
+func (h *handler) readableProject(r *http.Request) (*store.Project, error) {
+	slug, err := slugParam(r, "project")
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.Store.ProjectGet(r.Context(), slug)
+	if err != nil {
+		return nil, err
+	}
+	if p.Private && !principal(r).InProject(p.ID) {
+		return nil, store.ErrNotFound
+	}
+	return p, nil
+}

@@ -1,0 +1,291 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// maxLogChunk bounds one log append.
+const maxLogChunk = 4 << 20
+
+type claimRequest struct {
+	Tags        []string `json:"tags" validate:"required,min=1,max=32,dive,tag"`
+	Capacity    *int     `json:"capacity" validate:"required,min=0,max=256"`
+	Version     string   `json:"version" validate:"max=100"`
+	OS          string   `json:"os" validate:"max=100"`
+	Arch        string   `json:"arch" validate:"max=100"`
+	WaitSeconds *int     `json:"waitSeconds" validate:"omitnil,min=0,max=60"`
+}
+
+type claimedJobJSON struct {
+	ID             int64             `json:"id"`
+	Attempt        int               `json:"attempt"`
+	Project        string            `json:"project"`
+	EntityKey      string            `json:"entityKey"`
+	EntityVal      string            `json:"entityVal"`
+	Name           string            `json:"name"`
+	Cmd            string            `json:"cmd"`
+	Env            map[string]string `json:"env"`
+	SecretEnv      map[string]string `json:"secretEnv"`
+	Tag            string            `json:"tag"`
+	Token          string            `json:"token"`
+	TimeoutSeconds int               `json:"timeoutSeconds"`
+	LeaseSeconds   int               `json:"leaseSeconds"`
+	LogLimit       int64             `json:"logLimit"`
+}
+
+type claimResponse struct {
+	Jobs             []claimedJobJSON `json:"jobs"`
+	HeartbeatSeconds int              `json:"heartbeatSeconds"`
+}
+
+// requireRunner answers 401/403 unless the caller holds a runner token.
+func requireRunner(r *http.Request) (*auth.Principal, error) {
+	p := principal(r)
+	switch {
+	case p == nil:
+		return nil, errUnauthorized
+	case p.Kind != auth.KindRunner:
+		return nil, errForbidden
+	}
+	return p, nil
+}
+
+func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
+	p, err := requireRunner(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body claimRequest
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	wait := 30 * time.Second
+	if body.WaitSeconds != nil {
+		wait = time.Duration(*body.WaitSeconds) * time.Second
+	}
+	jobs, err := h.Dispatcher.Claim(r.Context(), &dispatch.ClaimRequest{
+		RunnerID: p.RunnerID, Tags: body.Tags, Capacity: *body.Capacity, Wait: wait,
+		Version: body.Version, OS: body.OS, Arch: body.Arch,
+	})
+	if err == nil && r.Context().Err() != nil && len(jobs) > 0 {
+		// The runner hung up while the claim committed: nobody will run these.
+		err = h.Store.JobUnclaim(r.Context(), jobIDs(jobs))
+		jobs = nil
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := claimResponse{Jobs: make([]claimedJobJSON, len(jobs)), HeartbeatSeconds: int(h.Dispatcher.HeartbeatInterval().Seconds())}
+	for i, j := range jobs {
+		out.Jobs[i] = h.claimedJob(j)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func jobIDs(jobs []*store.ClaimedJob) []int64 {
+	return mapSlice(jobs, func(j *store.ClaimedJob) int64 { return j.ID })
+}
+
+func (h *handler) claimedJob(j *store.ClaimedJob) claimedJobJSON {
+	return claimedJobJSON{
+		ID: j.ID, Attempt: j.Attempt, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal,
+		Name: j.Name, Cmd: j.Cmd, Env: nonNilMap(j.Env), SecretEnv: nonNilMap(j.SecretEnv), Tag: j.Tag,
+		Token: h.Auth.JobToken(j.ID, j.Attempt), TimeoutSeconds: j.TimeoutSeconds,
+		LeaseSeconds: int(h.Dispatcher.Lease().Seconds()), LogLimit: h.LogLimit,
+	}
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// holder identifies the caller acting on the job in the path for attempt: the
+// runner holding it, or that attempt's own job token.
+func holder(r *http.Request, attempt int) (store.Holder, error) {
+	id, err := idParam(r, "id")
+	if err != nil {
+		return store.Holder{}, err
+	}
+	h := store.Holder{JobID: id, Attempt: attempt}
+	p := principal(r)
+	switch {
+	case p == nil:
+		return h, errUnauthorized
+	case p.Kind == auth.KindRunner:
+		h.RunnerID = p.RunnerID
+	case p.Kind == auth.KindJob && p.JobID == id:
+		if p.Attempt != attempt {
+			return h, store.ErrGone
+		}
+	default:
+		return h, errForbidden
+	}
+	return h, nil
+}
+
+type heartbeatRequest struct {
+	Attempt int `json:"attempt" validate:"required,min=1"`
+}
+
+type heartbeatJSON struct {
+	Cancel       bool   `json:"cancel"`
+	Status       string `json:"status"`
+	LeaseSeconds int    `json:"leaseSeconds"`
+}
+
+func (h *handler) heartbeatJob(w http.ResponseWriter, r *http.Request) {
+	var body heartbeatRequest
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	hold, err := holder(r, body.Attempt)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	hb, err := h.Store.JobHeartbeat(r.Context(), hold, h.Dispatcher.Lease())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if hold.RunnerID != 0 {
+		h.Dispatcher.CheckInHeartbeat(hold.RunnerID)
+	}
+	writeJSON(w, http.StatusOK, heartbeatJSON{Cancel: hb.Cancel, Status: hb.Status, LeaseSeconds: int(h.Dispatcher.Lease().Seconds())})
+}
+
+// intQuery reads a required (or defaulted) non-negative integer query parameter.
+func intQuery(r *http.Request, name string, def int64, required bool) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		if required {
+			return 0, errorf(http.StatusBadRequest, name, "query parameter "+name+" is required")
+		}
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, name, name+" must be a non-negative integer")
+	}
+	return n, nil
+}
+
+type logAppended struct {
+	Length int64 `json:"length"`
+	Cancel bool  `json:"cancel"`
+}
+
+func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
+	attempt, err := intQuery(r, "attempt", 0, true)
+	if err == nil && attempt < 1 {
+		err = errorf(http.StatusBadRequest, "attempt", "attempt must be at least 1")
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	offset, err := intQuery(r, "offset", 0, true)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	hold, err := holder(r, int(attempt))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLogChunk))
+	if err != nil {
+		writeError(w, r, decodeError(err))
+		return
+	}
+	res, err := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
+		Holder: hold, Offset: offset, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+	})
+	var rangeErr *store.RangeError
+	if errors.As(err, &rangeErr) {
+		e := errorf(http.StatusRequestedRangeNotSatisfiable, "offset", rangeErr.Error())
+		e.Length = &rangeErr.Length
+		err = e
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, logAppended{Length: res.Length, Cancel: res.Cancel})
+}
+
+func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
+	j, err := h.readableJob(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	attempt, err := intQuery(r, "attempt", 0, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	offset, err := intQuery(r, "offset", 0, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	limit, err := intQuery(r, "limit", 0, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	data, length, err := h.Store.LogRead(r.Context(), j.ID, int(attempt), offset, limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Log-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+}
+
+type jobComplete struct {
+	Attempt   int     `json:"attempt" validate:"required,min=1"`
+	ExitCode  *int    `json:"exitCode" validate:"required"`
+	LogLength *int64  `json:"logLength" validate:"omitnil,min=0"`
+	LogSHA256 *string `json:"logSha256" validate:"omitnil,len=64,hexadecimal,lowercase"`
+}
+
+func (h *handler) completeJob(w http.ResponseWriter, r *http.Request) {
+	var body jobComplete
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	hold, err := holder(r, body.Attempt)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	j, err := h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
+		Holder: hold, ExitCode: *body.ExitCode, LogLength: body.LogLength, LogSHA256: body.LogSHA256,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
+}

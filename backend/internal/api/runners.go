@@ -1,0 +1,88 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+type runnerJSON struct {
+	ID          int64      `json:"id"`
+	Name        string     `json:"name"`
+	Tags        []string   `json:"tags"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+	Version     string     `json:"version,omitempty"`
+	OS          string     `json:"os,omitempty"`
+	Arch        string     `json:"arch,omitempty"`
+}
+
+func toRunner(r *store.Runner) runnerJSON {
+	return runnerJSON{ID: r.ID, Name: r.Name, Tags: r.Tags, CreatedAt: r.CreatedAt, LastCheckIn: r.LastCheckIn,
+		Version: r.Version, OS: r.OS, Arch: r.Arch}
+}
+
+type runnerCreated struct {
+	runnerJSON
+	Token string `json:"token"`
+}
+
+type runnerCreate struct {
+	Name string   `json:"name" validate:"required,slug"`
+	Tags []string `json:"tags" validate:"max=32,dive,tag"`
+}
+
+func (h *handler) listRunners(w http.ResponseWriter, r *http.Request) {
+	page, err := pageParams(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	rs, next, err := h.Store.RunnerList(r.Context(), page)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[runnerJSON]{Items: mapSlice(rs, toRunner), NextCursor: next})
+}
+
+func (h *handler) createRunner(w http.ResponseWriter, r *http.Request) {
+	if err := requireAdmin(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body runnerCreate
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	secret, hash := auth.NewSecret(auth.PrefixRunner, body.Name)
+	run, err := h.Store.RunnerCreate(r.Context(), body.Name, body.Tags, hash)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, runnerCreated{runnerJSON: toRunner(run), Token: secret})
+}
+
+func (h *handler) deleteRunner(w http.ResponseWriter, r *http.Request) {
+	if err := requireAdmin(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id, err := idParam(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := h.Store.RunnerDelete(r.Context(), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

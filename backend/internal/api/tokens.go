@@ -1,0 +1,94 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+type tokenJSON struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Project    string     `json:"project"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+}
+
+func toToken(t *store.Token) tokenJSON {
+	out := tokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
+	if t.Project != nil {
+		out.Project = *t.Project
+	}
+	return out
+}
+
+type tokenCreated struct {
+	tokenJSON
+	Token string `json:"token"`
+}
+
+type tokenCreate struct {
+	Name string `json:"name" validate:"required,slug"`
+}
+
+// adminProject checks the admin token and returns the project in the path.
+func (h *handler) adminProject(r *http.Request) (*store.Project, error) {
+	if err := requireAdmin(r); err != nil {
+		return nil, err
+	}
+	return h.readableProject(r)
+}
+
+func (h *handler) listProjectTokens(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ts, err := h.Store.ProjectTokenList(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[tokenJSON]{Items: mapSlice(ts, toToken)})
+}
+
+func (h *handler) createProjectToken(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body tokenCreate
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	secret, hash := auth.NewSecret(auth.PrefixProject, p.Slug)
+	t, err := h.Store.ProjectTokenCreate(r.Context(), p.ID, body.Name, hash)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, tokenCreated{tokenJSON: toToken(t), Token: secret})
+}
+
+func (h *handler) deleteProjectToken(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id, err := idParam(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := h.Store.ProjectTokenDelete(r.Context(), p.ID, id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

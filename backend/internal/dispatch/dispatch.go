@@ -1,0 +1,323 @@
+// Package dispatch hands queued jobs to runners: long-poll claims woken through
+// PostgreSQL notifications, the earliest-start timer and the lease reaper.
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// Config tunes dispatch.
+type Config struct {
+	Lease      time.Duration // a running job without heartbeat for this long is lost
+	AckTimeout time.Duration // a claim without a first heartbeat for this long is re-queued
+	// CheckInEvery coalesces runner check-in writes to at most one per runner per period.
+	CheckInEvery time.Duration
+}
+
+// Dispatcher matches runners' long polls with runnable jobs.
+type Dispatcher struct {
+	store *store.Store
+	cfg   Config
+
+	mu       sync.Mutex
+	waiters  map[string][]*waiter // by tag, oldest first
+	checkIns map[int64]checkIn
+
+	timerKick chan struct{}
+	stopping  chan struct{} // closed by Stop: long polls answer at once
+	stopOnce  sync.Once
+}
+
+type waiter struct {
+	wake chan struct{} // buffered 1: a pending wake-up is never lost
+}
+
+type checkIn struct {
+	at   time.Time
+	tags string
+}
+
+// New returns a Dispatcher. Call Run for its background loops and feed it
+// notifications with Notify.
+func New(st *store.Store, cfg Config) *Dispatcher {
+	if cfg.CheckInEvery == 0 {
+		cfg.CheckInEvery = 5 * time.Second
+	}
+	return &Dispatcher{
+		store:     st,
+		cfg:       cfg,
+		waiters:   map[string][]*waiter{},
+		checkIns:  map[int64]checkIn{},
+		timerKick: make(chan struct{}, 1),
+		stopping:  make(chan struct{}),
+	}
+}
+
+// Channels are the notification channels the dispatcher listens to.
+func Channels() []string { return []string{store.ChannelRunnable, store.ChannelTimer} }
+
+// Notify handles a notification: "<n> <tag>" wakes up to n long polls waiting for
+// tag (not every waiting runner); a timer notification re-reads the next earliest start.
+func (d *Dispatcher) Notify(channel, payload string) {
+	switch channel {
+	case store.ChannelRunnable:
+		count, tag, ok := strings.Cut(payload, " ")
+		n, err := strconv.Atoi(count)
+		if !ok || err != nil {
+			return
+		}
+		d.wake(tag, n)
+	case store.ChannelTimer:
+		d.kickTimer()
+	}
+}
+
+// Resync wakes everything, after notifications may have been missed.
+func (d *Dispatcher) Resync() {
+	d.mu.Lock()
+	for _, ws := range d.waiters {
+		for _, w := range ws {
+			signal(w.wake)
+		}
+	}
+	d.mu.Unlock()
+	d.kickTimer()
+}
+
+func (d *Dispatcher) kickTimer() { signal(d.timerKick) }
+
+func signal(ch chan struct{}) bool {
+	select {
+	case ch <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (d *Dispatcher) wake(tag string, n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.waiters[tag] {
+		if n == 0 {
+			return
+		}
+		if signal(w.wake) {
+			n--
+		}
+	}
+}
+
+func (d *Dispatcher) register(tags []string) *waiter {
+	w := &waiter{wake: make(chan struct{}, 1)}
+	d.mu.Lock()
+	for _, t := range tags {
+		d.waiters[t] = append(d.waiters[t], w)
+	}
+	d.mu.Unlock()
+	return w
+}
+
+func (d *Dispatcher) unregister(w *waiter, tags []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range tags {
+		ws := d.waiters[t]
+		for i, x := range ws {
+			if x == w {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(d.waiters, t)
+		} else {
+			d.waiters[t] = ws
+		}
+	}
+}
+
+// ClaimRequest is a runner asking for work.
+type ClaimRequest struct {
+	RunnerID int64
+	Tags     []string // priority order
+	Capacity int
+	Wait     time.Duration
+	Version  string
+	OS       string
+	Arch     string
+	// Compat claims for a 0.4 runner, which never heartbeats: the claim is
+	// acknowledged at once and its lease covers the job's whole timeout.
+	Compat bool
+}
+
+// Claim returns up to Capacity jobs whose tag the runner serves, waiting up to
+// Wait for one to become runnable. The waiter is registered before the first
+// attempt, so a job queued between the attempt and the wait still wakes it.
+func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.ClaimedJob, error) {
+	d.checkIn(req)
+	if req.Capacity <= 0 {
+		return nil, nil
+	}
+	w := d.register(req.Tags)
+	defer d.unregister(w, req.Tags)
+	timer := time.NewTimer(req.Wait)
+	defer timer.Stop()
+	for {
+		jobs, err := d.claimOnce(ctx, req)
+		if err != nil || len(jobs) > 0 {
+			return jobs, err
+		}
+		select {
+		case <-w.wake:
+		case <-timer.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, nil
+		case <-d.stopping:
+			return nil, nil
+		}
+	}
+}
+
+// Stop makes waiting and future long polls answer at once, so a server can shut
+// down without waiting out their 30 seconds.
+func (d *Dispatcher) Stop() {
+	d.stopOnce.Do(func() { close(d.stopping) })
+}
+
+// claimOnce claims from each tag in the runner's priority order until its capacity is used.
+func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) ([]*store.ClaimedJob, error) {
+	var jobs []*store.ClaimedJob
+	for _, tag := range req.Tags {
+		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs), Lease: d.cfg.AckTimeout}
+		if req.Compat {
+			p.Lease, p.Acked, p.LeaseIncludesTimeout = d.cfg.Lease, true, true
+		}
+		got, err := d.store.JobClaim(ctx, p)
+		if err != nil {
+			return jobs, err
+		}
+		jobs = append(jobs, got...)
+		if len(jobs) >= req.Capacity {
+			break
+		}
+	}
+	return jobs, nil
+}
+
+// checkIn records the runner's check-in at most once per CheckInEvery (or when
+// its tags change), so hundreds of idle runners polling cost almost no writes.
+func (d *Dispatcher) checkIn(req *ClaimRequest) {
+	tags := strings.Join(req.Tags, " ")
+	now := time.Now()
+	d.mu.Lock()
+	last, ok := d.checkIns[req.RunnerID]
+	due := !ok || now.Sub(last.at) >= d.cfg.CheckInEvery || last.tags != tags
+	if due {
+		d.checkIns[req.RunnerID] = checkIn{at: now, tags: tags}
+	}
+	d.mu.Unlock()
+	if !due {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.store.RunnerCheckIn(ctx, req.RunnerID, req.Tags, req.Version, req.OS, req.Arch); err != nil {
+		slog.Warn("runner check-in", "runner", req.RunnerID, "err", err)
+	}
+}
+
+// CheckInHeartbeat records a runner's check-in from a heartbeat, coalesced like claims.
+func (d *Dispatcher) CheckInHeartbeat(runnerID int64) {
+	d.mu.Lock()
+	last, ok := d.checkIns[runnerID]
+	due := ok && time.Since(last.at) >= d.cfg.CheckInEvery
+	d.mu.Unlock()
+	if due {
+		d.checkIn(&ClaimRequest{RunnerID: runnerID, Tags: strings.Fields(last.tags)})
+	}
+}
+
+// Run runs the earliest-start timer and the reaper until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.timerLoop(ctx) }()
+	go func() { defer wg.Done(); d.reapLoop(ctx) }()
+	wg.Wait()
+}
+
+// timerLoop sleeps until the next earliest start and promotes what is due then.
+// It never scans jobs: one indexed min() after each change to the set of timers.
+func (d *Dispatcher) timerLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		wait := time.Minute // a safety net; notifications normally say when to look
+		next, err := d.store.NextEarliestStart(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				slog.Warn("earliest-start timer", "err", err)
+			}
+			wait = time.Second
+		case next != nil:
+			wait = min(wait, time.Until(*next))
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-d.timerKick:
+				t.Stop()
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		n, err := d.store.JobsPromoteDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("promote due jobs", "err", err)
+		}
+		if n == 0 {
+			// The database clock may trail ours by a little; don't spin meanwhile.
+			select {
+			case <-time.After(5 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// reapLoop ends expired leases and timeouts. Every server process may run it: each
+// change is a guarded update, so two reapers never both act on one job.
+func (d *Dispatcher) reapLoop(ctx context.Context) {
+	every := min(time.Second, max(d.cfg.Lease/10, 100*time.Millisecond))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		if _, err := d.store.JobsReap(ctx); err != nil && ctx.Err() == nil {
+			slog.Warn("reap jobs", "err", err)
+		}
+	}
+}
+
+// HeartbeatInterval is how often runners should heartbeat: several times per lease.
+func (d *Dispatcher) HeartbeatInterval() time.Duration {
+	return max(time.Second, d.cfg.Lease/6).Round(time.Second)
+}
+
+// Lease is the configured lease.
+func (d *Dispatcher) Lease() time.Duration { return d.cfg.Lease }

@@ -1,0 +1,228 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// JobCounts counts an entity's jobs by status.
+type JobCounts struct {
+	Waiting   int `db:"waiting" json:"waiting"`
+	Queued    int `db:"queued" json:"queued"`
+	Running   int `db:"running" json:"running"`
+	Succeeded int `db:"succeeded" json:"succeeded"`
+	Failed    int `db:"failed" json:"failed"`
+	Cancelled int `db:"cancelled" json:"cancelled"`
+	TimedOut  int `db:"timed_out" json:"timedOut"`
+	Lost      int `db:"lost" json:"lost"`
+}
+
+// Status derives an entity's status: pending while any job may still run (or there
+// are none yet), failure when any did not succeed, success otherwise.
+func (c JobCounts) Status() string {
+	switch {
+	case c.Waiting+c.Queued+c.Running > 0 || c.total() == 0:
+		return "pending"
+	case c.Failed+c.Cancelled+c.TimedOut+c.Lost > 0:
+		return "failure"
+	}
+	return "success"
+}
+
+func (c JobCounts) total() int {
+	return c.Waiting + c.Queued + c.Running + c.Succeeded + c.Failed + c.Cancelled + c.TimedOut + c.Lost
+}
+
+// Summary is the one-line summary, such as "2 running, 3 succeeded".
+func (c JobCounts) Summary() string {
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		word string
+	}{
+		{c.Running, "running"}, {c.Queued, "queued"}, {c.Waiting, "waiting"}, {c.Failed, "failed"},
+		{c.TimedOut, "timed out"}, {c.Lost, "lost"}, {c.Cancelled, "cancelled"}, {c.Succeeded, "succeeded"},
+	} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.word))
+		}
+	}
+	if len(parts) == 0 {
+		return "no jobs"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// EntitySummary is an entity with its job counts.
+type EntitySummary struct {
+	ID        int64     `db:"id"`
+	Key       string    `db:"key"`
+	Value     string    `db:"value"`
+	CreatedAt time.Time `db:"created_at"`
+	JobCounts
+}
+
+// countsLateral counts the jobs of entity alias e, from the covering index on (entity_id, id) INCLUDE (status).
+const countsLateral = `
+	CROSS JOIN LATERAL (
+		SELECT count(*) FILTER (WHERE status = 'waiting') AS waiting,
+			count(*) FILTER (WHERE status = 'queued') AS queued,
+			count(*) FILTER (WHERE status = 'running') AS running,
+			count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+			count(*) FILTER (WHERE status = 'failed') AS failed,
+			count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+			count(*) FILTER (WHERE status = 'timed_out') AS timed_out,
+			count(*) FILTER (WHERE status = 'lost') AS lost
+		FROM jobs WHERE entity_id = e.id) c`
+
+// KeyCount is an entity or collection key with how many values it has.
+type KeyCount struct {
+	Key   string `db:"key"`
+	Count int64  `db:"value_count"`
+}
+
+// KeyList lists a project's entity keys (kind "entity") or collection keys ("collection").
+func (s *Store) KeyList(ctx context.Context, projectID int64, kind string) ([]KeyCount, error) {
+	const q = `SELECT key, value_count FROM keys WHERE project_id = $1 AND kind = $2 ORDER BY key`
+	rows, _ := s.pool.Query(ctx, q, projectID, kind)
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByName[KeyCount])
+	return keys, interpret(err, "list keys")
+}
+
+// EntityList lists the values of an entity key, newest first, with their job counts.
+func (s *Store) EntityList(ctx context.Context, projectID int64, key string, page Page) ([]*EntitySummary, string, error) {
+	before, err := DecodeCursor(page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	const q = `
+		SELECT e.id, e.key, e.value, e.created_at, c.*
+		FROM entities e` + countsLateral + `
+		WHERE e.project_id = $1 AND e.key = $2 AND ($3 = 0 OR e.id < $3)
+		ORDER BY e.id DESC
+		LIMIT $4`
+	rows, _ := s.pool.Query(ctx, q, projectID, key, before, page.Limit)
+	return collectSummaries(rows, page.Limit)
+}
+
+func collectSummaries(rows pgx.Rows, limit int) ([]*EntitySummary, string, error) {
+	es, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[EntitySummary])
+	if err != nil {
+		return nil, "", interpret(err, "list entities")
+	}
+	var last int64
+	if len(es) > 0 {
+		last = es[len(es)-1].ID
+	}
+	return es, nextCursor(len(es), limit, last), nil
+}
+
+// CollectionRef names a collection.
+type CollectionRef struct {
+	Key   string `db:"key"`
+	Value string `db:"value"`
+}
+
+// Entity is one entity with its jobs and collections.
+type Entity struct {
+	EntitySummary
+	Collections []CollectionRef
+	Jobs        []*Job
+}
+
+// EntityGet returns an entity with all its jobs (oldest first) and its collections.
+func (s *Store) EntityGet(ctx context.Context, projectID int64, key, value string) (*Entity, error) {
+	const q = `
+		SELECT e.id, e.key, e.value, e.created_at, c.*
+		FROM entities e` + countsLateral + `
+		WHERE e.project_id = $1 AND e.key = $2 AND e.value = $3`
+	rows, _ := s.pool.Query(ctx, q, projectID, key, value)
+	sum, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[EntitySummary])
+	if err != nil {
+		return nil, interpret(err, "get entity")
+	}
+	ent := &Entity{EntitySummary: sum}
+	const qCol = `
+		SELECT c.key, c.value FROM collection_entities ce JOIN collections c ON c.id = ce.collection_id
+		WHERE ce.entity_id = $1 ORDER BY c.key, c.value`
+	rows, _ = s.pool.Query(ctx, qCol, sum.ID)
+	if ent.Collections, err = pgx.CollectRows(rows, pgx.RowToStructByName[CollectionRef]); err != nil {
+		return nil, interpret(err, "entity collections")
+	}
+	rows, _ = s.pool.Query(ctx, jobSelect+` WHERE j.entity_id = $1 ORDER BY j.id`, sum.ID)
+	if ent.Jobs, err = collectJobs(rows); err != nil {
+		return nil, interpret(err, "entity jobs")
+	}
+	return ent, nil
+}
+
+// CollectionSummary is a collection with how many entities it holds.
+type CollectionSummary struct {
+	ID          int64     `db:"id"`
+	Key         string    `db:"key"`
+	Value       string    `db:"value"`
+	CreatedAt   time.Time `db:"created_at"`
+	EntityCount int64     `db:"entity_count"`
+}
+
+// CollectionList lists the values of a collection key, newest first.
+func (s *Store) CollectionList(ctx context.Context, projectID int64, key string, page Page) ([]*CollectionSummary, string, error) {
+	before, err := DecodeCursor(page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	const q = `
+		SELECT c.id, c.key, c.value, c.created_at,
+			(SELECT count(*) FROM collection_entities WHERE collection_id = c.id) AS entity_count
+		FROM collections c
+		WHERE c.project_id = $1 AND c.key = $2 AND ($3 = 0 OR c.id < $3)
+		ORDER BY c.id DESC
+		LIMIT $4`
+	rows, _ := s.pool.Query(ctx, q, projectID, key, before, page.Limit)
+	cs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[CollectionSummary])
+	if err != nil {
+		return nil, "", interpret(err, "list collections")
+	}
+	var last int64
+	if len(cs) > 0 {
+		last = cs[len(cs)-1].ID
+	}
+	return cs, nextCursor(len(cs), page.Limit, last), nil
+}
+
+// Collection is one collection with a page of its entities.
+type Collection struct {
+	CollectionSummary
+	Entities   []*EntitySummary
+	NextCursor string
+}
+
+// CollectionGet returns a collection with its entities, newest first, paginated.
+func (s *Store) CollectionGet(ctx context.Context, projectID int64, key, value string, page Page) (*Collection, error) {
+	before, err := DecodeCursor(page.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	const q = `
+		SELECT c.id, c.key, c.value, c.created_at, 0::bigint AS entity_count
+		FROM collections c WHERE c.project_id = $1 AND c.key = $2 AND c.value = $3`
+	rows, _ := s.pool.Query(ctx, q, projectID, key, value)
+	sum, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[CollectionSummary])
+	if err != nil {
+		return nil, interpret(err, "get collection")
+	}
+	const qEnt = `
+		SELECT e.id, e.key, e.value, e.created_at, c.*
+		FROM collection_entities ce JOIN entities e ON e.id = ce.entity_id` + countsLateral + `
+		WHERE ce.collection_id = $1 AND ($2 = 0 OR e.id < $2)
+		ORDER BY e.id DESC
+		LIMIT $3`
+	rows, _ = s.pool.Query(ctx, qEnt, sum.ID, before, page.Limit)
+	col := &Collection{CollectionSummary: sum}
+	col.Entities, col.NextCursor, err = collectSummaries(rows, page.Limit)
+	return col, err
+}

@@ -1,0 +1,732 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Job statuses, as in DESIGN.md's life cycle.
+const (
+	StatusWaiting   = "waiting"
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+	StatusTimedOut  = "timed_out"
+	StatusLost      = "lost"
+)
+
+// Ended reports whether status is final for the current attempt.
+func Ended(status string) bool {
+	switch status {
+	case StatusSucceeded, StatusFailed, StatusCancelled, StatusTimedOut, StatusLost:
+		return true
+	}
+	return false
+}
+
+// Job is a job row with its project, entity, runner name and preceding job ids.
+type Job struct {
+	ID               int64             `db:"id"`
+	ProjectID        int64             `db:"project_id"`
+	Project          string            `db:"project"`
+	ProjectPrivate   bool              `db:"project_private"`
+	EntityID         int64             `db:"entity_id"`
+	EntityKey        string            `db:"entity_key"`
+	EntityVal        string            `db:"entity_val"`
+	ParentJobID      *int64            `db:"parent_job_id"`
+	Name             string            `db:"name"`
+	Cmd              string            `db:"cmd"`
+	Env              map[string]string `db:"env"`
+	SecretEnv        map[string]string `db:"secret_env"`
+	Tag              string            `db:"tag"`
+	Status           string            `db:"status"`
+	Reason           string            `db:"reason"`
+	Priority         int               `db:"priority"`
+	PendingPreceding int               `db:"pending_preceding"`
+	EarliestStart    *time.Time        `db:"earliest_start"`
+	CreatedAt        time.Time         `db:"created_at"`
+	QueuedAt         *time.Time        `db:"queued_at"`
+	StartedAt        *time.Time        `db:"started_at"`
+	EndedAt          *time.Time        `db:"ended_at"`
+	ExitCode         *int              `db:"exit_code"`
+	RunnerID         *int64            `db:"runner_id"`
+	RunnerName       *string           `db:"runner_name"`
+	Attempt          int               `db:"attempt"`
+	MaxAttempts      int               `db:"max_attempts"`
+	TimeoutSeconds   int               `db:"timeout_seconds"`
+	LeaseExpiresAt   *time.Time        `db:"lease_expires_at"`
+	LogLength        int64             `db:"log_length"`
+	LogMismatch      bool              `db:"log_mismatch"`
+	PrecedingJobs    []int64           `db:"preceding_jobs"`
+}
+
+const jobSelect = `
+	SELECT j.id, j.project_id, p.slug AS project, p.private AS project_private,
+		j.entity_id, e.key AS entity_key, e.value AS entity_val, j.parent_job_id,
+		j.name, j.cmd, j.env, j.secret_env, j.tag, j.status, j.reason, j.priority,
+		j.pending_preceding, j.earliest_start, j.created_at, j.queued_at, j.started_at,
+		j.ended_at, j.exit_code, j.runner_id, r.name AS runner_name, j.attempt,
+		j.max_attempts, j.timeout_seconds, j.lease_expires_at, j.log_length, j.log_mismatch,
+		ARRAY(SELECT preceding_id FROM job_edges WHERE job_id = j.id ORDER BY preceding_id) AS preceding_jobs
+	FROM jobs j
+	JOIN projects p ON p.id = j.project_id
+	JOIN entities e ON e.id = j.entity_id
+	LEFT JOIN runners r ON r.id = j.runner_id`
+
+func collectJobs(rows pgx.Rows) ([]*Job, error) {
+	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])
+}
+
+// JobGet returns one job.
+func (s *Store) JobGet(ctx context.Context, id int64) (*Job, error) {
+	rows, _ := s.pool.Query(ctx, jobSelect+` WHERE j.id = $1`, id)
+	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
+	return j, interpret(err, "get job")
+}
+
+func (s *Store) jobsGet(ctx context.Context, q querier, ids []int64) ([]*Job, error) {
+	rows, _ := q.Query(ctx, jobSelect+` WHERE j.id = ANY($1) ORDER BY j.id`, ids)
+	jobs, err := collectJobs(rows)
+	return jobs, interpret(err, "get jobs")
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// JobRef names a job, for what another job waits for.
+type JobRef struct {
+	ID     int64  `db:"id"`
+	Name   string `db:"name"`
+	Status string `db:"status"`
+}
+
+// JobSubmitParams describes one job to submit.
+type JobSubmitParams struct {
+	ProjectID      int64
+	ParentJobID    *int64
+	EntityKey      string
+	EntityVal      string
+	Name           string
+	Cmd            string
+	Tag            string
+	Env            map[string]string
+	SecretEnv      map[string]string
+	Collections    map[string]string
+	PrecedingJobs  []int64
+	PrecedingNames []string // names of other jobs in the same batch
+	EarliestStart  *time.Time
+	TimeoutSeconds int
+	Priority       int
+	MaxAttempts    int
+}
+
+// JobSubmit submits a batch of jobs atomically and returns them in request order.
+// Jobs may name each other in PrecedingNames; a cycle is refused. A job whose
+// preceding job already failed is cancelled at once: the preceding rows are locked
+// FOR SHARE, so a concurrent failure either commits first (and is seen here) or
+// waits for this transaction (and then cascades to the new job).
+func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Job, error) {
+	order, internal, err := batchOrder(params)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		ids, err = s.jobSubmitTx(ctx, tx, params, order, internal)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := s.jobsGet(ctx, s.pool, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]*Job, len(jobs))
+	for _, j := range jobs {
+		byID[j.ID] = j
+	}
+	out := make([]*Job, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out, nil
+}
+
+// batchOrder resolves PrecedingNames to batch indexes and returns a topological order.
+func batchOrder(params []*JobSubmitParams) (order []int, internal [][]int, err error) {
+	byName := map[string]int{}
+	dup := map[string]bool{}
+	for i, p := range params {
+		if _, ok := byName[p.Name]; ok {
+			dup[p.Name] = true
+		}
+		byName[p.Name] = i
+	}
+	internal = make([][]int, len(params))
+	indegree := make([]int, len(params))
+	dependents := make([][]int, len(params))
+	for i, p := range params {
+		for _, name := range p.PrecedingNames {
+			field := fmt.Sprintf("jobs[%d].precedingNames", i)
+			j, ok := byName[name]
+			switch {
+			case !ok:
+				return nil, nil, &InvalidError{Field: field, Message: "no job named " + name + " in this batch"}
+			case dup[name]:
+				return nil, nil, &InvalidError{Field: field, Message: "more than one job in this batch is named " + name}
+			case j == i:
+				return nil, nil, &InvalidError{Field: field, Message: "job " + name + " cannot precede itself"}
+			}
+			if slices.Contains(internal[i], j) {
+				continue
+			}
+			internal[i] = append(internal[i], j)
+			indegree[i]++
+			dependents[j] = append(dependents[j], i)
+		}
+	}
+	for i := range params {
+		if indegree[i] == 0 {
+			order = append(order, i)
+		}
+	}
+	for k := 0; k < len(order); k++ {
+		for _, d := range dependents[order[k]] {
+			if indegree[d]--; indegree[d] == 0 {
+				order = append(order, d)
+			}
+		}
+	}
+	if len(order) != len(params) {
+		return nil, nil, &InvalidError{Field: "jobs", Message: "precedingNames form a cycle"}
+	}
+	return order, internal, nil
+}
+
+type precedingRow struct {
+	ID        int64  `db:"id"`
+	ProjectID int64  `db:"project_id"`
+	Status    string `db:"status"`
+}
+
+func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]int64, error) {
+	// Lock the preceding jobs named by id.
+	var external []int64
+	for _, p := range params {
+		external = append(external, p.PrecedingJobs...)
+	}
+	slices.Sort(external)
+	external = slices.Compact(external)
+	preceding := map[int64]precedingRow{}
+	if len(external) > 0 {
+		const q = `SELECT id, project_id, status FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`
+		rows, _ := tx.Query(ctx, q, external)
+		found, err := pgx.CollectRows(rows, pgx.RowToStructByName[precedingRow])
+		if err != nil {
+			return nil, interpret(err, "lock preceding jobs")
+		}
+		for _, r := range found {
+			preceding[r.ID] = r
+		}
+	}
+	for i, p := range params {
+		for _, id := range p.PrecedingJobs {
+			field := "precedingJobs"
+			if len(params) > 1 {
+				field = fmt.Sprintf("jobs[%d].precedingJobs", i)
+			}
+			r, ok := preceding[id]
+			if !ok {
+				return nil, &InvalidError{Field: field, Message: fmt.Sprintf("job %d does not exist", id)}
+			}
+			if r.ProjectID != p.ProjectID {
+				return nil, &InvalidError{Field: field, Message: fmt.Sprintf("job %d belongs to another project", id)}
+			}
+		}
+	}
+
+	var now time.Time
+	var ids []int64
+	const qIDs = `SELECT now(), ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, $1))`
+	if err := tx.QueryRow(ctx, qIDs, len(params)).Scan(&now, &ids); err != nil {
+		return nil, interpret(err, "allocate job ids")
+	}
+
+	entityIDs := make([]int64, len(params))
+	var memberC, memberE []int64
+	for i, p := range params {
+		eid, err := upsertKeyed(ctx, tx, "entity", p.ProjectID, p.EntityKey, p.EntityVal)
+		if err != nil {
+			return nil, err
+		}
+		entityIDs[i] = eid
+		for _, key := range sortedKeys(p.Collections) {
+			cid, err := upsertKeyed(ctx, tx, "collection", p.ProjectID, key, p.Collections[key])
+			if err != nil {
+				return nil, err
+			}
+			memberC = append(memberC, cid)
+			memberE = append(memberE, eid)
+		}
+	}
+
+	// Decide each job's status in dependency order.
+	n := len(params)
+	status := make([]string, n)
+	reason := make([]string, n)
+	pending := make([]int, n)
+	var edgeJob, edgePre []int64
+	var n2 notes
+	for _, i := range order {
+		p := params[i]
+		status[i] = StatusQueued
+		for _, id := range p.PrecedingJobs {
+			edgeJob, edgePre = append(edgeJob, ids[i]), append(edgePre, id)
+			st := preceding[id].Status
+			if st != StatusSucceeded && !Ended(st) {
+				pending[i]++
+			} else if Ended(st) && st != StatusSucceeded && reason[i] == "" {
+				reason[i] = fmt.Sprintf("preceding job %d %s", id, endedVerb(st))
+			}
+		}
+		for _, j := range internal[i] {
+			edgeJob, edgePre = append(edgeJob, ids[i]), append(edgePre, ids[j])
+			if status[j] == StatusCancelled {
+				if reason[i] == "" {
+					reason[i] = fmt.Sprintf("preceding job %d was cancelled", ids[j])
+				}
+			} else {
+				pending[i]++
+			}
+		}
+		switch {
+		case reason[i] != "":
+			status[i] = StatusCancelled
+		case pending[i] > 0 || (p.EarliestStart != nil && p.EarliestStart.After(now)):
+			status[i] = StatusWaiting
+		}
+	}
+
+	// One INSERT for the whole batch.
+	cols := struct {
+		project, entity, timeout, priority, pending, attempts []int64
+		parent                                                []*int64
+		name, cmd, env, secret, tag, status, reason           []string
+		earliest                                              []*time.Time
+	}{}
+	for i, p := range params {
+		env, _ := json.Marshal(nonNil(p.Env))
+		secret, _ := json.Marshal(nonNil(p.SecretEnv))
+		cols.project = append(cols.project, p.ProjectID)
+		cols.entity = append(cols.entity, entityIDs[i])
+		cols.parent = append(cols.parent, p.ParentJobID)
+		cols.name = append(cols.name, p.Name)
+		cols.cmd = append(cols.cmd, p.Cmd)
+		cols.env = append(cols.env, string(env))
+		cols.secret = append(cols.secret, string(secret))
+		cols.tag = append(cols.tag, p.Tag)
+		cols.status = append(cols.status, status[i])
+		cols.reason = append(cols.reason, reason[i])
+		cols.priority = append(cols.priority, int64(p.Priority))
+		cols.pending = append(cols.pending, int64(pending[i]))
+		cols.earliest = append(cols.earliest, p.EarliestStart)
+		cols.timeout = append(cols.timeout, int64(p.TimeoutSeconds))
+		cols.attempts = append(cols.attempts, int64(p.MaxAttempts))
+	}
+	const qInsert = `
+		INSERT INTO jobs (id, project_id, entity_id, parent_job_id, name, cmd, env, secret_env, tag,
+			status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
+			created_at, queued_at, ended_at, cascaded)
+		SELECT id, project_id, entity_id, parent_job_id, name, cmd, env::jsonb, secret_env::jsonb, tag,
+			status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
+			$17, CASE WHEN status = 'queued' THEN $17::timestamptz END,
+			CASE WHEN status = 'cancelled' THEN $17::timestamptz END, status = 'cancelled'
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+			$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::int[],
+			$14::timestamptz[], $15::int[], $16::int[])
+			AS t(id, project_id, entity_id, parent_job_id, name, cmd, env, secret_env, tag,
+				status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts)`
+	if _, err := tx.Exec(ctx, qInsert, ids, cols.project, cols.entity, cols.parent, cols.name, cols.cmd,
+		cols.env, cols.secret, cols.tag, cols.status, cols.reason, cols.priority, cols.pending,
+		cols.earliest, cols.timeout, cols.attempts, now); err != nil {
+		return nil, interpret(err, "insert jobs")
+	}
+	if len(edgeJob) > 0 {
+		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
+		if _, err := tx.Exec(ctx, q, edgeJob, edgePre); err != nil {
+			return nil, interpret(err, "insert job edges")
+		}
+	}
+	if len(memberC) > 0 {
+		const q = `INSERT INTO collection_entities (collection_id, entity_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
+		if _, err := tx.Exec(ctx, q, memberC, memberE); err != nil {
+			return nil, interpret(err, "insert collection members")
+		}
+	}
+	// Projects are few per batch; look their slugs up once for the events.
+	slugs := map[int64]string{}
+	for i, p := range params {
+		if _, ok := slugs[p.ProjectID]; !ok {
+			var slug string
+			if err := tx.QueryRow(ctx, `SELECT slug FROM projects WHERE id = $1`, p.ProjectID).Scan(&slug); err != nil {
+				return nil, interpret(err, "project slug")
+			}
+			slugs[p.ProjectID] = slug
+		}
+		n2.jobChanged(ids[i], slugs[p.ProjectID], p.EntityKey, p.EntityVal, status[i], p.Tag, 1, p.EarliestStart, now)
+	}
+	return ids, n2.flush(ctx, tx)
+}
+
+func endedVerb(status string) string {
+	switch status {
+	case StatusFailed:
+		return "failed"
+	case StatusCancelled:
+		return "was cancelled"
+	case StatusTimedOut:
+		return "timed out"
+	case StatusLost:
+		return "was lost"
+	}
+	return status
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// upsertKeyed returns the id of the entity or collection (kind) key/value, creating
+// it and counting it in keys on first use.
+func upsertKeyed(ctx context.Context, tx pgx.Tx, kind string, projectID int64, key, value string) (int64, error) {
+	table := "entities"
+	if kind == "collection" {
+		table = "collections"
+	}
+	q := `
+		WITH ins AS (
+			INSERT INTO ` + table + ` (project_id, key, value) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING
+			RETURNING id
+		), counted AS (
+			INSERT INTO keys (project_id, kind, key, value_count)
+			SELECT $1, $4, $2, 1 FROM ins
+			ON CONFLICT (project_id, kind, key) DO UPDATE SET value_count = keys.value_count + 1
+		)
+		SELECT id FROM ins
+		UNION ALL
+		SELECT id FROM ` + table + ` WHERE project_id = $1 AND key = $2 AND value = $3
+		LIMIT 1`
+	// A concurrent transaction inserting the same row makes ON CONFLICT skip while
+	// this statement's snapshot cannot see that row yet; the next statement can.
+	for try := 0; ; try++ {
+		var id int64
+		err := tx.QueryRow(ctx, q, projectID, key, value, kind).Scan(&id)
+		if err == pgx.ErrNoRows && try < 3 {
+			continue
+		}
+		return id, interpret(err, "upsert "+kind)
+	}
+}
+
+// JobCancel cancels a job that has not ended, and transitively its waiting dependents.
+// A running job's runner learns it on its next heartbeat.
+func (s *Store) JobCancel(ctx context.Context, id int64, reason string) (*Job, error) {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var n notes
+		const q = `
+			UPDATE jobs SET status = 'cancelled', reason = $2, ended_at = now(), lease_expires_at = NULL
+			WHERE id = $1 AND status IN ('waiting', 'queued', 'running')
+			RETURNING id`
+		if err := tx.QueryRow(ctx, q, id, reason).Scan(new(int64)); err != nil {
+			if err == pgx.ErrNoRows {
+				return s.notEndedError(ctx, tx, id, "cancel")
+			}
+			return interpret(err, "cancel job")
+		}
+		if err := s.jobEnded(ctx, tx, &n, id, StatusCancelled); err != nil {
+			return err
+		}
+		return n.flush(ctx, tx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.JobGet(ctx, id)
+}
+
+// notEndedError explains why a transition found no row: the job is missing or in another state.
+func (s *Store) notEndedError(ctx context.Context, tx pgx.Tx, id int64, verb string) error {
+	var status string
+	if err := tx.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status); err != nil {
+		return interpret(err, verb+" job")
+	}
+	return &ConflictError{Message: fmt.Sprintf("job %d is %s and cannot be %s", id, status, pastTense(verb))}
+}
+
+func pastTense(verb string) string {
+	if verb == "cancel" {
+		return "cancelled"
+	}
+	return verb + "ed"
+}
+
+// jobEnded runs the consequences of job id reaching status inside tx: dependents
+// are promoted when it succeeded and cancelled (transitively) when it did not.
+// Each level is its own statement, so it sees dependents submitted (and
+// committed) while this transaction waited for their FOR SHARE locks.
+func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, status string) error {
+	var ev struct {
+		Project, Key, Val, Tag string
+		Attempt                int
+	}
+	const qEv = `
+		SELECT p.slug, e.key, e.value, j.tag, j.attempt FROM jobs j
+		JOIN projects p ON p.id = j.project_id JOIN entities e ON e.id = j.entity_id
+		WHERE j.id = $1`
+	if err := tx.QueryRow(ctx, qEv, id).Scan(&ev.Project, &ev.Key, &ev.Val, &ev.Tag, &ev.Attempt); err != nil {
+		return interpret(err, "job event")
+	}
+	n.jobChanged(id, ev.Project, ev.Key, ev.Val, status, ev.Tag, ev.Attempt, nil, time.Time{})
+
+	if status == StatusSucceeded {
+		const q = `
+			UPDATE jobs j SET
+				pending_preceding = j.pending_preceding - 1,
+				status = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+					THEN 'queued' ELSE 'waiting' END,
+				queued_at = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+					THEN now() END
+			FROM job_edges e, projects p, entities en
+			WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
+				AND p.id = j.project_id AND en.id = j.entity_id
+			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+		return s.collectChanges(ctx, tx, n, q, id)
+	}
+	reason := fmt.Sprintf("preceding job %d %s", id, endedVerb(status))
+	frontier := []int64{id}
+	for len(frontier) > 0 {
+		const q = `
+			UPDATE jobs j SET status = 'cancelled', reason = $2, ended_at = now(), cascaded = true
+			FROM job_edges e, projects p, entities en
+			WHERE e.preceding_id = ANY($1) AND j.id = e.job_id AND j.status = 'waiting'
+				AND p.id = j.project_id AND en.id = j.entity_id
+			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+		rows, _ := tx.Query(ctx, q, frontier, reason)
+		changed, err := collectChanged(rows)
+		if err != nil {
+			return interpret(err, "cascade cancel")
+		}
+		frontier = frontier[:0]
+		for _, c := range changed {
+			n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, c.Earliest, c.Now)
+			frontier = append(frontier, c.ID)
+		}
+	}
+	return nil
+}
+
+type changedJob struct {
+	ID       int64
+	Project  string
+	Key      string
+	Val      string
+	Status   string
+	Tag      string
+	Attempt  int
+	Earliest *time.Time
+	Now      time.Time
+}
+
+func collectChanged(rows pgx.Rows) ([]changedJob, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (changedJob, error) {
+		var c changedJob
+		err := row.Scan(&c.ID, &c.Project, &c.Key, &c.Val, &c.Status, &c.Tag, &c.Attempt, &c.Earliest, &c.Now)
+		return c, err
+	})
+}
+
+// collectChanges runs a transition query returning changed jobs and records their events.
+func (s *Store) collectChanges(ctx context.Context, tx pgx.Tx, n *notes, q string, args ...any) error {
+	rows, _ := tx.Query(ctx, q, args...)
+	changed, err := collectChanged(rows)
+	if err != nil {
+		return interpret(err, "job transition")
+	}
+	for _, c := range changed {
+		n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, c.Earliest, c.Now)
+	}
+	return nil
+}
+
+// JobRetry starts a new attempt of an ended job. Dependents that were cancelled
+// because it failed come back to waiting, transitively.
+func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var status string
+		if err := tx.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&status); err != nil {
+			return interpret(err, "retry job")
+		}
+		if !Ended(status) {
+			return &ConflictError{Message: fmt.Sprintf("job %d is %s; only an ended job can be retried", id, status)}
+		}
+		var failed int64
+		const qFailed = `
+			SELECT p.id FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
+			WHERE e.job_id = $1 AND p.status IN ('failed', 'cancelled', 'timed_out', 'lost')
+			ORDER BY p.id LIMIT 1 FOR SHARE OF p`
+		switch err := tx.QueryRow(ctx, qFailed, id).Scan(&failed); err {
+		case nil:
+			return &ConflictError{Message: fmt.Sprintf("preceding job %d did not succeed; retry it first", failed)}
+		case pgx.ErrNoRows:
+		default:
+			return interpret(err, "retry job")
+		}
+		if status == StatusSucceeded {
+			// Its waiting dependents counted it as done; now they must wait for it again.
+			const q = `
+				UPDATE jobs SET pending_preceding = pending_preceding + 1
+				WHERE status = 'waiting' AND id IN (SELECT job_id FROM job_edges WHERE preceding_id = $1)`
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return interpret(err, "retry job")
+			}
+		}
+		var n notes
+		const qRetry = `
+			UPDATE jobs j SET
+				attempt = j.attempt + 1, max_attempts = greatest(j.max_attempts, j.attempt + 1),
+				status = ` + retryStatus + `, queued_at = CASE WHEN ` + retryStatus + ` = 'queued' THEN now() END,
+				reason = '', started_at = NULL, ended_at = NULL, exit_code = NULL, runner_id = NULL,
+				lease_expires_at = NULL, acked = false, cascaded = false, log_length = 0,
+				log_hash_state = NULL, log_truncated = false, log_mismatch = false,
+				pending_preceding = (SELECT count(*) FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
+					WHERE e.job_id = j.id AND p.status <> 'succeeded')
+			FROM projects p, entities en
+			WHERE j.id = ANY($1) AND p.id = j.project_id AND en.id = j.entity_id
+			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+		if err := s.collectChanges(ctx, tx, &n, qRetry, []int64{id}); err != nil {
+			return err
+		}
+		// Bring back the jobs the failure cascaded to, unless another preceding job failed too.
+		frontier := []int64{id}
+		for len(frontier) > 0 {
+			const qRevive = `
+				SELECT j.id FROM jobs j JOIN job_edges e ON e.job_id = j.id
+				WHERE e.preceding_id = ANY($1) AND j.status = 'cancelled' AND j.cascaded
+					AND NOT EXISTS (SELECT 1 FROM job_edges e2 JOIN jobs p ON p.id = e2.preceding_id
+						WHERE e2.job_id = j.id AND p.status IN ('failed', 'cancelled', 'timed_out', 'lost'))
+				FOR UPDATE OF j`
+			rows, _ := tx.Query(ctx, qRevive, frontier)
+			revive, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return interpret(err, "revive dependents")
+			}
+			if len(revive) == 0 {
+				break
+			}
+			if err := s.collectChanges(ctx, tx, &n, qRetry, revive); err != nil {
+				return err
+			}
+			frontier = revive
+		}
+		return n.flush(ctx, tx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.JobGet(ctx, id)
+}
+
+// retryStatus is the status a job gets when it is (re)started: waiting while a
+// preceding job has not succeeded or its earliest start lies ahead.
+const retryStatus = `(CASE WHEN EXISTS (SELECT 1 FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
+		WHERE e.job_id = j.id AND p.status <> 'succeeded')
+	OR (j.earliest_start IS NOT NULL AND j.earliest_start > now()) THEN 'waiting' ELSE 'queued' END)`
+
+// QueueParams filters the queue listing.
+type QueueParams struct {
+	Tag       string
+	ProjectID int64  // 0: all visible projects
+	Status    string // "": queued and waiting
+	Public    bool   // only public projects
+	Page
+}
+
+// QueueList lists queued and waiting jobs, oldest first.
+func (s *Store) QueueList(ctx context.Context, p *QueueParams) ([]*Job, string, error) {
+	after, err := DecodeCursor(p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	// Two index range scans over the partial indexes, merged: finished jobs are never read.
+	q := jobSelect + `
+		WHERE j.id IN (
+			(SELECT id FROM jobs WHERE status = 'queued' AND $1 IN ('', 'queued') AND id > $2
+				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
+				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private)) ORDER BY id LIMIT $5)
+			UNION ALL
+			(SELECT id FROM jobs WHERE status = 'waiting' AND $1 IN ('', 'waiting') AND id > $2
+				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
+				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private)) ORDER BY id LIMIT $5))
+		ORDER BY j.id
+		LIMIT $5`
+	rows, _ := s.pool.Query(ctx, q, p.Status, after, p.Tag, p.ProjectID, p.Limit, p.Public)
+	jobs, err := collectJobs(rows)
+	if err != nil {
+		return nil, "", interpret(err, "list queue")
+	}
+	var last int64
+	if len(jobs) > 0 {
+		last = jobs[len(jobs)-1].ID
+	}
+	return jobs, nextCursor(len(jobs), p.Limit, last), nil
+}
+
+// JobsWaitingFor maps each waiting job in ids to the preceding jobs that have not succeeded yet.
+func (s *Store) JobsWaitingFor(ctx context.Context, ids []int64) (map[int64][]JobRef, error) {
+	out := map[int64][]JobRef{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	const q = `
+		SELECT e.job_id, p.id, p.name, p.status
+		FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
+		WHERE e.job_id = ANY($1) AND p.status <> 'succeeded'
+		ORDER BY e.job_id, p.id`
+	rows, err := s.pool.Query(ctx, q, ids)
+	if err != nil {
+		return nil, interpret(err, "jobs waiting for")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var ref JobRef
+		if err := rows.Scan(&id, &ref.ID, &ref.Name, &ref.Status); err != nil {
+			return nil, interpret(err, "jobs waiting for")
+		}
+		out[id] = append(out[id], ref)
+	}
+	return out, interpret(rows.Err(), "jobs waiting for")
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PostgreSQL channels. Every cross-request signal goes through them, so a second
+// server process sees what the first one did.
+const (
+	// ChannelRunnable carries "<count> <tag>" when jobs with that tag became queued.
+	ChannelRunnable = "aura_runnable"
+	// ChannelTimer is notified when a waiting job got an earliest start to wait for.
+	ChannelTimer = "aura_timer"
+	// ChannelEvents carries an Event as JSON for the websocket stream.
+	ChannelEvents = "aura_events"
+)
+
+// Event is what changed, small enough for a NOTIFY payload: ids and offsets, no bodies.
+type Event struct {
+	Type      string `json:"type"` // job, log, runner
+	JobID     int64  `json:"jobId,omitempty"`
+	Project   string `json:"project,omitempty"`
+	EntityKey string `json:"entityKey,omitempty"`
+	EntityVal string `json:"entityVal,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Tag       string `json:"tag,omitempty"`
+	Attempt   int    `json:"attempt,omitempty"`
+	Offset    int64  `json:"offset,omitempty"`
+	Length    int64  `json:"length,omitempty"`
+	RunnerID  int64  `json:"runnerId,omitempty"`
+}
+
+// notes collects the notifications of one transaction; flush sends them in one
+// statement just before commit, so they are delivered exactly when the change is visible.
+type notes struct {
+	runnable map[string]int
+	events   []string
+	timer    bool
+}
+
+func (n *notes) queued(tag string) {
+	if n.runnable == nil {
+		n.runnable = map[string]int{}
+	}
+	n.runnable[tag]++
+}
+
+func (n *notes) event(e Event) {
+	b, _ := json.Marshal(e)
+	n.events = append(n.events, string(b))
+}
+
+// jobChanged records the event and dispatch signal for a job that reached status.
+func (n *notes) jobChanged(id int64, project, key, val, status, tag string, attempt int, earliest *time.Time, now time.Time) {
+	n.event(Event{Type: "job", JobID: id, Project: project, EntityKey: key, EntityVal: val, Status: status, Tag: tag, Attempt: attempt})
+	switch {
+	case status == "queued":
+		n.queued(tag)
+	case status == "waiting" && earliest != nil && earliest.After(now):
+		n.timer = true
+	}
+}
+
+func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
+	if len(n.runnable) == 0 && len(n.events) == 0 && !n.timer {
+		return nil
+	}
+	var payloads, channels []string
+	for tag, c := range n.runnable {
+		channels = append(channels, ChannelRunnable)
+		payloads = append(payloads, strconv.Itoa(c)+" "+tag)
+	}
+	if n.timer {
+		channels = append(channels, ChannelTimer)
+		payloads = append(payloads, "")
+	}
+	for _, e := range n.events {
+		channels = append(channels, ChannelEvents)
+		payloads = append(payloads, e)
+	}
+	const q = `SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS t(c, p)`
+	_, err := tx.Exec(ctx, q, channels, payloads)
+	return interpret(err, "notify")
+}

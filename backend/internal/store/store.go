@@ -1,0 +1,111 @@
+// Package store holds all of Aura's SQL. Every job state change is one method, one
+// transaction and one notification, and errors are translated here, at the edge.
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var (
+	// ErrNotFound means the row asked for does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique row already exists or the row is in the wrong state.
+	ErrConflict = errors.New("conflict")
+	// ErrGone means a runner's attempt on a job was superseded: it must stop that job.
+	ErrGone = errors.New("attempt superseded")
+)
+
+// InvalidError is input the database proved wrong, such as a preceding job that does not exist.
+type InvalidError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+// ConflictError is ErrConflict with a message that says what conflicts.
+type ConflictError struct{ Message string }
+
+func (e *ConflictError) Error() string        { return e.Message }
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Store is Aura's PostgreSQL storage.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool}
+}
+
+// Pool returns the underlying pool (for health checks and the listener's connection config).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.pool.Ping(ctx)
+}
+
+// interpret translates driver errors into the store's errors.
+func interpret(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return ErrConflict
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// Page is one page of a list: pass Cursor from the previous page's NextCursor.
+type Page struct {
+	Cursor string
+	Limit  int
+}
+
+// EncodeCursor makes the opaque cursor for the row after id.
+func EncodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10)))
+}
+
+// DecodeCursor reads a cursor; an empty cursor is 0 (the start).
+func DecodeCursor(cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0, &InvalidError{Field: "cursor", Message: "cursor is not valid"}
+	}
+	id, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &InvalidError{Field: "cursor", Message: "cursor is not valid"}
+	}
+	return id, nil
+}
+
+// nextCursor returns the cursor for the page after rows when the page was full.
+func nextCursor(n, limit int, lastID int64) string {
+	if n < limit || n == 0 {
+		return ""
+	}
+	return EncodeCursor(lastID)
+}
