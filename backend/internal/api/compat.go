@@ -43,19 +43,19 @@ func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	projectID, parent, err := h.submitProject(r, body.Project, "project")
+	target, err := h.submitProject(r, body.Project, "project")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if body.ParentJob != nil && (parent == nil || *parent != *body.ParentJob) {
+	if body.ParentJob != nil && (target.parent == nil || *target.parent != *body.ParentJob) {
 		writeError(w, r, errorf(http.StatusForbidden, "parentJob", "parentJob must be the job whose key submits"))
 		return
 	}
 	p := (&jobSubmit{
 		EntityKey: body.EntityKey, EntityVal: body.EntityVal, Name: body.Name, Cmd: body.Cmd, Env: env,
 		Tag: body.Tag, Collections: body.Collections, PrecedingJobs: body.PrecedingJobs,
-	}).params(projectID, parent)
+	}).params(target)
 	if body.EarliestStart != nil {
 		t := time.Unix(*body.EarliestStart, 0)
 		p.EarliestStart = &t

@@ -131,40 +131,48 @@ type jobBatchSubmit struct {
 // submitProject decides which project a submission goes to and whether the caller
 // may submit there: a project token into its project, a running job's token into
 // its own project (as the new job's parent), the admin anywhere.
-func (h *handler) submitProject(r *http.Request, slug, field string) (projectID int64, parent *int64, err error) {
+func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTarget, error) {
 	p := principal(r)
 	switch {
 	case p == nil:
-		return 0, nil, errUnauthorized
+		return nil, errUnauthorized
 	case p.Kind == auth.KindJob && !p.JobRunning:
-		return 0, nil, errorf(http.StatusUnauthorized, "", "job token expired: its job has ended")
+		return nil, errorf(http.StatusUnauthorized, "", "job token expired: its job has ended")
 	case p.Kind == auth.KindProject || p.Kind == auth.KindJob:
 		if slug != "" && slug != p.Project {
-			return 0, nil, errorf(http.StatusForbidden, field, "this token may only submit jobs to project "+p.Project)
+			return nil, errorf(http.StatusForbidden, field, "this token may only submit jobs to project "+p.Project)
 		}
+		t := &submitTarget{projectID: p.ProjectID, slug: p.Project}
 		if p.Kind == auth.KindJob {
-			parent = &p.JobID
+			t.parent = &p.JobID
 		}
-		return p.ProjectID, parent, nil
+		return t, nil
 	case p.IsAdmin():
 		if slug == "" {
-			return 0, nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
+			return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
 		}
 		pr, err := h.Store.ProjectGet(r.Context(), slug)
 		if err == store.ErrNotFound {
-			return 0, nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
+			return nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
 		}
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
-		return pr.ID, nil, nil
+		return &submitTarget{projectID: pr.ID, slug: pr.Slug}, nil
 	}
-	return 0, nil, errForbidden
+	return nil, errForbidden
 }
 
-func (b *jobSubmit) params(projectID int64, parent *int64) *store.JobSubmitParams {
+// submitTarget is where a submission goes, and the job submitting it (job tokens).
+type submitTarget struct {
+	projectID int64
+	slug      string
+	parent    *int64
+}
+
+func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	p := &store.JobSubmitParams{
-		ProjectID: projectID, ParentJobID: parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
+		ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
 		Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, SecretEnv: b.SecretEnv, Collections: b.Collections,
 		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart,
 		TimeoutSeconds: 3600, MaxAttempts: 3,
@@ -191,12 +199,12 @@ func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "precedingNames", "precedingNames is only for POST /api/v1/jobs/batch"))
 		return
 	}
-	projectID, parent, err := h.submitProject(r, body.Project, "project")
+	target, err := h.submitProject(r, body.Project, "project")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	jobs, err := h.Store.JobSubmit(r.Context(), []*store.JobSubmitParams{body.params(projectID, parent)})
+	jobs, err := h.Store.JobSubmit(r.Context(), []*store.JobSubmitParams{body.params(target)})
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -213,12 +221,12 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 	params := make([]*store.JobSubmitParams, len(body.Jobs))
 	for i := range body.Jobs {
 		b := &body.Jobs[i]
-		projectID, parent, err := h.submitProject(r, b.Project, "jobs["+itoa(i)+"].project")
+		target, err := h.submitProject(r, b.Project, "jobs["+itoa(i)+"].project")
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		params[i] = b.params(projectID, parent)
+		params[i] = b.params(target)
 	}
 	jobs, err := h.Store.JobSubmit(r.Context(), params)
 	if err != nil {

@@ -51,7 +51,7 @@ func seedDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "demo project %s token: %s\n", p.slug, secret)
 		for i := range 4 {
-			if err := seedCommit(ctx, st, proj.ID, p.tag, runners[0].ID, i); err != nil {
+			if err := seedCommit(ctx, st, proj, p.tag, runners[0].ID, i); err != nil {
 				return err
 			}
 		}
@@ -62,11 +62,11 @@ func seedDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 // seedCommit submits build → (test-linux, test-mac) → deploy for one commit and
 // moves the jobs into a different set of states for each commit number i.
 // Each project uses its own tag, so a claim here picks exactly the job meant.
-func seedCommit(ctx context.Context, st *store.Store, projectID int64, tag string, runnerID int64, i int) error {
-	sum := sha1.Sum([]byte(fmt.Sprint(projectID, i)))
+func seedCommit(ctx context.Context, st *store.Store, proj *store.Project, tag string, runnerID int64, i int) error {
+	sum := sha1.Sum([]byte(fmt.Sprint(proj.ID, i)))
 	sha := hex.EncodeToString(sum[:])
 	base := store.JobSubmitParams{
-		ProjectID: projectID, EntityKey: "commit", EntityVal: sha, Tag: tag,
+		ProjectID: proj.ID, ProjectSlug: proj.Slug, EntityKey: "commit", EntityVal: sha, Tag: tag,
 		Collections: map[string]string{"ref": "main"}, TimeoutSeconds: 3600, MaxAttempts: 1,
 	}
 	if i == 3 {

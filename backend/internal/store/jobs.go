@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -111,6 +112,7 @@ type JobRef struct {
 // JobSubmitParams describes one job to submit.
 type JobSubmitParams struct {
 	ProjectID      int64
+	ProjectSlug    string // for the events
 	ParentJobID    *int64
 	EntityKey      string
 	EntityVal      string
@@ -262,21 +264,28 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		return nil, interpret(err, "allocate job ids")
 	}
 
+	// Entities and collections are created on first use, each distinct one once.
+	entities := newKeyedSet()
+	collections := newKeyedSet()
+	for _, p := range params {
+		entities.add(p.ProjectID, p.EntityKey, p.EntityVal)
+		for k, v := range p.Collections {
+			collections.add(p.ProjectID, k, v)
+		}
+	}
+	if err := entities.upsert(ctx, tx, "entity"); err != nil {
+		return nil, err
+	}
+	if err := collections.upsert(ctx, tx, "collection"); err != nil {
+		return nil, err
+	}
 	entityIDs := make([]int64, len(params))
 	var memberC, memberE []int64
 	for i, p := range params {
-		eid, err := upsertKeyed(ctx, tx, "entity", p.ProjectID, p.EntityKey, p.EntityVal)
-		if err != nil {
-			return nil, err
-		}
-		entityIDs[i] = eid
+		entityIDs[i] = entities.id(p.ProjectID, p.EntityKey, p.EntityVal)
 		for _, key := range sortedKeys(p.Collections) {
-			cid, err := upsertKeyed(ctx, tx, "collection", p.ProjectID, key, p.Collections[key])
-			if err != nil {
-				return nil, err
-			}
-			memberC = append(memberC, cid)
-			memberE = append(memberE, eid)
+			memberC = append(memberC, collections.id(p.ProjectID, key, p.Collections[key]))
+			memberE = append(memberE, entityIDs[i])
 		}
 	}
 
@@ -356,36 +365,27 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			$14::timestamptz[], $15::int[], $16::int[])
 			AS t(id, project_id, entity_id, parent_job_id, name, cmd, env, secret_env, tag,
 				status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts)`
-	if _, err := tx.Exec(ctx, qInsert, ids, cols.project, cols.entity, cols.parent, cols.name, cols.cmd,
+	// The rest depends on nothing it returns: send it in one round trip.
+	batch := &pgx.Batch{}
+	batch.Queue(qInsert, ids, cols.project, cols.entity, cols.parent, cols.name, cols.cmd,
 		cols.env, cols.secret, cols.tag, cols.status, cols.reason, cols.priority, cols.pending,
-		cols.earliest, cols.timeout, cols.attempts, now); err != nil {
-		return nil, interpret(err, "insert jobs")
-	}
+		cols.earliest, cols.timeout, cols.attempts, now)
 	if len(edgeJob) > 0 {
 		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
-		if _, err := tx.Exec(ctx, q, edgeJob, edgePre); err != nil {
-			return nil, interpret(err, "insert job edges")
-		}
+		batch.Queue(q, edgeJob, edgePre)
 	}
 	if len(memberC) > 0 {
 		const q = `INSERT INTO collection_entities (collection_id, entity_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
-		if _, err := tx.Exec(ctx, q, memberC, memberE); err != nil {
-			return nil, interpret(err, "insert collection members")
-		}
+		batch.Queue(q, memberC, memberE)
 	}
-	// Projects are few per batch; look their slugs up once for the events.
-	slugs := map[int64]string{}
 	for i, p := range params {
-		if _, ok := slugs[p.ProjectID]; !ok {
-			var slug string
-			if err := tx.QueryRow(ctx, `SELECT slug FROM projects WHERE id = $1`, p.ProjectID).Scan(&slug); err != nil {
-				return nil, interpret(err, "project slug")
-			}
-			slugs[p.ProjectID] = slug
-		}
-		n2.jobChanged(ids[i], slugs[p.ProjectID], p.EntityKey, p.EntityVal, status[i], p.Tag, 1, p.EarliestStart, now)
+		n2.jobChanged(ids[i], p.ProjectSlug, p.EntityKey, p.EntityVal, status[i], p.Tag, 1, p.EarliestStart, now)
 	}
-	return ids, n2.flush(ctx, tx)
+	n2.queue(batch)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, interpret(err, "insert jobs")
+	}
+	return ids, nil
 }
 
 func endedVerb(status string) string {
@@ -418,36 +418,75 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// upsertKeyed returns the id of the entity or collection (kind) key/value, creating
-// it and counting it in keys on first use.
-func upsertKeyed(ctx context.Context, tx pgx.Tx, kind string, projectID int64, key, value string) (int64, error) {
+// keyedSet collects distinct (project, key, value) entities or collections.
+type keyedSet struct {
+	index        map[[3]string]int
+	projects     []int64
+	keys, values []string
+	ids          []int64
+}
+
+func newKeyedSet() *keyedSet { return &keyedSet{index: map[[3]string]int{}} }
+
+func keyedKey(projectID int64, key, value string) [3]string {
+	return [3]string{strconv.FormatInt(projectID, 10), key, value}
+}
+
+func (s *keyedSet) add(projectID int64, key, value string) {
+	k := keyedKey(projectID, key, value)
+	if _, ok := s.index[k]; ok {
+		return
+	}
+	s.index[k] = len(s.keys)
+	s.projects = append(s.projects, projectID)
+	s.keys = append(s.keys, key)
+	s.values = append(s.values, value)
+}
+
+func (s *keyedSet) id(projectID int64, key, value string) int64 {
+	return s.ids[s.index[keyedKey(projectID, key, value)]]
+}
+
+// upsert finds or creates every member of the set in one statement (kind
+// "entity" or "collection"), counting new values per key in keys.
+func (s *keyedSet) upsert(ctx context.Context, tx pgx.Tx, kind string) error {
+	if len(s.keys) == 0 {
+		return nil
+	}
 	table := "entities"
 	if kind == "collection" {
 		table = "collections"
 	}
 	q := `
-		WITH ins AS (
-			INSERT INTO ` + table + ` (project_id, key, value) VALUES ($1, $2, $3)
+		WITH input AS (
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t(project_id, key, value, n)
+		), ins AS (
+			INSERT INTO ` + table + ` (project_id, key, value)
+			SELECT project_id, key, value FROM input ORDER BY n
 			ON CONFLICT DO NOTHING
-			RETURNING id
+			RETURNING id, project_id, key, value
 		), counted AS (
 			INSERT INTO keys (project_id, kind, key, value_count)
-			SELECT $1, $4, $2, 1 FROM ins
-			ON CONFLICT (project_id, kind, key) DO UPDATE SET value_count = keys.value_count + 1
+			SELECT project_id, $4, key, count(*) FROM ins GROUP BY project_id, key
+			ON CONFLICT (project_id, kind, key) DO UPDATE SET value_count = keys.value_count + excluded.value_count
 		)
-		SELECT id FROM ins
-		UNION ALL
-		SELECT id FROM ` + table + ` WHERE project_id = $1 AND key = $2 AND value = $3
-		LIMIT 1`
+		SELECT coalesce(ins.id, t.id, 0)
+		FROM input i
+		LEFT JOIN ins ON ins.project_id = i.project_id AND ins.key = i.key AND ins.value = i.value
+		LEFT JOIN ` + table + ` t ON t.project_id = i.project_id AND t.key = i.key AND t.value = i.value
+		ORDER BY i.n`
 	// A concurrent transaction inserting the same row makes ON CONFLICT skip while
 	// this statement's snapshot cannot see that row yet; the next statement can.
 	for try := 0; ; try++ {
-		var id int64
-		err := tx.QueryRow(ctx, q, projectID, key, value, kind).Scan(&id)
-		if err == pgx.ErrNoRows && try < 3 {
-			continue
+		rows, _ := tx.Query(ctx, q, s.projects, s.keys, s.values, kind)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return interpret(err, "upsert "+kind)
 		}
-		return id, interpret(err, "upsert "+kind)
+		if !slices.Contains(ids, 0) || try == 3 {
+			s.ids = ids
+			return nil
+		}
 	}
 }
 

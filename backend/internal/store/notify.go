@@ -67,9 +67,27 @@ func (n *notes) jobChanged(id int64, project, key, val, status, tag string, atte
 }
 
 func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
-	if len(n.runnable) == 0 && len(n.events) == 0 && !n.timer {
+	if n.empty() {
 		return nil
 	}
+	_, err := tx.Exec(ctx, notifyQuery, n.args()...)
+	return interpret(err, "notify")
+}
+
+// queue adds the notifications to a batch that runs in the transaction.
+func (n *notes) queue(b *pgx.Batch) {
+	if !n.empty() {
+		b.Queue(notifyQuery, n.args()...)
+	}
+}
+
+func (n *notes) empty() bool {
+	return len(n.runnable) == 0 && len(n.events) == 0 && !n.timer
+}
+
+const notifyQuery = `SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS t(c, p)`
+
+func (n *notes) args() []any {
 	var payloads, channels []string
 	for tag, c := range n.runnable {
 		channels = append(channels, ChannelRunnable)
@@ -83,7 +101,5 @@ func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
 		channels = append(channels, ChannelEvents)
 		payloads = append(payloads, e)
 	}
-	const q = `SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS t(c, p)`
-	_, err := tx.Exec(ctx, q, channels, payloads)
-	return interpret(err, "notify")
+	return []any{channels, payloads}
 }
