@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,9 +30,13 @@ func openDatabase(ctx context.Context, cfg *Config, logf func(string, ...any)) (
 	if err != nil {
 		return "", nil, err
 	}
-	logf("starting the embedded PostgreSQL in %s", filepath.Join(cfg.DataDir, "postgres"))
+	dir, err := clusterDir(cfg.DataDir, logf)
+	if err != nil {
+		return "", nil, err
+	}
+	logf("starting the embedded PostgreSQL in %s", dir)
 	c, err := pgcluster.Start(ctx, pgcluster.Config{
-		Dir:      filepath.Join(cfg.DataDir, "postgres"),
+		Dir:      dir,
 		Password: password,
 		Logf:     logf,
 	})
@@ -48,6 +53,32 @@ func openDatabase(ctx context.Context, cfg *Config, logf func(string, ...any)) (
 		return "", nil, err
 	}
 	return c.URL("aura"), stop, nil
+}
+
+// clusterDir is where the embedded cluster lives: in the data folder, unless we
+// run as root and the postgres user (PostgreSQL refuses root) cannot reach it,
+// as with a checkout under /root. Then it lives under /var/lib/aura, at a path
+// derived from the data folder, so the same data folder finds it again.
+func clusterDir(dataDir string, logf func(string, ...any)) (string, error) {
+	dir := filepath.Join(dataDir, "postgres")
+	reachErr := pgcluster.Reachable(dir)
+	if reachErr == nil {
+		return dir, nil
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	alt := filepath.Join("/var/lib/aura", "postgres-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(filepath.Dir(alt), 0o755); err != nil {
+		return "", fmt.Errorf("%v; and %w", reachErr, err)
+	}
+	if err := pgcluster.Reachable(alt); err != nil {
+		return "", reachErr
+	}
+	logf("the postgres user cannot reach %s, so the embedded PostgreSQL lives in %s", dataDir, alt)
+	return alt, nil
 }
 
 // clusterPassword reads the embedded cluster's password, creating it on first start.

@@ -145,3 +145,21 @@ func (u *osUser) checkReachable(dir string) error {
 		}
 	}
 }
+
+// Reachable reports (as an error saying why not) whether a cluster could live in
+// dir: always when not root, otherwise when the postgres user may enter every
+// directory above it.
+func Reachable(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := lookupPostgresUser()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	return u.checkReachable(abs)
+}
