@@ -92,16 +92,6 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*Job, error) {
 	return j, interpret(err, "get job")
 }
 
-func (s *Store) jobsGet(ctx context.Context, q querier, ids []int64) ([]*Job, error) {
-	rows, _ := q.Query(ctx, jobSelect+` WHERE j.id = ANY($1) ORDER BY j.id`, ids)
-	jobs, err := collectJobs(rows)
-	return jobs, interpret(err, "get jobs")
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // JobRef names a job, for what another job waits for.
 type JobRef struct {
 	ID     int64  `db:"id"`
@@ -140,28 +130,13 @@ func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Jo
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
+	var jobs []*Job
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		ids, err = s.jobSubmitTx(ctx, tx, params, order, internal)
+		jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	jobs, err := s.jobsGet(ctx, s.pool, ids)
-	if err != nil {
-		return nil, err
-	}
-	byID := make(map[int64]*Job, len(jobs))
-	for _, j := range jobs {
-		byID[j.ID] = j
-	}
-	out := make([]*Job, len(ids))
-	for i, id := range ids {
-		out[i] = byID[id]
-	}
-	return out, nil
+	return jobs, err
 }
 
 // batchOrder resolves PrecedingNames to batch indexes and returns a topological order.
@@ -221,25 +196,50 @@ type precedingRow struct {
 	Status    string `db:"status"`
 }
 
-func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]int64, error) {
-	// Lock the preceding jobs named by id.
+func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
 	var external []int64
 	for _, p := range params {
 		external = append(external, p.PrecedingJobs...)
 	}
 	slices.Sort(external)
 	external = slices.Compact(external)
+	entities := newKeyedSet()
+	collections := newKeyedSet()
+	for _, p := range params {
+		entities.add(p.ProjectID, p.EntityKey, p.EntityVal)
+		for k, v := range p.Collections {
+			collections.add(p.ProjectID, k, v)
+		}
+	}
+
+	// The first round trip locks the preceding jobs, allocates ids and finds or
+	// creates every entity and collection: none needs another's answer.
+	var now time.Time
+	var ids []int64
 	preceding := map[int64]precedingRow{}
+	batch := &pgx.Batch{}
 	if len(external) > 0 {
 		const q = `SELECT id, project_id, status FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`
-		rows, _ := tx.Query(ctx, q, external)
-		found, err := pgx.CollectRows(rows, pgx.RowToStructByName[precedingRow])
-		if err != nil {
-			return nil, interpret(err, "lock preceding jobs")
-		}
-		for _, r := range found {
-			preceding[r.ID] = r
-		}
+		batch.Queue(q, external).Query(func(rows pgx.Rows) error {
+			found, err := pgx.CollectRows(rows, pgx.RowToStructByName[precedingRow])
+			for _, r := range found {
+				preceding[r.ID] = r
+			}
+			return err
+		})
+	}
+	const qIDs = `SELECT now(), ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, $1))`
+	batch.Queue(qIDs, len(params)).QueryRow(func(row pgx.Row) error { return row.Scan(&now, &ids) })
+	entities.queue(batch, "entity")
+	collections.queue(batch, "collection")
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, interpret(err, "submit jobs")
+	}
+	if err := entities.fillMissing(ctx, tx, "entity"); err != nil {
+		return nil, err
+	}
+	if err := collections.fillMissing(ctx, tx, "collection"); err != nil {
+		return nil, err
 	}
 	for i, p := range params {
 		for _, id := range p.PrecedingJobs {
@@ -257,28 +257,6 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		}
 	}
 
-	var now time.Time
-	var ids []int64
-	const qIDs = `SELECT now(), ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, $1))`
-	if err := tx.QueryRow(ctx, qIDs, len(params)).Scan(&now, &ids); err != nil {
-		return nil, interpret(err, "allocate job ids")
-	}
-
-	// Entities and collections are created on first use, each distinct one once.
-	entities := newKeyedSet()
-	collections := newKeyedSet()
-	for _, p := range params {
-		entities.add(p.ProjectID, p.EntityKey, p.EntityVal)
-		for k, v := range p.Collections {
-			collections.add(p.ProjectID, k, v)
-		}
-	}
-	if err := entities.upsert(ctx, tx, "entity"); err != nil {
-		return nil, err
-	}
-	if err := collections.upsert(ctx, tx, "collection"); err != nil {
-		return nil, err
-	}
 	entityIDs := make([]int64, len(params))
 	var memberC, memberE []int64
 	for i, p := range params {
@@ -366,7 +344,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			AS t(id, project_id, entity_id, parent_job_id, name, cmd, env, secret_env, tag,
 				status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts)`
 	// The rest depends on nothing it returns: send it in one round trip.
-	batch := &pgx.Batch{}
+	batch = &pgx.Batch{}
 	batch.Queue(qInsert, ids, cols.project, cols.entity, cols.parent, cols.name, cols.cmd,
 		cols.env, cols.secret, cols.tag, cols.status, cols.reason, cols.priority, cols.pending,
 		cols.earliest, cols.timeout, cols.attempts, now)
@@ -385,7 +363,32 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, interpret(err, "insert jobs")
 	}
-	return ids, nil
+
+	// The answer is what was just written; no need to read it back.
+	jobs := make([]*Job, len(params))
+	for i, p := range params {
+		j := &Job{
+			ID: ids[i], ProjectID: p.ProjectID, Project: p.ProjectSlug, EntityID: entityIDs[i],
+			EntityKey: p.EntityKey, EntityVal: p.EntityVal, ParentJobID: p.ParentJobID, Name: p.Name,
+			Cmd: p.Cmd, Env: nonNil(p.Env), SecretEnv: nonNil(p.SecretEnv), Tag: p.Tag, Status: status[i],
+			Reason: reason[i], Priority: p.Priority, PendingPreceding: pending[i], EarliestStart: p.EarliestStart,
+			CreatedAt: now, Attempt: 1, MaxAttempts: p.MaxAttempts, TimeoutSeconds: p.TimeoutSeconds,
+			PrecedingJobs: slices.Clone(p.PrecedingJobs),
+		}
+		switch status[i] {
+		case StatusQueued:
+			j.QueuedAt = &now
+		case StatusCancelled:
+			j.EndedAt = &now
+		}
+		for _, k := range internal[i] {
+			j.PrecedingJobs = append(j.PrecedingJobs, ids[k])
+		}
+		slices.Sort(j.PrecedingJobs)
+		j.PrecedingJobs = slices.Compact(j.PrecedingJobs)
+		jobs[i] = j
+	}
+	return jobs, nil
 }
 
 func endedVerb(status string) string {
@@ -447,17 +450,10 @@ func (s *keyedSet) id(projectID int64, key, value string) int64 {
 	return s.ids[s.index[keyedKey(projectID, key, value)]]
 }
 
-// upsert finds or creates every member of the set in one statement (kind
-// "entity" or "collection"), counting new values per key in keys.
-func (s *keyedSet) upsert(ctx context.Context, tx pgx.Tx, kind string) error {
-	if len(s.keys) == 0 {
-		return nil
-	}
-	table := "entities"
-	if kind == "collection" {
-		table = "collections"
-	}
-	q := `
+// upsertQuery finds or creates every member of a set of entities or
+// collections (table) in one statement, counting new values per key in keys.
+func upsertQuery(table string) string {
+	return `
 		WITH input AS (
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t(project_id, key, value, n)
 		), ins AS (
@@ -475,19 +471,41 @@ func (s *keyedSet) upsert(ctx context.Context, tx pgx.Tx, kind string) error {
 		LEFT JOIN ins ON ins.project_id = i.project_id AND ins.key = i.key AND ins.value = i.value
 		LEFT JOIN ` + table + ` t ON t.project_id = i.project_id AND t.key = i.key AND t.value = i.value
 		ORDER BY i.n`
-	// A concurrent transaction inserting the same row makes ON CONFLICT skip while
-	// this statement's snapshot cannot see that row yet; the next statement can.
-	for try := 0; ; try++ {
-		rows, _ := tx.Query(ctx, q, s.projects, s.keys, s.values, kind)
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
+}
+
+var (
+	upsertEntities    = upsertQuery("entities")
+	upsertCollections = upsertQuery("collections")
+)
+
+// queue adds the upsert of the set (kind "entity" or "collection") to b.
+func (s *keyedSet) queue(b *pgx.Batch, kind string) {
+	if len(s.keys) == 0 {
+		return
+	}
+	q := upsertEntities
+	if kind == "collection" {
+		q = upsertCollections
+	}
+	b.Queue(q, s.projects, s.keys, s.values, kind).Query(func(rows pgx.Rows) error {
+		var err error
+		s.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+}
+
+// fillMissing runs the upsert again while some member has no id: a concurrent
+// transaction inserting the same row makes ON CONFLICT skip it while this
+// statement's snapshot cannot see it yet; a later statement can.
+func (s *keyedSet) fillMissing(ctx context.Context, tx pgx.Tx, kind string) error {
+	for try := 0; slices.Contains(s.ids, 0) && try < 3; try++ {
+		b := &pgx.Batch{}
+		s.queue(b, kind)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return interpret(err, "upsert "+kind)
 		}
-		if !slices.Contains(ids, 0) || try == 3 {
-			s.ids = ids
-			return nil
-		}
 	}
+	return nil
 }
 
 // JobCancel cancels a job that has not ended, and transitively its waiting dependents.
