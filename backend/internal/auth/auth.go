@@ -131,7 +131,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 }
 
 func (a *Authenticator) jobPrincipal(ctx context.Context, rest string) (*Principal, error) {
-	parts := strings.Split(rest, "_")
+	// The signature is base64url and may itself contain "_".
+	parts := strings.SplitN(rest, "_", 3)
 	if len(parts) != 3 {
 		return nil, ErrInvalidToken
 	}

@@ -121,17 +121,19 @@ type heldJob struct {
 	HashState    []byte
 	LogTruncated bool
 	SecretEnv    map[string]string
+	PastDeadline bool
 }
 
 // lockHeld locks the job row and checks that h still holds it: ErrGone when the
 // attempt was superseded or another runner holds it now.
 func lockHeld(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 	const q = `
-		SELECT status, attempt, runner_id, log_length, log_hash_state, log_truncated, secret_env
+		SELECT status, attempt, runner_id, log_length, log_hash_state, log_truncated, secret_env,
+			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false)
 		FROM jobs WHERE id = $1 FOR UPDATE`
 	var j heldJob
 	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.RunnerID, &j.LogLength,
-		&j.HashState, &j.LogTruncated, &j.SecretEnv)
+		&j.HashState, &j.LogTruncated, &j.SecretEnv, &j.PastDeadline)
 	if err != nil {
 		return nil, interpret(err, "lock job")
 	}
@@ -207,6 +209,10 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 		status := StatusSucceeded
 		if p.ExitCode != 0 {
 			status = StatusFailed
+			if j.PastDeadline {
+				// The runner's own timer fired before the reaper's: same verdict.
+				status = StatusTimedOut
+			}
 		}
 		mismatch := false
 		if !j.LogTruncated {
@@ -220,7 +226,8 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 		const q = `
 			UPDATE jobs SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
 				log_mismatch = $4, started_at = coalesce(started_at, now()), runner_id = coalesce(runner_id, nullif($5, 0)),
-				reason = CASE WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
+				reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || timeout_seconds || ' s'
+					WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
 			WHERE id = $1`
 		if _, err := tx.Exec(ctx, q, p.JobID, status, p.ExitCode, mismatch, p.RunnerID); err != nil {
 			return interpret(err, "complete job")

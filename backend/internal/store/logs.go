@@ -71,12 +71,8 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		truncated := j.LogTruncated
 		if p.Limit > 0 && end > p.Limit {
 			truncated = true
-			// Keep the head and the last TailKeep bytes: drop whole chunks in between.
-			const qTrim = `
-				DELETE FROM log_chunks WHERE job_id = $1 AND attempt = $2
-					AND "offset" >= $3 AND "offset" + length(data) <= $4`
-			if _, err := tx.Exec(ctx, qTrim, p.JobID, p.Attempt, p.Limit-p.TailKeep, end-p.TailKeep); err != nil {
-				return interpret(err, "trim log")
+			if err := trimLog(ctx, tx, p.JobID, p.Attempt, p.Limit-p.TailKeep, end-p.TailKeep); err != nil {
+				return err
 			}
 			if !j.LogTruncated {
 				if err := s.jobFailRunning(ctx, tx, &n, p.JobID, p.Attempt, "log limit exceeded"); err != nil {
@@ -94,6 +90,36 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		return n.flush(ctx, tx)
 	})
 	return &res, err
+}
+
+// trimLog keeps a log's bytes before head and from keepFrom on, splitting the
+// chunks that straddle either boundary; GET log marks the gap between them.
+func trimLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, head, keepFrom int64) error {
+	if keepFrom <= head {
+		return nil
+	}
+	const qSplit = `
+		WITH straddling AS (
+			SELECT "offset", data FROM log_chunks
+			WHERE job_id = $1 AND attempt = $2 AND "offset" < $3 AND "offset" + length(data) > $3
+		), tail AS (
+			INSERT INTO log_chunks (job_id, attempt, "offset", data)
+			SELECT $1, $2, $3, substring(data FROM ($3 - "offset" + 1)::int) FROM straddling
+		)
+		UPDATE log_chunks c SET data = substring(c.data FOR ($3 - c."offset")::int)
+		FROM straddling s
+		WHERE c.job_id = $1 AND c.attempt = $2 AND c."offset" = s."offset"`
+	const qDrop = `
+		DELETE FROM log_chunks WHERE job_id = $1 AND attempt = $2
+			AND "offset" >= $3 AND "offset" + length(data) <= $4`
+	const qTrimFront = `
+		UPDATE log_chunks SET data = substring(data FROM ($3 - "offset" + 1)::int), "offset" = $3
+		WHERE job_id = $1 AND attempt = $2 AND "offset" >= $4 AND "offset" < $3 AND "offset" + length(data) > $3`
+	b := &pgx.Batch{}
+	b.Queue(qSplit, jobID, attempt, head)
+	b.Queue(qDrop, jobID, attempt, head, keepFrom)
+	b.Queue(qTrimFront, jobID, attempt, keepFrom, head)
+	return interpret(tx.SendBatch(ctx, b).Close(), "trim log")
 }
 
 // maskSecrets overwrites every secret value in data with asterisks of the same length.
