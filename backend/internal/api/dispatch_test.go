@@ -358,3 +358,24 @@ func TestCompat04(t *testing.T) {
 	b.fail(call{method: "POST", path: "/api/submit", token: run, body: map[string]any{
 		"project": "proj", "entityKey": "commit", "entityVal": "x", "name": "n", "cmd": "true", "tag": "t"}}, 403)
 }
+
+// TestJobTokensAuthenticate heartbeats 40 jobs with their own job tokens: among
+// 40 signatures some contain "_" and "-", which the token format must survive.
+func TestJobTokensAuthenticate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	for i := range 40 {
+		b.submit(tok, map[string]any{"entityVal": fmt.Sprint(i)})
+	}
+	underscores := 0
+	for _, c := range b.claim(run, 40, "linux") {
+		if strings.Count(c.Token, "_") > 3 {
+			underscores++
+		}
+		b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: c.Token,
+			body: map[string]any{"attempt": c.Attempt}}, 200, nil)
+	}
+	require.NotZero(t, underscores)
+}
