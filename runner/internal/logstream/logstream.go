@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -425,13 +426,17 @@ func (e *rangeError) Error() string {
 	return fmt.Sprintf("416: the server has %d bytes", e.length)
 }
 
-// send uploads one chunk.
+// send uploads one chunk. It returns only once the HTTP transport is done with
+// the chunk's bytes: the transport may still read a request body after the answer
+// came (it closes bodies in the background), and the buffer is reused.
 func (s *Stream) send(ctx context.Context, offset int64, chunk []byte) (*apiclient.LogAppended, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
+	var reading sync.WaitGroup
+	defer reading.Wait()
 	resp, err := s.client.AppendJobLogWithBodyWithResponse(ctx, s.jobID,
 		&apiclient.AppendJobLogParams{Attempt: s.attempt, Offset: offset},
-		"application/octet-stream", bytes.NewReader(chunk))
+		"application/octet-stream", bytes.NewReader(chunk), trackBodies(&reading))
 	if err != nil {
 		return nil, err
 	}
@@ -442,4 +447,40 @@ func (s *Stream) send(ctx context.Context, offset int64, chunk []byte) (*apiclie
 		return nil, &rangeError{length: resp.JSON416.Length}
 	}
 	return nil, apiclient.NewStatusError(resp.StatusCode(), resp.Body)
+}
+
+// trackBodies wraps a request's body, and the bodies its GetBody makes for
+// retries, so that reading.Wait returns when the transport has closed them all.
+func trackBodies(reading *sync.WaitGroup) apiclient.RequestEditorFn {
+	track := func(rc io.ReadCloser) io.ReadCloser {
+		reading.Add(1)
+		return &trackedBody{ReadCloser: rc, done: reading.Done}
+	}
+	return func(_ context.Context, req *http.Request) error {
+		if req.Body != nil {
+			req.Body = track(req.Body)
+		}
+		if getBody := req.GetBody; getBody != nil {
+			req.GetBody = func() (io.ReadCloser, error) {
+				rc, err := getBody()
+				if err != nil {
+					return nil, err
+				}
+				return track(rc), nil
+			}
+		}
+		return nil
+	}
+}
+
+type trackedBody struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *trackedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
 }

@@ -560,6 +560,9 @@ func TestStreamMemoryFlat(t *testing.T) {
 	rate, heap, rss := streamBytes(t, n)
 	t.Logf("streamed %d bytes at %.0f MB/s; runner side: max heap in use %.1f MiB, max RSS %.1f MiB",
 		n, rate, float64(heap)/(1<<20), float64(rss)/(1<<20))
+	if raceEnabled {
+		return // the race detector's shadow memory makes the figures meaningless
+	}
 	require.Less(t, heap, uint64(32<<20), "heap grew while streaming")
 	require.Less(t, rss, uint64(50<<20), "resident size grew while streaming")
 }

@@ -18,10 +18,10 @@ import (
 const Replacement = "***"
 
 // Writer masks secrets in everything written to it and passes the result on to
-// the underlying writer. It holds back the last bytes of a write while they may
-// still turn out to be part of a secret (at most the longest secret's length minus
-// one, plus as much already decided context), so Close must be called to flush
-// them. A Writer is not safe for concurrent use.
+// the underlying writer. It holds back the end of a write only while it may still
+// turn out to be part of a secret (a tail that is a secret's beginning, so at most
+// the longest secret's length minus one), so Close must be called to flush it. A
+// Writer is not safe for concurrent use.
 type Writer struct {
 	w       io.Writer
 	secrets [][]byte
@@ -76,13 +76,35 @@ func (mw *Writer) Write(p []byte) (int, error) {
 		return n, err
 	}
 	mw.buf = append(mw.buf, p...)
-	// A byte at offset q is covered only by secrets starting in (q-maxLen, q], all of
-	// which are complete once the stream reaches q+maxLen.
+	// Every byte before the longest tail that is the beginning of a secret is
+	// decided: a secret that covers it would have to start there.
 	end := mw.base + int64(len(mw.buf))
-	if err := mw.process(end - int64(mw.maxLen) + 1); err != nil {
+	if err := mw.process(end - int64(mw.pendingPrefix())); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// pendingPrefix returns the length of the longest tail of the buffer that is a
+// proper prefix of a secret: those bytes wait for the next write to tell.
+func (mw *Writer) pendingPrefix() int {
+	best := 0
+	for _, s := range mw.secrets {
+		tail := mw.buf[len(mw.buf)-min(len(s)-1, len(mw.buf)):]
+		// The first start j (longest candidate) whose tail[j:] begins s wins.
+		for j := 0; j < len(tail)-best; j++ {
+			k := bytes.IndexByte(tail[j:len(tail)-best], s[0])
+			if k < 0 {
+				break
+			}
+			j += k
+			if bytes.HasPrefix(s, tail[j:]) {
+				best = len(tail) - j
+				break
+			}
+		}
+	}
+	return best
 }
 
 // Close flushes the bytes held back, masked, to the underlying writer. It does

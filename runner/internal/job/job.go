@@ -1,0 +1,395 @@
+// Package job runs one job's command: in a fresh workspace folder, under a shell,
+// in a process group of its own, with its output (stdout and stderr merged, in
+// order) written to one writer. It stops the whole process group on cancel,
+// timeout or shutdown: SIGTERM first, SIGKILL after a grace period.
+package job
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Spec describes a job to run.
+type Spec struct {
+	// ID and Attempt name the workspace folder.
+	ID      int64
+	Attempt int
+	// Cmd is run as `Shell -c Cmd`.
+	Cmd   string
+	Shell string
+	// Env is the complete environment; later entries win over earlier ones.
+	Env []string
+	// WorkDir is the folder the workspace is created in.
+	WorkDir string
+	// Timeout stops the job when it runs longer; zero means no limit.
+	Timeout time.Duration
+	// Grace is how long a stopped job has between SIGTERM and SIGKILL.
+	Grace time.Duration
+	// Output receives stdout and stderr, merged, and the runner's notes about
+	// stopping the job. Writes to it come from one goroutine at a time.
+	Output io.Writer
+}
+
+// StopReason says why the runner stopped a job.
+type StopReason int
+
+// Reasons to stop a job, by increasing urgency.
+const (
+	NotStopped StopReason = iota
+	// Cancelled: the server said the job was cancelled.
+	Cancelled
+	// TimedOut: the job ran past its timeout.
+	TimedOut
+	// Shutdown: the runner is shutting down.
+	Shutdown
+	// Dropped: the attempt is no longer this runner's; killed at once.
+	Dropped
+)
+
+func (r StopReason) String() string {
+	switch r {
+	case Cancelled:
+		return "cancelled"
+	case TimedOut:
+		return "timed out"
+	case Shutdown:
+		return "stopped by the runner's shutdown"
+	case Dropped:
+		return "dropped"
+	}
+	return "not stopped"
+}
+
+// Exit codes the runner reports for jobs it stopped or could not start.
+const (
+	ExitTimedOut   = 124 // as timeout(1)
+	ExitNotStarted = 127 // as a shell for a missing command
+	ExitStopped    = 128 + int(syscall.SIGTERM)
+)
+
+// Result is how a job ended.
+type Result struct {
+	// ExitCode is the shell's exit code, 128+n for a signal n. A stopped job never
+	// reports 0: a timed-out one reports ExitTimedOut, another ExitStopped.
+	ExitCode int
+	Stopped  StopReason
+	Duration time.Duration
+}
+
+// Process is a running job.
+type Process struct {
+	spec    Spec
+	cmd     *exec.Cmd
+	pgid    int
+	dir     string
+	out     *noteWriter
+	started time.Time
+	copied  chan struct{}
+	read    *os.File
+
+	mu        sync.Mutex
+	stopped   StopReason
+	exited    bool
+	killTimer *time.Timer
+	timeout   *time.Timer
+	notes     sync.WaitGroup
+}
+
+// Start creates the workspace and starts the job's shell in it.
+func Start(spec Spec) (*Process, error) {
+	if err := os.MkdirAll(spec.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create the work folder: %w", err)
+	}
+	dir, err := os.MkdirTemp(spec.WorkDir, fmt.Sprintf("job-%d-%d-", spec.ID, spec.Attempt))
+	if err != nil {
+		return nil, fmt.Errorf("create the workspace: %w", err)
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
+
+	// One pipe for both stdout and stderr keeps their order as the job wrote it.
+	r, w, err := os.Pipe()
+	if err != nil {
+		_ = removeAll(dir)
+		return nil, err
+	}
+	cmd := exec.Command(spec.Shell, "-c", spec.Cmd)
+	cmd.Dir = dir
+	cmd.Env = append(slices.Clip(spec.Env), "PWD="+dir)
+	cmd.Stdin = nil
+	cmd.Stdout = w
+	cmd.Stderr = w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		_ = removeAll(dir)
+		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
+	}
+	_ = w.Close()
+
+	p := &Process{
+		spec:    spec,
+		cmd:     cmd,
+		pgid:    cmd.Process.Pid,
+		dir:     dir,
+		out:     &noteWriter{w: spec.Output},
+		started: time.Now(),
+		copied:  make(chan struct{}),
+		read:    r,
+	}
+	go func() {
+		defer close(p.copied)
+		_, _ = io.CopyBuffer(p.out, r, make([]byte, 32<<10))
+	}()
+	if spec.Timeout > 0 {
+		p.timeout = time.AfterFunc(spec.Timeout, func() { p.Stop(TimedOut) })
+	}
+	return p, nil
+}
+
+// Dir returns the workspace folder.
+func (p *Process) Dir() string { return p.dir }
+
+// Pgid returns the job's process group id.
+func (p *Process) Pgid() int { return p.pgid }
+
+// Stop asks the job to end: SIGTERM to its process group now, SIGKILL after the
+// grace period. Dropped kills at once. The first reason is the one reported, except
+// that Dropped overrides any other.
+func (p *Process) Stop(reason StopReason) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited || reason == NotStopped || (p.stopped != NotStopped && reason != Dropped) || p.stopped == Dropped {
+		return
+	}
+	escalate := p.stopped != NotStopped
+	p.stopped = reason
+	if reason == Dropped {
+		p.signal(syscall.SIGKILL)
+		return
+	}
+	if escalate {
+		return
+	}
+	// The note goes first so that it precedes what the job prints as it ends, unless
+	// the output is stalled (the server is away and the buffer full).
+	noted := p.note("%s: sending SIGTERM to the job's processes (SIGKILL in %s)", stopNote(reason, p.spec.Timeout), p.spec.Grace)
+	select {
+	case <-noted:
+	case <-time.After(100 * time.Millisecond):
+	}
+	p.signal(syscall.SIGTERM)
+	p.killTimer = time.AfterFunc(p.spec.Grace, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.exited {
+			p.note("still running %s after SIGTERM: sending SIGKILL", p.spec.Grace)
+			p.signal(syscall.SIGKILL)
+		}
+	})
+}
+
+func stopNote(reason StopReason, timeout time.Duration) string {
+	switch reason {
+	case Cancelled:
+		return "the job was cancelled"
+	case TimedOut:
+		return "the job timed out after " + timeout.String()
+	case Shutdown:
+		return "the runner is shutting down"
+	}
+	return reason.String()
+}
+
+// signal sends sig to the job's process group.
+func (p *Process) signal(sig syscall.Signal) {
+	_ = syscall.Kill(-p.pgid, sig)
+}
+
+// note writes a line from the runner into the job's output, in the background so
+// that a stalled output never delays stopping the job, and returns a channel closed
+// once it is written. Called with p.mu held.
+func (p *Process) note(format string, args ...any) <-chan struct{} {
+	line := "aura-runner: " + fmt.Sprintf(format, args...) + "\n"
+	done := make(chan struct{})
+	p.notes.Add(1)
+	go func() {
+		defer p.notes.Done()
+		defer close(done)
+		p.out.writeNote(line)
+	}()
+	return done
+}
+
+// Wait waits for the job's shell to exit, ends what is left of its process
+// group, waits for the output to be written, and removes the workspace. It must be
+// called exactly once.
+func (p *Process) Wait() Result {
+	err := p.cmd.Wait()
+	duration := time.Since(p.started)
+	if p.timeout != nil {
+		p.timeout.Stop()
+	}
+
+	p.mu.Lock()
+	stopped := p.stopped
+	p.mu.Unlock()
+	// Processes the shell left behind, in the background or still finishing, end
+	// with the job: SIGTERM, SIGKILL when the grace period is over.
+	grace := p.spec.Grace
+	if stopped == Dropped {
+		grace = 0
+	}
+	p.endGroup(grace)
+
+	p.mu.Lock()
+	p.exited = true
+	if p.killTimer != nil {
+		p.killTimer.Stop()
+	}
+	p.mu.Unlock()
+
+	// A process that left the group (setsid) may still hold the pipe open.
+	select {
+	case <-p.copied:
+	case <-time.After(2 * time.Second):
+		_ = p.read.Close()
+		<-p.copied
+	}
+	_ = p.read.Close()
+	p.notes.Wait()
+
+	if err := removeAll(p.dir); err != nil {
+		p.out.writeNote(fmt.Sprintf("aura-runner: could not remove the workspace: %v\n", err))
+	}
+
+	code := exitCode(err)
+	switch {
+	case stopped == TimedOut:
+		code = ExitTimedOut
+	case stopped != NotStopped && code == 0:
+		code = ExitStopped
+	}
+	return Result{ExitCode: code, Stopped: stopped, Duration: duration}
+}
+
+// endGroup sends SIGTERM to what is left of the process group, waits up to grace
+// for it to go, and then sends SIGKILL.
+func (p *Process) endGroup(grace time.Duration) {
+	if !groupAlive(p.pgid) {
+		return
+	}
+	if grace > 0 {
+		p.signal(syscall.SIGTERM)
+		deadline := time.Now().Add(grace)
+		for time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			if !groupAlive(p.pgid) {
+				return
+			}
+		}
+	}
+	p.signal(syscall.SIGKILL)
+}
+
+// groupAlive reports whether a process of the group is still running. Zombies do
+// not count: under a PID 1 that does not reap them they would linger for ever.
+func groupAlive(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) >= 3 && fields[2] == strconv.Itoa(pgid) && fields[0] != "Z" && fields[0] != "X" {
+			return true
+		}
+	}
+	return false
+}
+
+// exitCode turns the shell's wait error into an exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return exitErr.ExitCode()
+	}
+	return ExitNotStarted
+}
+
+// removeAll removes a workspace, also when the job left read-only folders in it
+// (Go's module cache does that).
+func removeAll(dir string) error {
+	if err := os.RemoveAll(dir); err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}
+
+// noteWriter serialises the job's output with the runner's notes, and starts a
+// note on a line of its own.
+type noteWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last byte
+}
+
+func (nw *noteWriter) Write(p []byte) (int, error) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	n, err := nw.w.Write(p)
+	if n > 0 {
+		nw.last = p[n-1]
+	}
+	return n, err
+}
+
+func (nw *noteWriter) writeNote(line string) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	if nw.last != 0 && nw.last != '\n' {
+		line = "\n" + line
+	}
+	if _, err := io.WriteString(nw.w, line); err == nil {
+		nw.last = '\n'
+	}
+}
