@@ -149,10 +149,32 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // Kill kills every job at once and abandons their reports: the second signal.
-// The server declares the jobs lost when their leases run out.
+// The server declares the jobs lost when their leases run out. The workspaces
+// are removed if that takes no more than a few seconds.
 func (a *Agent) Kill() {
 	a.stopAll(job.Dropped)
 	a.killAll()
+	a.mu.Lock()
+	var dirs []string
+	for _, t := range a.tasks {
+		t.mu.Lock()
+		if t.proc != nil {
+			dirs = append(dirs, t.proc.Dir())
+		}
+		t.mu.Unlock()
+	}
+	a.mu.Unlock()
+	removed := make(chan struct{})
+	go func() {
+		defer close(removed)
+		for _, dir := range dirs {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	select {
+	case <-removed:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 func (a *Agent) runningCount() int {
@@ -266,6 +288,11 @@ func (a *Agent) start(cj apiclient.ClaimedJob, heartbeatSeconds int) {
 	}
 	key := taskKey{cj.Id, cj.Attempt}
 	a.mu.Lock()
+	if _, running := a.tasks[key]; running {
+		a.mu.Unlock()
+		a.log.Printf("job %d attempt %d was claimed again while it runs here: ignoring the second claim", cj.Id, cj.Attempt)
+		return
+	}
 	a.tasks[key] = t
 	a.mu.Unlock()
 	a.running.Add(1)

@@ -56,6 +56,7 @@ const (
 	Dropped
 )
 
+// String returns how a log line says it: "cancelled", "timed out", ….
 func (r StopReason) String() string {
 	switch r {
 	case Cancelled:
