@@ -27,6 +27,20 @@ func quantiles(b *testing.B, name string, ds []time.Duration) {
 	b.ReportMetric(0, "ns/op")
 }
 
+func waitForFile(path string, within time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(within)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && len(b) > 0 {
+			return b, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // startedAt reads the start time a job wrote ($(date +%s%N)).
 func startedAt(b *testing.B, path string) time.Time {
 	ns, err := strconv.ParseInt(waitFile(b, path, 10*time.Second), 10, 64)
@@ -79,6 +93,10 @@ func BenchmarkPromotion(b *testing.B) {
 		first := s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i), "name": "first", "cmd": "true"})
 		second := s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i), "name": "second", "cmd": "date +%s%N > " + out,
 			"precedingJobs": []int64{first.ID}})
+		if _, err := waitForFile(out, 10*time.Second); err != nil {
+			f, sj := s.job(first.ID), s.job(second.ID)
+			b.Fatalf("second job never started: first %+v second %+v", f, sj)
+		}
 		start := startedAt(b, out)
 		ended := s.waitStatus(first.ID, 10*time.Second, "succeeded").EndedAt
 		ds = append(ds, start.Sub(*ended))

@@ -379,3 +379,43 @@ func TestJobTokensAuthenticate(t *testing.T) {
 	}
 	require.NotZero(t, underscores)
 }
+
+// TestClaimNotBlockedByDependentSubmit: submitting B after a queued A locks A for
+// a moment, so a claim racing it skips A; the submit must announce A again, or
+// the waiting runner only finds it at the end of its long poll.
+func TestClaimNotBlockedByDependentSubmit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	for i := range 40 {
+		a := b.submit(tok, map[string]any{"entityVal": fmt.Sprint(i), "name": "a"})
+		got := make(chan []int64, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":20}`))
+			req.Header.Set("Authorization", "Bearer "+run)
+			resp, err := b.client.Do(req)
+			if err != nil {
+				got <- nil
+				return
+			}
+			defer resp.Body.Close()
+			var out struct{ Jobs []struct{ ID int64 } }
+			_ = jsonDecode(resp, &out)
+			var ids []int64
+			for _, j := range out.Jobs {
+				ids = append(ids, j.ID)
+			}
+			got <- ids
+		}()
+		// B's submit locks A while the claim above runs.
+		b.submit(tok, map[string]any{"entityVal": fmt.Sprint(i), "name": "b", "precedingJobs": []int64{a.ID}})
+		select {
+		case ids := <-got:
+			require.Equal(t, []int64{a.ID}, ids)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("iteration %d: queued job %d was not handed to the waiting runner", i, a.ID)
+		}
+		b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", a.ID), token: tok}, 200, nil)
+	}
+}

@@ -194,6 +194,7 @@ type precedingRow struct {
 	ID        int64  `db:"id"`
 	ProjectID int64  `db:"project_id"`
 	Status    string `db:"status"`
+	Tag       string `db:"tag"`
 }
 
 func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
@@ -219,7 +220,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	preceding := map[int64]precedingRow{}
 	batch := &pgx.Batch{}
 	if len(external) > 0 {
-		const q = `SELECT id, project_id, status FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`
+		const q = `SELECT id, project_id, status, tag FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`
 		batch.Queue(q, external).Query(func(rows pgx.Rows) error {
 			found, err := pgx.CollectRows(rows, pgx.RowToStructByName[precedingRow])
 			for _, r := range found {
@@ -355,6 +356,13 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	if len(memberC) > 0 {
 		const q = `INSERT INTO collection_entities (collection_id, entity_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
 		batch.Queue(q, memberC, memberE)
+	}
+	// A claim skips rows locked here (SKIP LOCKED), so a queued preceding job
+	// must be announced again once this transaction lets go of it.
+	for _, r := range preceding {
+		if r.Status == StatusQueued {
+			n2.queued(r.Tag)
+		}
 	}
 	for i, p := range params {
 		n2.jobChanged(ids[i], p.ProjectSlug, p.EntityKey, p.EntityVal, status[i], p.Tag, 1, p.EarliestStart, now)
