@@ -138,6 +138,6 @@ CREATE TABLE log_chunks (
     job_id  bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     attempt integer NOT NULL,
     "offset" bigint NOT NULL,
-    data    bytea NOT NULL,
+    data    bytea COMPRESSION lz4 NOT NULL,
     PRIMARY KEY (job_id, attempt, "offset")
 );

@@ -176,8 +176,27 @@ func claimIDs(b *testing.B, client *http.Client, url, token string, n int) []int
 	return ids
 }
 
-// BenchmarkLogIngest: 1 MiB log chunks appended to one running job over HTTP.
+// BenchmarkLogIngest: 1 MiB log chunks appended to one running job over HTTP,
+// as build output (text, which PostgreSQL compresses with lz4) and as random
+// bytes (the incompressible worst case).
 func BenchmarkLogIngest(b *testing.B) {
+	text := make([]byte, 0, 1<<20)
+	for i := 0; len(text) < 1<<20; i++ {
+		var id [4]byte
+		_, _ = rand.Read(id[:])
+		text = fmt.Appendf(text, "[%6d] compiling backend/internal/store/jobs.go (%x) ... ok\n", i, id)
+	}
+	random := make([]byte, 1<<20)
+	_, _ = rand.Read(random)
+	for _, c := range []struct {
+		name  string
+		chunk []byte
+	}{{"text", text[:1<<20]}, {"random", random}} {
+		b.Run(c.name, func(b *testing.B) { benchIngest(b, c.chunk) })
+	}
+}
+
+func benchIngest(b *testing.B, chunk []byte) {
 	s := startServer(b, "--log-limit", "100000000000")
 	tok := s.project("proj")
 	rt := s.runnerToken("r1")
@@ -186,8 +205,6 @@ func BenchmarkLogIngest(b *testing.B) {
 	if len(ids) != 1 || ids[0] != j.ID {
 		b.Fatal("no job claimed")
 	}
-	chunk := make([]byte, 1<<20)
-	_, _ = rand.Read(chunk)
 	offset := 0
 	b.SetBytes(int64(len(chunk)))
 	for b.Loop() {

@@ -6,7 +6,6 @@ package api
 
 import (
 	"bufio"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -208,9 +207,9 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errForbidden)
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.LogLimit+1<<20))
+	data, err := readBody(w, r, h.LogLimit+1<<20)
 	if err != nil {
-		writeError(w, r, decodeError(err))
+		writeError(w, r, err)
 		return
 	}
 	_, err = h.Store.LogAppend(r.Context(), &store.LogAppendParams{

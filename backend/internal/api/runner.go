@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -209,9 +210,9 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLogChunk))
+	data, err := readBody(w, r, maxLogChunk)
 	if err != nil {
-		writeError(w, r, decodeError(err))
+		writeError(w, r, err)
 		return
 	}
 	res, err := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
@@ -260,6 +261,27 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Log-Length", strconv.FormatInt(length, 10))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)
+}
+
+// readBody reads a raw body of at most limit bytes, straight into a buffer of
+// its announced length when there is one (log chunks are large: no regrowing).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", limit))
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength < 0 {
+		data, err := io.ReadAll(body)
+		if err != nil {
+			return nil, decodeError(err)
+		}
+		return data, nil
+	}
+	data := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, data); err != nil {
+		return nil, errorf(http.StatusBadRequest, "", "request body ended early: "+err.Error())
+	}
+	return data, nil
 }
 
 type jobComplete struct {

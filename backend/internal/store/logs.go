@@ -63,31 +63,34 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		}
 		h.Write(data)
 		state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
-		const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data) VALUES ($1, $2, $3, $4)`
-		if _, err := tx.Exec(ctx, qChunk, p.JobID, p.Attempt, j.LogLength, data); err != nil {
-			return interpret(err, "append log chunk")
-		}
 		var n notes
-		truncated := j.LogTruncated
+		truncated := j.LogTruncated || (p.Limit > 0 && end > p.Limit)
+		n.event(Event{Type: "log", JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
+		// The chunk, the job's new length and the event go out in one round trip.
+		const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data) VALUES ($1, $2, $3, $4)`
+		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1`
+		b := &pgx.Batch{}
+		b.Queue(qChunk, p.JobID, p.Attempt, j.LogLength, data)
+		b.Queue(qJob, p.JobID, end, state, truncated)
+		n.queue(b)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return interpret(err, "append log")
+		}
+		res.Length = end
 		if p.Limit > 0 && end > p.Limit {
-			truncated = true
+			var ended notes
 			if err := trimLog(ctx, tx, p.JobID, p.Attempt, p.Limit-p.TailKeep, end-p.TailKeep); err != nil {
 				return err
 			}
 			if !j.LogTruncated {
-				if err := s.jobFailRunning(ctx, tx, &n, p.JobID, p.Attempt, "log limit exceeded"); err != nil {
+				if err := s.jobFailRunning(ctx, tx, &ended, p.JobID, p.Attempt, "log limit exceeded"); err != nil {
 					return err
 				}
 			}
 			res.Cancel = true
+			return ended.flush(ctx, tx)
 		}
-		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1`
-		if _, err := tx.Exec(ctx, qJob, p.JobID, end, state, truncated); err != nil {
-			return interpret(err, "append log")
-		}
-		res.Length = end
-		n.event(Event{Type: "log", JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
-		return n.flush(ctx, tx)
+		return nil
 	})
 	return &res, err
 }
