@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -215,6 +216,7 @@ func benchIngest(b *testing.B, chunk []byte) {
 		if err != nil || resp.StatusCode != 200 {
 			b.Fatalf("append: %v %v", err, resp.Status)
 		}
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		offset += len(chunk)
 	}

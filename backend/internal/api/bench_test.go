@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"testing"
@@ -40,17 +41,23 @@ func post(b *testing.B, client *http.Client, url, token string, body any) *http.
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	require.NoError(b, err)
-	resp.Body.Close()
+	drain(resp)
 	if resp.StatusCode >= 300 {
 		b.Fatalf("POST %s: %d", url, resp.StatusCode)
 	}
 	return resp
 }
 
+// drain reads the answer to its end, so the connection is reused as a real client's would be.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
 func get(b *testing.B, client *http.Client, url string) {
 	resp, err := client.Get(url)
 	require.NoError(b, err)
-	resp.Body.Close()
+	drain(resp)
 	if resp.StatusCode != 200 {
 		b.Fatalf("GET %s: %d", url, resp.StatusCode)
 	}

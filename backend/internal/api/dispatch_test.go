@@ -1,14 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,6 +150,7 @@ func TestCancelReachesRunner(t *testing.T) {
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run,
 		body: map[string]any{"attempt": 1, "exitCode": 143}}, 200, &done)
 	require.Equal(t, "cancelled", done.Status, "a late complete does not overwrite the cancel")
+	require.Equal(t, 143, *done.ExitCode, "but records how the process ended")
 }
 
 func TestLostJobIsRetriedAndFenced(t *testing.T) {
@@ -242,13 +244,13 @@ func TestLogLimit(t *testing.T) {
 	require.Less(t, len(logBody), 1500)
 }
 
-// TestConcurrentClaimers has 50 runners claim 2,000 jobs at once: each job is
-// handed out exactly once.
+// TestConcurrentClaimers has 50 runners claim and complete 10,000 jobs at once:
+// each job is handed out, and run, exactly once.
 func TestConcurrentClaimers(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
-	const jobs, runners = 2000, 50
+	const jobs, runners = 10000, 50
 	for i := 0; i < jobs; i += 1000 {
 		batch := make([]map[string]any, 1000)
 		for k := range batch {
@@ -262,11 +264,10 @@ func TestConcurrentClaimers(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seen := map[int64]int{}
-	var total atomic.Int64
 	var wg sync.WaitGroup
 	for _, rt := range tokens {
 		wg.Go(func() {
-			for total.Load() < jobs {
+			for {
 				got := claimRaw(t, b, rt)
 				if len(got) == 0 {
 					return
@@ -276,7 +277,9 @@ func TestConcurrentClaimers(t *testing.T) {
 					seen[id]++
 				}
 				mu.Unlock()
-				total.Add(int64(len(got)))
+				for _, id := range got {
+					completeRaw(t, b, rt, id)
+				}
 			}
 		})
 	}
@@ -285,11 +288,30 @@ func TestConcurrentClaimers(t *testing.T) {
 	for id, n := range seen {
 		require.Equal(t, 1, n, "job %d was claimed %d times", id, n)
 	}
+	var succeeded int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE status = 'succeeded' AND attempt = 1`).Scan(&succeeded))
+	require.Equal(t, jobs, succeeded)
 }
 
-// claimRaw claims up to 4 jobs without contract validation (it runs concurrently).
+// completeRaw completes attempt 1 of a job without contract validation (it runs concurrently).
+func completeRaw(t testing.TB, b *testBundle, token string, id int64) {
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/jobs/%d/complete", b.url, id), strings.NewReader(`{"attempt":1,"exitCode":0}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("complete job %d: %d", id, resp.StatusCode)
+	}
+}
+
+// claimRaw claims up to 8 jobs without contract validation (it runs concurrently).
 func claimRaw(t testing.TB, b *testBundle, token string) []int64 {
-	req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", strings.NewReader(`{"tags":["linux"],"capacity":4,"waitSeconds":0}`))
+	req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", strings.NewReader(`{"tags":["linux"],"capacity":8,"waitSeconds":0}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := b.client.Do(req)
 	if err != nil {

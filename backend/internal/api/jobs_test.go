@@ -426,6 +426,11 @@ func TestRunnersAndTokens(t *testing.T) {
 	require.Len(t, list.Items, 1)
 	require.Equal(t, []string{"native,linux", "docker"}, list.Items[0].Tags)
 	require.NotNil(t, list.Items[0].LastCheckIn)
+	// Check-ins are coalesced: polling again at once writes nothing.
+	first := *list.Items[0].LastCheckIn
+	b.claim(tok, 0, "native,linux", "docker")
+	b.json(call{method: "GET", path: "/api/v1/runners"}, 200, &list)
+	require.Equal(t, first, *list.Items[0].LastCheckIn)
 	b.do(call{method: "DELETE", path: fmt.Sprintf("/api/v1/runners/%d", id), token: b.admin})
 	b.fail(call{method: "POST", path: "/api/v1/runner/claim", token: tok, body: map[string]any{"tags": []string{"x"}, "capacity": 1}}, 401)
 	b.fail(call{method: "DELETE", path: fmt.Sprintf("/api/v1/runners/%d", id), token: b.admin}, 404)

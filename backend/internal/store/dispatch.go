@@ -204,7 +204,9 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 		}
 		running := j.Status == StatusRunning || (p.Compat && !Ended(j.Status))
 		if !running {
-			return nil
+			// Ended meanwhile (cancelled, timed out): keep the verdict, note how the process ended.
+			_, err := tx.Exec(ctx, `UPDATE jobs SET exit_code = $2 WHERE id = $1 AND exit_code IS NULL`, p.JobID, p.ExitCode)
+			return interpret(err, "complete job")
 		}
 		status := StatusSucceeded
 		if p.ExitCode != 0 {
