@@ -83,7 +83,7 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 			WHERE j.id = ANY($1) AND j.status = 'running' AND NOT j.acked
 				AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		if err := s.collectChanges(ctx, tx, &n, q, ids); err != nil {
+		if _, err := s.collectChanges(ctx, tx, &n, q, ids); err != nil {
 			return err
 		}
 		return n.flush(ctx, tx)
@@ -272,13 +272,9 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now()
 				AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		rows, _ := tx.Query(ctx, qUnacked)
-		requeued, err := collectChanged(rows)
+		requeued, err := s.collectChanges(ctx, tx, &n, qUnacked)
 		if err != nil {
-			return interpret(err, "requeue unacknowledged claims")
-		}
-		for _, c := range requeued {
-			n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, nil, c.Now)
+			return err
 		}
 		const qRetryLost = `
 			UPDATE jobs j SET status = 'queued', attempt = j.attempt + 1, runner_id = NULL,
@@ -289,15 +285,14 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 			WHERE j.status = 'running' AND j.acked AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
 				AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		rows, _ = tx.Query(ctx, qRetryLost)
-		retried, err := collectChanged(rows)
+		retried, err := s.collectChanges(ctx, tx, &n, qRetryLost)
 		if err != nil {
-			return interpret(err, "requeue lost jobs")
+			return err
 		}
 		for _, c := range retried {
+			// The attempt that was lost is an event of its own.
 			n.event(Event{Type: "job", JobID: c.ID, Project: c.Project, EntityKey: c.Key, EntityVal: c.Val,
 				Status: StatusLost, Tag: c.Tag, Attempt: c.Attempt - 1})
-			n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, nil, c.Now)
 		}
 		const qEnd = `
 			UPDATE jobs SET
@@ -309,7 +304,7 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 			WHERE status = 'running' AND (lease_expires_at < now()
 				OR started_at + timeout_seconds * interval '1 second' < now())
 			RETURNING id, status`
-		rows, _ = tx.Query(ctx, qEnd)
+		rows, _ := tx.Query(ctx, qEnd)
 		type ended struct {
 			ID     int64
 			Status string
@@ -341,13 +336,9 @@ func (s *Store) JobsPromoteDue(ctx context.Context) (int, error) {
 			WHERE j.status = 'waiting' AND j.pending_preceding = 0 AND j.earliest_start <= now()
 				AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		rows, _ := tx.Query(ctx, q)
-		changed, err := collectChanged(rows)
+		changed, err := s.collectChanges(ctx, tx, &n, q)
 		if err != nil {
-			return interpret(err, "promote due jobs")
-		}
-		for _, c := range changed {
-			n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, nil, c.Now)
+			return err
 		}
 		count = len(changed)
 		return n.flush(ctx, tx)

@@ -588,7 +588,8 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 			WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
 				AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		return s.collectChanges(ctx, tx, n, q, id)
+		_, err := s.collectChanges(ctx, tx, n, q, id)
+		return err
 	}
 	reason := fmt.Sprintf("preceding job %d %s", id, endedVerb(status))
 	frontier := []int64{id}
@@ -599,14 +600,12 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 			WHERE e.preceding_id = ANY($1) AND j.id = e.job_id AND j.status = 'waiting'
 				AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		rows, _ := tx.Query(ctx, q, frontier, reason)
-		changed, err := collectChanged(rows)
+		changed, err := s.collectChanges(ctx, tx, n, q, frontier, reason)
 		if err != nil {
-			return interpret(err, "cascade cancel")
+			return err
 		}
 		frontier = frontier[:0]
 		for _, c := range changed {
-			n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, c.Earliest, c.Now)
 			frontier = append(frontier, c.ID)
 		}
 	}
@@ -633,17 +632,18 @@ func collectChanged(rows pgx.Rows) ([]changedJob, error) {
 	})
 }
 
-// collectChanges runs a transition query returning changed jobs and records their events.
-func (s *Store) collectChanges(ctx context.Context, tx pgx.Tx, n *notes, q string, args ...any) error {
+// collectChanges runs a transition query returning changed jobs, records their
+// events and returns them.
+func (s *Store) collectChanges(ctx context.Context, tx pgx.Tx, n *notes, q string, args ...any) ([]changedJob, error) {
 	rows, _ := tx.Query(ctx, q, args...)
 	changed, err := collectChanged(rows)
 	if err != nil {
-		return interpret(err, "job transition")
+		return nil, interpret(err, "job transition")
 	}
 	for _, c := range changed {
 		n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, c.Earliest, c.Now)
 	}
-	return nil
+	return changed, nil
 }
 
 // JobRetry starts a new attempt of an ended job. Dependents that were cancelled
@@ -691,7 +691,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			FROM projects p, entities en
 			WHERE j.id = ANY($1) AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		if err := s.collectChanges(ctx, tx, &n, qRetry, []int64{id}); err != nil {
+		if _, err := s.collectChanges(ctx, tx, &n, qRetry, []int64{id}); err != nil {
 			return err
 		}
 		// Bring back the jobs the failure cascaded to, unless another preceding job failed too.
@@ -711,7 +711,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			if len(revive) == 0 {
 				break
 			}
-			if err := s.collectChanges(ctx, tx, &n, qRetry, revive); err != nil {
+			if _, err := s.collectChanges(ctx, tx, &n, qRetry, revive); err != nil {
 				return err
 			}
 			frontier = revive
