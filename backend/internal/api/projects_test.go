@@ -112,3 +112,13 @@ func TestProjectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthIgnoresTokens: a load balancer's stray header never fails a health check.
+func TestHealthIgnoresTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.json(call{method: "GET", path: "/healthz", token: "nonsense"}, 200, nil)
+	b.json(call{method: "GET", path: "/readyz", token: "nonsense"}, 200, nil)
+	b.fail(call{method: "GET", path: "/api/v1/projects", token: "nonsense"}, 401)
+	b.fail(call{method: "POST", path: "/api/runner", token: "nonsense", body: map[string]any{"name": "r", "tags": []string{"x"}, "limit": 1}}, 401)
+}

@@ -43,12 +43,12 @@ func NewRouter(d Deps) *mux.Router {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path))
 	})
-	r.Use(h.authenticate)
-
+	// Health checks answer whatever token comes along; everything else resolves it.
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
 
 	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1.Use(h.authenticate)
 	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
 	v1.HandleFunc("/projects", h.createProject).Methods(http.MethodPost)
 	v1.HandleFunc("/projects/{project}", h.getProject).Methods(http.MethodGet)
@@ -79,10 +79,12 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/complete", h.completeJob).Methods(http.MethodPost)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
-	r.HandleFunc("/api/submit", h.compatSubmit).Methods(http.MethodPost)
-	r.HandleFunc("/api/runner", h.compatRunner).Methods(http.MethodPost)
-	r.HandleFunc("/api/job", h.compatJob).Methods(http.MethodPost)
-	r.HandleFunc("/api/storage/{jobId}/log", h.compatUploadLog).Methods(http.MethodPost)
+	v04 := r.PathPrefix("/api").Subrouter()
+	v04.Use(h.authenticate)
+	v04.HandleFunc("/submit", h.compatSubmit).Methods(http.MethodPost)
+	v04.HandleFunc("/runner", h.compatRunner).Methods(http.MethodPost)
+	v04.HandleFunc("/job", h.compatJob).Methods(http.MethodPost)
+	v04.HandleFunc("/storage/{jobId}/log", h.compatUploadLog).Methods(http.MethodPost)
 	return r
 }
 

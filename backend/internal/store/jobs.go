@@ -92,6 +92,24 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*Job, error) {
 	return j, interpret(err, "get job")
 }
 
+// JobTokenInfo is what checking a job token needs to know about its job.
+type JobTokenInfo struct {
+	ProjectID int64  `db:"project_id"`
+	Project   string `db:"project"`
+	Status    string `db:"status"`
+	Attempt   int    `db:"attempt"`
+}
+
+// JobTokenInfoGet reads a job's project, status and attempt.
+func (s *Store) JobTokenInfoGet(ctx context.Context, id int64) (*JobTokenInfo, error) {
+	const q = `
+		SELECT j.project_id, p.slug AS project, j.status, j.attempt
+		FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = $1`
+	rows, _ := s.pool.Query(ctx, q, id)
+	info, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[JobTokenInfo])
+	return info, interpret(err, "job token info")
+}
+
 // JobRef names a job, for what another job waits for.
 type JobRef struct {
 	ID     int64  `db:"id"`
