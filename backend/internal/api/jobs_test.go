@@ -230,6 +230,12 @@ func TestDAGPromotionAndCascade(t *testing.T) {
 	require.Equal(t, "cancelled", d.Status, "a failure cancels its dependents")
 	require.Contains(t, d.Reason, fmt.Sprintf("preceding job %d failed", test.ID))
 
+	// A preceding job named twice counts once.
+	twice := b.submit(tok, map[string]any{"name": "twice", "entityVal": "other", "precedingJobs": []int64{build.ID, build.ID}})
+	require.Equal(t, "queued", twice.Status)
+	require.Equal(t, []int64{build.ID}, twice.PrecedingJobs)
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", twice.ID), token: tok}, 200, nil)
+
 	// Submitting after the preceding job failed cancels the new job at once.
 	late := b.submit(tok, map[string]any{"name": "late", "precedingJobs": []int64{test.ID}})
 	require.Equal(t, "cancelled", late.Status)

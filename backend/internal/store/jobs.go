@@ -218,6 +218,8 @@ type precedingRow struct {
 func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
 	var external []int64
 	for _, p := range params {
+		// A preceding job named twice is one edge, counted once.
+		p.PrecedingJobs = slices.Compact(slices.Sorted(slices.Values(p.PrecedingJobs)))
 		external = append(external, p.PrecedingJobs...)
 	}
 	slices.Sort(external)
