@@ -217,11 +217,15 @@ func TestDAGPromotionAndCascade(t *testing.T) {
 	build := b.submit(tok, map[string]any{"name": "build"})
 	test := b.submit(tok, map[string]any{"name": "test", "precedingJobs": []int64{build.ID}})
 	deploy := b.submit(tok, map[string]any{"name": "deploy", "precedingJobs": []int64{test.ID}})
+	// A preceding job named twice counts once.
+	twice := b.submit(tok, map[string]any{"name": "twice", "entityVal": "other", "tag": "mac", "precedingJobs": []int64{build.ID, build.ID}})
+	require.Equal(t, []int64{build.ID}, twice.PrecedingJobs)
 	require.Equal(t, "waiting", test.Status)
 	require.Equal(t, build.ID, test.WaitingFor.Jobs[0].ID, "a waiting job says what it waits for")
 
 	b.runNamed(run, "build", 0, "linux")
 	require.Equal(t, "queued", b.job(test.ID).Status, "promoted in the same transaction")
+	require.Equal(t, "queued", b.job(twice.ID).Status)
 	require.Equal(t, "waiting", b.job(deploy.ID).Status)
 
 	failed := b.runNamed(run, "test", 1, "linux")
@@ -229,12 +233,6 @@ func TestDAGPromotionAndCascade(t *testing.T) {
 	d := b.job(deploy.ID)
 	require.Equal(t, "cancelled", d.Status, "a failure cancels its dependents")
 	require.Contains(t, d.Reason, fmt.Sprintf("preceding job %d failed", test.ID))
-
-	// A preceding job named twice counts once.
-	twice := b.submit(tok, map[string]any{"name": "twice", "entityVal": "other", "precedingJobs": []int64{build.ID, build.ID}})
-	require.Equal(t, "queued", twice.Status)
-	require.Equal(t, []int64{build.ID}, twice.PrecedingJobs)
-	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", twice.ID), token: tok}, 200, nil)
 
 	// Submitting after the preceding job failed cancels the new job at once.
 	late := b.submit(tok, map[string]any{"name": "late", "precedingJobs": []int64{test.ID}})
