@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
 )
 
 // TestEmbeddedDatabase runs `aura serve` the way scripts/run does: no database URL,
@@ -83,4 +85,24 @@ func get(url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestMigrateCommand runs `aura migrate version|down|up` against a database.
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	migrate := func(args ...string) string {
+		cmd := exec.Command(filepath.Join(binDir, "aura"), append([]string{"migrate"}, append(args, "--database-url", url)...)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return strings.TrimSpace(string(out))
+	}
+	require.Equal(t, "1", migrate("version"))
+	migrate("down")
+	require.Equal(t, "0", migrate("version"))
+	migrate("up")
+	require.Equal(t, "1", migrate("version"))
+	out, err := exec.Command(filepath.Join(binDir, "aura"), "migrate", "sideways", "--database-url", url).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "unknown migrate command")
 }

@@ -127,3 +127,35 @@ func BenchmarkReadsAt1M(b *testing.B) {
 		timed(b, "entity_list", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/entities/commit?limit=50") })
 	})
 }
+
+// BenchmarkEarliestStart: how late a delayed job becomes runnable, from its
+// earliest start to its queued_at, as the database records them.
+func BenchmarkEarliestStart(b *testing.B) {
+	tb := setupBench(b)
+	tok := tb.project("proj", false)
+	var ds []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		at := time.Now().Add(30 * time.Millisecond)
+		post(b, tb.client, tb.url+"/api/v1/jobs", tok, map[string]any{
+			"entityKey": "nightly", "entityVal": fmt.Sprint(i), "name": "n", "cmd": "make", "tag": "linux",
+			"earliestStart": at.Format(time.RFC3339Nano),
+		})
+		var late time.Duration
+		require.Eventually(b, func() bool {
+			var queued, earliest *time.Time
+			err := tb.pool.QueryRow(context.Background(),
+				`SELECT queued_at, earliest_start FROM jobs WHERE id = (SELECT max(id) FROM jobs)`).Scan(&queued, &earliest)
+			if err != nil || queued == nil {
+				return false
+			}
+			late = queued.Sub(*earliest)
+			return true
+		}, 5*time.Second, 2*time.Millisecond)
+		ds = append(ds, late)
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "late_p50_ms")
+	b.ReportMetric(float64(ds[min(len(ds)-1, len(ds)*99/100)].Microseconds())/1000, "late_p99_ms")
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,11 +177,21 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("aura migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
+	// The command comes first (aura migrate up --database-url …) or after the flags.
+	var command string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		command, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if command == "" && fs.NArg() == 1 {
+		command = fs.Arg(0)
+	} else if fs.NArg() > 0 || command == "" {
 		return errors.New("usage: aura migrate up|down|version [flags]")
+	}
+	if command != "up" && command != "down" && command != "version" {
+		return fmt.Errorf("unknown migrate command %q: use up, down or version", command)
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
@@ -188,7 +199,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stopDB()
-	switch fs.Arg(0) {
+	switch command {
 	case "up":
 		return store.MigrateUp(dbURL)
 	case "down":
@@ -205,5 +216,5 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout)
 		return nil
 	}
-	return fmt.Errorf("unknown migrate command %q: use up, down or version", fs.Arg(0))
+	return nil
 }
