@@ -206,3 +206,22 @@ func TestTwoServersShareDatabase(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second, "woken by NOTIFY, not by the end of the long poll")
 	require.Equal(t, "via b\n", b.log(j.ID))
 }
+
+// TestRunnerGracefulShutdown: on SIGTERM the runner stops claiming, lets its
+// running job finish and report, then exits.
+func TestRunnerGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	tok := s.project("proj")
+	r := startRunner(t, s, "r1", "--tag", "linux")
+	j := s.submit(tok, map[string]any{"cmd": "sleep 1; echo finished"})
+	s.waitStatus(j.ID, 10*time.Second, "running")
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+	time.Sleep(300 * time.Millisecond) // the runner has dropped its long poll by now
+	later := s.submit(tok, map[string]any{"name": "later"})
+	require.NoError(t, r.cmd.Wait(), "the runner exits cleanly")
+	done := s.job(j.ID)
+	require.Equal(t, "succeeded", done.Status)
+	require.Equal(t, "finished\n", s.log(j.ID))
+	require.Equal(t, "queued", s.job(later.ID).Status, "a stopping runner claims nothing new")
+}

@@ -441,3 +441,40 @@ func TestClaimNotBlockedByDependentSubmit(t *testing.T) {
 		b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", a.ID), token: tok}, 200, nil)
 	}
 }
+
+// TestListenerReconnects kills the server's LISTEN connection: it reconnects, and
+// a long poll waiting meanwhile still gets the next job.
+func TestListenerReconnects(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	var killed int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&killed))
+	require.Equal(t, 1, killed)
+	got := make(chan []claimed, 1)
+	go func() {
+		var resp struct{ Jobs []claimed }
+		b.json(call{method: "POST", path: "/api/v1/runner/claim", token: run,
+			body: map[string]any{"tags": []string{"linux"}, "capacity": 1, "waitSeconds": 20}}, 200, &resp)
+		got <- resp.Jobs
+	}()
+	// Wait until the listener is back before submitting, so the test is about
+	// reconnecting, not about a notification sent while nobody listened.
+	require.Eventually(t, func() bool {
+		var n int
+		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&n)
+		return n == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	j := b.submit(tok, nil)
+	select {
+	case jobs := <-got:
+		require.Len(t, jobs, 1)
+		require.Equal(t, j.ID, jobs[0].ID)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the long poll was not woken after the listener reconnected")
+	}
+}
