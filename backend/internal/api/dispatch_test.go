@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -476,5 +478,57 @@ func TestListenerReconnects(t *testing.T) {
 		require.Equal(t, j.ID, jobs[0].ID)
 	case <-time.After(10 * time.Second):
 		t.Fatal("the long poll was not woken after the listener reconnected")
+	}
+}
+
+// TestWakeIsNotLost: r1 serves tags b then a, r2 serves a. Jobs for a and b arrive
+// together; r1 may be woken for both while it takes only b. The wake it does not
+// use must reach r2, or r2 sleeps until its long poll ends.
+func TestWakeIsNotLost(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, r1 := b.runner("r1", "a", "b")
+	_, r2 := b.runner("r2", "a")
+	poll := func(token string, tags ...string) chan []claimed {
+		got := make(chan []claimed, 1)
+		go func() {
+			body, _ := json.Marshal(map[string]any{"tags": tags, "capacity": 1, "waitSeconds": 20})
+			req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := b.client.Do(req)
+			if err != nil {
+				got <- nil
+				return
+			}
+			defer resp.Body.Close()
+			var out struct{ Jobs []claimed }
+			_ = jsonDecode(resp, &out)
+			got <- out.Jobs
+		}()
+		return got
+	}
+	for i := range 30 {
+		got1 := poll(r1, "b", "a")
+		time.Sleep(20 * time.Millisecond) // r1 waits first, so it is woken first
+		got2 := poll(r2, "a")
+		time.Sleep(20 * time.Millisecond)
+		var out struct{ Items []jobResp }
+		b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": []map[string]any{
+			{"entityKey": "k", "entityVal": fmt.Sprint(i), "name": "for-a", "cmd": "true", "tag": "a"},
+			{"entityKey": "k", "entityVal": fmt.Sprint(i), "name": "for-b", "cmd": "true", "tag": "b"},
+		}}}, 201, &out)
+		claimedIDs := map[int64]bool{}
+		for _, ch := range []chan []claimed{got1, got2} {
+			select {
+			case jobs := <-ch:
+				for _, j := range jobs {
+					claimedIDs[j.ID] = true
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("iteration %d: a runner slept while a job for it was queued", i)
+			}
+		}
+		require.Len(t, claimedIDs, 2)
 	}
 }

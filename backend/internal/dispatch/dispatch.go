@@ -167,12 +167,24 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 		return nil, nil
 	}
 	w := d.register(req.Tags)
-	defer d.unregister(w, req.Tags)
+	failed := false
+	defer func() {
+		d.unregister(w, req.Tags)
+		// A wake that arrived while this poll was already claiming (perhaps a job
+		// of another of its tags), or one it could not act on, was meant for
+		// someone: pass it on.
+		if failed || len(w.wake) > 0 {
+			for _, tag := range req.Tags {
+				d.wake(tag, 1)
+			}
+		}
+	}()
 	timer := time.NewTimer(req.Wait)
 	defer timer.Stop()
 	for {
 		jobs, err := d.claimOnce(ctx, req)
 		if err != nil || len(jobs) > 0 {
+			failed = err != nil
 			return jobs, err
 		}
 		select {
