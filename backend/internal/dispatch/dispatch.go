@@ -167,25 +167,30 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 		return nil, nil
 	}
 	w := d.register(req.Tags)
-	failed := false
+	var passOn []string
 	defer func() {
 		d.unregister(w, req.Tags)
-		// A wake that arrived while this poll was already claiming (perhaps a job
-		// of another of its tags), or one it could not act on, was meant for
-		// someone: pass it on.
-		if failed || len(w.wake) > 0 {
-			for _, tag := range req.Tags {
-				d.wake(tag, 1)
-			}
+		// A wake this poll took, or one that arrived while it was claiming, may
+		// have been for a job it left in the queue: pass it on to the next waiter
+		// of each tag that may still hold work.
+		if len(w.wake) > 0 {
+			passOn = req.Tags
+		}
+		for _, tag := range passOn {
+			d.wake(tag, 1)
 		}
 	}()
 	timer := time.NewTimer(req.Wait)
 	defer timer.Stop()
 	for {
-		jobs, err := d.claimOnce(ctx, req)
-		if err != nil || len(jobs) > 0 {
-			failed = err != nil
-			return jobs, err
+		jobs, maybeMore, err := d.claimOnce(ctx, req)
+		if err != nil {
+			passOn = req.Tags
+			return nil, err
+		}
+		if len(jobs) > 0 {
+			passOn = maybeMore
+			return jobs, nil
 		}
 		select {
 		case <-w.wake:
@@ -205,24 +210,28 @@ func (d *Dispatcher) Stop() {
 	d.stopOnce.Do(func() { close(d.stopping) })
 }
 
-// claimOnce claims from each tag in the runner's priority order until its capacity is used.
-func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) ([]*store.ClaimedJob, error) {
-	var jobs []*store.ClaimedJob
-	for _, tag := range req.Tags {
+// claimOnce claims from each tag in the runner's priority order until its
+// capacity is used. It also returns the tags that may still hold queued jobs:
+// those that filled their limit and those it never reached.
+func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*store.ClaimedJob, maybeMore []string, err error) {
+	for i, tag := range req.Tags {
+		if len(jobs) >= req.Capacity {
+			return jobs, append(maybeMore, req.Tags[i:]...), nil
+		}
 		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs), Lease: d.cfg.AckTimeout}
 		if req.Compat {
 			p.Lease, p.Acked, p.LeaseIncludesTimeout = d.cfg.Lease, true, true
 		}
 		got, err := d.store.JobClaim(ctx, p)
 		if err != nil {
-			return jobs, err
+			return nil, nil, err
+		}
+		if len(got) == p.Limit {
+			maybeMore = append(maybeMore, tag)
 		}
 		jobs = append(jobs, got...)
-		if len(jobs) >= req.Capacity {
-			break
-		}
 	}
-	return jobs, nil
+	return jobs, maybeMore, nil
 }
 
 // checkIn records the runner's check-in at most once per CheckInEvery (or when
