@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -161,11 +162,31 @@ func TestLostJobIsRetriedAndFenced(t *testing.T) {
 	tok := b.project("proj", false)
 	_, r1 := b.runner("r1", "linux")
 	_, r2 := b.runner("r2", "linux")
+	listen, err := pgx.Connect(context.Background(), b.dbURL)
+	require.NoError(t, err)
+	defer listen.Close(context.Background())
+	_, err = listen.Exec(context.Background(), "LISTEN aura_events")
+	require.NoError(t, err)
 	j := b.submit(tok, map[string]any{"maxAttempts": 2})
 	c := b.claim(r1, 1, "linux")[0]
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", j.ID), token: r1, body: map[string]any{"attempt": 1}}, 200, nil)
 	// r1 goes silent: the lease runs out and the job is queued as attempt 2.
 	require.Eventually(t, func() bool { return b.job(j.ID).Attempt == 2 }, 5*time.Second, 50*time.Millisecond)
+	// Each transition was announced, in order: the lost attempt before the new one.
+	var seen []string
+	for len(seen) < 4 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n, err := listen.WaitForNotification(ctx)
+		cancel()
+		require.NoError(t, err, "events so far: %v", seen)
+		var e struct {
+			Status  string
+			Attempt int
+		}
+		require.NoError(t, json.Unmarshal([]byte(n.Payload), &e))
+		seen = append(seen, fmt.Sprintf("%s/%d", e.Status, e.Attempt))
+	}
+	require.Equal(t, []string{"queued/1", "running/1", "lost/1", "queued/2"}, seen)
 	require.Contains(t, b.job(j.ID).Reason, "attempt 1 was lost")
 	c2 := b.claim(r2, 1, "linux")[0]
 	require.Equal(t, 2, c2.Attempt)

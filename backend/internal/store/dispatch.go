@@ -285,15 +285,17 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 			WHERE j.status = 'running' AND j.acked AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
 				AND p.id = j.project_id AND en.id = j.entity_id
 			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
-		retried, err := s.collectChanges(ctx, tx, &n, qRetryLost)
+		// The attempt that was lost is an event of its own, before the new one's.
+		var lost notes
+		retried, err := s.collectChanges(ctx, tx, &lost, qRetryLost)
 		if err != nil {
 			return err
 		}
 		for _, c := range retried {
-			// The attempt that was lost is an event of its own.
 			n.event(Event{Type: "job", JobID: c.ID, Project: c.Project, EntityKey: c.Key, EntityVal: c.Val,
 				Status: StatusLost, Tag: c.Tag, Attempt: c.Attempt - 1})
 		}
+		n.merge(&lost)
 		const qEnd = `
 			UPDATE jobs SET
 				status = CASE WHEN lease_expires_at < now() THEN 'lost' ELSE 'timed_out' END,

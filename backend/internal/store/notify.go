@@ -66,6 +66,18 @@ func (n *notes) jobChanged(id int64, project, key, val, status, tag string, atte
 	}
 }
 
+// merge appends other's notifications to n's.
+func (n *notes) merge(other *notes) {
+	for tag, c := range other.runnable {
+		if n.runnable == nil {
+			n.runnable = map[string]int{}
+		}
+		n.runnable[tag] += c
+	}
+	n.events = append(n.events, other.events...)
+	n.timer = n.timer || other.timer
+}
+
 func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
 	if n.empty() {
 		return nil
