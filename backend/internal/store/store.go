@@ -47,9 +47,6 @@ func New(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool}
 }
 
-// Pool returns the underlying pool (for health checks and the listener's connection config).
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.pool.Ping(ctx)
