@@ -82,7 +82,7 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 			FROM projects p, entities en
 			WHERE j.id = ANY($1) AND j.status = 'running' AND NOT j.acked
 				AND p.id = j.project_id AND en.id = j.entity_id
-			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+			` + returningChanged
 		if _, err := s.collectChanges(ctx, tx, &n, q, ids); err != nil {
 			return err
 		}
@@ -226,15 +226,17 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 			}
 		}
 		const q = `
-			UPDATE jobs SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
-				log_mismatch = $4, started_at = coalesce(started_at, now()), runner_id = coalesce(runner_id, nullif($5, 0)),
-				reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || timeout_seconds || ' s'
+			UPDATE jobs j SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
+				log_mismatch = $4, started_at = coalesce(j.started_at, now()), runner_id = coalesce(j.runner_id, nullif($5, 0)),
+				reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
 					WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
-			WHERE id = $1`
-		if _, err := tx.Exec(ctx, q, p.JobID, status, p.ExitCode, mismatch, p.RunnerID); err != nil {
-			return interpret(err, "complete job")
-		}
+			FROM projects p, entities en
+			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+			` + returningChanged
 		var n notes
+		if _, err := s.collectChanges(ctx, tx, &n, q, p.JobID, status, p.ExitCode, mismatch, p.RunnerID); err != nil {
+			return err
+		}
 		if err := s.jobEnded(ctx, tx, &n, p.JobID, status); err != nil {
 			return err
 		}
@@ -271,7 +273,7 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 			FROM projects p, entities en
 			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now()
 				AND p.id = j.project_id AND en.id = j.entity_id
-			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+			` + returningChanged
 		requeued, err := s.collectChanges(ctx, tx, &n, qUnacked)
 		if err != nil {
 			return err
@@ -284,7 +286,7 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 			FROM projects p, entities en
 			WHERE j.status = 'running' AND j.acked AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
 				AND p.id = j.project_id AND en.id = j.entity_id
-			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+			` + returningChanged
 		// The attempt that was lost is an event of its own, before the new one's.
 		var lost notes
 		retried, err := s.collectChanges(ctx, tx, &lost, qRetryLost)
@@ -297,23 +299,20 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 		}
 		n.merge(&lost)
 		const qEnd = `
-			UPDATE jobs SET
-				status = CASE WHEN lease_expires_at < now() THEN 'lost' ELSE 'timed_out' END,
-				reason = CASE WHEN lease_expires_at < now()
+			UPDATE jobs j SET
+				status = CASE WHEN j.lease_expires_at < now() THEN 'lost' ELSE 'timed_out' END,
+				reason = CASE WHEN j.lease_expires_at < now()
 					THEN 'lost on its last attempt: its runner stopped sending heartbeats'
-					ELSE 'timed out after ' || timeout_seconds || ' s' END,
+					ELSE 'timed out after ' || j.timeout_seconds || ' s' END,
 				ended_at = now(), lease_expires_at = NULL
-			WHERE status = 'running' AND (lease_expires_at < now()
-				OR started_at + timeout_seconds * interval '1 second' < now())
-			RETURNING id, status`
-		rows, _ := tx.Query(ctx, qEnd)
-		type ended struct {
-			ID     int64
-			Status string
-		}
-		ends, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ended])
+			FROM projects p, entities en
+			WHERE j.status = 'running' AND (j.lease_expires_at < now()
+				OR j.started_at + j.timeout_seconds * interval '1 second' < now())
+				AND p.id = j.project_id AND en.id = j.entity_id
+			` + returningChanged
+		ends, err := s.collectChanges(ctx, tx, &n, qEnd)
 		if err != nil {
-			return interpret(err, "end lost and timed-out jobs")
+			return err
 		}
 		for _, e := range ends {
 			if err := s.jobEnded(ctx, tx, &n, e.ID, e.Status); err != nil {
@@ -337,7 +336,7 @@ func (s *Store) JobsPromoteDue(ctx context.Context) (int, error) {
 			FROM projects p, entities en
 			WHERE j.status = 'waiting' AND j.pending_preceding = 0 AND j.earliest_start <= now()
 				AND p.id = j.project_id AND en.id = j.entity_id
-			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, &n, q)
 		if err != nil {
 			return err
@@ -359,14 +358,14 @@ func (s *Store) NextEarliestStart(ctx context.Context) (*time.Time, error) {
 // jobFailRunning fails a running attempt with reason inside tx (a log over its limit).
 func (s *Store) jobFailRunning(ctx context.Context, tx pgx.Tx, n *notes, id int64, attempt int, reason string) error {
 	const q = `
-		UPDATE jobs SET status = 'failed', reason = $3, ended_at = now(), lease_expires_at = NULL
-		WHERE id = $1 AND attempt = $2 AND status = 'running'`
-	tag, err := tx.Exec(ctx, q, id, attempt, reason)
-	if err != nil {
-		return interpret(err, "fail job")
-	}
-	if tag.RowsAffected() == 0 {
-		return nil
+		UPDATE jobs j SET status = 'failed', reason = $3, ended_at = now(), lease_expires_at = NULL
+		FROM projects p, entities en
+		WHERE j.id = $1 AND j.attempt = $2 AND j.status = 'running'
+			AND p.id = j.project_id AND en.id = j.entity_id
+		` + returningChanged
+	changed, err := s.collectChanges(ctx, tx, n, q, id, attempt, reason)
+	if err != nil || len(changed) == 0 {
+		return err
 	}
 	if err := s.jobEnded(ctx, tx, n, id, StatusFailed); err != nil {
 		return fmt.Errorf("store: fail job: %w", err)

@@ -385,7 +385,8 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		}
 	}
 	for i, p := range params {
-		n2.jobChanged(ids[i], p.ProjectSlug, p.EntityKey, p.EntityVal, status[i], p.Tag, 1, p.EarliestStart, now)
+		n2.jobChanged(changedJob{ID: ids[i], Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
+			Status: status[i], Tag: p.Tag, Attempt: 1, Earliest: p.EarliestStart, Now: now})
 	}
 	n2.queue(batch)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
@@ -542,14 +543,17 @@ func (s *Store) JobCancel(ctx context.Context, id int64, reason string) (*Job, e
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
 		const q = `
-			UPDATE jobs SET status = 'cancelled', reason = $2, ended_at = now(), lease_expires_at = NULL
-			WHERE id = $1 AND status IN ('waiting', 'queued', 'running')
-			RETURNING id`
-		if err := tx.QueryRow(ctx, q, id, reason).Scan(new(int64)); err != nil {
-			if err == pgx.ErrNoRows {
-				return s.notEndedError(ctx, tx, id, "cancel")
-			}
-			return interpret(err, "cancel job")
+			UPDATE jobs j SET status = 'cancelled', reason = $2, ended_at = now(), lease_expires_at = NULL
+			FROM projects p, entities en
+			WHERE j.id = $1 AND j.status IN ('waiting', 'queued', 'running')
+				AND p.id = j.project_id AND en.id = j.entity_id
+			` + returningChanged
+		changed, err := s.collectChanges(ctx, tx, &n, q, id, reason)
+		if err != nil {
+			return err
+		}
+		if len(changed) == 0 {
+			return s.notEndedError(ctx, tx, id, "cancel")
 		}
 		if err := s.jobEnded(ctx, tx, &n, id, StatusCancelled); err != nil {
 			return err
@@ -578,24 +582,12 @@ func pastTense(verb string) string {
 	return verb + "ed"
 }
 
-// jobEnded runs the consequences of job id reaching status inside tx: dependents
-// are promoted when it succeeded and cancelled (transitively) when it did not.
-// Each level is its own statement, so it sees dependents submitted (and
-// committed) while this transaction waited for their FOR SHARE locks.
+// jobEnded runs the consequences of job id reaching status inside tx (its own
+// event was recorded by the update that ended it): dependents are promoted when
+// it succeeded and cancelled (transitively) when it did not. Each level is its
+// own statement, so it sees dependents submitted (and committed) while this
+// transaction waited for their FOR SHARE locks.
 func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, status string) error {
-	var ev struct {
-		Project, Key, Val, Tag string
-		Attempt                int
-	}
-	const qEv = `
-		SELECT p.slug, e.key, e.value, j.tag, j.attempt FROM jobs j
-		JOIN projects p ON p.id = j.project_id JOIN entities e ON e.id = j.entity_id
-		WHERE j.id = $1`
-	if err := tx.QueryRow(ctx, qEv, id).Scan(&ev.Project, &ev.Key, &ev.Val, &ev.Tag, &ev.Attempt); err != nil {
-		return interpret(err, "job event")
-	}
-	n.jobChanged(id, ev.Project, ev.Key, ev.Val, status, ev.Tag, ev.Attempt, nil, time.Time{})
-
 	if status == StatusSucceeded {
 		const q = `
 			UPDATE jobs j SET
@@ -607,7 +599,7 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 			FROM job_edges e, projects p, entities en
 			WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
 				AND p.id = j.project_id AND en.id = j.entity_id
-			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+			` + returningChanged
 		_, err := s.collectChanges(ctx, tx, n, q, id)
 		return err
 	}
@@ -619,7 +611,7 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 			FROM job_edges e, projects p, entities en
 			WHERE e.preceding_id = ANY($1) AND j.id = e.job_id AND j.status = 'waiting'
 				AND p.id = j.project_id AND en.id = j.entity_id
-			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, n, q, frontier, reason)
 		if err != nil {
 			return err
@@ -632,6 +624,11 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 	return nil
 }
 
+// returningChanged ends a transition's UPDATE of jobs j (joined with projects p
+// and entities en) so that it returns changedJob rows for collectChanges.
+const returningChanged = `RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+
+// changedJob is a job a transition changed: what its event needs.
 type changedJob struct {
 	ID       int64
 	Project  string
@@ -661,7 +658,7 @@ func (s *Store) collectChanges(ctx context.Context, tx pgx.Tx, n *notes, q strin
 		return nil, interpret(err, "job transition")
 	}
 	for _, c := range changed {
-		n.jobChanged(c.ID, c.Project, c.Key, c.Val, c.Status, c.Tag, c.Attempt, c.Earliest, c.Now)
+		n.jobChanged(c)
 	}
 	return changed, nil
 }
@@ -710,7 +707,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 					WHERE e.job_id = j.id AND p.status <> 'succeeded')
 			FROM projects p, entities en
 			WHERE j.id = ANY($1) AND p.id = j.project_id AND en.id = j.entity_id
-			RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+			` + returningChanged
 		if _, err := s.collectChanges(ctx, tx, &n, qRetry, []int64{id}); err != nil {
 			return err
 		}

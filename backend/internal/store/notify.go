@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -55,13 +54,14 @@ func (n *notes) event(e Event) {
 	n.events = append(n.events, string(b))
 }
 
-// jobChanged records the event and dispatch signal for a job that reached status.
-func (n *notes) jobChanged(id int64, project, key, val, status, tag string, attempt int, earliest *time.Time, now time.Time) {
-	n.event(Event{Type: "job", JobID: id, Project: project, EntityKey: key, EntityVal: val, Status: status, Tag: tag, Attempt: attempt})
+// jobChanged records the event and dispatch signal for a job a transition changed.
+func (n *notes) jobChanged(c changedJob) {
+	n.event(Event{Type: "job", JobID: c.ID, Project: c.Project, EntityKey: c.Key, EntityVal: c.Val,
+		Status: c.Status, Tag: c.Tag, Attempt: c.Attempt})
 	switch {
-	case status == "queued":
-		n.queued(tag)
-	case status == "waiting" && earliest != nil && earliest.After(now):
+	case c.Status == StatusQueued:
+		n.queued(c.Tag)
+	case c.Status == StatusWaiting && c.Earliest != nil && c.Earliest.After(c.Now):
 		n.timer = true
 	}
 }
