@@ -167,13 +167,13 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	j, err := h.Store.JobGet(r.Context(), body.ID)
+	j, err := h.Store.JobBriefGet(r.Context(), body.ID)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	_, err = h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
-		Holder:   store.Holder{JobID: j.ID, Attempt: j.Attempt, RunnerID: p.RunnerID},
+		Holder:   store.Holder{JobID: body.ID, Attempt: j.Attempt, RunnerID: p.RunnerID},
 		ExitCode: *body.ExitCode, Compat: true,
 	})
 	if err != nil {
@@ -190,7 +190,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	j, err := h.Store.JobGet(r.Context(), id)
+	j, err := h.Store.JobBriefGet(r.Context(), id)
 	if err != nil {
 		writeError(w, r, err)
 		return

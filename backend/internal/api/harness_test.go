@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -250,12 +249,6 @@ func (b *testBundle) count(table string) int {
 	var n int
 	require.NoError(b.t, b.pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
 	return n
-}
-
-func skipIfShort(t *testing.T) {
-	if testing.Short() && os.Getenv("AURA_SLOW") == "" {
-		t.Skip("slow")
-	}
 }
 
 func jsonDecode(resp *http.Response, out any) error {

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
@@ -221,7 +222,7 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 	params := make([]*store.JobSubmitParams, len(body.Jobs))
 	for i := range body.Jobs {
 		b := &body.Jobs[i]
-		target, err := h.submitProject(r, b.Project, "jobs["+itoa(i)+"].project")
+		target, err := h.submitProject(r, b.Project, "jobs["+strconv.Itoa(i)+"].project")
 		if err != nil {
 			writeError(w, r, err)
 			return

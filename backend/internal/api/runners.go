@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
@@ -84,5 +83,3 @@ func (h *handler) deleteRunner(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -145,7 +145,7 @@ func (a *Authenticator) jobPrincipal(ctx context.Context, rest string) (*Princip
 	if err1 != nil || err2 != nil {
 		return nil, ErrInvalidToken
 	}
-	j, err := a.store.JobTokenInfoGet(ctx, jobID)
+	j, err := a.store.JobBriefGet(ctx, jobID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInvalidToken
 	}

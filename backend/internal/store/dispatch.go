@@ -192,13 +192,11 @@ type JobCompleteParams struct {
 // mismatch is recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		j, err := lockHeld(ctx, tx, p.Holder)
-		if p.Compat && err == ErrGone {
-			err = nil
-			if j, err = lockHeld(ctx, tx, Holder{JobID: p.JobID, Attempt: p.Attempt}); err != nil {
-				return err
-			}
+		hold := p.Holder
+		if p.Compat {
+			hold.RunnerID = 0 // any 0.4 runner may finish a job, claimed or not
 		}
+		j, err := lockHeld(ctx, tx, hold)
 		if err != nil {
 			return err
 		}

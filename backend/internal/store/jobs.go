@@ -92,22 +92,23 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*Job, error) {
 	return j, interpret(err, "get job")
 }
 
-// JobTokenInfo is what checking a job token needs to know about its job.
-type JobTokenInfo struct {
+// JobBrief is a job's project, status and attempt: what checking a job token
+// or a 0.4 call about a job needs.
+type JobBrief struct {
 	ProjectID int64  `db:"project_id"`
 	Project   string `db:"project"`
 	Status    string `db:"status"`
 	Attempt   int    `db:"attempt"`
 }
 
-// JobTokenInfoGet reads a job's project, status and attempt.
-func (s *Store) JobTokenInfoGet(ctx context.Context, id int64) (*JobTokenInfo, error) {
+// JobBriefGet reads a job's project, status and attempt.
+func (s *Store) JobBriefGet(ctx context.Context, id int64) (*JobBrief, error) {
 	const q = `
 		SELECT j.project_id, p.slug AS project, j.status, j.attempt
 		FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = $1`
 	rows, _ := s.pool.Query(ctx, q, id)
-	info, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[JobTokenInfo])
-	return info, interpret(err, "job token info")
+	info, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[JobBrief])
+	return info, interpret(err, "job brief")
 }
 
 // JobRef names a job, for what another job waits for.

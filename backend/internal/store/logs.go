@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"fmt"
-	"sort"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -188,7 +187,6 @@ func (s *Store) LogRead(ctx context.Context, jobID int64, attempt int, offset, l
 	if err != nil {
 		return nil, 0, interpret(err, "read log")
 	}
-	sort.Slice(chunks, func(a, b int) bool { return chunks[a].off < chunks[b].off })
 	var out bytes.Buffer
 	pos := offset
 	for _, c := range chunks {
