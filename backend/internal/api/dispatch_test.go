@@ -23,18 +23,34 @@ func logPath(id int64, attempt, offset int) string {
 	return fmt.Sprintf("/api/v1/jobs/%d/log?attempt=%d&offset=%d", id, attempt, offset)
 }
 
+// poll starts a 20 s long-poll claim in the background; its answer arrives on
+// the channel (nil if the request failed). It runs off the test's goroutine, so
+// it reports through the channel, never through require.
+func (b *testBundle) poll(token string, capacity int, tags ...string) <-chan []claimed {
+	got := make(chan []claimed, 1)
+	body, _ := json.Marshal(map[string]any{"tags": tags, "capacity": capacity, "waitSeconds": 20})
+	go func() {
+		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer resp.Body.Close()
+		var out struct{ Jobs []claimed }
+		_ = jsonDecode(resp, &out)
+		got <- out.Jobs
+	}()
+	return got
+}
+
 func TestLongPollWakesOnSubmit(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
 	_, run := b.runner("r1", "linux")
-	got := make(chan []claimed, 1)
-	go func() {
-		var resp struct{ Jobs []claimed }
-		b.json(call{method: "POST", path: "/api/v1/runner/claim", token: run,
-			body: map[string]any{"tags": []string{"mac", "linux"}, "capacity": 2, "waitSeconds": 20}}, 200, &resp)
-		got <- resp.Jobs
-	}()
+	got := b.poll(run, 2, "mac", "linux")
 	time.Sleep(200 * time.Millisecond) // let the long poll start waiting
 	j := b.submit(tok, nil)
 	select {
@@ -435,29 +451,13 @@ func TestClaimNotBlockedByDependentSubmit(t *testing.T) {
 	_, run := b.runner("r1", "linux")
 	for i := range 40 {
 		a := b.submit(tok, map[string]any{"entityVal": fmt.Sprint(i), "name": "a"})
-		got := make(chan []int64, 1)
-		go func() {
-			req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":20}`))
-			req.Header.Set("Authorization", "Bearer "+run)
-			resp, err := b.client.Do(req)
-			if err != nil {
-				got <- nil
-				return
-			}
-			defer resp.Body.Close()
-			var out struct{ Jobs []struct{ ID int64 } }
-			_ = jsonDecode(resp, &out)
-			var ids []int64
-			for _, j := range out.Jobs {
-				ids = append(ids, j.ID)
-			}
-			got <- ids
-		}()
+		got := b.poll(run, 1, "linux")
 		// B's submit locks A while the claim above runs.
 		b.submit(tok, map[string]any{"entityVal": fmt.Sprint(i), "name": "b", "precedingJobs": []int64{a.ID}})
 		select {
-		case ids := <-got:
-			require.Equal(t, []int64{a.ID}, ids)
+		case jobs := <-got:
+			require.Len(t, jobs, 1)
+			require.Equal(t, a.ID, jobs[0].ID)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("iteration %d: queued job %d was not handed to the waiting runner", i, a.ID)
 		}
@@ -477,13 +477,7 @@ func TestListenerReconnects(t *testing.T) {
 		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&killed))
 	require.Equal(t, 1, killed)
-	got := make(chan []claimed, 1)
-	go func() {
-		var resp struct{ Jobs []claimed }
-		b.json(call{method: "POST", path: "/api/v1/runner/claim", token: run,
-			body: map[string]any{"tags": []string{"linux"}, "capacity": 1, "waitSeconds": 20}}, 200, &resp)
-		got <- resp.Jobs
-	}()
+	got := b.poll(run, 1, "linux")
 	// Wait until the listener is back before submitting, so the test is about
 	// reconnecting, not about a notification sent while nobody listened.
 	require.Eventually(t, func() bool {
@@ -511,28 +505,10 @@ func TestWakeIsNotLost(t *testing.T) {
 	tok := b.project("proj", false)
 	_, r1 := b.runner("r1", "a", "b")
 	_, r2 := b.runner("r2", "a")
-	poll := func(token string, tags ...string) chan []claimed {
-		got := make(chan []claimed, 1)
-		go func() {
-			body, _ := json.Marshal(map[string]any{"tags": tags, "capacity": 1, "waitSeconds": 20})
-			req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := b.client.Do(req)
-			if err != nil {
-				got <- nil
-				return
-			}
-			defer resp.Body.Close()
-			var out struct{ Jobs []claimed }
-			_ = jsonDecode(resp, &out)
-			got <- out.Jobs
-		}()
-		return got
-	}
 	for i := range 30 {
-		got1 := poll(r1, "b", "a")
+		got1 := b.poll(r1, 1, "b", "a")
 		time.Sleep(20 * time.Millisecond) // r1 waits first, so it is woken first
-		got2 := poll(r2, "a")
+		got2 := b.poll(r2, 1, "a")
 		time.Sleep(20 * time.Millisecond)
 		var out struct{ Items []jobResp }
 		b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": []map[string]any{
@@ -540,7 +516,7 @@ func TestWakeIsNotLost(t *testing.T) {
 			{"entityKey": "k", "entityVal": fmt.Sprint(i), "name": "for-b", "cmd": "true", "tag": "b"},
 		}}}, 201, &out)
 		claimedIDs := map[int64]bool{}
-		for _, ch := range []chan []claimed{got1, got2} {
+		for _, ch := range []<-chan []claimed{got1, got2} {
 			select {
 			case jobs := <-ch:
 				for _, j := range jobs {
