@@ -236,9 +236,14 @@ type testBundle struct {
 	stopped  chan struct{}
 }
 
-func setup(t *testing.T, concurrency int) *testBundle {
+// setup starts a runner against a fresh peer; prepare runs on the peer before
+// the runner makes its first call.
+func setup(t *testing.T, concurrency int, prepare ...func(*peer)) *testBundle {
 	t.Helper()
 	p := newPeer()
+	for _, f := range prepare {
+		f(p)
+	}
 	srv := httptest.NewServer(p.routes())
 	t.Cleanup(srv.Close)
 
@@ -353,10 +358,10 @@ func TestGoneDropsTheJob(t *testing.T) {
 func TestServerTrouble(t *testing.T) {
 	t.Parallel()
 
-	b := setup(t, 1)
-	b.peer.set(func() {
-		b.peer.claimFailures = []int{http.StatusServiceUnavailable, http.StatusInternalServerError, http.StatusUnauthorized}
-		b.peer.completeFailures = 3
+	// The failures are in place before the first claim, so they come before the job.
+	b := setup(t, 1, func(p *peer) {
+		p.claimFailures = []int{http.StatusServiceUnavailable, http.StatusInternalServerError, http.StatusUnauthorized}
+		p.completeFailures = 3
 	})
 	b.peer.add(claimedJob(10, `echo ok`))
 	done := b.waitCompleted(t, 10)
