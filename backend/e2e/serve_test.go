@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/migrations"
 )
 
 // TestEmbeddedDatabase runs `aura serve` the way scripts/run does: no database URL,
@@ -97,12 +100,28 @@ func TestMigrateCommand(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		return strings.TrimSpace(string(out))
 	}
-	require.Equal(t, "1", migrate("version"))
+	latest := latestMigration(t)
+	require.Equal(t, latest, migrate("version"))
 	migrate("down")
 	require.Equal(t, "0", migrate("version"))
 	migrate("up")
-	require.Equal(t, "1", migrate("version"))
+	require.Equal(t, latest, migrate("version"))
 	out, err := exec.Command(filepath.Join(binDir, "aura"), "migrate", "sideways", "--database-url", url).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "unknown migrate command")
+}
+
+// latestMigration is the version of the newest migration file.
+func latestMigration(t *testing.T) string {
+	entries, err := fs.ReadDir(migrations.FS, ".")
+	require.NoError(t, err)
+	latest := 0
+	for _, e := range entries {
+		if v, _, ok := strings.Cut(e.Name(), "_"); ok {
+			n, err := strconv.Atoi(v)
+			require.NoError(t, err)
+			latest = max(latest, n)
+		}
+	}
+	return strconv.Itoa(latest)
 }

@@ -172,9 +172,11 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	// Only the runner holding the running attempt may finish it, as on /api/v1:
+	// 0.4 let any runner mark any job finished, which forged results.
 	_, err = h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
 		Holder:   store.Holder{JobID: body.ID, Attempt: j.Attempt, RunnerID: p.RunnerID},
-		ExitCode: *body.ExitCode, Compat: true,
+		ExitCode: *body.ExitCode,
 	})
 	if err != nil {
 		writeError(w, r, err)
@@ -183,7 +185,8 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// compatUploadLog stores a 0.4 runner's whole log, uploaded once after the job.
+// compatUploadLog stores a 0.4 runner's whole log, uploaded once after the job:
+// by the runner that ran the attempt, or by the job's token while it runs.
 func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 	id, err := idParam(r, "jobId")
 	if err != nil {
@@ -214,6 +217,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = h.Store.LogAppend(r.Context(), &store.LogAppendParams{
 		Holder: hold, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+		Mask: h.tokensToMask(r, hold), AfterEnd: true,
 	})
 	if err != nil {
 		writeError(w, r, err)

@@ -35,6 +35,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var inv *store.InvalidError
 	var conflict *store.ConflictError
+	var limit *store.LimitError
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &inv):
@@ -45,9 +46,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusNotFound, "", "not found")
 	case errors.Is(err, store.ErrConflict):
 		ae = errorf(http.StatusConflict, "", "already exists")
+	case errors.As(err, &limit):
+		ae = errorf(limit.Code, "", limit.Message)
 	case errors.Is(err, store.ErrGone):
-		ae = errorf(http.StatusGone, "", "this attempt of the job is no longer yours: stop it")
-	case errors.Is(err, auth.ErrInvalidToken):
+		ae = errorf(http.StatusGone, "", "this attempt of the job has ended or is not yours: stop it")
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil:
 		return // the client went away; nobody reads an answer

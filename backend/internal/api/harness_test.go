@@ -26,6 +26,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -63,8 +64,11 @@ type testBundle struct {
 }
 
 type bundleOptions struct {
-	lease, ack time.Duration
-	logLimit   int64
+	lease, ack  time.Duration
+	cancelGrace time.Duration
+	logLimit    int64
+	limits      *store.SubmitLimits
+	maxBatch    int
 }
 
 func setup(t *testing.T) *testBundle {
@@ -90,7 +94,9 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	st := store.New(pool)
+	box, err := seal.New(seal.NewKey())
+	require.NoError(t, err)
+	st := store.New(pool, box)
 	ctx := context.Background()
 	key, err := st.ServerKey(ctx)
 	require.NoError(t, err)
@@ -98,14 +104,17 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	_, err = st.AdminTokenBootstrap(ctx, hash, false)
 	require.NoError(t, err)
 
-	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack})
+	if o.limits != nil {
+		st.SetSubmitLimits(*o.limits)
+	}
+	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack, CancelGrace: o.cancelGrace})
 	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
 	wg.Go(func() { disp.Run(bg) })
 	<-listener.Ready()
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: o.logLimit}))
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: o.logLimit, MaxBatch: o.maxBatch}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()

@@ -21,6 +21,8 @@ type Deps struct {
 	Dispatcher *dispatch.Dispatcher
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
+	// MaxBatch is the most jobs one batch submit may hold; 0: 1000.
+	MaxBatch int
 	// Logger is optional; slog.Default() otherwise.
 	Logger *slog.Logger
 }
@@ -34,6 +36,9 @@ type handler struct {
 func NewRouter(d Deps) *mux.Router {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.MaxBatch == 0 {
+		d.MaxBatch = 1000
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
@@ -79,8 +81,11 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 		Version: body.Version, OS: body.OS, Arch: body.Arch,
 	})
 	if err == nil && r.Context().Err() != nil && len(jobs) > 0 {
-		// The runner hung up while the claim committed: nobody will run these.
-		err = h.Store.JobUnclaim(r.Context(), jobIDs(jobs))
+		// The runner hung up while the claim committed: nobody will run these. The
+		// request's context is already done, so the unclaim gets its own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		err = h.Store.JobUnclaim(ctx, jobIDs(jobs))
+		cancel()
 		jobs = nil
 	}
 	if err != nil {
@@ -136,6 +141,16 @@ func holder(r *http.Request, attempt int) (store.Holder, error) {
 		return h, errForbidden
 	}
 	return h, nil
+}
+
+// tokensToMask are the tokens a job's log must never show: the attempt's own job
+// token and the token of whoever uploads the log (the runner's).
+func (h *handler) tokensToMask(r *http.Request, hold store.Holder) []string {
+	tokens := []string{h.Auth.JobToken(hold.JobID, hold.Attempt)}
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && bearer != "" {
+		tokens = append(tokens, bearer)
+	}
+	return tokens
 }
 
 type heartbeatRequest struct {
@@ -217,6 +232,7 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
 		Holder: hold, Offset: offset, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+		Mask: h.tokensToMask(r, hold),
 	})
 	var rangeErr *store.RangeError
 	if errors.As(err, &rangeErr) {

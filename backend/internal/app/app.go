@@ -39,6 +39,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCmd(ctx, args[1:], stdout, stderr)
+	case "secrets":
+		err = secretsCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "aura", Version)
 	case "help", "-h", "--help":
@@ -62,6 +64,7 @@ const usage = `usage: aura <command> [flags]
 commands:
   serve                  run the server (aura serve -h lists its flags)
   migrate up|down|version  manage the database schema
+  secrets rotate         re-seal every stored secret under a new server key
   version                print the version`
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -89,7 +92,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	st := store.New(pool)
+	box, err := openBox(&cfg)
+	if err != nil {
+		return err
+	}
+	st := store.New(pool, box)
+	st.SetSubmitLimits(store.SubmitLimits{ChildrenPerJob: cfg.MaxChildren, Depth: cfg.MaxDepth})
+	if n, err := st.SecretsSealLegacy(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Info("sealed the secrets of jobs stored before sealing", "jobs", n)
+	}
 
 	if err := bootstrapAdmin(ctx, st, cfg.AdminToken, stdout); err != nil {
 		return err
@@ -99,7 +112,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout})
+	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout, CancelGrace: cfg.CancelGrace})
 	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
@@ -118,7 +131,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, Logger: logger})
+	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

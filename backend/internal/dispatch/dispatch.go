@@ -17,6 +17,9 @@ import (
 type Config struct {
 	Lease      time.Duration // a running job without heartbeat for this long is lost
 	AckTimeout time.Duration // a claim without a first heartbeat for this long is re-queued
+	// CancelGrace is how long a runner has to confirm a cancel of a running job
+	// before the job is ended as cancelled without it.
+	CancelGrace time.Duration
 	// CheckInEvery coalesces runner check-in writes to at most one per runner per period.
 	CheckInEvery time.Duration
 }
@@ -49,6 +52,9 @@ type checkIn struct {
 func New(st *store.Store, cfg Config) *Dispatcher {
 	if cfg.CheckInEvery == 0 {
 		cfg.CheckInEvery = 5 * time.Second
+	}
+	if cfg.CancelGrace == 0 {
+		cfg.CancelGrace = 20 * time.Second
 	}
 	return &Dispatcher{
 		store:     st,
@@ -156,6 +162,8 @@ type ClaimRequest struct {
 	// Compat claims for a 0.4 runner, which never heartbeats: the claim is
 	// acknowledged at once and its lease covers the job's whole timeout.
 	Compat bool
+
+	polledSince time.Time
 }
 
 // Claim returns up to Capacity jobs whose tag the runner serves, waiting up to
@@ -182,6 +190,8 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 	}()
 	timer := time.NewTimer(req.Wait)
 	defer timer.Stop()
+	req.polledSince = time.Now()
+	woken := false
 	for {
 		jobs, maybeMore, err := d.claimOnce(ctx, req)
 		if err != nil {
@@ -192,8 +202,31 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 			passOn = maybeMore
 			return jobs, nil
 		}
+		if woken {
+			// Woken for work and got none: another poll may have taken it, or this
+			// runner lost a lease while its poll stayed open (a frozen process).
+			// Such a runner must not swallow wake-ups meant for live ones.
+			lost, err := d.store.RunnerLostSince(ctx, req.RunnerID, req.polledSince)
+			if err != nil {
+				passOn = req.Tags
+				return nil, err
+			}
+			if lost {
+				d.unregister(w, req.Tags)
+				for _, tag := range req.Tags {
+					d.wake(tag, 1)
+				}
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+				case <-d.stopping:
+				}
+				return nil, nil
+			}
+		}
 		select {
 		case <-w.wake:
+			woken = true
 		case <-timer.C:
 			return nil, nil
 		case <-ctx.Done():
@@ -218,7 +251,8 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if len(jobs) >= req.Capacity {
 			return jobs, append(maybeMore, req.Tags[i:]...), nil
 		}
-		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs), Lease: d.cfg.AckTimeout}
+		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs),
+			Lease: d.cfg.AckTimeout, PolledSince: req.polledSince}
 		if req.Compat {
 			p.Lease, p.Acked, p.LeaseIncludesTimeout = d.cfg.Lease, true, true
 		}
@@ -329,7 +363,7 @@ func (d *Dispatcher) reapLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		if _, err := d.store.JobsReap(ctx); err != nil && ctx.Err() == nil {
+		if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && ctx.Err() == nil {
 			slog.Warn("reap jobs", "err", err)
 		}
 	}

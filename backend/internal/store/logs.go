@@ -26,6 +26,12 @@ type LogAppendParams struct {
 	// the last TailKeep bytes are kept.
 	Limit    int64
 	TailKeep int64
+	// Mask holds more values to mask besides the job's secrets: the tokens of
+	// the attempt and of the runner uploading it.
+	Mask []string
+	// AfterEnd accepts the one upload of a 0.4 runner's whole log, which comes
+	// after it reported the job finished; only from the attempt's own runner.
+	AfterEnd bool
 }
 
 // LogAppendResult says how many bytes the server has and whether the job must stop.
@@ -34,18 +40,25 @@ type LogAppendResult struct {
 	Cancel bool
 }
 
-// LogAppend stores a chunk of a running job's log. Chunks are addressed by byte
-// offset, so a retried upload is acknowledged without doubling bytes and a gap is
+// LogAppend stores a chunk of the log of the holder's running attempt; an attempt
+// that is over takes nothing more (ErrGone). Chunks are addressed by byte offset,
+// so a retried upload is acknowledged without doubling bytes and a gap is
 // refused. Secret values are masked again (same length, so offsets hold) in case
-// the runner did not. A log that outgrows the limit fails its job.
+// the runner did not, also where one straddles two chunks. The log's checksum is
+// of the bytes as received, so `complete` checks the transfer. A log that
+// outgrows the limit fails its job.
 func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
 	var res LogAppendResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		j, err := lockHeld(ctx, tx, p.Holder)
+		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
 			return err
 		}
-		res.Length, res.Cancel = j.LogLength, j.Status != StatusRunning
+		compatUpload := p.AfterEnd && p.RunnerID != 0 && j.Compat && j.EndedRecently && j.LogLength == 0 && p.Offset == 0
+		if j.Status != StatusRunning && !compatUpload {
+			return ErrGone
+		}
+		res.Length, res.Cancel = j.LogLength, j.CancelRequested
 		end := p.Offset + int64(len(p.Data))
 		switch {
 		case p.Offset > j.LogLength:
@@ -53,15 +66,19 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		case end <= j.LogLength:
 			return nil // already stored
 		}
-		data := maskSecrets(p.Data[j.LogLength-p.Offset:], j.SecretEnv)
+		raw := p.Data[j.LogLength-p.Offset:]
 		h := sha256.New()
 		if len(j.HashState) > 0 {
 			if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(j.HashState); err != nil {
 				return fmt.Errorf("store: log hash state: %w", err)
 			}
 		}
-		h.Write(data)
+		h.Write(raw)
 		state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+		data, err := s.maskChunk(ctx, tx, j, p, bytes.Clone(raw))
+		if err != nil {
+			return err
+		}
 		var n notes
 		truncated := j.LogTruncated || (p.Limit > 0 && end > p.Limit)
 		n.event(Event{Type: "log", JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
@@ -82,7 +99,7 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 				return err
 			}
 			if !j.LogTruncated {
-				if err := s.jobFailRunning(ctx, tx, &ended, p.JobID, p.Attempt, "log limit exceeded"); err != nil {
+				if err := s.jobStopRunning(ctx, tx, &ended, p.JobID, p.Attempt, "log limit exceeded"); err != nil {
 					return err
 				}
 			}
@@ -124,27 +141,74 @@ func trimLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, head, kee
 	return interpret(tx.SendBatch(ctx, b).Close(), "trim log")
 }
 
-// maskSecrets overwrites every secret value in data with asterisks of the same length.
-func maskSecrets(data []byte, secrets map[string]string) []byte {
-	masked := data
+// maskChunk masks the secrets in data, the bytes about to be stored at the end
+// of j's log. A secret that began in the stored tail and ends in data is masked
+// in both: the stored chunks it covers are rewritten.
+func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppendParams, data []byte) ([]byte, error) {
+	secrets, err := s.openSecrets(j.SecretSealed)
+	if err != nil {
+		return nil, err
+	}
+	values := p.Mask
 	for _, v := range secrets {
-		if v == "" || !bytes.Contains(masked, []byte(v)) {
+		values = append(values, v)
+	}
+	forms := secretForms(values)
+	if len(forms) == 0 {
+		return data, nil
+	}
+	back := int64(longestForm(forms) - 1)
+	if back <= 0 || j.LogLength == 0 {
+		maskForms(data, forms)
+		return data, nil
+	}
+	// The stored tail that a form ending in data may begin in.
+	const q = `
+		SELECT "offset", data FROM log_chunks
+		WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
+		ORDER BY "offset"`
+	rows, _ := tx.Query(ctx, q, p.JobID, p.Attempt, j.LogLength-back)
+	type chunk struct {
+		off  int64
+		data []byte
+	}
+	tail, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chunk, error) {
+		var c chunk
+		return c, r.Scan(&c.off, &c.data)
+	})
+	if err != nil {
+		return nil, interpret(err, "mask log")
+	}
+	if len(tail) == 0 {
+		maskForms(data, forms)
+		return data, nil
+	}
+	start := max(tail[0].off, j.LogLength-back)
+	var buf []byte
+	for _, c := range tail {
+		from := max(start-c.off, 0)
+		buf = append(buf, c.data[from:]...)
+	}
+	stored := len(buf)
+	buf = append(buf, data...)
+	if !maskForms(buf, forms) {
+		return data, nil
+	}
+	// Rewrite the stored chunks whose bytes changed.
+	for _, c := range tail {
+		from := max(start-c.off, 0)
+		at := c.off + from - start
+		masked := buf[at : at+int64(len(c.data))-from]
+		if bytes.Equal(masked, c.data[from:]) {
 			continue
 		}
-		if &masked[0] == &data[0] {
-			masked = bytes.Clone(data)
-		}
-		stars := bytes.Repeat([]byte("*"), len(v))
-		for i := bytes.Index(masked, []byte(v)); i >= 0; {
-			copy(masked[i:], stars)
-			next := bytes.Index(masked[i+len(v):], []byte(v))
-			if next < 0 {
-				break
-			}
-			i += len(v) + next
+		updated := append(bytes.Clone(c.data[:from]), masked...)
+		const u = `UPDATE log_chunks SET data = $4 WHERE job_id = $1 AND attempt = $2 AND "offset" = $3`
+		if _, err := tx.Exec(ctx, u, p.JobID, p.Attempt, c.off, updated); err != nil {
+			return nil, interpret(err, "mask log")
 		}
 	}
-	return masked
+	return buf[stored:], nil
 }
 
 // LogRead returns the log of one attempt of a job (0: the current attempt) from

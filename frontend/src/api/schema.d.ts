@@ -598,11 +598,14 @@ export interface paths {
         /**
          * Complete a job
          * @description Step 4 of the runner life cycle (the runner token of the holder, or the job
-         *     token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-         *     `failed`. `logLength` and
-         *     `logSha256`, when given, are checked against the stored log and a difference
-         *     sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-         *     means the attempt is stale: drop the job.
+         *     token). Ends the running attempt with its exit code: 0 is `succeeded`,
+         *     anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+         *     it confirms the process ended and the job becomes `cancelled`. `logLength`
+         *     and `logSha256`, when given, are checked against the stored log and a
+         *     difference sets `logMismatch`. The holder's same complete again answers 200;
+         *     any other complete of an attempt that is over (lost, timed out by the server,
+         *     superseded, held by another runner, never claimed) is refused with 410 and
+         *     changes nothing: drop the job.
          */
         post: operations["completeJob"];
         delete?: never;
@@ -668,8 +671,10 @@ export interface paths {
         /**
          * Mark a job finished (0.4)
          * @description The 0.4.0 finish call (runner key): ends the job with its exit code (0
-         *     succeeded, anything else failed). A job may be finished even if it never
-         *     started.
+         *     succeeded, anything else failed). Only the runner holding the job's running
+         *     attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+         *     even one never started, which forged results): anything else is 410 and
+         *     changes nothing.
          */
         post: operations["compatJob"];
         delete?: never;
@@ -693,7 +698,10 @@ export interface paths {
         /**
          * Upload a job's log (0.4)
          * @description The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-         *     uploaded once after the job ended.
+         *     uploaded once. From the runner that ran the attempt it is accepted while the
+         *     job runs and once within ten minutes after that runner finished it (0.4
+         *     runners upload after `POST /api/job`); from the job key only while the job
+         *     runs. Anything else is 410 and changes nothing.
          */
         post: operations["compatUploadLog"];
         delete?: never;
@@ -911,6 +919,13 @@ export interface components {
             reason?: string;
             /** @description The runner's log length or SHA-256 differed from the stored log. */
             logMismatch?: boolean;
+            /**
+             * Format: date-time
+             * @description A cancel was asked for while the job ran. The job stays `running` until
+             *     its runner confirms the process ended (or the cancel grace passes), then
+             *     it is `cancelled`.
+             */
+            cancelRequestedAt?: string;
         };
         JobSubmit: {
             /** @description Required with a project token; defaults to the job token's project. */
@@ -925,8 +940,9 @@ export interface components {
                 [key: string]: string;
             };
             /**
-             * @description Secret environment variables, masked in the log and never shown again;
-             *     names match `^[A-Za-z_][A-Za-z0-9_]*$`.
+             * @description Secret environment variables, sealed at rest, masked in the log (whole,
+             *     line by line and in common encodings) and never shown again; names
+             *     match `^[A-Za-z_][A-Za-z0-9_]*$`, values have at least 8 characters.
              */
             secretEnv?: {
                 [key: string]: string;
@@ -1270,8 +1286,10 @@ export interface components {
             };
         };
         /**
-         * @description The runner's attempt is stale (the job was lost and re-queued, retried or
-         *     deleted): stop this job at once and do not complete it.
+         * @description The attempt is not the caller's to change: it is over (completed, lost,
+         *     timed out, cancelled), superseded (the job was lost and re-queued, retried
+         *     or deleted), held by another runner, or was never claimed. Stop this job at
+         *     once and do not complete it; nothing was changed.
          */
         Gone: {
             headers: {
@@ -1283,6 +1301,20 @@ export interface components {
         };
         /** @description The body is too large (JSON bodies are limited to 1 MiB, log chunks to 4 MiB). */
         PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description A configured limit is used up (429: the jobs one job may submit,
+         *     AURA_MAX_CHILDREN) or exceeded by the request (422: jobs in one batch,
+         *     AURA_MAX_BATCH; depth of jobs submitting jobs, AURA_MAX_DEPTH). The message
+         *     names the limit and the setting that raises it.
+         */
+        LimitExceeded: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1840,6 +1872,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1870,6 +1904,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
         };
     };
@@ -2279,6 +2315,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
         };
     };
@@ -2337,6 +2375,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
         };
@@ -2370,6 +2409,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
         };

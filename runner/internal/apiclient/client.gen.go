@@ -378,16 +378,21 @@ type HeartbeatRequest struct {
 // Job defines model for Job.
 type Job struct {
 	// Attempt The current attempt, from 1.
-	Attempt       int               `json:"attempt"`
-	Cmd           string            `json:"cmd"`
-	CreatedAt     time.Time         `json:"createdAt"`
-	EarliestStart *time.Time        `json:"earliestStart,omitempty"`
-	EndedAt       *time.Time        `json:"endedAt,omitempty"`
-	EntityKey     string            `json:"entityKey"`
-	EntityVal     string            `json:"entityVal"`
-	Env           map[string]string `json:"env"`
-	ExitCode      *int              `json:"exitCode,omitempty"`
-	Id            int64             `json:"id"`
+	Attempt int `json:"attempt"`
+
+	// CancelRequestedAt A cancel was asked for while the job ran. The job stays `running` until
+	// its runner confirms the process ended (or the cancel grace passes), then
+	// it is `cancelled`.
+	CancelRequestedAt *time.Time        `json:"cancelRequestedAt,omitempty"`
+	Cmd               string            `json:"cmd"`
+	CreatedAt         time.Time         `json:"createdAt"`
+	EarliestStart     *time.Time        `json:"earliestStart,omitempty"`
+	EndedAt           *time.Time        `json:"endedAt,omitempty"`
+	EntityKey         string            `json:"entityKey"`
+	EntityVal         string            `json:"entityVal"`
+	Env               map[string]string `json:"env"`
+	ExitCode          *int              `json:"exitCode,omitempty"`
+	Id                int64             `json:"id"`
 
 	// LogLength Bytes stored for the current attempt's log.
 	LogLength int64 `json:"logLength"`
@@ -502,8 +507,9 @@ type JobSubmit struct {
 	// Project Required with a project token; defaults to the job token's project.
 	Project *string `json:"project,omitempty"`
 
-	// SecretEnv Secret environment variables, masked in the log and never shown again;
-	// names match `^[A-Za-z_][A-Za-z0-9_]*$`.
+	// SecretEnv Secret environment variables, sealed at rest, masked in the log (whole,
+	// line by line and in common encodings) and never shown again; names
+	// match `^[A-Za-z_][A-Za-z0-9_]*$`, values have at least 8 characters.
 	SecretEnv map[string]string `json:"secretEnv,omitempty"`
 
 	// Tag One tag such as `native,linux`; runners that ask for it get the job.
@@ -690,6 +696,9 @@ type Gone = Error
 
 // Internal Every 4xx and 5xx answer.
 type Internal = Error
+
+// LimitExceeded Every 4xx and 5xx answer.
+type LimitExceeded = Error
 
 // NotFound Every 4xx and 5xx answer.
 type NotFound = Error
@@ -912,8 +921,10 @@ type ClientInterface interface {
 	// CompatJobWithBody Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -923,8 +934,10 @@ type ClientInterface interface {
 	// CompatJob Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -958,7 +971,10 @@ type ClientInterface interface {
 	// CompatUploadLogWithBody Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -968,7 +984,10 @@ type ClientInterface interface {
 	// CompatUploadLogWithTextBody Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -1065,11 +1084,14 @@ type ClientInterface interface {
 	// CompleteJobWithBody Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1079,11 +1101,14 @@ type ClientInterface interface {
 	// CompleteJob Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1377,8 +1402,10 @@ type ClientInterface interface {
 // CompatJobWithBody Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1398,8 +1425,10 @@ func (c *Client) CompatJobWithBody(ctx context.Context, contentType string, body
 // CompatJob Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1463,7 +1492,10 @@ func (c *Client) CompatRunner(ctx context.Context, body CompatRunnerJSONRequestB
 // CompatUploadLogWithBody Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1483,7 +1515,10 @@ func (c *Client) CompatUploadLogWithBody(ctx context.Context, jobId JobId, conte
 // CompatUploadLogWithTextBody Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -1670,11 +1705,14 @@ func (c *Client) CancelJob(ctx context.Context, id Id, reqEditors ...RequestEdit
 // CompleteJobWithBody Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1694,11 +1732,14 @@ func (c *Client) CompleteJobWithBody(ctx context.Context, id Id, contentType str
 // CompleteJob Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3992,8 +4033,10 @@ type ClientWithResponsesInterface interface {
 	// CompatJobWithBodyWithResponse Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4003,8 +4046,10 @@ type ClientWithResponsesInterface interface {
 	// CompatJobWithResponse Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4038,7 +4083,10 @@ type ClientWithResponsesInterface interface {
 	// CompatUploadLogWithBodyWithResponse Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4048,7 +4096,10 @@ type ClientWithResponsesInterface interface {
 	// CompatUploadLogWithTextBodyWithResponse Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4149,11 +4200,14 @@ type ClientWithResponsesInterface interface {
 	// CompleteJobWithBodyWithResponse Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4163,11 +4217,14 @@ type ClientWithResponsesInterface interface {
 	// CompleteJobWithResponse Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4507,6 +4564,8 @@ type CompatJobResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4536,6 +4595,11 @@ func (r CompatJobResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CompatJobResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompatJobResponse) GetJSON410() *Gone {
+	return r.JSON410
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -4666,6 +4730,8 @@ type CompatUploadLogResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4695,6 +4761,11 @@ func (r CompatUploadLogResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CompatUploadLogResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompatUploadLogResponse) GetJSON410() *Gone {
+	return r.JSON410
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -4751,6 +4822,10 @@ type CompatSubmitResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 }
@@ -4783,6 +4858,16 @@ func (r CompatSubmitResponse) GetJSON404() *NotFound {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatSubmitResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CompatSubmitResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CompatSubmitResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -4834,6 +4919,10 @@ type SubmitJobResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 }
@@ -4866,6 +4955,16 @@ func (r SubmitJobResponse) GetJSON404() *NotFound {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r SubmitJobResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SubmitJobResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SubmitJobResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -4917,6 +5016,10 @@ type SubmitJobBatchResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 }
@@ -4949,6 +5052,16 @@ func (r SubmitJobBatchResponse) GetJSON404() *NotFound {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r SubmitJobBatchResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -7109,8 +7222,10 @@ func (r ReadyzResponse) ContentType() string {
 // CompatJobWithBodyWithResponse Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7126,8 +7241,10 @@ func (c *ClientWithResponses) CompatJobWithBodyWithResponse(ctx context.Context,
 // CompatJobWithResponse Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7179,7 +7296,10 @@ func (c *ClientWithResponses) CompatRunnerWithResponse(ctx context.Context, body
 // CompatUploadLogWithBodyWithResponse Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7195,7 +7315,10 @@ func (c *ClientWithResponses) CompatUploadLogWithBodyWithResponse(ctx context.Co
 // CompatUploadLogWithTextBodyWithResponse Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7350,11 +7473,14 @@ func (c *ClientWithResponses) CancelJobWithResponse(ctx context.Context, id Id, 
 // CompleteJobWithBodyWithResponse Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7370,11 +7496,14 @@ func (c *ClientWithResponses) CompleteJobWithBodyWithResponse(ctx context.Contex
 // CompleteJobWithResponse Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7941,6 +8070,13 @@ func ParseCompatJobResponse(rsp *http.Response) (*CompatJobResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8070,6 +8206,13 @@ func ParseCompatUploadLogResponse(rsp *http.Response) (*CompatUploadLogResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8145,6 +8288,20 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8213,6 +8370,20 @@ func ParseSubmitJobResponse(rsp *http.Response) (*SubmitJobResponse, error) {
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8280,6 +8451,20 @@ func ParseSubmitJobBatchResponse(rsp *http.Response) (*SubmitJobBatchResponse, e
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
