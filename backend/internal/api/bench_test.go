@@ -95,7 +95,8 @@ func BenchmarkSubmitBatch1000(b *testing.B) {
 }
 
 // BenchmarkReadsAt1M measures the queue listing and an entity page with a million
-// finished jobs in the database (and a realistic queue of 500 runnable jobs).
+// finished jobs in the database (and a realistic queue of 500 runnable jobs), then
+// the queue and a collection of 200,000 commits with a backlog of 200,000 queued jobs.
 func BenchmarkReadsAt1M(b *testing.B) {
 	tb := setupBench(b)
 	tok := tb.project("proj", false)
@@ -125,6 +126,36 @@ func BenchmarkReadsAt1M(b *testing.B) {
 	})
 	b.Run("entity_list", func(b *testing.B) {
 		timed(b, "entity_list", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/entities/commit?limit=50") })
+	})
+
+	// A backlog: 200,000 queued jobs, one on each of 200,000 more commits, all of
+	// them members of ref/main (its count kept as a submit would keep it).
+	start = time.Now()
+	_, err = tb.pool.Exec(ctx, `
+		INSERT INTO entities (project_id, key, value)
+		SELECT 1, 'commit', 'b' || g FROM generate_series(1, 200000) g;
+		UPDATE keys SET value_count = value_count + 200000 WHERE project_id = 1 AND kind = 'entity' AND key = 'commit';
+		INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
+		SELECT 1, e.id, 'build', 'make', 'backlog', 'queued', now(), now()
+		FROM entities e WHERE e.value LIKE 'b%';
+		INSERT INTO collections (project_id, key, value, entity_count) VALUES (1, 'ref', 'main', 200000);
+		INSERT INTO keys (project_id, kind, key, value_count) VALUES (1, 'collection', 'ref', 1);
+		INSERT INTO collection_entities (collection_id, entity_id)
+		SELECT c.id, e.id FROM collections c, entities e WHERE c.value = 'main' AND e.value LIKE 'b%';
+		ANALYZE jobs; ANALYZE entities; ANALYZE collection_entities;`)
+	require.NoError(b, err)
+	b.Logf("seeded a backlog of 200,000 queued jobs in %s", time.Since(start).Round(time.Millisecond))
+	b.Run("queue_backlog", func(b *testing.B) {
+		timed(b, "queue_backlog", func() { get(b, tb.client, tb.url+"/api/v1/queue?limit=50") })
+	})
+	b.Run("queue_backlog_tag", func(b *testing.B) {
+		timed(b, "queue_backlog_tag", func() { get(b, tb.client, tb.url+"/api/v1/queue?limit=50&tag=linux") })
+	})
+	b.Run("collection_list", func(b *testing.B) {
+		timed(b, "collection_list", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/collections/ref?limit=50") })
+	})
+	b.Run("collection_200k", func(b *testing.B) {
+		timed(b, "collection_200k", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/collections/ref/main?limit=50") })
 	})
 }
 

@@ -48,12 +48,13 @@ type collectionSummaryJSON struct {
 }
 
 type collectionJSON struct {
-	Project    string              `json:"project"`
-	Key        string              `json:"key"`
-	Value      string              `json:"value"`
-	CreatedAt  time.Time           `json:"createdAt"`
-	Entities   []entitySummaryJSON `json:"entities"`
-	NextCursor string              `json:"nextCursor,omitempty"`
+	Project     string              `json:"project"`
+	Key         string              `json:"key"`
+	Value       string              `json:"value"`
+	CreatedAt   time.Time           `json:"createdAt"`
+	EntityCount int64               `json:"entityCount"`
+	Entities    []entitySummaryJSON `json:"entities"`
+	NextCursor  string              `json:"nextCursor,omitempty"`
 }
 
 func (h *handler) listEntityKeys(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +174,7 @@ func (h *handler) getCollection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, collectionJSON{
-		Project: p.Slug, Key: c.Key, Value: c.Value, CreatedAt: c.CreatedAt,
+		Project: p.Slug, Key: c.Key, Value: c.Value, CreatedAt: c.CreatedAt, EntityCount: c.EntityCount,
 		Entities: mapSlice(c.Entities, toEntitySummary), NextCursor: c.NextCursor,
 	})
 }

@@ -176,8 +176,7 @@ func (s *Store) CollectionList(ctx context.Context, projectID int64, key string,
 		return nil, "", err
 	}
 	const q = `
-		SELECT c.id, c.key, c.value, c.created_at,
-			(SELECT count(*) FROM collection_entities WHERE collection_id = c.id) AS entity_count
+		SELECT c.id, c.key, c.value, c.created_at, c.entity_count
 		FROM collections c
 		WHERE c.project_id = $1 AND c.key = $2 AND ($3 = 0 OR c.id < $3)
 		ORDER BY c.id DESC
@@ -208,7 +207,7 @@ func (s *Store) CollectionGet(ctx context.Context, projectID int64, key, value s
 		return nil, err
 	}
 	const q = `
-		SELECT c.id, c.key, c.value, c.created_at, 0::bigint AS entity_count
+		SELECT c.id, c.key, c.value, c.created_at, c.entity_count
 		FROM collections c WHERE c.project_id = $1 AND c.key = $2 AND c.value = $3`
 	rows, _ := s.pool.Query(ctx, q, projectID, key, value)
 	sum, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[CollectionSummary])

@@ -831,6 +831,11 @@ export interface components {
             value: string;
             /** Format: date-time */
             createdAt: string;
+            /**
+             * Format: int64
+             * @description How many entities the collection holds.
+             */
+            entityCount: number;
             /** @description One page of the collection's entities, newest first. */
             entities: components["schemas"]["EntitySummary"][];
             /** @description Cursor of the next page of entities; absent on the last page. */

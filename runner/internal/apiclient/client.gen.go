@@ -191,7 +191,10 @@ type Collection struct {
 
 	// Entities One page of the collection's entities, newest first.
 	Entities []EntitySummary `json:"entities"`
-	Key      string          `json:"key"`
+
+	// EntityCount How many entities the collection holds.
+	EntityCount int64  `json:"entityCount"`
+	Key         string `json:"key"`
 
 	// NextCursor Cursor of the next page of entities; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
