@@ -65,3 +65,46 @@ func TestCollectionCounts(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 }
+
+// TestEntityJobPages pages through an entity's jobs: 200 by default (what every
+// caller got before pages, up to that size), any limit, oldest first, no job twice.
+func TestEntityJobPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	jobs := make([]map[string]any, 205)
+	for i := range jobs {
+		jobs[i] = map[string]any{"entityKey": "commit", "entityVal": "big", "name": fmt.Sprint("j", i), "cmd": "true", "tag": "linux"}
+	}
+	b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": jobs}}, 201, nil)
+	type page struct {
+		Summary    string
+		Jobs       []struct{ ID int64 }
+		NextCursor string
+	}
+	var first page
+	b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/big"}, 200, &first)
+	require.Len(t, first.Jobs, 200)
+	require.NotEmpty(t, first.NextCursor)
+	require.Equal(t, "205 queued", first.Summary, "the counts cover every job, not the page")
+
+	var ids []int64
+	cursor := ""
+	for range 10 {
+		var p page
+		b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/big?limit=60&cursor=" + cursor}, 200, &p)
+		for _, j := range p.Jobs {
+			ids = append(ids, j.ID)
+		}
+		if cursor = p.NextCursor; cursor == "" {
+			break
+		}
+	}
+	require.Len(t, ids, 205)
+	for i := 1; i < len(ids); i++ {
+		require.Less(t, ids[i-1], ids[i])
+	}
+	require.Equal(t, first.Jobs[199].ID, ids[199])
+	b.fail(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/big?cursor=bogus"}, 400)
+	b.fail(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/big?limit=201", invalid: true}, 400)
+}

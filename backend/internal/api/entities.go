@@ -38,6 +38,7 @@ type entityJSON struct {
 	entitySummaryJSON
 	Collections []collectionRefJSON `json:"collections"`
 	Jobs        []jobJSON           `json:"jobs"`
+	NextCursor  string              `json:"nextCursor,omitempty"`
 }
 
 type collectionSummaryJSON struct {
@@ -108,6 +109,11 @@ func (h *handler) listEntities(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, listJSON[entitySummaryJSON]{Items: mapSlice(es, toEntitySummary), NextCursor: next})
 }
 
+// entityJobsPage is how many jobs an entity page holds unless limit says
+// otherwise: the most a page may hold, so callers written when an entity
+// answered all its jobs still get them all up to that size.
+const entityJobsPage = 200
+
 func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 	p, err := h.readableProject(r)
 	if err != nil {
@@ -122,7 +128,12 @@ func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	e, err := h.Store.EntityGet(r.Context(), p.ID, key, muxVar(r, "val"))
+	page, err := pageParamsDefault(r, entityJobsPage)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	e, err := h.Store.EntityGet(r.Context(), p.ID, key, muxVar(r, "val"), page)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -138,7 +149,8 @@ func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 		Collections: mapSlice(e.Collections, func(c store.CollectionRef) collectionRefJSON {
 			return collectionRefJSON{Key: c.Key, Value: c.Value}
 		}),
-		Jobs: jobs,
+		Jobs:       jobs,
+		NextCursor: e.NextCursor,
 	})
 }
 

@@ -164,7 +164,10 @@ export interface paths {
         };
         /**
          * Get an entity
-         * @description Returns one entity with its status, its collections and all its jobs.
+         * @description Returns one entity with its status, its collections and the first page of its
+         *     jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+         *     has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+         *     (the entity's other fields come again with every page).
          */
         get: operations["getEntity"];
         put?: never;
@@ -810,7 +813,10 @@ export interface components {
             counts: components["schemas"]["JobCounts"];
             /** @description The collections the entity is in. */
             collections: components["schemas"]["CollectionRef"][];
+            /** @description One page of the entity's jobs, oldest first. */
             jobs: components["schemas"]["Job"][];
+            /** @description Cursor of the next page of jobs; absent on the last page. */
+            nextCursor?: string;
         };
         CollectionSummary: {
             key: string;
@@ -1598,7 +1604,12 @@ export interface operations {
     };
     getEntity: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's `nextCursor`; the first page when absent. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Jobs per page. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description The project's slug. */

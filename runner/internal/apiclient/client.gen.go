@@ -306,9 +306,14 @@ type Entity struct {
 	// Counts Number of jobs in each status.
 	Counts    JobCounts `json:"counts"`
 	CreatedAt time.Time `json:"createdAt"`
-	Jobs      []Job     `json:"jobs"`
-	Key       string    `json:"key"`
-	Project   string    `json:"project"`
+
+	// Jobs One page of the entity's jobs, oldest first.
+	Jobs []Job  `json:"jobs"`
+	Key  string `json:"key"`
+
+	// NextCursor Cursor of the next page of jobs; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+	Project    string  `json:"project"`
 
 	// Status The status reported to version control.
 	Status EntityStatus `json:"status"`
@@ -767,6 +772,15 @@ type ListEntitiesParams struct {
 
 	// Limit Items per page.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetEntityParams defines parameters for GetEntity.
+type GetEntityParams struct {
+	// Cursor Opaque cursor from the previous page's `nextCursor`; the first page when absent.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Jobs per page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // ListQueueParams defines parameters for ListQueue.
@@ -1249,10 +1263,13 @@ type ClientInterface interface {
 
 	// GetEntity Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListProjectTokens List project tokens
 	//
@@ -2044,11 +2061,14 @@ func (c *Client) ListEntities(ctx context.Context, project ProjectSlug, key Key,
 
 // GetEntity Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetEntityRequest(c.Server, project, key, val)
+func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEntityRequest(c.Server, project, key, val, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3443,7 +3463,7 @@ func NewListEntitiesRequest(server string, project ProjectSlug, key Key, params 
 }
 
 // NewGetEntityRequest constructs an http.Request for the GetEntity method
-func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val, params *GetEntityParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3480,6 +3500,45 @@ func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4353,12 +4412,15 @@ type ClientWithResponsesInterface interface {
 
 	// GetEntityWithResponse Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
+	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
 
 	// ListProjectTokensWithResponse List project tokens
 	//
@@ -7668,13 +7730,16 @@ func (c *ClientWithResponses) ListEntitiesWithResponse(ctx context.Context, proj
 
 // GetEntityWithResponse Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
-	rsp, err := c.GetEntity(ctx, project, key, val, reqEditors...)
+func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
+	rsp, err := c.GetEntity(ctx, project, key, val, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
