@@ -1,8 +1,13 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
 	"sync"
 	"testing"
 
@@ -107,4 +112,67 @@ func TestEntityJobPages(t *testing.T) {
 	require.Equal(t, first.Jobs[199].ID, ids[199])
 	b.fail(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/big?cursor=bogus"}, 400)
 	b.fail(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/big?limit=201", invalid: true}, 400)
+}
+
+// TestLogReadStreams reads a 5 MiB log stored in chunks of very different sizes
+// (one far larger than a read's piece) in many ranges: every range is exact, a
+// read without limit stops at 4 MiB and X-Log-Length says how far to page on.
+func TestLogReadStreams(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	b.submit(tok, nil)
+	c := b.claim(run, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, nil)
+	log := make([]byte, 5<<20+123)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range log {
+		log[i] = byte('a' + rnd.IntN(26))
+	}
+	for off := 0; off < len(log); {
+		n := min(len(log)-off, []int{1, 700, 3 << 20, 300 << 10, 5000}[rnd.IntN(5)])
+		code, body := b.do(call{method: "PATCH", path: logPath(c.ID, 1, off), token: run, raw: log[off : off+n], contentType: "application/octet-stream"})
+		require.Equal(t, 200, code, "%s", body)
+		off += n
+	}
+	read := func(query string) ([]byte, string) {
+		t.Helper()
+		resp, err := http.Get(fmt.Sprintf("%s/api/v1/jobs/%d/log%s", b.url, c.ID, query))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode, "%s: %.200s", query, data)
+		return data, resp.Header.Get("X-Log-Length")
+	}
+	data, length := read("")
+	require.Equal(t, fmt.Sprint(len(log)), length)
+	require.Equal(t, 4<<20, len(data), "a read without limit stops at 4 MiB")
+	require.True(t, bytes.Equal(log[:4<<20], data))
+	var paged []byte
+	for off := 0; off < len(log); off += 1 << 20 {
+		part, _ := read(fmt.Sprintf("?offset=%d&limit=%d", off, 1<<20))
+		paged = append(paged, part...)
+	}
+	require.True(t, bytes.Equal(log, paged), "pages of 1 MiB put the log together")
+	for range 10 {
+		off := rnd.IntN(len(log))
+		n := 1 + rnd.IntN(1<<20)
+		part, _ := read(fmt.Sprintf("?offset=%d&limit=%d", off, n))
+		require.True(t, bytes.Equal(log[off:min(len(log), off+n)], part), "offset %d limit %d", off, n)
+	}
+	all, _ := read(fmt.Sprintf("?limit=%d", math.MaxInt64))
+	require.True(t, bytes.Equal(log, all))
+	end, _ := read(fmt.Sprintf("?offset=%d", len(log)))
+	require.Empty(t, end)
+
+	e := b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log?attempt=9", c.ID)}, 404)
+	require.Contains(t, e.Message, "attempt 9")
+	e = b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log?attempt=%d", c.ID, int64(math.MaxInt32)+1)}, 404)
+	require.Contains(t, e.Message, "attempt 2147483648")
+	e = b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log?offset=%d", c.ID, int64(math.MaxInt64))}, 400)
+	require.Equal(t, "offset", e.Field)
+	e = b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log?limit=0", c.ID), invalid: true}, 400)
+	require.Equal(t, "limit", e.Field)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -231,6 +232,10 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, logAppended{Length: res.Length, Cancel: res.Cancel})
 }
 
+// logReadCap is the most log bytes one read answers unless its limit asks for
+// more: X-Log-Length tells a client how far to page on.
+const logReadCap = 4 << 20
+
 func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 	j, err := h.readableJob(r)
 	if err != nil {
@@ -247,20 +252,41 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	limit, err := intQuery(r, "limit", 0, false)
+	limit, err := intQuery(r, "limit", logReadCap, false)
+	if err == nil && limit < 1 {
+		err = errorf(http.StatusBadRequest, "limit", "limit must be at least 1")
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	data, length, err := h.Store.LogRead(r.Context(), j.ID, int(attempt), offset, limit)
+	if attempt > math.MaxInt32 {
+		writeError(w, r, &store.NotFoundError{Message: fmt.Sprintf("job %d has no attempt %d", j.ID, attempt)})
+		return
+	}
+	info, err := h.Store.LogInfoGet(r.Context(), j.ID, int(attempt))
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if offset > info.Length {
+		writeError(w, r, errorf(http.StatusBadRequest, "offset",
+			fmt.Sprintf("offset %d is past the end of the log (%d bytes)", offset, info.Length)))
+		return
+	}
+	end := info.Length
+	if limit < end-offset {
+		end = offset + limit
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Log-Length", strconv.FormatInt(length, 10))
+	w.Header().Set("X-Log-Length", strconv.FormatInt(info.Length, 10))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
+	err = h.Store.LogCopy(r.Context(), w, &store.LogReadParams{JobID: j.ID, Attempt: info.Attempt, Offset: offset, End: end})
+	if err != nil && r.Context().Err() == nil {
+		// The status is sent: all that is left is to cut the answer short.
+		h.Logger.Error("log read failed", "job", j.ID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // readBody reads a raw body of at most limit bytes, straight into a buffer of

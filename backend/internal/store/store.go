@@ -37,6 +37,12 @@ type ConflictError struct{ Message string }
 func (e *ConflictError) Error() string        { return e.Message }
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
+// NotFoundError is ErrNotFound with a message that says what was not found.
+type NotFoundError struct{ Message string }
+
+func (e *NotFoundError) Error() string        { return e.Message }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
 // Store is Aura's PostgreSQL storage.
 type Store struct {
 	pool *pgxpool.Pool

@@ -563,8 +563,11 @@ export interface paths {
         /**
          * Read a job's log
          * @description Returns the raw bytes of one attempt's log (the current attempt by default),
-         *     from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-         *     stored, so a reader can tell whether more is there.
+         *     from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+         *     read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+         *     `offset` + `limit` while that is below it. Where the log limit dropped bytes
+         *     from the middle of a log, a marker line stands in for them. An `offset` past
+         *     the end is 400; an attempt the job never had is 404.
          */
         get: operations["getJobLog"];
         put?: never;
@@ -2164,7 +2167,7 @@ export interface operations {
                 attempt?: number;
                 /** @description First byte to return. */
                 offset?: number;
-                /** @description Most bytes to return; everything from `offset` when absent. */
+                /** @description Most bytes to return. */
                 limit?: number;
             };
             header?: never;

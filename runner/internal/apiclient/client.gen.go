@@ -725,7 +725,7 @@ type GetJobLogParams struct {
 	// Offset First byte to return.
 	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
 
-	// Limit Most bytes to return; everything from `offset` when absent.
+	// Limit Most bytes to return.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
@@ -1136,8 +1136,11 @@ type ClientInterface interface {
 	// GetJobLog Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 	GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1784,8 +1787,11 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 // GetJobLog Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4265,8 +4271,11 @@ type ClientWithResponsesInterface interface {
 	// GetJobLogWithResponse Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7493,8 +7502,11 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 // GetJobLogWithResponse Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
