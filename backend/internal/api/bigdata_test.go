@@ -176,3 +176,24 @@ func TestLogReadStreams(t *testing.T) {
 	e = b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log?limit=0", c.ID), invalid: true}, 400)
 	require.Equal(t, "limit", e.Field)
 }
+
+// TestCompatLogUploadInPieces uploads a 3.5 MiB log the 0.4 way: it is stored
+// as it arrives, a piece at a time, and reads back whole; a retried upload
+// doubles nothing.
+func TestCompatLogUploadInPieces(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("old", "linux")
+	var sub struct{ ID int64 }
+	b.json(call{method: "POST", path: "/api/submit", token: tok, body: map[string]any{
+		"project": "proj", "entityKey": "commit", "entityVal": "a", "name": "build", "cmd": "true", "tag": "linux"}}, 200, &sub)
+	b.json(call{method: "POST", path: "/api/runner", token: run, body: map[string]any{"name": "old", "tags": []string{"linux"}, "limit": 1}}, 200, nil)
+	log := bytes.Repeat([]byte("0123456789abcdef"), 7<<15)
+	for range 2 {
+		b.json(call{method: "POST", path: fmt.Sprintf("/api/storage/%d/log", sub.ID), token: run, raw: log, contentType: "text/plain"}, 200, nil)
+	}
+	require.Equal(t, 4, b.count("log_chunks"), "one chunk a MiB")
+	_, got := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log", sub.ID)})
+	require.True(t, bytes.Equal(log, got))
+}

@@ -289,25 +289,26 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads a raw body of at most limit bytes, straight into a buffer of
-// its announced length when there is one (log chunks are large: no regrowing).
+// readBody reads a raw body of at most limit bytes as it arrives: the buffer
+// grows with the bytes that come, never with the length a client announces.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", limit))
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength < 0 {
-		data, err := io.ReadAll(body)
-		if err != nil {
-			return nil, decodeError(err)
-		}
-		return data, nil
-	}
-	data := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, data); err != nil {
-		return nil, errorf(http.StatusBadRequest, "", "request body ended early: "+err.Error())
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, bodyError(err)
 	}
 	return data, nil
+}
+
+// bodyError answers a raw body that could not be read: too large, or cut short.
+func bodyError(err error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", maxErr.Limit))
+	}
+	return errorf(http.StatusBadRequest, "", "request body ended early")
 }
 
 type jobComplete struct {
