@@ -142,7 +142,12 @@ func validationMessage(field string, fe validator.FieldError) string {
 
 // pageParams reads cursor and limit (1..200, default 50).
 func pageParams(r *http.Request) (store.Page, error) {
-	p := store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: 50}
+	return pageParamsDefault(r, 50)
+}
+
+// pageParamsDefault reads cursor and limit (1..200, default def).
+func pageParamsDefault(r *http.Request, def int) (store.Page, error) {
+	p := store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: def}
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 200 {

@@ -36,12 +36,15 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var inv *store.InvalidError
 	var conflict *store.ConflictError
 	var limit *store.LimitError
+	var notFound *store.NotFoundError
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &inv):
 		ae = errorf(http.StatusBadRequest, inv.Field, inv.Message)
 	case errors.As(err, &conflict):
 		ae = errorf(http.StatusConflict, "", conflict.Message)
+	case errors.As(err, &notFound):
+		ae = errorf(http.StatusNotFound, "", notFound.Message)
 	case errors.Is(err, store.ErrNotFound):
 		ae = errorf(http.StatusNotFound, "", "not found")
 	case errors.Is(err, store.ErrConflict):

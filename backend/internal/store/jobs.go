@@ -415,8 +415,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		batch.Queue(q, edgeJob, edgePre)
 	}
 	if len(memberC) > 0 {
-		const q = `INSERT INTO collection_entities (collection_id, entity_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
-		batch.Queue(q, memberC, memberE)
+		batch.Queue(qMembers, memberC, memberE)
 	}
 	// A claim skips rows locked here (SKIP LOCKED), so a queued preceding job
 	// must be announced again once this transaction lets go of it.
@@ -460,6 +459,24 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	return jobs, nil
 }
+
+// qMembers adds entities to collections and counts the new members in
+// collections.entity_count. The collection rows are locked in id order, so two
+// batches adding to the same collections cannot deadlock.
+const qMembers = `
+	WITH added AS (
+		INSERT INTO collection_entities (collection_id, entity_id)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[])
+		ON CONFLICT DO NOTHING
+		RETURNING collection_id
+	), counted AS (
+		SELECT collection_id, count(*) AS n FROM added GROUP BY collection_id
+	), locked AS (
+		SELECT c.id, counted.n FROM collections c JOIN counted ON counted.collection_id = c.id
+		ORDER BY c.id FOR UPDATE OF c
+	)
+	UPDATE collections c SET entity_count = c.entity_count + locked.n
+	FROM locked WHERE c.id = locked.id`
 
 func endedVerb(status string) string {
 	switch status {
@@ -841,16 +858,19 @@ func (s *Store) QueueList(ctx context.Context, p *QueueParams) ([]*Job, string, 
 	if err != nil {
 		return nil, "", err
 	}
-	// Two index range scans over the partial indexes, merged: finished jobs are never read.
+	// Two index range scans over the partial indexes on id (jobs_queued, jobs_waiting),
+	// merged: finished jobs are never read, however long the backlog.
 	q := jobSelect + `
 		WHERE j.id IN (
 			(SELECT id FROM jobs WHERE status = 'queued' AND $1 IN ('', 'queued') AND id > $2
 				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
-				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private)) ORDER BY id LIMIT $5)
+				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private))
+				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5)
 			UNION ALL
 			(SELECT id FROM jobs WHERE status = 'waiting' AND $1 IN ('', 'waiting') AND id > $2
 				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
-				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private)) ORDER BY id LIMIT $5))
+				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private))
+				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5))
 		ORDER BY j.id
 		LIMIT $5`
 	rows, _ := s.pool.Query(ctx, q, p.Status, after, p.Tag, p.ProjectID, p.Limit, p.Public)

@@ -49,6 +49,12 @@ type ConflictError struct{ Message string }
 func (e *ConflictError) Error() string        { return e.Message }
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
+// NotFoundError is ErrNotFound with a message that says what was not found.
+type NotFoundError struct{ Message string }
+
+func (e *NotFoundError) Error() string        { return e.Message }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
 // Store is Aura's PostgreSQL storage. Secret values pass through it only sealed
 // with box: they are sealed on the way in and opened only for the job that needs them.
 type Store struct {

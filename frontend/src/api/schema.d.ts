@@ -164,7 +164,10 @@ export interface paths {
         };
         /**
          * Get an entity
-         * @description Returns one entity with its status, its collections and all its jobs.
+         * @description Returns one entity with its status, its collections and the first page of its
+         *     jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+         *     has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+         *     (the entity's other fields come again with every page).
          */
         get: operations["getEntity"];
         put?: never;
@@ -560,8 +563,11 @@ export interface paths {
         /**
          * Read a job's log
          * @description Returns the raw bytes of one attempt's log (the current attempt by default),
-         *     from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-         *     stored, so a reader can tell whether more is there.
+         *     from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+         *     read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+         *     `offset` + `limit` while that is below it. Where the log limit dropped bytes
+         *     from the middle of a log, a marker line stands in for them. An `offset` past
+         *     the end is 400; an attempt the job never had is 404.
          */
         get: operations["getJobLog"];
         put?: never;
@@ -818,7 +824,10 @@ export interface components {
             counts: components["schemas"]["JobCounts"];
             /** @description The collections the entity is in. */
             collections: components["schemas"]["CollectionRef"][];
+            /** @description One page of the entity's jobs, oldest first. */
             jobs: components["schemas"]["Job"][];
+            /** @description Cursor of the next page of jobs; absent on the last page. */
+            nextCursor?: string;
         };
         CollectionSummary: {
             key: string;
@@ -839,6 +848,11 @@ export interface components {
             value: string;
             /** Format: date-time */
             createdAt: string;
+            /**
+             * Format: int64
+             * @description How many entities the collection holds.
+             */
+            entityCount: number;
             /** @description One page of the collection's entities, newest first. */
             entities: components["schemas"]["EntitySummary"][];
             /** @description Cursor of the next page of entities; absent on the last page. */
@@ -1625,7 +1639,12 @@ export interface operations {
     };
     getEntity: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's `nextCursor`; the first page when absent. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Jobs per page. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description The project's slug. */
@@ -2184,7 +2203,7 @@ export interface operations {
                 attempt?: number;
                 /** @description First byte to return. */
                 offset?: number;
-                /** @description Most bytes to return; everything from `offset` when absent. */
+                /** @description Most bytes to return. */
                 limit?: number;
             };
             header?: never;

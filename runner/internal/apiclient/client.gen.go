@@ -191,7 +191,10 @@ type Collection struct {
 
 	// Entities One page of the collection's entities, newest first.
 	Entities []EntitySummary `json:"entities"`
-	Key      string          `json:"key"`
+
+	// EntityCount How many entities the collection holds.
+	EntityCount int64  `json:"entityCount"`
+	Key         string `json:"key"`
 
 	// NextCursor Cursor of the next page of entities; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
@@ -303,9 +306,14 @@ type Entity struct {
 	// Counts Number of jobs in each status.
 	Counts    JobCounts `json:"counts"`
 	CreatedAt time.Time `json:"createdAt"`
-	Jobs      []Job     `json:"jobs"`
-	Key       string    `json:"key"`
-	Project   string    `json:"project"`
+
+	// Jobs One page of the entity's jobs, oldest first.
+	Jobs []Job  `json:"jobs"`
+	Key  string `json:"key"`
+
+	// NextCursor Cursor of the next page of jobs; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+	Project    string  `json:"project"`
 
 	// Status The status reported to version control.
 	Status EntityStatus `json:"status"`
@@ -726,7 +734,7 @@ type GetJobLogParams struct {
 	// Offset First byte to return.
 	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
 
-	// Limit Most bytes to return; everything from `offset` when absent.
+	// Limit Most bytes to return.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
@@ -773,6 +781,15 @@ type ListEntitiesParams struct {
 
 	// Limit Items per page.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetEntityParams defines parameters for GetEntity.
+type GetEntityParams struct {
+	// Cursor Opaque cursor from the previous page's `nextCursor`; the first page when absent.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Jobs per page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // ListQueueParams defines parameters for ListQueue.
@@ -1144,8 +1161,11 @@ type ClientInterface interface {
 	// GetJobLog Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 	GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1271,10 +1291,13 @@ type ClientInterface interface {
 
 	// GetEntity Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListProjectTokens List project tokens
 	//
@@ -1805,8 +1828,11 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 // GetJobLog Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2082,11 +2108,14 @@ func (c *Client) ListEntities(ctx context.Context, project ProjectSlug, key Key,
 
 // GetEntity Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetEntityRequest(c.Server, project, key, val)
+func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEntityRequest(c.Server, project, key, val, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3481,7 +3510,7 @@ func NewListEntitiesRequest(server string, project ProjectSlug, key Key, params 
 }
 
 // NewGetEntityRequest constructs an http.Request for the GetEntity method
-func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val, params *GetEntityParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3518,6 +3547,45 @@ func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4260,8 +4328,11 @@ type ClientWithResponsesInterface interface {
 	// GetJobLogWithResponse Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4407,12 +4478,15 @@ type ClientWithResponsesInterface interface {
 
 	// GetEntityWithResponse Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
+	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
 
 	// ListProjectTokensWithResponse List project tokens
 	//
@@ -7557,8 +7631,11 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 // GetJobLogWithResponse Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7794,13 +7871,16 @@ func (c *ClientWithResponses) ListEntitiesWithResponse(ctx context.Context, proj
 
 // GetEntityWithResponse Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
-	rsp, err := c.GetEntity(ctx, project, key, val, reqEditors...)
+func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
+	rsp, err := c.GetEntity(ctx, project, key, val, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
