@@ -5,8 +5,9 @@
 // The life cycle of a job follows the contract (openapi.yaml, "Runner life
 // cycle"): claim (long poll) → a first heartbeat at once, which acknowledges the
 // claim, then one every heartbeatSeconds → log chunks while the job runs →
-// complete, once every byte of the log is delivered. A cancel (in a heartbeat or
-// log answer) stops the job, which is then completed; 410 Gone on any job call
+// complete, once every byte of the log is delivered. A cancel (pushed through the
+// cancel long poll, or in a heartbeat or log answer) stops the job, which is then
+// completed; 410 Gone on any job call
 // kills it at once and drops it without completing. Network errors and 5xx are
 // retried with backoff for as long as it takes: the runner never gives up a job's
 // result, and never exits, because the server is away.
@@ -59,6 +60,7 @@ type Agent struct {
 	mu      sync.Mutex
 	tasks   map[taskKey]*task
 	freed   chan struct{} // a slot was freed
+	started chan struct{} // a job started: the cancel poll must cover it
 	running sync.WaitGroup
 }
 
@@ -100,6 +102,7 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		killAll:      killAll,
 		tasks:        map[taskKey]*task{},
 		freed:        make(chan struct{}, 1),
+		started:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -121,6 +124,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("work folder: %w", err)
 	}
+	watchCtx, stopWatching := context.WithCancel(a.jobCtx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		a.watchCancels(watchCtx)
+	}()
+	defer func() { stopWatching(); <-watching }()
 	a.claimLoop(ctx)
 
 	done := make(chan struct{})
@@ -295,6 +305,10 @@ func (a *Agent) start(cj apiclient.ClaimedJob, heartbeatSeconds int) {
 	}
 	a.tasks[key] = t
 	a.mu.Unlock()
+	select {
+	case a.started <- struct{}{}:
+	default:
+	}
 	a.running.Add(1)
 	go func() {
 		defer func() {
@@ -325,6 +339,7 @@ type task struct {
 	isGone    bool
 	ended     bool // the process has exited
 	completed bool
+	stopSeen  bool // the cancel poll reported this attempt's end
 }
 
 // cancel stops the job because the server said so, unless it has ended already.
