@@ -21,11 +21,13 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aura-ci/aura/runner/internal/apiclient"
@@ -38,6 +40,9 @@ import (
 
 // WaitSeconds is how long a claim waits on the server for work.
 const WaitSeconds = 30
+
+// claimDrain is how long a shutdown lets an open claim finish arriving.
+const claimDrain = 200 * time.Millisecond
 
 // Agent claims and runs jobs.
 type Agent struct {
@@ -124,6 +129,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("work folder: %w", err)
 	}
+	unlock, err := lockWorkDir(a.cfg.WorkDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := job.AdoptOrphans(); err != nil {
+		a.log.Printf("cannot become the subreaper of the jobs' processes (%v): detached ones are still found by their mark", err)
+	}
+	// What a killed runner's jobs left running must not run beside new attempts.
+	cleaned, err := job.Recover(a.cfg.WorkDir)
+	for _, line := range cleaned {
+		a.log.Printf("cleaning up after an earlier runner: %s", line)
+	}
+	if err != nil {
+		a.log.Printf("cleaning up after an earlier runner: %v", err)
+	}
 	watchCtx, stopWatching := context.WithCancel(a.jobCtx)
 	watching := make(chan struct{})
 	go func() {
@@ -187,6 +208,21 @@ func (a *Agent) Kill() {
 	}
 }
 
+// lockWorkDir makes sure one runner at a time uses a work folder: a runner
+// cleans up what the folder's previous runner left, which must not be a live one.
+// The lock goes with the process, even on kill -9.
+func lockWorkDir(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("work folder %s is in use by another aura-runner; give each runner its own --work-dir", dir)
+	}
+	return func() { _ = f.Close() }, nil
+}
+
 func (a *Agent) runningCount() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -220,10 +256,14 @@ func (a *Agent) claimLoop(ctx context.Context) {
 		began := time.Now()
 		claimed, err := a.claim(ctx, free)
 		if ctx.Err() != nil {
-			// A claim cut short is released by the server; one that got its answer
-			// is not acknowledged, so the server queues its jobs again in seconds.
+			// A claim cut short is released by the server. Jobs whose claim was
+			// answered as the shutdown began are ours: they run under the shutdown
+			// grace rather than wait out the server's acknowledgement timeout.
 			if claimed != nil && len(claimed.Jobs) > 0 {
-				a.log.Printf("shutting down: leaving %d just-claimed job(s) to the server", len(claimed.Jobs))
+				a.log.Printf("shutting down: running the %d job(s) claimed as it began", len(claimed.Jobs))
+				for _, cj := range claimed.Jobs {
+					a.start(cj, claimed.HeartbeatSeconds)
+				}
 			}
 			return
 		}
@@ -269,8 +309,13 @@ func (a *Agent) claimLoop(ctx context.Context) {
 
 // claim makes one claim call.
 func (a *Agent) claim(ctx context.Context, capacity int) (*apiclient.ClaimResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.waitSeconds+15)*time.Second)
+	// A shutdown ends the long poll a moment late, so that an answer already on
+	// its way (jobs the server just handed out) is read rather than cut off.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.waitSeconds+15)*time.Second)
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(claimDrain, cancel) })
+	defer stop()
+	ctx = claimCtx
 	goos, goarch := runtime.GOOS, runtime.GOARCH
 	resp, err := a.client.ClaimJobsWithResponse(ctx, apiclient.ClaimRequest{
 		Tags:        a.cfg.Tags,
