@@ -78,6 +78,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)
 	v1.HandleFunc("/runners/{id}", h.deleteRunner).Methods(http.MethodDelete)
 	v1.HandleFunc("/runner/claim", h.claimJobs).Methods(http.MethodPost)
+	v1.HandleFunc("/runner/cancels", h.watchCancels).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", h.getJobLog).Methods(http.MethodGet)

@@ -32,6 +32,7 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	waiters  map[string][]*waiter // by tag, oldest first
 	checkIns map[int64]checkIn
+	cancels  cancelWatches
 
 	timerKick chan struct{}
 	stopping  chan struct{} // closed by Stop: long polls answer at once
@@ -67,7 +68,9 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 }
 
 // Channels are the notification channels the dispatcher listens to.
-func Channels() []string { return []string{store.ChannelRunnable, store.ChannelTimer} }
+func Channels() []string {
+	return []string{store.ChannelRunnable, store.ChannelTimer, store.ChannelEvents}
+}
 
 // Notify handles a notification: "<n> <tag>" wakes up to n long polls waiting for
 // tag (not every waiting runner); a timer notification re-reads the next earliest start.
@@ -82,6 +85,8 @@ func (d *Dispatcher) Notify(channel, payload string) {
 		d.wake(tag, n)
 	case store.ChannelTimer:
 		d.kickTimer()
+	case store.ChannelEvents:
+		d.cancels.notify(payload)
 	}
 }
 
@@ -94,6 +99,7 @@ func (d *Dispatcher) Resync() {
 		}
 	}
 	d.mu.Unlock()
+	d.cancels.wakeAll()
 	d.kickTimer()
 }
 

@@ -523,6 +523,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runner/cancels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wait for cancels of running jobs (long poll)
+         * @description Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+         *     keeps one of these open with the attempts it runs. The call answers as soon
+         *     as any of them must stop (cancelled, timed out, ended, or no longer this
+         *     runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+         *     (default 30) passed first; the runner then simply asks again. It is woken
+         *     through PostgreSQL, so a cancel made on any server process reaches the
+         *     runner at once. Heartbeats still answer "cancelled?" as a fallback.
+         */
+        post: operations["watchCancels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/heartbeat": {
         parameters: {
             query?: never;
@@ -1154,6 +1180,36 @@ export interface components {
             jobs: components["schemas"]["ClaimedJob"][];
             /** @description How often to heartbeat each running job. */
             heartbeatSeconds: number;
+        };
+        CancelsRequest: {
+            /** @description The attempts the runner runs now. */
+            jobs: components["schemas"]["AttemptRef"][];
+            /**
+             * @description How long to wait for a cancel before answering with none.
+             * @default 30
+             */
+            waitSeconds?: number;
+        };
+        AttemptRef: {
+            /** Format: int64 */
+            id: number;
+            attempt: number;
+        };
+        CancelsResponse: {
+            /** @description The attempts to stop now; empty when the wait ended first. */
+            jobs: components["schemas"]["AttemptStop"][];
+        };
+        AttemptStop: {
+            /** Format: int64 */
+            id: number;
+            attempt: number;
+            status?: components["schemas"]["JobStatus"];
+            /**
+             * @description The attempt is no longer this runner's (superseded, re-queued, deleted or
+             *     held by another runner): kill it at once and forget it without completing
+             *     it. Otherwise stop it (SIGTERM, SIGKILL after the grace) and complete it.
+             */
+            gone: boolean;
         };
         HeartbeatRequest: {
             attempt: number;
@@ -2153,6 +2209,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ClaimResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    watchCancels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelsRequest"];
+            };
+        };
+        responses: {
+            /** @description The attempts to stop, possibly none. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelsResponse"];
                 };
             };
             400: components["responses"]["BadRequest"];

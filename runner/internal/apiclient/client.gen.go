@@ -92,6 +92,27 @@ func (e ListQueueParamsStatus) Valid() bool {
 	}
 }
 
+// AttemptRef defines model for AttemptRef.
+type AttemptRef struct {
+	Attempt int   `json:"attempt"`
+	Id      int64 `json:"id"`
+}
+
+// AttemptStop defines model for AttemptStop.
+type AttemptStop struct {
+	Attempt int `json:"attempt"`
+
+	// Gone The attempt is no longer this runner's (superseded, re-queued, deleted or
+	// held by another runner): kill it at once and forget it without completing
+	// it. Otherwise stop it (SIGTERM, SIGKILL after the grace) and complete it.
+	Gone bool  `json:"gone"`
+	Id   int64 `json:"id"`
+
+	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
+	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
+	Status *JobStatus `json:"status,omitempty"`
+}
+
 // BatchJobSubmit A JobSubmit that may also name preceding jobs of the same batch.
 type BatchJobSubmit struct {
 	// Cmd Shell command run in a fresh workspace.
@@ -129,6 +150,21 @@ type BatchJobSubmit struct {
 	// Tag One tag such as `native,linux`; runners that ask for it get the job.
 	Tag            string `json:"tag"`
 	TimeoutSeconds *int   `json:"timeoutSeconds,omitempty"`
+}
+
+// CancelsRequest defines model for CancelsRequest.
+type CancelsRequest struct {
+	// Jobs The attempts the runner runs now.
+	Jobs []AttemptRef `json:"jobs"`
+
+	// WaitSeconds How long to wait for a cancel before answering with none.
+	WaitSeconds *int `json:"waitSeconds,omitempty"`
+}
+
+// CancelsResponse defines model for CancelsResponse.
+type CancelsResponse struct {
+	// Jobs The attempts to stop now; empty when the wait ended first.
+	Jobs []AttemptStop `json:"jobs"`
 }
 
 // ClaimRequest defines model for ClaimRequest.
@@ -855,6 +891,9 @@ type UpdateProjectJSONRequestBody = ProjectUpdate
 // CreateProjectTokenJSONRequestBody defines body for CreateProjectToken for application/json ContentType.
 type CreateProjectTokenJSONRequestBody = TokenCreate
 
+// WatchCancelsJSONRequestBody defines body for WatchCancels for application/json ContentType.
+type WatchCancelsJSONRequestBody = CancelsRequest
+
 // ClaimJobsJSONRequestBody defines body for ClaimJobs for application/json ContentType.
 type ClaimJobsJSONRequestBody = ClaimRequest
 
@@ -1340,6 +1379,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 	ListQueue(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WatchCancelsWithBody Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WatchCancels Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancels(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ClaimJobsWithBody Claim jobs (long poll)
 	//
@@ -2208,6 +2277,56 @@ func (c *Client) DeleteProjectToken(ctx context.Context, project ProjectSlug, id
 // Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 func (c *Client) ListQueue(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListQueueRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WatchCancelsWithBody Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *Client) WatchCancelsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWatchCancelsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WatchCancels Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *Client) WatchCancels(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWatchCancelsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3820,6 +3939,46 @@ func NewListQueueRequest(server string, params *ListQueueParams) (*http.Request,
 	return req, nil
 }
 
+// NewWatchCancelsRequest calls the generic WatchCancels builder with application/json body
+func NewWatchCancelsRequest(server string, body WatchCancelsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWatchCancelsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWatchCancelsRequestWithBody constructs an http.Request for the WatchCancels method, with any body, and a specified content type
+func NewWatchCancelsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/runner/cancels")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewClaimJobsRequest calls the generic ClaimJobs builder with application/json body
 func NewClaimJobsRequest(server string, body ClaimJobsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4535,6 +4694,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 	ListQueueWithResponse(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*ListQueueResponse, error)
+
+	// WatchCancelsWithBodyWithResponse Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error)
+
+	// WatchCancelsWithResponse Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithResponse(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error)
 
 	// ClaimJobsWithBodyWithResponse Claim jobs (long poll)
 	//
@@ -6900,6 +7089,82 @@ func (r ListQueueResponse) ContentType() string {
 	return ""
 }
 
+type WatchCancelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CancelsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WatchCancelsResponse) GetJSON200() *CancelsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r WatchCancelsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r WatchCancelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r WatchCancelsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r WatchCancelsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r WatchCancelsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r WatchCancelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WatchCancelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WatchCancelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WatchCancelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ClaimJobsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7963,6 +8228,48 @@ func (c *ClientWithResponses) ListQueueWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseListQueueResponse(rsp)
+}
+
+// WatchCancelsWithBodyWithResponse Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *ClientWithResponses) WatchCancelsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error) {
+	rsp, err := c.WatchCancelsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWatchCancelsResponse(rsp)
+}
+
+// WatchCancelsWithResponse Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *ClientWithResponses) WatchCancelsWithResponse(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error) {
+	rsp, err := c.WatchCancels(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWatchCancelsResponse(rsp)
 }
 
 // ClaimJobsWithBodyWithResponse Claim jobs (long poll)
@@ -9955,6 +10262,67 @@ func ParseListQueueResponse(rsp *http.Response) (*ListQueueResponse, error) {
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseWatchCancelsResponse parses an HTTP response from a WatchCancelsWithResponse call
+func ParseWatchCancelsResponse(rsp *http.Response) (*WatchCancelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WatchCancelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CancelsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
