@@ -329,6 +329,19 @@ func (d *Dispatcher) reapLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		// Only reap after the tick: it gives running jobs a fresh lease when the
+		// database or the servers were away, since no heartbeat could be recorded.
+		renew := &store.LeasesRenewParams{Lease: d.cfg.Lease, AckTimeout: d.cfg.AckTimeout, Grace: max(2*time.Second, 3*every)}
+		gap, err := d.store.LeasesRenewAfterGap(ctx, renew)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("reaper tick", "err", err)
+			}
+			continue
+		}
+		if gap > 0 {
+			slog.Warn("no reaper ran for a while (database or servers were down): running jobs got a fresh lease", "gap", gap.Round(time.Millisecond))
+		}
 		if _, err := d.store.JobsReap(ctx); err != nil && ctx.Err() == nil {
 			slog.Warn("reap jobs", "err", err)
 		}
