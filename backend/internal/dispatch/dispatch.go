@@ -281,7 +281,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 func (d *Dispatcher) timerLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait := time.Minute // a safety net; notifications normally say when to look
-		next, err := d.store.NextEarliestStart(ctx)
+		next, err := d.store.NextEarliestStartWait(ctx)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -289,7 +289,7 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 			}
 			wait = time.Second
 		case next != nil:
-			wait = min(wait, time.Until(*next))
+			wait = min(wait, *next)
 		}
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -308,7 +308,8 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 			slog.Warn("promote due jobs", "err", err)
 		}
 		if n == 0 {
-			// The database clock may trail ours by a little; don't spin meanwhile.
+			// Another server promoted them, or a job became due between the two
+			// statements; don't spin meanwhile.
 			select {
 			case <-time.After(5 * time.Millisecond):
 			case <-ctx.Done():
