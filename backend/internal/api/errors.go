@@ -57,6 +57,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil:
 		return // the client went away; nobody reads an answer
+	case store.Unavailable(err):
+		writeUnavailable(w)
+		return
 	default:
 		slog.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, "", "internal server error")
@@ -68,4 +71,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// retryAfterSeconds is what an outage answer suggests: the server serves again
+// within a second of the database coming back.
+const retryAfterSeconds = "2"
+
+// writeUnavailable answers 503 while the database cannot be reached.
+func writeUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable, "",
+		"the database is unreachable; retry later"))
 }

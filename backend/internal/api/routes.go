@@ -6,12 +6,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/version"
 )
 
 // Deps is what the handlers need.
@@ -117,16 +119,26 @@ func principal(r *http.Request) *auth.Principal {
 
 func muxVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
 
+// healthz is the liveness probe: it answers 200 while the process serves, and
+// says whether the database answers (an outage is no reason to restart the server).
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	health := map[string]string{"status": "ok", "database": "ok", "version": version.String()}
+	if err := h.Store.Ping(ctx); err != nil {
+		health["status"], health["database"] = "degraded", "unreachable"
+	}
+	writeJSON(w, http.StatusOK, health)
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := h.Store.Ping(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable, "", "database unreachable"))
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := h.Store.Ping(ctx); err != nil {
+		writeUnavailable(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": "ok", "version": version.String()})
 }
 
 // requireAdmin answers 401/403 unless the caller is the admin.

@@ -79,7 +79,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(logger)
 	logf := func(format string, a ...any) { logger.Info(fmt.Sprintf(format, a...)) }
 
-	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
+	// The embedded cluster's supervisor ends the server when it cannot restart it.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf, fail)
 	if err != nil {
 		return err
 	}
@@ -122,7 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():
-		return nil
+		return failure(ctx)
 	}
 
 	if cfg.Demo {
@@ -149,7 +152,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	disp.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	return failure(ctx)
+}
+
+// failure is why ctx ended when that was a failure, not a signal to stop.
+func failure(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
@@ -207,7 +221,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("unknown migrate command %q: use up, down or version", command)
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
+	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf, nil)
 	if err != nil {
 		return err
 	}

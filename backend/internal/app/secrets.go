@@ -72,7 +72,7 @@ func secretsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
+	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf, nil)
 	if err != nil {
 		return err
 	}

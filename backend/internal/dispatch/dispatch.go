@@ -321,7 +321,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 func (d *Dispatcher) timerLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait := time.Minute // a safety net; notifications normally say when to look
-		next, err := d.store.NextEarliestStart(ctx)
+		next, err := d.store.NextEarliestStartWait(ctx)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -329,7 +329,7 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 			}
 			wait = time.Second
 		case next != nil:
-			wait = min(wait, time.Until(*next))
+			wait = min(wait, *next)
 		}
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -348,7 +348,8 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 			slog.Warn("promote due jobs", "err", err)
 		}
 		if n == 0 {
-			// The database clock may trail ours by a little; don't spin meanwhile.
+			// Another server promoted them, or a job became due between the two
+			// statements; don't spin meanwhile.
 			select {
 			case <-time.After(5 * time.Millisecond):
 			case <-ctx.Done():
@@ -368,6 +369,19 @@ func (d *Dispatcher) reapLoop(ctx context.Context) {
 		case <-t.C:
 		case <-ctx.Done():
 			return
+		}
+		// Only reap after the tick: it gives running jobs a fresh lease when the
+		// database or the servers were away, since no heartbeat could be recorded.
+		renew := &store.LeasesRenewParams{Lease: d.cfg.Lease, AckTimeout: d.cfg.AckTimeout, Grace: max(2*time.Second, 3*every)}
+		gap, err := d.store.LeasesRenewAfterGap(ctx, renew)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("reaper tick", "err", err)
+			}
+			continue
+		}
+		if gap > 0 {
+			slog.Warn("no reaper ran for a while (database or servers were down): running jobs got a fresh lease", "gap", gap.Round(time.Millisecond))
 		}
 		if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && ctx.Err() == nil {
 			slog.Warn("reap jobs", "err", err)

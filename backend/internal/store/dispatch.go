@@ -406,16 +406,26 @@ func (s *Store) RunnerLostSince(ctx context.Context, runnerID int64, since time.
 	return lost, interpret(err, "runner lost")
 }
 
+// promoteLock is the advisory lock that serialises promotions across servers.
+const promoteLock = 0x61757261_0001 // "aura", 1
+
 // JobsPromoteDue queues the waiting jobs whose earliest start has come and whose
-// preceding jobs all succeeded.
+// preceding jobs all succeeded. Every server's timer fires at the same moment, so
+// promotions take turns under an advisory lock: otherwise a second promoter still
+// holds (and then skips) rows the first has queued and announced, and a claim
+// woken by that announcement skips them as locked, leaving them to the next poll.
 func (s *Store) JobsPromoteDue(ctx context.Context) (int, error) {
 	var count int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(promoteLock)); err != nil {
+			return interpret(err, "promote lock")
+		}
+		// A statement after the lock sees what the previous holder committed.
 		var n notes
 		const q = `
-			UPDATE jobs j SET status = 'queued', queued_at = now()
+			UPDATE jobs j SET status = 'queued', queued_at = statement_timestamp()
 			FROM projects p, entities en
-			WHERE j.status = 'waiting' AND j.pending_preceding = 0 AND j.earliest_start <= now()
+			WHERE j.status = 'waiting' AND j.pending_preceding = 0 AND j.earliest_start <= statement_timestamp()
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, &n, q)
@@ -428,12 +438,16 @@ func (s *Store) JobsPromoteDue(ctx context.Context) (int, error) {
 	return count, err
 }
 
-// NextEarliestStart returns when the next waiting job becomes due, or nil.
-func (s *Store) NextEarliestStart(ctx context.Context) (*time.Time, error) {
-	const q = `SELECT min(earliest_start) FROM jobs WHERE status = 'waiting' AND pending_preceding = 0`
-	var t *time.Time
-	err := s.pool.QueryRow(ctx, q).Scan(&t)
-	return t, interpret(err, "next earliest start")
+// NextEarliestStartWait returns how long until the next waiting job becomes due,
+// by the database's clock (server clocks may be skewed), or nil when none waits.
+func (s *Store) NextEarliestStartWait(ctx context.Context) (*time.Duration, error) {
+	const q = `SELECT min(earliest_start) - clock_timestamp() FROM jobs WHERE status = 'waiting' AND pending_preceding = 0`
+	var d *time.Duration
+	err := s.pool.QueryRow(ctx, q).Scan(&d)
+	if d != nil && *d < 0 {
+		*d = 0
+	}
+	return d, interpret(err, "next earliest start")
 }
 
 // jobStopRunning asks a running attempt to stop inside tx (its log outgrew the
