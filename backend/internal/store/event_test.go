@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -47,7 +48,9 @@ func listen(t *testing.T) (*store.Store, func() store.Event) {
 		require.NoError(t, d.Decode(x.Interface()), n.Payload)
 		return e
 	}
-	return store.New(pool), next
+	box, err := seal.New(seal.NewKey())
+	require.NoError(t, err)
+	return store.New(pool, box), next
 }
 
 // TestEvents follows one job through the store and checks every typed event its
