@@ -59,8 +59,9 @@ func TestDelayedJobsTwoServers(t *testing.T) {
 	t.Logf("after their earliest start: queued p50 %v, max %v; claimed p50 %v, max %v",
 		queued[len(queued)/2], queued[len(queued)-1], late[len(late)/2], late[len(late)-1])
 	// 100 ms is the goal (see BenchmarkDelayedTwoServers); the bound here leaves
-	// room for a loaded machine yet catches a job left for a later wake-up.
-	require.Less(t, late[len(late)-1], time.Second, "a delayed job started late")
+	// room for a loaded machine yet catches a job left for a later wake-up (the
+	// next poll, up to 30 s).
+	require.Less(t, late[len(late)-1], 5*time.Second, "a delayed job started late")
 }
 
 // BenchmarkDelayedTwoServers reports how late 50 delayed jobs are claimed after
