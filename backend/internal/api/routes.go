@@ -39,12 +39,14 @@ func NewRouter(d Deps) *mux.Router {
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.Use(h.logRequests)
+	// Unmatched requests bypass middleware: log them too.
+	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusNotFound, "", "no route for "+r.URL.Path))
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}))
+	r.MethodNotAllowedHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	}))
 	// Health checks answer whatever token comes along; everything else resolves it.
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)

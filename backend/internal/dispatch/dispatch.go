@@ -190,6 +190,7 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 		}
 		if len(jobs) > 0 {
 			passOn = maybeMore
+			store.LogClaimed(req.RunnerID, jobs)
 			return jobs, nil
 		}
 		select {

@@ -1,0 +1,36 @@
+package store
+
+import (
+	"encoding/json"
+	"log/slog"
+)
+
+// logJobs logs the job transitions among a transaction's notifications; it runs
+// as they are sent, right before the commit.
+func (n *notes) logJobs() {
+	for _, payload := range n.events {
+		var e Event
+		if json.Unmarshal([]byte(payload), &e) != nil || e.Type != "job" {
+			continue
+		}
+		logJob(&e)
+	}
+}
+
+func logJob(e *Event) {
+	attrs := []any{"id", e.JobID, "status", e.Status, "attempt", e.Attempt, "project", e.Project,
+		"entity", e.EntityKey + "/" + e.EntityVal, "tag", e.Tag}
+	if e.RunnerID != 0 {
+		attrs = append(attrs, "runner", e.RunnerID)
+	}
+	slog.Info("job", attrs...)
+}
+
+// LogClaimed logs the jobs a claim handed to a runner (a claim notifies in its
+// own statement, without notes).
+func LogClaimed(runnerID int64, jobs []*ClaimedJob) {
+	for _, j := range jobs {
+		logJob(&Event{Type: "job", JobID: j.ID, Status: StatusRunning, Attempt: j.Attempt, Project: j.Project,
+			EntityKey: j.EntityKey, EntityVal: j.EntityVal, Tag: j.Tag, RunnerID: runnerID})
+	}
+}
