@@ -76,6 +76,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/runners", h.listRunners).Methods(http.MethodGet)
 	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)
 	v1.HandleFunc("/runners/{id}", h.deleteRunner).Methods(http.MethodDelete)
+	v1.HandleFunc("/tags", h.listTags).Methods(http.MethodGet)
 	v1.HandleFunc("/runner/claim", h.claimJobs).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
