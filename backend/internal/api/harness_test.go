@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -30,7 +32,11 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	// Every request and job transition is logged at Info: keep the test output to warnings.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	dbtest.Main(m)
+}
 
 var spec = sync.OnceValues(func() (*openapi3.T, error) {
 	_, file, _, _ := runtime.Caller(0)

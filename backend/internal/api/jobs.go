@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,8 +18,32 @@ type jobRefJSON struct {
 }
 
 type waitingForJSON struct {
-	Jobs  []jobRefJSON `json:"jobs"`
-	Until *time.Time   `json:"until,omitempty"`
+	Jobs   []jobRefJSON       `json:"jobs"`
+	Until  *time.Time         `json:"until,omitempty"`
+	Runner *waitingRunnerJSON `json:"runner,omitempty"`
+}
+
+// waitingRunnerJSON says, for a queued job, whether any runner asks for its tag.
+type waitingRunnerJSON struct {
+	Tag         string     `json:"tag"`
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+	Message     string     `json:"message"`
+}
+
+// staleTag is how long without a runner asking for a tag before a queued job says so.
+const staleTag = 10 * time.Minute
+
+func waitingRunner(tag string, last *time.Time, now time.Time) *waitingRunnerJSON {
+	w := &waitingRunnerJSON{Tag: tag, LastCheckIn: last}
+	switch {
+	case last == nil:
+		w.Message = "no runner has ever asked for tag `" + tag + "`"
+	case now.Sub(*last) > staleTag:
+		w.Message = "no runner has asked for tag `" + tag + "` in the last 10 minutes"
+	default:
+		w.Message = "waiting for a free runner with tag `" + tag + "`"
+	}
+	return w
 }
 
 type jobJSON struct {
@@ -55,7 +80,7 @@ type jobJSON struct {
 	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
 }
 
-func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
+func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) jobJSON {
 	out := jobJSON{
 		ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
 		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: nonNilSlice(j.SecretNames), Tag: j.Tag, Status: j.Status,
@@ -83,6 +108,13 @@ func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
 		}
 		out.WaitingFor = wf
 	}
+	if j.Status == store.StatusQueued {
+		var last *time.Time
+		if at, ok := checkIns[j.Tag]; ok {
+			last = &at
+		}
+		out.WaitingFor = &waitingForJSON{Jobs: []jobRefJSON{}, Runner: waitingRunner(j.Tag, last, time.Now())}
+	}
 	return out
 }
 
@@ -96,16 +128,26 @@ func nonNilSlice[T any](s []T) []T {
 // jobsJSON converts jobs, looking up what the waiting ones wait for in one query.
 func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error) {
 	var waiting []int64
+	var queuedTags []string
 	for _, j := range jobs {
-		if j.Status == store.StatusWaiting {
+		switch j.Status {
+		case store.StatusWaiting:
 			waiting = append(waiting, j.ID)
+		case store.StatusQueued:
+			if !slices.Contains(queuedTags, j.Tag) {
+				queuedTags = append(queuedTags, j.Tag)
+			}
 		}
 	}
 	refs, err := h.Store.JobsWaitingFor(r.Context(), waiting)
 	if err != nil {
 		return nil, err
 	}
-	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID]) }), nil
+	checkIns, err := h.Store.TagCheckIns(r.Context(), queuedTags)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID], checkIns) }), nil
 }
 
 type jobSubmit struct {

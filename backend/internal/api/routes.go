@@ -44,12 +44,14 @@ func NewRouter(d Deps) *mux.Router {
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.Use(h.logRequests)
+	// Unmatched requests bypass middleware: log them too.
+	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusNotFound, "", "no route for "+r.URL.Path))
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}))
+	r.MethodNotAllowedHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	}))
 	// Health checks answer whatever token comes along; everything else resolves it.
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
@@ -79,6 +81,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/runners", h.listRunners).Methods(http.MethodGet)
 	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)
 	v1.HandleFunc("/runners/{id}", h.deleteRunner).Methods(http.MethodDelete)
+	v1.HandleFunc("/tags", h.listTags).Methods(http.MethodGet)
 	v1.HandleFunc("/runner/claim", h.claimJobs).Methods(http.MethodPost)
 	v1.HandleFunc("/runner/cancels", h.watchCancels).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)

@@ -498,6 +498,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tags
+         * @description Every tag that a runner serves or asked for, or that a queued job carries
+         *     (at most 1,000, by name), with when a runner last asked for it, how many
+         *     jobs wait for it, and the registered runners that serve it. A tag with
+         *     queued jobs and no recent check-in is work no live runner can take.
+         */
+        get: operations["listTags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runner/claim": {
         parameters: {
             query?: never;
@@ -907,7 +930,7 @@ export interface components {
             name: string;
             status: components["schemas"]["JobStatus"];
         };
-        /** @description What a waiting job still waits for. */
+        /** @description What a waiting job still waits for, or for a queued job, which runner. */
         WaitingFor: {
             /** @description Preceding jobs that have not succeeded yet. */
             jobs: components["schemas"]["JobRef"][];
@@ -916,6 +939,24 @@ export interface components {
              * @description The earliest start, when it is still in the future.
              */
             until?: string;
+            runner?: components["schemas"]["WaitingRunner"];
+        };
+        /**
+         * @description For a queued job: its tag and when a runner last asked for it, so a job no
+         *     live runner can take says so.
+         */
+        WaitingRunner: {
+            tag: string;
+            /**
+             * Format: date-time
+             * @description When a runner last asked for this tag; absent when none ever did.
+             */
+            lastCheckIn?: string;
+            /**
+             * @description "waiting for a free runner with tag `t`", "no runner has asked for tag `t`
+             *     in the last 10 minutes" or "no runner has ever asked for tag `t`".
+             */
+            message: string;
         };
         Job: {
             /** Format: int64 */
@@ -1086,6 +1127,25 @@ export interface components {
             version?: string;
             os?: string;
             arch?: string;
+            /** @description When any runner last asked for each of this runner's tags (tags never asked for are absent). */
+            tagCheckIns?: {
+                [key: string]: string;
+            };
+        };
+        Tag: {
+            tag: string;
+            /**
+             * Format: date-time
+             * @description When a runner last asked for this tag; absent when none ever did.
+             */
+            lastCheckIn?: string;
+            /**
+             * Format: int64
+             * @description Jobs with this tag waiting in the queue.
+             */
+            queued: number;
+            /** @description Names of the registered runners that serve this tag. */
+            runners: string[];
         };
         RunnerCreate: {
             name: string;
@@ -2415,6 +2475,31 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tags. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Tag"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -517,7 +517,7 @@ type Job struct {
 	Tag            string    `json:"tag"`
 	TimeoutSeconds int       `json:"timeoutSeconds"`
 
-	// WaitingFor What a waiting job still waits for.
+	// WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 	WaitingFor *WaitingFor `json:"waitingFor,omitempty"`
 }
 
@@ -680,8 +680,11 @@ type Runner struct {
 	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
 	Name        string     `json:"name"`
 	Os          *string    `json:"os,omitempty"`
-	Tags        []string   `json:"tags"`
-	Version     *string    `json:"version,omitempty"`
+
+	// TagCheckIns When any runner last asked for each of this runner's tags (tags never asked for are absent).
+	TagCheckIns map[string]time.Time `json:"tagCheckIns,omitempty"`
+	Tags        []string             `json:"tags"`
+	Version     *string              `json:"version,omitempty"`
 }
 
 // RunnerCreate defines model for RunnerCreate.
@@ -711,6 +714,19 @@ type RunnerList struct {
 
 	// NextCursor Cursor of the next page; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
+}
+
+// Tag defines model for Tag.
+type Tag struct {
+	// LastCheckIn When a runner last asked for this tag; absent when none ever did.
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+
+	// Queued Jobs with this tag waiting in the queue.
+	Queued int64 `json:"queued"`
+
+	// Runners Names of the registered runners that serve this tag.
+	Runners []string `json:"runners"`
+	Tag     string   `json:"tag"`
 }
 
 // Token defines model for Token.
@@ -744,13 +760,29 @@ type TokenList struct {
 	Items []Token `json:"items"`
 }
 
-// WaitingFor What a waiting job still waits for.
+// WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 type WaitingFor struct {
 	// Jobs Preceding jobs that have not succeeded yet.
 	Jobs []JobRef `json:"jobs"`
 
+	// Runner For a queued job: its tag and when a runner last asked for it, so a job no
+	// live runner can take says so.
+	Runner *WaitingRunner `json:"runner,omitempty"`
+
 	// Until The earliest start, when it is still in the future.
 	Until *time.Time `json:"until,omitempty"`
+}
+
+// WaitingRunner For a queued job: its tag and when a runner last asked for it, so a job no
+// live runner can take says so.
+type WaitingRunner struct {
+	// LastCheckIn When a runner last asked for this tag; absent when none ever did.
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+
+	// Message "waiting for a free runner with tag `t`", "no runner has asked for tag `t`
+	// in the last 10 minutes" or "no runner has ever asked for tag `t`".
+	Message string `json:"message"`
+	Tag     string `json:"tag"`
 }
 
 // Cursor defines model for Cursor.
@@ -1523,6 +1555,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTags List tags
+	//
+	// Every tag that a runner serves or asked for, or that a queued job carries
+	// (at most 1,000, by name), with when a runner last asked for it, how many
+	// jobs wait for it, and the registered runners that serve it. A tag with
+	// queued jobs and no recent check-in is work no live runner can take.
+	//
+	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+	ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Healthz Liveness probe
 	//
@@ -2502,6 +2544,26 @@ func (c *Client) CreateRunner(ctx context.Context, body CreateRunnerJSONRequestB
 // Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 func (c *Client) DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteRunnerRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTags List tags
+//
+// Every tag that a runner serves or asked for, or that a queued job carries
+// (at most 1,000, by name), with when a runner last asked for it, how many
+// jobs wait for it, and the registered runners that serve it. A tag with
+// queued jobs and no recent check-in is work no live runner can take.
+//
+// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+func (c *Client) ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTagsRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4209,6 +4271,33 @@ func NewDeleteRunnerRequest(server string, id Id) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListTagsRequest constructs an http.Request for the ListTags method
+func NewListTagsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/tags")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthzRequest constructs an http.Request for the Healthz method
 func NewHealthzRequest(server string) (*http.Request, error) {
 	var err error
@@ -4844,6 +4933,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunnerWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*DeleteRunnerResponse, error)
+
+	// ListTagsWithResponse List tags
+	//
+	// Every tag that a runner serves or asked for, or that a queued job carries
+	// (at most 1,000, by name), with when a runner last asked for it, how many
+	// jobs wait for it, and the registered runners that serve it. A tag with
+	// queued jobs and no recent check-in is work no live runner can take.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+	ListTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTagsResponse, error)
 
 	// HealthzWithResponse Liveness probe
 	//
@@ -7954,6 +8055,79 @@ func (r DeleteRunnerResponse) ContentType() string {
 	return ""
 }
 
+// ListTagsResponse503Headers the declared response headers of an HTTP 503 response for ListTags
+type ListTagsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListTagsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items []Tag `json:"items"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTagsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTagsResponse) GetJSON200() *struct {
+	Items []Tag `json:"items"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTagsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListTagsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListTagsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTagsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTagsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTagsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTagsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type HealthzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8882,6 +9056,24 @@ func (c *ClientWithResponses) DeleteRunnerWithResponse(ctx context.Context, id I
 		return nil, err
 	}
 	return ParseDeleteRunnerResponse(rsp)
+}
+
+// ListTagsWithResponse List tags
+//
+// Every tag that a runner serves or asked for, or that a queued job carries
+// (at most 1,000, by name), with when a runner last asked for it, how many
+// jobs wait for it, and the registered runners that serve it. A tag with
+// queued jobs and no recent check-in is work no live runner can take.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+func (c *ClientWithResponses) ListTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTagsResponse, error) {
+	rsp, err := c.ListTags(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTagsResponse(rsp)
 }
 
 // HealthzWithResponse Liveness probe
@@ -11700,6 +11892,68 @@ func ParseDeleteRunnerResponse(rsp *http.Response) (*DeleteRunnerResponse, error
 	switch {
 	case rsp.StatusCode == 503:
 		var headers DeleteRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTagsResponse parses an HTTP response from a ListTagsWithResponse call
+func ParseListTagsResponse(rsp *http.Response) (*ListTagsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTagsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items []Tag `json:"items"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListTagsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
