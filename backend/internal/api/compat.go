@@ -171,7 +171,7 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := h.Store.JobBriefGet(r.Context(), body.ID)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "job %d", body.ID))
 		return
 	}
 	_, err = h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
@@ -211,7 +211,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := h.Store.JobBriefGet(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "job %d", id))
 		return
 	}
 	hold := store.Holder{JobID: id, Attempt: j.Attempt}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -153,7 +154,7 @@ func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTar
 			return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
 		}
 		pr, err := h.Store.ProjectGet(r.Context(), slug)
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
 		}
 		if err != nil {
@@ -258,11 +259,11 @@ func (h *handler) readableJob(r *http.Request) (*store.Job, error) {
 		return nil, err
 	}
 	j, err := h.Store.JobGet(r.Context(), id)
-	if err != nil {
-		return nil, err
+	if err == nil && (j.ProjectDeleted || (j.ProjectPrivate && !principal(r).InProject(j.ProjectID))) {
+		err = store.ErrNotFound
 	}
-	if j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
-		return nil, store.ErrNotFound
+	if err != nil {
+		return nil, named(err, "job %d", id)
 	}
 	return j, nil
 }
@@ -348,7 +349,7 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 			err = store.ErrNotFound
 		}
 		if err != nil {
-			writeError(w, r, err)
+			writeError(w, r, named(err, "project %s", slug))
 			return
 		}
 		params.ProjectID, params.Public = p.ID, false

@@ -143,11 +143,11 @@ func (h *handler) readableProject(r *http.Request) (*store.Project, error) {
 		return nil, err
 	}
 	p, err := h.Store.ProjectGet(r.Context(), slug)
-	if err != nil {
-		return nil, err
+	if err == nil && p.Private && !principal(r).InProject(p.ID) {
+		err = store.ErrNotFound
 	}
-	if p.Private && !principal(r).InProject(p.ID) {
-		return nil, store.ErrNotFound
+	if err != nil {
+		return nil, named(err, "project %s", slug)
 	}
 	return p, nil
 }
