@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"io/fs"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -162,7 +163,7 @@ type jobSubmit struct {
 	Collections    map[string]string `json:"collections" validate:"max=50,dive,keys,slug,endkeys,slug"`
 	PrecedingJobs  []int64           `json:"precedingJobs" validate:"max=100,dive,min=1"`
 	PrecedingNames []string          `json:"precedingNames" validate:"max=100,dive,slug"`
-	EarliestStart  *time.Time        `json:"earliestStart"`
+	EarliestStart  *jsonTime         `json:"earliestStart"`
 	TimeoutSeconds *int              `json:"timeoutSeconds" validate:"omitnil,min=1,max=604800"`
 	Priority       *int              `json:"priority" validate:"omitnil,min=-1000,max=1000"`
 	MaxAttempts    *int              `json:"maxAttempts" validate:"omitnil,min=1,max=10"`
@@ -194,7 +195,7 @@ func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTar
 			return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
 		}
 		pr, err := h.Store.ProjectGet(r.Context(), slug)
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
 		}
 		if err != nil {
@@ -216,7 +217,7 @@ func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	p := &store.JobSubmitParams{
 		ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
 		Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, SecretEnv: b.SecretEnv, Collections: b.Collections,
-		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart,
+		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart.ptr(),
 		TimeoutSeconds: 3600, MaxAttempts: 3,
 	}
 	if b.TimeoutSeconds != nil {
@@ -231,9 +232,29 @@ func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	return p
 }
 
+// check refuses what the tags cannot: reserved variables and absurd times;
+// prefix names the job in a batch ("jobs[3].").
+func (b *jobSubmit) check(prefix string) error {
+	if err := checkEnv(prefix+"env", b.Env); err != nil {
+		return err
+	}
+	if err := checkEnv(prefix+"secretEnv", b.SecretEnv); err != nil {
+		return err
+	}
+	return checkEarliestStart(prefix+"earliestStart", b.EarliestStart.ptr())
+}
+
 func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized) // before the body: it may not be read at all
+		return
+	}
 	var body jobSubmit
 	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := body.check(""); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -255,6 +276,10 @@ func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized)
+		return
+	}
 	var body jobBatchSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -266,8 +291,22 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := make([]*store.JobSubmitParams, len(body.Jobs))
+	byName := map[string]int{}
 	for i := range body.Jobs {
 		b := &body.Jobs[i]
+		prefix := "jobs[" + strconv.Itoa(i) + "]."
+		// A name is a job's identity on its entity: two alike cannot be told apart.
+		id := b.Project + "\x00" + b.EntityKey + "\x00" + b.EntityVal + "\x00" + b.Name
+		if j, ok := byName[id]; ok {
+			writeError(w, r, errorf(http.StatusBadRequest, prefix+"name", fmt.Sprintf(
+				"jobs[%d] and jobs[%d] are both named %s on %s/%s", j, i, b.Name, b.EntityKey, b.EntityVal)))
+			return
+		}
+		byName[id] = i
+		if err := b.check(prefix); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		target, err := h.submitProject(r, b.Project, "jobs["+strconv.Itoa(i)+"].project")
 		if err != nil {
 			writeError(w, r, err)
@@ -304,17 +343,17 @@ func (h *handler) readableJob(r *http.Request) (*store.Job, error) {
 		return nil, err
 	}
 	j, err := h.Store.JobGet(r.Context(), id)
-	if err != nil {
-		return nil, err
+	if err == nil && j.ProjectDeleted {
+		err = store.ErrNotFound
 	}
-	if j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
-		ok, err := h.ownJob(r, j)
-		if err != nil {
-			return nil, err
+	if err == nil && j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
+		var ok bool
+		if ok, err = h.ownJob(r, j); err == nil && !ok {
+			err = store.ErrNotFound
 		}
-		if !ok {
-			return nil, store.ErrNotFound
-		}
+	}
+	if err != nil {
+		return nil, named(err, "job %d", id)
 	}
 	return j, nil
 }
@@ -427,7 +466,7 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 			err = store.ErrNotFound
 		}
 		if err != nil {
-			writeError(w, r, err)
+			writeError(w, r, named(err, "project %s", slug))
 			return
 		}
 		params.ProjectID, params.Public = p.ID, false

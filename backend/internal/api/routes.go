@@ -56,7 +56,7 @@ func NewRouter(d Deps) *mux.Router {
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
 
-	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1 := &prefixed{r: r, prefix: "/api/v1"}
 	v1.Use(h.authenticate)
 	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
 	v1.HandleFunc("/projects", h.createProject).Methods(http.MethodPost)
@@ -90,13 +90,39 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/complete", h.completeJob).Methods(http.MethodPost)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
-	v04 := r.PathPrefix("/api").Subrouter()
+	v04 := &prefixed{r: r, prefix: "/api"}
 	v04.Use(h.authenticate)
 	v04.HandleFunc("/submit", h.compatSubmit).Methods(http.MethodPost)
 	v04.HandleFunc("/runner", h.compatRunner).Methods(http.MethodPost)
 	v04.HandleFunc("/job", h.compatJob).Methods(http.MethodPost)
 	v04.HandleFunc("/storage/{jobId}/log", h.compatUploadLog).Methods(http.MethodPost)
 	return r
+}
+
+// prefixed registers routes under a prefix on the root router, each behind the
+// middlewares given to Use. It stands in for a mux subrouter, which answers a
+// wrong method with 404 instead of 405: its routes inherit the prefix matcher,
+// and that match clears the method mismatch an earlier route found.
+type prefixed struct {
+	r      *mux.Router
+	prefix string
+	mw     []mux.MiddlewareFunc
+}
+
+// Use adds middlewares for the routes registered after it.
+func (p *prefixed) Use(mw ...mux.MiddlewareFunc) { p.mw = append(p.mw, mw...) }
+
+// Handle registers handler at the prefix plus path.
+func (p *prefixed) Handle(path string, handler http.Handler) *mux.Route {
+	for i := len(p.mw) - 1; i >= 0; i-- {
+		handler = p.mw[i].Middleware(handler)
+	}
+	return p.r.Handle(p.prefix+path, handler)
+}
+
+// HandleFunc registers f at the prefix plus path.
+func (p *prefixed) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *mux.Route {
+	return p.Handle(path, http.HandlerFunc(f))
 }
 
 type principalKey struct{}
@@ -164,11 +190,11 @@ func (h *handler) readableProject(r *http.Request) (*store.Project, error) {
 		return nil, err
 	}
 	p, err := h.Store.ProjectGet(r.Context(), slug)
-	if err != nil {
-		return nil, err
+	if err == nil && p.Private && !principal(r).InProject(p.ID) {
+		err = store.ErrNotFound
 	}
-	if p.Private && !principal(r).InProject(p.ID) {
-		return nil, store.ErrNotFound
+	if err != nil {
+		return nil, named(err, "project %s", slug)
 	}
 	return p, nil
 }

@@ -122,7 +122,7 @@ func (h *handler) deleteRunner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Store.RunnerDelete(r.Context(), id); err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "runner %d", id))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

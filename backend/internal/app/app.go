@@ -144,6 +144,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { listener.Run(bgCtx) })
 	background.Go(func() { disp.Run(bgCtx) })
+	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():

@@ -89,7 +89,9 @@ export interface paths {
         post?: never;
         /**
          * Delete a project
-         * @description Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+         * @description Deletes a project with its entities, collections, jobs, logs and tokens (admin
+         *     token). The project, its jobs and its tokens leave the API at once and its slug
+         *     is free again; the rows are removed in the background, in batches.
          */
         delete: operations["deleteProject"];
         options?: never;
@@ -1049,7 +1051,7 @@ export interface components {
             precedingJobs?: number[];
             /**
              * Format: date-time
-             * @description Do not start before this time.
+             * @description Do not start before this time; at most a year ahead.
              */
             earliestStart?: string;
             /** @default 3600 */
@@ -1094,7 +1096,7 @@ export interface components {
             precedingNames?: string[];
             /**
              * Format: date-time
-             * @description Do not start before this time.
+             * @description Do not start before this time; at most a year ahead.
              */
             earliestStart?: string;
             /** @default 3600 */
@@ -1334,7 +1336,7 @@ export interface components {
             precedingJobs?: number[];
             /**
              * Format: int64
-             * @description Unix seconds; 0.4 clients may send null for "now".
+             * @description Unix seconds, at most a year ahead; 0.4 clients may send null for "now".
              */
             earliestStart?: number | null;
         };

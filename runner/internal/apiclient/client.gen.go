@@ -157,7 +157,7 @@ type BatchJobSubmit struct {
 	// Collections Collection key → value to place the entity in; keys are slugs too.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Do not start before this time.
+	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
 	EntityVal     string     `json:"entityVal"`
@@ -346,7 +346,7 @@ type CompatSubmit struct {
 	// Collections Collection key → value; only with a project key.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Unix seconds; 0.4 clients may send null for "now".
+	// EarliestStart Unix seconds, at most a year ahead; 0.4 clients may send null for "now".
 	EarliestStart *int64 `json:"earliestStart,omitempty"`
 	EntityKey     string `json:"entityKey"`
 	EntityVal     string `json:"entityVal"`
@@ -580,7 +580,7 @@ type JobSubmit struct {
 	// Collections Collection key → value to place the entity in; keys are slugs too.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Do not start before this time.
+	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
 	EntityVal     string     `json:"entityVal"`
@@ -1342,7 +1342,9 @@ type ClientInterface interface {
 
 	// DeleteProject Delete a project
 	//
-	// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+	// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+	// token). The project, its jobs and its tokens leave the API at once and its slug
+	// is free again; the rows are removed in the background, in batches.
 	//
 	// Corresponds with DELETE /api/v1/projects/{project} (the `DeleteProject` operationId).
 	DeleteProject(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2110,7 +2112,9 @@ func (c *Client) CreateProject(ctx context.Context, body CreateProjectJSONReques
 
 // DeleteProject Delete a project
 //
-// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+// token). The project, its jobs and its tokens leave the API at once and its slug
+// is free again; the rows are removed in the background, in batches.
 //
 // Corresponds with DELETE /api/v1/projects/{project} (the `DeleteProject` operationId).
 func (c *Client) DeleteProject(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4694,7 +4698,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteProjectWithResponse Delete a project
 	//
-	// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+	// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+	// token). The project, its jobs and its tokens leave the API at once and its slug
+	// is free again; the rows are removed in the background, in batches.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8680,7 +8686,9 @@ func (c *ClientWithResponses) CreateProjectWithResponse(ctx context.Context, bod
 
 // DeleteProjectWithResponse Delete a project
 //
-// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+// token). The project, its jobs and its tokens leave the API at once and its slug
+// is free again; the rows are removed in the background, in batches.
 //
 // Returns a wrapper object for the known response body format(s).
 //
