@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/migrations"
 )
 
 // TestEmbeddedDatabase runs `aura serve` the way scripts/run does: no database URL,
@@ -97,11 +100,16 @@ func TestMigrateCommand(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		return strings.TrimSpace(string(out))
 	}
-	require.Equal(t, "1", migrate("version"))
+	// The latest version is the highest-numbered migration.
+	files, err := fs.Glob(migrations.FS, "*.up.sql")
+	require.NoError(t, err)
+	slices.Sort(files)
+	latest := strings.TrimLeft(strings.SplitN(files[len(files)-1], "_", 2)[0], "0")
+	require.Equal(t, latest, migrate("version"))
 	migrate("down")
 	require.Equal(t, "0", migrate("version"))
 	migrate("up")
-	require.Equal(t, "1", migrate("version"))
+	require.Equal(t, latest, migrate("version"))
 	out, err := exec.Command(filepath.Join(binDir, "aura"), "migrate", "sideways", "--database-url", url).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "unknown migrate command")

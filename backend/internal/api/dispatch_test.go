@@ -196,10 +196,14 @@ func TestLostJobIsRetriedAndFenced(t *testing.T) {
 		cancel()
 		require.NoError(t, err, "events so far: %v", seen)
 		var e struct {
+			Type    string
 			Status  string
 			Attempt int
 		}
 		require.NoError(t, json.Unmarshal([]byte(n.Payload), &e))
+		if e.Type != "job" {
+			continue // runner check-ins
+		}
 		seen = append(seen, fmt.Sprintf("%s/%d", e.Status, e.Attempt))
 	}
 	require.Equal(t, []string{"queued/1", "running/1", "lost/1", "queued/2"}, seen)

@@ -63,8 +63,10 @@ type testBundle struct {
 }
 
 type bundleOptions struct {
-	lease, ack time.Duration
-	logLimit   int64
+	lease, ack     time.Duration
+	logLimit       int64
+	eventQueue     int
+	eventWriteWait time.Duration
 }
 
 func setup(t *testing.T) *testBundle {
@@ -99,13 +101,15 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	require.NoError(t, err)
 
 	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack})
-	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
+	hub := events.NewHub(st, auth.New(st, key), events.HubConfig{QueueSize: o.eventQueue, WriteWait: o.eventWriteWait})
+	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
 	wg.Go(func() { disp.Run(bg) })
+	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: o.logLimit}))
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -19,6 +20,8 @@ type Deps struct {
 	Store      *store.Store
 	Auth       *auth.Authenticator
 	Dispatcher *dispatch.Dispatcher
+	// Events serves GET /api/v1/events; nil answers 503.
+	Events *events.Hub
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
 	// Logger is optional; slog.Default() otherwise.
@@ -76,7 +79,9 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", h.getJobLog).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/log/times", h.getJobLogTimes).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/complete", h.completeJob).Methods(http.MethodPost)
+	v1.HandleFunc("/events", h.events).Methods(http.MethodGet)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
 	v04 := r.PathPrefix("/api").Subrouter()

@@ -100,12 +100,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout})
-	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
+	authn := auth.New(st, key)
+	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger})
+	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { listener.Run(bgCtx) })
 	background.Go(func() { disp.Run(bgCtx) })
+	background.Go(func() { hub.Run(bgCtx) })
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():
@@ -118,7 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, Logger: logger})
+	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, LogLimit: cfg.LogLimit, Logger: logger})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
