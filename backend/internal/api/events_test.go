@@ -464,3 +464,17 @@ func TestLogTimes(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, at.Equal(lt.Chunks[0].Time))
 }
+
+// TestWebFallback: the app answers deep links, never /api paths.
+func TestWebFallback(t *testing.T) {
+	t.Parallel()
+	r := api.NewRouter(api.Deps{Web: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("the app"))
+	})})
+	for path, want := range map[string]string{"/j/42": "the app", "/p/proj/commit/abc": "the app", "/": "the app",
+		"/api/v1/nope": `"code":404`, "/api": `"code":404`, "/api/nope": `"code":404`} {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		require.Contains(t, rec.Body.String(), want, path)
+	}
+}

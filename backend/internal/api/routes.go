@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -22,6 +23,8 @@ type Deps struct {
 	Dispatcher *dispatch.Dispatcher
 	// Events serves GET /api/v1/events; nil answers 503.
 	Events *events.Hub
+	// Web serves the single-page app: every GET outside /api that no route takes.
+	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
 	// Logger is optional; slog.Default() otherwise.
@@ -41,6 +44,10 @@ func NewRouter(d Deps) *mux.Router {
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			d.Web.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, errorf(http.StatusNotFound, "", "no route for "+r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/web"
 )
 
 // Version is set at build time.
@@ -121,7 +122,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, LogLimit: cfg.LogLimit, Logger: logger})
+	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(), LogLimit: cfg.LogLimit, Logger: logger})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
