@@ -59,6 +59,7 @@ var specRouter = sync.OnceValues(func() (routers.Router, error) {
 
 // testBundle is a running API on a fresh database.
 type testBundle struct {
+	box    *seal.Box
 	t      testing.TB
 	url    string
 	pool   *pgxpool.Pool
@@ -70,11 +71,13 @@ type testBundle struct {
 }
 
 type bundleOptions struct {
-	lease, ack  time.Duration
-	cancelGrace time.Duration
-	logLimit    int64
-	limits      *store.SubmitLimits
-	maxBatch    int
+	lease, ack     time.Duration
+	cancelGrace    time.Duration
+	logLimit       int64
+	limits         *store.SubmitLimits
+	maxBatch       int
+	eventQueue     int
+	eventWriteWait time.Duration
 }
 
 func setup(t *testing.T) *testBundle {
@@ -114,20 +117,22 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		st.SetSubmitLimits(*o.limits)
 	}
 	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack, CancelGrace: o.cancelGrace})
-	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
+	hub := events.NewHub(st, auth.New(st, key), events.HubConfig{QueueSize: o.eventQueue, WriteWait: o.eventWriteWait})
+	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
 	wg.Go(func() { disp.Run(bg) })
+	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: o.logLimit, MaxBatch: o.maxBatch}))
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client()}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client()}
 }
 
 // sub returns b reporting to t, for subtests.

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
 )
@@ -21,6 +23,10 @@ type Deps struct {
 	Store      *store.Store
 	Auth       *auth.Authenticator
 	Dispatcher *dispatch.Dispatcher
+	// Events serves GET /api/v1/events; nil answers 503.
+	Events *events.Hub
+	// Web serves the single-page app: every GET outside /api that no route takes.
+	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
 	// MaxBatch is the most jobs one batch submit may hold; 0: 1000.
@@ -47,6 +53,10 @@ func NewRouter(d Deps) *mux.Router {
 	r.Use(h.logRequests)
 	// Unmatched requests bypass middleware: log them too.
 	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			d.Web.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, errorf(http.StatusNotFound, "", "no route for "+r.URL.Path))
 	}))
 	r.MethodNotAllowedHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +97,9 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", h.getJobLog).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/log/times", h.getJobLogTimes).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/complete", h.completeJob).Methods(http.MethodPost)
+	v1.HandleFunc("/events", h.events).Methods(http.MethodGet)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
 	v04 := &prefixed{r: r, prefix: "/api"}

@@ -26,6 +26,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
+	"github.com/aura-ci/aura/backend/internal/web"
 )
 
 // stdin is where questions (aura migrate down) are answered.
@@ -138,13 +139,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout, CancelGrace: cfg.CancelGrace})
-	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
+	authn := auth.New(st, key)
+	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger})
+	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { listener.Run(bgCtx) })
 	background.Go(func() { disp.Run(bgCtx) })
 	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
+	background.Go(func() { hub.Run(bgCtx) })
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():
@@ -161,7 +165,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger})
+	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
+		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger})
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)

@@ -641,6 +641,32 @@ export interface paths {
         patch: operations["appendJobLog"];
         trace?: never;
     };
+    "/api/v1/jobs/{id}/log/times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * When each log chunk arrived
+         * @description The arrival time of each stored chunk of one attempt's log (the current
+         *     attempt by default), in offset order: the bytes from `offset` up to the next
+         *     chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+         *     line's time since the job started.
+         */
+        get: operations["getJobLogTimes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/complete": {
         parameters: {
             query?: never;
@@ -666,6 +692,45 @@ export interface paths {
          *     changes nothing: drop the job.
          */
         post: operations["completeJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The live event stream (websocket)
+         * @description Upgrades to a websocket (one per browser tab) that carries live events as JSON
+         *     text frames. The client sends `EventClientMessage`s: it subscribes to the
+         *     topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+         *     answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+         *     changes made through any server process sharing the database arrive.
+         *
+         *     Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+         *     headers on a websocket), or an `auth` message sent first. Without a token only
+         *     public projects can be followed; events of private projects go only to
+         *     callers who may read them, and subscribing to what the caller may not read
+         *     answers an `error` event with code 404.
+         *
+         *     A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+         *     already holds; the server sends the stored bytes from there, then each append,
+         *     so after a reconnect the log continues without a byte lost or doubled.
+         *
+         *     Each socket has a bounded queue. A client that reads too slowly is closed
+         *     with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+         *     `resync` event, refetch what the page shows. The server pings every 54 s and
+         *     closes a socket that answers no ping for 60 s.
+         */
+        get: operations["events"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1570,6 +1635,21 @@ export interface components {
             code: number;
             message: string;
             topic?: components["schemas"]["EventTopic"];
+        };
+        LogTimes: {
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When the attempt started running (current attempt only).
+             */
+            startedAt?: string;
+            chunks: components["schemas"]["LogChunkTime"][];
+        };
+        LogChunkTime: {
+            /** Format: int64 */
+            offset: number;
+            /** Format: date-time */
+            time: string;
         };
     };
     responses: {
@@ -2679,6 +2759,36 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getJobLogTimes: {
+        parameters: {
+            query?: {
+                /** @description The attempt to read; the current one when absent. */
+                attempt?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The chunks' arrival times. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogTimes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
     completeJob: {
         parameters: {
             query?: never;
@@ -2711,6 +2821,30 @@ export interface operations {
             410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    events: {
+        parameters: {
+            query?: {
+                /** @description A token, for clients that cannot set the Authorization header. */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the websocket protocol. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -630,6 +630,12 @@ type LogAppended struct {
 	Length int64 `json:"length"`
 }
 
+// LogChunkTime defines model for LogChunkTime.
+type LogChunkTime struct {
+	Offset int64     `json:"offset"`
+	Time   time.Time `json:"time"`
+}
+
 // LogRangeError A 416 answer to a log chunk that starts past the stored log.
 type LogRangeError struct {
 	// Code The HTTP status (416).
@@ -639,6 +645,15 @@ type LogRangeError struct {
 	// Length Bytes the server has for this attempt; resend from here.
 	Length  int64  `json:"length"`
 	Message string `json:"message"`
+}
+
+// LogTimes defines model for LogTimes.
+type LogTimes struct {
+	Attempt int            `json:"attempt"`
+	Chunks  []LogChunkTime `json:"chunks"`
+
+	// StartedAt When the attempt started running (current attempt only).
+	StartedAt *time.Time `json:"startedAt,omitempty"`
 }
 
 // Project defines model for Project.
@@ -842,6 +857,12 @@ type Unauthorized = Error
 // CompatUploadLogTextBody defines parameters for CompatUploadLog.
 type CompatUploadLogTextBody = string
 
+// EventsParams defines parameters for Events.
+type EventsParams struct {
+	// Token A token, for clients that cannot set the Authorization header.
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // GetJobLogParams defines parameters for GetJobLog.
 type GetJobLogParams struct {
 	// Attempt The attempt to read; the current one when absent.
@@ -861,6 +882,12 @@ type AppendJobLogParams struct {
 
 	// Offset Byte offset of the chunk's first byte in the attempt's log.
 	Offset int64 `form:"offset" json:"offset"`
+}
+
+// GetJobLogTimesParams defines parameters for GetJobLogTimes.
+type GetJobLogTimesParams struct {
+	// Attempt The attempt to read; the current one when absent.
+	Attempt *int `form:"attempt,omitempty" json:"attempt,omitempty"`
 }
 
 // ListProjectsParams defines parameters for ListProjects.
@@ -1152,6 +1179,32 @@ type ClientInterface interface {
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// Events The live event stream (websocket)
+	//
+	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+	// text frames. The client sends `EventClientMessage`s: it subscribes to the
+	// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+	// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+	// changes made through any server process sharing the database arrive.
+	//
+	// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+	// headers on a websocket), or an `auth` message sent first. Without a token only
+	// public projects can be followed; events of private projects go only to
+	// callers who may read them, and subscribing to what the caller may not read
+	// answers an `error` event with code 404.
+	//
+	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+	// already holds; the server sends the stored bytes from there, then each append,
+	// so after a reconnect the log continues without a byte lost or doubled.
+	//
+	// Each socket has a bounded queue. A client that reads too slowly is closed
+	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// `resync` event, refetch what the page shows. The server pings every 54 s and
+	// closes a socket that answers no ping for 60 s.
+	//
+	// Corresponds with GET /api/v1/events (the `Events` operationId).
+	Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SubmitJobWithBody Submit a job
 	//
 	// Submits one job (project token or job token). The entity is created if
@@ -1304,6 +1357,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 	AppendJobLogWithBody(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetJobLogTimes When each log chunk arrived
+	//
+	// The arrival time of each stored chunk of one attempt's log (the current
+	// attempt by default), in offset order: the bytes from `offset` up to the next
+	// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+	// line's time since the job started.
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+	GetJobLogTimes(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RetryJob Retry a job
 	//
@@ -1762,6 +1825,42 @@ func (c *Client) CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestB
 	return c.Client.Do(req)
 }
 
+// Events The live event stream (websocket)
+//
+// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+// text frames. The client sends `EventClientMessage`s: it subscribes to the
+// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+// changes made through any server process sharing the database arrive.
+//
+// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+// headers on a websocket), or an `auth` message sent first. Without a token only
+// public projects can be followed; events of private projects go only to
+// callers who may read them, and subscribing to what the caller may not read
+// answers an `error` event with code 404.
+//
+// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+// already holds; the server sends the stored bytes from there, then each append,
+// so after a reconnect the log continues without a byte lost or doubled.
+//
+// Each socket has a bounded queue. A client that reads too slowly is closed
+// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// `resync` event, refetch what the page shows. The server pings every 54 s and
+// closes a socket that answers no ping for 60 s.
+//
+// Corresponds with GET /api/v1/events (the `Events` operationId).
+func (c *Client) Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SubmitJobWithBody Submit a job
 //
 // Submits one job (project token or job token). The entity is created if
@@ -2025,6 +2124,26 @@ func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, 
 // Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 func (c *Client) AppendJobLogWithBody(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAppendJobLogRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetJobLogTimes When each log chunk arrived
+//
+// The arrival time of each stored chunk of one attempt's log (the current
+// attempt by default), in offset order: the bytes from `offset` up to the next
+// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+// line's time since the job started.
+//
+// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+func (c *Client) GetJobLogTimes(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJobLogTimesRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2780,6 +2899,60 @@ func NewCompatSubmitRequestWithBody(server string, contentType string, body io.R
 	return req, nil
 }
 
+// NewEventsRequest constructs an http.Request for the Events method
+func NewEventsRequest(server string, params *EventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSubmitJobRequest calls the generic SubmitJob builder with application/json body
 func NewSubmitJobRequest(server string, body SubmitJobJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3170,6 +3343,67 @@ func NewAppendJobLogRequestWithBody(server string, id Id, params *AppendJobLogPa
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetJobLogTimesRequest constructs an http.Request for the GetJobLogTimes method
+func NewGetJobLogTimesRequest(server string, id Id, params *GetJobLogTimesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/log/times", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Attempt != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "attempt", *params.Attempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -4498,6 +4732,34 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmitWithResponse(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatSubmitResponse, error)
 
+	// EventsWithResponse The live event stream (websocket)
+	//
+	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+	// text frames. The client sends `EventClientMessage`s: it subscribes to the
+	// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+	// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+	// changes made through any server process sharing the database arrive.
+	//
+	// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+	// headers on a websocket), or an `auth` message sent first. Without a token only
+	// public projects can be followed; events of private projects go only to
+	// callers who may read them, and subscribing to what the caller may not read
+	// answers an `error` event with code 404.
+	//
+	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+	// already holds; the server sends the stored bytes from there, then each append,
+	// so after a reconnect the log continues without a byte lost or doubled.
+	//
+	// Each socket has a bounded queue. A client that reads too slowly is closed
+	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// `resync` event, refetch what the page shows. The server pings every 54 s and
+	// closes a socket that answers no ping for 60 s.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/events (the `Events` operationId).
+	EventsWithResponse(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*EventsResponse, error)
+
 	// SubmitJobWithBodyWithResponse Submit a job
 	//
 	// Submits one job (project token or job token). The entity is created if
@@ -4656,6 +4918,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 	AppendJobLogWithBodyWithResponse(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AppendJobLogResponse, error)
+
+	// GetJobLogTimesWithResponse When each log chunk arrived
+	//
+	// The arrival time of each stored chunk of one attempt's log (the current
+	// attempt by default), in offset order: the bytes from `offset` up to the next
+	// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+	// line's time since the job started.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+	GetJobLogTimesWithResponse(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*GetJobLogTimesResponse, error)
 
 	// RetryJobWithResponse Retry a job
 	//
@@ -5375,6 +5649,68 @@ func (r CompatSubmitResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CompatSubmitResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EventsResponse503Headers the declared response headers of an HTTP 503 response for Events
+type EventsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type EventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EventsResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EventsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6193,6 +6529,75 @@ func (r AppendJobLogResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AppendJobLogResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetJobLogTimesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LogTimes
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON200() *LogTimes {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJobLogTimesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJobLogTimesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJobLogTimesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJobLogTimesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8390,6 +8795,40 @@ func (c *ClientWithResponses) CompatSubmitWithResponse(ctx context.Context, body
 	return ParseCompatSubmitResponse(rsp)
 }
 
+// EventsWithResponse The live event stream (websocket)
+//
+// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+// text frames. The client sends `EventClientMessage`s: it subscribes to the
+// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+// changes made through any server process sharing the database arrive.
+//
+// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+// headers on a websocket), or an `auth` message sent first. Without a token only
+// public projects can be followed; events of private projects go only to
+// callers who may read them, and subscribing to what the caller may not read
+// answers an `error` event with code 404.
+//
+// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+// already holds; the server sends the stored bytes from there, then each append,
+// so after a reconnect the log continues without a byte lost or doubled.
+//
+// Each socket has a bounded queue. A client that reads too slowly is closed
+// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// `resync` event, refetch what the page shows. The server pings every 54 s and
+// closes a socket that answers no ping for 60 s.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/events (the `Events` operationId).
+func (c *ClientWithResponses) EventsWithResponse(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*EventsResponse, error) {
+	rsp, err := c.Events(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEventsResponse(rsp)
+}
+
 // SubmitJobWithBodyWithResponse Submit a job
 //
 // Submits one job (project token or job token). The entity is created if
@@ -8619,6 +9058,24 @@ func (c *ClientWithResponses) AppendJobLogWithBodyWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseAppendJobLogResponse(rsp)
+}
+
+// GetJobLogTimesWithResponse When each log chunk arrived
+//
+// The arrival time of each stored chunk of one attempt's log (the current
+// attempt by default), in offset order: the bytes from `offset` up to the next
+// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+// line's time since the job started.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+func (c *ClientWithResponses) GetJobLogTimesWithResponse(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*GetJobLogTimesResponse, error) {
+	rsp, err := c.GetJobLogTimes(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJobLogTimesResponse(rsp)
 }
 
 // RetryJobWithResponse Retry a job
@@ -9488,6 +9945,62 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 	return response, nil
 }
 
+// ParseEventsResponse parses an HTTP response from a EventsWithResponse call
+func ParseEventsResponse(rsp *http.Response) (*EventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers EventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSubmitJobResponse parses an HTTP response from a SubmitJobWithResponse call
 func ParseSubmitJobResponse(rsp *http.Response) (*SubmitJobResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10232,6 +10745,60 @@ func ParseAppendJobLogResponse(rsp *http.Response) (*AppendJobLogResponse, error
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetJobLogTimesResponse parses an HTTP response from a GetJobLogTimesWithResponse call
+func ParseGetJobLogTimesResponse(rsp *http.Response) (*GetJobLogTimesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJobLogTimesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LogTimes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
 	}
 
 	return response, nil
