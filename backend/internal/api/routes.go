@@ -6,8 +6,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
