@@ -232,6 +232,7 @@ func TestEventsLogResume(t *testing.T) {
 	_, run := b.runner("r1", "linux")
 	j := b.submit(tok, nil)
 	c := b.claim(run, 1, "linux")[0]
+	b.heartbeat(run, c)
 	var log strings.Builder
 	write := func(s string) {
 		b.appendLog(run, j.ID, c.Attempt, log.Len(), s)

@@ -376,13 +376,13 @@ func (pc *projectCache) clear() {
 }
 
 // Handler returns the listener's handler: store.ChannelEvents goes to the hub,
-// every other channel to other (dispatch).
+// and every channel to other (dispatch).
 func (h *Hub) Handler(other HandlerFunc) HandlerFunc {
 	return func(channel, payload string) {
 		if channel == store.ChannelEvents {
 			h.Notify(payload)
-			return
 		}
+		// other sees events too: dispatch wakes runners' cancel watches on them.
 		other(channel, payload)
 	}
 }
