@@ -56,6 +56,9 @@ type Agent struct {
 	retryMin, retryMax time.Duration
 	refusedDelay       time.Duration
 	waitSeconds        int
+	// flushTime bounds, past the jobs' kill grace, how long a shutdown waits
+	// for the server to take the jobs' logs and ends.
+	flushTime time.Duration
 
 	// jobCtx carries every job's calls to the server; only Kill cancels it, so a
 	// shutdown still reports the jobs it stops.
@@ -103,6 +106,7 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		retryMax:     10 * time.Second,
 		refusedDelay: 30 * time.Second,
 		waitSeconds:  WaitSeconds,
+		flushTime:    10 * time.Second,
 		jobCtx:       jobCtx,
 		killAll:      killAll,
 		tasks:        map[taskKey]*task{},
@@ -170,13 +174,45 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.jobCtx.Done():
 		}
 	}
+	// What the server cannot take within the jobs' kill grace and the flush time
+	// stays undelivered: a runner asked to stop must stop, server or not.
 	select {
 	case <-done:
 	case <-a.jobCtx.Done():
 		return nil
+	case <-time.After(a.cfg.Grace + a.flushTime):
+		a.reportUndelivered()
+		a.Kill()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 	}
 	a.log.Printf("stopped")
 	return nil
+}
+
+// reportUndelivered says, for each job still on its way to the server, what the
+// server will not get from this runner.
+func (a *Agent) reportUndelivered() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		t.mu.Lock()
+		what := "its end (it was still stopping)"
+		if t.ended {
+			what = fmt.Sprintf("its end (exit code %d)", t.exitCode)
+		}
+		stream := t.stream
+		t.mu.Unlock()
+		if stream != nil {
+			if n := stream.Buffered(); n > 0 {
+				what += fmt.Sprintf(" and the last %d bytes of its log", n)
+			}
+		}
+		a.log.Printf("could not deliver job %d attempt %d to the server before exiting: %s; "+
+			"the server will declare it lost when its lease runs out", t.job.Id, t.job.Attempt, what)
+	}
 }
 
 // Kill kills every job at once and abandons their reports: the second signal.
@@ -383,6 +419,7 @@ type task struct {
 	gone      chan struct{}
 	isGone    bool
 	ended     bool // the process has exited
+	exitCode  int
 	completed bool
 	stopSeen  bool // the cancel poll reported this attempt's end
 }
@@ -489,9 +526,12 @@ func (t *task) run() {
 	hbCtx, stopHeartbeats := context.WithCancel(ctx)
 	defer stopHeartbeats()
 
-	t.stream = logstream.New(a.client, j.Id, j.Attempt, logstream.Options{
+	stream := logstream.New(a.client, j.Id, j.Attempt, logstream.Options{
 		RetryMin: a.retryMin, RetryMax: a.retryMax, LogFunc: a.log.Printf,
 	})
+	t.mu.Lock()
+	t.stream = stream
+	t.mu.Unlock()
 	// The first heartbeat acknowledges the claim; it goes out while the job starts.
 	go t.heartbeats(hbCtx)
 	go func() {
@@ -504,7 +544,7 @@ func (t *task) run() {
 		}
 	}()
 
-	output := mask.NewWriter(t.stream, t.secrets())
+	output := mask.NewWriter(t.stream, mask.Expand(t.secrets()))
 	var res job.Result
 	proc, err := job.Start(job.Spec{
 		ID: j.Id, Attempt: j.Attempt, Cmd: j.Cmd, Shell: a.cfg.Shell, Env: t.env(), WorkDir: a.cfg.WorkDir,
@@ -525,6 +565,7 @@ func (t *task) run() {
 	}
 	t.mu.Lock()
 	t.ended = true
+	t.exitCode = res.ExitCode
 	t.mu.Unlock()
 	_ = output.Close()
 	_ = t.stream.Close()
