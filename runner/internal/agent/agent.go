@@ -64,6 +64,8 @@ type Agent struct {
 	// shutdown still reports the jobs it stops.
 	jobCtx  context.Context
 	killAll context.CancelFunc
+	// binDir holds an aura-runner link that goes first on the jobs' PATH.
+	binDir string
 
 	mu      sync.Mutex
 	tasks   map[taskKey]*task
@@ -142,6 +144,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Printf("cannot become the subreaper of the jobs' processes (%v): detached ones are still found by their mark", err)
 	}
 	// What a killed runner's jobs left running must not run beside new attempts.
+	if dir, err := linkSelf(a.cfg.WorkDir); err != nil {
+		a.log.Printf("jobs cannot run aura-runner submit by name: %v", err)
+	} else {
+		a.binDir = dir
+	}
 	cleaned, err := job.Recover(a.cfg.WorkDir)
 	for _, line := range cleaned {
 		a.log.Printf("cleaning up after an earlier runner: %s", line)
@@ -244,6 +251,35 @@ func (a *Agent) Kill() {
 	}
 }
 
+// linkSelf links the running executable as aura-runner into a folder of the
+// work folder, for the jobs' PATH.
+func linkSelf(workDir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dir, err := filepath.Abs(filepath.Join(workDir, ".bin"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	link := filepath.Join(dir, "aura-runner")
+	_ = os.Remove(link)
+	return dir, os.Symlink(exe, link)
+}
+
+// lookup returns the last value of name in env.
+func lookup(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // lockWorkDir makes sure one runner at a time uses a work folder: a runner
 // cleans up what the folder's previous runner left, which must not be a live one.
 // The lock goes with the process, even on kill -9.
@@ -319,7 +355,10 @@ func (a *Agent) claimLoop(ctx context.Context) {
 			backoff.Sleep(ctx, delay)
 			continue
 		}
-		if lastErr != "" {
+		// An empty answer at once proves little (a server shutting down answers
+		// so); say that claiming works again only once the server really served
+		// a claim: jobs, or a long poll it held.
+		if lastErr != "" && (len(claimed.Jobs) > 0 || time.Since(began) >= time.Second) {
 			a.log.Printf("claiming works again")
 			lastErr = ""
 		}
@@ -502,6 +541,10 @@ func (t *task) env() []string {
 	)
 	for _, k := range slices.Sorted(maps.Keys(j.Env)) {
 		env = append(env, k+"="+j.Env[k])
+	}
+	if t.agent.binDir != "" {
+		// `aura-runner submit` works inside the job whatever the runner's PATH.
+		env = append(env, "PATH="+t.agent.binDir+string(os.PathListSeparator)+lookup(env, "PATH"))
 	}
 	for _, k := range slices.Sorted(maps.Keys(j.SecretEnv)) {
 		env = append(env, k+"="+j.SecretEnv[k])

@@ -98,6 +98,10 @@ func (p *peer) routes() http.Handler {
 					code := p.claimFailures[0]
 					p.claimFailures = p.claimFailures[1:]
 					p.mu.Unlock()
+					if code == http.StatusOK { // an empty answer at once
+						reply(w, code, apiclient.ClaimResponse{Jobs: []apiclient.ClaimedJob{}, HeartbeatSeconds: 1})
+						return
+					}
 					fail(w, code)
 					return
 				}
@@ -457,4 +461,17 @@ func TestShutdownWithTheServerGone(t *testing.T) {
 	out := b.out.String()
 	require.Contains(t, out, "could not deliver job 50 attempt 1 to the server before exiting: its end (exit code 143)")
 	require.True(t, strings.HasSuffix(out, "stopped\n"), out)
+}
+
+// TestNoFalseRecovery: an empty answer at once between a 503 and a 401 is no
+// sign that claiming works again.
+func TestNoFalseRecovery(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, 1, func(p *peer) {
+		p.claimFailures = []int{http.StatusServiceUnavailable, http.StatusOK, http.StatusUnauthorized}
+	})
+	require.Eventually(t, func() bool { return strings.Contains(b.out.String(), "401 Unauthorized") },
+		5*time.Second, 5*time.Millisecond)
+	require.NotContains(t, b.out.String(), "claiming works again")
 }
