@@ -56,11 +56,16 @@ type Agent struct {
 	retryMin, retryMax time.Duration
 	refusedDelay       time.Duration
 	waitSeconds        int
+	// flushTime bounds, past the jobs' kill grace, how long a shutdown waits
+	// for the server to take the jobs' logs and ends.
+	flushTime time.Duration
 
 	// jobCtx carries every job's calls to the server; only Kill cancels it, so a
 	// shutdown still reports the jobs it stops.
 	jobCtx  context.Context
 	killAll context.CancelFunc
+	// binDir holds an aura-runner link that goes first on the jobs' PATH.
+	binDir string
 
 	mu      sync.Mutex
 	tasks   map[taskKey]*task
@@ -103,6 +108,7 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		retryMax:     10 * time.Second,
 		refusedDelay: 30 * time.Second,
 		waitSeconds:  WaitSeconds,
+		flushTime:    10 * time.Second,
 		jobCtx:       jobCtx,
 		killAll:      killAll,
 		tasks:        map[taskKey]*task{},
@@ -138,6 +144,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Printf("cannot become the subreaper of the jobs' processes (%v): detached ones are still found by their mark", err)
 	}
 	// What a killed runner's jobs left running must not run beside new attempts.
+	if dir, err := linkSelf(a.cfg.WorkDir); err != nil {
+		a.log.Printf("jobs cannot run aura-runner submit by name: %v", err)
+	} else {
+		a.binDir = dir
+	}
 	cleaned, err := job.Recover(a.cfg.WorkDir)
 	for _, line := range cleaned {
 		a.log.Printf("cleaning up after an earlier runner: %s", line)
@@ -170,13 +181,45 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.jobCtx.Done():
 		}
 	}
+	// What the server cannot take within the jobs' kill grace and the flush time
+	// stays undelivered: a runner asked to stop must stop, server or not.
 	select {
 	case <-done:
 	case <-a.jobCtx.Done():
 		return nil
+	case <-time.After(a.cfg.Grace + a.flushTime):
+		a.reportUndelivered()
+		a.Kill()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 	}
 	a.log.Printf("stopped")
 	return nil
+}
+
+// reportUndelivered says, for each job still on its way to the server, what the
+// server will not get from this runner.
+func (a *Agent) reportUndelivered() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		t.mu.Lock()
+		what := "its end (it was still stopping)"
+		if t.ended {
+			what = fmt.Sprintf("its end (exit code %d)", t.exitCode)
+		}
+		stream := t.stream
+		t.mu.Unlock()
+		if stream != nil {
+			if n := stream.Buffered(); n > 0 {
+				what += fmt.Sprintf(" and the last %d bytes of its log", n)
+			}
+		}
+		a.log.Printf("could not deliver job %d attempt %d to the server before exiting: %s; "+
+			"the server will declare it lost when its lease runs out", t.job.Id, t.job.Attempt, what)
+	}
 }
 
 // Kill kills every job at once and abandons their reports: the second signal.
@@ -206,6 +249,35 @@ func (a *Agent) Kill() {
 	case <-removed:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// linkSelf links the running executable as aura-runner into a folder of the
+// work folder, for the jobs' PATH.
+func linkSelf(workDir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dir, err := filepath.Abs(filepath.Join(workDir, ".bin"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	link := filepath.Join(dir, "aura-runner")
+	_ = os.Remove(link)
+	return dir, os.Symlink(exe, link)
+}
+
+// lookup returns the last value of name in env.
+func lookup(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // lockWorkDir makes sure one runner at a time uses a work folder: a runner
@@ -283,7 +355,10 @@ func (a *Agent) claimLoop(ctx context.Context) {
 			backoff.Sleep(ctx, delay)
 			continue
 		}
-		if lastErr != "" {
+		// An empty answer at once proves little (a server shutting down answers
+		// so); say that claiming works again only once the server really served
+		// a claim: jobs, or a long poll it held.
+		if lastErr != "" && (len(claimed.Jobs) > 0 || time.Since(began) >= time.Second) {
 			a.log.Printf("claiming works again")
 			lastErr = ""
 		}
@@ -383,6 +458,7 @@ type task struct {
 	gone      chan struct{}
 	isGone    bool
 	ended     bool // the process has exited
+	exitCode  int
 	completed bool
 	stopSeen  bool // the cancel poll reported this attempt's end
 }
@@ -466,6 +542,10 @@ func (t *task) env() []string {
 	for _, k := range slices.Sorted(maps.Keys(j.Env)) {
 		env = append(env, k+"="+j.Env[k])
 	}
+	if t.agent.binDir != "" {
+		// `aura-runner submit` works inside the job whatever the runner's PATH.
+		env = append(env, "PATH="+t.agent.binDir+string(os.PathListSeparator)+lookup(env, "PATH"))
+	}
 	for _, k := range slices.Sorted(maps.Keys(j.SecretEnv)) {
 		env = append(env, k+"="+j.SecretEnv[k])
 	}
@@ -489,9 +569,12 @@ func (t *task) run() {
 	hbCtx, stopHeartbeats := context.WithCancel(ctx)
 	defer stopHeartbeats()
 
-	t.stream = logstream.New(a.client, j.Id, j.Attempt, logstream.Options{
+	stream := logstream.New(a.client, j.Id, j.Attempt, logstream.Options{
 		RetryMin: a.retryMin, RetryMax: a.retryMax, LogFunc: a.log.Printf,
 	})
+	t.mu.Lock()
+	t.stream = stream
+	t.mu.Unlock()
 	// The first heartbeat acknowledges the claim; it goes out while the job starts.
 	go t.heartbeats(hbCtx)
 	go func() {
@@ -504,7 +587,7 @@ func (t *task) run() {
 		}
 	}()
 
-	output := mask.NewWriter(t.stream, t.secrets())
+	output := mask.NewWriter(t.stream, mask.Expand(t.secrets()))
 	var res job.Result
 	proc, err := job.Start(job.Spec{
 		ID: j.Id, Attempt: j.Attempt, Cmd: j.Cmd, Shell: a.cfg.Shell, Env: t.env(), WorkDir: a.cfg.WorkDir,
@@ -525,6 +608,7 @@ func (t *task) run() {
 	}
 	t.mu.Lock()
 	t.ended = true
+	t.exitCode = res.ExitCode
 	t.mu.Unlock()
 	_ = output.Close()
 	_ = t.stream.Close()

@@ -101,27 +101,25 @@ func markedPids(mark string) []int {
 	return pids
 }
 
-// descendants lists the running descendants of pid, read through the kernel's
-// children lists, so it costs in proportion to the runner's own processes.
+// descendants lists the running descendants of pid. It reads the parent of
+// every process rather than the kernel's children lists, which skip entries
+// while children come and go.
 func descendants(pid int) []procStat {
+	all := processes()
+	children := map[int][]procStat{}
+	for _, p := range all {
+		children[p.ppid] = append(children[p.ppid], p)
+	}
 	var out []procStat
 	queue := []int{pid}
 	for len(queue) > 0 {
-		p := strconv.Itoa(queue[0])
-		queue = queue[1:]
-		tasks, _ := os.ReadDir("/proc/" + p + "/task")
-		for _, task := range tasks {
-			b, err := os.ReadFile("/proc/" + p + "/task/" + task.Name() + "/children")
-			if err != nil {
-				continue
+		for _, c := range children[queue[0]] {
+			if c.running() {
+				out = append(out, c)
 			}
-			for _, c := range strings.Fields(string(b)) {
-				if st, ok := readStat(c); ok && st.running() {
-					out = append(out, st)
-					queue = append(queue, st.pid)
-				}
-			}
+			queue = append(queue, c.pid)
 		}
+		queue = queue[1:]
 	}
 	return out
 }
