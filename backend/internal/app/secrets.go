@@ -37,7 +37,7 @@ func secretsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
 	newKeyText := fs.String("new-key", "", "the new key (32 bytes, base64 or hex); empty: generate one")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := cfg.parse(fs, args[1:]); err != nil {
 		return err
 	}
 	oldKey, err := seal.LoadKey(cfg.SecretKey, cfg.DataDir)
