@@ -17,7 +17,8 @@ import (
 
 // viewer is a websocket client of GET /api/v1/events, like a browser tab.
 type viewer struct {
-	conn *websocket.Conn
+	conn    *websocket.Conn
+	pending []message // read while waiting for a subscribe's answer
 }
 
 func dialViewer(t testing.TB, s *server, token string) *viewer {
@@ -46,6 +47,16 @@ type message struct {
 
 func (v *viewer) read(t testing.TB) message {
 	t.Helper()
+	if len(v.pending) > 0 {
+		m := v.pending[0]
+		v.pending = v.pending[1:]
+		return m
+	}
+	return v.receive(t)
+}
+
+func (v *viewer) receive(t testing.TB) message {
+	t.Helper()
 	require.NoError(t, v.conn.SetReadDeadline(time.Now().Add(20*time.Second)))
 	_, data, err := v.conn.ReadMessage()
 	require.NoError(t, err)
@@ -58,11 +69,12 @@ func (v *viewer) subscribe(t testing.TB, topic string) {
 	t.Helper()
 	require.NoError(t, v.conn.WriteJSON(map[string]any{"op": "subscribe", "topic": topic}))
 	for {
-		m := v.read(t)
+		m := v.receive(t)
 		require.NotEqual(t, "error", m.Type, m.Message)
 		if m.Type == "subscribed" && m.Topic == topic {
 			return
 		}
+		v.pending = append(v.pending, m)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -14,12 +16,22 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusServiceUnavailable, "", "events are not available"))
 		return
 	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, r, errorf(http.StatusBadRequest, "", "this route is a websocket: send the Upgrade headers"))
+		return
+	}
 	p := principal(r)
-	if tok := r.URL.Query().Get("token"); tok != "" && p == nil {
-		var err error
-		if p, err = h.Auth.Authenticate(r.Context(), "Bearer "+tok); err != nil {
-			writeError(w, r, err)
-			return
+	q := r.URL.Query()
+	if tok := q.Get("token"); tok != "" {
+		// Scrub it from the shared URL, so no request log written after this shows it.
+		q.Del("token")
+		r.URL.RawQuery = q.Encode()
+		if p == nil {
+			var err error
+			if p, err = h.Auth.Authenticate(r.Context(), "Bearer "+tok); err != nil {
+				writeError(w, r, err)
+				return
+			}
 		}
 	}
 	h.Events.Serve(w, r, p)

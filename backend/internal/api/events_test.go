@@ -479,3 +479,53 @@ func TestWebFallback(t *testing.T) {
 		require.Contains(t, rec.Body.String(), want, path)
 	}
 }
+
+func TestEventsNeedsAWebsocket(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.fail(call{method: "GET", path: "/api/v1/events"}, 400)
+	b.fail(call{method: "GET", path: "/api/v1/events?token=AURA_ADMINKEY_wrong"}, 400)
+}
+
+// TestEventsListenerReconnect cuts the server's LISTEN connection: clients are
+// told to resync, and a followed log catches up the bytes whose notifications
+// were lost meanwhile.
+func TestEventsListenerReconnect(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, nil)
+	c := b.claim(run, 1, "linux")[0]
+	ws := openEvents(t, b.url, "")
+	ws.subscribe(fmt.Sprintf("log:%d", j.ID))
+	b.appendLog(run, j.ID, c.Attempt, 0, "before\n")
+	require.Equal(t, "before\n", string(ws.readLog(j.ID, 0, 7)))
+
+	var killed int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query ILIKE 'listen%'`).Scan(&killed))
+	require.Equal(t, 1, killed)
+	// Appended before the listener is back (it waits 100 ms at least): its NOTIFY is lost.
+	b.appendLog(run, j.ID, c.Attempt, 7, "during\n")
+	m := ws.next()
+	for m["type"] == "log" {
+		m = ws.next() // the append may have beaten the cut
+	}
+	require.Equal(t, "resync", m["type"])
+	// The lost bytes come with the resync, before any further append.
+	require.Equal(t, "during\n", string(ws.readLog(j.ID, 7, 7)))
+	b.appendLog(run, j.ID, c.Attempt, 14, "after\n")
+	var got strings.Builder
+	got.WriteString("during\n")
+	for got.Len() < 13 {
+		m := ws.nextOf("log")
+		data, err := base64.StdEncoding.DecodeString(m["data"].(string))
+		require.NoError(t, err)
+		require.EqualValues(t, 7+got.Len(), m["offset"])
+		got.Write(data)
+	}
+	require.Equal(t, "during\nafter\n", got.String())
+	ws.quiet(200 * time.Millisecond)
+}

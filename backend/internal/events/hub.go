@@ -95,14 +95,17 @@ func (h *Hub) Resync(reason string) {
 func (h *Hub) Run(ctx context.Context) {
 	defer h.closeAll()
 	dirty := map[entityRef]*pendingEntity{}
+	lastFlush := time.Now()
 	for {
 		select {
 		case p := <-h.in:
 			h.handle(ctx, p, dirty)
 			// Entity updates wait until the backlog is drained, so a burst of
-			// transitions on one entity costs one query.
-			if len(h.in) == 0 {
+			// transitions on one entity costs one query; under a steady flood
+			// they still go out every entityEvery.
+			if len(dirty) > 0 && (len(h.in) == 0 || time.Since(lastFlush) > entityEvery) {
 				h.flushEntities(ctx, dirty)
+				lastFlush = time.Now()
 			}
 		case reason := <-h.resync:
 			h.flushEntities(ctx, dirty)
@@ -113,6 +116,9 @@ func (h *Hub) Run(ctx context.Context) {
 		}
 	}
 }
+
+// entityEvery bounds how long entity events wait behind a flood of notifications.
+const entityEvery = 200 * time.Millisecond
 
 type entityRef struct{ project, key, val string }
 
@@ -131,6 +137,12 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 	}
 	switch e := e.(type) {
 	case store.JobEvent:
+		h.mu.Lock()
+		nobody := len(h.clients) == 0
+		h.mu.Unlock()
+		if nobody {
+			return
+		}
 		proj, ok := h.projects.get(ctx, e.Project)
 		if !ok {
 			return // deleted meanwhile
