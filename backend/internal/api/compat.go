@@ -43,16 +43,7 @@ func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	env, err := parseDotEnv(body.Env)
-	if err == nil {
-		err = checkEnv("env", env)
-	}
-	if err == nil && body.EarliestStart != nil {
-		// Unix seconds: refuse what would wrap around or lie beyond a year.
-		if s := *body.EarliestStart; s < 0 || s > time.Now().Add(maxAhead).Unix() {
-			err = errorf(http.StatusBadRequest, "earliestStart", "field earliestStart must be Unix seconds between 1970 and a year from now")
-		}
-	}
+	env, err := body.check()
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -80,6 +71,21 @@ func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int64{"id": jobs[0].ID})
+}
+
+// check refuses what the tags cannot and returns the parsed env text.
+func (b *compatSubmit) check() (map[string]string, error) {
+	env, err := parseDotEnv(b.Env)
+	if err == nil {
+		err = checkEnv("env", env)
+	}
+	if err == nil && b.EarliestStart != nil {
+		// Unix seconds: refuse what would wrap around or lie beyond a year.
+		if s := *b.EarliestStart; s < 0 || s > time.Now().Add(maxAhead).Unix() {
+			err = errorf(http.StatusBadRequest, "earliestStart", "field earliestStart must be Unix seconds between 1970 and a year from now")
+		}
+	}
+	return env, err
 }
 
 // parseDotEnv reads the text of a .env file: KEY=value lines, blank lines and # comments.

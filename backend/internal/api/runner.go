@@ -285,14 +285,10 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if offset > info.Length {
-		writeError(w, r, errorf(http.StatusBadRequest, "offset",
-			fmt.Sprintf("offset %d is past the end of the log (%d bytes)", offset, info.Length)))
+	end, err := logRange(offset, limit, info.Length)
+	if err != nil {
+		writeError(w, r, err)
 		return
-	}
-	end := info.Length
-	if limit < end-offset {
-		end = offset + limit
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Log-Length", strconv.FormatInt(info.Length, 10))
@@ -303,6 +299,18 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 		h.Logger.Error("log read failed", "job", j.ID, "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// logRange returns where a read of limit (>= 1) bytes from offset ends in a log
+// of length bytes, without overflowing however large both are.
+func logRange(offset, limit, length int64) (int64, error) {
+	if offset > length {
+		return 0, errorf(http.StatusBadRequest, "offset", fmt.Sprintf("offset %d is past the end of the log (%d bytes)", offset, length))
+	}
+	if limit < length-offset {
+		return offset + limit, nil
+	}
+	return length, nil
 }
 
 // readBody reads a raw body of at most limit bytes as it arrives: the buffer
