@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -341,4 +342,55 @@ func TestSubmitLimits(t *testing.T) {
 	e = b.fail(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": []any{job, job, job}}}, 422)
 	require.Contains(t, e.Message, "AURA_MAX_BATCH")
 	require.Equal(t, 5, b.count("jobs"), "nothing of the refused submits was written")
+}
+
+// TestUnclaimAfterHangUp: a runner hangs up while its claim is being made; the
+// claim still commits, and the server puts the job straight back in the queue
+// rather than leaving it to the acknowledgement timeout.
+func TestUnclaimAfterHangUp(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{ack: 30 * time.Second})
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, nil)
+
+	ctx := context.Background()
+	var queuedAt time.Time
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT queued_at FROM jobs WHERE id = $1`, j.ID).Scan(&queuedAt))
+
+	// Hold the claim statement up until the runner has gone.
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	reqCtx, hangUp := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(reqCtx, "POST", b.url+"/api/v1/runner/claim",
+		strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":0}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+run)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := b.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	hangUp()
+	require.Error(t, <-done, "the runner hung up before any answer")
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, tx.Rollback(ctx))
+
+	// The claim commits once the lock is gone, then is undone at once: queued
+	// again (a new queued_at), with no runner and no hand-out counted.
+	require.Eventually(t, func() bool {
+		var status string
+		var handouts int
+		var runnerID *int64
+		var requeued time.Time
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT status, handouts, runner_id, queued_at FROM jobs WHERE id = $1`, j.ID).
+			Scan(&status, &handouts, &runnerID, &requeued))
+		return status == "queued" && handouts == 0 && runnerID == nil && requeued.After(queuedAt)
+	}, 3*time.Second, 20*time.Millisecond, "the job waits for the acknowledgement timeout")
 }

@@ -263,7 +263,12 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if req.Compat {
 			p.Lease, p.Acked, p.LeaseIncludesTimeout = d.cfg.Lease, true, true
 		}
-		got, err := d.store.JobClaim(ctx, p)
+		// A claim that began finishes even if the runner hangs up meanwhile: the
+		// caller then puts what it claimed back (JobUnclaim), which is cleaner than
+		// a statement cut off half-way.
+		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		got, err := d.store.JobClaim(claimCtx, p)
+		cancel()
 		if err != nil {
 			return nil, nil, err
 		}
