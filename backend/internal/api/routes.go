@@ -11,6 +11,7 @@ import (
 
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -19,6 +20,8 @@ type Deps struct {
 	Store      *store.Store
 	Auth       *auth.Authenticator
 	Dispatcher *dispatch.Dispatcher
+	// Integrations receives webhooks and keeps forge secrets sealed.
+	Integrations *integrations.Service
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
 	// Logger is optional; slog.Default() otherwise.
@@ -47,6 +50,9 @@ func NewRouter(d Deps) *mux.Router {
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
 
+	// Webhooks carry a signature, not a token: a forge's own Authorization header
+	// must not be mistaken for one of Aura's.
+	r.HandleFunc("/api/v1/hooks/{integration}", h.receiveHook).Methods(http.MethodPost)
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	v1.Use(h.authenticate)
 	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
@@ -63,11 +69,21 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/projects/{project}/tokens", h.listProjectTokens).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/tokens", h.createProjectToken).Methods(http.MethodPost)
 	v1.HandleFunc("/projects/{project}/tokens/{id}", h.deleteProjectToken).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/secrets", h.listProjectSecrets).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/secrets/{name}", h.putProjectSecret).Methods(http.MethodPut)
+	v1.HandleFunc("/projects/{project}/secrets/{name}", h.deleteProjectSecret).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/integrations", h.listIntegrations).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/integrations", h.createIntegration).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", h.getIntegration).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", h.updateIntegration).Methods(http.MethodPatch)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", h.deleteIntegration).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/integrations/{id}/test", h.testIntegrationStatus).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs", h.submitJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/batch", h.submitJobBatch).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}", h.getJob).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/cancel", h.cancelJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/retry", h.retryJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/approve", h.approveJob).Methods(http.MethodPost)
 	v1.HandleFunc("/queue", h.listQueue).Methods(http.MethodGet)
 	v1.HandleFunc("/runners", h.listRunners).Methods(http.MethodGet)
 	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,8 @@ import (
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -118,7 +121,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, Logger: logger})
+	forge, err := newForge(cfg, st)
+	if err != nil {
+		return err
+	}
+	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
+
+	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, Logger: logger, Integrations: forge})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -137,6 +146,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// newForge sets up the forge integrations, which seal their secrets with the
+// server key (AURA_SECRET_KEY, or the key file in the data folder).
+func newForge(cfg Config, st *store.Store) (*integrations.Service, error) {
+	k, err := seal.LoadKey(os.Getenv("AURA_SECRET_KEY"), cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	box, err := seal.New(k)
+	if err != nil {
+		return nil, err
+	}
+	return &integrations.Service{Store: st, Box: box, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}, nil
 }
 
 func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {

@@ -40,6 +40,7 @@ type notes struct {
 	runnable map[string]int
 	events   []string
 	timer    bool
+	statuses statusMarks // commits whose forge status may have changed (statuses.go)
 }
 
 func (n *notes) queued(tag string) {
@@ -58,6 +59,7 @@ func (n *notes) event(e Event) {
 func (n *notes) jobChanged(c changedJob) {
 	n.event(Event{Type: "job", JobID: c.ID, Project: c.Project, EntityKey: c.Key, EntityVal: c.Val,
 		Status: c.Status, Tag: c.Tag, Attempt: c.Attempt})
+	n.statuses.add(c.Project, c.Key, c.Val)
 	switch {
 	case c.Status == StatusQueued:
 		n.queued(c.Tag)
@@ -76,20 +78,23 @@ func (n *notes) merge(other *notes) {
 	}
 	n.events = append(n.events, other.events...)
 	n.timer = n.timer || other.timer
+	n.statuses.merge(&other.statuses)
 }
 
 func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
 	if n.empty() {
 		return nil
 	}
-	_, err := tx.Exec(ctx, notifyQuery, n.args()...)
-	return interpret(err, "notify")
+	b := &pgx.Batch{}
+	n.queue(b)
+	return interpret(tx.SendBatch(ctx, b).Close(), "notify")
 }
 
 // queue adds the notifications to a batch that runs in the transaction.
 func (n *notes) queue(b *pgx.Batch) {
 	if !n.empty() {
 		b.Queue(notifyQuery, n.args()...)
+		n.statuses.queue(b)
 	}
 }
 
