@@ -53,6 +53,13 @@ func NewRouter(d Deps) *mux.Router {
 	// Webhooks carry a signature, not a token: a forge's own Authorization header
 	// must not be mistaken for one of Aura's.
 	r.HandleFunc("/api/v1/hooks/{integration}", h.receiveHook).Methods(http.MethodPost)
+	r.HandleFunc("/api/submit/gitea", h.compatGitea).Methods(http.MethodPost)
+	r.HandleFunc("/api/submit/darke", h.compatDarke).Methods(http.MethodPost)
+	// Badges: a private project's needs a token, like its pages.
+	badges := r.PathPrefix("/badge").Subrouter()
+	badges.Use(h.authenticate)
+	badges.HandleFunc("/{project}/c/{key}/{val}.svg", h.collectionBadge).Methods(http.MethodGet)
+	badges.HandleFunc("/{project}/{key}/{val}.svg", h.entityBadge).Methods(http.MethodGet)
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	v1.Use(h.authenticate)
 	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)

@@ -8,10 +8,14 @@ import (
 
 // darke reads Darke Files' push notifications, as Aura 0.4 did: {owner, repo,
 // refName, commit}, names matched case-insensitively (encoding/json does). They
-// are signed like GitHub's, with X-Hub-Signature-256.
+// are signed like GitHub's, with X-Hub-Signature-256; a sender that cannot sign
+// may send the secret itself as "Authorization: Bearer <secret>".
 type darke struct{}
 
 func (darke) verify(secret []byte, h http.Header, body []byte) error {
+	if token, ok := strings.CutPrefix(h.Get("Authorization"), "Bearer "); ok && h.Get("X-Hub-Signature-256") == "" {
+		return gitlab{}.verify(secret, http.Header{"X-Gitlab-Token": {token}}, body)
+	}
 	return verifyHubSignature(secret, h, body)
 }
 

@@ -73,10 +73,32 @@ func (s *Service) Receive(ctx context.Context, id int64, h http.Header, body []b
 	if err != nil {
 		return nil, err
 	}
-	return s.receive(ctx, in, h, body)
+	return s.receive(ctx, in, h, body, false)
 }
 
-func (s *Service) receive(ctx context.Context, in *store.Integration, h http.Header, body []byte) (*Result, error) {
+// ReceiveCompat handles a 0.4 webhook (/api/submit/gitea, /api/submit/darke),
+// which names no integration: it goes to the integration of kinds whose secret
+// signs it, so nothing is parsed before a signature matches.
+func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Header, body []byte) (*Result, error) {
+	ins, err := s.Store.IntegrationsByKind(ctx, kinds)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range ins {
+		secret, err := s.Box.Open(in.SecretSealed)
+		if err != nil {
+			continue
+		}
+		if parserFor(in.Kind).verify(secret, h, body) == nil {
+			return s.receive(ctx, in, h, body, true)
+		}
+	}
+	return nil, &HookError{Code: http.StatusUnauthorized, Message: ErrSignature.Error()}
+}
+
+// receive handles a delivery to in; compat maps it as 0.4 did (collection
+// ref/<last part of the ref>).
+func (s *Service) receive(ctx context.Context, in *store.Integration, h http.Header, body []byte, compat bool) (*Result, error) {
 	if in.SecretSealed == nil {
 		return nil, &HookError{Code: http.StatusUnauthorized, Message: "this integration has no webhook secret and refuses every delivery"}
 	}
@@ -106,6 +128,9 @@ func (s *Service) receive(ctx context.Context, in *store.Integration, h http.Hea
 	}
 	if len(in.Jobs) == 0 {
 		return s.skipped(ctx, in, "this integration has no jobs to submit")
+	}
+	if compat && e.Name == EventPush {
+		e.Branch = e.Branch[strings.LastIndex(e.Branch, "/")+1:]
 	}
 	return s.submit(ctx, in, e)
 }

@@ -115,10 +115,10 @@ func (s *Store) IntegrationList(ctx context.Context, projectID int64) ([]*Integr
 	return ins, interpret(err, "list integrations")
 }
 
-// IntegrationsByRepository finds the integrations of a kind listening for a
-// repository (compared case-insensitively, as 0.4 did).
-func (s *Store) IntegrationsByRepository(ctx context.Context, kind, repository string) ([]*Integration, error) {
-	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.kind = $1 AND lower(i.repository) = lower($2) ORDER BY i.id`, kind, repository)
+// IntegrationsByKind lists the integrations of the given kinds that have a webhook
+// secret, for the 0.4 webhooks, which name no integration.
+func (s *Store) IntegrationsByKind(ctx context.Context, kinds []string) ([]*Integration, error) {
+	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.kind = ANY($1) AND i.secret_sealed IS NOT NULL ORDER BY i.id`, kinds)
 	ins, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Integration])
 	return ins, interpret(err, "find integrations")
 }

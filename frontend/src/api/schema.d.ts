@@ -906,6 +906,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/submit/gitea": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gitea webhook (0.4)
+         * @description The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+         *     `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+         *     signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+         *     come from that integration's repository. As in 0.4, a push joins collection
+         *     `ref/<last part of the ref>`. A delivery without an event header is a push.
+         */
+        post: operations["compatGitea"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/submit/darke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Darke Files webhook (0.4)
+         * @description The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+         *     `commit`, names matched case-insensitively), mapped onto the integrations of
+         *     kind `darke`: it goes to the one whose secret signs it
+         *     (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+         *     Darke gets no status back.
+         */
+        post: operations["compatDarke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/badge/{project}/{key}/{val}.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An entity's status badge
+         * @description The entity's status (passing, failing, pending) as an SVG badge, for a README
+         *     or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+         *     Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+         *     A private project's badge needs a token that may read it.
+         */
+        get: operations["entityBadge"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/badge/{project}/c/{key}/{val}.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A collection's status badge
+         * @description The status of the newest entity of a collection, such as `ref/main`, as an
+         *     SVG badge; caching and access as for an entity's badge.
+         */
+        get: operations["collectionBadge"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3047,6 +3153,142 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    compatGitea: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description What the delivery did. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    compatDarke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description What the delivery did. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    entityBadge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The badge. */
+            200: {
+                headers: {
+                    ETag?: string;
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description The badge has not changed since the ETag given in `If-None-Match`. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    collectionBadge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The badge. */
+            200: {
+                headers: {
+                    ETag?: string;
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description The badge has not changed since the ETag given in `If-None-Match`. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
         };
     };

@@ -1042,6 +1042,12 @@ type Unauthorized = Error
 // CompatUploadLogTextBody defines parameters for CompatUploadLog.
 type CompatUploadLogTextBody = string
 
+// CompatDarkeJSONBody defines parameters for CompatDarke.
+type CompatDarkeJSONBody = map[string]interface{}
+
+// CompatGiteaJSONBody defines parameters for CompatGitea.
+type CompatGiteaJSONBody = map[string]interface{}
+
 // ReceiveHookJSONBody defines parameters for ReceiveHook.
 type ReceiveHookJSONBody = map[string]interface{}
 
@@ -1143,6 +1149,12 @@ type CompatUploadLogTextRequestBody = CompatUploadLogTextBody
 
 // CompatSubmitJSONRequestBody defines body for CompatSubmit for application/json ContentType.
 type CompatSubmitJSONRequestBody = CompatSubmit
+
+// CompatDarkeJSONRequestBody defines body for CompatDarke for application/json ContentType.
+type CompatDarkeJSONRequestBody = CompatDarkeJSONBody
+
+// CompatGiteaJSONRequestBody defines body for CompatGitea for application/json ContentType.
+type CompatGiteaJSONRequestBody = CompatGiteaJSONBody
 
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
@@ -1347,6 +1359,58 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompatDarkeWithBody Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarkeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompatDarke Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarke(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompatGiteaWithBody Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGiteaWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompatGitea Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReceiveHookWithBody Receive a forge webhook
 	//
@@ -1879,6 +1943,24 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CollectionBadge A collection's status badge
+	//
+	// The status of the newest entity of a collection, such as `ref/main`, as an
+	// SVG badge; caching and access as for an entity's badge.
+	//
+	// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+	CollectionBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EntityBadge An entity's status badge
+	//
+	// The entity's status (passing, failing, pending) as an SVG badge, for a README
+	// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+	// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+	// A private project's badge needs a token that may read it.
+	//
+	// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+	EntityBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Healthz Liveness probe
 	//
 	// Answers 200 while the process serves HTTP; it does not touch the database.
@@ -2052,6 +2134,98 @@ func (c *Client) CompatSubmitWithBody(ctx context.Context, contentType string, b
 // Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 func (c *Client) CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompatSubmitRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompatDarkeWithBody Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *Client) CompatDarkeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatDarkeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompatDarke Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *Client) CompatDarke(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatDarkeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompatGiteaWithBody Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatGiteaRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompatGitea Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatGiteaRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3123,6 +3297,44 @@ func (c *Client) DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestE
 	return c.Client.Do(req)
 }
 
+// CollectionBadge A collection's status badge
+//
+// The status of the newest entity of a collection, such as `ref/main`, as an
+// SVG badge; caching and access as for an entity's badge.
+//
+// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+func (c *Client) CollectionBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCollectionBadgeRequest(c.Server, project, key, val)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EntityBadge An entity's status badge
+//
+// The entity's status (passing, failing, pending) as an SVG badge, for a README
+// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+// A private project's badge needs a token that may read it.
+//
+// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+func (c *Client) EntityBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEntityBadgeRequest(c.Server, project, key, val)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Healthz Liveness probe
 //
 // Answers 200 while the process serves HTTP; it does not touch the database.
@@ -3305,6 +3517,86 @@ func NewCompatSubmitRequestWithBody(server string, contentType string, body io.R
 	}
 
 	operationPath := fmt.Sprintf("/api/submit")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCompatDarkeRequest calls the generic CompatDarke builder with application/json body
+func NewCompatDarkeRequest(server string, body CompatDarkeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompatDarkeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCompatDarkeRequestWithBody constructs an http.Request for the CompatDarke method, with any body, and a specified content type
+func NewCompatDarkeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/submit/darke")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCompatGiteaRequest calls the generic CompatGitea builder with application/json body
+func NewCompatGiteaRequest(server string, body CompatGiteaJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompatGiteaRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCompatGiteaRequestWithBody constructs an http.Request for the CompatGitea method, with any body, and a specified content type
+func NewCompatGiteaRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/submit/gitea")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -5221,6 +5513,102 @@ func NewDeleteRunnerRequest(server string, id Id) (*http.Request, error) {
 	return req, nil
 }
 
+// NewCollectionBadgeRequest constructs an http.Request for the CollectionBadge method
+func NewCollectionBadgeRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "val", val, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/badge/%s/c/%s/%s.svg", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEntityBadgeRequest constructs an http.Request for the EntityBadge method
+func NewEntityBadgeRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "val", val, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/badge/%s/%s/%s.svg", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthzRequest constructs an http.Request for the Healthz method
 func NewHealthzRequest(server string) (*http.Request, error) {
 	var err error
@@ -5406,6 +5794,58 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmitWithResponse(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatSubmitResponse, error)
+
+	// CompatDarkeWithBodyWithResponse Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarkeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error)
+
+	// CompatDarkeWithResponse Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarkeWithResponse(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error)
+
+	// CompatGiteaWithBodyWithResponse Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGiteaWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
+
+	// CompatGiteaWithResponse Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
 
 	// ReceiveHookWithBodyWithResponse Receive a forge webhook
 	//
@@ -5986,6 +6426,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunnerWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*DeleteRunnerResponse, error)
 
+	// CollectionBadgeWithResponse A collection's status badge
+	//
+	// The status of the newest entity of a collection, such as `ref/main`, as an
+	// SVG badge; caching and access as for an entity's badge.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+	CollectionBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*CollectionBadgeResponse, error)
+
+	// EntityBadgeWithResponse An entity's status badge
+	//
+	// The entity's status (passing, failing, pending) as an SVG badge, for a README
+	// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+	// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+	// A private project's badge needs a token that may read it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+	EntityBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*EntityBadgeResponse, error)
+
 	// HealthzWithResponse Liveness probe
 	//
 	// Answers 200 while the process serves HTTP; it does not touch the database.
@@ -6324,6 +6786,144 @@ func (r CompatSubmitResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CompatSubmitResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompatDarkeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HookResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompatDarkeResponse) GetJSON200() *HookResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompatDarkeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompatDarkeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompatDarkeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompatDarkeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CompatDarkeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompatDarkeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompatDarkeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompatDarkeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompatGiteaResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HookResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompatGiteaResponse) GetJSON200() *HookResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompatGiteaResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompatGiteaResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompatGiteaResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompatGiteaResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CompatGiteaResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompatGiteaResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompatGiteaResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompatGiteaResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9385,6 +9985,146 @@ func (r DeleteRunnerResponse) ContentType() string {
 	return ""
 }
 
+// CollectionBadgeResponse200Headers the declared response headers of an HTTP 200 response for CollectionBadge
+type CollectionBadgeResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type CollectionBadgeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CollectionBadgeResponse200Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CollectionBadgeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CollectionBadgeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CollectionBadgeResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CollectionBadgeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CollectionBadgeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CollectionBadgeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CollectionBadgeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CollectionBadgeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EntityBadgeResponse200Headers the declared response headers of an HTTP 200 response for EntityBadge
+type EntityBadgeResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type EntityBadgeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EntityBadgeResponse200Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EntityBadgeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EntityBadgeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EntityBadgeResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EntityBadgeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r EntityBadgeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EntityBadgeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EntityBadgeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EntityBadgeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type HealthzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9622,6 +10362,82 @@ func (c *ClientWithResponses) CompatSubmitWithResponse(ctx context.Context, body
 		return nil, err
 	}
 	return ParseCompatSubmitResponse(rsp)
+}
+
+// CompatDarkeWithBodyWithResponse Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *ClientWithResponses) CompatDarkeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error) {
+	rsp, err := c.CompatDarkeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatDarkeResponse(rsp)
+}
+
+// CompatDarkeWithResponse Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *ClientWithResponses) CompatDarkeWithResponse(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error) {
+	rsp, err := c.CompatDarke(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatDarkeResponse(rsp)
+}
+
+// CompatGiteaWithBodyWithResponse Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *ClientWithResponses) CompatGiteaWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error) {
+	rsp, err := c.CompatGiteaWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatGiteaResponse(rsp)
+}
+
+// CompatGiteaWithResponse Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error) {
+	rsp, err := c.CompatGitea(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatGiteaResponse(rsp)
 }
 
 // ReceiveHookWithBodyWithResponse Receive a forge webhook
@@ -10521,6 +11337,40 @@ func (c *ClientWithResponses) DeleteRunnerWithResponse(ctx context.Context, id I
 	return ParseDeleteRunnerResponse(rsp)
 }
 
+// CollectionBadgeWithResponse A collection's status badge
+//
+// The status of the newest entity of a collection, such as `ref/main`, as an
+// SVG badge; caching and access as for an entity's badge.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+func (c *ClientWithResponses) CollectionBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*CollectionBadgeResponse, error) {
+	rsp, err := c.CollectionBadge(ctx, project, key, val, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCollectionBadgeResponse(rsp)
+}
+
+// EntityBadgeWithResponse An entity's status badge
+//
+// The entity's status (passing, failing, pending) as an SVG badge, for a README
+// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+// A private project's badge needs a token that may read it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+func (c *ClientWithResponses) EntityBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*EntityBadgeResponse, error) {
+	rsp, err := c.EntityBadge(ctx, project, key, val, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEntityBadgeResponse(rsp)
+}
+
 // HealthzWithResponse Liveness probe
 //
 // Answers 200 while the process serves HTTP; it does not touch the database.
@@ -10796,6 +11646,114 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompatDarkeResponse parses an HTTP response from a CompatDarkeWithResponse call
+func ParseCompatDarkeResponse(rsp *http.Response) (*CompatDarkeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompatDarkeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HookResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompatGiteaResponse parses an HTTP response from a CompatGiteaWithResponse call
+func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompatGiteaResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HookResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -13302,6 +14260,146 @@ func ParseDeleteRunnerResponse(rsp *http.Response) (*DeleteRunnerResponse, error
 		}
 		response.JSON500 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseCollectionBadgeResponse parses an HTTP response from a CollectionBadgeWithResponse call
+func ParseCollectionBadgeResponse(rsp *http.Response) (*CollectionBadgeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CollectionBadgeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CollectionBadgeResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEntityBadgeResponse parses an HTTP response from a EntityBadgeWithResponse call
+func ParseEntityBadgeResponse(rsp *http.Response) (*EntityBadgeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EntityBadgeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EntityBadgeResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
