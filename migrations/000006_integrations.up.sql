@@ -1,6 +1,7 @@
 -- Forge integrations: webhooks in, commit statuses out. Secret values are sealed
 -- (AES-256-GCM, backend/internal/seal) before they reach these tables; the sealed
--- columns are listed in store.SealedColumns for key rotation.
+-- columns are listed in store.SealedColumns for key rotation, which walks them by
+-- a bigint id.
 
 CREATE TABLE integrations (
     id                    bigserial PRIMARY KEY,
@@ -28,6 +29,7 @@ CREATE INDEX integrations_project ON integrations (project_id, id);
 CREATE INDEX integrations_repository ON integrations (kind, lower(repository));
 
 CREATE TABLE project_secrets (
+    id           bigserial NOT NULL UNIQUE,
     project_id   bigint NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     name         text NOT NULL,
     value_sealed bytea NOT NULL,

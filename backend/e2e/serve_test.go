@@ -1,19 +1,22 @@
 package e2e
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
-	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/migrations"
 )
 
 // TestEmbeddedDatabase runs `aura serve` the way scripts/run does: no database URL,
@@ -99,10 +102,11 @@ func TestMigrateCommand(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		return strings.TrimSpace(string(out))
 	}
-	// The template database is at the newest migration, whichever number it has.
-	v, _, err := store.MigrateVersion(url)
+	// The newest migration's number is the version, whoever adds the next one.
+	names, err := fs.Glob(migrations.FS, "*.up.sql")
 	require.NoError(t, err)
-	latest := strconv.FormatUint(uint64(v), 10)
+	slices.Sort(names)
+	latest := strings.TrimLeft(strings.SplitN(names[len(names)-1], "_", 2)[0], "0")
 	require.Equal(t, latest, migrate("version"))
 	migrate("down")
 	require.Equal(t, "0", migrate("version"))
@@ -111,4 +115,58 @@ func TestMigrateCommand(t *testing.T) {
 	out, err := exec.Command(filepath.Join(binDir, "aura"), "migrate", "sideways", "--database-url", url).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "unknown migrate command")
+}
+
+// TestEmbeddedDatabaseSupervised kills the embedded PostgreSQL with SIGKILL: aura
+// restarts it, saying so, and serves again. When it cannot restart it (its
+// configuration is gone), aura exits non-zero instead of answering 503 for ever.
+func TestEmbeddedDatabaseSupervised(t *testing.T) {
+	t.Parallel()
+	data, err := os.MkdirTemp("", "aura-e2e-data-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(data, 0o755)) // the postgres user must reach it when we are root
+	t.Cleanup(func() { os.RemoveAll(data) })
+	addr := freeAddr(t)
+	out := &logBuffer{}
+	cmd := exec.Command(filepath.Join(binDir, "aura"), "serve", "--addr", addr, "--data", data, "--admin-token", "AURA_ADMINKEY_e2e")
+	cmd.Env = append(os.Environ(), "AURA_DATABASE_URL=")
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("aura output:\n%s", out)
+		}
+	})
+	s := &server{t: t, url: "http://" + addr, admin: "AURA_ADMINKEY_e2e"}
+	require.Eventually(t, func() bool { return get(s.url+"/readyz") == 200 }, 60*time.Second, 50*time.Millisecond, "aura did not start")
+	s.project("kept")
+
+	pgDir := filepath.Join(data, "postgres")
+	killPostmaster := func() {
+		pidText, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
+		require.NoError(t, err)
+		pid, err := strconv.Atoi(strings.SplitN(string(pidText), "\n", 2)[0])
+		require.NoError(t, err)
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	}
+	killPostmaster()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "was restarted") }, 60*time.Second, 50*time.Millisecond)
+	require.Contains(t, out.String(), "exited unexpectedly")
+	require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects/kept") == 200 }, 10*time.Second, 20*time.Millisecond)
+
+	// Without its configuration, postgres cannot start again.
+	require.NoError(t, os.Rename(filepath.Join(pgDir, "postgresql.conf"), filepath.Join(pgDir, "postgresql.conf.away")))
+	killPostmaster()
+	select {
+	case err := <-exited:
+		var exitErr *exec.ExitError
+		require.ErrorAs(t, err, &exitErr, "aura exits non-zero")
+		require.Equal(t, 1, exitErr.ExitCode())
+		require.Contains(t, out.String(), "could not be restarted")
+	case <-time.After(90 * time.Second):
+		t.Fatal("aura carried on without its database")
+	}
 }

@@ -66,8 +66,11 @@ type testBundle struct {
 }
 
 type bundleOptions struct {
-	lease, ack time.Duration
-	logLimit   int64
+	lease, ack  time.Duration
+	cancelGrace time.Duration
+	logLimit    int64
+	limits      *store.SubmitLimits
+	maxBatch    int
 }
 
 func setup(t *testing.T) *testBundle {
@@ -93,7 +96,9 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	st := store.New(pool)
+	box, err := seal.New(seal.NewKey())
+	require.NoError(t, err)
+	st := store.New(pool, box)
 	ctx := context.Background()
 	key, err := st.ServerKey(ctx)
 	require.NoError(t, err)
@@ -101,17 +106,18 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	_, err = st.AdminTokenBootstrap(ctx, hash, false)
 	require.NoError(t, err)
 
-	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack})
+	if o.limits != nil {
+		st.SetSubmitLimits(*o.limits)
+	}
+	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack, CancelGrace: o.cancelGrace})
 	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
 	wg.Go(func() { disp.Run(bg) })
 	<-listener.Ready()
-	box, err := seal.New(seal.NewKey())
-	require.NoError(t, err)
 	forge := &integrations.Service{Store: st, Box: box, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(5 * time.Second)}
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: o.logLimit, Integrations: forge}))
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()

@@ -14,8 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 const fixtureDir = "../integrations/testdata/webhooks"
@@ -332,7 +335,12 @@ func TestHookSecretsAndForks(t *testing.T) {
 	require.Contains(t, res.Message, "not set: NOT_SET")
 	j, err := b.store.JobGet(context.Background(), res.Jobs[0])
 	require.NoError(t, err)
-	require.Equal(t, map[string]string{"DEPLOY_KEY": "hunter2-hunter2"}, j.SecretEnv)
+	require.Equal(t, []string{"DEPLOY_KEY"}, j.SecretNames)
+	runnerID, _ := b.runner("r1", "native,linux")
+	claimed, err := b.store.JobClaim(context.Background(), &store.JobClaimParams{RunnerID: runnerID, Tag: "native,linux", Limit: 1, Lease: time.Minute, Acked: true})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, map[string]string{"DEPLOY_KEY": "hunter2-hunter2"}, claimed[0].SecretEnv, "the runner gets the value")
 	require.Equal(t, "ci", j.Env["MODE"])
 	require.Equal(t, "67b56589a45103f891bdee7c0546e5d40bc02001", j.Env["AURA_GIT_SHA"], "Aura's variables win over a template's")
 
@@ -374,7 +382,7 @@ func TestHookSecretsAndForks(t *testing.T) {
 	j, err = b.store.JobGet(context.Background(), res.Jobs[0])
 	require.NoError(t, err)
 	require.Equal(t, "queued", j.Status)
-	require.Empty(t, j.SecretEnv)
+	require.Empty(t, j.SecretNames)
 }
 
 func TestIntegrationsAPI(t *testing.T) {

@@ -356,7 +356,7 @@ func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
 // approveJob lets the jobs of a pull request from a fork run: an admin or a
 // project token may approve; a job token may not (it could approve its own kind).
 func (h *handler) approveJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r)
+	j, err := h.writableJob(r, true)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -1,8 +1,8 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -50,17 +50,20 @@ type jobJSON struct {
 	WaitingFor     *waitingForJSON   `json:"waitingFor,omitempty"`
 	Reason         string            `json:"reason,omitempty"`
 	LogMismatch    bool              `json:"logMismatch,omitempty"`
+	// CancelRequestedAt: a cancel was asked for while the job ran; it is
+	// cancelled once its runner confirms the process ended.
+	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
 }
 
 func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
 	out := jobJSON{
 		ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
-		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: secretNames(j.SecretEnv), Tag: j.Tag, Status: j.Status,
+		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: nonNilSlice(j.SecretNames), Tag: j.Tag, Status: j.Status,
 		Priority: j.Priority, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, TimeoutSeconds: j.TimeoutSeconds,
 		CreatedAt: j.CreatedAt, PrecedingJobs: j.PrecedingJobs, LogLength: j.LogLength,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, EarliestStart: j.EarliestStart,
 		ExitCode: j.ExitCode, RunnerID: j.RunnerID, ParentJob: j.ParentJobID, Reason: j.Reason,
-		LogMismatch: j.LogMismatch,
+		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested,
 	}
 	if out.Env == nil {
 		out.Env = map[string]string{}
@@ -83,13 +86,11 @@ func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
 	return out
 }
 
-func secretNames(m map[string]string) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	slices.Sort(names)
-	return names
+	return s
 }
 
 // jobsJSON converts jobs, looking up what the waiting ones wait for in one query.
@@ -114,7 +115,7 @@ type jobSubmit struct {
 	Name           string            `json:"name" validate:"required,slug"`
 	Cmd            string            `json:"cmd" validate:"required,max=65536"`
 	Env            map[string]string `json:"env" validate:"max=500,dive,keys,envname,endkeys"`
-	SecretEnv      map[string]string `json:"secretEnv" validate:"max=100,dive,keys,envname,endkeys"`
+	SecretEnv      map[string]string `json:"secretEnv" validate:"max=100,dive,keys,envname,endkeys,secretvalue"`
 	Tag            string            `json:"tag" validate:"required,tag"`
 	Collections    map[string]string `json:"collections" validate:"max=50,dive,keys,slug,endkeys,slug"`
 	PrecedingJobs  []int64           `json:"precedingJobs" validate:"max=100,dive,min=1"`
@@ -126,7 +127,7 @@ type jobSubmit struct {
 }
 
 type jobBatchSubmit struct {
-	Jobs []jobSubmit `json:"jobs" validate:"required,min=1,max=1000,dive"`
+	Jobs []jobSubmit `json:"jobs" validate:"required,min=1,dive"`
 }
 
 // submitProject decides which project a submission goes to and whether the caller
@@ -137,8 +138,6 @@ func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTar
 	switch {
 	case p == nil:
 		return nil, errUnauthorized
-	case p.Kind == auth.KindJob && !p.JobRunning:
-		return nil, errorf(http.StatusUnauthorized, "", "job token expired: its job has ended")
 	case p.Kind == auth.KindProject || p.Kind == auth.KindJob:
 		if slug != "" && slug != p.Project {
 			return nil, errorf(http.StatusForbidden, field, "this token may only submit jobs to project "+p.Project)
@@ -219,6 +218,11 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if len(body.Jobs) > h.MaxBatch {
+		writeError(w, r, errorf(http.StatusUnprocessableEntity, "jobs", fmt.Sprintf(
+			"a batch may hold at most %d jobs (AURA_MAX_BATCH); this one has %d", h.MaxBatch, len(body.Jobs))))
+		return
+	}
 	params := make([]*store.JobSubmitParams, len(body.Jobs))
 	for i := range body.Jobs {
 		b := &body.Jobs[i]
@@ -262,13 +266,37 @@ func (h *handler) readableJob(r *http.Request) (*store.Job, error) {
 		return nil, err
 	}
 	if j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
-		return nil, store.ErrNotFound
+		ok, err := h.ownJob(r, j)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, store.ErrNotFound
+		}
 	}
 	return j, nil
 }
 
-// writableJob returns the job in the path if the caller may cancel or retry it.
-func (h *handler) writableJob(r *http.Request) (*store.Job, error) {
+// ownJob reports whether the caller is a running job's token and j is that job or
+// one it submitted (directly or through its children). That is all of a private
+// project a job token reaches: it is handed to the job's command, which may run
+// code from anyone who can push.
+func (h *handler) ownJob(r *http.Request, j *store.Job) (bool, error) {
+	p := principal(r)
+	if p == nil || p.Kind != auth.KindJob || p.ProjectID != j.ProjectID {
+		return false, nil
+	}
+	if p.JobID == j.ID {
+		return true, nil
+	}
+	return h.Store.JobDescends(r.Context(), j.ID, p.JobID)
+}
+
+// writableJob returns the job in the path if the caller may cancel it (retry:
+// forRetry): the admin and the project's tokens any job; a running job's token
+// cancels only itself and the jobs it submitted, and retries nothing, so a build
+// step cannot stop or re-run the rest of its project.
+func (h *handler) writableJob(r *http.Request, forRetry bool) (*store.Job, error) {
 	j, err := h.readableJob(r)
 	if err != nil {
 		return nil, err
@@ -277,10 +305,19 @@ func (h *handler) writableJob(r *http.Request) (*store.Job, error) {
 	switch {
 	case p == nil:
 		return nil, errUnauthorized
-	case !p.InProject(j.ProjectID):
-		return nil, errForbidden
+	case p.InProject(j.ProjectID):
+		return j, nil
+	case p.Kind == auth.KindJob && !forRetry:
+		ok, err := h.ownJob(r, j)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return j, nil
+		}
+		return nil, errorf(http.StatusForbidden, "", "a job token may only cancel its own job and the jobs it submitted")
 	}
-	return j, nil
+	return nil, errForbidden
 }
 
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
@@ -293,7 +330,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r)
+	j, err := h.writableJob(r, false)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -307,7 +344,7 @@ func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) retryJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r)
+	j, err := h.writableJob(r, true)
 	if err != nil {
 		writeError(w, r, err)
 		return

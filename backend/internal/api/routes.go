@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/version"
 )
 
 // Deps is what the handlers need.
@@ -24,6 +26,8 @@ type Deps struct {
 	Integrations *integrations.Service
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
+	// MaxBatch is the most jobs one batch submit may hold; 0: 1000.
+	MaxBatch int
 	// Logger is optional; slog.Default() otherwise.
 	Logger *slog.Logger
 }
@@ -37,6 +41,9 @@ type handler struct {
 func NewRouter(d Deps) *mux.Router {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.MaxBatch == 0 {
+		d.MaxBatch = 1000
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
@@ -96,6 +103,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)
 	v1.HandleFunc("/runners/{id}", h.deleteRunner).Methods(http.MethodDelete)
 	v1.HandleFunc("/runner/claim", h.claimJobs).Methods(http.MethodPost)
+	v1.HandleFunc("/runner/cancels", h.watchCancels).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", h.getJobLog).Methods(http.MethodGet)
@@ -134,16 +142,26 @@ func principal(r *http.Request) *auth.Principal {
 
 func muxVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
 
+// healthz is the liveness probe: it answers 200 while the process serves, and
+// says whether the database answers (an outage is no reason to restart the server).
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	health := map[string]string{"status": "ok", "database": "ok", "version": version.String()}
+	if err := h.Store.Ping(ctx); err != nil {
+		health["status"], health["database"] = "degraded", "unreachable"
+	}
+	writeJSON(w, http.StatusOK, health)
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := h.Store.Ping(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable, "", "database unreachable"))
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := h.Store.Ping(ctx); err != nil {
+		writeUnavailable(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": "ok", "version": version.String()})
 }
 
 // requireAdmin answers 401/403 unless the caller is the admin.

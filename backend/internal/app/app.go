@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +22,6 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
-	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -42,6 +40,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCmd(ctx, args[1:], stdout, stderr)
+	case "secrets":
+		err = secretsCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "aura", Version)
 	case "help", "-h", "--help":
@@ -65,6 +65,7 @@ const usage = `usage: aura <command> [flags]
 commands:
   serve                  run the server (aura serve -h lists its flags)
   migrate up|down|version  manage the database schema
+  secrets rotate         re-seal every stored secret under a new server key
   version                print the version`
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,7 +80,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(logger)
 	logf := func(format string, a ...any) { logger.Info(fmt.Sprintf(format, a...)) }
 
-	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
+	// The embedded cluster's supervisor ends the server when it cannot restart it.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf, fail)
 	if err != nil {
 		return err
 	}
@@ -92,7 +96,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	st := store.New(pool)
+	box, err := openBox(&cfg)
+	if err != nil {
+		return err
+	}
+	st := store.New(pool, box)
+	st.SetSubmitLimits(store.SubmitLimits{ChildrenPerJob: cfg.MaxChildren, Depth: cfg.MaxDepth})
+	if n, err := st.SecretsSealLegacy(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Info("sealed the secrets of jobs stored before sealing", "jobs", n)
+	}
 
 	if err := bootstrapAdmin(ctx, st, cfg.AdminToken, stdout); err != nil {
 		return err
@@ -102,7 +116,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout})
+	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout, CancelGrace: cfg.CancelGrace})
 	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
@@ -112,7 +126,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():
-		return nil
+		return failure(ctx)
 	}
 
 	if cfg.Demo {
@@ -121,13 +135,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	forge, err := newForge(cfg, st)
-	if err != nil {
-		return err
-	}
+	// Forge integrations seal their webhook secrets and tokens with the same box.
+	forge := &integrations.Service{Store: st, Box: box, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, Logger: logger, Integrations: forge})
+	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -145,21 +157,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	disp.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	return failure(ctx)
 }
 
-// newForge sets up the forge integrations, which seal their secrets with the
-// server key (AURA_SECRET_KEY, or the key file in the data folder).
-func newForge(cfg Config, st *store.Store) (*integrations.Service, error) {
-	k, err := seal.LoadKey(os.Getenv("AURA_SECRET_KEY"), cfg.DataDir)
-	if err != nil {
-		return nil, err
+// failure is why ctx ended when that was a failure, not a signal to stop.
+func failure(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
 	}
-	box, err := seal.New(k)
-	if err != nil {
-		return nil, err
-	}
-	return &integrations.Service{Store: st, Box: box, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}, nil
+	return nil
 }
 
 func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
@@ -217,7 +226,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("unknown migrate command %q: use up, down or version", command)
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
+	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf, nil)
 	if err != nil {
 		return err
 	}

@@ -8,20 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// SealedColumn names a column that holds values sealed with the server key, so a
-// key rotation can open and re-seal every one of them.
-type SealedColumn struct {
-	Table, KeyColumns, Column string
-}
-
-// SealedColumns lists the sealed columns the integrations add. KeyColumns is the
-// primary key, comma separated.
-var SealedColumns = []SealedColumn{
-	{Table: "integrations", KeyColumns: "id", Column: "secret_sealed"},
-	{Table: "integrations", KeyColumns: "id", Column: "token_sealed"},
-	{Table: "project_secrets", KeyColumns: "project_id, name", Column: "value_sealed"},
-}
-
 // JobTemplate is a job an integration submits for each event it acts on.
 type JobTemplate struct {
 	Name    string            `json:"name"`

@@ -13,7 +13,8 @@ export interface paths {
         };
         /**
          * Liveness probe
-         * @description Answers 200 while the process serves HTTP; it does not touch the database.
+         * @description Answers 200 while the process serves HTTP, with `database` saying whether
+         *     PostgreSQL answers (a database outage is no reason to restart the server).
          */
         get: operations["healthz"];
         put?: never;
@@ -164,7 +165,10 @@ export interface paths {
         };
         /**
          * Get an entity
-         * @description Returns one entity with its status, its collections and all its jobs.
+         * @description Returns one entity with its status, its collections and the first page of its
+         *     jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+         *     has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+         *     (the entity's other fields come again with every page).
          */
         get: operations["getEntity"];
         put?: never;
@@ -692,6 +696,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runner/cancels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wait for cancels of running jobs (long poll)
+         * @description Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+         *     keeps one of these open with the attempts it runs. The call answers as soon
+         *     as any of them must stop (cancelled, timed out, ended, or no longer this
+         *     runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+         *     (default 30) passed first; the runner then simply asks again. It is woken
+         *     through PostgreSQL, so a cancel made on any server process reaches the
+         *     runner at once. Heartbeats still answer "cancelled?" as a fallback.
+         */
+        post: operations["watchCancels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/heartbeat": {
         parameters: {
             query?: never;
@@ -732,8 +762,11 @@ export interface paths {
         /**
          * Read a job's log
          * @description Returns the raw bytes of one attempt's log (the current attempt by default),
-         *     from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-         *     stored, so a reader can tell whether more is there.
+         *     from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+         *     read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+         *     `offset` + `limit` while that is below it. Where the log limit dropped bytes
+         *     from the middle of a log, a marker line stands in for them. An `offset` past
+         *     the end is 400; an attempt the job never had is 404.
          */
         get: operations["getJobLog"];
         put?: never;
@@ -770,11 +803,14 @@ export interface paths {
         /**
          * Complete a job
          * @description Step 4 of the runner life cycle (the runner token of the holder, or the job
-         *     token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-         *     `failed`. `logLength` and
-         *     `logSha256`, when given, are checked against the stored log and a difference
-         *     sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-         *     means the attempt is stale: drop the job.
+         *     token). Ends the running attempt with its exit code: 0 is `succeeded`,
+         *     anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+         *     it confirms the process ended and the job becomes `cancelled`. `logLength`
+         *     and `logSha256`, when given, are checked against the stored log and a
+         *     difference sets `logMismatch`. The holder's same complete again answers 200;
+         *     any other complete of an attempt that is over (lost, timed out by the server,
+         *     superseded, held by another runner, never claimed) is refused with 410 and
+         *     changes nothing: drop the job.
          */
         post: operations["completeJob"];
         delete?: never;
@@ -872,8 +908,10 @@ export interface paths {
         /**
          * Mark a job finished (0.4)
          * @description The 0.4.0 finish call (runner key): ends the job with its exit code (0
-         *     succeeded, anything else failed). A job may be finished even if it never
-         *     started.
+         *     succeeded, anything else failed). Only the runner holding the job's running
+         *     attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+         *     even one never started, which forged results): anything else is 410 and
+         *     changes nothing.
          */
         post: operations["compatJob"];
         delete?: never;
@@ -897,7 +935,10 @@ export interface paths {
         /**
          * Upload a job's log (0.4)
          * @description The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-         *     uploaded once after the job ended.
+         *     uploaded once. From the runner that ran the attempt it is accepted while the
+         *     job runs and once within ten minutes after that runner finished it (0.4
+         *     runners upload after `POST /api/job`); from the job key only while the job
+         *     runs. Anything else is 410 and changes nothing.
          */
         post: operations["compatUploadLog"];
         delete?: never;
@@ -1037,8 +1078,18 @@ export interface components {
             length: number;
         };
         Health: {
-            /** @description "ok". */
-            status: string;
+            /**
+             * @description "ok", or "degraded" while the database is unreachable.
+             * @enum {string}
+             */
+            status: "ok" | "degraded";
+            /**
+             * @description Whether the database answered a ping within a second.
+             * @enum {string}
+             */
+            database?: "ok" | "unreachable";
+            /** @description The server's version (module version or VCS revision of the build; "dev" without either). */
+            version?: string;
         };
         Project: {
             slug: string;
@@ -1120,7 +1171,10 @@ export interface components {
             counts: components["schemas"]["JobCounts"];
             /** @description The collections the entity is in. */
             collections: components["schemas"]["CollectionRef"][];
+            /** @description One page of the entity's jobs, oldest first. */
             jobs: components["schemas"]["Job"][];
+            /** @description Cursor of the next page of jobs; absent on the last page. */
+            nextCursor?: string;
         };
         CollectionSummary: {
             key: string;
@@ -1141,6 +1195,11 @@ export interface components {
             value: string;
             /** Format: date-time */
             createdAt: string;
+            /**
+             * Format: int64
+             * @description How many entities the collection holds.
+             */
+            entityCount: number;
             /** @description One page of the collection's entities, newest first. */
             entities: components["schemas"]["EntitySummary"][];
             /** @description Cursor of the next page of entities; absent on the last page. */
@@ -1221,6 +1280,13 @@ export interface components {
             reason?: string;
             /** @description The runner's log length or SHA-256 differed from the stored log. */
             logMismatch?: boolean;
+            /**
+             * Format: date-time
+             * @description A cancel was asked for while the job ran. The job stays `running` until
+             *     its runner confirms the process ended (or the cancel grace passes), then
+             *     it is `cancelled`.
+             */
+            cancelRequestedAt?: string;
         };
         JobSubmit: {
             /** @description Required with a project token; defaults to the job token's project. */
@@ -1235,8 +1301,9 @@ export interface components {
                 [key: string]: string;
             };
             /**
-             * @description Secret environment variables, masked in the log and never shown again;
-             *     names match `^[A-Za-z_][A-Za-z0-9_]*$`.
+             * @description Secret environment variables, sealed at rest, masked in the log (whole,
+             *     line by line and in common encodings) and never shown again; names
+             *     match `^[A-Za-z_][A-Za-z0-9_]*$`, values have at least 8 characters.
              */
             secretEnv?: {
                 [key: string]: string;
@@ -1435,6 +1502,36 @@ export interface components {
             /** @description How often to heartbeat each running job. */
             heartbeatSeconds: number;
         };
+        CancelsRequest: {
+            /** @description The attempts the runner runs now. */
+            jobs: components["schemas"]["AttemptRef"][];
+            /**
+             * @description How long to wait for a cancel before answering with none.
+             * @default 30
+             */
+            waitSeconds?: number;
+        };
+        AttemptRef: {
+            /** Format: int64 */
+            id: number;
+            attempt: number;
+        };
+        CancelsResponse: {
+            /** @description The attempts to stop now; empty when the wait ended first. */
+            jobs: components["schemas"]["AttemptStop"][];
+        };
+        AttemptStop: {
+            /** Format: int64 */
+            id: number;
+            attempt: number;
+            status?: components["schemas"]["JobStatus"];
+            /**
+             * @description The attempt is no longer this runner's (superseded, re-queued, deleted or
+             *     held by another runner): kill it at once and forget it without completing
+             *     it. Otherwise stop it (SIGTERM, SIGKILL after the grace) and complete it.
+             */
+            gone: boolean;
+        };
         HeartbeatRequest: {
             attempt: number;
         };
@@ -1532,6 +1629,196 @@ export interface components {
         };
         /** @description An empty object, `{}`. */
         Empty: Record<string, never>;
+        /**
+         * @description A message from the client on the event websocket, as a JSON text frame.
+         *     `subscribe` adds a topic, `unsubscribe` removes it, `auth` authenticates
+         *     the socket with a token (for browsers, which cannot set headers on a
+         *     websocket; send it first, before any subscribe).
+         */
+        EventClientMessage: components["schemas"]["EventSubscribe"] | components["schemas"]["EventUnsubscribe"] | components["schemas"]["EventAuth"];
+        /**
+         * @description What to follow: `project:{slug}` (its jobs and entities), `entity:{project}/{key}/{val}`
+         *     (its jobs and its status), `collection:{project}/{key}/{val}` (the jobs and
+         *     statuses of its entities), `job:{id}` (its status), `log:{id}` (its log bytes,
+         *     from `offset`), `queue` (every job change, for the queue page) and `runners`
+         *     (check-ins). Events of private projects reach only callers who may read them.
+         * @example log:42
+         */
+        EventTopic: string;
+        EventSubscribe: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "subscribe";
+            topic: components["schemas"]["EventTopic"];
+            /**
+             * Format: int64
+             * @description For `log:` topics: the first byte wanted. The server sends the stored
+             *     bytes from there, then every append, each byte exactly once, so a client
+             *     that resubscribes with the length it holds neither loses nor doubles a
+             *     line. Default 0.
+             */
+            offset?: number;
+            /**
+             * @description For `log:` topics: the attempt `offset` refers to; the current attempt
+             *     when absent. When the job starts a newer attempt, its log follows from
+             *     offset 0 (log events carry their attempt).
+             */
+            attempt?: number;
+        };
+        EventUnsubscribe: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "unsubscribe";
+            topic: components["schemas"]["EventTopic"];
+        };
+        EventAuth: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "auth";
+            /** @description An admin, project or job token, as in `Authorization: Bearer`. */
+            token: string;
+        };
+        /**
+         * @description A message from the server on the event websocket, as a JSON text frame. Data
+         *     events (`job`, `log`, `entity`, `runner`) carry the subscribed `topics` they
+         *     were sent for; the others answer the client or tell it to refetch.
+         */
+        Event: components["schemas"]["JobEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["EntityEvent"] | components["schemas"]["RunnerEvent"] | components["schemas"]["SubscribedEvent"] | components["schemas"]["ResyncEvent"] | components["schemas"]["ErrorEvent"];
+        /** @description The client's topics this event was sent for. */
+        EventTopics: components["schemas"]["EventTopic"][];
+        /** @description A job changed status or started a new attempt. Fetch the job for the rest. */
+        JobEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "job";
+            topics: components["schemas"]["EventTopics"];
+            /** Format: int64 */
+            jobId: number;
+            project: string;
+            entityKey: string;
+            entityVal: string;
+            status: components["schemas"]["JobStatus"];
+            tag: string;
+            attempt: number;
+            /**
+             * Format: int64
+             * @description The runner that claimed it (on `running` only).
+             */
+            runnerId?: number;
+        };
+        /**
+         * @description Bytes of a job attempt's log, at `offset`. On a `log:` subscription they arrive
+         *     in order and without overlap: first what was stored from the subscription's
+         *     offset, then each append. An offset past the previous event's end means the
+         *     bytes between were dropped by the log limit.
+         */
+        LogEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "log";
+            topics: components["schemas"]["EventTopics"];
+            /** Format: int64 */
+            jobId: number;
+            attempt: number;
+            /** Format: int64 */
+            offset: number;
+            /**
+             * Format: int64
+             * @description Number of bytes in `data`.
+             */
+            length: number;
+            /**
+             * Format: byte
+             * @description The bytes, base64-encoded (a log need not be UTF-8).
+             */
+            data: string;
+            /**
+             * Format: date-time
+             * @description When the server received these bytes (the chunk that carried them).
+             */
+            time: string;
+        };
+        /** @description An entity's status or summary after one of its jobs changed. */
+        EntityEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "entity";
+            topics: components["schemas"]["EventTopics"];
+            project: string;
+            entityKey: string;
+            entityVal: string;
+            status: components["schemas"]["EntityStatus"];
+            /** @example 2 running, 3 succeeded */
+            summary: string;
+            counts: components["schemas"]["JobCounts"];
+        };
+        /** @description A runner checked in (asked for work). Check-ins are coalesced to one every few seconds per runner. */
+        RunnerEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "runner";
+            topics: components["schemas"]["EventTopics"];
+            /** Format: int64 */
+            runnerId: number;
+            name: string;
+            tags: string[];
+            /** Format: date-time */
+            lastCheckIn: string;
+        };
+        /**
+         * @description The subscription to `topic` is in place: every later change is sent. Fetch
+         *     the current state after this answer (not before) to miss nothing.
+         */
+        SubscribedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscribed";
+            topic: components["schemas"]["EventTopic"];
+        };
+        /**
+         * @description Events may have been missed (the server lost its database connection for a
+         *     moment): refetch what the page shows. Log subscriptions are not affected; the
+         *     server catches them up itself.
+         */
+        ResyncEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resync";
+            reason: string;
+        };
+        /**
+         * @description A message was refused: a malformed message, an unknown topic, or a topic the
+         *     caller may not read (`code` 404, so a private project's name does not leak),
+         *     or a bad token in `auth` (401).
+         */
+        ErrorEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+            code: number;
+            message: string;
+            topic?: components["schemas"]["EventTopic"];
+        };
         /** @description A project secret's name; the value is never returned. */
         Secret: {
             name: string;
@@ -1701,8 +1988,10 @@ export interface components {
             };
         };
         /**
-         * @description The runner's attempt is stale (the job was lost and re-queued, retried or
-         *     deleted): stop this job at once and do not complete it.
+         * @description The attempt is not the caller's to change: it is over (completed, lost,
+         *     timed out, cancelled), superseded (the job was lost and re-queued, retried
+         *     or deleted), held by another runner, or was never claimed. Stop this job at
+         *     once and do not complete it; nothing was changed.
          */
         Gone: {
             headers: {
@@ -1714,6 +2003,20 @@ export interface components {
         };
         /** @description The body is too large (JSON bodies are limited to 1 MiB, log chunks to 4 MiB). */
         PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description A configured limit is used up (429: the jobs one job may submit,
+         *     AURA_MAX_CHILDREN) or exceeded by the request (422: jobs in one batch,
+         *     AURA_MAX_BATCH; depth of jobs submitting jobs, AURA_MAX_DEPTH). The message
+         *     names the limit and the setting that raises it.
+         */
+        LimitExceeded: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1739,9 +2042,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The database is unreachable. */
+        /**
+         * @description The database is unreachable (an outage, or the embedded PostgreSQL is
+         *     restarting). Nothing was changed; retry after `Retry-After` seconds. The
+         *     server serves again within a second of the database coming back.
+         */
         ServiceUnavailable: {
             headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -1840,6 +2149,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createProject: {
@@ -1870,6 +2180,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getProject: {
@@ -1898,6 +2209,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteProject: {
@@ -1924,6 +2236,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateProject: {
@@ -1957,6 +2270,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listEntityKeys: {
@@ -1985,6 +2299,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listEntities: {
@@ -2020,11 +2335,17 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getEntity: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's `nextCursor`; the first page when absent. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Jobs per page. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description The project's slug. */
@@ -2052,6 +2373,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCollectionKeys: {
@@ -2080,6 +2402,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCollections: {
@@ -2115,6 +2438,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getCollection: {
@@ -2152,6 +2476,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listProjectTokens: {
@@ -2180,6 +2505,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createProjectToken: {
@@ -2214,6 +2540,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteProjectToken: {
@@ -2242,6 +2569,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listProjectSecrets: {
@@ -2561,7 +2889,10 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     submitJobBatch: {
@@ -2591,7 +2922,10 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getJob: {
@@ -2620,6 +2954,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     cancelJob: {
@@ -2649,6 +2984,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     retryJob: {
@@ -2678,6 +3014,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     approveJob: {
@@ -2742,6 +3079,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listRunners: {
@@ -2770,6 +3108,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createRunner: {
@@ -2800,6 +3139,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteRunner: {
@@ -2826,6 +3166,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     claimJobs: {
@@ -2848,6 +3189,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ClaimResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    watchCancels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelsRequest"];
+            };
+        };
+        responses: {
+            /** @description The attempts to stop, possibly none. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelsResponse"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2889,6 +3260,7 @@ export interface operations {
             410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getJobLog: {
@@ -2898,7 +3270,7 @@ export interface operations {
                 attempt?: number;
                 /** @description First byte to return. */
                 offset?: number;
-                /** @description Most bytes to return; everything from `offset` when absent. */
+                /** @description Most bytes to return. */
                 limit?: number;
             };
             header?: never;
@@ -2926,6 +3298,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     appendJobLog: {
@@ -2966,6 +3339,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             416: components["responses"]["RangeNotSatisfiable"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     completeJob: {
@@ -3000,6 +3374,7 @@ export interface operations {
             410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     receiveHook: {
@@ -3061,7 +3436,10 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatRunner: {
@@ -3091,6 +3469,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatJob: {
@@ -3119,8 +3498,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatUploadLog: {
@@ -3152,8 +3533,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatGitea: {

@@ -5,8 +5,9 @@
 // The life cycle of a job follows the contract (openapi.yaml, "Runner life
 // cycle"): claim (long poll) → a first heartbeat at once, which acknowledges the
 // claim, then one every heartbeatSeconds → log chunks while the job runs →
-// complete, once every byte of the log is delivered. A cancel (in a heartbeat or
-// log answer) stops the job, which is then completed; 410 Gone on any job call
+// complete, once every byte of the log is delivered. A cancel (pushed through the
+// cancel long poll, or in a heartbeat or log answer) stops the job, which is then
+// completed; 410 Gone on any job call
 // kills it at once and drops it without completing. Network errors and 5xx are
 // retried with backoff for as long as it takes: the runner never gives up a job's
 // result, and never exits, because the server is away.
@@ -20,11 +21,13 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aura-ci/aura/runner/internal/apiclient"
@@ -37,6 +40,9 @@ import (
 
 // WaitSeconds is how long a claim waits on the server for work.
 const WaitSeconds = 30
+
+// claimDrain is how long a shutdown lets an open claim finish arriving.
+const claimDrain = 200 * time.Millisecond
 
 // Agent claims and runs jobs.
 type Agent struct {
@@ -59,6 +65,7 @@ type Agent struct {
 	mu      sync.Mutex
 	tasks   map[taskKey]*task
 	freed   chan struct{} // a slot was freed
+	started chan struct{} // a job started: the cancel poll must cover it
 	running sync.WaitGroup
 }
 
@@ -100,6 +107,7 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		killAll:      killAll,
 		tasks:        map[taskKey]*task{},
 		freed:        make(chan struct{}, 1),
+		started:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -121,6 +129,29 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("work folder: %w", err)
 	}
+	unlock, err := lockWorkDir(a.cfg.WorkDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := job.AdoptOrphans(); err != nil {
+		a.log.Printf("cannot become the subreaper of the jobs' processes (%v): detached ones are still found by their mark", err)
+	}
+	// What a killed runner's jobs left running must not run beside new attempts.
+	cleaned, err := job.Recover(a.cfg.WorkDir)
+	for _, line := range cleaned {
+		a.log.Printf("cleaning up after an earlier runner: %s", line)
+	}
+	if err != nil {
+		a.log.Printf("cleaning up after an earlier runner: %v", err)
+	}
+	watchCtx, stopWatching := context.WithCancel(a.jobCtx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		a.watchCancels(watchCtx)
+	}()
+	defer func() { stopWatching(); <-watching }()
 	a.claimLoop(ctx)
 
 	done := make(chan struct{})
@@ -177,6 +208,21 @@ func (a *Agent) Kill() {
 	}
 }
 
+// lockWorkDir makes sure one runner at a time uses a work folder: a runner
+// cleans up what the folder's previous runner left, which must not be a live one.
+// The lock goes with the process, even on kill -9.
+func lockWorkDir(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("work folder %s is in use by another aura-runner; give each runner its own --work-dir", dir)
+	}
+	return func() { _ = f.Close() }, nil
+}
+
 func (a *Agent) runningCount() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -210,10 +256,14 @@ func (a *Agent) claimLoop(ctx context.Context) {
 		began := time.Now()
 		claimed, err := a.claim(ctx, free)
 		if ctx.Err() != nil {
-			// A claim cut short is released by the server; one that got its answer
-			// is not acknowledged, so the server queues its jobs again in seconds.
+			// A claim cut short is released by the server. Jobs whose claim was
+			// answered as the shutdown began are ours: they run under the shutdown
+			// grace rather than wait out the server's acknowledgement timeout.
 			if claimed != nil && len(claimed.Jobs) > 0 {
-				a.log.Printf("shutting down: leaving %d just-claimed job(s) to the server", len(claimed.Jobs))
+				a.log.Printf("shutting down: running the %d job(s) claimed as it began", len(claimed.Jobs))
+				for _, cj := range claimed.Jobs {
+					a.start(cj, claimed.HeartbeatSeconds)
+				}
 			}
 			return
 		}
@@ -259,8 +309,13 @@ func (a *Agent) claimLoop(ctx context.Context) {
 
 // claim makes one claim call.
 func (a *Agent) claim(ctx context.Context, capacity int) (*apiclient.ClaimResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.waitSeconds+15)*time.Second)
+	// A shutdown ends the long poll a moment late, so that an answer already on
+	// its way (jobs the server just handed out) is read rather than cut off.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.waitSeconds+15)*time.Second)
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(claimDrain, cancel) })
+	defer stop()
+	ctx = claimCtx
 	goos, goarch := runtime.GOOS, runtime.GOARCH
 	resp, err := a.client.ClaimJobsWithResponse(ctx, apiclient.ClaimRequest{
 		Tags:        a.cfg.Tags,
@@ -295,6 +350,10 @@ func (a *Agent) start(cj apiclient.ClaimedJob, heartbeatSeconds int) {
 	}
 	a.tasks[key] = t
 	a.mu.Unlock()
+	select {
+	case a.started <- struct{}{}:
+	default:
+	}
 	a.running.Add(1)
 	go func() {
 		defer func() {
@@ -325,6 +384,7 @@ type task struct {
 	isGone    bool
 	ended     bool // the process has exited
 	completed bool
+	stopSeen  bool // the cancel poll reported this attempt's end
 }
 
 // cancel stops the job because the server said so, unless it has ended already.

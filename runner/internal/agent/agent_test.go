@@ -250,7 +250,7 @@ func setup(t *testing.T, concurrency int, prepare ...func(*peer)) *testBundle {
 	out := &lines{}
 	a, err := New(config.Config{
 		Server: srv.URL, Token: "AURA_RUNNERKEY_test-x", Tags: []string{"native,linux", "docker"},
-		Concurrency: concurrency, WorkDir: t.TempDir(), Shell: "sh", Grace: time.Second, ShutdownGrace: 300 * time.Millisecond,
+		Concurrency: concurrency, WorkDir: t.TempDir(), Shell: "sh", Grace: time.Second, ShutdownGrace: time.Second,
 	}, "test", log.New(out, "", 0))
 	require.NoError(t, err)
 	a.retryMin, a.retryMax, a.refusedDelay = 5*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
@@ -411,7 +411,7 @@ func TestShutdownStopsAndReports(t *testing.T) {
 	require.Zero(t, b.peer.completed(31)[0].ExitCode)
 	require.Contains(t, b.peer.log(30), "aura-runner: the runner is shutting down: sending SIGTERM")
 	out := b.out.String()
-	require.Contains(t, out, "shutting down: waiting up to 300ms for")
+	require.Contains(t, out, "shutting down: waiting up to 1s for")
 	require.Contains(t, out, "shutdown grace period over: stopping 1 job(s)")
 	require.True(t, strings.HasSuffix(out, "stopped\n"), out)
 

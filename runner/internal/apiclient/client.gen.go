@@ -38,6 +38,42 @@ func (e EntityStatus) Valid() bool {
 	}
 }
 
+// Defines values for HealthDatabase.
+const (
+	HealthDatabaseOk          HealthDatabase = "ok"
+	HealthDatabaseUnreachable HealthDatabase = "unreachable"
+)
+
+// Valid indicates whether the value is a known member of the HealthDatabase enum.
+func (e HealthDatabase) Valid() bool {
+	switch e {
+	case HealthDatabaseOk:
+		return true
+	case HealthDatabaseUnreachable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HealthStatus.
+const (
+	HealthStatusDegraded HealthStatus = "degraded"
+	HealthStatusOk       HealthStatus = "ok"
+)
+
+// Valid indicates whether the value is a known member of the HealthStatus enum.
+func (e HealthStatus) Valid() bool {
+	switch e {
+	case HealthStatusDegraded:
+		return true
+	case HealthStatusOk:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IntegrationEvents.
 const (
 	IntegrationEventsPush    IntegrationEvents = "push"
@@ -269,6 +305,27 @@ func (e ListQueueParamsStatus) Valid() bool {
 	}
 }
 
+// AttemptRef defines model for AttemptRef.
+type AttemptRef struct {
+	Attempt int   `json:"attempt"`
+	Id      int64 `json:"id"`
+}
+
+// AttemptStop defines model for AttemptStop.
+type AttemptStop struct {
+	Attempt int `json:"attempt"`
+
+	// Gone The attempt is no longer this runner's (superseded, re-queued, deleted or
+	// held by another runner): kill it at once and forget it without completing
+	// it. Otherwise stop it (SIGTERM, SIGKILL after the grace) and complete it.
+	Gone bool  `json:"gone"`
+	Id   int64 `json:"id"`
+
+	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
+	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
+	Status *JobStatus `json:"status,omitempty"`
+}
+
 // BatchJobSubmit A JobSubmit that may also name preceding jobs of the same batch.
 type BatchJobSubmit struct {
 	// Cmd Shell command run in a fresh workspace.
@@ -306,6 +363,21 @@ type BatchJobSubmit struct {
 	// Tag One tag such as `native,linux`; runners that ask for it get the job.
 	Tag            string `json:"tag"`
 	TimeoutSeconds *int   `json:"timeoutSeconds,omitempty"`
+}
+
+// CancelsRequest defines model for CancelsRequest.
+type CancelsRequest struct {
+	// Jobs The attempts the runner runs now.
+	Jobs []AttemptRef `json:"jobs"`
+
+	// WaitSeconds How long to wait for a cancel before answering with none.
+	WaitSeconds *int `json:"waitSeconds,omitempty"`
+}
+
+// CancelsResponse defines model for CancelsResponse.
+type CancelsResponse struct {
+	// Jobs The attempts to stop now; empty when the wait ended first.
+	Jobs []AttemptStop `json:"jobs"`
 }
 
 // ClaimRequest defines model for ClaimRequest.
@@ -368,7 +440,10 @@ type Collection struct {
 
 	// Entities One page of the collection's entities, newest first.
 	Entities []EntitySummary `json:"entities"`
-	Key      string          `json:"key"`
+
+	// EntityCount How many entities the collection holds.
+	EntityCount int64  `json:"entityCount"`
+	Key         string `json:"key"`
 
 	// NextCursor Cursor of the next page of entities; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
@@ -480,9 +555,14 @@ type Entity struct {
 	// Counts Number of jobs in each status.
 	Counts    JobCounts `json:"counts"`
 	CreatedAt time.Time `json:"createdAt"`
-	Jobs      []Job     `json:"jobs"`
-	Key       string    `json:"key"`
-	Project   string    `json:"project"`
+
+	// Jobs One page of the entity's jobs, oldest first.
+	Jobs []Job  `json:"jobs"`
+	Key  string `json:"key"`
+
+	// NextCursor Cursor of the next page of jobs; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+	Project    string  `json:"project"`
 
 	// Status The status reported to version control.
 	Status EntityStatus `json:"status"`
@@ -530,9 +610,21 @@ type Error struct {
 
 // Health defines model for Health.
 type Health struct {
-	// Status "ok".
-	Status string `json:"status"`
+	// Database Whether the database answered a ping within a second.
+	Database *HealthDatabase `json:"database,omitempty"`
+
+	// Status "ok", or "degraded" while the database is unreachable.
+	Status HealthStatus `json:"status"`
+
+	// Version The server's version (module version or VCS revision of the build; "dev" without either).
+	Version *string `json:"version,omitempty"`
 }
+
+// HealthDatabase Whether the database answered a ping within a second.
+type HealthDatabase string
+
+// HealthStatus "ok", or "degraded" while the database is unreachable.
+type HealthStatus string
 
 // Heartbeat defines model for Heartbeat.
 type Heartbeat struct {
@@ -667,16 +759,21 @@ type IntegrationUpdateForkPolicy string
 // Job defines model for Job.
 type Job struct {
 	// Attempt The current attempt, from 1.
-	Attempt       int               `json:"attempt"`
-	Cmd           string            `json:"cmd"`
-	CreatedAt     time.Time         `json:"createdAt"`
-	EarliestStart *time.Time        `json:"earliestStart,omitempty"`
-	EndedAt       *time.Time        `json:"endedAt,omitempty"`
-	EntityKey     string            `json:"entityKey"`
-	EntityVal     string            `json:"entityVal"`
-	Env           map[string]string `json:"env"`
-	ExitCode      *int              `json:"exitCode,omitempty"`
-	Id            int64             `json:"id"`
+	Attempt int `json:"attempt"`
+
+	// CancelRequestedAt A cancel was asked for while the job ran. The job stays `running` until
+	// its runner confirms the process ended (or the cancel grace passes), then
+	// it is `cancelled`.
+	CancelRequestedAt *time.Time        `json:"cancelRequestedAt,omitempty"`
+	Cmd               string            `json:"cmd"`
+	CreatedAt         time.Time         `json:"createdAt"`
+	EarliestStart     *time.Time        `json:"earliestStart,omitempty"`
+	EndedAt           *time.Time        `json:"endedAt,omitempty"`
+	EntityKey         string            `json:"entityKey"`
+	EntityVal         string            `json:"entityVal"`
+	Env               map[string]string `json:"env"`
+	ExitCode          *int              `json:"exitCode,omitempty"`
+	Id                int64             `json:"id"`
 
 	// LogLength Bytes stored for the current attempt's log.
 	LogLength int64 `json:"logLength"`
@@ -791,8 +888,9 @@ type JobSubmit struct {
 	// Project Required with a project token; defaults to the job token's project.
 	Project *string `json:"project,omitempty"`
 
-	// SecretEnv Secret environment variables, masked in the log and never shown again;
-	// names match `^[A-Za-z_][A-Za-z0-9_]*$`.
+	// SecretEnv Secret environment variables, sealed at rest, masked in the log (whole,
+	// line by line and in common encodings) and never shown again; names
+	// match `^[A-Za-z_][A-Za-z0-9_]*$`, values have at least 8 characters.
 	SecretEnv map[string]string `json:"secretEnv,omitempty"`
 
 	// Tag One tag such as `native,linux`; runners that ask for it get the job.
@@ -1024,6 +1122,9 @@ type Gone = Error
 // Internal Every 4xx and 5xx answer.
 type Internal = Error
 
+// LimitExceeded Every 4xx and 5xx answer.
+type LimitExceeded = Error
+
 // NotFound Every 4xx and 5xx answer.
 type NotFound = Error
 
@@ -1059,7 +1160,7 @@ type GetJobLogParams struct {
 	// Offset First byte to return.
 	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
 
-	// Limit Most bytes to return; everything from `offset` when absent.
+	// Limit Most bytes to return.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
@@ -1106,6 +1207,15 @@ type ListEntitiesParams struct {
 
 	// Limit Items per page.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetEntityParams defines parameters for GetEntity.
+type GetEntityParams struct {
+	// Cursor Opaque cursor from the previous page's `nextCursor`; the first page when absent.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Jobs per page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // ListQueueParams defines parameters for ListQueue.
@@ -1192,6 +1302,9 @@ type PutProjectSecretJSONRequestBody = SecretPut
 // CreateProjectTokenJSONRequestBody defines body for CreateProjectToken for application/json ContentType.
 type CreateProjectTokenJSONRequestBody = TokenCreate
 
+// WatchCancelsJSONRequestBody defines body for WatchCancels for application/json ContentType.
+type WatchCancelsJSONRequestBody = CancelsRequest
+
 // ClaimJobsJSONRequestBody defines body for ClaimJobs for application/json ContentType.
 type ClaimJobsJSONRequestBody = ClaimRequest
 
@@ -1275,8 +1388,10 @@ type ClientInterface interface {
 	// CompatJobWithBody Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1286,8 +1401,10 @@ type ClientInterface interface {
 	// CompatJob Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1321,7 +1438,10 @@ type ClientInterface interface {
 	// CompatUploadLogWithBody Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1331,7 +1451,10 @@ type ClientInterface interface {
 	// CompatUploadLogWithTextBody Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -1527,11 +1650,14 @@ type ClientInterface interface {
 	// CompleteJobWithBody Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1541,11 +1667,14 @@ type ClientInterface interface {
 	// CompleteJob Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1581,8 +1710,11 @@ type ClientInterface interface {
 	// GetJobLog Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 	GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1708,10 +1840,13 @@ type ClientInterface interface {
 
 	// GetEntity Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListIntegrations List a project's integrations
 	//
@@ -1877,6 +2012,36 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 	ListQueue(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// WatchCancelsWithBody Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WatchCancels Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancels(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ClaimJobsWithBody Claim jobs (long poll)
 	//
 	// Step 1 of the runner life cycle (runner token). The runner sends its tags in
@@ -1963,7 +2128,8 @@ type ClientInterface interface {
 
 	// Healthz Liveness probe
 	//
-	// Answers 200 while the process serves HTTP; it does not touch the database.
+	// Answers 200 while the process serves HTTP, with `database` saying whether
+	// PostgreSQL answers (a database outage is no reason to restart the server).
 	//
 	// Corresponds with GET /healthz (the `Healthz` operationId).
 	Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1979,8 +2145,10 @@ type ClientInterface interface {
 // CompatJobWithBody Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2000,8 +2168,10 @@ func (c *Client) CompatJobWithBody(ctx context.Context, contentType string, body
 // CompatJob Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2065,7 +2235,10 @@ func (c *Client) CompatRunner(ctx context.Context, body CompatRunnerJSONRequestB
 // CompatUploadLogWithBody Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2085,7 +2258,10 @@ func (c *Client) CompatUploadLogWithBody(ctx context.Context, jobId JobId, conte
 // CompatUploadLogWithTextBody Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -2441,11 +2617,14 @@ func (c *Client) CancelJob(ctx context.Context, id Id, reqEditors ...RequestEdit
 // CompleteJobWithBody Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2465,11 +2644,14 @@ func (c *Client) CompleteJobWithBody(ctx context.Context, id Id, contentType str
 // CompleteJob Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2535,8 +2717,11 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 // GetJobLog Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2812,11 +2997,14 @@ func (c *Client) ListEntities(ctx context.Context, project ProjectSlug, key Key,
 
 // GetEntity Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetEntityRequest(c.Server, project, key, val)
+func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEntityRequest(c.Server, project, key, val, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3171,6 +3359,56 @@ func (c *Client) ListQueue(ctx context.Context, params *ListQueueParams, reqEdit
 	return c.Client.Do(req)
 }
 
+// WatchCancelsWithBody Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *Client) WatchCancelsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWatchCancelsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WatchCancels Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *Client) WatchCancels(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWatchCancelsRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ClaimJobsWithBody Claim jobs (long poll)
 //
 // Step 1 of the runner life cycle (runner token). The runner sends its tags in
@@ -3337,7 +3575,8 @@ func (c *Client) EntityBadge(ctx context.Context, project ProjectSlug, key Key, 
 
 // Healthz Liveness probe
 //
-// Answers 200 while the process serves HTTP; it does not touch the database.
+// Answers 200 while the process serves HTTP, with `database` saying whether
+// PostgreSQL answers (a database outage is no reason to restart the server).
 //
 // Corresponds with GET /healthz (the `Healthz` operationId).
 func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4662,7 +4901,7 @@ func NewListEntitiesRequest(server string, project ProjectSlug, key Key, params 
 }
 
 // NewGetEntityRequest constructs an http.Request for the GetEntity method
-func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val, params *GetEntityParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4699,6 +4938,45 @@ func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -5333,6 +5611,46 @@ func NewListQueueRequest(server string, params *ListQueueParams) (*http.Request,
 	return req, nil
 }
 
+// NewWatchCancelsRequest calls the generic WatchCancels builder with application/json body
+func NewWatchCancelsRequest(server string, body WatchCancelsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWatchCancelsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWatchCancelsRequestWithBody constructs an http.Request for the WatchCancels method, with any body, and a specified content type
+func NewWatchCancelsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/runner/cancels")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewClaimJobsRequest calls the generic ClaimJobs builder with application/json body
 func NewClaimJobsRequest(server string, body ClaimJobsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5710,8 +6028,10 @@ type ClientWithResponsesInterface interface {
 	// CompatJobWithBodyWithResponse Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5721,8 +6041,10 @@ type ClientWithResponsesInterface interface {
 	// CompatJobWithResponse Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5756,7 +6078,10 @@ type ClientWithResponsesInterface interface {
 	// CompatUploadLogWithBodyWithResponse Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5766,7 +6091,10 @@ type ClientWithResponsesInterface interface {
 	// CompatUploadLogWithTextBodyWithResponse Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5968,11 +6296,14 @@ type ClientWithResponsesInterface interface {
 	// CompleteJobWithBodyWithResponse Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5982,11 +6313,14 @@ type ClientWithResponsesInterface interface {
 	// CompleteJobWithResponse Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6022,8 +6356,11 @@ type ClientWithResponsesInterface interface {
 	// GetJobLogWithResponse Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6169,12 +6506,15 @@ type ClientWithResponsesInterface interface {
 
 	// GetEntityWithResponse Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
+	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
 
 	// ListIntegrationsWithResponse List a project's integrations
 	//
@@ -6356,6 +6696,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 	ListQueueWithResponse(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*ListQueueResponse, error)
 
+	// WatchCancelsWithBodyWithResponse Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error)
+
+	// WatchCancelsWithResponse Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithResponse(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error)
+
 	// ClaimJobsWithBodyWithResponse Claim jobs (long poll)
 	//
 	// Step 1 of the runner life cycle (runner token). The runner sends its tags in
@@ -6450,7 +6820,8 @@ type ClientWithResponsesInterface interface {
 
 	// HealthzWithResponse Liveness probe
 	//
-	// Answers 200 while the process serves HTTP; it does not touch the database.
+	// Answers 200 while the process serves HTTP, with `database` saying whether
+	// PostgreSQL answers (a database outage is no reason to restart the server).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6467,6 +6838,11 @@ type ClientWithResponsesInterface interface {
 	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
 }
 
+// CompatJobResponse503Headers the declared response headers of an HTTP 503 response for CompatJob
+type CompatJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6480,10 +6856,16 @@ type CompatJobResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6511,6 +6893,11 @@ func (r CompatJobResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompatJobResponse) GetJSON410() *Gone {
+	return r.JSON410
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatJobResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -6519,6 +6906,11 @@ func (r CompatJobResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CompatJobResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -6550,6 +6942,11 @@ func (r CompatJobResponse) ContentType() string {
 	return ""
 }
 
+// CompatRunnerResponse503Headers the declared response headers of an HTTP 503 response for CompatRunner
+type CompatRunnerResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatRunnerResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6565,6 +6962,10 @@ type CompatRunnerResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatRunnerResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6597,6 +6998,11 @@ func (r CompatRunnerResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatRunnerResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CompatRunnerResponse) GetBody() []byte {
 	return r.Body
@@ -6626,6 +7032,11 @@ func (r CompatRunnerResponse) ContentType() string {
 	return ""
 }
 
+// CompatUploadLogResponse503Headers the declared response headers of an HTTP 503 response for CompatUploadLog
+type CompatUploadLogResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatUploadLogResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6639,10 +7050,16 @@ type CompatUploadLogResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatUploadLogResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6670,6 +7087,11 @@ func (r CompatUploadLogResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompatUploadLogResponse) GetJSON410() *Gone {
+	return r.JSON410
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatUploadLogResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -6678,6 +7100,11 @@ func (r CompatUploadLogResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CompatUploadLogResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatUploadLogResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -6709,6 +7136,11 @@ func (r CompatUploadLogResponse) ContentType() string {
 	return ""
 }
 
+// CompatSubmitResponse503Headers the declared response headers of an HTTP 503 response for CompatSubmit
+type CompatSubmitResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatSubmitResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6724,8 +7156,16 @@ type CompatSubmitResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatSubmitResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6758,9 +7198,24 @@ func (r CompatSubmitResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
 }
 
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CompatSubmitResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CompatSubmitResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CompatSubmitResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatSubmitResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7006,6 +7461,11 @@ func (r ReceiveHookResponse) ContentType() string {
 	return ""
 }
 
+// SubmitJobResponse503Headers the declared response headers of an HTTP 503 response for SubmitJob
+type SubmitJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SubmitJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7021,8 +7481,16 @@ type SubmitJobResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SubmitJobResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -7055,9 +7523,24 @@ func (r SubmitJobResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
 }
 
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SubmitJobResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SubmitJobResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r SubmitJobResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SubmitJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7089,6 +7572,11 @@ func (r SubmitJobResponse) ContentType() string {
 	return ""
 }
 
+// SubmitJobBatchResponse503Headers the declared response headers of an HTTP 503 response for SubmitJobBatch
+type SubmitJobBatchResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SubmitJobBatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7104,8 +7592,16 @@ type SubmitJobBatchResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SubmitJobBatchResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -7138,9 +7634,24 @@ func (r SubmitJobBatchResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
 }
 
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r SubmitJobBatchResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7172,6 +7683,11 @@ func (r SubmitJobBatchResponse) ContentType() string {
 	return ""
 }
 
+// GetJobResponse503Headers the declared response headers of an HTTP 503 response for GetJob
+type GetJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7187,6 +7703,10 @@ type GetJobResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7217,6 +7737,11 @@ func (r GetJobResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetJobResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7331,6 +7856,11 @@ func (r ApproveJobResponse) ContentType() string {
 	return ""
 }
 
+// CancelJobResponse503Headers the declared response headers of an HTTP 503 response for CancelJob
+type CancelJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CancelJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7348,6 +7878,10 @@ type CancelJobResponse struct {
 	JSON409 *Conflict
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CancelJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7385,6 +7919,11 @@ func (r CancelJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CancelJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CancelJobResponse) GetBody() []byte {
 	return r.Body
@@ -7414,6 +7953,11 @@ func (r CancelJobResponse) ContentType() string {
 	return ""
 }
 
+// CompleteJobResponse503Headers the declared response headers of an HTTP 503 response for CompleteJob
+type CompleteJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompleteJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7433,6 +7977,10 @@ type CompleteJobResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompleteJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7475,6 +8023,11 @@ func (r CompleteJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompleteJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CompleteJobResponse) GetBody() []byte {
 	return r.Body
@@ -7504,6 +8057,11 @@ func (r CompleteJobResponse) ContentType() string {
 	return ""
 }
 
+// HeartbeatJobResponse503Headers the declared response headers of an HTTP 503 response for HeartbeatJob
+type HeartbeatJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type HeartbeatJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7523,6 +8081,10 @@ type HeartbeatJobResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *HeartbeatJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7565,6 +8127,11 @@ func (r HeartbeatJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r HeartbeatJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r HeartbeatJobResponse) GetBody() []byte {
 	return r.Body
@@ -7599,6 +8166,11 @@ type GetJobLogResponse200Headers struct {
 	XLogLength int64
 }
 
+// GetJobLogResponse503Headers the declared response headers of an HTTP 503 response for GetJobLog
+type GetJobLogResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetJobLogResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7612,8 +8184,12 @@ type GetJobLogResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetJobLogResponse200Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobLogResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -7639,6 +8215,11 @@ func (r GetJobLogResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetJobLogResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobLogResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7670,6 +8251,11 @@ func (r GetJobLogResponse) ContentType() string {
 	return ""
 }
 
+// AppendJobLogResponse503Headers the declared response headers of an HTTP 503 response for AppendJobLog
+type AppendJobLogResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AppendJobLogResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7691,6 +8277,10 @@ type AppendJobLogResponse struct {
 	JSON416 *RangeNotSatisfiable
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AppendJobLogResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7738,6 +8328,11 @@ func (r AppendJobLogResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AppendJobLogResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r AppendJobLogResponse) GetBody() []byte {
 	return r.Body
@@ -7767,6 +8362,11 @@ func (r AppendJobLogResponse) ContentType() string {
 	return ""
 }
 
+// RetryJobResponse503Headers the declared response headers of an HTTP 503 response for RetryJob
+type RetryJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RetryJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7784,6 +8384,10 @@ type RetryJobResponse struct {
 	JSON409 *Conflict
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RetryJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7821,6 +8425,11 @@ func (r RetryJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RetryJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r RetryJobResponse) GetBody() []byte {
 	return r.Body
@@ -7850,6 +8459,11 @@ func (r RetryJobResponse) ContentType() string {
 	return ""
 }
 
+// ListProjectsResponse503Headers the declared response headers of an HTTP 503 response for ListProjects
+type ListProjectsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListProjectsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7861,6 +8475,10 @@ type ListProjectsResponse struct {
 	JSON401 *Unauthorized
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListProjectsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7881,6 +8499,11 @@ func (r ListProjectsResponse) GetJSON401() *Unauthorized {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListProjectsResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListProjectsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7912,6 +8535,11 @@ func (r ListProjectsResponse) ContentType() string {
 	return ""
 }
 
+// CreateProjectResponse503Headers the declared response headers of an HTTP 503 response for CreateProject
+type CreateProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7929,6 +8557,10 @@ type CreateProjectResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateProjectResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -7966,6 +8598,11 @@ func (r CreateProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateProjectResponse) GetBody() []byte {
 	return r.Body
@@ -7995,6 +8632,11 @@ func (r CreateProjectResponse) ContentType() string {
 	return ""
 }
 
+// DeleteProjectResponse503Headers the declared response headers of an HTTP 503 response for DeleteProject
+type DeleteProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8008,6 +8650,10 @@ type DeleteProjectResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteProjectResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -8033,6 +8679,11 @@ func (r DeleteProjectResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8064,6 +8715,11 @@ func (r DeleteProjectResponse) ContentType() string {
 	return ""
 }
 
+// GetProjectResponse503Headers the declared response headers of an HTTP 503 response for GetProject
+type GetProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8079,6 +8735,10 @@ type GetProjectResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetProjectResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8111,6 +8771,11 @@ func (r GetProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r GetProjectResponse) GetBody() []byte {
 	return r.Body
@@ -8140,6 +8805,11 @@ func (r GetProjectResponse) ContentType() string {
 	return ""
 }
 
+// UpdateProjectResponse503Headers the declared response headers of an HTTP 503 response for UpdateProject
+type UpdateProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8157,6 +8827,10 @@ type UpdateProjectResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateProjectResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8194,6 +8868,11 @@ func (r UpdateProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r UpdateProjectResponse) GetBody() []byte {
 	return r.Body
@@ -8223,6 +8902,11 @@ func (r UpdateProjectResponse) ContentType() string {
 	return ""
 }
 
+// ListCollectionKeysResponse503Headers the declared response headers of an HTTP 503 response for ListCollectionKeys
+type ListCollectionKeysResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListCollectionKeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8238,6 +8922,10 @@ type ListCollectionKeysResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListCollectionKeysResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8270,6 +8958,11 @@ func (r ListCollectionKeysResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListCollectionKeysResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListCollectionKeysResponse) GetBody() []byte {
 	return r.Body
@@ -8299,6 +8992,11 @@ func (r ListCollectionKeysResponse) ContentType() string {
 	return ""
 }
 
+// ListCollectionsResponse503Headers the declared response headers of an HTTP 503 response for ListCollections
+type ListCollectionsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListCollectionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8314,6 +9012,10 @@ type ListCollectionsResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListCollectionsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8346,6 +9048,11 @@ func (r ListCollectionsResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListCollectionsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListCollectionsResponse) GetBody() []byte {
 	return r.Body
@@ -8375,6 +9082,11 @@ func (r ListCollectionsResponse) ContentType() string {
 	return ""
 }
 
+// GetCollectionResponse503Headers the declared response headers of an HTTP 503 response for GetCollection
+type GetCollectionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetCollectionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8390,6 +9102,10 @@ type GetCollectionResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetCollectionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8422,6 +9138,11 @@ func (r GetCollectionResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetCollectionResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r GetCollectionResponse) GetBody() []byte {
 	return r.Body
@@ -8451,6 +9172,11 @@ func (r GetCollectionResponse) ContentType() string {
 	return ""
 }
 
+// ListEntityKeysResponse503Headers the declared response headers of an HTTP 503 response for ListEntityKeys
+type ListEntityKeysResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListEntityKeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8466,6 +9192,10 @@ type ListEntityKeysResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListEntityKeysResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8498,6 +9228,11 @@ func (r ListEntityKeysResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListEntityKeysResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListEntityKeysResponse) GetBody() []byte {
 	return r.Body
@@ -8527,6 +9262,11 @@ func (r ListEntityKeysResponse) ContentType() string {
 	return ""
 }
 
+// ListEntitiesResponse503Headers the declared response headers of an HTTP 503 response for ListEntities
+type ListEntitiesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListEntitiesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8542,6 +9282,10 @@ type ListEntitiesResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListEntitiesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8574,6 +9318,11 @@ func (r ListEntitiesResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListEntitiesResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListEntitiesResponse) GetBody() []byte {
 	return r.Body
@@ -8603,6 +9352,11 @@ func (r ListEntitiesResponse) ContentType() string {
 	return ""
 }
 
+// GetEntityResponse503Headers the declared response headers of an HTTP 503 response for GetEntity
+type GetEntityResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetEntityResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8618,6 +9372,10 @@ type GetEntityResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetEntityResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8648,6 +9406,11 @@ func (r GetEntityResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetEntityResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetEntityResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -9391,6 +10154,11 @@ func (r PutProjectSecretResponse) ContentType() string {
 	return ""
 }
 
+// ListProjectTokensResponse503Headers the declared response headers of an HTTP 503 response for ListProjectTokens
+type ListProjectTokensResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListProjectTokensResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9406,6 +10174,10 @@ type ListProjectTokensResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListProjectTokensResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9438,6 +10210,11 @@ func (r ListProjectTokensResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListProjectTokensResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListProjectTokensResponse) GetBody() []byte {
 	return r.Body
@@ -9467,6 +10244,11 @@ func (r ListProjectTokensResponse) ContentType() string {
 	return ""
 }
 
+// CreateProjectTokenResponse503Headers the declared response headers of an HTTP 503 response for CreateProjectToken
+type CreateProjectTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateProjectTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9486,6 +10268,10 @@ type CreateProjectTokenResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateProjectTokenResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -9528,6 +10314,11 @@ func (r CreateProjectTokenResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateProjectTokenResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateProjectTokenResponse) GetBody() []byte {
 	return r.Body
@@ -9557,6 +10348,11 @@ func (r CreateProjectTokenResponse) ContentType() string {
 	return ""
 }
 
+// DeleteProjectTokenResponse503Headers the declared response headers of an HTTP 503 response for DeleteProjectToken
+type DeleteProjectTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteProjectTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9570,6 +10366,10 @@ type DeleteProjectTokenResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteProjectTokenResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -9595,6 +10395,11 @@ func (r DeleteProjectTokenResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteProjectTokenResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteProjectTokenResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -9626,6 +10431,11 @@ func (r DeleteProjectTokenResponse) ContentType() string {
 	return ""
 }
 
+// ListQueueResponse503Headers the declared response headers of an HTTP 503 response for ListQueue
+type ListQueueResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListQueueResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9639,6 +10449,10 @@ type ListQueueResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListQueueResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9664,6 +10478,11 @@ func (r ListQueueResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListQueueResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListQueueResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -9695,6 +10514,87 @@ func (r ListQueueResponse) ContentType() string {
 	return ""
 }
 
+type WatchCancelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CancelsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WatchCancelsResponse) GetJSON200() *CancelsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r WatchCancelsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r WatchCancelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r WatchCancelsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r WatchCancelsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r WatchCancelsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r WatchCancelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WatchCancelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WatchCancelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WatchCancelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ClaimJobsResponse503Headers the declared response headers of an HTTP 503 response for ClaimJobs
+type ClaimJobsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClaimJobsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9710,6 +10610,10 @@ type ClaimJobsResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClaimJobsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9742,6 +10646,11 @@ func (r ClaimJobsResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ClaimJobsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ClaimJobsResponse) GetBody() []byte {
 	return r.Body
@@ -9771,6 +10680,11 @@ func (r ClaimJobsResponse) ContentType() string {
 	return ""
 }
 
+// ListRunnersResponse503Headers the declared response headers of an HTTP 503 response for ListRunners
+type ListRunnersResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListRunnersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9782,6 +10696,10 @@ type ListRunnersResponse struct {
 	JSON401 *Unauthorized
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListRunnersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9802,6 +10720,11 @@ func (r ListRunnersResponse) GetJSON401() *Unauthorized {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListRunnersResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListRunnersResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -9833,6 +10756,11 @@ func (r ListRunnersResponse) ContentType() string {
 	return ""
 }
 
+// CreateRunnerResponse503Headers the declared response headers of an HTTP 503 response for CreateRunner
+type CreateRunnerResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateRunnerResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9850,6 +10778,10 @@ type CreateRunnerResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateRunnerResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -9887,6 +10819,11 @@ func (r CreateRunnerResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateRunnerResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateRunnerResponse) GetBody() []byte {
 	return r.Body
@@ -9916,6 +10853,11 @@ func (r CreateRunnerResponse) ContentType() string {
 	return ""
 }
 
+// DeleteRunnerResponse503Headers the declared response headers of an HTTP 503 response for DeleteRunner
+type DeleteRunnerResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteRunnerResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9929,6 +10871,10 @@ type DeleteRunnerResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteRunnerResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -9954,6 +10900,11 @@ func (r DeleteRunnerResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteRunnerResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteRunnerResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -10173,6 +11124,11 @@ func (r HealthzResponse) ContentType() string {
 	return ""
 }
 
+// ReadyzResponse503Headers the declared response headers of an HTTP 503 response for Readyz
+type ReadyzResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ReadyzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10182,6 +11138,8 @@ type ReadyzResponse struct {
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadyzResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10231,8 +11189,10 @@ func (r ReadyzResponse) ContentType() string {
 // CompatJobWithBodyWithResponse Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10248,8 +11208,10 @@ func (c *ClientWithResponses) CompatJobWithBodyWithResponse(ctx context.Context,
 // CompatJobWithResponse Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10301,7 +11263,10 @@ func (c *ClientWithResponses) CompatRunnerWithResponse(ctx context.Context, body
 // CompatUploadLogWithBodyWithResponse Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10317,7 +11282,10 @@ func (c *ClientWithResponses) CompatUploadLogWithBodyWithResponse(ctx context.Co
 // CompatUploadLogWithTextBodyWithResponse Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10615,11 +11583,14 @@ func (c *ClientWithResponses) CancelJobWithResponse(ctx context.Context, id Id, 
 // CompleteJobWithBodyWithResponse Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10635,11 +11606,14 @@ func (c *ClientWithResponses) CompleteJobWithBodyWithResponse(ctx context.Contex
 // CompleteJobWithResponse Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10693,8 +11667,11 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 // GetJobLogWithResponse Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10930,13 +11907,16 @@ func (c *ClientWithResponses) ListEntitiesWithResponse(ctx context.Context, proj
 
 // GetEntityWithResponse Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
-	rsp, err := c.GetEntity(ctx, project, key, val, reqEditors...)
+func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
+	rsp, err := c.GetEntity(ctx, project, key, val, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -11231,6 +12211,48 @@ func (c *ClientWithResponses) ListQueueWithResponse(ctx context.Context, params 
 	return ParseListQueueResponse(rsp)
 }
 
+// WatchCancelsWithBodyWithResponse Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *ClientWithResponses) WatchCancelsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error) {
+	rsp, err := c.WatchCancelsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWatchCancelsResponse(rsp)
+}
+
+// WatchCancelsWithResponse Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *ClientWithResponses) WatchCancelsWithResponse(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error) {
+	rsp, err := c.WatchCancels(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWatchCancelsResponse(rsp)
+}
+
 // ClaimJobsWithBodyWithResponse Claim jobs (long poll)
 //
 // Step 1 of the runner life cycle (runner token). The runner sends its tags in
@@ -11373,7 +12395,8 @@ func (c *ClientWithResponses) EntityBadgeWithResponse(ctx context.Context, proje
 
 // HealthzWithResponse Liveness probe
 //
-// Answers 200 while the process serves HTTP; it does not touch the database.
+// Answers 200 while the process serves HTTP, with `database` saying whether
+// PostgreSQL answers (a database outage is no reason to restart the server).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11450,6 +12473,13 @@ func ParseCompatJobResponse(rsp *http.Response) (*CompatJobResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11464,6 +12494,26 @@ func ParseCompatJobResponse(rsp *http.Response) (*CompatJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -11525,6 +12575,26 @@ func ParseCompatRunnerResponse(rsp *http.Response) (*CompatRunnerResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -11579,6 +12649,13 @@ func ParseCompatUploadLogResponse(rsp *http.Response) (*CompatUploadLogResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11593,6 +12670,26 @@ func ParseCompatUploadLogResponse(rsp *http.Response) (*CompatUploadLogResponse,
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatUploadLogResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -11654,6 +12751,20 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11661,6 +12772,26 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatSubmitResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -11891,6 +13022,20 @@ func ParseSubmitJobResponse(rsp *http.Response) (*SubmitJobResponse, error) {
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11898,6 +13043,26 @@ func ParseSubmitJobResponse(rsp *http.Response) (*SubmitJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SubmitJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -11959,6 +13124,20 @@ func ParseSubmitJobBatchResponse(rsp *http.Response) (*SubmitJobBatchResponse, e
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11966,6 +13145,26 @@ func ParseSubmitJobBatchResponse(rsp *http.Response) (*SubmitJobBatchResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SubmitJobBatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12027,6 +13226,26 @@ func ParseGetJobResponse(rsp *http.Response) (*GetJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12163,6 +13382,26 @@ func ParseCancelJobResponse(rsp *http.Response) (*CancelJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CancelJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12238,6 +13477,26 @@ func ParseCompleteJobResponse(rsp *http.Response) (*CompleteJobResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompleteJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12313,6 +13572,26 @@ func ParseHeartbeatJobResponse(rsp *http.Response) (*HeartbeatJobResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers HeartbeatJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12367,6 +13646,13 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -12380,6 +13666,16 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 			headers.XLogLength = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetJobLogResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12462,6 +13758,26 @@ func ParseAppendJobLogResponse(rsp *http.Response) (*AppendJobLogResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers AppendJobLogResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12530,6 +13846,26 @@ func ParseRetryJobResponse(rsp *http.Response) (*RetryJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers RetryJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12577,6 +13913,26 @@ func ParseListProjectsResponse(rsp *http.Response) (*ListProjectsResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListProjectsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12645,6 +14001,26 @@ func ParseCreateProjectResponse(rsp *http.Response) (*CreateProjectResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12702,6 +14078,26 @@ func ParseDeleteProjectResponse(rsp *http.Response) (*DeleteProjectResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12763,6 +14159,26 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12831,6 +14247,26 @@ func ParseUpdateProjectResponse(rsp *http.Response) (*UpdateProjectResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers UpdateProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12892,6 +14328,26 @@ func ParseListCollectionKeysResponse(rsp *http.Response) (*ListCollectionKeysRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListCollectionKeysResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12953,6 +14409,26 @@ func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse,
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListCollectionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13014,6 +14490,26 @@ func ParseGetCollectionResponse(rsp *http.Response) (*GetCollectionResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetCollectionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13075,6 +14571,26 @@ func ParseListEntityKeysResponse(rsp *http.Response) (*ListEntityKeysResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListEntityKeysResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13136,6 +14652,26 @@ func ParseListEntitiesResponse(rsp *http.Response) (*ListEntitiesResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListEntitiesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13197,6 +14733,26 @@ func ParseGetEntityResponse(rsp *http.Response) (*GetEntityResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetEntityResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13841,6 +15397,26 @@ func ParseListProjectTokensResponse(rsp *http.Response) (*ListProjectTokensRespo
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListProjectTokensResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13916,6 +15492,26 @@ func ParseCreateProjectTokenResponse(rsp *http.Response) (*CreateProjectTokenRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateProjectTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13973,6 +15569,26 @@ func ParseDeleteProjectTokenResponse(rsp *http.Response) (*DeleteProjectTokenRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteProjectTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14019,6 +15635,87 @@ func ParseListQueueResponse(rsp *http.Response) (*ListQueueResponse, error) {
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListQueueResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWatchCancelsResponse parses an HTTP response from a WatchCancelsWithResponse call
+func ParseWatchCancelsResponse(rsp *http.Response) (*WatchCancelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WatchCancelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CancelsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -14088,6 +15785,26 @@ func ParseClaimJobsResponse(rsp *http.Response) (*ClaimJobsResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClaimJobsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14135,6 +15852,26 @@ func ParseListRunnersResponse(rsp *http.Response) (*ListRunnersResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListRunnersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14203,6 +15940,26 @@ func ParseCreateRunnerResponse(rsp *http.Response) (*CreateRunnerResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14260,6 +16017,26 @@ func ParseDeleteRunnerResponse(rsp *http.Response) (*DeleteRunnerResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14473,6 +16250,19 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ReadyzResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
