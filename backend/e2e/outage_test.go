@@ -114,7 +114,9 @@ func TestDatabaseOutage(t *testing.T) {
 	require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects") == 200 }, 5*time.Second, 10*time.Millisecond)
 	t.Logf("outage %v; serving again %v after the database was back", back.Sub(outage).Round(time.Millisecond),
 		time.Since(back).Round(time.Millisecond))
-	require.Less(t, time.Since(back), time.Second, "serving again within a second of the database")
+	// Within a second on a quiet machine (about 0.1 s); the bound leaves room for a
+	// machine shared by many test runs.
+	require.Less(t, time.Since(back), 3*time.Second, "serving again right after the database")
 
 	for _, id := range ids {
 		j := s.waitStatus(id, 30*time.Second, "succeeded", "failed", "lost")

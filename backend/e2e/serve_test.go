@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -108,9 +109,9 @@ func TestMigrateCommand(t *testing.T) {
 	slices.Sort(names)
 	latest := strings.TrimLeft(strings.SplitN(names[len(names)-1], "_", 2)[0], "0")
 	require.Equal(t, latest, migrate("version"))
-	migrate("down")
+	require.Equal(t, "migrated down: schema version "+latest+" → 0", migrate("down", "--yes"))
 	require.Equal(t, "0", migrate("version"))
-	migrate("up")
+	require.Equal(t, "migrated up: schema version 0 → "+latest, migrate("up"))
 	require.Equal(t, latest, migrate("version"))
 	out, err := exec.Command(filepath.Join(binDir, "aura"), "migrate", "sideways", "--database-url", url).CombinedOutput()
 	require.Error(t, err)
@@ -169,4 +170,61 @@ func TestEmbeddedDatabaseSupervised(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		t.Fatal("aura carried on without its database")
 	}
+}
+
+// TestServerLogs: with --log-format json, every request is a JSON line with its
+// method, route template, status, duration and request id (never a token), and
+// every job transition is one too. --demo on a database with projects says it
+// does nothing.
+func TestServerLogs(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--log-format", "json")
+	tok := s.project("proj")
+	startRunner(t, s, "r1", "--tag", "linux")
+	j := s.submit(tok, map[string]any{"cmd": "echo hi"})
+	s.waitStatus(j.ID, 20*time.Second, "succeeded")
+	resp, err := httpClient.Get(s.url + "/api/v1/projects/proj/entities/commit/abc")
+	require.NoError(t, err)
+	resp.Body.Close()
+	requestID := resp.Header.Get("X-Request-Id")
+	require.NotEmpty(t, requestID)
+
+	var health struct{ Version string }
+	resp, err = httpClient.Get(s.url + "/healthz")
+	require.NoError(t, err)
+	require.NoError(t, jsonDecode(resp, &health))
+	resp.Body.Close()
+	out, err := exec.Command(filepath.Join(binDir, "aura"), "version").Output()
+	require.NoError(t, err)
+	require.Equal(t, "aura "+health.Version, strings.TrimSpace(string(out)), "the API reports the binary's version")
+
+	s.stop()
+	logs := s.out.String()
+	require.NotContains(t, logs, s.admin)
+	require.NotContains(t, logs, tok)
+	var sawRequest bool
+	statuses := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not a JSON line: %s", line)
+		switch rec["msg"] {
+		case "request":
+			if rec["id"] == requestID {
+				sawRequest = true
+				require.Equal(t, "GET", rec["method"])
+				require.Equal(t, "/api/v1/projects/{project}/entities/{key}/{val}", rec["route"])
+				require.Equal(t, float64(200), rec["status"])
+				require.NotNil(t, rec["duration"])
+			}
+		case "job":
+			if rec["id"] == float64(j.ID) {
+				statuses[rec["status"].(string)] = true
+			}
+		}
+	}
+	require.True(t, sawRequest, "the request was logged:\n%s", logs)
+	require.Equal(t, map[string]bool{"queued": true, "running": true, "succeeded": true}, statuses)
+
+	demo := startServerOn(t, s.dbURL, "--demo")
+	require.Contains(t, demo.out.String(), "--demo does nothing")
 }

@@ -58,9 +58,10 @@ func TestDelayedJobsTwoServers(t *testing.T) {
 	queued, late := delayedJobsLateness(t, 50)
 	t.Logf("after their earliest start: queued p50 %v, max %v; claimed p50 %v, max %v",
 		queued[len(queued)/2], queued[len(queued)-1], late[len(late)/2], late[len(late)-1])
-	// 100 ms is the goal (see BenchmarkDelayedTwoServers); the bound here leaves
-	// room for a loaded machine yet catches a job left for a later wake-up.
-	require.Less(t, late[len(late)-1], time.Second, "a delayed job started late")
+	// 100 ms is the goal (see BenchmarkDelayedTwoServers, on a quiet machine); the
+	// bound here leaves room for a machine shared by many test runs (runners then
+	// take up to a second per job) yet catches a job left for the 30 s long poll.
+	require.Less(t, late[len(late)-1], 10*time.Second, "a delayed job started late")
 }
 
 // BenchmarkDelayedTwoServers reports how late 50 delayed jobs are claimed after

@@ -197,3 +197,75 @@ func TestCompatLogUploadInPieces(t *testing.T) {
 	_, got := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log", sub.ID)})
 	require.True(t, bytes.Equal(log, got))
 }
+
+// TestProjectDeleteInBackground deletes a project with jobs in every state, logs
+// and collections: it leaves the API at once (its slug is free again, its tokens
+// stop working), and ProjectPurge then removes its rows in batches, leaving the
+// other project alone.
+func TestProjectDeleteInBackground(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("doomed", false)
+	keep := b.project("keep", false)
+	_, run := b.runner("r1", "linux")
+	first := b.submit(tok, map[string]any{"collections": map[string]string{"ref": "main"}})
+	c := b.claim(run, 1, "linux")[0]
+	b.do(call{method: "PATCH", path: logPath(c.ID, 1, 0), token: run, raw: []byte("log"), contentType: "application/octet-stream"})
+	b.finish(run, c, 0)
+	jobs := make([]map[string]any, 450)
+	for i := range jobs {
+		jobs[i] = map[string]any{"entityKey": "commit", "entityVal": fmt.Sprint("c", i%120), "name": fmt.Sprint("j", i),
+			"cmd": "true", "tag": "other", "collections": map[string]string{"ref": fmt.Sprint("r", i%3)}}
+		if i%2 == 1 {
+			jobs[i]["precedingNames"] = []string{fmt.Sprint("j", i-1)}
+		}
+	}
+	b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": jobs}}, 201, nil)
+	kept := b.submit(keep, map[string]any{"collections": map[string]string{"ref": "main"}})
+	rowsBefore := map[string]int{}
+	for _, tbl := range []string{"jobs", "entities", "collections", "log_chunks", "collection_entities", "job_edges"} {
+		rowsBefore[tbl] = b.count(tbl)
+	}
+
+	code, _ := b.do(call{method: "DELETE", path: "/api/v1/projects/doomed", token: b.admin})
+	require.Equal(t, 204, code)
+	e := b.fail(call{method: "GET", path: "/api/v1/projects/doomed"}, 404)
+	require.Contains(t, e.Message, "doomed")
+	b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d", first.ID)}, 404)
+	b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log", first.ID)}, 404)
+	b.fail(call{method: "DELETE", path: "/api/v1/projects/doomed", token: b.admin}, 404)
+	b.fail(call{method: "POST", path: "/api/v1/jobs", token: tok, body: map[string]any{
+		"entityKey": "commit", "entityVal": "x", "name": "n", "cmd": "true", "tag": "linux"}}, 401)
+	var queue struct{ Items []struct{ Project string } }
+	b.json(call{method: "GET", path: "/api/v1/queue?limit=200", token: b.admin}, 200, &queue)
+	require.Len(t, queue.Items, 1)
+	require.Equal(t, "keep", queue.Items[0].Project)
+	var projects struct{ Items []struct{ Slug string } }
+	b.json(call{method: "GET", path: "/api/v1/projects", token: b.admin}, 200, &projects)
+	require.Len(t, projects.Items, 1)
+	require.Equal(t, 451, b.count("jobs")-1, "the rows are still there: the delete only marked the project")
+
+	b.project("doomed", false) // the slug is free at once
+	b.submit(keep, nil)
+
+	steps := 0
+	for {
+		more, err := b.store.ProjectPurge(context.Background())
+		require.NoError(t, err)
+		if !more {
+			break
+		}
+		steps++
+	}
+	require.Greater(t, steps, 5, "the purge went in batches")
+	var left int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM projects`).Scan(&left))
+	require.Equal(t, 2, left)
+	require.Equal(t, 2, b.count("jobs"))
+	require.Equal(t, 1, b.count("entities"))
+	require.Equal(t, 1, b.count("collections"))
+	require.Zero(t, b.count("log_chunks"))
+	require.Zero(t, b.count("job_edges"))
+	require.Equal(t, kept.ID, b.job(kept.ID).ID)
+	require.Less(t, b.count("jobs"), rowsBefore["jobs"])
+}

@@ -34,12 +34,25 @@ type compatSubmit struct {
 }
 
 func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized) // before the body: it may not be read at all
+		return
+	}
 	var body compatSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	env, err := parseDotEnv(body.Env)
+	if err == nil {
+		err = checkEnv("env", env)
+	}
+	if err == nil && body.EarliestStart != nil {
+		// Unix seconds: refuse what would wrap around or lie beyond a year.
+		if s := *body.EarliestStart; s < 0 || s > time.Now().Add(maxAhead).Unix() {
+			err = errorf(http.StatusBadRequest, "earliestStart", "field earliestStart must be Unix seconds between 1970 and a year from now")
+		}
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -155,7 +168,7 @@ func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
 type compatJobDone struct {
 	Name     string `json:"name" validate:"required,slug"`
 	ID       int64  `json:"id" validate:"required,min=1"`
-	ExitCode *int   `json:"exitCode" validate:"required"`
+	ExitCode *int   `json:"exitCode" validate:"required,min=-2147483648,max=2147483647"`
 }
 
 func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +184,7 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := h.Store.JobBriefGet(r.Context(), body.ID)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "job %d", body.ID))
 		return
 	}
 	// Only the runner holding the running attempt may finish it, as on /api/v1:
@@ -214,7 +227,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := h.Store.JobBriefGet(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "job %d", id))
 		return
 	}
 	hold := store.Holder{JobID: id, Attempt: j.Attempt}

@@ -62,6 +62,9 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return errorf(http.StatusBadRequest, "", "request body must hold exactly one JSON value")
 	}
+	if err := checkNUL(dst); err != nil {
+		return err
+	}
 	return validateStruct(dst)
 }
 
@@ -76,16 +79,22 @@ func decodeError(err error) error {
 		return errorf(http.StatusBadRequest, "", "request body is empty")
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return errorf(http.StatusBadRequest, "", "request body is not valid JSON: "+err.Error())
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return errorf(http.StatusBadRequest, "", "request body must be "+jsonType(typeErr.Type))
 	case errors.As(err, &typeErr):
 		return errorf(http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %s must be %s", typeErr.Field, jsonType(typeErr.Type)))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return errorf(http.StatusBadRequest, field, "unknown field "+field)
 	}
-	return errorf(http.StatusBadRequest, "", "request body is not valid: "+err.Error())
+	// Go's own words (a type's UnmarshalJSON) are no answer for a client.
+	return errorf(http.StatusBadRequest, "", "request body is not valid")
 }
 
 func jsonType(t reflect.Type) string {
+	if t == timeType {
+		return "an RFC 3339 time, such as 2026-11-24T14:15:32Z"
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "a string"

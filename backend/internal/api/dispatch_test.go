@@ -224,10 +224,14 @@ func TestLostJobIsRetriedAndFenced(t *testing.T) {
 		cancel()
 		require.NoError(t, err, "events so far: %v", seen)
 		var e struct {
+			Type    string
 			Status  string
 			Attempt int
 		}
 		require.NoError(t, json.Unmarshal([]byte(n.Payload), &e))
+		if e.Type != "job" {
+			continue // runner check-ins are events too
+		}
 		seen = append(seen, fmt.Sprintf("%s/%d", e.Status, e.Attempt))
 	}
 	require.Equal(t, []string{"queued/1", "running/1", "lost/1", "queued/2"}, seen)
@@ -507,18 +511,19 @@ func TestListenerReconnects(t *testing.T) {
 	b := setup(t)
 	tok := b.project("proj", false)
 	_, run := b.runner("r1", "linux")
-	var killed int
+	var killed []int32
 	require.NoError(t, b.pool.QueryRow(context.Background(), `
-		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&killed))
-	require.Equal(t, 1, killed)
+		SELECT array_agg(pid) FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%') t`).Scan(&killed))
+	require.Len(t, killed, 1)
 	got := b.poll(run, 1, "linux")
-	// Wait until the listener is back before submitting, so the test is about
-	// reconnecting, not about a notification sent while nobody listened.
+	// Wait until the listener is back on a new backend before submitting, so the
+	// test is about reconnecting, not about a notification sent while nobody
+	// listened (the terminated backend may linger in pg_stat_activity a moment).
 	require.Eventually(t, func() bool {
 		var n int
 		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&n)
+			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> ALL($1)`, killed).Scan(&n)
 		return n == 1
 	}, 10*time.Second, 20*time.Millisecond)
 	j := b.submit(tok, nil)

@@ -135,7 +135,7 @@ func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := h.Store.EntityGet(r.Context(), p.ID, key, muxVar(r, "val"), page)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "entity %s/%s in project %s", key, muxVar(r, "val"), p.Slug))
 		return
 	}
 	jobs, err := h.jobsJSON(r, e.Jobs)
@@ -182,7 +182,7 @@ func (h *handler) getCollection(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.Store.CollectionGet(r.Context(), p.ID, key, muxVar(r, "val"), page)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "collection %s/%s in project %s", key, muxVar(r, "val"), p.Slug))
 		return
 	}
 	writeJSON(w, http.StatusOK, collectionJSON{

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -46,7 +47,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &notFound):
 		ae = errorf(http.StatusNotFound, "", notFound.Message)
 	case errors.Is(err, store.ErrNotFound):
-		ae = errorf(http.StatusNotFound, "", "not found")
+		ae = errorf(http.StatusNotFound, "", "nothing found at "+r.URL.Path)
 	case errors.Is(err, store.ErrConflict):
 		ae = errorf(http.StatusConflict, "", "already exists")
 	case errors.As(err, &limit):
@@ -65,6 +66,16 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusInternalServerError, "", "internal server error")
 	}
 	writeJSON(w, ae.Code, ae)
+}
+
+// named turns a bare "not found" from the store into one that says what was
+// not found.
+func named(err error, format string, a ...any) error {
+	var nf *store.NotFoundError
+	if errors.Is(err, store.ErrNotFound) && !errors.As(err, &nf) {
+		return &store.NotFoundError{Message: fmt.Sprintf(format, a...) + " does not exist"}
+	}
+	return err
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,8 +19,32 @@ type jobRefJSON struct {
 }
 
 type waitingForJSON struct {
-	Jobs  []jobRefJSON `json:"jobs"`
-	Until *time.Time   `json:"until,omitempty"`
+	Jobs   []jobRefJSON       `json:"jobs"`
+	Until  *time.Time         `json:"until,omitempty"`
+	Runner *waitingRunnerJSON `json:"runner,omitempty"`
+}
+
+// waitingRunnerJSON says, for a queued job, whether any runner asks for its tag.
+type waitingRunnerJSON struct {
+	Tag         string     `json:"tag"`
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+	Message     string     `json:"message"`
+}
+
+// staleTag is how long without a runner asking for a tag before a queued job says so.
+const staleTag = 10 * time.Minute
+
+func waitingRunner(tag string, last *time.Time, now time.Time) *waitingRunnerJSON {
+	w := &waitingRunnerJSON{Tag: tag, LastCheckIn: last}
+	switch {
+	case last == nil:
+		w.Message = "no runner has ever asked for tag `" + tag + "`"
+	case now.Sub(*last) > staleTag:
+		w.Message = "no runner has asked for tag `" + tag + "` in the last 10 minutes"
+	default:
+		w.Message = "waiting for a free runner with tag `" + tag + "`"
+	}
+	return w
 }
 
 type jobJSON struct {
@@ -55,7 +81,7 @@ type jobJSON struct {
 	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
 }
 
-func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
+func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) jobJSON {
 	out := jobJSON{
 		ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
 		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: nonNilSlice(j.SecretNames), Tag: j.Tag, Status: j.Status,
@@ -83,6 +109,13 @@ func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
 		}
 		out.WaitingFor = wf
 	}
+	if j.Status == store.StatusQueued {
+		var last *time.Time
+		if at, ok := checkIns[j.Tag]; ok {
+			last = &at
+		}
+		out.WaitingFor = &waitingForJSON{Jobs: []jobRefJSON{}, Runner: waitingRunner(j.Tag, last, time.Now())}
+	}
 	return out
 }
 
@@ -96,16 +129,26 @@ func nonNilSlice[T any](s []T) []T {
 // jobsJSON converts jobs, looking up what the waiting ones wait for in one query.
 func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error) {
 	var waiting []int64
+	var queuedTags []string
 	for _, j := range jobs {
-		if j.Status == store.StatusWaiting {
+		switch j.Status {
+		case store.StatusWaiting:
 			waiting = append(waiting, j.ID)
+		case store.StatusQueued:
+			if !slices.Contains(queuedTags, j.Tag) {
+				queuedTags = append(queuedTags, j.Tag)
+			}
 		}
 	}
 	refs, err := h.Store.JobsWaitingFor(r.Context(), waiting)
 	if err != nil {
 		return nil, err
 	}
-	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID]) }), nil
+	checkIns, err := h.Store.TagCheckIns(r.Context(), queuedTags)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID], checkIns) }), nil
 }
 
 type jobSubmit struct {
@@ -120,7 +163,7 @@ type jobSubmit struct {
 	Collections    map[string]string `json:"collections" validate:"max=50,dive,keys,slug,endkeys,slug"`
 	PrecedingJobs  []int64           `json:"precedingJobs" validate:"max=100,dive,min=1"`
 	PrecedingNames []string          `json:"precedingNames" validate:"max=100,dive,slug"`
-	EarliestStart  *time.Time        `json:"earliestStart"`
+	EarliestStart  *jsonTime         `json:"earliestStart"`
 	TimeoutSeconds *int              `json:"timeoutSeconds" validate:"omitnil,min=1,max=604800"`
 	Priority       *int              `json:"priority" validate:"omitnil,min=-1000,max=1000"`
 	MaxAttempts    *int              `json:"maxAttempts" validate:"omitnil,min=1,max=10"`
@@ -152,7 +195,7 @@ func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTar
 			return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
 		}
 		pr, err := h.Store.ProjectGet(r.Context(), slug)
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
 		}
 		if err != nil {
@@ -174,7 +217,7 @@ func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	p := &store.JobSubmitParams{
 		ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
 		Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, SecretEnv: b.SecretEnv, Collections: b.Collections,
-		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart,
+		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart.ptr(),
 		TimeoutSeconds: 3600, MaxAttempts: 3,
 	}
 	if b.TimeoutSeconds != nil {
@@ -189,9 +232,29 @@ func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	return p
 }
 
+// check refuses what the tags cannot: reserved variables and absurd times;
+// prefix names the job in a batch ("jobs[3].").
+func (b *jobSubmit) check(prefix string) error {
+	if err := checkEnv(prefix+"env", b.Env); err != nil {
+		return err
+	}
+	if err := checkEnv(prefix+"secretEnv", b.SecretEnv); err != nil {
+		return err
+	}
+	return checkEarliestStart(prefix+"earliestStart", b.EarliestStart.ptr())
+}
+
 func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized) // before the body: it may not be read at all
+		return
+	}
 	var body jobSubmit
 	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := body.check(""); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -213,6 +276,10 @@ func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized)
+		return
+	}
 	var body jobBatchSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -224,8 +291,22 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := make([]*store.JobSubmitParams, len(body.Jobs))
+	byName := map[string]int{}
 	for i := range body.Jobs {
 		b := &body.Jobs[i]
+		prefix := "jobs[" + strconv.Itoa(i) + "]."
+		// A name is a job's identity on its entity: two alike cannot be told apart.
+		id := b.Project + "\x00" + b.EntityKey + "\x00" + b.EntityVal + "\x00" + b.Name
+		if j, ok := byName[id]; ok {
+			writeError(w, r, errorf(http.StatusBadRequest, prefix+"name", fmt.Sprintf(
+				"jobs[%d] and jobs[%d] are both named %s on %s/%s", j, i, b.Name, b.EntityKey, b.EntityVal)))
+			return
+		}
+		byName[id] = i
+		if err := b.check(prefix); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		target, err := h.submitProject(r, b.Project, "jobs["+strconv.Itoa(i)+"].project")
 		if err != nil {
 			writeError(w, r, err)
@@ -262,17 +343,17 @@ func (h *handler) readableJob(r *http.Request) (*store.Job, error) {
 		return nil, err
 	}
 	j, err := h.Store.JobGet(r.Context(), id)
-	if err != nil {
-		return nil, err
+	if err == nil && j.ProjectDeleted {
+		err = store.ErrNotFound
 	}
-	if j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
-		ok, err := h.ownJob(r, j)
-		if err != nil {
-			return nil, err
+	if err == nil && j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
+		var ok bool
+		if ok, err = h.ownJob(r, j); err == nil && !ok {
+			err = store.ErrNotFound
 		}
-		if !ok {
-			return nil, store.ErrNotFound
-		}
+	}
+	if err != nil {
+		return nil, named(err, "job %d", id)
 	}
 	return j, nil
 }
@@ -385,7 +466,7 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 			err = store.ErrNotFound
 		}
 		if err != nil {
-			writeError(w, r, err)
+			writeError(w, r, named(err, "project %s", slug))
 			return
 		}
 		params.ProjectID, params.Public = p.ID, false

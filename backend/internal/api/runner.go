@@ -155,7 +155,7 @@ func (h *handler) tokensToMask(r *http.Request, hold store.Holder) []string {
 }
 
 type heartbeatRequest struct {
-	Attempt int `json:"attempt" validate:"required,min=1"`
+	Attempt int `json:"attempt" validate:"required,min=1,max=2147483647"`
 }
 
 type heartbeatJSON struct {
@@ -209,8 +209,8 @@ type logAppended struct {
 
 func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 	attempt, err := intQuery(r, "attempt", 0, true)
-	if err == nil && attempt < 1 {
-		err = errorf(http.StatusBadRequest, "attempt", "attempt must be at least 1")
+	if err == nil && (attempt < 1 || attempt > math.MaxInt32) {
+		err = errorf(http.StatusBadRequest, "attempt", "attempt must be from 1 to 2147483647")
 	}
 	if err != nil {
 		writeError(w, r, err)
@@ -328,8 +328,8 @@ func bodyError(err error) error {
 }
 
 type jobComplete struct {
-	Attempt   int     `json:"attempt" validate:"required,min=1"`
-	ExitCode  *int    `json:"exitCode" validate:"required"`
+	Attempt   int     `json:"attempt" validate:"required,min=1,max=2147483647"`
+	ExitCode  *int    `json:"exitCode" validate:"required,min=-2147483648,max=2147483647"`
 	LogLength *int64  `json:"logLength" validate:"omitnil,min=0"`
 	LogSHA256 *string `json:"logSha256" validate:"omitnil,len=64,hexadecimal,lowercase"`
 }

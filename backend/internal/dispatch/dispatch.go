@@ -206,6 +206,7 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 		}
 		if len(jobs) > 0 {
 			passOn = maybeMore
+			store.LogClaimed(req.RunnerID, jobs)
 			return jobs, nil
 		}
 		if woken {

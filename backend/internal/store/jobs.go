@@ -39,6 +39,7 @@ type Job struct {
 	ProjectID        int64             `db:"project_id"`
 	Project          string            `db:"project"`
 	ProjectPrivate   bool              `db:"project_private"`
+	ProjectDeleted   bool              `db:"project_deleted"`
 	EntityID         int64             `db:"entity_id"`
 	EntityKey        string            `db:"entity_key"`
 	EntityVal        string            `db:"entity_val"`
@@ -72,6 +73,7 @@ type Job struct {
 
 const jobSelect = `
 	SELECT j.id, j.project_id, p.slug AS project, p.private AS project_private,
+		p.deleted_at IS NOT NULL AS project_deleted,
 		j.entity_id, e.key AS entity_key, e.value AS entity_val, j.parent_job_id,
 		j.name, j.cmd, j.env, j.secret_names, j.tag, j.status, j.reason, j.priority,
 		j.pending_preceding, j.earliest_start, j.created_at, j.queued_at, j.started_at,

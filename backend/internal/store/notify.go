@@ -76,6 +76,7 @@ func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
 // queue adds the notifications to a batch that runs in the transaction.
 func (n *notes) queue(b *pgx.Batch) {
 	if !n.empty() {
+		n.logJobs()
 		b.Queue(notifyQuery, n.args()...)
 		n.statuses.queue(b)
 	}

@@ -89,7 +89,9 @@ export interface paths {
         post?: never;
         /**
          * Delete a project
-         * @description Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+         * @description Deletes a project with its entities, collections, jobs, logs and tokens (admin
+         *     token). The project, its jobs and its tokens leave the API at once and its slug
+         *     is free again; the rows are removed in the background, in batches.
          */
         delete: operations["deleteProject"];
         options?: never;
@@ -670,6 +672,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tags
+         * @description Every tag that a runner serves or asked for, or that a queued job carries
+         *     (at most 1,000, by name), with when a runner last asked for it, how many
+         *     jobs wait for it, and the registered runners that serve it. A tag with
+         *     queued jobs and no recent check-in is work no live runner can take.
+         */
+        get: operations["listTags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runner/claim": {
         parameters: {
             query?: never;
@@ -788,6 +813,32 @@ export interface paths {
         patch: operations["appendJobLog"];
         trace?: never;
     };
+    "/api/v1/jobs/{id}/log/times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * When each log chunk arrived
+         * @description The arrival time of each stored chunk of one attempt's log (the current
+         *     attempt by default), in offset order: the bytes from `offset` up to the next
+         *     chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+         *     line's time since the job started.
+         */
+        get: operations["getJobLogTimes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/complete": {
         parameters: {
             query?: never;
@@ -813,6 +864,45 @@ export interface paths {
          *     changes nothing: drop the job.
          */
         post: operations["completeJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The live event stream (websocket)
+         * @description Upgrades to a websocket (one per browser tab) that carries live events as JSON
+         *     text frames. The client sends `EventClientMessage`s: it subscribes to the
+         *     topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+         *     answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+         *     changes made through any server process sharing the database arrive.
+         *
+         *     Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+         *     headers on a websocket), or an `auth` message sent first. Without a token only
+         *     public projects can be followed; events of private projects go only to
+         *     callers who may read them, and subscribing to what the caller may not read
+         *     answers an `error` event with code 404.
+         *
+         *     A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+         *     already holds; the server sends the stored bytes from there, then each append,
+         *     so after a reconnect the log continues without a byte lost or doubled.
+         *
+         *     Each socket has a bounded queue. A client that reads too slowly is closed
+         *     with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+         *     `resync` event, refetch what the page shows. The server pings every 54 s and
+         *     closes a socket that answers no ping for 60 s.
+         */
+        get: operations["events"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1217,7 +1307,7 @@ export interface components {
             name: string;
             status: components["schemas"]["JobStatus"];
         };
-        /** @description What a waiting job still waits for. */
+        /** @description What a waiting job still waits for, or for a queued job, which runner. */
         WaitingFor: {
             /** @description Preceding jobs that have not succeeded yet. */
             jobs: components["schemas"]["JobRef"][];
@@ -1226,6 +1316,24 @@ export interface components {
              * @description The earliest start, when it is still in the future.
              */
             until?: string;
+            runner?: components["schemas"]["WaitingRunner"];
+        };
+        /**
+         * @description For a queued job: its tag and when a runner last asked for it, so a job no
+         *     live runner can take says so.
+         */
+        WaitingRunner: {
+            tag: string;
+            /**
+             * Format: date-time
+             * @description When a runner last asked for this tag; absent when none ever did.
+             */
+            lastCheckIn?: string;
+            /**
+             * @description "waiting for a free runner with tag `t`", "no runner has asked for tag `t`
+             *     in the last 10 minutes" or "no runner has ever asked for tag `t`".
+             */
+            message: string;
         };
         Job: {
             /** Format: int64 */
@@ -1318,7 +1426,7 @@ export interface components {
             precedingJobs?: number[];
             /**
              * Format: date-time
-             * @description Do not start before this time.
+             * @description Do not start before this time; at most a year ahead.
              */
             earliestStart?: string;
             /** @default 3600 */
@@ -1363,7 +1471,7 @@ export interface components {
             precedingNames?: string[];
             /**
              * Format: date-time
-             * @description Do not start before this time.
+             * @description Do not start before this time; at most a year ahead.
              */
             earliestStart?: string;
             /** @default 3600 */
@@ -1396,6 +1504,25 @@ export interface components {
             version?: string;
             os?: string;
             arch?: string;
+            /** @description When any runner last asked for each of this runner's tags (tags never asked for are absent). */
+            tagCheckIns?: {
+                [key: string]: string;
+            };
+        };
+        Tag: {
+            tag: string;
+            /**
+             * Format: date-time
+             * @description When a runner last asked for this tag; absent when none ever did.
+             */
+            lastCheckIn?: string;
+            /**
+             * Format: int64
+             * @description Jobs with this tag waiting in the queue.
+             */
+            queued: number;
+            /** @description Names of the registered runners that serve this tag. */
+            runners: string[];
         };
         RunnerCreate: {
             name: string;
@@ -1584,7 +1711,7 @@ export interface components {
             precedingJobs?: number[];
             /**
              * Format: int64
-             * @description Unix seconds; 0.4 clients may send null for "now".
+             * @description Unix seconds, at most a year ahead; 0.4 clients may send null for "now".
              */
             earliestStart?: number | null;
         };
@@ -1818,6 +1945,21 @@ export interface components {
             code: number;
             message: string;
             topic?: components["schemas"]["EventTopic"];
+        };
+        LogTimes: {
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When the attempt started running (current attempt only).
+             */
+            startedAt?: string;
+            chunks: components["schemas"]["LogChunkTime"][];
+        };
+        LogChunkTime: {
+            /** Format: int64 */
+            offset: number;
+            /** Format: date-time */
+            time: string;
         };
         /** @description A project secret's name; the value is never returned. */
         Secret: {
@@ -3169,6 +3311,31 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listTags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tags. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Tag"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     claimJobs: {
         parameters: {
             query?: never;
@@ -3342,6 +3509,36 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getJobLogTimes: {
+        parameters: {
+            query?: {
+                /** @description The attempt to read; the current one when absent. */
+                attempt?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The chunks' arrival times. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogTimes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
     completeJob: {
         parameters: {
             query?: never;
@@ -3374,6 +3571,30 @@ export interface operations {
             410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    events: {
+        parameters: {
+            query?: {
+                /** @description A token, for clients that cannot set the Authorization header. */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the websocket protocol. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

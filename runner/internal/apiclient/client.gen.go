@@ -334,7 +334,7 @@ type BatchJobSubmit struct {
 	// Collections Collection key → value to place the entity in; keys are slugs too.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Do not start before this time.
+	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
 	EntityVal     string     `json:"entityVal"`
@@ -523,7 +523,7 @@ type CompatSubmit struct {
 	// Collections Collection key → value; only with a project key.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Unix seconds; 0.4 clients may send null for "now".
+	// EarliestStart Unix seconds, at most a year ahead; 0.4 clients may send null for "now".
 	EarliestStart *int64 `json:"earliestStart,omitempty"`
 	EntityKey     string `json:"entityKey"`
 	EntityVal     string `json:"entityVal"`
@@ -806,7 +806,7 @@ type Job struct {
 	Tag            string    `json:"tag"`
 	TimeoutSeconds int       `json:"timeoutSeconds"`
 
-	// WaitingFor What a waiting job still waits for.
+	// WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 	WaitingFor *WaitingFor `json:"waitingFor,omitempty"`
 }
 
@@ -869,7 +869,7 @@ type JobSubmit struct {
 	// Collections Collection key → value to place the entity in; keys are slugs too.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Do not start before this time.
+	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
 	EntityVal     string     `json:"entityVal"`
@@ -934,6 +934,12 @@ type LogAppended struct {
 	Length int64 `json:"length"`
 }
 
+// LogChunkTime defines model for LogChunkTime.
+type LogChunkTime struct {
+	Offset int64     `json:"offset"`
+	Time   time.Time `json:"time"`
+}
+
 // LogRangeError A 416 answer to a log chunk that starts past the stored log.
 type LogRangeError struct {
 	// Code The HTTP status (416).
@@ -943,6 +949,15 @@ type LogRangeError struct {
 	// Length Bytes the server has for this attempt; resend from here.
 	Length  int64  `json:"length"`
 	Message string `json:"message"`
+}
+
+// LogTimes defines model for LogTimes.
+type LogTimes struct {
+	Attempt int            `json:"attempt"`
+	Chunks  []LogChunkTime `json:"chunks"`
+
+	// StartedAt When the attempt started running (current attempt only).
+	StartedAt *time.Time `json:"startedAt,omitempty"`
 }
 
 // Project defines model for Project.
@@ -984,8 +999,11 @@ type Runner struct {
 	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
 	Name        string     `json:"name"`
 	Os          *string    `json:"os,omitempty"`
-	Tags        []string   `json:"tags"`
-	Version     *string    `json:"version,omitempty"`
+
+	// TagCheckIns When any runner last asked for each of this runner's tags (tags never asked for are absent).
+	TagCheckIns map[string]time.Time `json:"tagCheckIns,omitempty"`
+	Tags        []string             `json:"tags"`
+	Version     *string              `json:"version,omitempty"`
 }
 
 // RunnerCreate defines model for RunnerCreate.
@@ -1034,6 +1052,19 @@ type SecretPut struct {
 	Value string `json:"value"`
 }
 
+// Tag defines model for Tag.
+type Tag struct {
+	// LastCheckIn When a runner last asked for this tag; absent when none ever did.
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+
+	// Queued Jobs with this tag waiting in the queue.
+	Queued int64 `json:"queued"`
+
+	// Runners Names of the registered runners that serve this tag.
+	Runners []string `json:"runners"`
+	Tag     string   `json:"tag"`
+}
+
 // TestStatus defines model for TestStatus.
 type TestStatus struct {
 	// Sha A commit of the repository, 40 or 64 hex digits.
@@ -1077,13 +1108,29 @@ type TokenList struct {
 	Items []Token `json:"items"`
 }
 
-// WaitingFor What a waiting job still waits for.
+// WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 type WaitingFor struct {
 	// Jobs Preceding jobs that have not succeeded yet.
 	Jobs []JobRef `json:"jobs"`
 
+	// Runner For a queued job: its tag and when a runner last asked for it, so a job no
+	// live runner can take says so.
+	Runner *WaitingRunner `json:"runner,omitempty"`
+
 	// Until The earliest start, when it is still in the future.
 	Until *time.Time `json:"until,omitempty"`
+}
+
+// WaitingRunner For a queued job: its tag and when a runner last asked for it, so a job no
+// live runner can take says so.
+type WaitingRunner struct {
+	// LastCheckIn When a runner last asked for this tag; absent when none ever did.
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+
+	// Message "waiting for a free runner with tag `t`", "no runner has asked for tag `t`
+	// in the last 10 minutes" or "no runner has ever asked for tag `t`".
+	Message string `json:"message"`
+	Tag     string `json:"tag"`
 }
 
 // Cursor defines model for Cursor.
@@ -1149,6 +1196,12 @@ type CompatDarkeJSONBody = map[string]interface{}
 // CompatGiteaJSONBody defines parameters for CompatGitea.
 type CompatGiteaJSONBody = map[string]interface{}
 
+// EventsParams defines parameters for Events.
+type EventsParams struct {
+	// Token A token, for clients that cannot set the Authorization header.
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // ReceiveHookJSONBody defines parameters for ReceiveHook.
 type ReceiveHookJSONBody = map[string]interface{}
 
@@ -1171,6 +1224,12 @@ type AppendJobLogParams struct {
 
 	// Offset Byte offset of the chunk's first byte in the attempt's log.
 	Offset int64 `form:"offset" json:"offset"`
+}
+
+// GetJobLogTimesParams defines parameters for GetJobLogTimes.
+type GetJobLogTimesParams struct {
+	// Attempt The attempt to read; the current one when absent.
+	Attempt *int `form:"attempt,omitempty" json:"attempt,omitempty"`
 }
 
 // ListProjectsParams defines parameters for ListProjects.
@@ -1535,6 +1594,32 @@ type ClientInterface interface {
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// Events The live event stream (websocket)
+	//
+	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+	// text frames. The client sends `EventClientMessage`s: it subscribes to the
+	// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+	// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+	// changes made through any server process sharing the database arrive.
+	//
+	// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+	// headers on a websocket), or an `auth` message sent first. Without a token only
+	// public projects can be followed; events of private projects go only to
+	// callers who may read them, and subscribing to what the caller may not read
+	// answers an `error` event with code 404.
+	//
+	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+	// already holds; the server sends the stored bytes from there, then each append,
+	// so after a reconnect the log continues without a byte lost or doubled.
+	//
+	// Each socket has a bounded queue. A client that reads too slowly is closed
+	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// `resync` event, refetch what the page shows. The server pings every 54 s and
+	// closes a socket that answers no ping for 60 s.
+	//
+	// Corresponds with GET /api/v1/events (the `Events` operationId).
+	Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ReceiveHookWithBody Receive a forge webhook
 	//
 	// Where a forge delivers its webhooks; no token, the signature proves the
@@ -1735,6 +1820,16 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 	AppendJobLogWithBody(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetJobLogTimes When each log chunk arrived
+	//
+	// The arrival time of each stored chunk of one attempt's log (the current
+	// attempt by default), in offset order: the bytes from `offset` up to the next
+	// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+	// line's time since the job started.
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+	GetJobLogTimes(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RetryJob Retry a job
 	//
 	// Runs an ended job again under the same id (same tokens as cancel): its
@@ -1772,7 +1867,9 @@ type ClientInterface interface {
 
 	// DeleteProject Delete a project
 	//
-	// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+	// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+	// token). The project, its jobs and its tokens leave the API at once and its slug
+	// is free again; the rows are removed in the background, in batches.
 	//
 	// Corresponds with DELETE /api/v1/projects/{project} (the `DeleteProject` operationId).
 	DeleteProject(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2108,6 +2205,16 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListTags List tags
+	//
+	// Every tag that a runner serves or asked for, or that a queued job carries
+	// (at most 1,000, by name), with when a runner last asked for it, how many
+	// jobs wait for it, and the registered runners that serve it. A tag with
+	// queued jobs and no recent check-in is work no live runner can take.
+	//
+	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+	ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CollectionBadge A collection's status badge
 	//
 	// The status of the newest entity of a collection, such as `ref/main`, as an
@@ -2402,6 +2509,42 @@ func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompatGiteaRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Events The live event stream (websocket)
+//
+// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+// text frames. The client sends `EventClientMessage`s: it subscribes to the
+// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+// changes made through any server process sharing the database arrive.
+//
+// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+// headers on a websocket), or an `auth` message sent first. Without a token only
+// public projects can be followed; events of private projects go only to
+// callers who may read them, and subscribing to what the caller may not read
+// answers an `error` event with code 404.
+//
+// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+// already holds; the server sends the stored bytes from there, then each append,
+// so after a reconnect the log continues without a byte lost or doubled.
+//
+// Each socket has a bounded queue. A client that reads too slowly is closed
+// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// `resync` event, refetch what the page shows. The server pings every 54 s and
+// closes a socket that answers no ping for 60 s.
+//
+// Corresponds with GET /api/v1/events (the `Events` operationId).
+func (c *Client) Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2762,6 +2905,26 @@ func (c *Client) AppendJobLogWithBody(ctx context.Context, id Id, params *Append
 	return c.Client.Do(req)
 }
 
+// GetJobLogTimes When each log chunk arrived
+//
+// The arrival time of each stored chunk of one attempt's log (the current
+// attempt by default), in offset order: the bytes from `offset` up to the next
+// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+// line's time since the job started.
+//
+// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+func (c *Client) GetJobLogTimes(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJobLogTimesRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RetryJob Retry a job
 //
 // Runs an ended job again under the same id (same tokens as cancel): its
@@ -2839,7 +3002,9 @@ func (c *Client) CreateProject(ctx context.Context, body CreateProjectJSONReques
 
 // DeleteProject Delete a project
 //
-// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+// token). The project, its jobs and its tokens leave the API at once and its slug
+// is free again; the rows are removed in the background, in batches.
 //
 // Corresponds with DELETE /api/v1/projects/{project} (the `DeleteProject` operationId).
 func (c *Client) DeleteProject(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3535,6 +3700,26 @@ func (c *Client) DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestE
 	return c.Client.Do(req)
 }
 
+// ListTags List tags
+//
+// Every tag that a runner serves or asked for, or that a queued job carries
+// (at most 1,000, by name), with when a runner last asked for it, how many
+// jobs wait for it, and the registered runners that serve it. A tag with
+// queued jobs and no recent check-in is work no live runner can take.
+//
+// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+func (c *Client) ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTagsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CollectionBadge A collection's status badge
 //
 // The status of the newest entity of a collection, such as `ref/main`, as an
@@ -3851,6 +4036,60 @@ func NewCompatGiteaRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEventsRequest constructs an http.Request for the Events method
+func NewEventsRequest(server string, params *EventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -4326,6 +4565,67 @@ func NewAppendJobLogRequestWithBody(server string, id Id, params *AppendJobLogPa
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetJobLogTimesRequest constructs an http.Request for the GetJobLogTimes method
+func NewGetJobLogTimesRequest(server string, id Id, params *GetJobLogTimesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/log/times", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Attempt != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "attempt", *params.Attempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -5831,6 +6131,33 @@ func NewDeleteRunnerRequest(server string, id Id) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListTagsRequest constructs an http.Request for the ListTags method
+func NewListTagsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/tags")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCollectionBadgeRequest constructs an http.Request for the CollectionBadge method
 func NewCollectionBadgeRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
 	var err error
@@ -6175,6 +6502,34 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
 
+	// EventsWithResponse The live event stream (websocket)
+	//
+	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+	// text frames. The client sends `EventClientMessage`s: it subscribes to the
+	// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+	// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+	// changes made through any server process sharing the database arrive.
+	//
+	// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+	// headers on a websocket), or an `auth` message sent first. Without a token only
+	// public projects can be followed; events of private projects go only to
+	// callers who may read them, and subscribing to what the caller may not read
+	// answers an `error` event with code 404.
+	//
+	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+	// already holds; the server sends the stored bytes from there, then each append,
+	// so after a reconnect the log continues without a byte lost or doubled.
+	//
+	// Each socket has a bounded queue. A client that reads too slowly is closed
+	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// `resync` event, refetch what the page shows. The server pings every 54 s and
+	// closes a socket that answers no ping for 60 s.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/events (the `Events` operationId).
+	EventsWithResponse(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*EventsResponse, error)
+
 	// ReceiveHookWithBodyWithResponse Receive a forge webhook
 	//
 	// Where a forge delivers its webhooks; no token, the signature proves the
@@ -6383,6 +6738,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 	AppendJobLogWithBodyWithResponse(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AppendJobLogResponse, error)
 
+	// GetJobLogTimesWithResponse When each log chunk arrived
+	//
+	// The arrival time of each stored chunk of one attempt's log (the current
+	// attempt by default), in offset order: the bytes from `offset` up to the next
+	// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+	// line's time since the job started.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+	GetJobLogTimesWithResponse(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*GetJobLogTimesResponse, error)
+
 	// RetryJobWithResponse Retry a job
 	//
 	// Runs an ended job again under the same id (same tokens as cancel): its
@@ -6424,7 +6791,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteProjectWithResponse Delete a project
 	//
-	// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+	// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+	// token). The project, its jobs and its tokens leave the API at once and its slug
+	// is free again; the rows are removed in the background, in batches.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6795,6 +7164,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunnerWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*DeleteRunnerResponse, error)
+
+	// ListTagsWithResponse List tags
+	//
+	// Every tag that a runner serves or asked for, or that a queued job carries
+	// (at most 1,000, by name), with when a runner last asked for it, how many
+	// jobs wait for it, and the registered runners that serve it. A tag with
+	// queued jobs and no recent check-in is work no live runner can take.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+	ListTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTagsResponse, error)
 
 	// CollectionBadgeWithResponse A collection's status badge
 	//
@@ -7379,6 +7760,68 @@ func (r CompatGiteaResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CompatGiteaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EventsResponse503Headers the declared response headers of an HTTP 503 response for Events
+type EventsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type EventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EventsResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EventsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8356,6 +8799,75 @@ func (r AppendJobLogResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AppendJobLogResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetJobLogTimesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LogTimes
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON200() *LogTimes {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJobLogTimesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJobLogTimesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJobLogTimesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJobLogTimesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10936,6 +11448,79 @@ func (r DeleteRunnerResponse) ContentType() string {
 	return ""
 }
 
+// ListTagsResponse503Headers the declared response headers of an HTTP 503 response for ListTags
+type ListTagsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListTagsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items []Tag `json:"items"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTagsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTagsResponse) GetJSON200() *struct {
+	Items []Tag `json:"items"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTagsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListTagsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListTagsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTagsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTagsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTagsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTagsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CollectionBadgeResponse200Headers the declared response headers of an HTTP 200 response for CollectionBadge
 type CollectionBadgeResponse200Headers struct {
 	CacheControl *string
@@ -11408,6 +11993,40 @@ func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body 
 	return ParseCompatGiteaResponse(rsp)
 }
 
+// EventsWithResponse The live event stream (websocket)
+//
+// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+// text frames. The client sends `EventClientMessage`s: it subscribes to the
+// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+// changes made through any server process sharing the database arrive.
+//
+// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+// headers on a websocket), or an `auth` message sent first. Without a token only
+// public projects can be followed; events of private projects go only to
+// callers who may read them, and subscribing to what the caller may not read
+// answers an `error` event with code 404.
+//
+// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+// already holds; the server sends the stored bytes from there, then each append,
+// so after a reconnect the log continues without a byte lost or doubled.
+//
+// Each socket has a bounded queue. A client that reads too slowly is closed
+// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// `resync` event, refetch what the page shows. The server pings every 54 s and
+// closes a socket that answers no ping for 60 s.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/events (the `Events` operationId).
+func (c *ClientWithResponses) EventsWithResponse(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*EventsResponse, error) {
+	rsp, err := c.Events(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEventsResponse(rsp)
+}
+
 // ReceiveHookWithBodyWithResponse Receive a forge webhook
 //
 // Where a forge delivers its webhooks; no token, the signature proves the
@@ -11706,6 +12325,24 @@ func (c *ClientWithResponses) AppendJobLogWithBodyWithResponse(ctx context.Conte
 	return ParseAppendJobLogResponse(rsp)
 }
 
+// GetJobLogTimesWithResponse When each log chunk arrived
+//
+// The arrival time of each stored chunk of one attempt's log (the current
+// attempt by default), in offset order: the bytes from `offset` up to the next
+// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+// line's time since the job started.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+func (c *ClientWithResponses) GetJobLogTimesWithResponse(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*GetJobLogTimesResponse, error) {
+	rsp, err := c.GetJobLogTimes(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJobLogTimesResponse(rsp)
+}
+
 // RetryJobWithResponse Retry a job
 //
 // Runs an ended job again under the same id (same tokens as cancel): its
@@ -11771,7 +12408,9 @@ func (c *ClientWithResponses) CreateProjectWithResponse(ctx context.Context, bod
 
 // DeleteProjectWithResponse Delete a project
 //
-// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+// token). The project, its jobs and its tokens leave the API at once and its slug
+// is free again; the rows are removed in the background, in batches.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12359,6 +12998,24 @@ func (c *ClientWithResponses) DeleteRunnerWithResponse(ctx context.Context, id I
 	return ParseDeleteRunnerResponse(rsp)
 }
 
+// ListTagsWithResponse List tags
+//
+// Every tag that a runner serves or asked for, or that a queued job carries
+// (at most 1,000, by name), with when a runner last asked for it, how many
+// jobs wait for it, and the registered runners that serve it. A tag with
+// queued jobs and no recent check-in is work no live runner can take.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+func (c *ClientWithResponses) ListTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTagsResponse, error) {
+	rsp, err := c.ListTags(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTagsResponse(rsp)
+}
+
 // CollectionBadgeWithResponse A collection's status badge
 //
 // The status of the newest entity of a collection, such as `ref/main`, as an
@@ -12900,6 +13557,62 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseEventsResponse parses an HTTP response from a EventsWithResponse call
+func ParseEventsResponse(rsp *http.Response) (*EventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers EventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13778,6 +14491,60 @@ func ParseAppendJobLogResponse(rsp *http.Response) (*AppendJobLogResponse, error
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetJobLogTimesResponse parses an HTTP response from a GetJobLogTimesWithResponse call
+func ParseGetJobLogTimesResponse(rsp *http.Response) (*GetJobLogTimesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJobLogTimesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LogTimes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
 	}
 
 	return response, nil
@@ -16029,6 +16796,68 @@ func ParseDeleteRunnerResponse(rsp *http.Response) (*DeleteRunnerResponse, error
 	switch {
 	case rsp.StatusCode == 503:
 		var headers DeleteRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTagsResponse parses an HTTP response from a ListTagsWithResponse call
+func ParseListTagsResponse(rsp *http.Response) (*ListTagsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTagsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items []Tag `json:"items"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListTagsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
