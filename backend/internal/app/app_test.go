@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -93,24 +95,28 @@ func TestMigrateHelpAndConfirmation(t *testing.T) {
 	require.NotContains(t, stderr, "-lease", "only the flags migrate uses")
 
 	url := dbtest.NewURL(t)
+	// The template is at the newest migration, whichever number it has.
+	v, _, err := store.MigrateVersion(url)
+	require.NoError(t, err)
+	latest := strconv.FormatUint(uint64(v), 10)
 	stdin = strings.NewReader("no\n")
 	code, _, stderr = run(t, "migrate", "down", "--database-url", url)
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "not confirmed")
 	code, stdout, _ := run(t, "migrate", "version", "--database-url", url)
 	require.Equal(t, 0, code)
-	require.Equal(t, "1\n", stdout, "nothing was dropped")
+	require.Equal(t, latest+"\n", stdout, "nothing was dropped")
 
 	stdin = strings.NewReader("yes\n")
 	code, stdout, stderr = run(t, "migrate", "down", "--database-url", url)
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, "migrated down: schema version 1 → 0\n", stdout)
+	require.Equal(t, "migrated down: schema version "+latest+" → 0\n", stdout)
 	code, stdout, _ = run(t, "migrate", "up", "--database-url", url)
 	require.Equal(t, 0, code)
-	require.Equal(t, "migrated up: schema version 0 → 1\n", stdout)
+	require.Equal(t, "migrated up: schema version 0 → "+latest+"\n", stdout)
 	code, stdout, _ = run(t, "migrate", "up", "--database-url", url)
 	require.Equal(t, 0, code)
-	require.Equal(t, "schema already at version 1: nothing to do\n", stdout)
+	require.Equal(t, "schema already at version "+latest+": nothing to do\n", stdout)
 	stdin = os.Stdin
 }
 
