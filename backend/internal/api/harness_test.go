@@ -28,6 +28,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -68,6 +69,7 @@ type testBundle struct {
 	disp   *dispatch.Dispatcher
 	dbURL  string
 	client *http.Client
+	forge  *integrations.Service
 }
 
 type bundleOptions struct {
@@ -125,14 +127,15 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	wg.Go(func() { disp.Run(bg) })
 	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch}))
+	forge := &integrations.Service{Store: st, Box: box, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(5 * time.Second)}
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client()}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client(), forge: forge}
 }
 
 // sub returns b reporting to t, for subtests.

@@ -14,6 +14,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
 )
@@ -23,6 +24,8 @@ type Deps struct {
 	Store      *store.Store
 	Auth       *auth.Authenticator
 	Dispatcher *dispatch.Dispatcher
+	// Integrations receives webhooks and keeps forge secrets sealed.
+	Integrations *integrations.Service
 	// Events serves GET /api/v1/events; nil answers 503.
 	Events *events.Hub
 	// Web serves the single-page app: every GET outside /api that no route takes.
@@ -66,6 +69,17 @@ func NewRouter(d Deps) *mux.Router {
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
 
+	// Webhooks carry a signature, not a token: a forge's own Authorization header
+	// must not be mistaken for one of Aura's.
+	r.HandleFunc("/api/v1/hooks/{integration}", h.receiveHook).Methods(http.MethodPost)
+	r.HandleFunc("/api/submit/gitea", h.compatGitea).Methods(http.MethodPost)
+	r.HandleFunc("/api/submit/darke", h.compatDarke).Methods(http.MethodPost)
+	// Badges: a private project's needs a token, like its pages.
+	badges := &prefixed{r: r, prefix: "/badge"}
+	badges.Use(h.authenticate)
+	badges.HandleFunc("/{project}/c/{key}/{val}.svg", h.collectionBadge).Methods(http.MethodGet)
+	badges.HandleFunc("/{project}/{key}/{val}.svg", h.entityBadge).Methods(http.MethodGet)
+
 	v1 := &prefixed{r: r, prefix: "/api/v1"}
 	v1.Use(h.authenticate)
 	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
@@ -82,11 +96,21 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/projects/{project}/tokens", h.listProjectTokens).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/tokens", h.createProjectToken).Methods(http.MethodPost)
 	v1.HandleFunc("/projects/{project}/tokens/{id}", h.deleteProjectToken).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/secrets", h.listProjectSecrets).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/secrets/{name}", h.putProjectSecret).Methods(http.MethodPut)
+	v1.HandleFunc("/projects/{project}/secrets/{name}", h.deleteProjectSecret).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/integrations", h.listIntegrations).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/integrations", h.createIntegration).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", h.getIntegration).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", h.updateIntegration).Methods(http.MethodPatch)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", h.deleteIntegration).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/integrations/{id}/test", h.testIntegrationStatus).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs", h.submitJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/batch", h.submitJobBatch).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}", h.getJob).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/cancel", h.cancelJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/retry", h.retryJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/approve", h.approveJob).Methods(http.MethodPost)
 	v1.HandleFunc("/queue", h.listQueue).Methods(http.MethodGet)
 	v1.HandleFunc("/runners", h.listRunners).Methods(http.MethodGet)
 	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)

@@ -24,6 +24,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
 	"github.com/aura-ci/aura/backend/internal/web"
@@ -165,8 +166,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// Forge integrations seal their webhook secrets and tokens with the same box.
+	forge := &integrations.Service{Store: st, Box: box, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
+	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
+
 	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
-		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger})
+		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge})
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)

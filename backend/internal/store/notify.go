@@ -24,6 +24,7 @@ type notes struct {
 	runnable map[string]int
 	events   []string
 	timer    bool
+	statuses statusMarks // commits whose forge status may have changed (statuses.go)
 }
 
 func (n *notes) queued(tag string) {
@@ -41,6 +42,7 @@ func (n *notes) event(e Event) {
 // jobChanged records the event and dispatch signal for a job a transition changed.
 func (n *notes) jobChanged(c changedJob) {
 	n.event(c.event(c.Status, c.Attempt))
+	n.statuses.add(c.Project, c.Key, c.Val)
 	switch {
 	case c.Status == StatusQueued:
 		n.queued(c.Tag)
@@ -59,15 +61,16 @@ func (n *notes) merge(other *notes) {
 	}
 	n.events = append(n.events, other.events...)
 	n.timer = n.timer || other.timer
+	n.statuses.merge(&other.statuses)
 }
 
 func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
 	if n.empty() {
 		return nil
 	}
-	n.logJobs()
-	_, err := tx.Exec(ctx, notifyQuery, n.args()...)
-	return interpret(err, "notify")
+	b := &pgx.Batch{}
+	n.queue(b)
+	return interpret(tx.SendBatch(ctx, b).Close(), "notify")
 }
 
 // queue adds the notifications to a batch that runs in the transaction.
@@ -75,6 +78,7 @@ func (n *notes) queue(b *pgx.Batch) {
 	if !n.empty() {
 		n.logJobs()
 		b.Queue(notifyQuery, n.args()...)
+		n.statuses.queue(b)
 	}
 }
 

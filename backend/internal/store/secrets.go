@@ -47,6 +47,9 @@ type SealedColumn struct {
 // A new sealed column is added here, and only here, to be rotated with the rest.
 var SealedColumns = []SealedColumn{
 	{Table: "jobs", Key: "id", Column: "secret_sealed"},
+	{Table: "integrations", Key: "id", Column: "secret_sealed"},
+	{Table: "integrations", Key: "id", Column: "token_sealed"},
+	{Table: "project_secrets", Key: "id", Column: "value_sealed"},
 }
 
 // SecretsSealLegacy seals the plain-text secret env left by schema version 1 and

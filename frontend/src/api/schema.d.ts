@@ -310,6 +310,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{project}/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List project secrets
+         * @description Lists the names of a project's secrets (admin token). Values are sealed at rest
+         *     and never returned; integrations' job templates name them in `secrets`.
+         */
+        get: operations["listProjectSecrets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/secrets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description The secret's name, a variable name such as `DEPLOY_KEY`. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a project secret
+         * @description Creates or replaces a secret (admin token). The value is at least 8 characters.
+         */
+        put: operations["putProjectSecret"];
+        post?: never;
+        /**
+         * Delete a project secret
+         * @description Deletes a secret (admin token). Jobs already submitted keep their copy.
+         */
+        delete: operations["deleteProjectSecret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/integrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a project's integrations
+         * @description Lists the forge integrations of a project (admin token). Secrets and tokens are never shown.
+         */
+        get: operations["listIntegrations"];
+        put?: never;
+        /**
+         * Connect a repository
+         * @description Connects a forge repository to the project (admin token). The answer carries
+         *     the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+         *     one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+         *     back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+         *     loopback or private ones unless `allowPrivateNetwork` is set.
+         */
+        post: operations["createIntegration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/integrations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Show an integration
+         * @description One integration (admin token), with its last delivery and last status failure.
+         */
+        get: operations["getIntegration"];
+        put?: never;
+        post?: never;
+        /**
+         * Disconnect a repository
+         * @description Deletes the integration (admin token); its webhook URL stops working. Jobs it submitted stay.
+         */
+        delete: operations["deleteIntegration"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an integration
+         * @description Changes the fields given (admin token). An empty `accessToken` removes the
+         *     token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+         */
+        patch: operations["updateIntegration"];
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/integrations/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test status
+         * @description Sends one `success` status with context `aura` for `sha` to the forge now
+         *     (admin token), so the API URL and the token can be checked. The answer says
+         *     whether the forge took it; the outcome is also recorded on the integration.
+         */
+        post: operations["testIntegrationStatus"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -424,6 +569,33 @@ export interface paths {
          *     preceding jobs have not all succeeded. A job that has not ended answers 409.
          */
         post: operations["retryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a pull request from a fork
+         * @description Jobs of a pull/merge request from a fork wait for a job named `approval`
+         *     (shown in their `waitingFor`) until an admin or a project token approves
+         *     them here; `id` is the approval job or any job waiting for it. The approval
+         *     job then succeeds and the jobs behind it are queued, still without secrets.
+         *     A job token may not approve. A job that waits for no approval answers 409.
+         */
+        post: operations["approveJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -737,6 +909,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/hooks/{integration}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The integration's id (its `webhookUrl` ends with it). */
+                integration: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a forge webhook
+         * @description Where a forge delivers its webhooks; no token, the signature proves the
+         *     sender and is checked (in constant time) before the body is parsed, over at
+         *     most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+         *     HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+         *     and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+         *     secret itself). A push, tag or opened/updated pull or merge request submits
+         *     the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+         *     (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+         *     requests. Events that start nothing (ping, deletions, test deliveries,
+         *     closed requests) and redeliveries answer 200 with a message saying why.
+         */
+        post: operations["receiveHook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/submit": {
         parameters: {
             query?: never;
@@ -827,6 +1031,112 @@ export interface paths {
          *     runs. Anything else is 410 and changes nothing.
          */
         post: operations["compatUploadLog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/submit/gitea": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gitea webhook (0.4)
+         * @description The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+         *     `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+         *     signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+         *     come from that integration's repository. As in 0.4, a push joins collection
+         *     `ref/<last part of the ref>`. A delivery without an event header is a push.
+         */
+        post: operations["compatGitea"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/submit/darke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Darke Files webhook (0.4)
+         * @description The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+         *     `commit`, names matched case-insensitively), mapped onto the integrations of
+         *     kind `darke`: it goes to the one whose secret signs it
+         *     (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+         *     Darke gets no status back.
+         */
+        post: operations["compatDarke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/badge/{project}/{key}/{val}.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An entity's status badge
+         * @description The entity's status (passing, failing, pending) as an SVG badge, for a README
+         *     or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+         *     Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+         *     A private project's badge needs a token that may read it.
+         */
+        get: operations["entityBadge"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/badge/{project}/c/{key}/{val}.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A collection's status badge
+         * @description The status of the newest entity of a collection, such as `ref/main`, as an
+         *     SVG badge; caching and access as for an entity's badge.
+         */
+        get: operations["collectionBadge"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1651,6 +1961,127 @@ export interface components {
             /** Format: date-time */
             time: string;
         };
+        /** @description A project secret's name; the value is never returned. */
+        Secret: {
+            name: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        SecretList: {
+            items: components["schemas"]["Secret"][];
+        };
+        SecretPut: {
+            value: string;
+        };
+        /** @description A job an integration submits for each event it acts on. */
+        JobTemplate: {
+            /** @description A slug; not `approval`, which names the approval gate of fork requests. */
+            name: string;
+            cmd: string;
+            tag: string;
+            /** @description Extra environment; `AURA_GIT_*` variables are set by Aura and win. */
+            env?: {
+                [key: string]: string;
+            };
+            /** @description Names of project secrets given to the job as secret env (never to forks). */
+            secrets?: string[];
+        };
+        /**
+         * @description A repository connected to a project. Jobs get `AURA_GIT_URL`, `AURA_GIT_REF`,
+         *     `AURA_GIT_SHA`, `AURA_GIT_BRANCH` (or `AURA_GIT_TAG`), and for requests
+         *     `AURA_GIT_REQUEST`, `AURA_GIT_SOURCE_BRANCH` and `AURA_GIT_TARGET_BRANCH`.
+         */
+        Integration: {
+            /** Format: int64 */
+            id: number;
+            project: string;
+            /** @enum {string} */
+            kind: "gitea" | "forgejo" | "github" | "gitlab" | "darke" | "generic";
+            /** @description "owner/name", or the numeric project id for GitLab. */
+            repository: string;
+            /** @description The forge's API base URL for statuses, e.g. `https://gitea.example/api/v1`. */
+            apiUrl: string;
+            hasAccessToken: boolean;
+            hasSecret: boolean;
+            events: ("push" | "tag" | "request")[];
+            jobs: components["schemas"]["JobTemplate"][];
+            /** @description Report one status context per job name (`aura/<name>`) instead of one `aura`. */
+            contextPerJob: boolean;
+            /**
+             * @description Requests from forks never get secrets; `approve` also makes them wait for approval.
+             * @enum {string}
+             */
+            forkPolicy: "approve" | "without-secrets";
+            /** @description Let `apiUrl` be a loopback or private address (self-hosted forges). */
+            allowPrivateNetwork: boolean;
+            webhookUrl: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            lastDeliveryAt?: string;
+            /** @description What the last webhook delivery did. */
+            lastDelivery?: string;
+            /**
+             * Format: date-time
+             * @description When a status last reached the forge.
+             */
+            lastStatusAt?: string;
+            /** Format: date-time */
+            lastFailureAt?: string;
+            /** @description Why the last failed status did not reach the forge. */
+            lastFailure?: string;
+            /** @description The webhook secret, only in the answer that created or regenerated it. */
+            secret?: string;
+        };
+        IntegrationList: {
+            items: components["schemas"]["Integration"][];
+        };
+        IntegrationCreate: {
+            /** @enum {string} */
+            kind: "gitea" | "forgejo" | "github" | "gitlab" | "darke" | "generic";
+            repository: string;
+            apiUrl?: string;
+            /** @description Sealed at rest, never returned. */
+            accessToken?: string;
+            /** @description Defaults to all three. */
+            events?: ("push" | "tag" | "request")[];
+            jobs: components["schemas"]["JobTemplate"][];
+            contextPerJob?: boolean;
+            /** @enum {string} */
+            forkPolicy?: "approve" | "without-secrets";
+            allowPrivateNetwork?: boolean;
+        };
+        IntegrationUpdate: {
+            repository?: string;
+            apiUrl?: string;
+            /** @description A new token; empty removes it. */
+            accessToken?: string;
+            events?: ("push" | "tag" | "request")[];
+            jobs?: components["schemas"]["JobTemplate"][];
+            contextPerJob?: boolean;
+            /** @enum {string} */
+            forkPolicy?: "approve" | "without-secrets";
+            allowPrivateNetwork?: boolean;
+            regenerateSecret?: boolean;
+        };
+        TestStatus: {
+            /** @description A commit of the repository, 40 or 64 hex digits. */
+            sha: string;
+        };
+        TestStatusResult: {
+            delivered: boolean;
+            message: string;
+        };
+        /** @description What a webhook delivery did. */
+        HookResult: {
+            message: string;
+            /** @description The jobs submitted (none for events that start nothing). */
+            jobs: number[];
+            /** @description The delivery was seen before; nothing was submitted again. */
+            duplicate?: boolean;
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid; `field` names it. */
@@ -2283,6 +2714,296 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listProjectSecrets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The project's secret names. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    putProjectSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description The secret's name, a variable name such as `DEPLOY_KEY`. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretPut"];
+            };
+        };
+        responses: {
+            /** @description The secret was replaced. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description The secret was created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    deleteProjectSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description The secret's name, a variable name such as `DEPLOY_KEY`. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listIntegrations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The integrations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    createIntegration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IntegrationCreate"];
+            };
+        };
+        responses: {
+            /** @description The new integration, with its webhook secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Integration"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getIntegration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The integration. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Integration"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    deleteIntegration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The integration is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    updateIntegration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IntegrationUpdate"];
+            };
+        };
+        responses: {
+            /** @description The changed integration. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Integration"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    testIntegrationStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestStatus"];
+            };
+        };
+        responses: {
+            /** @description What the forge answered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestStatusResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
     submitJob: {
         parameters: {
             query?: never;
@@ -2436,6 +3157,35 @@ export interface operations {
             409: components["responses"]["Conflict"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    approveJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval job, now succeeded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
         };
     };
     listQueue: {
@@ -2850,6 +3600,38 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    receiveHook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The integration's id (its `webhookUrl` ends with it). */
+                integration: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description What the delivery did. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
     compatSubmit: {
         parameters: {
             query?: never;
@@ -2978,6 +3760,142 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    compatGitea: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description What the delivery did. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    compatDarke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description What the delivery did. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    entityBadge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The badge. */
+            200: {
+                headers: {
+                    ETag?: string;
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description The badge has not changed since the ETag given in `If-None-Match`. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    collectionBadge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The badge. */
+            200: {
+                headers: {
+                    ETag?: string;
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description The badge has not changed since the ETag given in `If-None-Match`. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
         };
     };
 }

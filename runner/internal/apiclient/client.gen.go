@@ -74,6 +74,183 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntegrationEvents.
+const (
+	IntegrationEventsPush    IntegrationEvents = "push"
+	IntegrationEventsRequest IntegrationEvents = "request"
+	IntegrationEventsTag     IntegrationEvents = "tag"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationEvents enum.
+func (e IntegrationEvents) Valid() bool {
+	switch e {
+	case IntegrationEventsPush:
+		return true
+	case IntegrationEventsRequest:
+		return true
+	case IntegrationEventsTag:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationForkPolicy.
+const (
+	IntegrationForkPolicyApprove        IntegrationForkPolicy = "approve"
+	IntegrationForkPolicyWithoutSecrets IntegrationForkPolicy = "without-secrets"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationForkPolicy enum.
+func (e IntegrationForkPolicy) Valid() bool {
+	switch e {
+	case IntegrationForkPolicyApprove:
+		return true
+	case IntegrationForkPolicyWithoutSecrets:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationKind.
+const (
+	IntegrationKindDarke   IntegrationKind = "darke"
+	IntegrationKindForgejo IntegrationKind = "forgejo"
+	IntegrationKindGeneric IntegrationKind = "generic"
+	IntegrationKindGitea   IntegrationKind = "gitea"
+	IntegrationKindGithub  IntegrationKind = "github"
+	IntegrationKindGitlab  IntegrationKind = "gitlab"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationKind enum.
+func (e IntegrationKind) Valid() bool {
+	switch e {
+	case IntegrationKindDarke:
+		return true
+	case IntegrationKindForgejo:
+		return true
+	case IntegrationKindGeneric:
+		return true
+	case IntegrationKindGitea:
+		return true
+	case IntegrationKindGithub:
+		return true
+	case IntegrationKindGitlab:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationCreateEvents.
+const (
+	IntegrationCreateEventsPush    IntegrationCreateEvents = "push"
+	IntegrationCreateEventsRequest IntegrationCreateEvents = "request"
+	IntegrationCreateEventsTag     IntegrationCreateEvents = "tag"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationCreateEvents enum.
+func (e IntegrationCreateEvents) Valid() bool {
+	switch e {
+	case IntegrationCreateEventsPush:
+		return true
+	case IntegrationCreateEventsRequest:
+		return true
+	case IntegrationCreateEventsTag:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationCreateForkPolicy.
+const (
+	IntegrationCreateForkPolicyApprove        IntegrationCreateForkPolicy = "approve"
+	IntegrationCreateForkPolicyWithoutSecrets IntegrationCreateForkPolicy = "without-secrets"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationCreateForkPolicy enum.
+func (e IntegrationCreateForkPolicy) Valid() bool {
+	switch e {
+	case IntegrationCreateForkPolicyApprove:
+		return true
+	case IntegrationCreateForkPolicyWithoutSecrets:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationCreateKind.
+const (
+	IntegrationCreateKindDarke   IntegrationCreateKind = "darke"
+	IntegrationCreateKindForgejo IntegrationCreateKind = "forgejo"
+	IntegrationCreateKindGeneric IntegrationCreateKind = "generic"
+	IntegrationCreateKindGitea   IntegrationCreateKind = "gitea"
+	IntegrationCreateKindGithub  IntegrationCreateKind = "github"
+	IntegrationCreateKindGitlab  IntegrationCreateKind = "gitlab"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationCreateKind enum.
+func (e IntegrationCreateKind) Valid() bool {
+	switch e {
+	case IntegrationCreateKindDarke:
+		return true
+	case IntegrationCreateKindForgejo:
+		return true
+	case IntegrationCreateKindGeneric:
+		return true
+	case IntegrationCreateKindGitea:
+		return true
+	case IntegrationCreateKindGithub:
+		return true
+	case IntegrationCreateKindGitlab:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationUpdateEvents.
+const (
+	IntegrationUpdateEventsPush    IntegrationUpdateEvents = "push"
+	IntegrationUpdateEventsRequest IntegrationUpdateEvents = "request"
+	IntegrationUpdateEventsTag     IntegrationUpdateEvents = "tag"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationUpdateEvents enum.
+func (e IntegrationUpdateEvents) Valid() bool {
+	switch e {
+	case IntegrationUpdateEventsPush:
+		return true
+	case IntegrationUpdateEventsRequest:
+		return true
+	case IntegrationUpdateEventsTag:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationUpdateForkPolicy.
+const (
+	IntegrationUpdateForkPolicyApprove        IntegrationUpdateForkPolicy = "approve"
+	IntegrationUpdateForkPolicyWithoutSecrets IntegrationUpdateForkPolicy = "without-secrets"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationUpdateForkPolicy enum.
+func (e IntegrationUpdateForkPolicy) Valid() bool {
+	switch e {
+	case IntegrationUpdateForkPolicyApprove:
+		return true
+	case IntegrationUpdateForkPolicyWithoutSecrets:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JobStatus.
 const (
 	JobStatusCancelled JobStatus = "cancelled"
@@ -467,6 +644,118 @@ type HeartbeatRequest struct {
 	Attempt int `json:"attempt"`
 }
 
+// HookResult What a webhook delivery did.
+type HookResult struct {
+	// Duplicate The delivery was seen before; nothing was submitted again.
+	Duplicate *bool `json:"duplicate,omitempty"`
+
+	// Jobs The jobs submitted (none for events that start nothing).
+	Jobs    []int64 `json:"jobs"`
+	Message string  `json:"message"`
+}
+
+// Integration A repository connected to a project. Jobs get `AURA_GIT_URL`, `AURA_GIT_REF`,
+// `AURA_GIT_SHA`, `AURA_GIT_BRANCH` (or `AURA_GIT_TAG`), and for requests
+// `AURA_GIT_REQUEST`, `AURA_GIT_SOURCE_BRANCH` and `AURA_GIT_TARGET_BRANCH`.
+type Integration struct {
+	// AllowPrivateNetwork Let `apiUrl` be a loopback or private address (self-hosted forges).
+	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
+
+	// ApiUrl The forge's API base URL for statuses, e.g. `https://gitea.example/api/v1`.
+	ApiUrl string `json:"apiUrl"`
+
+	// ContextPerJob Report one status context per job name (`aura/<name>`) instead of one `aura`.
+	ContextPerJob bool                `json:"contextPerJob"`
+	CreatedAt     time.Time           `json:"createdAt"`
+	Events        []IntegrationEvents `json:"events"`
+
+	// ForkPolicy Requests from forks never get secrets; `approve` also makes them wait for approval.
+	ForkPolicy     IntegrationForkPolicy `json:"forkPolicy"`
+	HasAccessToken bool                  `json:"hasAccessToken"`
+	HasSecret      bool                  `json:"hasSecret"`
+	Id             int64                 `json:"id"`
+	Jobs           []JobTemplate         `json:"jobs"`
+	Kind           IntegrationKind       `json:"kind"`
+
+	// LastDelivery What the last webhook delivery did.
+	LastDelivery   *string    `json:"lastDelivery,omitempty"`
+	LastDeliveryAt *time.Time `json:"lastDeliveryAt,omitempty"`
+
+	// LastFailure Why the last failed status did not reach the forge.
+	LastFailure   *string    `json:"lastFailure,omitempty"`
+	LastFailureAt *time.Time `json:"lastFailureAt,omitempty"`
+
+	// LastStatusAt When a status last reached the forge.
+	LastStatusAt *time.Time `json:"lastStatusAt,omitempty"`
+	Project      string     `json:"project"`
+
+	// Repository "owner/name", or the numeric project id for GitLab.
+	Repository string `json:"repository"`
+
+	// Secret The webhook secret, only in the answer that created or regenerated it.
+	Secret     *string `json:"secret,omitempty"`
+	WebhookUrl string  `json:"webhookUrl"`
+}
+
+// IntegrationEvents defines model for Integration.Events.
+type IntegrationEvents string
+
+// IntegrationForkPolicy Requests from forks never get secrets; `approve` also makes them wait for approval.
+type IntegrationForkPolicy string
+
+// IntegrationKind defines model for Integration.Kind.
+type IntegrationKind string
+
+// IntegrationCreate defines model for IntegrationCreate.
+type IntegrationCreate struct {
+	// AccessToken Sealed at rest, never returned.
+	AccessToken         *string `json:"accessToken,omitempty"`
+	AllowPrivateNetwork *bool   `json:"allowPrivateNetwork,omitempty"`
+	ApiUrl              *string `json:"apiUrl,omitempty"`
+	ContextPerJob       *bool   `json:"contextPerJob,omitempty"`
+
+	// Events Defaults to all three.
+	Events     []IntegrationCreateEvents    `json:"events,omitempty"`
+	ForkPolicy *IntegrationCreateForkPolicy `json:"forkPolicy,omitempty"`
+	Jobs       []JobTemplate                `json:"jobs"`
+	Kind       IntegrationCreateKind        `json:"kind"`
+	Repository string                       `json:"repository"`
+}
+
+// IntegrationCreateEvents defines model for IntegrationCreate.Events.
+type IntegrationCreateEvents string
+
+// IntegrationCreateForkPolicy defines model for IntegrationCreate.ForkPolicy.
+type IntegrationCreateForkPolicy string
+
+// IntegrationCreateKind defines model for IntegrationCreate.Kind.
+type IntegrationCreateKind string
+
+// IntegrationList defines model for IntegrationList.
+type IntegrationList struct {
+	Items []Integration `json:"items"`
+}
+
+// IntegrationUpdate defines model for IntegrationUpdate.
+type IntegrationUpdate struct {
+	// AccessToken A new token; empty removes it.
+	AccessToken         *string                      `json:"accessToken,omitempty"`
+	AllowPrivateNetwork *bool                        `json:"allowPrivateNetwork,omitempty"`
+	ApiUrl              *string                      `json:"apiUrl,omitempty"`
+	ContextPerJob       *bool                        `json:"contextPerJob,omitempty"`
+	Events              []IntegrationUpdateEvents    `json:"events,omitempty"`
+	ForkPolicy          *IntegrationUpdateForkPolicy `json:"forkPolicy,omitempty"`
+	Jobs                []JobTemplate                `json:"jobs,omitempty"`
+	RegenerateSecret    *bool                        `json:"regenerateSecret,omitempty"`
+	Repository          *string                      `json:"repository,omitempty"`
+}
+
+// IntegrationUpdateEvents defines model for IntegrationUpdate.Events.
+type IntegrationUpdateEvents string
+
+// IntegrationUpdateForkPolicy defines model for IntegrationUpdate.ForkPolicy.
+type IntegrationUpdateForkPolicy string
+
 // Job defines model for Job.
 type Job struct {
 	// Attempt The current attempt, from 1.
@@ -609,6 +898,21 @@ type JobSubmit struct {
 	TimeoutSeconds *int   `json:"timeoutSeconds,omitempty"`
 }
 
+// JobTemplate A job an integration submits for each event it acts on.
+type JobTemplate struct {
+	Cmd string `json:"cmd"`
+
+	// Env Extra environment; `AURA_GIT_*` variables are set by Aura and win.
+	Env map[string]string `json:"env,omitempty"`
+
+	// Name A slug; not `approval`, which names the approval gate of fork requests.
+	Name string `json:"name"`
+
+	// Secrets Names of project secrets given to the job as secret env (never to forks).
+	Secrets []string `json:"secrets,omitempty"`
+	Tag     string   `json:"tag"`
+}
+
 // KeyCount defines model for KeyCount.
 type KeyCount struct {
 	// Count Number of values of this key.
@@ -731,6 +1035,23 @@ type RunnerList struct {
 	NextCursor *string `json:"nextCursor,omitempty"`
 }
 
+// Secret A project secret's name; the value is never returned.
+type Secret struct {
+	CreatedAt time.Time `json:"createdAt"`
+	Name      string    `json:"name"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// SecretList defines model for SecretList.
+type SecretList struct {
+	Items []Secret `json:"items"`
+}
+
+// SecretPut defines model for SecretPut.
+type SecretPut struct {
+	Value string `json:"value"`
+}
+
 // Tag defines model for Tag.
 type Tag struct {
 	// LastCheckIn When a runner last asked for this tag; absent when none ever did.
@@ -742,6 +1063,18 @@ type Tag struct {
 	// Runners Names of the registered runners that serve this tag.
 	Runners []string `json:"runners"`
 	Tag     string   `json:"tag"`
+}
+
+// TestStatus defines model for TestStatus.
+type TestStatus struct {
+	// Sha A commit of the repository, 40 or 64 hex digits.
+	Sha string `json:"sha"`
+}
+
+// TestStatusResult defines model for TestStatusResult.
+type TestStatusResult struct {
+	Delivered bool   `json:"delivered"`
+	Message   string `json:"message"`
 }
 
 // Token defines model for Token.
@@ -857,11 +1190,20 @@ type Unauthorized = Error
 // CompatUploadLogTextBody defines parameters for CompatUploadLog.
 type CompatUploadLogTextBody = string
 
+// CompatDarkeJSONBody defines parameters for CompatDarke.
+type CompatDarkeJSONBody = map[string]interface{}
+
+// CompatGiteaJSONBody defines parameters for CompatGitea.
+type CompatGiteaJSONBody = map[string]interface{}
+
 // EventsParams defines parameters for Events.
 type EventsParams struct {
 	// Token A token, for clients that cannot set the Authorization header.
 	Token *string `form:"token,omitempty" json:"token,omitempty"`
 }
+
+// ReceiveHookJSONBody defines parameters for ReceiveHook.
+type ReceiveHookJSONBody = map[string]interface{}
 
 // GetJobLogParams defines parameters for GetJobLog.
 type GetJobLogParams struct {
@@ -977,6 +1319,15 @@ type CompatUploadLogTextRequestBody = CompatUploadLogTextBody
 // CompatSubmitJSONRequestBody defines body for CompatSubmit for application/json ContentType.
 type CompatSubmitJSONRequestBody = CompatSubmit
 
+// CompatDarkeJSONRequestBody defines body for CompatDarke for application/json ContentType.
+type CompatDarkeJSONRequestBody = CompatDarkeJSONBody
+
+// CompatGiteaJSONRequestBody defines body for CompatGitea for application/json ContentType.
+type CompatGiteaJSONRequestBody = CompatGiteaJSONBody
+
+// ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
+type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
+
 // SubmitJobJSONRequestBody defines body for SubmitJob for application/json ContentType.
 type SubmitJobJSONRequestBody = JobSubmit
 
@@ -994,6 +1345,18 @@ type CreateProjectJSONRequestBody = ProjectCreate
 
 // UpdateProjectJSONRequestBody defines body for UpdateProject for application/json ContentType.
 type UpdateProjectJSONRequestBody = ProjectUpdate
+
+// CreateIntegrationJSONRequestBody defines body for CreateIntegration for application/json ContentType.
+type CreateIntegrationJSONRequestBody = IntegrationCreate
+
+// UpdateIntegrationJSONRequestBody defines body for UpdateIntegration for application/json ContentType.
+type UpdateIntegrationJSONRequestBody = IntegrationUpdate
+
+// TestIntegrationStatusJSONRequestBody defines body for TestIntegrationStatus for application/json ContentType.
+type TestIntegrationStatusJSONRequestBody = TestStatus
+
+// PutProjectSecretJSONRequestBody defines body for PutProjectSecret for application/json ContentType.
+type PutProjectSecretJSONRequestBody = SecretPut
 
 // CreateProjectTokenJSONRequestBody defines body for CreateProjectToken for application/json ContentType.
 type CreateProjectTokenJSONRequestBody = TokenCreate
@@ -1179,6 +1542,58 @@ type ClientInterface interface {
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CompatDarkeWithBody Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarkeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompatDarke Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarke(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompatGiteaWithBody Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGiteaWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompatGitea Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Events The live event stream (websocket)
 	//
 	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
@@ -1204,6 +1619,42 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/events (the `Events` operationId).
 	Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveHookWithBody Receive a forge webhook
+	//
+	// Where a forge delivers its webhooks; no token, the signature proves the
+	// sender and is checked (in constant time) before the body is parsed, over at
+	// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+	// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+	// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+	// secret itself). A push, tag or opened/updated pull or merge request submits
+	// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+	// requests. Events that start nothing (ping, deletions, test deliveries,
+	// closed requests) and redeliveries answer 200 with a message saying why.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+	ReceiveHookWithBody(ctx context.Context, integration int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveHook Receive a forge webhook
+	//
+	// Where a forge delivers its webhooks; no token, the signature proves the
+	// sender and is checked (in constant time) before the body is parsed, over at
+	// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+	// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+	// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+	// secret itself). A push, tag or opened/updated pull or merge request submits
+	// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+	// requests. Events that start nothing (ping, deletions, test deliveries,
+	// closed requests) and redeliveries answer 200 with a message saying why.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+	ReceiveHook(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SubmitJobWithBody Submit a job
 	//
@@ -1259,6 +1710,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 	GetJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApproveJob Approve a pull request from a fork
+	//
+	// Jobs of a pull/merge request from a fork wait for a job named `approval`
+	// (shown in their `waitingFor`) until an admin or a project token approves
+	// them here; `id` is the approval job or any job waiting for it. The approval
+	// job then succeeds and the jobs behind it are queued, still without secrets.
+	// A job token may not approve. A job that waits for no approval answers 409.
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
+	ApproveJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CancelJob Cancel a job
 	//
@@ -1483,6 +1945,128 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
 	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListIntegrations List a project's integrations
+	//
+	// Lists the forge integrations of a project (admin token). Secrets and tokens are never shown.
+	//
+	// Corresponds with GET /api/v1/projects/{project}/integrations (the `ListIntegrations` operationId).
+	ListIntegrations(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateIntegrationWithBody Connect a repository
+	//
+	// Connects a forge repository to the project (admin token). The answer carries
+	// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+	// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+	// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+	// loopback or private ones unless `allowPrivateNetwork` is set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+	CreateIntegrationWithBody(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateIntegration Connect a repository
+	//
+	// Connects a forge repository to the project (admin token). The answer carries
+	// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+	// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+	// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+	// loopback or private ones unless `allowPrivateNetwork` is set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+	CreateIntegration(ctx context.Context, project ProjectSlug, body CreateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteIntegration Disconnect a repository
+	//
+	// Deletes the integration (admin token); its webhook URL stops working. Jobs it submitted stay.
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/integrations/{id} (the `DeleteIntegration` operationId).
+	DeleteIntegration(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetIntegration Show an integration
+	//
+	// One integration (admin token), with its last delivery and last status failure.
+	//
+	// Corresponds with GET /api/v1/projects/{project}/integrations/{id} (the `GetIntegration` operationId).
+	GetIntegration(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateIntegrationWithBody Change an integration
+	//
+	// Changes the fields given (admin token). An empty `accessToken` removes the
+	// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+	UpdateIntegrationWithBody(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateIntegration Change an integration
+	//
+	// Changes the fields given (admin token). An empty `accessToken` removes the
+	// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+	UpdateIntegration(ctx context.Context, project ProjectSlug, id Id, body UpdateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestIntegrationStatusWithBody Send a test status
+	//
+	// Sends one `success` status with context `aura` for `sha` to the forge now
+	// (admin token), so the API URL and the token can be checked. The answer says
+	// whether the forge took it; the outcome is also recorded on the integration.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+	TestIntegrationStatusWithBody(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestIntegrationStatus Send a test status
+	//
+	// Sends one `success` status with context `aura` for `sha` to the forge now
+	// (admin token), so the API URL and the token can be checked. The answer says
+	// whether the forge took it; the outcome is also recorded on the integration.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+	TestIntegrationStatus(ctx context.Context, project ProjectSlug, id Id, body TestIntegrationStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListProjectSecrets List project secrets
+	//
+	// Lists the names of a project's secrets (admin token). Values are sealed at rest
+	// and never returned; integrations' job templates name them in `secrets`.
+	//
+	// Corresponds with GET /api/v1/projects/{project}/secrets (the `ListProjectSecrets` operationId).
+	ListProjectSecrets(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteProjectSecret Delete a project secret
+	//
+	// Deletes a secret (admin token). Jobs already submitted keep their copy.
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/secrets/{name} (the `DeleteProjectSecret` operationId).
+	DeleteProjectSecret(ctx context.Context, project ProjectSlug, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutProjectSecretWithBody Set a project secret
+	//
+	// Creates or replaces a secret (admin token). The value is at least 8 characters.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+	PutProjectSecretWithBody(ctx context.Context, project ProjectSlug, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutProjectSecret Set a project secret
+	//
+	// Creates or replaces a secret (admin token). The value is at least 8 characters.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+	PutProjectSecret(ctx context.Context, project ProjectSlug, name string, body PutProjectSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListProjectTokens List project tokens
 	//
 	// Lists the tokens of a project (admin token). The secrets themselves are never shown again.
@@ -1630,6 +2214,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
 	ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CollectionBadge A collection's status badge
+	//
+	// The status of the newest entity of a collection, such as `ref/main`, as an
+	// SVG badge; caching and access as for an entity's badge.
+	//
+	// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+	CollectionBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EntityBadge An entity's status badge
+	//
+	// The entity's status (passing, failing, pending) as an SVG badge, for a README
+	// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+	// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+	// A private project's badge needs a token that may read it.
+	//
+	// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+	EntityBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Healthz Liveness probe
 	//
@@ -1825,6 +2427,98 @@ func (c *Client) CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestB
 	return c.Client.Do(req)
 }
 
+// CompatDarkeWithBody Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *Client) CompatDarkeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatDarkeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompatDarke Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *Client) CompatDarke(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatDarkeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompatGiteaWithBody Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatGiteaRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompatGitea Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompatGiteaRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Events The live event stream (websocket)
 //
 // Upgrades to a websocket (one per browser tab) that carries live events as JSON
@@ -1851,6 +2545,62 @@ func (c *Client) CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestB
 // Corresponds with GET /api/v1/events (the `Events` operationId).
 func (c *Client) Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveHookWithBody Receive a forge webhook
+//
+// Where a forge delivers its webhooks; no token, the signature proves the
+// sender and is checked (in constant time) before the body is parsed, over at
+// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+// secret itself). A push, tag or opened/updated pull or merge request submits
+// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+// requests. Events that start nothing (ping, deletions, test deliveries,
+// closed requests) and redeliveries answer 200 with a message saying why.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+func (c *Client) ReceiveHookWithBody(ctx context.Context, integration int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveHookRequestWithBody(c.Server, integration, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveHook Receive a forge webhook
+//
+// Where a forge delivers its webhooks; no token, the signature proves the
+// sender and is checked (in constant time) before the body is parsed, over at
+// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+// secret itself). A push, tag or opened/updated pull or merge request submits
+// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+// requests. Events that start nothing (ping, deletions, test deliveries,
+// closed requests) and redeliveries answer 200 with a message saying why.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+func (c *Client) ReceiveHook(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveHookRequest(c.Server, integration, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1956,6 +2706,27 @@ func (c *Client) SubmitJobBatch(ctx context.Context, body SubmitJobBatchJSONRequ
 // Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 func (c *Client) GetJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetJobRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApproveJob Approve a pull request from a fork
+//
+// Jobs of a pull/merge request from a fork wait for a job named `approval`
+// (shown in their `waitingFor`) until an admin or a project token approves
+// them here; `id` is the approval job or any job waiting for it. The approval
+// job then succeeds and the jobs behind it are queued, still without secrets.
+// A job token may not approve. A job that waits for no approval answers 409.
+//
+// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
+func (c *Client) ApproveJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApproveJobRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2409,6 +3180,258 @@ func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, va
 	return c.Client.Do(req)
 }
 
+// ListIntegrations List a project's integrations
+//
+// Lists the forge integrations of a project (admin token). Secrets and tokens are never shown.
+//
+// Corresponds with GET /api/v1/projects/{project}/integrations (the `ListIntegrations` operationId).
+func (c *Client) ListIntegrations(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIntegrationsRequest(c.Server, project)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateIntegrationWithBody Connect a repository
+//
+// Connects a forge repository to the project (admin token). The answer carries
+// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+// loopback or private ones unless `allowPrivateNetwork` is set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+func (c *Client) CreateIntegrationWithBody(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateIntegrationRequestWithBody(c.Server, project, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateIntegration Connect a repository
+//
+// Connects a forge repository to the project (admin token). The answer carries
+// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+// loopback or private ones unless `allowPrivateNetwork` is set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+func (c *Client) CreateIntegration(ctx context.Context, project ProjectSlug, body CreateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateIntegrationRequest(c.Server, project, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteIntegration Disconnect a repository
+//
+// Deletes the integration (admin token); its webhook URL stops working. Jobs it submitted stay.
+//
+// Corresponds with DELETE /api/v1/projects/{project}/integrations/{id} (the `DeleteIntegration` operationId).
+func (c *Client) DeleteIntegration(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteIntegrationRequest(c.Server, project, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetIntegration Show an integration
+//
+// One integration (admin token), with its last delivery and last status failure.
+//
+// Corresponds with GET /api/v1/projects/{project}/integrations/{id} (the `GetIntegration` operationId).
+func (c *Client) GetIntegration(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetIntegrationRequest(c.Server, project, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateIntegrationWithBody Change an integration
+//
+// Changes the fields given (admin token). An empty `accessToken` removes the
+// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+func (c *Client) UpdateIntegrationWithBody(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateIntegrationRequestWithBody(c.Server, project, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateIntegration Change an integration
+//
+// Changes the fields given (admin token). An empty `accessToken` removes the
+// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+func (c *Client) UpdateIntegration(ctx context.Context, project ProjectSlug, id Id, body UpdateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateIntegrationRequest(c.Server, project, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestIntegrationStatusWithBody Send a test status
+//
+// Sends one `success` status with context `aura` for `sha` to the forge now
+// (admin token), so the API URL and the token can be checked. The answer says
+// whether the forge took it; the outcome is also recorded on the integration.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+func (c *Client) TestIntegrationStatusWithBody(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestIntegrationStatusRequestWithBody(c.Server, project, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestIntegrationStatus Send a test status
+//
+// Sends one `success` status with context `aura` for `sha` to the forge now
+// (admin token), so the API URL and the token can be checked. The answer says
+// whether the forge took it; the outcome is also recorded on the integration.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+func (c *Client) TestIntegrationStatus(ctx context.Context, project ProjectSlug, id Id, body TestIntegrationStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestIntegrationStatusRequest(c.Server, project, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListProjectSecrets List project secrets
+//
+// Lists the names of a project's secrets (admin token). Values are sealed at rest
+// and never returned; integrations' job templates name them in `secrets`.
+//
+// Corresponds with GET /api/v1/projects/{project}/secrets (the `ListProjectSecrets` operationId).
+func (c *Client) ListProjectSecrets(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProjectSecretsRequest(c.Server, project)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteProjectSecret Delete a project secret
+//
+// Deletes a secret (admin token). Jobs already submitted keep their copy.
+//
+// Corresponds with DELETE /api/v1/projects/{project}/secrets/{name} (the `DeleteProjectSecret` operationId).
+func (c *Client) DeleteProjectSecret(ctx context.Context, project ProjectSlug, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteProjectSecretRequest(c.Server, project, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutProjectSecretWithBody Set a project secret
+//
+// Creates or replaces a secret (admin token). The value is at least 8 characters.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+func (c *Client) PutProjectSecretWithBody(ctx context.Context, project ProjectSlug, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutProjectSecretRequestWithBody(c.Server, project, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutProjectSecret Set a project secret
+//
+// Creates or replaces a secret (admin token). The value is at least 8 characters.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+func (c *Client) PutProjectSecret(ctx context.Context, project ProjectSlug, name string, body PutProjectSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutProjectSecretRequest(c.Server, project, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListProjectTokens List project tokens
 //
 // Lists the tokens of a project (admin token). The secrets themselves are never shown again.
@@ -2697,6 +3720,44 @@ func (c *Client) ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*
 	return c.Client.Do(req)
 }
 
+// CollectionBadge A collection's status badge
+//
+// The status of the newest entity of a collection, such as `ref/main`, as an
+// SVG badge; caching and access as for an entity's badge.
+//
+// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+func (c *Client) CollectionBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCollectionBadgeRequest(c.Server, project, key, val)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EntityBadge An entity's status badge
+//
+// The entity's status (passing, failing, pending) as an SVG badge, for a README
+// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+// A private project's badge needs a token that may read it.
+//
+// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+func (c *Client) EntityBadge(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEntityBadgeRequest(c.Server, project, key, val)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Healthz Liveness probe
 //
 // Answers 200 while the process serves HTTP, with `database` saying whether
@@ -2899,6 +3960,86 @@ func NewCompatSubmitRequestWithBody(server string, contentType string, body io.R
 	return req, nil
 }
 
+// NewCompatDarkeRequest calls the generic CompatDarke builder with application/json body
+func NewCompatDarkeRequest(server string, body CompatDarkeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompatDarkeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCompatDarkeRequestWithBody constructs an http.Request for the CompatDarke method, with any body, and a specified content type
+func NewCompatDarkeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/submit/darke")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCompatGiteaRequest calls the generic CompatGitea builder with application/json body
+func NewCompatGiteaRequest(server string, body CompatGiteaJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompatGiteaRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCompatGiteaRequestWithBody constructs an http.Request for the CompatGitea method, with any body, and a specified content type
+func NewCompatGiteaRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/submit/gitea")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewEventsRequest constructs an http.Request for the Events method
 func NewEventsRequest(server string, params *EventsParams) (*http.Request, error) {
 	var err error
@@ -2949,6 +4090,53 @@ func NewEventsRequest(server string, params *EventsParams) (*http.Request, error
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewReceiveHookRequest calls the generic ReceiveHook builder with application/json body
+func NewReceiveHookRequest(server string, integration int64, body ReceiveHookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveHookRequestWithBody(server, integration, "application/json", bodyReader)
+}
+
+// NewReceiveHookRequestWithBody constructs an http.Request for the ReceiveHook method, with any body, and a specified content type
+func NewReceiveHookRequestWithBody(server string, integration int64, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "integration", integration, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/hooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3060,6 +4248,40 @@ func NewGetJobRequest(server string, id Id) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewApproveJobRequest constructs an http.Request for the ApproveJob method
+func NewApproveJobRequest(server string, id Id) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/approve", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4065,6 +5287,406 @@ func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val, p
 	return req, nil
 }
 
+// NewListIntegrationsRequest constructs an http.Request for the ListIntegrations method
+func NewListIntegrationsRequest(server string, project ProjectSlug) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/integrations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateIntegrationRequest calls the generic CreateIntegration builder with application/json body
+func NewCreateIntegrationRequest(server string, project ProjectSlug, body CreateIntegrationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateIntegrationRequestWithBody(server, project, "application/json", bodyReader)
+}
+
+// NewCreateIntegrationRequestWithBody constructs an http.Request for the CreateIntegration method, with any body, and a specified content type
+func NewCreateIntegrationRequestWithBody(server string, project ProjectSlug, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/integrations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteIntegrationRequest constructs an http.Request for the DeleteIntegration method
+func NewDeleteIntegrationRequest(server string, project ProjectSlug, id Id) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/integrations/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetIntegrationRequest constructs an http.Request for the GetIntegration method
+func NewGetIntegrationRequest(server string, project ProjectSlug, id Id) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/integrations/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateIntegrationRequest calls the generic UpdateIntegration builder with application/json body
+func NewUpdateIntegrationRequest(server string, project ProjectSlug, id Id, body UpdateIntegrationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateIntegrationRequestWithBody(server, project, id, "application/json", bodyReader)
+}
+
+// NewUpdateIntegrationRequestWithBody constructs an http.Request for the UpdateIntegration method, with any body, and a specified content type
+func NewUpdateIntegrationRequestWithBody(server string, project ProjectSlug, id Id, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/integrations/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewTestIntegrationStatusRequest calls the generic TestIntegrationStatus builder with application/json body
+func NewTestIntegrationStatusRequest(server string, project ProjectSlug, id Id, body TestIntegrationStatusJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTestIntegrationStatusRequestWithBody(server, project, id, "application/json", bodyReader)
+}
+
+// NewTestIntegrationStatusRequestWithBody constructs an http.Request for the TestIntegrationStatus method, with any body, and a specified content type
+func NewTestIntegrationStatusRequestWithBody(server string, project ProjectSlug, id Id, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/integrations/%s/test", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListProjectSecretsRequest constructs an http.Request for the ListProjectSecrets method
+func NewListProjectSecretsRequest(server string, project ProjectSlug) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/secrets", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteProjectSecretRequest constructs an http.Request for the DeleteProjectSecret method
+func NewDeleteProjectSecretRequest(server string, project ProjectSlug, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/secrets/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutProjectSecretRequest calls the generic PutProjectSecret builder with application/json body
+func NewPutProjectSecretRequest(server string, project ProjectSlug, name string, body PutProjectSecretJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutProjectSecretRequestWithBody(server, project, name, "application/json", bodyReader)
+}
+
+// NewPutProjectSecretRequestWithBody constructs an http.Request for the PutProjectSecret method, with any body, and a specified content type
+func NewPutProjectSecretRequestWithBody(server string, project ProjectSlug, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/secrets/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListProjectTokensRequest constructs an http.Request for the ListProjectTokens method
 func NewListProjectTokensRequest(server string, project ProjectSlug) (*http.Request, error) {
 	var err error
@@ -4536,6 +6158,102 @@ func NewListTagsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewCollectionBadgeRequest constructs an http.Request for the CollectionBadge method
+func NewCollectionBadgeRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "val", val, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/badge/%s/c/%s/%s.svg", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEntityBadgeRequest constructs an http.Request for the EntityBadge method
+func NewEntityBadgeRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "val", val, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/badge/%s/%s/%s.svg", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthzRequest constructs an http.Request for the Healthz method
 func NewHealthzRequest(server string) (*http.Request, error) {
 	var err error
@@ -4732,6 +6450,58 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmitWithResponse(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatSubmitResponse, error)
 
+	// CompatDarkeWithBodyWithResponse Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarkeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error)
+
+	// CompatDarkeWithResponse Darke Files webhook (0.4)
+	//
+	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+	// `commit`, names matched case-insensitively), mapped onto the integrations of
+	// kind `darke`: it goes to the one whose secret signs it
+	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+	// Darke gets no status back.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+	CompatDarkeWithResponse(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error)
+
+	// CompatGiteaWithBodyWithResponse Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGiteaWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
+
+	// CompatGiteaWithResponse Gitea webhook (0.4)
+	//
+	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+	// come from that integration's repository. As in 0.4, a push joins collection
+	// `ref/<last part of the ref>`. A delivery without an event header is a push.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+	CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
+
 	// EventsWithResponse The live event stream (websocket)
 	//
 	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
@@ -4759,6 +6529,42 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/events (the `Events` operationId).
 	EventsWithResponse(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*EventsResponse, error)
+
+	// ReceiveHookWithBodyWithResponse Receive a forge webhook
+	//
+	// Where a forge delivers its webhooks; no token, the signature proves the
+	// sender and is checked (in constant time) before the body is parsed, over at
+	// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+	// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+	// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+	// secret itself). A push, tag or opened/updated pull or merge request submits
+	// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+	// requests. Events that start nothing (ping, deletions, test deliveries,
+	// closed requests) and redeliveries answer 200 with a message saying why.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+	ReceiveHookWithBodyWithResponse(ctx context.Context, integration int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error)
+
+	// ReceiveHookWithResponse Receive a forge webhook
+	//
+	// Where a forge delivers its webhooks; no token, the signature proves the
+	// sender and is checked (in constant time) before the body is parsed, over at
+	// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+	// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+	// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+	// secret itself). A push, tag or opened/updated pull or merge request submits
+	// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+	// requests. Events that start nothing (ping, deletions, test deliveries,
+	// closed requests) and redeliveries answer 200 with a message saying why.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+	ReceiveHookWithResponse(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error)
 
 	// SubmitJobWithBodyWithResponse Submit a job
 	//
@@ -4816,6 +6622,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 	GetJobWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*GetJobResponse, error)
+
+	// ApproveJobWithResponse Approve a pull request from a fork
+	//
+	// Jobs of a pull/merge request from a fork wait for a job named `approval`
+	// (shown in their `waitingFor`) until an admin or a project token approves
+	// them here; `id` is the approval job or any job waiting for it. The approval
+	// job then succeeds and the jobs behind it are queued, still without secrets.
+	// A job token may not approve. A job that waits for no approval answers 409.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
+	ApproveJobWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*ApproveJobResponse, error)
 
 	// CancelJobWithResponse Cancel a job
 	//
@@ -5066,6 +6885,138 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
 	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
 
+	// ListIntegrationsWithResponse List a project's integrations
+	//
+	// Lists the forge integrations of a project (admin token). Secrets and tokens are never shown.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/projects/{project}/integrations (the `ListIntegrations` operationId).
+	ListIntegrationsWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListIntegrationsResponse, error)
+
+	// CreateIntegrationWithBodyWithResponse Connect a repository
+	//
+	// Connects a forge repository to the project (admin token). The answer carries
+	// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+	// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+	// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+	// loopback or private ones unless `allowPrivateNetwork` is set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+	CreateIntegrationWithBodyWithResponse(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIntegrationResponse, error)
+
+	// CreateIntegrationWithResponse Connect a repository
+	//
+	// Connects a forge repository to the project (admin token). The answer carries
+	// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+	// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+	// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+	// loopback or private ones unless `allowPrivateNetwork` is set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+	CreateIntegrationWithResponse(ctx context.Context, project ProjectSlug, body CreateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIntegrationResponse, error)
+
+	// DeleteIntegrationWithResponse Disconnect a repository
+	//
+	// Deletes the integration (admin token); its webhook URL stops working. Jobs it submitted stay.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/integrations/{id} (the `DeleteIntegration` operationId).
+	DeleteIntegrationWithResponse(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*DeleteIntegrationResponse, error)
+
+	// GetIntegrationWithResponse Show an integration
+	//
+	// One integration (admin token), with its last delivery and last status failure.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/projects/{project}/integrations/{id} (the `GetIntegration` operationId).
+	GetIntegrationWithResponse(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*GetIntegrationResponse, error)
+
+	// UpdateIntegrationWithBodyWithResponse Change an integration
+	//
+	// Changes the fields given (admin token). An empty `accessToken` removes the
+	// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+	UpdateIntegrationWithBodyWithResponse(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateIntegrationResponse, error)
+
+	// UpdateIntegrationWithResponse Change an integration
+	//
+	// Changes the fields given (admin token). An empty `accessToken` removes the
+	// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+	UpdateIntegrationWithResponse(ctx context.Context, project ProjectSlug, id Id, body UpdateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateIntegrationResponse, error)
+
+	// TestIntegrationStatusWithBodyWithResponse Send a test status
+	//
+	// Sends one `success` status with context `aura` for `sha` to the forge now
+	// (admin token), so the API URL and the token can be checked. The answer says
+	// whether the forge took it; the outcome is also recorded on the integration.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+	TestIntegrationStatusWithBodyWithResponse(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestIntegrationStatusResponse, error)
+
+	// TestIntegrationStatusWithResponse Send a test status
+	//
+	// Sends one `success` status with context `aura` for `sha` to the forge now
+	// (admin token), so the API URL and the token can be checked. The answer says
+	// whether the forge took it; the outcome is also recorded on the integration.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+	TestIntegrationStatusWithResponse(ctx context.Context, project ProjectSlug, id Id, body TestIntegrationStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*TestIntegrationStatusResponse, error)
+
+	// ListProjectSecretsWithResponse List project secrets
+	//
+	// Lists the names of a project's secrets (admin token). Values are sealed at rest
+	// and never returned; integrations' job templates name them in `secrets`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/projects/{project}/secrets (the `ListProjectSecrets` operationId).
+	ListProjectSecretsWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListProjectSecretsResponse, error)
+
+	// DeleteProjectSecretWithResponse Delete a project secret
+	//
+	// Deletes a secret (admin token). Jobs already submitted keep their copy.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/secrets/{name} (the `DeleteProjectSecret` operationId).
+	DeleteProjectSecretWithResponse(ctx context.Context, project ProjectSlug, name string, reqEditors ...RequestEditorFn) (*DeleteProjectSecretResponse, error)
+
+	// PutProjectSecretWithBodyWithResponse Set a project secret
+	//
+	// Creates or replaces a secret (admin token). The value is at least 8 characters.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+	PutProjectSecretWithBodyWithResponse(ctx context.Context, project ProjectSlug, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutProjectSecretResponse, error)
+
+	// PutProjectSecretWithResponse Set a project secret
+	//
+	// Creates or replaces a secret (admin token). The value is at least 8 characters.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+	PutProjectSecretWithResponse(ctx context.Context, project ProjectSlug, name string, body PutProjectSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*PutProjectSecretResponse, error)
+
 	// ListProjectTokensWithResponse List project tokens
 	//
 	// Lists the tokens of a project (admin token). The secrets themselves are never shown again.
@@ -5225,6 +7176,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
 	ListTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTagsResponse, error)
+
+	// CollectionBadgeWithResponse A collection's status badge
+	//
+	// The status of the newest entity of a collection, such as `ref/main`, as an
+	// SVG badge; caching and access as for an entity's badge.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+	CollectionBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*CollectionBadgeResponse, error)
+
+	// EntityBadgeWithResponse An entity's status badge
+	//
+	// The entity's status (passing, failing, pending) as an SVG badge, for a README
+	// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+	// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+	// A private project's badge needs a token that may read it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+	EntityBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*EntityBadgeResponse, error)
 
 	// HealthzWithResponse Liveness probe
 	//
@@ -5655,6 +7628,144 @@ func (r CompatSubmitResponse) ContentType() string {
 	return ""
 }
 
+type CompatDarkeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HookResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompatDarkeResponse) GetJSON200() *HookResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompatDarkeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompatDarkeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompatDarkeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompatDarkeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CompatDarkeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompatDarkeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompatDarkeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompatDarkeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompatGiteaResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HookResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompatGiteaResponse) GetJSON200() *HookResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompatGiteaResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompatGiteaResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompatGiteaResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompatGiteaResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CompatGiteaResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompatGiteaResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompatGiteaResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompatGiteaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // EventsResponse503Headers the declared response headers of an HTTP 503 response for Events
 type EventsResponse503Headers struct {
 	RetryAfter *int
@@ -5711,6 +7822,82 @@ func (r EventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r EventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReceiveHookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HookResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReceiveHookResponse) GetJSON200() *HookResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReceiveHookResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReceiveHookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ReceiveHookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReceiveHookResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReceiveHookResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ReceiveHookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveHookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveHookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveHookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6023,6 +8210,89 @@ func (r GetJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ApproveJobResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Job
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ApproveJobResponse) GetJSON200() *Job {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ApproveJobResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ApproveJobResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ApproveJobResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ApproveJobResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ApproveJobResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ApproveJobResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ApproveJobResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApproveJobResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApproveJobResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApproveJobResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7698,6 +9968,718 @@ func (r GetEntityResponse) ContentType() string {
 	return ""
 }
 
+type ListIntegrationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntegrationList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIntegrationsResponse) GetJSON200() *IntegrationList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListIntegrationsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListIntegrationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListIntegrationsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListIntegrationsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListIntegrationsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIntegrationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIntegrationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIntegrationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIntegrationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Integration
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateIntegrationResponse) GetJSON201() *Integration {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateIntegrationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateIntegrationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateIntegrationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateIntegrationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateIntegrationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateIntegrationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateIntegrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteIntegrationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteIntegrationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteIntegrationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteIntegrationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteIntegrationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteIntegrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Integration
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetIntegrationResponse) GetJSON200() *Integration {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetIntegrationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetIntegrationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetIntegrationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetIntegrationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetIntegrationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetIntegrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Integration
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateIntegrationResponse) GetJSON200() *Integration {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateIntegrationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateIntegrationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateIntegrationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateIntegrationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdateIntegrationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateIntegrationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateIntegrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type TestIntegrationStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TestStatusResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON200() *TestStatusResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r TestIntegrationStatusResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r TestIntegrationStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestIntegrationStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestIntegrationStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestIntegrationStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListProjectSecretsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SecretList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListProjectSecretsResponse) GetJSON200() *SecretList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListProjectSecretsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListProjectSecretsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListProjectSecretsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListProjectSecretsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListProjectSecretsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListProjectSecretsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProjectSecretsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProjectSecretsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProjectSecretsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteProjectSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteProjectSecretResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteProjectSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteProjectSecretResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteProjectSecretResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteProjectSecretResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteProjectSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteProjectSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteProjectSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteProjectSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PutProjectSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Secret
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Secret
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutProjectSecretResponse) GetJSON200() *Secret {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PutProjectSecretResponse) GetJSON201() *Secret {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutProjectSecretResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutProjectSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutProjectSecretResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PutProjectSecretResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutProjectSecretResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutProjectSecretResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PutProjectSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutProjectSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutProjectSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutProjectSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListProjectTokensResponse503Headers the declared response headers of an HTTP 503 response for ListProjectTokens
 type ListProjectTokensResponse503Headers struct {
 	RetryAfter *int
@@ -8567,6 +11549,146 @@ func (r ListTagsResponse) ContentType() string {
 	return ""
 }
 
+// CollectionBadgeResponse200Headers the declared response headers of an HTTP 200 response for CollectionBadge
+type CollectionBadgeResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type CollectionBadgeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CollectionBadgeResponse200Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CollectionBadgeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CollectionBadgeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CollectionBadgeResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CollectionBadgeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CollectionBadgeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CollectionBadgeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CollectionBadgeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CollectionBadgeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EntityBadgeResponse200Headers the declared response headers of an HTTP 200 response for EntityBadge
+type EntityBadgeResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type EntityBadgeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EntityBadgeResponse200Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EntityBadgeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EntityBadgeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EntityBadgeResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EntityBadgeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r EntityBadgeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EntityBadgeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EntityBadgeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EntityBadgeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type HealthzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8823,6 +11945,82 @@ func (c *ClientWithResponses) CompatSubmitWithResponse(ctx context.Context, body
 	return ParseCompatSubmitResponse(rsp)
 }
 
+// CompatDarkeWithBodyWithResponse Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *ClientWithResponses) CompatDarkeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error) {
+	rsp, err := c.CompatDarkeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatDarkeResponse(rsp)
+}
+
+// CompatDarkeWithResponse Darke Files webhook (0.4)
+//
+// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
+// `commit`, names matched case-insensitively), mapped onto the integrations of
+// kind `darke`: it goes to the one whose secret signs it
+// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
+// Darke gets no status back.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/darke (the `CompatDarke` operationId).
+func (c *ClientWithResponses) CompatDarkeWithResponse(ctx context.Context, body CompatDarkeJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatDarkeResponse, error) {
+	rsp, err := c.CompatDarke(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatDarkeResponse(rsp)
+}
+
+// CompatGiteaWithBodyWithResponse Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *ClientWithResponses) CompatGiteaWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error) {
+	rsp, err := c.CompatGiteaWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatGiteaResponse(rsp)
+}
+
+// CompatGiteaWithResponse Gitea webhook (0.4)
+//
+// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
+// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
+// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
+// come from that integration's repository. As in 0.4, a push joins collection
+// `ref/<last part of the ref>`. A delivery without an event header is a push.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
+func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error) {
+	rsp, err := c.CompatGitea(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompatGiteaResponse(rsp)
+}
+
 // EventsWithResponse The live event stream (websocket)
 //
 // Upgrades to a websocket (one per browser tab) that carries live events as JSON
@@ -8855,6 +12053,54 @@ func (c *ClientWithResponses) EventsWithResponse(ctx context.Context, params *Ev
 		return nil, err
 	}
 	return ParseEventsResponse(rsp)
+}
+
+// ReceiveHookWithBodyWithResponse Receive a forge webhook
+//
+// Where a forge delivers its webhooks; no token, the signature proves the
+// sender and is checked (in constant time) before the body is parsed, over at
+// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+// secret itself). A push, tag or opened/updated pull or merge request submits
+// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+// requests. Events that start nothing (ping, deletions, test deliveries,
+// closed requests) and redeliveries answer 200 with a message saying why.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+func (c *ClientWithResponses) ReceiveHookWithBodyWithResponse(ctx context.Context, integration int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error) {
+	rsp, err := c.ReceiveHookWithBody(ctx, integration, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveHookResponse(rsp)
+}
+
+// ReceiveHookWithResponse Receive a forge webhook
+//
+// Where a forge delivers its webhooks; no token, the signature proves the
+// sender and is checked (in constant time) before the body is parsed, over at
+// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+// secret itself). A push, tag or opened/updated pull or merge request submits
+// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+// requests. Events that start nothing (ping, deletions, test deliveries,
+// closed requests) and redeliveries answer 200 with a message saying why.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+func (c *ClientWithResponses) ReceiveHookWithResponse(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error) {
+	rsp, err := c.ReceiveHook(ctx, integration, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveHookResponse(rsp)
 }
 
 // SubmitJobWithBodyWithResponse Submit a job
@@ -8942,6 +12188,25 @@ func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id Id, req
 		return nil, err
 	}
 	return ParseGetJobResponse(rsp)
+}
+
+// ApproveJobWithResponse Approve a pull request from a fork
+//
+// Jobs of a pull/merge request from a fork wait for a job named `approval`
+// (shown in their `waitingFor`) until an admin or a project token approves
+// them here; `id` is the approval job or any job waiting for it. The approval
+// job then succeeds and the jobs behind it are queued, still without secrets.
+// A job token may not approve. A job that waits for no approval answers 409.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
+func (c *ClientWithResponses) ApproveJobWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*ApproveJobResponse, error) {
+	rsp, err := c.ApproveJob(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApproveJobResponse(rsp)
 }
 
 // CancelJobWithResponse Cancel a job
@@ -9325,6 +12590,216 @@ func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project
 	return ParseGetEntityResponse(rsp)
 }
 
+// ListIntegrationsWithResponse List a project's integrations
+//
+// Lists the forge integrations of a project (admin token). Secrets and tokens are never shown.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/projects/{project}/integrations (the `ListIntegrations` operationId).
+func (c *ClientWithResponses) ListIntegrationsWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListIntegrationsResponse, error) {
+	rsp, err := c.ListIntegrations(ctx, project, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIntegrationsResponse(rsp)
+}
+
+// CreateIntegrationWithBodyWithResponse Connect a repository
+//
+// Connects a forge repository to the project (admin token). The answer carries
+// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+// loopback or private ones unless `allowPrivateNetwork` is set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+func (c *ClientWithResponses) CreateIntegrationWithBodyWithResponse(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIntegrationResponse, error) {
+	rsp, err := c.CreateIntegrationWithBody(ctx, project, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateIntegrationResponse(rsp)
+}
+
+// CreateIntegrationWithResponse Connect a repository
+//
+// Connects a forge repository to the project (admin token). The answer carries
+// the `webhookUrl` to configure in the forge and the webhook `secret`, shown this
+// one time only. With `apiUrl` and `accessToken`, Aura reports commit statuses
+// back; `apiUrl` may not resolve to link-local or metadata addresses, nor to
+// loopback or private ones unless `allowPrivateNetwork` is set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations (the `CreateIntegration` operationId).
+func (c *ClientWithResponses) CreateIntegrationWithResponse(ctx context.Context, project ProjectSlug, body CreateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIntegrationResponse, error) {
+	rsp, err := c.CreateIntegration(ctx, project, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateIntegrationResponse(rsp)
+}
+
+// DeleteIntegrationWithResponse Disconnect a repository
+//
+// Deletes the integration (admin token); its webhook URL stops working. Jobs it submitted stay.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/projects/{project}/integrations/{id} (the `DeleteIntegration` operationId).
+func (c *ClientWithResponses) DeleteIntegrationWithResponse(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*DeleteIntegrationResponse, error) {
+	rsp, err := c.DeleteIntegration(ctx, project, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteIntegrationResponse(rsp)
+}
+
+// GetIntegrationWithResponse Show an integration
+//
+// One integration (admin token), with its last delivery and last status failure.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/projects/{project}/integrations/{id} (the `GetIntegration` operationId).
+func (c *ClientWithResponses) GetIntegrationWithResponse(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*GetIntegrationResponse, error) {
+	rsp, err := c.GetIntegration(ctx, project, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetIntegrationResponse(rsp)
+}
+
+// UpdateIntegrationWithBodyWithResponse Change an integration
+//
+// Changes the fields given (admin token). An empty `accessToken` removes the
+// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+func (c *ClientWithResponses) UpdateIntegrationWithBodyWithResponse(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateIntegrationResponse, error) {
+	rsp, err := c.UpdateIntegrationWithBody(ctx, project, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateIntegrationResponse(rsp)
+}
+
+// UpdateIntegrationWithResponse Change an integration
+//
+// Changes the fields given (admin token). An empty `accessToken` removes the
+// token; `regenerateSecret` makes a new webhook secret, shown in this answer only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/projects/{project}/integrations/{id} (the `UpdateIntegration` operationId).
+func (c *ClientWithResponses) UpdateIntegrationWithResponse(ctx context.Context, project ProjectSlug, id Id, body UpdateIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateIntegrationResponse, error) {
+	rsp, err := c.UpdateIntegration(ctx, project, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateIntegrationResponse(rsp)
+}
+
+// TestIntegrationStatusWithBodyWithResponse Send a test status
+//
+// Sends one `success` status with context `aura` for `sha` to the forge now
+// (admin token), so the API URL and the token can be checked. The answer says
+// whether the forge took it; the outcome is also recorded on the integration.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+func (c *ClientWithResponses) TestIntegrationStatusWithBodyWithResponse(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestIntegrationStatusResponse, error) {
+	rsp, err := c.TestIntegrationStatusWithBody(ctx, project, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestIntegrationStatusResponse(rsp)
+}
+
+// TestIntegrationStatusWithResponse Send a test status
+//
+// Sends one `success` status with context `aura` for `sha` to the forge now
+// (admin token), so the API URL and the token can be checked. The answer says
+// whether the forge took it; the outcome is also recorded on the integration.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/integrations/{id}/test (the `TestIntegrationStatus` operationId).
+func (c *ClientWithResponses) TestIntegrationStatusWithResponse(ctx context.Context, project ProjectSlug, id Id, body TestIntegrationStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*TestIntegrationStatusResponse, error) {
+	rsp, err := c.TestIntegrationStatus(ctx, project, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestIntegrationStatusResponse(rsp)
+}
+
+// ListProjectSecretsWithResponse List project secrets
+//
+// Lists the names of a project's secrets (admin token). Values are sealed at rest
+// and never returned; integrations' job templates name them in `secrets`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/projects/{project}/secrets (the `ListProjectSecrets` operationId).
+func (c *ClientWithResponses) ListProjectSecretsWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListProjectSecretsResponse, error) {
+	rsp, err := c.ListProjectSecrets(ctx, project, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProjectSecretsResponse(rsp)
+}
+
+// DeleteProjectSecretWithResponse Delete a project secret
+//
+// Deletes a secret (admin token). Jobs already submitted keep their copy.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/projects/{project}/secrets/{name} (the `DeleteProjectSecret` operationId).
+func (c *ClientWithResponses) DeleteProjectSecretWithResponse(ctx context.Context, project ProjectSlug, name string, reqEditors ...RequestEditorFn) (*DeleteProjectSecretResponse, error) {
+	rsp, err := c.DeleteProjectSecret(ctx, project, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteProjectSecretResponse(rsp)
+}
+
+// PutProjectSecretWithBodyWithResponse Set a project secret
+//
+// Creates or replaces a secret (admin token). The value is at least 8 characters.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+func (c *ClientWithResponses) PutProjectSecretWithBodyWithResponse(ctx context.Context, project ProjectSlug, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutProjectSecretResponse, error) {
+	rsp, err := c.PutProjectSecretWithBody(ctx, project, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutProjectSecretResponse(rsp)
+}
+
+// PutProjectSecretWithResponse Set a project secret
+//
+// Creates or replaces a secret (admin token). The value is at least 8 characters.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/projects/{project}/secrets/{name} (the `PutProjectSecret` operationId).
+func (c *ClientWithResponses) PutProjectSecretWithResponse(ctx context.Context, project ProjectSlug, name string, body PutProjectSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*PutProjectSecretResponse, error) {
+	rsp, err := c.PutProjectSecret(ctx, project, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutProjectSecretResponse(rsp)
+}
+
 // ListProjectTokensWithResponse List project tokens
 //
 // Lists the tokens of a project (admin token). The secrets themselves are never shown again.
@@ -9567,6 +13042,40 @@ func (c *ClientWithResponses) ListTagsWithResponse(ctx context.Context, reqEdito
 		return nil, err
 	}
 	return ParseListTagsResponse(rsp)
+}
+
+// CollectionBadgeWithResponse A collection's status badge
+//
+// The status of the newest entity of a collection, such as `ref/main`, as an
+// SVG badge; caching and access as for an entity's badge.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /badge/{project}/c/{key}/{val}.svg (the `CollectionBadge` operationId).
+func (c *ClientWithResponses) CollectionBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*CollectionBadgeResponse, error) {
+	rsp, err := c.CollectionBadge(ctx, project, key, val, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCollectionBadgeResponse(rsp)
+}
+
+// EntityBadgeWithResponse An entity's status badge
+//
+// The entity's status (passing, failing, pending) as an SVG badge, for a README
+// or a merge request: `[![aura](…/badge/p/commit/f2ac.svg)](…/p/p/commit/f2ac)`.
+// Cached for 30 s and revalidated with its ETag (`If-None-Match` answers 304).
+// A private project's badge needs a token that may read it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /badge/{project}/{key}/{val}.svg (the `EntityBadge` operationId).
+func (c *ClientWithResponses) EntityBadgeWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*EntityBadgeResponse, error) {
+	rsp, err := c.EntityBadge(ctx, project, key, val, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEntityBadgeResponse(rsp)
 }
 
 // HealthzWithResponse Liveness probe
@@ -9973,6 +13482,114 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 	return response, nil
 }
 
+// ParseCompatDarkeResponse parses an HTTP response from a CompatDarkeWithResponse call
+func ParseCompatDarkeResponse(rsp *http.Response) (*CompatDarkeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompatDarkeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HookResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompatGiteaResponse parses an HTTP response from a CompatGiteaWithResponse call
+func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompatGiteaResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HookResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseEventsResponse parses an HTTP response from a EventsWithResponse call
 func ParseEventsResponse(rsp *http.Response) (*EventsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10024,6 +13641,67 @@ func ParseEventsResponse(rsp *http.Response) (*EventsResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceiveHookResponse parses an HTTP response from a ReceiveHookWithResponse call
+func ParseReceiveHookResponse(rsp *http.Response) (*ReceiveHookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveHookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HookResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
 	}
 
 	return response, nil
@@ -10309,6 +13987,74 @@ func ParseGetJobResponse(rsp *http.Response) (*GetJobResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseApproveJobResponse parses an HTTP response from a ApproveJobWithResponse call
+func ParseApproveJobResponse(rsp *http.Response) (*ApproveJobResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApproveJobResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Job
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
 	}
 
 	return response, nil
@@ -11827,6 +15573,589 @@ func ParseGetEntityResponse(rsp *http.Response) (*GetEntityResponse, error) {
 	return response, nil
 }
 
+// ParseListIntegrationsResponse parses an HTTP response from a ListIntegrationsWithResponse call
+func ParseListIntegrationsResponse(rsp *http.Response) (*ListIntegrationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIntegrationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntegrationList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateIntegrationResponse parses an HTTP response from a CreateIntegrationWithResponse call
+func ParseCreateIntegrationResponse(rsp *http.Response) (*CreateIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Integration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteIntegrationResponse parses an HTTP response from a DeleteIntegrationWithResponse call
+func ParseDeleteIntegrationResponse(rsp *http.Response) (*DeleteIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetIntegrationResponse parses an HTTP response from a GetIntegrationWithResponse call
+func ParseGetIntegrationResponse(rsp *http.Response) (*GetIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Integration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateIntegrationResponse parses an HTTP response from a UpdateIntegrationWithResponse call
+func ParseUpdateIntegrationResponse(rsp *http.Response) (*UpdateIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Integration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTestIntegrationStatusResponse parses an HTTP response from a TestIntegrationStatusWithResponse call
+func ParseTestIntegrationStatusResponse(rsp *http.Response) (*TestIntegrationStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestIntegrationStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TestStatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListProjectSecretsResponse parses an HTTP response from a ListProjectSecretsWithResponse call
+func ParseListProjectSecretsResponse(rsp *http.Response) (*ListProjectSecretsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProjectSecretsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SecretList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteProjectSecretResponse parses an HTTP response from a DeleteProjectSecretWithResponse call
+func ParseDeleteProjectSecretResponse(rsp *http.Response) (*DeleteProjectSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteProjectSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePutProjectSecretResponse parses an HTTP response from a PutProjectSecretWithResponse call
+func ParsePutProjectSecretResponse(rsp *http.Response) (*PutProjectSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutProjectSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Secret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Secret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListProjectTokensResponse parses an HTTP response from a ListProjectTokensWithResponse call
 func ParseListProjectTokensResponse(rsp *http.Response) (*ListProjectTokensResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -12605,6 +16934,146 @@ func ParseListTagsResponse(rsp *http.Response) (*ListTagsResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCollectionBadgeResponse parses an HTTP response from a CollectionBadgeWithResponse call
+func ParseCollectionBadgeResponse(rsp *http.Response) (*CollectionBadgeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CollectionBadgeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CollectionBadgeResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEntityBadgeResponse parses an HTTP response from a EntityBadgeWithResponse call
+func ParseEntityBadgeResponse(rsp *http.Response) (*EntityBadgeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EntityBadgeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EntityBadgeResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

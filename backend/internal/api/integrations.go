@@ -1,0 +1,461 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+type jobTemplateJSON struct {
+	Name    string            `json:"name" validate:"required,slug,ne=approval"`
+	Cmd     string            `json:"cmd" validate:"required,max=65536"`
+	Tag     string            `json:"tag" validate:"required,tag"`
+	Env     map[string]string `json:"env,omitempty" validate:"max=500,dive,keys,envname,endkeys"`
+	Secrets []string          `json:"secrets,omitempty" validate:"max=100,dive,envname"`
+}
+
+type integrationJSON struct {
+	ID                  int64             `json:"id"`
+	Project             string            `json:"project"`
+	Kind                string            `json:"kind"`
+	Repository          string            `json:"repository"`
+	APIURL              string            `json:"apiUrl"`
+	HasAccessToken      bool              `json:"hasAccessToken"`
+	HasSecret           bool              `json:"hasSecret"`
+	Events              []string          `json:"events"`
+	Jobs                []jobTemplateJSON `json:"jobs"`
+	ContextPerJob       bool              `json:"contextPerJob"`
+	ForkPolicy          string            `json:"forkPolicy"`
+	AllowPrivateNetwork bool              `json:"allowPrivateNetwork"`
+	WebhookURL          string            `json:"webhookUrl"`
+	CreatedAt           time.Time         `json:"createdAt"`
+	LastDeliveryAt      *time.Time        `json:"lastDeliveryAt,omitempty"`
+	LastDelivery        string            `json:"lastDelivery,omitempty"`
+	LastStatusAt        *time.Time        `json:"lastStatusAt,omitempty"`
+	LastFailureAt       *time.Time        `json:"lastFailureAt,omitempty"`
+	LastFailure         string            `json:"lastFailure,omitempty"`
+	// Secret is the webhook secret, only in the answer that created or regenerated it.
+	Secret string `json:"secret,omitempty"`
+}
+
+func (h *handler) toIntegration(in *store.Integration) integrationJSON {
+	out := integrationJSON{
+		ID: in.ID, Project: in.Project, Kind: in.Kind, Repository: in.Repository, APIURL: in.APIURL,
+		HasAccessToken: in.TokenSealed != nil, HasSecret: in.SecretSealed != nil, Events: in.Events,
+		ContextPerJob: in.ContextPerJob, ForkPolicy: in.ForkPolicy, AllowPrivateNetwork: in.AllowPrivateNetwork,
+		WebhookURL: h.Integrations.WebhookURL(in.ID), CreatedAt: in.CreatedAt, LastDeliveryAt: in.LastDeliveryAt,
+		LastDelivery: in.LastDelivery, LastStatusAt: in.LastStatusAt, LastFailureAt: in.LastFailureAt,
+		LastFailure: in.LastFailure,
+	}
+	out.Jobs = mapSlice(in.Jobs, func(t store.JobTemplate) jobTemplateJSON {
+		return jobTemplateJSON{Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: t.Env, Secrets: t.Secrets}
+	})
+	if out.Events == nil {
+		out.Events = []string{}
+	}
+	return out
+}
+
+func toTemplates(in []jobTemplateJSON) []store.JobTemplate {
+	return mapSlice(in, func(t jobTemplateJSON) store.JobTemplate {
+		return store.JobTemplate{Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: t.Env, Secrets: t.Secrets}
+	})
+}
+
+type integrationCreate struct {
+	Kind                string            `json:"kind" validate:"required,oneof=gitea forgejo github gitlab darke generic"`
+	Repository          string            `json:"repository" validate:"required,max=300"`
+	APIURL              string            `json:"apiUrl" validate:"max=2000"`
+	AccessToken         string            `json:"accessToken" validate:"max=10000"`
+	Events              []string          `json:"events" validate:"omitempty,max=3,dive,oneof=push tag request"`
+	Jobs                []jobTemplateJSON `json:"jobs" validate:"required,min=1,max=20,dive"`
+	ContextPerJob       *bool             `json:"contextPerJob"`
+	ForkPolicy          *string           `json:"forkPolicy" validate:"omitnil,oneof=approve without-secrets"`
+	AllowPrivateNetwork *bool             `json:"allowPrivateNetwork"`
+}
+
+type integrationUpdate struct {
+	Repository          *string           `json:"repository" validate:"omitnil,min=1,max=300"`
+	APIURL              *string           `json:"apiUrl" validate:"omitnil,max=2000"`
+	AccessToken         *string           `json:"accessToken" validate:"omitnil,max=10000"`
+	Events              []string          `json:"events" validate:"omitempty,max=3,dive,oneof=push tag request"`
+	Jobs                []jobTemplateJSON `json:"jobs" validate:"omitempty,min=1,max=20,dive"`
+	ContextPerJob       *bool             `json:"contextPerJob"`
+	ForkPolicy          *string           `json:"forkPolicy" validate:"omitnil,oneof=approve without-secrets"`
+	AllowPrivateNetwork *bool             `json:"allowPrivateNetwork"`
+	RegenerateSecret    bool              `json:"regenerateSecret"`
+}
+
+// checkForge validates what the store cannot: the repository's form, and an API
+// URL that may be called (statuses go only there).
+func (h *handler) checkForge(r *http.Request, kind, repository, apiURL string, allowPrivate bool) error {
+	if !integrations.ValidRepository(kind, repository) {
+		msg := "field repository must be owner/name"
+		if kind == integrations.KindGitLab {
+			msg += " or a numeric project id"
+		}
+		return errorf(http.StatusBadRequest, "repository", msg)
+	}
+	if apiURL == "" {
+		return nil
+	}
+	if !integrations.ReportsStatus(kind) {
+		return errorf(http.StatusBadRequest, "apiUrl", kind+" integrations report no status: leave apiUrl empty")
+	}
+	if err := integrations.CheckAPIURL(r.Context(), apiURL, allowPrivate); err != nil {
+		return errorf(http.StatusBadRequest, "apiUrl", err.Error())
+	}
+	return nil
+}
+
+// adminIntegration checks the admin token and returns the integration in the path.
+func (h *handler) adminIntegration(r *http.Request) (*store.Integration, error) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := idParam(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	in, err := h.Store.IntegrationGet(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if in.ProjectID != p.ID {
+		return nil, store.ErrNotFound
+	}
+	return in, nil
+}
+
+func (h *handler) listIntegrations(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ins, err := h.Store.IntegrationList(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[integrationJSON]{Items: mapSlice(ins, h.toIntegration)})
+}
+
+func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body integrationCreate
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	allowPrivate := body.AllowPrivateNetwork != nil && *body.AllowPrivateNetwork
+	if err := h.checkForge(r, body.Kind, body.Repository, body.APIURL, allowPrivate); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	secret := integrations.NewSecret()
+	in, err := h.Store.IntegrationCreate(r.Context(), p.ID, &store.IntegrationParams{
+		Kind: body.Kind, Repository: &body.Repository, SecretSealed: h.Integrations.Seal(&secret),
+		APIURL: &body.APIURL, TokenSealed: h.Integrations.Seal(&body.AccessToken), Events: dedupe(body.Events),
+		Jobs: toTemplates(body.Jobs), ContextPerJob: body.ContextPerJob, ForkPolicy: body.ForkPolicy,
+		AllowPrivateNetwork: body.AllowPrivateNetwork,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := h.toIntegration(in)
+	out.Secret = secret
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func dedupe(s []string) []string {
+	if s == nil {
+		return nil
+	}
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (h *handler) getIntegration(w http.ResponseWriter, r *http.Request) {
+	in, err := h.adminIntegration(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.toIntegration(in))
+}
+
+func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
+	in, err := h.adminIntegration(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body integrationUpdate
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	repo, apiURL, allowPrivate := in.Repository, in.APIURL, in.AllowPrivateNetwork
+	if body.Repository != nil {
+		repo = *body.Repository
+	}
+	if body.APIURL != nil {
+		apiURL = *body.APIURL
+	}
+	if body.AllowPrivateNetwork != nil {
+		allowPrivate = *body.AllowPrivateNetwork
+	}
+	if err := h.checkForge(r, in.Kind, repo, apiURL, allowPrivate); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	params := &store.IntegrationParams{
+		Repository: body.Repository, APIURL: body.APIURL, Events: dedupe(body.Events),
+		ContextPerJob: body.ContextPerJob, ForkPolicy: body.ForkPolicy, AllowPrivateNetwork: body.AllowPrivateNetwork,
+	}
+	if body.Jobs != nil {
+		params.Jobs = toTemplates(body.Jobs)
+	}
+	if body.AccessToken != nil {
+		params.TokenSealed = h.Integrations.Seal(body.AccessToken)
+		params.ClearToken = *body.AccessToken == ""
+	}
+	var secret string
+	if body.RegenerateSecret {
+		secret = integrations.NewSecret()
+		params.SecretSealed = h.Integrations.Seal(&secret)
+	}
+	in, err = h.Store.IntegrationUpdate(r.Context(), in.ID, params)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := h.toIntegration(in)
+	out.Secret = secret
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *handler) deleteIntegration(w http.ResponseWriter, r *http.Request) {
+	in, err := h.adminIntegration(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := h.Store.IntegrationDelete(r.Context(), in.ID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type testStatus struct {
+	SHA string `json:"sha" validate:"required"`
+}
+
+type testStatusResult struct {
+	Delivered bool   `json:"delivered"`
+	Message   string `json:"message"`
+}
+
+// testIntegrationStatus sends one status now, so an admin sees at once whether
+// the URL and the token work. The outcome is also recorded on the integration.
+func (h *handler) testIntegrationStatus(w http.ResponseWriter, r *http.Request) {
+	in, err := h.adminIntegration(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body testStatus
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	res, err := h.Integrations.TestStatus(r.Context(), in, body.SHA)
+	if err != nil {
+		writeError(w, r, hookError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, testStatusResult{Delivered: res == "", Message: orDefault(res, "the forge accepted the status")})
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+type hookResult struct {
+	Message   string  `json:"message"`
+	Jobs      []int64 `json:"jobs"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+}
+
+func hookError(err error) error {
+	var he *integrations.HookError
+	if errors.As(err, &he) {
+		return errorf(he.Code, he.Field, he.Message)
+	}
+	return err
+}
+
+// readHook reads a webhook body, refusing one over the limit before anything
+// (the signature included) is computed over it.
+func readHook(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, integrations.MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "", "webhook body is larger than 4 MiB")
+	}
+	return body, err
+}
+
+func writeHookResult(w http.ResponseWriter, res *integrations.Result) {
+	out := hookResult{Message: res.Message, Jobs: []int64{}, Duplicate: res.Duplicate}
+	for _, j := range res.Jobs {
+		out.Jobs = append(out.Jobs, j.ID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// receiveHook takes a forge's delivery. It needs no token: the signature proves
+// the sender, and it is checked before the body is parsed.
+func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
+	id, err := idParam(r, "integration")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body, err := readHook(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	res, err := h.Integrations.Receive(r.Context(), id, r.Header, body)
+	if err != nil {
+		writeError(w, r, hookError(err))
+		return
+	}
+	writeHookResult(w, res)
+}
+
+// approveJob lets the jobs of a pull request from a fork run: an admin or a
+// project token may approve; a job token may not (it could approve its own kind).
+func (h *handler) approveJob(w http.ResponseWriter, r *http.Request) {
+	j, err := h.writableJob(r, true)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	if p.Kind != auth.KindAdmin && p.Kind != auth.KindProject {
+		writeError(w, r, errForbidden)
+		return
+	}
+	by := "the admin"
+	if p.Kind == auth.KindProject {
+		by = "a project token"
+	}
+	j, err = h.Store.JobApprove(r.Context(), j.ID, by)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
+}
+
+type secretJSON struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func toSecret(s *store.ProjectSecret) secretJSON {
+	return secretJSON{Name: s.Name, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+}
+
+type secretPut struct {
+	Value string `json:"value" validate:"required,min=8,max=65536"`
+}
+
+func (h *handler) listProjectSecrets(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ss, err := h.Store.ProjectSecretList(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[secretJSON]{Items: mapSlice(ss, toSecret)})
+}
+
+func secretName(r *http.Request) (string, error) {
+	name := muxVar(r, "name")
+	if !envNamePattern.MatchString(name) || len(name) > 200 {
+		return "", errorf(http.StatusBadRequest, "name", "name must be a variable name (letters, digits and _, not starting with a digit)")
+	}
+	return name, nil
+}
+
+func (h *handler) putProjectSecret(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	name, err := secretName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body secretPut
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s, created, err := h.Store.ProjectSecretPut(r.Context(), p.ID, name, h.Integrations.Seal(&body.Value))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, toSecret(s))
+}
+
+func (h *handler) deleteProjectSecret(w http.ResponseWriter, r *http.Request) {
+	p, err := h.adminProject(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	name, err := secretName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := h.Store.ProjectSecretDelete(r.Context(), p.ID, name); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,180 @@
+// Package integrations connects Aura to forges: it verifies and parses their
+// webhooks into one Event (a file per forge), submits the integration's jobs for
+// it, and reports commit statuses back through an outbox.
+package integrations
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// Kinds of integration.
+const (
+	KindGitea   = "gitea"
+	KindForgejo = "forgejo"
+	KindGitHub  = "github"
+	KindGitLab  = "gitlab"
+	KindDarke   = "darke"
+	KindGeneric = "generic"
+)
+
+// Kinds lists every kind, in the order the API documents them.
+var Kinds = []string{KindGitea, KindForgejo, KindGitHub, KindGitLab, KindDarke, KindGeneric}
+
+// Event names an integration can act on.
+const (
+	EventPush    = "push"
+	EventTag     = "tag"
+	EventRequest = "request" // a pull or merge request opened or updated
+)
+
+// Event is one forge webhook delivery that may start jobs, whichever forge sent it.
+type Event struct {
+	Name         string // EventPush, EventTag or EventRequest
+	Delivery     string // the forge's delivery id, when it sends one
+	Repository   string // the base repository's full name
+	RepositoryID string // GitLab's numeric project id
+	CloneURL     string // where the code to build is (the head repository for a request)
+	Ref          string // full ref: refs/heads/main, refs/tags/v1, refs/pull/2/head
+	Branch       string // the pushed branch, or a request's source branch
+	Tag          string
+	SHA          string
+	Request      int // pull/merge request number
+	TargetBranch string
+	// Fork is true for a request whose head repository is not the base repository.
+	Fork bool
+}
+
+// Skip is a delivery that is fine but starts nothing; its message says why.
+type Skip struct{ Message string }
+
+func (s *Skip) Error() string { return s.Message }
+
+func skipf(msg string) error { return &Skip{Message: msg} }
+
+// ErrSignature means a delivery's signature is missing or wrong.
+var ErrSignature = errors.New("the webhook signature is missing or does not match")
+
+// MalformedError means a correctly signed body could not be understood.
+type MalformedError struct{ Message string }
+
+func (e *MalformedError) Error() string { return e.Message }
+
+func malformed(msg string) error { return &MalformedError{Message: msg} }
+
+// parser verifies and parses one forge's deliveries.
+type parser interface {
+	// verify checks the signature of body with secret, in constant time.
+	verify(secret []byte, h http.Header, body []byte) error
+	// parse reads a verified body; a *Skip error means nothing to start.
+	parse(h http.Header, body []byte) (*Event, error)
+}
+
+func parserFor(kind string) parser {
+	switch kind {
+	case KindGitea, KindForgejo:
+		return gitea{}
+	case KindGitHub:
+		return github{}
+	case KindGitLab:
+		return gitlab{}
+	case KindDarke:
+		return darke{}
+	case KindGeneric:
+		return generic{}
+	}
+	return nil
+}
+
+// Parse verifies and parses a delivery for an integration of kind. The signature
+// is checked before a byte of body is parsed.
+func Parse(kind string, secret []byte, h http.Header, body []byte) (*Event, error) {
+	p := parserFor(kind)
+	if p == nil {
+		return nil, malformed("unknown integration kind " + kind)
+	}
+	if len(secret) == 0 {
+		return nil, ErrSignature
+	}
+	if err := p.verify(secret, h, body); err != nil {
+		return nil, err
+	}
+	return p.parse(h, body)
+}
+
+// verifyHex checks a hex HMAC-SHA256 of body (with an optional prefix such as "sha256=").
+func verifyHex(secret []byte, sig, prefix string, body []byte) error {
+	hexSig, ok := strings.CutPrefix(strings.TrimSpace(sig), prefix)
+	if !ok || hexSig == "" {
+		return ErrSignature
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return ErrSignature
+	}
+	return checkMAC(secret, body, got)
+}
+
+func checkMAC(secret, body, got []byte) error {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	if !hmac.Equal(m.Sum(nil), got) {
+		return ErrSignature
+	}
+	return nil
+}
+
+// verifyHubSignature checks GitHub's X-Hub-Signature-256: sha256=<hex>.
+func verifyHubSignature(secret []byte, h http.Header, body []byte) error {
+	return verifyHex(secret, h.Get("X-Hub-Signature-256"), "sha256=", body)
+}
+
+var shaPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// validSHA accepts SHA-1 and SHA-256 object ids.
+func validSHA(s string) bool { return shaPattern.MatchString(s) }
+
+// zeroSHA is the "no commit" id of either length.
+func zeroSHA(s string) bool {
+	return (len(s) == 40 || len(s) == 64) && strings.Trim(s, "0") == ""
+}
+
+// splitRef names what a ref points at: branch or tag. A short ref is a branch.
+func splitRef(ref string) (branch, tag string) {
+	if t, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
+		return "", t
+	}
+	return strings.TrimPrefix(ref, "refs/heads/"), ""
+}
+
+// pushEvent builds the event of a push to ref at sha, or says why it starts nothing.
+func pushEvent(ref, before, after, sha string) (*Event, error) {
+	branch, tag := splitRef(ref)
+	switch {
+	case zeroSHA(after) && zeroSHA(before):
+		return nil, skipf("a test delivery (before and after are both empty) starts nothing")
+	case zeroSHA(after):
+		if tag != "" {
+			return nil, skipf("tag " + tag + " was deleted: nothing to build")
+		}
+		return nil, skipf("branch " + branch + " was deleted: nothing to build")
+	case ref == "":
+		return nil, malformed("the push names no ref")
+	}
+	if sha == "" {
+		sha = after
+	}
+	if !validSHA(sha) {
+		return nil, malformed("the push names no valid commit id (40 or 64 hex digits): " + sha)
+	}
+	e := &Event{Name: EventPush, Ref: ref, Branch: branch, Tag: tag, SHA: sha}
+	if tag != "" {
+		e.Name = EventTag
+	}
+	return e, nil
+}

@@ -1,0 +1,159 @@
+package integrations
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// SenderConfig tunes the status sender; zero values take the defaults.
+type SenderConfig struct {
+	Poll       time.Duration // how often to look for due statuses (500 ms)
+	Lease      time.Duration // how long a claimed row is ours (1 min); above any call's time limit
+	BackoffMin time.Duration // first retry delay (2 s), doubled per failure
+	BackoffMax time.Duration // longest retry delay (5 min): a forge down for hours is still retried
+	Batch      int           // rows per claim (20)
+	Workers    int           // rows sent at once (4)
+}
+
+// Sender delivers the status outbox to the forges. Any number of senders, in
+// any number of servers, may run on one database.
+type Sender struct {
+	svc *Service
+	cfg SenderConfig
+	log *slog.Logger
+}
+
+// NewSender returns a Sender for svc.
+func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = time.Minute
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = 2 * time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 5 * time.Minute
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 20
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Sender{svc: svc, cfg: cfg, log: log}
+}
+
+// Run sends due statuses until ctx ends.
+func (s *Sender) Run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.SendDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("status outbox", "err", err)
+		}
+		if n == s.cfg.Batch {
+			t.Reset(0) // more may be due
+		} else {
+			t.Reset(s.cfg.Poll)
+		}
+	}
+}
+
+// SendDue claims one batch of due statuses and sends it; it returns how many rows it claimed.
+func (s *Sender) SendDue(ctx context.Context) (int, error) {
+	rows, err := s.svc.Store.StatusClaim(ctx, s.cfg.Batch, s.cfg.Lease)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.cfg.Workers)
+	for _, row := range rows {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.send(ctx, row)
+		})
+	}
+	wg.Wait()
+	return len(rows), nil
+}
+
+// contextName is the forge's name for a status context: "aura", or "aura/<job>".
+func contextName(job string) string {
+	if job == "" {
+		return "aura"
+	}
+	return "aura/" + job
+}
+
+func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
+	sent := row.Sent
+	if sent == nil {
+		sent = map[string]string{}
+	}
+	fail := func(msg string) {
+		delay := s.cfg.BackoffMin << min(row.Attempts, 20)
+		if delay > s.cfg.BackoffMax || delay <= 0 {
+			delay = s.cfg.BackoffMax
+		}
+		if err := s.svc.Store.StatusFailed(ctx, row.ID, time.Now().Add(delay), msg, sent); err != nil {
+			s.log.Warn("status outbox: record failure", "err", err)
+		}
+		if err := s.svc.Store.IntegrationStatusReported(ctx, row.IntegrationID, msg); err != nil {
+			s.log.Warn("status outbox: record failure", "err", err)
+		}
+	}
+	token, err := s.svc.Box.Open(row.TokenSealed)
+	if err != nil {
+		fail("the access token cannot be opened with the server key")
+		return
+	}
+	states, err := s.svc.Store.CommitStates(ctx, row.ProjectID, row.SHA, row.ContextPerJob)
+	if err != nil {
+		fail("reading the commit's status failed")
+		return
+	}
+	forge := &Forge{Kind: row.Kind, APIURL: row.APIURL, Token: string(token), Repository: row.Repository,
+		AllowPrivateNetwork: row.AllowPrivateNetwork}
+	target := s.svc.targetURL(row.Project, row.SHA)
+	for _, job := range slices.Sorted(maps.Keys(states)) {
+		st := states[job]
+		name := contextName(job)
+		shown := st.State + " " + st.Description
+		if sent[name] == shown {
+			continue // the forge shows this already
+		}
+		err := s.svc.Reporter.Send(ctx, forge, &Status{SHA: row.SHA, Context: name, State: st.State,
+			Description: st.Description, TargetURL: target})
+		if err != nil {
+			fail(err.Error())
+			return
+		}
+		sent[name] = shown
+	}
+	if err := s.svc.Store.StatusSent(ctx, row.ID, row.Version, sent); err != nil {
+		s.log.Warn("status outbox: record delivery", "err", err)
+		return
+	}
+	if err := s.svc.Store.IntegrationStatusReported(ctx, row.IntegrationID, ""); err != nil {
+		s.log.Warn("status outbox: record delivery", "err", err)
+	}
+}

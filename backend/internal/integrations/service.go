@@ -1,0 +1,303 @@
+package integrations
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aura-ci/aura/backend/internal/seal"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// MaxBodyBytes bounds a webhook body; it is enforced before the signature is computed.
+const MaxBodyBytes = 4 << 20
+
+// Service handles deliveries and keeps integration secrets sealed.
+type Service struct {
+	Store *store.Store
+	Box   *seal.Box
+	// BaseURL is Aura's public URL, for webhook URLs and status links.
+	BaseURL  string
+	Reporter *Reporter
+}
+
+// NewSecret makes a webhook secret: 32 random bytes, hex encoded, so it pastes
+// into every forge's form.
+func NewSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// WebhookURL is where the forge sends an integration's deliveries.
+func (s *Service) WebhookURL(id int64) string {
+	return strings.TrimRight(s.BaseURL, "/") + "/api/v1/hooks/" + strconv.FormatInt(id, 10)
+}
+
+// Seal seals a secret value for the store; nil stays nil.
+func (s *Service) Seal(v *string) []byte {
+	if v == nil || *v == "" {
+		return nil
+	}
+	return s.Box.Seal([]byte(*v))
+}
+
+// HookError is a delivery refused with an HTTP status.
+type HookError struct {
+	Code    int
+	Field   string
+	Message string
+}
+
+func (e *HookError) Error() string { return e.Message }
+
+// Result is what a delivery did.
+type Result struct {
+	Message   string
+	Jobs      []*store.Job
+	Duplicate bool
+}
+
+// Receive handles one delivery to integration id: verify, parse, submit.
+func (s *Service) Receive(ctx context.Context, id int64, h http.Header, body []byte) (*Result, error) {
+	in, err := s.Store.IntegrationGet(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.receive(ctx, in, h, body, false)
+}
+
+// ReceiveCompat handles a 0.4 webhook (/api/submit/gitea, /api/submit/darke),
+// which names no integration: it goes to the integration of kinds whose secret
+// signs it, so nothing is parsed before a signature matches.
+func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Header, body []byte) (*Result, error) {
+	ins, err := s.Store.IntegrationsByKind(ctx, kinds)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range ins {
+		secret, err := s.Box.Open(in.SecretSealed)
+		if err != nil {
+			continue
+		}
+		if parserFor(in.Kind).verify(secret, h, body) == nil {
+			return s.receive(ctx, in, h, body, true)
+		}
+	}
+	return nil, &HookError{Code: http.StatusUnauthorized, Message: ErrSignature.Error()}
+}
+
+// receive handles a delivery to in; compat maps it as 0.4 did (collection
+// ref/<last part of the ref>).
+func (s *Service) receive(ctx context.Context, in *store.Integration, h http.Header, body []byte, compat bool) (*Result, error) {
+	if in.SecretSealed == nil {
+		return nil, &HookError{Code: http.StatusUnauthorized, Message: "this integration has no webhook secret and refuses every delivery"}
+	}
+	secret, err := s.Box.Open(in.SecretSealed)
+	if err != nil {
+		return nil, fmt.Errorf("integrations: open webhook secret of integration %d: %w", in.ID, err)
+	}
+	e, err := Parse(in.Kind, secret, h, body)
+	var skip *Skip
+	var bad *MalformedError
+	switch {
+	case errors.Is(err, ErrSignature):
+		return nil, &HookError{Code: http.StatusUnauthorized, Message: err.Error()}
+	case errors.As(err, &bad):
+		return nil, &HookError{Code: http.StatusBadRequest, Message: bad.Message}
+	case errors.As(err, &skip):
+		return s.skipped(ctx, in, skip.Message)
+	case err != nil:
+		return nil, err
+	}
+	if !sameRepository(in, e) {
+		return nil, &HookError{Code: http.StatusBadRequest, Field: "repository",
+			Message: fmt.Sprintf("this integration listens for %s, not %s", in.Repository, e.Repository)}
+	}
+	if !slices.Contains(in.Events, e.Name) {
+		return s.skipped(ctx, in, e.Name+" events are not enabled on this integration")
+	}
+	if len(in.Jobs) == 0 {
+		return s.skipped(ctx, in, "this integration has no jobs to submit")
+	}
+	if compat && e.Name == EventPush {
+		e.Branch = e.Branch[strings.LastIndex(e.Branch, "/")+1:]
+	}
+	return s.submit(ctx, in, e)
+}
+
+func (s *Service) skipped(ctx context.Context, in *store.Integration, msg string) (*Result, error) {
+	if err := s.Store.IntegrationDelivered(ctx, in.ID, msg); err != nil {
+		return nil, err
+	}
+	return &Result{Message: msg}, nil
+}
+
+func sameRepository(in *store.Integration, e *Event) bool {
+	return strings.EqualFold(in.Repository, e.Repository) || (e.RepositoryID != "" && in.Repository == e.RepositoryID)
+}
+
+// slugUnsafe matches what a collection value cannot hold.
+var slugUnsafe = regexp.MustCompile(`[^0-9A-Za-z_:.-]`)
+
+// slugValue makes a branch or tag name a collection value: "/" becomes ":"
+// (which git forbids in ref names, so no two names collide), anything else
+// outside the slug alphabet "_".
+func slugValue(name string) string {
+	v := slugUnsafe.ReplaceAllString(strings.ReplaceAll(name, "/", ":"), "_")
+	if len(v) > 260 {
+		v = v[:260]
+	}
+	return v
+}
+
+func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (*Result, error) {
+	collections := map[string]string{}
+	env := map[string]string{
+		"AURA_GIT_URL": e.CloneURL, "AURA_GIT_REF": e.Ref, "AURA_GIT_SHA": e.SHA,
+	}
+	switch e.Name {
+	case EventTag:
+		collections["tag"] = slugValue(e.Tag)
+		env["AURA_GIT_TAG"] = e.Tag
+	case EventPush:
+		collections["ref"] = slugValue(e.Branch)
+		env["AURA_GIT_BRANCH"] = e.Branch
+	case EventRequest:
+		collections["mr"] = strconv.Itoa(e.Request)
+		if !e.Fork {
+			// A fork's branch name means nothing in the base repository.
+			collections["ref"] = slugValue(e.Branch)
+		}
+		env["AURA_GIT_BRANCH"] = e.Branch
+		env["AURA_GIT_REQUEST"] = strconv.Itoa(e.Request)
+		env["AURA_GIT_SOURCE_BRANCH"] = e.Branch
+		env["AURA_GIT_TARGET_BRANCH"] = e.TargetBranch
+	}
+
+	// Forks never get the project's secrets, approved or not.
+	secrets := map[string]string{}
+	var missing []string
+	if !e.Fork {
+		var names []string
+		for _, t := range in.Jobs {
+			names = append(names, t.Secrets...)
+		}
+		sealed, err := s.Store.ProjectSecretsSealed(ctx, in.ProjectID, names)
+		if err != nil {
+			return nil, err
+		}
+		for name, v := range sealed {
+			plain, err := s.Box.Open(v)
+			if err != nil {
+				return nil, fmt.Errorf("integrations: open project secret %s: %w", name, err)
+			}
+			secrets[name] = string(plain)
+		}
+	}
+
+	var params []*store.JobSubmitParams
+	for _, t := range in.Jobs {
+		jobEnv := map[string]string{}
+		for k, v := range t.Env {
+			jobEnv[k] = v
+		}
+		for k, v := range env { // the forge's facts win over a template's env
+			jobEnv[k] = v
+		}
+		secretEnv := map[string]string{}
+		if !e.Fork {
+			for _, name := range t.Secrets {
+				if v, ok := secrets[name]; ok {
+					secretEnv[name] = v
+				} else if !slices.Contains(missing, name) {
+					missing = append(missing, name)
+				}
+			}
+		}
+		params = append(params, &store.JobSubmitParams{
+			ProjectID: in.ProjectID, ProjectSlug: in.Project, EntityKey: "commit", EntityVal: e.SHA,
+			Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: jobEnv, SecretEnv: secretEnv,
+			Collections: collections, TimeoutSeconds: 3600, MaxAttempts: 3,
+		})
+	}
+
+	what := e.Name + " of " + e.SHA
+	switch e.Name {
+	case EventPush:
+		what = "push to " + e.Branch + " at " + e.SHA
+	case EventTag:
+		what = "tag " + e.Tag + " at " + e.SHA
+	case EventRequest:
+		what = fmt.Sprintf("request #%d at %s", e.Request, e.SHA)
+	}
+	msg := fmt.Sprintf("%s: submitted %d job(s) for commit/%s", what, len(params), e.SHA)
+	approval := ""
+	if e.Fork {
+		if in.ForkPolicy == "approve" {
+			approval = fmt.Sprintf("request #%d comes from a fork: an admin or a project token must approve it before it runs (POST /api/v1/jobs/{id}/approve); it gets no secrets", e.Request)
+			msg += ", waiting for approval (from a fork)"
+		} else {
+			msg += ", without secrets (from a fork)"
+		}
+	}
+	if len(missing) > 0 {
+		msg += "; project secrets not set: " + strings.Join(missing, ", ")
+	}
+	keys := []string{fmt.Sprintf("event:%s:%s:%s", e.Name, e.Ref, e.SHA)}
+	if e.Delivery != "" {
+		keys = append(keys, "delivery:"+e.Delivery)
+	}
+	report := ""
+	if in.APIURL != "" && in.TokenSealed != nil {
+		report = e.SHA
+	}
+	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
+		IntegrationID: in.ID, ProjectID: in.ProjectID, DedupeKeys: keys, ReportSHA: report,
+		Jobs: params, Approval: approval, Message: msg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if dup {
+		return &Result{Message: what + " was delivered before: nothing submitted again", Duplicate: true}, nil
+	}
+	return &Result{Message: msg, Jobs: jobs}, nil
+}
+
+// TestStatus sends one "success" status for sha now and records the outcome on
+// the integration; it returns the failure ("" when the forge took it).
+func (s *Service) TestStatus(ctx context.Context, in *store.Integration, sha string) (string, error) {
+	switch {
+	case !validSHA(sha):
+		return "", &HookError{Code: http.StatusBadRequest, Field: "sha", Message: "field sha must be a commit id of 40 or 64 hex digits"}
+	case !ReportsStatus(in.Kind) || in.APIURL == "" || in.TokenSealed == nil:
+		return "", &HookError{Code: http.StatusConflict, Message: "this integration has no apiUrl and accessToken to report statuses with"}
+	}
+	token, err := s.Box.Open(in.TokenSealed)
+	if err != nil {
+		return "", fmt.Errorf("integrations: open access token of integration %d: %w", in.ID, err)
+	}
+	forge := &Forge{Kind: in.Kind, APIURL: in.APIURL, Token: string(token), Repository: in.Repository,
+		AllowPrivateNetwork: in.AllowPrivateNetwork}
+	failure := ""
+	err = s.Reporter.Send(ctx, forge, &Status{SHA: sha, Context: contextName(""), State: "success",
+		Description: "Aura test status", TargetURL: s.targetURL(in.Project, sha)})
+	if err != nil {
+		failure = err.Error()
+	}
+	return failure, s.Store.IntegrationStatusReported(ctx, in.ID, failure)
+}
+
+func (s *Service) targetURL(project, sha string) string {
+	return strings.TrimRight(s.BaseURL, "/") + "/p/" + project + "/commit/" + sha
+}

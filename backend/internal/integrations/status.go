@@ -1,0 +1,226 @@
+package integrations
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ReportsStatus reports whether integrations of kind send commit statuses.
+func ReportsStatus(kind string) bool {
+	switch kind {
+	case KindGitea, KindForgejo, KindGitHub, KindGitLab:
+		return true
+	}
+	return false
+}
+
+// Status is one commit status to send.
+type Status struct {
+	SHA         string
+	Context     string
+	State       string // pending, success, failure
+	Description string
+	TargetURL   string
+}
+
+// Forge is where statuses go: an integration's API and credentials.
+type Forge struct {
+	Kind                string
+	APIURL              string
+	Token               string
+	Repository          string
+	AllowPrivateNetwork bool
+}
+
+// ErrAddress means the API URL points where Aura may not send requests.
+var ErrAddress = errors.New("address not allowed")
+
+// metadata are cloud metadata services outside the link-local range.
+var metadata = []netip.Addr{
+	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
+	netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// checkAddr refuses link-local, metadata, multicast and unspecified addresses
+// always, and loopback and private ones unless allowPrivate.
+func checkAddr(ip netip.Addr, allowPrivate bool) error {
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast(),
+		ip.IsMulticast(), ip.IsUnspecified(), !ip.IsValid():
+		return fmt.Errorf("%w: %s is link-local, multicast or unspecified", ErrAddress, ip)
+	case ip.Is4() && (ip.As4()[0] == 0 || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
+		return fmt.Errorf("%w: %s", ErrAddress, ip)
+	}
+	for _, m := range metadata {
+		if ip == m {
+			return fmt.Errorf("%w: %s is a cloud metadata service", ErrAddress, ip)
+		}
+	}
+	if !allowPrivate && (ip.IsLoopback() || ip.IsPrivate() || cgnat.Contains(ip)) {
+		return fmt.Errorf("%w: %s is a loopback or private address; allow the private network on the integration to use it", ErrAddress, ip)
+	}
+	return nil
+}
+
+// CheckAPIURL validates an integration's API base URL: http or https, no
+// credentials in it, and a host that resolves only to addresses Aura may call.
+func CheckAPIURL(ctx context.Context, raw string, allowPrivate bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return errors.New("apiUrl must be an http or https URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("apiUrl must not hold credentials, a query or a fragment")
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return checkAddr(ip, allowPrivate)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("apiUrl host %s does not resolve", host)
+	}
+	for _, a := range addrs {
+		if err := checkAddr(a, allowPrivate); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newClient makes the HTTP client for statuses: every connection's address is
+// checked when it is dialled (so DNS cannot point elsewhere later), no redirect
+// is followed, and every call has a time limit.
+func newClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	d := &net.Dialer{
+		Timeout: timeout,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("%w: %s", ErrAddress, address)
+			}
+			return checkAddr(ap.Addr(), allowPrivate)
+		},
+	}
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			DialContext: d.DialContext, Proxy: nil, MaxIdleConnsPerHost: 4,
+			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: timeout,
+			ResponseHeaderTimeout: timeout,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Reporter sends commit statuses to forges.
+type Reporter struct {
+	public, private *http.Client
+}
+
+// NewReporter returns a Reporter whose calls each take at most timeout.
+func NewReporter(timeout time.Duration) *Reporter {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &Reporter{public: newClient(timeout, false), private: newClient(timeout, true)}
+}
+
+var (
+	ownerRepo = regexp.MustCompile(`^[^\s/]+(/[^\s/]+)+$`)
+	numericID = regexp.MustCompile(`^[0-9]+$`)
+)
+
+// ValidRepository reports whether repository names a repository of kind.
+func ValidRepository(kind, repository string) bool {
+	if strings.Contains(repository, "..") {
+		return false
+	}
+	if kind == KindGitLab && numericID.MatchString(repository) {
+		return true
+	}
+	return ownerRepo.MatchString(repository)
+}
+
+// Send posts one status to the forge.
+func (r *Reporter) Send(ctx context.Context, f *Forge, s *Status) error {
+	if !validSHA(s.SHA) {
+		return fmt.Errorf("%s is not a commit id", s.SHA)
+	}
+	base := strings.TrimRight(f.APIURL, "/")
+	desc := s.Description
+	if len(desc) > 140 {
+		desc = desc[:137] + "..."
+	}
+	var endpoint string
+	var payload map[string]string
+	switch f.Kind {
+	case KindGitea, KindForgejo, KindGitHub:
+		parts := strings.Split(f.Repository, "/")
+		if len(parts) != 2 {
+			return fmt.Errorf("repository %q is not owner/name", f.Repository)
+		}
+		endpoint = base + "/repos/" + url.PathEscape(parts[0]) + "/" + url.PathEscape(parts[1]) + "/statuses/" + s.SHA
+		payload = map[string]string{"state": s.State, "context": s.Context, "description": desc, "target_url": s.TargetURL}
+	case KindGitLab:
+		state := s.State
+		if state == "failure" {
+			state = "failed"
+		}
+		endpoint = base + "/projects/" + url.PathEscape(f.Repository) + "/statuses/" + s.SHA
+		payload = map[string]string{"state": state, "name": s.Context, "description": desc, "target_url": s.TargetURL}
+	default:
+		return fmt.Errorf("%s integrations report no status", f.Kind)
+	}
+	body, _ := json.Marshal(payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Aura")
+	switch f.Kind {
+	case KindGitHub:
+		req.Header.Set("Authorization", "Bearer "+f.Token)
+		req.Header.Set("Accept", "application/vnd.github+json")
+	case KindGitLab:
+		req.Header.Set("PRIVATE-TOKEN", f.Token)
+	default:
+		req.Header.Set("Authorization", "token "+f.Token)
+	}
+	client := r.public
+	if f.AllowPrivateNetwork {
+		client = r.private
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is in the message already elsewhere; keep the cause
+		}
+		return fmt.Errorf("sending the status failed: %w", err)
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("the forge answered %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Approval gates: a job named ApprovalJobName precedes the jobs of a delivery
+// that needs a person's approval (a pull request from a fork). Its tag holds a
+// space, which no runner can ask for, so it never runs: approving it ends it as
+// succeeded and its dependents become runnable; cancelling it cancels them.
+const (
+	ApprovalJobName = "approval"
+	ApprovalTag     = "aura approval"
+)
+
+// HookSubmitParams is what one webhook delivery submits.
+type HookSubmitParams struct {
+	IntegrationID int64
+	ProjectID     int64
+	// DedupeKeys name the delivery; if any was seen before, nothing is submitted.
+	DedupeKeys []string
+	// ReportSHA, when set, makes the integration report this commit's status.
+	ReportSHA string
+	Jobs      []*JobSubmitParams
+	// Approval, when set, makes the jobs wait for approval; it is the gate's reason.
+	Approval string
+	// Message is recorded as the integration's last delivery.
+	Message string
+}
+
+var errDuplicate = errors.New("duplicate delivery")
+
+// HookSubmit submits a delivery's jobs in one transaction with its dedupe keys:
+// duplicate is true (and nothing is written) when a key was seen before.
+func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Job, duplicate bool, err error) {
+	params := p.Jobs
+	if p.Approval != "" && len(params) > 0 {
+		first := params[0]
+		gate := &JobSubmitParams{
+			ProjectID: first.ProjectID, ProjectSlug: first.ProjectSlug, EntityKey: first.EntityKey,
+			EntityVal: first.EntityVal, Name: ApprovalJobName, Cmd: "approve", Tag: ApprovalTag,
+			Collections: first.Collections, TimeoutSeconds: first.TimeoutSeconds, MaxAttempts: 1,
+		}
+		for _, j := range params {
+			j.PrecedingNames = append(j.PrecedingNames, ApprovalJobName)
+		}
+		params = append([]*JobSubmitParams{gate}, params...)
+	}
+	order, internal, err := batchOrder(params)
+	if err != nil {
+		return nil, false, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		const qSeen = `
+			INSERT INTO webhook_deliveries (integration_id, dedupe_key)
+			SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING`
+		tag, err := tx.Exec(ctx, qSeen, p.IntegrationID, p.DedupeKeys)
+		if err != nil {
+			return interpret(err, "record delivery")
+		}
+		if int(tag.RowsAffected()) < len(p.DedupeKeys) {
+			return errDuplicate
+		}
+		// Before the jobs, so their first events already mark the status to report.
+		if p.ReportSHA != "" {
+			const q = `INSERT INTO forge_commits (project_id, sha, integration_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+			if _, err := tx.Exec(ctx, q, p.ProjectID, p.ReportSHA, p.IntegrationID); err != nil {
+				return interpret(err, "record forge commit")
+			}
+		}
+		if len(params) > 0 {
+			if jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal); err != nil {
+				return err
+			}
+		}
+		if p.Approval != "" && len(jobs) > 0 {
+			var n notes
+			const q = `
+				UPDATE jobs j SET status = 'waiting', queued_at = NULL, reason = $2
+				FROM projects p, entities en
+				WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+				` + returningChanged
+			if _, err := s.collectChanges(ctx, tx, &n, q, jobs[0].ID, p.Approval); err != nil {
+				return err
+			}
+			if err := n.flush(ctx, tx); err != nil {
+				return err
+			}
+			jobs[0].Status, jobs[0].Reason, jobs[0].QueuedAt = StatusWaiting, p.Approval, nil
+		}
+		const qLast = `UPDATE integrations SET last_delivery_at = now(), last_delivery = $2 WHERE id = $1`
+		_, err = tx.Exec(ctx, qLast, p.IntegrationID, p.Message)
+		return interpret(err, "record delivery")
+	})
+	if errors.Is(err, errDuplicate) {
+		return nil, true, nil
+	}
+	return jobs, false, err
+}
+
+// JobApprove approves the approval gate of job id (the gate itself or a job
+// waiting for it): the gate succeeds and the jobs behind it become runnable.
+func (s *Store) JobApprove(ctx context.Context, id int64, by string) (*Job, error) {
+	var gateID int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		const qGate = `
+			SELECT id FROM jobs
+			WHERE tag = $2 AND status = 'waiting'
+				AND (id = $1 OR id IN (SELECT preceding_id FROM job_edges WHERE job_id = $1))
+			ORDER BY id LIMIT 1 FOR UPDATE`
+		switch err := tx.QueryRow(ctx, qGate, id, ApprovalTag).Scan(&gateID); {
+		case errors.Is(err, pgx.ErrNoRows):
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT true FROM jobs WHERE id = $1`, id).Scan(&exists); err != nil {
+				return interpret(err, "approve job")
+			}
+			return &ConflictError{Message: fmt.Sprintf("job %d waits for no approval", id)}
+		case err != nil:
+			return interpret(err, "approve job")
+		}
+		var n notes
+		const q = `
+			UPDATE jobs j SET status = 'succeeded', reason = $2, started_at = now(), ended_at = now(), exit_code = 0
+			FROM projects p, entities en
+			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+			` + returningChanged
+		if _, err := s.collectChanges(ctx, tx, &n, q, gateID, "approved by "+by); err != nil {
+			return err
+		}
+		if err := s.jobEnded(ctx, tx, &n, gateID, StatusSucceeded); err != nil {
+			return err
+		}
+		return n.flush(ctx, tx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.JobGet(ctx, gateID)
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// JobTemplate is a job an integration submits for each event it acts on.
+type JobTemplate struct {
+	Name    string            `json:"name"`
+	Cmd     string            `json:"cmd"`
+	Tag     string            `json:"tag"`
+	Env     map[string]string `json:"env,omitempty"`
+	Secrets []string          `json:"secrets,omitempty"`
+}
+
+// Integration is an integrations row. Sealed values stay sealed here: the
+// integrations package opens them.
+type Integration struct {
+	ID                  int64         `db:"id"`
+	ProjectID           int64         `db:"project_id"`
+	Project             string        `db:"project"`
+	ProjectPrivate      bool          `db:"project_private"`
+	Kind                string        `db:"kind"`
+	Repository          string        `db:"repository"`
+	SecretSealed        []byte        `db:"secret_sealed"`
+	APIURL              string        `db:"api_url"`
+	TokenSealed         []byte        `db:"token_sealed"`
+	Events              []string      `db:"events"`
+	Jobs                []JobTemplate `db:"jobs"`
+	ContextPerJob       bool          `db:"context_per_job"`
+	ForkPolicy          string        `db:"fork_policy"`
+	AllowPrivateNetwork bool          `db:"allow_private_network"`
+	CreatedAt           time.Time     `db:"created_at"`
+	LastDeliveryAt      *time.Time    `db:"last_delivery_at"`
+	LastDelivery        string        `db:"last_delivery"`
+	LastStatusAt        *time.Time    `db:"last_status_at"`
+	LastFailureAt       *time.Time    `db:"last_failure_at"`
+	LastFailure         string        `db:"last_failure"`
+}
+
+const integrationSelect = `
+	SELECT i.id, i.project_id, p.slug AS project, p.private AS project_private, i.kind, i.repository,
+		i.secret_sealed, i.api_url, i.token_sealed, i.events, i.jobs, i.context_per_job, i.fork_policy,
+		i.allow_private_network, i.created_at, i.last_delivery_at, i.last_delivery, i.last_status_at,
+		i.last_failure_at, i.last_failure
+	FROM integrations i JOIN projects p ON p.id = i.project_id`
+
+func collectIntegration(rows pgx.Rows, what string) (*Integration, error) {
+	in, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Integration])
+	return in, interpret(err, what)
+}
+
+// IntegrationParams are an integration's settings. On update, nil fields keep
+// their value.
+type IntegrationParams struct {
+	Kind                string
+	Repository          *string
+	SecretSealed        []byte
+	APIURL              *string
+	TokenSealed         []byte
+	ClearToken          bool
+	Events              []string
+	Jobs                []JobTemplate
+	ContextPerJob       *bool
+	ForkPolicy          *string
+	AllowPrivateNetwork *bool
+}
+
+// IntegrationCreate inserts an integration of a project.
+func (s *Store) IntegrationCreate(ctx context.Context, projectID int64, p *IntegrationParams) (*Integration, error) {
+	jobs, _ := json.Marshal(p.Jobs)
+	const q = `
+		INSERT INTO integrations (project_id, kind, repository, secret_sealed, api_url, token_sealed,
+			events, jobs, context_per_job, fork_policy, allow_private_network)
+		VALUES ($1, $2, $3, $4, coalesce($5::text, ''), $6, coalesce($7::text[], '{push,tag,request}'), $8::jsonb,
+			coalesce($9::boolean, false), coalesce($10::text, 'approve'), coalesce($11::boolean, false))
+		RETURNING id`
+	var id int64
+	err := s.pool.QueryRow(ctx, q, projectID, p.Kind, p.Repository, p.SecretSealed, p.APIURL, p.TokenSealed,
+		p.Events, string(jobs), p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork).Scan(&id)
+	if err != nil {
+		return nil, interpret(err, "create integration")
+	}
+	return s.IntegrationGet(ctx, id)
+}
+
+// IntegrationGet returns one integration.
+func (s *Store) IntegrationGet(ctx context.Context, id int64) (*Integration, error) {
+	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.id = $1`, id)
+	return collectIntegration(rows, "get integration")
+}
+
+// IntegrationList lists a project's integrations, oldest first.
+func (s *Store) IntegrationList(ctx context.Context, projectID int64) ([]*Integration, error) {
+	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.project_id = $1 ORDER BY i.id`, projectID)
+	ins, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Integration])
+	return ins, interpret(err, "list integrations")
+}
+
+// IntegrationsByKind lists the integrations of the given kinds that have a webhook
+// secret, for the 0.4 webhooks, which name no integration.
+func (s *Store) IntegrationsByKind(ctx context.Context, kinds []string) ([]*Integration, error) {
+	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.kind = ANY($1) AND i.secret_sealed IS NOT NULL ORDER BY i.id`, kinds)
+	ins, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Integration])
+	return ins, interpret(err, "find integrations")
+}
+
+// IntegrationUpdate changes the settings given in p.
+func (s *Store) IntegrationUpdate(ctx context.Context, id int64, p *IntegrationParams) (*Integration, error) {
+	var jobs *string
+	if p.Jobs != nil {
+		b, _ := json.Marshal(p.Jobs)
+		js := string(b)
+		jobs = &js
+	}
+	const q = `
+		UPDATE integrations SET
+			repository = coalesce($2::text, repository),
+			secret_sealed = coalesce($3::bytea, secret_sealed),
+			api_url = coalesce($4::text, api_url),
+			token_sealed = CASE WHEN $6 THEN NULL ELSE coalesce($5::bytea, token_sealed) END,
+			events = coalesce($7::text[], events),
+			jobs = coalesce($8::jsonb, jobs),
+			context_per_job = coalesce($9::boolean, context_per_job),
+			fork_policy = coalesce($10::text, fork_policy),
+			allow_private_network = coalesce($11::boolean, allow_private_network)
+		WHERE id = $1`
+	tag, err := s.pool.Exec(ctx, q, id, p.Repository, p.SecretSealed, p.APIURL, p.TokenSealed, p.ClearToken,
+		p.Events, jobs, p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork)
+	if err != nil {
+		return nil, interpret(err, "update integration")
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, ErrNotFound
+	}
+	return s.IntegrationGet(ctx, id)
+}
+
+// IntegrationDelete deletes an integration; what it submitted stays.
+func (s *Store) IntegrationDelete(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM integrations WHERE id = $1`, id)
+	if err != nil {
+		return interpret(err, "delete integration")
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// IntegrationDelivered records the outcome of the last webhook delivery.
+func (s *Store) IntegrationDelivered(ctx context.Context, id int64, message string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE integrations SET last_delivery_at = now(), last_delivery = $2 WHERE id = $1`, id, message)
+	return interpret(err, "record delivery")
+}
+
+// IntegrationStatusReported records a status sent to the forge, or (failure not
+// empty) one the forge did not take.
+func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure string) error {
+	const q = `
+		UPDATE integrations SET
+			last_status_at = CASE WHEN $2 = '' THEN now() ELSE last_status_at END,
+			last_failure_at = CASE WHEN $2 = '' THEN last_failure_at ELSE now() END,
+			last_failure = CASE WHEN $2 = '' THEN last_failure ELSE $2 END
+		WHERE id = $1`
+	_, err := s.pool.Exec(ctx, q, id, failure)
+	return interpret(err, "record status")
+}
+
+// ProjectSecret is a project secret's name; its value never leaves the store unsealed.
+type ProjectSecret struct {
+	Name      string    `db:"name"`
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
+}
+
+// ProjectSecretList lists a project's secret names.
+func (s *Store) ProjectSecretList(ctx context.Context, projectID int64) ([]*ProjectSecret, error) {
+	const q = `SELECT name, created_at, updated_at FROM project_secrets WHERE project_id = $1 ORDER BY name`
+	rows, _ := s.pool.Query(ctx, q, projectID)
+	ps, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ProjectSecret])
+	return ps, interpret(err, "list secrets")
+}
+
+// ProjectSecretPut sets a secret; created reports whether it is new.
+func (s *Store) ProjectSecretPut(ctx context.Context, projectID int64, name string, sealed []byte) (secret *ProjectSecret, created bool, err error) {
+	const q = `
+		INSERT INTO project_secrets (project_id, name, value_sealed) VALUES ($1, $2, $3)
+		ON CONFLICT (project_id, name) DO UPDATE SET value_sealed = excluded.value_sealed, updated_at = now()
+		RETURNING name, created_at, updated_at, xmax = 0`
+	secret = &ProjectSecret{}
+	err = s.pool.QueryRow(ctx, q, projectID, name, sealed).Scan(&secret.Name, &secret.CreatedAt, &secret.UpdatedAt, &created)
+	if err != nil {
+		return nil, false, interpret(err, "put secret")
+	}
+	return secret, created, nil
+}
+
+// ProjectSecretDelete deletes a secret.
+func (s *Store) ProjectSecretDelete(ctx context.Context, projectID int64, name string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM project_secrets WHERE project_id = $1 AND name = $2`, projectID, name)
+	if err != nil {
+		return interpret(err, "delete secret")
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ProjectSecretsSealed returns the sealed values of the named secrets that exist.
+func (s *Store) ProjectSecretsSealed(ctx context.Context, projectID int64, names []string) (map[string][]byte, error) {
+	const q = `SELECT name, value_sealed FROM project_secrets WHERE project_id = $1 AND name = ANY($2)`
+	rows, err := s.pool.Query(ctx, q, projectID, names)
+	if err != nil {
+		return nil, interpret(err, "read secrets")
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var name string
+		var v []byte
+		if err := rows.Scan(&name, &v); err != nil {
+			return nil, interpret(err, "read secrets")
+		}
+		out[name] = v
+	}
+	return out, interpret(rows.Err(), "read secrets")
+}

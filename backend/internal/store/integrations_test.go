@@ -1,0 +1,61 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/seal"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// TestIntegrationSecretsRotate: the webhook secret, the access token and the
+// project secrets rotate with the server key like every other sealed value.
+func TestIntegrationSecretsRotate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	oldKey, newKey := seal.NewKey(), seal.NewKey()
+	oldBox, err := seal.New(oldKey)
+	require.NoError(t, err)
+	st := store.New(pool, oldBox)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	repo, url := "owner/repo", "https://forge.example/api/v1"
+	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo,
+		SecretSealed: oldBox.Seal([]byte("hook-secret")), APIURL: &url, TokenSealed: oldBox.Seal([]byte("forge-token")),
+		Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}})
+	require.NoError(t, err)
+	_, created, err := st.ProjectSecretPut(ctx, p.ID, "DEPLOY", oldBox.Seal([]byte("deploy-key")))
+	require.NoError(t, err)
+	require.True(t, created)
+
+	rotating, err := seal.New(newKey, oldKey)
+	require.NoError(t, err)
+	n, err := store.New(pool, rotating).SecretsRotate(ctx, rotating)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+
+	newBox, err := seal.New(newKey)
+	require.NoError(t, err)
+	got, err := st.IntegrationGet(ctx, in.ID)
+	require.NoError(t, err)
+	for want, sealed := range map[string][]byte{"hook-secret": got.SecretSealed, "forge-token": got.TokenSealed} {
+		plain, err := newBox.Open(sealed)
+		require.NoError(t, err)
+		require.Equal(t, want, string(plain))
+		_, err = oldBox.Open(sealed)
+		require.Error(t, err)
+	}
+	secrets, err := st.ProjectSecretsSealed(ctx, p.ID, []string{"DEPLOY", "MISSING"})
+	require.NoError(t, err)
+	require.Len(t, secrets, 1)
+	plain, err := newBox.Open(secrets["DEPLOY"])
+	require.NoError(t, err)
+	require.Equal(t, "deploy-key", string(plain))
+}
