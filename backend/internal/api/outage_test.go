@@ -15,6 +15,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -37,13 +38,16 @@ func TestEveryRouteAnswers503(t *testing.T) {
 	require.NoError(t, err)
 	st := store.New(pool, box)
 	disp := dispatch.New(st, dispatch.Config{Lease: 30 * time.Second, AckTimeout: 10 * time.Second})
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, make([]byte, 32)), Dispatcher: disp, LogLimit: 1 << 20}))
+	forge := &integrations.Service{Store: st, Box: box, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(time.Second)}
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, make([]byte, 32)), Dispatcher: disp,
+		LogLimit: 1 << 20, Integrations: forge}))
 	t.Cleanup(srv.Close)
 	b := &testBundle{t: t, url: srv.URL, client: srv.Client()}
 
 	doc, err := spec()
 	require.NoError(t, err)
-	fill := strings.NewReplacer("{project}", "proj", "{key}", "commit", "{val}", "abc", "{id}", "1", "{jobId}", "1")
+	fill := strings.NewReplacer("{project}", "proj", "{key}", "commit", "{val}", "abc", "{id}", "1", "{jobId}", "1",
+		"{integration}", "1", "{name}", "TOKEN")
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {
 			c := call{method: method, path: fill.Replace(path), token: "AURA_ADMINKEY_whatever", raw: []byte(`{}`), invalid: true}

@@ -69,7 +69,7 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 		), notified AS (
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 			FROM claimed
-		)
+		), ` + claimedStatusMarkSQL + `
 		SELECT claimed.* FROM claimed, notified ORDER BY priority DESC, id`
 	polled := p.PolledSince
 	if polled.IsZero() {

@@ -52,6 +52,23 @@ const statusMarkQuery = `
 		version = o.version + 1,
 		next_attempt_at = CASE WHEN o.attempts > 0 THEN o.next_attempt_at ELSE now() END`
 
+// claimedStatusMarkSQL is statusMarkQuery as a CTE of the claim statement: a
+// job starting changes its commit's summary ("1 running"), and the claim makes
+// no other notes.
+const claimedStatusMarkSQL = `marked AS (
+	INSERT INTO status_outbox AS o (integration_id, project_id, sha)
+	SELECT DISTINCT fc.integration_id, fc.project_id, fc.sha
+	FROM claimed c
+	JOIN projects p ON p.slug = c.project
+	JOIN forge_commits fc ON fc.project_id = p.id AND fc.sha = c.entity_val
+	JOIN integrations i ON i.id = fc.integration_id AND i.api_url <> '' AND i.token_sealed IS NOT NULL
+	WHERE c.entity_key = 'commit'
+	ORDER BY 1, 2, 3
+	ON CONFLICT (integration_id, project_id, sha) DO UPDATE SET
+		version = o.version + 1,
+		next_attempt_at = CASE WHEN o.attempts > 0 THEN o.next_attempt_at ELSE now() END
+)`
+
 func (m *statusMarks) queue(b *pgx.Batch) {
 	if len(m.projects) > 0 {
 		b.Queue(statusMarkQuery, m.projects, m.shas)
