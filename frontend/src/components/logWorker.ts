@@ -1,0 +1,231 @@
+/// <reference lib="webworker" />
+// logWorker holds one attempt's log off the main thread: it fetches the tail first
+// (the log API's offset/limit), then the earlier part, indexes lines, finds
+// groups, answers requests for lines by number and searches the whole log.
+//
+// Lines are numbered from the first byte held (`base`); until the earlier part has
+// arrived, the page shows the tail without absolute line numbers.
+import { applyChunk, emptyLog, indexLines, lineBytes, prependBytes, type LineIndex, type LogState } from '../lib/logBuffer';
+import { GroupScanner, type Group } from '../lib/groups';
+
+export type ToWorker =
+  | { t: 'open'; job: number; attempt: number | null; token: string | null; tail: number }
+  | { t: 'more' }
+  | { t: 'lines'; from: number; to: number; epoch: number }
+  | { t: 'search'; q: string; req: number; caseSensitive: boolean };
+
+export interface Meta {
+  t: 'meta';
+  count: number; // lines held
+  complete: boolean; // base is 0: line i is line i+1 of the log
+  epoch: number; // bumps when earlier lines were put in front
+  prepended: number; // lines put in front in this epoch change
+  length: number; // bytes of the log known
+  groups: Group[];
+  error?: string;
+}
+
+export type FromWorker =
+  | Meta
+  | { t: 'lines'; from: number; lines: string[]; epoch: number }
+  | { t: 'search'; req: number; lines: Int32Array; total: number; epoch: number; ms: number };
+
+const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
+
+let job = 0;
+let attempt: number | null = null;
+let token: string | null = null;
+let base = 0;
+let log: LogState = emptyLog;
+let idx: LineIndex | undefined;
+let groups = new GroupScanner();
+let scanned = 0; // lines fed to the group scanner
+let epoch = 0;
+let busy: Promise<void> = Promise.resolve();
+let error: string | undefined;
+const dec = new TextDecoder();
+const COLON = 0x3a;
+const ESC = 0x1b;
+
+function url(offset: number, limit?: number): string {
+  const q = new URLSearchParams({ offset: String(offset) });
+  if (attempt !== null) q.set('attempt', String(attempt));
+  if (limit !== undefined) q.set('limit', String(limit));
+  return `/api/v1/jobs/${job}/log?${q}`;
+}
+
+async function get(offset: number, limit?: number): Promise<{ bytes: Uint8Array; total: number }> {
+  const res = await fetch(url(offset, limit), { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!res.ok) throw new Error(`log: ${res.status}`);
+  const total = Number(res.headers.get('X-Log-Length') ?? '0');
+  return { bytes: new Uint8Array(await res.arrayBuffer()), total };
+}
+
+function scanGroups() {
+  if (!idx) return;
+  for (; scanned < idx.count; scanned++) {
+    const start = idx.starts[scanned]!;
+    const c = log.bytes[start];
+    // Only lines that can be markers are decoded.
+    if (start < log.length && (c === COLON || c === ESC)) {
+      // The last line may still grow: look at it again next time.
+      if (scanned === idx.count - 1 && log.bytes[log.length - 1] !== 0x0a) break;
+      groups.add(scanned, dec.decode(lineBytes(log, idx, scanned).subarray(0, 400)));
+    } else {
+      groups.add(scanned, '');
+    }
+  }
+}
+
+function meta(prepended = 0) {
+  scanGroups();
+  const m: Meta = {
+    t: 'meta',
+    count: idx?.count ?? 0,
+    complete: base === 0,
+    epoch,
+    prepended,
+    length: base + log.length,
+    groups: groups.result().map((g) => ({ ...g })),
+  };
+  if (error) m.error = error;
+  post(m);
+}
+
+async function open(tail: number) {
+  const head = await get(0, 1);
+  const total = head.total;
+  const start = Math.max(0, total - tail);
+  let bytes = total <= head.bytes.length ? head.bytes : (await get(start)).bytes;
+  base = start;
+  if (start > 0) {
+    // The tail begins inside a line: start at the next whole one.
+    const nl = bytes.indexOf(0x0a);
+    const skip = nl < 0 ? bytes.length : nl + 1;
+    bytes = bytes.subarray(skip);
+    base = start + skip;
+  }
+  const r = applyChunk(emptyLog, { offset: 0, bytes });
+  log = r.ok ? r.state : emptyLog;
+  idx = indexLines(log);
+  meta();
+  if (base > 0) await loadEarlier();
+}
+
+// loadEarlier fetches bytes [0, base) in pieces and puts them in front.
+async function loadEarlier() {
+  const PIECE = 8 << 20;
+  const parts: Uint8Array[] = [];
+  for (let off = 0; off < base; off += PIECE) {
+    parts.push((await get(off, Math.min(PIECE, base - off))).bytes);
+  }
+  const earlier = new Uint8Array(base);
+  let at = 0;
+  for (const p of parts) {
+    earlier.set(p.subarray(0, base - at), at);
+    at += p.length;
+  }
+  const before = idx?.count ?? 0;
+  log = prependBytes(earlier, log);
+  base = 0;
+  idx = indexLines(log);
+  groups = new GroupScanner();
+  scanned = 0;
+  epoch++;
+  searchCache = undefined;
+  meta(idx.count - before);
+}
+
+async function more() {
+  const have = base + log.length;
+  const got = await get(have);
+  if (got.bytes.length === 0) return;
+  const r = applyChunk(log, { offset: have - base, bytes: got.bytes });
+  if (!r.ok || r.added === 0) return;
+  log = r.state;
+  idx = indexLines(log, idx);
+  meta();
+}
+
+function lines(from: number, to: number, e: number) {
+  if (!idx || e !== epoch) return;
+  const out: string[] = [];
+  to = Math.min(to, idx.count);
+  for (let i = Math.max(0, from); i < to; i++) out.push(dec.decode(lineBytes(log, idx, i)));
+  post({ t: 'lines', from, lines: out, epoch });
+}
+
+let searchCache: { length: number; text: string; lower?: string; starts: Int32Array } | undefined;
+
+function searchText() {
+  if (!searchCache || searchCache.length !== log.length) {
+    const text = dec.decode(log.bytes.subarray(0, log.length));
+    const starts: number[] = [0];
+    for (let p = text.indexOf('\n'); p >= 0 && p + 1 < text.length; p = text.indexOf('\n', p + 1)) starts.push(p + 1);
+    searchCache = { length: log.length, text, starts: Int32Array.from(starts) };
+  }
+  return searchCache;
+}
+
+const MAX_MATCHES = 100_000;
+
+function search(q: string, req: number, caseSensitive: boolean) {
+  const t0 = performance.now();
+  if (q === '') {
+    post({ t: 'search', req, lines: new Int32Array(0), total: 0, epoch, ms: 0 });
+    return;
+  }
+  const c = searchText();
+  let hay = c.text;
+  let needle = q;
+  if (!caseSensitive) {
+    c.lower ??= c.text.toLowerCase();
+    hay = c.lower;
+    needle = q.toLowerCase();
+  }
+  const found = new Int32Array(MAX_MATCHES);
+  let n = 0;
+  let total = 0;
+  let line = 0;
+  const starts = c.starts;
+  for (let p = hay.indexOf(needle); p >= 0; p = hay.indexOf(needle, p + needle.length)) {
+    total++;
+    if (n < MAX_MATCHES) {
+      while (line + 1 < starts.length && starts[line + 1]! <= p) line++;
+      found[n++] = line;
+    }
+  }
+  const lines = found.slice(0, n);
+  post({ t: 'search', req, lines, total, epoch, ms: performance.now() - t0 }, [lines.buffer]);
+}
+
+function queue(f: () => Promise<void> | void) {
+  busy = busy
+    .then(f)
+    .catch((e: unknown) => {
+      error = String(e instanceof Error ? e.message : e);
+      meta();
+    });
+}
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const m = ev.data;
+  switch (m.t) {
+    case 'open':
+      job = m.job;
+      attempt = m.attempt;
+      token = m.token;
+      queue(() => open(m.tail));
+      break;
+    case 'more':
+      queue(more);
+      break;
+    case 'lines':
+      // Lines are answered at once, even while a fetch is in flight.
+      lines(m.from, m.to, m.epoch);
+      break;
+    case 'search':
+      queue(() => search(m.q, m.req, m.caseSensitive));
+      break;
+  }
+};
