@@ -61,9 +61,7 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			RETURNING j.id, j.attempt, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
 				j.name, j.cmd, j.env, j.secret_env, j.tag, j.timeout_seconds, j.priority
 		), notified AS (
-			SELECT count(pg_notify('` + ChannelEvents + `', json_build_object('type', 'job', 'jobId', id,
-				'project', project, 'entityKey', entity_key, 'entityVal', entity_val, 'status', 'running',
-				'tag', tag, 'attempt', attempt, 'runnerId', $1::bigint)::text)) AS n
+			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 			FROM claimed
 		)
 		SELECT claimed.* FROM claimed, notified ORDER BY priority DESC, id`
@@ -90,7 +88,8 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 	})
 }
 
-// RunnerCheckIn records that a runner (and each of its tags) asked for work.
+// RunnerCheckIn records that a runner (and each of its tags) asked for work, and
+// announces it.
 func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string, version, os, arch string) error {
 	const q = `
 		WITH r AS (
@@ -98,11 +97,25 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 				version = coalesce(nullif($3, ''), version), os = coalesce(nullif($4, ''), os),
 				arch = coalesce(nullif($5, ''), arch)
 			WHERE id = $1
+			RETURNING id, name, tags, last_check_in
+		), t AS (
+			INSERT INTO tag_check_ins (tag, last_check_in) SELECT unnest($2::text[]), now()
+			ON CONFLICT (tag) DO UPDATE SET last_check_in = excluded.last_check_in
 		)
-		INSERT INTO tag_check_ins (tag, last_check_in) SELECT unnest($2::text[]), now()
-		ON CONFLICT (tag) DO UPDATE SET last_check_in = excluded.last_check_in`
-	_, err := s.pool.Exec(ctx, q, runnerID, tags, version, os, arch)
-	return interpret(err, "runner check-in")
+		SELECT id, name, tags, last_check_in FROM r`
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var e RunnerEvent
+		err := tx.QueryRow(ctx, q, runnerID, tags, version, os, arch).Scan(&e.RunnerID, &e.Name, &e.Tags, &e.LastCheckIn)
+		if err == pgx.ErrNoRows {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return interpret(err, "runner check-in")
+		}
+		var n notes
+		n.event(e)
+		return n.flush(ctx, tx)
+	})
 }
 
 // Holder identifies who acts on a running job: the runner holding it (RunnerID)
@@ -292,8 +305,7 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, c := range retried {
-			n.event(Event{Type: "job", JobID: c.ID, Project: c.Project, EntityKey: c.Key, EntityVal: c.Val,
-				Status: StatusLost, Tag: c.Tag, Attempt: c.Attempt - 1})
+			n.event(c.event(StatusLost, c.Attempt-1))
 		}
 		n.merge(&lost)
 		const qEnd = `

@@ -64,7 +64,7 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
 		var n notes
 		truncated := j.LogTruncated || (p.Limit > 0 && end > p.Limit)
-		n.event(Event{Type: "log", JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
+		n.event(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
 		// The chunk, the job's new length and the event go out in one round trip.
 		const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data) VALUES ($1, $2, $3, $4)`
 		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1`

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -15,24 +14,9 @@ const (
 	ChannelRunnable = "aura_runnable"
 	// ChannelTimer is notified when a waiting job got an earliest start to wait for.
 	ChannelTimer = "aura_timer"
-	// ChannelEvents carries an Event as JSON for the websocket stream.
+	// ChannelEvents carries an Event (MarshalEvent) for the websocket stream.
 	ChannelEvents = "aura_events"
 )
-
-// Event is what changed, small enough for a NOTIFY payload: ids and offsets, no bodies.
-type Event struct {
-	Type      string `json:"type"` // job, log, runner
-	JobID     int64  `json:"jobId,omitempty"`
-	Project   string `json:"project,omitempty"`
-	EntityKey string `json:"entityKey,omitempty"`
-	EntityVal string `json:"entityVal,omitempty"`
-	Status    string `json:"status,omitempty"`
-	Tag       string `json:"tag,omitempty"`
-	Attempt   int    `json:"attempt,omitempty"`
-	Offset    int64  `json:"offset,omitempty"`
-	Length    int64  `json:"length,omitempty"`
-	RunnerID  int64  `json:"runnerId,omitempty"`
-}
 
 // notes collects the notifications of one transaction; flush sends them in one
 // statement just before commit, so they are delivered exactly when the change is visible.
@@ -49,15 +33,14 @@ func (n *notes) queued(tag string) {
 	n.runnable[tag]++
 }
 
+// event records e, to be NOTIFYed on ChannelEvents at commit.
 func (n *notes) event(e Event) {
-	b, _ := json.Marshal(e)
-	n.events = append(n.events, string(b))
+	n.events = append(n.events, string(MarshalEvent(e)))
 }
 
 // jobChanged records the event and dispatch signal for a job a transition changed.
 func (n *notes) jobChanged(c changedJob) {
-	n.event(Event{Type: "job", JobID: c.ID, Project: c.Project, EntityKey: c.Key, EntityVal: c.Val,
-		Status: c.Status, Tag: c.Tag, Attempt: c.Attempt})
+	n.event(c.event(c.Status, c.Attempt))
 	switch {
 	case c.Status == StatusQueued:
 		n.queued(c.Tag)

@@ -1222,6 +1222,196 @@ export interface components {
         };
         /** @description An empty object, `{}`. */
         Empty: Record<string, never>;
+        /**
+         * @description A message from the client on the event websocket, as a JSON text frame.
+         *     `subscribe` adds a topic, `unsubscribe` removes it, `auth` authenticates
+         *     the socket with a token (for browsers, which cannot set headers on a
+         *     websocket; send it first, before any subscribe).
+         */
+        EventClientMessage: components["schemas"]["EventSubscribe"] | components["schemas"]["EventUnsubscribe"] | components["schemas"]["EventAuth"];
+        /**
+         * @description What to follow: `project:{slug}` (its jobs and entities), `entity:{project}/{key}/{val}`
+         *     (its jobs and its status), `collection:{project}/{key}/{val}` (the jobs and
+         *     statuses of its entities), `job:{id}` (its status), `log:{id}` (its log bytes,
+         *     from `offset`), `queue` (every job change, for the queue page) and `runners`
+         *     (check-ins). Events of private projects reach only callers who may read them.
+         * @example log:42
+         */
+        EventTopic: string;
+        EventSubscribe: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "subscribe";
+            topic: components["schemas"]["EventTopic"];
+            /**
+             * Format: int64
+             * @description For `log:` topics: the first byte wanted. The server sends the stored
+             *     bytes from there, then every append, each byte exactly once, so a client
+             *     that resubscribes with the length it holds neither loses nor doubles a
+             *     line. Default 0.
+             */
+            offset?: number;
+            /**
+             * @description For `log:` topics: the attempt `offset` refers to; the current attempt
+             *     when absent. When the job starts a newer attempt, its log follows from
+             *     offset 0 (log events carry their attempt).
+             */
+            attempt?: number;
+        };
+        EventUnsubscribe: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "unsubscribe";
+            topic: components["schemas"]["EventTopic"];
+        };
+        EventAuth: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "auth";
+            /** @description An admin, project or job token, as in `Authorization: Bearer`. */
+            token: string;
+        };
+        /**
+         * @description A message from the server on the event websocket, as a JSON text frame. Data
+         *     events (`job`, `log`, `entity`, `runner`) carry the subscribed `topics` they
+         *     were sent for; the others answer the client or tell it to refetch.
+         */
+        Event: components["schemas"]["JobEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["EntityEvent"] | components["schemas"]["RunnerEvent"] | components["schemas"]["SubscribedEvent"] | components["schemas"]["ResyncEvent"] | components["schemas"]["ErrorEvent"];
+        /** @description The client's topics this event was sent for. */
+        EventTopics: components["schemas"]["EventTopic"][];
+        /** @description A job changed status or started a new attempt. Fetch the job for the rest. */
+        JobEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "job";
+            topics: components["schemas"]["EventTopics"];
+            /** Format: int64 */
+            jobId: number;
+            project: string;
+            entityKey: string;
+            entityVal: string;
+            status: components["schemas"]["JobStatus"];
+            tag: string;
+            attempt: number;
+            /**
+             * Format: int64
+             * @description The runner that claimed it (on `running` only).
+             */
+            runnerId?: number;
+        };
+        /**
+         * @description Bytes of a job attempt's log, at `offset`. On a `log:` subscription they arrive
+         *     in order and without overlap: first what was stored from the subscription's
+         *     offset, then each append. An offset past the previous event's end means the
+         *     bytes between were dropped by the log limit.
+         */
+        LogEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "log";
+            topics: components["schemas"]["EventTopics"];
+            /** Format: int64 */
+            jobId: number;
+            attempt: number;
+            /** Format: int64 */
+            offset: number;
+            /**
+             * Format: int64
+             * @description Number of bytes in `data`.
+             */
+            length: number;
+            /**
+             * Format: byte
+             * @description The bytes, base64-encoded (a log need not be UTF-8).
+             */
+            data: string;
+            /**
+             * Format: date-time
+             * @description When the server received these bytes (the chunk that carried them).
+             */
+            time: string;
+        };
+        /** @description An entity's status or summary after one of its jobs changed. */
+        EntityEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "entity";
+            topics: components["schemas"]["EventTopics"];
+            project: string;
+            entityKey: string;
+            entityVal: string;
+            status: components["schemas"]["EntityStatus"];
+            /** @example 2 running, 3 succeeded */
+            summary: string;
+            counts: components["schemas"]["JobCounts"];
+        };
+        /** @description A runner checked in (asked for work). Check-ins are coalesced to one every few seconds per runner. */
+        RunnerEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "runner";
+            topics: components["schemas"]["EventTopics"];
+            /** Format: int64 */
+            runnerId: number;
+            name: string;
+            tags: string[];
+            /** Format: date-time */
+            lastCheckIn: string;
+        };
+        /**
+         * @description The subscription to `topic` is in place: every later change is sent. Fetch
+         *     the current state after this answer (not before) to miss nothing.
+         */
+        SubscribedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscribed";
+            topic: components["schemas"]["EventTopic"];
+        };
+        /**
+         * @description Events may have been missed (the server lost its database connection for a
+         *     moment): refetch what the page shows. Log subscriptions are not affected; the
+         *     server catches them up itself.
+         */
+        ResyncEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resync";
+            reason: string;
+        };
+        /**
+         * @description A message was refused: a malformed message, an unknown topic, or a topic the
+         *     caller may not read (`code` 404, so a private project's name does not leak),
+         *     or a bad token in `auth` (401).
+         */
+        ErrorEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+            code: number;
+            message: string;
+            topic?: components["schemas"]["EventTopic"];
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid; `field` names it. */

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// EventType names one kind of event. The websocket stream, the NOTIFY payloads
+// and openapi.yaml's components/schemas/Event all use these names.
+type EventType string
+
+// The kinds of events. Job, log and runner events are NOTIFYed by the store in
+// the transaction that caused them; entity events are derived from job events by
+// whoever fans them out, so a transition costs no extra query.
+const (
+	EventJob    EventType = "job"
+	EventLog    EventType = "log"
+	EventRunner EventType = "runner"
+	EventEntity EventType = "entity"
+)
+
+// Event is one typed event. Each kind is its own struct; MarshalEvent adds the
+// "type" discriminator, ParseEvent reads it back.
+type Event interface {
+	EventType() EventType
+}
+
+// JobEvent says a job changed status (or started a new attempt).
+type JobEvent struct {
+	JobID     int64  `json:"jobId"`
+	Project   string `json:"project"`
+	EntityKey string `json:"entityKey"`
+	EntityVal string `json:"entityVal"`
+	Status    string `json:"status"`
+	Tag       string `json:"tag"`
+	Attempt   int    `json:"attempt"`
+	RunnerID  int64  `json:"runnerId,omitempty"`
+}
+
+// LogEvent says Length bytes were appended at Offset to a job attempt's log. The
+// bytes themselves stay in log_chunks: NOTIFY payloads are small.
+type LogEvent struct {
+	JobID   int64 `json:"jobId"`
+	Attempt int   `json:"attempt"`
+	Offset  int64 `json:"offset"`
+	Length  int64 `json:"length"`
+}
+
+// RunnerEvent says a runner checked in (asked for work).
+type RunnerEvent struct {
+	RunnerID    int64     `json:"runnerId"`
+	Name        string    `json:"name"`
+	Tags        []string  `json:"tags"`
+	LastCheckIn time.Time `json:"lastCheckIn"`
+}
+
+// EntityEvent is an entity's derived status and summary after one of its jobs changed.
+type EntityEvent struct {
+	Project     string            `json:"project"`
+	EntityKey   string            `json:"entityKey"`
+	EntityVal   string            `json:"entityVal"`
+	Status      string            `json:"status"`
+	Summary     string            `json:"summary"`
+	Counts      JobCounts         `json:"counts"`
+	Collections map[string]string `json:"-"` // key → value of each collection holding it
+}
+
+// EventType implements Event.
+func (JobEvent) EventType() EventType { return EventJob }
+
+// EventType implements Event.
+func (LogEvent) EventType() EventType { return EventLog }
+
+// EventType implements Event.
+func (RunnerEvent) EventType() EventType { return EventRunner }
+
+// EventType implements Event.
+func (EntityEvent) EventType() EventType { return EventEntity }
+
+// MarshalEvent encodes e as a JSON object whose first field is its "type".
+func MarshalEvent(e Event) []byte {
+	b, err := json.Marshal(e)
+	if err != nil || len(b) < 2 || b[0] != '{' {
+		panic(fmt.Sprintf("store: event %T does not encode as an object: %v", e, err))
+	}
+	head := `{"type":"` + string(e.EventType()) + `"`
+	if len(b) > 2 {
+		head += ","
+	}
+	return append([]byte(head), b[1:]...)
+}
+
+// ParseEvent decodes a payload made by MarshalEvent (or claimedJobEventSQL).
+func ParseEvent(payload []byte) (Event, error) {
+	var head struct {
+		Type EventType `json:"type"`
+	}
+	if err := json.Unmarshal(payload, &head); err != nil {
+		return nil, fmt.Errorf("event: %w", err)
+	}
+	var e Event
+	var err error
+	switch head.Type {
+	case EventJob:
+		var v JobEvent
+		err = json.Unmarshal(payload, &v)
+		e = v
+	case EventLog:
+		var v LogEvent
+		err = json.Unmarshal(payload, &v)
+		e = v
+	case EventRunner:
+		var v RunnerEvent
+		err = json.Unmarshal(payload, &v)
+		e = v
+	case EventEntity:
+		var v EntityEvent
+		err = json.Unmarshal(payload, &v)
+		e = v
+	default:
+		return nil, fmt.Errorf("event: unknown type %q", head.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", head.Type, err)
+	}
+	return e, nil
+}
+
+// claimedJobEventSQL is the JobEvent of a claimed job built in SQL, so JobClaim
+// changes jobs and notifies in one statement. It reads the columns of JobClaim's
+// "claimed" CTE; TestClaimedJobEventSQL keeps it in step with JobEvent.
+const claimedJobEventSQL = `json_build_object('type', 'job', 'jobId', id, 'project', project,
+	'entityKey', entity_key, 'entityVal', entity_val, 'status', 'running', 'tag', tag,
+	'attempt', attempt, 'runnerId', $1::bigint)::text`
+
+// event is the JobEvent of a changed job, in status at attempt.
+func (c changedJob) event(status string, attempt int) JobEvent {
+	return JobEvent{JobID: c.ID, Project: c.Project, EntityKey: c.Key, EntityVal: c.Val,
+		Status: status, Tag: c.Tag, Attempt: attempt}
+}

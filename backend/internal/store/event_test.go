@@ -1,0 +1,103 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// listen returns a connection LISTENing on the events channel of a fresh database, and its store.
+func listen(t *testing.T) (*store.Store, func() store.Event) {
+	t.Helper()
+	url := dbtest.NewURL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	_, err = conn.Exec(context.Background(), "LISTEN "+store.ChannelEvents)
+	require.NoError(t, err)
+	next := func() store.Event {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := conn.WaitForNotification(ctx)
+		require.NoError(t, err)
+		e, err := store.ParseEvent([]byte(n.Payload))
+		require.NoError(t, err, n.Payload)
+		// Every payload field belongs to its type: decode the rest strictly.
+		var fields map[string]any
+		require.NoError(t, json.Unmarshal([]byte(n.Payload), &fields))
+		delete(fields, "type")
+		rest, _ := json.Marshal(fields)
+		d := json.NewDecoder(bytes.NewReader(rest))
+		d.DisallowUnknownFields()
+		x := reflect.New(reflect.TypeOf(e))
+		require.NoError(t, d.Decode(x.Interface()), n.Payload)
+		return e
+	}
+	return store.New(pool), next
+}
+
+// TestEvents follows one job through the store and checks every typed event its
+// transitions NOTIFY, including the claim's, which is built in SQL.
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	st, next := listen(t)
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	r, err := st.RunnerCreate(ctx, "r1", []string{"linux"}, []byte("hash"))
+	require.NoError(t, err)
+	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
+		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}})
+	require.NoError(t, err)
+	id := jobs[0].ID
+	want := store.JobEvent{JobID: id, Project: "proj", EntityKey: "commit", EntityVal: "abc", Status: "queued", Tag: "linux", Attempt: 1}
+	require.Equal(t, want, next())
+
+	claimed, err := st.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	want.Status, want.RunnerID = "running", r.ID
+	require.Equal(t, want, next(), "the claim's SQL-built event equals the Go type")
+
+	_, err = st.LogAppend(ctx, &store.LogAppendParams{Holder: store.Holder{JobID: id, Attempt: 1, RunnerID: r.ID}, Offset: 0, Data: []byte("hello\n")})
+	require.NoError(t, err)
+	require.Equal(t, store.LogEvent{JobID: id, Attempt: 1, Offset: 0, Length: 6}, next())
+
+	require.NoError(t, st.RunnerCheckIn(ctx, r.ID, []string{"linux", "gpu"}, "1.0", "linux", "amd64"))
+	re, ok := next().(store.RunnerEvent)
+	require.True(t, ok)
+	require.Equal(t, r.ID, re.RunnerID)
+	require.Equal(t, "r1", re.Name)
+	require.Equal(t, []string{"linux", "gpu"}, re.Tags)
+	require.WithinDuration(t, time.Now(), re.LastCheckIn, time.Minute)
+
+	_, err = st.JobComplete(ctx, &store.JobCompleteParams{Holder: store.Holder{JobID: id, Attempt: 1, RunnerID: r.ID}})
+	require.NoError(t, err)
+	want.Status, want.RunnerID = "succeeded", 0
+	require.Equal(t, want, next())
+}
+
+func TestMarshalEvent(t *testing.T) {
+	t.Parallel()
+	b := store.MarshalEvent(store.LogEvent{JobID: 1, Attempt: 2, Offset: 3, Length: 4})
+	require.Equal(t, `{"type":"log","jobId":1,"attempt":2,"offset":3,"length":4}`, string(b))
+	e, err := store.ParseEvent(b)
+	require.NoError(t, err)
+	require.Equal(t, store.LogEvent{JobID: 1, Attempt: 2, Offset: 3, Length: 4}, e)
+	_, err = store.ParseEvent([]byte(`{"type":"nope"}`))
+	require.Error(t, err)
+}
