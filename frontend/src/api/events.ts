@@ -1,18 +1,16 @@
-// events.ts keeps one websocket per tab to GET /api/v1/events. Pages subscribe to
-// topics (`job:42`, `log:42`, `entity:proj/commit/abc`, `queue`, `runners`, …);
+// events.ts keeps one websocket per tab to GET /api/v1/events (the protocol is
+// components/schemas/Event and EventClientMessage in openapi.yaml). Pages subscribe
+// to topics (`job:42`, `log:42`, `entity:proj/commit/abc`, `queue`, `runners`, …);
 // subscribe returns its unsubscribe function. The socket reconnects with jittered
-// backoff and subscribes again, after which every subscriber hears `resync` and
-// catches up (a log subscriber fetches from its own byte offset).
+// backoff and subscribes again; a log subscriber resubscribes from the byte offset
+// it holds, and every subscriber hears `subscribed` (or `resync`) and refetches.
 //
 // Until the socket is up (or when the server has no event stream), `live()` is
 // false and pages poll instead; see useLive.
-import { token } from './client';
+import { token, type Schemas } from './client';
 
-export interface LiveEvent {
-  type: string;
-  topic?: string;
-  [k: string]: unknown;
-}
+export type LiveEvent = Schemas['Event'];
+type ClientMessage = Schemas['EventClientMessage'];
 
 export type EventFunc = (e: LiveEvent) => void;
 
@@ -45,30 +43,29 @@ function setOpen(v: boolean) {
   for (const f of stateFuncs) f(v);
 }
 
-function send(msg: object) {
+function send(msg: ClientMessage) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
 }
 
 function subscribeMsg(topic: string, set: Set<Sub>) {
-  const msg: { op: string; topic: string; offset?: number; token?: string } = { op: 'subscribe', topic };
+  const msg: ClientMessage = { op: 'subscribe', topic };
   for (const s of set) if (s.offset) msg.offset = s.offset();
   send(msg);
 }
 
 function connect() {
+  timer = undefined;
   if (typeof WebSocket === 'undefined') return;
   const url = new URL('/api/v1/events', location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  // Browsers cannot set headers on a websocket: the token goes in the protocol list.
-  const t = token();
-  const socket = t ? new WebSocket(url, ['aura.v1', `aura.token.${t}`]) : new WebSocket(url, ['aura.v1']);
+  const socket = new WebSocket(url);
   ws = socket;
   socket.onopen = () => {
     attempt = 0;
-    setOpen(true);
+    // Browsers cannot set headers on a websocket: the token goes first.
+    const t = token();
+    if (t) send({ op: 'auth', token: t });
     for (const [topic, set] of subs) subscribeMsg(topic, set);
-    // Whatever happened while we were away is unknown: everyone catches up.
-    deliverAll({ type: 'resync' });
   };
   socket.onmessage = (m) => {
     let e: LiveEvent;
@@ -77,8 +74,20 @@ function connect() {
     } catch {
       return;
     }
-    if (e.type === 'resync' || !e.topic) deliverAll(e);
-    else deliver(e.topic, e);
+    setOpen(true);
+    switch (e.type) {
+      case 'resync':
+        deliverAll(e);
+        break;
+      case 'subscribed':
+        deliver(e.topic, e);
+        break;
+      case 'error':
+        if (e.topic) deliver(e.topic, e);
+        break;
+      default:
+        for (const t of e.topics) deliver(t, e);
+    }
   };
   socket.onclose = () => {
     if (ws !== socket) return;
@@ -99,7 +108,7 @@ function deliverAll(e: LiveEvent) {
 }
 
 // subscribe listens to topic; offset (for log topics) gives the byte offset to
-// resume from when the socket (re)subscribes.
+// resume from whenever the socket (re)subscribes.
 export function subscribe(topic: string, fn: EventFunc, offset?: () => number): () => void {
   let set = subs.get(topic);
   const first = !set;

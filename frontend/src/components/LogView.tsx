@@ -4,7 +4,7 @@
 // logWorker; ansi.parseLine turns each into spans rendered as React text nodes.
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { authHeaders, token } from '../api/client';
-import { subscribe } from '../api/events';
+import { live, subscribe } from '../api/events';
 import { parseLine, type Span } from '../lib/ansi';
 import { RowMap, type Group } from '../lib/groups';
 import { formatLineHash, inRange, parseLineHash, selectLine, type LineRange } from '../lib/lineRange';
@@ -130,20 +130,37 @@ export function LogView({ job, attempt, running }: Props) {
     };
   }, [job, attempt]);
 
-  // New bytes: on every log event, and by polling while the event stream is down.
+  // New bytes: from log events (resuming from the length held), or by polling
+  // while the event stream is down. Both go through applyChunk in the worker.
+  const opened = meta.epoch > 0 || meta.count > 0 || meta.length > 0 || !!meta.error;
   useEffect(() => {
+    const more = () => worker.current?.postMessage({ t: 'more' } satisfies ToWorker);
     if (!running) {
-      worker.current?.postMessage({ t: 'more' } satisfies ToWorker);
+      more();
       return;
     }
-    const more = () => worker.current?.postMessage({ t: 'more' } satisfies ToWorker);
-    const off = subscribe(`log:${job}`, more, () => metaRef.current.length);
-    const t = setInterval(more, 1000);
+    if (!opened) return;
+    const off = subscribe(
+      `log:${job}`,
+      (e) => {
+        if (e.type === 'log') {
+          if (e.jobId !== job || (attempt !== null && e.attempt !== attempt)) return;
+          const bin = atob(e.data);
+          const bytes = new Uint8Array(bin.length);
+          for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+          worker.current?.postMessage({ t: 'chunk', offset: e.offset, bytes } satisfies ToWorker, [bytes.buffer]);
+        } else if (e.type === 'resync' || e.type === 'subscribed') more();
+      },
+      () => metaRef.current.length,
+    );
+    const t = setInterval(() => {
+      if (!live()) more();
+    }, 1000);
     return () => {
       off();
       clearInterval(t);
     };
-  }, [job, running]);
+  }, [job, attempt, running, opened]);
 
   useEffect(() => {
     const onHash = () => {

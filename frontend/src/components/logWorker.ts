@@ -11,6 +11,7 @@ import { GroupScanner, type Group } from '../lib/groups';
 export type ToWorker =
   | { t: 'open'; job: number; attempt: number | null; token: string | null; tail: number }
   | { t: 'more' }
+  | { t: 'chunk'; offset: number; bytes: Uint8Array }
   | { t: 'lines'; from: number; to: number; epoch: number }
   | { t: 'search'; q: string; req: number; caseSensitive: boolean };
 
@@ -147,6 +148,22 @@ async function more() {
   meta();
 }
 
+// chunk applies bytes that arrived on the event stream at byte `offset` of the log;
+// a gap (bytes missed) fetches from what is held instead.
+async function chunk(offset: number, bytes: Uint8Array) {
+  if (offset + bytes.length <= base) return;
+  if (offset < base) {
+    bytes = bytes.subarray(base - offset);
+    offset = base;
+  }
+  const r = applyChunk(log, { offset: offset - base, bytes });
+  if (!r.ok) return more();
+  if (r.added === 0) return;
+  log = r.state;
+  idx = indexLines(log, idx);
+  meta();
+}
+
 function lines(from: number, to: number, e: number) {
   if (!idx || e !== epoch) return;
   const out: string[] = [];
@@ -219,6 +236,9 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       break;
     case 'more':
       queue(more);
+      break;
+    case 'chunk':
+      queue(() => chunk(m.offset, m.bytes));
       break;
     case 'lines':
       // Lines are answered at once, even while a fetch is in flight.
