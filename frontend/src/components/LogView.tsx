@@ -20,7 +20,8 @@ interface Props {
   running: boolean;
 }
 
-const emptyMeta: Meta = { t: 'meta', count: 0, complete: false, epoch: 0, prepended: 0, length: 0, groups: [] };
+// emptyMeta stands for "nothing heard from the worker yet" (its epochs start at 0).
+const emptyMeta: Meta = { t: 'meta', count: 0, complete: false, epoch: -1, prepended: 0, length: 0, groups: [] };
 
 function spanStyle(s: Span['style']): React.CSSProperties | undefined {
   if (!s) return undefined;
@@ -132,7 +133,7 @@ export function LogView({ job, attempt, running }: Props) {
 
   // New bytes: from log events (resuming from the length held), or by polling
   // while the event stream is down. Both go through applyChunk in the worker.
-  const opened = meta.epoch > 0 || meta.count > 0 || meta.length > 0 || !!meta.error;
+  const opened = meta.epoch >= 0;
   useEffect(() => {
     const more = () => worker.current?.postMessage({ t: 'more' } satisfies ToWorker);
     if (!running) {
@@ -307,6 +308,13 @@ export function LogView({ job, attempt, running }: Props) {
     }
   };
 
+  // A new search shows its first match.
+  const goMatchRef = useRef(goMatch);
+  goMatchRef.current = goMatch;
+  useEffect(() => {
+    if (found && found.lines.length > 0) goMatchRef.current(0);
+  }, [found]);
+
   const curLine = found && cur >= 0 ? found.lines[cur] : undefined;
 
   const download = async () => {
@@ -409,7 +417,7 @@ export function LogView({ job, attempt, running }: Props) {
             {out}
           </div>
         </div>
-        {meta.count === 0 && meta.length === 0 ? <p className="muted log-empty">{running ? 'Waiting for output…' : 'No output.'}</p> : null}
+        {opened && meta.count === 0 && meta.length === 0 ? <p className="muted log-empty">{running ? 'Waiting for output…' : 'No output.'}</p> : null}
       </div>
       {!follow ? (
         <button type="button" className="to-bottom" onClick={toBottom}>

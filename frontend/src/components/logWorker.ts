@@ -133,7 +133,8 @@ async function loadEarlier() {
   groups = new GroupScanner();
   scanned = 0;
   epoch++;
-  searchCache = undefined;
+  folded = undefined;
+  foldedLen = 0;
   meta(idx.count - before);
 }
 
@@ -172,47 +173,65 @@ function lines(from: number, to: number, e: number) {
   post({ t: 'lines', from, lines: out, epoch });
 }
 
-let searchCache: { length: number; text: string; lower?: string; starts: Int32Array } | undefined;
+// folded is the log with ASCII letters in lower case, for searches that ignore
+// case; it grows with the log and is rebuilt when earlier lines are put in front.
+let folded: Uint8Array | undefined;
+let foldedLen = 0;
 
-function searchText() {
-  if (!searchCache || searchCache.length !== log.length) {
-    const text = dec.decode(log.bytes.subarray(0, log.length));
-    const starts: number[] = [0];
-    for (let p = text.indexOf('\n'); p >= 0 && p + 1 < text.length; p = text.indexOf('\n', p + 1)) starts.push(p + 1);
-    searchCache = { length: log.length, text, starts: Int32Array.from(starts) };
+function foldedBytes(): Uint8Array {
+  if (!folded || folded.length < log.length) {
+    const f = new Uint8Array(log.bytes.length);
+    if (folded) f.set(folded.subarray(0, foldedLen));
+    folded = f;
   }
-  return searchCache;
+  const b = log.bytes;
+  const f = folded;
+  for (let i = foldedLen; i < log.length; i++) {
+    const c = b[i]!;
+    f[i] = c >= 65 && c <= 90 ? c + 32 : c;
+  }
+  foldedLen = log.length;
+  return f;
 }
 
 const MAX_MATCHES = 100_000;
+const enc = new TextEncoder();
 
+// search finds q in the bytes of the whole log (no decoding: the query is UTF-8
+// encoded instead), and maps each match to its line through the line index.
 function search(q: string, req: number, caseSensitive: boolean) {
   const t0 = performance.now();
-  if (q === '') {
+  if (q === '' || !idx) {
     post({ t: 'search', req, lines: new Int32Array(0), total: 0, epoch, ms: 0 });
     return;
   }
-  const c = searchText();
-  let hay = c.text;
-  let needle = q;
-  if (!caseSensitive) {
-    c.lower ??= c.text.toLowerCase();
-    hay = c.lower;
-    needle = q.toLowerCase();
-  }
+  const needle = enc.encode(caseSensitive ? q : q.replace(/[A-Z]+/g, (c) => c.toLowerCase()));
+  const hay = caseSensitive ? log.bytes : foldedBytes();
   const found = new Int32Array(MAX_MATCHES);
-  let n = 0;
+  const first = needle[0]!;
+  const n = needle.length;
+  const last = log.length - n;
+  const starts = idx.starts;
+  let count = 0;
   let total = 0;
   let line = 0;
-  const starts = c.starts;
-  for (let p = hay.indexOf(needle); p >= 0; p = hay.indexOf(needle, p + needle.length)) {
-    total++;
-    if (n < MAX_MATCHES) {
-      while (line + 1 < starts.length && starts[line + 1]! <= p) line++;
-      found[n++] = line;
+  let p = hay.indexOf(first);
+  while (p >= 0 && p <= last) {
+    let k = 1;
+    while (k < n && hay[p + k] === needle[k]) k++;
+    if (k === n) {
+      total++;
+      if (count < MAX_MATCHES) {
+        while (line + 1 < idx.count && starts[line + 1]! <= p) line++;
+        found[count++] = line;
+      }
+      p += n;
+    } else {
+      p++;
     }
+    p = hay.indexOf(first, p);
   }
-  const lines = found.slice(0, n);
+  const lines = found.slice(0, count);
   post({ t: 'search', req, lines, total, epoch, ms: performance.now() - t0 }, [lines.buffer]);
 }
 
