@@ -114,6 +114,9 @@ func TestRunnerKilled(t *testing.T) {
 		echo second time lucky`})
 	require.Equal(t, "running", s.waitStatus(j.ID, 10*time.Second, "running").Status)
 	waitFile(t, filepath.Join(dir, "starts"), 10*time.Second)
+	// Let a heartbeat acknowledge the claim (every second with a 2 s lease): a
+	// claim never acknowledged is not an attempt, and would be re-run as attempt 1.
+	time.Sleep(1500 * time.Millisecond)
 	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
 	_ = first.cmd.Wait()
 	startRunner(t, s, "second", "--tag", "linux")

@@ -250,8 +250,9 @@ func startRunner(t testing.TB, s *server, name string, args ...string) *runner {
 	full := append([]string{"--server", s.url, "--token", token, "--work-dir", work, "--grace", "2s"}, args...)
 	r := &runner{cmd: exec.Command(filepath.Join(binDir, "aura-runner"), full...), out: &logBuffer{}}
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	// Jobs find aura-runner (for `aura-runner submit`) on their PATH.
-	r.cmd.Env = append(os.Environ(), "AURA_RUNNER_TOKEN=", "AURA_TAGS=", "PATH="+binDir+":"+os.Getenv("PATH"))
+	// The runner puts itself on its jobs' PATH (for `aura-runner submit`): the
+	// binaries' folder is not on it.
+	r.cmd.Env = append(os.Environ(), "AURA_RUNNER_TOKEN=", "AURA_TAGS=")
 	require.NoError(t, r.cmd.Start())
 	t.Cleanup(func() {
 		r.kill()

@@ -1,17 +1,23 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/migrations"
 )
 
 // TestEmbeddedDatabase runs `aura serve` the way scripts/run does: no database URL,
@@ -97,12 +103,128 @@ func TestMigrateCommand(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		return strings.TrimSpace(string(out))
 	}
-	require.Equal(t, "1", migrate("version"))
-	migrate("down")
+	// The newest migration's number is the version, whoever adds the next one.
+	names, err := fs.Glob(migrations.FS, "*.up.sql")
+	require.NoError(t, err)
+	slices.Sort(names)
+	latest := strings.TrimLeft(strings.SplitN(names[len(names)-1], "_", 2)[0], "0")
+	require.Equal(t, latest, migrate("version"))
+	require.Equal(t, "migrated down: schema version "+latest+" → 0", migrate("down", "--yes"))
 	require.Equal(t, "0", migrate("version"))
-	migrate("up")
-	require.Equal(t, "1", migrate("version"))
+	require.Equal(t, "migrated up: schema version 0 → "+latest, migrate("up"))
+	require.Equal(t, latest, migrate("version"))
 	out, err := exec.Command(filepath.Join(binDir, "aura"), "migrate", "sideways", "--database-url", url).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "unknown migrate command")
+}
+
+// TestEmbeddedDatabaseSupervised kills the embedded PostgreSQL with SIGKILL: aura
+// restarts it, saying so, and serves again. When it cannot restart it (its
+// configuration is gone), aura exits non-zero instead of answering 503 for ever.
+func TestEmbeddedDatabaseSupervised(t *testing.T) {
+	t.Parallel()
+	data, err := os.MkdirTemp("", "aura-e2e-data-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(data, 0o755)) // the postgres user must reach it when we are root
+	t.Cleanup(func() { os.RemoveAll(data) })
+	addr := freeAddr(t)
+	out := &logBuffer{}
+	cmd := exec.Command(filepath.Join(binDir, "aura"), "serve", "--addr", addr, "--data", data, "--admin-token", "AURA_ADMINKEY_e2e")
+	cmd.Env = append(os.Environ(), "AURA_DATABASE_URL=")
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("aura output:\n%s", out)
+		}
+	})
+	s := &server{t: t, url: "http://" + addr, admin: "AURA_ADMINKEY_e2e"}
+	require.Eventually(t, func() bool { return get(s.url+"/readyz") == 200 }, 60*time.Second, 50*time.Millisecond, "aura did not start")
+	s.project("kept")
+
+	pgDir := filepath.Join(data, "postgres")
+	killPostmaster := func() {
+		pidText, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
+		require.NoError(t, err)
+		pid, err := strconv.Atoi(strings.SplitN(string(pidText), "\n", 2)[0])
+		require.NoError(t, err)
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	}
+	killPostmaster()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "was restarted") }, 60*time.Second, 50*time.Millisecond)
+	require.Contains(t, out.String(), "exited unexpectedly")
+	require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects/kept") == 200 }, 10*time.Second, 20*time.Millisecond)
+
+	// Without its configuration, postgres cannot start again.
+	require.NoError(t, os.Rename(filepath.Join(pgDir, "postgresql.conf"), filepath.Join(pgDir, "postgresql.conf.away")))
+	killPostmaster()
+	select {
+	case err := <-exited:
+		var exitErr *exec.ExitError
+		require.ErrorAs(t, err, &exitErr, "aura exits non-zero")
+		require.Equal(t, 1, exitErr.ExitCode())
+		require.Contains(t, out.String(), "could not be restarted")
+	case <-time.After(90 * time.Second):
+		t.Fatal("aura carried on without its database")
+	}
+}
+
+// TestServerLogs: with --log-format json, every request is a JSON line with its
+// method, route template, status, duration and request id (never a token), and
+// every job transition is one too. --demo on a database with projects says it
+// does nothing.
+func TestServerLogs(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--log-format", "json")
+	tok := s.project("proj")
+	startRunner(t, s, "r1", "--tag", "linux")
+	j := s.submit(tok, map[string]any{"cmd": "echo hi"})
+	s.waitStatus(j.ID, 20*time.Second, "succeeded")
+	resp, err := httpClient.Get(s.url + "/api/v1/projects/proj/entities/commit/abc")
+	require.NoError(t, err)
+	resp.Body.Close()
+	requestID := resp.Header.Get("X-Request-Id")
+	require.NotEmpty(t, requestID)
+
+	var health struct{ Version string }
+	resp, err = httpClient.Get(s.url + "/healthz")
+	require.NoError(t, err)
+	require.NoError(t, jsonDecode(resp, &health))
+	resp.Body.Close()
+	out, err := exec.Command(filepath.Join(binDir, "aura"), "version").Output()
+	require.NoError(t, err)
+	require.Equal(t, "aura "+health.Version, strings.TrimSpace(string(out)), "the API reports the binary's version")
+
+	s.stop()
+	logs := s.out.String()
+	require.NotContains(t, logs, s.admin)
+	require.NotContains(t, logs, tok)
+	var sawRequest bool
+	statuses := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not a JSON line: %s", line)
+		switch rec["msg"] {
+		case "request":
+			if rec["id"] == requestID {
+				sawRequest = true
+				require.Equal(t, "GET", rec["method"])
+				require.Equal(t, "/api/v1/projects/{project}/entities/{key}/{val}", rec["route"])
+				require.Equal(t, float64(200), rec["status"])
+				require.NotNil(t, rec["duration"])
+			}
+		case "job":
+			if rec["id"] == float64(j.ID) {
+				statuses[rec["status"].(string)] = true
+			}
+		}
+	}
+	require.True(t, sawRequest, "the request was logged:\n%s", logs)
+	require.Equal(t, map[string]bool{"queued": true, "running": true, "succeeded": true}, statuses)
+
+	demo := startServerOn(t, s.dbURL, "--demo")
+	require.Contains(t, demo.out.String(), "--demo does nothing")
 }

@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,7 +99,8 @@ func BenchmarkSubmitBatch1000(b *testing.B) {
 }
 
 // BenchmarkReadsAt1M measures the queue listing and an entity page with a million
-// finished jobs in the database (and a realistic queue of 500 runnable jobs).
+// finished jobs in the database (and a realistic queue of 500 runnable jobs), then
+// the queue and a collection of 200,000 commits with a backlog of 200,000 queued jobs.
 func BenchmarkReadsAt1M(b *testing.B) {
 	tb := setupBench(b)
 	tok := tb.project("proj", false)
@@ -125,6 +130,36 @@ func BenchmarkReadsAt1M(b *testing.B) {
 	})
 	b.Run("entity_list", func(b *testing.B) {
 		timed(b, "entity_list", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/entities/commit?limit=50") })
+	})
+
+	// A backlog: 200,000 queued jobs, one on each of 200,000 more commits, all of
+	// them members of ref/main (its count kept as a submit would keep it).
+	start = time.Now()
+	_, err = tb.pool.Exec(ctx, `
+		INSERT INTO entities (project_id, key, value)
+		SELECT 1, 'commit', 'b' || g FROM generate_series(1, 200000) g;
+		UPDATE keys SET value_count = value_count + 200000 WHERE project_id = 1 AND kind = 'entity' AND key = 'commit';
+		INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
+		SELECT 1, e.id, 'build', 'make', 'backlog', 'queued', now(), now()
+		FROM entities e WHERE e.value LIKE 'b%';
+		INSERT INTO collections (project_id, key, value, entity_count) VALUES (1, 'ref', 'main', 200000);
+		INSERT INTO keys (project_id, kind, key, value_count) VALUES (1, 'collection', 'ref', 1);
+		INSERT INTO collection_entities (collection_id, entity_id)
+		SELECT c.id, e.id FROM collections c, entities e WHERE c.value = 'main' AND e.value LIKE 'b%';
+		ANALYZE jobs; ANALYZE entities; ANALYZE collection_entities;`)
+	require.NoError(b, err)
+	b.Logf("seeded a backlog of 200,000 queued jobs in %s", time.Since(start).Round(time.Millisecond))
+	b.Run("queue_backlog", func(b *testing.B) {
+		timed(b, "queue_backlog", func() { get(b, tb.client, tb.url+"/api/v1/queue?limit=50") })
+	})
+	b.Run("queue_backlog_tag", func(b *testing.B) {
+		timed(b, "queue_backlog_tag", func() { get(b, tb.client, tb.url+"/api/v1/queue?limit=50&tag=linux") })
+	})
+	b.Run("collection_list", func(b *testing.B) {
+		timed(b, "collection_list", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/collections/ref?limit=50") })
+	})
+	b.Run("collection_200k", func(b *testing.B) {
+		timed(b, "collection_200k", func() { get(b, tb.client, tb.url+"/api/v1/projects/proj/collections/ref/main?limit=50") })
 	})
 }
 
@@ -158,4 +193,64 @@ func BenchmarkEarliestStart(b *testing.B) {
 	slices.Sort(ds)
 	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "late_p50_ms")
 	b.ReportMetric(float64(ds[min(len(ds)-1, len(ds)*99/100)].Microseconds())/1000, "late_p99_ms")
+}
+
+// BenchmarkLogRead20 has 20 clients read a 64 MiB log at once, each in one
+// request, and prints the process's peak RSS above what it held before: the
+// server streams, so that stays near 20 × one read's batch, not 20 × 64 MiB.
+// (The server runs in this process; the clients discard what they read.)
+func BenchmarkLogRead20(b *testing.B) {
+	tb := setupBench(b)
+	tok := tb.project("proj", false)
+	post(b, tb.client, tb.url+"/api/v1/jobs", tok, map[string]any{
+		"entityKey": "commit", "entityVal": "big", "name": "build", "cmd": "make", "tag": "linux"})
+	// 64 chunks of 1 MiB, as a runner streams them, of incompressible bytes.
+	_, err := tb.pool.Exec(context.Background(), `
+		INSERT INTO log_chunks (job_id, attempt, "offset", data)
+		SELECT 1, 1, g * 1048576, (SELECT string_agg(sha512((g * 100000 + i)::text::bytea), '') FROM generate_series(1, 16384) i)
+		FROM generate_series(0, 63) g;
+		UPDATE jobs SET log_length = 64 * 1048576 WHERE id = 1`)
+	require.NoError(b, err)
+	runtime.GC()
+	before := rss(b, "VmRSS")
+	require.NoError(b, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)) // resets VmHWM
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 20}}
+	start := time.Now()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				resp, err := client.Get(tb.url + "/api/v1/jobs/1/log?limit=67108864")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if n != 64<<20 {
+					b.Errorf("read %d bytes", n)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(float64(20*64*b.N)/time.Since(start).Seconds(), "MiB/s")
+	b.ReportMetric(float64(rss(b, "VmHWM")-before)/(1<<20), "peak_rss_growth_MiB")
+	b.ReportMetric(float64(rss(b, "VmHWM"))/(1<<20), "peak_rss_MiB")
+}
+
+// rss reads a memory figure (VmRSS, VmHWM) of this process from /proc, in bytes.
+func rss(b *testing.B, field string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kb int64
+			_, err := fmt.Sscan(rest, &kb)
+			require.NoError(b, err)
+			return kb << 10
+		}
+	}
+	b.Fatalf("no %s in /proc/self/status", field)
+	return 0
 }

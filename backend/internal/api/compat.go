@@ -6,6 +6,8 @@ package api
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -32,12 +34,16 @@ type compatSubmit struct {
 }
 
 func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized) // before the body: it may not be read at all
+		return
+	}
 	var body compatSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	env, err := parseDotEnv(body.Env)
+	env, err := body.check()
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -65,6 +71,21 @@ func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int64{"id": jobs[0].ID})
+}
+
+// check refuses what the tags cannot and returns the parsed env text.
+func (b *compatSubmit) check() (map[string]string, error) {
+	env, err := parseDotEnv(b.Env)
+	if err == nil {
+		err = checkEnv("env", env)
+	}
+	if err == nil && b.EarliestStart != nil {
+		// Unix seconds: refuse what would wrap around or lie beyond a year.
+		if s := *b.EarliestStart; s < 0 || s > time.Now().Add(maxAhead).Unix() {
+			err = errorf(http.StatusBadRequest, "earliestStart", "field earliestStart must be Unix seconds between 1970 and a year from now")
+		}
+	}
+	return env, err
 }
 
 // parseDotEnv reads the text of a .env file: KEY=value lines, blank lines and # comments.
@@ -153,7 +174,7 @@ func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
 type compatJobDone struct {
 	Name     string `json:"name" validate:"required,slug"`
 	ID       int64  `json:"id" validate:"required,min=1"`
-	ExitCode *int   `json:"exitCode" validate:"required"`
+	ExitCode *int   `json:"exitCode" validate:"required,min=-2147483648,max=2147483647"`
 }
 
 func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
@@ -169,12 +190,14 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := h.Store.JobBriefGet(r.Context(), body.ID)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "job %d", body.ID))
 		return
 	}
+	// Only the runner holding the running attempt may finish it, as on /api/v1:
+	// 0.4 let any runner mark any job finished, which forged results.
 	_, err = h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
 		Holder:   store.Holder{JobID: body.ID, Attempt: j.Attempt, RunnerID: p.RunnerID},
-		ExitCode: *body.ExitCode, Compat: true,
+		ExitCode: *body.ExitCode,
 	})
 	if err != nil {
 		writeError(w, r, err)
@@ -183,7 +206,25 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// compatUploadLog stores a 0.4 runner's whole log, uploaded once after the job.
+// fill reads into buf until it is full or the body ends; io.EOF means the body
+// ended cleanly (a cut body is io.ErrUnexpectedEOF, as net/http reports it).
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// compatLogPiece is how much of a 0.4 log upload is read before it is stored.
+const compatLogPiece = 1 << 20
+
+// compatUploadLog stores a 0.4 runner's whole log, uploaded once after the job:
+// by the runner that ran the attempt, or by the job's token while it runs.
 func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 	id, err := idParam(r, "jobId")
 	if err != nil {
@@ -192,7 +233,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := h.Store.JobBriefGet(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "job %d", id))
 		return
 	}
 	hold := store.Holder{JobID: id, Attempt: j.Attempt}
@@ -207,17 +248,35 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errForbidden)
 		return
 	}
-	data, err := readBody(w, r, h.LogLimit+1<<20)
-	if err != nil {
-		writeError(w, r, err)
+	// The log is appended a piece at a time as it arrives, so a 64 MiB upload
+	// never sits in memory whole.
+	limit := h.LogLimit + 1<<20
+	if r.ContentLength > limit {
+		writeError(w, r, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", limit)))
 		return
 	}
-	_, err = h.Store.LogAppend(r.Context(), &store.LogAppendParams{
-		Holder: hold, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
-	})
-	if err != nil {
-		writeError(w, r, err)
-		return
+	body := http.MaxBytesReader(w, r.Body, limit)
+	buf := make([]byte, compatLogPiece)
+	for offset := int64(0); ; {
+		n, err := fill(body, buf)
+		if n > 0 {
+			_, aerr := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
+				Holder: hold, Offset: offset, Data: buf[:n], Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+				Mask: h.tokensToMask(r, hold), AfterEnd: true,
+			})
+			if aerr != nil {
+				writeError(w, r, aerr)
+				return
+			}
+			offset += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeError(w, r, bodyError(err))
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }

@@ -43,6 +43,7 @@ func newValidator() *validator.Validate {
 	must(v.RegisterValidation("slug", func(fl validator.FieldLevel) bool { return slugPattern.MatchString(fl.Field().String()) }))
 	must(v.RegisterValidation("tag", func(fl validator.FieldLevel) bool { return tagPattern.MatchString(fl.Field().String()) }))
 	must(v.RegisterValidation("envname", func(fl validator.FieldLevel) bool { return envNamePattern.MatchString(fl.Field().String()) }))
+	must(v.RegisterValidation("secretvalue", func(fl validator.FieldLevel) bool { return len(fl.Field().String()) >= minSecretLen }))
 	return v
 }
 
@@ -61,6 +62,9 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return errorf(http.StatusBadRequest, "", "request body must hold exactly one JSON value")
 	}
+	if err := checkNUL(dst); err != nil {
+		return err
+	}
 	return validateStruct(dst)
 }
 
@@ -75,16 +79,22 @@ func decodeError(err error) error {
 		return errorf(http.StatusBadRequest, "", "request body is empty")
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return errorf(http.StatusBadRequest, "", "request body is not valid JSON: "+err.Error())
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return errorf(http.StatusBadRequest, "", "request body must be "+jsonType(typeErr.Type))
 	case errors.As(err, &typeErr):
 		return errorf(http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %s must be %s", typeErr.Field, jsonType(typeErr.Type)))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return errorf(http.StatusBadRequest, field, "unknown field "+field)
 	}
-	return errorf(http.StatusBadRequest, "", "request body is not valid: "+err.Error())
+	// Go's own words (a type's UnmarshalJSON) are no answer for a client.
+	return errorf(http.StatusBadRequest, "", "request body is not valid")
 }
 
 func jsonType(t reflect.Type) string {
+	if t == timeType {
+		return "an RFC 3339 time, such as 2026-11-24T14:15:32Z"
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "a string"
@@ -115,6 +125,10 @@ func validateStruct(v any) error {
 	return errorf(http.StatusBadRequest, field, validationMessage(field, fe))
 }
 
+// minSecretLen is the shortest secret value accepted: "ab" would be masked out
+// of every word that contains it.
+const minSecretLen = 8
+
 func validationMessage(field string, fe validator.FieldError) string {
 	switch fe.Tag() {
 	case "required":
@@ -125,6 +139,8 @@ func validationMessage(field string, fe validator.FieldError) string {
 		return "field " + field + " must be 1 to 260 characters without white space"
 	case "envname":
 		return "field " + field + " must be a variable name (letters, digits and _, not starting with a digit)"
+	case "secretvalue":
+		return fmt.Sprintf("field %s must be at least %d characters: a shorter secret cannot be masked in logs without masking ordinary output too", field, minSecretLen)
 	case "min", "gte":
 		return fmt.Sprintf("field %s must be at least %s", field, fe.Param())
 	case "max", "lte":
@@ -135,7 +151,12 @@ func validationMessage(field string, fe validator.FieldError) string {
 
 // pageParams reads cursor and limit (1..200, default 50).
 func pageParams(r *http.Request) (store.Page, error) {
-	p := store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: 50}
+	return pageParamsDefault(r, 50)
+}
+
+// pageParamsDefault reads cursor and limit (1..200, default def).
+func pageParamsDefault(r *http.Request, def int) (store.Page, error) {
+	p := store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: def}
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 200 {

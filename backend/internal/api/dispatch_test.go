@@ -156,6 +156,7 @@ func TestCancelReachesRunner(t *testing.T) {
 	j := b.submit(tok, nil)
 	dep := b.submit(tok, map[string]any{"name": "after", "precedingJobs": []int64{j.ID}})
 	c := b.claim(run, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, nil)
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), token: tok}, 200, nil)
 	var hb struct {
 		Cancel bool
@@ -163,13 +164,40 @@ func TestCancelReachesRunner(t *testing.T) {
 	}
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, &hb)
 	require.True(t, hb.Cancel)
-	require.Equal(t, "cancelled", hb.Status)
-	require.Equal(t, "cancelled", b.job(dep.ID).Status)
+	require.Equal(t, "running", hb.Status, "running until the runner confirms the process ended")
+	got := b.job(j.ID)
+	require.Equal(t, "running", got.Status)
+	require.NotNil(t, got.CancelRequestedAt)
+	require.Equal(t, "waiting", b.job(dep.ID).Status)
+	// The runner may still send the end of the log, then confirms.
+	b.json(call{method: "PATCH", path: logPath(c.ID, 1, 0), token: run, raw: []byte("Terminated\n"), contentType: "application/octet-stream"}, 200, nil)
 	var done jobResp
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run,
 		body: map[string]any{"attempt": 1, "exitCode": 143}}, 200, &done)
-	require.Equal(t, "cancelled", done.Status, "a late complete does not overwrite the cancel")
-	require.Equal(t, 143, *done.ExitCode, "but records how the process ended")
+	require.Equal(t, "cancelled", done.Status, "the confirmation ends it as cancelled")
+	require.Equal(t, 143, *done.ExitCode, "and records how the process ended")
+	require.Equal(t, "cancelled by user", done.Reason)
+	require.Equal(t, "cancelled", b.job(dep.ID).Status)
+	// The attempt is over: no more log, heartbeats or completes.
+	b.fail(call{method: "PATCH", path: logPath(c.ID, 1, 11), token: run, raw: []byte("late"), contentType: "application/octet-stream"}, 410)
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 410)
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run, body: map[string]any{"attempt": 1, "exitCode": 0}}, 410)
+}
+
+// TestCancelGrace: a runner that never confirms a cancel does not keep the job
+// running: after the grace it is cancelled anyway.
+func TestCancelGrace(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{cancelGrace: 300 * time.Millisecond})
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, nil)
+	c := b.claim(run, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, nil)
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), token: tok}, 200, nil)
+	require.Eventually(t, func() bool { return b.job(j.ID).Status == "cancelled" }, 5*time.Second, 50*time.Millisecond)
+	require.Contains(t, b.job(j.ID).Reason, "did not confirm")
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run, body: map[string]any{"attempt": 1, "exitCode": 0}}, 410)
 }
 
 func TestLostJobIsRetriedAndFenced(t *testing.T) {
@@ -196,10 +224,14 @@ func TestLostJobIsRetriedAndFenced(t *testing.T) {
 		cancel()
 		require.NoError(t, err, "events so far: %v", seen)
 		var e struct {
+			Type    string
 			Status  string
 			Attempt int
 		}
 		require.NoError(t, json.Unmarshal([]byte(n.Payload), &e))
+		if e.Type != "job" {
+			continue // runner check-ins are events too
+		}
 		seen = append(seen, fmt.Sprintf("%s/%d", e.Status, e.Attempt))
 	}
 	require.Equal(t, []string{"queued/1", "running/1", "lost/1", "queued/2"}, seen)
@@ -245,9 +277,13 @@ func TestTimeout(t *testing.T) {
 	c := b.claim(run, 1, "linux")[0]
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, nil)
 	require.Eventually(t, func() bool { return b.job(j.ID).Status == "timed_out" }, 5*time.Second, 50*time.Millisecond)
-	var hb struct{ Cancel bool }
-	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, &hb)
-	require.True(t, hb.Cancel)
+	// The attempt is over: the runner is told to drop it, and a late complete is refused.
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 410)
+	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run, body: map[string]any{"attempt": 1, "exitCode": 0}}, 410)
+	b.fail(call{method: "PATCH", path: logPath(c.ID, 1, 0), token: run, raw: []byte("late"), contentType: "application/octet-stream"}, 410)
+	got := b.job(j.ID)
+	require.Equal(t, "timed_out", got.Status)
+	require.Nil(t, got.ExitCode, "nothing was written")
 }
 
 func TestLogLimit(t *testing.T) {
@@ -272,6 +308,9 @@ func TestLogLimit(t *testing.T) {
 			require.True(t, res.Cancel, "past the limit the runner is told to stop")
 		}
 	}
+	require.Equal(t, "running", b.job(j.ID).Status, "until the runner confirms the stop")
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run,
+		body: map[string]any{"attempt": 1, "exitCode": 143}}, 200, nil)
 	got := b.job(j.ID)
 	require.Equal(t, "failed", got.Status)
 	require.Equal(t, "log limit exceeded", got.Reason)
@@ -410,12 +449,12 @@ func TestCompat04(t *testing.T) {
 	b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/f2ac9bab"}, 200, &ent)
 	require.Equal(t, "success", ent.Status)
 
-	// A 0.4 runner may also finish a job it never started.
+	// 0.4 let a runner finish a job it never started; that forged results, so no more.
 	b.json(call{method: "POST", path: "/api/submit", token: tok, body: map[string]any{
 		"project": "proj", "entityKey": "commit", "entityVal": "f2ac9bab", "name": "skipped", "cmd": "true", "tag": "native,linux",
 	}}, 200, &sub)
-	b.json(call{method: "POST", path: "/api/job", token: run, body: map[string]any{"name": "old-runner", "id": sub.ID, "exitCode": 3}}, 200, nil)
-	require.Equal(t, "failed", b.job(sub.ID).Status)
+	b.fail(call{method: "POST", path: "/api/job", token: run, body: map[string]any{"name": "old-runner", "id": sub.ID, "exitCode": 3}}, 410)
+	require.Equal(t, "queued", b.job(sub.ID).Status)
 	b.fail(call{method: "POST", path: "/api/submit", token: run, body: map[string]any{
 		"project": "proj", "entityKey": "commit", "entityVal": "x", "name": "n", "cmd": "true", "tag": "t"}}, 403)
 }
@@ -472,18 +511,19 @@ func TestListenerReconnects(t *testing.T) {
 	b := setup(t)
 	tok := b.project("proj", false)
 	_, run := b.runner("r1", "linux")
-	var killed int
+	var killed []int32
 	require.NoError(t, b.pool.QueryRow(context.Background(), `
-		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&killed))
-	require.Equal(t, 1, killed)
+		SELECT array_agg(pid) FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%') t`).Scan(&killed))
+	require.Len(t, killed, 1)
 	got := b.poll(run, 1, "linux")
-	// Wait until the listener is back before submitting, so the test is about
-	// reconnecting, not about a notification sent while nobody listened.
+	// Wait until the listener is back on a new backend before submitting, so the
+	// test is about reconnecting, not about a notification sent while nobody
+	// listened (the terminated backend may linger in pg_stat_activity a moment).
 	require.Eventually(t, func() bool {
 		var n int
 		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&n)
+			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> ALL($1)`, killed).Scan(&n)
 		return n == 1
 	}, 10*time.Second, 20*time.Millisecond)
 	j := b.submit(tok, nil)

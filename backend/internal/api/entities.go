@@ -38,6 +38,7 @@ type entityJSON struct {
 	entitySummaryJSON
 	Collections []collectionRefJSON `json:"collections"`
 	Jobs        []jobJSON           `json:"jobs"`
+	NextCursor  string              `json:"nextCursor,omitempty"`
 }
 
 type collectionSummaryJSON struct {
@@ -48,12 +49,13 @@ type collectionSummaryJSON struct {
 }
 
 type collectionJSON struct {
-	Project    string              `json:"project"`
-	Key        string              `json:"key"`
-	Value      string              `json:"value"`
-	CreatedAt  time.Time           `json:"createdAt"`
-	Entities   []entitySummaryJSON `json:"entities"`
-	NextCursor string              `json:"nextCursor,omitempty"`
+	Project     string              `json:"project"`
+	Key         string              `json:"key"`
+	Value       string              `json:"value"`
+	CreatedAt   time.Time           `json:"createdAt"`
+	EntityCount int64               `json:"entityCount"`
+	Entities    []entitySummaryJSON `json:"entities"`
+	NextCursor  string              `json:"nextCursor,omitempty"`
 }
 
 func (h *handler) listEntityKeys(w http.ResponseWriter, r *http.Request) {
@@ -107,6 +109,11 @@ func (h *handler) listEntities(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, listJSON[entitySummaryJSON]{Items: mapSlice(es, toEntitySummary), NextCursor: next})
 }
 
+// entityJobsPage is how many jobs an entity page holds unless limit says
+// otherwise: the most a page may hold, so callers written when an entity
+// answered all its jobs still get them all up to that size.
+const entityJobsPage = 200
+
 func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 	p, err := h.readableProject(r)
 	if err != nil {
@@ -121,9 +128,14 @@ func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	e, err := h.Store.EntityGet(r.Context(), p.ID, key, muxVar(r, "val"))
+	page, err := pageParamsDefault(r, entityJobsPage)
 	if err != nil {
 		writeError(w, r, err)
+		return
+	}
+	e, err := h.Store.EntityGet(r.Context(), p.ID, key, muxVar(r, "val"), page)
+	if err != nil {
+		writeError(w, r, named(err, "entity %s/%s in project %s", key, muxVar(r, "val"), p.Slug))
 		return
 	}
 	jobs, err := h.jobsJSON(r, e.Jobs)
@@ -137,7 +149,8 @@ func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 		Collections: mapSlice(e.Collections, func(c store.CollectionRef) collectionRefJSON {
 			return collectionRefJSON{Key: c.Key, Value: c.Value}
 		}),
-		Jobs: jobs,
+		Jobs:       jobs,
+		NextCursor: e.NextCursor,
 	})
 }
 
@@ -169,11 +182,11 @@ func (h *handler) getCollection(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.Store.CollectionGet(r.Context(), p.ID, key, muxVar(r, "val"), page)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "collection %s/%s in project %s", key, muxVar(r, "val"), p.Slug))
 		return
 	}
 	writeJSON(w, http.StatusOK, collectionJSON{
-		Project: p.Slug, Key: c.Key, Value: c.Value, CreatedAt: c.CreatedAt,
+		Project: p.Slug, Key: c.Key, Value: c.Value, CreatedAt: c.CreatedAt, EntityCount: c.EntityCount,
 		Entities: mapSlice(c.Entities, toEntitySummary), NextCursor: c.NextCursor,
 	})
 }

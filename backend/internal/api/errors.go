@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -35,22 +36,31 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var inv *store.InvalidError
 	var conflict *store.ConflictError
+	var limit *store.LimitError
+	var notFound *store.NotFoundError
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &inv):
 		ae = errorf(http.StatusBadRequest, inv.Field, inv.Message)
 	case errors.As(err, &conflict):
 		ae = errorf(http.StatusConflict, "", conflict.Message)
+	case errors.As(err, &notFound):
+		ae = errorf(http.StatusNotFound, "", notFound.Message)
 	case errors.Is(err, store.ErrNotFound):
-		ae = errorf(http.StatusNotFound, "", "not found")
+		ae = errorf(http.StatusNotFound, "", "nothing found at "+r.URL.Path)
 	case errors.Is(err, store.ErrConflict):
 		ae = errorf(http.StatusConflict, "", "already exists")
+	case errors.As(err, &limit):
+		ae = errorf(limit.Code, "", limit.Message)
 	case errors.Is(err, store.ErrGone):
-		ae = errorf(http.StatusGone, "", "this attempt of the job is no longer yours: stop it")
-	case errors.Is(err, auth.ErrInvalidToken):
+		ae = errorf(http.StatusGone, "", "this attempt of the job has ended or is not yours: stop it")
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil:
 		return // the client went away; nobody reads an answer
+	case store.Unavailable(err):
+		writeUnavailable(w)
+		return
 	default:
 		slog.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, "", "internal server error")
@@ -58,8 +68,29 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, ae.Code, ae)
 }
 
+// named turns a bare "not found" from the store into one that says what was
+// not found.
+func named(err error, format string, a ...any) error {
+	var nf *store.NotFoundError
+	if errors.Is(err, store.ErrNotFound) && !errors.As(err, &nf) {
+		return &store.NotFoundError{Message: fmt.Sprintf(format, a...) + " does not exist"}
+	}
+	return err
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// retryAfterSeconds is what an outage answer suggests: the server serves again
+// within a second of the database coming back.
+const retryAfterSeconds = "2"
+
+// writeUnavailable answers 503 while the database cannot be reached.
+func writeUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable, "",
+		"the database is unreachable; retry later"))
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -26,10 +28,15 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	// Every request and job transition is logged at Info: keep the test output to warnings.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	dbtest.Main(m)
+}
 
 var spec = sync.OnceValues(func() (*openapi3.T, error) {
 	_, file, _, _ := runtime.Caller(0)
@@ -52,6 +59,7 @@ var specRouter = sync.OnceValues(func() (routers.Router, error) {
 
 // testBundle is a running API on a fresh database.
 type testBundle struct {
+	box    *seal.Box
 	t      testing.TB
 	url    string
 	pool   *pgxpool.Pool
@@ -63,8 +71,13 @@ type testBundle struct {
 }
 
 type bundleOptions struct {
-	lease, ack time.Duration
-	logLimit   int64
+	lease, ack     time.Duration
+	cancelGrace    time.Duration
+	logLimit       int64
+	limits         *store.SubmitLimits
+	maxBatch       int
+	eventQueue     int
+	eventWriteWait time.Duration
 }
 
 func setup(t *testing.T) *testBundle {
@@ -90,7 +103,9 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	st := store.New(pool)
+	box, err := seal.New(seal.NewKey())
+	require.NoError(t, err)
+	st := store.New(pool, box)
 	ctx := context.Background()
 	key, err := st.ServerKey(ctx)
 	require.NoError(t, err)
@@ -98,21 +113,26 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	_, err = st.AdminTokenBootstrap(ctx, hash, false)
 	require.NoError(t, err)
 
-	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack})
-	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
+	if o.limits != nil {
+		st.SetSubmitLimits(*o.limits)
+	}
+	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack, CancelGrace: o.cancelGrace})
+	hub := events.NewHub(st, auth.New(st, key), events.HubConfig{QueueSize: o.eventQueue, WriteWait: o.eventWriteWait})
+	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
 	wg.Go(func() { disp.Run(bg) })
+	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: o.logLimit}))
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client()}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client()}
 }
 
 // sub returns b reporting to t, for subtests.

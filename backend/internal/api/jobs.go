@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,8 +19,32 @@ type jobRefJSON struct {
 }
 
 type waitingForJSON struct {
-	Jobs  []jobRefJSON `json:"jobs"`
-	Until *time.Time   `json:"until,omitempty"`
+	Jobs   []jobRefJSON       `json:"jobs"`
+	Until  *time.Time         `json:"until,omitempty"`
+	Runner *waitingRunnerJSON `json:"runner,omitempty"`
+}
+
+// waitingRunnerJSON says, for a queued job, whether any runner asks for its tag.
+type waitingRunnerJSON struct {
+	Tag         string     `json:"tag"`
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+	Message     string     `json:"message"`
+}
+
+// staleTag is how long without a runner asking for a tag before a queued job says so.
+const staleTag = 10 * time.Minute
+
+func waitingRunner(tag string, last *time.Time, now time.Time) *waitingRunnerJSON {
+	w := &waitingRunnerJSON{Tag: tag, LastCheckIn: last}
+	switch {
+	case last == nil:
+		w.Message = "no runner has ever asked for tag `" + tag + "`"
+	case now.Sub(*last) > staleTag:
+		w.Message = "no runner has asked for tag `" + tag + "` in the last 10 minutes"
+	default:
+		w.Message = "waiting for a free runner with tag `" + tag + "`"
+	}
+	return w
 }
 
 type jobJSON struct {
@@ -50,17 +76,20 @@ type jobJSON struct {
 	WaitingFor     *waitingForJSON   `json:"waitingFor,omitempty"`
 	Reason         string            `json:"reason,omitempty"`
 	LogMismatch    bool              `json:"logMismatch,omitempty"`
+	// CancelRequestedAt: a cancel was asked for while the job ran; it is
+	// cancelled once its runner confirms the process ended.
+	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
 }
 
-func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
+func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) jobJSON {
 	out := jobJSON{
 		ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
-		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: secretNames(j.SecretEnv), Tag: j.Tag, Status: j.Status,
+		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: nonNilSlice(j.SecretNames), Tag: j.Tag, Status: j.Status,
 		Priority: j.Priority, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, TimeoutSeconds: j.TimeoutSeconds,
 		CreatedAt: j.CreatedAt, PrecedingJobs: j.PrecedingJobs, LogLength: j.LogLength,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, EarliestStart: j.EarliestStart,
 		ExitCode: j.ExitCode, RunnerID: j.RunnerID, ParentJob: j.ParentJobID, Reason: j.Reason,
-		LogMismatch: j.LogMismatch,
+		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested,
 	}
 	if out.Env == nil {
 		out.Env = map[string]string{}
@@ -80,31 +109,46 @@ func toJob(j *store.Job, waiting []store.JobRef) jobJSON {
 		}
 		out.WaitingFor = wf
 	}
+	if j.Status == store.StatusQueued {
+		var last *time.Time
+		if at, ok := checkIns[j.Tag]; ok {
+			last = &at
+		}
+		out.WaitingFor = &waitingForJSON{Jobs: []jobRefJSON{}, Runner: waitingRunner(j.Tag, last, time.Now())}
+	}
 	return out
 }
 
-func secretNames(m map[string]string) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	slices.Sort(names)
-	return names
+	return s
 }
 
 // jobsJSON converts jobs, looking up what the waiting ones wait for in one query.
 func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error) {
 	var waiting []int64
+	var queuedTags []string
 	for _, j := range jobs {
-		if j.Status == store.StatusWaiting {
+		switch j.Status {
+		case store.StatusWaiting:
 			waiting = append(waiting, j.ID)
+		case store.StatusQueued:
+			if !slices.Contains(queuedTags, j.Tag) {
+				queuedTags = append(queuedTags, j.Tag)
+			}
 		}
 	}
 	refs, err := h.Store.JobsWaitingFor(r.Context(), waiting)
 	if err != nil {
 		return nil, err
 	}
-	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID]) }), nil
+	checkIns, err := h.Store.TagCheckIns(r.Context(), queuedTags)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID], checkIns) }), nil
 }
 
 type jobSubmit struct {
@@ -114,19 +158,19 @@ type jobSubmit struct {
 	Name           string            `json:"name" validate:"required,slug"`
 	Cmd            string            `json:"cmd" validate:"required,max=65536"`
 	Env            map[string]string `json:"env" validate:"max=500,dive,keys,envname,endkeys"`
-	SecretEnv      map[string]string `json:"secretEnv" validate:"max=100,dive,keys,envname,endkeys"`
+	SecretEnv      map[string]string `json:"secretEnv" validate:"max=100,dive,keys,envname,endkeys,secretvalue"`
 	Tag            string            `json:"tag" validate:"required,tag"`
 	Collections    map[string]string `json:"collections" validate:"max=50,dive,keys,slug,endkeys,slug"`
 	PrecedingJobs  []int64           `json:"precedingJobs" validate:"max=100,dive,min=1"`
 	PrecedingNames []string          `json:"precedingNames" validate:"max=100,dive,slug"`
-	EarliestStart  *time.Time        `json:"earliestStart"`
+	EarliestStart  *jsonTime         `json:"earliestStart"`
 	TimeoutSeconds *int              `json:"timeoutSeconds" validate:"omitnil,min=1,max=604800"`
 	Priority       *int              `json:"priority" validate:"omitnil,min=-1000,max=1000"`
 	MaxAttempts    *int              `json:"maxAttempts" validate:"omitnil,min=1,max=10"`
 }
 
 type jobBatchSubmit struct {
-	Jobs []jobSubmit `json:"jobs" validate:"required,min=1,max=1000,dive"`
+	Jobs []jobSubmit `json:"jobs" validate:"required,min=1,dive"`
 }
 
 // submitProject decides which project a submission goes to and whether the caller
@@ -137,8 +181,6 @@ func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTar
 	switch {
 	case p == nil:
 		return nil, errUnauthorized
-	case p.Kind == auth.KindJob && !p.JobRunning:
-		return nil, errorf(http.StatusUnauthorized, "", "job token expired: its job has ended")
 	case p.Kind == auth.KindProject || p.Kind == auth.KindJob:
 		if slug != "" && slug != p.Project {
 			return nil, errorf(http.StatusForbidden, field, "this token may only submit jobs to project "+p.Project)
@@ -153,7 +195,7 @@ func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTar
 			return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
 		}
 		pr, err := h.Store.ProjectGet(r.Context(), slug)
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
 		}
 		if err != nil {
@@ -175,7 +217,7 @@ func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	p := &store.JobSubmitParams{
 		ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
 		Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, SecretEnv: b.SecretEnv, Collections: b.Collections,
-		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart,
+		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart.ptr(),
 		TimeoutSeconds: 3600, MaxAttempts: 3,
 	}
 	if b.TimeoutSeconds != nil {
@@ -190,9 +232,29 @@ func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	return p
 }
 
+// check refuses what the tags cannot: reserved variables and absurd times;
+// prefix names the job in a batch ("jobs[3].").
+func (b *jobSubmit) check(prefix string) error {
+	if err := checkEnv(prefix+"env", b.Env); err != nil {
+		return err
+	}
+	if err := checkEnv(prefix+"secretEnv", b.SecretEnv); err != nil {
+		return err
+	}
+	return checkEarliestStart(prefix+"earliestStart", b.EarliestStart.ptr())
+}
+
 func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized) // before the body: it may not be read at all
+		return
+	}
 	var body jobSubmit
 	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := body.check(""); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -214,14 +276,37 @@ func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
+	if principal(r) == nil {
+		writeError(w, r, errUnauthorized)
+		return
+	}
 	var body jobBatchSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
 		return
 	}
+	if len(body.Jobs) > h.MaxBatch {
+		writeError(w, r, errorf(http.StatusUnprocessableEntity, "jobs", fmt.Sprintf(
+			"a batch may hold at most %d jobs (AURA_MAX_BATCH); this one has %d", h.MaxBatch, len(body.Jobs))))
+		return
+	}
 	params := make([]*store.JobSubmitParams, len(body.Jobs))
+	byName := map[string]int{}
 	for i := range body.Jobs {
 		b := &body.Jobs[i]
+		prefix := "jobs[" + strconv.Itoa(i) + "]."
+		// A name is a job's identity on its entity: two alike cannot be told apart.
+		id := b.Project + "\x00" + b.EntityKey + "\x00" + b.EntityVal + "\x00" + b.Name
+		if j, ok := byName[id]; ok {
+			writeError(w, r, errorf(http.StatusBadRequest, prefix+"name", fmt.Sprintf(
+				"jobs[%d] and jobs[%d] are both named %s on %s/%s", j, i, b.Name, b.EntityKey, b.EntityVal)))
+			return
+		}
+		byName[id] = i
+		if err := b.check(prefix); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		target, err := h.submitProject(r, b.Project, "jobs["+strconv.Itoa(i)+"].project")
 		if err != nil {
 			writeError(w, r, err)
@@ -258,17 +343,41 @@ func (h *handler) readableJob(r *http.Request) (*store.Job, error) {
 		return nil, err
 	}
 	j, err := h.Store.JobGet(r.Context(), id)
-	if err != nil {
-		return nil, err
+	if err == nil && j.ProjectDeleted {
+		err = store.ErrNotFound
 	}
-	if j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
-		return nil, store.ErrNotFound
+	if err == nil && j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
+		var ok bool
+		if ok, err = h.ownJob(r, j); err == nil && !ok {
+			err = store.ErrNotFound
+		}
+	}
+	if err != nil {
+		return nil, named(err, "job %d", id)
 	}
 	return j, nil
 }
 
-// writableJob returns the job in the path if the caller may cancel or retry it.
-func (h *handler) writableJob(r *http.Request) (*store.Job, error) {
+// ownJob reports whether the caller is a running job's token and j is that job or
+// one it submitted (directly or through its children). That is all of a private
+// project a job token reaches: it is handed to the job's command, which may run
+// code from anyone who can push.
+func (h *handler) ownJob(r *http.Request, j *store.Job) (bool, error) {
+	p := principal(r)
+	if p == nil || p.Kind != auth.KindJob || p.ProjectID != j.ProjectID {
+		return false, nil
+	}
+	if p.JobID == j.ID {
+		return true, nil
+	}
+	return h.Store.JobDescends(r.Context(), j.ID, p.JobID)
+}
+
+// writableJob returns the job in the path if the caller may cancel it (retry:
+// forRetry): the admin and the project's tokens any job; a running job's token
+// cancels only itself and the jobs it submitted, and retries nothing, so a build
+// step cannot stop or re-run the rest of its project.
+func (h *handler) writableJob(r *http.Request, forRetry bool) (*store.Job, error) {
 	j, err := h.readableJob(r)
 	if err != nil {
 		return nil, err
@@ -277,10 +386,19 @@ func (h *handler) writableJob(r *http.Request) (*store.Job, error) {
 	switch {
 	case p == nil:
 		return nil, errUnauthorized
-	case !p.InProject(j.ProjectID):
-		return nil, errForbidden
+	case p.InProject(j.ProjectID):
+		return j, nil
+	case p.Kind == auth.KindJob && !forRetry:
+		ok, err := h.ownJob(r, j)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return j, nil
+		}
+		return nil, errorf(http.StatusForbidden, "", "a job token may only cancel its own job and the jobs it submitted")
 	}
-	return j, nil
+	return nil, errForbidden
 }
 
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
@@ -293,7 +411,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r)
+	j, err := h.writableJob(r, false)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -307,7 +425,7 @@ func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) retryJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r)
+	j, err := h.writableJob(r, true)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -348,7 +466,7 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 			err = store.ErrNotFound
 		}
 		if err != nil {
-			writeError(w, r, err)
+			writeError(w, r, named(err, "project %s", slug))
 			return
 		}
 		params.ProjectID, params.Public = p.ID, false

@@ -10,20 +10,22 @@ import (
 )
 
 type jobResp struct {
-	ID             int64
-	Project        string
-	EntityKey      string
-	EntityVal      string
-	Name           string
-	Status         string
-	Attempt        int
-	Reason         string
-	ParentJob      *int64
-	PrecedingJobs  []int64
-	ExitCode       *int
-	Env            map[string]string
-	SecretEnvNames []string
-	WaitingFor     *struct {
+	ID                int64
+	Project           string
+	EntityKey         string
+	EntityVal         string
+	Name              string
+	Status            string
+	Attempt           int
+	Reason            string
+	ParentJob         *int64
+	PrecedingJobs     []int64
+	ExitCode          *int
+	Env               map[string]string
+	SecretEnvNames    []string
+	MaxAttempts       int
+	CancelRequestedAt *time.Time
+	WaitingFor        *struct {
 		Jobs []struct {
 			ID     int64
 			Name   string
@@ -99,7 +101,7 @@ func TestSubmitAndGet(t *testing.T) {
 	b := setup(t)
 	tok := b.project("proj", false)
 	j := b.submit(tok, map[string]any{
-		"env": map[string]string{"A": "1"}, "secretEnv": map[string]string{"PASSWORD": "hunter2"},
+		"env": map[string]string{"A": "1"}, "secretEnv": map[string]string{"PASSWORD": "hunter2-hunter2"},
 		"collections": map[string]string{"ref": "main"}, "priority": 5, "timeoutSeconds": 60,
 	})
 	require.Equal(t, "queued", j.Status)
@@ -107,7 +109,7 @@ func TestSubmitAndGet(t *testing.T) {
 	require.Equal(t, map[string]string{"A": "1"}, j.Env)
 	require.Equal(t, []string{"PASSWORD"}, j.SecretEnvNames)
 	_, body := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d", j.ID)})
-	require.NotContains(t, string(body), "hunter2", "secret values are never shown")
+	require.NotContains(t, string(body), "hunter2-hunter2", "secret values are never shown")
 
 	// The entity and collection exist now.
 	var ent struct {

@@ -104,7 +104,7 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.Store.ProjectUpdate(r.Context(), slug, &store.ProjectUpdateParams{Name: body.Name, Private: body.Private})
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "project %s", slug))
 		return
 	}
 	writeJSON(w, http.StatusOK, toProject(p))

@@ -6,12 +6,16 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/version"
 )
 
 // Deps is what the handlers need.
@@ -19,8 +23,14 @@ type Deps struct {
 	Store      *store.Store
 	Auth       *auth.Authenticator
 	Dispatcher *dispatch.Dispatcher
+	// Events serves GET /api/v1/events; nil answers 503.
+	Events *events.Hub
+	// Web serves the single-page app: every GET outside /api that no route takes.
+	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
+	// MaxBatch is the most jobs one batch submit may hold; 0: 1000.
+	MaxBatch int
 	// Logger is optional; slog.Default() otherwise.
 	Logger *slog.Logger
 }
@@ -35,19 +45,28 @@ func NewRouter(d Deps) *mux.Router {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.MaxBatch == 0 {
+		d.MaxBatch = 1000
+	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.Use(h.logRequests)
+	// Unmatched requests bypass middleware: log them too.
+	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			d.Web.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, errorf(http.StatusNotFound, "", "no route for "+r.URL.Path))
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}))
+	r.MethodNotAllowedHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	}))
 	// Health checks answer whatever token comes along; everything else resolves it.
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
 
-	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1 := &prefixed{r: r, prefix: "/api/v1"}
 	v1.Use(h.authenticate)
 	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
 	v1.HandleFunc("/projects", h.createProject).Methods(http.MethodPost)
@@ -72,20 +91,50 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/runners", h.listRunners).Methods(http.MethodGet)
 	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)
 	v1.HandleFunc("/runners/{id}", h.deleteRunner).Methods(http.MethodDelete)
+	v1.HandleFunc("/tags", h.listTags).Methods(http.MethodGet)
 	v1.HandleFunc("/runner/claim", h.claimJobs).Methods(http.MethodPost)
+	v1.HandleFunc("/runner/cancels", h.watchCancels).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", h.getJobLog).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/log/times", h.getJobLogTimes).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/complete", h.completeJob).Methods(http.MethodPost)
+	v1.HandleFunc("/events", h.events).Methods(http.MethodGet)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
-	v04 := r.PathPrefix("/api").Subrouter()
+	v04 := &prefixed{r: r, prefix: "/api"}
 	v04.Use(h.authenticate)
 	v04.HandleFunc("/submit", h.compatSubmit).Methods(http.MethodPost)
 	v04.HandleFunc("/runner", h.compatRunner).Methods(http.MethodPost)
 	v04.HandleFunc("/job", h.compatJob).Methods(http.MethodPost)
 	v04.HandleFunc("/storage/{jobId}/log", h.compatUploadLog).Methods(http.MethodPost)
 	return r
+}
+
+// prefixed registers routes under a prefix on the root router, each behind the
+// middlewares given to Use. It stands in for a mux subrouter, which answers a
+// wrong method with 404 instead of 405: its routes inherit the prefix matcher,
+// and that match clears the method mismatch an earlier route found.
+type prefixed struct {
+	r      *mux.Router
+	prefix string
+	mw     []mux.MiddlewareFunc
+}
+
+// Use adds middlewares for the routes registered after it.
+func (p *prefixed) Use(mw ...mux.MiddlewareFunc) { p.mw = append(p.mw, mw...) }
+
+// Handle registers handler at the prefix plus path.
+func (p *prefixed) Handle(path string, handler http.Handler) *mux.Route {
+	for i := len(p.mw) - 1; i >= 0; i-- {
+		handler = p.mw[i].Middleware(handler)
+	}
+	return p.r.Handle(p.prefix+path, handler)
+}
+
+// HandleFunc registers f at the prefix plus path.
+func (p *prefixed) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *mux.Route {
+	return p.Handle(path, http.HandlerFunc(f))
 }
 
 type principalKey struct{}
@@ -111,16 +160,26 @@ func principal(r *http.Request) *auth.Principal {
 
 func muxVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
 
+// healthz is the liveness probe: it answers 200 while the process serves, and
+// says whether the database answers (an outage is no reason to restart the server).
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	health := map[string]string{"status": "ok", "database": "ok", "version": version.String()}
+	if err := h.Store.Ping(ctx); err != nil {
+		health["status"], health["database"] = "degraded", "unreachable"
+	}
+	writeJSON(w, http.StatusOK, health)
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := h.Store.Ping(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable, "", "database unreachable"))
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := h.Store.Ping(ctx); err != nil {
+		writeUnavailable(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": "ok", "version": version.String()})
 }
 
 // requireAdmin answers 401/403 unless the caller is the admin.
@@ -143,11 +202,11 @@ func (h *handler) readableProject(r *http.Request) (*store.Project, error) {
 		return nil, err
 	}
 	p, err := h.Store.ProjectGet(r.Context(), slug)
-	if err != nil {
-		return nil, err
+	if err == nil && p.Private && !principal(r).InProject(p.ID) {
+		err = store.ErrNotFound
 	}
-	if p.Private && !principal(r).InProject(p.ID) {
-		return nil, store.ErrNotFound
+	if err != nil {
+		return nil, named(err, "project %s", slug)
 	}
 	return p, nil
 }

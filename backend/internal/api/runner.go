@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
@@ -79,8 +82,11 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 		Version: body.Version, OS: body.OS, Arch: body.Arch,
 	})
 	if err == nil && r.Context().Err() != nil && len(jobs) > 0 {
-		// The runner hung up while the claim committed: nobody will run these.
-		err = h.Store.JobUnclaim(r.Context(), jobIDs(jobs))
+		// The runner hung up while the claim committed: nobody will run these. The
+		// request's context is already done, so the unclaim gets its own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		err = h.Store.JobUnclaim(ctx, jobIDs(jobs))
+		cancel()
 		jobs = nil
 	}
 	if err != nil {
@@ -138,8 +144,18 @@ func holder(r *http.Request, attempt int) (store.Holder, error) {
 	return h, nil
 }
 
+// tokensToMask are the tokens a job's log must never show: the attempt's own job
+// token and the token of whoever uploads the log (the runner's).
+func (h *handler) tokensToMask(r *http.Request, hold store.Holder) []string {
+	tokens := []string{h.Auth.JobToken(hold.JobID, hold.Attempt)}
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && bearer != "" {
+		tokens = append(tokens, bearer)
+	}
+	return tokens
+}
+
 type heartbeatRequest struct {
-	Attempt int `json:"attempt" validate:"required,min=1"`
+	Attempt int `json:"attempt" validate:"required,min=1,max=2147483647"`
 }
 
 type heartbeatJSON struct {
@@ -193,8 +209,8 @@ type logAppended struct {
 
 func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 	attempt, err := intQuery(r, "attempt", 0, true)
-	if err == nil && attempt < 1 {
-		err = errorf(http.StatusBadRequest, "attempt", "attempt must be at least 1")
+	if err == nil && (attempt < 1 || attempt > math.MaxInt32) {
+		err = errorf(http.StatusBadRequest, "attempt", "attempt must be from 1 to 2147483647")
 	}
 	if err != nil {
 		writeError(w, r, err)
@@ -217,6 +233,7 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
 		Holder: hold, Offset: offset, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+		Mask: h.tokensToMask(r, hold),
 	})
 	var rangeErr *store.RangeError
 	if errors.As(err, &rangeErr) {
@@ -230,6 +247,10 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, logAppended{Length: res.Length, Cancel: res.Cancel})
 }
+
+// logReadCap is the most log bytes one read answers unless its limit asks for
+// more: X-Log-Length tells a client how far to page on.
+const logReadCap = 4 << 20
 
 func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 	j, err := h.readableJob(r)
@@ -247,46 +268,76 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	limit, err := intQuery(r, "limit", 0, false)
+	limit, err := intQuery(r, "limit", logReadCap, false)
+	if err == nil && limit < 1 {
+		err = errorf(http.StatusBadRequest, "limit", "limit must be at least 1")
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	data, length, err := h.Store.LogRead(r.Context(), j.ID, int(attempt), offset, limit)
+	if attempt > math.MaxInt32 {
+		writeError(w, r, &store.NotFoundError{Message: fmt.Sprintf("job %d has no attempt %d", j.ID, attempt)})
+		return
+	}
+	info, err := h.Store.LogInfoGet(r.Context(), j.ID, int(attempt))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	end, err := logRange(offset, limit, info.Length)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Log-Length", strconv.FormatInt(length, 10))
+	w.Header().Set("X-Log-Length", strconv.FormatInt(info.Length, 10))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
+	err = h.Store.LogCopy(r.Context(), w, &store.LogReadParams{JobID: j.ID, Attempt: info.Attempt, Offset: offset, End: end})
+	if err != nil && r.Context().Err() == nil {
+		// The status is sent: all that is left is to cut the answer short.
+		h.Logger.Error("log read failed", "job", j.ID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
-// readBody reads a raw body of at most limit bytes, straight into a buffer of
-// its announced length when there is one (log chunks are large: no regrowing).
+// logRange returns where a read of limit (>= 1) bytes from offset ends in a log
+// of length bytes, without overflowing however large both are.
+func logRange(offset, limit, length int64) (int64, error) {
+	if offset > length {
+		return 0, errorf(http.StatusBadRequest, "offset", fmt.Sprintf("offset %d is past the end of the log (%d bytes)", offset, length))
+	}
+	if limit < length-offset {
+		return offset + limit, nil
+	}
+	return length, nil
+}
+
+// readBody reads a raw body of at most limit bytes as it arrives: the buffer
+// grows with the bytes that come, never with the length a client announces.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", limit))
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength < 0 {
-		data, err := io.ReadAll(body)
-		if err != nil {
-			return nil, decodeError(err)
-		}
-		return data, nil
-	}
-	data := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, data); err != nil {
-		return nil, errorf(http.StatusBadRequest, "", "request body ended early: "+err.Error())
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, bodyError(err)
 	}
 	return data, nil
 }
 
+// bodyError answers a raw body that could not be read: too large, or cut short.
+func bodyError(err error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", maxErr.Limit))
+	}
+	return errorf(http.StatusBadRequest, "", "request body ended early")
+}
+
 type jobComplete struct {
-	Attempt   int     `json:"attempt" validate:"required,min=1"`
-	ExitCode  *int    `json:"exitCode" validate:"required"`
+	Attempt   int     `json:"attempt" validate:"required,min=1,max=2147483647"`
+	ExitCode  *int    `json:"exitCode" validate:"required,min=-2147483648,max=2147483647"`
 	LogLength *int64  `json:"logLength" validate:"omitnil,min=0"`
 	LogSHA256 *string `json:"logSha256" validate:"omitnil,len=64,hexadecimal,lowercase"`
 }

@@ -17,11 +17,34 @@ type runnerJSON struct {
 	Version     string     `json:"version,omitempty"`
 	OS          string     `json:"os,omitempty"`
 	Arch        string     `json:"arch,omitempty"`
+	// TagCheckIns is when any runner last asked for each of this runner's tags.
+	TagCheckIns map[string]time.Time `json:"tagCheckIns,omitempty"`
 }
 
 func toRunner(r *store.Runner) runnerJSON {
 	return runnerJSON{ID: r.ID, Name: r.Name, Tags: r.Tags, CreatedAt: r.CreatedAt, LastCheckIn: r.LastCheckIn,
 		Version: r.Version, OS: r.OS, Arch: r.Arch}
+}
+
+type tagJSON struct {
+	Tag         string     `json:"tag"`
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+	Queued      int64      `json:"queued"`
+	Runners     []string   `json:"runners"`
+}
+
+// maxTags bounds the tags list: tags are few (a handful per kind of machine).
+const maxTags = 1000
+
+func (h *handler) listTags(w http.ResponseWriter, r *http.Request) {
+	tags, err := h.Store.TagList(r.Context(), maxTags)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[tagJSON]{Items: mapSlice(tags, func(t *store.Tag) tagJSON {
+		return tagJSON{Tag: t.Tag, LastCheckIn: t.LastCheckIn, Queued: t.Queued, Runners: t.Runners}
+	})})
 }
 
 type runnerCreated struct {
@@ -45,7 +68,28 @@ func (h *handler) listRunners(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listJSON[runnerJSON]{Items: mapSlice(rs, toRunner), NextCursor: next})
+	var tags []string
+	for _, run := range rs {
+		tags = append(tags, run.Tags...)
+	}
+	checkIns, err := h.Store.TagCheckIns(r.Context(), tags)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	items := mapSlice(rs, func(run *store.Runner) runnerJSON {
+		out := toRunner(run)
+		for _, tag := range run.Tags {
+			if at, ok := checkIns[tag]; ok {
+				if out.TagCheckIns == nil {
+					out.TagCheckIns = map[string]time.Time{}
+				}
+				out.TagCheckIns[tag] = at
+			}
+		}
+		return out
+	})
+	writeJSON(w, http.StatusOK, listJSON[runnerJSON]{Items: items, NextCursor: next})
 }
 
 func (h *handler) createRunner(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +122,7 @@ func (h *handler) deleteRunner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Store.RunnerDelete(r.Context(), id); err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "runner %d", id))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -87,7 +87,7 @@ func (h *handler) deleteProjectToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Store.ProjectTokenDelete(r.Context(), p.ID, id); err != nil {
-		writeError(w, r, err)
+		writeError(w, r, named(err, "token %d of project %s", id, p.Slug))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

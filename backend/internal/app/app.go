@@ -3,6 +3,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -22,10 +25,12 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/version"
+	"github.com/aura-ci/aura/backend/internal/web"
 )
 
-// Version is set at build time.
-var Version = "dev"
+// stdin is where questions (aura migrate down) are answered.
+var stdin io.Reader = os.Stdin
 
 // Run runs the aura command with args (without the program name).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -38,9 +43,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "migrate":
-		err = migrateCmd(ctx, args[1:], stdout, stderr)
+		err = migrateCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "secrets":
+		err = secretsCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "aura", Version)
+		fmt.Fprintln(stdout, "aura", version.String())
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 	default:
@@ -62,6 +69,7 @@ const usage = `usage: aura <command> [flags]
 commands:
   serve                  run the server (aura serve -h lists its flags)
   migrate up|down|version  manage the database schema
+  secrets rotate         re-seal every stored secret under a new server key
   version                print the version`
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -69,14 +77,35 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("aura serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("aura serve takes no arguments, only flags (got %q)", fs.Arg(0))
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	logger := slog.New(handler)
 	slog.SetDefault(logger)
 	logf := func(format string, a ...any) { logger.Info(fmt.Sprintf(format, a...)) }
 
-	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
+	// Take the port first: a busy port must not cost a database and an admin
+	// token "shown only this once" that nobody can use.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+
+	// The embedded cluster's supervisor ends the server when it cannot restart it.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf, fail)
 	if err != nil {
 		return err
 	}
@@ -89,7 +118,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	st := store.New(pool)
+	box, err := openBox(&cfg)
+	if err != nil {
+		return err
+	}
+	st := store.New(pool, box)
+	st.SetSubmitLimits(store.SubmitLimits{ChildrenPerJob: cfg.MaxChildren, Depth: cfg.MaxDepth})
+	if n, err := st.SecretsSealLegacy(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Info("sealed the secrets of jobs stored before sealing", "jobs", n)
+	}
 
 	if err := bootstrapAdmin(ctx, st, cfg.AdminToken, stdout); err != nil {
 		return err
@@ -99,32 +138,37 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout})
-	listener := events.NewListener(dbURL, dispatch.Channels(), disp.Notify, disp.Resync)
+	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout, CancelGrace: cfg.CancelGrace})
+	authn := auth.New(st, key)
+	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger})
+	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { listener.Run(bgCtx) })
 	background.Go(func() { disp.Run(bgCtx) })
+	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
+	background.Go(func() { hub.Run(bgCtx) })
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():
-		return nil
+		return failure(ctx)
 	}
 
 	if cfg.Demo {
-		if err := seedDemo(ctx, st, stdout); err != nil {
+		seeded, err := seedDemo(ctx, st, stdout)
+		if err != nil {
 			return fmt.Errorf("demo data: %w", err)
+		}
+		if !seeded {
+			logger.Warn("--demo does nothing: the database already has projects (demo data fills an empty one only)")
 		}
 	}
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, LogLimit: cfg.LogLimit, Logger: logger})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", Version)
+	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
+		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger})
+	srv := newHTTPServer(router)
+	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -136,15 +180,43 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	disp.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	return failure(ctx)
 }
+
+// failure is why ctx ended when that was a failure, not a signal to stop.
+func failure(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// newHTTPServer returns the server's HTTP settings. Headers must arrive within
+// 10 s and idle connections close after 2 minutes. There is no ReadTimeout or
+// WriteTimeout: either would also end the 30 s long polls, log downloads and
+// websockets (net/http cancels a request's context when its read deadline passes).
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// poolSizeSet matches a pool size the operator gave in the database URL.
+var poolSizeSet = regexp.MustCompile(`(^|[?&\s])pool_max_conns=`)
 
 func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
-	if pc.MaxConns < 20 {
+	// Long polls and listeners need room, but a size the operator chose stays.
+	if pc.MaxConns < 20 && !poolSizeSet.MatchString(dbURL) {
 		pc.MaxConns = 20
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
@@ -172,49 +244,93 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, configured string, std
 	return nil
 }
 
-func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+const migrateUsage = `usage: aura migrate up|down|version [flags]
+
+commands:
+  up       apply every migration not applied yet (aura serve does this on start)
+  down     undo every migration: drops all of Aura's tables and data; asks first
+           unless --yes is given
+  version  print the schema version
+
+flags:`
+
+func migrateCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
 	fs := flag.NewFlagSet("aura migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.flags(fs)
+	fs.StringVar(&cfg.DataDir, "data", "./aura-data", "data folder of the embedded database (AURA_DATA_DIR)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL; empty uses the embedded cluster in the data folder (AURA_DATABASE_URL)")
+	yes := fs.Bool("yes", false, "do not ask before migrating down")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, migrateUsage)
+		fs.PrintDefaults()
+	}
 	// The command comes first (aura migrate up --database-url …) or after the flags.
 	var command string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		command, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	if command == "" && fs.NArg() == 1 {
 		command = fs.Arg(0)
 	} else if fs.NArg() > 0 || command == "" {
+		fs.Usage()
 		return errors.New("usage: aura migrate up|down|version [flags]")
 	}
 	if command != "up" && command != "down" && command != "version" {
 		return fmt.Errorf("unknown migrate command %q: use up, down or version", command)
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf)
+	dbURL, stopDB, err := openDatabase(ctx, &cfg, logf, nil)
 	if err != nil {
 		return err
 	}
 	defer stopDB()
+	before, dirty, err := store.MigrateVersion(dbURL)
+	if err != nil {
+		return err
+	}
 	switch command {
-	case "up":
-		return store.MigrateUp(dbURL)
-	case "down":
-		return store.MigrateDown(dbURL)
 	case "version":
-		v, dirty, err := store.MigrateVersion(dbURL)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%d", v)
+		fmt.Fprintf(stdout, "%d", before)
 		if dirty {
 			fmt.Fprint(stdout, " (dirty)")
 		}
 		fmt.Fprintln(stdout)
 		return nil
+	case "down":
+		if before == 0 {
+			fmt.Fprintln(stdout, "nothing to undo: the schema is at version 0")
+			return nil
+		}
+		if !*yes && !confirm(stdin, stderr, fmt.Sprintf("This drops every table of Aura and all its data (schema version %d → 0). Type yes to go on: ", before)) {
+			return errors.New("migrate down: not confirmed; nothing changed (--yes skips the question)")
+		}
+		if err := store.MigrateDown(dbURL); err != nil {
+			return err
+		}
+	case "up":
+		if err := store.MigrateUp(dbURL); err != nil {
+			return err
+		}
+	}
+	after, _, err := store.MigrateVersion(dbURL)
+	if err != nil {
+		return err
+	}
+	if after == before {
+		fmt.Fprintf(stdout, "schema already at version %d: nothing to do\n", after)
+	} else {
+		fmt.Fprintf(stdout, "migrated %s: schema version %d → %d\n", command, before, after)
 	}
 	return nil
+}
+
+// confirm asks question and reports whether the answer was "yes".
+func confirm(stdin io.Reader, stderr io.Writer, question string) bool {
+	fmt.Fprint(stderr, question)
+	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
 }

@@ -1,10 +1,15 @@
 package app
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // Config is the server's configuration: every setting is a flag and an environment variable.
@@ -22,43 +27,133 @@ type Config struct {
 	AckTimeout time.Duration
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
+	// SecretKey is the server key sealing secrets at rest (base64 or hex of 32
+	// bytes); empty: the key file in the data folder, made on first start.
+	SecretKey string
+	// MaxChildren, MaxDepth and MaxBatch bound what jobs may submit.
+	MaxChildren, MaxDepth, MaxBatch int
+	// CancelGrace is how long a running job's runner has to confirm a cancel
+	// before the job is shown cancelled anyway.
+	CancelGrace time.Duration
+	// LogFormat is how the server logs: text or json.
+	LogFormat string
 }
 
-// flags registers the server's flags on fs, defaulting to the environment.
+// flagEnv names the environment variable behind each flag.
+var flagEnv = map[string]string{
+	"addr": "AURA_ADDR", "data": "AURA_DATA_DIR", "database-url": "AURA_DATABASE_URL",
+	"base-url": "AURA_BASE_URL", "admin-token": "AURA_ADMIN_TOKEN", "demo": "AURA_DEMO",
+	"lease": "AURA_LEASE", "ack-timeout": "AURA_ACK_TIMEOUT", "log-limit": "AURA_LOG_LIMIT",
+	"log-format": "AURA_LOG_FORMAT", "secret-key": "AURA_SECRET_KEY", "max-children": "AURA_MAX_CHILDREN",
+	"max-depth": "AURA_MAX_DEPTH", "max-batch": "AURA_MAX_BATCH", "cancel-grace": "AURA_CANCEL_GRACE",
+}
+
+// flags registers the server's flags on fs. Call parse to read them, with the
+// environment as their defaults.
 func (c *Config) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Addr, "addr", env("AURA_ADDR", ":8420"), "address to listen on (AURA_ADDR)")
-	fs.StringVar(&c.DataDir, "data", env("AURA_DATA_DIR", "./aura-data"), "data folder: embedded database, server files (AURA_DATA_DIR)")
-	fs.StringVar(&c.DatabaseURL, "database-url", env("AURA_DATABASE_URL", ""), "PostgreSQL URL; empty starts an embedded cluster in the data folder (AURA_DATABASE_URL)")
-	fs.StringVar(&c.BaseURL, "base-url", env("AURA_BASE_URL", "http://localhost:8420"), "public URL, used in links (AURA_BASE_URL)")
-	fs.StringVar(&c.AdminToken, "admin-token", env("AURA_ADMIN_TOKEN", ""), "admin token; empty generates one on first start (AURA_ADMIN_TOKEN)")
-	fs.BoolVar(&c.Demo, "demo", envBool("AURA_DEMO"), "fill an empty database with sample data (AURA_DEMO)")
-	fs.DurationVar(&c.Lease, "lease", envDuration("AURA_LEASE", 30*time.Second), "time a running job may go without a heartbeat (AURA_LEASE)")
-	fs.DurationVar(&c.AckTimeout, "ack-timeout", envDuration("AURA_ACK_TIMEOUT", 10*time.Second), "time a claimed job may wait for its first heartbeat (AURA_ACK_TIMEOUT)")
-	fs.Int64Var(&c.LogLimit, "log-limit", envInt("AURA_LOG_LIMIT", 64<<20), "bytes of log kept per job (AURA_LOG_LIMIT)")
+	fs.StringVar(&c.Addr, "addr", ":8420", "address to listen on (AURA_ADDR)")
+	fs.StringVar(&c.DataDir, "data", "./aura-data", "data folder: embedded database, server files (AURA_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty starts an embedded cluster in the data folder (AURA_DATABASE_URL)")
+	fs.StringVar(&c.BaseURL, "base-url", "http://localhost:8420", "public URL, used in links (AURA_BASE_URL)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "admin token; empty generates one on first start (AURA_ADMIN_TOKEN)")
+	fs.BoolVar(&c.Demo, "demo", false, "fill an empty database with sample data (AURA_DEMO)")
+	fs.DurationVar(&c.Lease, "lease", 30*time.Second, "time a running job may go without a heartbeat, e.g. 30s (AURA_LEASE)")
+	fs.DurationVar(&c.AckTimeout, "ack-timeout", 10*time.Second, "time a claimed job may wait for its first heartbeat, e.g. 10s (AURA_ACK_TIMEOUT)")
+	c.LogLimit = 64 << 20
+	fs.Var((*byteSize)(&c.LogLimit), "log-limit", "log bytes kept per job attempt: bytes, or with KiB, MiB, GiB (AURA_LOG_LIMIT)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (AURA_LOG_FORMAT)")
+	fs.StringVar(&c.SecretKey, "secret-key", "", "key sealing secrets at rest, 32 bytes in base64 or hex; empty: <data>/secret.key (AURA_SECRET_KEY)")
+	fs.IntVar(&c.MaxChildren, "max-children", store.DefaultSubmitLimits.ChildrenPerJob, "jobs one job may submit (AURA_MAX_CHILDREN)")
+	fs.IntVar(&c.MaxDepth, "max-depth", store.DefaultSubmitLimits.Depth, "steps of jobs submitting jobs (AURA_MAX_DEPTH)")
+	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "jobs in one batch submit (AURA_MAX_BATCH)")
+	fs.DurationVar(&c.CancelGrace, "cancel-grace", 20*time.Second, "time a runner has to confirm a cancel, e.g. 20s (AURA_CANCEL_GRACE)")
 }
 
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
+// parse parses args, then takes each flag not given from its environment
+// variable, refusing values that do not parse rather than falling back to a
+// default the operator did not ask for.
+func (c *Config) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	return def
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name, ok := flagEnv[f.Name]
+		if !ok || given[f.Name] {
+			return
+		}
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %s", name, v, explain(f, v, err)))
+		}
+	})
+	return errors.Join(errs...)
 }
 
-func envBool(name string) bool {
-	b, _ := strconv.ParseBool(os.Getenv(name))
-	return b
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
+// explain says why value is no good for f; the flag package only says "parse error".
+func explain(f *flag.Flag, value string, err error) string {
+	var v any
+	if g, ok := f.Value.(flag.Getter); ok {
+		v = g.Get()
 	}
-	return def
+	switch v.(type) {
+	case time.Duration:
+		if _, err := time.ParseDuration(value); err != nil && strings.Contains(err.Error(), "missing unit") {
+			return "a duration needs a unit, e.g. 30s or 2m"
+		}
+		return "not a duration: use e.g. 30s, 2m or 1h30m"
+	case bool:
+		return "use true or false"
+	}
+	return err.Error()
 }
 
-func envInt(name string, def int64) int64 {
-	if n, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
-		return n
+// validate refuses settings that parse but make no sense.
+func (c *Config) validate() error {
+	var errs []error
+	if c.Lease <= 0 {
+		errs = append(errs, fmt.Errorf("lease %v: must be positive", c.Lease))
 	}
-	return def
+	if c.AckTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("ack-timeout %v: must be positive", c.AckTimeout))
+	}
+	if c.LogLimit <= 0 {
+		errs = append(errs, fmt.Errorf("log-limit %d: must be positive", c.LogLimit))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format %q: use text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// byteSize is a flag value of bytes: a plain number, or one with KiB, MiB or GiB.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Get() any { return int64(*b) }
+
+func (b *byteSize) Set(s string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > (1<<62)/u.mult {
+			break
+		}
+		*b = byteSize(n * u.mult)
+		return nil
+	}
+	return fmt.Errorf("not a size: use a number of bytes, or one with KiB, MiB or GiB (e.g. 64MiB)")
 }

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,7 +22,9 @@ import (
 
 // openDatabase returns the database URL to use: the configured one, or that of an
 // embedded cluster started in the data folder (stop it with the returned func).
-func openDatabase(ctx context.Context, cfg *Config, logf func(string, ...any)) (string, func(), error) {
+// With failFunc set, the embedded cluster is supervised: restarted when it dies,
+// and failFunc is called when it cannot be restarted.
+func openDatabase(ctx context.Context, cfg *Config, logf func(string, ...any), failFunc func(error)) (string, func(), error) {
 	if cfg.DatabaseURL != "" {
 		return cfg.DatabaseURL, func() {}, nil
 	}
@@ -35,11 +40,8 @@ func openDatabase(ctx context.Context, cfg *Config, logf func(string, ...any)) (
 		return "", nil, err
 	}
 	logf("starting the embedded PostgreSQL in %s", dir)
-	c, err := pgcluster.Start(ctx, pgcluster.Config{
-		Dir:      dir,
-		Password: password,
-		Logf:     logf,
-	})
+	pcfg := pgcluster.Config{Dir: dir, Password: password, Logf: logf}
+	c, err := pgcluster.Start(ctx, pcfg)
 	if err != nil {
 		return "", nil, fmt.Errorf("embedded PostgreSQL: %w", err)
 	}
@@ -52,7 +54,107 @@ func openDatabase(ctx context.Context, cfg *Config, logf func(string, ...any)) (
 		stop()
 		return "", nil, err
 	}
+	if failFunc != nil {
+		// Restart on the same port, so the URL everyone holds stays valid.
+		pcfg.Port = c.Port()
+		sup := &supervisor{cfg: pcfg, c: c, failFunc: failFunc, quit: make(chan struct{}), done: make(chan struct{})}
+		go sup.run()
+		stop = sup.stop
+	}
 	return c.URL("aura"), stop, nil
+}
+
+// Restarts of a dead embedded cluster: attempts and the first pause between them (doubling).
+const (
+	restartAttempts = 5
+	restartPause    = 500 * time.Millisecond
+)
+
+// supervisor restarts the embedded cluster when postgres dies (a crash, the OOM
+// killer, a kill -9), so the server does not carry on answering 503 for ever.
+type supervisor struct {
+	cfg      pgcluster.Config
+	failFunc func(error)
+
+	mu   sync.Mutex
+	c    *pgcluster.Cluster
+	quit chan struct{} // closed by stop
+	done chan struct{} // closed when run returns
+}
+
+func (s *supervisor) run() {
+	defer close(s.done)
+	for {
+		s.mu.Lock()
+		c := s.c
+		s.mu.Unlock()
+		select {
+		case <-c.Exited():
+		case <-s.quit:
+			return
+		}
+		if c.Stopping() {
+			return
+		}
+		slog.Error("the embedded PostgreSQL exited unexpectedly; restarting it", "err", c.ExitErr())
+		next, err := s.restart()
+		select {
+		case <-s.quit:
+			if next != nil {
+				_ = next.Stop()
+			}
+			return
+		default:
+		}
+		if err != nil {
+			s.failFunc(err)
+			return
+		}
+		s.mu.Lock()
+		s.c = next
+		s.mu.Unlock()
+	}
+}
+
+func (s *supervisor) restart() (*pgcluster.Cluster, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	pause := restartPause
+	for attempt := 1; ; attempt++ {
+		c, err := pgcluster.Start(ctx, s.cfg)
+		if err == nil {
+			slog.Warn("the embedded PostgreSQL was restarted", "attempt", attempt)
+			return c, nil
+		}
+		if attempt == restartAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("the embedded PostgreSQL died and could not be restarted (%d attempts): %w", attempt, err)
+		}
+		slog.Warn("restarting the embedded PostgreSQL failed; trying again", "attempt", attempt, "in", pause, "err", err)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+		}
+		pause *= 2
+	}
+}
+
+// stop ends supervision, then stops the cluster.
+func (s *supervisor) stop() {
+	close(s.quit)
+	<-s.done
+	s.mu.Lock()
+	c := s.c
+	s.mu.Unlock()
+	if err := c.Stop(); err != nil {
+		slog.Warn("stopping the embedded PostgreSQL", "err", err)
+	}
 }
 
 // clusterDir is where the embedded cluster lives: in the data folder, unless we

@@ -14,12 +14,16 @@ import (
 
 // seedDemo fills an empty database with sample projects, runners and jobs in every
 // state, through the same store calls the API uses. A database that already has
-// projects is left alone.
-func seedDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
+// projects is left alone, and seeded reports false.
+func seedDemo(ctx context.Context, st *store.Store, stdout io.Writer) (seeded bool, err error) {
 	existing, _, err := st.ProjectList(ctx, true, 0, store.Page{Limit: 1})
 	if err != nil || len(existing) > 0 {
-		return err
+		return false, err
 	}
+	return true, seedDemoData(ctx, st, stdout)
+}
+
+func seedDemoData(ctx context.Context, st *store.Store, stdout io.Writer) error {
 	var runners []*store.Runner
 	for _, r := range []struct {
 		name string

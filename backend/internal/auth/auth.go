@@ -36,6 +36,10 @@ const (
 // ErrInvalidToken means the bearer token is unknown, revoked, malformed or expired.
 var ErrInvalidToken = errors.New("invalid or expired token")
 
+// ErrJobEnded means a job token whose attempt is no longer running: it is worth
+// nothing from then on.
+var ErrJobEnded = errors.New("job token expired: its attempt is no longer running")
+
 // Principal is who made a request.
 type Principal struct {
 	Kind       string
@@ -45,18 +49,19 @@ type Principal struct {
 	RunnerName string
 	JobID      int64 // job tokens
 	Attempt    int
-	JobRunning bool // job tokens: the attempt is still running
 }
 
 // IsAdmin reports whether p holds the admin token.
 func (p *Principal) IsAdmin() bool { return p != nil && p.Kind == KindAdmin }
 
-// InProject reports whether p may act inside project: admin, or a project or job token of it.
+// InProject reports whether p may read and act across project: the admin, or a
+// project token of it. A job token is not: it reaches only its own job and the
+// jobs it submitted (see the api package), and submits into its project.
 func (p *Principal) InProject(projectID int64) bool {
 	if p == nil {
 		return false
 	}
-	return p.Kind == KindAdmin || ((p.Kind == KindProject || p.Kind == KindJob) && p.ProjectID == projectID)
+	return p.Kind == KindAdmin || (p.Kind == KindProject && p.ProjectID == projectID)
 }
 
 // NewSecret returns a new random token with prefix+label and the hash to store.
@@ -152,11 +157,8 @@ func (a *Authenticator) jobPrincipal(ctx context.Context, rest string) (*Princip
 	if err != nil {
 		return nil, fmt.Errorf("auth: job token: %w", err)
 	}
-	if j.Attempt != attempt {
-		return nil, ErrInvalidToken
+	if j.Attempt != attempt || j.Status != store.StatusRunning {
+		return nil, ErrJobEnded
 	}
-	return &Principal{
-		Kind: KindJob, ProjectID: j.ProjectID, Project: j.Project,
-		JobID: jobID, Attempt: attempt, JobRunning: j.Status == store.StatusRunning,
-	}, nil
+	return &Principal{Kind: KindJob, ProjectID: j.ProjectID, Project: j.Project, JobID: jobID, Attempt: attempt}, nil
 }

@@ -17,6 +17,9 @@ import (
 type Config struct {
 	Lease      time.Duration // a running job without heartbeat for this long is lost
 	AckTimeout time.Duration // a claim without a first heartbeat for this long is re-queued
+	// CancelGrace is how long a runner has to confirm a cancel of a running job
+	// before the job is ended as cancelled without it.
+	CancelGrace time.Duration
 	// CheckInEvery coalesces runner check-in writes to at most one per runner per period.
 	CheckInEvery time.Duration
 }
@@ -29,6 +32,7 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	waiters  map[string][]*waiter // by tag, oldest first
 	checkIns map[int64]checkIn
+	cancels  cancelWatches
 
 	timerKick chan struct{}
 	stopping  chan struct{} // closed by Stop: long polls answer at once
@@ -50,6 +54,9 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 	if cfg.CheckInEvery == 0 {
 		cfg.CheckInEvery = 5 * time.Second
 	}
+	if cfg.CancelGrace == 0 {
+		cfg.CancelGrace = 20 * time.Second
+	}
 	return &Dispatcher{
 		store:     st,
 		cfg:       cfg,
@@ -61,7 +68,9 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 }
 
 // Channels are the notification channels the dispatcher listens to.
-func Channels() []string { return []string{store.ChannelRunnable, store.ChannelTimer} }
+func Channels() []string {
+	return []string{store.ChannelRunnable, store.ChannelTimer, store.ChannelEvents}
+}
 
 // Notify handles a notification: "<n> <tag>" wakes up to n long polls waiting for
 // tag (not every waiting runner); a timer notification re-reads the next earliest start.
@@ -76,6 +85,8 @@ func (d *Dispatcher) Notify(channel, payload string) {
 		d.wake(tag, n)
 	case store.ChannelTimer:
 		d.kickTimer()
+	case store.ChannelEvents:
+		d.cancels.notify(payload)
 	}
 }
 
@@ -88,6 +99,7 @@ func (d *Dispatcher) Resync() {
 		}
 	}
 	d.mu.Unlock()
+	d.cancels.wakeAll()
 	d.kickTimer()
 }
 
@@ -156,6 +168,8 @@ type ClaimRequest struct {
 	// Compat claims for a 0.4 runner, which never heartbeats: the claim is
 	// acknowledged at once and its lease covers the job's whole timeout.
 	Compat bool
+
+	polledSince time.Time
 }
 
 // Claim returns up to Capacity jobs whose tag the runner serves, waiting up to
@@ -182,6 +196,8 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 	}()
 	timer := time.NewTimer(req.Wait)
 	defer timer.Stop()
+	req.polledSince = time.Now()
+	woken := false
 	for {
 		jobs, maybeMore, err := d.claimOnce(ctx, req)
 		if err != nil {
@@ -190,10 +206,34 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 		}
 		if len(jobs) > 0 {
 			passOn = maybeMore
+			store.LogClaimed(req.RunnerID, jobs)
 			return jobs, nil
+		}
+		if woken {
+			// Woken for work and got none: another poll may have taken it, or this
+			// runner lost a lease while its poll stayed open (a frozen process).
+			// Such a runner must not swallow wake-ups meant for live ones.
+			lost, err := d.store.RunnerLostSince(ctx, req.RunnerID, req.polledSince)
+			if err != nil {
+				passOn = req.Tags
+				return nil, err
+			}
+			if lost {
+				d.unregister(w, req.Tags)
+				for _, tag := range req.Tags {
+					d.wake(tag, 1)
+				}
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+				case <-d.stopping:
+				}
+				return nil, nil
+			}
 		}
 		select {
 		case <-w.wake:
+			woken = true
 		case <-timer.C:
 			return nil, nil
 		case <-ctx.Done():
@@ -218,7 +258,8 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if len(jobs) >= req.Capacity {
 			return jobs, append(maybeMore, req.Tags[i:]...), nil
 		}
-		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs), Lease: d.cfg.AckTimeout}
+		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs),
+			Lease: d.cfg.AckTimeout, PolledSince: req.polledSince}
 		if req.Compat {
 			p.Lease, p.Acked, p.LeaseIncludesTimeout = d.cfg.Lease, true, true
 		}
@@ -281,7 +322,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 func (d *Dispatcher) timerLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait := time.Minute // a safety net; notifications normally say when to look
-		next, err := d.store.NextEarliestStart(ctx)
+		next, err := d.store.NextEarliestStartWait(ctx)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -289,7 +330,7 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 			}
 			wait = time.Second
 		case next != nil:
-			wait = min(wait, time.Until(*next))
+			wait = min(wait, *next)
 		}
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -308,7 +349,8 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 			slog.Warn("promote due jobs", "err", err)
 		}
 		if n == 0 {
-			// The database clock may trail ours by a little; don't spin meanwhile.
+			// Another server promoted them, or a job became due between the two
+			// statements; don't spin meanwhile.
 			select {
 			case <-time.After(5 * time.Millisecond):
 			case <-ctx.Done():
@@ -329,7 +371,20 @@ func (d *Dispatcher) reapLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		if _, err := d.store.JobsReap(ctx); err != nil && ctx.Err() == nil {
+		// Only reap after the tick: it gives running jobs a fresh lease when the
+		// database or the servers were away, since no heartbeat could be recorded.
+		renew := &store.LeasesRenewParams{Lease: d.cfg.Lease, AckTimeout: d.cfg.AckTimeout, Grace: max(2*time.Second, 3*every)}
+		gap, err := d.store.LeasesRenewAfterGap(ctx, renew)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("reaper tick", "err", err)
+			}
+			continue
+		}
+		if gap > 0 {
+			slog.Warn("no reaper ran for a while (database or servers were down): running jobs got a fresh lease", "gap", gap.Round(time.Millisecond))
+		}
+		if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && ctx.Err() == nil {
 			slog.Warn("reap jobs", "err", err)
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -68,6 +69,7 @@ type Cluster struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	stopping atomic.Bool // Stop was called: an exit is expected
 }
 
 const (
@@ -75,6 +77,11 @@ const (
 	startTimeout = 5 * time.Minute // crash recovery of a big embedded database may take a while
 	stopTimeout  = 60 * time.Second
 	portAttempts = 8
+	// shmWait bounds how long a start waits for the orphaned backends of a killed
+	// postmaster to exit: they hold its shared memory block, and postgres refuses
+	// to start while it is in use.
+	shmWait     = 30 * time.Second
+	shmPatience = 2 * time.Second // before the orphans are told to quit
 )
 
 // Start runs initdb in cfg.Dir if it holds no cluster yet, then starts postgres and
@@ -136,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	for k, v := range cfg.Settings {
 		settings[k] = v
 	}
+	shmDeadline := time.Now().Add(shmWait)
 	for attempt := 1; ; attempt++ {
 		c.port = cfg.Port
 		if c.port == 0 {
@@ -147,7 +155,23 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, errPortTaken) || cfg.Port != 0 || attempt == portAttempts {
+		if errors.Is(err, errShmInUse) && time.Now().Before(shmDeadline) {
+			if attempt == 1 {
+				c.logf("the previous postgres left backends running; waiting for them to exit")
+			}
+			if time.Until(shmDeadline) < shmWait-shmPatience {
+				// Busy in a long query, they only notice at its end: stop them as
+				// postgres' own hint says ("terminate any old server processes").
+				quitOrphans(dir, c.logf)
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, fmt.Errorf("pgcluster: start postgres: %w", ctx.Err())
+			}
+			continue
+		}
+		if !errors.Is(err, errPortTaken) || cfg.Port != 0 || attempt >= portAttempts {
 			return nil, err
 		}
 		c.logf("PostgreSQL port %d was taken meanwhile, trying another", c.port)
@@ -177,10 +201,23 @@ func (c *Cluster) Port() int { return c.port }
 // Dir returns the cluster's data directory.
 func (c *Cluster) Dir() string { return c.dir }
 
+// Exited is closed when postgres has exited, whether by Stop or on its own.
+func (c *Cluster) Exited() <-chan struct{} { return c.exited }
+
+// ExitErr says how postgres exited, with the end of its log, once Exited is closed.
+func (c *Cluster) ExitErr() error {
+	<-c.exited
+	return fmt.Errorf("postgres exited (%v)%s", c.waitErr, c.logTail(0))
+}
+
+// Stopping reports whether Stop was called, so an exit is no surprise.
+func (c *Cluster) Stopping() bool { return c.stopping.Load() }
+
 // Stop shuts the cluster down with `pg_ctl stop -m fast` (active sessions are
 // disconnected, then a checkpoint is written) and waits for postgres to exit.
 // Later calls return the first call's result.
 func (c *Cluster) Stop() error {
+	c.stopping.Store(true)
 	c.stopOnce.Do(func() { c.stopErr = c.stop() })
 	return c.stopErr
 }
@@ -263,7 +300,10 @@ func (c *Cluster) initdb(ctx context.Context, fast bool) error {
 	return nil
 }
 
-var errPortTaken = errors.New("port taken")
+var (
+	errPortTaken = errors.New("port taken")
+	errShmInUse  = errors.New("shared memory block still in use")
+)
 
 // start runs postgres and waits until it is ready.
 func (c *Cluster) start(ctx context.Context, settings map[string]string) error {
@@ -317,6 +357,9 @@ func (c *Cluster) start(ctx context.Context, settings map[string]string) error {
 			tail := c.logTail(logStart)
 			if strings.Contains(tail, "Address already in use") || strings.Contains(tail, "could not create any TCP/IP sockets") {
 				return fmt.Errorf("pgcluster: postgres could not listen on port %d: %w%s", c.port, errPortTaken, tail)
+			}
+			if strings.Contains(tail, "pre-existing shared memory block") {
+				return fmt.Errorf("pgcluster: postgres: %w%s", errShmInUse, tail)
 			}
 			return fmt.Errorf("pgcluster: postgres exited while starting (%v)%s", c.waitErr, tail)
 		case <-ctx.Done():
@@ -443,4 +486,25 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// quitOrphans sends SIGQUIT to the processes working in dir, the orphaned backends
+// of a postmaster that died (postgres reported its shared memory still in use,
+// which it only does once it found that postmaster gone). Backends run with the
+// data directory as their working directory.
+func quitOrphans(dir string, logf func(string, ...any)) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, p := range procs {
+		cwd, err := os.Readlink(p)
+		if err != nil || cwd != dir {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGQUIT) == nil {
+			logf("stopped orphaned postgres backend %d", pid)
+		}
+	}
 }

@@ -244,3 +244,31 @@ var benchPlaces = []struct {
 		return dir
 	}},
 }
+
+// TestKilledServerBusyBackend kills the postmaster while a backend is busy in a
+// long query: the orphaned backend keeps the shared memory block attached until its
+// query ends, and a start meanwhile must wait for it rather than fail.
+func TestKilledServerBusyBackend(t *testing.T) {
+	t.Parallel()
+	dir := testDir(t)
+	c := start(t, pgcluster.Config{Dir: dir, Fast: true})
+	conn := connect(t, c.URL("postgres"))
+	busy := make(chan error, 1)
+	go func() {
+		// A CPU-bound query notices the postmaster's death only when it ends.
+		_, err := conn.Exec(context.Background(), `SELECT count(*) FROM generate_series(1, 40000000)`)
+		busy <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the query is running
+	pidText, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.SplitN(string(pidText), "\n", 2)[0])
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	<-c.Exited()
+	require.False(t, c.Stopping())
+
+	c = start(t, pgcluster.Config{Dir: dir, Fast: true})
+	connect(t, c.URL("postgres"))
+	<-busy
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +20,8 @@ type ClaimedJob struct {
 	Name           string            `db:"name"`
 	Cmd            string            `db:"cmd"`
 	Env            map[string]string `db:"env"`
-	SecretEnv      map[string]string `db:"secret_env"`
+	SecretEnv      map[string]string `db:"-"`
+	SecretSealed   []byte            `db:"secret_sealed"`
 	Tag            string            `db:"tag"`
 	TimeoutSeconds int               `db:"timeout_seconds"`
 	Priority       int               `db:"priority"`
@@ -39,6 +39,9 @@ type JobClaimParams struct {
 	Acked bool
 	// LeaseIncludesTimeout adds the job's own timeout to Lease.
 	LeaseIncludesTimeout bool
+	// PolledSince is when the runner's long poll began: a runner that lost a lease
+	// after that gets nothing from it (it may be frozen with the poll still open).
+	PolledSince time.Time
 }
 
 // JobClaim claims queued jobs of one tag in priority order. It is one statement:
@@ -46,28 +49,44 @@ type JobClaimParams struct {
 // so no job is ever handed out twice, however many runners and servers claim.
 func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob, error) {
 	const q = `
-		WITH picked AS (
+		WITH alive AS (
+			SELECT 1 FROM runners WHERE id = $1 AND (lost_at IS NULL OR lost_at < $7)
+		), picked AS (
 			SELECT id FROM jobs
-			WHERE status = 'queued' AND tag = $2
+			WHERE status = 'queued' AND tag = $2 AND EXISTS (SELECT 1 FROM alive)
 			ORDER BY priority DESC, id
 			LIMIT $3
 			FOR UPDATE SKIP LOCKED
 		), claimed AS (
 			UPDATE jobs j SET status = 'running', runner_id = $1, started_at = now(), acked = $5,
+				handouts = j.handouts + 1, compat = $5 AND $6, cancel_requested_at = NULL,
 				lease_expires_at = now() + $4::interval
 					+ CASE WHEN $6 THEN j.timeout_seconds * interval '1 second' ELSE interval '0' END
 			FROM picked, projects p, entities e
 			WHERE j.id = picked.id AND p.id = j.project_id AND e.id = j.entity_id
 			RETURNING j.id, j.attempt, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
-				j.name, j.cmd, j.env, j.secret_env, j.tag, j.timeout_seconds, j.priority
+				j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority
 		), notified AS (
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 			FROM claimed
 		)
 		SELECT claimed.* FROM claimed, notified ORDER BY priority DESC, id`
-	rows, _ := s.pool.Query(ctx, q, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout)
+	polled := p.PolledSince
+	if polled.IsZero() {
+		polled = time.Now()
+	}
+	rows, _ := s.pool.Query(ctx, q, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled)
 	jobs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
-	return jobs, interpret(err, "claim jobs")
+	if err != nil {
+		return nil, interpret(err, "claim jobs")
+	}
+	for _, j := range jobs {
+		if j.SecretEnv, err = s.openSecrets(j.SecretSealed); err != nil {
+			return nil, err
+		}
+		j.SecretSealed = nil
+	}
+	return jobs, nil
 }
 
 // JobUnclaim puts claims whose answer never reached the runner back in the queue.
@@ -76,7 +95,7 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 		var n notes
 		const q = `
 			UPDATE jobs j SET status = 'queued', runner_id = NULL, started_at = NULL,
-				lease_expires_at = NULL, queued_at = now()
+				lease_expires_at = NULL, queued_at = now(), handouts = greatest(j.handouts - 1, 0)
 			FROM projects p, entities en
 			WHERE j.id = ANY($1) AND j.status = 'running' AND NOT j.acked
 				AND p.id = j.project_id AND en.id = j.entity_id
@@ -127,26 +146,49 @@ type Holder struct {
 }
 
 type heldJob struct {
-	Status       string
-	Attempt      int
-	RunnerID     *int64
-	LogLength    int64
-	HashState    []byte
-	LogTruncated bool
-	SecretEnv    map[string]string
-	PastDeadline bool
+	Status          string
+	Attempt         int
+	RunnerID        *int64
+	LogLength       int64
+	HashState       []byte
+	LogTruncated    bool
+	SecretSealed    []byte
+	PastDeadline    bool
+	CancelRequested bool
+	Compat          bool
+	EndedRecently   bool
+	ExitCode        *int
+	StopStatus      string
 }
 
-// lockHeld locks the job row and checks that h still holds it: ErrGone when the
-// attempt was superseded or another runner holds it now.
+// lockHeld locks the job row and checks that h holds its running attempt:
+// ErrGone when the attempt was superseded, another runner holds it, or the
+// attempt has ended (completed, cancelled, lost, timed out), so nothing can be
+// added to an attempt once it is over.
 func lockHeld(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
+	j, err := lockJob(ctx, tx, h)
+	if err != nil {
+		return nil, err
+	}
+	if j.Status != StatusRunning {
+		return nil, ErrGone
+	}
+	return j, nil
+}
+
+// lockJob locks the job row and checks that h's attempt is the job's current one
+// (and, for a runner, that it is the runner of that attempt), whatever its state.
+func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 	const q = `
-		SELECT status, attempt, runner_id, log_length, log_hash_state, log_truncated, secret_env,
-			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false)
+		SELECT status, attempt, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
+			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
+			cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
+			stop_status
 		FROM jobs WHERE id = $1 FOR UPDATE`
 	var j heldJob
 	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.RunnerID, &j.LogLength,
-		&j.HashState, &j.LogTruncated, &j.SecretEnv, &j.PastDeadline)
+		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
+		&j.EndedRecently, &j.ExitCode, &j.StopStatus)
 	if err != nil {
 		return nil, interpret(err, "lock job")
 	}
@@ -162,31 +204,32 @@ type Heartbeat struct {
 	Cancel bool
 }
 
-// JobHeartbeat extends the lease of a running job and acknowledges its claim. The
-// answer tells the runner to stop when the job was cancelled or timed out meanwhile.
+// JobHeartbeat extends the lease of a running job and acknowledges its claim; a
+// runner heartbeating shows it is alive, so it may be given work again. The
+// answer tells the runner to stop when the job was cancelled meanwhile. An
+// attempt that is over (or not the holder's) gets ErrGone.
 func (s *Store) JobHeartbeat(ctx context.Context, h Holder, lease time.Duration) (*Heartbeat, error) {
 	const q = `
-		UPDATE jobs SET lease_expires_at = now() + $4::interval, acked = true
-		WHERE id = $1 AND attempt = $2 AND status = 'running' AND ($3 = 0 OR runner_id = $3)
-		RETURNING status`
-	var status string
-	err := s.pool.QueryRow(ctx, q, h.JobID, h.Attempt, h.RunnerID, lease).Scan(&status)
-	if err == nil {
-		return &Heartbeat{Status: status}, nil
-	}
-	if err != pgx.ErrNoRows {
-		return nil, interpret(err, "heartbeat")
-	}
-	// Not running under this attempt: tell the holder why.
-	var attempt int
-	var runnerID *int64
-	if err := s.pool.QueryRow(ctx, `SELECT status, attempt, runner_id FROM jobs WHERE id = $1`, h.JobID).Scan(&status, &attempt, &runnerID); err != nil {
-		return nil, interpret(err, "heartbeat")
-	}
-	if attempt != h.Attempt || (h.RunnerID != 0 && (runnerID == nil || *runnerID != h.RunnerID)) || status == StatusQueued {
+		WITH beat AS (
+			UPDATE jobs SET lease_expires_at = now() + $4::interval, acked = true, handouts = 0
+			WHERE id = $1 AND attempt = $2 AND status = 'running' AND ($3 = 0 OR runner_id = $3)
+			RETURNING status, cancel_requested_at IS NOT NULL AS cancel, runner_id
+		), alive AS (
+			UPDATE runners SET lost_at = NULL WHERE id = (SELECT runner_id FROM beat) AND lost_at IS NOT NULL
+		)
+		SELECT status, cancel FROM beat`
+	var hb Heartbeat
+	err := s.pool.QueryRow(ctx, q, h.JobID, h.Attempt, h.RunnerID, lease).Scan(&hb.Status, &hb.Cancel)
+	if err == pgx.ErrNoRows {
+		if _, err := s.JobBriefGet(ctx, h.JobID); err != nil {
+			return nil, err
+		}
 		return nil, ErrGone
 	}
-	return &Heartbeat{Status: status, Cancel: true}, nil
+	if err != nil {
+		return nil, interpret(err, "heartbeat")
+	}
+	return &hb, nil
 }
 
 // JobCompleteParams reports how a job's process ended.
@@ -195,37 +238,37 @@ type JobCompleteParams struct {
 	ExitCode  int
 	LogLength *int64
 	LogSHA256 *string
-	// Compat lets a 0.4 runner finish a job it never claimed (0.4 allowed it).
-	Compat bool
 }
 
-// JobComplete ends a running job as succeeded (exit 0) or failed. Completing an
-// attempt that already ended (twice, or after a cancel) changes nothing. The log
-// length and checksum the runner sent are compared with what was stored; a
-// mismatch is recorded on the job.
+// JobComplete ends the holder's running attempt as succeeded (exit 0) or failed,
+// or as cancelled when a cancel was asked for: the runner confirms the process
+// is gone. An attempt that is over (completed, lost, timed out, cancelled past
+// its grace) takes no complete: ErrGone, nothing changed. The log length and
+// checksum the runner sent are compared with what was stored; a mismatch is
+// recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		hold := p.Holder
-		if p.Compat {
-			hold.RunnerID = 0 // any 0.4 runner may finish a job, claimed or not
-		}
-		j, err := lockHeld(ctx, tx, hold)
+		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
 			return err
 		}
-		running := j.Status == StatusRunning || (p.Compat && !Ended(j.Status))
-		if !running {
-			// Ended meanwhile (cancelled, timed out): keep the verdict, note how the process ended.
-			_, err := tx.Exec(ctx, `UPDATE jobs SET exit_code = $2 WHERE id = $1 AND exit_code IS NULL`, p.JobID, p.ExitCode)
-			return interpret(err, "complete job")
+		if j.Status != StatusRunning {
+			// The same complete again (its answer was lost) is answered again; any
+			// other complete of an ended attempt is refused.
+			if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
+				return nil
+			}
+			return ErrGone
 		}
 		status := StatusSucceeded
-		if p.ExitCode != 0 {
+		switch {
+		case j.CancelRequested:
+			status = j.StopStatus
+		case p.ExitCode != 0 && j.PastDeadline:
+			// The runner's own timer fired before the reaper's: same verdict.
+			status = StatusTimedOut
+		case p.ExitCode != 0:
 			status = StatusFailed
-			if j.PastDeadline {
-				// The runner's own timer fired before the reaper's: same verdict.
-				status = StatusTimedOut
-			}
 		}
 		mismatch := false
 		if !j.LogTruncated {
@@ -238,14 +281,15 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 		}
 		const q = `
 			UPDATE jobs j SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
-				log_mismatch = $4, started_at = coalesce(j.started_at, now()), runner_id = coalesce(j.runner_id, nullif($5, 0)),
+				log_mismatch = $4,
 				reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
+					WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
 					WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
 			FROM projects p, entities en
 			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		var n notes
-		if _, err := s.collectChanges(ctx, tx, &n, q, p.JobID, status, p.ExitCode, mismatch, p.RunnerID); err != nil {
+		if _, err := s.collectChanges(ctx, tx, &n, q, p.JobID, status, p.ExitCode, mismatch); err != nil {
 			return err
 		}
 		if err := s.jobEnded(ctx, tx, &n, p.JobID, status); err != nil {
@@ -268,34 +312,61 @@ func logDigest(state []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// MaxHandouts is how often a job may be handed to runners without any of them
+// acknowledging it before it fails: a claim answer that never arrives is not an
+// attempt, but one that never arrives again and again is a broken set-up.
+const MaxHandouts = 5
+
 // JobsReap ends what ran out of time, as guarded updates, so several server
-// processes may reap at once: claims never acknowledged go back to the queue,
-// jobs whose lease expired are lost (and queued again while attempts remain),
-// jobs past their timeout are timed out. It returns how many jobs it changed.
-func (s *Store) JobsReap(ctx context.Context) (int, error) {
+// processes may reap at once: claims never acknowledged go back to the queue
+// (without costing an attempt), jobs whose lease expired are lost (and queued
+// again while attempts remain), cancels the runner never confirmed end as
+// cancelled after cancelGrace, jobs past their timeout are timed out. A runner
+// that lost a lease is marked, so it gets no new work until it shows it is alive.
+// It returns how many jobs it changed.
+func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, error) {
 	changed := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
-		// A fresh attempt number fences off the claim that never arrived; it does not count as a try.
+		const qRunnersLost = `
+			UPDATE runners r SET lost_at = now()
+			FROM jobs j
+			WHERE j.runner_id = r.id AND j.status = 'running' AND j.acked AND j.lease_expires_at < now()`
+		if _, err := tx.Exec(ctx, qRunnersLost); err != nil {
+			return interpret(err, "reap jobs")
+		}
 		const qUnacked = `
-			UPDATE jobs j SET status = 'queued', attempt = j.attempt + 1, max_attempts = j.max_attempts + 1,
-				runner_id = NULL, started_at = NULL, lease_expires_at = NULL, queued_at = now(),
+			UPDATE jobs j SET
+				status = CASE WHEN j.handouts >= $1 THEN 'failed' ELSE 'queued' END,
+				reason = CASE WHEN j.handouts >= $1 THEN 'handed to a runner ' || j.handouts ||
+					' times and never acknowledged: the claim answers do not reach the runners' ELSE j.reason END,
+				ended_at = CASE WHEN j.handouts >= $1 THEN now() END,
+				queued_at = CASE WHEN j.handouts >= $1 THEN j.queued_at ELSE now() END,
+				runner_id = NULL, started_at = NULL, lease_expires_at = NULL,
 				log_length = 0, log_hash_state = NULL
 			FROM projects p, entities en
 			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now()
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
-		requeued, err := s.collectChanges(ctx, tx, &n, qUnacked)
+		unacked, err := s.collectChanges(ctx, tx, &n, qUnacked, MaxHandouts)
 		if err != nil {
 			return err
 		}
+		for _, c := range unacked {
+			if c.Status == StatusFailed {
+				if err := s.jobEnded(ctx, tx, &n, c.ID, c.Status); err != nil {
+					return err
+				}
+			}
+		}
 		const qRetryLost = `
 			UPDATE jobs j SET status = 'queued', attempt = j.attempt + 1, runner_id = NULL,
-				started_at = NULL, lease_expires_at = NULL, queued_at = now(), acked = false,
+				started_at = NULL, lease_expires_at = NULL, queued_at = now(), acked = false, handouts = 0,
 				log_length = 0, log_hash_state = NULL, log_truncated = false,
 				reason = 'attempt ' || j.attempt || ' was lost: its runner stopped sending heartbeats'
 			FROM projects p, entities en
 			WHERE j.status = 'running' AND j.acked AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
+				AND j.cancel_requested_at IS NULL
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		// The attempt that was lost is an event of its own, before the new one's.
@@ -310,17 +381,21 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 		n.merge(&lost)
 		const qEnd = `
 			UPDATE jobs j SET
-				status = CASE WHEN j.lease_expires_at < now() THEN 'lost' ELSE 'timed_out' END,
-				reason = CASE WHEN j.lease_expires_at < now()
-					THEN 'lost on its last attempt: its runner stopped sending heartbeats'
+				status = CASE WHEN j.cancel_requested_at IS NOT NULL THEN j.stop_status
+					WHEN j.lease_expires_at < now() THEN 'lost' ELSE 'timed_out' END,
+				reason = CASE WHEN j.cancel_requested_at IS NOT NULL
+						THEN j.reason || ' (its runner did not confirm the process ended)'
+					WHEN j.lease_expires_at < now()
+						THEN 'lost on its last attempt: its runner stopped sending heartbeats'
 					ELSE 'timed out after ' || j.timeout_seconds || ' s' END,
 				ended_at = now(), lease_expires_at = NULL
 			FROM projects p, entities en
 			WHERE j.status = 'running' AND (j.lease_expires_at < now()
-				OR j.started_at + j.timeout_seconds * interval '1 second' < now())
+				OR j.started_at + j.timeout_seconds * interval '1 second' < now()
+				OR j.cancel_requested_at < now() - $1::interval)
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
-		ends, err := s.collectChanges(ctx, tx, &n, qEnd)
+		ends, err := s.collectChanges(ctx, tx, &n, qEnd, cancelGrace)
 		if err != nil {
 			return err
 		}
@@ -329,22 +404,40 @@ func (s *Store) JobsReap(ctx context.Context) (int, error) {
 				return err
 			}
 		}
-		changed = len(requeued) + len(retried) + len(ends)
+		changed = len(unacked) + len(retried) + len(ends)
 		return n.flush(ctx, tx)
 	})
 	return changed, err
 }
 
+// RunnerLostSince reports whether the runner lost a lease after since: it must
+// show it is alive (a new poll, a heartbeat) before it gets work again.
+func (s *Store) RunnerLostSince(ctx context.Context, runnerID int64, since time.Time) (bool, error) {
+	var lost bool
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(lost_at >= $2, false) FROM runners WHERE id = $1`, runnerID, since).Scan(&lost)
+	return lost, interpret(err, "runner lost")
+}
+
+// promoteLock is the advisory lock that serialises promotions across servers.
+const promoteLock = 0x61757261_0001 // "aura", 1
+
 // JobsPromoteDue queues the waiting jobs whose earliest start has come and whose
-// preceding jobs all succeeded.
+// preceding jobs all succeeded. Every server's timer fires at the same moment, so
+// promotions take turns under an advisory lock: otherwise a second promoter still
+// holds (and then skips) rows the first has queued and announced, and a claim
+// woken by that announcement skips them as locked, leaving them to the next poll.
 func (s *Store) JobsPromoteDue(ctx context.Context) (int, error) {
 	var count int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(promoteLock)); err != nil {
+			return interpret(err, "promote lock")
+		}
+		// A statement after the lock sees what the previous holder committed.
 		var n notes
 		const q = `
-			UPDATE jobs j SET status = 'queued', queued_at = now()
+			UPDATE jobs j SET status = 'queued', queued_at = statement_timestamp()
 			FROM projects p, entities en
-			WHERE j.status = 'waiting' AND j.pending_preceding = 0 AND j.earliest_start <= now()
+			WHERE j.status = 'waiting' AND j.pending_preceding = 0 AND j.earliest_start <= statement_timestamp()
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, &n, q)
@@ -357,28 +450,29 @@ func (s *Store) JobsPromoteDue(ctx context.Context) (int, error) {
 	return count, err
 }
 
-// NextEarliestStart returns when the next waiting job becomes due, or nil.
-func (s *Store) NextEarliestStart(ctx context.Context) (*time.Time, error) {
-	const q = `SELECT min(earliest_start) FROM jobs WHERE status = 'waiting' AND pending_preceding = 0`
-	var t *time.Time
-	err := s.pool.QueryRow(ctx, q).Scan(&t)
-	return t, interpret(err, "next earliest start")
+// NextEarliestStartWait returns how long until the next waiting job becomes due,
+// by the database's clock (server clocks may be skewed), or nil when none waits.
+func (s *Store) NextEarliestStartWait(ctx context.Context) (*time.Duration, error) {
+	const q = `SELECT min(earliest_start) - clock_timestamp() FROM jobs WHERE status = 'waiting' AND pending_preceding = 0`
+	var d *time.Duration
+	err := s.pool.QueryRow(ctx, q).Scan(&d)
+	if d != nil && *d < 0 {
+		*d = 0
+	}
+	return d, interpret(err, "next earliest start")
 }
 
-// jobFailRunning fails a running attempt with reason inside tx (a log over its limit).
-func (s *Store) jobFailRunning(ctx context.Context, tx pgx.Tx, n *notes, id int64, attempt int, reason string) error {
+// jobStopRunning asks a running attempt to stop inside tx (its log outgrew the
+// limit): the runner is told through its heartbeats and log appends, may still
+// send the end of its log, and the job ends as failed with reason when the runner
+// confirms (or the cancel grace passes).
+func (s *Store) jobStopRunning(ctx context.Context, tx pgx.Tx, n *notes, id int64, attempt int, reason string) error {
 	const q = `
-		UPDATE jobs j SET status = 'failed', reason = $3, ended_at = now(), lease_expires_at = NULL
+		UPDATE jobs j SET cancel_requested_at = now(), stop_status = 'failed', reason = $3
 		FROM projects p, entities en
-		WHERE j.id = $1 AND j.attempt = $2 AND j.status = 'running'
+		WHERE j.id = $1 AND j.attempt = $2 AND j.status = 'running' AND j.cancel_requested_at IS NULL
 			AND p.id = j.project_id AND en.id = j.entity_id
 		` + returningChanged
-	changed, err := s.collectChanges(ctx, tx, n, q, id, attempt, reason)
-	if err != nil || len(changed) == 0 {
-		return err
-	}
-	if err := s.jobEnded(ctx, tx, n, id, StatusFailed); err != nil {
-		return fmt.Errorf("store: fail job: %w", err)
-	}
-	return nil
+	_, err := s.collectChanges(ctx, tx, n, q, id, attempt, reason)
+	return err
 }

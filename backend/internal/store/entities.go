@@ -127,15 +127,21 @@ type CollectionRef struct {
 	Value string `db:"value"`
 }
 
-// Entity is one entity with its jobs and collections.
+// Entity is one entity with a page of its jobs and its collections.
 type Entity struct {
 	EntitySummary
 	Collections []CollectionRef
 	Jobs        []*Job
+	NextCursor  string // of the next page of jobs
 }
 
-// EntityGet returns an entity with all its jobs (oldest first) and its collections.
-func (s *Store) EntityGet(ctx context.Context, projectID int64, key, value string) (*Entity, error) {
+// EntityGet returns an entity with its collections and one page of its jobs,
+// oldest first.
+func (s *Store) EntityGet(ctx context.Context, projectID int64, key, value string, page Page) (*Entity, error) {
+	after, err := DecodeCursor(page.Cursor)
+	if err != nil {
+		return nil, err
+	}
 	const q = `
 		SELECT e.id, e.key, e.value, e.created_at, c.*
 		FROM entities e` + countsLateral + `
@@ -153,10 +159,15 @@ func (s *Store) EntityGet(ctx context.Context, projectID int64, key, value strin
 	if ent.Collections, err = pgx.CollectRows(rows, pgx.RowToStructByName[CollectionRef]); err != nil {
 		return nil, interpret(err, "entity collections")
 	}
-	rows, _ = s.pool.Query(ctx, jobSelect+` WHERE j.entity_id = $1 ORDER BY j.id`, sum.ID)
+	rows, _ = s.pool.Query(ctx, jobSelect+` WHERE j.entity_id = $1 AND j.id > $2 ORDER BY j.id LIMIT $3`, sum.ID, after, page.Limit)
 	if ent.Jobs, err = collectJobs(rows); err != nil {
 		return nil, interpret(err, "entity jobs")
 	}
+	var last int64
+	if len(ent.Jobs) > 0 {
+		last = ent.Jobs[len(ent.Jobs)-1].ID
+	}
+	ent.NextCursor = nextCursor(len(ent.Jobs), page.Limit, last)
 	return ent, nil
 }
 
@@ -176,8 +187,7 @@ func (s *Store) CollectionList(ctx context.Context, projectID int64, key string,
 		return nil, "", err
 	}
 	const q = `
-		SELECT c.id, c.key, c.value, c.created_at,
-			(SELECT count(*) FROM collection_entities WHERE collection_id = c.id) AS entity_count
+		SELECT c.id, c.key, c.value, c.created_at, c.entity_count
 		FROM collections c
 		WHERE c.project_id = $1 AND c.key = $2 AND ($3 = 0 OR c.id < $3)
 		ORDER BY c.id DESC
@@ -208,7 +218,7 @@ func (s *Store) CollectionGet(ctx context.Context, projectID int64, key, value s
 		return nil, err
 	}
 	const q = `
-		SELECT c.id, c.key, c.value, c.created_at, 0::bigint AS entity_count
+		SELECT c.id, c.key, c.value, c.created_at, c.entity_count
 		FROM collections c WHERE c.project_id = $1 AND c.key = $2 AND c.value = $3`
 	rows, _ := s.pool.Query(ctx, q, projectID, key, value)
 	sum, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[CollectionSummary])

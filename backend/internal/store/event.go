@@ -57,13 +57,13 @@ type RunnerEvent struct {
 
 // EntityEvent is an entity's derived status and summary after one of its jobs changed.
 type EntityEvent struct {
-	Project     string            `json:"project"`
-	EntityKey   string            `json:"entityKey"`
-	EntityVal   string            `json:"entityVal"`
-	Status      string            `json:"status"`
-	Summary     string            `json:"summary"`
-	Counts      JobCounts         `json:"counts"`
-	Collections map[string]string `json:"-"` // key → value of each collection holding it
+	Project     string          `json:"project"`
+	EntityKey   string          `json:"entityKey"`
+	EntityVal   string          `json:"entityVal"`
+	Status      string          `json:"status"`
+	Summary     string          `json:"summary"`
+	Counts      JobCounts       `json:"counts"`
+	Collections []CollectionRef `json:"-"` // the collections holding it, for their topics
 }
 
 // EventType implements Event.

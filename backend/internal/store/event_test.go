@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -47,7 +49,9 @@ func listen(t *testing.T) (*store.Store, func() store.Event) {
 		require.NoError(t, d.Decode(x.Interface()), n.Payload)
 		return e
 	}
-	return store.New(pool), next
+	box, err := seal.New(seal.NewKey())
+	require.NoError(t, err)
+	return store.New(pool, box), next
 }
 
 // TestEvents follows one job through the store and checks every typed event its
@@ -100,4 +104,46 @@ func TestMarshalEvent(t *testing.T) {
 	require.Equal(t, store.LogEvent{JobID: 1, Attempt: 2, Offset: 3, Length: 4}, e)
 	_, err = store.ParseEvent([]byte(`{"type":"nope"}`))
 	require.Error(t, err)
+}
+
+func TestLogChunksRead(t *testing.T) {
+	t.Parallel()
+	st, _ := listen(t)
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	r, err := st.RunnerCreate(ctx, "r1", []string{"linux"}, []byte("hash"))
+	require.NoError(t, err)
+	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
+		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}})
+	require.NoError(t, err)
+	id := jobs[0].ID
+	_, err = st.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	var off int64
+	for _, s := range []string{"aaaa", "bbbb", "cccc", "dddd"} {
+		_, err := st.LogAppend(ctx, &store.LogAppendParams{Holder: store.Holder{JobID: id, Attempt: 1, RunnerID: r.ID}, Offset: off, Data: []byte(s)})
+		require.NoError(t, err)
+		off += 4
+	}
+	read := func(from, to int64, max int) string {
+		chunks, attempt, err := st.LogChunksRead(ctx, id, 0, from, to, max)
+		require.NoError(t, err)
+		require.Equal(t, 1, attempt)
+		var b strings.Builder
+		next := from
+		for _, c := range chunks {
+			require.Equal(t, next, c.Offset)
+			require.False(t, c.Time.IsZero())
+			b.Write(c.Data)
+			next += int64(len(c.Data))
+		}
+		return b.String()
+	}
+	require.Equal(t, "aaaabbbbccccdddd", read(0, 0, 100))
+	require.Equal(t, "abbbbccc", read(3, 11, 100))
+	require.Equal(t, "bbcccc", read(6, 0, 2))
+	require.Equal(t, "", read(16, 0, 100))
+	_, _, err = st.LogChunksRead(ctx, 999, 0, 0, 0, 1)
+	require.ErrorIs(t, err, store.ErrNotFound)
 }

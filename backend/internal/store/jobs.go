@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,7 @@ type Job struct {
 	ProjectID        int64             `db:"project_id"`
 	Project          string            `db:"project"`
 	ProjectPrivate   bool              `db:"project_private"`
+	ProjectDeleted   bool              `db:"project_deleted"`
 	EntityID         int64             `db:"entity_id"`
 	EntityKey        string            `db:"entity_key"`
 	EntityVal        string            `db:"entity_val"`
@@ -45,7 +47,7 @@ type Job struct {
 	Name             string            `db:"name"`
 	Cmd              string            `db:"cmd"`
 	Env              map[string]string `db:"env"`
-	SecretEnv        map[string]string `db:"secret_env"`
+	SecretNames      []string          `db:"secret_names"`
 	Tag              string            `db:"tag"`
 	Status           string            `db:"status"`
 	Reason           string            `db:"reason"`
@@ -63,6 +65,7 @@ type Job struct {
 	MaxAttempts      int               `db:"max_attempts"`
 	TimeoutSeconds   int               `db:"timeout_seconds"`
 	LeaseExpiresAt   *time.Time        `db:"lease_expires_at"`
+	CancelRequested  *time.Time        `db:"cancel_requested_at"`
 	LogLength        int64             `db:"log_length"`
 	LogMismatch      bool              `db:"log_mismatch"`
 	PrecedingJobs    []int64           `db:"preceding_jobs"`
@@ -70,11 +73,12 @@ type Job struct {
 
 const jobSelect = `
 	SELECT j.id, j.project_id, p.slug AS project, p.private AS project_private,
+		p.deleted_at IS NOT NULL AS project_deleted,
 		j.entity_id, e.key AS entity_key, e.value AS entity_val, j.parent_job_id,
-		j.name, j.cmd, j.env, j.secret_env, j.tag, j.status, j.reason, j.priority,
+		j.name, j.cmd, j.env, j.secret_names, j.tag, j.status, j.reason, j.priority,
 		j.pending_preceding, j.earliest_start, j.created_at, j.queued_at, j.started_at,
 		j.ended_at, j.exit_code, j.runner_id, r.name AS runner_name, j.attempt,
-		j.max_attempts, j.timeout_seconds, j.lease_expires_at, j.log_length, j.log_mismatch,
+		j.max_attempts, j.timeout_seconds, j.lease_expires_at, j.cancel_requested_at, j.log_length, j.log_mismatch,
 		ARRAY(SELECT preceding_id FROM job_edges WHERE job_id = j.id ORDER BY preceding_id) AS preceding_jobs
 	FROM jobs j
 	JOIN projects p ON p.id = j.project_id
@@ -250,12 +254,37 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			return err
 		})
 	}
+	// A job's token submits children: count them on the parent and check the limits.
+	parents := map[int64]int{}
+	for _, p := range params {
+		if p.ParentJobID != nil {
+			parents[*p.ParentJobID]++
+		}
+	}
+	type parentRow struct{ depth, children int }
+	parentRows := map[int64]*parentRow{}
+	for id, count := range parents {
+		r := &parentRow{}
+		parentRows[id] = r
+		const q = `UPDATE jobs SET children = children + $2 WHERE id = $1 RETURNING depth, children`
+		batch.Queue(q, id, count).QueryRow(func(row pgx.Row) error { return row.Scan(&r.depth, &r.children) })
+	}
 	const qIDs = `SELECT now(), ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, $1))`
 	batch.Queue(qIDs, len(params)).QueryRow(func(row pgx.Row) error { return row.Scan(&now, &ids) })
 	entities.queue(batch, "entity")
 	collections.queue(batch, "collection")
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, interpret(err, "submit jobs")
+	}
+	for _, r := range parentRows {
+		if s.limits.ChildrenPerJob > 0 && r.children > s.limits.ChildrenPerJob {
+			return nil, &LimitError{Code: 429, Setting: "AURA_MAX_CHILDREN", Message: fmt.Sprintf(
+				"a job may submit at most %d jobs (AURA_MAX_CHILDREN); this one has reached it", s.limits.ChildrenPerJob)}
+		}
+		if s.limits.Depth > 0 && r.depth+1 > s.limits.Depth {
+			return nil, &LimitError{Code: 422, Setting: "AURA_MAX_DEPTH", Message: fmt.Sprintf(
+				"jobs submitting jobs may nest at most %d deep (AURA_MAX_DEPTH)", s.limits.Depth)}
+		}
 	}
 	if err := entities.fillMissing(ctx, tx, "entity"); err != nil {
 		return nil, err
@@ -329,20 +358,30 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	// One INSERT for the whole batch.
 	cols := struct {
 		project, entity, timeout, priority, pending, attempts []int64
+		depth                                                 []int32
 		parent                                                []*int64
-		name, cmd, env, secret, tag, status, reason           []string
+		name, cmd, env, secretNames, tag, status, reason      []string
+		secret                                                [][]byte
 		earliest                                              []*time.Time
 	}{}
 	for i, p := range params {
 		env, _ := json.Marshal(nonNil(p.Env))
-		secret, _ := json.Marshal(nonNil(p.SecretEnv))
+		depth := int32(0)
+		if p.ParentJobID != nil {
+			depth = int32(parentRows[*p.ParentJobID].depth + 1)
+		}
+		secret, err := s.sealSecrets(p.SecretEnv)
+		if err != nil {
+			return nil, err
+		}
 		cols.project = append(cols.project, p.ProjectID)
 		cols.entity = append(cols.entity, entityIDs[i])
 		cols.parent = append(cols.parent, p.ParentJobID)
 		cols.name = append(cols.name, p.Name)
 		cols.cmd = append(cols.cmd, p.Cmd)
 		cols.env = append(cols.env, string(env))
-		cols.secret = append(cols.secret, string(secret))
+		cols.secret = append(cols.secret, secret)
+		cols.secretNames = append(cols.secretNames, strings.Join(sortedKeys(p.SecretEnv), ","))
 		cols.tag = append(cols.tag, p.Tag)
 		cols.status = append(cols.status, status[i])
 		cols.reason = append(cols.reason, reason[i])
@@ -351,32 +390,34 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		cols.earliest = append(cols.earliest, p.EarliestStart)
 		cols.timeout = append(cols.timeout, int64(p.TimeoutSeconds))
 		cols.attempts = append(cols.attempts, int64(p.MaxAttempts))
+		cols.depth = append(cols.depth, depth)
 	}
 	const qInsert = `
-		INSERT INTO jobs (id, project_id, entity_id, parent_job_id, name, cmd, env, secret_env, tag,
-			status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
-			created_at, queued_at, ended_at, cascaded)
-		SELECT id, project_id, entity_id, parent_job_id, name, cmd, env::jsonb, secret_env::jsonb, tag,
-			status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
+		INSERT INTO jobs (id, project_id, entity_id, parent_job_id, name, cmd, env, secret_sealed, secret_names,
+			tag, status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
+			depth, created_at, queued_at, ended_at, cascaded)
+		SELECT id, project_id, entity_id, parent_job_id, name, cmd, env::jsonb, secret_sealed,
+			string_to_array(secret_names, ','), tag,
+			status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts, depth,
 			$17, CASE WHEN status = 'queued' THEN $17::timestamptz END,
 			CASE WHEN status = 'cancelled' THEN $17::timestamptz END, status = 'cancelled'
 		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
-			$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::int[],
-			$14::timestamptz[], $15::int[], $16::int[])
-			AS t(id, project_id, entity_id, parent_job_id, name, cmd, env, secret_env, tag,
-				status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts)`
+			$7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[], $12::int[], $13::int[],
+			$14::timestamptz[], $15::int[], $16::int[], $18::text[], $19::int4[])
+			AS t(id, project_id, entity_id, parent_job_id, name, cmd, env, secret_sealed, tag,
+				status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
+				secret_names, depth)`
 	// The rest depends on nothing it returns: send it in one round trip.
 	batch = &pgx.Batch{}
 	batch.Queue(qInsert, ids, cols.project, cols.entity, cols.parent, cols.name, cols.cmd,
 		cols.env, cols.secret, cols.tag, cols.status, cols.reason, cols.priority, cols.pending,
-		cols.earliest, cols.timeout, cols.attempts, now)
+		cols.earliest, cols.timeout, cols.attempts, now, cols.secretNames, cols.depth)
 	if len(edgeJob) > 0 {
 		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
 		batch.Queue(q, edgeJob, edgePre)
 	}
 	if len(memberC) > 0 {
-		const q = `INSERT INTO collection_entities (collection_id, entity_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
-		batch.Queue(q, memberC, memberE)
+		batch.Queue(qMembers, memberC, memberE)
 	}
 	// A claim skips rows locked here (SKIP LOCKED), so a queued preceding job
 	// must be announced again once this transaction lets go of it.
@@ -400,7 +441,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		j := &Job{
 			ID: ids[i], ProjectID: p.ProjectID, Project: p.ProjectSlug, EntityID: entityIDs[i],
 			EntityKey: p.EntityKey, EntityVal: p.EntityVal, ParentJobID: p.ParentJobID, Name: p.Name,
-			Cmd: p.Cmd, Env: nonNil(p.Env), SecretEnv: nonNil(p.SecretEnv), Tag: p.Tag, Status: status[i],
+			Cmd: p.Cmd, Env: nonNil(p.Env), SecretNames: sortedKeys(p.SecretEnv), Tag: p.Tag, Status: status[i],
 			Reason: reason[i], Priority: p.Priority, PendingPreceding: pending[i], EarliestStart: p.EarliestStart,
 			CreatedAt: now, Attempt: 1, MaxAttempts: p.MaxAttempts, TimeoutSeconds: p.TimeoutSeconds,
 			PrecedingJobs: slices.Clone(p.PrecedingJobs),
@@ -420,6 +461,24 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	return jobs, nil
 }
+
+// qMembers adds entities to collections and counts the new members in
+// collections.entity_count. The collection rows are locked in id order, so two
+// batches adding to the same collections cannot deadlock.
+const qMembers = `
+	WITH added AS (
+		INSERT INTO collection_entities (collection_id, entity_id)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[])
+		ON CONFLICT DO NOTHING
+		RETURNING collection_id
+	), counted AS (
+		SELECT collection_id, count(*) AS n FROM added GROUP BY collection_id
+	), locked AS (
+		SELECT c.id, counted.n FROM collections c JOIN counted ON counted.collection_id = c.id
+		ORDER BY c.id FOR UPDATE OF c
+	)
+	UPDATE collections c SET entity_count = c.entity_count + locked.n
+	FROM locked WHERE c.id = locked.id`
 
 func endedVerb(status string) string {
 	switch status {
@@ -543,10 +602,20 @@ func (s *keyedSet) fillMissing(ctx context.Context, tx pgx.Tx, kind string) erro
 func (s *Store) JobCancel(ctx context.Context, id int64, reason string) (*Job, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
+		// A job that is not running yet, or whose claim no runner acknowledged, is
+		// cancelled at once. A running one is asked to stop: it stays running until
+		// its runner confirms the process is gone (or the grace passes), so the
+		// page never shows "cancelled" while the process still runs.
 		const q = `
-			UPDATE jobs j SET status = 'cancelled', reason = $2, ended_at = now(), lease_expires_at = NULL
+			UPDATE jobs j SET
+				status = CASE WHEN j.status = 'running' AND j.acked THEN 'running' ELSE 'cancelled' END,
+				cancel_requested_at = CASE WHEN j.status = 'running' AND j.acked THEN now() END,
+				stop_status = 'cancelled',
+				ended_at = CASE WHEN j.status = 'running' AND j.acked THEN NULL ELSE now() END,
+				lease_expires_at = CASE WHEN j.status = 'running' AND j.acked THEN j.lease_expires_at END,
+				reason = $2
 			FROM projects p, entities en
-			WHERE j.id = $1 AND j.status IN ('waiting', 'queued', 'running')
+			WHERE j.id = $1 AND j.status IN ('waiting', 'queued', 'running') AND j.cancel_requested_at IS NULL
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, &n, q, id, reason)
@@ -554,10 +623,17 @@ func (s *Store) JobCancel(ctx context.Context, id int64, reason string) (*Job, e
 			return err
 		}
 		if len(changed) == 0 {
+			var requested bool
+			err := tx.QueryRow(ctx, `SELECT cancel_requested_at IS NOT NULL FROM jobs WHERE id = $1`, id).Scan(&requested)
+			if err == nil && requested {
+				return nil // asked already: the runner is stopping it
+			}
 			return s.notEndedError(ctx, tx, id, "cancel")
 		}
-		if err := s.jobEnded(ctx, tx, &n, id, StatusCancelled); err != nil {
-			return err
+		if changed[0].Status == StatusCancelled {
+			if err := s.jobEnded(ctx, tx, &n, id, StatusCancelled); err != nil {
+				return err
+			}
 		}
 		return n.flush(ctx, tx)
 	})
@@ -675,6 +751,12 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 		if !Ended(status) {
 			return &ConflictError{Message: fmt.Sprintf("job %d is %s; only an ended job can be retried", id, status)}
 		}
+		// Lock every preceding job, as a submit does: one completing meanwhile either
+		// committed before (and is counted as done below) or waits for this
+		// transaction (and then finds this job waiting and counts itself down).
+		if err := lockPreceding(ctx, tx, []int64{id}); err != nil {
+			return err
+		}
 		var failed int64
 		const qFailed = `
 			SELECT p.id FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
@@ -702,7 +784,8 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 				attempt = j.attempt + 1, max_attempts = greatest(j.max_attempts, j.attempt + 1),
 				status = ` + retryStatus + `, queued_at = CASE WHEN ` + retryStatus + ` = 'queued' THEN now() END,
 				reason = '', started_at = NULL, ended_at = NULL, exit_code = NULL, runner_id = NULL,
-				lease_expires_at = NULL, acked = false, cascaded = false, log_length = 0,
+				lease_expires_at = NULL, acked = false, cascaded = false, log_length = 0, handouts = 0,
+				cancel_requested_at = NULL, compat = false,
 				log_hash_state = NULL, log_truncated = false, log_mismatch = false,
 				pending_preceding = (SELECT count(*) FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
 					WHERE e.job_id = j.id AND p.status <> 'succeeded')
@@ -729,6 +812,9 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			if len(revive) == 0 {
 				break
 			}
+			if err := lockPreceding(ctx, tx, revive); err != nil {
+				return err
+			}
 			if _, err := s.collectChanges(ctx, tx, &n, qRetry, revive); err != nil {
 				return err
 			}
@@ -740,6 +826,17 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 		return nil, err
 	}
 	return s.JobGet(ctx, id)
+}
+
+// lockPreceding locks the preceding jobs of ids FOR SHARE, in id order.
+func lockPreceding(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	const q = `
+		SELECT p.id FROM jobs p
+		WHERE p.id IN (SELECT preceding_id FROM job_edges WHERE job_id = ANY($1))
+		ORDER BY p.id FOR SHARE`
+	rows, _ := tx.Query(ctx, q, ids)
+	_, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return interpret(err, "lock preceding jobs")
 }
 
 // retryStatus is the status a job gets when it is (re)started: waiting while a
@@ -763,16 +860,19 @@ func (s *Store) QueueList(ctx context.Context, p *QueueParams) ([]*Job, string, 
 	if err != nil {
 		return nil, "", err
 	}
-	// Two index range scans over the partial indexes, merged: finished jobs are never read.
+	// Two index range scans over the partial indexes on id (jobs_queued, jobs_waiting),
+	// merged: finished jobs are never read, however long the backlog.
 	q := jobSelect + `
 		WHERE j.id IN (
 			(SELECT id FROM jobs WHERE status = 'queued' AND $1 IN ('', 'queued') AND id > $2
 				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
-				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private)) ORDER BY id LIMIT $5)
+				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private))
+				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5)
 			UNION ALL
 			(SELECT id FROM jobs WHERE status = 'waiting' AND $1 IN ('', 'waiting') AND id > $2
 				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
-				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private)) ORDER BY id LIMIT $5))
+				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private))
+				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5))
 		ORDER BY j.id
 		LIMIT $5`
 	rows, _ := s.pool.Query(ctx, q, p.Status, after, p.Tag, p.ProjectID, p.Limit, p.Public)
@@ -812,4 +912,20 @@ func (s *Store) JobsWaitingFor(ctx context.Context, ids []int64) (map[int64][]Jo
 		out[id] = append(out[id], ref)
 	}
 	return out, interpret(rows.Err(), "jobs waiting for")
+}
+
+// JobDescends reports whether job id was submitted by ancestor, directly or
+// through a chain of jobs submitting jobs.
+func (s *Store) JobDescends(ctx context.Context, id, ancestor int64) (bool, error) {
+	const q = `
+		WITH RECURSIVE up(id, depth) AS (
+			SELECT parent_job_id, 1 FROM jobs WHERE id = $1
+			UNION ALL
+			SELECT j.parent_job_id, up.depth + 1 FROM jobs j JOIN up ON j.id = up.id
+			WHERE up.id IS NOT NULL AND up.id <> $2 AND up.depth < 1000
+		)
+		SELECT EXISTS (SELECT 1 FROM up WHERE id = $2)`
+	var ok bool
+	err := s.pool.QueryRow(ctx, q, id, ancestor).Scan(&ok)
+	return ok, interpret(err, "job ancestry")
 }

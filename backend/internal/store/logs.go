@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -26,6 +27,12 @@ type LogAppendParams struct {
 	// the last TailKeep bytes are kept.
 	Limit    int64
 	TailKeep int64
+	// Mask holds more values to mask besides the job's secrets: the tokens of
+	// the attempt and of the runner uploading it.
+	Mask []string
+	// AfterEnd accepts the one upload of a 0.4 runner's whole log, which comes
+	// after it reported the job finished; only from the attempt's own runner.
+	AfterEnd bool
 }
 
 // LogAppendResult says how many bytes the server has and whether the job must stop.
@@ -34,18 +41,25 @@ type LogAppendResult struct {
 	Cancel bool
 }
 
-// LogAppend stores a chunk of a running job's log. Chunks are addressed by byte
-// offset, so a retried upload is acknowledged without doubling bytes and a gap is
+// LogAppend stores a chunk of the log of the holder's running attempt; an attempt
+// that is over takes nothing more (ErrGone). Chunks are addressed by byte offset,
+// so a retried upload is acknowledged without doubling bytes and a gap is
 // refused. Secret values are masked again (same length, so offsets hold) in case
-// the runner did not. A log that outgrows the limit fails its job.
+// the runner did not, also where one straddles two chunks. The log's checksum is
+// of the bytes as received, so `complete` checks the transfer. A log that
+// outgrows the limit fails its job.
 func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
 	var res LogAppendResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		j, err := lockHeld(ctx, tx, p.Holder)
+		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
 			return err
 		}
-		res.Length, res.Cancel = j.LogLength, j.Status != StatusRunning
+		compatUpload := p.AfterEnd && p.RunnerID != 0 && j.Compat && j.EndedRecently
+		if j.Status != StatusRunning && !compatUpload {
+			return ErrGone
+		}
+		res.Length, res.Cancel = j.LogLength, j.CancelRequested
 		end := p.Offset + int64(len(p.Data))
 		switch {
 		case p.Offset > j.LogLength:
@@ -53,15 +67,19 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		case end <= j.LogLength:
 			return nil // already stored
 		}
-		data := maskSecrets(p.Data[j.LogLength-p.Offset:], j.SecretEnv)
+		raw := p.Data[j.LogLength-p.Offset:]
 		h := sha256.New()
 		if len(j.HashState) > 0 {
 			if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(j.HashState); err != nil {
 				return fmt.Errorf("store: log hash state: %w", err)
 			}
 		}
-		h.Write(data)
+		h.Write(raw)
 		state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+		data, err := s.maskChunk(ctx, tx, j, p, bytes.Clone(raw))
+		if err != nil {
+			return err
+		}
 		var n notes
 		truncated := j.LogTruncated || (p.Limit > 0 && end > p.Limit)
 		n.event(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
@@ -82,7 +100,7 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 				return err
 			}
 			if !j.LogTruncated {
-				if err := s.jobFailRunning(ctx, tx, &ended, p.JobID, p.Attempt, "log limit exceeded"); err != nil {
+				if err := s.jobStopRunning(ctx, tx, &ended, p.JobID, p.Attempt, "log limit exceeded"); err != nil {
 					return err
 				}
 			}
@@ -124,82 +142,200 @@ func trimLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, head, kee
 	return interpret(tx.SendBatch(ctx, b).Close(), "trim log")
 }
 
-// maskSecrets overwrites every secret value in data with asterisks of the same length.
-func maskSecrets(data []byte, secrets map[string]string) []byte {
-	masked := data
-	for _, v := range secrets {
-		if v == "" || !bytes.Contains(masked, []byte(v)) {
-			continue
-		}
-		if &masked[0] == &data[0] {
-			masked = bytes.Clone(data)
-		}
-		stars := bytes.Repeat([]byte("*"), len(v))
-		for i := bytes.Index(masked, []byte(v)); i >= 0; {
-			copy(masked[i:], stars)
-			next := bytes.Index(masked[i+len(v):], []byte(v))
-			if next < 0 {
-				break
-			}
-			i += len(v) + next
-		}
-	}
-	return masked
-}
-
-// LogRead returns the log of one attempt of a job (0: the current attempt) from
-// offset, at most limit bytes (0: all), and the total stored length. Where the
-// limit cut bytes out, a marker line says how many.
-func (s *Store) LogRead(ctx context.Context, jobID int64, attempt int, offset, limit int64) ([]byte, int64, error) {
-	var length int64
-	var current int
-	err := s.pool.QueryRow(ctx, `SELECT log_length, attempt FROM jobs WHERE id = $1`, jobID).Scan(&length, &current)
+// maskChunk masks the secrets in data, the bytes about to be stored at the end
+// of j's log. A secret that began in the stored tail and ends in data is masked
+// in both: the stored chunks it covers are rewritten.
+func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppendParams, data []byte) ([]byte, error) {
+	secrets, err := s.openSecrets(j.SecretSealed)
 	if err != nil {
-		return nil, 0, interpret(err, "read log")
+		return nil, err
 	}
-	if attempt == 0 {
-		attempt = current
-	} else if attempt != current {
-		// An older attempt: its length is what its chunks hold.
-		const q = `SELECT coalesce(max("offset" + length(data)), 0) FROM log_chunks WHERE job_id = $1 AND attempt = $2`
-		if err := s.pool.QueryRow(ctx, q, jobID, attempt).Scan(&length); err != nil {
-			return nil, 0, interpret(err, "read log")
-		}
+	values := p.Mask
+	for _, v := range secrets {
+		values = append(values, v)
 	}
+	forms := secretForms(values)
+	if len(forms) == 0 {
+		return data, nil
+	}
+	back := int64(longestForm(forms) - 1)
+	if back <= 0 || j.LogLength == 0 {
+		maskForms(data, forms)
+		return data, nil
+	}
+	// The stored tail that a form ending in data may begin in.
 	const q = `
 		SELECT "offset", data FROM log_chunks
 		WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
-			AND ($4 = 0 OR "offset" < $3 + $4)
 		ORDER BY "offset"`
-	rows, err := s.pool.Query(ctx, q, jobID, attempt, offset, limit)
-	if err != nil {
-		return nil, 0, interpret(err, "read log")
-	}
+	rows, _ := tx.Query(ctx, q, p.JobID, p.Attempt, j.LogLength-back)
 	type chunk struct {
 		off  int64
 		data []byte
 	}
-	chunks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chunk, error) {
+	tail, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chunk, error) {
 		var c chunk
-		err := r.Scan(&c.off, &c.data)
-		return c, err
+		return c, r.Scan(&c.off, &c.data)
 	})
 	if err != nil {
-		return nil, 0, interpret(err, "read log")
+		return nil, interpret(err, "mask log")
+	}
+	if len(tail) == 0 {
+		maskForms(data, forms)
+		return data, nil
+	}
+	start := max(tail[0].off, j.LogLength-back)
+	var buf []byte
+	for _, c := range tail {
+		from := max(start-c.off, 0)
+		buf = append(buf, c.data[from:]...)
+	}
+	stored := len(buf)
+	buf = append(buf, data...)
+	if !maskForms(buf, forms) {
+		return data, nil
+	}
+	// Rewrite the stored chunks whose bytes changed.
+	for _, c := range tail {
+		from := max(start-c.off, 0)
+		at := c.off + from - start
+		masked := buf[at : at+int64(len(c.data))-from]
+		if bytes.Equal(masked, c.data[from:]) {
+			continue
+		}
+		updated := append(bytes.Clone(c.data[:from]), masked...)
+		const u = `UPDATE log_chunks SET data = $4 WHERE job_id = $1 AND attempt = $2 AND "offset" = $3`
+		if _, err := tx.Exec(ctx, u, p.JobID, p.Attempt, c.off, updated); err != nil {
+			return nil, interpret(err, "mask log")
+		}
+	}
+	return buf[stored:], nil
+}
+
+// LogReadParams selects a range of one attempt's log.
+type LogReadParams struct {
+	JobID   int64
+	Attempt int   // 0: the current attempt
+	Offset  int64 // the first byte
+	End     int64 // the byte after the last; past the log's length reads to its end
+}
+
+// LogInfo is what a log read knows before its bytes: the attempt and its length.
+type LogInfo struct {
+	Attempt int
+	Length  int64
+}
+
+// LogInfoGet resolves the attempt of a log read (0: the current one) and its
+// stored length. An attempt the job never reached is a *NotFoundError naming it.
+func (s *Store) LogInfoGet(ctx context.Context, jobID int64, attempt int) (*LogInfo, error) {
+	var info LogInfo
+	err := s.pool.QueryRow(ctx, `SELECT log_length, attempt FROM jobs WHERE id = $1`, jobID).Scan(&info.Length, &info.Attempt)
+	if err != nil {
+		return nil, interpret(err, "read log")
+	}
+	switch {
+	case attempt == 0 || attempt == info.Attempt:
+		return &info, nil
+	case attempt < 0 || attempt > info.Attempt:
+		return nil, &NotFoundError{Message: fmt.Sprintf("job %d has no attempt %d: its attempts are 1 to %d", jobID, attempt, info.Attempt)}
+	}
+	// An older attempt: its length is where its last chunk ends.
+	const q = `
+		SELECT coalesce((SELECT "offset" + octet_length(data) FROM log_chunks
+			WHERE job_id = $1 AND attempt = $2 ORDER BY "offset" DESC LIMIT 1), 0)`
+	info.Attempt = attempt
+	return &info, interpret(s.pool.QueryRow(ctx, q, jobID, attempt).Scan(&info.Length), "read log")
+}
+
+// A log read fetches pieces of at most logPiece bytes, about logBatch bytes a
+// query, so its memory stays flat whatever the chunk sizes (a 0.4 upload may be
+// one chunk of 64 MiB) and no connection waits while a slow client reads.
+const (
+	logPiece = 256 << 10
+	logBatch = 1 << 20
+)
+
+// LogCopy writes the bytes [Offset, End) of one attempt's log (Attempt resolved,
+// see LogInfoGet) to w as it reads them, a batch at a time. Where the log limit
+// dropped bytes, a marker line says how many.
+func (s *Store) LogCopy(ctx context.Context, w io.Writer, p *LogReadParams) error {
+	// picked takes the next chunks from pos in order with the bytes each would
+	// add, so only those within the batch's budget (and none after a chunk cut
+	// at logPiece) are sliced and sent.
+	const q = `
+		WITH next AS (
+			SELECT "offset", octet_length(data) AS size, octet_length(data) - greatest($3 - "offset", 0) AS rest
+			FROM log_chunks
+			WHERE job_id = $1 AND attempt = $2 AND "offset" + octet_length(data) > $3 AND "offset" < $4
+			ORDER BY "offset"
+			LIMIT 256
+		), picked AS (
+			SELECT "offset", size, least(rest, $5::int) AS piece, sum(least(rest, $5::int)) OVER w AS upto,
+				coalesce(sum((rest > $5::int)::int) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS cuts
+			FROM next
+			WINDOW w AS (ORDER BY "offset")
+		)
+		SELECT c."offset", p.size, substring(c.data FROM (greatest($3 - c."offset", 0) + 1)::int FOR $5::int)
+		FROM picked p JOIN log_chunks c ON c.job_id = $1 AND c.attempt = $2 AND c."offset" = p."offset"
+		WHERE p.upto - p.piece < $6 AND p.cuts = 0
+		ORDER BY c."offset"`
+	type piece struct {
+		off, size int64
+		data      []byte
+	}
+	pos := p.Offset
+	var batch []piece
+	for pos < p.End {
+		rows, _ := s.pool.Query(ctx, q, p.JobID, p.Attempt, pos, p.End, logPiece, logBatch)
+		batch = batch[:0]
+		for rows.Next() {
+			var pc piece
+			if err := rows.Scan(&pc.off, &pc.size, &pc.data); err != nil {
+				rows.Close()
+				return interpret(err, "read log")
+			}
+			batch = append(batch, pc)
+		}
+		if err := rows.Err(); err != nil {
+			return interpret(err, "read log")
+		}
+		if len(batch) == 0 {
+			return nil // fewer bytes than the length said: the log was trimmed meanwhile
+		}
+		for _, pc := range batch {
+			if pc.off > pos {
+				if _, err := fmt.Fprintf(w, "\n[aura: %d bytes of log omitted: log limit exceeded]\n", pc.off-pos); err != nil {
+					return err
+				}
+				pos = pc.off
+			}
+			data := pc.data[:min(int64(len(pc.data)), p.End-pos)]
+			if _, err := w.Write(data); err != nil {
+				return err
+			}
+			pos += int64(len(data))
+			if pos < pc.off+pc.size || pos >= p.End {
+				break // the chunk was cut: the next query goes on from pos
+			}
+		}
+	}
+	return nil
+}
+
+// LogRead returns the log of one attempt of a job (0: the current attempt) from
+// offset, at most limit bytes (0: all), and the attempt's stored length. It holds
+// the bytes in memory: for small reads (tests, catch-ups); the API streams with LogCopy.
+func (s *Store) LogRead(ctx context.Context, jobID int64, attempt int, offset, limit int64) ([]byte, int64, error) {
+	info, err := s.LogInfoGet(ctx, jobID, attempt)
+	if err != nil {
+		return nil, 0, err
+	}
+	end := info.Length
+	if limit > 0 && limit < end-offset {
+		end = offset + limit
 	}
 	var out bytes.Buffer
-	pos := offset
-	for _, c := range chunks {
-		if c.off > pos {
-			fmt.Fprintf(&out, "\n[aura: %d bytes of log omitted: log limit exceeded]\n", c.off-pos)
-			pos = c.off
-		}
-		out.Write(c.data[pos-c.off:])
-		pos = c.off + int64(len(c.data))
-	}
-	b := out.Bytes()
-	if limit > 0 && int64(len(b)) > limit {
-		b = b[:limit]
-	}
-	return b, length, nil
+	err = s.LogCopy(ctx, &out, &LogReadParams{JobID: jobID, Attempt: info.Attempt, Offset: offset, End: end})
+	return out.Bytes(), info.Length, err
 }

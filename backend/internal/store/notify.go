@@ -65,6 +65,7 @@ func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
 	if n.empty() {
 		return nil
 	}
+	n.logJobs()
 	_, err := tx.Exec(ctx, notifyQuery, n.args()...)
 	return interpret(err, "notify")
 }
@@ -72,6 +73,7 @@ func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
 // queue adds the notifications to a batch that runs in the transaction.
 func (n *notes) queue(b *pgx.Batch) {
 	if !n.empty() {
+		n.logJobs()
 		b.Queue(notifyQuery, n.args()...)
 	}
 }

@@ -35,7 +35,7 @@ func (s *Store) ProjectCreate(ctx context.Context, slug, name string, private bo
 
 // ProjectGet returns the project with slug.
 func (s *Store) ProjectGet(ctx context.Context, slug string) (*Project, error) {
-	const q = `SELECT ` + projectColumns + ` FROM projects WHERE slug = $1`
+	const q = `SELECT ` + projectColumns + ` FROM projects WHERE slug = $1 AND deleted_at IS NULL`
 	rows, _ := s.pool.Query(ctx, q, slug)
 	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project])
 	return p, interpret(err, "get project")
@@ -50,7 +50,7 @@ func (s *Store) ProjectList(ctx context.Context, admin bool, ownProjectID int64,
 	}
 	const q = `
 		SELECT ` + projectColumns + ` FROM projects
-		WHERE id > $1 AND ($2 OR NOT private OR id = $3)
+		WHERE id > $1 AND ($2 OR NOT private OR id = $3) AND deleted_at IS NULL
 		ORDER BY id
 		LIMIT $4`
 	rows, _ := s.pool.Query(ctx, q, after, admin, ownProjectID, page.Limit)
@@ -84,14 +84,77 @@ func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdate
 	return pr, interpret(err, "update project")
 }
 
-// ProjectDelete removes a project with everything in it.
+// ProjectDelete takes a project out of the API at once: it is marked deleted and
+// renamed (to a name no slug can take, which frees its slug), and its tokens go.
+// ProjectPurge removes the rest in the background, in batches, rather than one
+// transaction locking a million jobs for minutes.
 func (s *Store) ProjectDelete(ctx context.Context, slug string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM projects WHERE slug = $1`, slug)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		const q = `
+			UPDATE projects SET deleted_at = now(), slug = slug || '~deleted~' || id
+			WHERE slug = $1 AND deleted_at IS NULL
+			RETURNING id`
+		var id int64
+		if err := tx.QueryRow(ctx, q, slug).Scan(&id); err != nil {
+			if err = interpret(err, "delete project"); err == ErrNotFound {
+				return &NotFoundError{Message: "project " + slug + " does not exist"}
+			}
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM tokens WHERE project_id = $1`, id)
+		return interpret(err, "delete project tokens")
+	})
+}
+
+// Batch sizes of ProjectPurge: each step is one short transaction.
+const (
+	purgeJobs     = 200 // with their log chunks
+	purgeEntities = 50
+	purgeRows     = 1000
+)
+
+// ProjectPurge takes one step in removing the oldest deleted project: a batch of
+// its unfinished jobs (so no runner claims them), then of its other jobs, entity
+// by entity, then its collections, then the project itself. It reports whether
+// a step was taken; call it until it reports none. Several servers may purge at once.
+func (s *Store) ProjectPurge(ctx context.Context) (bool, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT id FROM projects WHERE deleted_at IS NOT NULL ORDER BY id LIMIT 1`).Scan(&id)
+	if err == pgx.ErrNoRows {
+		return false, nil
+	}
 	if err != nil {
-		return interpret(err, "delete project")
+		return false, interpret(err, "purge project")
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+	const qRunnable = `
+		DELETE FROM jobs WHERE id IN (
+			SELECT id FROM jobs WHERE project_id = $1 AND status IN ('waiting', 'queued', 'running') LIMIT $2)`
+	tag, err := s.pool.Exec(ctx, qRunnable, id, purgeJobs)
+	if err != nil || tag.RowsAffected() > 0 {
+		return true, interpret(err, "purge project jobs")
 	}
-	return nil
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM entities WHERE project_id = $1 LIMIT $2`, id, purgeEntities)
+	entities, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return false, interpret(err, "purge project entities")
+	}
+	if len(entities) > 0 {
+		const qJobs = `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE entity_id = ANY($1) LIMIT $2)`
+		tag, err := s.pool.Exec(ctx, qJobs, entities, purgeJobs)
+		if err != nil || tag.RowsAffected() == purgeJobs {
+			return true, interpret(err, "purge project jobs")
+		}
+		const qEntities = `
+			DELETE FROM entities e WHERE id = ANY($1)
+				AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.entity_id = e.id)`
+		_, err = s.pool.Exec(ctx, qEntities, entities)
+		return true, interpret(err, "purge project entities")
+	}
+	tag, err = s.pool.Exec(ctx, `DELETE FROM collections WHERE id IN (SELECT id FROM collections WHERE project_id = $1 LIMIT $2)`, id, purgeRows)
+	if err != nil || tag.RowsAffected() > 0 {
+		return true, interpret(err, "purge project collections")
+	}
+	// What is left is small: keys, and whatever arrived meanwhile (cascading).
+	_, err = s.pool.Exec(ctx, `DELETE FROM projects WHERE id = $1 AND deleted_at IS NOT NULL`, id)
+	return true, interpret(err, "purge project")
 }

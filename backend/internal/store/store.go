@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aura-ci/aura/backend/internal/seal"
 )
 
 var (
@@ -31,21 +33,53 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return e.Message }
 
+// LimitError is a submission refused by a configured limit; Setting names the
+// setting that raises it.
+type LimitError struct {
+	Code    int // 429 for a quota used up, 422 for a request over a bound
+	Setting string
+	Message string
+}
+
+func (e *LimitError) Error() string { return e.Message }
+
 // ConflictError is ErrConflict with a message that says what conflicts.
 type ConflictError struct{ Message string }
 
 func (e *ConflictError) Error() string        { return e.Message }
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
-// Store is Aura's PostgreSQL storage.
+// NotFoundError is ErrNotFound with a message that says what was not found.
+type NotFoundError struct{ Message string }
+
+func (e *NotFoundError) Error() string        { return e.Message }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// Store is Aura's PostgreSQL storage. Secret values pass through it only sealed
+// with box: they are sealed on the way in and opened only for the job that needs them.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	box    *seal.Box
+	limits SubmitLimits
 }
 
-// New returns a Store on pool.
-func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+// SubmitLimits bound what jobs may submit through their tokens.
+type SubmitLimits struct {
+	ChildrenPerJob int // jobs one job may submit in all; 0: no limit
+	Depth          int // steps of jobs submitting jobs; 0: no limit
 }
+
+// DefaultSubmitLimits are generous: a real build never meets them, a runaway
+// job-submits-job loop does.
+var DefaultSubmitLimits = SubmitLimits{ChildrenPerJob: 1000, Depth: 20}
+
+// New returns a Store on pool sealing secrets with box.
+func New(pool *pgxpool.Pool, box *seal.Box) *Store {
+	return &Store{pool: pool, box: box, limits: DefaultSubmitLimits}
+}
+
+// SetSubmitLimits replaces the limits on job-submits-job; call it before serving.
+func (s *Store) SetSubmitLimits(l SubmitLimits) { s.limits = l }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {

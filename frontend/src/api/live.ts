@@ -48,9 +48,15 @@ export function useResource<T>(
   loadRef.current = load;
   const gen = useRef(0);
   const inflight = useRef(false);
+  // An event during a fetch may postdate what that fetch reads: fetch once more after it.
+  const again = useRef(false);
 
   const run = useCallback((fresh: boolean) => {
-    if (!fresh && inflight.current) return;
+    if (!fresh && inflight.current) {
+      again.current = true;
+      return;
+    }
+    again.current = false;
     const my = ++gen.current;
     inflight.current = true;
     const ctl = new AbortController();
@@ -70,7 +76,9 @@ export function useResource<T>(
         setState((s) => ({ ...s, error: String(e), loading: false }));
       })
       .finally(() => {
-        if (my === gen.current) inflight.current = false;
+        if (my !== gen.current) return;
+        inflight.current = false;
+        if (again.current) run(false);
       });
   }, []);
 

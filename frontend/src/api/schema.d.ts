@@ -13,7 +13,8 @@ export interface paths {
         };
         /**
          * Liveness probe
-         * @description Answers 200 while the process serves HTTP; it does not touch the database.
+         * @description Answers 200 while the process serves HTTP, with `database` saying whether
+         *     PostgreSQL answers (a database outage is no reason to restart the server).
          */
         get: operations["healthz"];
         put?: never;
@@ -88,7 +89,9 @@ export interface paths {
         post?: never;
         /**
          * Delete a project
-         * @description Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+         * @description Deletes a project with its entities, collections, jobs, logs and tokens (admin
+         *     token). The project, its jobs and its tokens leave the API at once and its slug
+         *     is free again; the rows are removed in the background, in batches.
          */
         delete: operations["deleteProject"];
         options?: never;
@@ -164,7 +167,10 @@ export interface paths {
         };
         /**
          * Get an entity
-         * @description Returns one entity with its status, its collections and all its jobs.
+         * @description Returns one entity with its status, its collections and the first page of its
+         *     jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+         *     has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+         *     (the entity's other fields come again with every page).
          */
         get: operations["getEntity"];
         put?: never;
@@ -494,6 +500,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tags
+         * @description Every tag that a runner serves or asked for, or that a queued job carries
+         *     (at most 1,000, by name), with when a runner last asked for it, how many
+         *     jobs wait for it, and the registered runners that serve it. A tag with
+         *     queued jobs and no recent check-in is work no live runner can take.
+         */
+        get: operations["listTags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runner/claim": {
         parameters: {
             query?: never;
@@ -514,6 +543,32 @@ export interface paths {
          *     every `heartbeatSeconds`, and complete it.
          */
         post: operations["claimJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runner/cancels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wait for cancels of running jobs (long poll)
+         * @description Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+         *     keeps one of these open with the attempts it runs. The call answers as soon
+         *     as any of them must stop (cancelled, timed out, ended, or no longer this
+         *     runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+         *     (default 30) passed first; the runner then simply asks again. It is woken
+         *     through PostgreSQL, so a cancel made on any server process reaches the
+         *     runner at once. Heartbeats still answer "cancelled?" as a fallback.
+         */
+        post: operations["watchCancels"];
         delete?: never;
         options?: never;
         head?: never;
@@ -560,8 +615,11 @@ export interface paths {
         /**
          * Read a job's log
          * @description Returns the raw bytes of one attempt's log (the current attempt by default),
-         *     from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-         *     stored, so a reader can tell whether more is there.
+         *     from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+         *     read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+         *     `offset` + `limit` while that is below it. Where the log limit dropped bytes
+         *     from the middle of a log, a marker line stands in for them. An `offset` past
+         *     the end is 400; an attempt the job never had is 404.
          */
         get: operations["getJobLog"];
         put?: never;
@@ -583,6 +641,32 @@ export interface paths {
         patch: operations["appendJobLog"];
         trace?: never;
     };
+    "/api/v1/jobs/{id}/log/times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * When each log chunk arrived
+         * @description The arrival time of each stored chunk of one attempt's log (the current
+         *     attempt by default), in offset order: the bytes from `offset` up to the next
+         *     chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+         *     line's time since the job started.
+         */
+        get: operations["getJobLogTimes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/complete": {
         parameters: {
             query?: never;
@@ -598,13 +682,55 @@ export interface paths {
         /**
          * Complete a job
          * @description Step 4 of the runner life cycle (the runner token of the holder, or the job
-         *     token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-         *     `failed`. `logLength` and
-         *     `logSha256`, when given, are checked against the stored log and a difference
-         *     sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-         *     means the attempt is stale: drop the job.
+         *     token). Ends the running attempt with its exit code: 0 is `succeeded`,
+         *     anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+         *     it confirms the process ended and the job becomes `cancelled`. `logLength`
+         *     and `logSha256`, when given, are checked against the stored log and a
+         *     difference sets `logMismatch`. The holder's same complete again answers 200;
+         *     any other complete of an attempt that is over (lost, timed out by the server,
+         *     superseded, held by another runner, never claimed) is refused with 410 and
+         *     changes nothing: drop the job.
          */
         post: operations["completeJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The live event stream (websocket)
+         * @description Upgrades to a websocket (one per browser tab) that carries live events as JSON
+         *     text frames. The client sends `EventClientMessage`s: it subscribes to the
+         *     topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+         *     answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+         *     changes made through any server process sharing the database arrive.
+         *
+         *     Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+         *     headers on a websocket), or an `auth` message sent first. Without a token only
+         *     public projects can be followed; events of private projects go only to
+         *     callers who may read them, and subscribing to what the caller may not read
+         *     answers an `error` event with code 404.
+         *
+         *     A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+         *     already holds; the server sends the stored bytes from there, then each append,
+         *     so after a reconnect the log continues without a byte lost or doubled.
+         *
+         *     Each socket has a bounded queue. A client that reads too slowly is closed
+         *     with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+         *     `resync` event, refetch what the page shows. The server pings every 54 s and
+         *     closes a socket that answers no ping for 60 s.
+         */
+        get: operations["events"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -668,8 +794,10 @@ export interface paths {
         /**
          * Mark a job finished (0.4)
          * @description The 0.4.0 finish call (runner key): ends the job with its exit code (0
-         *     succeeded, anything else failed). A job may be finished even if it never
-         *     started.
+         *     succeeded, anything else failed). Only the runner holding the job's running
+         *     attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+         *     even one never started, which forged results): anything else is 410 and
+         *     changes nothing.
          */
         post: operations["compatJob"];
         delete?: never;
@@ -693,7 +821,10 @@ export interface paths {
         /**
          * Upload a job's log (0.4)
          * @description The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-         *     uploaded once after the job ended.
+         *     uploaded once. From the runner that ran the attempt it is accepted while the
+         *     job runs and once within ten minutes after that runner finished it (0.4
+         *     runners upload after `POST /api/job`); from the job key only while the job
+         *     runs. Anything else is 410 and changes nothing.
          */
         post: operations["compatUploadLog"];
         delete?: never;
@@ -727,8 +858,18 @@ export interface components {
             length: number;
         };
         Health: {
-            /** @description "ok". */
-            status: string;
+            /**
+             * @description "ok", or "degraded" while the database is unreachable.
+             * @enum {string}
+             */
+            status: "ok" | "degraded";
+            /**
+             * @description Whether the database answered a ping within a second.
+             * @enum {string}
+             */
+            database?: "ok" | "unreachable";
+            /** @description The server's version (module version or VCS revision of the build; "dev" without either). */
+            version?: string;
         };
         Project: {
             slug: string;
@@ -810,7 +951,10 @@ export interface components {
             counts: components["schemas"]["JobCounts"];
             /** @description The collections the entity is in. */
             collections: components["schemas"]["CollectionRef"][];
+            /** @description One page of the entity's jobs, oldest first. */
             jobs: components["schemas"]["Job"][];
+            /** @description Cursor of the next page of jobs; absent on the last page. */
+            nextCursor?: string;
         };
         CollectionSummary: {
             key: string;
@@ -831,6 +975,11 @@ export interface components {
             value: string;
             /** Format: date-time */
             createdAt: string;
+            /**
+             * Format: int64
+             * @description How many entities the collection holds.
+             */
+            entityCount: number;
             /** @description One page of the collection's entities, newest first. */
             entities: components["schemas"]["EntitySummary"][];
             /** @description Cursor of the next page of entities; absent on the last page. */
@@ -848,7 +997,7 @@ export interface components {
             name: string;
             status: components["schemas"]["JobStatus"];
         };
-        /** @description What a waiting job still waits for. */
+        /** @description What a waiting job still waits for, or for a queued job, which runner. */
         WaitingFor: {
             /** @description Preceding jobs that have not succeeded yet. */
             jobs: components["schemas"]["JobRef"][];
@@ -857,6 +1006,24 @@ export interface components {
              * @description The earliest start, when it is still in the future.
              */
             until?: string;
+            runner?: components["schemas"]["WaitingRunner"];
+        };
+        /**
+         * @description For a queued job: its tag and when a runner last asked for it, so a job no
+         *     live runner can take says so.
+         */
+        WaitingRunner: {
+            tag: string;
+            /**
+             * Format: date-time
+             * @description When a runner last asked for this tag; absent when none ever did.
+             */
+            lastCheckIn?: string;
+            /**
+             * @description "waiting for a free runner with tag `t`", "no runner has asked for tag `t`
+             *     in the last 10 minutes" or "no runner has ever asked for tag `t`".
+             */
+            message: string;
         };
         Job: {
             /** Format: int64 */
@@ -911,6 +1078,13 @@ export interface components {
             reason?: string;
             /** @description The runner's log length or SHA-256 differed from the stored log. */
             logMismatch?: boolean;
+            /**
+             * Format: date-time
+             * @description A cancel was asked for while the job ran. The job stays `running` until
+             *     its runner confirms the process ended (or the cancel grace passes), then
+             *     it is `cancelled`.
+             */
+            cancelRequestedAt?: string;
         };
         JobSubmit: {
             /** @description Required with a project token; defaults to the job token's project. */
@@ -925,8 +1099,9 @@ export interface components {
                 [key: string]: string;
             };
             /**
-             * @description Secret environment variables, masked in the log and never shown again;
-             *     names match `^[A-Za-z_][A-Za-z0-9_]*$`.
+             * @description Secret environment variables, sealed at rest, masked in the log (whole,
+             *     line by line and in common encodings) and never shown again; names
+             *     match `^[A-Za-z_][A-Za-z0-9_]*$`, values have at least 8 characters.
              */
             secretEnv?: {
                 [key: string]: string;
@@ -941,7 +1116,7 @@ export interface components {
             precedingJobs?: number[];
             /**
              * Format: date-time
-             * @description Do not start before this time.
+             * @description Do not start before this time; at most a year ahead.
              */
             earliestStart?: string;
             /** @default 3600 */
@@ -986,7 +1161,7 @@ export interface components {
             precedingNames?: string[];
             /**
              * Format: date-time
-             * @description Do not start before this time.
+             * @description Do not start before this time; at most a year ahead.
              */
             earliestStart?: string;
             /** @default 3600 */
@@ -1019,6 +1194,25 @@ export interface components {
             version?: string;
             os?: string;
             arch?: string;
+            /** @description When any runner last asked for each of this runner's tags (tags never asked for are absent). */
+            tagCheckIns?: {
+                [key: string]: string;
+            };
+        };
+        Tag: {
+            tag: string;
+            /**
+             * Format: date-time
+             * @description When a runner last asked for this tag; absent when none ever did.
+             */
+            lastCheckIn?: string;
+            /**
+             * Format: int64
+             * @description Jobs with this tag waiting in the queue.
+             */
+            queued: number;
+            /** @description Names of the registered runners that serve this tag. */
+            runners: string[];
         };
         RunnerCreate: {
             name: string;
@@ -1125,6 +1319,36 @@ export interface components {
             /** @description How often to heartbeat each running job. */
             heartbeatSeconds: number;
         };
+        CancelsRequest: {
+            /** @description The attempts the runner runs now. */
+            jobs: components["schemas"]["AttemptRef"][];
+            /**
+             * @description How long to wait for a cancel before answering with none.
+             * @default 30
+             */
+            waitSeconds?: number;
+        };
+        AttemptRef: {
+            /** Format: int64 */
+            id: number;
+            attempt: number;
+        };
+        CancelsResponse: {
+            /** @description The attempts to stop now; empty when the wait ended first. */
+            jobs: components["schemas"]["AttemptStop"][];
+        };
+        AttemptStop: {
+            /** Format: int64 */
+            id: number;
+            attempt: number;
+            status?: components["schemas"]["JobStatus"];
+            /**
+             * @description The attempt is no longer this runner's (superseded, re-queued, deleted or
+             *     held by another runner): kill it at once and forget it without completing
+             *     it. Otherwise stop it (SIGTERM, SIGKILL after the grace) and complete it.
+             */
+            gone: boolean;
+        };
         HeartbeatRequest: {
             attempt: number;
         };
@@ -1177,7 +1401,7 @@ export interface components {
             precedingJobs?: number[];
             /**
              * Format: int64
-             * @description Unix seconds; 0.4 clients may send null for "now".
+             * @description Unix seconds, at most a year ahead; 0.4 clients may send null for "now".
              */
             earliestStart?: number | null;
         };
@@ -1412,6 +1636,21 @@ export interface components {
             message: string;
             topic?: components["schemas"]["EventTopic"];
         };
+        LogTimes: {
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When the attempt started running (current attempt only).
+             */
+            startedAt?: string;
+            chunks: components["schemas"]["LogChunkTime"][];
+        };
+        LogChunkTime: {
+            /** Format: int64 */
+            offset: number;
+            /** Format: date-time */
+            time: string;
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid; `field` names it. */
@@ -1460,8 +1699,10 @@ export interface components {
             };
         };
         /**
-         * @description The runner's attempt is stale (the job was lost and re-queued, retried or
-         *     deleted): stop this job at once and do not complete it.
+         * @description The attempt is not the caller's to change: it is over (completed, lost,
+         *     timed out, cancelled), superseded (the job was lost and re-queued, retried
+         *     or deleted), held by another runner, or was never claimed. Stop this job at
+         *     once and do not complete it; nothing was changed.
          */
         Gone: {
             headers: {
@@ -1473,6 +1714,20 @@ export interface components {
         };
         /** @description The body is too large (JSON bodies are limited to 1 MiB, log chunks to 4 MiB). */
         PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description A configured limit is used up (429: the jobs one job may submit,
+         *     AURA_MAX_CHILDREN) or exceeded by the request (422: jobs in one batch,
+         *     AURA_MAX_BATCH; depth of jobs submitting jobs, AURA_MAX_DEPTH). The message
+         *     names the limit and the setting that raises it.
+         */
+        LimitExceeded: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1498,9 +1753,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The database is unreachable. */
+        /**
+         * @description The database is unreachable (an outage, or the embedded PostgreSQL is
+         *     restarting). Nothing was changed; retry after `Retry-After` seconds. The
+         *     server serves again within a second of the database coming back.
+         */
         ServiceUnavailable: {
             headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -1599,6 +1860,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createProject: {
@@ -1629,6 +1891,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getProject: {
@@ -1657,6 +1920,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteProject: {
@@ -1683,6 +1947,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateProject: {
@@ -1716,6 +1981,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listEntityKeys: {
@@ -1744,6 +2010,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listEntities: {
@@ -1779,11 +2046,17 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getEntity: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's `nextCursor`; the first page when absent. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Jobs per page. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description The project's slug. */
@@ -1811,6 +2084,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCollectionKeys: {
@@ -1839,6 +2113,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCollections: {
@@ -1874,6 +2149,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getCollection: {
@@ -1911,6 +2187,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listProjectTokens: {
@@ -1939,6 +2216,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createProjectToken: {
@@ -1973,6 +2251,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteProjectToken: {
@@ -2001,6 +2280,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     submitJob: {
@@ -2030,7 +2310,10 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     submitJobBatch: {
@@ -2060,7 +2343,10 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getJob: {
@@ -2089,6 +2375,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     cancelJob: {
@@ -2118,6 +2405,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     retryJob: {
@@ -2147,6 +2435,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listQueue: {
@@ -2182,6 +2471,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listRunners: {
@@ -2210,6 +2500,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createRunner: {
@@ -2240,6 +2531,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteRunner: {
@@ -2266,6 +2558,32 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tags. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Tag"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     claimJobs: {
@@ -2295,6 +2613,37 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    watchCancels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelsRequest"];
+            };
+        };
+        responses: {
+            /** @description The attempts to stop, possibly none. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     heartbeatJob: {
@@ -2329,6 +2678,7 @@ export interface operations {
             410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getJobLog: {
@@ -2338,7 +2688,7 @@ export interface operations {
                 attempt?: number;
                 /** @description First byte to return. */
                 offset?: number;
-                /** @description Most bytes to return; everything from `offset` when absent. */
+                /** @description Most bytes to return. */
                 limit?: number;
             };
             header?: never;
@@ -2366,6 +2716,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     appendJobLog: {
@@ -2406,6 +2757,37 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             416: components["responses"]["RangeNotSatisfiable"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getJobLogTimes: {
+        parameters: {
+            query?: {
+                /** @description The attempt to read; the current one when absent. */
+                attempt?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The chunks' arrival times. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogTimes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
         };
     };
     completeJob: {
@@ -2440,6 +2822,31 @@ export interface operations {
             410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    events: {
+        parameters: {
+            query?: {
+                /** @description A token, for clients that cannot set the Authorization header. */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the websocket protocol. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatSubmit: {
@@ -2469,7 +2876,10 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["LimitExceeded"];
+            429: components["responses"]["LimitExceeded"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatRunner: {
@@ -2499,6 +2909,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatJob: {
@@ -2527,8 +2938,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     compatUploadLog: {
@@ -2560,8 +2973,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }

@@ -16,6 +16,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -24,11 +25,44 @@ import (
 	"github.com/aura-ci/aura/runner/internal/submit"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…"; otherwise the
+// build info supplies it.
 var version = "dev"
 
 func main() {
+	version = buildVersion(version)
 	os.Exit(run(os.Args[1:]))
+}
+
+// buildVersion returns the version to report: the one set at build time, else
+// the module version (go install …@v1.2.3), else the VCS revision the binary was
+// built from ("dev-0123456789ab", "-dirty" with uncommitted changes).
+func buildVersion(set string) string {
+	info, ok := debug.ReadBuildInfo()
+	if set != "dev" || !ok {
+		return set
+	}
+	return versionOf(info)
+}
+
+// versionOf reads the version from build info.
+func versionOf(info *debug.BuildInfo) string {
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev-" + rev + dirty
 }
 
 func run(args []string) int {

@@ -5,8 +5,9 @@
 // The life cycle of a job follows the contract (openapi.yaml, "Runner life
 // cycle"): claim (long poll) → a first heartbeat at once, which acknowledges the
 // claim, then one every heartbeatSeconds → log chunks while the job runs →
-// complete, once every byte of the log is delivered. A cancel (in a heartbeat or
-// log answer) stops the job, which is then completed; 410 Gone on any job call
+// complete, once every byte of the log is delivered. A cancel (pushed through the
+// cancel long poll, or in a heartbeat or log answer) stops the job, which is then
+// completed; 410 Gone on any job call
 // kills it at once and drops it without completing. Network errors and 5xx are
 // retried with backoff for as long as it takes: the runner never gives up a job's
 // result, and never exits, because the server is away.
@@ -20,11 +21,13 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aura-ci/aura/runner/internal/apiclient"
@@ -38,6 +41,9 @@ import (
 // WaitSeconds is how long a claim waits on the server for work.
 const WaitSeconds = 30
 
+// claimDrain is how long a shutdown lets an open claim finish arriving.
+const claimDrain = 200 * time.Millisecond
+
 // Agent claims and runs jobs.
 type Agent struct {
 	cfg     config.Config
@@ -50,15 +56,21 @@ type Agent struct {
 	retryMin, retryMax time.Duration
 	refusedDelay       time.Duration
 	waitSeconds        int
+	// flushTime bounds, past the jobs' kill grace, how long a shutdown waits
+	// for the server to take the jobs' logs and ends.
+	flushTime time.Duration
 
 	// jobCtx carries every job's calls to the server; only Kill cancels it, so a
 	// shutdown still reports the jobs it stops.
 	jobCtx  context.Context
 	killAll context.CancelFunc
+	// binDir holds an aura-runner link that goes first on the jobs' PATH.
+	binDir string
 
 	mu      sync.Mutex
 	tasks   map[taskKey]*task
 	freed   chan struct{} // a slot was freed
+	started chan struct{} // a job started: the cancel poll must cover it
 	running sync.WaitGroup
 }
 
@@ -96,10 +108,12 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		retryMax:     10 * time.Second,
 		refusedDelay: 30 * time.Second,
 		waitSeconds:  WaitSeconds,
+		flushTime:    10 * time.Second,
 		jobCtx:       jobCtx,
 		killAll:      killAll,
 		tasks:        map[taskKey]*task{},
 		freed:        make(chan struct{}, 1),
+		started:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -121,6 +135,34 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("work folder: %w", err)
 	}
+	unlock, err := lockWorkDir(a.cfg.WorkDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := job.AdoptOrphans(); err != nil {
+		a.log.Printf("cannot become the subreaper of the jobs' processes (%v): detached ones are still found by their mark", err)
+	}
+	// What a killed runner's jobs left running must not run beside new attempts.
+	if dir, err := linkSelf(a.cfg.WorkDir); err != nil {
+		a.log.Printf("jobs cannot run aura-runner submit by name: %v", err)
+	} else {
+		a.binDir = dir
+	}
+	cleaned, err := job.Recover(a.cfg.WorkDir)
+	for _, line := range cleaned {
+		a.log.Printf("cleaning up after an earlier runner: %s", line)
+	}
+	if err != nil {
+		a.log.Printf("cleaning up after an earlier runner: %v", err)
+	}
+	watchCtx, stopWatching := context.WithCancel(a.jobCtx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		a.watchCancels(watchCtx)
+	}()
+	defer func() { stopWatching(); <-watching }()
 	a.claimLoop(ctx)
 
 	done := make(chan struct{})
@@ -139,13 +181,45 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.jobCtx.Done():
 		}
 	}
+	// What the server cannot take within the jobs' kill grace and the flush time
+	// stays undelivered: a runner asked to stop must stop, server or not.
 	select {
 	case <-done:
 	case <-a.jobCtx.Done():
 		return nil
+	case <-time.After(a.cfg.Grace + a.flushTime):
+		a.reportUndelivered()
+		a.Kill()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 	}
 	a.log.Printf("stopped")
 	return nil
+}
+
+// reportUndelivered says, for each job still on its way to the server, what the
+// server will not get from this runner.
+func (a *Agent) reportUndelivered() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		t.mu.Lock()
+		what := "its end (it was still stopping)"
+		if t.ended {
+			what = fmt.Sprintf("its end (exit code %d)", t.exitCode)
+		}
+		stream := t.stream
+		t.mu.Unlock()
+		if stream != nil {
+			if n := stream.Buffered(); n > 0 {
+				what += fmt.Sprintf(" and the last %d bytes of its log", n)
+			}
+		}
+		a.log.Printf("could not deliver job %d attempt %d to the server before exiting: %s; "+
+			"the server will declare it lost when its lease runs out", t.job.Id, t.job.Attempt, what)
+	}
 }
 
 // Kill kills every job at once and abandons their reports: the second signal.
@@ -175,6 +249,50 @@ func (a *Agent) Kill() {
 	case <-removed:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// linkSelf links the running executable as aura-runner into a folder of the
+// work folder, for the jobs' PATH.
+func linkSelf(workDir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dir, err := filepath.Abs(filepath.Join(workDir, ".bin"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	link := filepath.Join(dir, "aura-runner")
+	_ = os.Remove(link)
+	return dir, os.Symlink(exe, link)
+}
+
+// lookup returns the last value of name in env.
+func lookup(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// lockWorkDir makes sure one runner at a time uses a work folder: a runner
+// cleans up what the folder's previous runner left, which must not be a live one.
+// The lock goes with the process, even on kill -9.
+func lockWorkDir(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("work folder %s is in use by another aura-runner; give each runner its own --work-dir", dir)
+	}
+	return func() { _ = f.Close() }, nil
 }
 
 func (a *Agent) runningCount() int {
@@ -210,10 +328,14 @@ func (a *Agent) claimLoop(ctx context.Context) {
 		began := time.Now()
 		claimed, err := a.claim(ctx, free)
 		if ctx.Err() != nil {
-			// A claim cut short is released by the server; one that got its answer
-			// is not acknowledged, so the server queues its jobs again in seconds.
+			// A claim cut short is released by the server. Jobs whose claim was
+			// answered as the shutdown began are ours: they run under the shutdown
+			// grace rather than wait out the server's acknowledgement timeout.
 			if claimed != nil && len(claimed.Jobs) > 0 {
-				a.log.Printf("shutting down: leaving %d just-claimed job(s) to the server", len(claimed.Jobs))
+				a.log.Printf("shutting down: running the %d job(s) claimed as it began", len(claimed.Jobs))
+				for _, cj := range claimed.Jobs {
+					a.start(cj, claimed.HeartbeatSeconds)
+				}
 			}
 			return
 		}
@@ -233,7 +355,10 @@ func (a *Agent) claimLoop(ctx context.Context) {
 			backoff.Sleep(ctx, delay)
 			continue
 		}
-		if lastErr != "" {
+		// An empty answer at once proves little (a server shutting down answers
+		// so); say that claiming works again only once the server really served
+		// a claim: jobs, or a long poll it held.
+		if lastErr != "" && (len(claimed.Jobs) > 0 || time.Since(began) >= time.Second) {
 			a.log.Printf("claiming works again")
 			lastErr = ""
 		}
@@ -259,8 +384,13 @@ func (a *Agent) claimLoop(ctx context.Context) {
 
 // claim makes one claim call.
 func (a *Agent) claim(ctx context.Context, capacity int) (*apiclient.ClaimResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.waitSeconds+15)*time.Second)
+	// A shutdown ends the long poll a moment late, so that an answer already on
+	// its way (jobs the server just handed out) is read rather than cut off.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.waitSeconds+15)*time.Second)
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(claimDrain, cancel) })
+	defer stop()
+	ctx = claimCtx
 	goos, goarch := runtime.GOOS, runtime.GOARCH
 	resp, err := a.client.ClaimJobsWithResponse(ctx, apiclient.ClaimRequest{
 		Tags:        a.cfg.Tags,
@@ -295,6 +425,10 @@ func (a *Agent) start(cj apiclient.ClaimedJob, heartbeatSeconds int) {
 	}
 	a.tasks[key] = t
 	a.mu.Unlock()
+	select {
+	case a.started <- struct{}{}:
+	default:
+	}
 	a.running.Add(1)
 	go func() {
 		defer func() {
@@ -324,7 +458,9 @@ type task struct {
 	gone      chan struct{}
 	isGone    bool
 	ended     bool // the process has exited
+	exitCode  int
 	completed bool
+	stopSeen  bool // the cancel poll reported this attempt's end
 }
 
 // cancel stops the job because the server said so, unless it has ended already.
@@ -406,6 +542,10 @@ func (t *task) env() []string {
 	for _, k := range slices.Sorted(maps.Keys(j.Env)) {
 		env = append(env, k+"="+j.Env[k])
 	}
+	if t.agent.binDir != "" {
+		// `aura-runner submit` works inside the job whatever the runner's PATH.
+		env = append(env, "PATH="+t.agent.binDir+string(os.PathListSeparator)+lookup(env, "PATH"))
+	}
 	for _, k := range slices.Sorted(maps.Keys(j.SecretEnv)) {
 		env = append(env, k+"="+j.SecretEnv[k])
 	}
@@ -429,9 +569,12 @@ func (t *task) run() {
 	hbCtx, stopHeartbeats := context.WithCancel(ctx)
 	defer stopHeartbeats()
 
-	t.stream = logstream.New(a.client, j.Id, j.Attempt, logstream.Options{
+	stream := logstream.New(a.client, j.Id, j.Attempt, logstream.Options{
 		RetryMin: a.retryMin, RetryMax: a.retryMax, LogFunc: a.log.Printf,
 	})
+	t.mu.Lock()
+	t.stream = stream
+	t.mu.Unlock()
 	// The first heartbeat acknowledges the claim; it goes out while the job starts.
 	go t.heartbeats(hbCtx)
 	go func() {
@@ -444,7 +587,7 @@ func (t *task) run() {
 		}
 	}()
 
-	output := mask.NewWriter(t.stream, t.secrets())
+	output := mask.NewWriter(t.stream, mask.Expand(t.secrets()))
 	var res job.Result
 	proc, err := job.Start(job.Spec{
 		ID: j.Id, Attempt: j.Attempt, Cmd: j.Cmd, Shell: a.cfg.Shell, Env: t.env(), WorkDir: a.cfg.WorkDir,
@@ -465,6 +608,7 @@ func (t *task) run() {
 	}
 	t.mu.Lock()
 	t.ended = true
+	t.exitCode = res.ExitCode
 	t.mu.Unlock()
 	_ = output.Close()
 	_ = t.stream.Close()

@@ -98,6 +98,10 @@ func (p *peer) routes() http.Handler {
 					code := p.claimFailures[0]
 					p.claimFailures = p.claimFailures[1:]
 					p.mu.Unlock()
+					if code == http.StatusOK { // an empty answer at once
+						reply(w, code, apiclient.ClaimResponse{Jobs: []apiclient.ClaimedJob{}, HeartbeatSeconds: 1})
+						return
+					}
 					fail(w, code)
 					return
 				}
@@ -230,6 +234,7 @@ func (l *lines) String() string {
 
 type testBundle struct {
 	peer     *peer
+	server   *httptest.Server
 	agent    *Agent
 	out      *lines
 	shutdown context.CancelFunc
@@ -250,13 +255,14 @@ func setup(t *testing.T, concurrency int, prepare ...func(*peer)) *testBundle {
 	out := &lines{}
 	a, err := New(config.Config{
 		Server: srv.URL, Token: "AURA_RUNNERKEY_test-x", Tags: []string{"native,linux", "docker"},
-		Concurrency: concurrency, WorkDir: t.TempDir(), Shell: "sh", Grace: time.Second, ShutdownGrace: 300 * time.Millisecond,
+		Concurrency: concurrency, WorkDir: t.TempDir(), Shell: "sh", Grace: time.Second, ShutdownGrace: time.Second,
 	}, "test", log.New(out, "", 0))
 	require.NoError(t, err)
 	a.retryMin, a.retryMax, a.refusedDelay = 5*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 
 	ctx, shutdown := context.WithCancel(context.Background())
-	b := &testBundle{peer: p, agent: a, out: out, shutdown: shutdown, stopped: make(chan struct{})}
+	a.flushTime = 500 * time.Millisecond
+	b := &testBundle{peer: p, server: srv, agent: a, out: out, shutdown: shutdown, stopped: make(chan struct{})}
 	go func() {
 		defer close(b.stopped)
 		require.NoError(t, a.Run(ctx))
@@ -411,7 +417,7 @@ func TestShutdownStopsAndReports(t *testing.T) {
 	require.Zero(t, b.peer.completed(31)[0].ExitCode)
 	require.Contains(t, b.peer.log(30), "aura-runner: the runner is shutting down: sending SIGTERM")
 	out := b.out.String()
-	require.Contains(t, out, "shutting down: waiting up to 300ms for")
+	require.Contains(t, out, "shutting down: waiting up to 1s for")
 	require.Contains(t, out, "shutdown grace period over: stopping 1 job(s)")
 	require.True(t, strings.HasSuffix(out, "stopped\n"), out)
 
@@ -430,4 +436,42 @@ func TestJobBaseEnvHidesRunnerSecrets(t *testing.T) {
 
 	env := jobBaseEnv([]string{"PATH=/bin", "AURA_RUNNER_TOKEN=AURA_RUNNERKEY_x", "AURA_RUNNER_CONFIG=/etc/aura.yaml", "HOME=/root"})
 	require.Equal(t, []string{"PATH=/bin", "HOME=/root"}, env)
+}
+
+// TestShutdownWithTheServerGone: SIGTERM while the server is away ends the runner
+// within the shutdown grace, the kill grace and the flush time, saying what it
+// could not deliver.
+func TestShutdownWithTheServerGone(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, 1)
+	b.peer.add(claimedJob(50, `echo started; sleep 600`))
+	require.Eventually(t, func() bool { return b.peer.log(50) == "started\n" }, 5*time.Second, 5*time.Millisecond)
+	b.server.CloseClientConnections()
+	b.server.Listener.Close()
+	b.shutdown()
+	began := time.Now()
+	select {
+	case <-b.stopped:
+	case <-time.After(8 * time.Second):
+		t.Fatalf("Run did not return with the server gone; runner said:\n%s", b.out)
+	}
+	// shutdown grace 1 s + kill grace 1 s + flush 0.5 s, and the 200 ms claim drain.
+	require.Less(t, time.Since(began), 5*time.Second)
+	out := b.out.String()
+	require.Contains(t, out, "could not deliver job 50 attempt 1 to the server before exiting: its end (exit code 143)")
+	require.True(t, strings.HasSuffix(out, "stopped\n"), out)
+}
+
+// TestNoFalseRecovery: an empty answer at once between a 503 and a 401 is no
+// sign that claiming works again.
+func TestNoFalseRecovery(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, 1, func(p *peer) {
+		p.claimFailures = []int{http.StatusServiceUnavailable, http.StatusOK, http.StatusUnauthorized}
+	})
+	require.Eventually(t, func() bool { return strings.Contains(b.out.String(), "401 Unauthorized") },
+		5*time.Second, 5*time.Millisecond)
+	require.NotContains(t, b.out.String(), "claiming works again")
 }

@@ -38,6 +38,42 @@ func (e EntityStatus) Valid() bool {
 	}
 }
 
+// Defines values for HealthDatabase.
+const (
+	HealthDatabaseOk          HealthDatabase = "ok"
+	HealthDatabaseUnreachable HealthDatabase = "unreachable"
+)
+
+// Valid indicates whether the value is a known member of the HealthDatabase enum.
+func (e HealthDatabase) Valid() bool {
+	switch e {
+	case HealthDatabaseOk:
+		return true
+	case HealthDatabaseUnreachable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HealthStatus.
+const (
+	HealthStatusDegraded HealthStatus = "degraded"
+	HealthStatusOk       HealthStatus = "ok"
+)
+
+// Valid indicates whether the value is a known member of the HealthStatus enum.
+func (e HealthStatus) Valid() bool {
+	switch e {
+	case HealthStatusDegraded:
+		return true
+	case HealthStatusOk:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JobStatus.
 const (
 	JobStatusCancelled JobStatus = "cancelled"
@@ -92,6 +128,27 @@ func (e ListQueueParamsStatus) Valid() bool {
 	}
 }
 
+// AttemptRef defines model for AttemptRef.
+type AttemptRef struct {
+	Attempt int   `json:"attempt"`
+	Id      int64 `json:"id"`
+}
+
+// AttemptStop defines model for AttemptStop.
+type AttemptStop struct {
+	Attempt int `json:"attempt"`
+
+	// Gone The attempt is no longer this runner's (superseded, re-queued, deleted or
+	// held by another runner): kill it at once and forget it without completing
+	// it. Otherwise stop it (SIGTERM, SIGKILL after the grace) and complete it.
+	Gone bool  `json:"gone"`
+	Id   int64 `json:"id"`
+
+	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
+	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
+	Status *JobStatus `json:"status,omitempty"`
+}
+
 // BatchJobSubmit A JobSubmit that may also name preceding jobs of the same batch.
 type BatchJobSubmit struct {
 	// Cmd Shell command run in a fresh workspace.
@@ -100,7 +157,7 @@ type BatchJobSubmit struct {
 	// Collections Collection key → value to place the entity in; keys are slugs too.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Do not start before this time.
+	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
 	EntityVal     string     `json:"entityVal"`
@@ -129,6 +186,21 @@ type BatchJobSubmit struct {
 	// Tag One tag such as `native,linux`; runners that ask for it get the job.
 	Tag            string `json:"tag"`
 	TimeoutSeconds *int   `json:"timeoutSeconds,omitempty"`
+}
+
+// CancelsRequest defines model for CancelsRequest.
+type CancelsRequest struct {
+	// Jobs The attempts the runner runs now.
+	Jobs []AttemptRef `json:"jobs"`
+
+	// WaitSeconds How long to wait for a cancel before answering with none.
+	WaitSeconds *int `json:"waitSeconds,omitempty"`
+}
+
+// CancelsResponse defines model for CancelsResponse.
+type CancelsResponse struct {
+	// Jobs The attempts to stop now; empty when the wait ended first.
+	Jobs []AttemptStop `json:"jobs"`
 }
 
 // ClaimRequest defines model for ClaimRequest.
@@ -191,7 +263,10 @@ type Collection struct {
 
 	// Entities One page of the collection's entities, newest first.
 	Entities []EntitySummary `json:"entities"`
-	Key      string          `json:"key"`
+
+	// EntityCount How many entities the collection holds.
+	EntityCount int64  `json:"entityCount"`
+	Key         string `json:"key"`
 
 	// NextCursor Cursor of the next page of entities; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
@@ -271,7 +346,7 @@ type CompatSubmit struct {
 	// Collections Collection key → value; only with a project key.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Unix seconds; 0.4 clients may send null for "now".
+	// EarliestStart Unix seconds, at most a year ahead; 0.4 clients may send null for "now".
 	EarliestStart *int64 `json:"earliestStart,omitempty"`
 	EntityKey     string `json:"entityKey"`
 	EntityVal     string `json:"entityVal"`
@@ -303,9 +378,14 @@ type Entity struct {
 	// Counts Number of jobs in each status.
 	Counts    JobCounts `json:"counts"`
 	CreatedAt time.Time `json:"createdAt"`
-	Jobs      []Job     `json:"jobs"`
-	Key       string    `json:"key"`
-	Project   string    `json:"project"`
+
+	// Jobs One page of the entity's jobs, oldest first.
+	Jobs []Job  `json:"jobs"`
+	Key  string `json:"key"`
+
+	// NextCursor Cursor of the next page of jobs; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+	Project    string  `json:"project"`
 
 	// Status The status reported to version control.
 	Status EntityStatus `json:"status"`
@@ -353,9 +433,21 @@ type Error struct {
 
 // Health defines model for Health.
 type Health struct {
-	// Status "ok".
-	Status string `json:"status"`
+	// Database Whether the database answered a ping within a second.
+	Database *HealthDatabase `json:"database,omitempty"`
+
+	// Status "ok", or "degraded" while the database is unreachable.
+	Status HealthStatus `json:"status"`
+
+	// Version The server's version (module version or VCS revision of the build; "dev" without either).
+	Version *string `json:"version,omitempty"`
 }
+
+// HealthDatabase Whether the database answered a ping within a second.
+type HealthDatabase string
+
+// HealthStatus "ok", or "degraded" while the database is unreachable.
+type HealthStatus string
 
 // Heartbeat defines model for Heartbeat.
 type Heartbeat struct {
@@ -378,16 +470,21 @@ type HeartbeatRequest struct {
 // Job defines model for Job.
 type Job struct {
 	// Attempt The current attempt, from 1.
-	Attempt       int               `json:"attempt"`
-	Cmd           string            `json:"cmd"`
-	CreatedAt     time.Time         `json:"createdAt"`
-	EarliestStart *time.Time        `json:"earliestStart,omitempty"`
-	EndedAt       *time.Time        `json:"endedAt,omitempty"`
-	EntityKey     string            `json:"entityKey"`
-	EntityVal     string            `json:"entityVal"`
-	Env           map[string]string `json:"env"`
-	ExitCode      *int              `json:"exitCode,omitempty"`
-	Id            int64             `json:"id"`
+	Attempt int `json:"attempt"`
+
+	// CancelRequestedAt A cancel was asked for while the job ran. The job stays `running` until
+	// its runner confirms the process ended (or the cancel grace passes), then
+	// it is `cancelled`.
+	CancelRequestedAt *time.Time        `json:"cancelRequestedAt,omitempty"`
+	Cmd               string            `json:"cmd"`
+	CreatedAt         time.Time         `json:"createdAt"`
+	EarliestStart     *time.Time        `json:"earliestStart,omitempty"`
+	EndedAt           *time.Time        `json:"endedAt,omitempty"`
+	EntityKey         string            `json:"entityKey"`
+	EntityVal         string            `json:"entityVal"`
+	Env               map[string]string `json:"env"`
+	ExitCode          *int              `json:"exitCode,omitempty"`
+	Id                int64             `json:"id"`
 
 	// LogLength Bytes stored for the current attempt's log.
 	LogLength int64 `json:"logLength"`
@@ -420,7 +517,7 @@ type Job struct {
 	Tag            string    `json:"tag"`
 	TimeoutSeconds int       `json:"timeoutSeconds"`
 
-	// WaitingFor What a waiting job still waits for.
+	// WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 	WaitingFor *WaitingFor `json:"waitingFor,omitempty"`
 }
 
@@ -483,7 +580,7 @@ type JobSubmit struct {
 	// Collections Collection key → value to place the entity in; keys are slugs too.
 	Collections map[string]string `json:"collections,omitempty"`
 
-	// EarliestStart Do not start before this time.
+	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
 	EntityVal     string     `json:"entityVal"`
@@ -502,8 +599,9 @@ type JobSubmit struct {
 	// Project Required with a project token; defaults to the job token's project.
 	Project *string `json:"project,omitempty"`
 
-	// SecretEnv Secret environment variables, masked in the log and never shown again;
-	// names match `^[A-Za-z_][A-Za-z0-9_]*$`.
+	// SecretEnv Secret environment variables, sealed at rest, masked in the log (whole,
+	// line by line and in common encodings) and never shown again; names
+	// match `^[A-Za-z_][A-Za-z0-9_]*$`, values have at least 8 characters.
 	SecretEnv map[string]string `json:"secretEnv,omitempty"`
 
 	// Tag One tag such as `native,linux`; runners that ask for it get the job.
@@ -532,6 +630,12 @@ type LogAppended struct {
 	Length int64 `json:"length"`
 }
 
+// LogChunkTime defines model for LogChunkTime.
+type LogChunkTime struct {
+	Offset int64     `json:"offset"`
+	Time   time.Time `json:"time"`
+}
+
 // LogRangeError A 416 answer to a log chunk that starts past the stored log.
 type LogRangeError struct {
 	// Code The HTTP status (416).
@@ -541,6 +645,15 @@ type LogRangeError struct {
 	// Length Bytes the server has for this attempt; resend from here.
 	Length  int64  `json:"length"`
 	Message string `json:"message"`
+}
+
+// LogTimes defines model for LogTimes.
+type LogTimes struct {
+	Attempt int            `json:"attempt"`
+	Chunks  []LogChunkTime `json:"chunks"`
+
+	// StartedAt When the attempt started running (current attempt only).
+	StartedAt *time.Time `json:"startedAt,omitempty"`
 }
 
 // Project defines model for Project.
@@ -582,8 +695,11 @@ type Runner struct {
 	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
 	Name        string     `json:"name"`
 	Os          *string    `json:"os,omitempty"`
-	Tags        []string   `json:"tags"`
-	Version     *string    `json:"version,omitempty"`
+
+	// TagCheckIns When any runner last asked for each of this runner's tags (tags never asked for are absent).
+	TagCheckIns map[string]time.Time `json:"tagCheckIns,omitempty"`
+	Tags        []string             `json:"tags"`
+	Version     *string              `json:"version,omitempty"`
 }
 
 // RunnerCreate defines model for RunnerCreate.
@@ -613,6 +729,19 @@ type RunnerList struct {
 
 	// NextCursor Cursor of the next page; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
+}
+
+// Tag defines model for Tag.
+type Tag struct {
+	// LastCheckIn When a runner last asked for this tag; absent when none ever did.
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+
+	// Queued Jobs with this tag waiting in the queue.
+	Queued int64 `json:"queued"`
+
+	// Runners Names of the registered runners that serve this tag.
+	Runners []string `json:"runners"`
+	Tag     string   `json:"tag"`
 }
 
 // Token defines model for Token.
@@ -646,13 +775,29 @@ type TokenList struct {
 	Items []Token `json:"items"`
 }
 
-// WaitingFor What a waiting job still waits for.
+// WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 type WaitingFor struct {
 	// Jobs Preceding jobs that have not succeeded yet.
 	Jobs []JobRef `json:"jobs"`
 
+	// Runner For a queued job: its tag and when a runner last asked for it, so a job no
+	// live runner can take says so.
+	Runner *WaitingRunner `json:"runner,omitempty"`
+
 	// Until The earliest start, when it is still in the future.
 	Until *time.Time `json:"until,omitempty"`
+}
+
+// WaitingRunner For a queued job: its tag and when a runner last asked for it, so a job no
+// live runner can take says so.
+type WaitingRunner struct {
+	// LastCheckIn When a runner last asked for this tag; absent when none ever did.
+	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
+
+	// Message "waiting for a free runner with tag `t`", "no runner has asked for tag `t`
+	// in the last 10 minutes" or "no runner has ever asked for tag `t`".
+	Message string `json:"message"`
+	Tag     string `json:"tag"`
 }
 
 // Cursor defines model for Cursor.
@@ -691,6 +836,9 @@ type Gone = Error
 // Internal Every 4xx and 5xx answer.
 type Internal = Error
 
+// LimitExceeded Every 4xx and 5xx answer.
+type LimitExceeded = Error
+
 // NotFound Every 4xx and 5xx answer.
 type NotFound = Error
 
@@ -709,6 +857,12 @@ type Unauthorized = Error
 // CompatUploadLogTextBody defines parameters for CompatUploadLog.
 type CompatUploadLogTextBody = string
 
+// EventsParams defines parameters for Events.
+type EventsParams struct {
+	// Token A token, for clients that cannot set the Authorization header.
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // GetJobLogParams defines parameters for GetJobLog.
 type GetJobLogParams struct {
 	// Attempt The attempt to read; the current one when absent.
@@ -717,7 +871,7 @@ type GetJobLogParams struct {
 	// Offset First byte to return.
 	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
 
-	// Limit Most bytes to return; everything from `offset` when absent.
+	// Limit Most bytes to return.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
@@ -728,6 +882,12 @@ type AppendJobLogParams struct {
 
 	// Offset Byte offset of the chunk's first byte in the attempt's log.
 	Offset int64 `form:"offset" json:"offset"`
+}
+
+// GetJobLogTimesParams defines parameters for GetJobLogTimes.
+type GetJobLogTimesParams struct {
+	// Attempt The attempt to read; the current one when absent.
+	Attempt *int `form:"attempt,omitempty" json:"attempt,omitempty"`
 }
 
 // ListProjectsParams defines parameters for ListProjects.
@@ -764,6 +924,15 @@ type ListEntitiesParams struct {
 
 	// Limit Items per page.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetEntityParams defines parameters for GetEntity.
+type GetEntityParams struct {
+	// Cursor Opaque cursor from the previous page's `nextCursor`; the first page when absent.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Jobs per page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // ListQueueParams defines parameters for ListQueue.
@@ -828,6 +997,9 @@ type UpdateProjectJSONRequestBody = ProjectUpdate
 
 // CreateProjectTokenJSONRequestBody defines body for CreateProjectToken for application/json ContentType.
 type CreateProjectTokenJSONRequestBody = TokenCreate
+
+// WatchCancelsJSONRequestBody defines body for WatchCancels for application/json ContentType.
+type WatchCancelsJSONRequestBody = CancelsRequest
 
 // ClaimJobsJSONRequestBody defines body for ClaimJobs for application/json ContentType.
 type ClaimJobsJSONRequestBody = ClaimRequest
@@ -912,8 +1084,10 @@ type ClientInterface interface {
 	// CompatJobWithBody Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -923,8 +1097,10 @@ type ClientInterface interface {
 	// CompatJob Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -958,7 +1134,10 @@ type ClientInterface interface {
 	// CompatUploadLogWithBody Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -968,7 +1147,10 @@ type ClientInterface interface {
 	// CompatUploadLogWithTextBody Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -996,6 +1178,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Events The live event stream (websocket)
+	//
+	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+	// text frames. The client sends `EventClientMessage`s: it subscribes to the
+	// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+	// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+	// changes made through any server process sharing the database arrive.
+	//
+	// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+	// headers on a websocket), or an `auth` message sent first. Without a token only
+	// public projects can be followed; events of private projects go only to
+	// callers who may read them, and subscribing to what the caller may not read
+	// answers an `error` event with code 404.
+	//
+	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+	// already holds; the server sends the stored bytes from there, then each append,
+	// so after a reconnect the log continues without a byte lost or doubled.
+	//
+	// Each socket has a bounded queue. A client that reads too slowly is closed
+	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// `resync` event, refetch what the page shows. The server pings every 54 s and
+	// closes a socket that answers no ping for 60 s.
+	//
+	// Corresponds with GET /api/v1/events (the `Events` operationId).
+	Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SubmitJobWithBody Submit a job
 	//
@@ -1065,11 +1273,14 @@ type ClientInterface interface {
 	// CompleteJobWithBody Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1079,11 +1290,14 @@ type ClientInterface interface {
 	// CompleteJob Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1119,8 +1333,11 @@ type ClientInterface interface {
 	// GetJobLog Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 	GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1140,6 +1357,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 	AppendJobLogWithBody(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetJobLogTimes When each log chunk arrived
+	//
+	// The arrival time of each stored chunk of one attempt's log (the current
+	// attempt by default), in offset order: the bytes from `offset` up to the next
+	// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+	// line's time since the job started.
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+	GetJobLogTimes(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RetryJob Retry a job
 	//
@@ -1178,7 +1405,9 @@ type ClientInterface interface {
 
 	// DeleteProject Delete a project
 	//
-	// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+	// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+	// token). The project, its jobs and its tokens leave the API at once and its slug
+	// is free again; the rows are removed in the background, in batches.
 	//
 	// Corresponds with DELETE /api/v1/projects/{project} (the `DeleteProject` operationId).
 	DeleteProject(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1246,10 +1475,13 @@ type ClientInterface interface {
 
 	// GetEntity Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListProjectTokens List project tokens
 	//
@@ -1292,6 +1524,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 	ListQueue(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WatchCancelsWithBody Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WatchCancels Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancels(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ClaimJobsWithBody Claim jobs (long poll)
 	//
@@ -1359,9 +1621,20 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListTags List tags
+	//
+	// Every tag that a runner serves or asked for, or that a queued job carries
+	// (at most 1,000, by name), with when a runner last asked for it, how many
+	// jobs wait for it, and the registered runners that serve it. A tag with
+	// queued jobs and no recent check-in is work no live runner can take.
+	//
+	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+	ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Healthz Liveness probe
 	//
-	// Answers 200 while the process serves HTTP; it does not touch the database.
+	// Answers 200 while the process serves HTTP, with `database` saying whether
+	// PostgreSQL answers (a database outage is no reason to restart the server).
 	//
 	// Corresponds with GET /healthz (the `Healthz` operationId).
 	Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1377,8 +1650,10 @@ type ClientInterface interface {
 // CompatJobWithBody Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1398,8 +1673,10 @@ func (c *Client) CompatJobWithBody(ctx context.Context, contentType string, body
 // CompatJob Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1463,7 +1740,10 @@ func (c *Client) CompatRunner(ctx context.Context, body CompatRunnerJSONRequestB
 // CompatUploadLogWithBody Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1483,7 +1763,10 @@ func (c *Client) CompatUploadLogWithBody(ctx context.Context, jobId JobId, conte
 // CompatUploadLogWithTextBody Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -1532,6 +1815,42 @@ func (c *Client) CompatSubmitWithBody(ctx context.Context, contentType string, b
 // Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 func (c *Client) CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompatSubmitRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Events The live event stream (websocket)
+//
+// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+// text frames. The client sends `EventClientMessage`s: it subscribes to the
+// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+// changes made through any server process sharing the database arrive.
+//
+// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+// headers on a websocket), or an `auth` message sent first. Without a token only
+// public projects can be followed; events of private projects go only to
+// callers who may read them, and subscribing to what the caller may not read
+// answers an `error` event with code 404.
+//
+// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+// already holds; the server sends the stored bytes from there, then each append,
+// so after a reconnect the log continues without a byte lost or doubled.
+//
+// Each socket has a bounded queue. A client that reads too slowly is closed
+// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// `resync` event, refetch what the page shows. The server pings every 54 s and
+// closes a socket that answers no ping for 60 s.
+//
+// Corresponds with GET /api/v1/events (the `Events` operationId).
+func (c *Client) Events(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1670,11 +1989,14 @@ func (c *Client) CancelJob(ctx context.Context, id Id, reqEditors ...RequestEdit
 // CompleteJobWithBody Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1694,11 +2016,14 @@ func (c *Client) CompleteJobWithBody(ctx context.Context, id Id, contentType str
 // CompleteJob Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1764,8 +2089,11 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 // GetJobLog Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1796,6 +2124,26 @@ func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, 
 // Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 func (c *Client) AppendJobLogWithBody(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAppendJobLogRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetJobLogTimes When each log chunk arrived
+//
+// The arrival time of each stored chunk of one attempt's log (the current
+// attempt by default), in offset order: the bytes from `offset` up to the next
+// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+// line's time since the job started.
+//
+// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+func (c *Client) GetJobLogTimes(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJobLogTimesRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1883,7 +2231,9 @@ func (c *Client) CreateProject(ctx context.Context, body CreateProjectJSONReques
 
 // DeleteProject Delete a project
 //
-// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+// token). The project, its jobs and its tokens leave the API at once and its slug
+// is free again; the rows are removed in the background, in batches.
 //
 // Corresponds with DELETE /api/v1/projects/{project} (the `DeleteProject` operationId).
 func (c *Client) DeleteProject(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2041,11 +2391,14 @@ func (c *Client) ListEntities(ctx context.Context, project ProjectSlug, key Key,
 
 // GetEntity Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetEntityRequest(c.Server, project, key, val)
+func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEntityRequest(c.Server, project, key, val, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2138,6 +2491,56 @@ func (c *Client) DeleteProjectToken(ctx context.Context, project ProjectSlug, id
 // Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 func (c *Client) ListQueue(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListQueueRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WatchCancelsWithBody Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *Client) WatchCancelsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWatchCancelsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WatchCancels Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *Client) WatchCancels(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWatchCancelsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2274,9 +2677,30 @@ func (c *Client) DeleteRunner(ctx context.Context, id Id, reqEditors ...RequestE
 	return c.Client.Do(req)
 }
 
+// ListTags List tags
+//
+// Every tag that a runner serves or asked for, or that a queued job carries
+// (at most 1,000, by name), with when a runner last asked for it, how many
+// jobs wait for it, and the registered runners that serve it. A tag with
+// queued jobs and no recent check-in is work no live runner can take.
+//
+// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+func (c *Client) ListTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTagsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Healthz Liveness probe
 //
-// Answers 200 while the process serves HTTP; it does not touch the database.
+// Answers 200 while the process serves HTTP, with `database` saying whether
+// PostgreSQL answers (a database outage is no reason to restart the server).
 //
 // Corresponds with GET /healthz (the `Healthz` operationId).
 func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2471,6 +2895,60 @@ func NewCompatSubmitRequestWithBody(server string, contentType string, body io.R
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEventsRequest constructs an http.Request for the Events method
+func NewEventsRequest(server string, params *EventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -2865,6 +3343,67 @@ func NewAppendJobLogRequestWithBody(server string, id Id, params *AppendJobLogPa
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetJobLogTimesRequest constructs an http.Request for the GetJobLogTimes method
+func NewGetJobLogTimesRequest(server string, id Id, params *GetJobLogTimesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/log/times", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Attempt != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "attempt", *params.Attempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -3440,7 +3979,7 @@ func NewListEntitiesRequest(server string, project ProjectSlug, key Key, params 
 }
 
 // NewGetEntityRequest constructs an http.Request for the GetEntity method
-func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val, params *GetEntityParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3477,6 +4016,45 @@ func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val) (
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3711,6 +4289,46 @@ func NewListQueueRequest(server string, params *ListQueueParams) (*http.Request,
 	return req, nil
 }
 
+// NewWatchCancelsRequest calls the generic WatchCancels builder with application/json body
+func NewWatchCancelsRequest(server string, body WatchCancelsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWatchCancelsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWatchCancelsRequestWithBody constructs an http.Request for the WatchCancels method, with any body, and a specified content type
+func NewWatchCancelsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/runner/cancels")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewClaimJobsRequest calls the generic ClaimJobs builder with application/json body
 func NewClaimJobsRequest(server string, body ClaimJobsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3891,6 +4509,33 @@ func NewDeleteRunnerRequest(server string, id Id) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListTagsRequest constructs an http.Request for the ListTags method
+func NewListTagsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/tags")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthzRequest constructs an http.Request for the Healthz method
 func NewHealthzRequest(server string) (*http.Request, error) {
 	var err error
@@ -3992,8 +4637,10 @@ type ClientWithResponsesInterface interface {
 	// CompatJobWithBodyWithResponse Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4003,8 +4650,10 @@ type ClientWithResponsesInterface interface {
 	// CompatJobWithResponse Mark a job finished (0.4)
 	//
 	// The 0.4.0 finish call (runner key): ends the job with its exit code (0
-	// succeeded, anything else failed). A job may be finished even if it never
-	// started.
+	// succeeded, anything else failed). Only the runner holding the job's running
+	// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+	// even one never started, which forged results): anything else is 410 and
+	// changes nothing.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4038,7 +4687,10 @@ type ClientWithResponsesInterface interface {
 	// CompatUploadLogWithBodyWithResponse Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4048,7 +4700,10 @@ type ClientWithResponsesInterface interface {
 	// CompatUploadLogWithTextBodyWithResponse Upload a job's log (0.4)
 	//
 	// The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-	// uploaded once after the job ended.
+	// uploaded once. From the runner that ran the attempt it is accepted while the
+	// job runs and once within ten minutes after that runner finished it (0.4
+	// runners upload after `POST /api/job`); from the job key only while the job
+	// runs. Anything else is 410 and changes nothing.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4076,6 +4731,34 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/submit (the `CompatSubmit` operationId).
 	CompatSubmitWithResponse(ctx context.Context, body CompatSubmitJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatSubmitResponse, error)
+
+	// EventsWithResponse The live event stream (websocket)
+	//
+	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+	// text frames. The client sends `EventClientMessage`s: it subscribes to the
+	// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+	// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+	// changes made through any server process sharing the database arrive.
+	//
+	// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+	// headers on a websocket), or an `auth` message sent first. Without a token only
+	// public projects can be followed; events of private projects go only to
+	// callers who may read them, and subscribing to what the caller may not read
+	// answers an `error` event with code 404.
+	//
+	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+	// already holds; the server sends the stored bytes from there, then each append,
+	// so after a reconnect the log continues without a byte lost or doubled.
+	//
+	// Each socket has a bounded queue. A client that reads too slowly is closed
+	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// `resync` event, refetch what the page shows. The server pings every 54 s and
+	// closes a socket that answers no ping for 60 s.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/events (the `Events` operationId).
+	EventsWithResponse(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*EventsResponse, error)
 
 	// SubmitJobWithBodyWithResponse Submit a job
 	//
@@ -4149,11 +4832,14 @@ type ClientWithResponsesInterface interface {
 	// CompleteJobWithBodyWithResponse Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4163,11 +4849,14 @@ type ClientWithResponsesInterface interface {
 	// CompleteJobWithResponse Complete a job
 	//
 	// Step 4 of the runner life cycle (the runner token of the holder, or the job
-	// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-	// `failed`. `logLength` and
-	// `logSha256`, when given, are checked against the stored log and a difference
-	// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-	// means the attempt is stale: drop the job.
+	// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+	// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+	// it confirms the process ended and the job becomes `cancelled`. `logLength`
+	// and `logSha256`, when given, are checked against the stored log and a
+	// difference sets `logMismatch`. The holder's same complete again answers 200;
+	// any other complete of an attempt that is over (lost, timed out by the server,
+	// superseded, held by another runner, never claimed) is refused with 410 and
+	// changes nothing: drop the job.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4203,8 +4892,11 @@ type ClientWithResponsesInterface interface {
 	// GetJobLogWithResponse Read a job's log
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
-	// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-	// stored, so a reader can tell whether more is there.
+	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+	// from the middle of a log, a marker line stands in for them. An `offset` past
+	// the end is 400; an attempt the job never had is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4226,6 +4918,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/jobs/{id}/log (the `AppendJobLog` operationId).
 	AppendJobLogWithBodyWithResponse(ctx context.Context, id Id, params *AppendJobLogParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AppendJobLogResponse, error)
+
+	// GetJobLogTimesWithResponse When each log chunk arrived
+	//
+	// The arrival time of each stored chunk of one attempt's log (the current
+	// attempt by default), in offset order: the bytes from `offset` up to the next
+	// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+	// line's time since the job started.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+	GetJobLogTimesWithResponse(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*GetJobLogTimesResponse, error)
 
 	// RetryJobWithResponse Retry a job
 	//
@@ -4268,7 +4972,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteProjectWithResponse Delete a project
 	//
-	// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+	// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+	// token). The project, its jobs and its tokens leave the API at once and its slug
+	// is free again; the rows are removed in the background, in batches.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4350,12 +5056,15 @@ type ClientWithResponsesInterface interface {
 
 	// GetEntityWithResponse Get an entity
 	//
-	// Returns one entity with its status, its collections and all its jobs.
+	// Returns one entity with its status, its collections and the first page of its
+	// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+	// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+	// (the entity's other fields come again with every page).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
+	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
 
 	// ListProjectTokensWithResponse List project tokens
 	//
@@ -4404,6 +5113,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/queue (the `ListQueue` operationId).
 	ListQueueWithResponse(ctx context.Context, params *ListQueueParams, reqEditors ...RequestEditorFn) (*ListQueueResponse, error)
+
+	// WatchCancelsWithBodyWithResponse Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error)
+
+	// WatchCancelsWithResponse Wait for cancels of running jobs (long poll)
+	//
+	// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+	// keeps one of these open with the attempts it runs. The call answers as soon
+	// as any of them must stop (cancelled, timed out, ended, or no longer this
+	// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+	// (default 30) passed first; the runner then simply asks again. It is woken
+	// through PostgreSQL, so a cancel made on any server process reaches the
+	// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+	WatchCancelsWithResponse(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error)
 
 	// ClaimJobsWithBodyWithResponse Claim jobs (long poll)
 	//
@@ -4475,9 +5214,22 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/runners/{id} (the `DeleteRunner` operationId).
 	DeleteRunnerWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*DeleteRunnerResponse, error)
 
+	// ListTagsWithResponse List tags
+	//
+	// Every tag that a runner serves or asked for, or that a queued job carries
+	// (at most 1,000, by name), with when a runner last asked for it, how many
+	// jobs wait for it, and the registered runners that serve it. A tag with
+	// queued jobs and no recent check-in is work no live runner can take.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+	ListTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTagsResponse, error)
+
 	// HealthzWithResponse Liveness probe
 	//
-	// Answers 200 while the process serves HTTP; it does not touch the database.
+	// Answers 200 while the process serves HTTP, with `database` saying whether
+	// PostgreSQL answers (a database outage is no reason to restart the server).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4494,6 +5246,11 @@ type ClientWithResponsesInterface interface {
 	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
 }
 
+// CompatJobResponse503Headers the declared response headers of an HTTP 503 response for CompatJob
+type CompatJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4507,10 +5264,16 @@ type CompatJobResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4538,6 +5301,11 @@ func (r CompatJobResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompatJobResponse) GetJSON410() *Gone {
+	return r.JSON410
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatJobResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -4546,6 +5314,11 @@ func (r CompatJobResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CompatJobResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4577,6 +5350,11 @@ func (r CompatJobResponse) ContentType() string {
 	return ""
 }
 
+// CompatRunnerResponse503Headers the declared response headers of an HTTP 503 response for CompatRunner
+type CompatRunnerResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatRunnerResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4592,6 +5370,10 @@ type CompatRunnerResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatRunnerResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4624,6 +5406,11 @@ func (r CompatRunnerResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatRunnerResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CompatRunnerResponse) GetBody() []byte {
 	return r.Body
@@ -4653,6 +5440,11 @@ func (r CompatRunnerResponse) ContentType() string {
 	return ""
 }
 
+// CompatUploadLogResponse503Headers the declared response headers of an HTTP 503 response for CompatUploadLog
+type CompatUploadLogResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatUploadLogResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4666,10 +5458,16 @@ type CompatUploadLogResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatUploadLogResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4697,6 +5495,11 @@ func (r CompatUploadLogResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompatUploadLogResponse) GetJSON410() *Gone {
+	return r.JSON410
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatUploadLogResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -4705,6 +5508,11 @@ func (r CompatUploadLogResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CompatUploadLogResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatUploadLogResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4736,6 +5544,11 @@ func (r CompatUploadLogResponse) ContentType() string {
 	return ""
 }
 
+// CompatSubmitResponse503Headers the declared response headers of an HTTP 503 response for CompatSubmit
+type CompatSubmitResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompatSubmitResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4751,8 +5564,16 @@ type CompatSubmitResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompatSubmitResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4785,9 +5606,24 @@ func (r CompatSubmitResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
 }
 
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CompatSubmitResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CompatSubmitResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CompatSubmitResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompatSubmitResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4819,6 +5655,73 @@ func (r CompatSubmitResponse) ContentType() string {
 	return ""
 }
 
+// EventsResponse503Headers the declared response headers of an HTTP 503 response for Events
+type EventsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type EventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EventsResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EventsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SubmitJobResponse503Headers the declared response headers of an HTTP 503 response for SubmitJob
+type SubmitJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SubmitJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4834,8 +5737,16 @@ type SubmitJobResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SubmitJobResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4868,9 +5779,24 @@ func (r SubmitJobResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
 }
 
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SubmitJobResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SubmitJobResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r SubmitJobResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SubmitJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4902,6 +5828,11 @@ func (r SubmitJobResponse) ContentType() string {
 	return ""
 }
 
+// SubmitJobBatchResponse503Headers the declared response headers of an HTTP 503 response for SubmitJobBatch
+type SubmitJobBatchResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SubmitJobBatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4917,8 +5848,16 @@ type SubmitJobBatchResponse struct {
 	JSON404 *NotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *LimitExceeded
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SubmitJobBatchResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4951,9 +5890,24 @@ func (r SubmitJobBatchResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
 }
 
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON422() *LimitExceeded {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r SubmitJobBatchResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SubmitJobBatchResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4985,6 +5939,11 @@ func (r SubmitJobBatchResponse) ContentType() string {
 	return ""
 }
 
+// GetJobResponse503Headers the declared response headers of an HTTP 503 response for GetJob
+type GetJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5000,6 +5959,10 @@ type GetJobResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5032,6 +5995,11 @@ func (r GetJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r GetJobResponse) GetBody() []byte {
 	return r.Body
@@ -5061,6 +6029,11 @@ func (r GetJobResponse) ContentType() string {
 	return ""
 }
 
+// CancelJobResponse503Headers the declared response headers of an HTTP 503 response for CancelJob
+type CancelJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CancelJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5078,6 +6051,10 @@ type CancelJobResponse struct {
 	JSON409 *Conflict
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CancelJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5115,6 +6092,11 @@ func (r CancelJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CancelJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CancelJobResponse) GetBody() []byte {
 	return r.Body
@@ -5144,6 +6126,11 @@ func (r CancelJobResponse) ContentType() string {
 	return ""
 }
 
+// CompleteJobResponse503Headers the declared response headers of an HTTP 503 response for CompleteJob
+type CompleteJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompleteJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5163,6 +6150,10 @@ type CompleteJobResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompleteJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5205,6 +6196,11 @@ func (r CompleteJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompleteJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CompleteJobResponse) GetBody() []byte {
 	return r.Body
@@ -5234,6 +6230,11 @@ func (r CompleteJobResponse) ContentType() string {
 	return ""
 }
 
+// HeartbeatJobResponse503Headers the declared response headers of an HTTP 503 response for HeartbeatJob
+type HeartbeatJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type HeartbeatJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5253,6 +6254,10 @@ type HeartbeatJobResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *HeartbeatJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5295,6 +6300,11 @@ func (r HeartbeatJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r HeartbeatJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r HeartbeatJobResponse) GetBody() []byte {
 	return r.Body
@@ -5329,6 +6339,11 @@ type GetJobLogResponse200Headers struct {
 	XLogLength int64
 }
 
+// GetJobLogResponse503Headers the declared response headers of an HTTP 503 response for GetJobLog
+type GetJobLogResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetJobLogResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5342,8 +6357,12 @@ type GetJobLogResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetJobLogResponse200Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobLogResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -5369,6 +6388,11 @@ func (r GetJobLogResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetJobLogResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobLogResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5400,6 +6424,11 @@ func (r GetJobLogResponse) ContentType() string {
 	return ""
 }
 
+// AppendJobLogResponse503Headers the declared response headers of an HTTP 503 response for AppendJobLog
+type AppendJobLogResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AppendJobLogResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5421,6 +6450,10 @@ type AppendJobLogResponse struct {
 	JSON416 *RangeNotSatisfiable
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AppendJobLogResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5468,6 +6501,11 @@ func (r AppendJobLogResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AppendJobLogResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r AppendJobLogResponse) GetBody() []byte {
 	return r.Body
@@ -5497,6 +6535,80 @@ func (r AppendJobLogResponse) ContentType() string {
 	return ""
 }
 
+type GetJobLogTimesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LogTimes
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON200() *LogTimes {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJobLogTimesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJobLogTimesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJobLogTimesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJobLogTimesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RetryJobResponse503Headers the declared response headers of an HTTP 503 response for RetryJob
+type RetryJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RetryJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5514,6 +6626,10 @@ type RetryJobResponse struct {
 	JSON409 *Conflict
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RetryJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5551,6 +6667,11 @@ func (r RetryJobResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RetryJobResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r RetryJobResponse) GetBody() []byte {
 	return r.Body
@@ -5580,6 +6701,11 @@ func (r RetryJobResponse) ContentType() string {
 	return ""
 }
 
+// ListProjectsResponse503Headers the declared response headers of an HTTP 503 response for ListProjects
+type ListProjectsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListProjectsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5591,6 +6717,10 @@ type ListProjectsResponse struct {
 	JSON401 *Unauthorized
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListProjectsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5611,6 +6741,11 @@ func (r ListProjectsResponse) GetJSON401() *Unauthorized {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListProjectsResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListProjectsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5642,6 +6777,11 @@ func (r ListProjectsResponse) ContentType() string {
 	return ""
 }
 
+// CreateProjectResponse503Headers the declared response headers of an HTTP 503 response for CreateProject
+type CreateProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5659,6 +6799,10 @@ type CreateProjectResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateProjectResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -5696,6 +6840,11 @@ func (r CreateProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateProjectResponse) GetBody() []byte {
 	return r.Body
@@ -5725,6 +6874,11 @@ func (r CreateProjectResponse) ContentType() string {
 	return ""
 }
 
+// DeleteProjectResponse503Headers the declared response headers of an HTTP 503 response for DeleteProject
+type DeleteProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5738,6 +6892,10 @@ type DeleteProjectResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteProjectResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -5763,6 +6921,11 @@ func (r DeleteProjectResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5794,6 +6957,11 @@ func (r DeleteProjectResponse) ContentType() string {
 	return ""
 }
 
+// GetProjectResponse503Headers the declared response headers of an HTTP 503 response for GetProject
+type GetProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5809,6 +6977,10 @@ type GetProjectResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetProjectResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5841,6 +7013,11 @@ func (r GetProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r GetProjectResponse) GetBody() []byte {
 	return r.Body
@@ -5870,6 +7047,11 @@ func (r GetProjectResponse) ContentType() string {
 	return ""
 }
 
+// UpdateProjectResponse503Headers the declared response headers of an HTTP 503 response for UpdateProject
+type UpdateProjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateProjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5887,6 +7069,10 @@ type UpdateProjectResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateProjectResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5924,6 +7110,11 @@ func (r UpdateProjectResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateProjectResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r UpdateProjectResponse) GetBody() []byte {
 	return r.Body
@@ -5953,6 +7144,11 @@ func (r UpdateProjectResponse) ContentType() string {
 	return ""
 }
 
+// ListCollectionKeysResponse503Headers the declared response headers of an HTTP 503 response for ListCollectionKeys
+type ListCollectionKeysResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListCollectionKeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5968,6 +7164,10 @@ type ListCollectionKeysResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListCollectionKeysResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6000,6 +7200,11 @@ func (r ListCollectionKeysResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListCollectionKeysResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListCollectionKeysResponse) GetBody() []byte {
 	return r.Body
@@ -6029,6 +7234,11 @@ func (r ListCollectionKeysResponse) ContentType() string {
 	return ""
 }
 
+// ListCollectionsResponse503Headers the declared response headers of an HTTP 503 response for ListCollections
+type ListCollectionsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListCollectionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6044,6 +7254,10 @@ type ListCollectionsResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListCollectionsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6076,6 +7290,11 @@ func (r ListCollectionsResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListCollectionsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListCollectionsResponse) GetBody() []byte {
 	return r.Body
@@ -6105,6 +7324,11 @@ func (r ListCollectionsResponse) ContentType() string {
 	return ""
 }
 
+// GetCollectionResponse503Headers the declared response headers of an HTTP 503 response for GetCollection
+type GetCollectionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetCollectionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6120,6 +7344,10 @@ type GetCollectionResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetCollectionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6152,6 +7380,11 @@ func (r GetCollectionResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetCollectionResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r GetCollectionResponse) GetBody() []byte {
 	return r.Body
@@ -6181,6 +7414,11 @@ func (r GetCollectionResponse) ContentType() string {
 	return ""
 }
 
+// ListEntityKeysResponse503Headers the declared response headers of an HTTP 503 response for ListEntityKeys
+type ListEntityKeysResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListEntityKeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6196,6 +7434,10 @@ type ListEntityKeysResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListEntityKeysResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6228,6 +7470,11 @@ func (r ListEntityKeysResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListEntityKeysResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListEntityKeysResponse) GetBody() []byte {
 	return r.Body
@@ -6257,6 +7504,11 @@ func (r ListEntityKeysResponse) ContentType() string {
 	return ""
 }
 
+// ListEntitiesResponse503Headers the declared response headers of an HTTP 503 response for ListEntities
+type ListEntitiesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListEntitiesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6272,6 +7524,10 @@ type ListEntitiesResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListEntitiesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6304,6 +7560,11 @@ func (r ListEntitiesResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListEntitiesResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListEntitiesResponse) GetBody() []byte {
 	return r.Body
@@ -6333,6 +7594,11 @@ func (r ListEntitiesResponse) ContentType() string {
 	return ""
 }
 
+// GetEntityResponse503Headers the declared response headers of an HTTP 503 response for GetEntity
+type GetEntityResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetEntityResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6348,6 +7614,10 @@ type GetEntityResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetEntityResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6380,6 +7650,11 @@ func (r GetEntityResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetEntityResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r GetEntityResponse) GetBody() []byte {
 	return r.Body
@@ -6409,6 +7684,11 @@ func (r GetEntityResponse) ContentType() string {
 	return ""
 }
 
+// ListProjectTokensResponse503Headers the declared response headers of an HTTP 503 response for ListProjectTokens
+type ListProjectTokensResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListProjectTokensResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6424,6 +7704,10 @@ type ListProjectTokensResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListProjectTokensResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6456,6 +7740,11 @@ func (r ListProjectTokensResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListProjectTokensResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ListProjectTokensResponse) GetBody() []byte {
 	return r.Body
@@ -6485,6 +7774,11 @@ func (r ListProjectTokensResponse) ContentType() string {
 	return ""
 }
 
+// CreateProjectTokenResponse503Headers the declared response headers of an HTTP 503 response for CreateProjectToken
+type CreateProjectTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateProjectTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6504,6 +7798,10 @@ type CreateProjectTokenResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateProjectTokenResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -6546,6 +7844,11 @@ func (r CreateProjectTokenResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateProjectTokenResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateProjectTokenResponse) GetBody() []byte {
 	return r.Body
@@ -6575,6 +7878,11 @@ func (r CreateProjectTokenResponse) ContentType() string {
 	return ""
 }
 
+// DeleteProjectTokenResponse503Headers the declared response headers of an HTTP 503 response for DeleteProjectToken
+type DeleteProjectTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteProjectTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6588,6 +7896,10 @@ type DeleteProjectTokenResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteProjectTokenResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -6613,6 +7925,11 @@ func (r DeleteProjectTokenResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteProjectTokenResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteProjectTokenResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -6644,6 +7961,11 @@ func (r DeleteProjectTokenResponse) ContentType() string {
 	return ""
 }
 
+// ListQueueResponse503Headers the declared response headers of an HTTP 503 response for ListQueue
+type ListQueueResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListQueueResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6657,6 +7979,10 @@ type ListQueueResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListQueueResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6682,6 +8008,11 @@ func (r ListQueueResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListQueueResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListQueueResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -6713,6 +8044,101 @@ func (r ListQueueResponse) ContentType() string {
 	return ""
 }
 
+// WatchCancelsResponse503Headers the declared response headers of an HTTP 503 response for WatchCancels
+type WatchCancelsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type WatchCancelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CancelsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *WatchCancelsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WatchCancelsResponse) GetJSON200() *CancelsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r WatchCancelsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r WatchCancelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r WatchCancelsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r WatchCancelsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r WatchCancelsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r WatchCancelsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r WatchCancelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WatchCancelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WatchCancelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WatchCancelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ClaimJobsResponse503Headers the declared response headers of an HTTP 503 response for ClaimJobs
+type ClaimJobsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClaimJobsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6728,6 +8154,10 @@ type ClaimJobsResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClaimJobsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6760,6 +8190,11 @@ func (r ClaimJobsResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ClaimJobsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r ClaimJobsResponse) GetBody() []byte {
 	return r.Body
@@ -6789,6 +8224,11 @@ func (r ClaimJobsResponse) ContentType() string {
 	return ""
 }
 
+// ListRunnersResponse503Headers the declared response headers of an HTTP 503 response for ListRunners
+type ListRunnersResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListRunnersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6800,6 +8240,10 @@ type ListRunnersResponse struct {
 	JSON401 *Unauthorized
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListRunnersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6820,6 +8264,11 @@ func (r ListRunnersResponse) GetJSON401() *Unauthorized {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListRunnersResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListRunnersResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -6851,6 +8300,11 @@ func (r ListRunnersResponse) ContentType() string {
 	return ""
 }
 
+// CreateRunnerResponse503Headers the declared response headers of an HTTP 503 response for CreateRunner
+type CreateRunnerResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateRunnerResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6868,6 +8322,10 @@ type CreateRunnerResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateRunnerResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -6905,6 +8363,11 @@ func (r CreateRunnerResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateRunnerResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateRunnerResponse) GetBody() []byte {
 	return r.Body
@@ -6934,6 +8397,11 @@ func (r CreateRunnerResponse) ContentType() string {
 	return ""
 }
 
+// DeleteRunnerResponse503Headers the declared response headers of an HTTP 503 response for DeleteRunner
+type DeleteRunnerResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteRunnerResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6947,6 +8415,10 @@ type DeleteRunnerResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteRunnerResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -6974,6 +8446,11 @@ func (r DeleteRunnerResponse) GetJSON500() *Internal {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteRunnerResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r DeleteRunnerResponse) GetBody() []byte {
 	return r.Body
@@ -6997,6 +8474,79 @@ func (r DeleteRunnerResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DeleteRunnerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListTagsResponse503Headers the declared response headers of an HTTP 503 response for ListTags
+type ListTagsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListTagsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items []Tag `json:"items"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTagsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTagsResponse) GetJSON200() *struct {
+	Items []Tag `json:"items"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTagsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListTagsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListTagsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTagsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTagsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTagsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTagsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7051,6 +8601,11 @@ func (r HealthzResponse) ContentType() string {
 	return ""
 }
 
+// ReadyzResponse503Headers the declared response headers of an HTTP 503 response for Readyz
+type ReadyzResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ReadyzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7060,6 +8615,8 @@ type ReadyzResponse struct {
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadyzResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7109,8 +8666,10 @@ func (r ReadyzResponse) ContentType() string {
 // CompatJobWithBodyWithResponse Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7126,8 +8685,10 @@ func (c *ClientWithResponses) CompatJobWithBodyWithResponse(ctx context.Context,
 // CompatJobWithResponse Mark a job finished (0.4)
 //
 // The 0.4.0 finish call (runner key): ends the job with its exit code (0
-// succeeded, anything else failed). A job may be finished even if it never
-// started.
+// succeeded, anything else failed). Only the runner holding the job's running
+// attempt may finish it, as on /api/v1 (0.4 let any runner finish any job,
+// even one never started, which forged results): anything else is 410 and
+// changes nothing.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7179,7 +8740,10 @@ func (c *ClientWithResponses) CompatRunnerWithResponse(ctx context.Context, body
 // CompatUploadLogWithBodyWithResponse Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7195,7 +8759,10 @@ func (c *ClientWithResponses) CompatUploadLogWithBodyWithResponse(ctx context.Co
 // CompatUploadLogWithTextBodyWithResponse Upload a job's log (0.4)
 //
 // The 0.4.0 log upload (runner key or job key): the body is the whole raw log,
-// uploaded once after the job ended.
+// uploaded once. From the runner that ran the attempt it is accepted while the
+// job runs and once within ten minutes after that runner finished it (0.4
+// runners upload after `POST /api/job`); from the job key only while the job
+// runs. Anything else is 410 and changes nothing.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7240,6 +8807,40 @@ func (c *ClientWithResponses) CompatSubmitWithResponse(ctx context.Context, body
 		return nil, err
 	}
 	return ParseCompatSubmitResponse(rsp)
+}
+
+// EventsWithResponse The live event stream (websocket)
+//
+// Upgrades to a websocket (one per browser tab) that carries live events as JSON
+// text frames. The client sends `EventClientMessage`s: it subscribes to the
+// topics its page shows (`EventTopic`) and receives `Event`s: a `subscribed`
+// answer, then every change. Events come from PostgreSQL LISTEN/NOTIFY, so
+// changes made through any server process sharing the database arrive.
+//
+// Authentication: `Authorization: Bearer`, or `?token=` (browsers cannot set
+// headers on a websocket), or an `auth` message sent first. Without a token only
+// public projects can be followed; events of private projects go only to
+// callers who may read them, and subscribing to what the caller may not read
+// answers an `error` event with code 404.
+//
+// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
+// already holds; the server sends the stored bytes from there, then each append,
+// so after a reconnect the log continues without a byte lost or doubled.
+//
+// Each socket has a bounded queue. A client that reads too slowly is closed
+// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// `resync` event, refetch what the page shows. The server pings every 54 s and
+// closes a socket that answers no ping for 60 s.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/events (the `Events` operationId).
+func (c *ClientWithResponses) EventsWithResponse(ctx context.Context, params *EventsParams, reqEditors ...RequestEditorFn) (*EventsResponse, error) {
+	rsp, err := c.Events(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEventsResponse(rsp)
 }
 
 // SubmitJobWithBodyWithResponse Submit a job
@@ -7350,11 +8951,14 @@ func (c *ClientWithResponses) CancelJobWithResponse(ctx context.Context, id Id, 
 // CompleteJobWithBodyWithResponse Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7370,11 +8974,14 @@ func (c *ClientWithResponses) CompleteJobWithBodyWithResponse(ctx context.Contex
 // CompleteJobWithResponse Complete a job
 //
 // Step 4 of the runner life cycle (the runner token of the holder, or the job
-// token). Ends the attempt with its exit code: 0 is `succeeded`, anything else
-// `failed`. `logLength` and
-// `logSha256`, when given, are checked against the stored log and a difference
-// sets `logMismatch`. Completing the same attempt twice answers 200 again; 410
-// means the attempt is stale: drop the job.
+// token). Ends the running attempt with its exit code: 0 is `succeeded`,
+// anything else `failed`; after a cancel was asked for (`cancelRequestedAt`)
+// it confirms the process ended and the job becomes `cancelled`. `logLength`
+// and `logSha256`, when given, are checked against the stored log and a
+// difference sets `logMismatch`. The holder's same complete again answers 200;
+// any other complete of an attempt that is over (lost, timed out by the server,
+// superseded, held by another runner, never claimed) is refused with 410 and
+// changes nothing: drop the job.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7428,8 +9035,11 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 // GetJobLogWithResponse Read a job's log
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
-// from `offset`, at most `limit` bytes. `X-Log-Length` gives the total bytes
-// stored, so a reader can tell whether more is there.
+// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
+// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// `offset` + `limit` while that is below it. Where the log limit dropped bytes
+// from the middle of a log, a marker line stands in for them. An `offset` past
+// the end is 400; an attempt the job never had is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7462,6 +9072,24 @@ func (c *ClientWithResponses) AppendJobLogWithBodyWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseAppendJobLogResponse(rsp)
+}
+
+// GetJobLogTimesWithResponse When each log chunk arrived
+//
+// The arrival time of each stored chunk of one attempt's log (the current
+// attempt by default), in offset order: the bytes from `offset` up to the next
+// chunk's offset arrived at `time`. With `startedAt`, a log viewer shows each
+// line's time since the job started.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/jobs/{id}/log/times (the `GetJobLogTimes` operationId).
+func (c *ClientWithResponses) GetJobLogTimesWithResponse(ctx context.Context, id Id, params *GetJobLogTimesParams, reqEditors ...RequestEditorFn) (*GetJobLogTimesResponse, error) {
+	rsp, err := c.GetJobLogTimes(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJobLogTimesResponse(rsp)
 }
 
 // RetryJobWithResponse Retry a job
@@ -7529,7 +9157,9 @@ func (c *ClientWithResponses) CreateProjectWithResponse(ctx context.Context, bod
 
 // DeleteProjectWithResponse Delete a project
 //
-// Deletes a project with its entities, collections, jobs, logs and tokens (admin token).
+// Deletes a project with its entities, collections, jobs, logs and tokens (admin
+// token). The project, its jobs and its tokens leave the API at once and its slug
+// is free again; the rows are removed in the background, in batches.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7665,13 +9295,16 @@ func (c *ClientWithResponses) ListEntitiesWithResponse(ctx context.Context, proj
 
 // GetEntityWithResponse Get an entity
 //
-// Returns one entity with its status, its collections and all its jobs.
+// Returns one entity with its status, its collections and the first page of its
+// jobs, oldest first: up to `limit` jobs (default and most 200). When the entity
+// has more, `nextCursor` is set; pass it as `cursor` for the next page of jobs
+// (the entity's other fields come again with every page).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
-func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
-	rsp, err := c.GetEntity(ctx, project, key, val, reqEditors...)
+func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error) {
+	rsp, err := c.GetEntity(ctx, project, key, val, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7754,6 +9387,48 @@ func (c *ClientWithResponses) ListQueueWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseListQueueResponse(rsp)
+}
+
+// WatchCancelsWithBodyWithResponse Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *ClientWithResponses) WatchCancelsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error) {
+	rsp, err := c.WatchCancelsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWatchCancelsResponse(rsp)
+}
+
+// WatchCancelsWithResponse Wait for cancels of running jobs (long poll)
+//
+// Alongside steps 2 to 4 of the runner life cycle (runner token). The runner
+// keeps one of these open with the attempts it runs. The call answers as soon
+// as any of them must stop (cancelled, timed out, ended, or no longer this
+// runner's: `gone`), listing those, or with an empty list when `waitSeconds`
+// (default 30) passed first; the runner then simply asks again. It is woken
+// through PostgreSQL, so a cancel made on any server process reaches the
+// runner at once. Heartbeats still answer "cancelled?" as a fallback.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/runner/cancels (the `WatchCancels` operationId).
+func (c *ClientWithResponses) WatchCancelsWithResponse(ctx context.Context, body WatchCancelsJSONRequestBody, reqEditors ...RequestEditorFn) (*WatchCancelsResponse, error) {
+	rsp, err := c.WatchCancels(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWatchCancelsResponse(rsp)
 }
 
 // ClaimJobsWithBodyWithResponse Claim jobs (long poll)
@@ -7862,9 +9537,28 @@ func (c *ClientWithResponses) DeleteRunnerWithResponse(ctx context.Context, id I
 	return ParseDeleteRunnerResponse(rsp)
 }
 
+// ListTagsWithResponse List tags
+//
+// Every tag that a runner serves or asked for, or that a queued job carries
+// (at most 1,000, by name), with when a runner last asked for it, how many
+// jobs wait for it, and the registered runners that serve it. A tag with
+// queued jobs and no recent check-in is work no live runner can take.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/tags (the `ListTags` operationId).
+func (c *ClientWithResponses) ListTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTagsResponse, error) {
+	rsp, err := c.ListTags(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTagsResponse(rsp)
+}
+
 // HealthzWithResponse Liveness probe
 //
-// Answers 200 while the process serves HTTP; it does not touch the database.
+// Answers 200 while the process serves HTTP, with `database` saying whether
+// PostgreSQL answers (a database outage is no reason to restart the server).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7941,6 +9635,13 @@ func ParseCompatJobResponse(rsp *http.Response) (*CompatJobResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7955,6 +9656,26 @@ func ParseCompatJobResponse(rsp *http.Response) (*CompatJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8016,6 +9737,26 @@ func ParseCompatRunnerResponse(rsp *http.Response) (*CompatRunnerResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8070,6 +9811,13 @@ func ParseCompatUploadLogResponse(rsp *http.Response) (*CompatUploadLogResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8084,6 +9832,26 @@ func ParseCompatUploadLogResponse(rsp *http.Response) (*CompatUploadLogResponse,
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatUploadLogResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8145,6 +9913,20 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8152,6 +9934,82 @@ func ParseCompatSubmitResponse(rsp *http.Response) (*CompatSubmitResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompatSubmitResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEventsResponse parses an HTTP response from a EventsWithResponse call
+func ParseEventsResponse(rsp *http.Response) (*EventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers EventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8213,6 +10071,20 @@ func ParseSubmitJobResponse(rsp *http.Response) (*SubmitJobResponse, error) {
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8220,6 +10092,26 @@ func ParseSubmitJobResponse(rsp *http.Response) (*SubmitJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SubmitJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8281,6 +10173,20 @@ func ParseSubmitJobBatchResponse(rsp *http.Response) (*SubmitJobBatchResponse, e
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8288,6 +10194,26 @@ func ParseSubmitJobBatchResponse(rsp *http.Response) (*SubmitJobBatchResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SubmitJobBatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8349,6 +10275,26 @@ func ParseGetJobResponse(rsp *http.Response) (*GetJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8417,6 +10363,26 @@ func ParseCancelJobResponse(rsp *http.Response) (*CancelJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CancelJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8492,6 +10458,26 @@ func ParseCompleteJobResponse(rsp *http.Response) (*CompleteJobResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CompleteJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8567,6 +10553,26 @@ func ParseHeartbeatJobResponse(rsp *http.Response) (*HeartbeatJobResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers HeartbeatJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8621,6 +10627,13 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -8634,6 +10647,16 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 			headers.XLogLength = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetJobLogResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8716,6 +10739,80 @@ func ParseAppendJobLogResponse(rsp *http.Response) (*AppendJobLogResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers AppendJobLogResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetJobLogTimesResponse parses an HTTP response from a GetJobLogTimesWithResponse call
+func ParseGetJobLogTimesResponse(rsp *http.Response) (*GetJobLogTimesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJobLogTimesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LogTimes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
 	}
 
 	return response, nil
@@ -8784,6 +10881,26 @@ func ParseRetryJobResponse(rsp *http.Response) (*RetryJobResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers RetryJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8831,6 +10948,26 @@ func ParseListProjectsResponse(rsp *http.Response) (*ListProjectsResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListProjectsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8899,6 +11036,26 @@ func ParseCreateProjectResponse(rsp *http.Response) (*CreateProjectResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8956,6 +11113,26 @@ func ParseDeleteProjectResponse(rsp *http.Response) (*DeleteProjectResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9017,6 +11194,26 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9085,6 +11282,26 @@ func ParseUpdateProjectResponse(rsp *http.Response) (*UpdateProjectResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers UpdateProjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9146,6 +11363,26 @@ func ParseListCollectionKeysResponse(rsp *http.Response) (*ListCollectionKeysRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListCollectionKeysResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9207,6 +11444,26 @@ func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse,
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListCollectionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9268,6 +11525,26 @@ func ParseGetCollectionResponse(rsp *http.Response) (*GetCollectionResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetCollectionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9329,6 +11606,26 @@ func ParseListEntityKeysResponse(rsp *http.Response) (*ListEntityKeysResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListEntityKeysResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9390,6 +11687,26 @@ func ParseListEntitiesResponse(rsp *http.Response) (*ListEntitiesResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListEntitiesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9451,6 +11768,26 @@ func ParseGetEntityResponse(rsp *http.Response) (*GetEntityResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetEntityResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9512,6 +11849,26 @@ func ParseListProjectTokensResponse(rsp *http.Response) (*ListProjectTokensRespo
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListProjectTokensResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9587,6 +11944,26 @@ func ParseCreateProjectTokenResponse(rsp *http.Response) (*CreateProjectTokenRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateProjectTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9644,6 +12021,26 @@ func ParseDeleteProjectTokenResponse(rsp *http.Response) (*DeleteProjectTokenRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteProjectTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9698,6 +12095,107 @@ func ParseListQueueResponse(rsp *http.Response) (*ListQueueResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListQueueResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWatchCancelsResponse parses an HTTP response from a WatchCancelsWithResponse call
+func ParseWatchCancelsResponse(rsp *http.Response) (*WatchCancelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WatchCancelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CancelsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers WatchCancelsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9759,6 +12257,26 @@ func ParseClaimJobsResponse(rsp *http.Response) (*ClaimJobsResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClaimJobsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9806,6 +12324,26 @@ func ParseListRunnersResponse(rsp *http.Response) (*ListRunnersResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListRunnersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9874,6 +12412,26 @@ func ParseCreateRunnerResponse(rsp *http.Response) (*CreateRunnerResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9931,6 +12489,88 @@ func ParseDeleteRunnerResponse(rsp *http.Response) (*DeleteRunnerResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteRunnerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTagsResponse parses an HTTP response from a ListTagsWithResponse call
+func ParseListTagsResponse(rsp *http.Response) (*ListTagsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTagsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items []Tag `json:"items"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListTagsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -10004,6 +12644,19 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ReadyzResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

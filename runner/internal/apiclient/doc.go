@@ -34,6 +34,11 @@
 //     SHA-256 so the server can flag a mismatch. Completing the same attempt twice
 //     is harmless, so a retried complete is safe.
 //
+// Meanwhile keep one cancel poll (WatchCancels, long poll) open with the attempts
+// the runner runs: it answers as soon as one of them must stop (AttemptStop.Gone:
+// kill and drop it; otherwise stop and complete it), so a cancel reaches the job at
+// once instead of with the next heartbeat. Poll again with the current attempts.
+//
 // 410 Gone on steps 2 to 4 means the attempt is stale (the job was lost and
 // re-queued, retried or deleted): stop that job at once and drop it without
 // completing it.

@@ -167,9 +167,12 @@ func Load(args []string, getenv func(string) string, output io.Writer) (Config, 
 		c.File = getenv("AURA_RUNNER_CONFIG")
 	}
 	if c.File != "" {
-		file, err := readFile(c.File)
+		file, warnings, err := readFile(c.File)
 		if err != nil {
 			return Config{}, err
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(output, "aura-runner: warning: %s\n", w)
 		}
 		for _, s := range settings {
 			apply(s, file[s.name], fmt.Sprintf("%s: %s", c.File, s.name))
@@ -247,10 +250,10 @@ func (c *Config) check() []error {
 }
 
 // readFile reads a config file into setting name → values.
-func readFile(path string) (map[string][]string, error) {
+func readFile(path string) (map[string][]string, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
+		return nil, nil, fmt.Errorf("config file: %w", err)
 	}
 	var raw []keyValues
 	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "{") {
@@ -259,8 +262,9 @@ func readFile(path string) (map[string][]string, error) {
 		raw, err = parseYAML(string(data))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	var warnings []string
 	known := map[string]string{"tags": "tag"}
 	for _, s := range settings {
 		known[normalize(s.name)] = s.name
@@ -269,9 +273,18 @@ func readFile(path string) (map[string][]string, error) {
 	for _, kv := range raw {
 		name, ok := known[normalize(kv.key)]
 		if !ok {
-			return nil, fmt.Errorf("config file %s: %sunknown setting %q", path, kv.where, kv.key)
+			return nil, nil, fmt.Errorf("config file %s: %sunknown setting %q", path, kv.where, kv.key)
 		}
 		values := kv.values
+		if name == "tag" && kv.crammed {
+			quoted := make([]string, len(values))
+			for i, v := range values {
+				quoted[i] = strconv.Quote(v)
+			}
+			warnings = append(warnings, fmt.Sprintf("config file %s: %s%s: [%s] is %d tags, %s; "+
+				"for one tag that contains commas, quote it: [%s]", path, kv.where, kv.key,
+				strings.Join(values, ","), len(values), strings.Join(quoted, " and "), strconv.Quote(strings.Join(values, ","))))
+		}
 		if name == "tag" && !kv.isList && len(values) == 1 {
 			values = strings.Fields(values[0])
 		}
@@ -279,9 +292,9 @@ func readFile(path string) (map[string][]string, error) {
 			out[name] = values
 			continue
 		}
-		return nil, fmt.Errorf("config file %s: %s%q takes one value, not a list", path, kv.where, kv.key)
+		return nil, nil, fmt.Errorf("config file %s: %s%q takes one value, not a list", path, kv.where, kv.key)
 	}
-	return out, nil
+	return out, warnings, nil
 }
 
 // normalize makes "work-dir", "workDir" and "work_dir" the same key.

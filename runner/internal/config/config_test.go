@@ -214,3 +214,24 @@ func TestHelp(t *testing.T) {
 		require.Contains(t, out.String(), "$"+s.env)
 	}
 }
+
+// TestCrammedTagListWarns: YAML reads [native,linux] as two tags; the runner
+// says so, and how to write the one tag, but takes the file as written.
+func TestCrammedTagListWarns(t *testing.T) {
+	t.Parallel()
+	env := func(string) string { return "" }
+	var out strings.Builder
+	path := writeFile(t, "runner.yaml", "token: AURA_RUNNERKEY_x\ntags: [native,linux]\n")
+	c, err := Load([]string{"--config", path}, env, &out)
+	require.NoError(t, err)
+	require.Equal(t, []string{"native", "linux"}, c.Tags)
+	require.Contains(t, out.String(), `line 2: tags: [native,linux] is 2 tags, "native" and "linux"; for one tag that contains commas, quote it: ["native,linux"]`)
+
+	for _, quiet := range []string{`tags: ["native,linux"]`, "tags: [native, linux]", "tags:\n  - native\n  - linux", "tags: native,linux"} {
+		out.Reset()
+		path := writeFile(t, "runner.yaml", "token: AURA_RUNNERKEY_x\n"+quiet+"\n")
+		_, err := Load([]string{"--config", path}, env, &out)
+		require.NoError(t, err, quiet)
+		require.Empty(t, out.String(), quiet)
+	}
+}

@@ -14,7 +14,10 @@ type keyValues struct {
 	key    string
 	values []string
 	isList bool
-	where  string // "line 3: " for YAML, empty for JSON
+	// crammed: a YAML flow list such as [native,linux], with no space after a
+	// comma, which is easily meant as one tag containing commas.
+	crammed bool
+	where   string // "line 3: " for YAML, empty for JSON
 }
 
 // parseJSON reads a flat JSON object whose values are strings, numbers, booleans
@@ -98,6 +101,7 @@ func parseYAML(text string) ([]keyValues, error) {
 				return nil, errors.New(where + err.Error())
 			}
 			kv.isList = true
+			kv.crammed = crammedList(value)
 		default:
 			v, err := unquote(value)
 			if err != nil {
@@ -198,4 +202,24 @@ func closingQuote(s string) int {
 		}
 	}
 	return -1
+}
+
+// crammedList reports whether a flow list has an unquoted comma followed by no
+// space, as in [native,linux].
+func crammedList(s string) bool {
+	var quote byte
+	for i := 1; i < len(s)-1; i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == ',' && s[i+1] != ' ' && s[i+1] != '\t' && s[i+1] != ']':
+			return true
+		}
+	}
+	return false
 }

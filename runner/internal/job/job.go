@@ -1,7 +1,10 @@
 // Package job runs one job's command: in a fresh workspace folder, under a shell,
 // in a process group of its own, with its output (stdout and stderr merged, in
 // order) written to one writer. It stops the whole process group on cancel,
-// timeout or shutdown: SIGTERM first, SIGKILL after a grace period.
+// timeout or shutdown: SIGTERM first, SIGKILL after a grace period. Processes that
+// left the group (setsid, double forks) are found by a mark in their environment
+// and end with the job too; a ".run" file beside the workspace keeps the mark, so
+// a runner starting after a crash ends what the crashed one left (Recover).
 package job
 
 import (
@@ -92,6 +95,7 @@ type Process struct {
 	spec    Spec
 	cmd     *exec.Cmd
 	pgid    int
+	mark    string // the value of markVar in every process of this job
 	dir     string
 	out     *noteWriter
 	started time.Time
@@ -125,17 +129,31 @@ func Start(spec Spec) (*Process, error) {
 		_ = removeAll(dir)
 		return nil, err
 	}
+	mark := newMark()
+	if err := writeRecord(dir+".run", record{ID: spec.ID, Attempt: spec.Attempt, Mark: mark}); err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		_ = removeAll(dir)
+		return nil, fmt.Errorf("record the job: %w", err)
+	}
 	cmd := exec.Command(spec.Shell, "-c", spec.Cmd)
 	cmd.Dir = dir
-	cmd.Env = append(slices.Clip(spec.Env), "PWD="+dir)
+	cmd.Env = append(slices.Clip(spec.Env), "PWD="+dir, markVar+"="+mark)
 	cmd.Stdin = nil
 	cmd.Stdout = w
 	cmd.Stderr = w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	shells.Lock()
+	err = cmd.Start()
+	if err == nil {
+		shells.pids[cmd.Process.Pid] = true
+	}
+	shells.Unlock()
+	if err != nil {
 		_ = r.Close()
 		_ = w.Close()
 		_ = removeAll(dir)
+		_ = os.Remove(dir + ".run")
 		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
 	}
 	_ = w.Close()
@@ -144,6 +162,7 @@ func Start(spec Spec) (*Process, error) {
 		spec:    spec,
 		cmd:     cmd,
 		pgid:    cmd.Process.Pid,
+		mark:    mark,
 		dir:     dir,
 		out:     &noteWriter{w: spec.Output},
 		started: time.Now(),
@@ -214,9 +233,9 @@ func stopNote(reason StopReason, timeout time.Duration) string {
 	return reason.String()
 }
 
-// signal sends sig to the job's process group.
+// signal sends sig to the job's process group and its processes outside it.
 func (p *Process) signal(sig syscall.Signal) {
-	_ = syscall.Kill(-p.pgid, sig)
+	signalTree(p.pgid, p.mark, sig)
 }
 
 // note writes a line from the runner into the job's output, in the background so
@@ -240,6 +259,9 @@ func (p *Process) note(format string, args ...any) <-chan struct{} {
 func (p *Process) Wait() Result {
 	err := p.cmd.Wait()
 	duration := time.Since(p.started)
+	shells.Lock()
+	delete(shells.pids, p.cmd.Process.Pid)
+	shells.Unlock()
 	if p.timeout != nil {
 		p.timeout.Stop()
 	}
@@ -247,8 +269,8 @@ func (p *Process) Wait() Result {
 	p.mu.Lock()
 	stopped := p.stopped
 	p.mu.Unlock()
-	// Processes the shell left behind, in the background or still finishing, end
-	// with the job: SIGTERM, SIGKILL when the grace period is over.
+	// Processes the shell left behind, in the background, detached or still
+	// finishing, end with the job: SIGTERM, SIGKILL when the grace period is over.
 	grace := p.spec.Grace
 	if stopped == Dropped {
 		grace = 0
@@ -275,6 +297,7 @@ func (p *Process) Wait() Result {
 	if err := removeAll(p.dir); err != nil {
 		p.out.writeNote(fmt.Sprintf("aura-runner: could not remove the workspace: %v\n", err))
 	}
+	_ = os.Remove(p.dir + ".run")
 
 	code := exitCode(err)
 	switch {
@@ -286,10 +309,10 @@ func (p *Process) Wait() Result {
 	return Result{ExitCode: code, Stopped: stopped, Duration: duration}
 }
 
-// endGroup sends SIGTERM to what is left of the process group, waits up to grace
-// for it to go, and then sends SIGKILL.
+// endGroup sends SIGTERM to what is left of the job's processes, waits up to
+// grace for them to go, and then sends SIGKILL until none is left.
 func (p *Process) endGroup(grace time.Duration) {
-	if !groupAlive(p.pgid) {
+	if !treeAlive(p.pgid, p.mark) {
 		return
 	}
 	if grace > 0 {
@@ -297,12 +320,19 @@ func (p *Process) endGroup(grace time.Duration) {
 		deadline := time.Now().Add(grace)
 		for time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
-			if !groupAlive(p.pgid) {
+			if !treeAlive(p.pgid, p.mark) {
 				return
 			}
 		}
 	}
-	p.signal(syscall.SIGKILL)
+	// A process may fork between the scan and the kill: kill until none is left.
+	for range 50 {
+		p.signal(syscall.SIGKILL)
+		if !treeAlive(p.pgid, p.mark) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // groupAlive reports whether a process of the group is still running. Zombies do

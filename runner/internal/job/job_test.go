@@ -203,10 +203,11 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 func TestDroppedKillsAtOnce(t *testing.T) {
 	t.Parallel()
 
-	b := setup(t, `trap '' TERM; sleep 600`)
+	b := setup(t, `trap '' TERM; echo ready; sleep 600`)
 	b.spec.Grace = time.Minute
 	p := start(t, b.spec)
-	time.Sleep(50 * time.Millisecond)
+	// Not before the trap is set: under load a shell takes its time to start.
+	require.Eventually(t, func() bool { return b.out.String() == "ready\n" }, 10*time.Second, time.Millisecond)
 	p.Stop(Cancelled)
 	p.Stop(Dropped) // the attempt turned out stale while the job was stopping
 	began := time.Now()

@@ -1,9 +1,12 @@
 // Package logstream delivers a job's output to the server as it is produced, in
 // chunks addressed by byte offset (PATCH /api/v1/jobs/{id}/log).
 //
-// Output goes into a bounded buffer. One uploader goroutine sends what is there:
-// as soon as FlushSize bytes wait, and otherwise at most FlushInterval after a byte
-// arrived, up to ChunkSize bytes a request. Bytes stay buffered until the server has
+// Output goes into a bounded buffer. One uploader goroutine sends what is there,
+// up to ChunkSize bytes a request, as soon as it is there: a line printed after a
+// quiet spell leaves at once, so it shows live. Output that arrives while an
+// upload is in flight is coalesced into the next one, and small uploads are at
+// least MinInterval apart, so a job that prints a line at a time does not become
+// a request per line; FlushSize bytes waiting go out without that pause. Bytes stay buffered until the server has
 // acknowledged them, so an upload that fails is retried (with backoff) from the same
 // offset, which the server acknowledges idempotently: no byte is lost or doubled.
 // When the buffer is full, Write blocks, which in turn blocks the job on its next
@@ -45,8 +48,9 @@ type Options struct {
 	ChunkSize int
 	// FlushSize sends a chunk as soon as this many bytes wait.
 	FlushSize int
-	// FlushInterval is the longest a byte waits before it is sent.
-	FlushInterval time.Duration
+	// MinInterval is the least time between the starts of two uploads of fewer
+	// than FlushSize bytes.
+	MinInterval time.Duration
 	// RequestTimeout bounds one upload request.
 	RequestTimeout time.Duration
 	// RetryMin and RetryMax bound the backoff between failed uploads.
@@ -60,7 +64,7 @@ const (
 	DefaultBufferSize     = 8 << 20
 	DefaultChunkSize      = 1 << 20
 	DefaultFlushSize      = 64 << 10
-	DefaultFlushInterval  = 250 * time.Millisecond
+	DefaultMinInterval    = 25 * time.Millisecond
 	DefaultRequestTimeout = 60 * time.Second
 )
 
@@ -76,8 +80,8 @@ func (o *Options) setDefaults() {
 		o.FlushSize = DefaultFlushSize
 	}
 	o.FlushSize = min(o.FlushSize, o.ChunkSize)
-	if o.FlushInterval <= 0 {
-		o.FlushInterval = DefaultFlushInterval
+	if o.MinInterval <= 0 {
+		o.MinInterval = DefaultMinInterval
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
@@ -113,15 +117,15 @@ type Stream struct {
 	space *sync.Cond // signalled when bytes are acknowledged or the stream stops
 	// ring holds the unacknowledged bytes: n of them from index head, the first
 	// being byte acked of the log. The first inflight of them are being sent.
-	ring         []byte
-	head, n      int
-	acked        int64
-	inflight     int
-	pendingSince time.Time // when the oldest byte not yet in flight arrived
-	written      int64
-	hash         hash.Hash
-	closed       bool
-	err          error // why the stream stopped early
+	ring     []byte
+	head, n  int
+	acked    int64
+	inflight int
+	lastSend time.Time // when the last upload started
+	written  int64
+	hash     hash.Hash
+	closed   bool
+	err      error // why the stream stopped early
 
 	kick        chan struct{}
 	done        chan struct{}
@@ -184,7 +188,6 @@ func (s *Stream) Write(p []byte) (int, error) {
 		s.n += k
 		p = p[k:]
 		if unsentBefore == 0 {
-			s.pendingSince = time.Now()
 			s.wake()
 		} else if unsentBefore < s.opts.FlushSize && s.n-s.inflight >= s.opts.FlushSize {
 			s.wake()
@@ -333,7 +336,7 @@ func (s *Stream) next(ctx context.Context) (int64, []byte, bool) {
 		if s.err != nil || ctx.Err() != nil || (s.closed && s.n == 0) {
 			return 0, nil, false
 		}
-		due := time.Until(s.pendingSince.Add(s.opts.FlushInterval))
+		due := time.Until(s.lastSend.Add(s.opts.MinInterval))
 		if s.n >= s.opts.FlushSize || (s.n > 0 && (s.closed || due <= 0)) {
 			k := min(s.n, s.opts.ChunkSize)
 			if cap(s.sendBuf) < k {
@@ -343,6 +346,7 @@ func (s *Stream) next(ctx context.Context) (int64, []byte, bool) {
 			c := copy(chunk, s.ring[s.head:min(s.head+k, len(s.ring))])
 			copy(chunk[c:], s.ring[:k-c])
 			s.inflight = k
+			s.lastSend = time.Now()
 			return s.acked, chunk, true
 		}
 		var timer *time.Timer

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,7 +154,7 @@ func (p *peer) snapshot() (length int64, sum string, data []byte) {
 }
 
 func quickOptions() Options {
-	return Options{RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, FlushInterval: 20 * time.Millisecond}
+	return Options{RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, MinInterval: 20 * time.Millisecond}
 }
 
 // writeRandomly writes data in pieces of random sizes.
@@ -242,40 +243,47 @@ func TestStreamDeliversEveryByteOnce(t *testing.T) {
 	}
 }
 
-// TestStreamChunking checks the sending policy: a chunk as soon as FlushSize bytes
-// wait, at most FlushInterval after output arrived otherwise, and chunks of up to
-// ChunkSize when more waits.
+// TestStreamChunking checks the sending policy: output after a quiet spell at
+// once, later small output no sooner than MinInterval after the last upload, a
+// chunk as soon as FlushSize bytes wait, and chunks of up to ChunkSize when more
+// waits.
 func TestStreamChunking(t *testing.T) {
 	t.Parallel()
 
-	t.Run("a little output goes out after the interval", func(t *testing.T) {
+	t.Run("a line after a quiet spell goes out at once", func(t *testing.T) {
 		t.Parallel()
 		p, client := newPeer(t, true)
-		s := New(client, 42, 1, Options{FlushInterval: 250 * time.Millisecond})
-		start := time.Now()
+		s := New(client, 42, 1, Options{MinInterval: time.Hour})
 		_, err := s.Write([]byte("hello\n"))
 		require.NoError(t, err)
-		require.Eventually(t, func() bool { n, _, _ := p.snapshot(); return n == 6 }, 5*time.Second, 5*time.Millisecond)
-		elapsed := time.Since(start)
-		require.GreaterOrEqual(t, elapsed, 200*time.Millisecond, "sent before the interval")
+		require.Eventually(t, func() bool { n, _, _ := p.snapshot(); return n == 6 }, 5*time.Second, time.Millisecond,
+			"the first line waited for the interval")
+		// The next small write waits for the interval (an hour here), until Close.
+		_, err = s.Write([]byte("world\n"))
+		require.NoError(t, err)
+		time.Sleep(50 * time.Millisecond)
+		n, _, _ := p.snapshot()
+		require.Equal(t, int64(6), n, "small output went out before the interval")
 		res, err := finish(t, s)
 		require.NoError(t, err)
-		require.Equal(t, int64(6), res.Length)
-		t.Logf("6 bytes arrived after %s", elapsed)
+		require.Equal(t, int64(12), res.Length)
 	})
 
 	t.Run("64 KiB go out at once", func(t *testing.T) {
 		t.Parallel()
 		p, client := newPeer(t, false)
-		s := New(client, 42, 1, Options{FlushInterval: time.Hour})
+		s := New(client, 42, 1, Options{MinInterval: time.Hour})
 		_, err := s.Write(make([]byte, 100))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { n, _, _ := p.snapshot(); return n == 100 }, 5*time.Second, time.Millisecond)
+		_, err = s.Write(make([]byte, 100))
 		require.NoError(t, err)
 		time.Sleep(50 * time.Millisecond)
 		n, _, _ := p.snapshot()
-		require.Zero(t, n, "sent before the interval or the flush size")
+		require.Equal(t, int64(100), n, "sent before the interval or the flush size")
 		_, err = s.Write(make([]byte, DefaultFlushSize))
 		require.NoError(t, err)
-		require.Eventually(t, func() bool { n, _, _ := p.snapshot(); return n == DefaultFlushSize+100 },
+		require.Eventually(t, func() bool { n, _, _ := p.snapshot(); return n == DefaultFlushSize+200 },
 			5*time.Second, time.Millisecond)
 		_, err = finish(t, s)
 		require.NoError(t, err)
@@ -361,7 +369,7 @@ func TestStreamGone(t *testing.T) {
 		}
 		return faultNone
 	}
-	s := New(client, 42, 1, Options{BufferSize: 128 << 10, FlushInterval: time.Millisecond})
+	s := New(client, 42, 1, Options{BufferSize: 128 << 10, MinInterval: time.Millisecond})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -385,7 +393,7 @@ func TestStreamCancel(t *testing.T) {
 
 	p, client := newPeer(t, false)
 	p.cancelAt = 10
-	s := New(client, 42, 1, Options{FlushInterval: time.Millisecond})
+	s := New(client, 42, 1, Options{MinInterval: time.Millisecond})
 	_, err := s.Write([]byte("12345"))
 	require.NoError(t, err)
 	time.Sleep(20 * time.Millisecond)
@@ -413,7 +421,7 @@ func TestStreamLostBytes(t *testing.T) {
 	t.Parallel()
 
 	p, client := newPeer(t, false)
-	s := New(client, 42, 1, Options{FlushInterval: time.Millisecond})
+	s := New(client, 42, 1, Options{MinInterval: time.Millisecond})
 	_, err := s.Write([]byte("hello"))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { n, _, _ := p.snapshot(); return n == 5 }, 5*time.Second, time.Millisecond)
@@ -432,7 +440,7 @@ func TestStreamAbort(t *testing.T) {
 
 	p, client := newPeer(t, false)
 	p.faultFunc = func(int) fault { return faultError }
-	s := New(client, 42, 1, Options{BufferSize: 1 << 10, FlushInterval: time.Millisecond})
+	s := New(client, 42, 1, Options{BufferSize: 1 << 10, MinInterval: time.Millisecond})
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		s.Abort()
@@ -581,4 +589,39 @@ func BenchmarkStream(b *testing.B) {
 	}
 	b.ReportMetric(float64(heap)/(1<<20), "MiB-heap")
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
+}
+
+// BenchmarkLineLatency measures how long a line the job prints takes to reach the
+// server (the in-process peer over loopback): lines after a quiet spell, and
+// lines in a stream of one every millisecond, which are coalesced.
+//
+//	go test -run '^$' -bench LineLatency ./runner/internal/logstream/
+func BenchmarkLineLatency(b *testing.B) {
+	for _, gap := range []time.Duration{30 * time.Millisecond, time.Millisecond} {
+		b.Run("every "+gap.String(), func(b *testing.B) {
+			p, client := newPeer(b, false)
+			s := New(client, 42, 1, Options{})
+			var ds []time.Duration
+			var written int64
+			for b.Loop() {
+				began := time.Now()
+				_, _ = s.Write([]byte("a line of the job's output\n"))
+				written += 27
+				for {
+					n, _, _ := p.snapshot()
+					if n >= written {
+						break
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+				ds = append(ds, time.Since(began))
+				time.Sleep(gap - min(gap, time.Since(began)))
+			}
+			_, _ = finish(b, s)
+			slices.Sort(ds)
+			b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50_ms")
+			b.ReportMetric(float64(ds[len(ds)*95/100].Microseconds())/1000, "p95_ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// escapeJob starts a setsid daemon and a detached double fork, writes their
+// pids and its shell's to $OUT, and sleeps.
+const escapeJob = `
+	setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $! > "$OUT/daemon"
+	(setsid sh -c 'sleep 600 & echo $! > "$1"' _ "$OUT/forked.tmp" </dev/null >/dev/null 2>&1 &)
+	while [ ! -s "$OUT/forked.tmp" ]; do sleep 0.01; done
+	echo >> "$OUT/forked.tmp"; mv "$OUT/forked.tmp" "$OUT/forked"
+	echo $$ > "$OUT/shell"
+	sleep 600`
+
+func escapedPids(t *testing.T, dir string) []int {
+	var pids []int
+	for _, name := range []string{"shell", "daemon", "forked"} {
+		pid, err := strconv.Atoi(waitFile(t, filepath.Join(dir, name), 10*time.Second))
+		require.NoError(t, err)
+		require.False(t, processGone(pid), "%s %d is not running", name, pid)
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+func requireAllGone(t *testing.T, within time.Duration, pids []int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, pid := range pids {
+			if !processGoneOrZombie(pid) {
+				return false
+			}
+		}
+		return true
+	}, within, 20*time.Millisecond, "the job's processes %v outlived it", pids)
+}
+
+// processGoneOrZombie: an orphan killed after its runner died is reaped by PID 1,
+// which may take its time; a zombie runs nothing.
+func processGoneOrZombie(pid int) bool {
+	if processGone(pid) {
+		return true
+	}
+	var state string
+	err := procState(pid, &state)
+	return err != nil || state == "Z"
+}
+
+// TestCancelKillsDetachedProcesses: a cancel ends the setsid daemon and the
+// double fork with the job.
+func TestCancelKillsDetachedProcesses(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	tok := s.project("proj")
+	dir := t.TempDir()
+	startRunner(t, s, "r1", "--tag", "linux")
+	j := s.submit(tok, map[string]any{"env": map[string]string{"OUT": dir}, "cmd": escapeJob})
+	pids := escapedPids(t, dir)
+	s.call("POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), tok, nil, nil, 200)
+	requireAllGone(t, 5*time.Second, pids)
+}
+
+// TestRunnerKilledLeavesNoProcesses: after kill -9 of its runner, a job's
+// processes (its shell, a setsid daemon, a double fork) are killed by the next
+// runner on the same work folder before it claims.
+func TestRunnerKilledLeavesNoProcesses(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--lease", "2s")
+	tok := s.project("proj")
+	dir, work := t.TempDir(), t.TempDir()
+	first := startRunner(t, s, "first", "--tag", "linux", "--work-dir", work)
+	s.submit(tok, map[string]any{"env": map[string]string{"OUT": dir}, "cmd": escapeJob})
+	pids := escapedPids(t, dir)
+	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
+	_ = first.cmd.Wait()
+	time.Sleep(100 * time.Millisecond)
+	for _, pid := range pids {
+		require.False(t, processGoneOrZombie(pid), "kill -9 of the runner alone ends nothing")
+	}
+	second := startRunner(t, s, "second", "--tag", "other", "--work-dir", work)
+	requireAllGone(t, 5*time.Second, pids)
+	require.Eventually(t, func() bool {
+		return strings.Contains(second.out.String(), "cleaning up after an earlier runner: job")
+	}, 5*time.Second, 20*time.Millisecond)
+}
+
+// procState reads a process's state letter from /proc.
+func procState(pid int, state *string) error {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	*state = f[0]
+	return nil
+}

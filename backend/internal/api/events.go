@@ -1,0 +1,65 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// events upgrades to the event websocket. Browsers cannot set headers on a
+// websocket, so the token may also come as ?token= (or later, in an auth message).
+func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	if h.Events == nil {
+		writeError(w, r, errorf(http.StatusServiceUnavailable, "", "events are not available"))
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, r, errorf(http.StatusBadRequest, "", "this route is a websocket: send the Upgrade headers"))
+		return
+	}
+	p := principal(r)
+	q := r.URL.Query()
+	if tok := q.Get("token"); tok != "" {
+		// Scrub it from the shared URL, so no request log written after this shows it.
+		q.Del("token")
+		r.URL.RawQuery = q.Encode()
+		if p == nil {
+			var err error
+			if p, err = h.Auth.Authenticate(r.Context(), "Bearer "+tok); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
+	}
+	h.Events.Serve(w, r, p)
+}
+
+// logTimes is openapi.yaml's LogTimes.
+type logTimes struct {
+	Attempt   int             `json:"attempt"`
+	StartedAt *time.Time      `json:"startedAt,omitempty"`
+	Chunks    []store.LogTime `json:"chunks"`
+}
+
+// getJobLogTimes answers when each chunk of a job attempt's log arrived.
+func (h *handler) getJobLogTimes(w http.ResponseWriter, r *http.Request) {
+	j, err := h.readableJob(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	attempt, err := intQuery(r, "attempt", 0, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	times, used, started, err := h.Store.LogTimesGet(r.Context(), j.ID, int(attempt))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, logTimes{Attempt: used, StartedAt: started, Chunks: times})
+}

@@ -1,0 +1,164 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/migrations"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// run runs the aura command in-process and returns its exit code and output.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := Run(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestConfigRefusesBadValues: values that do not parse are refused with a message
+// naming the variable, not replaced by a default.
+func TestConfigRefusesBadValues(t *testing.T) {
+	for _, c := range []struct{ env, val, want string }{
+		{"AURA_LEASE", "30", "a duration needs a unit"},
+		{"AURA_ACK_TIMEOUT", "soon", "AURA_ACK_TIMEOUT"},
+		{"AURA_LOG_LIMIT", "64MB", "KiB, MiB or GiB"},
+		{"AURA_DEMO", "yes please", "true or false"},
+		{"AURA_LOG_FORMAT", "xml", "use text or json"},
+		{"AURA_LEASE", "-5s", "must be positive"},
+	} {
+		t.Run(c.env+"="+c.val, func(t *testing.T) {
+			t.Setenv(c.env, c.val)
+			code, _, stderr := run(t, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "d"))
+			require.Equal(t, 1, code)
+			require.Contains(t, stderr, c.want)
+		})
+	}
+}
+
+func TestConfigParses(t *testing.T) {
+	t.Setenv("AURA_LOG_LIMIT", "64MiB")
+	t.Setenv("AURA_LEASE", "45s")
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.flags(fs)
+	require.NoError(t, cfg.parse(fs, []string{"--lease", "1m"}))
+	require.NoError(t, cfg.validate())
+	require.Equal(t, int64(64<<20), cfg.LogLimit)
+	require.Equal(t, time.Minute, cfg.Lease, "a flag wins over the environment")
+	require.Equal(t, 10*time.Second, cfg.AckTimeout)
+	for in, want := range map[string]int64{"1000": 1000, "2KiB": 2048, "3 GiB": 3 << 30, "5B": 5} {
+		var b byteSize
+		require.NoError(t, b.Set(in), in)
+		require.Equal(t, want, int64(b), in)
+	}
+	for _, bad := range []string{"64MB", "1.5MiB", "-1", "lots", "99999999999GiB"} {
+		var b byteSize
+		require.Error(t, b.Set(bad), bad)
+	}
+}
+
+// TestServeChecksPortFirst: on a busy port, serve fails before it creates a
+// database or an admin token.
+func TestServeChecksPortFirst(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	code, stdout, stderr := run(t, "serve", "--addr", busy.Addr().String(), "--data", data)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "cannot listen on "+busy.Addr().String())
+	require.NotContains(t, stdout, "Admin token")
+	require.NoDirExists(t, data, "no database was created")
+}
+
+func TestMigrateHelpAndConfirmation(t *testing.T) {
+	code, _, stderr := run(t, "migrate", "-h")
+	require.Equal(t, 0, code)
+	for _, want := range []string{"up ", "down ", "version ", "--yes", "-database-url"} {
+		require.Contains(t, stderr, want)
+	}
+	require.NotContains(t, stderr, "-lease", "only the flags migrate uses")
+
+	// The newest migration's number is the version, whoever adds the next one.
+	names, err := fs.Glob(migrations.FS, "*.up.sql")
+	require.NoError(t, err)
+	slices.Sort(names)
+	latest := strings.TrimLeft(strings.SplitN(names[len(names)-1], "_", 2)[0], "0")
+
+	url := dbtest.NewURL(t)
+	stdin = strings.NewReader("no\n")
+	code, _, stderr = run(t, "migrate", "down", "--database-url", url)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "not confirmed")
+	code, stdout, _ := run(t, "migrate", "version", "--database-url", url)
+	require.Equal(t, 0, code)
+	require.Equal(t, latest+"\n", stdout, "nothing was dropped")
+
+	stdin = strings.NewReader("yes\n")
+	code, stdout, stderr = run(t, "migrate", "down", "--database-url", url)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "migrated down: schema version "+latest+" → 0\n", stdout)
+	code, stdout, _ = run(t, "migrate", "up", "--database-url", url)
+	require.Equal(t, 0, code)
+	require.Equal(t, "migrated up: schema version 0 → "+latest+"\n", stdout)
+	code, stdout, _ = run(t, "migrate", "up", "--database-url", url)
+	require.Equal(t, 0, code)
+	require.Equal(t, "schema already at version "+latest+": nothing to do\n", stdout)
+	stdin = os.Stdin
+}
+
+// TestPoolSize: the pool grows to 20 connections unless the URL sets its size.
+func TestPoolSize(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, c := range []struct {
+		url  string
+		want int32
+	}{{url, 20}, {url + sep + "pool_max_conns=5", 5}, {url + sep + "pool_max_conns=50", 50}} {
+		pool, err := newPool(context.Background(), c.url)
+		require.NoError(t, err)
+		require.Equal(t, c.want, pool.Config().MaxConns, c.url)
+		pool.Close()
+	}
+}
+
+// TestEveryFlagHasAVariable: each flag of aura serve is also an environment variable.
+func TestEveryFlagHasAVariable(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.flags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		require.Contains(t, flagEnv, f.Name)
+		require.Contains(t, f.Usage, "("+flagEnv[f.Name]+")", "the help names the variable")
+	})
+}
+
+// TestSecretsRotateReadsEnvironment: aura secrets rotate takes its settings from
+// the environment like serve does (AURA_SECRET_KEY here, which is no key).
+func TestSecretsRotateReadsEnvironment(t *testing.T) {
+	t.Setenv("AURA_SECRET_KEY", "not-a-key")
+	code, _, stderr := run(t, "secrets", "rotate", "--data", filepath.Join(t.TempDir(), "d"))
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "current server key")
+}

@@ -1,0 +1,485 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// Close codes the server ends a socket with, besides the standard ones.
+const (
+	closeGoingAway = websocket.CloseGoingAway
+	// closeTooSlow: the client's queue filled up. Reconnect, resubscribe (logs with
+	// the offset held) and refetch.
+	closeTooSlow = 4008
+)
+
+const (
+	pongWait    = 60 * time.Second
+	pingEvery   = pongWait * 9 / 10
+	maxMessage  = 4096
+	logPiece    = 64      // chunks per database read when catching a log up
+	logMaxFrame = 1 << 20 // bytes of log per message, before base64
+	maxTopics   = 1000    // subscriptions per socket
+	authTimeout = 10 * time.Second
+)
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  4096,
+	WriteBufferSize: 16384,
+	// Any origin may connect: the socket carries no ambient credentials (no
+	// cookies; tokens come in the request or the first message), so a foreign
+	// page learns only what it could fetch itself.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// item is one entry of a client's queue: exactly one field is set.
+type item struct {
+	raw     []byte
+	event   store.Event
+	log     *logItem
+	catchUp *logCatchUp
+	resync  string
+	topics  []string
+}
+
+// logItem is log bytes of a job attempt at offset.
+type logItem struct {
+	jobID   int64
+	attempt int
+	offset  int64
+	data    []byte
+	time    time.Time
+}
+
+// logCatchUp starts (or restarts) a log subscription at offset of attempt (0: current).
+type logCatchUp struct {
+	jobID   int64
+	attempt int
+	offset  int64
+}
+
+// logCursor is how far a client has been sent a job's log.
+type logCursor struct {
+	attempt int
+	next    int64
+}
+
+// client is one websocket. The reader goroutine handles client messages; the
+// writer goroutine owns every write, drains the queue and keeps log cursors.
+type client struct {
+	hub  *Hub
+	conn *websocket.Conn
+	send chan item
+	who  atomic.Pointer[auth.Principal]
+
+	// topics is guarded by hub.mu.
+	topics map[string]struct{}
+
+	killOnce sync.Once
+	killed   chan struct{}
+	killCode int
+	killWhy  string
+	cursors  map[int64]*logCursor // writer only
+}
+
+func (c *client) principal() *auth.Principal { return c.who.Load() }
+
+// kill makes the writer close the socket with code (0: just close). Never blocks.
+func (c *client) kill(code int, reason string) {
+	c.killOnce.Do(func() {
+		c.killCode, c.killWhy = code, reason
+		close(c.killed)
+	})
+}
+
+// Serve upgrades the request to the event websocket of a caller who is p (nil:
+// anonymous, until an auth message says otherwise) and serves it until it closes.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered the error
+	}
+	c := &client{
+		hub: h, conn: conn, send: make(chan item, h.cfg.QueueSize),
+		topics: map[string]struct{}{}, killed: make(chan struct{}), cursors: map[int64]*logCursor{},
+	}
+	c.who.Store(p)
+	h.register(c)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go c.writeLoop(ctx)
+	c.readLoop(ctx)
+	h.unregister(c)
+}
+
+// clientMessage is any EventClientMessage.
+type clientMessage struct {
+	Op      string `json:"op"`
+	Topic   string `json:"topic"`
+	Offset  int64  `json:"offset"`
+	Attempt int    `json:"attempt"`
+	Token   string `json:"token"`
+}
+
+func (c *client) readLoop(ctx context.Context) {
+	c.conn.SetReadLimit(maxMessage)
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		var m clientMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.hub.enqueue(c, item{raw: errorMessage(400, "message is not JSON", "")})
+			continue
+		}
+		switch m.Op {
+		case "subscribe":
+			c.handleSubscribe(ctx, &m)
+		case "unsubscribe":
+			c.hub.unsubscribe(c, m.Topic)
+			c.hub.mu.Lock()
+			delete(c.topics, m.Topic)
+			c.hub.mu.Unlock()
+		case "auth":
+			actx, cancel := context.WithTimeout(ctx, authTimeout)
+			p, err := c.hub.auth.Authenticate(actx, "Bearer "+m.Token)
+			cancel()
+			if err != nil {
+				c.hub.enqueue(c, item{raw: errorMessage(401, "invalid or expired token", "")})
+				continue
+			}
+			c.who.Store(p)
+		default:
+			c.hub.enqueue(c, item{raw: errorMessage(400, "op must be subscribe, unsubscribe or auth", m.Topic)})
+		}
+	}
+}
+
+var slug = regexp.MustCompile(`^[0-9A-Za-z_:.-]{1,260}$`)
+
+// errNoTopic answers topics that do not exist or that the caller may not read alike.
+var errNoTopic = errors.New("no such topic")
+
+func (c *client) handleSubscribe(ctx context.Context, m *clientMessage) {
+	it, collectionOf, err := c.authorize(ctx, m)
+	if err != nil {
+		code, msg := 404, "no such topic, or not yours to read: "+m.Topic
+		if !errors.Is(err, errNoTopic) && !errors.Is(err, store.ErrNotFound) {
+			code, msg = 500, "could not subscribe; try again"
+		}
+		c.hub.enqueue(c, item{raw: errorMessage(code, msg, m.Topic)})
+		return
+	}
+	c.hub.mu.Lock()
+	n := len(c.topics)
+	_, again := c.topics[m.Topic]
+	if n >= maxTopics && !again {
+		c.hub.mu.Unlock()
+		c.hub.enqueue(c, item{raw: errorMessage(400, "too many subscriptions on one socket", m.Topic)})
+		return
+	}
+	c.topics[m.Topic] = struct{}{}
+	c.hub.mu.Unlock()
+	c.hub.subscribe(c, m.Topic, collectionOf, it)
+}
+
+// authorize checks that topic exists and the caller may read it. For a log
+// topic it returns the catch-up to queue; for a collection topic, its project.
+func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string, error) {
+	kind, rest, _ := strings.Cut(m.Topic, ":")
+	st := c.hub.store
+	readable := func(slug string) error {
+		p, err := st.ProjectGet(ctx, slug)
+		if err != nil {
+			return err
+		}
+		if p.Private && !c.principal().InProject(p.ID) {
+			return errNoTopic
+		}
+		return nil
+	}
+	switch kind {
+	case "queue", "runners":
+		if rest != "" || m.Topic != kind {
+			return item{}, "", errNoTopic
+		}
+		return item{}, "", nil
+	case "project":
+		if !slug.MatchString(rest) {
+			return item{}, "", errNoTopic
+		}
+		return item{}, "", readable(rest)
+	case "entity", "collection":
+		parts := strings.Split(rest, "/")
+		if len(parts) != 3 || !slug.MatchString(parts[0]) || !slug.MatchString(parts[1]) || !slug.MatchString(parts[2]) {
+			return item{}, "", errNoTopic
+		}
+		if kind == "collection" {
+			return item{}, parts[0], readable(parts[0])
+		}
+		return item{}, "", readable(parts[0])
+	case "job", "log":
+		id, err := strconv.ParseInt(rest, 10, 64)
+		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != rest {
+			return item{}, "", errNoTopic
+		}
+		j, err := st.JobBriefGet(ctx, id)
+		if err != nil {
+			return item{}, "", err
+		}
+		if err := readable(j.Project); err != nil {
+			return item{}, "", err
+		}
+		if kind == "log" {
+			if m.Offset < 0 || m.Attempt < 0 {
+				return item{}, "", errNoTopic
+			}
+			return item{catchUp: &logCatchUp{jobID: id, attempt: m.Attempt, offset: m.Offset}}, "", nil
+		}
+		return item{}, "", nil
+	}
+	return item{}, "", errNoTopic
+}
+
+// collectionProject returns the project of a collection: topic.
+func collectionProject(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, "collection:")
+	if !ok {
+		return "", false
+	}
+	p, _, _ := strings.Cut(rest, "/")
+	return p, true
+}
+
+func logTopic(jobID int64) string { return "log:" + strconv.FormatInt(jobID, 10) }
+
+func (c *client) writeLoop(ctx context.Context) {
+	ping := time.NewTicker(pingEvery)
+	defer func() {
+		ping.Stop()
+		c.conn.Close()
+	}()
+	for {
+		// A dropped client gets its close frame next, not the rest of its queue.
+		select {
+		case <-c.killed:
+			c.writeClose()
+			return
+		default:
+		}
+		select {
+		case it := <-c.send:
+			if err := c.write(ctx, it); err != nil {
+				c.hub.unregister(c)
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteWait)); err != nil {
+				c.hub.unregister(c)
+				return
+			}
+		case <-c.killed:
+			c.writeClose()
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// writeClose sends the close frame of a kill, after whatever message is in
+// flight: a slow client reads its backlog and then learns why it was dropped.
+func (c *client) writeClose() {
+	if c.killCode != 0 {
+		msg := websocket.FormatCloseMessage(c.killCode, c.killWhy)
+		_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.hub.cfg.WriteWait))
+	}
+}
+
+func (c *client) writeMessage(b []byte) error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
+	return c.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+func (c *client) write(ctx context.Context, it item) error {
+	switch {
+	case it.raw != nil:
+		return c.writeMessage(it.raw)
+	case it.event != nil:
+		return c.writeMessage(eventMessage(it.event, it.topics))
+	case it.resync != "":
+		if err := c.writeMessage(resyncMessage(it.resync)); err != nil {
+			return err
+		}
+		// Logs need no refetch: catch every followed log up from the database.
+		for id, cur := range c.cursors {
+			if err := c.fill(ctx, id, cur, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	case it.catchUp != nil:
+		return c.startLog(ctx, it.catchUp)
+	case it.log != nil:
+		return c.writeLog(ctx, it.log)
+	}
+	return nil
+}
+
+// startLog (re)starts following a job's log: the stored bytes from the offset
+// asked for, then (as they come) the live ones.
+func (c *client) startLog(ctx context.Context, cu *logCatchUp) error {
+	cur := &logCursor{attempt: cu.attempt, next: cu.offset}
+	if cur.attempt == 0 {
+		j, err := c.hub.store.JobBriefGet(ctx, cu.jobID)
+		if err != nil {
+			return nil // deleted meanwhile: nothing to follow
+		}
+		cur.attempt = j.Attempt
+	}
+	c.cursors[cu.jobID] = cur
+	return c.fill(ctx, cu.jobID, cur, 0)
+}
+
+// writeLog sends a live chunk past what the client has, first filling any gap
+// from the database, so the client gets every byte once and in order.
+func (c *client) writeLog(ctx context.Context, l *logItem) error {
+	cur := c.cursors[l.jobID]
+	if cur == nil {
+		return nil // not (or no longer) following this log
+	}
+	c.hub.mu.Lock()
+	_, following := c.topics[logTopic(l.jobID)]
+	c.hub.mu.Unlock()
+	if !following {
+		delete(c.cursors, l.jobID)
+		return nil
+	}
+	switch {
+	case l.attempt < cur.attempt:
+		return nil
+	case l.attempt > cur.attempt:
+		// A new attempt: its log starts over.
+		cur.attempt, cur.next = l.attempt, 0
+	}
+	end := l.offset + int64(len(l.data))
+	if end <= cur.next {
+		return nil
+	}
+	if l.offset > cur.next {
+		if err := c.fill(ctx, l.jobID, cur, l.offset); err != nil {
+			return err
+		}
+	}
+	if end <= cur.next {
+		return nil
+	}
+	from := max(cur.next, l.offset)
+	return c.sendLog(l.jobID, cur, from, l.data[from-l.offset:], l.time)
+}
+
+// fill sends the stored bytes of a followed log from the cursor up to to (0: the end).
+func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64) error {
+	for to == 0 || cur.next < to {
+		chunks, _, err := c.hub.store.LogChunksRead(ctx, jobID, cur.attempt, cur.next, to, logPiece)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.hub.log.Warn("event hub: catch a log up", "job", jobID, "err", err)
+			return nil // the next live chunk tries again
+		}
+		if len(chunks) == 0 {
+			return nil
+		}
+		for _, ch := range chunks {
+			if ch.Offset+int64(len(ch.Data)) <= cur.next {
+				continue
+			}
+			from := max(cur.next, ch.Offset)
+			if err := c.sendLog(jobID, cur, from, ch.Data[from-ch.Offset:], ch.Time); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sendLog writes data at offset in frames of at most logMaxFrame bytes and moves the cursor.
+func (c *client) sendLog(jobID int64, cur *logCursor, offset int64, data []byte, at time.Time) error {
+	topics := []string{logTopic(jobID)}
+	for len(data) > 0 {
+		n := min(len(data), logMaxFrame)
+		msg := logMessage{Type: "log", Topics: topics, JobID: jobID, Attempt: cur.attempt,
+			Offset: offset, Length: int64(n), Data: data[:n], Time: at}
+		b, _ := json.Marshal(msg)
+		if err := c.writeMessage(b); err != nil {
+			return err
+		}
+		offset += int64(n)
+		data = data[n:]
+		cur.next = offset
+	}
+	return nil
+}
+
+// logMessage is openapi.yaml's LogEvent; Data encodes as base64.
+type logMessage struct {
+	Type    string    `json:"type"`
+	Topics  []string  `json:"topics"`
+	JobID   int64     `json:"jobId"`
+	Attempt int       `json:"attempt"`
+	Offset  int64     `json:"offset"`
+	Length  int64     `json:"length"`
+	Data    []byte    `json:"data"`
+	Time    time.Time `json:"time"`
+}
+
+// eventMessage is a store event with the topics it was sent for.
+func eventMessage(e store.Event, topics []string) []byte {
+	b := store.MarshalEvent(e)
+	t, _ := json.Marshal(topics)
+	// {"type":"job", ... } → {"type":"job","topics":[...], ... }
+	head := len(`{"type":"` + string(e.EventType()) + `"`)
+	out := make([]byte, 0, len(b)+len(t)+12)
+	out = append(out, b[:head]...)
+	out = append(out, `,"topics":`...)
+	out = append(out, t...)
+	return append(out, b[head:]...)
+}
+
+func subscribedMessage(topic string) []byte {
+	b, _ := json.Marshal(map[string]string{"type": "subscribed", "topic": topic})
+	return b
+}
+
+func resyncMessage(reason string) []byte {
+	b, _ := json.Marshal(map[string]string{"type": "resync", "reason": reason})
+	return b
+}
+
+func errorMessage(code int, message, topic string) []byte {
+	m := map[string]any{"type": "error", "code": code, "message": message}
+	if topic != "" {
+		m["topic"] = topic
+	}
+	b, _ := json.Marshal(m)
+	return b
+}

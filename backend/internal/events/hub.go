@@ -1,0 +1,410 @@
+package events
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// HubConfig tunes a Hub; zero values take the defaults.
+type HubConfig struct {
+	// QueueSize bounds each client's queue of messages; a client that lets it
+	// fill up is dropped (it reconnects and refetches) rather than slowing anyone.
+	QueueSize int
+	// Backlog bounds the notifications waiting for the hub; past it they are
+	// dropped and every client is told to resync.
+	Backlog int
+	// WriteWait bounds each write to a socket; a client that takes longer is gone.
+	WriteWait time.Duration
+	Logger    *slog.Logger
+}
+
+// Hub fans the events of the one LISTEN connection out to websocket clients by
+// topic, filtered by what each client may read. It never blocks its caller: the
+// listener hands it payloads through Notify, and every client has a bounded queue.
+type Hub struct {
+	store *store.Store
+	auth  *auth.Authenticator
+	cfg   HubConfig
+	log   *slog.Logger
+
+	in     chan string
+	resync chan string // a reason; capacity 1, so resyncs coalesce
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	topics  map[string]map[*client]struct{}
+	// collectionSubs counts collection: subscriptions per project, so job events
+	// of projects nobody watches by collection cost no entity query.
+	collectionSubs map[string]int
+
+	projects projectCache
+}
+
+// NewHub returns a Hub reading logs and entities from st and checking tokens with a.
+func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 256
+	}
+	if cfg.Backlog <= 0 {
+		cfg.Backlog = 8192
+	}
+	if cfg.WriteWait <= 0 {
+		cfg.WriteWait = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Hub{
+		store: st, auth: a, cfg: cfg, log: cfg.Logger,
+		in:             make(chan string, cfg.Backlog),
+		resync:         make(chan string, 1),
+		clients:        map[*client]struct{}{},
+		topics:         map[string]map[*client]struct{}{},
+		collectionSubs: map[string]int{},
+		projects:       projectCache{st: st, entries: map[string]projectEntry{}},
+	}
+}
+
+// Notify hands the hub one payload of store.ChannelEvents. It never blocks: when
+// the hub is behind, the payload is dropped and clients are told to resync.
+func (h *Hub) Notify(payload string) {
+	select {
+	case h.in <- payload:
+	default:
+		h.Resync("the server fell behind on events")
+	}
+}
+
+// Resync tells every client that events may have been missed (the listener
+// reconnected, or the hub fell behind): they refetch, and log subscriptions are
+// caught up from the database.
+func (h *Hub) Resync(reason string) {
+	select {
+	case h.resync <- reason:
+	default:
+	}
+}
+
+// Run delivers events until ctx ends, then closes every client.
+func (h *Hub) Run(ctx context.Context) {
+	defer h.closeAll()
+	dirty := map[entityRef]*pendingEntity{}
+	lastFlush := time.Now()
+	for {
+		select {
+		case p := <-h.in:
+			h.handle(ctx, p, dirty)
+			// Entity updates wait until the backlog is drained, so a burst of
+			// transitions on one entity costs one query; under a steady flood
+			// they still go out every entityEvery.
+			if len(dirty) > 0 && (len(h.in) == 0 || time.Since(lastFlush) > entityEvery) {
+				h.flushEntities(ctx, dirty)
+				lastFlush = time.Now()
+			}
+		case reason := <-h.resync:
+			h.flushEntities(ctx, dirty)
+			h.projects.clear()
+			h.broadcastResync(reason)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// entityEvery bounds how long entity events wait behind a flood of notifications.
+const entityEvery = 200 * time.Millisecond
+
+type entityRef struct{ project, key, val string }
+
+// pendingEntity is an entity whose jobs changed since the last flush, with the
+// job events still owed to its collections' topics.
+type pendingEntity struct {
+	project     *projectEntry
+	collections []store.JobEvent
+}
+
+func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*pendingEntity) {
+	e, err := store.ParseEvent([]byte(payload))
+	if err != nil {
+		h.log.Warn("event hub: bad payload", "err", err)
+		return
+	}
+	switch e := e.(type) {
+	case store.JobEvent:
+		h.mu.Lock()
+		nobody := len(h.clients) == 0
+		h.mu.Unlock()
+		if nobody {
+			return
+		}
+		proj, ok := h.projects.get(ctx, e.Project)
+		if !ok {
+			return // deleted meanwhile
+		}
+		ref := entityRef{e.Project, e.EntityKey, e.EntityVal}
+		entityTopic := "entity:" + e.Project + "/" + e.EntityKey + "/" + e.EntityVal
+		projectTopic := "project:" + e.Project
+		h.deliver(item{event: e}, proj, "job:"+strconv.FormatInt(e.JobID, 10), projectTopic, entityTopic, "queue")
+		h.mu.Lock()
+		watched := len(h.topics[entityTopic]) > 0 || len(h.topics[projectTopic]) > 0
+		byCollection := h.collectionSubs[e.Project] > 0
+		h.mu.Unlock()
+		if !watched && !byCollection {
+			return
+		}
+		p := dirty[ref]
+		if p == nil {
+			p = &pendingEntity{project: proj}
+			dirty[ref] = p
+		}
+		if byCollection {
+			p.collections = append(p.collections, e)
+		}
+	case store.LogEvent:
+		h.handleLog(ctx, e)
+	case store.RunnerEvent:
+		h.deliver(item{event: e}, nil, "runners")
+	}
+}
+
+// handleLog reads an appended chunk once and hands it to every subscriber of
+// the job's log; each client's writer keeps its own offset.
+func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
+	topic := logTopic(e.JobID)
+	h.mu.Lock()
+	n := len(h.topics[topic])
+	h.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	chunks, attempt, err := h.store.LogChunksRead(ctx, e.JobID, e.Attempt, e.Offset, e.Offset+e.Length, 16)
+	if err != nil {
+		// The subscribers' writers fill the gap from the next chunk on.
+		h.log.Warn("event hub: read log chunk", "job", e.JobID, "err", err)
+		return
+	}
+	for _, c := range chunks {
+		h.deliver(item{log: &logItem{jobID: e.JobID, attempt: attempt, offset: c.Offset, data: c.Data, time: c.Time}}, nil, topic)
+	}
+}
+
+// flushEntities sends the status of every entity whose jobs changed, and the job
+// events its collections' subscribers are owed.
+func (h *Hub) flushEntities(ctx context.Context, dirty map[entityRef]*pendingEntity) {
+	for ref, p := range dirty {
+		delete(dirty, ref)
+		ee, err := h.store.EntityEventGet(ctx, ref.project, ref.key, ref.val)
+		if err != nil {
+			if err != store.ErrNotFound {
+				h.log.Warn("event hub: entity status", "err", err)
+			}
+			continue
+		}
+		var colTopics []string
+		for _, c := range ee.Collections {
+			colTopics = append(colTopics, "collection:"+ref.project+"/"+c.Key+"/"+c.Value)
+		}
+		for _, je := range p.collections {
+			h.deliver(item{event: je}, p.project, colTopics...)
+		}
+		topics := append([]string{"project:" + ref.project, "entity:" + ref.project + "/" + ref.key + "/" + ref.val}, colTopics...)
+		h.deliver(item{event: *ee}, p.project, topics...)
+	}
+}
+
+// deliver queues it for every client subscribed to any of topics (once per
+// client, naming the topics it matched) that may read proj (nil: public data).
+func (h *Hub) deliver(it item, proj *projectEntry, topics ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var matched map[*client][]string
+	for _, t := range topics {
+		for c := range h.topics[t] {
+			if matched == nil {
+				matched = map[*client][]string{}
+			}
+			matched[c] = append(matched[c], t)
+		}
+	}
+	for c, ts := range matched {
+		if proj != nil && proj.private && !c.principal().InProject(proj.id) {
+			continue
+		}
+		ci := it
+		ci.topics = ts
+		h.enqueueLocked(c, ci)
+	}
+}
+
+// enqueueLocked queues it for c, dropping c when its queue is full. h.mu is held.
+func (h *Hub) enqueueLocked(c *client, it item) {
+	select {
+	case c.send <- it:
+	default:
+		h.dropLocked(c, closeTooSlow, "too slow to keep up: reconnect and refetch")
+	}
+}
+
+// enqueue queues it for c from outside the hub loop.
+func (h *Hub) enqueue(c *client, it item) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; ok {
+		h.enqueueLocked(c, it)
+	}
+}
+
+func (h *Hub) broadcastResync(reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		h.enqueueLocked(c, item{resync: reason})
+	}
+}
+
+func (h *Hub) register(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.clients[c] = struct{}{}
+}
+
+// subscribe adds c to topic and queues the answer (and a log catch-up) in the
+// same critical section, so every live event for topic comes after them.
+func (h *Hub) subscribe(c *client, topic string, collectionOf string, first item) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	subs := h.topics[topic]
+	if subs == nil {
+		subs = map[*client]struct{}{}
+		h.topics[topic] = subs
+	}
+	if _, again := subs[c]; !again && collectionOf != "" {
+		h.collectionSubs[collectionOf]++
+	}
+	subs[c] = struct{}{}
+	h.enqueueLocked(c, item{raw: subscribedMessage(topic)})
+	if first.catchUp != nil {
+		h.enqueueLocked(c, first)
+	}
+}
+
+func (h *Hub) unsubscribe(c *client, topic string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unsubscribeLocked(c, topic)
+}
+
+func (h *Hub) unsubscribeLocked(c *client, topic string) {
+	subs := h.topics[topic]
+	if _, ok := subs[c]; !ok {
+		return
+	}
+	delete(subs, c)
+	if len(subs) == 0 {
+		delete(h.topics, topic)
+	}
+	if p, ok := collectionProject(topic); ok {
+		if h.collectionSubs[p]--; h.collectionSubs[p] <= 0 {
+			delete(h.collectionSubs, p)
+		}
+	}
+}
+
+// unregister removes c and all its subscriptions.
+func (h *Hub) unregister(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dropLocked(c, 0, "")
+}
+
+// dropLocked removes c and tells its writer to close the socket with code and reason.
+func (h *Hub) dropLocked(c *client, code int, reason string) {
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	delete(h.clients, c)
+	for t := range c.topics {
+		h.unsubscribeLocked(c, t)
+	}
+	c.kill(code, reason)
+}
+
+func (h *Hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		h.dropLocked(c, closeGoingAway, "server shutting down")
+	}
+}
+
+// projectEntry is what the hub needs of a project to filter its events.
+type projectEntry struct {
+	id      int64
+	private bool
+	at      time.Time
+}
+
+// projectCache keeps projects' privacy for a moment: events of one project come
+// in bursts, and a project made private is filtered within projectTTL.
+type projectCache struct {
+	st      *store.Store
+	mu      sync.Mutex
+	entries map[string]projectEntry
+}
+
+const projectTTL = 2 * time.Second
+
+func (pc *projectCache) get(ctx context.Context, slug string) (*projectEntry, bool) {
+	pc.mu.Lock()
+	e, ok := pc.entries[slug]
+	pc.mu.Unlock()
+	if ok && time.Since(e.at) < projectTTL {
+		return &e, true
+	}
+	p, err := pc.st.ProjectGet(ctx, slug)
+	if err != nil {
+		return nil, false
+	}
+	e = projectEntry{id: p.ID, private: p.Private, at: time.Now()}
+	pc.mu.Lock()
+	pc.entries[slug] = e
+	pc.mu.Unlock()
+	return &e, true
+}
+
+func (pc *projectCache) clear() {
+	pc.mu.Lock()
+	clear(pc.entries)
+	pc.mu.Unlock()
+}
+
+// Handler returns the listener's handler: store.ChannelEvents goes to the hub,
+// and every channel to other (dispatch).
+func (h *Hub) Handler(other HandlerFunc) HandlerFunc {
+	return func(channel, payload string) {
+		if channel == store.ChannelEvents {
+			h.Notify(payload)
+		}
+		// other sees events too: dispatch wakes runners' cancel watches on them.
+		other(channel, payload)
+	}
+}
+
+// OnReconnect returns the listener's resync func: other's, then a resync of every client.
+func (h *Hub) OnReconnect(other func()) func() {
+	return func() {
+		if other != nil {
+			other()
+		}
+		h.Resync("the server reconnected to the database")
+	}
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LogChunk is stored log bytes at Offset of a job attempt, and when they arrived.
+type LogChunk struct {
+	Offset int64
+	Data   []byte
+	Time   time.Time
+}
+
+// LogChunksRead returns the chunks of a job attempt's log (0: the current one)
+// that hold bytes in [from, to) (to 0: up to the end), trimmed to start at from,
+// with the attempt read; at most maxChunks of them. The event hub sends them as
+// they are, so each carries its own arrival time.
+func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, from, to int64, maxChunks int) ([]LogChunk, int, error) {
+	if attempt == 0 {
+		if err := s.pool.QueryRow(ctx, `SELECT attempt FROM jobs WHERE id = $1`, jobID).Scan(&attempt); err != nil {
+			return nil, 0, interpret(err, "read log chunks")
+		}
+	}
+	const q = `
+		SELECT "offset", data, arrived_at FROM log_chunks
+		WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
+			AND ($4 = 0 OR "offset" < $4)
+			-- Start the index scan at the chunk holding $3, not at the log's start.
+			AND "offset" >= coalesce((SELECT max("offset") FROM log_chunks
+				WHERE job_id = $1 AND attempt = $2 AND "offset" <= $3), 0)
+		ORDER BY "offset" LIMIT $5`
+	rows, _ := s.pool.Query(ctx, q, jobID, attempt, from, to, maxChunks)
+	chunks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogChunk, error) {
+		var c LogChunk
+		err := r.Scan(&c.Offset, &c.Data, &c.Time)
+		return c, err
+	})
+	if err != nil {
+		return nil, 0, interpret(err, "read log chunks")
+	}
+	for i := range chunks {
+		c := &chunks[i]
+		if c.Offset < from {
+			c.Data, c.Offset = c.Data[from-c.Offset:], from
+		}
+		if end := c.Offset + int64(len(c.Data)); to > 0 && end > to {
+			c.Data = c.Data[:to-c.Offset]
+		}
+	}
+	return chunks, attempt, nil
+}
+
+// LogTime is when the log bytes from Offset on arrived.
+type LogTime struct {
+	Offset int64     `json:"offset"`
+	Time   time.Time `json:"time"`
+}
+
+// LogTimesGet returns the arrival time of each chunk of a job attempt's log (0:
+// the current attempt), in offset order, with the attempt read and when it started.
+func (s *Store) LogTimesGet(ctx context.Context, jobID int64, attempt int) ([]LogTime, int, *time.Time, error) {
+	var current int
+	var started *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT attempt, started_at FROM jobs WHERE id = $1`, jobID).Scan(&current, &started); err != nil {
+		return nil, 0, nil, interpret(err, "read log times")
+	}
+	if attempt == 0 {
+		attempt = current
+	} else if attempt != current {
+		started = nil // only the current attempt's start is kept
+	}
+	const q = `SELECT "offset", arrived_at FROM log_chunks WHERE job_id = $1 AND attempt = $2 ORDER BY "offset"`
+	rows, _ := s.pool.Query(ctx, q, jobID, attempt)
+	times, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogTime, error) {
+		var t LogTime
+		err := r.Scan(&t.Offset, &t.Time)
+		return t, err
+	})
+	if times == nil {
+		times = []LogTime{}
+	}
+	return times, attempt, started, interpret(err, "read log times")
+}
+
+// EntityEventGet builds the EntityEvent of an entity: its status, summary and
+// counts now, and the collections holding it.
+func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) (*EntityEvent, error) {
+	const q = `
+		SELECT e.id, c.*, coalesce((
+			SELECT array_agg(col.key || '/' || col.value ORDER BY col.key, col.value)
+			FROM collection_entities ce JOIN collections col ON col.id = ce.collection_id
+			WHERE ce.entity_id = e.id), '{}') AS collections
+		FROM projects p JOIN entities e ON e.project_id = p.id` + countsLateral + `
+		WHERE p.slug = $1 AND e.key = $2 AND e.value = $3`
+	var id int64
+	var c JobCounts
+	var cols []string
+	err := s.pool.QueryRow(ctx, q, project, key, value).Scan(&id, &c.Waiting, &c.Queued, &c.Running,
+		&c.Succeeded, &c.Failed, &c.Cancelled, &c.TimedOut, &c.Lost, &cols)
+	if err != nil {
+		return nil, interpret(err, "entity event")
+	}
+	e := &EntityEvent{Project: project, EntityKey: key, EntityVal: value, Status: c.Status(), Summary: c.Summary(), Counts: c}
+	for _, kv := range cols {
+		// Keys and values are slugs, which hold no '/'.
+		for i := range len(kv) {
+			if kv[i] == '/' {
+				e.Collections = append(e.Collections, CollectionRef{Key: kv[:i], Value: kv[i+1:]})
+				break
+			}
+		}
+	}
+	return e, nil
+}

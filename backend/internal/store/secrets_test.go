@@ -1,0 +1,95 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/seal"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// TestSecretsRotate re-seals a job's secrets under a new key: the new key alone
+// opens them afterwards, the old one no longer does, and a second run has
+// nothing left to do.
+func TestSecretsRotate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	oldKey, newKey := seal.NewKey(), seal.NewKey()
+	oldBox, err := seal.New(oldKey)
+	require.NoError(t, err)
+	st := store.New(pool, oldBox)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
+		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", Name: "build",
+		Cmd: "true", Tag: "linux", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},
+		TimeoutSeconds: 60, MaxAttempts: 1,
+	}})
+	require.NoError(t, err)
+
+	rotating, err := seal.New(newKey, oldKey)
+	require.NoError(t, err)
+	n, err := store.New(pool, rotating).SecretsRotate(ctx, rotating)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = store.New(pool, rotating).SecretsRotate(ctx, rotating)
+	require.NoError(t, err)
+	require.Zero(t, n, "a second run finds everything rotated")
+
+	var sealed []byte
+	require.NoError(t, pool.QueryRow(ctx, `SELECT secret_sealed FROM jobs`).Scan(&sealed))
+	_, err = oldBox.Open(sealed)
+	require.Error(t, err, "the old key no longer opens it")
+
+	newBox, err := seal.New(newKey)
+	require.NoError(t, err)
+	runner, err := pool.Exec(ctx, `INSERT INTO runners (name) VALUES ('r')`)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, runner.RowsAffected())
+	var runnerID int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM runners`).Scan(&runnerID))
+	claimed, err := store.New(pool, newBox).JobClaim(ctx, &store.JobClaimParams{RunnerID: runnerID, Tag: "linux", Limit: 1, Lease: 60e9})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, "s3cret-value-1", claimed[0].SecretEnv["TOKEN"])
+}
+
+// TestSecretsSealLegacy seals the plain-text secrets a database from before
+// sealing still holds, and leaves no plain text behind.
+func TestSecretsSealLegacy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	box, err := seal.New(seal.NewKey())
+	require.NoError(t, err)
+	st := store.New(pool, box)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
+		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", Name: "build",
+		Cmd: "true", Tag: "linux", TimeoutSeconds: 60, MaxAttempts: 1,
+	}})
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE jobs SET secret_env = '{"OLD": "plain-text-secret"}', secret_names = '{OLD}'`)
+	require.NoError(t, err)
+	n, err := st.SecretsSealLegacy(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	var plain int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE jobs::text LIKE '%plain-text-secret%'`).Scan(&plain))
+	require.Zero(t, plain)
+	var sealed []byte
+	require.NoError(t, pool.QueryRow(ctx, `SELECT secret_sealed FROM jobs`).Scan(&sealed))
+	opened, err := box.Open(sealed)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"OLD": "plain-text-secret"}`, string(opened))
+}

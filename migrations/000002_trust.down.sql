@@ -1,0 +1,9 @@
+ALTER TABLE runners DROP COLUMN lost_at;
+ALTER TABLE jobs DROP COLUMN stop_status;
+ALTER TABLE jobs DROP COLUMN cancel_requested_at;
+ALTER TABLE jobs DROP COLUMN children;
+ALTER TABLE jobs DROP COLUMN depth;
+ALTER TABLE jobs DROP COLUMN compat;
+ALTER TABLE jobs DROP COLUMN handouts;
+ALTER TABLE jobs DROP COLUMN secret_sealed;
+ALTER TABLE jobs DROP COLUMN secret_names;

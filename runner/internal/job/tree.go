@@ -1,0 +1,262 @@
+package job
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// markVar names the variable that marks every process of one job attempt. A
+// process keeps its environment across setsid and double forks, which take it
+// out of the job's process group, so the mark finds those too. (A process that
+// replaces its whole environment and leaves the group escapes; a cgroup would
+// catch it, but needs privileges a runner seldom has.)
+const markVar = "AURA_JOB_RUN"
+
+func newMark() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// procStat is what the runner reads of a process in /proc/<pid>/stat.
+type procStat struct {
+	pid, ppid, pgid int
+	state           byte
+}
+
+func readStat(pid string) (procStat, bool) {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	// pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 3 || len(fields[0]) != 1 {
+		return procStat{}, false
+	}
+	p := procStat{state: fields[0][0]}
+	p.pid, _ = strconv.Atoi(pid)
+	p.ppid, _ = strconv.Atoi(fields[1])
+	p.pgid, _ = strconv.Atoi(fields[2])
+	return p, true
+}
+
+// processes lists the processes in /proc.
+func processes() []procStat {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []procStat
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if p, ok := readStat(e.Name()); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (p procStat) running() bool { return p.state != 'Z' && p.state != 'X' }
+
+// hasMark reports whether pid's environment carries mark.
+func hasMark(pid int, mark string) bool {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false // gone, or another user's
+	}
+	needle := []byte(markVar + "=" + mark + "\x00")
+	return bytes.HasPrefix(env, needle) || bytes.Contains(env, append([]byte{0}, needle...))
+}
+
+// markedPids lists the running processes of the whole machine whose environment
+// carries mark. Reading every process's environment is slow on a busy machine
+// (it waits for each process's memory lock), so only Recover does it.
+func markedPids(mark string) []int {
+	self := os.Getpid()
+	var pids []int
+	for _, p := range processes() {
+		if p.running() && p.pid != self && hasMark(p.pid, mark) {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
+// descendants lists the running descendants of pid. It reads the parent of
+// every process rather than the kernel's children lists, which skip entries
+// while children come and go.
+func descendants(pid int) []procStat {
+	all := processes()
+	children := map[int][]procStat{}
+	for _, p := range all {
+		children[p.ppid] = append(children[p.ppid], p)
+	}
+	var out []procStat
+	queue := []int{pid}
+	for len(queue) > 0 {
+		for _, c := range children[queue[0]] {
+			if c.running() {
+				out = append(out, c)
+			}
+			queue = append(queue, c.pid)
+		}
+		queue = queue[1:]
+	}
+	return out
+}
+
+// jobPids lists the running processes of a job: those of its process group and
+// those carrying its mark. As subreaper, the runner finds them all among its
+// descendants; otherwise, only the group is within reach cheaply.
+func jobPids(pgid int, mark string) []int {
+	var pids []int
+	if !adopted.Load() {
+		if groupAlive(pgid) {
+			pids = append(pids, -pgid)
+		}
+		return pids
+	}
+	for _, p := range descendants(os.Getpid()) {
+		if p.pgid == pgid || hasMark(p.pid, mark) {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
+// signalTree sends sig to the job's process group and every other process of it.
+func signalTree(pgid int, mark string, sig syscall.Signal) {
+	if pgid > 0 {
+		_ = syscall.Kill(-pgid, sig)
+	}
+	for _, pid := range jobPids(pgid, mark) {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// treeAlive reports whether a process of the job still runs.
+func treeAlive(pgid int, mark string) bool {
+	return len(jobPids(pgid, mark)) > 0
+}
+
+// Shells the runner started and waits for itself: the orphan reaper leaves them
+// to exec.Cmd.Wait. The lock spans starting a shell and recording it, so the
+// reaper never takes the exit status of a shell it has not heard of yet.
+var shells = struct {
+	sync.Mutex
+	pids map[int]bool
+}{pids: map[int]bool{}}
+
+// reapOrphans reaps the exited processes that were reparented to this runner
+// as their subreaper (what a job left behind), leaving its own shells alone.
+func reapOrphans() {
+	self := os.Getpid()
+	shells.Lock()
+	defer shells.Unlock()
+	for _, p := range processes() {
+		if p.ppid == self && !p.running() && !shells.pids[p.pid] {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
+		}
+	}
+}
+
+var (
+	reaperOnce sync.Once
+	adopted    atomic.Bool // this process is the subreaper of its jobs
+)
+
+// AdoptOrphans makes this process the subreaper of everything its jobs start:
+// a process that a job forks twice or detaches with setsid becomes its child
+// rather than init's when its parent exits, so it stays within reach, and is
+// reaped here. Call it once, before the first job starts.
+func AdoptOrphans() error {
+	if err := setSubreaper(); err != nil {
+		return err
+	}
+	adopted.Store(true)
+	reaperOnce.Do(func() {
+		go func() {
+			for range time.Tick(time.Second) {
+				reapOrphans()
+			}
+		}()
+	})
+	return nil
+}
+
+// record is what a workspace's ".run" file keeps, so a runner starting after a
+// crash can end what the job left running.
+type record struct {
+	ID      int64  `json:"id"`
+	Attempt int    `json:"attempt"`
+	Mark    string `json:"mark"`
+}
+
+func writeRecord(path string, r record) error {
+	b, _ := json.Marshal(r)
+	return os.WriteFile(path, b, 0o600)
+}
+
+// Recover ends what jobs of an earlier runner in workDir left behind (the runner
+// was killed, or the machine lost power): it kills every process still carrying
+// such a job's mark and removes its workspace. It returns a line per job it
+// cleaned up. Call it before claiming.
+func Recover(workDir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(workDir, "job-*.run"))
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	var errs []error
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		var r record
+		if err == nil {
+			err = json.Unmarshal(b, &r)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+			_ = os.Remove(f)
+			continue
+		}
+		killed := map[int]bool{}
+		for range 50 {
+			pids := markedPids(r.Mark)
+			if len(pids) == 0 {
+				break
+			}
+			for _, pid := range pids {
+				if syscall.Kill(pid, syscall.SIGKILL) == nil {
+					killed[pid] = true
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := removeAll(strings.TrimSuffix(f, ".run")); err != nil {
+			errs = append(errs, err)
+		}
+		_ = os.Remove(f)
+		done = append(done, fmt.Sprintf("job %d attempt %d: killed %d process(es) it left running, removed its workspace", r.ID, r.Attempt, len(killed)))
+	}
+	return done, errors.Join(errs...)
+}
