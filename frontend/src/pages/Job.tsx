@@ -1,0 +1,216 @@
+import { useState } from 'react';
+import { Link, useParams } from 'react-router';
+import { api, errorText, tokenKind, type Job } from '../api/client';
+import { useResource } from '../api/live';
+import { Duration, ErrorText, Loading, RelTime, Status } from '../components/common';
+import { LogView } from '../components/LogView';
+import { waitText } from '../lib/waiting';
+
+const ended = (s: Job['status']) => !['waiting', 'queued', 'running'].includes(s);
+
+function Row({ k, children }: { k: string; children: React.ReactNode }) {
+  return (
+    <>
+      <dt>{k}</dt>
+      <dd>{children}</dd>
+    </>
+  );
+}
+
+export default function JobPage() {
+  const { id: idText = '' } = useParams();
+  const id = Number(idText);
+  const [attempt, setAttempt] = useState<number | null>(null);
+  const [actionError, setActionError] = useState<string>();
+  const [acting, setActing] = useState(false);
+  const r = useResource(
+    async (signal) => {
+      const j = await api.GET('/api/v1/jobs/{id}', { params: { path: { id } }, signal });
+      if (!j.data) return { error: errorText(j.error, j.response.status), status: j.response.status };
+      const job = j.data;
+      const [ent, runners] = await Promise.all([
+        api.GET('/api/v1/projects/{project}/entities/{key}/{val}', {
+          params: { path: { project: job.project, key: job.entityKey, val: job.entityVal } },
+          signal,
+        }),
+        job.status === 'queued' || job.status === 'waiting' ? api.GET('/api/v1/runners', { params: { query: { limit: 200 } }, signal }) : undefined,
+      ]);
+      return { data: { job, entity: ent.data, runners: runners?.data?.items } };
+    },
+    [id],
+    [`job:${id}`],
+  );
+  const job = r.data?.job;
+  const kind = tokenKind();
+  const mayAct = kind === 'admin' || kind === 'project';
+
+  const act = async (what: 'cancel' | 'retry') => {
+    setActing(true);
+    setActionError(undefined);
+    const res =
+      what === 'cancel'
+        ? await api.POST('/api/v1/jobs/{id}/cancel', { params: { path: { id } } })
+        : await api.POST('/api/v1/jobs/{id}/retry', { params: { path: { id } } });
+    setActing(false);
+    if (!res.data) setActionError(errorText(res.error, res.response.status));
+    else {
+      if (what === 'retry') setAttempt(null);
+      r.reload();
+    }
+  };
+
+  if (!job) {
+    return (
+      <main id="main">
+        <h1>Job #{idText}</h1>
+        <ErrorText error={r.error} />
+        {!r.error ? <Loading /> : null}
+      </main>
+    );
+  }
+  const sibling = new Map((r.data?.entity?.jobs ?? []).map((j) => [j.id, j]));
+  const following = (r.data?.entity?.jobs ?? []).filter((j) => j.precedingJobs.includes(job.id));
+  const base = `/p/${encodeURIComponent(job.project)}`;
+  const waits = waitText(job, r.data?.runners);
+  const shownAttempt = attempt ?? job.attempt;
+  const running = job.status === 'running' && shownAttempt === job.attempt;
+
+  return (
+    <main id="main" className="job-page">
+      <aside className="meta">
+        <h1>
+          {job.name} <span className="muted">#{job.id}</span>
+        </h1>
+        <p>
+          <Status status={job.status} /> {job.reason ? <span className="muted">{job.reason}</span> : null}
+        </p>
+        {waits.length > 0 ? (
+          <ul className="waits" aria-label="Waits for">
+            {waits.map((w) => (
+              <li key={w}>{w}</li>
+            ))}
+          </ul>
+        ) : null}
+        {mayAct ? (
+          <p className="actions">
+            {!ended(job.status) ? (
+              <button type="button" className="danger" disabled={acting} onClick={() => void act('cancel')}>
+                Cancel
+              </button>
+            ) : (
+              <button type="button" disabled={acting} onClick={() => void act('retry')}>
+                Retry
+              </button>
+            )}
+          </p>
+        ) : null}
+        <ErrorText error={actionError} />
+        <dl>
+          <Row k="Project">
+            <Link to={base}>{job.project}</Link>
+          </Row>
+          <Row k="Entity">
+            <Link className="mono" to={`${base}/${encodeURIComponent(job.entityKey)}/${encodeURIComponent(job.entityVal)}`}>
+              {job.entityKey}/{job.entityVal}
+            </Link>
+          </Row>
+          {r.data?.entity?.collections.length ? (
+            <Row k="Collections">
+              {r.data.entity.collections.map((c, i) => (
+                <span key={`${c.key}/${c.value}`}>
+                  {i > 0 ? ', ' : ''}
+                  <Link to={`${base}/${encodeURIComponent(c.key)}/${encodeURIComponent(c.value)}`}>
+                    {c.key}/{c.value}
+                  </Link>
+                </span>
+              ))}
+            </Row>
+          ) : null}
+          <Row k="Tag">
+            <span className="mono">{job.tag}</span>
+          </Row>
+          <Row k="Runner">{job.runnerName ?? <span className="muted">–</span>}</Row>
+          <Row k="Attempt">
+            {job.attempt} of {job.maxAttempts}
+          </Row>
+          <Row k="Created">
+            <RelTime at={job.createdAt} />
+          </Row>
+          <Row k="Queued">
+            <RelTime at={job.queuedAt} />
+          </Row>
+          <Row k="Started">
+            <RelTime at={job.startedAt} />
+          </Row>
+          <Row k="Ended">
+            <RelTime at={job.endedAt} />
+          </Row>
+          <Row k="Duration">
+            <Duration from={job.startedAt} to={job.endedAt} />
+          </Row>
+          <Row k="Exit code">{job.exitCode ?? <span className="muted">–</span>}</Row>
+          {job.earliestStart ? (
+            <Row k="Not before">
+              <RelTime at={job.earliestStart} />
+            </Row>
+          ) : null}
+          {job.parentJob ? (
+            <Row k="Submitted by">
+              <Link to={`/j/${job.parentJob}`}>#{job.parentJob}</Link>
+            </Row>
+          ) : null}
+          <Row k="After">
+            {job.precedingJobs.length === 0 ? <span className="muted">–</span> : null}
+            {job.precedingJobs.map((p, i) => (
+              <span key={p}>
+                {i > 0 ? ', ' : ''}
+                <Link to={`/j/${p}`}>{sibling.get(p)?.name ?? `#${p}`}</Link>
+              </span>
+            ))}
+          </Row>
+          <Row k="Before">
+            {following.length === 0 ? <span className="muted">–</span> : null}
+            {following.map((f, i) => (
+              <span key={f.id}>
+                {i > 0 ? ', ' : ''}
+                <Link to={`/j/${f.id}`}>{f.name}</Link>
+              </span>
+            ))}
+          </Row>
+        </dl>
+        <details>
+          <summary>Command and environment</summary>
+          <pre className="cmd">{job.cmd}</pre>
+          <dl className="env">
+            {Object.entries(job.env).map(([k, v]) => (
+              <Row key={k} k={k}>
+                <span className="mono">{v}</span>
+              </Row>
+            ))}
+            {job.secretEnvNames.map((k) => (
+              <Row key={k} k={k}>
+                <span className="muted">secret</span>
+              </Row>
+            ))}
+          </dl>
+        </details>
+      </aside>
+      <div className="log-col">
+        {job.attempt > 1 ? (
+          <nav className="attempts" aria-label="Attempts">
+            {Array.from({ length: job.attempt }, (_, i) => i + 1).map((a) => (
+              <button key={a} type="button" aria-pressed={a === shownAttempt} onClick={() => setAttempt(a === job.attempt ? null : a)}>
+                Attempt {a}
+              </button>
+            ))}
+          </nav>
+        ) : null}
+        {job.status === 'waiting' || job.status === 'queued' ? (
+          <p className="muted">The log appears when a runner starts the job.</p>
+        ) : (
+          <LogView key={`${job.id}/${shownAttempt}`} job={job.id} attempt={attempt} running={running} />
+        )}
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,64 @@
+import { useState } from 'react';
+import { api, errorText, type Schemas } from '../api/client';
+import { Copy, ErrorText, Page } from '../components/common';
+
+// shellQuote quotes a word for a POSIX shell.
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function NewRunnerPage() {
+  const [name, setName] = useState('');
+  const [tags, setTags] = useState('native,linux');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const [made, setMade] = useState<Schemas['RunnerCreated'] | null>(null);
+
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    const list = tags.split(/\s+/).filter(Boolean);
+    const res = await api.POST('/api/v1/runners', { body: { name, tags: list } });
+    setBusy(false);
+    if (!res.data) setError(errorText(res.error, res.response.status));
+    else setMade(res.data);
+  };
+
+  if (made) {
+    const cmd = ['aura-runner', '--server', location.origin, '--token', made.token, ...made.tags.flatMap((t) => ['--tag', t])]
+      .map(shellQuote)
+      .join(' ');
+    return (
+      <Page title="Runner created">
+        <p>The token of {made.name} is shown this one time only.</p>
+        <p className="secret">
+          <code data-testid="token">{made.token}</code> <Copy text={made.token} />
+        </p>
+        <p>Start it on any machine that reaches this server:</p>
+        <pre className="cmd" data-testid="command">
+          {cmd}
+        </pre>
+        <Copy text={cmd} label="Copy command" />
+      </Page>
+    );
+  }
+  return (
+    <Page title="New runner">
+      <form className="form" onSubmit={(e) => void submit(e)}>
+        <label>
+          Name
+          <input required pattern="[0-9A-Za-z_:.\-]{1,260}" value={name} onChange={(e) => setName(e.target.value)} name="name" />
+        </label>
+        <label>
+          Tags, in priority order, separated by spaces
+          <input value={tags} onChange={(e) => setTags(e.target.value)} name="tags" />
+        </label>
+        <ErrorText error={error} />
+        <button type="submit" disabled={busy}>
+          Create runner
+        </button>
+      </form>
+    </Page>
+  );
+}

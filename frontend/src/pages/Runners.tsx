@@ -1,0 +1,97 @@
+import { Link } from 'react-router';
+import { api, errorText, type Runner } from '../api/client';
+import { useResource } from '../api/live';
+import { ErrorText, Loading, Page, RelTime } from '../components/common';
+import { useTokenKind } from '../App';
+
+const ONLINE_MS = 90_000;
+
+function online(r: Runner, now: number) {
+  return !!r.lastCheckIn && now - new Date(r.lastCheckIn).getTime() < ONLINE_MS;
+}
+
+export function RunnersPage() {
+  const kind = useTokenKind();
+  const r = useResource(
+    async (signal) => {
+      const res = await api.GET('/api/v1/runners', { params: { query: { limit: 200 } }, signal });
+      return res.data ? { data: res.data.items } : { error: errorText(res.error, res.response.status), status: res.response.status };
+    },
+    [],
+    ['runners'],
+  );
+  const now = Date.now();
+  // Every tag with the last time a runner that has it checked in.
+  const tags = new Map<string, string | undefined>();
+  for (const run of r.data ?? []) {
+    for (const t of run.tags) {
+      const prev = tags.get(t);
+      if (!prev || (run.lastCheckIn && run.lastCheckIn > prev)) tags.set(t, run.lastCheckIn);
+    }
+  }
+  return (
+    <Page title="Runners">
+      {kind === 'admin' ? (
+        <p>
+          <Link to="/new-runner" className="button">
+            New runner
+          </Link>
+        </p>
+      ) : null}
+      <ErrorText error={r.error} />
+      {!r.data && !r.error ? <Loading /> : null}
+      {r.data && r.data.length === 0 ? <p className="muted">No runners yet.</p> : null}
+      {r.data && r.data.length > 0 ? (
+        <>
+          <table className="list">
+            <thead>
+              <tr>
+                <th>Runner</th>
+                <th>State</th>
+                <th>Tags</th>
+                <th className="hide-narrow">Version</th>
+                <th>Last check-in</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.data.map((run) => (
+                <tr key={run.id}>
+                  <td>{run.name}</td>
+                  <td>{online(run, now) ? <span className="status st-succeeded">online</span> : <span className="status st-cancelled">offline</span>}</td>
+                  <td className="mono">{run.tags.join(' ')}</td>
+                  <td className="hide-narrow">
+                    {run.version ?? ''} {run.os ? <span className="muted">{`${run.os}/${run.arch ?? ''}`}</span> : null}
+                  </td>
+                  <td>
+                    <RelTime at={run.lastCheckIn} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h2>Tags</h2>
+          <table className="list">
+            <thead>
+              <tr>
+                <th>Tag</th>
+                <th>Last asked for</th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...tags].map(([t, at]) => (
+                <tr key={t}>
+                  <td className="mono">
+                    <Link to={`/queue?tag=${encodeURIComponent(t)}`}>{t}</Link>
+                  </td>
+                  <td>
+                    <RelTime at={at} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : null}
+    </Page>
+  );
+}

@@ -1,0 +1,136 @@
+import { Link, useParams } from 'react-router';
+import { api, errorText, type Entity, type Job } from '../api/client';
+import { useResource } from '../api/live';
+import { Duration, ErrorText, Loading, Page, RelTime, Status } from '../components/common';
+import { HistoryGrid } from '../components/HistoryGrid';
+import { JobGraph } from '../components/JobGraph';
+import { waitText } from '../lib/waiting';
+
+export function JobsTable({ jobs }: { jobs: Job[] }) {
+  return (
+    <table className="list jobs">
+      <thead>
+        <tr>
+          <th>Job</th>
+          <th>Status</th>
+          <th className="hide-narrow">Tag</th>
+          <th className="hide-narrow">Runner</th>
+          <th className="hide-narrow">Attempt</th>
+          <th>Duration</th>
+          <th className="hide-narrow">Waits for</th>
+        </tr>
+      </thead>
+      <tbody>
+        {jobs.map((j) => (
+          <tr key={j.id} data-job={j.id}>
+            <td>
+              <Link to={`/j/${j.id}`}>{j.name}</Link> <span className="muted">#{j.id}</span>
+            </td>
+            <td>
+              <Status status={j.status} />
+            </td>
+            <td className="hide-narrow mono">{j.tag}</td>
+            <td className="hide-narrow">{j.runnerName ?? ''}</td>
+            <td className="hide-narrow">
+              {j.attempt}/{j.maxAttempts}
+            </td>
+            <td>
+              <Duration from={j.startedAt} to={j.endedAt} />
+            </td>
+            <td className="hide-narrow muted">{waitText(j, undefined).join('; ')}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function EntityView({ entity }: { entity: Entity }) {
+  const base = `/p/${encodeURIComponent(entity.project)}`;
+  return (
+    <>
+      <p>
+        <Status status={entity.status} /> {entity.summary} · created <RelTime at={entity.createdAt} />
+      </p>
+      {entity.collections.length > 0 ? (
+        <p>
+          In{' '}
+          {entity.collections.map((c, i) => (
+            <span key={`${c.key}/${c.value}`}>
+              {i > 0 ? ', ' : ''}
+              <Link to={`${base}/${encodeURIComponent(c.key)}/${encodeURIComponent(c.value)}`}>
+                {c.key}/{c.value}
+              </Link>
+            </span>
+          ))}
+        </p>
+      ) : null}
+      <JobGraph jobs={entity.jobs} />
+      <JobsTable jobs={entity.jobs} />
+    </>
+  );
+}
+
+export function ValuePage() {
+  const { project = '', key = '', val = '' } = useParams();
+  const r = useResource(
+    async (signal) => {
+      const path = { project, key, val };
+      const ent = await api.GET('/api/v1/projects/{project}/entities/{key}/{val}', { params: { path }, signal });
+      if (ent.data) return { data: { entity: ent.data } as { entity?: Entity; collection?: { entities: Entity[] } } };
+      if (ent.response.status !== 404) return { error: errorText(ent.error, ent.response.status), status: ent.response.status };
+      const col = await api.GET('/api/v1/projects/{project}/collections/{key}/{val}', { params: { path, query: { limit: 30 } }, signal });
+      if (!col.data) return { error: errorText(col.error, col.response.status), status: col.response.status };
+      // The grid needs each entity's jobs.
+      const ents = await Promise.all(
+        col.data.entities.map((e) =>
+          api.GET('/api/v1/projects/{project}/entities/{key}/{val}', { params: { path: { project, key: e.key, val: e.value } }, signal }),
+        ),
+      );
+      return { data: { collection: { entities: ents.flatMap((e) => (e.data ? [e.data] : [])) } } };
+    },
+    [project, key, val],
+    [`entity:${project}/${key}/${val}`, `collection:${project}/${key}/${val}`, `project:${project}`],
+  );
+  const base = `/p/${encodeURIComponent(project)}`;
+  return (
+    <Page
+      wide
+      title={
+        <>
+          <Link to={base}>{project}</Link> / <Link to={`${base}/${encodeURIComponent(key)}`}>{key}</Link> / <span className="mono">{val}</span>
+        </>
+      }
+    >
+      <ErrorText error={r.error} />
+      {!r.data && !r.error ? <Loading /> : null}
+      {r.data?.entity ? <EntityView entity={r.data.entity} /> : null}
+      {r.data?.collection ? (
+        <>
+          <h2>History</h2>
+          <HistoryGrid entities={r.data.collection.entities} />
+          <h2>Entities</h2>
+          <table className="list">
+            <tbody>
+              {r.data.collection.entities.map((e) => (
+                <tr key={`${e.key}/${e.value}`}>
+                  <td>
+                    <Link className="mono" to={`${base}/${encodeURIComponent(e.key)}/${encodeURIComponent(e.value)}`}>
+                      {e.key}/{e.value}
+                    </Link>
+                  </td>
+                  <td>
+                    <Status status={e.status} /> <span className="muted">{e.summary}</span>
+                  </td>
+                  <td className="hide-narrow">
+                    <RelTime at={e.createdAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : null}
+    </Page>
+  );
+}
