@@ -97,7 +97,9 @@ export async function startAura(dbURL: string | undefined, data: string): Promis
 // long as aura itself does not serve the app.
 async function front(target: string): Promise<string> {
   const probe = await fetch(`${target}/`).catch(() => undefined);
-  if (probe && probe.ok && (probe.headers.get('content-type') ?? '').includes('text/html')) return target;
+  const page = probe && probe.ok && (probe.headers.get('content-type') ?? '').includes('text/html') ? await probe.text() : '';
+  // A binary built before the app serves a placeholder page instead of it.
+  if (page && !page.includes('was not built into this binary')) return target;
   const t = new URL(target);
   const index = readFileSync(join(dist, 'index.html'));
   const types: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
