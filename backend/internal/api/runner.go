@@ -26,6 +26,7 @@ type claimRequest struct {
 	OS          string   `json:"os" validate:"max=100"`
 	Arch        string   `json:"arch" validate:"max=100"`
 	WaitSeconds *int     `json:"waitSeconds" validate:"omitnil,min=0,max=60"`
+	Instance    string   `json:"instance" validate:"max=200"`
 }
 
 type claimedJobJSON struct {
@@ -79,7 +80,7 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	jobs, err := h.Dispatcher.Claim(r.Context(), &dispatch.ClaimRequest{
 		RunnerID: p.RunnerID, Tags: body.Tags, Capacity: *body.Capacity, Wait: wait,
-		Version: body.Version, OS: body.OS, Arch: body.Arch,
+		Version: body.Version, OS: body.OS, Arch: body.Arch, Instance: body.Instance,
 	})
 	if err == nil && r.Context().Err() != nil && len(jobs) > 0 {
 		// The runner hung up while the claim committed: nobody will run these. The

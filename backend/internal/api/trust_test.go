@@ -3,7 +3,9 @@ package api_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -393,4 +395,50 @@ func TestUnclaimAfterHangUp(t *testing.T) {
 			Scan(&status, &handouts, &runnerID, &requeued))
 		return status == "queued" && handouts == 0 && runnerID == nil && requeued.After(queuedAt)
 	}, 3*time.Second, 20*time.Millisecond, "the job waits for the acknowledgement timeout")
+}
+
+// TestRunnerTokenSharedByTwoProcesses: while one aura-runner process has a claim
+// open, another process claiming with the same runner token is refused, naming
+// both; once the first is gone, the second may claim.
+func TestRunnerTokenSharedByTwoProcesses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, run := b.runner("shared", "linux")
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim",
+			strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":2,"instance":"host-a:1:aa"}`))
+		req.Header.Set("Authorization", "Bearer "+run)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	second := call{method: "POST", path: "/api/v1/runner/claim", token: run,
+		body: map[string]any{"tags": []string{"native"}, "capacity": 1, "waitSeconds": 0, "instance": "host-b:2:bb"}}
+	// Wait until the first process's poll is open, then the second is refused.
+	var e apiErr
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim",
+			strings.NewReader(`{"tags":["native"],"capacity":1,"waitSeconds":0,"instance":"host-b:2:bb"}`))
+		req.Header.Set("Authorization", "Bearer "+run)
+		resp, err := b.client.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusConflict {
+			require.NoError(t, json.Unmarshal(body, &e))
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the second process was never refused: %d %s", resp.StatusCode, body)
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.fail(second, http.StatusConflict) // and the answer keeps to the contract
+	require.Contains(t, e.Message, "host-a:1:aa")
+	require.Contains(t, e.Message, "host-b:2:bb")
+	require.Equal(t, http.StatusOK, <-first)
+	b.json(second, 200, nil) // the first process is gone: the second may take over
 }

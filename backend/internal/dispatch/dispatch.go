@@ -4,6 +4,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -32,7 +33,9 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	waiters  map[string][]*waiter // by tag, oldest first
 	checkIns map[int64]checkIn
-	cancels  cancelWatches
+	// instances counts the open claims of each runner process, by runner.
+	instances map[int64]map[string]int
+	cancels   cancelWatches
 
 	timerKick chan struct{}
 	stopping  chan struct{} // closed by Stop: long polls answer at once
@@ -168,6 +171,8 @@ type ClaimRequest struct {
 	// Compat claims for a 0.4 runner, which never heartbeats: the claim is
 	// acknowledged at once and its lease covers the job's whole timeout.
 	Compat bool
+	// Instance names the runner process; empty for runners that do not say.
+	Instance string
 
 	polledSince time.Time
 }
@@ -176,6 +181,11 @@ type ClaimRequest struct {
 // Wait for one to become runnable. The waiter is registered before the first
 // attempt, so a job queued between the attempt and the wait still wakes it.
 func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.ClaimedJob, error) {
+	release, err := d.holdInstance(req)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	d.checkIn(req)
 	if req.Capacity <= 0 {
 		return nil, nil
@@ -242,6 +252,43 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 			return nil, nil
 		}
 	}
+}
+
+// holdInstance records that req's runner process has a claim open, and refuses
+// a claim from another process of the same runner while one is open here: two
+// processes sharing a runner token would flip its tags and check-ins.
+func (d *Dispatcher) holdInstance(req *ClaimRequest) (release func(), err error) {
+	if req.Instance == "" {
+		return func() {}, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.instances == nil {
+		d.instances = map[int64]map[string]int{}
+	}
+	open := d.instances[req.RunnerID]
+	for other := range open {
+		if other != req.Instance {
+			return nil, &store.ConflictError{Message: fmt.Sprintf(
+				"this runner token is in use by another aura-runner process (%s) right now; this one is %s. "+
+					"Give each process its own runner (POST /api/v1/runners)", other, req.Instance)}
+		}
+	}
+	if open == nil {
+		open = map[string]int{}
+		d.instances[req.RunnerID] = open
+	}
+	open[req.Instance]++
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if open[req.Instance]--; open[req.Instance] == 0 {
+			delete(open, req.Instance)
+		}
+		if len(open) == 0 {
+			delete(d.instances, req.RunnerID)
+		}
+	}, nil
 }
 
 // Stop makes waiting and future long polls answer at once, so a server can shut

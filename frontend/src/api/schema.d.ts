@@ -1592,6 +1592,14 @@ export interface components {
              * @default 30
              */
             waitSeconds?: number;
+            /**
+             * @description Names this runner process (aura-runner sends host, pid and a random
+             *     part). While one process of a runner has a claim open, a claim from
+             *     another process with the same runner token is refused with 409 naming
+             *     both: two processes sharing a token would make the runner's tags and
+             *     check-ins flip between them. Give each process its own runner.
+             */
+            instance?: string;
         };
         /** @description A job handed to the runner, with everything needed to run it. */
         ClaimedJob: {
@@ -3371,6 +3379,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];

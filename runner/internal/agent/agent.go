@@ -15,6 +15,7 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -48,9 +49,12 @@ const claimDrain = 200 * time.Millisecond
 type Agent struct {
 	cfg     config.Config
 	version string
-	log     *log.Logger
-	client  *apiclient.ClientWithResponses
-	baseEnv []string
+	// instance names this process to the server, which refuses a second process
+	// claiming with the same runner token at the same time.
+	instance string
+	log      *log.Logger
+	client   *apiclient.ClientWithResponses
+	baseEnv  []string
 
 	// Timing, shortened by tests.
 	retryMin, retryMax time.Duration
@@ -101,6 +105,7 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 	return &Agent{
 		cfg:          cfg,
 		version:      version,
+		instance:     instanceName(),
 		log:          logger,
 		client:       client,
 		baseEnv:      jobBaseEnv(os.Environ()),
@@ -382,6 +387,14 @@ func (a *Agent) claimLoop(ctx context.Context) {
 	}
 }
 
+// instanceName is host:pid:random, unique to this process.
+func instanceName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
+}
+
 // claim makes one claim call.
 func (a *Agent) claim(ctx context.Context, capacity int) (*apiclient.ClaimResponse, error) {
 	// A shutdown ends the long poll a moment late, so that an answer already on
@@ -399,6 +412,7 @@ func (a *Agent) claim(ctx context.Context, capacity int) (*apiclient.ClaimRespon
 		Os:          &goos,
 		Arch:        &goarch,
 		WaitSeconds: &a.waitSeconds,
+		Instance:    &a.instance,
 	})
 	if err != nil {
 		return nil, err

@@ -385,7 +385,14 @@ type ClaimRequest struct {
 	Arch *string `json:"arch,omitempty"`
 
 	// Capacity How many jobs the runner can take now; 0 only checks in.
-	Capacity int     `json:"capacity"`
+	Capacity int `json:"capacity"`
+
+	// Instance Names this runner process (aura-runner sends host, pid and a random
+	// part). While one process of a runner has a claim open, a claim from
+	// another process with the same runner token is refused with 409 naming
+	// both: two processes sharing a token would make the runner's tags and
+	// check-ins flip between them. Give each process its own runner.
+	Instance *string `json:"instance,omitempty"`
 	Os       *string `json:"os,omitempty"`
 
 	// Tags The runner's tags, in priority order.
@@ -11328,6 +11335,8 @@ type ClaimJobsResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -11356,6 +11365,11 @@ func (r ClaimJobsResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r ClaimJobsResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ClaimJobsResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -17075,6 +17089,13 @@ func ParseClaimJobsResponse(rsp *http.Response) (*ClaimJobsResponse, error) {
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
