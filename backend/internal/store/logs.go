@@ -159,7 +159,8 @@ func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppe
 		return data, nil
 	}
 	back := int64(longestForm(forms) - 1)
-	if back <= 0 || j.LogLength == 0 {
+	if back <= 0 || j.LogLength == 0 || !continuesForm(data, forms) {
+		// No form can straddle the border: spare the append a read of the tail.
 		maskForms(data, forms)
 		return data, nil
 	}

@@ -93,3 +93,16 @@ func longestForm(forms [][]byte) int {
 	}
 	return n
 }
+
+// continuesForm reports whether data begins with the end of some form (a proper
+// suffix), the only way a form begun in the stored log can end in data.
+func continuesForm(data []byte, forms [][]byte) bool {
+	for _, f := range forms {
+		for k := 1; k < len(f); k++ {
+			if bytes.HasPrefix(data, f[k:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
