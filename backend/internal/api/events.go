@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,6 +22,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := principal(r)
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	q := r.URL.Query()
 	if tok := q.Get("token"); tok != "" {
 		// Scrub it from the shared URL, so no request log written after this shows it.
@@ -32,9 +34,13 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 				writeError(w, r, err)
 				return
 			}
+			token = tok
 		}
 	}
-	h.Events.Serve(w, r, p)
+	if p == nil {
+		token = ""
+	}
+	h.Events.Serve(w, r, p, token)
 }
 
 // logTimes is openapi.yaml's LogTimes.

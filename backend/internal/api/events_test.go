@@ -329,6 +329,98 @@ func TestEventsPrivateProjects(t *testing.T) {
 	require.EqualValues(t, j.ID, viaAuth.nextOf("job")["jobId"])
 }
 
+// closed waits for the server to close the socket and returns the close code.
+func (s *socket) closed() int {
+	s.t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case _, ok := <-s.msgs:
+			if !ok {
+				var ce *websocket.CloseError
+				require.ErrorAs(s.t, <-s.err, &ce)
+				return ce.Code
+			}
+		case <-timeout:
+			s.t.Fatal("the socket is still open after 5 s")
+		}
+	}
+}
+
+// stillOpen requires the socket to stay open for d, whatever it receives.
+func (s *socket) stillOpen(d time.Duration) {
+	s.t.Helper()
+	end := time.After(d)
+	for {
+		select {
+		case _, ok := <-s.msgs:
+			if !ok {
+				s.t.Fatalf("the socket closed: %v", <-s.err)
+			}
+		case <-end:
+			return
+		}
+	}
+}
+
+// TestEventsTokenRevoked: a socket does not outlive its token. A revoked project
+// token, or a job token whose attempt ended, loses its socket; and a project
+// made private stops sending its log to those who may no longer read it.
+func TestEventsTokenRevoked(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{eventRecheck: 20 * time.Millisecond})
+	b.project("secret", true)
+	var tok struct {
+		ID    int64
+		Token string
+	}
+	b.json(call{method: "POST", path: "/api/v1/projects/secret/tokens", token: b.admin, body: map[string]any{"name": "ci"}}, 201, &tok)
+	viaHeader := openEvents(t, b.url, tok.Token)
+	viaHeader.subscribe("project:secret")
+	viaAuth := openEvents(t, b.url, "")
+	viaAuth.send(map[string]any{"op": "auth", "token": tok.Token})
+	viaAuth.subscribe("project:secret")
+	admin := openEvents(t, b.url, b.admin)
+	admin.subscribe("project:secret")
+	viaHeader.stillOpen(100 * time.Millisecond) // rechecked a few times: still valid
+
+	code, _ := b.do(call{method: "DELETE", path: fmt.Sprintf("/api/v1/projects/secret/tokens/%d", tok.ID), token: b.admin})
+	require.Equal(t, 204, code)
+	require.Equal(t, 4001, viaHeader.closed())
+	require.Equal(t, 4001, viaAuth.closed())
+	b.submit(b.admin, map[string]any{"project": "secret", "tag": "elsewhere"})
+	admin.nextOf("job") // the admin's socket carries on
+
+	// A job token's socket ends with its attempt.
+	pubTok := b.project("pub", false)
+	_, runner := b.runner("r", "linux")
+	j := b.submit(pubTok, nil)
+	c := b.claim(runner, 1, "linux")
+	require.Len(t, c, 1)
+	require.Equal(t, j.ID, c[0].ID)
+	jobSocket := openEvents(t, b.url, c[0].Token)
+	jobSocket.subscribe(fmt.Sprintf("job:%d", j.ID))
+	jobSocket.stillOpen(100 * time.Millisecond)
+	b.finish(runner, c[0], 0)
+	require.Equal(t, 4001, jobSocket.closed())
+
+	// An anonymous reader of a public job's log stops getting it once the
+	// project is private.
+	j2 := b.submit(pubTok, map[string]any{"name": "second"})
+	c = b.claim(runner, 1, "linux")
+	require.Len(t, c, 1)
+	require.Equal(t, j2.ID, c[0].ID)
+	anon := openEvents(t, b.url, "")
+	anon.subscribe(fmt.Sprintf("log:%d", j2.ID))
+	b.heartbeat(runner, c[0])
+	b.appendLog(runner, j2.ID, c[0].Attempt, 0, "public\n")
+	require.Equal(t, "public\n", string(anon.readLog(j2.ID, 0, 7)))
+	b.json(call{method: "PATCH", path: "/api/v1/projects/pub", token: b.admin, body: map[string]any{"private": true}}, 200, nil)
+	time.Sleep(2100 * time.Millisecond) // the hub's view of a project's privacy lasts 2 s
+	b.appendLog(runner, j2.ID, c[0].Attempt, 7, "private\n")
+	anon.quiet(300 * time.Millisecond)
+}
+
 // TestEventsSlowClientIsDropped fills the queue of a client that does not read:
 // it is closed with 4008, while another client and the appends carry on.
 func TestEventsSlowClientIsDropped(t *testing.T) {

@@ -80,6 +80,7 @@ type bundleOptions struct {
 	maxBatch       int
 	eventQueue     int
 	eventWriteWait time.Duration
+	eventRecheck   time.Duration
 }
 
 func setup(t *testing.T) *testBundle {
@@ -119,7 +120,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		st.SetSubmitLimits(*o.limits)
 	}
 	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack, CancelGrace: o.cancelGrace})
-	hub := events.NewHub(st, auth.New(st, key), events.HubConfig{QueueSize: o.eventQueue, WriteWait: o.eventWriteWait})
+	hub := events.NewHub(st, auth.New(st, key), events.HubConfig{QueueSize: o.eventQueue, WriteWait: o.eventWriteWait, Recheck: o.eventRecheck})
 	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

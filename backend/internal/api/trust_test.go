@@ -407,7 +407,7 @@ func TestRunnerTokenSharedByTwoProcesses(t *testing.T) {
 	first := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim",
-			strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":2,"instance":"host-a:1:aa"}`))
+			strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":6,"instance":"host-a:1:aa"}`))
 		req.Header.Set("Authorization", "Bearer "+run)
 		resp, err := b.client.Do(req)
 		if err != nil {
@@ -419,9 +419,10 @@ func TestRunnerTokenSharedByTwoProcesses(t *testing.T) {
 	}()
 	second := call{method: "POST", path: "/api/v1/runner/claim", token: run,
 		body: map[string]any{"tags": []string{"native"}, "capacity": 1, "waitSeconds": 0, "instance": "host-b:2:bb"}}
-	// Wait until the first process's poll is open, then the second is refused.
+	// Wait until the first process's poll is open (slow on a loaded machine), then
+	// the second is refused.
 	var e apiErr
-	for deadline := time.Now().Add(2 * time.Second); ; {
+	for deadline := time.Now().Add(6 * time.Second); ; {
 		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim",
 			strings.NewReader(`{"tags":["native"],"capacity":1,"waitSeconds":0,"instance":"host-b:2:bb"}`))
 		req.Header.Set("Authorization", "Bearer "+run)

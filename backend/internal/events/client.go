@@ -24,6 +24,9 @@ const (
 	// closeTooSlow: the client's queue filled up. Reconnect, resubscribe (logs with
 	// the offset held) and refetch.
 	closeTooSlow = 4008
+	// closeTokenGone: the token the socket was opened with was revoked or expired
+	// (a job token whose attempt ended). Reconnect with a valid token, or none.
+	closeTokenGone = 4001
 )
 
 const (
@@ -69,6 +72,7 @@ type logCatchUp struct {
 	jobID   int64
 	attempt int
 	offset  int64
+	project string // the job's project, whose privacy filters the live chunks
 }
 
 // logCursor is how far a client has been sent a job's log.
@@ -83,7 +87,7 @@ type client struct {
 	hub  *Hub
 	conn *websocket.Conn
 	send chan item
-	who  atomic.Pointer[auth.Principal]
+	who  atomic.Pointer[identity]
 
 	// topics is guarded by hub.mu.
 	topics map[string]struct{}
@@ -95,7 +99,14 @@ type client struct {
 	cursors  map[int64]*logCursor // writer only
 }
 
-func (c *client) principal() *auth.Principal { return c.who.Load() }
+// identity is who a client is, and the token that said so: the hub checks the
+// token again now and then, so a revoked token does not keep its access.
+type identity struct {
+	p     *auth.Principal
+	token string
+}
+
+func (c *client) principal() *auth.Principal { return c.who.Load().p }
 
 // kill makes the writer close the socket with code (0: just close). Never blocks.
 func (c *client) kill(code int, reason string) {
@@ -105,9 +116,10 @@ func (c *client) kill(code int, reason string) {
 	})
 }
 
-// Serve upgrades the request to the event websocket of a caller who is p (nil:
-// anonymous, until an auth message says otherwise) and serves it until it closes.
-func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+// Serve upgrades the request to the event websocket of a caller who is p, by
+// token (nil and "": anonymous, until an auth message says otherwise), and
+// serves it until it closes.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal, token string) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered the error
@@ -116,7 +128,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 		hub: h, conn: conn, send: make(chan item, h.cfg.QueueSize),
 		topics: map[string]struct{}{}, killed: make(chan struct{}), cursors: map[int64]*logCursor{},
 	}
-	c.who.Store(p)
+	c.who.Store(&identity{p: p, token: token})
 	h.register(c)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -165,7 +177,7 @@ func (c *client) readLoop(ctx context.Context) {
 				c.hub.enqueue(c, item{raw: errorMessage(401, "invalid or expired token", "")})
 				continue
 			}
-			c.who.Store(p)
+			c.who.Store(&identity{p: p, token: m.Token})
 		default:
 			c.hub.enqueue(c, item{raw: errorMessage(400, "op must be subscribe, unsubscribe or auth", m.Topic)})
 		}
@@ -251,7 +263,7 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 			if m.Offset < 0 || m.Attempt < 0 {
 				return item{}, "", errNoTopic
 			}
-			return item{catchUp: &logCatchUp{jobID: id, attempt: m.Attempt, offset: m.Offset}}, "", nil
+			return item{catchUp: &logCatchUp{jobID: id, attempt: m.Attempt, offset: m.Offset, project: j.Project}}, "", nil
 		}
 		return item{}, "", nil
 	}

@@ -2,8 +2,10 @@ package events
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +23,10 @@ type HubConfig struct {
 	Backlog int
 	// WriteWait bounds each write to a socket; a client that takes longer is gone.
 	WriteWait time.Duration
-	Logger    *slog.Logger
+	// Recheck is how often the tokens of open sockets are checked again: a token
+	// revoked (or a job token whose attempt ended) loses its socket within it.
+	Recheck time.Duration
+	Logger  *slog.Logger
 }
 
 // Hub fans the events of the one LISTEN connection out to websocket clients by
@@ -44,6 +49,9 @@ type Hub struct {
 	collectionSubs map[string]int
 
 	projects projectCache
+	// logProjects is the project of each job whose log someone follows (a job
+	// never changes project), so log events are filtered by privacy like the rest.
+	logProjects map[int64]string // guarded by mu
 }
 
 // NewHub returns a Hub reading logs and entities from st and checking tokens with a.
@@ -57,6 +65,9 @@ func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
 	if cfg.WriteWait <= 0 {
 		cfg.WriteWait = 10 * time.Second
 	}
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -68,6 +79,7 @@ func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
 		topics:         map[string]map[*client]struct{}{},
 		collectionSubs: map[string]int{},
 		projects:       projectCache{st: st, entries: map[string]projectEntry{}},
+		logProjects:    map[int64]string{},
 	}
 }
 
@@ -94,6 +106,7 @@ func (h *Hub) Resync(reason string) {
 // Run delivers events until ctx ends, then closes every client.
 func (h *Hub) Run(ctx context.Context) {
 	defer h.closeAll()
+	go h.recheckTokens(ctx)
 	dirty := map[entityRef]*pendingEntity{}
 	lastFlush := time.Now()
 	for {
@@ -179,9 +192,14 @@ func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
 	topic := logTopic(e.JobID)
 	h.mu.Lock()
 	n := len(h.topics[topic])
+	slug := h.logProjects[e.JobID]
 	h.mu.Unlock()
 	if n == 0 {
 		return
+	}
+	proj, ok := h.projects.get(ctx, slug)
+	if !ok {
+		return // deleted meanwhile
 	}
 	chunks, attempt, err := h.store.LogChunksRead(ctx, e.JobID, e.Attempt, e.Offset, e.Offset+e.Length, 16)
 	if err != nil {
@@ -190,7 +208,7 @@ func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
 		return
 	}
 	for _, c := range chunks {
-		h.deliver(item{log: &logItem{jobID: e.JobID, attempt: attempt, offset: c.Offset, data: c.Data, time: c.Time}}, nil, topic)
+		h.deliver(item{log: &logItem{jobID: e.JobID, attempt: attempt, offset: c.Offset, data: c.Data, time: c.Time}}, proj, topic)
 	}
 }
 
@@ -293,6 +311,7 @@ func (h *Hub) subscribe(c *client, topic string, collectionOf string, first item
 	subs[c] = struct{}{}
 	h.enqueueLocked(c, item{raw: subscribedMessage(topic)})
 	if first.catchUp != nil {
+		h.logProjects[first.catchUp.jobID] = first.catchUp.project
 		h.enqueueLocked(c, first)
 	}
 }
@@ -311,6 +330,10 @@ func (h *Hub) unsubscribeLocked(c *client, topic string) {
 	delete(subs, c)
 	if len(subs) == 0 {
 		delete(h.topics, topic)
+		if id, ok := strings.CutPrefix(topic, "log:"); ok {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			delete(h.logProjects, n)
+		}
 	}
 	if p, ok := collectionProject(topic); ok {
 		if h.collectionSubs[p]--; h.collectionSubs[p] <= 0 {
@@ -406,5 +429,44 @@ func (h *Hub) OnReconnect(other func()) func() {
 			other()
 		}
 		h.Resync("the server reconnected to the database")
+	}
+}
+
+// recheckTokens checks the token of every authenticated socket again every
+// cfg.Recheck and closes the sockets whose token no longer holds (revoked, or a
+// job token whose attempt ended): events are filtered by the principal a socket
+// had, so it must not outlive its token.
+func (h *Hub) recheckTokens(ctx context.Context) {
+	t := time.NewTicker(h.cfg.Recheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		h.mu.Lock()
+		byToken := map[string][]*client{}
+		for c := range h.clients {
+			if id := c.who.Load(); id.token != "" {
+				byToken[id.token] = append(byToken[id.token], c)
+			}
+		}
+		h.mu.Unlock()
+		for token, cs := range byToken {
+			actx, cancel := context.WithTimeout(ctx, authTimeout)
+			_, err := h.auth.Authenticate(actx, "Bearer "+token)
+			cancel()
+			if !errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrJobEnded) {
+				continue // still valid, or the database could not say: keep it
+			}
+			h.mu.Lock()
+			for _, c := range cs {
+				if c.who.Load().token == token {
+					h.dropLocked(c, closeTokenGone, "the token is no longer valid: reconnect with a valid one, or none")
+				}
+			}
+			h.mu.Unlock()
+		}
 	}
 }

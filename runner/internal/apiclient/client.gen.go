@@ -1613,7 +1613,10 @@ type ClientInterface interface {
 	// headers on a websocket), or an `auth` message sent first. Without a token only
 	// public projects can be followed; events of private projects go only to
 	// callers who may read them, and subscribing to what the caller may not read
-	// answers an `error` event with code 404.
+	// answers an `error` event with code 404. The token is checked again every few
+	// seconds: once it is revoked (or a job token's attempt has ended) the socket is
+	// closed with code 4001; reconnect with a valid token, or none. A project made
+	// private stops sending its events, logs included, to those who may not read it.
 	//
 	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 	// already holds; the server sends the stored bytes from there, then each append,
@@ -2538,7 +2541,10 @@ func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBod
 // headers on a websocket), or an `auth` message sent first. Without a token only
 // public projects can be followed; events of private projects go only to
 // callers who may read them, and subscribing to what the caller may not read
-// answers an `error` event with code 404.
+// answers an `error` event with code 404. The token is checked again every few
+// seconds: once it is revoked (or a job token's attempt has ended) the socket is
+// closed with code 4001; reconnect with a valid token, or none. A project made
+// private stops sending its events, logs included, to those who may not read it.
 //
 // A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 // already holds; the server sends the stored bytes from there, then each append,
@@ -6521,7 +6527,10 @@ type ClientWithResponsesInterface interface {
 	// headers on a websocket), or an `auth` message sent first. Without a token only
 	// public projects can be followed; events of private projects go only to
 	// callers who may read them, and subscribing to what the caller may not read
-	// answers an `error` event with code 404.
+	// answers an `error` event with code 404. The token is checked again every few
+	// seconds: once it is revoked (or a job token's attempt has ended) the socket is
+	// closed with code 4001; reconnect with a valid token, or none. A project made
+	// private stops sending its events, logs included, to those who may not read it.
 	//
 	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 	// already holds; the server sends the stored bytes from there, then each append,
@@ -12257,7 +12266,10 @@ func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body 
 // headers on a websocket), or an `auth` message sent first. Without a token only
 // public projects can be followed; events of private projects go only to
 // callers who may read them, and subscribing to what the caller may not read
-// answers an `error` event with code 404.
+// answers an `error` event with code 404. The token is checked again every few
+// seconds: once it is revoked (or a job token's attempt has ended) the socket is
+// closed with code 4001; reconnect with a valid token, or none. A project made
+// private stops sending its events, logs included, to those who may not read it.
 //
 // A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 // already holds; the server sends the stored bytes from there, then each append,
