@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,6 +179,34 @@ func TestHookFixtures(t *testing.T) {
 			}
 			require.Subset(t, cols, c.collections) // gitlab push and merge request share a commit
 		})
+	}
+}
+
+// TestHookFormEncoded: hooks set to send a form deliver payload=<json>; GitHub
+// signs the form, Gitea the JSON in it. Both submit, and a redelivery does not.
+func TestHookFormEncoded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.project("forge", false)
+	for _, c := range []struct{ kind, repo, file string }{
+		{"github", "Codertocat/Hello-World", "github/push.json"},
+		{"gitea", "gitea/webhooks", "gitea/push.json"},
+	} {
+		in := b.integration("forge", map[string]any{"kind": c.kind, "repository": c.repo})
+		payload := readFixture(t, c.file)
+		body := []byte(url.Values{"payload": {string(payload)}}.Encode())
+		signed := body
+		if c.kind == "gitea" {
+			signed = payload
+		}
+		h := signedHeaders(c.kind, "push", in.Secret, signed)
+		h["Content-Type"] = "application/x-www-form-urlencoded"
+		code, res, bad := b.hook(in.ID, h, body)
+		require.Equal(t, 200, code, bad.Message)
+		require.Len(t, res.Jobs, 1, res.Message)
+		code, res, _ = b.hook(in.ID, h, body)
+		require.Equal(t, 200, code)
+		require.True(t, res.Duplicate, c.kind)
 	}
 }
 

@@ -149,6 +149,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { listener.Run(bgCtx) })
 	background.Go(func() { disp.Run(bgCtx) })
 	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
+	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
 	background.Go(func() { hub.Run(bgCtx) })
 	select {
 	case <-listener.Ready():

@@ -39,3 +39,24 @@ func purgeProjects(ctx context.Context, st *store.Store, logger *slog.Logger, pe
 		}
 	}
 }
+
+// pruneDeliveries forgets webhook deliveries past store.DeliveryRetention, at
+// start and then every period.
+func pruneDeliveries(ctx context.Context, st *store.Store, logger *slog.Logger, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		n, err := st.WebhookDeliveriesPrune(ctx, store.DeliveryRetention)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Error("forgetting old webhook deliveries failed", "err", err)
+		case n > 0:
+			logger.Info("forgot old webhook deliveries", "deliveries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

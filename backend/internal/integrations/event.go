@@ -8,7 +8,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -98,13 +100,54 @@ func Parse(kind string, secret []byte, h http.Header, body []byte) (*Event, erro
 	if p == nil {
 		return nil, malformed("unknown integration kind " + kind)
 	}
+	payload, err := verify(p, secret, h, body)
+	if err != nil {
+		return nil, err
+	}
+	return p.parse(h, payload)
+}
+
+// verify checks a delivery's signature and returns its JSON. A form-encoded
+// delivery (a hook set to "form" on Gitea, Forgejo or GitHub) carries the JSON
+// in its payload field: GitHub signs the body as sent, Gitea and Forgejo the
+// JSON inside it, so either is accepted. Only the form is read before the
+// signature matches, and only to find the bytes that are signed.
+func verify(p parser, secret []byte, h http.Header, body []byte) ([]byte, error) {
 	if len(secret) == 0 {
 		return nil, ErrSignature
 	}
+	payload, isForm := formPayload(h, body)
 	if err := p.verify(secret, h, body); err != nil {
-		return nil, err
+		if payload == nil || p.verify(secret, h, payload) != nil {
+			return nil, err
+		}
 	}
-	return p.parse(h, body)
+	if !isForm {
+		return body, nil
+	}
+	if payload == nil {
+		return nil, malformed("a form-encoded delivery carries its JSON in the payload field, and this one has none")
+	}
+	return payload, nil
+}
+
+// verifyOnly reports whether secret signs the delivery.
+func verifyOnly(p parser, secret []byte, h http.Header, body []byte) bool {
+	_, err := verify(p, secret, h, body)
+	return err == nil || !errors.Is(err, ErrSignature)
+}
+
+// formPayload returns the payload field of a form-encoded body, if it is one.
+func formPayload(h http.Header, body []byte) (payload []byte, isForm bool) {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, false
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil || v.Get("payload") == "" {
+		return nil, true
+	}
+	return []byte(v.Get("payload")), true
 }
 
 // verifyHex checks a hex HMAC-SHA256 of body (with an optional prefix such as "sha256=").

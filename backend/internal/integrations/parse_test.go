@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -123,4 +124,43 @@ func TestCheckAddr(t *testing.T) {
 		require.NoError(t, checkAddr(netip.MustParseAddr(s), true), s)
 	}
 	require.NoError(t, checkAddr(netip.MustParseAddr("140.82.112.3"), false))
+}
+
+// TestFormEncodedDeliveries: a hook set to "form" sends payload=<json>. GitHub
+// signs the form as sent, Gitea the JSON inside it; both parse like the JSON.
+func TestFormEncodedDeliveries(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-value"
+	form := func(json []byte) []byte { return []byte(url.Values{"payload": {string(json)}}.Encode()) }
+	formType := "application/x-www-form-urlencoded"
+
+	gh := fixture(t, "github/push.json")
+	want, err := Parse(KindGitHub, []byte(secret), http.Header{"X-Github-Event": {"push"},
+		"X-Hub-Signature-256": {"sha256=" + sign(secret, gh)}, "Content-Type": {"application/json"}}, gh)
+	require.NoError(t, err)
+	body := form(gh)
+	got, err := Parse(KindGitHub, []byte(secret), http.Header{"X-Github-Event": {"push"},
+		"X-Hub-Signature-256": {"sha256=" + sign(secret, body)}, "Content-Type": {formType}}, body)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	gt := fixture(t, "gitea/push.json")
+	want, err = Parse(KindGitea, []byte(secret), http.Header{"X-Gitea-Event": {"push"}, "X-Gitea-Signature": {sign(secret, gt)}}, gt)
+	require.NoError(t, err)
+	got, err = Parse(KindGitea, []byte(secret), http.Header{"X-Gitea-Event": {"push"},
+		"X-Gitea-Signature": {sign(secret, gt)}, "Content-Type": {formType + "; charset=utf-8"}}, form(gt))
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	// A wrong signature is refused before the form matters; a signed form without
+	// a payload is malformed.
+	_, err = Parse(KindGitea, []byte(secret), http.Header{"X-Gitea-Event": {"push"},
+		"X-Gitea-Signature": {sign("other", gt)}, "Content-Type": {formType}}, form(gt))
+	require.ErrorIs(t, err, ErrSignature)
+	empty := []byte("other=1")
+	_, err = Parse(KindGitea, []byte(secret), http.Header{"X-Gitea-Event": {"push"},
+		"X-Gitea-Signature": {sign(secret, empty)}, "Content-Type": {formType}}, empty)
+	var bad *MalformedError
+	require.ErrorAs(t, err, &bad)
+	require.Contains(t, bad.Message, "payload")
 }

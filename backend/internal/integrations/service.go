@@ -89,7 +89,7 @@ func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Head
 		if err != nil {
 			continue
 		}
-		if parserFor(in.Kind).verify(secret, h, body) == nil {
+		if p := parserFor(in.Kind); p != nil && verifyOnly(p, secret, h, body) {
 			return s.receive(ctx, in, h, body, true)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -140,4 +141,30 @@ func (s *Store) JobApprove(ctx context.Context, id int64, by string) (*Job, erro
 		return nil, err
 	}
 	return s.JobGet(ctx, gateID)
+}
+
+// DeliveryRetention is how long a delivery is remembered to refuse its
+// redelivery: forges redeliver within days, so a month is plenty.
+const DeliveryRetention = 30 * 24 * time.Hour
+
+// pruneBatch bounds the rows one prune statement deletes, so each is short.
+const pruneBatch = 10000
+
+// WebhookDeliveriesPrune forgets deliveries received before now − age, in
+// short batches, and returns how many it forgot.
+func (s *Store) WebhookDeliveriesPrune(ctx context.Context, age time.Duration) (int64, error) {
+	const q = `
+		DELETE FROM webhook_deliveries WHERE ctid IN (
+			SELECT ctid FROM webhook_deliveries WHERE received_at < now() - make_interval(secs => $1) LIMIT $2)`
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, q, age.Seconds(), pruneBatch)
+		if err != nil {
+			return total, interpret(err, "prune webhook deliveries")
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			return total, nil
+		}
+	}
 }

@@ -59,3 +59,37 @@ func TestIntegrationSecretsRotate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "deploy-key", string(plain))
 }
+
+// TestWebhookDeliveriesPrune: deliveries past the retention are forgotten (so
+// the table does not grow forever); recent ones still refuse a redelivery.
+func TestWebhookDeliveriesPrune(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	box, err := seal.New(seal.NewKey())
+	require.NoError(t, err)
+	st := store.New(pool, box)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	repo := "owner/repo"
+	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo,
+		SecretSealed: box.Seal([]byte("hook-secret")), Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}})
+	require.NoError(t, err)
+	deliver := func(key string) bool {
+		_, dup, err := st.HookSubmit(ctx, &store.HookSubmitParams{IntegrationID: in.ID, DedupeKeys: []string{key}})
+		require.NoError(t, err)
+		return dup
+	}
+	require.False(t, deliver("delivery:old"))
+	require.False(t, deliver("delivery:new"))
+	_, err = pool.Exec(ctx, `UPDATE webhook_deliveries SET received_at = now() - interval '31 days' WHERE dedupe_key = 'delivery:old'`)
+	require.NoError(t, err)
+
+	n, err := st.WebhookDeliveriesPrune(ctx, store.DeliveryRetention)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.True(t, deliver("delivery:new"), "a recent delivery is still a duplicate")
+	require.False(t, deliver("delivery:old"), "an old one is forgotten")
+}

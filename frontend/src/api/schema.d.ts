@@ -936,6 +936,9 @@ export interface paths {
          *     (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
          *     requests. Events that start nothing (ping, deletions, test deliveries,
          *     closed requests) and redeliveries answer 200 with a message saying why.
+         *     A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+         *     JSON in its `payload` field; the signature may cover the form as sent
+         *     (GitHub) or the JSON in it (Gitea, Forgejo).
          */
         post: operations["receiveHook"];
         delete?: never;
@@ -3635,6 +3638,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": Record<string, never>;
+                "application/x-www-form-urlencoded": {
+                    /** @description The delivery's JSON. */
+                    payload?: string;
+                };
             };
         };
         responses: {

@@ -1212,6 +1212,12 @@ type EventsParams struct {
 // ReceiveHookJSONBody defines parameters for ReceiveHook.
 type ReceiveHookJSONBody = map[string]interface{}
 
+// ReceiveHookFormdataBody defines parameters for ReceiveHook.
+type ReceiveHookFormdataBody struct {
+	// Payload The delivery's JSON.
+	Payload *string `form:"payload,omitempty" json:"payload,omitempty"`
+}
+
 // GetJobLogParams defines parameters for GetJobLog.
 type GetJobLogParams struct {
 	// Attempt The attempt to read; the current one when absent.
@@ -1334,6 +1340,9 @@ type CompatGiteaJSONRequestBody = CompatGiteaJSONBody
 
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
+
+// ReceiveHookFormdataRequestBody defines body for ReceiveHook for application/x-www-form-urlencoded ContentType.
+type ReceiveHookFormdataRequestBody ReceiveHookFormdataBody
 
 // SubmitJobJSONRequestBody defines body for SubmitJob for application/json ContentType.
 type SubmitJobJSONRequestBody = JobSubmit
@@ -1642,6 +1651,9 @@ type ClientInterface interface {
 	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 	// requests. Events that start nothing (ping, deletions, test deliveries,
 	// closed requests) and redeliveries answer 200 with a message saying why.
+	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+	// JSON in its `payload` field; the signature may cover the form as sent
+	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1660,11 +1672,35 @@ type ClientInterface interface {
 	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 	// requests. Events that start nothing (ping, deletions, test deliveries,
 	// closed requests) and redeliveries answer 200 with a message saying why.
+	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+	// JSON in its `payload` field; the signature may cover the form as sent
+	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
 	ReceiveHook(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveHookWithFormdataBody Receive a forge webhook
+	//
+	// Where a forge delivers its webhooks; no token, the signature proves the
+	// sender and is checked (in constant time) before the body is parsed, over at
+	// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+	// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+	// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+	// secret itself). A push, tag or opened/updated pull or merge request submits
+	// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+	// requests. Events that start nothing (ping, deletions, test deliveries,
+	// closed requests) and redeliveries answer 200 with a message saying why.
+	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+	// JSON in its `payload` field; the signature may cover the form as sent
+	// (GitHub) or the JSON in it (Gitea, Forgejo).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+	ReceiveHookWithFormdataBody(ctx context.Context, integration int64, body ReceiveHookFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SubmitJobWithBody Submit a job
 	//
@@ -2580,6 +2616,9 @@ func (c *Client) Events(ctx context.Context, params *EventsParams, reqEditors ..
 // (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 // requests. Events that start nothing (ping, deletions, test deliveries,
 // closed requests) and redeliveries answer 200 with a message saying why.
+// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+// JSON in its `payload` field; the signature may cover the form as sent
+// (GitHub) or the JSON in it (Gitea, Forgejo).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2608,12 +2647,46 @@ func (c *Client) ReceiveHookWithBody(ctx context.Context, integration int64, con
 // (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 // requests. Events that start nothing (ping, deletions, test deliveries,
 // closed requests) and redeliveries answer 200 with a message saying why.
+// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+// JSON in its `payload` field; the signature may cover the form as sent
+// (GitHub) or the JSON in it (Gitea, Forgejo).
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
 func (c *Client) ReceiveHook(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReceiveHookRequest(c.Server, integration, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveHookWithFormdataBody Receive a forge webhook
+//
+// Where a forge delivers its webhooks; no token, the signature proves the
+// sender and is checked (in constant time) before the body is parsed, over at
+// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+// secret itself). A push, tag or opened/updated pull or merge request submits
+// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+// requests. Events that start nothing (ping, deletions, test deliveries,
+// closed requests) and redeliveries answer 200 with a message saying why.
+// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+// JSON in its `payload` field; the signature may cover the form as sent
+// (GitHub) or the JSON in it (Gitea, Forgejo).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+func (c *Client) ReceiveHookWithFormdataBody(ctx context.Context, integration int64, body ReceiveHookFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveHookRequestWithFormdataBody(c.Server, integration, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4116,6 +4189,17 @@ func NewReceiveHookRequest(server string, integration int64, body ReceiveHookJSO
 	}
 	bodyReader = bytes.NewReader(buf)
 	return NewReceiveHookRequestWithBody(server, integration, "application/json", bodyReader)
+}
+
+// NewReceiveHookRequestWithFormdataBody calls the generic ReceiveHook builder with application/x-www-form-urlencoded body
+func NewReceiveHookRequestWithFormdataBody(server string, integration int64, body ReceiveHookFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewReceiveHookRequestWithBody(server, integration, "application/x-www-form-urlencoded", bodyReader)
 }
 
 // NewReceiveHookRequestWithBody constructs an http.Request for the ReceiveHook method, with any body, and a specified content type
@@ -6558,6 +6642,9 @@ type ClientWithResponsesInterface interface {
 	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 	// requests. Events that start nothing (ping, deletions, test deliveries,
 	// closed requests) and redeliveries answer 200 with a message saying why.
+	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+	// JSON in its `payload` field; the signature may cover the form as sent
+	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6576,11 +6663,35 @@ type ClientWithResponsesInterface interface {
 	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 	// requests. Events that start nothing (ping, deletions, test deliveries,
 	// closed requests) and redeliveries answer 200 with a message saying why.
+	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+	// JSON in its `payload` field; the signature may cover the form as sent
+	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
 	ReceiveHookWithResponse(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error)
+
+	// ReceiveHookWithFormdataBodyWithResponse Receive a forge webhook
+	//
+	// Where a forge delivers its webhooks; no token, the signature proves the
+	// sender and is checked (in constant time) before the body is parsed, over at
+	// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+	// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+	// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+	// secret itself). A push, tag or opened/updated pull or merge request submits
+	// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+	// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+	// requests. Events that start nothing (ping, deletions, test deliveries,
+	// closed requests) and redeliveries answer 200 with a message saying why.
+	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+	// JSON in its `payload` field; the signature may cover the form as sent
+	// (GitHub) or the JSON in it (Gitea, Forgejo).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+	ReceiveHookWithFormdataBodyWithResponse(ctx context.Context, integration int64, body ReceiveHookFormdataRequestBody, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error)
 
 	// SubmitJobWithBodyWithResponse Submit a job
 	//
@@ -12303,6 +12414,9 @@ func (c *ClientWithResponses) EventsWithResponse(ctx context.Context, params *Ev
 // (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 // requests. Events that start nothing (ping, deletions, test deliveries,
 // closed requests) and redeliveries answer 200 with a message saying why.
+// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+// JSON in its `payload` field; the signature may cover the form as sent
+// (GitHub) or the JSON in it (Gitea, Forgejo).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12327,12 +12441,42 @@ func (c *ClientWithResponses) ReceiveHookWithBodyWithResponse(ctx context.Contex
 // (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
 // requests. Events that start nothing (ping, deletions, test deliveries,
 // closed requests) and redeliveries answer 200 with a message saying why.
+// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+// JSON in its `payload` field; the signature may cover the form as sent
+// (GitHub) or the JSON in it (Gitea, Forgejo).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
 func (c *ClientWithResponses) ReceiveHookWithResponse(ctx context.Context, integration int64, body ReceiveHookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error) {
 	rsp, err := c.ReceiveHook(ctx, integration, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveHookResponse(rsp)
+}
+
+// ReceiveHookWithFormdataBodyWithResponse Receive a forge webhook
+//
+// Where a forge delivers its webhooks; no token, the signature proves the
+// sender and is checked (in constant time) before the body is parsed, over at
+// most 4 MiB: Gitea `X-Gitea-Signature`, Forgejo `X-Forgejo-Signature` (hex
+// HMAC-SHA256 of the body; `X-Hub-Signature-256` also works), GitHub, Darke
+// and generic `X-Hub-Signature-256: sha256=<hex>`, GitLab `X-Gitlab-Token` (the
+// secret itself). A push, tag or opened/updated pull or merge request submits
+// the integration's jobs on entity `commit/<sha>`, in collection `ref/<branch>`
+// (`/` in a branch becomes `:`) or `tag/<name>`, and `mr/<number>` for
+// requests. Events that start nothing (ping, deletions, test deliveries,
+// closed requests) and redeliveries answer 200 with a message saying why.
+// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
+// JSON in its `payload` field; the signature may cover the form as sent
+// (GitHub) or the JSON in it (Gitea, Forgejo).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
+func (c *ClientWithResponses) ReceiveHookWithFormdataBodyWithResponse(ctx context.Context, integration int64, body ReceiveHookFormdataRequestBody, reqEditors ...RequestEditorFn) (*ReceiveHookResponse, error) {
+	rsp, err := c.ReceiveHookWithFormdataBody(ctx, integration, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
