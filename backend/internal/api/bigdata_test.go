@@ -244,6 +244,8 @@ func TestProjectDeleteInBackground(t *testing.T) {
 	b.json(call{method: "GET", path: "/api/v1/projects", token: b.admin}, 200, &projects)
 	require.Len(t, projects.Items, 1)
 	require.Equal(t, 451, b.count("jobs")-1, "the rows are still there: the delete only marked the project")
+	_, other := b.runner("r2", "other")
+	require.Empty(t, b.claim(other, 10, "other"), "no runner gets a deleted project's jobs while they wait for the purge")
 
 	b.project("doomed", false) // the slug is free at once
 	b.submit(keep, nil)

@@ -54,6 +54,8 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 		), picked AS (
 			SELECT id FROM jobs
 			WHERE status = 'queued' AND tag = $2 AND EXISTS (SELECT 1 FROM alive)
+				-- A deleted project's jobs wait for the purge, never for a runner.
+				AND NOT EXISTS (SELECT 1 FROM projects d WHERE d.id = jobs.project_id AND d.deleted_at IS NOT NULL)
 			ORDER BY priority DESC, id
 			LIMIT $3
 			FOR UPDATE SKIP LOCKED
