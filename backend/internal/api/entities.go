@@ -19,6 +19,15 @@ type entitySummaryJSON struct {
 	Status    string          `json:"status"`
 	Summary   string          `json:"summary"`
 	Counts    store.JobCounts `json:"counts"`
+	// LatestJobs is set only for a collection asked for with latestJobs=true.
+	LatestJobs []jobCellJSON `json:"latestJobs,omitempty"`
+}
+
+// jobCellJSON is openapi.yaml's JobCell.
+type jobCellJSON struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
 }
 
 func toEntitySummary(e *store.EntitySummary) entitySummaryJSON {
@@ -176,6 +185,10 @@ func (h *handler) getCollection(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = slugParam(r, "val")
 	}
+	var latest bool
+	if err == nil {
+		latest, err = boolQuery(r, "latestJobs")
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -185,8 +198,36 @@ func (h *handler) getCollection(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, named(err, "collection %s/%s in project %s", key, muxVar(r, "val"), p.Slug))
 		return
 	}
+	entities := mapSlice(c.Entities, toEntitySummary)
+	if latest {
+		ids := make([]int64, len(c.Entities))
+		for i, e := range c.Entities {
+			ids[i] = e.ID
+		}
+		cells, err := h.Store.LatestJobs(r.Context(), ids)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		for i, e := range c.Entities {
+			entities[i].LatestJobs = mapSlice(cells[e.ID], func(c store.JobCell) jobCellJSON {
+				return jobCellJSON{ID: c.ID, Name: c.Name, Status: c.Status}
+			})
+		}
+	}
 	writeJSON(w, http.StatusOK, collectionJSON{
 		Project: p.Slug, Key: c.Key, Value: c.Value, CreatedAt: c.CreatedAt, EntityCount: c.EntityCount,
-		Entities: mapSlice(c.Entities, toEntitySummary), NextCursor: c.NextCursor,
+		Entities: entities, NextCursor: c.NextCursor,
 	})
+}
+
+// boolQuery reads an optional true/false query parameter.
+func boolQuery(r *http.Request, name string) (bool, error) {
+	switch r.URL.Query().Get(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, errorf(http.StatusBadRequest, name, name+" must be true or false")
 }

@@ -464,3 +464,44 @@ func TestHealth(t *testing.T) {
 	b.json(call{method: "GET", path: "/healthz"}, 200, nil)
 	b.json(call{method: "GET", path: "/readyz"}, 200, nil)
 }
+
+// TestCollectionLatestJobs: a history grid in one request, the newest job of
+// each name on each entity of the page.
+func TestCollectionLatestJobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	_, run := b.runner("r", "linux")
+	in := func(val, name string) jobResp {
+		return b.submit(tok, map[string]any{"entityVal": val, "name": name, "collections": map[string]string{"ref": "main"}})
+	}
+	in("c1", "build")
+	b.runNamed(run, "build", 1, "linux")
+	retry := in("c1", "build") // a newer build of c1
+	test := in("c1", "test")
+	newer := in("c2", "build")
+	var col struct {
+		Entities []struct {
+			Value      string
+			LatestJobs []struct {
+				ID           int64
+				Name, Status string
+			}
+		}
+	}
+	b.json(call{method: "GET", path: "/api/v1/projects/proj/collections/ref/main?latestJobs=true"}, 200, &col)
+	require.Len(t, col.Entities, 2)
+	require.Equal(t, "c2", col.Entities[0].Value)
+	require.Len(t, col.Entities[0].LatestJobs, 1)
+	require.Equal(t, newer.ID, col.Entities[0].LatestJobs[0].ID)
+	got := col.Entities[1].LatestJobs
+	require.Len(t, got, 2)
+	require.Equal(t, retry.ID, got[0].ID, "the newest build, not the failed one")
+	require.Equal(t, "queued", got[0].Status)
+	require.Equal(t, test.ID, got[1].ID)
+
+	_, plain := b.do(call{method: "GET", path: "/api/v1/projects/proj/collections/ref/main"})
+	require.NotContains(t, string(plain), "latestJobs", "only when asked for")
+	e := b.fail(call{method: "GET", path: "/api/v1/projects/proj/collections/ref/main?latestJobs=yes", invalid: true}, 400)
+	require.Equal(t, "latestJobs", e.Field)
+}

@@ -236,3 +236,30 @@ func (s *Store) CollectionGet(ctx context.Context, projectID int64, key, value s
 	col.Entities, col.NextCursor, err = collectSummaries(rows, page.Limit)
 	return col, err
 }
+
+// JobCell is one job as a history grid shows it.
+type JobCell struct {
+	EntityID int64  `db:"entity_id"`
+	ID       int64  `db:"id"`
+	Name     string `db:"name"`
+	Status   string `db:"status"`
+}
+
+// LatestJobs returns the newest job of each name on each of the entities, by
+// entity and then name: one query for a whole history grid.
+func (s *Store) LatestJobs(ctx context.Context, entityIDs []int64) (map[int64][]JobCell, error) {
+	const q = `
+		SELECT DISTINCT ON (entity_id, name) entity_id, id, name, status
+		FROM jobs WHERE entity_id = ANY($1)
+		ORDER BY entity_id, name, id DESC`
+	rows, _ := s.pool.Query(ctx, q, entityIDs)
+	cells, err := pgx.CollectRows(rows, pgx.RowToStructByName[JobCell])
+	if err != nil {
+		return nil, interpret(err, "latest jobs")
+	}
+	out := make(map[int64][]JobCell, len(entityIDs))
+	for _, c := range cells {
+		out[c.EntityID] = append(out[c.EntityID], c)
+	}
+	return out, nil
+}

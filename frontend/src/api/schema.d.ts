@@ -246,7 +246,8 @@ export interface paths {
         /**
          * Get a collection
          * @description Returns one collection with one page of its entities, newest first; `cursor`
-         *     and `limit` page over the entities.
+         *     and `limit` page over the entities. With `latestJobs=true` each entity also
+         *     carries the newest job of each name on it: a history grid in one request.
          */
         get: operations["getCollection"];
         put?: never;
@@ -1245,6 +1246,18 @@ export interface components {
             /** @description One line such as "2 running, 3 succeeded". */
             summary: string;
             counts: components["schemas"]["JobCounts"];
+            /**
+             * @description The newest job of each name on the entity, by name; only in a collection
+             *     asked for with `latestJobs=true`.
+             */
+            latestJobs?: components["schemas"]["JobCell"][];
+        };
+        /** @description One job, as a history grid shows it. */
+        JobCell: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            status: components["schemas"]["JobStatus"];
         };
         EntityList: {
             items: components["schemas"]["EntitySummary"][];
@@ -2604,6 +2617,8 @@ export interface operations {
                 cursor?: components["parameters"]["Cursor"];
                 /** @description Items per page. */
                 limit?: components["parameters"]["Limit"];
+                /** @description Also return each entity's newest job of each name (`latestJobs`). */
+                latestJobs?: boolean;
             };
             header?: never;
             path: {

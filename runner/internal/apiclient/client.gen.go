@@ -597,6 +597,10 @@ type EntitySummary struct {
 	CreatedAt time.Time `json:"createdAt"`
 	Key       string    `json:"key"`
 
+	// LatestJobs The newest job of each name on the entity, by name; only in a collection
+	// asked for with `latestJobs=true`.
+	LatestJobs []JobCell `json:"latestJobs,omitempty"`
+
 	// Status The status reported to version control.
 	Status EntityStatus `json:"status"`
 
@@ -820,6 +824,16 @@ type Job struct {
 // JobBatchSubmit defines model for JobBatchSubmit.
 type JobBatchSubmit struct {
 	Jobs []BatchJobSubmit `json:"jobs"`
+}
+
+// JobCell One job, as a history grid shows it.
+type JobCell struct {
+	Id   int64  `json:"id"`
+	Name string `json:"name"`
+
+	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
+	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
+	Status JobStatus `json:"status"`
 }
 
 // JobComplete defines model for JobComplete.
@@ -1270,6 +1284,9 @@ type GetCollectionParams struct {
 
 	// Limit Items per page.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// LatestJobs Also return each entity's newest job of each name (`latestJobs`).
+	LatestJobs *bool `form:"latestJobs,omitempty" json:"latestJobs,omitempty"`
 }
 
 // ListEntitiesParams defines parameters for ListEntities.
@@ -1962,7 +1979,8 @@ type ClientInterface interface {
 	// GetCollection Get a collection
 	//
 	// Returns one collection with one page of its entities, newest first; `cursor`
-	// and `limit` page over the entities.
+	// and `limit` page over the entities. With `latestJobs=true` each entity also
+	// carries the newest job of each name on it: a history grid in one request.
 	//
 	// Corresponds with GET /api/v1/projects/{project}/collections/{key}/{val} (the `GetCollection` operationId).
 	GetCollection(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetCollectionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3197,7 +3215,8 @@ func (c *Client) ListCollections(ctx context.Context, project ProjectSlug, key K
 // GetCollection Get a collection
 //
 // Returns one collection with one page of its entities, newest first; `cursor`
-// and `limit` page over the entities.
+// and `limit` page over the entities. With `latestJobs=true` each entity also
+// carries the newest job of each name on it: a history grid in one request.
 //
 // Corresponds with GET /api/v1/projects/{project}/collections/{key}/{val} (the `GetCollection` operationId).
 func (c *Client) GetCollection(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetCollectionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5169,6 +5188,18 @@ func NewGetCollectionRequest(server string, project ProjectSlug, key Key, val Va
 
 		}
 
+		if params.LatestJobs != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latestJobs", *params.LatestJobs, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -6975,7 +7006,8 @@ type ClientWithResponsesInterface interface {
 	// GetCollectionWithResponse Get a collection
 	//
 	// Returns one collection with one page of its entities, newest first; `cursor`
-	// and `limit` page over the entities.
+	// and `limit` page over the entities. With `latestJobs=true` each entity also
+	// carries the newest job of each name on it: a history grid in one request.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12909,7 +12941,8 @@ func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, p
 // GetCollectionWithResponse Get a collection
 //
 // Returns one collection with one page of its entities, newest first; `cursor`
-// and `limit` page over the entities.
+// and `limit` page over the entities. With `latestJobs=true` each entity also
+// carries the newest job of each name on it: a history grid in one request.
 //
 // Returns a wrapper object for the known response body format(s).
 //
