@@ -326,12 +326,13 @@ func TestEarliestStart(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
-	until := time.Now().Add(400 * time.Millisecond).UTC()
+	// Far enough ahead that a loaded machine submits it before it is due.
+	until := time.Now().Add(2 * time.Second).UTC()
 	j := b.submit(tok, map[string]any{"earliestStart": until.Format(time.RFC3339Nano)})
 	require.Equal(t, "waiting", j.Status)
 	require.NotNil(t, j.WaitingFor.Until)
 	require.Empty(t, j.WaitingFor.Jobs)
-	require.Eventually(t, func() bool { return b.job(j.ID).Status == "queued" }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return b.job(j.ID).Status == "queued" }, 10*time.Second, 20*time.Millisecond)
 }
 
 func TestQueue(t *testing.T) {

@@ -3,9 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -407,7 +405,7 @@ func TestRunnerTokenSharedByTwoProcesses(t *testing.T) {
 	first := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim",
-			strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":6,"instance":"host-a:1:aa"}`))
+			strings.NewReader(`{"tags":["linux"],"capacity":1,"waitSeconds":3,"instance":"host-a:1:aa"}`))
 		req.Header.Set("Authorization", "Bearer "+run)
 		resp, err := b.client.Do(req)
 		if err != nil {
@@ -419,25 +417,14 @@ func TestRunnerTokenSharedByTwoProcesses(t *testing.T) {
 	}()
 	second := call{method: "POST", path: "/api/v1/runner/claim", token: run,
 		body: map[string]any{"tags": []string{"native"}, "capacity": 1, "waitSeconds": 0, "instance": "host-b:2:bb"}}
-	// Wait until the first process's poll is open (slow on a loaded machine), then
-	// the second is refused.
-	var e apiErr
-	for deadline := time.Now().Add(6 * time.Second); ; {
-		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim",
-			strings.NewReader(`{"tags":["native"],"capacity":1,"waitSeconds":0,"instance":"host-b:2:bb"}`))
-		req.Header.Set("Authorization", "Bearer "+run)
-		resp, err := b.client.Do(req)
-		require.NoError(t, err)
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusConflict {
-			require.NoError(t, json.Unmarshal(body, &e))
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the second process was never refused: %d %s", resp.StatusCode, body)
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.fail(second, http.StatusConflict) // and the answer keeps to the contract
+	// The first process's poll is open once its check-in shows (the hold is taken
+	// before it); only then does the second ask, so it cannot take the hold first.
+	require.Eventually(t, func() bool {
+		var list struct{ Items []struct{ LastCheckIn *time.Time } }
+		b.json(call{method: "GET", path: "/api/v1/runners", token: b.admin}, 200, &list)
+		return len(list.Items) == 1 && list.Items[0].LastCheckIn != nil
+	}, 5*time.Second, 10*time.Millisecond)
+	e := b.fail(second, http.StatusConflict)
 	require.Contains(t, e.Message, "host-a:1:aa")
 	require.Contains(t, e.Message, "host-b:2:bb")
 	require.Equal(t, http.StatusOK, <-first)
