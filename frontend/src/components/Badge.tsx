@@ -34,14 +34,14 @@ function useBadgeImage(url: string, version: string): { src?: string; error?: st
   return state;
 }
 
-function CopyField({ label, value, testId }: { label: string; value: string; testId: string }) {
+function CopyField({ label, copy, value, testId }: { label: string; copy: string; value: string; testId: string }) {
   const id = useId();
   return (
     <div className="copy-field">
       <label htmlFor={id}>{label}</label>
       <span className="copy-row">
         <input id={id} readOnly value={value} data-testid={testId} spellCheck={false} onFocus={(e) => e.currentTarget.select()} />
-        <Copy text={value} label={`Copy ${label.toLowerCase()}`} />
+        <Copy text={value} label={copy} />
       </span>
     </div>
   );
@@ -79,8 +79,8 @@ export function BadgeBox({
         {img.src ? <img src={img.src} alt={`aura badge of ${entityKey}/${val}`} data-testid="badge-img" /> : null}
         {img.error ? <span className="muted">{img.error}</span> : null}
       </p>
-      <CopyField label="Markdown" value={links.markdown} testId="badge-markdown" />
-      <CopyField label="Badge URL" value={links.badge} testId="badge-url" />
+      <CopyField label="Markdown" copy="Copy Markdown" value={links.markdown} testId="badge-markdown" />
+      <CopyField label="Badge URL" copy="Copy badge URL" value={links.badge} testId="badge-url" />
     </section>
   );
 }
