@@ -5,6 +5,12 @@ import { useResource } from '../api/live';
 import { Duration, ErrorText, Loading, RelTime, Status } from '../components/common';
 import { LogView } from '../components/LogView';
 import { waitText } from '../lib/waiting';
+import '../components/forge.css';
+
+// A pull request from a fork waits behind a job named `approval` with this tag
+// (no runner can ask for a tag with a space) until a person approves it.
+const APPROVAL = 'approval';
+const APPROVAL_TAG = 'aura approval';
 
 const ended = (s: Job['status']) => !['waiting', 'queued', 'running'].includes(s);
 
@@ -44,13 +50,15 @@ export default function JobPage() {
   const kind = tokenKind();
   const mayAct = kind === 'admin' || kind === 'project';
 
-  const act = async (what: 'cancel' | 'retry') => {
+  const act = async (what: 'cancel' | 'retry' | 'approve') => {
     setActing(true);
     setActionError(undefined);
     const res =
       what === 'cancel'
         ? await api.POST('/api/v1/jobs/{id}/cancel', { params: { path: { id } } })
-        : await api.POST('/api/v1/jobs/{id}/retry', { params: { path: { id } } });
+        : what === 'approve'
+          ? await api.POST('/api/v1/jobs/{id}/approve', { params: { path: { id } } })
+          : await api.POST('/api/v1/jobs/{id}/retry', { params: { path: { id } } });
     setActing(false);
     if (!res.data) setActionError(errorText(res.error, res.response.status));
     else {
@@ -71,7 +79,16 @@ export default function JobPage() {
   const sibling = new Map((r.data?.entity?.jobs ?? []).map((j) => [j.id, j]));
   const following = (r.data?.entity?.jobs ?? []).filter((j) => j.precedingJobs.includes(job.id));
   const base = `/p/${encodeURIComponent(job.project)}`;
-  const waits = waitText(job, r.data?.runners);
+  // The approval gate this job waits behind: itself, or a waiting preceding job.
+  const isGate = job.name === APPROVAL && job.tag === APPROVAL_TAG;
+  const gate = isGate
+    ? job.status === 'waiting'
+      ? job
+      : undefined
+    : job.status === 'waiting'
+      ? job.waitingFor?.jobs.find((p) => p.name === APPROVAL && p.status === 'waiting' && (sibling.get(p.id)?.tag ?? APPROVAL_TAG) === APPROVAL_TAG)
+      : undefined;
+  const waits = waitText(job, isGate ? undefined : r.data?.runners);
   const shownAttempt = attempt ?? job.attempt;
   const running = job.status === 'running' && shownAttempt === job.attempt;
 
@@ -84,6 +101,32 @@ export default function JobPage() {
         <p>
           <Status status={job.status} /> {job.reason ? <span className="muted">{job.reason}</span> : null}
         </p>
+        {gate ? (
+          <div className="approval" data-testid="approval">
+            <p>
+              <strong>Waits for a person to approve it.</strong>{' '}
+              {isGate ? (
+                'This gate holds the jobs of a pull request from a fork'
+              ) : (
+                <>
+                  It belongs to a pull request from a fork and waits behind <Link to={`/j/${gate.id}`}>approval #{gate.id}</Link>
+                </>
+              )}
+              : they run only once an admin or a project owner approves them, and never get the project&apos;s secrets.
+            </p>
+            {mayAct ? (
+              <p>
+                <button type="button" disabled={acting} onClick={() => void act('approve')}>
+                  Approve
+                </button>
+              </p>
+            ) : (
+              <p className="muted">
+                <Link to="/sign-in">Sign in</Link> with an admin or a project token to approve it.
+              </p>
+            )}
+          </div>
+        ) : null}
         {waits.length > 0 ? (
           <ul className="waits" aria-label="Waits for">
             {waits.map((w) => (
@@ -206,7 +249,7 @@ export default function JobPage() {
           </nav>
         ) : null}
         {job.status === 'waiting' || job.status === 'queued' ? (
-          <p className="muted">The log appears when a runner starts the job.</p>
+          <p className="muted">{isGate ? 'An approval gate runs on no runner: it has no log.' : 'The log appears when a runner starts the job.'}</p>
         ) : (
           <LogView key={`${job.id}/${shownAttempt}`} job={job.id} attempt={attempt} running={running} />
         )}

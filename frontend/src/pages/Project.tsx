@@ -1,10 +1,43 @@
-import { Link, useParams } from 'react-router';
+import { lazy, Suspense } from 'react';
+import { Link, useParams, useSearchParams } from 'react-router';
 import { api, errorText } from '../api/client';
 import { useResource } from '../api/live';
+import { useTokenKind } from '../App';
 import { ErrorText, Loading, Page } from '../components/common';
+import '../components/forge.css';
+
+// The admin's tabs load on demand: most visitors never see them.
+const IntegrationsTab = lazy(() => import('./Integrations'));
+const SecretsTab = lazy(() => import('./Secrets'));
+
+const TABS = [
+  ['jobs', 'Jobs'],
+  ['integrations', 'Integrations'],
+  ['secrets', 'Secrets'],
+] as const;
+type Tab = (typeof TABS)[number][0];
+
+// ProjectTabs links the project's sections; the tab is in the query
+// (?tab=integrations), so it is deep-linkable and no entity key is shadowed.
+function ProjectTabs({ tab, base }: { tab: Tab; base: string }) {
+  return (
+    <nav className="tabs" aria-label="Project sections">
+      {TABS.map(([t, label]) => (
+        <Link key={t} to={t === 'jobs' ? base : `${base}?tab=${t}`} aria-current={t === tab ? 'page' : undefined}>
+          {label}
+        </Link>
+      ))}
+    </nav>
+  );
+}
 
 export function ProjectPage() {
   const { project = '' } = useParams();
+  const [search] = useSearchParams();
+  const kind = useTokenKind();
+  const admin = kind === 'admin';
+  const asked = search.get('tab');
+  const tab: Tab = TABS.some(([t]) => t === asked) ? (asked as Tab) : 'jobs';
   const r = useResource(
     async (signal) => {
       const path = { project };
@@ -30,7 +63,16 @@ export function ProjectPage() {
     >
       <ErrorText error={r.error} />
       {!r.data && !r.error ? <Loading /> : null}
-      {r.data ? (
+      {r.data && admin ? <ProjectTabs tab={tab} base={base} /> : null}
+      {r.data && tab !== 'jobs' && !admin ? (
+        <p>
+          Only the admin token manages a project's {tab}. <Link to="/sign-in">Sign in</Link> with it.
+        </p>
+      ) : null}
+      {r.data && admin && tab !== 'jobs' ? (
+        <Suspense fallback={<Loading />}>{tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}</Suspense>
+      ) : null}
+      {r.data && tab === 'jobs' ? (
         <div className="cols">
           <section>
             <h2>Entities</h2>

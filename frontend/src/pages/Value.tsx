@@ -2,6 +2,7 @@ import { Link, useParams } from 'react-router';
 import { api, errorText, type Entity, type Job } from '../api/client';
 import { useResource } from '../api/live';
 import { Duration, ErrorText, Loading, Page, RelTime, Status } from '../components/common';
+import { BadgeBox } from '../components/Badge';
 import { HistoryGrid } from '../components/HistoryGrid';
 import { JobGraph } from '../components/JobGraph';
 import { waitText } from '../lib/waiting';
@@ -45,7 +46,7 @@ export function JobsTable({ jobs }: { jobs: Job[] }) {
   );
 }
 
-function EntityView({ entity }: { entity: Entity }) {
+function EntityView({ entity, isPrivate }: { entity: Entity; isPrivate: boolean | undefined }) {
   const base = `/p/${encodeURIComponent(entity.project)}`;
   return (
     <>
@@ -67,6 +68,14 @@ function EntityView({ entity }: { entity: Entity }) {
       ) : null}
       <JobGraph jobs={entity.jobs} />
       <JobsTable jobs={entity.jobs} />
+      <BadgeBox
+        project={entity.project}
+        entityKey={entity.key}
+        val={entity.value}
+        collection={false}
+        version={`${entity.status} ${entity.summary}`}
+        isPrivate={isPrivate}
+      />
     </>
   );
 }
@@ -76,8 +85,12 @@ export function ValuePage() {
   const r = useResource(
     async (signal) => {
       const path = { project, key, val };
-      const ent = await api.GET('/api/v1/projects/{project}/entities/{key}/{val}', { params: { path }, signal });
-      if (ent.data) return { data: { entity: ent.data } as { entity?: Entity; collection?: { entities: Entity[] } } };
+      const [ent, proj] = await Promise.all([
+        api.GET('/api/v1/projects/{project}/entities/{key}/{val}', { params: { path }, signal }),
+        api.GET('/api/v1/projects/{project}', { params: { path: { project } }, signal }),
+      ]);
+      const isPrivate = proj.data?.private;
+      if (ent.data) return { data: { entity: ent.data, isPrivate } as { entity?: Entity; collection?: { entities: Entity[] }; isPrivate?: boolean } };
       if (ent.response.status !== 404) return { error: errorText(ent.error, ent.response.status), status: ent.response.status };
       const col = await api.GET('/api/v1/projects/{project}/collections/{key}/{val}', { params: { path, query: { limit: 30 } }, signal });
       if (!col.data) return { error: errorText(col.error, col.response.status), status: col.response.status };
@@ -87,7 +100,7 @@ export function ValuePage() {
           api.GET('/api/v1/projects/{project}/entities/{key}/{val}', { params: { path: { project, key: e.key, val: e.value } }, signal }),
         ),
       );
-      return { data: { collection: { entities: ents.flatMap((e) => (e.data ? [e.data] : [])) } } };
+      return { data: { collection: { entities: ents.flatMap((e) => (e.data ? [e.data] : [])) }, isPrivate } };
     },
     [project, key, val],
     [`entity:${project}/${key}/${val}`, `collection:${project}/${key}/${val}`, `project:${project}`],
@@ -104,7 +117,7 @@ export function ValuePage() {
     >
       <ErrorText error={r.error} />
       {!r.data && !r.error ? <Loading /> : null}
-      {r.data?.entity ? <EntityView entity={r.data.entity} /> : null}
+      {r.data?.entity ? <EntityView entity={r.data.entity} isPrivate={r.data.isPrivate} /> : null}
       {r.data?.collection ? (
         <>
           <h2>History</h2>
@@ -129,6 +142,14 @@ export function ValuePage() {
               ))}
             </tbody>
           </table>
+          <BadgeBox
+            project={project}
+            entityKey={key}
+            val={val}
+            collection
+            version={r.data.collection.entities.map((e) => `${e.value} ${e.status} ${e.summary}`).join('\n')}
+            isPrivate={r.data.isPrivate}
+          />
         </>
       ) : null}
     </Page>
