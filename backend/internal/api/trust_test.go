@@ -420,7 +420,9 @@ func TestRunnerTokenSharedByTwoProcesses(t *testing.T) {
 	// The first process's poll is open once its check-in shows (the hold is taken
 	// before it); only then does the second ask, so it cannot take the hold first.
 	require.Eventually(t, func() bool {
-		var list struct{ Items []struct{ LastCheckIn *time.Time } }
+		var list struct {
+			Items []struct{ LastCheckIn *time.Time }
+		}
 		b.json(call{method: "GET", path: "/api/v1/runners", token: b.admin}, 200, &list)
 		return len(list.Items) == 1 && list.Items[0].LastCheckIn != nil
 	}, 5*time.Second, 10*time.Millisecond)
