@@ -390,6 +390,10 @@ func TestHookSecretsAndForks(t *testing.T) {
 	b.json(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d", res.Jobs[0])}, 200, &gate)
 	require.Equal(t, "waiting", gate.Status)
 	require.Contains(t, gate.Reason, "must approve")
+	require.Equal(t, gate.ID, *build.WaitingFor.Approval, "the build says which gate it waits for")
+	require.Equal(t, gate.ID, *gate.WaitingFor.Approval, "and so does the gate")
+	plain := b.submit(projectToken, map[string]any{"name": "approval", "tag": "linux", "precedingJobs": []int64{build.ID}})
+	require.Nil(t, plain.WaitingFor.Approval, "a job merely named approval is no gate")
 
 	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/approve", build.ID)}, 401)
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/approve", build.ID), token: projectToken}, 200, &gate)

@@ -19,9 +19,10 @@ type jobRefJSON struct {
 }
 
 type waitingForJSON struct {
-	Jobs   []jobRefJSON       `json:"jobs"`
-	Until  *time.Time         `json:"until,omitempty"`
-	Runner *waitingRunnerJSON `json:"runner,omitempty"`
+	Jobs     []jobRefJSON       `json:"jobs"`
+	Until    *time.Time         `json:"until,omitempty"`
+	Runner   *waitingRunnerJSON `json:"runner,omitempty"`
+	Approval *int64             `json:"approval,omitempty"`
 }
 
 // waitingRunnerJSON says, for a queued job, whether any runner asks for its tag.
@@ -106,6 +107,15 @@ func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) 
 		})}
 		if j.EarliestStart != nil && j.EarliestStart.After(time.Now()) {
 			wf.Until = j.EarliestStart
+		}
+		// A job of a fork's pull request waits for a person: say for which gate.
+		if j.Tag == store.ApprovalTag {
+			wf.Approval = &j.ID
+		}
+		for _, r := range waiting {
+			if r.Gate && r.Status == store.StatusWaiting {
+				wf.Approval = &r.ID
+			}
 		}
 		out.WaitingFor = wf
 	}

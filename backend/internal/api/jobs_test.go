@@ -31,7 +31,8 @@ type jobResp struct {
 			Name   string
 			Status string
 		}
-		Until *time.Time
+		Until    *time.Time
+		Approval *int64
 	}
 }
 

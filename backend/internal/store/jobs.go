@@ -120,6 +120,8 @@ type JobRef struct {
 	ID     int64  `db:"id"`
 	Name   string `db:"name"`
 	Status string `db:"status"`
+	// Gate is set (by JobsWaitingFor) when the job is an approval gate.
+	Gate bool `db:"-"`
 }
 
 // JobSubmitParams describes one job to submit.
@@ -894,7 +896,7 @@ func (s *Store) JobsWaitingFor(ctx context.Context, ids []int64) (map[int64][]Jo
 		return out, nil
 	}
 	const q = `
-		SELECT e.job_id, p.id, p.name, p.status
+		SELECT e.job_id, p.id, p.name, p.status, p.tag = '` + ApprovalTag + `'
 		FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
 		WHERE e.job_id = ANY($1) AND p.status <> 'succeeded'
 		ORDER BY e.job_id, p.id`
@@ -906,7 +908,7 @@ func (s *Store) JobsWaitingFor(ctx context.Context, ids []int64) (map[int64][]Jo
 	for rows.Next() {
 		var id int64
 		var ref JobRef
-		if err := rows.Scan(&id, &ref.ID, &ref.Name, &ref.Status); err != nil {
+		if err := rows.Scan(&id, &ref.ID, &ref.Name, &ref.Status, &ref.Gate); err != nil {
 			return nil, interpret(err, "jobs waiting for")
 		}
 		out[id] = append(out[id], ref)

@@ -1336,6 +1336,13 @@ export interface components {
              */
             until?: string;
             runner?: components["schemas"]["WaitingRunner"];
+            /**
+             * Format: int64
+             * @description The approval gate (a job id) this job waits for: a job of a pull request
+             *     from a fork waits until a person with rights approves it
+             *     (`POST /api/v1/jobs/{id}/approve`). Set on the gate itself too.
+             */
+            approval?: number;
         };
         /**
          * @description For a queued job: its tag and when a runner last asked for it, so a job no

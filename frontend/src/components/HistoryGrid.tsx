@@ -1,11 +1,13 @@
 // HistoryGrid shows a collection's history: entities as rows (newest first), job
 // names as columns, each cell the status of that job on that entity.
 import { Link } from 'react-router';
-import type { Entity } from '../api/client';
+import type { EntitySummary } from '../api/client';
 
-export function HistoryGrid({ entities }: { entities: Entity[] }) {
+// entities carry latestJobs: the newest job of each name (a collection read with
+// latestJobs=true).
+export function HistoryGrid({ project, entities }: { project: string; entities: EntitySummary[] }) {
   const names: string[] = [];
-  for (const e of entities) for (const j of e.jobs) if (!names.includes(j.name)) names.push(j.name);
+  for (const e of entities) for (const j of e.latestJobs ?? []) if (!names.includes(j.name)) names.push(j.name);
   if (entities.length === 0) return null;
   return (
     <div className="grid-wrap">
@@ -24,13 +26,12 @@ export function HistoryGrid({ entities }: { entities: Entity[] }) {
           {entities.map((e) => (
             <tr key={`${e.key}/${e.value}`}>
               <th scope="row">
-                <Link className="mono" to={`/p/${encodeURIComponent(e.project)}/${encodeURIComponent(e.key)}/${encodeURIComponent(e.value)}`}>
+                <Link className="mono" to={`/p/${encodeURIComponent(project)}/${encodeURIComponent(e.key)}/${encodeURIComponent(e.value)}`}>
                   {e.value.slice(0, 12)}
                 </Link>
               </th>
               {names.map((n) => {
-                // The newest job of that name on the entity.
-                const j = e.jobs.filter((x) => x.name === n).sort((a, b) => b.id - a.id)[0];
+                const j = e.latestJobs?.find((x) => x.name === n);
                 return (
                   <td key={n}>
                     {j ? (

@@ -7,9 +7,7 @@ import { LogView } from '../components/LogView';
 import { waitText } from '../lib/waiting';
 import '../components/forge.css';
 
-// A pull request from a fork waits behind a job named `approval` with this tag
-// (no runner can ask for a tag with a space) until a person approves it.
-const APPROVAL = 'approval';
+// An approval gate has this tag, which no runner can ask for (it has a space).
 const APPROVAL_TAG = 'aura approval';
 
 const ended = (s: Job['status']) => !['waiting', 'queued', 'running'].includes(s);
@@ -79,15 +77,10 @@ export default function JobPage() {
   const sibling = new Map((r.data?.entity?.jobs ?? []).map((j) => [j.id, j]));
   const following = (r.data?.entity?.jobs ?? []).filter((j) => j.precedingJobs.includes(job.id));
   const base = `/p/${encodeURIComponent(job.project)}`;
-  // The approval gate this job waits behind: itself, or a waiting preceding job.
-  const isGate = job.name === APPROVAL && job.tag === APPROVAL_TAG;
-  const gate = isGate
-    ? job.status === 'waiting'
-      ? job
-      : undefined
-    : job.status === 'waiting'
-      ? job.waitingFor?.jobs.find((p) => p.name === APPROVAL && p.status === 'waiting' && (sibling.get(p.id)?.tag ?? APPROVAL_TAG) === APPROVAL_TAG)
-      : undefined;
+  // A job of a pull request from a fork waits for a person: waitingFor.approval
+  // names the gate (the job itself, when it is the gate).
+  const isGate = job.tag === APPROVAL_TAG;
+  const gate = job.waitingFor?.approval;
   const waits = waitText(job, isGate ? undefined : r.data?.runners);
   const shownAttempt = attempt ?? job.attempt;
   const running = job.status === 'running' && shownAttempt === job.attempt;
@@ -101,7 +94,7 @@ export default function JobPage() {
         <p>
           <Status status={job.status} /> {job.reason ? <span className="muted">{job.reason}</span> : null}
         </p>
-        {gate ? (
+        {gate !== undefined ? (
           <div className="approval" data-testid="approval">
             <p>
               <strong>Waits for a person to approve it.</strong>{' '}
@@ -109,7 +102,7 @@ export default function JobPage() {
                 'This gate holds the jobs of a pull request from a fork'
               ) : (
                 <>
-                  It belongs to a pull request from a fork and waits behind <Link to={`/j/${gate.id}`}>approval #{gate.id}</Link>
+                  It belongs to a pull request from a fork and waits behind <Link to={`/j/${gate}`}>approval #{gate}</Link>
                 </>
               )}
               : they run only once an admin or a project owner approves them, and never get the project&apos;s secrets.

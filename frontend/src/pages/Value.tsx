@@ -1,5 +1,5 @@
 import { Link, useParams } from 'react-router';
-import { api, errorText, type Entity, type Job } from '../api/client';
+import { api, errorText, type Entity, type EntitySummary, type Job } from '../api/client';
 import { useResource } from '../api/live';
 import { Duration, ErrorText, Loading, Page, RelTime, Status } from '../components/common';
 import { BadgeBox } from '../components/Badge';
@@ -90,17 +90,15 @@ export function ValuePage() {
         api.GET('/api/v1/projects/{project}', { params: { path: { project } }, signal }),
       ]);
       const isPrivate = proj.data?.private;
-      if (ent.data) return { data: { entity: ent.data, isPrivate } as { entity?: Entity; collection?: { entities: Entity[] }; isPrivate?: boolean } };
+      if (ent.data) return { data: { entity: ent.data, isPrivate } as { entity?: Entity; collection?: { entities: EntitySummary[] }; isPrivate?: boolean } };
       if (ent.response.status !== 404) return { error: errorText(ent.error, ent.response.status), status: ent.response.status };
-      const col = await api.GET('/api/v1/projects/{project}/collections/{key}/{val}', { params: { path, query: { limit: 30 } }, signal });
+      // One request for the grid too: each entity with its newest job of each name.
+      const col = await api.GET('/api/v1/projects/{project}/collections/{key}/{val}', {
+        params: { path, query: { limit: 30, latestJobs: true } },
+        signal,
+      });
       if (!col.data) return { error: errorText(col.error, col.response.status), status: col.response.status };
-      // The grid needs each entity's jobs.
-      const ents = await Promise.all(
-        col.data.entities.map((e) =>
-          api.GET('/api/v1/projects/{project}/entities/{key}/{val}', { params: { path: { project, key: e.key, val: e.value } }, signal }),
-        ),
-      );
-      return { data: { collection: { entities: ents.flatMap((e) => (e.data ? [e.data] : [])) }, isPrivate } };
+      return { data: { collection: { entities: col.data.entities }, isPrivate } };
     },
     [project, key, val],
     [`entity:${project}/${key}/${val}`, `collection:${project}/${key}/${val}`, `project:${project}`],
@@ -121,7 +119,7 @@ export function ValuePage() {
       {r.data?.collection ? (
         <>
           <h2>History</h2>
-          <HistoryGrid entities={r.data.collection.entities} />
+          <HistoryGrid project={project} entities={r.data.collection.entities} />
           <h2>Entities</h2>
           <table className="list">
             <tbody>

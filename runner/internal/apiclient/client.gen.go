@@ -1131,6 +1131,11 @@ type TokenList struct {
 
 // WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 type WaitingFor struct {
+	// Approval The approval gate (a job id) this job waits for: a job of a pull request
+	// from a fork waits until a person with rights approves it
+	// (`POST /api/v1/jobs/{id}/approve`). Set on the gate itself too.
+	Approval *int64 `json:"approval,omitempty"`
+
 	// Jobs Preceding jobs that have not succeeded yet.
 	Jobs []JobRef `json:"jobs"`
 
