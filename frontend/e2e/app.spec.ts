@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, call, outDir, sleep, startRunner, startWorld, stopWorld, until, type World } from './harness';
 
 const require = createRequire(import.meta.url);
@@ -16,6 +16,10 @@ let ctx: BrowserContext;
 let page: Page;
 let projectToken = '';
 const errors: string[] = [];
+// Content-Security-Policy violations, from securitypolicyviolation events (reported
+// through a binding, which CSP does not govern) and from "Refused to …" console
+// messages (which also cover the log worker).
+const violations: string[] = [];
 
 interface Job {
   id: number;
@@ -29,6 +33,14 @@ async function newPage(c: BrowserContext): Promise<Page> {
     errors.push(`dialog: ${d.message()}`);
     void d.dismiss();
   });
+  p.on('console', (m) => {
+    if (/Refused to|Content[- ]Security[- ]Policy/i.test(m.text())) violations.push(`console on ${p.url()}: ${m.text()}`);
+  });
+  p.on('worker', (wk) =>
+    wk.on('console', (m) => {
+      if (/Refused to|Content[- ]Security[- ]Policy/i.test(m.text())) violations.push(`worker ${wk.url()}: ${m.text()}`);
+    }),
+  );
   return p;
 }
 
@@ -36,9 +48,16 @@ async function context(opts: { dark?: boolean; phone?: boolean } = {}): Promise<
   const c = await w.browser.newContext({
     viewport: opts.phone ? { width: 390, height: 844 } : { width: 1280, height: 800 },
     colorScheme: opts.dark ? 'dark' : 'light',
-    bypassCSP: true,
   });
+  // The app runs under the server's real Content-Security-Policy: no bypassCSP. The
+  // init script and page.evaluate (axe) go through the DevTools protocol, which CSP
+  // does not govern.
+  await c.exposeBinding('__cspViolation', ({ page: p }, v: string) => violations.push(`${p.url()}: ${v}`));
   await c.addInitScript((token: string) => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      const report = (window as unknown as { __cspViolation: (v: string) => void }).__cspViolation;
+      void report(`${e.effectiveDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`);
+    });
     localStorage.setItem('aura.token', token);
     (window as unknown as { __long: number[] }).__long = [];
     new PerformanceObserver((l) => {
@@ -69,12 +88,35 @@ afterAll(async () => {
   await stopWorld();
 });
 
+// No test may leave the app breaking its own Content-Security-Policy.
+afterEach(() => {
+  expect(violations.splice(0)).toEqual([]);
+});
+
 describe('aura web UI', () => {
   let runnerToken = '';
   let runner: ReturnType<typeof startRunner> | undefined;
   const ensureRunner = () => (runner ??= startRunner(w, runnerToken, ['e2e']));
   let build: Job;
   let test: Job;
+
+  it('serves the app under its Content-Security-Policy, and sees a violation of it', async () => {
+    const res = await page.goto(`${w.web}/`);
+    const csp = (await res?.headerValue('content-security-policy')) ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-eval');
+    await page.locator('main h1').first().waitFor();
+    // An inline script, as an injected payload would be: refused, and reported.
+    await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inline = 1';
+      document.body.append(s);
+    });
+    await until('the violation report', () => violations.length >= 2);
+    expect(await page.evaluate(() => (window as unknown as { __inline?: number }).__inline)).toBeUndefined();
+    expect(violations.join('\n')).toMatch(/script-src/);
+    violations.length = 0;
+  });
 
   it('creates a project and a runner in the UI', async () => {
     await page.goto(`${w.web}/new-project`);
