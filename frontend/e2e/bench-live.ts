@@ -150,11 +150,10 @@ async function round(viewers: number): Promise<string> {
     for (let k = 0; k < extra; k++) sockets.push(socketViewer(w.web, job.id, socketLat));
     await Promise.all(sockets.map((s) => (s as ReturnType<typeof socketViewer>).ready));
   } else {
-    // Ten pages to a context; opened a few at a time.
-    for (let k = 0; k < extra; k += 10) {
-      const c = await newContext();
-      await Promise.all(Array.from({ length: Math.min(10, extra - k) }, () => jobPage(c, job.id)));
-    }
+    // A context each, as separate users' browsers (pages of one context may share
+    // a renderer process); opened ten at a time.
+    for (let k = 0; k < extra; k += 10)
+      await Promise.all(Array.from({ length: Math.min(10, extra - k) }, async () => jobPage(await newContext(), job.id)));
   }
   const before = load();
   const start = Date.now();
