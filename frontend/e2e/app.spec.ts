@@ -325,6 +325,13 @@ describe('aura web UI', () => {
   }, 300_000);
 
   it('has no serious accessibility violations, light and dark, phone and desktop, and screenshots every page', async () => {
+    // Every status on the pages: a failed job, one queued for a tag no runner serves,
+    // and one waiting for it.
+    ensureRunner();
+    const failed = await submit({ entityKey: 'commit', entityVal: 'abc123', name: 'lint', cmd: 'echo "3 problems"; exit 3', collections: { ref: 'main' } });
+    const queued = await submit({ entityKey: 'commit', entityVal: 'abc123', name: 'test:gpu', tag: 'gpu', cmd: 'true', collections: { ref: 'main' } });
+    const waiting = await submit({ entityKey: 'commit', entityVal: 'abc123', name: 'deploy', cmd: 'true', precedingJobs: [queued.id], collections: { ref: 'main' } });
+    await until('the failing job to fail', async () => (await call<Job>(w.one.url, 'GET', `/api/v1/jobs/${failed.id}`, null)).status === 'failed', 30_000);
     const pages = [
       ['projects', '/'],
       ['project', '/p/demo'],
@@ -333,6 +340,8 @@ describe('aura web UI', () => {
       ['collection', '/p/demo/ref/main'],
       ['job', `/j/${build.id}`],
       ['job-ansi', `/j/${test.id}`],
+      ['job-failed', `/j/${failed.id}`],
+      ['job-waiting', `/j/${waiting.id}`],
       ['queue', '/queue'],
       ['runners', '/runners'],
       ['new-project', '/new-project'],
@@ -349,7 +358,7 @@ describe('aura web UI', () => {
           await p.goto(w.web + path);
           await p.locator('main h1').first().waitFor();
           await p.waitForFunction(() => !document.body.textContent?.includes('Loading'));
-          if (name.startsWith('job')) await p.locator('.log-line').first().waitFor();
+          if (name.startsWith('job') && name !== 'job-waiting') await p.locator('.log-line').first().waitFor();
           const variant = `${dark ? 'dark' : 'light'}-${phone ? 'phone' : 'desktop'}`;
           await p.screenshot({ path: join(outDir, `${name}-${variant}.png`) });
           for (const v of await axe(p)) {
