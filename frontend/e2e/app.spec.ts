@@ -377,5 +377,5 @@ describe('aura web UI', () => {
     if (logColours.length > 0) console.log(`contrast of colours the log names (not failed):\n  ${logColours.join('\n  ')}`);
     expect(problems).toEqual([]);
     expect(errors).toEqual([]);
-  }, 600_000);
+  }, 900_000);
 });
