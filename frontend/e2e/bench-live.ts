@@ -87,7 +87,7 @@ function quantiles(xs: number[]) {
 }
 
 const fmt = (q: ReturnType<typeof quantiles>) => `p50 ${q.p50} ms  p95 ${q.p95} ms  p99 ${q.p99} ms  max ${q.max} ms`;
-const load = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`;
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 // socketViewer subscribes to log:{job} as the app does, and notes each line's
 // arrival time; ready resolves once the server confirmed the subscription.
@@ -144,12 +144,10 @@ async function round(viewers: number): Promise<string> {
   };
   const page = await jobPage(await newContext(), job.id);
   const socketLat: number[] = [];
-  const sockets: Array<{ close: () => void }> = [];
   const extra = viewers - 1;
-  if (EXTRA === 'sockets') {
-    for (let k = 0; k < extra; k++) sockets.push(socketViewer(w.web, job.id, socketLat));
-    await Promise.all(sockets.map((s) => (s as ReturnType<typeof socketViewer>).ready));
-  } else {
+  const sockets = EXTRA === 'sockets' ? Array.from({ length: extra }, () => socketViewer(w.web, job.id, socketLat)) : [];
+  await Promise.all(sockets.map((s) => s.ready));
+  if (EXTRA === 'pages') {
     // A context each, as separate users' browsers (pages of one context may share
     // a renderer process); opened ten at a time.
     for (let k = 0; k < extra; k += 10)
@@ -195,7 +193,7 @@ async function round(viewers: number): Promise<string> {
     `    the measured page (in the DOM − t): ${fmt(dom)}\n` +
     `    the measured page (its websocket received it − t): ${fmt(ws)}` +
     extraFigures +
-    `\n    ${before} when the lines began, ${loadavg()[0]!.toFixed(2)} (1 min) after; ${after.replace(/^load average /, 'now ')}`
+    `\n    load average (1, 5, 15 min) on ${cpus().length} CPUs: ${before} when the lines began, ${after} after`
   );
 }
 
