@@ -9,7 +9,8 @@
 // Two rounds: one viewer, then 100 on one job: the measured page plus 99 others, by
 // default raw websocket clients that subscribe to the job's log as the app does
 // (src/api/events.ts; AURA_BENCH_EXTRA=sockets), or with AURA_BENCH_EXTRA=pages real
-// Chromium pages of the job (heavy: each runs the app and its log worker).
+// Chromium pages of the job (heavy: each runs the app and its log worker; 99 of them
+// are more than a 2-core machine shared with other builds can take).
 //
 // It prints figures and fails only when the benchmark itself broke (no lines seen);
 // the budget (p50 ≤ 50 ms and p95 ≤ 100 ms with one viewer, p95 ≤ 250 ms with 100)
@@ -124,8 +125,8 @@ afterAll(async () => {
 
 async function jobPage(ctx: BrowserContext, job: number): Promise<Page> {
   const p = await ctx.newPage();
-  await p.goto(`${w.web}/j/${job}`);
-  await p.locator('.log-line', { hasText: 'ready' }).first().waitFor({ timeout: 60_000 });
+  await p.goto(`${w.web}/j/${job}`, { timeout: 120_000 });
+  await p.locator('.log-line', { hasText: 'ready' }).first().waitFor({ timeout: 120_000 });
   return p;
 }
 
@@ -148,10 +149,10 @@ async function round(viewers: number): Promise<string> {
   const sockets = EXTRA === 'sockets' ? Array.from({ length: extra }, () => socketViewer(w.web, job.id, socketLat)) : [];
   await Promise.all(sockets.map((s) => s.ready));
   if (EXTRA === 'pages') {
-    // A context each, as separate users' browsers (pages of one context may share
-    // a renderer process); opened ten at a time.
-    for (let k = 0; k < extra; k += 10)
-      await Promise.all(Array.from({ length: Math.min(10, extra - k) }, async () => jobPage(await newContext(), job.id)));
+    // A context each, as separate users' browsers (pages of one context may share a
+    // renderer process); opened one after the other: 99 at once bring a 2-core
+    // machine to a load of 70 and their loads past 30 s.
+    for (let k = 0; k < extra; k++) await jobPage(await newContext(), job.id);
   }
   const before = load();
   const start = Date.now();
