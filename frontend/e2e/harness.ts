@@ -93,8 +93,17 @@ export async function startAura(dbURL: string | undefined, data: string): Promis
   return { url, out, proc };
 }
 
-// front serves the built app and passes /api (and the websocket) to aura, for as
-// long as aura itself does not serve the app.
+// csp is the Content-Security-Policy aura sends with the app (web.ContentSecurityPolicy),
+// for front to send the same.
+function csp(): string {
+  const src = readFileSync(join(root, 'backend/internal/web/web.go'), 'utf8');
+  const m = /const ContentSecurityPolicy = ((?:"[^"]*"\s*\+?\s*)+)/.exec(src);
+  if (!m) throw new Error('no ContentSecurityPolicy in backend/internal/web/web.go');
+  return [...m[1]!.matchAll(/"([^"]*)"/g)].map((x) => x[1]).join('');
+}
+
+// front serves the built app (under aura's Content-Security-Policy) and passes /api
+// (and the websocket) to aura, for as long as aura itself does not serve the app.
 async function front(target: string): Promise<string> {
   const probe = await fetch(`${target}/`).catch(() => undefined);
   const page = probe && probe.ok && (probe.headers.get('content-type') ?? '').includes('text/html') ? await probe.text() : '';
@@ -102,6 +111,7 @@ async function front(target: string): Promise<string> {
   if (page && !page.includes('was not built into this binary')) return target;
   const t = new URL(target);
   const index = readFileSync(join(dist, 'index.html'));
+  const policy = csp();
   const types: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
   const srv: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -120,7 +130,7 @@ async function front(target: string): Promise<string> {
       res.end(readFileSync(file));
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html' });
+    res.writeHead(200, { 'content-type': 'text/html', 'content-security-policy': policy });
     res.end(index);
   });
   srv.on('upgrade', (req, sock, head) => {
