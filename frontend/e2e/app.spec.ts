@@ -1,105 +1,26 @@
 // The web UI against the real aura (two servers on one database), PostgreSQL and
 // aura-runner, in headless chromium: everything a user does, live.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { axe, errors, openContext, openPage, violations, type Look } from './browser';
 import { ADMIN, call, outDir, sleep, startRunner, startWorld, stopWorld, until, type World } from './harness';
-
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const XSS = '<img src=x onerror="window.__xss=1">';
 let w: World;
 let ctx: BrowserContext;
 let page: Page;
 let projectToken = '';
-const errors: string[] = [];
-// Content-Security-Policy violations, from securitypolicyviolation events (reported
-// through a binding, which CSP does not govern) and from "Refused to …" console
-// messages (which also cover the log worker).
-const violations: string[] = [];
 
 interface Job {
   id: number;
   status: string;
 }
 
-async function newPage(c: BrowserContext): Promise<Page> {
-  const p = await c.newPage();
-  p.on('pageerror', (e) => errors.push(String(e)));
-  p.on('dialog', (d) => {
-    errors.push(`dialog: ${d.message()}`);
-    void d.dismiss();
-  });
-  p.on('console', (m) => {
-    if (/Refused to|Content[- ]Security[- ]Policy/i.test(m.text())) violations.push(`console on ${p.url()}: ${m.text()}`);
-  });
-  p.on('worker', (wk) =>
-    wk.on('console', (m) => {
-      if (/Refused to|Content[- ]Security[- ]Policy/i.test(m.text())) violations.push(`worker ${wk.url()}: ${m.text()}`);
-    }),
-  );
-  return p;
-}
-
-async function context(opts: { dark?: boolean; phone?: boolean } = {}): Promise<BrowserContext> {
-  const c = await w.browser.newContext({
-    viewport: opts.phone ? { width: 390, height: 844 } : { width: 1280, height: 800 },
-    colorScheme: opts.dark ? 'dark' : 'light',
-  });
-  // The app runs under the server's real Content-Security-Policy: no bypassCSP. The
-  // init script and page.evaluate (axe) go through the DevTools protocol, which CSP
-  // does not govern.
-  await c.exposeBinding('__cspViolation', ({ page: p }, v: string) => violations.push(`${p.url()}: ${v}`));
-  await c.addInitScript((token: string) => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      const report = (window as unknown as { __cspViolation: (v: string) => void }).__cspViolation;
-      void report(`${e.effectiveDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`);
-    });
-    localStorage.setItem('aura.token', token);
-    (window as unknown as { __long: number[] }).__long = [];
-    new PerformanceObserver((l) => {
-      for (const e of l.getEntries()) (window as unknown as { __long: number[] }).__long.push(e.duration);
-    }).observe({ type: 'longtask', buffered: true });
-  }, ADMIN);
-  return c;
-}
+const newPage = openPage;
+const context = (look: Look = {}) => openContext(w, look, ADMIN);
 
 const submit = (body: Record<string, unknown>) => call<Job>(w.one.url, 'POST', '/api/v1/jobs', projectToken, { project: 'demo', tag: 'e2e', ...body });
-
-interface AxeNode {
-  target: unknown[];
-  any: Array<{ id: string; data?: { fgColor?: string; bgColor?: string; contrastRatio?: number; expectedContrastRatio?: string } | null }>;
-}
-interface AxeViolation {
-  id: string;
-  impact: string;
-  nodes: AxeNode[];
-}
-
-// axe injects axe-core through the DevTools protocol (not a script tag, which the
-// CSP refuses) and returns the serious and critical violations, one per element,
-// with the colours axe measured for contrast.
-async function axe(p: Page): Promise<Array<{ rule: string; target: string; text: string }>> {
-  await p.evaluate(axeSource);
-  const res = await p.evaluate(async () => {
-    const a = (window as unknown as { axe: { run: (o: object) => Promise<{ violations: AxeViolation[] }> } }).axe;
-    const r = await a.run({ resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => ({ target: n.target, any: n.any.map((c) => ({ id: c.id, data: c.data })) })) }));
-  });
-  const out: Array<{ rule: string; target: string; text: string }> = [];
-  for (const v of res) {
-    if (v.impact !== 'serious' && v.impact !== 'critical') continue;
-    for (const n of v.nodes) {
-      const d = n.any.find((c) => c.data && typeof c.data === 'object' && 'fgColor' in c.data)?.data;
-      const target = n.target.join(' ');
-      out.push({ rule: v.id, target, text: `${v.id} (${v.impact}): ${target}${d ? ` (${d.fgColor} on ${d.bgColor}: ${d.contrastRatio}, wants ${d.expectedContrastRatio})` : ''}` });
-    }
-  }
-  return out;
-}
 
 async function inert(p: Page) {
   const bad = await p.evaluate(() => ({

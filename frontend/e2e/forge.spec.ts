@@ -5,14 +5,11 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { axe, errors, openContext, openPage, violations, type Look } from './browser';
 import { ADMIN, call, outDir, root, startWorld, stopWorld, until, type World } from './harness';
-
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const fixtures = resolve(root, '../shared/fixtures/webhooks/gitea');
 
 const PROJECT = 'forge';
@@ -27,7 +24,6 @@ let page: Page;
 let forge: Server;
 let forgeURL = '';
 const statuses: Array<{ path: string; auth: string; body: { state: string; context: string; description: string; target_url: string } }> = [];
-const errors: string[] = [];
 
 interface Job {
   id: number;
@@ -35,34 +31,12 @@ interface Job {
   status: string;
 }
 
-async function newPage(c: BrowserContext): Promise<Page> {
-  const p = await c.newPage();
-  p.on('pageerror', (e) => errors.push(String(e)));
-  p.on('dialog', (d) => {
-    errors.push(`dialog: ${d.message()}`);
-    void d.dismiss();
-  });
-  return p;
-}
+const newPage = openPage;
+const context = (look: Look = {}) => openContext(w, look, ADMIN);
 
-async function context(opts: { dark?: boolean; phone?: boolean } = {}): Promise<BrowserContext> {
-  const c = await w.browser.newContext({
-    viewport: opts.phone ? { width: 390, height: 844 } : { width: 1280, height: 800 },
-    colorScheme: opts.dark ? 'dark' : 'light',
-    bypassCSP: true,
-  });
-  await c.addInitScript((token: string) => localStorage.setItem('aura.token', token), ADMIN);
-  return c;
-}
-
-async function axe(p: Page, name: string): Promise<string[]> {
-  await p.evaluate(axeSource);
-  const res = await p.evaluate(async () => {
-    const a = (window as unknown as { axe: { run: (o: object) => Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }).axe;
-    const r = await a.run({ resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, n: v.nodes.length, at: JSON.stringify(v.nodes).slice(0, 600) }));
-  });
-  return res.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${name}: ${v.id} ×${v.n} ${v.at}`);
+// axeIn is axe's serious and critical violations on p, named after the state shown.
+async function axeIn(p: Page, name: string): Promise<string[]> {
+  return (await axe(p)).map((v) => `${name}: ${v.text}`);
 }
 
 async function inert(p: Page) {
@@ -124,6 +98,11 @@ afterAll(async () => {
   await stopWorld();
 });
 
+// No test may leave the app breaking its own Content-Security-Policy.
+afterEach(() => {
+  expect(violations.splice(0)).toEqual([]);
+});
+
 describe('forge integrations in the web UI', () => {
   let hook = '';
   let secret = '';
@@ -170,7 +149,7 @@ describe('forge integrations in the web UI', () => {
     await once.getByRole('button', { name: 'Copied' }).waitFor();
     await until('the secret on the clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())) === secret);
     await page.screenshot({ path: join(outDir, 'forge-secret-once-light-desktop.png'), fullPage: true });
-    expect(await axe(page, 'secret shown once')).toEqual([]);
+    expect(await axeIn(page, 'secret shown once')).toEqual([]);
 
     // The card lists it; the access token and secret never come back.
     const card = page.locator('[data-integration]');
@@ -320,26 +299,26 @@ describe('forge integrations in the web UI', () => {
           await p.locator(ready).first().waitFor();
           await p.waitForFunction(() => !document.body.textContent?.includes('Loading'));
           await p.screenshot({ path: join(outDir, `forge-${name}-${look}.png`), fullPage: true });
-          problems.push(...(await axe(p, `${name} ${look}`)));
+          problems.push(...(await axeIn(p, `${name} ${look}`)));
         }
         // The states: the connect form, an inline confirmation, and a new secret shown once.
         await p.goto(`${w.web}/p/${PROJECT}?tab=integrations`);
         await p.getByRole('button', { name: 'Connect a repository' }).click();
         await p.locator('input[name=repository]').waitFor();
         await p.screenshot({ path: join(outDir, `forge-connect-form-${look}.png`), fullPage: true });
-        problems.push(...(await axe(p, `connect form ${look}`)));
+        problems.push(...(await axeIn(p, `connect form ${look}`)));
         await p.getByRole('button', { name: 'Cancel', exact: true }).click();
         await p.getByRole('button', { name: 'Disconnect' }).click();
         await p.getByRole('group', { name: /^Disconnect/ }).waitFor();
         await p.screenshot({ path: join(outDir, `forge-confirm-${look}.png`), fullPage: true });
-        problems.push(...(await axe(p, `confirm ${look}`)));
+        problems.push(...(await axeIn(p, `confirm ${look}`)));
         await p.getByRole('button', { name: 'No, keep it' }).click();
         await p.getByRole('button', { name: 'New webhook secret' }).click();
         await p.getByRole('button', { name: 'Make a new secret' }).click();
         await p.locator('[data-testid=shown-once]').waitFor();
         secret = (await p.locator('[data-testid=webhook-secret]').textContent()) ?? '';
         await p.screenshot({ path: join(outDir, `forge-secret-once-${look}.png`), fullPage: true });
-        problems.push(...(await axe(p, `secret once ${look}`)));
+        problems.push(...(await axeIn(p, `secret once ${look}`)));
         await c.close();
       }
     }
