@@ -93,25 +93,24 @@ export function lineEndOffset(starts: ArrayLike<number>, count: number, length: 
   return base + Math.max(end, starts[i]!);
 }
 
-// GroupTimes are a group's start and end, in ms since the job started: its
-// ::group:: line's time and (closed, or the job over) its last line's time; NaN
-// when not known.
+// GroupTimes are a group's start and end (ms): the time of its ::group:: line and
+// of its last line (the ::endgroup::, or while it is open the last line so far);
+// NaN when not known.
 export interface GroupTimes {
   t0: number;
   t1: number;
 }
 
-// groupTimes times each group by its lines' times (lineTime: ms since the start).
-// An open group has no end unless `ended` (the job is over: its last line ends it).
-export function groupTimes(groups: readonly Group[], lineTime: (line: number) => number, ended = false): GroupTimes[] {
-  return groups.map((g) => ({ t0: lineTime(g.start), t1: g.open && !ended ? NaN : lineTime(g.end) }));
+// groupTimes times each group by its lines' times.
+export function groupTimes(groups: readonly Group[], lineTime: (line: number) => number): GroupTimes[] {
+  return groups.map((g) => ({ t0: lineTime(g.start), t1: lineTime(g.end) }));
 }
 
-// groupDuration is how long a group took, in ms: end less start, or for a group
-// still open `now` (ms since the job started) less start. NaN when not known.
+// groupDuration is how long a group took, in ms: its end less its start, or for
+// a group still running, `now` (on the same clock) less its start. NaN when not
+// known.
 export function groupDuration(t: GroupTimes, now?: number): number {
-  const end = Number.isFinite(t.t1) ? t.t1 : (now ?? NaN);
-  const d = end - t.t0;
+  const d = (now ?? t.t1) - t.t0;
   return Number.isFinite(d) ? Math.max(0, d) : NaN;
 }
 
