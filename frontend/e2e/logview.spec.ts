@@ -1,17 +1,21 @@
 // The log viewer's times against the real aura, PostgreSQL and aura-runner: each
 // line's time since the job started (on demand), each group's duration, and
 // both for lines that arrive live.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, call, outDir, startRunner, startWorld, stopWorld, until, type World } from './harness';
+import { ADMIN, call, outDir, sleep, startRunner, startWorld, stopWorld, until, type World } from './harness';
 
 interface Job {
   id: number;
   status: string;
   attempt: number;
 }
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 let w: World;
 let projectToken = '';
@@ -22,7 +26,14 @@ async function context(opts: { dark?: boolean; phone?: boolean } = {}): Promise<
     viewport: opts.phone ? { width: 390, height: 844 } : { width: 1280, height: 800 },
     colorScheme: opts.dark ? 'dark' : 'light',
   });
-  await c.addInitScript((token: string) => localStorage.setItem('aura.token', token), ADMIN);
+  await c.addInitScript((token: string) => {
+    localStorage.setItem('aura.token', token);
+    const w = window as unknown as { __long: number[] };
+    w.__long = [];
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) w.__long.push(e.duration);
+    }).observe({ type: 'longtask', buffered: true });
+  }, ADMIN);
   return c;
 }
 
@@ -139,6 +150,15 @@ describe('log times', () => {
         await turnOnTimes(sp);
         await line(sp, 'c').locator('.lts', { hasText: '+' }).waitFor();
         await sp.screenshot({ path: join(outDir, `logview-times-${dark ? 'dark' : 'light'}-${phone ? 'phone' : 'desktop'}.png`) });
+        if (!dark && !phone) {
+          await sp.evaluate(axeSource);
+          const bad = await sp.evaluate(async () => {
+            const axe = (window as unknown as { axe: { run: (o: object) => Promise<{ violations: Array<{ id: string; impact: string }> }> } }).axe;
+            const r = await axe.run({ resultTypes: ['violations'] });
+            return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
+          });
+          expect(bad).toEqual([]);
+        }
         await sc.close();
       }
     }
@@ -189,6 +209,7 @@ describe('log times', () => {
     await header.filter({ hasText: 'running' }).waitFor();
     const early = took((await header.textContent()) ?? '');
     await until('the running group to count up', async () => took((await header.textContent()) ?? '') > Math.max(early, 1000));
+    await p.screenshot({ path: join(outDir, 'logview-running-light-desktop.png') });
 
     writeFileSync(go2, '');
     await line(p, 'last').waitFor({ timeout: 20_000 });
@@ -200,4 +221,50 @@ describe('log times', () => {
     await c.close();
     expect(errors).toEqual([]);
   });
+
+  it('times a 50 MB log without long tasks', async () => {
+    // 500,000 lines of 100 bytes, with a group now and then.
+    const cmd = `awk 'BEGIN { pad = sprintf("%80s", ""); gsub(/ /, "x", pad); for (i = 1; i <= 500000; i++) { if (i % 100000 == 1) print "::group::part " i; printf "line %07d %s\\n", i, pad; if (i % 100000 == 0) print "::endgroup::" } }'`;
+    const job = await submit('big', cmd);
+    expect((await ended(job.id)).status).toBe('succeeded');
+    const chunks = (await call<{ chunks: unknown[] }>(w.one.url, 'GET', `/api/v1/jobs/${job.id}/log/times`, null)).chunks.length;
+    const c = await context();
+    const p = await newPage(c);
+    await p.goto(`${w.web}/j/${job.id}`);
+    await line(p, 'line 0500000 x+').waitFor({ timeout: 20_000 });
+    await p.locator('.log-size', { hasText: /^[\d,]+ lines$/ }).waitFor({ timeout: 60_000 });
+    const box = p.locator('.log-box');
+    const scroll = async () => {
+      await p.evaluate(() => ((window as unknown as { __long: number[] }).__long = []));
+      for (let k = 0; k < 40; k++) {
+        await box.evaluate((el, k) => {
+          el.scrollTop = (el.scrollHeight * ((k * 37) % 100)) / 100;
+        }, k);
+        await sleep(30);
+      }
+      return p.evaluate(() => (window as unknown as { __long: number[] }).__long);
+    };
+    // The same scrolling without and with times, for comparison.
+    const without = await scroll();
+    await box.evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await p.evaluate(() => ((window as unknown as { __long: number[] }).__long = []));
+    const t0 = Date.now();
+    await turnOnTimes(p);
+    await line(p, 'line 0500000 x+').locator('.lts', { hasText: '+' }).waitFor({ timeout: 20_000 });
+    const shown = Date.now() - t0;
+    const toggling = await p.evaluate(() => (window as unknown as { __long: number[] }).__long);
+    const long = await scroll();
+    await box.evaluate((el) => (el.scrollTop = 0));
+    await p.locator('.log-line.group .gsum').first().waitFor();
+    const firstGroup = await p.locator('.log-line.group .gsum').first().textContent();
+    await line(p, 'line 0000001 x+').locator('.lts', { hasText: '+' }).waitFor();
+    const ms = (l: number[]) => JSON.stringify(l.map(Math.round));
+    console.log(
+      `big log with times: ${chunks} chunks; times shown ${shown} ms after the toggle (long tasks ${ms(toggling)}); first group "${firstGroup?.trim()}"; long tasks while scrolling without times ${ms(without)}, with times ${ms(long)}`,
+    );
+    expect(firstGroup).toMatch(/100002 lines · \d/);
+    // The budget is no task over 50 ms; the bound leaves room for a shared machine.
+    expect([...toggling, ...long].filter((d) => d > 250)).toEqual([]);
+    await c.close();
+  }, 300_000);
 });
