@@ -47,7 +47,7 @@ function storedShowTimes(): boolean {
   }
 }
 
-// GroupSummary is what a group's header says after its title: its lines and how
+// groupSummary is what a group's header says after its title: its lines and how
 // long it took, counting up while it runs (now: the server's time, ms since the epoch).
 function groupSummary(g: TimedGroup, running: boolean, now: number): { text: string; title: string } {
   const lines = `${g.end - g.start + 1} lines`;
