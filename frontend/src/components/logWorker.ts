@@ -139,8 +139,9 @@ async function fetchTimes() {
     headers: token ? { Authorization: `Bearer ${token}` } : {},
   });
   if (!data) {
-    // A server without the times shows the log without them.
-    timesFailed = true;
+    // A server without the times (or a job it will not show) shows the log
+    // without them; after a server error, the next scheduleTimes tries again.
+    if (response.status < 500) timesFailed = true;
     return;
   }
   const date = Date.parse(response.headers.get('Date') ?? '');
@@ -155,13 +156,13 @@ async function fetchTimes() {
   meta();
 }
 
-// timesOrNot fetches the times; the log shows without them if that fails (and
-// scheduleTimes tries again).
+// timesOrNot fetches the times; after a network error the log shows without
+// them until the next scheduleTimes.
 async function timesOrNot() {
   try {
     await fetchTimes();
   } catch {
-    // A network error: the next scheduleTimes tries again.
+    // Not an error of the log.
   }
 }
 
