@@ -506,7 +506,7 @@ export function LogView({ job, attempt, running }: Props) {
         </span>
       </div>
       {meta.error ? <p className="error">Could not load the log: {meta.error}</p> : null}
-      <div ref={box} className={`log-box${wrap ? ' wrap' : ''}${showTimes ? ' times' : ''}`} onScroll={onScroll} tabIndex={0} aria-label="Log lines">
+      <div ref={box} className={`log-box${wrap ? ' wrap' : ''}`} onScroll={onScroll} tabIndex={0} aria-label="Log lines">
         <div className="log-space" style={{ height: rows.rows * ROW_H }}>
           <div className="log-rows" style={{ transform: `translateY(${first * ROW_H}px)` }}>
             {out}
