@@ -1,18 +1,23 @@
 // LogView shows one attempt's log: virtualised (only the lines on screen are in the
 // DOM), opened at its tail, following it while the job runs, with line links,
-// collapsible groups, search over the whole log, wrap and download. Lines come from
-// logWorker; ansi.parseLine turns each into spans rendered as React text nodes.
+// collapsible groups (with how long each took), search over the whole log, wrap,
+// download, and on demand each line's time since the job started. Lines and
+// their times come from logWorker; ansi.parseLine turns each into spans rendered
+// as React text nodes.
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { authHeaders, token } from '../api/client';
 import { live, subscribe } from '../api/events';
 import { parseLine, type Span } from '../lib/ansi';
-import { RowMap, type Group } from '../lib/groups';
+import { RowMap } from '../lib/groups';
 import { formatLineHash, inRange, parseLineHash, selectLine, type LineRange } from '../lib/lineRange';
-import type { FromWorker, Meta, ToWorker } from './logWorker';
+import { formatSince, groupDuration } from '../lib/logTimes';
+import { formatDuration } from '../lib/relativeTime';
+import type { FromWorker, Meta, TimedGroup, ToWorker } from './logWorker';
 
 const ROW_H = 18;
 const OVERSCAN = 40;
 const TAIL_BYTES = 256 * 1024;
+const TIMES_KEY = 'aura.logTimes';
 
 interface Props {
   job: number;
@@ -21,7 +26,37 @@ interface Props {
 }
 
 // emptyMeta stands for "nothing heard from the worker yet" (its epochs start at 0).
-const emptyMeta: Meta = { t: 'meta', count: 0, complete: false, epoch: -1, prepended: 0, length: 0, groups: [] };
+const emptyMeta: Meta = {
+  t: 'meta',
+  count: 0,
+  complete: false,
+  epoch: -1,
+  prepended: 0,
+  length: 0,
+  groups: [],
+  origin: NaN,
+  skew: NaN,
+  timesVer: 0,
+};
+
+function storedShowTimes(): boolean {
+  try {
+    return localStorage.getItem(TIMES_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+// groupSummary is what a group's header says after its title: its lines and how
+// long it took, counting up while it runs (now: the server's time, ms since the epoch).
+function groupSummary(g: TimedGroup, running: boolean, now: number): { text: string; title: string } {
+  const lines = `${g.end - g.start + 1} lines`;
+  const live = g.open && running;
+  const ms = groupDuration(g, live ? now : undefined);
+  const took = Number.isFinite(ms) ? formatDuration(ms) : '';
+  if (live) return { text: `${lines} · running${took ? ` ${took}` : ''}`, title: `${lines}, running${took ? ` for ${took}` : ''}` };
+  return { text: took ? `${lines} · ${took}` : lines, title: took ? `${lines}, took ${took}` : lines };
+}
 
 function spanStyle(s: Span['style']): React.CSSProperties | undefined {
   if (!s) return undefined;
@@ -78,6 +113,10 @@ export function LogView({ job, attempt, running }: Props) {
   const atBottom = useRef(true);
   const [follow, setFollow] = useState(true);
   const [wrap, setWrap] = useState(false);
+  const [showTimes, setShowTimes] = useState(storedShowTimes);
+  // Line times (ms since the start) by line; `stale` holds the ones from before the
+  // worker's times last changed, shown until their new values arrive.
+  const times = useRef({ ver: 0, fresh: new Map<number, number>(), stale: new Map<number, number>(), pending: new Set<number>() });
   const [collapsed, setCollapsed] = useState<Set<number>>(new Set());
   const [sel, setSel] = useState<LineRange | null>(() => parseLineHash(location.hash));
   const scrolledToSel = useRef(false);
@@ -93,6 +132,7 @@ export function LogView({ job, attempt, running }: Props) {
     worker.current = w;
     cache.current = new Map();
     pending.current = new Set();
+    times.current = { ver: 0, fresh: new Map(), stale: new Map(), pending: new Set() };
     setMeta(emptyMeta);
     setFound(null);
     scrolledToSel.current = false;
@@ -107,6 +147,9 @@ export function LogView({ job, attempt, running }: Props) {
           // Earlier lines went in front: keep the same lines on screen.
           if (m.prepended > 0 && box.current && !atBottom.current) box.current.scrollTop += m.prepended * ROW_H;
           setCollapsed(new Set());
+          times.current = { ver: m.timesVer, fresh: new Map(), stale: new Map(), pending: new Set() };
+        } else if (m.timesVer !== times.current.ver) {
+          times.current = { ver: m.timesVer, fresh: new Map(), stale: times.current.fresh, pending: new Set() };
         }
         metaRef.current = m;
         setMeta(m);
@@ -115,6 +158,15 @@ export function LogView({ job, attempt, running }: Props) {
         m.lines.forEach((text, k) => {
           cache.current.set(m.from + k, parseLine(text));
           pending.current.delete(m.from + k);
+          times.current.fresh.set(m.from + k, m.times[k]!);
+        });
+        setTick((t) => t + 1);
+      } else if (m.t === 'times') {
+        const tc = times.current;
+        if (m.epoch !== metaRef.current.epoch || m.ver !== tc.ver) return;
+        m.times.forEach((t, k) => {
+          tc.fresh.set(m.from + k, t);
+          tc.pending.delete(m.from + k);
         });
         setTick((t) => t + 1);
       } else if (m.t === 'search') {
@@ -149,7 +201,8 @@ export function LogView({ job, attempt, running }: Props) {
           const bin = atob(e.data);
           const bytes = new Uint8Array(bin.length);
           for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-          worker.current?.postMessage({ t: 'chunk', offset: e.offset, bytes } satisfies ToWorker, [bytes.buffer]);
+          const msg: ToWorker = { t: 'chunk', offset: e.offset, bytes, time: Date.parse(e.time) };
+          worker.current?.postMessage(msg, [bytes.buffer]);
         } else if (e.type === 'resync' || e.type === 'subscribed') more();
       },
       () => metaRef.current.length,
@@ -183,7 +236,7 @@ export function LogView({ job, attempt, running }: Props) {
 
   const rows = useMemo(() => new RowMap(meta.count, meta.groups, collapsed), [meta.count, meta.groups, collapsed]);
   const groupAt = useMemo(() => {
-    const m = new Map<number, Group>();
+    const m = new Map<number, TimedGroup>();
     for (const g of meta.groups) m.set(g.start, g);
     return m;
   }, [meta.groups]);
@@ -230,25 +283,61 @@ export function LogView({ job, attempt, running }: Props) {
         hi = l;
       }
     }
-    if (lo < 0 || !worker.current) return;
-    for (let l = lo; l <= hi; l++) pending.current.add(l);
-    worker.current.postMessage({ t: 'lines', from: lo, to: hi + 1, epoch: meta.epoch } satisfies ToWorker);
-    if (cache.current.size > 20_000) {
-      for (const k of cache.current.keys()) if (k < lo - 5000 || k > hi + 5000) cache.current.delete(k);
+    if (lo >= 0 && worker.current) {
+      for (let l = lo; l <= hi; l++) pending.current.add(l);
+      worker.current.postMessage({ t: 'lines', from: lo, to: hi + 1, epoch: meta.epoch } satisfies ToWorker);
+      if (cache.current.size > 20_000) {
+        for (const k of cache.current.keys()) if (k < lo - 5000 || k > hi + 5000) cache.current.delete(k);
+      }
+    }
+    // Lines held whose times changed since (lines asked for above come with theirs).
+    const tc = times.current;
+    if (!showTimes || !worker.current) return;
+    lo = -1;
+    for (let r = first; r < last; r++) {
+      const l = rows.lineOf(r);
+      if (!tc.fresh.has(l) && !tc.pending.has(l) && !pending.current.has(l)) {
+        if (lo < 0) lo = l;
+        hi = l;
+      }
+    }
+    if (lo < 0) return;
+    for (let l = lo; l <= hi; l++) tc.pending.add(l);
+    worker.current.postMessage({ t: 'times', from: lo, to: hi + 1, epoch: meta.epoch, ver: tc.ver } satisfies ToWorker);
+    if (tc.fresh.size > 20_000) {
+      for (const k of tc.fresh.keys()) if (k < lo - 5000 || k > hi + 5000) tc.fresh.delete(k);
     }
   });
 
   // A line that grew (the last one, while running) is fetched again.
   useEffect(() => {
-    if (meta.count > 0) {
-      cache.current.delete(meta.count - 1);
-      pending.current.delete(meta.count - 1);
-      if (meta.count > 1) {
-        cache.current.delete(meta.count - 2);
-        pending.current.delete(meta.count - 2);
-      }
+    for (const l of [meta.count - 1, meta.count - 2]) {
+      if (l < 0) continue;
+      cache.current.delete(l);
+      pending.current.delete(l);
+      times.current.fresh.delete(l);
+      times.current.pending.delete(l);
     }
   }, [meta.length, meta.count]);
+
+  // A running group's duration counts up, on the server's clock.
+  const [now, setNow] = useState(() => Date.now());
+  const counting = running && meta.groups.some((g) => g.open && Number.isFinite(g.t0));
+  useEffect(() => {
+    if (!counting) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [counting]);
+  const serverNow = now - (Number.isFinite(meta.skew) ? meta.skew : 0);
+
+  const toggleTimes = (on: boolean) => {
+    setShowTimes(on);
+    try {
+      localStorage.setItem(TIMES_KEY, on ? '1' : '0');
+    } catch {
+      // Not kept: the choice holds for this page only.
+    }
+  };
 
   const lineNo = (l: number) => (meta.complete ? l + 1 : null);
 
@@ -342,7 +431,9 @@ export function LogView({ job, attempt, running }: Props) {
     const n = lineNo(l);
     const g = groupAt.get(l);
     const spans = cache.current.get(l);
+    const t = showTimes ? (times.current.fresh.get(l) ?? times.current.stale.get(l)) : undefined;
     const selected = n !== null && inRange(sel, n);
+    const summary = g ? groupSummary(g, running, serverNow) : undefined;
     const cls = `log-line${selected ? ' sel' : ''}${l === curLine ? ' match' : ''}${g ? ' group' : ''}`;
     out.push(
       <div key={l} className={cls} data-line={n ?? undefined}>
@@ -357,16 +448,17 @@ export function LogView({ job, attempt, running }: Props) {
         >
           {n ?? ''}
         </a>
+        {showTimes ? <span className="lts">{t === undefined ? '' : formatSince(t)}</span> : null}
         {g ? (
           <button
             type="button"
             className="fold"
             aria-expanded={!collapsed.has(l)}
             onClick={() => toggle(l)}
-            title={`${g.end - g.start + 1} lines`}
+            title={summary!.title}
           >
             {collapsed.has(l) ? '▸' : '▾'} {g.title || 'group'}
-            <span className="muted"> · {g.end - g.start + 1} lines{g.open ? ' · running' : ''}</span>
+            <span className="muted gsum"> · {summary!.text}</span>
           </button>
         ) : (
           <span className="lt">{spans ? <LineText spans={spans} /> : null}</span>
@@ -402,6 +494,9 @@ export function LogView({ job, attempt, running }: Props) {
         </label>
         <label>
           <input type="checkbox" checked={wrap} onChange={(e) => setWrap(e.target.checked)} /> Wrap
+        </label>
+        <label title="Each line's time since the job started">
+          <input type="checkbox" checked={showTimes} onChange={(e) => toggleTimes(e.target.checked)} /> Times
         </label>
         <button type="button" onClick={() => void download()}>
           Download

@@ -2,17 +2,23 @@
 // logWorker holds one attempt's log off the main thread: it fetches the tail first
 // (the log API's offset/limit), then the earlier part, indexes lines, finds
 // groups, answers requests for lines by number and searches the whole log.
+// It also keeps when each chunk arrived (GET /jobs/{id}/log/times, then the time
+// each log event carries), so lines and groups come with their times since the
+// job started, found by binary search here rather than on the page.
 //
 // Lines are numbered from the first byte held (`base`); until the earlier part has
 // arrived, the page shows the tail without absolute line numbers.
 import { applyChunk, emptyLog, indexLines, lineBytes, prependBytes, type LineIndex, type LogState } from '../lib/logBuffer';
 import { GroupScanner, type Group } from '../lib/groups';
+import { ChunkTimes, groupTimes, lineEndOffset, serverSkew, type GroupTimes } from '../lib/logTimes';
+import { api } from '../api/client';
 
 export type ToWorker =
   | { t: 'open'; job: number; attempt: number | null; token: string | null; tail: number }
   | { t: 'more' }
-  | { t: 'chunk'; offset: number; bytes: Uint8Array }
+  | { t: 'chunk'; offset: number; bytes: Uint8Array; time: number }
   | { t: 'lines'; from: number; to: number; epoch: number }
+  | { t: 'times'; from: number; to: number; epoch: number; ver: number }
   | { t: 'search'; q: string; req: number; caseSensitive: boolean };
 
 export interface Meta {
@@ -22,13 +28,21 @@ export interface Meta {
   epoch: number; // bumps when earlier lines were put in front
   prepended: number; // lines put in front in this epoch change
   length: number; // bytes of the log known
-  groups: Group[];
+  groups: TimedGroup[];
+  origin: number; // when the attempt started (ms since the epoch), NaN until known
+  skew: number; // how far this clock is ahead of the server's (ms), NaN until known
+  timesVer: number; // bumps when times of lines already sent may have changed
   error?: string;
 }
 
+// TimedGroup is a group with the times its first and last line arrived (ms since
+// the epoch, on the server's clock), so its duration needs no start time.
+export type TimedGroup = Group & GroupTimes;
+
 export type FromWorker =
   | Meta
-  | { t: 'lines'; from: number; lines: string[]; epoch: number }
+  | { t: 'lines'; from: number; lines: string[]; times: Float64Array; epoch: number }
+  | { t: 'times'; from: number; times: Float64Array; epoch: number; ver: number }
   | { t: 'search'; req: number; lines: Int32Array; total: number; epoch: number; ms: number };
 
 const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
@@ -44,6 +58,13 @@ let scanned = 0; // lines fed to the group scanner
 let epoch = 0;
 let busy: Promise<void> = Promise.resolve();
 let error: string | undefined;
+const times = new ChunkTimes();
+let origin = NaN;
+let skew = NaN;
+let timesVer = 0;
+let timesFailed = false;
+let timesTimer: ReturnType<typeof setTimeout> | undefined;
+let timesFetched = 0; // when times were last fetched (Date.now())
 const dec = new TextDecoder();
 const COLON = 0x3a;
 const ESC = 0x1b;
@@ -87,10 +108,78 @@ function meta(prepended = 0) {
     epoch,
     prepended,
     length: base + log.length,
-    groups: groups.result().map((g) => ({ ...g })),
+    groups: groupsTimed(),
+    origin,
+    skew,
+    timesVer,
   };
   if (error) m.error = error;
   post(m);
+}
+
+// lineArrival is when line i was complete (its newline arrived), in ms since the epoch.
+function lineArrival(i: number): number {
+  if (!idx || i < 0 || i >= idx.count) return NaN;
+  return times.at(lineEndOffset(idx.starts, idx.count, log.length, base, i));
+}
+
+function groupsTimed(): TimedGroup[] {
+  const gs = groups.result();
+  const ts = groupTimes(gs, lineArrival);
+  return gs.map((g, k) => ({ ...g, ...ts[k]! }));
+}
+
+// fetchTimes reads the times of the chunks stored so far: all bytes held now are
+// among them.
+async function fetchTimes() {
+  const coveredTo = base + log.length;
+  timesFetched = Date.now();
+  const { data, response } = await api.GET('/api/v1/jobs/{id}/log/times', {
+    params: { path: { id: job }, query: attempt !== null ? { attempt } : {} },
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  });
+  if (!data) {
+    // A server without the times (or a job it will not show) shows the log
+    // without them; after a server error, the next scheduleTimes tries again.
+    if (response.status < 500) timesFailed = true;
+    return;
+  }
+  const date = Date.parse(response.headers.get('Date') ?? '');
+  skew = serverSkew(skew, date, Date.now());
+  times.merge(
+    data.chunks.map((c) => ({ offset: c.offset, time: Date.parse(c.time) })),
+    coveredTo,
+  );
+  // Only the current attempt's start is kept; an earlier one counts from its first output.
+  origin = data.startedAt ? Date.parse(data.startedAt) : times.first();
+  timesVer++;
+  meta();
+}
+
+// timesOrNot fetches the times; after a network error the log shows without
+// them until the next scheduleTimes.
+async function timesOrNot() {
+  try {
+    await fetchTimes();
+  } catch {
+    // Not an error of the log.
+  }
+}
+
+function timesNeeded(): boolean {
+  return !timesFailed && base + log.length > 0 && (times.end < base + log.length || Number.isNaN(origin));
+}
+
+// scheduleTimes fetches the times again, soon but at most every few seconds, when
+// bytes came without them (fetched while the event stream was down) or the start
+// is not known yet (the page opened before the job started).
+function scheduleTimes() {
+  if (timesTimer !== undefined || !timesNeeded()) return;
+  const wait = Math.max(1000, timesFetched + 5000 - Date.now());
+  timesTimer = setTimeout(() => {
+    timesTimer = undefined;
+    if (timesNeeded()) queue(timesOrNot);
+  }, wait);
 }
 
 async function open(tail: number) {
@@ -110,6 +199,7 @@ async function open(tail: number) {
   log = r.ok ? r.state : emptyLog;
   idx = indexLines(log);
   meta();
+  await timesOrNot();
   if (base > 0) await loadEarlier();
 }
 
@@ -147,11 +237,16 @@ async function more() {
   log = r.state;
   idx = indexLines(log, idx);
   meta();
+  scheduleTimes();
 }
 
 // chunk applies bytes that arrived on the event stream at byte `offset` of the log;
-// a gap (bytes missed) fetches from what is held instead.
-async function chunk(offset: number, bytes: Uint8Array) {
+// a gap (bytes missed) fetches from what is held instead. `time` is when the
+// server received them.
+async function chunk(offset: number, bytes: Uint8Array, time: number) {
+  times.add(offset, bytes.length, time);
+  skew = serverSkew(skew, time, Date.now());
+  if (Number.isNaN(origin)) scheduleTimes();
   if (offset + bytes.length <= base) return;
   if (offset < base) {
     bytes = bytes.subarray(base - offset);
@@ -170,7 +265,21 @@ function lines(from: number, to: number, e: number) {
   const out: string[] = [];
   to = Math.min(to, idx.count);
   for (let i = Math.max(0, from); i < to; i++) out.push(dec.decode(lineBytes(log, idx, i)));
-  post({ t: 'lines', from, lines: out, epoch });
+  const ts = lineTimes(from, to);
+  post({ t: 'lines', from, lines: out, times: ts, epoch }, [ts.buffer]);
+}
+
+function lineTimes(from: number, to: number): Float64Array {
+  const out = new Float64Array(Math.max(0, to - from));
+  for (let i = 0; i < out.length; i++) out[i] = lineArrival(from + i) - origin;
+  return out;
+}
+
+function timesOf(from: number, to: number, e: number, ver: number) {
+  if (!idx || e !== epoch || ver !== timesVer) return;
+  from = Math.max(0, from);
+  const ts = lineTimes(from, Math.min(to, idx.count));
+  post({ t: 'times', from, times: ts, epoch, ver }, [ts.buffer]);
 }
 
 // folded is the log with ASCII letters in lower case, for searches that ignore
@@ -257,11 +366,14 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       queue(more);
       break;
     case 'chunk':
-      queue(() => chunk(m.offset, m.bytes));
+      queue(() => chunk(m.offset, m.bytes, m.time));
       break;
     case 'lines':
       // Lines are answered at once, even while a fetch is in flight.
       lines(m.from, m.to, m.epoch);
+      break;
+    case 'times':
+      timesOf(m.from, m.to, m.epoch, m.ver);
       break;
     case 'search':
       queue(() => search(m.q, m.req, m.caseSensitive));

@@ -35,16 +35,3 @@ export function formatDuration(ms: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
   return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, '0')} min`;
 }
-
-// formatOffset writes a time since the job started as "+0:00.123" or "+1:02:03".
-export function formatOffset(ms: number): string {
-  if (!Number.isFinite(ms)) return '';
-  const sign = ms < 0 ? '-' : '+';
-  ms = Math.abs(ms);
-  const h = Math.floor(ms / 3_600_000);
-  const m = Math.floor(ms / 60_000) % 60;
-  const s = Math.floor(ms / 1000) % 60;
-  const frac = String(Math.floor(ms % 1000)).padStart(3, '0');
-  if (h > 0) return `${sign}${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
-  return `${sign}${m}:${String(s).padStart(2, '0')}.${frac}`;
-}
