@@ -1,11 +1,11 @@
 // The log viewer's times against the real aura, PostgreSQL and aura-runner: each
 // line's time since the job started (on demand), each group's duration, and
 // both for lines that arrive live.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { axe, errors, lookName, looks, openContext, openPage, violations, type Look } from './browser';
 import { ADMIN, call, outDir, sleep, startRunner, startWorld, stopWorld, until, type World } from './harness';
 
 interface Job {
@@ -14,34 +14,16 @@ interface Job {
   attempt: number;
 }
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
 let w: World;
 let projectToken = '';
-const errors: string[] = [];
 
-async function context(opts: { dark?: boolean; phone?: boolean } = {}): Promise<BrowserContext> {
-  const c = await w.browser.newContext({
-    viewport: opts.phone ? { width: 390, height: 844 } : { width: 1280, height: 800 },
-    colorScheme: opts.dark ? 'dark' : 'light',
-  });
-  await c.addInitScript((token: string) => {
-    localStorage.setItem('aura.token', token);
-    const w = window as unknown as { __long: number[] };
-    w.__long = [];
-    new PerformanceObserver((l) => {
-      for (const e of l.getEntries()) w.__long.push(e.duration);
-    }).observe({ type: 'longtask', buffered: true });
-  }, ADMIN);
-  return c;
-}
+const newPage = openPage;
+const context = (look: Look = {}) => openContext(w, look, ADMIN);
 
-async function newPage(c: BrowserContext): Promise<Page> {
-  const p = await c.newPage();
-  p.on('pageerror', (e) => errors.push(String(e)));
-  return p;
-}
+// No test may leave the app breaking its own Content-Security-Policy.
+afterEach(() => {
+  expect(violations.splice(0)).toEqual([]);
+});
 
 const submit = (name: string, cmd: string) =>
   call<Job>(w.one.url, 'POST', '/api/v1/jobs', projectToken, { project: 'logview', entityKey: 'commit', entityVal: 'times', name, cmd, tag: 'logview' });
@@ -140,28 +122,20 @@ describe('log times', () => {
     await line(p, 'c').locator('.lts', { hasText: '+' }).waitFor();
     await c.close();
 
-    // Screenshots with times on, light and dark, desktop and phone.
-    for (const dark of [false, true]) {
-      for (const phone of [false, true]) {
-        const sc = await context({ dark, phone });
-        const sp = await newPage(sc);
-        await sp.goto(`${w.web}/j/${job.id}`);
-        await line(sp, 'c').waitFor();
-        await turnOnTimes(sp);
-        await line(sp, 'c').locator('.lts', { hasText: '+' }).waitFor();
-        await sp.screenshot({ path: join(outDir, `logview-times-${dark ? 'dark' : 'light'}-${phone ? 'phone' : 'desktop'}.png`) });
-        if (!dark && !phone) {
-          await sp.evaluate(axeSource);
-          const bad = await sp.evaluate(async () => {
-            const axe = (window as unknown as { axe: { run: (o: object) => Promise<{ violations: Array<{ id: string; impact: string }> }> } }).axe;
-            const r = await axe.run({ resultTypes: ['violations'] });
-            return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
-          });
-          expect(bad).toEqual([]);
-        }
-        await sc.close();
-      }
+    // Screenshots with times on, light and dark, desktop and phone; axe in each.
+    const problems: string[] = [];
+    for (const look of looks) {
+      const sc = await context(look);
+      const sp = await newPage(sc);
+      await sp.goto(`${w.web}/j/${job.id}`);
+      await line(sp, 'c').waitFor();
+      await turnOnTimes(sp);
+      await line(sp, 'c').locator('.lts', { hasText: '+' }).waitFor();
+      await sp.screenshot({ path: join(outDir, `logview-times-${lookName(look)}.png`) });
+      problems.push(...(await axe(sp)).map((v) => `${lookName(look)}: ${v.text}`));
+      await sc.close();
     }
+    expect(problems).toEqual([]);
   });
 
   it('times an earlier attempt’s lines from its own log', async () => {
