@@ -88,12 +88,18 @@ func freeAddr(t testing.TB) string {
 }
 
 // startServer starts aura on a fresh database; args are extra flags.
+// testSecretKey seals the secrets of every server the tests start (32 bytes, hex).
+const testSecretKey = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 func startServer(t testing.TB, args ...string) *server {
 	return startServerOn(t, dbtest.NewURL(t), args...)
 }
 
 func startServerOn(t testing.TB, dbURL string, args ...string) *server {
 	addr := freeAddr(t)
+	// Servers sharing a database share its secret key; the data folder (here only
+	// the key's default home) is the test's own, not the source tree.
+	args = append([]string{"--secret-key", testSecretKey, "--data", t.TempDir()}, args...)
 	s := &server{t: t, addr: addr, url: "http://" + addr, dbURL: dbURL, admin: "AURA_ADMINKEY_e2e-admin", args: args}
 	s.start()
 	t.Cleanup(func() {

@@ -118,6 +118,22 @@ func TestMigrateCommand(t *testing.T) {
 	require.Contains(t, string(out), "unknown migrate command")
 }
 
+// TestSealKeyMismatch: a second server on the same database with another secret
+// key refuses to start, saying why, instead of failing every secret the first sealed.
+func TestSealKeyMismatch(t *testing.T) {
+	t.Parallel()
+	first := startServer(t)
+	first.project("proj")
+	other := strings.Repeat("ab", 32)
+	out, err := exec.Command(filepath.Join(binDir, "aura"), "serve", "--addr", freeAddr(t), "--database-url", first.dbURL,
+		"--secret-key", other, "--data", t.TempDir(), "--admin-token", first.admin).CombinedOutput()
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr, "aura exits non-zero: %s", out)
+	require.Contains(t, string(out), "not the one the database's secrets are sealed with")
+	second := startServerOn(t, first.dbURL) // the same key starts
+	require.Equal(t, 200, get(second.url+"/api/v1/projects/proj"))
+}
+
 // TestEmbeddedDatabaseSupervised kills the embedded PostgreSQL with SIGKILL: aura
 // restarts it, saying so, and serves again. When it cannot restart it (its
 // configuration is gone), aura exits non-zero instead of answering 503 for ever.

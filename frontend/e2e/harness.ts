@@ -2,6 +2,7 @@
 // in AURA_TEST_DATABASE_URL's cluster, or aura's embedded one), bin/aura (twice,
 // on one database), bin/aura-runner, and chromium through playwright-core. All
 // traffic stays on loopback.
+import { randomBytes } from 'node:crypto';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
@@ -15,6 +16,9 @@ export const bin = join(root, 'bin');
 export const dist = join(root, 'backend/internal/web/dist');
 export const outDir = join(root, 'frontend/test-output');
 export const ADMIN = 'AURA_ADMINKEY_e2e-admin';
+// Servers on one database must seal secrets with one key (aura refuses to start
+// otherwise): every server of a run gets this one.
+const SECRET_KEY = randomBytes(32).toString('hex');
 
 const procs: ChildProcess[] = [];
 const cleanups: Array<() => void> = [];
@@ -75,10 +79,12 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { proc: 
   return { proc, out };
 }
 
-export async function startAura(dbURL: string | undefined, data: string): Promise<Aura> {
+// startAura starts bin/aura on a free port; baseURL is the address users reach
+// (the servers of one database share it), by default the server's own.
+export async function startAura(dbURL: string | undefined, data: string, baseURL?: string): Promise<Aura> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const args = ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--admin-token', ADMIN, '--base-url', url];
+  const args = ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--admin-token', ADMIN, '--base-url', baseURL ?? url, '--secret-key', SECRET_KEY];
   if (dbURL) args.push('--database-url', dbURL);
   const { proc, out } = run(join(bin, 'aura'), args);
   await until(
@@ -167,7 +173,7 @@ export async function startWorld(): Promise<World> {
   const one = await startAura(db, join(tmp, 'data1'));
   // Without a cluster of scripts/test, the second server shares the first's
   // embedded database through its URL (printed in its data folder's socket).
-  const two = db ? await startAura(db, join(tmp, 'data2')) : one;
+  const two = db ? await startAura(db, join(tmp, 'data2'), one.url) : one;
   const web = await front(one.url);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

@@ -124,6 +124,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st := store.New(pool, box)
+	if err := st.SealCheck(ctx); err != nil {
+		return err
+	}
 	st.SetSubmitLimits(store.SubmitLimits{ChildrenPerJob: cfg.MaxChildren, Depth: cfg.MaxDepth})
 	if n, err := st.SecretsSealLegacy(ctx); err != nil {
 		return err

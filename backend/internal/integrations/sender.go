@@ -114,6 +114,7 @@ func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
 		if delay > s.cfg.BackoffMax || delay <= 0 {
 			delay = s.cfg.BackoffMax
 		}
+		s.log.Warn("status outbox: delivery failed", "integration", row.IntegrationID, "sha", row.SHA, "err", msg, "retry_in", delay)
 		if err := s.svc.Store.StatusFailed(ctx, row.ID, time.Now().Add(delay), msg, sent); err != nil {
 			s.log.Warn("status outbox: record failure", "err", err)
 		}

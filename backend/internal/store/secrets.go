@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,54 @@ var SealedColumns = []SealedColumn{
 	{Table: "integrations", Key: "id", Column: "secret_sealed"},
 	{Table: "integrations", Key: "id", Column: "token_sealed"},
 	{Table: "project_secrets", Key: "id", Column: "value_sealed"},
+	{Table: "seal_check", Key: "id", Column: "sealed"},
+}
+
+// ErrWrongSealKey means the server key is not the one the database's secrets are
+// sealed with.
+var ErrWrongSealKey = errors.New("this server's secret key is not the one the database's secrets are sealed with: " +
+	"give every server on one database the same key (AURA_SECRET_KEY, --secret-key, or a copy of the first server's <data>/secret.key)")
+
+const sealCheckText = "aura seal check"
+
+// SealCheck makes sure the server key opens the database's secrets, before the
+// server serves anything: servers sharing a database with different keys would
+// each fail the secrets the others sealed. The first server records a value
+// sealed with its key; a database from before the check is tried on one of its
+// sealed values instead.
+func (s *Store) SealCheck(ctx context.Context) error {
+	var sealed []byte
+	err := s.pool.QueryRow(ctx, `SELECT sealed FROM seal_check WHERE id = 1`).Scan(&sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		for _, c := range SealedColumns {
+			q := fmt.Sprintf(`SELECT %[2]s FROM %[1]s WHERE %[2]s IS NOT NULL LIMIT 1`,
+				pgx.Identifier{c.Table}.Sanitize(), pgx.Identifier{c.Column}.Sanitize())
+			var v []byte
+			err := s.pool.QueryRow(ctx, q).Scan(&v)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return interpret(err, "seal check")
+			}
+			if _, err := s.box.Open(v); err != nil {
+				return ErrWrongSealKey
+			}
+			break
+		}
+		const q = `INSERT INTO seal_check (id, sealed) VALUES (1, $1) ON CONFLICT DO NOTHING`
+		if _, err := s.pool.Exec(ctx, q, s.box.Seal([]byte(sealCheckText))); err != nil {
+			return interpret(err, "seal check")
+		}
+		err = s.pool.QueryRow(ctx, `SELECT sealed FROM seal_check WHERE id = 1`).Scan(&sealed)
+	}
+	if err != nil {
+		return interpret(err, "seal check")
+	}
+	if plain, err := s.box.Open(sealed); err != nil || string(plain) != sealCheckText {
+		return ErrWrongSealKey
+	}
+	return nil
 }
 
 // SecretsSealLegacy seals the plain-text secret env left by schema version 1 and

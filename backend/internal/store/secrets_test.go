@@ -93,3 +93,46 @@ func TestSecretsSealLegacy(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"OLD": "plain-text-secret"}`, string(opened))
 }
+
+// TestSealCheck: a server whose key is not the one the database's secrets are
+// sealed with is refused before it serves, whether the database has a seal check
+// yet or only sealed secrets from before it; after a rotation only the new key passes.
+func TestSealCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	boxes := func(keys ...[]byte) *seal.Box {
+		b, err := seal.New(keys...)
+		require.NoError(t, err)
+		return b
+	}
+	keyA, keyB := seal.NewKey(), seal.NewKey()
+
+	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, store.New(pool, boxes(keyA)).SealCheck(ctx))
+	require.NoError(t, store.New(pool, boxes(keyA)).SealCheck(ctx), "again")
+	require.ErrorIs(t, store.New(pool, boxes(keyB)).SealCheck(ctx), store.ErrWrongSealKey)
+
+	rotating := boxes(keyB, keyA)
+	_, err = store.New(pool, rotating).SecretsRotate(ctx, rotating)
+	require.NoError(t, err)
+	require.NoError(t, store.New(pool, boxes(keyB)).SealCheck(ctx))
+	require.ErrorIs(t, store.New(pool, boxes(keyA)).SealCheck(ctx), store.ErrWrongSealKey)
+
+	// A database from before the check: its sealed secrets decide.
+	old, err := pgxpool.New(ctx, dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(old.Close)
+	st := store.New(old, boxes(keyA))
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
+		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", Name: "build",
+		Cmd: "true", Tag: "linux", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},
+		TimeoutSeconds: 60, MaxAttempts: 1,
+	}})
+	require.NoError(t, err)
+	require.ErrorIs(t, store.New(old, boxes(keyB)).SealCheck(ctx), store.ErrWrongSealKey)
+	require.NoError(t, store.New(old, boxes(keyA)).SealCheck(ctx))
+}
