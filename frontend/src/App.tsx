@@ -1,5 +1,5 @@
 // App is the route table: one page per route, deep-linkable as in Aura 0.4.
-import { lazy, Suspense, useEffect, useState } from 'react';
+import { Suspense, useEffect, useState } from 'react';
 import { BrowserRouter, Link, NavLink, Route, Routes } from 'react-router';
 import { tokenKind } from './api/client';
 import { Loading } from './components/common';
@@ -12,9 +12,7 @@ import { RunnersPage } from './pages/Runners';
 import { NewProjectPage } from './pages/NewProject';
 import { NewRunnerPage } from './pages/NewRunner';
 import { SignInPage } from './pages/SignIn';
-
-// The job page carries the log viewer; it loads on demand.
-const JobPage = lazy(() => import('./pages/Job'));
+import JobPage from './pages/Job';
 
 export function useTokenKind() {
   const [kind, setKind] = useState(tokenKind());

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { api, errorText, tokenKind, type Job } from '../api/client';
 import { useResource } from '../api/live';
@@ -25,6 +25,8 @@ export default function JobPage() {
   const { id: idText = '' } = useParams();
   const id = Number(idText);
   const [attempt, setAttempt] = useState<number | null>(null);
+  // The attempt that was current when the page opened.
+  const firstAttempt = useRef<number>(undefined);
   const [actionError, setActionError] = useState<string>();
   const [acting, setActing] = useState(false);
   const r = useResource(
@@ -65,12 +67,23 @@ export default function JobPage() {
     }
   };
 
+  // The log opens at once, beside the job's own requests rather than after them:
+  // its tail is what a deep link is for. Its key holds while the page learns the
+  // job, and changes with the attempt shown (a retry opens the new attempt's log).
+  if (firstAttempt.current === undefined && job) firstAttempt.current = job.attempt;
+  const logKey = `${id}/${attempt ?? (job && job.attempt !== firstAttempt.current ? job.attempt : 'current')}`;
   if (!job) {
     return (
-      <main id="main">
-        <h1>Job #{idText}</h1>
-        <ErrorText error={r.error} />
-        {!r.error ? <Loading /> : null}
+      <main id="main" className="job-page">
+        <aside className="meta">
+          <h1>Job #{idText}</h1>
+          <ErrorText error={r.error} />
+          {!r.error ? <Loading /> : null}
+        </aside>
+        <div className="log-col">
+          {null}
+          {r.error ? null : <LogView key={logKey} job={id} attempt={attempt} running={false} />}
+        </div>
       </main>
     );
   }
@@ -244,7 +257,7 @@ export default function JobPage() {
         {job.status === 'waiting' || job.status === 'queued' ? (
           <p className="muted">{isGate ? 'An approval gate runs on no runner: it has no log.' : 'The log appears when a runner starts the job.'}</p>
         ) : (
-          <LogView key={`${job.id}/${shownAttempt}`} job={job.id} attempt={attempt} running={running} />
+          <LogView key={logKey} job={job.id} attempt={attempt} running={running} />
         )}
       </div>
     </main>
