@@ -171,8 +171,8 @@ export async function startWorld(): Promise<World> {
   mkdirSync(outDir, { recursive: true });
   const db = database();
   const one = await startAura(db, join(tmp, 'data1'));
-  // Without a cluster of scripts/test, the second server shares the first's
-  // embedded database through its URL (printed in its data folder's socket).
+  // Without a cluster of scripts/test (an ad-hoc run), server one's embedded
+  // database serves alone: "two" is server one, and the two-server path is not run.
   const two = db ? await startAura(db, join(tmp, 'data2'), one.url) : one;
   const web = await front(one.url);
   const browser = await chromium.launch({
