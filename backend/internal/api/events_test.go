@@ -621,3 +621,32 @@ func TestEventsListenerReconnect(t *testing.T) {
 	require.Equal(t, "during\nafter\n", got.String())
 	ws.quiet(200 * time.Millisecond)
 }
+
+// TestEventsIntegration: a delivery (even one that starts nothing) and a status
+// report tell the project's managers to refetch the integration, live; an
+// anonymous reader of the public project hears nothing of it.
+func TestEventsIntegration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("forge", false)
+	in := b.integration("forge", map[string]any{"kind": "github", "repository": "Octocoders/Hello-World"})
+	admin := openEvents(t, b.url, b.admin)
+	admin.subscribe("project:forge")
+	owner := openEvents(t, b.url, tok)
+	owner.subscribe("project:forge")
+	anon := openEvents(t, b.url, "")
+	anon.subscribe("project:forge")
+
+	body := readFixture(t, "github/ping.json")
+	code, _, bad := b.hook(in.ID, signedHeaders("github", "ping", in.Secret, body), body)
+	require.Equal(t, 200, code, bad.Message)
+	for _, s := range []*socket{admin, owner} {
+		e := s.nextOf("integration")
+		require.EqualValues(t, in.ID, e["integrationId"])
+		require.Equal(t, "forge", e["project"])
+		require.Equal(t, []any{"project:forge"}, e["topics"])
+	}
+	require.NoError(t, b.store.IntegrationStatusReported(context.Background(), in.ID, "the forge answered 500"))
+	require.EqualValues(t, in.ID, admin.nextOf("integration")["integrationId"])
+	anon.quiet(300 * time.Millisecond)
+}

@@ -183,6 +183,15 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 		h.handleLog(ctx, e)
 	case store.RunnerEvent:
 		h.deliver(item{event: e}, nil, "runners")
+	case store.IntegrationEvent:
+		proj, ok := h.projects.get(ctx, e.Project)
+		if !ok {
+			return
+		}
+		// Integrations are for those who manage the project, even a public one.
+		managers := *proj
+		managers.private = true
+		h.deliver(item{event: e}, &managers, "project:"+e.Project)
 	}
 }
 

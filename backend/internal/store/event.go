@@ -14,10 +14,11 @@ type EventType string
 // the transaction that caused them; entity events are derived from job events by
 // whoever fans them out, so a transition costs no extra query.
 const (
-	EventJob    EventType = "job"
-	EventLog    EventType = "log"
-	EventRunner EventType = "runner"
-	EventEntity EventType = "entity"
+	EventJob         EventType = "job"
+	EventLog         EventType = "log"
+	EventRunner      EventType = "runner"
+	EventEntity      EventType = "entity"
+	EventIntegration EventType = "integration"
 )
 
 // Event is one typed event. Each kind is its own struct; MarshalEvent adds the
@@ -66,8 +67,18 @@ type EntityEvent struct {
 	Collections []CollectionRef `json:"-"` // the collections holding it, for their topics
 }
 
+// IntegrationEvent says a forge integration received a delivery or reported a
+// commit status (or failed to): its dashboard refetches it.
+type IntegrationEvent struct {
+	IntegrationID int64  `json:"integrationId"`
+	Project       string `json:"project"`
+}
+
 // EventType implements Event.
 func (JobEvent) EventType() EventType { return EventJob }
+
+// EventType implements Event.
+func (IntegrationEvent) EventType() EventType { return EventIntegration }
 
 // EventType implements Event.
 func (LogEvent) EventType() EventType { return EventLog }
@@ -116,6 +127,10 @@ func ParseEvent(payload []byte) (Event, error) {
 		e = v
 	case EventEntity:
 		var v EntityEvent
+		err = json.Unmarshal(payload, &v)
+		e = v
+	case EventIntegration:
+		var v IntegrationEvent
 		err = json.Unmarshal(payload, &v)
 		e = v
 	default:

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -154,8 +155,34 @@ func (s *Store) IntegrationDelete(ctx context.Context, id int64) error {
 
 // IntegrationDelivered records the outcome of the last webhook delivery.
 func (s *Store) IntegrationDelivered(ctx context.Context, id int64, message string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE integrations SET last_delivery_at = now(), last_delivery = $2 WHERE id = $1`, id, message)
-	return interpret(err, "record delivery")
+	const q = `UPDATE integrations SET last_delivery_at = now(), last_delivery = $2 WHERE id = $1`
+	return s.integrationChanged(ctx, id, q, id, message)
+}
+
+// integrationChanged runs q (an update of integration id) and notifies the
+// integration's event in the same transaction.
+func (s *Store) integrationChanged(ctx context.Context, id int64, q string, args ...any) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return interpret(err, "record integration")
+		}
+		return notifyIntegration(ctx, tx, id)
+	})
+}
+
+// notifyIntegration queues the IntegrationEvent of integration id in tx.
+func notifyIntegration(ctx context.Context, tx pgx.Tx, id int64) error {
+	e := IntegrationEvent{IntegrationID: id}
+	err := tx.QueryRow(ctx, `SELECT p.slug FROM integrations i JOIN projects p ON p.id = i.project_id WHERE i.id = $1`, id).Scan(&e.Project)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return interpret(err, "integration event")
+	}
+	var n notes
+	n.event(e)
+	return n.flush(ctx, tx)
 }
 
 // IntegrationStatusReported records a status sent to the forge, or (failure not
@@ -167,8 +194,7 @@ func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure
 			last_failure_at = CASE WHEN $2 = '' THEN last_failure_at ELSE now() END,
 			last_failure = CASE WHEN $2 = '' THEN last_failure ELSE $2 END
 		WHERE id = $1`
-	_, err := s.pool.Exec(ctx, q, id, failure)
-	return interpret(err, "record status")
+	return s.integrationChanged(ctx, id, q, id, failure)
 }
 
 // ProjectSecret is a project secret's name; its value never leaves the store unsealed.

@@ -1847,10 +1847,10 @@ export interface components {
         };
         /**
          * @description A message from the server on the event websocket, as a JSON text frame. Data
-         *     events (`job`, `log`, `entity`, `runner`) carry the subscribed `topics` they
+         *     events (`job`, `log`, `entity`, `runner`, `integration`) carry the subscribed `topics` they
          *     were sent for; the others answer the client or tell it to refetch.
          */
-        Event: components["schemas"]["JobEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["EntityEvent"] | components["schemas"]["RunnerEvent"] | components["schemas"]["SubscribedEvent"] | components["schemas"]["ResyncEvent"] | components["schemas"]["ErrorEvent"];
+        Event: components["schemas"]["JobEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["EntityEvent"] | components["schemas"]["RunnerEvent"] | components["schemas"]["IntegrationEvent"] | components["schemas"]["SubscribedEvent"] | components["schemas"]["ResyncEvent"] | components["schemas"]["ErrorEvent"];
         /** @description The client's topics this event was sent for. */
         EventTopics: components["schemas"]["EventTopic"][];
         /** @description A job changed status or started a new attempt. Fetch the job for the rest. */
@@ -1939,6 +1939,22 @@ export interface components {
             tags: string[];
             /** Format: date-time */
             lastCheckIn: string;
+        };
+        /**
+         * @description A forge integration of the project received a delivery, or sent (or failed to
+         *     send) a commit status: refetch it. Sent on `project:{slug}` to those who may
+         *     manage the project's integrations (the admin and its project tokens).
+         */
+        IntegrationEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "integration";
+            topics: components["schemas"]["EventTopics"];
+            /** Format: int64 */
+            integrationId: number;
+            project: string;
         };
         /**
          * @description The subscription to `topic` is in place: every later change is sent. Fetch
