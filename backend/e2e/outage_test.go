@@ -125,3 +125,19 @@ func TestDatabaseOutage(t *testing.T) {
 		require.Equal(t, "done\n", s.log(id))
 	}
 }
+
+// TestReaperTickBeforeServing: a server records its first reaper tick before it
+// serves, so an outage that begins right after its start (before its reaper's
+// first tick) is still recognised as one afterwards, and the claims and leases
+// it held get a fresh lease rather than being reaped as lost. A one-minute lease
+// makes the reaper tick once a second, well after the server answers.
+func TestReaperTickBeforeServing(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--lease", "60s")
+	conn, err := pgx.Connect(context.Background(), s.dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var tick string
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT value FROM settings WHERE key = 'reaper_tick'`).Scan(&tick),
+		"no reaper tick recorded when the server began to serve")
+}

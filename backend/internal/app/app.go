@@ -143,6 +143,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout, CancelGrace: cfg.CancelGrace})
+	if err := disp.RenewAfterGap(ctx); err != nil {
+		return err
+	}
 	authn := auth.New(st, key)
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger})
 	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))

@@ -414,8 +414,7 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 // reapLoop ends expired leases and timeouts. Every server process may run it: each
 // change is a guarded update, so two reapers never both act on one job.
 func (d *Dispatcher) reapLoop(ctx context.Context) {
-	every := min(time.Second, max(d.cfg.Lease/10, 100*time.Millisecond))
-	t := time.NewTicker(every)
+	t := time.NewTicker(d.reapEvery())
 	defer t.Stop()
 	for {
 		select {
@@ -425,21 +424,36 @@ func (d *Dispatcher) reapLoop(ctx context.Context) {
 		}
 		// Only reap after the tick: it gives running jobs a fresh lease when the
 		// database or the servers were away, since no heartbeat could be recorded.
-		renew := &store.LeasesRenewParams{Lease: d.cfg.Lease, AckTimeout: d.cfg.AckTimeout, Grace: max(2*time.Second, 3*every)}
-		gap, err := d.store.LeasesRenewAfterGap(ctx, renew)
-		if err != nil {
+		if err := d.RenewAfterGap(ctx); err != nil {
 			if ctx.Err() == nil {
 				slog.Warn("reaper tick", "err", err)
 			}
 			continue
 		}
-		if gap > 0 {
-			slog.Warn("no reaper ran for a while (database or servers were down): running jobs got a fresh lease", "gap", gap.Round(time.Millisecond))
-		}
 		if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && ctx.Err() == nil {
 			slog.Warn("reap jobs", "err", err)
 		}
 	}
+}
+
+func (d *Dispatcher) reapEvery() time.Duration {
+	return min(time.Second, max(d.cfg.Lease/10, 100*time.Millisecond))
+}
+
+// RenewAfterGap records a reaper tick and, when no reaper ticked for a while
+// (the database or every server was down, so no heartbeat could be recorded),
+// gives running jobs and unacknowledged claims a fresh lease. A server calls it
+// once before it serves, so even an outage right after its start is seen as one.
+func (d *Dispatcher) RenewAfterGap(ctx context.Context) error {
+	renew := &store.LeasesRenewParams{Lease: d.cfg.Lease, AckTimeout: d.cfg.AckTimeout, Grace: max(2*time.Second, 3*d.reapEvery())}
+	gap, err := d.store.LeasesRenewAfterGap(ctx, renew)
+	if err != nil {
+		return err
+	}
+	if gap > 0 {
+		slog.Warn("no reaper ran for a while (database or servers were down): running jobs got a fresh lease", "gap", gap.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // HeartbeatInterval is how often runners should heartbeat: several times per lease.
