@@ -4,10 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -17,12 +15,9 @@ import (
 func TestIntegrationSecretsRotate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := newPool(t)
 	oldKey, newKey := seal.NewKey(), seal.NewKey()
-	oldBox, err := seal.New(oldKey)
-	require.NoError(t, err)
+	oldBox := newBox(t, oldKey)
 	st := store.New(pool, oldBox)
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
@@ -35,14 +30,12 @@ func TestIntegrationSecretsRotate(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, created)
 
-	rotating, err := seal.New(newKey, oldKey)
-	require.NoError(t, err)
+	rotating := newBox(t, newKey, oldKey)
 	n, err := store.New(pool, rotating).SecretsRotate(ctx, rotating)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 
-	newBox, err := seal.New(newKey)
-	require.NoError(t, err)
+	newBox := newBox(t, newKey)
 	got, err := st.IntegrationGet(ctx, in.ID)
 	require.NoError(t, err)
 	for want, sealed := range map[string][]byte{"hook-secret": got.SecretSealed, "forge-token": got.TokenSealed} {
@@ -65,9 +58,7 @@ func TestIntegrationSecretsRotate(t *testing.T) {
 func TestWebhookDeliveriesPrune(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := newPool(t)
 	box, err := seal.New(seal.NewKey())
 	require.NoError(t, err)
 	st := store.New(pool, box)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -18,12 +16,9 @@ import (
 func TestSecretsRotate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := newPool(t)
 	oldKey, newKey := seal.NewKey(), seal.NewKey()
-	oldBox, err := seal.New(oldKey)
-	require.NoError(t, err)
+	oldBox := newBox(t, oldKey)
 	st := store.New(pool, oldBox)
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
@@ -34,8 +29,7 @@ func TestSecretsRotate(t *testing.T) {
 	}})
 	require.NoError(t, err)
 
-	rotating, err := seal.New(newKey, oldKey)
-	require.NoError(t, err)
+	rotating := newBox(t, newKey, oldKey)
 	n, err := store.New(pool, rotating).SecretsRotate(ctx, rotating)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
@@ -48,8 +42,7 @@ func TestSecretsRotate(t *testing.T) {
 	_, err = oldBox.Open(sealed)
 	require.Error(t, err, "the old key no longer opens it")
 
-	newBox, err := seal.New(newKey)
-	require.NoError(t, err)
+	newBox := newBox(t, newKey)
 	runner, err := pool.Exec(ctx, `INSERT INTO runners (name) VALUES ('r')`)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, runner.RowsAffected())
@@ -66,9 +59,7 @@ func TestSecretsRotate(t *testing.T) {
 func TestSecretsSealLegacy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := newPool(t)
 	box, err := seal.New(seal.NewKey())
 	require.NoError(t, err)
 	st := store.New(pool, box)
@@ -100,31 +91,22 @@ func TestSecretsSealLegacy(t *testing.T) {
 func TestSealCheck(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	boxes := func(keys ...[]byte) *seal.Box {
-		b, err := seal.New(keys...)
-		require.NoError(t, err)
-		return b
-	}
 	keyA, keyB := seal.NewKey(), seal.NewKey()
 
-	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.New(pool, boxes(keyA)).SealCheck(ctx))
-	require.NoError(t, store.New(pool, boxes(keyA)).SealCheck(ctx), "again")
-	require.ErrorIs(t, store.New(pool, boxes(keyB)).SealCheck(ctx), store.ErrWrongSealKey)
+	pool := newPool(t)
+	require.NoError(t, store.New(pool, newBox(t, keyA)).SealCheck(ctx))
+	require.NoError(t, store.New(pool, newBox(t, keyA)).SealCheck(ctx), "again")
+	require.ErrorIs(t, store.New(pool, newBox(t, keyB)).SealCheck(ctx), store.ErrWrongSealKey)
 
-	rotating := boxes(keyB, keyA)
-	_, err = store.New(pool, rotating).SecretsRotate(ctx, rotating)
+	rotating := newBox(t, keyB, keyA)
+	_, err := store.New(pool, rotating).SecretsRotate(ctx, rotating)
 	require.NoError(t, err)
-	require.NoError(t, store.New(pool, boxes(keyB)).SealCheck(ctx))
-	require.ErrorIs(t, store.New(pool, boxes(keyA)).SealCheck(ctx), store.ErrWrongSealKey)
+	require.NoError(t, store.New(pool, newBox(t, keyB)).SealCheck(ctx))
+	require.ErrorIs(t, store.New(pool, newBox(t, keyA)).SealCheck(ctx), store.ErrWrongSealKey)
 
 	// A database from before the check: its sealed secrets decide.
-	old, err := pgxpool.New(ctx, dbtest.NewURL(t))
-	require.NoError(t, err)
-	t.Cleanup(old.Close)
-	st := store.New(old, boxes(keyA))
+	old := newPool(t)
+	st := store.New(old, newBox(t, keyA))
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
 	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
@@ -133,6 +115,6 @@ func TestSealCheck(t *testing.T) {
 		TimeoutSeconds: 60, MaxAttempts: 1,
 	}})
 	require.NoError(t, err)
-	require.ErrorIs(t, store.New(old, boxes(keyB)).SealCheck(ctx), store.ErrWrongSealKey)
-	require.NoError(t, store.New(old, boxes(keyA)).SealCheck(ctx))
+	require.ErrorIs(t, store.New(old, newBox(t, keyB)).SealCheck(ctx), store.ErrWrongSealKey)
+	require.NoError(t, store.New(old, newBox(t, keyA)).SealCheck(ctx))
 }

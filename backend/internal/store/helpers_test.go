@@ -1,0 +1,29 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/seal"
+)
+
+// newPool returns a pool on a fresh database of the test's own.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// newBox returns a box sealing with keys[0] and opening with any of keys.
+func newBox(t *testing.T, keys ...[]byte) *seal.Box {
+	t.Helper()
+	b, err := seal.New(keys...)
+	require.NoError(t, err)
+	return b
+}
