@@ -93,11 +93,7 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 			}
 			jobs[0].Status, jobs[0].Reason, jobs[0].QueuedAt = StatusWaiting, p.Approval, nil
 		}
-		const qLast = `UPDATE integrations SET last_delivery_at = now(), last_delivery = $2 WHERE id = $1`
-		if _, err = tx.Exec(ctx, qLast, p.IntegrationID, p.Message); err != nil {
-			return interpret(err, "record delivery")
-		}
-		return notifyIntegration(ctx, tx, p.IntegrationID)
+		return integrationChanged(ctx, tx, p.IntegrationID, qDelivered, p.IntegrationID, p.Message)
 	})
 	if errors.Is(err, errDuplicate) {
 		return nil, true, nil

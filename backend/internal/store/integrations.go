@@ -153,48 +153,48 @@ func (s *Store) IntegrationDelete(ctx context.Context, id int64) error {
 	return nil
 }
 
+// qDelivered records the outcome of an integration's last webhook delivery.
+const qDelivered = `
+	UPDATE integrations i SET last_delivery_at = now(), last_delivery = $2
+	FROM projects p WHERE i.id = $1 AND p.id = i.project_id
+	RETURNING p.slug`
+
 // IntegrationDelivered records the outcome of the last webhook delivery.
 func (s *Store) IntegrationDelivered(ctx context.Context, id int64, message string) error {
-	const q = `UPDATE integrations SET last_delivery_at = now(), last_delivery = $2 WHERE id = $1`
-	return s.integrationChanged(ctx, id, q, id, message)
-}
-
-// integrationChanged runs q (an update of integration id) and notifies the
-// integration's event in the same transaction.
-func (s *Store) integrationChanged(ctx context.Context, id int64, q string, args ...any) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, q, args...); err != nil {
-			return interpret(err, "record integration")
-		}
-		return notifyIntegration(ctx, tx, id)
+		return integrationChanged(ctx, tx, id, qDelivered, id, message)
 	})
-}
-
-// notifyIntegration queues the IntegrationEvent of integration id in tx.
-func notifyIntegration(ctx context.Context, tx pgx.Tx, id int64) error {
-	e := IntegrationEvent{IntegrationID: id}
-	err := tx.QueryRow(ctx, `SELECT p.slug FROM integrations i JOIN projects p ON p.id = i.project_id WHERE i.id = $1`, id).Scan(&e.Project)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // deleted meanwhile
-	}
-	if err != nil {
-		return interpret(err, "integration event")
-	}
-	var n notes
-	n.event(e)
-	return n.flush(ctx, tx)
 }
 
 // IntegrationStatusReported records a status sent to the forge, or (failure not
 // empty) one the forge did not take.
 func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure string) error {
 	const q = `
-		UPDATE integrations SET
-			last_status_at = CASE WHEN $2 = '' THEN now() ELSE last_status_at END,
-			last_failure_at = CASE WHEN $2 = '' THEN last_failure_at ELSE now() END,
-			last_failure = CASE WHEN $2 = '' THEN last_failure ELSE $2 END
-		WHERE id = $1`
-	return s.integrationChanged(ctx, id, q, id, failure)
+		UPDATE integrations i SET
+			last_status_at = CASE WHEN $2 = '' THEN now() ELSE i.last_status_at END,
+			last_failure_at = CASE WHEN $2 = '' THEN i.last_failure_at ELSE now() END,
+			last_failure = CASE WHEN $2 = '' THEN i.last_failure ELSE $2 END
+		FROM projects p WHERE i.id = $1 AND p.id = i.project_id
+		RETURNING p.slug`
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		return integrationChanged(ctx, tx, id, q, id, failure)
+	})
+}
+
+// integrationChanged runs q, an update of integration id returning its
+// project's slug, and notifies the integration's event in the same transaction.
+func integrationChanged(ctx context.Context, tx pgx.Tx, id int64, q string, args ...any) error {
+	e := IntegrationEvent{IntegrationID: id}
+	err := tx.QueryRow(ctx, q, args...).Scan(&e.Project)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return interpret(err, "record integration")
+	}
+	var n notes
+	n.event(e)
+	return n.flush(ctx, tx)
 }
 
 // ProjectSecret is a project secret's name; its value never leaves the store unsealed.
