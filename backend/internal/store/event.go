@@ -114,25 +114,15 @@ func ParseEvent(payload []byte) (Event, error) {
 	var err error
 	switch head.Type {
 	case EventJob:
-		var v JobEvent
-		err = json.Unmarshal(payload, &v)
-		e = v
+		e, err = decodeEvent[JobEvent](payload)
 	case EventLog:
-		var v LogEvent
-		err = json.Unmarshal(payload, &v)
-		e = v
+		e, err = decodeEvent[LogEvent](payload)
 	case EventRunner:
-		var v RunnerEvent
-		err = json.Unmarshal(payload, &v)
-		e = v
+		e, err = decodeEvent[RunnerEvent](payload)
 	case EventEntity:
-		var v EntityEvent
-		err = json.Unmarshal(payload, &v)
-		e = v
+		e, err = decodeEvent[EntityEvent](payload)
 	case EventIntegration:
-		var v IntegrationEvent
-		err = json.Unmarshal(payload, &v)
-		e = v
+		e, err = decodeEvent[IntegrationEvent](payload)
 	default:
 		return nil, fmt.Errorf("event: unknown type %q", head.Type)
 	}
@@ -140,6 +130,13 @@ func ParseEvent(payload []byte) (Event, error) {
 		return nil, fmt.Errorf("event %s: %w", head.Type, err)
 	}
 	return e, nil
+}
+
+// decodeEvent decodes payload as the event type T.
+func decodeEvent[T Event](payload []byte) (Event, error) {
+	var v T
+	err := json.Unmarshal(payload, &v)
+	return v, err
 }
 
 // claimedJobEventSQL is the JobEvent of a claimed job built in SQL, so JobClaim
