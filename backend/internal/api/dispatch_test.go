@@ -184,6 +184,36 @@ func TestCancelReachesRunner(t *testing.T) {
 	b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run, body: map[string]any{"attempt": 1, "exitCode": 0}}, 410)
 }
 
+// TestCancelUnacknowledgedClaim: a cancel that comes before the runner's first
+// heartbeat still lets the runner stop the process gracefully (its runner may have
+// started it); a claim no runner ever acknowledges ends cancelled, not re-queued.
+func TestCancelUnacknowledgedClaim(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{ack: 500 * time.Millisecond})
+	tok := b.project("proj", false)
+	_, run := b.runner("r1", "linux")
+	j := b.submit(tok, nil)
+	c := b.claim(run, 1, "linux")[0]
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), token: tok}, 200, nil)
+	got := b.job(j.ID)
+	require.Equal(t, "running", got.Status, "running until the runner confirms the process ended")
+	require.NotNil(t, got.CancelRequestedAt)
+	var hb struct{ Cancel bool }
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: run, body: map[string]any{"attempt": 1}}, 200, &hb)
+	require.True(t, hb.Cancel, "the first heartbeat acknowledges the claim and hears of the cancel")
+	var done jobResp
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/complete", c.ID), token: run,
+		body: map[string]any{"attempt": 1, "exitCode": 143}}, 200, &done)
+	require.Equal(t, "cancelled", done.Status)
+
+	lost := b.submit(tok, map[string]any{"entityVal": "def"})
+	require.Len(t, b.claim(run, 1, "linux"), 1)
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", lost.ID), token: tok}, 200, nil)
+	require.Eventually(t, func() bool { return b.job(lost.ID).Status == "cancelled" }, 10*time.Second, 20*time.Millisecond,
+		"the ack timeout ends a cancelled claim nobody acknowledged")
+	require.Equal(t, 1, b.job(lost.ID).Attempt)
+}
+
 // TestCancelGrace: a runner that never confirms a cancel does not keep the job
 // running: after the grace it is cancelled anyway.
 func TestCancelGrace(t *testing.T) {

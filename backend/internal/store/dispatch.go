@@ -100,6 +100,7 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 				lease_expires_at = NULL, queued_at = now(), handouts = greatest(j.handouts - 1, 0)
 			FROM projects p, entities en
 			WHERE j.id = ANY($1) AND j.status = 'running' AND NOT j.acked
+				AND j.cancel_requested_at IS NULL -- cancelled meanwhile: the reaper ends it
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		if _, err := s.collectChanges(ctx, tx, &n, q, ids); err != nil {
@@ -348,6 +349,7 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 				log_length = 0, log_hash_state = NULL
 			FROM projects p, entities en
 			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now()
+				AND j.cancel_requested_at IS NULL -- ended as cancelled below instead
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		unacked, err := s.collectChanges(ctx, tx, &n, qUnacked, MaxHandouts)

@@ -604,17 +604,18 @@ func (s *keyedSet) fillMissing(ctx context.Context, tx pgx.Tx, kind string) erro
 func (s *Store) JobCancel(ctx context.Context, id int64, reason string) (*Job, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
-		// A job that is not running yet, or whose claim no runner acknowledged, is
-		// cancelled at once. A running one is asked to stop: it stays running until
-		// its runner confirms the process is gone (or the grace passes), so the
-		// page never shows "cancelled" while the process still runs.
+		// A job that is not running yet is cancelled at once. A running one is asked
+		// to stop, even when its claim is not acknowledged yet (its runner may well
+		// have started it): it stays running until its runner confirms the process
+		// is gone, or the grace passes, or an unacknowledged claim's ack timeout
+		// does, so the page never shows "cancelled" while the process still runs.
 		const q = `
 			UPDATE jobs j SET
-				status = CASE WHEN j.status = 'running' AND j.acked THEN 'running' ELSE 'cancelled' END,
-				cancel_requested_at = CASE WHEN j.status = 'running' AND j.acked THEN now() END,
+				status = CASE WHEN j.status = 'running' THEN 'running' ELSE 'cancelled' END,
+				cancel_requested_at = CASE WHEN j.status = 'running' THEN now() END,
 				stop_status = 'cancelled',
-				ended_at = CASE WHEN j.status = 'running' AND j.acked THEN NULL ELSE now() END,
-				lease_expires_at = CASE WHEN j.status = 'running' AND j.acked THEN j.lease_expires_at END,
+				ended_at = CASE WHEN j.status = 'running' THEN NULL ELSE now() END,
+				lease_expires_at = CASE WHEN j.status = 'running' THEN j.lease_expires_at END,
 				reason = $2
 			FROM projects p, entities en
 			WHERE j.id = $1 AND j.status IN ('waiting', 'queued', 'running') AND j.cancel_requested_at IS NULL
