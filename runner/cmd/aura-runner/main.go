@@ -16,6 +16,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -25,44 +26,60 @@ import (
 	"github.com/aura-ci/aura/runner/internal/submit"
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; otherwise the
-// build info supplies it.
-var version = "dev"
+// Set at link time (-ldflags "-X main.version=v1.2.3"): version, when set, wins;
+// revision and modified ("true" with uncommitted changes) stand in for the VCS
+// information the toolchain embeds, where it cannot (a git worktree,
+// -buildvcs=false). scripts/build sets them.
+var version, revision, modified string
 
 func main() {
-	version = buildVersion(version)
+	if version == "" {
+		info, ok := debug.ReadBuildInfo()
+		if !ok {
+			info = &debug.BuildInfo{}
+		}
+		version = versionOf(info, revision, modified == "true")
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
-// buildVersion returns the version to report: the one set at build time, else
-// the module version (go install …@v1.2.3), else the VCS revision the binary was
-// built from ("dev-0123456789ab", "-dirty" with uncommitted changes).
-func buildVersion(set string) string {
-	info, ok := debug.ReadBuildInfo()
-	if set != "dev" || !ok {
-		return set
-	}
-	return versionOf(info)
-}
+// pseudoVersion matches the version Go makes up for an untagged commit
+// (v0.0.0-20260101120000-0123456789ab): the bare revision says the same, shorter.
+var pseudoVersion = regexp.MustCompile(`\d{14}-[0-9a-f]{12}(\+dirty)?$`)
 
-// versionOf reads the version from build info.
-func versionOf(info *debug.BuildInfo) string {
-	if v := info.Main.Version; v != "" && v != "(devel)" {
+// versionOf returns the version to report: the module version (go install
+// …@v1.2.3), else the VCS revision the binary was built from (12 characters,
+// "+dirty" with uncommitted changes), from the build information or else from rev
+// and modified, else "dev". It says what the server's version.String says.
+func versionOf(info *debug.BuildInfo, rev string, modified bool) string {
+	v := info.Main.Version
+	if v == "(devel)" {
+		v = ""
+	}
+	if v != "" && !pseudoVersion.MatchString(v) {
 		return v
 	}
-	var rev, dirty string
+	var vcsRev, vcsModified string
 	for _, s := range info.Settings {
-		switch {
-		case s.Key == "vcs.revision":
-			rev = s.Value[:min(12, len(s.Value))]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "-dirty"
+		switch s.Key {
+		case "vcs.revision":
+			vcsRev = s.Value
+		case "vcs.modified":
+			vcsModified = s.Value
 		}
 	}
-	if rev == "" {
-		return "dev"
+	if vcsRev != "" {
+		rev, modified = vcsRev, vcsModified == "true"
 	}
-	return "dev-" + rev + dirty
+	switch {
+	case rev != "" && modified:
+		return rev[:min(12, len(rev))] + "+dirty"
+	case rev != "":
+		return rev[:min(12, len(rev))]
+	case v != "":
+		return v // go install …@<commit>: a pseudo-version, and no VCS information
+	}
+	return "dev"
 }
 
 func run(args []string) int {

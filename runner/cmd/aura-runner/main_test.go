@@ -5,21 +5,39 @@ import (
 	"testing"
 )
 
+// TestVersionOf holds the same cases as the server's version test: both binaries
+// of one build name the same version.
 func TestVersionOf(t *testing.T) {
 	t.Parallel()
-	rev := []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}}
-	for _, tt := range []struct {
-		info debug.BuildInfo
-		want string
+	rev := debug.BuildSetting{Key: "vcs.revision", Value: "0123456789abcdef0123"}
+	clean := debug.BuildSetting{Key: "vcs.modified", Value: "false"}
+	dirty := debug.BuildSetting{Key: "vcs.modified", Value: "true"}
+	for _, c := range []struct {
+		name     string
+		info     debug.BuildInfo
+		rev      string
+		modified bool
+		want     string
 	}{
-		{debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}, Settings: rev}, "v1.2.3"},
-		{debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: rev}, "dev-0123456789ab"},
-		{debug.BuildInfo{Settings: append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"})}, "dev-0123456789ab-dirty"},
-		// go build -buildvcs=false, or a git worktree, which Go does not stamp.
-		{debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+		{name: "tagged module", info: debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, want: "v1.2.3"},
+		{name: "tagged checkout", info: debug.BuildInfo{Main: debug.Module{Version: "v1.2.3+dirty"},
+			Settings: []debug.BuildSetting{rev, dirty}}, want: "v1.2.3+dirty"},
+		{name: "checkout", info: debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261130042201-0123456789ab"},
+			Settings: []debug.BuildSetting{rev, clean}}, want: "0123456789ab"},
+		{name: "dirty checkout", info: debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261130042201-0123456789ab+dirty"},
+			Settings: []debug.BuildSetting{dirty, rev}}, want: "0123456789ab+dirty"},
+		{name: "go 1.23 checkout", info: debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
+			Settings: []debug.BuildSetting{rev, dirty}}, want: "0123456789ab+dirty"},
+		{name: "go install @commit", info: debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261130042201-0123456789ab"}},
+			want: "v0.0.0-20261130042201-0123456789ab"},
+		{name: "stamped at link time", info: debug.BuildInfo{Main: debug.Module{Version: "(devel)"}},
+			rev: "fedcba9876543210", modified: true, want: "fedcba987654+dirty"},
+		{name: "build information wins", info: debug.BuildInfo{Settings: []debug.BuildSetting{rev, clean}},
+			rev: "fedcba9876543210", modified: true, want: "0123456789ab"},
+		{name: "nothing known", info: debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, want: "dev"},
 	} {
-		if got := versionOf(&tt.info); got != tt.want {
-			t.Errorf("versionOf(%+v) = %q, want %q", tt.info, got, tt.want)
+		if got := versionOf(&c.info, c.rev, c.modified); got != c.want {
+			t.Errorf("%s: versionOf = %q, want %q", c.name, got, c.want)
 		}
 	}
 }
