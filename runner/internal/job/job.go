@@ -3,18 +3,20 @@
 // order) written to one writer. It stops the whole process group on cancel,
 // timeout or shutdown: SIGTERM first, SIGKILL after a grace period. Processes that
 // left the group (setsid, double forks) are found by a mark in their environment
-// and end with the job too; a ".run" file beside the workspace keeps the mark, so
-// a runner starting after a crash ends what the crashed one left (Recover).
+// and end with the job too. Each job's shell runs under a supervisor (Supervise)
+// that kills the job's processes when the runner dies, kill -9 included. A ".run"
+// file beside the workspace keeps the mark, so a runner starting after a crash
+// the supervisor did not survive either ends what was left (Recover).
 package job
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,15 +94,19 @@ type Result struct {
 
 // Process is a running job.
 type Process struct {
-	spec    Spec
-	cmd     *exec.Cmd
-	pgid    int
-	mark    string // the value of markVar in every process of this job
-	dir     string
-	out     *noteWriter
-	started time.Time
-	copied  chan struct{}
-	read    *os.File
+	spec Spec
+	// cmd is the job's supervisor (see Supervise), which runs its shell.
+	cmd      *exec.Cmd
+	status   *bufio.Reader // the supervisor's lines
+	statusR  *os.File
+	lifeline *os.File // closing it lets the supervisor end
+	pgid     int      // the shell's process group
+	mark     string   // the value of markVar in every process of this job
+	dir      string
+	out      *noteWriter
+	started  time.Time
+	copied   chan struct{}
+	read     *os.File
 
 	mu        sync.Mutex
 	stopped   StopReason
@@ -136,38 +142,52 @@ func Start(spec Spec) (*Process, error) {
 		_ = removeAll(dir)
 		return nil, fmt.Errorf("record the job: %w", err)
 	}
-	cmd := exec.Command(spec.Shell, "-c", spec.Cmd)
-	cmd.Dir = dir
-	cmd.Env = append(slices.Clip(spec.Env), "PWD="+dir, markVar+"="+mark)
-	cmd.Stdin = nil
-	cmd.Stdout = w
-	cmd.Stderr = w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	shells.Lock()
-	err = cmd.Start()
-	if err == nil {
-		shells.pids[cmd.Process.Pid] = true
-	}
-	shells.Unlock()
-	if err != nil {
+	fail := func(err error) (*Process, error) {
 		_ = r.Close()
 		_ = w.Close()
 		_ = removeAll(dir)
 		_ = os.Remove(dir + ".run")
 		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
 	}
+	shell, err := exec.LookPath(spec.Shell)
+	if err != nil {
+		return fail(err)
+	}
+	cmd, statusR, lifeline, err := startSupervisor(dir, mark, shell, spec, w)
+	if err != nil {
+		return fail(err)
+	}
 	_ = w.Close()
+	status := bufio.NewReader(statusR)
+	word, rest, ok := supervisorLine(status)
+	pgid, err := supervisorNumber(rest)
+	if !ok || word != "started" || err != nil {
+		_ = lifeline.Close()
+		werr := cmd.Wait()
+		forgetSupervisor(cmd.Process.Pid)
+		_ = statusR.Close()
+		switch {
+		case word == "failed":
+			err = errors.New(rest)
+		case !ok:
+			err = fmt.Errorf("the job supervisor ended: %v", werr)
+		}
+		return fail(err)
+	}
 
 	p := &Process{
-		spec:    spec,
-		cmd:     cmd,
-		pgid:    cmd.Process.Pid,
-		mark:    mark,
-		dir:     dir,
-		out:     &noteWriter{w: spec.Output},
-		started: time.Now(),
-		copied:  make(chan struct{}),
-		read:    r,
+		spec:     spec,
+		cmd:      cmd,
+		status:   status,
+		statusR:  statusR,
+		lifeline: lifeline,
+		pgid:     pgid,
+		mark:     mark,
+		dir:      dir,
+		out:      &noteWriter{w: spec.Output},
+		started:  time.Now(),
+		copied:   make(chan struct{}),
+		read:     r,
 	}
 	go func() {
 		defer close(p.copied)
@@ -257,11 +277,8 @@ func (p *Process) note(format string, args ...any) <-chan struct{} {
 // group, waits for the output to be written, and removes the workspace. It must be
 // called exactly once.
 func (p *Process) Wait() Result {
-	err := p.cmd.Wait()
+	code, reported := p.shellExit()
 	duration := time.Since(p.started)
-	shells.Lock()
-	delete(shells.pids, p.cmd.Process.Pid)
-	shells.Unlock()
 	if p.timeout != nil {
 		p.timeout.Stop()
 	}
@@ -284,6 +301,17 @@ func (p *Process) Wait() Result {
 	}
 	p.mu.Unlock()
 
+	// Letting go of the supervisor kills what neither the group nor the mark
+	// found (a process that cleared its environment and left the group), and
+	// ends it.
+	_ = p.lifeline.Close()
+	err := p.cmd.Wait()
+	forgetSupervisor(p.cmd.Process.Pid)
+	_ = p.statusR.Close()
+	if !reported {
+		code = exitCode(err)
+	}
+
 	// A process that left the group (setsid) may still hold the pipe open.
 	select {
 	case <-p.copied:
@@ -299,7 +327,6 @@ func (p *Process) Wait() Result {
 	}
 	_ = os.Remove(p.dir + ".run")
 
-	code := exitCode(err)
 	switch {
 	case stopped == TimedOut:
 		code = ExitTimedOut
@@ -307,6 +334,22 @@ func (p *Process) Wait() Result {
 		code = ExitStopped
 	}
 	return Result{ExitCode: code, Stopped: stopped, Duration: duration}
+}
+
+// shellExit waits for the supervisor to report the shell's exit code. reported is
+// false when the supervisor died without saying it.
+func (p *Process) shellExit() (code int, reported bool) {
+	for {
+		word, rest, ok := supervisorLine(p.status)
+		if !ok {
+			return 0, false
+		}
+		if word == "exit" {
+			if code, err := supervisorNumber(rest); err == nil {
+				return code, true
+			}
+		}
+	}
 }
 
 // endGroup sends SIGTERM to what is left of the job's processes, waits up to

@@ -20,8 +20,8 @@ import (
 // markVar names the variable that marks every process of one job attempt. A
 // process keeps its environment across setsid and double forks, which take it
 // out of the job's process group, so the mark finds those too. (A process that
-// replaces its whole environment and leaves the group escapes; a cgroup would
-// catch it, but needs privileges a runner seldom has.)
+// replaces its whole environment and leaves the group escapes the mark, but not
+// the job's supervisor, which kills it when the job is over.)
 const markVar = "AURA_JOB_RUN"
 
 func newMark() string {
@@ -158,22 +158,23 @@ func treeAlive(pgid int, mark string) bool {
 	return len(jobPids(pgid, mark)) > 0
 }
 
-// Shells the runner started and waits for itself: the orphan reaper leaves them
-// to exec.Cmd.Wait. The lock spans starting a shell and recording it, so the
-// reaper never takes the exit status of a shell it has not heard of yet.
-var shells = struct {
+// The job supervisors the runner started and waits for itself: the orphan reaper
+// leaves them to exec.Cmd.Wait. The lock spans starting one and recording it, so
+// the reaper never takes the exit status of one it has not heard of yet.
+var supervisors = struct {
 	sync.Mutex
 	pids map[int]bool
 }{pids: map[int]bool{}}
 
 // reapOrphans reaps the exited processes that were reparented to this runner
-// as their subreaper (what a job left behind), leaving its own shells alone.
+// as their subreaper (what a job left behind, when its supervisor died), leaving
+// its own supervisors alone.
 func reapOrphans() {
 	self := os.Getpid()
-	shells.Lock()
-	defer shells.Unlock()
+	supervisors.Lock()
+	defer supervisors.Unlock()
 	for _, p := range processes() {
-		if p.ppid == self && !p.running() && !shells.pids[p.pid] {
+		if p.ppid == self && !p.running() && !supervisors.pids[p.pid] {
 			var ws syscall.WaitStatus
 			_, _ = syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
 		}
@@ -185,10 +186,11 @@ var (
 	adopted    atomic.Bool // this process is the subreaper of its jobs
 )
 
-// AdoptOrphans makes this process the subreaper of everything its jobs start:
-// a process that a job forks twice or detaches with setsid becomes its child
-// rather than init's when its parent exits, so it stays within reach, and is
-// reaped here. Call it once, before the first job starts.
+// AdoptOrphans makes this process the subreaper of everything its jobs start
+// (their supervisors are subreapers below it): a process that a job forks twice
+// or detaches with setsid becomes a child of one of them rather than of init when
+// its parent exits, so it stays within reach. Call it once, before the first job
+// starts.
 func AdoptOrphans() error {
 	if err := setSubreaper(); err != nil {
 		return err

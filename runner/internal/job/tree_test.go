@@ -78,6 +78,8 @@ func TestRecover(t *testing.T) {
 	b := setup(t, escapees(out, "sleep 600"))
 	p := start(t, b.spec)
 	daemon, forked := readPid(t, filepath.Join(out, "daemon")), readPid(t, filepath.Join(out, "forked"))
+	require.Eventually(t, func() bool { return len(groupPids(t, p.Pgid())) == 2 }, 5*time.Second, 5*time.Millisecond,
+		"the shell and its sleep")
 
 	done, err := Recover(b.spec.WorkDir)
 	require.NoError(t, err)
