@@ -36,8 +36,9 @@ const (
 	// statusFD carries the supervisor's lines to the runner: "started <pid>" or
 	// "failed <why>", then "exit <code>" when the shell exits.
 	statusFD = 3
-	// lifelineFD is a pipe whose write end only the runner holds. It reads EOF
-	// when the runner closes it (the job is over) or when the runner dies in any
+	// lifelineFD is a pipe whose write end only the runner holds. It first
+	// carries the job's environment (see encodeEnv), then reads EOF when the
+	// runner closes it (the job is over) or when the runner dies in any
 	// way, kill -9 included: the kernel closes a dead process's files. Unlike
 	// Pdeathsig, it fires for the process and not the thread that started the
 	// supervisor, and cannot be missed by a runner dying before the supervisor
@@ -61,15 +62,20 @@ func Supervise(args []string) int {
 	syscall.CloseOnExec(statusFD)
 	syscall.CloseOnExec(lifelineFD)
 	status := os.NewFile(statusFD, "status")
-	lifeline := os.NewFile(lifelineFD, "lifeline")
+	lifeline := bufio.NewReader(os.NewFile(lifelineFD, "lifeline"))
 	// A SIGTERM, SIGINT or SIGHUP meant for the job (a whole session's, a
 	// terminal's) must not take its keeper away. Caught signals are reset to their
 	// default in the shell when it starts, ignored ones would not be.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	_ = setSubreaper() // Linux only; elsewhere the process group is what it kills
 
+	env, err := readEnv(lifeline)
+	if err != nil {
+		fmt.Fprintf(status, "failed reading the job's environment: %v\n", err)
+		return ExitNotStarted
+	}
 	pid, err := syscall.ForkExec(path, []string{name, "-c", cmd}, &syscall.ProcAttr{
-		Env:   jobEnv(os.Environ(), mark),
+		Env:   append(env, markVar+"="+mark),
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
@@ -100,11 +106,48 @@ func Supervise(args []string) int {
 	return code
 }
 
-// jobEnv is the shell's environment: the supervisor's, marked with mark instead
-// of any mark it carries (a runner that runs inside a job).
-func jobEnv(env []string, mark string) []string {
-	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, markVar+"=") })
-	return append(env, markVar+"="+mark)
+// encodeEnv is the job's environment as the runner sends it to the supervisor:
+// each entry ends with a NUL, and an empty entry ends the list. The supervisor's
+// own environment stays empty, so what the job sets for Go programs
+// (GODEBUG=inittrace=1, GOGC) or the dynamic linker (LD_PRELOAD) never changes
+// the supervisor, nor writes into the job's output; and unlike its command line,
+// a pipe shows no other user the job's secrets. Later entries win over earlier
+// ones, and a mark the runner carries (it runs inside a job) gives way to the
+// job's own.
+func encodeEnv(env []string) ([]byte, error) {
+	seen := map[string]bool{markVar: true}
+	var keep []string
+	for _, kv := range slices.Backward(env) {
+		if strings.IndexByte(kv, 0) >= 0 {
+			return nil, fmt.Errorf("a NUL byte in the environment variable %q", strings.SplitN(kv, "=", 2)[0])
+		}
+		key, _, _ := strings.Cut(kv, "=")
+		if kv == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		keep = append(keep, kv)
+	}
+	var b []byte
+	for _, kv := range slices.Backward(keep) {
+		b = append(append(b, kv...), 0)
+	}
+	return append(b, 0), nil
+}
+
+// readEnv reads what encodeEnv made.
+func readEnv(r *bufio.Reader) ([]string, error) {
+	var env []string
+	for {
+		kv, err := r.ReadString(0)
+		if err != nil {
+			return nil, err
+		}
+		if kv == "\x00" {
+			return env, nil
+		}
+		env = append(env, kv[:len(kv)-1])
+	}
 }
 
 // reapChildren reaps the supervisor's children, the shell and every orphan of the
@@ -155,6 +198,10 @@ func startSupervisor(dir, mark, shell string, spec Spec, out *os.File) (*exec.Cm
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("find the runner's binary for the job supervisor: %w", err)
 	}
+	env, err := encodeEnv(append(slices.Clip(spec.Env), "PWD="+dir))
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, nil, err
@@ -169,7 +216,7 @@ func startSupervisor(dir, mark, shell string, spec Spec, out *os.File) (*exec.Cm
 		Path:   path,
 		Args:   []string{"aura-runner", SupervisorCommand, mark, shell, spec.Shell, spec.Cmd},
 		Dir:    dir,
-		Env:    append(slices.Clip(spec.Env), "PWD="+dir),
+		Env:    []string{}, // the job's goes through the lifeline: see encodeEnv
 		Stdout: out,
 		Stderr: out,
 		// Files 3 and 4: statusFD and lifelineFD.
@@ -190,6 +237,8 @@ func startSupervisor(dir, mark, shell string, spec Spec, out *os.File) (*exec.Cm
 		_ = lifelineW.Close()
 		return nil, nil, nil, err
 	}
+	// Should the supervisor be gone already, its status pipe says so.
+	_, _ = lifelineW.Write(env)
 	return cmd, statusR, lifelineW, nil
 }
 

@@ -44,13 +44,14 @@ func TestUnmarkedProcessEndsWithTheJob(t *testing.T) {
 	requireGone(t, time.Second, readPid(t, filepath.Join(out, "pid")))
 }
 
-// TestSupervisorIsInvisible: the shell gets the job's environment with its own
-// mark only (also under a runner that runs inside a job), and neither of the
-// supervisor's pipes to the runner.
+// TestSupervisorIsInvisible: the shell gets the job's environment (later entries
+// winning) with its own mark only (also under a runner that runs inside a job),
+// and neither of the supervisor's pipes to the runner; the job's environment does
+// not change the supervisor (GODEBUG=inittrace=1 would print into the job's output).
 func TestSupervisorIsInvisible(t *testing.T) {
 	t.Parallel()
-	b := setup(t, `env | grep -c "^`+markVar+`="; env | grep -c "^`+markVar+`=outer$"; ls -l /proc/$$/fd`)
-	b.spec.Env = append(b.spec.Env, markVar+"=outer")
+	b := setup(t, `echo "$GREETING"; env | grep -c "^`+markVar+`="; env | grep -c "^`+markVar+`=outer$"; ls -l /proc/$$/fd`)
+	b.spec.Env = append(b.spec.Env, markVar+"=outer", "GODEBUG=inittrace=1", "GREETING=second")
 	p := start(t, b.spec)
 	var pipes []string
 	for _, f := range []*os.File{p.statusR, p.lifeline} {
@@ -59,9 +60,21 @@ func TestSupervisorIsInvisible(t *testing.T) {
 		pipes = append(pipes, fmt.Sprintf("pipe:[%d]", st.Ino))
 	}
 	require.Equal(t, 0, p.Wait().ExitCode)
-	require.True(t, strings.HasPrefix(b.out.String(), "1\n0\n"), b.out.String())
+	require.True(t, strings.HasPrefix(b.out.String(), "second\n1\n0\ntotal"), b.out.String())
 	for _, pipe := range pipes {
 		require.NotContains(t, b.out.String(), pipe)
 	}
 	require.Contains(t, b.out.String(), "1 -> pipe:[")
+}
+
+// TestStartRefusesNULInTheEnvironment, as exec would, before anything runs.
+func TestStartRefusesNULInTheEnvironment(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "true")
+	b.spec.Env = append(b.spec.Env, "BAD=a\x00b")
+	_, err := Start(b.spec)
+	require.ErrorContains(t, err, `"BAD"`)
+	entries, err := os.ReadDir(b.spec.WorkDir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "no workspace left behind")
 }
