@@ -86,7 +86,11 @@ func Supervise(args []string) int {
 	fmt.Fprintf(status, "started %d\n", pid)
 
 	shellExited := make(chan int, 1)
-	go reapChildren(pid, shellExited)
+	allReaped := make(chan struct{})
+	go func() {
+		defer close(allReaped)
+		reapChildren(pid, shellExited)
+	}()
 	released := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, lifeline)
@@ -102,7 +106,13 @@ func Supervise(args []string) int {
 	case <-released:
 		// The runner died: the job dies with it, at once, as a dropped one.
 	}
-	killDescendants(pid)
+	select {
+	case <-allReaped:
+		// As the job's subreaper, with no child left it has no descendant left.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	default:
+		killDescendants(pid)
+	}
 	return code
 }
 
