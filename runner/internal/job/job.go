@@ -3,7 +3,7 @@
 // order) written to one writer. It stops the whole process group on cancel,
 // timeout or shutdown: SIGTERM first, SIGKILL after a grace period. Processes that
 // left the group (setsid, double forks) are found by a mark in their environment
-// and end with the job too. Each job's shell runs under a supervisor (Supervise)
+// and end with the job too. Each job's shell runs under a supervisor (supervise)
 // that kills the job's processes when the runner dies, kill -9 included. A ".run"
 // file beside the workspace keeps the mark, so a runner starting after a crash
 // the supervisor did not survive either ends what was left (Recover).
@@ -95,7 +95,7 @@ type Result struct {
 // Process is a running job.
 type Process struct {
 	spec Spec
-	// cmd is the job's supervisor (see Supervise), which runs its shell.
+	// cmd is the job's supervisor (see supervise), which runs its shell.
 	cmd      *exec.Cmd
 	status   *bufio.Reader // the supervisor's lines
 	statusR  *os.File

@@ -15,18 +15,18 @@ import (
 	"time"
 )
 
-// SupervisorCommand is the hidden aura-runner subcommand every job runs under:
+// supervisorCommand is the hidden aura-runner subcommand every job runs under:
 // the runner starts itself again as `aura-runner job-supervisor <mark> <shell
 // path> <shell name> <cmd>`, which starts the job's shell and keeps it for as
 // long as the runner lives.
-const SupervisorCommand = "job-supervisor"
+const supervisorCommand = "job-supervisor"
 
 // init turns any program that can start jobs (aura-runner, and the test binaries
 // of the packages that start jobs) into a supervisor when started as one, before
 // its main or TestMain: a test binary without that would run its tests again.
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == SupervisorCommand {
-		os.Exit(Supervise(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == supervisorCommand {
+		os.Exit(supervise(os.Args[2:]))
 	}
 }
 
@@ -46,16 +46,16 @@ const (
 	lifelineFD = 4
 )
 
-// Supervise runs the supervisor of one job, with its arguments after
-// SupervisorCommand, and returns its exit code, the shell's. It is the child
+// supervise runs the supervisor of one job, with its arguments after
+// supervisorCommand, and returns its exit code, the shell's. It is the child
 // subreaper of the job's processes, so everything the job starts, detached or
 // not, stays its descendant; when its lifeline reads EOF it kills them all with
 // SIGKILL, and exits. Stopping the job gracefully is the runner's part: its
 // signals go to the job's process group and marked processes, never to the
 // supervisor, which keeps the job within reach until the runner lets go.
-func Supervise(args []string) int {
+func supervise(args []string) int {
 	if len(args) != 4 {
-		fmt.Fprintf(os.Stderr, "aura-runner %s: runs one job for aura-runner; not for use by hand\n", SupervisorCommand)
+		fmt.Fprintf(os.Stderr, "aura-runner %s: runs one job for aura-runner; not for use by hand\n", supervisorCommand)
 		return 2
 	}
 	mark, path, name, cmd := args[0], args[1], args[2], args[3]
@@ -224,7 +224,7 @@ func startSupervisor(dir, mark, shell string, spec Spec, out *os.File) (*exec.Cm
 	}
 	cmd := &exec.Cmd{
 		Path:   path,
-		Args:   []string{"aura-runner", SupervisorCommand, mark, shell, spec.Shell, spec.Cmd},
+		Args:   []string{"aura-runner", supervisorCommand, mark, shell, spec.Shell, spec.Cmd},
 		Dir:    dir,
 		Env:    []string{}, // the job's goes through the lifeline: see encodeEnv
 		Stdout: out,
