@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,30 +84,4 @@ func (s *Store) AdminTokenBootstrap(ctx context.Context, hash []byte, force bool
 		return interpret(err, "admin token")
 	})
 	return created, err
-}
-
-// ServerKey returns the key that signs job tokens, creating it on first use. It
-// lives in the database so every server process sharing it agrees.
-func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
-	fresh := make([]byte, 32)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
-	}
-	const q = `
-		WITH ins AS (
-			INSERT INTO settings (key, value) VALUES ('server_key', encode($1::bytea, 'hex'))
-			ON CONFLICT (key) DO NOTHING RETURNING value
-		)
-		SELECT decode(value, 'hex') FROM ins
-		UNION ALL
-		SELECT decode(value, 'hex') FROM settings WHERE key = 'server_key'
-		LIMIT 1`
-	for try := 0; ; try++ {
-		var key []byte
-		err := s.pool.QueryRow(ctx, q, fresh).Scan(&key)
-		if err == pgx.ErrNoRows && try < 3 {
-			continue
-		}
-		return key, interpret(err, "server key")
-	}
 }
