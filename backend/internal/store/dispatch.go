@@ -12,10 +12,9 @@ import (
 
 // ClaimedJob is a job handed to a runner, with everything it needs to run it.
 type ClaimedJob struct {
-	ID      int64 `db:"id"`
-	Attempt int   `db:"attempt"`
-	// Claim numbers this hand-out among all of the job's: its job token signs it.
-	Claim          int               `db:"claim"`
+	ID             int64             `db:"id"`
+	Attempt        int               `db:"attempt"`
+	Claim          int               `db:"claim"` // this hand-out's number among the job's; its job token signs it
 	Project        string            `db:"project"`
 	EntityKey      string            `db:"entity_key"`
 	EntityVal      string            `db:"entity_val"`
