@@ -153,7 +153,7 @@ func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.checkClaimTags(r, p, body.Tags); err != nil {
+	if err := checkClaimTags(p, body.Tags); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -75,7 +75,7 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.checkClaimTags(r, p, body.Tags); err != nil {
+	if err := checkClaimTags(p, body.Tags); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -109,21 +109,17 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 // checkClaimTags refuses a claim for tags the runner was not registered with: a
 // runner's registered tags bound what it may claim (and so which jobs' secrets it
 // receives), whatever tags its process is started with.
-func (h *handler) checkClaimTags(r *http.Request, p *auth.Principal, tags []string) error {
-	run, err := h.Store.RunnerGet(r.Context(), p.RunnerID)
-	if err != nil {
-		return named(err, "runner %d", p.RunnerID)
-	}
+func checkClaimTags(p *auth.Principal, tags []string) error {
 	var foreign []string
 	for _, t := range tags {
-		if !slices.Contains(run.Tags, t) && !slices.Contains(foreign, t) {
+		if !slices.Contains(p.RunnerTags, t) && !slices.Contains(foreign, t) {
 			foreign = append(foreign, t)
 		}
 	}
 	if len(foreign) > 0 {
 		return errorf(http.StatusForbidden, "tags", fmt.Sprintf("runner %s is registered for tags %s and may not claim %s: "+
 			"start it with its registered tags, or register a runner for these (POST /api/v1/runners)",
-			run.Name, quoteList(run.Tags), quoteList(foreign)))
+			p.RunnerName, quoteList(p.RunnerTags), quoteList(foreign)))
 	}
 	return nil
 }

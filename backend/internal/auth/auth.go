@@ -48,7 +48,8 @@ type Principal struct {
 	Project    string
 	RunnerID   int64 // runner tokens
 	RunnerName string
-	JobID      int64 // job tokens
+	RunnerTags []string // the tags the runner was registered with: all it may claim
+	JobID      int64    // job tokens
 	Attempt    int
 	Claim      int // the hand-out of the job the token was made for
 }
@@ -140,7 +141,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	case KindProject:
 		p.ProjectID, p.Project = *t.ProjectID, *t.Project
 	case KindRunner:
-		p.RunnerID, p.RunnerName = *t.RunnerID, *t.RunnerName
+		p.RunnerID, p.RunnerName, p.RunnerTags = *t.RunnerID, *t.RunnerName, t.RunnerTags
 	}
 	return p, nil
 }

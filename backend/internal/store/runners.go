@@ -81,13 +81,6 @@ func (s *Store) RunnerCreate(ctx context.Context, p *RunnerCreateParams) (*Runne
 	return r, err
 }
 
-// RunnerGet reads one runner.
-func (s *Store) RunnerGet(ctx context.Context, id int64) (*Runner, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+runnerColumns+` FROM runners WHERE id = $1`, id)
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Runner])
-	return r, interpret(err, "runner")
-}
-
 // RunnerList lists runners by id.
 func (s *Store) RunnerList(ctx context.Context, page Page) ([]*Runner, string, error) {
 	after, err := DecodeCursor(page.Cursor)

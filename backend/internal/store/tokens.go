@@ -16,13 +16,14 @@ type Token struct {
 	Project    *string    `db:"project"`
 	RunnerID   *int64     `db:"runner_id"`
 	RunnerName *string    `db:"runner_name"`
+	RunnerTags []string   `db:"runner_tags"` // the tags a runner token's runner was registered with
 	CreatedAt  time.Time  `db:"created_at"`
 	LastUsedAt *time.Time `db:"last_used_at"`
 }
 
 const tokenSelect = `
 	SELECT t.id, t.kind, t.name, t.project_id, p.slug AS project, t.runner_id, r.name AS runner_name,
-		t.created_at, t.last_used_at
+		r.tags AS runner_tags, t.created_at, t.last_used_at
 	FROM tokens t
 	LEFT JOIN projects p ON p.id = t.project_id
 	LEFT JOIN runners r ON r.id = t.runner_id`
