@@ -180,10 +180,14 @@ func (s *server) project(slug string) string {
 	return tok.Token
 }
 
-// runnerToken registers a runner.
-func (s *server) runnerToken(name string) string {
+// runnerToken registers a runner for tags (a runner claims only its registered
+// tags; none given: "linux").
+func (s *server) runnerToken(name string, tags ...string) string {
+	if len(tags) == 0 {
+		tags = []string{"linux"}
+	}
 	var r struct{ Token string }
-	s.call("POST", "/api/v1/runners", s.admin, map[string]any{"name": name}, &r, 201)
+	s.call("POST", "/api/v1/runners", s.admin, map[string]any{"name": name, "tags": tags}, &r, 201)
 	return r.Token
 }
 
@@ -251,7 +255,13 @@ type runner struct {
 
 func startRunner(t testing.TB, s *server, name string, args ...string) *runner {
 	t.Helper()
-	token := s.runnerToken(name)
+	var tags []string
+	for i, arg := range args {
+		if arg == "--tag" && i+1 < len(args) {
+			tags = append(tags, args[i+1])
+		}
+	}
+	token := s.runnerToken(name, tags...)
 	work := t.TempDir()
 	full := append([]string{"--server", s.url, "--token", token, "--work-dir", work, "--grace", "2s"}, args...)
 	r := &runner{cmd: exec.Command(filepath.Join(binDir, "aura-runner"), full...), out: &logBuffer{}}

@@ -153,6 +153,10 @@ func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if err := checkClaimTags(p, body.Tags); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	// A 0.4 runner does not long-poll and never heartbeats.
 	jobs, err := h.Dispatcher.Claim(r.Context(), &dispatch.ClaimRequest{
 		RunnerID: p.RunnerID, Tags: body.Tags, Capacity: min(*body.Limit, 100), Compat: true,
@@ -165,7 +169,7 @@ func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
 	for i, j := range jobs {
 		out[i] = compatJobJSON{
 			ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
-			JobKey: h.Auth.JobToken(j.ID, j.Attempt), Cmd: j.Cmd, Env: formatDotEnv(j.Env, j.SecretEnv), Tag: j.Tag,
+			JobKey: h.Auth.JobToken(j.ID, j.Attempt, j.Claim), Cmd: j.Cmd, Env: formatDotEnv(j.Env, j.SecretEnv), Tag: j.Tag,
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
@@ -244,6 +248,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 	case p.Kind == auth.KindRunner:
 		hold.RunnerID = p.RunnerID
 	case p.Kind == auth.KindJob && p.JobID == id && p.Attempt == j.Attempt:
+		hold.Claim = p.Claim
 	default:
 		writeError(w, r, errForbidden)
 		return
@@ -262,7 +267,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 		if n > 0 {
 			_, aerr := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
 				Holder: hold, Offset: offset, Data: buf[:n], Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
-				Mask: h.tokensToMask(r, hold), AfterEnd: true,
+				Mask: tokensToMask(r), JobTokenFunc: h.jobTokenFunc(hold), AfterEnd: true,
 			})
 			if aerr != nil {
 				writeError(w, r, aerr)

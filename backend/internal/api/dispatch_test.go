@@ -49,7 +49,7 @@ func TestLongPollWakesOnSubmit(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
-	_, run := b.runner("r1", "linux")
+	_, run := b.runner("r1", "linux", "mac")
 	got := b.poll(run, 2, "mac", "linux")
 	time.Sleep(200 * time.Millisecond) // let the long poll start waiting
 	j := b.submit(tok, nil)

@@ -60,16 +60,17 @@ var specRouter = sync.OnceValues(func() (routers.Router, error) {
 
 // testBundle is a running API on a fresh database.
 type testBundle struct {
-	box    *seal.Box
-	t      testing.TB
-	url    string
-	pool   *pgxpool.Pool
-	store  *store.Store
-	admin  string
-	disp   *dispatch.Dispatcher
-	dbURL  string
-	client *http.Client
-	forge  *integrations.Service
+	box      *seal.Box
+	tokenKey []byte // signs job tokens
+	t        testing.TB
+	url      string
+	pool     *pgxpool.Pool
+	store    *store.Store
+	admin    string
+	disp     *dispatch.Dispatcher
+	dbURL    string
+	client   *http.Client
+	forge    *integrations.Service
 }
 
 type bundleOptions struct {
@@ -106,12 +107,12 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	box, err := seal.New(seal.NewKey())
+	serverKey := seal.NewKey()
+	box, err := seal.New(serverKey)
 	require.NoError(t, err)
 	st := store.New(pool, box)
 	ctx := context.Background()
-	key, err := st.ServerKey(ctx)
-	require.NoError(t, err)
+	key := seal.DeriveKey(serverKey, auth.SigningKeyPurpose)
 	admin, hash := auth.NewSecret(auth.PrefixAdmin, "")
 	_, err = st.AdminTokenBootstrap(ctx, hash, false)
 	require.NoError(t, err)
@@ -136,7 +137,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client(), forge: forge}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client(), forge: forge}
 }
 
 // sub returns b reporting to t, for subtests.

@@ -419,8 +419,8 @@ func TestRunnersAndTokens(t *testing.T) {
 	projectToken := b.project("proj", false)
 	id, tok := b.runner("r1", "native,linux", "docker")
 	require.True(t, strings.HasPrefix(tok, "AURA_RUNNERKEY_r1-"))
-	b.fail(call{method: "POST", path: "/api/v1/runners", token: b.admin, body: map[string]any{"name": "r1"}}, 409)
-	b.fail(call{method: "POST", path: "/api/v1/runners", token: tok, body: map[string]any{"name": "r2"}}, 403)
+	b.fail(call{method: "POST", path: "/api/v1/runners", token: b.admin, body: map[string]any{"name": "r1", "tags": []string{"linux"}}}, 409)
+	b.fail(call{method: "POST", path: "/api/v1/runners", token: tok, body: map[string]any{"name": "r2", "tags": []string{"linux"}}}, 403)
 	b.fail(call{method: "POST", path: "/api/v1/runners", token: b.admin, body: map[string]any{"name": "r 2"}, invalid: true}, 400)
 	b.claim(tok, 0, "native,linux", "docker") // a check-in
 	var list struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,10 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if err := checkClaimTags(p, body.Tags); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	wait := 30 * time.Second
 	if body.WaitSeconds != nil {
 		wait = time.Duration(*body.WaitSeconds) * time.Second
@@ -101,6 +106,31 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// checkClaimTags refuses a claim for tags the runner was not registered with: a
+// runner's registered tags bound what it may claim (and so which jobs' secrets it
+// receives), whatever tags its process is started with.
+func checkClaimTags(p *auth.Principal, tags []string) error {
+	var foreign []string
+	for _, t := range tags {
+		if !slices.Contains(p.RunnerTags, t) && !slices.Contains(foreign, t) {
+			foreign = append(foreign, t)
+		}
+	}
+	if len(foreign) > 0 {
+		return errorf(http.StatusForbidden, "tags", fmt.Sprintf("runner %s is registered for tags %s and may not claim %s: "+
+			"start it with its registered tags, or register a runner for these (POST /api/v1/runners)",
+			p.RunnerName, quoteList(p.RunnerTags), quoteList(foreign)))
+	}
+	return nil
+}
+
+func quoteList(items []string) string {
+	if len(items) == 0 {
+		return "[] (none)"
+	}
+	return "[" + strings.Join(mapSlice(items, strconv.Quote), " ") + "]"
+}
+
 func jobIDs(jobs []*store.ClaimedJob) []int64 {
 	return mapSlice(jobs, func(j *store.ClaimedJob) int64 { return j.ID })
 }
@@ -109,7 +139,7 @@ func (h *handler) claimedJob(j *store.ClaimedJob) claimedJobJSON {
 	return claimedJobJSON{
 		ID: j.ID, Attempt: j.Attempt, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal,
 		Name: j.Name, Cmd: j.Cmd, Env: nonNilMap(j.Env), SecretEnv: nonNilMap(j.SecretEnv), Tag: j.Tag,
-		Token: h.Auth.JobToken(j.ID, j.Attempt), TimeoutSeconds: j.TimeoutSeconds,
+		Token: h.Auth.JobToken(j.ID, j.Attempt, j.Claim), TimeoutSeconds: j.TimeoutSeconds,
 		LeaseSeconds: int(h.Dispatcher.Lease().Seconds()), LogLimit: h.LogLimit,
 	}
 }
@@ -122,7 +152,7 @@ func nonNilMap(m map[string]string) map[string]string {
 }
 
 // holder identifies the caller acting on the job in the path for attempt: the
-// runner holding it, or that attempt's own job token.
+// runner holding it, or the job token of that attempt's current hand-out.
 func holder(r *http.Request, attempt int) (store.Holder, error) {
 	id, err := idParam(r, "id")
 	if err != nil {
@@ -139,20 +169,26 @@ func holder(r *http.Request, attempt int) (store.Holder, error) {
 		if p.Attempt != attempt {
 			return h, store.ErrGone
 		}
+		h.Claim = p.Claim
 	default:
 		return h, errForbidden
 	}
 	return h, nil
 }
 
-// tokensToMask are the tokens a job's log must never show: the attempt's own job
-// token and the token of whoever uploads the log (the runner's).
-func (h *handler) tokensToMask(r *http.Request, hold store.Holder) []string {
-	tokens := []string{h.Auth.JobToken(hold.JobID, hold.Attempt)}
+// tokensToMask is the token of whoever uploads a job's log (the runner's), which
+// the log must never show; jobTokenFunc gives the other, the job token of the
+// attempt's current hand-out.
+func tokensToMask(r *http.Request) []string {
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && bearer != "" {
-		tokens = append(tokens, bearer)
+		return []string{bearer}
 	}
-	return tokens
+	return nil
+}
+
+// jobTokenFunc gives the job token of a hand-out of hold's attempt.
+func (h *handler) jobTokenFunc(hold store.Holder) func(claim int) string {
+	return func(claim int) string { return h.Auth.JobToken(hold.JobID, hold.Attempt, claim) }
 }
 
 type heartbeatRequest struct {
@@ -234,7 +270,7 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
 		Holder: hold, Offset: offset, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
-		Mask: h.tokensToMask(r, hold),
+		Mask: tokensToMask(r), JobTokenFunc: h.jobTokenFunc(hold),
 	})
 	var rangeErr *store.RangeError
 	if errors.As(err, &rangeErr) {

@@ -19,11 +19,13 @@ type runnerJSON struct {
 	Arch        string     `json:"arch,omitempty"`
 	// TagCheckIns is when any runner last asked for each of this runner's tags.
 	TagCheckIns map[string]time.Time `json:"tagCheckIns,omitempty"`
+	// Projects, when set, are the only projects whose jobs the runner claims.
+	Projects []string `json:"projects,omitempty"`
 }
 
 func toRunner(r *store.Runner) runnerJSON {
 	return runnerJSON{ID: r.ID, Name: r.Name, Tags: r.Tags, CreatedAt: r.CreatedAt, LastCheckIn: r.LastCheckIn,
-		Version: r.Version, OS: r.OS, Arch: r.Arch}
+		Version: r.Version, OS: r.OS, Arch: r.Arch, Projects: r.Projects}
 }
 
 type tagJSON struct {
@@ -52,9 +54,12 @@ type runnerCreated struct {
 	Token string `json:"token"`
 }
 
+// runnerCreate registers a runner. Its tags bound what it may claim; projects,
+// when given, limit it to those projects' jobs.
 type runnerCreate struct {
-	Name string   `json:"name" validate:"required,slug"`
-	Tags []string `json:"tags" validate:"max=32,dive,tag"`
+	Name     string   `json:"name" validate:"required,slug"`
+	Tags     []string `json:"tags" validate:"required,min=1,max=32,dive,tag"`
+	Projects []string `json:"projects" validate:"omitnil,min=1,max=1000,dive,slug"`
 }
 
 func (h *handler) listRunners(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +108,9 @@ func (h *handler) createRunner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret, hash := auth.NewSecret(auth.PrefixRunner, body.Name)
-	run, err := h.Store.RunnerCreate(r.Context(), body.Name, body.Tags, hash)
+	run, err := h.Store.RunnerCreate(r.Context(), &store.RunnerCreateParams{
+		Name: body.Name, Tags: body.Tags, Projects: body.Projects, Hash: hash,
+	})
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -132,7 +132,7 @@ func TestJobTokenScope(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("priv", true)
-	_, run := b.runner("r1", "linux")
+	_, run := b.runner("r1", "linux", "t2")
 	parent := b.submit(tok, nil)
 	sibling := b.submit(tok, map[string]any{"name": "sibling", "tag": "nobody"})
 	c := b.claim(run, 1, "linux")[0]
@@ -317,7 +317,7 @@ func TestSubmitLimits(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, bundleOptions{limits: &store.SubmitLimits{ChildrenPerJob: 3, Depth: 2}, maxBatch: 2})
 	tok := b.project("proj", false)
-	_, run := b.runner("r1", "linux")
+	_, run := b.runner("r1", "linux", "deeper", "deepest")
 	b.submit(tok, nil)
 	c := b.claim(run, 1, "linux")[0]
 	b.heartbeat(run, c)
@@ -401,7 +401,7 @@ func TestUnclaimAfterHangUp(t *testing.T) {
 func TestRunnerTokenSharedByTwoProcesses(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	_, run := b.runner("shared", "linux")
+	_, run := b.runner("shared", "linux", "native")
 	first := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/claim",

@@ -119,7 +119,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	box, err := openBox(&cfg)
+	box, tokenKey, err := openBox(&cfg)
 	if err != nil {
 		return err
 	}
@@ -137,16 +137,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := bootstrapAdmin(ctx, st, cfg.AdminToken, stdout); err != nil {
 		return err
 	}
-	key, err := st.ServerKey(ctx)
-	if err != nil {
-		return err
-	}
 
 	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout, CancelGrace: cfg.CancelGrace})
 	if err := disp.RenewAfterGap(ctx); err != nil {
 		return err
 	}
-	authn := auth.New(st, key)
+	authn := auth.New(st, tokenKey)
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger})
 	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))

@@ -162,3 +162,21 @@ func TestSecretsRotateReadsEnvironment(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "current server key")
 }
+
+// TestServeRefusesExposedKey: a secret.key that other users may read (anyone who
+// reads it opens every secret and mints job tokens) stops serve and rotate with a
+// message that says how to fix it.
+func TestServeRefusesExposedKey(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "d")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	key := filepath.Join(dir, "secret.key")
+	require.NoError(t, os.WriteFile(key, []byte("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), 0o600))
+	require.NoError(t, os.Chmod(key, 0o644))
+	code, _, stderr := run(t, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--database-url", dbtest.NewURL(t))
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "chmod 600 "+key)
+	code, _, stderr = run(t, "secrets", "rotate", "--data", dir, "--database-url", dbtest.NewURL(t))
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "chmod 600 "+key)
+}

@@ -30,7 +30,7 @@ func seedDemoData(ctx context.Context, st *store.Store, stdout io.Writer) error 
 		tags []string
 	}{{"builder-1", []string{"native,linux"}}, {"builder-2", []string{"native,linux", "docker,linux"}}, {"mac-mini", []string{"native,mac"}}} {
 		secret, hash := auth.NewSecret(auth.PrefixRunner, r.name)
-		run, err := st.RunnerCreate(ctx, r.name, r.tags, hash)
+		run, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: r.name, Tags: r.tags, Hash: hash})
 		if err != nil {
 			return err
 		}

@@ -9,17 +9,25 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// openBox loads the server key that seals secrets at rest.
-func openBox(cfg *Config) (*seal.Box, error) {
+// openBox loads the server key: the box that seals secrets at rest, and the key
+// derived from it that signs job tokens. Neither is in the database, and both
+// change with `aura secrets rotate` (job tokens of running jobs then stop working;
+// rotation runs with the servers stopped).
+func openBox(cfg *Config) (box *seal.Box, tokenKey []byte, err error) {
 	key, err := seal.LoadKey(cfg.SecretKey, cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("server key: %w", err)
+		return nil, nil, fmt.Errorf("server key: %w", err)
 	}
-	return seal.New(key)
+	box, err = seal.New(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return box, seal.DeriveKey(key, auth.SigningKeyPurpose), nil
 }
 
 // secretsCmd is `aura secrets rotate`: every sealed value is opened with the

@@ -1,6 +1,7 @@
 // Package auth makes and checks Aura's four kinds of bearer tokens. Admin, project
 // and runner tokens are random and stored only as SHA-256 hashes; job tokens are
-// signed with the server key, so claiming a job costs no token write.
+// signed with a key derived from the server key (never stored in the database),
+// so claiming a job costs no token write.
 package auth
 
 import (
@@ -36,8 +37,8 @@ const (
 // ErrInvalidToken means the bearer token is unknown, revoked, malformed or expired.
 var ErrInvalidToken = errors.New("invalid or expired token")
 
-// ErrJobEnded means a job token whose attempt is no longer running: it is worth
-// nothing from then on.
+// ErrJobEnded means a job token whose hand-out is over (its attempt ended, or
+// the job was handed out again): it is worth nothing from then on.
 var ErrJobEnded = errors.New("job token expired: its attempt is no longer running")
 
 // Principal is who made a request.
@@ -47,8 +48,10 @@ type Principal struct {
 	Project    string
 	RunnerID   int64 // runner tokens
 	RunnerName string
-	JobID      int64 // job tokens
+	RunnerTags []string // the tags the runner was registered with: all it may claim
+	JobID      int64    // job tokens
 	Attempt    int
+	Claim      int // the hand-out of the job the token was made for
 }
 
 // IsAdmin reports whether p holds the admin token.
@@ -89,14 +92,22 @@ type Authenticator struct {
 	key   []byte
 }
 
-// New returns an Authenticator signing job tokens with key.
+// SigningKeyPurpose labels the key that signs job tokens among those derived
+// from the server key (seal.DeriveKey).
+const SigningKeyPurpose = "aura job token signing v1"
+
+// New returns an Authenticator signing job tokens with key: derive it from the
+// server key with seal.DeriveKey(serverKey, SigningKeyPurpose), so whoever reads
+// the database (a backup, a read-only user) cannot mint a job's token.
 func New(s *store.Store, key []byte) *Authenticator {
 	return &Authenticator{store: s, key: key}
 }
 
-// JobToken is the token of one attempt of a job.
-func (a *Authenticator) JobToken(jobID int64, attempt int) string {
-	body := strconv.FormatInt(jobID, 10) + "_" + strconv.Itoa(attempt)
+// JobToken is the token of one hand-out (claim) of one attempt of a job. Each
+// hand-out has its own: a claim that no runner acknowledged goes back to the
+// queue with the same attempt, and its token must not work for the next runner.
+func (a *Authenticator) JobToken(jobID int64, attempt, claim int) string {
+	body := strconv.FormatInt(jobID, 10) + "_" + strconv.Itoa(attempt) + "_" + strconv.Itoa(claim)
 	return PrefixJob + body + "_" + a.sign(body)
 }
 
@@ -130,24 +141,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	case KindProject:
 		p.ProjectID, p.Project = *t.ProjectID, *t.Project
 	case KindRunner:
-		p.RunnerID, p.RunnerName = *t.RunnerID, *t.RunnerName
+		p.RunnerID, p.RunnerName, p.RunnerTags = *t.RunnerID, *t.RunnerName, t.RunnerTags
 	}
 	return p, nil
 }
 
 func (a *Authenticator) jobPrincipal(ctx context.Context, rest string) (*Principal, error) {
 	// The signature is base64url and may itself contain "_".
-	parts := strings.SplitN(rest, "_", 3)
-	if len(parts) != 3 {
+	parts := strings.SplitN(rest, "_", 4)
+	if len(parts) != 4 {
 		return nil, ErrInvalidToken
 	}
-	body := parts[0] + "_" + parts[1]
-	if !hmac.Equal([]byte(a.sign(body)), []byte(parts[2])) {
+	body := parts[0] + "_" + parts[1] + "_" + parts[2]
+	if !hmac.Equal([]byte(a.sign(body)), []byte(parts[3])) {
 		return nil, ErrInvalidToken
 	}
 	jobID, err1 := strconv.ParseInt(parts[0], 10, 64)
 	attempt, err2 := strconv.Atoi(parts[1])
-	if err1 != nil || err2 != nil {
+	claim, err3 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
 		return nil, ErrInvalidToken
 	}
 	j, err := a.store.JobBriefGet(ctx, jobID)
@@ -157,8 +169,10 @@ func (a *Authenticator) jobPrincipal(ctx context.Context, rest string) (*Princip
 	if err != nil {
 		return nil, fmt.Errorf("auth: job token: %w", err)
 	}
-	if j.Attempt != attempt || j.Status != store.StatusRunning {
+	// A token dies with its hand-out: when the attempt ends, and when the job was
+	// handed out again (a claim nobody acknowledged went back to the queue).
+	if j.Attempt != attempt || j.Claims != claim || j.Status != store.StatusRunning {
 		return nil, ErrJobEnded
 	}
-	return &Principal{Kind: KindJob, ProjectID: j.ProjectID, Project: j.Project, JobID: jobID, Attempt: attempt}, nil
+	return &Principal{Kind: KindJob, ProjectID: j.ProjectID, Project: j.Project, JobID: jobID, Attempt: attempt, Claim: claim}, nil
 }

@@ -9,12 +9,14 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +118,17 @@ func (b *Box) SealedWithCurrent(sealed []byte) bool {
 	return len(sealed) >= headSize && [idSize]byte(sealed[1:headSize]) == b.keys[0].id
 }
 
+// DeriveKey returns a key for purpose derived from the server key with HKDF-SHA256,
+// so the keys Aura needs besides the seal key (the one that signs job tokens) live
+// where the server key lives, never in the database, and rotate with it.
+func DeriveKey(serverKey []byte, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, serverKey, nil, purpose, KeySize)
+	if err != nil {
+		panic(err) // only for lengths HKDF-SHA256 cannot give; KeySize is not one
+	}
+	return k
+}
+
 // NewKey returns a fresh random key.
 func NewKey() []byte {
 	k := make([]byte, KeySize)
@@ -146,13 +159,15 @@ func ParseKey(s string) ([]byte, error) {
 const KeyFile = "secret.key"
 
 // LoadKey returns the server key: value (AURA_SECRET_KEY) when given, else the key
-// file in dataDir, created with mode 0600 on first use.
+// file in dataDir, created with mode 0600 on first use. A key file that other
+// users may read is refused: whoever reads it opens every secret and mints job
+// tokens.
 func LoadKey(value, dataDir string) ([]byte, error) {
 	if value != "" {
 		return ParseKey(value)
 	}
 	path := filepath.Join(dataDir, KeyFile)
-	text, err := os.ReadFile(path)
+	text, err := readPrivate(path)
 	if err == nil {
 		k, err := ParseKey(string(text))
 		if err != nil {
@@ -182,4 +197,25 @@ func LoadKey(value, dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("seal: write key: %w", err)
 	}
 	return k, nil
+}
+
+// ErrKeyExposed means a key file other users may read.
+var ErrKeyExposed = errors.New("seal: key file readable by other users")
+
+// readPrivate reads a key file, refusing one that its group or others may read
+// (or write).
+func readPrivate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if mode := info.Mode().Perm(); mode&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run: chmod 600 %s", ErrKeyExposed, path, mode, path)
+	}
+	return io.ReadAll(f)
 }

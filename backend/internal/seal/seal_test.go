@@ -74,3 +74,38 @@ func TestLoadKey(t *testing.T) {
 	_, err = seal.LoadKey("too-short", dir)
 	require.ErrorContains(t, err, "32 bytes")
 }
+
+// TestLoadKeyRefusesExposedFile: a key file its group or others may read is
+// refused, naming the fix; at 0600 (or stricter) it loads.
+func TestLoadKeyRefusesExposedFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	want, err := seal.LoadKey("", dir)
+	require.NoError(t, err)
+	path := filepath.Join(dir, seal.KeyFile)
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
+		require.NoError(t, os.Chmod(path, mode))
+		_, err := seal.LoadKey("", dir)
+		require.ErrorIs(t, err, seal.ErrKeyExposed, "mode %04o", mode)
+		require.Contains(t, err.Error(), "chmod 600 "+path)
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		require.NoError(t, os.Chmod(path, mode))
+		got, err := seal.LoadKey("", dir)
+		require.NoError(t, err, "mode %04o", mode)
+		require.Equal(t, want, got)
+	}
+}
+
+// TestDeriveKey: derived keys are stable, differ by purpose and change with the
+// server key, so a rotation of the server key rotates them too.
+func TestDeriveKey(t *testing.T) {
+	t.Parallel()
+	k1, k2 := seal.NewKey(), seal.NewKey()
+	a := seal.DeriveKey(k1, "job tokens")
+	require.Len(t, a, seal.KeySize)
+	require.Equal(t, a, seal.DeriveKey(k1, "job tokens"))
+	require.NotEqual(t, a, seal.DeriveKey(k1, "something else"))
+	require.NotEqual(t, a, seal.DeriveKey(k2, "job tokens"))
+	require.NotEqual(t, k1, a)
+}

@@ -14,6 +14,7 @@ import (
 type ClaimedJob struct {
 	ID             int64             `db:"id"`
 	Attempt        int               `db:"attempt"`
+	Claim          int               `db:"claim"` // this hand-out's number among the job's; its job token signs it
 	Project        string            `db:"project"`
 	EntityKey      string            `db:"entity_key"`
 	EntityVal      string            `db:"entity_val"`
@@ -47,26 +48,32 @@ type JobClaimParams struct {
 // JobClaim claims queued jobs of one tag in priority order. It is one statement:
 // the SKIP LOCKED pick over the partial index, the state change and its events,
 // so no job is ever handed out twice, however many runners and servers claim.
+// A runner gets only jobs of a tag it was registered with and, when it was
+// limited to some projects, of those projects. Every hand-out takes the next
+// claim number of its job, which its job token signs.
 func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob, error) {
 	const q = `
 		WITH alive AS (
-			SELECT 1 FROM runners WHERE id = $1 AND (lost_at IS NULL OR lost_at < $7)
+			SELECT project_bound FROM runners
+			WHERE id = $1 AND (lost_at IS NULL OR lost_at < $7) AND $2 = ANY (tags)
 		), picked AS (
 			SELECT id FROM jobs
 			WHERE status = 'queued' AND tag = $2 AND EXISTS (SELECT 1 FROM alive)
 				-- A deleted project's jobs wait for the purge, never for a runner.
 				AND NOT EXISTS (SELECT 1 FROM projects d WHERE d.id = jobs.project_id AND d.deleted_at IS NOT NULL)
+				AND (NOT (SELECT project_bound FROM alive) OR EXISTS (
+					SELECT 1 FROM runner_projects rp WHERE rp.runner_id = $1 AND rp.project_id = jobs.project_id))
 			ORDER BY priority DESC, id
 			LIMIT $3
 			FOR UPDATE SKIP LOCKED
 		), claimed AS (
 			UPDATE jobs j SET status = 'running', runner_id = $1, started_at = now(), acked = $5,
-				handouts = j.handouts + 1, compat = $5 AND $6, cancel_requested_at = NULL,
+				handouts = j.handouts + 1, claims = j.claims + 1, compat = $5 AND $6, cancel_requested_at = NULL,
 				lease_expires_at = now() + $4::interval
 					+ CASE WHEN $6 THEN j.timeout_seconds * interval '1 second' ELSE interval '0' END
 			FROM picked, projects p, entities e
 			WHERE j.id = picked.id AND p.id = j.project_id AND e.id = j.entity_id
-			RETURNING j.id, j.attempt, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
+			RETURNING j.id, j.attempt, j.claims AS claim, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
 				j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority
 		), notified AS (
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
@@ -110,12 +117,13 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 	})
 }
 
-// RunnerCheckIn records that a runner (and each of its tags) asked for work, and
-// announces it.
+// RunnerCheckIn records that a runner (and each of the tags it asked for) asked
+// for work, and announces it. The runner's registered tags stay as they are: they
+// bound what it may claim.
 func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string, version, os, arch string) error {
 	const q = `
 		WITH r AS (
-			UPDATE runners SET last_check_in = now(), tags = $2,
+			UPDATE runners SET last_check_in = now(),
 				version = coalesce(nullif($3, ''), version), os = coalesce(nullif($4, ''), os),
 				arch = coalesce(nullif($5, ''), arch)
 			WHERE id = $1
@@ -141,16 +149,21 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 }
 
 // Holder identifies who acts on a running job: the runner holding it (RunnerID)
-// or the job's own token (RunnerID 0), always for one attempt.
+// or the job's own token (RunnerID 0), always for one attempt. Claim is the
+// hand-out a job token was made for (0: any hand-out of the attempt to RunnerID;
+// a runner token names the runner, not a hand-out, and a runner that is handed
+// a job it already runs keeps the first and ignores the second).
 type Holder struct {
 	JobID    int64
 	Attempt  int
 	RunnerID int64
+	Claim    int
 }
 
 type heldJob struct {
 	Status          string
 	Attempt         int
+	Claims          int
 	RunnerID        *int64
 	LogLength       int64
 	HashState       []byte
@@ -180,22 +193,24 @@ func lockHeld(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 }
 
 // lockJob locks the job row and checks that h's attempt is the job's current one
-// (and, for a runner, that it is the runner of that attempt), whatever its state.
+// (for a runner, that it is the runner of that attempt; for a job token, that
+// its hand-out is the current one), whatever its state.
 func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 	const q = `
-		SELECT status, attempt, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
+		SELECT status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
 			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
 			cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
 			stop_status
 		FROM jobs WHERE id = $1 FOR UPDATE`
 	var j heldJob
-	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.RunnerID, &j.LogLength,
+	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
 		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
 		&j.EndedRecently, &j.ExitCode, &j.StopStatus)
 	if err != nil {
 		return nil, interpret(err, "lock job")
 	}
-	if j.Attempt != h.Attempt || (h.RunnerID != 0 && (j.RunnerID == nil || *j.RunnerID != h.RunnerID)) {
+	if j.Attempt != h.Attempt || (h.RunnerID != 0 && (j.RunnerID == nil || *j.RunnerID != h.RunnerID)) ||
+		(h.Claim != 0 && j.Claims != h.Claim) {
 		return nil, ErrGone
 	}
 	return &j, nil
@@ -216,13 +231,14 @@ func (s *Store) JobHeartbeat(ctx context.Context, h Holder, lease time.Duration)
 		WITH beat AS (
 			UPDATE jobs SET lease_expires_at = now() + $4::interval, acked = true, handouts = 0
 			WHERE id = $1 AND attempt = $2 AND status = 'running' AND ($3 = 0 OR runner_id = $3)
+				AND ($5 = 0 OR claims = $5)
 			RETURNING status, cancel_requested_at IS NOT NULL AS cancel, runner_id
 		), alive AS (
 			UPDATE runners SET lost_at = NULL WHERE id = (SELECT runner_id FROM beat) AND lost_at IS NOT NULL
 		)
 		SELECT status, cancel FROM beat`
 	var hb Heartbeat
-	err := s.pool.QueryRow(ctx, q, h.JobID, h.Attempt, h.RunnerID, lease).Scan(&hb.Status, &hb.Cancel)
+	err := s.pool.QueryRow(ctx, q, h.JobID, h.Attempt, h.RunnerID, lease, h.Claim).Scan(&hb.Status, &hb.Cancel)
 	if err == pgx.ErrNoRows {
 		if _, err := s.JobBriefGet(ctx, h.JobID); err != nil {
 			return nil, err

@@ -62,7 +62,7 @@ func TestEvents(t *testing.T) {
 	ctx := context.Background()
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
-	r, err := st.RunnerCreate(ctx, "r1", []string{"linux"}, []byte("hash"))
+	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
 	require.NoError(t, err)
 	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
 		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}})
@@ -86,7 +86,7 @@ func TestEvents(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, r.ID, re.RunnerID)
 	require.Equal(t, "r1", re.Name)
-	require.Equal(t, []string{"linux", "gpu"}, re.Tags)
+	require.Equal(t, []string{"linux"}, re.Tags, "a check-in leaves the registered tags as they are")
 	require.WithinDuration(t, time.Now(), re.LastCheckIn, time.Minute)
 
 	_, err = st.JobComplete(ctx, &store.JobCompleteParams{Holder: store.Holder{JobID: id, Attempt: 1, RunnerID: r.ID}})
@@ -112,7 +112,7 @@ func TestLogChunksRead(t *testing.T) {
 	ctx := context.Background()
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
-	r, err := st.RunnerCreate(ctx, "r1", []string{"linux"}, []byte("hash"))
+	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
 	require.NoError(t, err)
 	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
 		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}})

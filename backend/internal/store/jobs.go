@@ -96,19 +96,20 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*Job, error) {
 	return j, interpret(err, "get job")
 }
 
-// JobBrief is a job's project, status and attempt: what checking a job token
-// or a 0.4 call about a job needs.
+// JobBrief is a job's project, status, attempt and claim count (its latest
+// hand-out): what checking a job token or a 0.4 call about a job needs.
 type JobBrief struct {
 	ProjectID int64  `db:"project_id"`
 	Project   string `db:"project"`
 	Status    string `db:"status"`
 	Attempt   int    `db:"attempt"`
+	Claims    int    `db:"claims"`
 }
 
 // JobBriefGet reads a job's project, status and attempt.
 func (s *Store) JobBriefGet(ctx context.Context, id int64) (*JobBrief, error) {
 	const q = `
-		SELECT j.project_id, p.slug AS project, j.status, j.attempt
+		SELECT j.project_id, p.slug AS project, j.status, j.attempt, j.claims
 		FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = $1`
 	rows, _ := s.pool.Query(ctx, q, id)
 	info, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[JobBrief])

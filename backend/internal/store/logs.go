@@ -7,6 +7,7 @@ import (
 	"encoding"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -30,6 +31,9 @@ type LogAppendParams struct {
 	// Mask holds more values to mask besides the job's secrets: the tokens of
 	// the attempt and of the runner uploading it.
 	Mask []string
+	// JobTokenFunc, when set, gives the job token of a hand-out, masked too: only
+	// the locked row says which hand-out is the current one.
+	JobTokenFunc func(claim int) string
 	// AfterEnd accepts the one upload of a 0.4 runner's whole log, which comes
 	// after it reported the job finished; only from the attempt's own runner.
 	AfterEnd bool
@@ -150,7 +154,10 @@ func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppe
 	if err != nil {
 		return nil, err
 	}
-	values := p.Mask
+	values := slices.Clip(p.Mask)
+	if p.JobTokenFunc != nil {
+		values = append(values, p.JobTokenFunc(j.Claims))
+	}
 	for _, v := range secrets {
 		values = append(values, v)
 	}

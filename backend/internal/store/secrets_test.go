@@ -43,7 +43,7 @@ func TestSecretsRotate(t *testing.T) {
 	require.Error(t, err, "the old key no longer opens it")
 
 	newBox := newBox(t, newKey)
-	runner, err := pool.Exec(ctx, `INSERT INTO runners (name) VALUES ('r')`)
+	runner, err := pool.Exec(ctx, `INSERT INTO runners (name, tags) VALUES ('r', '{linux}')`)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, runner.RowsAffected())
 	var runnerID int64

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,13 +16,14 @@ type Token struct {
 	Project    *string    `db:"project"`
 	RunnerID   *int64     `db:"runner_id"`
 	RunnerName *string    `db:"runner_name"`
+	RunnerTags []string   `db:"runner_tags"` // the tags a runner token's runner was registered with
 	CreatedAt  time.Time  `db:"created_at"`
 	LastUsedAt *time.Time `db:"last_used_at"`
 }
 
 const tokenSelect = `
 	SELECT t.id, t.kind, t.name, t.project_id, p.slug AS project, t.runner_id, r.name AS runner_name,
-		t.created_at, t.last_used_at
+		r.tags AS runner_tags, t.created_at, t.last_used_at
 	FROM tokens t
 	LEFT JOIN projects p ON p.id = t.project_id
 	LEFT JOIN runners r ON r.id = t.runner_id`
@@ -85,30 +85,4 @@ func (s *Store) AdminTokenBootstrap(ctx context.Context, hash []byte, force bool
 		return interpret(err, "admin token")
 	})
 	return created, err
-}
-
-// ServerKey returns the key that signs job tokens, creating it on first use. It
-// lives in the database so every server process sharing it agrees.
-func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
-	fresh := make([]byte, 32)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
-	}
-	const q = `
-		WITH ins AS (
-			INSERT INTO settings (key, value) VALUES ('server_key', encode($1::bytea, 'hex'))
-			ON CONFLICT (key) DO NOTHING RETURNING value
-		)
-		SELECT decode(value, 'hex') FROM ins
-		UNION ALL
-		SELECT decode(value, 'hex') FROM settings WHERE key = 'server_key'
-		LIMIT 1`
-	for try := 0; ; try++ {
-		var key []byte
-		err := s.pool.QueryRow(ctx, q, fresh).Scan(&key)
-		if err == pgx.ErrNoRows && try < 3 {
-			continue
-		}
-		return key, interpret(err, "server key")
-	}
 }

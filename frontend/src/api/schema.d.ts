@@ -641,7 +641,11 @@ export interface paths {
          * Register a runner
          * @description Registers a runner and creates its runner token (admin token). The answer
          *     carries the secret in `token`, shown this one time only. A name already in
-         *     use answers 409.
+         *     use answers 409. The runner's `tags` bound what it may claim: a claim for
+         *     any other tag is refused (403), so a runner started with more tags than it
+         *     was registered with never receives another tag's jobs or secrets.
+         *     `projects`, when given, limits it to the jobs of those projects (an unknown
+         *     project is 400).
          */
         post: operations["createRunner"];
         delete?: never;
@@ -709,7 +713,10 @@ export interface paths {
          * Claim jobs (long poll)
          * @description Step 1 of the runner life cycle (runner token). The runner sends its tags in
          *     priority order and how many jobs it can take now (`capacity`; 0 only checks
-         *     in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+         *     in). Every tag must be one the runner was registered with: a claim naming
+         *     another is refused with 403 naming the tags (it is not narrowed silently, so
+         *     a misconfigured runner says so). A runner limited to some projects gets
+         *     only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
          *     matching jobs are runnable; `jobs` is empty when the wait ended without work,
          *     and the runner should simply claim again. Each job is handed out once, under
          *     a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -982,7 +989,9 @@ export interface paths {
         /**
          * Check in and ask for jobs (0.4)
          * @description The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-         *     matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+         *     matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+         *     runner was registered with (else 403), and a runner limited to some
+         *     projects gets only their jobs. It does not long-poll: with no job, a 0.4
          *     runner sleeps a minute and asks again. A claimed job must be finished with
          *     `POST /api/job`.
          */
@@ -1534,6 +1543,8 @@ export interface components {
             tagCheckIns?: {
                 [key: string]: string;
             };
+            /** @description The only projects whose jobs this runner claims; absent when it serves every project. */
+            projects?: string[];
         };
         Tag: {
             tag: string;
@@ -1552,7 +1563,10 @@ export interface components {
         };
         RunnerCreate: {
             name: string;
-            tags?: string[];
+            /** @description The tags this runner may claim; a claim for any other is refused. */
+            tags: string[];
+            /** @description Project slugs; when given, the runner claims only jobs of these projects. */
+            projects?: string[];
         };
         /** @description A new runner with its token, shown this one time only. */
         RunnerCreated: {
@@ -1567,6 +1581,8 @@ export interface components {
             version?: string;
             os?: string;
             arch?: string;
+            /** @description The only projects whose jobs this runner claims; absent when it serves every project. */
+            projects?: string[];
             /** @description The runner token (`AURA_RUNNERKEY_<name>-…`). */
             token: string;
         };
@@ -1646,7 +1662,11 @@ export interface components {
                 [key: string]: string;
             };
             tag: string;
-            /** @description The job token (`AURA_JOBKEY_…`), valid until this attempt ends. */
+            /**
+             * @description The job token (`AURA_JOBKEY_…`) of this hand-out, valid until this attempt
+             *     ends. A claim that is not acknowledged in time goes back to the queue with
+             *     the same attempt; its token dies then, and the next hand-out gets another.
+             */
             token: string;
             timeoutSeconds: number;
             /** @description The lease; a heartbeat must arrive before it runs out. */

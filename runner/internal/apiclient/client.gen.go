@@ -437,7 +437,9 @@ type ClaimedJob struct {
 	Tag            string            `json:"tag"`
 	TimeoutSeconds int               `json:"timeoutSeconds"`
 
-	// Token The job token (`AURA_JOBKEY_…`), valid until this attempt ends.
+	// Token The job token (`AURA_JOBKEY_…`) of this hand-out, valid until this attempt
+	// ends. A claim that is not acknowledged in time goes back to the queue with
+	// the same attempt; its token dies then, and the next hand-out gets another.
 	Token string `json:"token"`
 }
 
@@ -1021,6 +1023,9 @@ type Runner struct {
 	Name        string     `json:"name"`
 	Os          *string    `json:"os,omitempty"`
 
+	// Projects The only projects whose jobs this runner claims; absent when it serves every project.
+	Projects []string `json:"projects,omitempty"`
+
 	// TagCheckIns When any runner last asked for each of this runner's tags (tags never asked for are absent).
 	TagCheckIns map[string]time.Time `json:"tagCheckIns,omitempty"`
 	Tags        []string             `json:"tags"`
@@ -1029,8 +1034,13 @@ type Runner struct {
 
 // RunnerCreate defines model for RunnerCreate.
 type RunnerCreate struct {
-	Name string   `json:"name"`
-	Tags []string `json:"tags,omitempty"`
+	Name string `json:"name"`
+
+	// Projects Project slugs; when given, the runner claims only jobs of these projects.
+	Projects []string `json:"projects,omitempty"`
+
+	// Tags The tags this runner may claim; a claim for any other is refused.
+	Tags []string `json:"tags"`
 }
 
 // RunnerCreated A new runner with its token, shown this one time only.
@@ -1041,7 +1051,10 @@ type RunnerCreated struct {
 	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
 	Name        string     `json:"name"`
 	Os          *string    `json:"os,omitempty"`
-	Tags        []string   `json:"tags"`
+
+	// Projects The only projects whose jobs this runner claims; absent when it serves every project.
+	Projects []string `json:"projects,omitempty"`
+	Tags     []string `json:"tags"`
 
 	// Token The runner token (`AURA_RUNNERKEY_<name>-…`).
 	Token   string  `json:"token"`
@@ -1511,7 +1524,9 @@ type ClientInterface interface {
 	// CompatRunnerWithBody Check in and ask for jobs (0.4)
 	//
 	// The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-	// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+	// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+	// runner was registered with (else 403), and a runner limited to some
+	// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 	// runner sleeps a minute and asks again. A claimed job must be finished with
 	// `POST /api/job`.
 	//
@@ -1523,7 +1538,9 @@ type ClientInterface interface {
 	// CompatRunner Check in and ask for jobs (0.4)
 	//
 	// The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-	// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+	// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+	// runner was registered with (else 403), and a runner limited to some
+	// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 	// runner sleeps a minute and asks again. A claimed job must be finished with
 	// `POST /api/job`.
 	//
@@ -2212,7 +2229,10 @@ type ClientInterface interface {
 	//
 	// Step 1 of the runner life cycle (runner token). The runner sends its tags in
 	// priority order and how many jobs it can take now (`capacity`; 0 only checks
-	// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+	// in). Every tag must be one the runner was registered with: a claim naming
+	// another is refused with 403 naming the tags (it is not narrowed silently, so
+	// a misconfigured runner says so). A runner limited to some projects gets
+	// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 	// matching jobs are runnable; `jobs` is empty when the wait ended without work,
 	// and the runner should simply claim again. Each job is handed out once, under
 	// a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -2227,7 +2247,10 @@ type ClientInterface interface {
 	//
 	// Step 1 of the runner life cycle (runner token). The runner sends its tags in
 	// priority order and how many jobs it can take now (`capacity`; 0 only checks
-	// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+	// in). Every tag must be one the runner was registered with: a claim naming
+	// another is refused with 403 naming the tags (it is not narrowed silently, so
+	// a misconfigured runner says so). A runner limited to some projects gets
+	// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 	// matching jobs are runnable; `jobs` is empty when the wait ended without work,
 	// and the runner should simply claim again. Each job is handed out once, under
 	// a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -2249,7 +2272,11 @@ type ClientInterface interface {
 	//
 	// Registers a runner and creates its runner token (admin token). The answer
 	// carries the secret in `token`, shown this one time only. A name already in
-	// use answers 409.
+	// use answers 409. The runner's `tags` bound what it may claim: a claim for
+	// any other tag is refused (403), so a runner started with more tags than it
+	// was registered with never receives another tag's jobs or secrets.
+	// `projects`, when given, limits it to the jobs of those projects (an unknown
+	// project is 400).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2260,7 +2287,11 @@ type ClientInterface interface {
 	//
 	// Registers a runner and creates its runner token (admin token). The answer
 	// carries the secret in `token`, shown this one time only. A name already in
-	// use answers 409.
+	// use answers 409. The runner's `tags` bound what it may claim: a claim for
+	// any other tag is refused (403), so a runner started with more tags than it
+	// was registered with never receives another tag's jobs or secrets.
+	// `projects`, when given, limits it to the jobs of those projects (an unknown
+	// project is 400).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2367,7 +2398,9 @@ func (c *Client) CompatJob(ctx context.Context, body CompatJobJSONRequestBody, r
 // CompatRunnerWithBody Check in and ask for jobs (0.4)
 //
 // The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+// runner was registered with (else 403), and a runner limited to some
+// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 // runner sleeps a minute and asks again. A claimed job must be finished with
 // `POST /api/job`.
 //
@@ -2389,7 +2422,9 @@ func (c *Client) CompatRunnerWithBody(ctx context.Context, contentType string, b
 // CompatRunner Check in and ask for jobs (0.4)
 //
 // The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+// runner was registered with (else 403), and a runner limited to some
+// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 // runner sleeps a minute and asks again. A claimed job must be finished with
 // `POST /api/job`.
 //
@@ -3688,7 +3723,10 @@ func (c *Client) WatchCancels(ctx context.Context, body WatchCancelsJSONRequestB
 //
 // Step 1 of the runner life cycle (runner token). The runner sends its tags in
 // priority order and how many jobs it can take now (`capacity`; 0 only checks
-// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+// in). Every tag must be one the runner was registered with: a claim naming
+// another is refused with 403 naming the tags (it is not narrowed silently, so
+// a misconfigured runner says so). A runner limited to some projects gets
+// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 // matching jobs are runnable; `jobs` is empty when the wait ended without work,
 // and the runner should simply claim again. Each job is handed out once, under
 // a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -3713,7 +3751,10 @@ func (c *Client) ClaimJobsWithBody(ctx context.Context, contentType string, body
 //
 // Step 1 of the runner life cycle (runner token). The runner sends its tags in
 // priority order and how many jobs it can take now (`capacity`; 0 only checks
-// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+// in). Every tag must be one the runner was registered with: a claim naming
+// another is refused with 403 naming the tags (it is not narrowed silently, so
+// a misconfigured runner says so). A runner limited to some projects gets
+// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 // matching jobs are runnable; `jobs` is empty when the wait ended without work,
 // and the runner should simply claim again. Each job is handed out once, under
 // a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -3755,7 +3796,11 @@ func (c *Client) ListRunners(ctx context.Context, params *ListRunnersParams, req
 //
 // Registers a runner and creates its runner token (admin token). The answer
 // carries the secret in `token`, shown this one time only. A name already in
-// use answers 409.
+// use answers 409. The runner's `tags` bound what it may claim: a claim for
+// any other tag is refused (403), so a runner started with more tags than it
+// was registered with never receives another tag's jobs or secrets.
+// `projects`, when given, limits it to the jobs of those projects (an unknown
+// project is 400).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3776,7 +3821,11 @@ func (c *Client) CreateRunnerWithBody(ctx context.Context, contentType string, b
 //
 // Registers a runner and creates its runner token (admin token). The answer
 // carries the secret in `token`, shown this one time only. A name already in
-// use answers 409.
+// use answers 409. The runner's `tags` bound what it may claim: a claim for
+// any other tag is refused (403), so a runner started with more tags than it
+// was registered with never receives another tag's jobs or secrets.
+// `projects`, when given, limits it to the jobs of those projects (an unknown
+// project is 400).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6514,7 +6563,9 @@ type ClientWithResponsesInterface interface {
 	// CompatRunnerWithBodyWithResponse Check in and ask for jobs (0.4)
 	//
 	// The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-	// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+	// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+	// runner was registered with (else 403), and a runner limited to some
+	// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 	// runner sleeps a minute and asks again. A claimed job must be finished with
 	// `POST /api/job`.
 	//
@@ -6526,7 +6577,9 @@ type ClientWithResponsesInterface interface {
 	// CompatRunnerWithResponse Check in and ask for jobs (0.4)
 	//
 	// The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-	// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+	// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+	// runner was registered with (else 403), and a runner limited to some
+	// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 	// runner sleeps a minute and asks again. A claimed job must be finished with
 	// `POST /api/job`.
 	//
@@ -7263,7 +7316,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Step 1 of the runner life cycle (runner token). The runner sends its tags in
 	// priority order and how many jobs it can take now (`capacity`; 0 only checks
-	// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+	// in). Every tag must be one the runner was registered with: a claim naming
+	// another is refused with 403 naming the tags (it is not narrowed silently, so
+	// a misconfigured runner says so). A runner limited to some projects gets
+	// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 	// matching jobs are runnable; `jobs` is empty when the wait ended without work,
 	// and the runner should simply claim again. Each job is handed out once, under
 	// a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -7278,7 +7334,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Step 1 of the runner life cycle (runner token). The runner sends its tags in
 	// priority order and how many jobs it can take now (`capacity`; 0 only checks
-	// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+	// in). Every tag must be one the runner was registered with: a claim naming
+	// another is refused with 403 naming the tags (it is not narrowed silently, so
+	// a misconfigured runner says so). A runner limited to some projects gets
+	// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 	// matching jobs are runnable; `jobs` is empty when the wait ended without work,
 	// and the runner should simply claim again. Each job is handed out once, under
 	// a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -7302,7 +7361,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Registers a runner and creates its runner token (admin token). The answer
 	// carries the secret in `token`, shown this one time only. A name already in
-	// use answers 409.
+	// use answers 409. The runner's `tags` bound what it may claim: a claim for
+	// any other tag is refused (403), so a runner started with more tags than it
+	// was registered with never receives another tag's jobs or secrets.
+	// `projects`, when given, limits it to the jobs of those projects (an unknown
+	// project is 400).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7313,7 +7376,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Registers a runner and creates its runner token (admin token). The answer
 	// carries the secret in `token`, shown this one time only. A name already in
-	// use answers 409.
+	// use answers 409. The runner's `tags` bound what it may claim: a claim for
+	// any other tag is refused (403), so a runner started with more tags than it
+	// was registered with never receives another tag's jobs or secrets.
+	// `projects`, when given, limits it to the jobs of those projects (an unknown
+	// project is 400).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12221,7 +12288,9 @@ func (c *ClientWithResponses) CompatJobWithResponse(ctx context.Context, body Co
 // CompatRunnerWithBodyWithResponse Check in and ask for jobs (0.4)
 //
 // The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+// runner was registered with (else 403), and a runner limited to some
+// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 // runner sleeps a minute and asks again. A claimed job must be finished with
 // `POST /api/job`.
 //
@@ -12239,7 +12308,9 @@ func (c *ClientWithResponses) CompatRunnerWithBodyWithResponse(ctx context.Conte
 // CompatRunnerWithResponse Check in and ask for jobs (0.4)
 //
 // The 0.4.0 runner call (runner key): checks in and claims up to `limit` jobs
-// matching `tags` (0 only checks in). It does not long-poll: with no job, a 0.4
+// matching `tags` (0 only checks in). As on /api/v1, the tags must be ones the
+// runner was registered with (else 403), and a runner limited to some
+// projects gets only their jobs. It does not long-poll: with no job, a 0.4
 // runner sleeps a minute and asks again. A claimed job must be finished with
 // `POST /api/job`.
 //
@@ -13342,7 +13413,10 @@ func (c *ClientWithResponses) WatchCancelsWithResponse(ctx context.Context, body
 //
 // Step 1 of the runner life cycle (runner token). The runner sends its tags in
 // priority order and how many jobs it can take now (`capacity`; 0 only checks
-// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+// in). Every tag must be one the runner was registered with: a claim naming
+// another is refused with 403 naming the tags (it is not narrowed silently, so
+// a misconfigured runner says so). A runner limited to some projects gets
+// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 // matching jobs are runnable; `jobs` is empty when the wait ended without work,
 // and the runner should simply claim again. Each job is handed out once, under
 // a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -13363,7 +13437,10 @@ func (c *ClientWithResponses) ClaimJobsWithBodyWithResponse(ctx context.Context,
 //
 // Step 1 of the runner life cycle (runner token). The runner sends its tags in
 // priority order and how many jobs it can take now (`capacity`; 0 only checks
-// in). The call waits up to `waitSeconds` (default 30) and returns as soon as
+// in). Every tag must be one the runner was registered with: a claim naming
+// another is refused with 403 naming the tags (it is not narrowed silently, so
+// a misconfigured runner says so). A runner limited to some projects gets
+// only their jobs. The call waits up to `waitSeconds` (default 30) and returns as soon as
 // matching jobs are runnable; `jobs` is empty when the wait ended without work,
 // and the runner should simply claim again. Each job is handed out once, under
 // a lease of `leaseSeconds`; the runner must then send log chunks, heartbeat
@@ -13399,7 +13476,11 @@ func (c *ClientWithResponses) ListRunnersWithResponse(ctx context.Context, param
 //
 // Registers a runner and creates its runner token (admin token). The answer
 // carries the secret in `token`, shown this one time only. A name already in
-// use answers 409.
+// use answers 409. The runner's `tags` bound what it may claim: a claim for
+// any other tag is refused (403), so a runner started with more tags than it
+// was registered with never receives another tag's jobs or secrets.
+// `projects`, when given, limits it to the jobs of those projects (an unknown
+// project is 400).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13416,7 +13497,11 @@ func (c *ClientWithResponses) CreateRunnerWithBodyWithResponse(ctx context.Conte
 //
 // Registers a runner and creates its runner token (admin token). The answer
 // carries the secret in `token`, shown this one time only. A name already in
-// use answers 409.
+// use answers 409. The runner's `tags` bound what it may claim: a claim for
+// any other tag is refused (403), so a runner started with more tags than it
+// was registered with never receives another tag's jobs or secrets.
+// `projects`, when given, limits it to the jobs of those projects (an unknown
+// project is 400).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
