@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +137,8 @@ type arrival struct {
 }
 
 func benchLive(b *testing.B, viewers int) {
-	s := startServer(b)
+	// Every viewer connects from loopback: one address.
+	s := startServer(b, "--events-per-address", strconv.Itoa(viewers+8))
 	tok := s.project("proj")
 	rt := s.runnerToken("r1")
 	j := s.submit(tok, nil)

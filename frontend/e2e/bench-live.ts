@@ -199,6 +199,8 @@ async function round(viewers: number): Promise<string> {
 }
 
 it('live log latency: a runner writes a line → an open Chromium page shows it', async () => {
+  // Every viewer connects from loopback: one address, past the default bound.
+  process.env.AURA_EVENTS_PER_ADDRESS ??= String(VIEWERS + 16);
   w = await startWorld();
   if (w.two === w.one) console.warn('bench-live: one server only (no AURA_TEST_DATABASE_URL): the runner and the page share it');
   await call(w.one.url, 'POST', '/api/v1/projects', ADMIN, { slug: 'bench', name: 'bench' });

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -40,7 +42,13 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		token = ""
 	}
-	h.Events.Serve(w, r, p, token)
+	if err := h.Events.Serve(w, r, p, token); err != nil {
+		var limit *events.LimitError
+		if errors.As(err, &limit) {
+			err = errorf(http.StatusTooManyRequests, "", limit.Message)
+		}
+		writeError(w, r, err)
+	}
 }
 
 // logTimes is openapi.yaml's LogTimes.

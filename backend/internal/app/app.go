@@ -143,7 +143,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	authn := auth.New(st, tokenKey)
-	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger})
+	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger,
+		MaxPerAddress: cfg.EventsPerAddress, MaxPerToken: cfg.EventsPerToken})
 	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	CancelGrace time.Duration
 	// LogFormat is how the server logs: text or json.
 	LogFormat string
+	// EventsPerAddress and EventsPerToken bound the event websockets open from
+	// one remote address and with one token.
+	EventsPerAddress, EventsPerToken int
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -46,6 +50,7 @@ var flagEnv = map[string]string{
 	"lease": "AURA_LEASE", "ack-timeout": "AURA_ACK_TIMEOUT", "log-limit": "AURA_LOG_LIMIT",
 	"log-format": "AURA_LOG_FORMAT", "secret-key": "AURA_SECRET_KEY", "max-children": "AURA_MAX_CHILDREN",
 	"max-depth": "AURA_MAX_DEPTH", "max-batch": "AURA_MAX_BATCH", "cancel-grace": "AURA_CANCEL_GRACE",
+	"events-per-address": "AURA_EVENTS_PER_ADDRESS", "events-per-token": "AURA_EVENTS_PER_TOKEN",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -67,6 +72,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxDepth, "max-depth", store.DefaultSubmitLimits.Depth, "steps of jobs submitting jobs (AURA_MAX_DEPTH)")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "jobs in one batch submit (AURA_MAX_BATCH)")
 	fs.DurationVar(&c.CancelGrace, "cancel-grace", 20*time.Second, "time a runner has to confirm a cancel, e.g. 20s (AURA_CANCEL_GRACE)")
+	fs.IntVar(&c.EventsPerAddress, "events-per-address", events.DefaultMaxPerAddress, "event websockets one remote address may hold (AURA_EVENTS_PER_ADDRESS)")
+	fs.IntVar(&c.EventsPerToken, "events-per-token", events.DefaultMaxPerToken, "event websockets one token may hold (AURA_EVENTS_PER_TOKEN)")
 }
 
 // parse parses args, then takes each flag not given from its environment
@@ -124,6 +131,9 @@ func (c *Config) validate() error {
 	}
 	if c.LogLimit <= 0 {
 		errs = append(errs, fmt.Errorf("log-limit %d: must be positive", c.LogLimit))
+	}
+	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
+		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: use text or json", c.LogFormat))

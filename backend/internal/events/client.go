@@ -2,8 +2,11 @@ package events
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -33,15 +36,20 @@ const (
 	pongWait    = 60 * time.Second
 	pingEvery   = pongWait * 9 / 10
 	maxMessage  = 4096
-	logPiece    = 64      // chunks per database read when catching a log up
+	logPiece    = 16      // chunks per database read when catching a log up
 	logMaxFrame = 1 << 20 // bytes of log per message, before base64
 	maxTopics   = 1000    // subscriptions per socket
 	authTimeout = 10 * time.Second
+	sendBuffer  = 256 << 10 // the kernel's send buffer of a socket
 )
 
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  4096,
+	// 0 reuses the HTTP server's 4 KiB read buffer. The write buffer comes
+	// from a pool and is held only while a message is written, so an idle
+	// socket costs none.
+	ReadBufferSize:  0,
 	WriteBufferSize: 16384,
+	WriteBufferPool: &sync.Pool{},
 	// Any origin may connect: the socket carries no ambient credentials (no
 	// cookies; tokens come in the request or the first message), so a foreign
 	// page learns only what it could fetch itself.
@@ -58,13 +66,29 @@ type item struct {
 	topics  []string
 }
 
-// logItem is log bytes of a job attempt at offset.
+// logItem is log bytes of a job attempt at offset. Without data, it says that
+// length bytes came at offset, for the writer to read from the database.
 type logItem struct {
 	jobID   int64
 	attempt int
 	offset  int64
+	length  int64
 	data    []byte
 	time    time.Time
+}
+
+// size is about what it holds in memory, for the queue's byte budget.
+func (it item) size() int64 {
+	const overhead = 128
+	switch {
+	case it.raw != nil:
+		return overhead + int64(len(it.raw))
+	case it.log != nil:
+		return overhead + int64(len(it.log.data))
+	case it.event != nil:
+		return 2 * overhead
+	}
+	return overhead
 }
 
 // logCatchUp starts (or restarts) a log subscription at offset of attempt (0: current).
@@ -79,6 +103,7 @@ type logCatchUp struct {
 type logCursor struct {
 	attempt int
 	next    int64
+	project string // whose privacy says whether the client may still read it
 }
 
 // client is one websocket. The reader goroutine handles client messages; the
@@ -86,11 +111,15 @@ type logCursor struct {
 type client struct {
 	hub  *Hub
 	conn *websocket.Conn
+	addr string // the remote address, as counted against MaxPerAddress
 	send chan item
 	who  atomic.Pointer[identity]
+	// queued is the size of the items in send (item.size).
+	queued atomic.Int64
 
-	// topics is guarded by hub.mu.
-	topics map[string]struct{}
+	// topics, and the token counted against MaxPerToken, are guarded by hub.mu.
+	topics  map[string]struct{}
+	counted string
 
 	killOnce sync.Once
 	killed   chan struct{}
@@ -104,6 +133,15 @@ type client struct {
 type identity struct {
 	p     *auth.Principal
 	token string
+	hash  string // hex of the token's stored hash, as revocations name it
+}
+
+func newIdentity(p *auth.Principal, token string) *identity {
+	id := &identity{p: p, token: token}
+	if token != "" {
+		id.hash = hex.EncodeToString(auth.Hash(token))
+	}
+	return id
 }
 
 func (c *client) principal() *auth.Principal { return c.who.Load().p }
@@ -118,23 +156,46 @@ func (c *client) kill(code int, reason string) {
 
 // Serve upgrades the request to the event websocket of a caller who is p, by
 // token (nil and "": anonymous, until an auth message says otherwise), and
-// serves it until it closes.
-func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal, token string) {
-	conn, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader answered the error
-	}
+// serves it until it closes. It refuses, with a *LimitError and before
+// upgrading, a socket past the bounds of its remote address or token.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal, token string) error {
 	c := &client{
-		hub: h, conn: conn, send: make(chan item, h.cfg.QueueSize),
+		hub: h, addr: remoteHost(r), send: make(chan item, h.cfg.QueueSize),
 		topics: map[string]struct{}{}, killed: make(chan struct{}), cursors: map[int64]*logCursor{},
 	}
-	c.who.Store(&identity{p: p, token: token})
+	c.who.Store(newIdentity(p, token))
+	if err := h.admit(c); err != nil {
+		return err
+	}
+	defer h.release(c)
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // the upgrader answered the error
+	}
+	c.conn = conn
+	if tcp, ok := conn.NetConn().(*net.TCPConn); ok {
+		// Left to itself the kernel grows a socket's send buffer to megabytes
+		// for a client that does not read.
+		_ = tcp.SetWriteBuffer(sendBuffer)
+	}
 	h.register(c)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go c.writeLoop(ctx)
 	c.readLoop(ctx)
 	h.unregister(c)
+	return nil
+}
+
+// remoteHost is the TCP peer's address without its port. Behind a reverse
+// proxy, that is the proxy: there is no trusted-proxy setting to read
+// X-Forwarded-For from, so raise MaxPerAddress there.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // clientMessage is any EventClientMessage.
@@ -177,7 +238,9 @@ func (c *client) readLoop(ctx context.Context) {
 				c.hub.enqueue(c, item{raw: errorMessage(401, "invalid or expired token", "")})
 				continue
 			}
-			c.who.Store(&identity{p: p, token: m.Token})
+			if err := c.hub.reauth(c, p, m.Token); err != nil {
+				c.hub.enqueue(c, item{raw: errorMessage(429, err.Error(), "")})
+			}
 		default:
 			c.hub.enqueue(c, item{raw: errorMessage(400, "op must be subscribe, unsubscribe or auth", m.Topic)})
 		}
@@ -298,7 +361,13 @@ func (c *client) writeLoop(ctx context.Context) {
 		}
 		select {
 		case it := <-c.send:
-			if err := c.write(ctx, it); err != nil {
+			err := c.write(ctx, it)
+			c.queued.Add(-it.size())
+			if errors.Is(err, errKilled) {
+				c.writeClose()
+				return
+			}
+			if err != nil {
 				c.hub.unregister(c)
 				return
 			}
@@ -322,6 +391,18 @@ func (c *client) writeClose() {
 	if c.killCode != 0 {
 		msg := websocket.FormatCloseMessage(c.killCode, c.killWhy)
 		_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.hub.cfg.WriteWait))
+	}
+}
+
+// errKilled stops a writer that the hub dropped in the middle of an item.
+var errKilled = errors.New("client dropped")
+
+func (c *client) isKilled() bool {
+	select {
+	case <-c.killed:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -358,7 +439,7 @@ func (c *client) write(ctx context.Context, it item) error {
 // startLog (re)starts following a job's log: the stored bytes from the offset
 // asked for, then (as they come) the live ones.
 func (c *client) startLog(ctx context.Context, cu *logCatchUp) error {
-	cur := &logCursor{attempt: cu.attempt, next: cu.offset}
+	cur := &logCursor{attempt: cu.attempt, next: cu.offset, project: cu.project}
 	if cur.attempt == 0 {
 		j, err := c.hub.store.JobBriefGet(ctx, cu.jobID)
 		if err != nil {
@@ -392,6 +473,10 @@ func (c *client) writeLog(ctx context.Context, l *logItem) error {
 		cur.attempt, cur.next = l.attempt, 0
 	}
 	end := l.offset + int64(len(l.data))
+	if l.data == nil {
+		// Its bytes were left in the database: read them from there.
+		return c.fill(ctx, l.jobID, cur, l.offset+l.length)
+	}
 	if end <= cur.next {
 		return nil
 	}
@@ -407,8 +492,13 @@ func (c *client) writeLog(ctx context.Context, l *logItem) error {
 	return c.sendLog(l.jobID, cur, from, l.data[from-l.offset:], l.time)
 }
 
-// fill sends the stored bytes of a followed log from the cursor up to to (0: the end).
+// fill sends the stored bytes of a followed log from the cursor up to to (0: the
+// end), if the client may still read the log: its project may have been made
+// private since the subscription.
 func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64) error {
+	if proj, ok := c.hub.projects.get(ctx, cur.project); !ok || (proj.private && !c.principal().InProject(proj.id)) {
+		return nil
+	}
 	for to == 0 || cur.next < to {
 		chunks, _, err := c.hub.store.LogChunksRead(ctx, jobID, cur.attempt, cur.next, to, logPiece)
 		if err != nil {
@@ -434,15 +524,17 @@ func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64
 	return nil
 }
 
-// sendLog writes data at offset in frames of at most logMaxFrame bytes and moves the cursor.
+// sendLog writes data at offset in messages of at most logMaxFrame bytes and
+// moves the cursor. It stops when the hub dropped the client meanwhile.
 func (c *client) sendLog(jobID int64, cur *logCursor, offset int64, data []byte, at time.Time) error {
 	topics := []string{logTopic(jobID)}
 	for len(data) > 0 {
+		if c.isKilled() {
+			return errKilled
+		}
 		n := min(len(data), logMaxFrame)
-		msg := logMessage{Type: "log", Topics: topics, JobID: jobID, Attempt: cur.attempt,
-			Offset: offset, Length: int64(n), Data: data[:n], Time: at}
-		b, _ := json.Marshal(msg)
-		if err := c.writeMessage(b); err != nil {
+		head := logHead{Type: "log", Topics: topics, JobID: jobID, Attempt: cur.attempt, Offset: offset, Length: int64(n)}
+		if err := c.writeLogMessage(&head, data[:n], at); err != nil {
 			return err
 		}
 		offset += int64(n)
@@ -452,16 +544,41 @@ func (c *client) sendLog(jobID int64, cur *logCursor, offset int64, data []byte,
 	return nil
 }
 
-// logMessage is openapi.yaml's LogEvent; Data encodes as base64.
-type logMessage struct {
-	Type    string    `json:"type"`
-	Topics  []string  `json:"topics"`
-	JobID   int64     `json:"jobId"`
-	Attempt int       `json:"attempt"`
-	Offset  int64     `json:"offset"`
-	Length  int64     `json:"length"`
-	Data    []byte    `json:"data"`
-	Time    time.Time `json:"time"`
+// logHead is openapi.yaml's LogEvent but for its data and time.
+type logHead struct {
+	Type    string   `json:"type"`
+	Topics  []string `json:"topics"`
+	JobID   int64    `json:"jobId"`
+	Attempt int      `json:"attempt"`
+	Offset  int64    `json:"offset"`
+	Length  int64    `json:"length"`
+}
+
+// writeLogMessage writes a LogEvent, encoding its data as base64 straight into
+// the socket's (pooled) write buffer: a client that does not read holds that
+// buffer, not a copy of the message.
+func (c *client) writeLogMessage(head *logHead, data []byte, at time.Time) error {
+	h, _ := json.Marshal(head)
+	t, _ := at.MarshalJSON()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
+	w, err := c.conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(append(h[:len(h)-1], `,"data":"`...)); err != nil {
+		return err
+	}
+	enc := base64.NewEncoder(base64.StdEncoding, w)
+	if _, err := enc.Write(data); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	if _, err := w.Write(append(append([]byte(`","time":`), t...), '}')); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // eventMessage is a store event with the topics it was sent for.

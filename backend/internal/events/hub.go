@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -18,6 +19,13 @@ type HubConfig struct {
 	// QueueSize bounds each client's queue of messages; a client that lets it
 	// fill up is dropped (it reconnects and refetches) rather than slowing anyone.
 	QueueSize int
+	// QueueBytes bounds the bytes a client's queue holds. Past it, log bytes are
+	// left in the database (the client's writer reads them when it gets there)
+	// and any other message drops the client, as a full queue does.
+	QueueBytes int64
+	// MaxPerAddress and MaxPerToken bound the sockets open from one remote
+	// address (the TCP peer) and with one token; past them an upgrade is refused.
+	MaxPerAddress, MaxPerToken int
 	// Backlog bounds the notifications waiting for the hub; past it they are
 	// dropped and every client is told to resync.
 	Backlog int
@@ -29,6 +37,13 @@ type HubConfig struct {
 	Logger  *slog.Logger
 }
 
+// Defaults of HubConfig's bounds.
+const (
+	DefaultQueueBytes    = 1 << 20
+	DefaultMaxPerAddress = 64
+	DefaultMaxPerToken   = 32
+)
+
 // Hub fans the events of the one LISTEN connection out to websocket clients by
 // topic, filtered by what each client may read. It never blocks its caller: the
 // listener hands it payloads through Notify, and every client has a bounded queue.
@@ -38,8 +53,9 @@ type Hub struct {
 	cfg   HubConfig
 	log   *slog.Logger
 
-	in     chan string
-	resync chan string // a reason; capacity 1, so resyncs coalesce
+	in      chan string
+	resync  chan string   // a reason; capacity 1, so resyncs coalesce
+	recheck chan struct{} // capacity 1: check every token now
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
@@ -47,6 +63,12 @@ type Hub struct {
 	// collectionSubs counts collection: subscriptions per project, so job events
 	// of projects nobody watches by collection cost no entity query.
 	collectionSubs map[string]int
+
+	// perAddress and perToken count the open sockets by remote address and by
+	// token; jobSockets indexes the sockets opened with a job token by job.
+	perAddress map[string]int
+	perToken   map[string]int
+	jobSockets map[int64]map[*client]struct{}
 
 	projects projectCache
 	// logProjects is the project of each job whose log someone follows (a job
@@ -58,6 +80,15 @@ type Hub struct {
 func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 256
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = DefaultQueueBytes
+	}
+	if cfg.MaxPerAddress <= 0 {
+		cfg.MaxPerAddress = DefaultMaxPerAddress
+	}
+	if cfg.MaxPerToken <= 0 {
+		cfg.MaxPerToken = DefaultMaxPerToken
 	}
 	if cfg.Backlog <= 0 {
 		cfg.Backlog = 8192
@@ -75,6 +106,10 @@ func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
 		store: st, auth: a, cfg: cfg, log: cfg.Logger,
 		in:             make(chan string, cfg.Backlog),
 		resync:         make(chan string, 1),
+		recheck:        make(chan struct{}, 1),
+		perAddress:     map[string]int{},
+		perToken:       map[string]int{},
+		jobSockets:     map[int64]map[*client]struct{}{},
 		clients:        map[*client]struct{}{},
 		topics:         map[string]map[*client]struct{}{},
 		collectionSubs: map[string]int{},
@@ -123,6 +158,11 @@ func (h *Hub) Run(ctx context.Context) {
 		case reason := <-h.resync:
 			h.flushEntities(ctx, dirty)
 			h.projects.clear()
+			// A revocation may have been among the notifications missed.
+			select {
+			case h.recheck <- struct{}{}:
+			default:
+			}
 			h.broadcastResync(reason)
 		case <-ctx.Done():
 			return
@@ -150,6 +190,11 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 	}
 	switch e := e.(type) {
 	case store.JobEvent:
+		if e.Status != store.StatusRunning {
+			h.closeJobSockets(e.JobID, 0)
+		} else {
+			h.closeJobSockets(e.JobID, e.Attempt)
+		}
 		h.mu.Lock()
 		nobody := len(h.clients) == 0
 		h.mu.Unlock()
@@ -192,6 +237,47 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 		managers := *proj
 		managers.private = true
 		h.deliver(item{event: e}, &managers, "project:"+e.Project)
+	}
+}
+
+// closeJobSockets closes the sockets of job tokens of jobID whose attempt is
+// not running (0: none is), before any later event reaches them: a job token is
+// worth nothing once its attempt ended.
+func (h *Hub) closeJobSockets(jobID int64, running int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.jobSockets[jobID] {
+		if c.principal().Attempt != running {
+			h.dropLocked(c, closeTokenGone, "the job token's attempt ended")
+		}
+	}
+}
+
+// access acts on an AccessEvent as soon as the listener receives it, ahead of
+// every event still waiting for the hub: the sockets of a revoked token or a
+// deleted runner close, and a project whose visibility changed is re-read
+// before any of its events is delivered.
+func (h *Hub) access(payload string) {
+	e, err := store.ParseEvent([]byte(payload))
+	a, ok := e.(store.AccessEvent)
+	if err != nil || !ok {
+		h.log.Warn("event hub: bad access payload", "err", err)
+		return
+	}
+	if a.Project != "" {
+		h.projects.invalidate(a.Project)
+	}
+	if a.TokenHash == "" && a.RunnerID == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		id := c.who.Load()
+		if (a.TokenHash != "" && id.hash == a.TokenHash) ||
+			(a.RunnerID != 0 && id.p != nil && id.p.Kind == auth.KindRunner && id.p.RunnerID == a.RunnerID) {
+			h.dropLocked(c, closeTokenGone, "the token was revoked: reconnect with a valid one, or none")
+		}
 	}
 }
 
@@ -270,9 +356,21 @@ func (h *Hub) deliver(it item, proj *projectEntry, topics ...string) {
 }
 
 // enqueueLocked queues it for c, dropping c when its queue is full. h.mu is held.
+// A log item that would take c's queue past its byte budget goes without its
+// bytes: c's writer reads them from the database when it gets there, so a
+// client that does not read holds at most QueueBytes (or one chunk) of log,
+// however fast the log grows. Other messages are small, and bounded by QueueSize.
 func (h *Hub) enqueueLocked(c *client, it item) {
+	n, held := it.size(), c.queued.Load()
+	if it.log != nil && it.log.data != nil && held > 0 && held+n > h.cfg.QueueBytes {
+		l := *it.log
+		l.length, l.data = int64(len(l.data)), nil
+		it.log = &l
+		n = it.size()
+	}
 	select {
 	case c.send <- it:
+		c.queued.Add(n)
 	default:
 		h.dropLocked(c, closeTooSlow, "too slow to keep up: reconnect and refetch")
 	}
@@ -295,10 +393,98 @@ func (h *Hub) broadcastResync(reason string) {
 	}
 }
 
+// admit counts c's socket against the bounds of its address and token, or
+// refuses it. release gives the count back.
+func (h *Hub) admit(c *client) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	token := c.who.Load().token
+	if h.perAddress[c.addr] >= h.cfg.MaxPerAddress {
+		return &LimitError{fmt.Sprintf("too many event sockets from this address (at most %d, AURA_EVENTS_PER_ADDRESS): close some first", h.cfg.MaxPerAddress)}
+	}
+	if token != "" && h.perToken[token] >= h.cfg.MaxPerToken {
+		return &LimitError{fmt.Sprintf("too many event sockets with this token (at most %d, AURA_EVENTS_PER_TOKEN): close some first", h.cfg.MaxPerToken)}
+	}
+	h.perAddress[c.addr]++
+	if token != "" {
+		h.perToken[token]++
+	}
+	c.counted = token
+	return nil
+}
+
+func (h *Hub) release(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	uncount(h.perAddress, c.addr)
+	if c.counted != "" {
+		uncount(h.perToken, c.counted)
+	}
+}
+
+func uncount(m map[string]int, key string) {
+	if m[key]--; m[key] <= 0 {
+		delete(m, key)
+	}
+}
+
+// LimitError refuses a socket past the bounds of its address or token.
+type LimitError struct{ Message string }
+
+func (e *LimitError) Error() string { return e.Message }
+
 func (h *Hub) register(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clients[c] = struct{}{}
+	h.indexLocked(c, true)
+}
+
+// indexLocked adds c to (or removes it from) jobSockets when it holds a job token.
+func (h *Hub) indexLocked(c *client, add bool) {
+	p := c.principal()
+	if p == nil || p.Kind != auth.KindJob {
+		return
+	}
+	cs := h.jobSockets[p.JobID]
+	if add {
+		if cs == nil {
+			cs = map[*client]struct{}{}
+			h.jobSockets[p.JobID] = cs
+		}
+		cs[c] = struct{}{}
+		return
+	}
+	delete(cs, c)
+	if len(cs) == 0 {
+		delete(h.jobSockets, p.JobID)
+	}
+}
+
+// reauth makes c be p, by token, from now on, unless that token has all the
+// sockets it may have.
+func (h *Hub) reauth(c *client, p *auth.Principal, token string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if token != c.counted {
+		if h.perToken[token] >= h.cfg.MaxPerToken {
+			return &LimitError{fmt.Sprintf("too many event sockets with this token (at most %d, AURA_EVENTS_PER_TOKEN)", h.cfg.MaxPerToken)}
+		}
+		h.perToken[token]++
+		if c.counted != "" {
+			uncount(h.perToken, c.counted)
+		}
+		c.counted = token
+	}
+	_, live := h.clients[c]
+	if live {
+		h.indexLocked(c, false)
+	}
+	c.who.Store(newIdentity(p, token))
+	if live {
+		h.indexLocked(c, true)
+	}
+	return nil
 }
 
 // subscribe adds c to topic and queues the answer (and a log catch-up) in the
@@ -364,10 +550,41 @@ func (h *Hub) dropLocked(c *client, code int, reason string) {
 		return
 	}
 	delete(h.clients, c)
+	h.indexLocked(c, false)
 	for t := range c.topics {
 		h.unsubscribeLocked(c, t)
 	}
 	c.kill(code, reason)
+	// What it had queued is never sent: let it go now, not when the writer ends.
+	for {
+		select {
+		case it := <-c.send:
+			c.queued.Add(-it.size())
+		default:
+			return
+		}
+	}
+}
+
+// Stats is what the hub holds, for tests and metrics.
+type Stats struct {
+	Clients     int   // sockets served (a dropped one leaves at once)
+	Sockets     int   // sockets open (a dropped one stays until its writer let go of it)
+	QueuedBytes int64 // bytes held in the clients' queues
+}
+
+// Stats returns what the hub holds now.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := Stats{Clients: len(h.clients)}
+	for _, n := range h.perAddress {
+		s.Sockets += n
+	}
+	for c := range h.clients {
+		s.QueuedBytes += c.queued.Load()
+	}
+	return s
 }
 
 func (h *Hub) closeAll() {
@@ -391,6 +608,8 @@ type projectCache struct {
 	st      *store.Store
 	mu      sync.Mutex
 	entries map[string]projectEntry
+	// gen counts invalidations: a read that began before one is not cached.
+	gen uint64
 }
 
 const projectTTL = 2 * time.Second
@@ -398,6 +617,7 @@ const projectTTL = 2 * time.Second
 func (pc *projectCache) get(ctx context.Context, slug string) (*projectEntry, bool) {
 	pc.mu.Lock()
 	e, ok := pc.entries[slug]
+	gen := pc.gen
 	pc.mu.Unlock()
 	if ok && time.Since(e.at) < projectTTL {
 		return &e, true
@@ -408,14 +628,25 @@ func (pc *projectCache) get(ctx context.Context, slug string) (*projectEntry, bo
 	}
 	e = projectEntry{id: p.ID, private: p.Private, at: time.Now()}
 	pc.mu.Lock()
-	pc.entries[slug] = e
+	if pc.gen == gen {
+		pc.entries[slug] = e
+	}
 	pc.mu.Unlock()
 	return &e, true
+}
+
+// invalidate forgets slug: its next event re-reads it.
+func (pc *projectCache) invalidate(slug string) {
+	pc.mu.Lock()
+	delete(pc.entries, slug)
+	pc.gen++
+	pc.mu.Unlock()
 }
 
 func (pc *projectCache) clear() {
 	pc.mu.Lock()
 	clear(pc.entries)
+	pc.gen++
 	pc.mu.Unlock()
 }
 
@@ -424,7 +655,11 @@ func (pc *projectCache) clear() {
 func (h *Hub) Handler(other HandlerFunc) HandlerFunc {
 	return func(channel, payload string) {
 		if channel == store.ChannelEvents {
-			h.Notify(payload)
+			if strings.HasPrefix(payload, `{"type":"`+string(store.EventAccess)+`"`) {
+				h.access(payload)
+			} else {
+				h.Notify(payload)
+			}
 		}
 		// other sees events too: dispatch wakes runners' cancel watches on them.
 		other(channel, payload)
@@ -451,6 +686,7 @@ func (h *Hub) recheckTokens(ctx context.Context) {
 	for {
 		select {
 		case <-t.C:
+		case <-h.recheck:
 		case <-ctx.Done():
 			return
 		}

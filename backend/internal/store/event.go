@@ -19,6 +19,9 @@ const (
 	EventRunner      EventType = "runner"
 	EventEntity      EventType = "entity"
 	EventIntegration EventType = "integration"
+	// EventAccess never reaches a websocket: it tells the hubs of every server
+	// that who may read what changed (see AccessEvent).
+	EventAccess EventType = "access"
 )
 
 // Event is one typed event. Each kind is its own struct; MarshalEvent adds the
@@ -74,6 +77,19 @@ type IntegrationEvent struct {
 	Project       string `json:"project"`
 }
 
+// AccessEvent says a token was revoked (TokenHash, the hex of its stored hash), a
+// runner deleted (RunnerID), or a project's visibility changed (Project). The
+// hubs close the sockets it names, or re-read the project, before they deliver
+// anything committed after it.
+type AccessEvent struct {
+	TokenHash string `json:"tokenHash,omitempty"`
+	RunnerID  int64  `json:"runnerId,omitempty"`
+	Project   string `json:"project,omitempty"`
+}
+
+// EventType implements Event.
+func (AccessEvent) EventType() EventType { return EventAccess }
+
 // EventType implements Event.
 func (JobEvent) EventType() EventType { return EventJob }
 
@@ -123,6 +139,8 @@ func ParseEvent(payload []byte) (Event, error) {
 		e, err = decodeEvent[EntityEvent](payload)
 	case EventIntegration:
 		e, err = decodeEvent[IntegrationEvent](payload)
+	case EventAccess:
+		e, err = decodeEvent[AccessEvent](payload)
 	default:
 		return nil, fmt.Errorf("event: unknown type %q", head.Type)
 	}
@@ -145,6 +163,15 @@ func decodeEvent[T Event](payload []byte) (Event, error) {
 const claimedJobEventSQL = `json_build_object('type', 'job', 'jobId', id, 'project', project,
 	'entityKey', entity_key, 'entityVal', entity_val, 'status', 'running', 'tag', tag,
 	'attempt', attempt, 'runnerId', $1::bigint)::text`
+
+// revokedEventSQL and runnerGoneEventSQL are the AccessEvents of a deleted token
+// (its hash column) and runner (its id), NOTIFYed by the statement that deletes
+// it. They are spelled as MarshalEvent spells them: the hub knows an access
+// event by its first bytes.
+const (
+	revokedEventSQL    = `'{"type":"access","tokenHash":"' || encode(hash, 'hex') || '"}'`
+	runnerGoneEventSQL = `'{"type":"access","runnerId":' || id || '}'`
+)
 
 // event is the JobEvent of a changed job, in status at attempt.
 func (c changedJob) event(status string, attempt int) JobEvent {

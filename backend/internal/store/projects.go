@@ -71,7 +71,9 @@ type ProjectUpdateParams struct {
 	Private *bool
 }
 
-// ProjectUpdate changes a project's name or visibility.
+// ProjectUpdate changes a project's name or visibility. A change of visibility
+// is NOTIFYed in the same transaction, so every hub re-reads the project before
+// it delivers any later event of it.
 func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdateParams) (*Project, error) {
 	const q = `
 		UPDATE projects SET
@@ -79,8 +81,17 @@ func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdate
 			private = coalesce($3, private)
 		WHERE slug = $1
 		RETURNING ` + projectColumns
-	rows, _ := s.pool.Query(ctx, q, slug, p.Name, p.Private)
-	pr, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project])
+	var pr *Project
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, q, slug, p.Name, p.Private)
+		var err error
+		if pr, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project]); err != nil || p.Private == nil {
+			return err
+		}
+		var n notes
+		n.event(AccessEvent{Project: slug})
+		return n.flush(ctx, tx)
+	})
 	return pr, interpret(err, "update project")
 }
 

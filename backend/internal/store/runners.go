@@ -100,12 +100,16 @@ func (s *Store) RunnerList(ctx context.Context, page Page) ([]*Runner, string, e
 }
 
 // RunnerDelete removes a runner and its token. Jobs it ran keep their history.
+// The same statement tells every server's hub, which closes the runner's sockets.
 func (s *Store) RunnerDelete(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM runners WHERE id = $1`, id)
-	if err != nil {
+	const q = `
+		WITH gone AS (DELETE FROM runners WHERE id = $1 RETURNING id)
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + runnerGoneEventSQL + `)) FROM gone`
+	var n int
+	if err := s.pool.QueryRow(ctx, q, id).Scan(&n); err != nil {
 		return interpret(err, "delete runner")
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return ErrNotFound
 	}
 	return nil

@@ -54,13 +54,17 @@ func (s *Store) ProjectTokenList(ctx context.Context, projectID int64) ([]*Token
 	return ts, interpret(err, "list project tokens")
 }
 
-// ProjectTokenDelete revokes a project token.
+// ProjectTokenDelete revokes a project token, and tells every server's hub so in
+// the same statement: the token's sockets close at once.
 func (s *Store) ProjectTokenDelete(ctx context.Context, projectID, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE id = $1 AND project_id = $2 AND kind = 'project'`, id, projectID)
-	if err != nil {
+	const q = `
+		WITH revoked AS (DELETE FROM tokens WHERE id = $1 AND project_id = $2 AND kind = 'project' RETURNING hash)
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + revokedEventSQL + `)) FROM revoked`
+	var n int
+	if err := s.pool.QueryRow(ctx, q, id, projectID).Scan(&n); err != nil {
 		return interpret(err, "delete project token")
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return ErrNotFound
 	}
 	return nil

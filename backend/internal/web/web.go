@@ -33,7 +33,7 @@ var files embed.FS
 // script, no eval), the API and the event websocket, and no framing. Inline style
 // attributes stay allowed: they cannot run code, and UI libraries set them.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
-	"img-src 'self' data:; font-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; " +
+	"img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Handler serves the embedded app, or the placeholder when none was built.

@@ -897,17 +897,24 @@ export interface paths {
          *     headers on a websocket), or an `auth` message sent first. Without a token only
          *     public projects can be followed; events of private projects go only to
          *     callers who may read them, and subscribing to what the caller may not read
-         *     answers an `error` event with code 404. The token is checked again every few
-         *     seconds: once it is revoked (or a job token's attempt has ended) the socket is
-         *     closed with code 4001; reconnect with a valid token, or none. A project made
-         *     private stops sending its events, logs included, to those who may not read it.
+         *     answers an `error` event with code 404. A socket is closed with code 4001 as
+         *     soon as its token is revoked, its runner deleted or its job token's attempt
+         *     ended (and the token is checked again every few seconds besides); reconnect
+         *     with a valid token, or none. A project made private sends no further event,
+         *     logs included, to those who may not read it.
+         *
+         *     One remote address may hold 64 sockets and one token 32 (`aura serve
+         *     --events-per-address`, `--events-per-token`); past that the upgrade answers
+         *     429, and an `auth` message an `error` event with code 429.
          *
          *     A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
          *     already holds; the server sends the stored bytes from there, then each append,
          *     so after a reconnect the log continues without a byte lost or doubled.
          *
-         *     Each socket has a bounded queue. A client that reads too slowly is closed
-         *     with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+         *     Each socket has a queue bounded in messages and bytes (log bytes past its
+         *     budget are read from the database when the client catches up). A client
+         *     that reads too slowly is closed with code 4008: reconnect (with backoff),
+         *     resubscribe and refetch. After a
          *     `resync` event, refetch what the page shows. The server pings every 54 s and
          *     closes a socket that answers no ping for 60 s.
          */
@@ -3680,6 +3687,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["LimitExceeded"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

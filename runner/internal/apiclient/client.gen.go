@@ -1661,17 +1661,24 @@ type ClientInterface interface {
 	// headers on a websocket), or an `auth` message sent first. Without a token only
 	// public projects can be followed; events of private projects go only to
 	// callers who may read them, and subscribing to what the caller may not read
-	// answers an `error` event with code 404. The token is checked again every few
-	// seconds: once it is revoked (or a job token's attempt has ended) the socket is
-	// closed with code 4001; reconnect with a valid token, or none. A project made
-	// private stops sending its events, logs included, to those who may not read it.
+	// answers an `error` event with code 404. A socket is closed with code 4001 as
+	// soon as its token is revoked, its runner deleted or its job token's attempt
+	// ended (and the token is checked again every few seconds besides); reconnect
+	// with a valid token, or none. A project made private sends no further event,
+	// logs included, to those who may not read it.
+	//
+	// One remote address may hold 64 sockets and one token 32 (`aura serve
+	// --events-per-address`, `--events-per-token`); past that the upgrade answers
+	// 429, and an `auth` message an `error` event with code 429.
 	//
 	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 	// already holds; the server sends the stored bytes from there, then each append,
 	// so after a reconnect the log continues without a byte lost or doubled.
 	//
-	// Each socket has a bounded queue. A client that reads too slowly is closed
-	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// Each socket has a queue bounded in messages and bytes (log bytes past its
+	// budget are read from the database when the client catches up). A client
+	// that reads too slowly is closed with code 4008: reconnect (with backoff),
+	// resubscribe and refetch. After a
 	// `resync` event, refetch what the page shows. The server pings every 54 s and
 	// closes a socket that answers no ping for 60 s.
 	//
@@ -2635,17 +2642,24 @@ func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBod
 // headers on a websocket), or an `auth` message sent first. Without a token only
 // public projects can be followed; events of private projects go only to
 // callers who may read them, and subscribing to what the caller may not read
-// answers an `error` event with code 404. The token is checked again every few
-// seconds: once it is revoked (or a job token's attempt has ended) the socket is
-// closed with code 4001; reconnect with a valid token, or none. A project made
-// private stops sending its events, logs included, to those who may not read it.
+// answers an `error` event with code 404. A socket is closed with code 4001 as
+// soon as its token is revoked, its runner deleted or its job token's attempt
+// ended (and the token is checked again every few seconds besides); reconnect
+// with a valid token, or none. A project made private sends no further event,
+// logs included, to those who may not read it.
+//
+// One remote address may hold 64 sockets and one token 32 (`aura serve
+// --events-per-address`, `--events-per-token`); past that the upgrade answers
+// 429, and an `auth` message an `error` event with code 429.
 //
 // A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 // already holds; the server sends the stored bytes from there, then each append,
 // so after a reconnect the log continues without a byte lost or doubled.
 //
-// Each socket has a bounded queue. A client that reads too slowly is closed
-// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// Each socket has a queue bounded in messages and bytes (log bytes past its
+// budget are read from the database when the client catches up). A client
+// that reads too slowly is closed with code 4008: reconnect (with backoff),
+// resubscribe and refetch. After a
 // `resync` event, refetch what the page shows. The server pings every 54 s and
 // closes a socket that answers no ping for 60 s.
 //
@@ -6700,17 +6714,24 @@ type ClientWithResponsesInterface interface {
 	// headers on a websocket), or an `auth` message sent first. Without a token only
 	// public projects can be followed; events of private projects go only to
 	// callers who may read them, and subscribing to what the caller may not read
-	// answers an `error` event with code 404. The token is checked again every few
-	// seconds: once it is revoked (or a job token's attempt has ended) the socket is
-	// closed with code 4001; reconnect with a valid token, or none. A project made
-	// private stops sending its events, logs included, to those who may not read it.
+	// answers an `error` event with code 404. A socket is closed with code 4001 as
+	// soon as its token is revoked, its runner deleted or its job token's attempt
+	// ended (and the token is checked again every few seconds besides); reconnect
+	// with a valid token, or none. A project made private sends no further event,
+	// logs included, to those who may not read it.
+	//
+	// One remote address may hold 64 sockets and one token 32 (`aura serve
+	// --events-per-address`, `--events-per-token`); past that the upgrade answers
+	// 429, and an `auth` message an `error` event with code 429.
 	//
 	// A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 	// already holds; the server sends the stored bytes from there, then each append,
 	// so after a reconnect the log continues without a byte lost or doubled.
 	//
-	// Each socket has a bounded queue. A client that reads too slowly is closed
-	// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+	// Each socket has a queue bounded in messages and bytes (log bytes past its
+	// budget are read from the database when the client catches up). A client
+	// that reads too slowly is closed with code 4008: reconnect (with backoff),
+	// resubscribe and refetch. After a
 	// `resync` event, refetch what the page shows. The server pings every 54 s and
 	// closes a socket that answers no ping for 60 s.
 	//
@@ -8037,6 +8058,8 @@ type EventsResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *LimitExceeded
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -8051,6 +8074,11 @@ func (r EventsResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r EventsResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EventsResponse) GetJSON429() *LimitExceeded {
+	return r.JSON429
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -12485,17 +12513,24 @@ func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body 
 // headers on a websocket), or an `auth` message sent first. Without a token only
 // public projects can be followed; events of private projects go only to
 // callers who may read them, and subscribing to what the caller may not read
-// answers an `error` event with code 404. The token is checked again every few
-// seconds: once it is revoked (or a job token's attempt has ended) the socket is
-// closed with code 4001; reconnect with a valid token, or none. A project made
-// private stops sending its events, logs included, to those who may not read it.
+// answers an `error` event with code 404. A socket is closed with code 4001 as
+// soon as its token is revoked, its runner deleted or its job token's attempt
+// ended (and the token is checked again every few seconds besides); reconnect
+// with a valid token, or none. A project made private sends no further event,
+// logs included, to those who may not read it.
+//
+// One remote address may hold 64 sockets and one token 32 (`aura serve
+// --events-per-address`, `--events-per-token`); past that the upgrade answers
+// 429, and an `auth` message an `error` event with code 429.
 //
 // A `log:{id}` subscription carries the byte `offset` (and `attempt`) the client
 // already holds; the server sends the stored bytes from there, then each append,
 // so after a reconnect the log continues without a byte lost or doubled.
 //
-// Each socket has a bounded queue. A client that reads too slowly is closed
-// with code 4008: reconnect (with backoff), resubscribe and refetch. After a
+// Each socket has a queue bounded in messages and bytes (log bytes past its
+// budget are read from the database when the client catches up). A client
+// that reads too slowly is closed with code 4008: reconnect (with backoff),
+// resubscribe and refetch. After a
 // `resync` event, refetch what the page shows. The server pings every 54 s and
 // closes a socket that answers no ping for 60 s.
 //
@@ -14163,6 +14198,13 @@ func ParseEventsResponse(rsp *http.Response) (*EventsResponse, error) {
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest LimitExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
