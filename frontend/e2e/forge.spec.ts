@@ -10,7 +10,8 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { axe, errors, openContext, openPage, violations, type Look } from './browser';
 import { ADMIN, call, outDir, root, startWorld, stopWorld, until, type World } from './harness';
-const fixtures = resolve(root, '../shared/fixtures/webhooks/gitea');
+// The Go tests' recorded Gitea deliveries: everything a test reads lives in the repository.
+const fixtures = resolve(root, 'backend/internal/integrations/testdata/webhooks/gitea');
 
 const PROJECT = 'forge';
 const REPO = 'gitea/webhooks';
