@@ -235,11 +235,12 @@ func TestDAGPromotionAndCascade(t *testing.T) {
 	require.Equal(t, "failed", failed.Status)
 	d := b.job(deploy.ID)
 	require.Equal(t, "cancelled", d.Status, "a failure cancels its dependents")
-	require.Contains(t, d.Reason, fmt.Sprintf("preceding job %d failed", test.ID))
+	require.Equal(t, fmt.Sprintf("preceding job test #%d failed", test.ID), d.Reason, "says which job, by name and number")
 
 	// Submitting after the preceding job failed cancels the new job at once.
 	late := b.submit(tok, map[string]any{"name": "late", "precedingJobs": []int64{test.ID}})
 	require.Equal(t, "cancelled", late.Status)
+	require.Equal(t, fmt.Sprintf("preceding job test #%d failed", test.ID), late.Reason)
 
 	var ent struct{ Status, Summary string }
 	b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/abc"}, 200, &ent)
