@@ -1326,6 +1326,8 @@ export interface components {
             id: number;
             name: string;
             status: components["schemas"]["JobStatus"];
+            /** @description The job's `reason` (see Job), so a grid can show a skipped job as skipped. */
+            reason?: string;
         };
         EntityList: {
             items: components["schemas"]["EntitySummary"][];

@@ -862,6 +862,9 @@ type JobCell struct {
 	Id   int64  `json:"id"`
 	Name string `json:"name"`
 
+	// Reason The job's `reason` (see Job), so a grid can show a skipped job as skipped.
+	Reason *string `json:"reason,omitempty"`
+
 	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
 	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
 	Status JobStatus `json:"status"`
