@@ -39,6 +39,15 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// Tail is the end of the output, for a failure message.
+func (b *lockedBuffer) Tail() string {
+	s := b.String()
+	if len(s) > 3000 {
+		s = "…" + s[len(s)-3000:]
+	}
+	return s
+}
+
 // demoServer runs aura serve --demo on a fresh database until the test ends, and
 // returns its URL and output.
 func demoServer(t *testing.T) (url string, out *lockedBuffer) {
@@ -58,9 +67,9 @@ func demoServer(t *testing.T) (url string, out *lockedBuffer) {
 		cancel()
 		select {
 		case code := <-done:
-			require.Equal(t, 0, code, out.String())
+			require.Equal(t, 0, code, out.Tail())
 		case <-time.After(30 * time.Second):
-			t.Errorf("aura serve --demo did not stop within 30 s:\n%s", out.String())
+			t.Errorf("aura serve --demo did not stop within 30 s:\n%s", out.Tail())
 		}
 	})
 	url = "http://" + addr
@@ -71,7 +80,7 @@ func demoServer(t *testing.T) (url string, out *lockedBuffer) {
 		}
 		r.Body.Close()
 		return r.StatusCode == 200
-	}, 30*time.Second, 50*time.Millisecond, out.String())
+	}, 30*time.Second, 50*time.Millisecond, out.Tail())
 	return url, out
 }
 
@@ -84,22 +93,35 @@ type demoJob struct {
 	LogLength int64
 }
 
-// demoJobs are the jobs of the live demo's newest commit.
-func demoJobs(t *testing.T, url string) map[string]demoJob {
+// demoJobs are the jobs of the live demo's newest commit (nil while unknown).
+func demoJobs(url string) map[string]demoJob {
 	var col struct {
 		Entities []struct{ Key, Value string }
 	}
-	getJSON(t, url+"/api/v1/projects/aura/collections/ref/main?limit=1", &col)
-	if len(col.Entities) == 0 {
+	if fetchJSON(url+"/api/v1/projects/aura/collections/ref/main?limit=1", &col) != nil || len(col.Entities) == 0 {
 		return nil
 	}
 	var ent struct{ Jobs []demoJob }
-	getJSON(t, url+"/api/v1/projects/aura/entities/commit/"+col.Entities[0].Value, &ent)
+	if fetchJSON(url+"/api/v1/projects/aura/entities/commit/"+col.Entities[0].Value, &ent) != nil {
+		return nil
+	}
 	jobs := map[string]demoJob{}
 	for _, j := range ent.Jobs {
 		jobs[j.Name] = j
 	}
 	return jobs
+}
+
+func fetchJSON(url string, v any) error {
+	r, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer r.Body.Close()
+	if r.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", url, r.Status)
+	}
+	return json.NewDecoder(r.Body).Decode(v)
 }
 
 func getJSON(t *testing.T, url string, v any) {
@@ -124,16 +146,18 @@ func TestDemoRunsJobsLive(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var out *lockedBuffer
 	// Cleanups run last-registered first: this one runs after the server stopped.
-	t.Cleanup(func() { require.Contains(t, out.String(), "demo: aura-runner exited", "the runner stops with the server") })
+	t.Cleanup(func() {
+		require.True(t, strings.Contains(out.String(), "demo: aura-runner exited"), "the runner stops with the server:\n%s", out.Tail())
+	})
 	url, o := demoServer(t)
 	out = o
 
 	var jobs map[string]demoJob
 	require.Eventually(t, func() bool {
-		jobs = demoJobs(t, url)
+		jobs = demoJobs(url)
 		return jobs["checkout"].Status == "succeeded" && jobs["report"].Status == "cancelled" &&
 			jobs["integration"].Status == "succeeded"
-	}, 90*time.Second, 250*time.Millisecond, "jobs: %+v\n%s", jobs, out)
+	}, 90*time.Second, 250*time.Millisecond, "jobs: %+v\n%s", jobs, out.Tail())
 
 	co := jobs["checkout"]
 	require.Positive(t, co.LogLength)
