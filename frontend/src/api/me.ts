@@ -32,6 +32,8 @@ function load(): Promise<void> {
     const t = token();
     try {
       const r = await askServer(t);
+      // A sign-in or sign-out meanwhile has published its own answer.
+      if (token() !== t) return;
       if (r.me) publish(r.me);
       else if (r.status === 401 && t) {
         setToken(null);
