@@ -94,6 +94,40 @@ describe('aura web UI', () => {
     await inert(page);
   });
 
+  it('signs in only with a token the server knows, and shows what /me says', async () => {
+    const c = await openContext(w, {}, null);
+    const p = await newPage(c);
+    await p.goto(`${w.web}/sign-in`);
+    await p.fill('input[name=token]', 'AURA_ADMINKEY_not-a-real-one');
+    await p.click('button[type=submit]');
+    await p.locator('form [role=alert]', { hasText: 'not accepted' }).waitFor();
+    expect(await p.locator('header .signin').textContent()).toBe('Sign in');
+    expect(await p.evaluate(() => localStorage.getItem('aura.token'))).toBeNull();
+    // The public projects are still there.
+    await p.goto(`${w.web}/`);
+    await p.getByText(XSS).first().waitFor();
+
+    await p.goto(`${w.web}/sign-in`);
+    await p.fill('input[name=token]', projectToken);
+    await p.click('button[type=submit]');
+    await p.locator('header .signin', { hasText: 'Signed in (project demo)' }).waitFor();
+    await p.getByText(XSS).first().waitFor();
+    await p.goto(`${w.web}/sign-in`);
+    await p.getByRole('button', { name: 'Sign out' }).click();
+    await p.locator('header .signin', { hasText: /^Sign in$/ }).waitFor();
+    await c.close();
+
+    // A stored token the server refuses (revoked, or only looking like an admin's)
+    // is dropped: the header never claims it, and the public projects stay.
+    const stale = await openContext(w, {}, 'AURA_ADMINKEY_looks-right');
+    const q = await newPage(stale);
+    await q.goto(`${w.web}/`);
+    await q.getByText(XSS).first().waitFor();
+    expect(await q.locator('header .signin').textContent()).toBe('Sign in');
+    expect(await q.locator('main').textContent()).not.toContain('New project');
+    await stale.close();
+  });
+
   it('shows jobs going queued → running → succeeded live, with their log', async () => {
     build = await submit({
       entityKey: 'commit',
@@ -245,6 +279,69 @@ describe('aura web UI', () => {
     await p.close();
   }, 300_000);
 
+  it('labels a job skipped, and why, on the job, entity and collection pages', async () => {
+    ensureRunner();
+    const broken = await submit({ entityKey: 'commit', entityVal: 'skip1', name: 'compile', cmd: 'exit 2', collections: { ref: 'skips' } });
+    const after = await submit({ entityKey: 'commit', entityVal: 'skip1', name: 'package', cmd: 'true', precedingJobs: [broken.id], collections: { ref: 'skips' } });
+    const cancelled = await submit({ entityKey: 'commit', entityVal: 'skip1', name: 'manual', tag: 'nobody', cmd: 'true', collections: { ref: 'skips' } });
+    await call(w.one.url, 'POST', `/api/v1/jobs/${cancelled.id}/cancel`, projectToken);
+    await until('the dependant to be skipped', async () => (await call<Job>(w.one.url, 'GET', `/api/v1/jobs/${after.id}`, null)).status === 'cancelled', 30_000);
+    const why = `compile #${broken.id} failed`;
+
+    await page.goto(`${w.web}/j/${after.id}`);
+    await page.locator('.meta .status', { hasText: 'skipped' }).waitFor();
+    expect(await page.locator('.meta').textContent()).toContain(why);
+
+    await page.goto(`${w.web}/p/demo/commit/skip1`);
+    const row = page.locator(`table.jobs tr[data-job="${after.id}"]`);
+    await row.locator('.status', { hasText: 'skipped' }).waitFor();
+    expect(await row.textContent()).toContain(why);
+    // One a person cancelled stays "cancelled".
+    await page.locator(`table.jobs tr[data-job="${cancelled.id}"] .status`, { hasText: 'cancelled' }).waitFor();
+    expect(await page.locator(`.graph [data-job="${after.id}"]`).getAttribute('data-label')).toBe('skipped');
+
+    await page.goto(`${w.web}/p/demo/ref/skips`);
+    const cell = page.locator(`.grid a[href="/j/${after.id}"]`);
+    await cell.waitFor();
+    expect(await cell.getAttribute('data-label')).toBe('skipped');
+    expect(await cell.getAttribute('aria-label')).toContain(why);
+  });
+
+  it('names the browser tab after the page', async () => {
+    await page.goto(`${w.web}/j/${build.id}`);
+    await until('the job title', async () => (await page.title()) === `build #${build.id} · demo · Aura`);
+    await page.goto(`${w.web}/p/demo/commit/abc123`);
+    await until('the entity title', async () => (await page.title()) === 'commit/abc123 · demo · Aura');
+    await page.goto(`${w.web}/p/demo`);
+    await until('the project title', async () => (await page.title()) === `${XSS} · Aura`);
+    await page.goto(`${w.web}/queue`);
+    await until('the queue title', async () => (await page.title()) === 'Queue · Aura');
+  });
+
+  it('shows the whole job graph on a phone', async () => {
+    // A chain of six jobs, and a fan of four: across, 1,200 px wide.
+    let prev = await submit({ entityKey: 'commit', entityVal: 'chain', name: 'step1', tag: 'nobody', cmd: 'true' });
+    const ids = [prev.id];
+    for (let i = 2; i <= 6; i++) {
+      prev = await submit({ entityKey: 'commit', entityVal: 'chain', name: `step${i}`, tag: 'nobody', cmd: 'true', precedingJobs: [prev.id] });
+      ids.push(prev.id);
+    }
+    for (let i = 1; i <= 4; i++) ids.push((await submit({ entityKey: 'commit', entityVal: 'chain', name: `fan${i}`, tag: 'nobody', cmd: 'true', precedingJobs: [ids[0]!] })).id);
+    const c = await context({ phone: true });
+    const p = await newPage(c);
+    await p.goto(`${w.web}/p/demo/commit/chain`);
+    await p.locator(`.graph [data-job="${ids[ids.length - 1]}"]`).waitFor();
+    const width = p.viewportSize()!.width;
+    for (const id of ids) {
+      const box = (await p.locator(`.graph [data-job="${id}"] rect`).boundingBox())!;
+      expect(box.x, `job ${id} starts on screen`).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width, `job ${id} ends on screen`).toBeLessThanOrEqual(width);
+    }
+    expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+    await p.screenshot({ path: join(outDir, 'entity-graph-light-phone.png'), fullPage: true });
+    await c.close();
+  });
+
   it('has no serious accessibility violations, light and dark, phone and desktop, and screenshots every page', async () => {
     // Every status on the pages: a failed job, one queued for a tag no runner serves,
     // and one waiting for it.
@@ -258,6 +355,7 @@ describe('aura web UI', () => {
       ['project', '/p/demo'],
       ['key', '/p/demo/commit'],
       ['entity', '/p/demo/commit/abc123'],
+      ['entity-skipped', '/p/demo/commit/skip1'],
       ['collection', '/p/demo/ref/main'],
       ['job', `/j/${build.id}`],
       ['job-ansi', `/j/${test.id}`],

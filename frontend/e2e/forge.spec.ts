@@ -10,7 +10,8 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { axe, errors, openContext, openPage, violations, type Look } from './browser';
 import { ADMIN, call, outDir, root, startWorld, stopWorld, until, type World } from './harness';
-const fixtures = resolve(root, '../shared/fixtures/webhooks/gitea');
+// The Go tests' recorded Gitea deliveries: everything a test reads lives in the repository.
+const fixtures = resolve(root, 'backend/internal/integrations/testdata/webhooks/gitea');
 
 const PROJECT = 'forge';
 const REPO = 'gitea/webhooks';
@@ -233,6 +234,44 @@ describe('forge integrations in the web UI', () => {
     expect((await call<Job>(w.one.url, 'GET', `/api/v1/jobs/${pending.id}`, ADMIN)).status).toBe('waiting');
   });
 
+  it('shows a fork request waiting for approval where people look: entity, queue, collection', async () => {
+    // B is still held (the test above approved only A).
+    const shaB = 'b'.repeat(40);
+    await page.goto(`${w.web}/p/${PROJECT}/commit/${shaB}`);
+    const banner = page.locator('[data-testid=entity-approval]');
+    await banner.getByText('Waits for approval.').waitFor();
+    await banner.getByRole('button', { name: 'Approve' }).waitFor();
+    await page.locator(`table.jobs tr[data-job="${pending.id}"] .status`, { hasText: 'needs approval' }).waitFor();
+
+    await page.goto(`${w.web}/queue?project=${PROJECT}`);
+    const row = page.locator('tr', { has: page.locator(`a[href="/j/${pending.id}"]`) });
+    await row.locator('.status', { hasText: 'needs approval' }).waitFor();
+    expect(await row.textContent()).toContain('approve');
+
+    await page.goto(`${w.web}/p/${PROJECT}/mr/2`);
+    const list = page.locator('[data-testid=collection-approval]');
+    await list.waitFor();
+    expect(await list.textContent()).toContain(`commit/${shaB.slice(0, 12)}`);
+    expect(await list.textContent()).not.toContain(`commit/${'a'.repeat(12)}`);
+
+    // A third request, approved from its entity page.
+    const shaC = 'c'.repeat(40);
+    const c = await deliver(hook, secret, 'pull_request', forkPull(shaC));
+    const build = (await Promise.all(c.body.jobs.map((id) => call<Job>(w.one.url, 'GET', `/api/v1/jobs/${id}`, ADMIN)))).find((j) => j.name === 'build')!;
+    await page.goto(`${w.web}/p/${PROJECT}/commit/${shaC}`);
+    await page.locator('[data-testid=entity-approval]').getByRole('button', { name: 'Approve' }).click();
+    await page.locator('[data-testid=entity-approval]').waitFor({ state: 'detached', timeout: 20_000 });
+    expect((await call<Job>(w.one.url, 'GET', `/api/v1/jobs/${build.id}`, ADMIN)).status).not.toBe('waiting');
+
+    // Signed out, the banner says who may approve instead of offering it.
+    const anon = await openContext(w, {}, null);
+    const p = await newPage(anon);
+    await p.goto(`${w.web}/p/${PROJECT}/commit/${shaB}`);
+    await p.locator('[data-testid=entity-approval]', { hasText: 'Sign in' }).waitFor();
+    expect(await p.locator('[data-testid=entity-approval] button').count()).toBe(0);
+    await anon.close();
+  });
+
   it('gives correct badge Markdown on the entity and collection pages, and the badge answers an SVG', async () => {
     for (const [path, badge] of [
       [`/p/${PROJECT}/commit/${PUSH_SHA}`, `/badge/${PROJECT}/commit/${PUSH_SHA}.svg`],
@@ -285,6 +324,8 @@ describe('forge integrations in the web UI', () => {
       ['integrations', `/p/${PROJECT}?tab=integrations`, '[data-integration]'],
       ['secrets', `/p/${PROJECT}?tab=secrets`, '[data-testid=secrets]'],
       ['approval', `/j/${pending.id}`, '[data-testid=approval]'],
+      ['entity-approval', `/p/${PROJECT}/commit/${'b'.repeat(40)}`, '[data-testid=entity-approval]'],
+      ['collection-approval', `/p/${PROJECT}/mr/2`, '[data-testid=collection-approval]'],
       ['entity-badge', `/p/${PROJECT}/commit/${PUSH_SHA}`, 'img[data-testid=badge-img]'],
       ['collection-badge', `/p/${PROJECT}/ref/develop`, 'img[data-testid=badge-img]'],
     ] as const;

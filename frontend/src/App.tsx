@@ -1,7 +1,7 @@
 // App is the route table: one page per route, deep-linkable as in Aura 0.4.
-import { Suspense, useEffect, useState } from 'react';
+import { Suspense } from 'react';
 import { BrowserRouter, Link, NavLink, Route, Routes } from 'react-router';
-import { tokenKind } from './api/client';
+import { kindText, useMe } from './api/me';
 import { Loading } from './components/common';
 import { ProjectsPage } from './pages/Projects';
 import { ProjectPage } from './pages/Project';
@@ -14,22 +14,8 @@ import { NewRunnerPage } from './pages/NewRunner';
 import { SignInPage } from './pages/SignIn';
 import JobPage from './pages/Job';
 
-export function useTokenKind() {
-  const [kind, setKind] = useState(tokenKind());
-  useEffect(() => {
-    const f = () => setKind(tokenKind());
-    window.addEventListener('aura-token', f);
-    window.addEventListener('storage', f);
-    return () => {
-      window.removeEventListener('aura-token', f);
-      window.removeEventListener('storage', f);
-    };
-  }, []);
-  return kind;
-}
-
 function Header() {
-  const kind = useTokenKind();
+  const me = useMe();
   return (
     <header className="top">
       <a className="skip" href="#main">
@@ -47,7 +33,7 @@ function Header() {
       </nav>
       <span className="grow" />
       <NavLink to="/sign-in" className="signin">
-        {kind ? `Signed in (${kind})` : 'Sign in'}
+        {me && me.kind !== 'anonymous' ? `Signed in (${kindText(me)})` : 'Sign in'}
       </NavLink>
     </header>
   );

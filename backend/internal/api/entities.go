@@ -28,6 +28,7 @@ type jobCellJSON struct {
 	ID     int64  `json:"id"`
 	Name   string `json:"name"`
 	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
 }
 
 func toEntitySummary(e *store.EntitySummary) entitySummaryJSON {
@@ -211,7 +212,7 @@ func (h *handler) getCollection(w http.ResponseWriter, r *http.Request) {
 		}
 		for i, e := range c.Entities {
 			entities[i].LatestJobs = mapSlice(cells[e.ID], func(c store.JobCell) jobCellJSON {
-				return jobCellJSON{ID: c.ID, Name: c.Name, Status: c.Status}
+				return jobCellJSON{ID: c.ID, Name: c.Name, Status: c.Status, Reason: c.Reason}
 			})
 		}
 	}

@@ -235,11 +235,12 @@ func TestDAGPromotionAndCascade(t *testing.T) {
 	require.Equal(t, "failed", failed.Status)
 	d := b.job(deploy.ID)
 	require.Equal(t, "cancelled", d.Status, "a failure cancels its dependents")
-	require.Contains(t, d.Reason, fmt.Sprintf("preceding job %d failed", test.ID))
+	require.Equal(t, fmt.Sprintf("preceding job test #%d failed", test.ID), d.Reason, "says which job, by name and number")
 
 	// Submitting after the preceding job failed cancels the new job at once.
 	late := b.submit(tok, map[string]any{"name": "late", "precedingJobs": []int64{test.ID}})
 	require.Equal(t, "cancelled", late.Status)
+	require.Equal(t, fmt.Sprintf("preceding job test #%d failed", test.ID), late.Reason)
 
 	var ent struct{ Status, Summary string }
 	b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/abc"}, 200, &ent)
@@ -477,17 +478,18 @@ func TestCollectionLatestJobs(t *testing.T) {
 	in := func(val, name string) jobResp {
 		return b.submit(tok, map[string]any{"entityVal": val, "name": name, "collections": map[string]string{"ref": "main"}})
 	}
-	in("c1", "build")
+	failed := in("c1", "build")
 	b.runNamed(run, "build", 1, "linux")
 	retry := in("c1", "build") // a newer build of c1
 	test := in("c1", "test")
+	skipped := b.submit(tok, map[string]any{"entityVal": "c1", "name": "pkg", "precedingJobs": []int64{failed.ID}})
 	newer := in("c2", "build")
 	var col struct {
 		Entities []struct {
 			Value      string
 			LatestJobs []struct {
-				ID           int64
-				Name, Status string
+				ID                   int64
+				Name, Status, Reason string
 			}
 		}
 	}
@@ -497,10 +499,15 @@ func TestCollectionLatestJobs(t *testing.T) {
 	require.Len(t, col.Entities[0].LatestJobs, 1)
 	require.Equal(t, newer.ID, col.Entities[0].LatestJobs[0].ID)
 	got := col.Entities[1].LatestJobs
-	require.Len(t, got, 2)
+	require.Len(t, got, 3)
 	require.Equal(t, retry.ID, got[0].ID, "the newest build, not the failed one")
 	require.Equal(t, "queued", got[0].Status)
-	require.Equal(t, test.ID, got[1].ID)
+	require.Empty(t, got[0].Reason)
+	// A skipped job says why, so the grid can show it as skipped.
+	require.Equal(t, skipped.ID, got[1].ID)
+	require.Equal(t, "cancelled", got[1].Status)
+	require.Equal(t, fmt.Sprintf("preceding job build #%d failed", failed.ID), got[1].Reason)
+	require.Equal(t, test.ID, got[2].ID)
 
 	_, plain := b.do(call{method: "GET", path: "/api/v1/projects/proj/collections/ref/main"})
 	require.NotContains(t, string(plain), "latestJobs", "only when asked for")

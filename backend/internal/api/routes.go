@@ -82,6 +82,7 @@ func NewRouter(d Deps) *mux.Router {
 
 	v1 := &prefixed{r: r, prefix: "/api/v1"}
 	v1.Use(h.authenticate)
+	v1.HandleFunc("/me", h.getMe).Methods(http.MethodGet)
 	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
 	v1.HandleFunc("/projects", h.createProject).Methods(http.MethodPost)
 	v1.HandleFunc("/projects/{project}", h.getProject).Methods(http.MethodGet)

@@ -180,12 +180,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// The demo's own runner runs new commits' jobs live; it stops before the server does.
+	stopDemo := func() {}
+	if cfg.Demo {
+		if stopDemo, err = startLiveDemo(bgCtx, st, loopbackURL(ln.Addr()), cfg.DataDir, time.Minute, logger); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		defer stopDemo()
+	}
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	stopDemo()
 	disp.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

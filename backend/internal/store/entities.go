@@ -243,13 +243,14 @@ type JobCell struct {
 	ID       int64  `db:"id"`
 	Name     string `db:"name"`
 	Status   string `db:"status"`
+	Reason   string `db:"reason"`
 }
 
 // LatestJobs returns the newest job of each name on each of the entities, by
 // entity and then name: one query for a whole history grid.
 func (s *Store) LatestJobs(ctx context.Context, entityIDs []int64) (map[int64][]JobCell, error) {
 	const q = `
-		SELECT DISTINCT ON (entity_id, name) entity_id, id, name, status
+		SELECT DISTINCT ON (entity_id, name) entity_id, id, name, status, reason
 		FROM jobs WHERE entity_id = ANY($1)
 		ORDER BY entity_id, name, id DESC`
 	rows, _ := s.pool.Query(ctx, q, entityIDs)

@@ -221,6 +221,7 @@ type precedingRow struct {
 	ProjectID int64  `db:"project_id"`
 	Status    string `db:"status"`
 	Tag       string `db:"tag"`
+	Name      string `db:"name"`
 }
 
 func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
@@ -248,7 +249,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	preceding := map[int64]precedingRow{}
 	batch := &pgx.Batch{}
 	if len(external) > 0 {
-		const q = `SELECT id, project_id, status, tag FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`
+		const q = `SELECT id, project_id, status, tag, name FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`
 		batch.Queue(q, external).Query(func(rows pgx.Rows) error {
 			found, err := pgx.CollectRows(rows, pgx.RowToStructByName[precedingRow])
 			for _, r := range found {
@@ -337,14 +338,14 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			if st != StatusSucceeded && !Ended(st) {
 				pending[i]++
 			} else if Ended(st) && st != StatusSucceeded && reason[i] == "" {
-				reason[i] = fmt.Sprintf("preceding job %d %s", id, endedVerb(st))
+				reason[i] = skipReason(preceding[id].Name, id, st)
 			}
 		}
 		for _, j := range internal[i] {
 			edgeJob, edgePre = append(edgeJob, ids[i]), append(edgePre, ids[j])
 			if status[j] == StatusCancelled {
 				if reason[i] == "" {
-					reason[i] = fmt.Sprintf("preceding job %d was cancelled", ids[j])
+					reason[i] = skipReason(params[j].Name, ids[j], StatusCancelled)
 				}
 			} else {
 				pending[i]++
@@ -482,6 +483,13 @@ const qMembers = `
 	)
 	UPDATE collections c SET entity_count = c.entity_count + locked.n
 	FROM locked WHERE c.id = locked.id`
+
+// skipReason is the reason of a job cancelled (skipped) because its preceding job
+// id, named name, ended in status: "preceding job build #3 failed". The web app
+// labels a cancelled job "skipped" by this "preceding job " prefix (openapi.yaml).
+func skipReason(name string, id int64, status string) string {
+	return fmt.Sprintf("preceding job %s #%d %s", name, id, endedVerb(status))
+}
 
 func endedVerb(status string) string {
 	switch status {
@@ -684,7 +692,11 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 		_, err := s.collectChanges(ctx, tx, n, q, id)
 		return err
 	}
-	reason := fmt.Sprintf("preceding job %d %s", id, endedVerb(status))
+	var name string
+	if err := tx.QueryRow(ctx, `SELECT name FROM jobs WHERE id = $1`, id).Scan(&name); err != nil {
+		return interpret(err, "read ended job")
+	}
+	reason := skipReason(name, id, status)
 	frontier := []int64{id}
 	for len(frontier) > 0 {
 		const q = `

@@ -24,15 +24,6 @@ export function token(): string | null {
   }
 }
 
-// tokenKind says what kind of token is stored, from its prefix.
-export function tokenKind(): 'admin' | 'project' | 'other' | null {
-  const t = token();
-  if (!t) return null;
-  if (t.startsWith('AURA_ADMINKEY_')) return 'admin';
-  if (t.startsWith('AURA_PROJECTKEY_')) return 'project';
-  return 'other';
-}
-
 export function setToken(t: string | null): void {
   if (t) localStorage.setItem(TOKEN_KEY, t);
   else localStorage.removeItem(TOKEN_KEY);

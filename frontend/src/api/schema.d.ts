@@ -45,6 +45,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the caller is
+         * @description Says whose token the request carries and what it may do, by today's rules of
+         *     the handlers: anonymous without a token; a wrong, revoked or expired token
+         *     answers 401. A client shows what this answer says, never what a token's
+         *     prefix suggests.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects": {
         parameters: {
             query?: never;
@@ -1204,6 +1227,51 @@ export interface components {
             /** @description The server's version (module version or VCS revision of the build; "dev" without either). */
             version?: string;
         };
+        /** @description The caller of GET /api/v1/me. */
+        Me: {
+            /** @enum {string} */
+            kind: "anonymous" | "admin" | "project" | "runner" | "job";
+            /**
+             * @description "admin", the project token's project, the runner's name, or the job
+             *     token's job id; absent when anonymous.
+             */
+            name?: string;
+            /** @description The project of a project or job token. */
+            project?: string;
+            /**
+             * Format: int64
+             * @description The job of a job token.
+             */
+            job?: number;
+            permissions: components["schemas"]["Permissions"];
+        };
+        Permissions: {
+            /** @description The caller holds the admin token, which may do everything in every project. */
+            admin: boolean;
+            createProjects: boolean;
+            /** @description Register and delete runners. */
+            manageRunners: boolean;
+            /**
+             * @description What the caller may do in the projects it holds a token for, by slug (the
+             *     admin's rights, which cover every project, are not listed here). Public
+             *     projects are readable by anyone besides.
+             */
+            projects: {
+                [key: string]: components["schemas"]["ProjectPermissions"];
+            };
+        };
+        ProjectPermissions: {
+            /** @description Read the project and its jobs even when it is private. */
+            read: boolean;
+            submit: boolean;
+            /** @description Cancel any job of the project (a job token cancels only its own job and the jobs it submitted). */
+            cancel: boolean;
+            retry: boolean;
+            /** @description Approve the jobs of a pull request from a fork. */
+            approve: boolean;
+            /** @description Project tokens, secrets and integrations. */
+            manage: boolean;
+        };
         Project: {
             slug: string;
             name: string;
@@ -1274,6 +1342,8 @@ export interface components {
             id: number;
             name: string;
             status: components["schemas"]["JobStatus"];
+            /** @description The job's `reason` (see Job), so a grid can show a skipped job as skipped. */
+            reason?: string;
         };
         EntityList: {
             items: components["schemas"]["EntitySummary"][];
@@ -1424,8 +1494,12 @@ export interface components {
             parentJob?: number;
             waitingFor?: components["schemas"]["WaitingFor"];
             /**
-             * @description Why the job ended that way, e.g. "cancelled by user", "preceding job 12
-             *     failed", "timed out", "log limit exceeded", "lease expired".
+             * @description Why the job ended that way, e.g. "cancelled by user", "timed out", "log
+             *     limit exceeded", "lease expired". A job cancelled without running because
+             *     a preceding job did not succeed is *skipped*: its reason is
+             *     `preceding job {name} #{id} {failed|was cancelled|timed out|was lost}`
+             *     (naming the job whose end started the cascade), and the web app labels it
+             *     "skipped" by that prefix.
              */
             reason?: string;
             /** @description The runner's log length or SHA-256 differed from the stored log. */
@@ -2338,6 +2412,29 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -2,6 +2,7 @@
 // names as columns, each cell the status of that job on that entity.
 import { Link } from 'react-router';
 import type { EntitySummary } from '../api/client';
+import { skipCause, statusClass, statusLabel } from '../lib/jobLabel';
 
 // entities carry latestJobs: the newest job of each name (a collection read with
 // latestJobs=true).
@@ -32,11 +33,10 @@ export function HistoryGrid({ project, entities }: { project: string; entities: 
               </th>
               {names.map((n) => {
                 const j = e.latestJobs?.find((x) => x.name === n);
+                const said = j ? `${n} on ${e.value}: ${statusLabel(j)}${skipCause(j) ? ` (${skipCause(j)})` : ''}` : '';
                 return (
                   <td key={n}>
-                    {j ? (
-                      <Link to={`/j/${j.id}`} className={`cell st-${j.status}`} data-status={j.status} title={`${n} on ${e.value}: ${j.status}`} aria-label={`${n} on ${e.value}: ${j.status.replace('_', ' ')}`} />
-                    ) : null}
+                    {j ? <Link to={`/j/${j.id}`} className={`cell ${statusClass(j)}`} data-status={j.status} data-label={statusLabel(j)} title={said} aria-label={said} /> : null}
                   </td>
                 );
               })}

@@ -3,9 +3,35 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { formatDuration, refreshDelay, relativeTime } from '../lib/relativeTime';
 import type { JobStatus } from '../api/client';
+import { skipCause, statusClass, statusLabel } from '../lib/jobLabel';
 
 export function Status({ status }: { status: JobStatus | 'pending' | 'success' | 'failure' }) {
   return <span className={`status st-${status}`}>{status.replace('_', ' ')}</span>;
+}
+
+interface JobLike {
+  status: JobStatus;
+  name?: string;
+  reason?: string;
+  waitingFor?: { approval?: number };
+}
+
+// JobBadge is a job's status as people say it: "skipped" for a job whose preceding
+// job did not succeed, "needs approval" for a fork's job held for a person.
+export function JobBadge({ job }: { job: JobLike }) {
+  const cause = skipCause(job);
+  return (
+    <span className={`status ${statusClass(job)}`} title={cause ? `skipped: ${cause}` : undefined} data-label={statusLabel(job)}>
+      {statusLabel(job)}
+    </span>
+  );
+}
+
+// useTitle names the browser tab after the page: "build #12 · demo · Aura".
+export function useTitle(title: string | undefined) {
+  useEffect(() => {
+    document.title = title ? `${title} · Aura` : 'Aura';
+  }, [title]);
 }
 
 // RelTime shows "5 min ago", updating itself, with the full time on hover.
@@ -97,7 +123,9 @@ export function Copy({ text, label = 'Copy' }: { text: string; label?: string })
   );
 }
 
-export function Page({ title, children, wide }: { title: ReactNode; children: ReactNode; wide?: boolean }) {
+// Page is a page's frame; doc names the tab when title is not plain text.
+export function Page({ title, doc, children, wide }: { title: ReactNode; doc?: string | undefined; children: ReactNode; wide?: boolean }) {
+  useTitle(doc ?? (typeof title === 'string' ? title : undefined));
   return (
     <main id="main" className={wide ? 'wide' : undefined}>
       <h1>{title}</h1>

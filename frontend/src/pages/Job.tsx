@@ -1,8 +1,9 @@
 import { useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { api, errorText, tokenKind, type Job } from '../api/client';
+import { api, errorText, type Job } from '../api/client';
+import { mayAct as may, useMe } from '../api/me';
 import { useResource } from '../api/live';
-import { Duration, ErrorText, Loading, RelTime, Status } from '../components/common';
+import { Duration, ErrorText, JobBadge, Loading, RelTime, useTitle } from '../components/common';
 import { LogView } from '../components/LogView';
 import { waitText } from '../lib/waiting';
 import '../components/forge.css';
@@ -47,8 +48,9 @@ export default function JobPage() {
     [`job:${id}`],
   );
   const job = r.data?.job;
-  const kind = tokenKind();
-  const mayAct = kind === 'admin' || kind === 'project';
+  useTitle(job ? `${job.name} #${job.id} · ${job.project}` : `Job #${idText}`);
+  const me = useMe();
+  const mayAct = !!job && may(me, job.project);
 
   const act = async (what: 'cancel' | 'retry' | 'approve') => {
     setActing(true);
@@ -105,7 +107,7 @@ export default function JobPage() {
           {job.name} <span className="muted">#{job.id}</span>
         </h1>
         <p>
-          <Status status={job.status} /> {job.reason ? <span className="muted">{job.reason}</span> : null}
+          <JobBadge job={job} /> {job.reason ? <span className="muted">{job.reason}</span> : null}
         </p>
         {gate !== undefined ? (
           <div className="approval" data-testid="approval">

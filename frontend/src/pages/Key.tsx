@@ -101,6 +101,7 @@ export function KeyPage() {
   const base = `/p/${encodeURIComponent(project)}`;
   return (
     <Page
+      doc={`${key} · ${project}`}
       title={
         <>
           <Link to={base}>{project}</Link> / {key}

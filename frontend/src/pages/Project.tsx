@@ -2,7 +2,7 @@ import { lazy, Suspense } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { api, errorText } from '../api/client';
 import { useResource } from '../api/live';
-import { useTokenKind } from '../App';
+import { useMe } from '../api/me';
 import { ErrorText, Loading, Page } from '../components/common';
 import '../components/forge.css';
 
@@ -34,8 +34,9 @@ function ProjectTabs({ tab, base }: { tab: Tab; base: string }) {
 export function ProjectPage() {
   const { project = '' } = useParams();
   const [search] = useSearchParams();
-  const kind = useTokenKind();
-  const admin = kind === 'admin';
+  const me = useMe();
+  // Tokens, secrets and integrations: whoever may manage this project.
+  const admin = !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
   const asked = search.get('tab');
   const tab: Tab = TABS.some(([t]) => t === asked) ? (asked as Tab) : 'jobs';
   const r = useResource(
@@ -55,6 +56,7 @@ export function ProjectPage() {
   const base = `/p/${encodeURIComponent(project)}`;
   return (
     <Page
+      doc={r.data?.project.name ?? project}
       title={
         <>
           {r.data?.project.name ?? project} <span className="muted mono small">{project}</span>

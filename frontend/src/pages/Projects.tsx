@@ -1,8 +1,8 @@
 import { Link } from 'react-router';
-import { api, errorText, type EntitySummary, type Project } from '../api/client';
+import { api, errorText, token, type EntitySummary, type Project } from '../api/client';
 import { useResource } from '../api/live';
 import { ErrorText, Loading, Page, RelTime, Status } from '../components/common';
-import { useTokenKind } from '../App';
+import { useMe } from '../api/me';
 
 // LatestEntities shows the newest entities of a project's first entity key.
 function LatestEntities({ project }: { project: Project }) {
@@ -35,17 +35,18 @@ function LatestEntities({ project }: { project: Project }) {
 }
 
 export function ProjectsPage() {
-  const kind = useTokenKind();
+  const me = useMe();
   const r = useResource(
     async (signal) => {
       const res = await api.GET('/api/v1/projects', { params: { query: { limit: 200 } }, signal });
       return res.data ? { data: res.data } : { error: errorText(res.error), status: res.response.status };
     },
-    [kind],
+    // Refetch when the token changes (signing in or out; a refused token dropped).
+    [token()],
   );
   return (
     <Page title="Projects">
-      {kind === 'admin' ? (
+      {me?.permissions.createProjects ? (
         <p>
           <Link to="/new-project" className="button">
             New project

@@ -1,7 +1,8 @@
 import { Link, useSearchParams } from 'react-router';
 import { api, errorText } from '../api/client';
 import { useResource } from '../api/live';
-import { ErrorText, Loading, Page, RelTime, Status } from '../components/common';
+import { ErrorText, JobBadge, Loading, Page, RelTime } from '../components/common';
+import { awaitsApproval } from '../lib/jobLabel';
 import { waitText } from '../lib/waiting';
 
 export function QueuePage() {
@@ -59,13 +60,17 @@ export function QueuePage() {
                   <Link to={`/j/${j.id}`}>{j.name}</Link> <span className="muted">#{j.id}</span>
                 </td>
                 <td>
-                  <Status status={j.status} />
+                  <JobBadge job={j} />
                 </td>
                 <td className="hide-narrow">
                   <Link to={`/p/${encodeURIComponent(j.project)}`}>{j.project}</Link>
                 </td>
                 <td className="hide-narrow mono">{j.tag}</td>
-                <td className="muted">{waitText(j, r.data?.runners).join('; ')}</td>
+                <td className="muted">
+                  {awaitsApproval(j) !== undefined
+                    ? 'a pull request from a fork: waits for an admin or a project owner to approve it'
+                    : waitText(j, r.data?.runners).join('; ')}
+                </td>
                 <td className="hide-narrow">
                   <RelTime at={j.createdAt} />
                 </td>

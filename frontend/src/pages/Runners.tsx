@@ -2,7 +2,7 @@ import { Link } from 'react-router';
 import { api, errorText, type Runner } from '../api/client';
 import { useResource } from '../api/live';
 import { ErrorText, Loading, Page, RelTime } from '../components/common';
-import { useTokenKind } from '../App';
+import { useMe } from '../api/me';
 
 const ONLINE_MS = 90_000;
 
@@ -11,7 +11,7 @@ function online(r: Runner, now: number) {
 }
 
 export function RunnersPage() {
-  const kind = useTokenKind();
+  const me = useMe();
   const r = useResource(
     async (signal) => {
       const res = await api.GET('/api/v1/runners', { params: { query: { limit: 200 } }, signal });
@@ -31,7 +31,7 @@ export function RunnersPage() {
   }
   return (
     <Page title="Runners">
-      {kind === 'admin' ? (
+      {me?.permissions.manageRunners ? (
         <p>
           <Link to="/new-runner" className="button">
             New runner

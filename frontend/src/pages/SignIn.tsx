@@ -1,22 +1,24 @@
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import { setToken, tokenKind } from '../api/client';
 import { reconnect } from '../api/events';
-import { Page } from '../components/common';
+import { kindText, signIn, signOut, useMe } from '../api/me';
+import { ErrorText, Page } from '../components/common';
 
 export function SignInPage() {
   const [value, setValue] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
   const navigate = useNavigate();
-  const kind = tokenKind();
+  const me = useMe();
   return (
     <Page title="Sign in">
-      {kind ? (
+      {me && me.kind !== 'anonymous' ? (
         <p>
-          You are signed in with a{kind === 'admin' ? 'n' : ''} {kind} token.{' '}
+          You are signed in as {kindText(me)}.{' '}
           <button
             type="button"
             onClick={() => {
-              setToken(null);
+              signOut();
               reconnect();
               void navigate('/');
             }}
@@ -29,9 +31,18 @@ export function SignInPage() {
         className="form"
         onSubmit={(e) => {
           e.preventDefault();
-          setToken(value.trim());
-          reconnect();
-          void navigate('/');
+          setBusy(true);
+          setError(undefined);
+          // The server says whose token it is; a token it refuses is not kept.
+          void signIn(value.trim()).then((refused) => {
+            setBusy(false);
+            if (refused) {
+              setError(`This token was not accepted: ${refused}.`);
+              return;
+            }
+            reconnect();
+            void navigate('/');
+          });
         }}
       >
         <label>
@@ -39,7 +50,10 @@ export function SignInPage() {
           <input type="password" autoComplete="off" required value={value} onChange={(e) => setValue(e.target.value)} name="token" />
         </label>
         <p className="muted">The token stays in this browser (local storage) and goes only to this server.</p>
-        <button type="submit">Sign in</button>
+        <ErrorText error={error} />
+        <button type="submit" disabled={busy}>
+          Sign in
+        </button>
       </form>
     </Page>
   );

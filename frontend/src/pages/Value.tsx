@@ -1,11 +1,15 @@
+import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { api, errorText, type Entity, type EntitySummary, type Job } from '../api/client';
 import { useResource } from '../api/live';
-import { Duration, ErrorText, Loading, Page, RelTime, Status } from '../components/common';
+import { mayAct, useMe } from '../api/me';
+import { Duration, ErrorText, JobBadge, Loading, Page, RelTime, Status } from '../components/common';
 import { BadgeBox } from '../components/Badge';
 import { HistoryGrid } from '../components/HistoryGrid';
 import { JobGraph } from '../components/JobGraph';
+import { APPROVAL_JOB, awaitsApproval, skipCause } from '../lib/jobLabel';
 import { waitText } from '../lib/waiting';
+import '../components/forge.css';
 
 export function JobsTable({ jobs }: { jobs: Job[] }) {
   return (
@@ -28,7 +32,8 @@ export function JobsTable({ jobs }: { jobs: Job[] }) {
               <Link to={`/j/${j.id}`}>{j.name}</Link> <span className="muted">#{j.id}</span>
             </td>
             <td>
-              <Status status={j.status} />
+              <JobBadge job={j} />
+              {skipCause(j) ? <div className="muted skip-cause">{skipCause(j)}</div> : null}
             </td>
             <td className="hide-narrow mono">{j.tag}</td>
             <td className="hide-narrow">{j.runnerName ?? ''}</td>
@@ -46,10 +51,50 @@ export function JobsTable({ jobs }: { jobs: Job[] }) {
   );
 }
 
-function EntityView({ entity, isPrivate }: { entity: Entity; isPrivate: boolean | undefined }) {
+// ApprovalBanner says that jobs of a pull request from a fork wait for a person,
+// with Approve for those who may (the gate, or any job it holds, approves them all).
+function ApprovalBanner({ entity, reload }: { entity: Entity; reload: () => void }) {
+  const me = useMe();
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const held = entity.jobs.filter((j) => awaitsApproval(j) !== undefined && j.name !== APPROVAL_JOB);
+  const gate = entity.jobs.find((j) => j.name === APPROVAL_JOB && j.status === 'waiting')?.id ?? held.map((j) => awaitsApproval(j))[0];
+  if (gate === undefined) return null;
+  const approve = async () => {
+    setBusy(true);
+    setError(undefined);
+    const res = await api.POST('/api/v1/jobs/{id}/approve', { params: { path: { id: gate } } });
+    setBusy(false);
+    if (!res.data) setError(errorText(res.error, res.response.status));
+    else reload();
+  };
+  return (
+    <div className="approval" data-testid="entity-approval" role="status">
+      <p>
+        <strong>Waits for approval.</strong> {held.length === 0 ? 'The jobs' : held.length === 1 ? '1 job' : `${held.length} jobs`} of a pull request from a fork run only once an admin or a
+        project owner approves them (<Link to={`/j/${gate}`}>approval #{gate}</Link>), and never get the project&apos;s secrets.
+      </p>
+      {mayAct(me, entity.project) ? (
+        <p>
+          <button type="button" disabled={busy} onClick={() => void approve()}>
+            Approve
+          </button>
+        </p>
+      ) : (
+        <p className="muted">
+          <Link to="/sign-in">Sign in</Link> with an admin or a project token to approve them.
+        </p>
+      )}
+      <ErrorText error={error} />
+    </div>
+  );
+}
+
+function EntityView({ entity, isPrivate, reload }: { entity: Entity; isPrivate: boolean | undefined; reload: () => void }) {
   const base = `/p/${encodeURIComponent(entity.project)}`;
   return (
     <>
+      <ApprovalBanner entity={entity} reload={reload} />
       <p>
         <Status status={entity.status} /> {entity.summary} · created <RelTime at={entity.createdAt} />
       </p>
@@ -80,6 +125,28 @@ function EntityView({ entity, isPrivate }: { entity: Entity; isPrivate: boolean 
   );
 }
 
+// CollectionApprovals names the entities whose fork requests wait for a person.
+function CollectionApprovals({ project, entities }: { project: string; entities: EntitySummary[] }) {
+  const waiting = entities.filter((e) => e.latestJobs?.some((j) => j.name === APPROVAL_JOB && j.status === 'waiting'));
+  if (waiting.length === 0) return null;
+  return (
+    <div className="approval" data-testid="collection-approval" role="status">
+      <p>
+        <strong>Waits for approval:</strong>{' '}
+        {waiting.map((e, i) => (
+          <span key={`${e.key}/${e.value}`}>
+            {i > 0 ? ', ' : ''}
+            <Link className="mono" to={`/p/${encodeURIComponent(project)}/${encodeURIComponent(e.key)}/${encodeURIComponent(e.value)}`}>
+              {e.key}/{e.value.slice(0, 12)}
+            </Link>
+          </span>
+        ))}{' '}
+        (pull requests from forks; approve them on their pages).
+      </p>
+    </div>
+  );
+}
+
 export function ValuePage() {
   const { project = '', key = '', val = '' } = useParams();
   const r = useResource(
@@ -107,6 +174,7 @@ export function ValuePage() {
   return (
     <Page
       wide
+      doc={`${key}/${val} · ${project}`}
       title={
         <>
           <Link to={base}>{project}</Link> / <Link to={`${base}/${encodeURIComponent(key)}`}>{key}</Link> / <span className="mono">{val}</span>
@@ -115,9 +183,10 @@ export function ValuePage() {
     >
       <ErrorText error={r.error} />
       {!r.data && !r.error ? <Loading /> : null}
-      {r.data?.entity ? <EntityView entity={r.data.entity} isPrivate={r.data.isPrivate} /> : null}
+      {r.data?.entity ? <EntityView entity={r.data.entity} isPrivate={r.data.isPrivate} reload={r.reload} /> : null}
       {r.data?.collection ? (
         <>
+          <CollectionApprovals project={project} entities={r.data.collection.entities} />
           <h2>History</h2>
           <HistoryGrid project={project} entities={r.data.collection.entities} />
           <h2>Entities</h2>

@@ -287,6 +287,33 @@ func (e JobStatus) Valid() bool {
 	}
 }
 
+// Defines values for MeKind.
+const (
+	MeKindAdmin     MeKind = "admin"
+	MeKindAnonymous MeKind = "anonymous"
+	MeKindJob       MeKind = "job"
+	MeKindProject   MeKind = "project"
+	MeKindRunner    MeKind = "runner"
+)
+
+// Valid indicates whether the value is a known member of the MeKind enum.
+func (e MeKind) Valid() bool {
+	switch e {
+	case MeKindAdmin:
+		return true
+	case MeKindAnonymous:
+		return true
+	case MeKindJob:
+		return true
+	case MeKindProject:
+		return true
+	case MeKindRunner:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListQueueParamsStatus.
 const (
 	ListQueueParamsStatusQueued  ListQueueParamsStatus = "queued"
@@ -803,8 +830,12 @@ type Job struct {
 	Project       string     `json:"project"`
 	QueuedAt      *time.Time `json:"queuedAt,omitempty"`
 
-	// Reason Why the job ended that way, e.g. "cancelled by user", "preceding job 12
-	// failed", "timed out", "log limit exceeded", "lease expired".
+	// Reason Why the job ended that way, e.g. "cancelled by user", "timed out", "log
+	// limit exceeded", "lease expired". A job cancelled without running because
+	// a preceding job did not succeed is *skipped*: its reason is
+	// `preceding job {name} #{id} {failed|was cancelled|timed out|was lost}`
+	// (naming the job whose end started the cascade), and the web app labels it
+	// "skipped" by that prefix.
 	Reason     *string `json:"reason,omitempty"`
 	RunnerId   *int64  `json:"runnerId,omitempty"`
 	RunnerName *string `json:"runnerName,omitempty"`
@@ -832,6 +863,9 @@ type JobBatchSubmit struct {
 type JobCell struct {
 	Id   int64  `json:"id"`
 	Name string `json:"name"`
+
+	// Reason The job's `reason` (see Job), so a grid can show a skipped job as skipped.
+	Reason *string `json:"reason,omitempty"`
 
 	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
 	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
@@ -983,6 +1017,39 @@ type LogTimes struct {
 	StartedAt *time.Time `json:"startedAt,omitempty"`
 }
 
+// Me The caller of GET /api/v1/me.
+type Me struct {
+	// Job The job of a job token.
+	Job  *int64 `json:"job,omitempty"`
+	Kind MeKind `json:"kind"`
+
+	// Name "admin", the project token's project, the runner's name, or the job
+	// token's job id; absent when anonymous.
+	Name        *string     `json:"name,omitempty"`
+	Permissions Permissions `json:"permissions"`
+
+	// Project The project of a project or job token.
+	Project *string `json:"project,omitempty"`
+}
+
+// MeKind defines model for Me.Kind.
+type MeKind string
+
+// Permissions defines model for Permissions.
+type Permissions struct {
+	// Admin The caller holds the admin token, which may do everything in every project.
+	Admin          bool `json:"admin"`
+	CreateProjects bool `json:"createProjects"`
+
+	// ManageRunners Register and delete runners.
+	ManageRunners bool `json:"manageRunners"`
+
+	// Projects What the caller may do in the projects it holds a token for, by slug (the
+	// admin's rights, which cover every project, are not listed here). Public
+	// projects are readable by anyone besides.
+	Projects map[string]ProjectPermissions `json:"projects"`
+}
+
 // Project defines model for Project.
 type Project struct {
 	CreatedAt time.Time `json:"createdAt"`
@@ -1006,6 +1073,23 @@ type ProjectList struct {
 
 	// NextCursor Cursor of the next page; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
+}
+
+// ProjectPermissions defines model for ProjectPermissions.
+type ProjectPermissions struct {
+	// Approve Approve the jobs of a pull request from a fork.
+	Approve bool `json:"approve"`
+
+	// Cancel Cancel any job of the project (a job token cancels only its own job and the jobs it submitted).
+	Cancel bool `json:"cancel"`
+
+	// Manage Project tokens, secrets and integrations.
+	Manage bool `json:"manage"`
+
+	// Read Read the project and its jobs even when it is private.
+	Read   bool `json:"read"`
+	Retry  bool `json:"retry"`
+	Submit bool `json:"submit"`
 }
 
 // ProjectUpdate defines model for ProjectUpdate.
@@ -1930,6 +2014,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/jobs/{id}/retry (the `RetryJob` operationId).
 	RetryJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMe Who the caller is
+	//
+	// Says whose token the request carries and what it may do, by today's rules of
+	// the handlers: anonymous without a token; a wrong, revoked or expired token
+	// answers 401. A client shows what this answer says, never what a token's
+	// prefix suggests.
+	//
+	// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListProjects List projects
 	//
@@ -3092,6 +3186,26 @@ func (c *Client) GetJobLogTimes(ctx context.Context, id Id, params *GetJobLogTim
 // Corresponds with POST /api/v1/jobs/{id}/retry (the `RetryJob` operationId).
 func (c *Client) RetryJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRetryJobRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMe Who the caller is
+//
+// Says whose token the request carries and what it may do, by today's rules of
+// the handlers: anonymous without a token; a wrong, revoked or expired token
+// answers 401. A client shows what this answer says, never what a token's
+// prefix suggests.
+//
+// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMeRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4841,6 +4955,33 @@ func NewRetryJobRequest(server string, id Id) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMeRequest constructs an http.Request for the GetMe method
+func NewGetMeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -6997,6 +7138,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/jobs/{id}/retry (the `RetryJob` operationId).
 	RetryJobWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*RetryJobResponse, error)
+
+	// GetMeWithResponse Who the caller is
+	//
+	// Says whose token the request carries and what it may do, by today's rules of
+	// the handlers: anonymous without a token; a wrong, revoked or expired token
+	// answers 401. A client shows what this answer says, never what a token's
+	// prefix suggests.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
 
 	// ListProjectsWithResponse List projects
 	//
@@ -9294,6 +9447,75 @@ func (r RetryJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RetryJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMeResponse503Headers the declared response headers of an HTTP 503 response for GetMe
+type GetMeResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Me
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMeResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMeResponse) GetJSON200() *Me {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetMeResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMeResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12911,6 +13133,24 @@ func (c *ClientWithResponses) RetryJobWithResponse(ctx context.Context, id Id, r
 	return ParseRetryJobResponse(rsp)
 }
 
+// GetMeWithResponse Who the caller is
+//
+// Says whose token the request carries and what it may do, by today's rules of
+// the handlers: anonymous without a token; a wrong, revoked or expired token
+// answers 401. A client shows what this answer says, never what a token's
+// prefix suggests.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error) {
+	rsp, err := c.GetMe(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMeResponse(rsp)
+}
+
 // ListProjectsWithResponse List projects
 //
 // Lists projects by slug, one page at a time. Private projects are listed only
@@ -15298,6 +15538,66 @@ func ParseRetryJobResponse(rsp *http.Response) (*RetryJobResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers RetryJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMeResponse parses an HTTP response from a GetMeWithResponse call
+func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Me
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetMeResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -1,0 +1,94 @@
+// me.ts knows who the signed-in token belongs to, as the server says
+// (GET /api/v1/me), and what it may do. The app shows only what this answer says,
+// never what a token's look suggests.
+import { useEffect, useState } from 'react';
+import { errorText, setToken, token, type Schemas } from './client';
+
+export type Me = Schemas['Me'];
+
+const ANONYMOUS: Me = { kind: 'anonymous', permissions: { admin: false, createProjects: false, manageRunners: false, projects: {} } };
+
+let current: Me | undefined;
+let loading: Promise<void> | undefined;
+const listeners = new Set<(m: Me | undefined) => void>();
+
+function publish(m: Me | undefined) {
+  current = m;
+  for (const f of listeners) f(m);
+}
+
+// askServer asks the server whose token t is: the answer, or why it was refused.
+export async function askServer(t: string | null): Promise<{ me?: Me; error?: string; status: number }> {
+  const r = await fetch('/api/v1/me', { headers: t ? { Authorization: `Bearer ${t}` } : {} });
+  const body: unknown = await r.json().catch(() => undefined);
+  if (r.ok) return { me: body as Me, status: r.status };
+  return { error: errorText(body, r.status), status: r.status };
+}
+
+// load asks about the stored token. One the server refuses (revoked, expired, a
+// job's token after its job) is dropped: kept, it would hide even public projects.
+function load(): Promise<void> {
+  loading ??= (async () => {
+    const t = token();
+    try {
+      const r = await askServer(t);
+      // A sign-in or sign-out meanwhile has published its own answer.
+      if (token() !== t) return;
+      if (r.me) publish(r.me);
+      else if (r.status === 401 && t) {
+        setToken(null);
+        publish(ANONYMOUS);
+      }
+    } catch {
+      // Offline: ask again on the next use.
+    } finally {
+      loading = undefined;
+    }
+  })();
+  return loading;
+}
+
+// signIn keeps t only if the server knows it: it returns the server's refusal, or
+// undefined once signed in.
+export async function signIn(t: string): Promise<string | undefined> {
+  const r = await askServer(t).catch((e: unknown) => ({ error: String(e), me: undefined, status: 0 }));
+  if (!r.me) return r.error ?? 'the server did not answer';
+  setToken(t);
+  publish(r.me);
+  return undefined;
+}
+
+export function signOut(): void {
+  setToken(null);
+  publish(ANONYMOUS);
+}
+
+// useMe is the caller as the server described it; undefined until it answered.
+export function useMe(): Me | undefined {
+  const [me, setMe] = useState(current);
+  useEffect(() => {
+    listeners.add(setMe);
+    const again = () => void load();
+    // Another tab signed in or out.
+    window.addEventListener('storage', again);
+    if (current === undefined) void load();
+    else setMe(current);
+    return () => {
+      listeners.delete(setMe);
+      window.removeEventListener('storage', again);
+    };
+  }, []);
+  return me;
+}
+
+// mayAct says whether me may cancel, retry and approve jobs of project.
+export function mayAct(me: Me | undefined, project: string): boolean {
+  if (!me) return false;
+  const p = me.permissions.projects[project];
+  return me.permissions.admin || (!!p && p.cancel && p.retry && p.approve);
+}
+
+// kindText names the caller for the header: "admin", "project proj", "runner r1".
+export function kindText(me: Me): string {
+  return me.kind === 'admin' || !me.name ? me.kind : `${me.kind} ${me.name}`;
+}
