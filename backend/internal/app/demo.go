@@ -300,7 +300,7 @@ func demoRunnerToken(ctx context.Context, st *store.Store) (string, error) {
 		cursor = next
 	}
 	secret, hash := auth.NewSecret(auth.PrefixRunner, demoRunnerName)
-	if _, err := st.RunnerCreate(ctx, demoRunnerName, []string{demoTag}, hash); err != nil {
+	if _, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: demoRunnerName, Tags: []string{demoTag}, Hash: hash}); err != nil {
 		return "", fmt.Errorf("demo runner: %w", err)
 	}
 	return secret, nil
