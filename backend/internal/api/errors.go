@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,9 +57,10 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusGone, "", "this attempt of the job has ended or is not yours: stop it")
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
-	case r.Context().Err() != nil:
+	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), errDBWait):
 		return // the client went away; nobody reads an answer
-	case store.Unavailable(err):
+	case store.Unavailable(err), errors.Is(err, context.DeadlineExceeded), r.Context().Err() != nil:
+		// The database is unreachable, or did not answer within dbWait (frozen).
 		writeUnavailable(w)
 		return
 	default:

@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -53,7 +54,7 @@ func NewRouter(d Deps) *mux.Router {
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
-	r.Use(h.logRequests)
+	r.Use(h.logRequests, answerInTime)
 	// Unmatched requests bypass middleware: log them too.
 	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.Web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
@@ -161,13 +162,78 @@ func (p *prefixed) HandleFunc(path string, f func(http.ResponseWriter, *http.Req
 	return p.Handle(path, http.HandlerFunc(f))
 }
 
+// dbWait bounds how long a request waits for the database before it is answered
+// 503: a frozen database (a stalled disk, a paused VM, a network partition) takes
+// connections and never answers, and nothing else would end the wait.
+const dbWait = 4 * time.Second
+
+// errDBWait is why a request's context ends when the database kept it waiting.
+var errDBWait = errors.New("the database did not answer in time")
+
+// longRoutes wait on purpose (long polls, the websocket): a deadline on the whole
+// request would cut them, so each of their database calls has its own.
+var longRoutes = map[string]bool{
+	"/api/v1/runner/claim":   true,
+	"/api/v1/runner/cancels": true,
+	"/api/v1/events":         true,
+}
+
+// answerInTime ends a request's context dbWait after it began unless its answer
+// has started by then, so a request stuck on the database (taking a pool
+// connection, a query) is answered 503 rather than never. An answer that has
+// started, such as a long log download, is not cut.
+func answerInTime(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cur := mux.CurrentRoute(r); cur != nil {
+			if tpl, err := cur.GetPathTemplate(); err == nil && longRoutes[tpl] {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		timer := time.AfterFunc(dbWait, func() { cancel(errDBWait) })
+		defer timer.Stop()
+		next.ServeHTTP(&answerStarted{ResponseWriter: w, timer: timer}, r.WithContext(ctx))
+	})
+}
+
+// answerStarted stops its timer once the answer begins.
+type answerStarted struct {
+	http.ResponseWriter
+	timer *time.Timer
+}
+
+func (a *answerStarted) WriteHeader(code int) {
+	a.timer.Stop()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerStarted) Write(p []byte) (int, error) {
+	a.timer.Stop()
+	return a.ResponseWriter.Write(p)
+}
+
+func (a *answerStarted) Flush() {
+	a.timer.Stop()
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (a *answerStarted) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
 type principalKey struct{}
 
 // authenticate resolves the bearer token once per request. A wrong token is refused
 // even where none is needed, so a typo never silently reads as anonymous.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		// Long polls have no deadline of their own: the token lookup needs one.
+		ctx, cancel := context.WithTimeout(r.Context(), dbWait)
+		p, err := h.Auth.Authenticate(ctx, r.Header.Get("Authorization"))
+		cancel()
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -184,10 +250,14 @@ func principal(r *http.Request) *auth.Principal {
 
 func muxVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
 
+// probeWait bounds the health checks' database ping, so they answer within a
+// second even when the database is frozen.
+const probeWait = 700 * time.Millisecond
+
 // healthz is the liveness probe: it answers 200 while the process serves, and
 // says whether the database answers (an outage is no reason to restart the server).
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), probeWait)
 	defer cancel()
 	health := map[string]string{"status": "ok", "database": "ok", "version": version.String()}
 	if err := h.Store.Ping(ctx); err != nil {
@@ -196,8 +266,9 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, health)
 }
 
+// readyz is the readiness probe: 503 while the database does not answer.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), probeWait)
 	defer cancel()
 	if err := h.Store.Ping(ctx); err != nil {
 		writeUnavailable(w)

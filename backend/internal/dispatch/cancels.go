@@ -141,6 +141,8 @@ func (d *Dispatcher) WatchCancels(ctx context.Context, runnerID int64, attempts 
 }
 
 func (d *Dispatcher) stopsAmong(ctx context.Context, runnerID int64, attempts []Attempt, ids []int64) ([]Stop, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbWait)
+	defer cancel()
 	held, err := d.store.JobsHeldGet(ctx, ids)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,11 @@ type Config struct {
 	CheckInEvery time.Duration
 }
 
+// dbWait bounds each database call of a long poll: those requests have no
+// deadline of their own (it would cut the wait), and a frozen database takes
+// connections without ever answering. The API answers 503 when it passes.
+const dbWait = 4 * time.Second
+
 // Dispatcher matches runners' long polls with runnable jobs.
 type Dispatcher struct {
 	store *store.Store
@@ -223,7 +228,9 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 			// Woken for work and got none: another poll may have taken it, or this
 			// runner lost a lease while its poll stayed open (a frozen process).
 			// Such a runner must not swallow wake-ups meant for live ones.
-			lost, err := d.store.RunnerLostSince(ctx, req.RunnerID, req.polledSince)
+			lostCtx, cancel := context.WithTimeout(ctx, dbWait)
+			lost, err := d.store.RunnerLostSince(lostCtx, req.RunnerID, req.polledSince)
+			cancel()
 			if err != nil {
 				passOn = req.Tags
 				return nil, err
@@ -313,7 +320,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		// A claim that began finishes even if the runner hangs up meanwhile: the
 		// caller then puts what it claimed back (JobUnclaim), which is cleaner than
 		// a statement cut off half-way.
-		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbWait)
 		got, err := d.store.JobClaim(claimCtx, p)
 		cancel()
 		if err != nil {
@@ -342,7 +349,8 @@ func (d *Dispatcher) checkIn(req *ClaimRequest) {
 	if !due {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Short: a claim waits for it, and a failed check-in is only logged.
+	ctx, cancel := context.WithTimeout(context.Background(), dbWait/2)
 	defer cancel()
 	if err := d.store.RunnerCheckIn(ctx, req.RunnerID, req.Tags, req.Version, req.OS, req.Arch); err != nil {
 		slog.Warn("runner check-in", "runner", req.RunnerID, "err", err)
