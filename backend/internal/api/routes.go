@@ -4,11 +4,9 @@ package api
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -54,7 +52,7 @@ func NewRouter(d Deps) *mux.Router {
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
-	r.Use(h.logRequests, answerInTime)
+	r.Use(h.logRequests, h.answerInTime)
 	// Unmatched requests bypass middleware: log them too.
 	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.Web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
@@ -162,15 +160,7 @@ func (p *prefixed) HandleFunc(path string, f func(http.ResponseWriter, *http.Req
 	return p.Handle(path, http.HandlerFunc(f))
 }
 
-// dbWait bounds how long a request waits for the database before it is answered
-// 503: a frozen database (a stalled disk, a paused VM, a network partition) takes
-// connections and never answers, and nothing else would end the wait.
-const dbWait = 4 * time.Second
-
-// errDBWait is why a request's context ends when the database kept it waiting.
-var errDBWait = errors.New("the database did not answer in time")
-
-// longRoutes wait on purpose (long polls, the websocket): a deadline on the whole
+// longRoutes wait on purpose (long polls, the websocket): a bound on the whole
 // request would cut them, so each of their database calls has its own.
 var longRoutes = map[string]bool{
 	"/api/v1/runner/claim":   true,
@@ -178,11 +168,13 @@ var longRoutes = map[string]bool{
 	"/api/v1/events":         true,
 }
 
-// answerInTime ends a request's context dbWait after it began unless its answer
-// has started by then, so a request stuck on the database (taking a pool
-// connection, a query) is answered 503 rather than never. An answer that has
-// started, such as a long log download, is not cut.
-func answerInTime(next http.Handler) http.Handler {
+// answerInTime ends a request's context when it has waited store.StallAfter for
+// its answer and the database then does not answer a probe: a frozen database
+// (a stalled disk, a paused VM, a network partition) takes connections and never
+// answers, and nothing else would end the wait. The request is answered 503.
+// Slow work on a database that answers goes on, and once the answer has
+// started (a long log download) the request is no longer watched.
+func (h *handler) answerInTime(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cur := mux.CurrentRoute(r); cur != nil {
 			if tpl, err := cur.GetPathTemplate(); err == nil && longRoutes[tpl] {
@@ -192,30 +184,30 @@ func answerInTime(next http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
-		timer := time.AfterFunc(dbWait, func() { cancel(errDBWait) })
-		defer timer.Stop()
-		next.ServeHTTP(&answerStarted{ResponseWriter: w, timer: timer}, r.WithContext(ctx))
+		stop := h.Store.WatchStall(ctx, cancel)
+		defer stop()
+		next.ServeHTTP(&answerStarted{ResponseWriter: w, stop: stop}, r.WithContext(ctx))
 	})
 }
 
-// answerStarted stops its timer once the answer begins.
+// answerStarted stops watching for a stall once the answer begins.
 type answerStarted struct {
 	http.ResponseWriter
-	timer *time.Timer
+	stop func()
 }
 
 func (a *answerStarted) WriteHeader(code int) {
-	a.timer.Stop()
+	a.stop()
 	a.ResponseWriter.WriteHeader(code)
 }
 
 func (a *answerStarted) Write(p []byte) (int, error) {
-	a.timer.Stop()
+	a.stop()
 	return a.ResponseWriter.Write(p)
 }
 
 func (a *answerStarted) Flush() {
-	a.timer.Stop()
+	a.stop()
 	if f, ok := a.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -230,10 +222,10 @@ type principalKey struct{}
 // even where none is needed, so a typo never silently reads as anonymous.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Long polls have no deadline of their own: the token lookup needs one.
-		ctx, cancel := context.WithTimeout(r.Context(), dbWait)
+		// Long polls are not watched as a whole: the token lookup is.
+		ctx, release := h.Store.StallBound(r.Context())
 		p, err := h.Auth.Authenticate(ctx, r.Header.Get("Authorization"))
-		cancel()
+		release()
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -250,17 +242,12 @@ func principal(r *http.Request) *auth.Principal {
 
 func muxVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
 
-// probeWait bounds the health checks' database ping, so they answer within a
-// second even when the database is frozen.
-const probeWait = 700 * time.Millisecond
-
 // healthz is the liveness probe: it answers 200 while the process serves, and
-// says whether the database answers (an outage is no reason to restart the server).
+// says whether the database answers (an outage is no reason to restart the
+// server). The probe takes at most store.ProbeTimeout, even when the database is frozen.
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), probeWait)
-	defer cancel()
 	health := map[string]string{"status": "ok", "database": "ok", "version": version.String()}
-	if err := h.Store.Ping(ctx); err != nil {
+	if err := h.Store.Probe(r.Context()); err != nil {
 		health["status"], health["database"] = "degraded", "unreachable"
 	}
 	writeJSON(w, http.StatusOK, health)
@@ -268,9 +255,7 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz is the readiness probe: 503 while the database does not answer.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), probeWait)
-	defer cancel()
-	if err := h.Store.Ping(ctx); err != nil {
+	if err := h.Store.Probe(r.Context()); err != nil {
 		writeUnavailable(w)
 		return
 	}

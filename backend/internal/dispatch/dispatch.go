@@ -25,11 +25,6 @@ type Config struct {
 	CheckInEvery time.Duration
 }
 
-// dbWait bounds each database call of a long poll: those requests have no
-// deadline of their own (it would cut the wait), and a frozen database takes
-// connections without ever answering. The API answers 503 when it passes.
-const dbWait = 4 * time.Second
-
 // Dispatcher matches runners' long polls with runnable jobs.
 type Dispatcher struct {
 	store *store.Store
@@ -228,9 +223,10 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 			// Woken for work and got none: another poll may have taken it, or this
 			// runner lost a lease while its poll stayed open (a frozen process).
 			// Such a runner must not swallow wake-ups meant for live ones.
-			lostCtx, cancel := context.WithTimeout(ctx, dbWait)
+			// A long poll is not bounded as a whole: its database calls are.
+			lostCtx, release := d.store.StallBound(ctx)
 			lost, err := d.store.RunnerLostSince(lostCtx, req.RunnerID, req.polledSince)
-			cancel()
+			release()
 			if err != nil {
 				passOn = req.Tags
 				return nil, err
@@ -320,8 +316,11 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		// A claim that began finishes even if the runner hangs up meanwhile: the
 		// caller then puts what it claimed back (JobUnclaim), which is cleaner than
 		// a statement cut off half-way.
-		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbWait)
+		// It ends, though, when the database stalls (frozen).
+		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		claimCtx, release := d.store.StallBound(claimCtx)
 		got, err := d.store.JobClaim(claimCtx, p)
+		release()
 		cancel()
 		if err != nil {
 			return nil, nil, err
@@ -349,9 +348,11 @@ func (d *Dispatcher) checkIn(req *ClaimRequest) {
 	if !due {
 		return
 	}
-	// Short: a claim waits for it, and a failed check-in is only logged.
-	ctx, cancel := context.WithTimeout(context.Background(), dbWait/2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// A claim waits for it: end it when the database stalls.
+	ctx, release := d.store.StallBound(ctx)
+	defer release()
 	if err := d.store.RunnerCheckIn(ctx, req.RunnerID, req.Tags, req.Version, req.OS, req.Arch); err != nil {
 		slog.Warn("runner check-in", "runner", req.RunnerID, "err", err)
 	}
