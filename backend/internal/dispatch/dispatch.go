@@ -431,17 +431,27 @@ func (d *Dispatcher) reapLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		// Only reap after the tick: it gives running jobs a fresh lease when the
-		// database or the servers were away, since no heartbeat could be recorded.
-		if err := d.RenewAfterGap(ctx); err != nil {
-			if ctx.Err() == nil {
-				slog.Warn("reaper tick", "err", err)
-			}
-			continue
+		d.reapOnce(ctx)
+	}
+}
+
+// reapOnce records a tick, then reaps. Both end when the database stalls
+// (frozen): a tick or reap begun before a freeze and finished after it would
+// reap the leases that ran out meanwhile, when no heartbeat could be recorded;
+// ended, it is rolled back, and the next tick sees the gap and renews them.
+func (d *Dispatcher) reapOnce(ctx context.Context) {
+	ctx, release := d.store.StallBound(ctx)
+	defer release()
+	// Only reap after the tick: it gives running jobs a fresh lease when the
+	// database or the servers were away, since no heartbeat could be recorded.
+	if err := d.RenewAfterGap(ctx); err != nil {
+		if ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled {
+			slog.Warn("reaper tick", "err", err)
 		}
-		if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && ctx.Err() == nil {
-			slog.Warn("reap jobs", "err", err)
-		}
+		return
+	}
+	if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && (ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled) {
+		slog.Warn("reap jobs", "err", err)
 	}
 }
 
