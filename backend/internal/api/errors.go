@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,9 +57,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusGone, "", "this attempt of the job has ended or is not yours: stop it")
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
-	case r.Context().Err() != nil:
+	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), store.ErrStalled):
 		return // the client went away; nobody reads an answer
-	case store.Unavailable(err):
+	case store.Unavailable(err), r.Context().Err() != nil,
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// The database is unreachable or stalled (frozen): the request's
+		// context, or that of one database call, ended while the client waits.
 		writeUnavailable(w)
 		return
 	default:

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -53,7 +52,7 @@ func NewRouter(d Deps) *mux.Router {
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
-	r.Use(h.logRequests)
+	r.Use(h.logRequests, h.answerInTime)
 	// Unmatched requests bypass middleware: log them too.
 	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.Web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
@@ -162,13 +161,72 @@ func (p *prefixed) HandleFunc(path string, f func(http.ResponseWriter, *http.Req
 	return p.Handle(path, http.HandlerFunc(f))
 }
 
+// longRoutes wait on purpose (long polls, the websocket): a bound on the whole
+// request would cut them, so each of their database calls has its own.
+var longRoutes = map[string]bool{
+	"/api/v1/runner/claim":   true,
+	"/api/v1/runner/cancels": true,
+	"/api/v1/events":         true,
+}
+
+// answerInTime ends a request's context when it has waited store.StallAfter for
+// its answer and the database then does not answer a probe: a frozen database
+// (a stalled disk, a paused VM, a network partition) takes connections and never
+// answers, and nothing else would end the wait. The request is answered 503.
+// Slow work on a database that answers goes on, and once the answer has
+// started (a long log download) the request is no longer watched.
+func (h *handler) answerInTime(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cur := mux.CurrentRoute(r); cur != nil {
+			if tpl, err := cur.GetPathTemplate(); err == nil && longRoutes[tpl] {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		stop := h.Store.WatchStall(ctx, cancel)
+		defer stop()
+		next.ServeHTTP(&answerStarted{ResponseWriter: w, stop: stop}, r.WithContext(ctx))
+	})
+}
+
+// answerStarted stops watching for a stall once the answer begins.
+type answerStarted struct {
+	http.ResponseWriter
+	stop func()
+}
+
+func (a *answerStarted) WriteHeader(code int) {
+	a.stop()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerStarted) Write(p []byte) (int, error) {
+	a.stop()
+	return a.ResponseWriter.Write(p)
+}
+
+func (a *answerStarted) Flush() {
+	a.stop()
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (a *answerStarted) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
 type principalKey struct{}
 
 // authenticate resolves the bearer token once per request. A wrong token is refused
 // even where none is needed, so a typo never silently reads as anonymous.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		// Long polls are not watched as a whole: the token lookup is.
+		ctx, release := h.Store.StallBound(r.Context())
+		p, err := h.Auth.Authenticate(ctx, r.Header.Get("Authorization"))
+		release()
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -186,21 +244,19 @@ func principal(r *http.Request) *auth.Principal {
 func muxVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
 
 // healthz is the liveness probe: it answers 200 while the process serves, and
-// says whether the database answers (an outage is no reason to restart the server).
+// says whether the database answers (an outage is no reason to restart the
+// server). The probe takes at most store.ProbeTimeout, even when the database is frozen.
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
 	health := map[string]string{"status": "ok", "database": "ok", "version": version.String()}
-	if err := h.Store.Ping(ctx); err != nil {
+	if err := h.Store.Probe(r.Context()); err != nil {
 		health["status"], health["database"] = "degraded", "unreachable"
 	}
 	writeJSON(w, http.StatusOK, health)
 }
 
+// readyz is the readiness probe: 503 while the database does not answer.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	if err := h.Store.Ping(ctx); err != nil {
+	if err := h.Store.Probe(r.Context()); err != nil {
 		writeUnavailable(w)
 		return
 	}

@@ -237,6 +237,7 @@ func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 	if pc.MaxConns < 20 && !poolSizeSet.MatchString(dbURL) {
 		pc.MaxConns = 20
 	}
+	boundConnections(&pc.ConnConfig.Config)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)

@@ -9,13 +9,16 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/aura-ci/aura/backend/internal/pgcluster"
 )
@@ -217,4 +220,58 @@ func createDatabase(ctx context.Context, maintenanceURL, name string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// Bounds on the pool's connections, so a database that stops answering (frozen,
+// a paused VM, a network partition) is noticed rather than waited on for ever.
+const (
+	// dbConnectTimeout bounds a new connection, TCP and startup, unless the
+	// database URL sets connect_timeout.
+	dbConnectTimeout = 5 * time.Second
+	// dbStatementTimeout is PostgreSQL's statement_timeout unless the URL sets
+	// one: no statement of Aura's takes long, so one that does is stuck.
+	dbStatementTimeout = "30s"
+	// TCP keepalive: the first probe after 10 s of silence, then every 5 s, and
+	// the connection is dropped after 3 unanswered probes.
+	dbKeepAliveIdle     = 10 * time.Second
+	dbKeepAliveInterval = 5 * time.Second
+	dbKeepAliveCount    = 3
+	// dbUserTimeout drops a connection whose sent data stays unacknowledged
+	// this long (TCP_USER_TIMEOUT), which keepalive alone does not cover.
+	dbUserTimeout = 20 * time.Second
+	// tcpUserTimeout is TCP_USER_TIMEOUT of linux/tcp.h; package syscall lacks it.
+	tcpUserTimeout = 0x12
+)
+
+// boundConnections sets the connect timeout, statement_timeout, TCP keepalive and
+// TCP_USER_TIMEOUT on cc, keeping what the database URL chose.
+func boundConnections(cc *pgconn.Config) {
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = dbConnectTimeout
+	}
+	if cc.RuntimeParams == nil {
+		cc.RuntimeParams = map[string]string{}
+	}
+	if _, set := cc.RuntimeParams["statement_timeout"]; !set && !strings.Contains(cc.RuntimeParams["options"], "statement_timeout") {
+		cc.RuntimeParams["statement_timeout"] = dbStatementTimeout
+	}
+	d := &net.Dialer{
+		Timeout: cc.ConnectTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: dbKeepAliveIdle,
+			Interval: dbKeepAliveInterval, Count: dbKeepAliveCount},
+		Control: func(network, address string, c syscall.RawConn) error {
+			if !strings.HasPrefix(network, "tcp") {
+				return nil
+			}
+			var sockErr error
+			err := c.Control(func(fd uintptr) {
+				sockErr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, int(dbUserTimeout/time.Millisecond))
+			})
+			if err != nil {
+				return err
+			}
+			return sockErr
+		},
+	}
+	cc.DialFunc = d.DialContext
 }

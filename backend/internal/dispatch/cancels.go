@@ -141,6 +141,9 @@ func (d *Dispatcher) WatchCancels(ctx context.Context, runnerID int64, attempts 
 }
 
 func (d *Dispatcher) stopsAmong(ctx context.Context, runnerID int64, attempts []Attempt, ids []int64) ([]Stop, error) {
+	// A long poll is not bounded as a whole: its database calls are.
+	ctx, release := d.store.StallBound(ctx)
+	defer release()
 	held, err := d.store.JobsHeldGet(ctx, ids)
 	if err != nil {
 		return nil, err

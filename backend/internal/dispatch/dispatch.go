@@ -223,7 +223,10 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 			// Woken for work and got none: another poll may have taken it, or this
 			// runner lost a lease while its poll stayed open (a frozen process).
 			// Such a runner must not swallow wake-ups meant for live ones.
-			lost, err := d.store.RunnerLostSince(ctx, req.RunnerID, req.polledSince)
+			// A long poll is not bounded as a whole: its database calls are.
+			lostCtx, release := d.store.StallBound(ctx)
+			lost, err := d.store.RunnerLostSince(lostCtx, req.RunnerID, req.polledSince)
+			release()
 			if err != nil {
 				passOn = req.Tags
 				return nil, err
@@ -313,8 +316,11 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		// A claim that began finishes even if the runner hangs up meanwhile: the
 		// caller then puts what it claimed back (JobUnclaim), which is cleaner than
 		// a statement cut off half-way.
+		// It ends, though, when the database stalls (frozen).
 		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		claimCtx, release := d.store.StallBound(claimCtx)
 		got, err := d.store.JobClaim(claimCtx, p)
+		release()
 		cancel()
 		if err != nil {
 			return nil, nil, err
@@ -344,6 +350,9 @@ func (d *Dispatcher) checkIn(req *ClaimRequest) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// A claim waits for it: end it when the database stalls.
+	ctx, release := d.store.StallBound(ctx)
+	defer release()
 	if err := d.store.RunnerCheckIn(ctx, req.RunnerID, req.Tags, req.Version, req.OS, req.Arch); err != nil {
 		slog.Warn("runner check-in", "runner", req.RunnerID, "err", err)
 	}
@@ -422,17 +431,27 @@ func (d *Dispatcher) reapLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		// Only reap after the tick: it gives running jobs a fresh lease when the
-		// database or the servers were away, since no heartbeat could be recorded.
-		if err := d.RenewAfterGap(ctx); err != nil {
-			if ctx.Err() == nil {
-				slog.Warn("reaper tick", "err", err)
-			}
-			continue
+		d.reapOnce(ctx)
+	}
+}
+
+// reapOnce records a tick, then reaps. Both end when the database stalls
+// (frozen): a tick or reap begun before a freeze and finished after it would
+// reap the leases that ran out meanwhile, when no heartbeat could be recorded;
+// ended, it is rolled back, and the next tick sees the gap and renews them.
+func (d *Dispatcher) reapOnce(ctx context.Context) {
+	ctx, release := d.store.StallBound(ctx)
+	defer release()
+	// Only reap after the tick: it gives running jobs a fresh lease when the
+	// database or the servers were away, since no heartbeat could be recorded.
+	if err := d.RenewAfterGap(ctx); err != nil {
+		if ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled {
+			slog.Warn("reaper tick", "err", err)
 		}
-		if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && ctx.Err() == nil {
-			slog.Warn("reap jobs", "err", err)
-		}
+		return
+	}
+	if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && (ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled) {
+		slog.Warn("reap jobs", "err", err)
 	}
 }
 

@@ -70,6 +70,9 @@ type Cluster struct {
 	stopOnce sync.Once
 	stopErr  error
 	stopping atomic.Bool // Stop was called: an exit is expected
+
+	freezeMu sync.Mutex
+	frozen   []int // the processes Freeze stopped; nil when not frozen
 }
 
 const (
@@ -218,6 +221,9 @@ func (c *Cluster) Stopping() bool { return c.stopping.Load() }
 // Later calls return the first call's result.
 func (c *Cluster) Stop() error {
 	c.stopping.Store(true)
+	if err := c.Thaw(); err != nil {
+		c.logf("%v", err)
+	}
 	c.stopOnce.Do(func() { c.stopErr = c.stop() })
 	return c.stopErr
 }

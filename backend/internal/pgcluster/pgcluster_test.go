@@ -2,6 +2,7 @@ package pgcluster_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -271,4 +272,36 @@ func TestKilledServerBusyBackend(t *testing.T) {
 	c = start(t, pgcluster.Config{Dir: dir, Fast: true})
 	connect(t, c.URL("postgres"))
 	<-busy
+}
+
+// TestFreezeThaw: a frozen cluster takes TCP connections but answers nothing, on
+// new and open connections alike; thawed, it answers again; Stop thaws first.
+func TestFreezeThaw(t *testing.T) {
+	t.Parallel()
+	c := start(t, pgcluster.Config{Dir: testDir(t), Fast: true})
+	conn := connect(t, c.URL("postgres"))
+	ping := func(conn *pgx.Conn) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		return conn.Ping(ctx)
+	}
+	require.NoError(t, ping(conn))
+
+	require.NoError(t, c.Freeze())
+	require.NoError(t, c.Freeze(), "freezing twice is no error")
+	require.Error(t, ping(conn), "an open connection answers nothing")
+	tcp, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(c.Port()), time.Second)
+	require.NoError(t, err, "the listening socket still takes connections")
+	tcp.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	_, err = pgx.Connect(ctx, c.URL("postgres"))
+	cancel()
+	require.Error(t, err, "a new connection gets no answer")
+
+	require.NoError(t, c.Thaw())
+	require.NoError(t, c.Thaw(), "thawing twice is no error")
+	require.NoError(t, ping(connect(t, c.URL("postgres"))))
+
+	require.NoError(t, c.Freeze())
+	require.NoError(t, c.Stop(), "a frozen cluster stops")
 }

@@ -61,6 +61,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	box    *seal.Box
 	limits SubmitLimits
+	probe  prober
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
