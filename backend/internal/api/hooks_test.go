@@ -299,7 +299,7 @@ func TestHookRefusals(t *testing.T) {
 		{"swapped signature", gh.ID, signedHeaders("github", "push", gh.Secret, other), push, 401},
 		{"wrong secret", gh.ID, signedHeaders("github", "push", gl.Secret, push), push, 401},
 		{"gitlab wrong token", gl.ID, signedHeaders("gitlab", "Push Hook", gh.Secret, push), readFixture(t, "gitlab/push.json"), 401},
-		{"unknown integration", 99999, signedHeaders("github", "push", gh.Secret, push), push, 404},
+		{"unknown integration", 99999, signedHeaders("github", "push", gh.Secret, push), push, 401},
 		{"unknown repository", gh.ID, signedHeaders("github", "push", gh.Secret, other), other, 400},
 		{"malformed JSON", gh.ID, signedHeaders("github", "push", gh.Secret, []byte(`{"ref":`)), []byte(`{"ref":`), 400},
 		{"oversized body", gh.ID, signedHeaders("github", "push", gh.Secret, big), big, 413},

@@ -2,7 +2,8 @@ package api
 
 import (
 	"errors"
-	"io"
+	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -313,15 +314,40 @@ func hookError(err error) error {
 	return err
 }
 
-// readHook reads a webhook body, refusing one over the limit before anything
-// (the signature included) is computed over it.
-func readHook(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, integrations.MaxBodyBytes))
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "", "webhook body is larger than 4 MiB")
+// readHook reads a webhook body under the service's deadline and byte budget,
+// refusing one over the limit before anything (the signature included) is
+// computed over it. The deadline is set before anything else is done, so that
+// whatever the server reads of the request (also when the handler answers
+// without reading it) is read under it; release must be called once the body
+// is no longer needed.
+func (h *handler) readHook(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	rc := http.NewResponseController(w)
+	body, release, err = h.Integrations.Budget().ReadBody(r.Body)
+	var ne net.Error
+	switch {
+	case err == nil:
+		// The body is in: the handler's work may take longer than the deadline.
+		_ = rc.SetReadDeadline(time.Time{})
+		return body, release, nil
+	case errors.Is(err, integrations.ErrTooLarge):
+		err = errorf(http.StatusRequestEntityTooLarge, "", err.Error())
+	case errors.Is(err, integrations.ErrBudget):
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		err = errorf(http.StatusServiceUnavailable, "", err.Error())
+	case errors.As(err, &ne) && ne.Timeout():
+		err = errorf(http.StatusRequestTimeout, "", fmt.Sprintf("the webhook body did not arrive within %s", h.Integrations.BodyTimeout()))
+	default:
+		err = errorf(http.StatusBadRequest, "", "the webhook body could not be read")
 	}
-	return body, err
+	// What is left of the body is not read: close the connection after the answer.
+	w.Header().Set("Connection", "close")
+	return nil, release, err
+}
+
+// hookDeadline bounds the time the server reads the request: the body, or
+// whatever it discards of it after an early answer.
+func (h *handler) hookDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.Integrations.BodyTimeout()))
 }
 
 func writeHookResult(w http.ResponseWriter, res *integrations.Result) {
@@ -335,17 +361,27 @@ func writeHookResult(w http.ResponseWriter, res *integrations.Result) {
 // receiveHook takes a forge's delivery. It needs no token: the signature proves
 // the sender, and it is checked before the body is parsed.
 func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
+	h.hookDeadline(w)
 	id, err := idParam(r, "integration")
 	if err != nil {
+		w.Header().Set("Connection", "close")
 		writeError(w, r, err)
 		return
 	}
-	body, err := readHook(w, r)
+	// Known before a byte of the body is read: an unknown id costs no memory.
+	in, err := h.Integrations.Lookup(r.Context(), id)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		writeError(w, r, hookError(err))
+		return
+	}
+	body, release, err := h.readHook(w, r)
+	defer release()
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	res, err := h.Integrations.Receive(r.Context(), id, r.Header, body)
+	res, err := h.Integrations.Receive(r.Context(), in, r.Header, body)
 	if err != nil {
 		writeError(w, r, hookError(err))
 		return

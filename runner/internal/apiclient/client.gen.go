@@ -1207,11 +1207,17 @@ type PayloadTooLarge = Error
 // RangeNotSatisfiable A 416 answer to a log chunk that starts past the stored log.
 type RangeNotSatisfiable = LogRangeError
 
+// RequestTimeout Every 4xx and 5xx answer.
+type RequestTimeout = Error
+
 // ServiceUnavailable Every 4xx and 5xx answer.
 type ServiceUnavailable = Error
 
 // Unauthorized Every 4xx and 5xx answer.
 type Unauthorized = Error
+
+// WebhookUnavailable Every 4xx and 5xx answer.
+type WebhookUnavailable = Error
 
 // CompatUploadLogTextBody defines parameters for CompatUploadLog.
 type CompatUploadLogTextBody = string
@@ -1584,7 +1590,7 @@ type ClientInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -1597,7 +1603,7 @@ type ClientInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -1611,7 +1617,9 @@ type ClientInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes any type of body and a specified content type.
@@ -1624,7 +1632,9 @@ type ClientInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes a body of the `application/json` content type.
@@ -1677,6 +1687,11 @@ type ClientInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -1698,6 +1713,11 @@ type ClientInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -1718,6 +1738,11 @@ type ClientInterface interface {
 	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
+	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -2500,7 +2525,7 @@ func (c *Client) CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestB
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -2523,7 +2548,7 @@ func (c *Client) CompatDarkeWithBody(ctx context.Context, contentType string, bo
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -2547,7 +2572,9 @@ func (c *Client) CompatDarke(ctx context.Context, body CompatDarkeJSONRequestBod
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes any type of body and a specified content type.
@@ -2570,7 +2597,9 @@ func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, bo
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes a body of the `application/json` content type.
@@ -2643,6 +2672,11 @@ func (c *Client) Events(ctx context.Context, params *EventsParams, reqEditors ..
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -2674,6 +2708,11 @@ func (c *Client) ReceiveHookWithBody(ctx context.Context, integration int64, con
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -2704,6 +2743,11 @@ func (c *Client) ReceiveHook(ctx context.Context, integration int64, body Receiv
 // A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
+//
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -6587,7 +6631,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -6600,7 +6644,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -6614,7 +6658,9 @@ type ClientWithResponsesInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -6627,7 +6673,9 @@ type ClientWithResponsesInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -6682,6 +6730,11 @@ type ClientWithResponsesInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -6703,6 +6756,11 @@ type ClientWithResponsesInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -6723,6 +6781,11 @@ type ClientWithResponsesInterface interface {
 	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
+	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7806,12 +7869,14 @@ type CompatDarkeResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
+	JSON503 *WebhookUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *CompatDarkeResponse503Headers
 }
@@ -7831,6 +7896,11 @@ func (r CompatDarkeResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
 }
 
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r CompatDarkeResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatDarkeResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -7842,7 +7912,7 @@ func (r CompatDarkeResponse) GetJSON500() *Internal {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r CompatDarkeResponse) GetJSON503() *ServiceUnavailable {
+func (r CompatDarkeResponse) GetJSON503() *WebhookUnavailable {
 	return r.JSON503
 }
 
@@ -7889,12 +7959,14 @@ type CompatGiteaResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
+	JSON503 *WebhookUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *CompatGiteaResponse503Headers
 }
@@ -7914,6 +7986,11 @@ func (r CompatGiteaResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
 }
 
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r CompatGiteaResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatGiteaResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -7925,7 +8002,7 @@ func (r CompatGiteaResponse) GetJSON500() *Internal {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r CompatGiteaResponse) GetJSON503() *ServiceUnavailable {
+func (r CompatGiteaResponse) GetJSON503() *WebhookUnavailable {
 	return r.JSON503
 }
 
@@ -8034,14 +8111,14 @@ type ReceiveHookResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
-	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
+	JSON503 *WebhookUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *ReceiveHookResponse503Headers
 }
@@ -8061,9 +8138,9 @@ func (r ReceiveHookResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
 }
 
-// GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r ReceiveHookResponse) GetJSON404() *NotFound {
-	return r.JSON404
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ReceiveHookResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -8077,7 +8154,7 @@ func (r ReceiveHookResponse) GetJSON500() *Internal {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ReceiveHookResponse) GetJSON503() *ServiceUnavailable {
+func (r ReceiveHookResponse) GetJSON503() *WebhookUnavailable {
 	return r.JSON503
 }
 
@@ -12330,7 +12407,7 @@ func (c *ClientWithResponses) CompatSubmitWithResponse(ctx context.Context, body
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -12349,7 +12426,7 @@ func (c *ClientWithResponses) CompatDarkeWithBodyWithResponse(ctx context.Contex
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -12369,7 +12446,9 @@ func (c *ClientWithResponses) CompatDarkeWithResponse(ctx context.Context, body 
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12388,7 +12467,9 @@ func (c *ClientWithResponses) CompatGiteaWithBodyWithResponse(ctx context.Contex
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -12455,6 +12536,11 @@ func (c *ClientWithResponses) EventsWithResponse(ctx context.Context, params *Ev
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -12482,6 +12568,11 @@ func (c *ClientWithResponses) ReceiveHookWithBodyWithResponse(ctx context.Contex
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -12508,6 +12599,11 @@ func (c *ClientWithResponses) ReceiveHookWithResponse(ctx context.Context, integ
 // A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
+//
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13935,6 +14031,13 @@ func ParseCompatDarkeResponse(rsp *http.Response) (*CompatDarkeResponse, error) 
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13950,7 +14053,7 @@ func ParseCompatDarkeResponse(rsp *http.Response) (*CompatDarkeResponse, error) 
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest WebhookUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14009,6 +14112,13 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14024,7 +14134,7 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest WebhookUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14139,12 +14249,12 @@ func ParseReceiveHookResponse(rsp *http.Response) (*ReceiveHookResponse, error) 
 		}
 		response.JSON401 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON404 = &dest
+		response.JSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -14161,7 +14271,7 @@ func ParseReceiveHookResponse(rsp *http.Response) (*ReceiveHookResponse, error) 
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest WebhookUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
