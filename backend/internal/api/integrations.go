@@ -93,26 +93,30 @@ type integrationUpdate struct {
 	RegenerateSecret    bool              `json:"regenerateSecret"`
 }
 
-// checkForge validates what the store cannot: the repository's form, and an API
-// URL that may be called (statuses go only there).
-func (h *handler) checkForge(r *http.Request, kind, repository, apiURL string, allowPrivate bool) error {
+// checkForge validates what the store cannot: the repository's form, an API
+// URL that may be called (statuses go only there), and that the forge's API,
+// with the token, reads the repository. It returns the API base to store,
+// derived from the forge's address.
+func (h *handler) checkForge(r *http.Request, kind, repository, apiURL, token string, allowPrivate bool) (string, error) {
 	if !integrations.ValidRepository(kind, repository) {
 		msg := "field repository must be owner/name"
 		if kind == integrations.KindGitLab {
 			msg += " or a numeric project id"
 		}
-		return errorf(http.StatusBadRequest, "repository", msg)
+		return "", errorf(http.StatusBadRequest, "repository", msg)
 	}
 	if apiURL == "" {
-		return nil
+		return "", nil
 	}
 	if !integrations.ReportsStatus(kind) {
-		return errorf(http.StatusBadRequest, "apiUrl", kind+" integrations report no status: leave apiUrl empty")
+		return "", errorf(http.StatusBadRequest, "apiUrl", kind+" integrations report no status: leave apiUrl empty")
 	}
-	if err := integrations.CheckAPIURL(r.Context(), apiURL, allowPrivate); err != nil {
-		return errorf(http.StatusBadRequest, "apiUrl", err.Error())
+	base, err := h.Integrations.CheckForge(r.Context(), kind, repository, apiURL, token, allowPrivate)
+	var fe *integrations.ForgeError
+	if errors.As(err, &fe) {
+		return "", errorf(http.StatusBadRequest, fe.Field, fe.Message)
 	}
-	return nil
+	return base, err
 }
 
 // adminIntegration checks the admin token and returns the integration in the path.
@@ -161,7 +165,8 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allowPrivate := body.AllowPrivateNetwork != nil && *body.AllowPrivateNetwork
-	if err := h.checkForge(r, body.Kind, body.Repository, body.APIURL, allowPrivate); err != nil {
+	body.APIURL, err = h.checkForge(r, body.Kind, body.Repository, body.APIURL, body.AccessToken, allowPrivate)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -220,9 +225,23 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 	if body.AllowPrivateNetwork != nil {
 		allowPrivate = *body.AllowPrivateNetwork
 	}
-	if err := h.checkForge(r, in.Kind, repo, apiURL, allowPrivate); err != nil {
+	token, err := h.Integrations.OpenToken(in.TokenSealed)
+	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if body.AccessToken != nil {
+		token = *body.AccessToken
+	}
+	// What a status needs is checked again whenever part of it changes.
+	if body.Repository != nil || body.APIURL != nil || body.AccessToken != nil || body.AllowPrivateNetwork != nil {
+		if apiURL, err = h.checkForge(r, in.Kind, repo, apiURL, token, allowPrivate); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if body.APIURL != nil {
+			body.APIURL = &apiURL
+		}
 	}
 	params := &store.IntegrationParams{
 		Repository: body.Repository, APIURL: body.APIURL, Events: dedupe(body.Events),

@@ -82,6 +82,39 @@ func (s *Service) Seal(v *string) []byte {
 	return s.Box.Seal([]byte(*v))
 }
 
+// OpenToken opens an integration's sealed access token ("" when it has none).
+func (s *Service) OpenToken(sealed []byte) (string, error) {
+	if sealed == nil {
+		return "", nil
+	}
+	token, err := s.Box.Open(sealed)
+	if err != nil {
+		return "", fmt.Errorf("integrations: open access token: %w", err)
+	}
+	return string(token), nil
+}
+
+// CheckForge checks an integration's forge settings before they are saved and
+// returns the API base to keep: the one derived from the address given
+// (APIBase), whose host Aura may call, and, with an access token, through
+// which the token reads the repository. A setting that does not work is a
+// *ForgeError naming its field.
+func (s *Service) CheckForge(ctx context.Context, kind, repository, apiURL, token string, allowPrivate bool) (string, error) {
+	base, err := APIBase(kind, apiURL)
+	if err != nil {
+		return "", &ForgeError{Field: "apiUrl", Message: err.Error()}
+	}
+	if err := CheckAPIURL(ctx, base, allowPrivate); err != nil {
+		return "", &ForgeError{Field: "apiUrl", Message: err.Error()}
+	}
+	if token == "" {
+		return base, nil // no status goes out without a token: nothing to read the repository with
+	}
+	err = s.Reporter.CheckRepository(ctx, &Forge{Kind: kind, APIURL: base, Token: token, Repository: repository,
+		AllowPrivateNetwork: allowPrivate})
+	return base, err
+}
+
 // HookError is a delivery refused with an HTTP status.
 type HookError struct {
 	Code    int

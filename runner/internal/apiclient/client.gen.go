@@ -672,7 +672,8 @@ type Integration struct {
 	// AllowPrivateNetwork Let `apiUrl` be a loopback or private address (self-hosted forges).
 	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
 
-	// ApiUrl The forge's API base URL for statuses, e.g. `https://gitea.example/api/v1`.
+	// ApiUrl The forge's API base URL for statuses, derived from the address given
+	// (`https://gitea.example` → `https://gitea.example/api/v1`).
 	ApiUrl string `json:"apiUrl"`
 
 	// ContextPerJob Report one status context per job name (`aura/<name>`) instead of one `aura`.
@@ -692,7 +693,7 @@ type Integration struct {
 	LastDelivery   *string    `json:"lastDelivery,omitempty"`
 	LastDeliveryAt *time.Time `json:"lastDeliveryAt,omitempty"`
 
-	// LastFailure Why the last failed status did not reach the forge.
+	// LastFailure Why the last failed status did not reach the forge (the forge's status code and a short reason).
 	LastFailure   *string    `json:"lastFailure,omitempty"`
 	LastFailureAt *time.Time `json:"lastFailureAt,omitempty"`
 
@@ -722,8 +723,16 @@ type IntegrationCreate struct {
 	// AccessToken Sealed at rest, never returned.
 	AccessToken         *string `json:"accessToken,omitempty"`
 	AllowPrivateNetwork *bool   `json:"allowPrivateNetwork,omitempty"`
-	ApiUrl              *string `json:"apiUrl,omitempty"`
-	ContextPerJob       *bool   `json:"contextPerJob,omitempty"`
+
+	// ApiUrl The forge's address, as in a browser (`https://gitea.example`,
+	// `https://github.com`, `https://gitlab.example`), or its API base, which is
+	// kept. Aura derives the API base: `/api/v1` for Gitea and Forgejo, `/api/v4`
+	// for GitLab, `https://api.github.com` for github.com, `/api/v3` for GitHub
+	// Enterprise. With an `accessToken`, the repository is read through that API
+	// when the integration is saved: a 400 names `apiUrl`, `accessToken` or
+	// `repository` when that fails.
+	ApiUrl        *string `json:"apiUrl,omitempty"`
+	ContextPerJob *bool   `json:"contextPerJob,omitempty"`
 
 	// Events Defaults to all three.
 	Events     []IntegrationCreateEvents    `json:"events,omitempty"`
@@ -750,15 +759,17 @@ type IntegrationList struct {
 // IntegrationUpdate defines model for IntegrationUpdate.
 type IntegrationUpdate struct {
 	// AccessToken A new token; empty removes it.
-	AccessToken         *string                      `json:"accessToken,omitempty"`
-	AllowPrivateNetwork *bool                        `json:"allowPrivateNetwork,omitempty"`
-	ApiUrl              *string                      `json:"apiUrl,omitempty"`
-	ContextPerJob       *bool                        `json:"contextPerJob,omitempty"`
-	Events              []IntegrationUpdateEvents    `json:"events,omitempty"`
-	ForkPolicy          *IntegrationUpdateForkPolicy `json:"forkPolicy,omitempty"`
-	Jobs                []JobTemplate                `json:"jobs,omitempty"`
-	RegenerateSecret    *bool                        `json:"regenerateSecret,omitempty"`
-	Repository          *string                      `json:"repository,omitempty"`
+	AccessToken         *string `json:"accessToken,omitempty"`
+	AllowPrivateNetwork *bool   `json:"allowPrivateNetwork,omitempty"`
+
+	// ApiUrl As on creation; a change of apiUrl, accessToken, repository or allowPrivateNetwork is checked again.
+	ApiUrl           *string                      `json:"apiUrl,omitempty"`
+	ContextPerJob    *bool                        `json:"contextPerJob,omitempty"`
+	Events           []IntegrationUpdateEvents    `json:"events,omitempty"`
+	ForkPolicy       *IntegrationUpdateForkPolicy `json:"forkPolicy,omitempty"`
+	Jobs             []JobTemplate                `json:"jobs,omitempty"`
+	RegenerateSecret *bool                        `json:"regenerateSecret,omitempty"`
+	Repository       *string                      `json:"repository,omitempty"`
 }
 
 // IntegrationUpdateEvents defines model for IntegrationUpdate.Events.
