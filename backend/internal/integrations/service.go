@@ -279,11 +279,11 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	// Forks never get the project's secrets, approved or not.
 	secrets := map[string]string{}
 	var missing []string
-	if !e.Fork {
-		var names []string
-		for _, t := range in.Jobs {
-			names = append(names, t.Secrets...)
-		}
+	var names []string
+	for _, t := range in.Jobs {
+		names = append(names, t.Secrets...)
+	}
+	if !e.Fork && len(names) > 0 { // no round trip for templates without secrets
 		sealed, err := s.Store.ProjectSecretsSealed(ctx, in.ProjectID, names)
 		if err != nil {
 			return nil, err
@@ -354,7 +354,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		report = e.SHA
 	}
 	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
-		IntegrationID: in.ID, ProjectID: in.ProjectID, DedupeKeys: keys, ReportSHA: report,
+		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
 		Jobs: params, Approval: approval, Message: msg,
 	})
 	if err != nil {
