@@ -158,7 +158,7 @@ func BenchmarkGiteaDelivery(b *testing.B) {
 	s.call("POST", "/api/v1/projects/demo/integrations", s.admin, map[string]any{
 		"kind": "gitea", "repository": "aura-admin/demo", "apiUrl": forge.URL, "accessToken": "forge-token",
 		"allowPrivateNetwork": true,
-		"jobs": []map[string]any{{"name": "build", "cmd": "date +%s%N > " + filepath.Join(dir, "$AURA_JOB_ID"), "tag": "linux"}},
+		"jobs":                []map[string]any{{"name": "build", "cmd": "date +%s%N > " + filepath.Join(dir, "$AURA_JOB_ID"), "tag": "linux"}},
 	}, &in, 201)
 	// The captures are signed with the secret Gitea had: give the integration that one.
 	key, err := hex.DecodeString(testSecretKey)
