@@ -627,6 +627,12 @@ func TestIntegrationForgeURL(t *testing.T) {
 	b.json(call{method: "PATCH", path: one, token: b.admin, body: map[string]any{"apiUrl": forge.URL + "/"}}, 200, &kept)
 	require.Equal(t, forge.URL+"/api/v1", kept.APIURL)
 
+	// A web address saved before Aura derived the API is fixed when the integration is saved again.
+	_, err := b.pool.Exec(context.Background(), `UPDATE integrations SET api_url = $2 WHERE id = $1`, in.ID, forge.URL)
+	require.NoError(t, err)
+	b.json(call{method: "PATCH", path: one, token: b.admin, body: map[string]any{"accessToken": "good-token"}}, 200, &kept)
+	require.Equal(t, forge.URL+"/api/v1", kept.APIURL)
+
 	// The status of a push goes to the derived API.
 	sha := strings.Repeat("c", 40)
 	push := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":"%s","after":"%s","repository":{"full_name":"owner/repo"}}`, strings.Repeat("1", 40), sha))

@@ -239,8 +239,8 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
-		if body.APIURL != nil {
-			body.APIURL = &apiURL
+		if body.APIURL != nil || apiURL != in.APIURL {
+			body.APIURL = &apiURL // the derived API base, also for a web address saved before
 		}
 	}
 	params := &store.IntegrationParams{
