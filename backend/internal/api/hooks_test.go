@@ -681,3 +681,19 @@ func TestStatusFailureIsShort(t *testing.T) {
 	require.NotContains(t, got.LastFailure, "\n")
 	require.LessOrEqual(t, len(got.LastFailure), 160)
 }
+
+// TestStatusSentRightAfterDelivery: the delivery is answered before the forge
+// is called, and the pending status follows at once, not at the sender's next poll.
+func TestStatusSentRightAfterDelivery(t *testing.T) {
+	t.Parallel()
+	s := setupStatuses(t, "gitea", "owner/repo", nil)
+	snd := integrations.NewSender(s.testBundle.forge, integrations.SenderConfig{Poll: time.Hour}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(50 * time.Millisecond) // the sender's first look is over; its next poll is an hour away
+	s.push(sha(7))
+	require.Eventually(t, func() bool { return len(s.forge.received()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, "pending", s.forge.received()[0].State)
+}

@@ -35,6 +35,22 @@ type Service struct {
 	ReadTimeout time.Duration
 
 	defaultBudget sync.Once
+	statusKick    chan struct{}
+	kickOnce      sync.Once
+}
+
+// kicks is the signal that a delivery queued a status: this server's sender
+// sends it at once instead of at its next poll (other servers' senders poll).
+func (s *Service) kicks() chan struct{} {
+	s.kickOnce.Do(func() { s.statusKick = make(chan struct{}, 1) })
+	return s.statusKick
+}
+
+func (s *Service) kickStatus() {
+	select {
+	case s.kicks() <- struct{}{}:
+	default:
+	}
 }
 
 // DefaultReadTimeout is how long a forge has to send a webhook body: forges
@@ -362,6 +378,9 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	}
 	if dup {
 		return &Result{Message: what + " was delivered before: nothing submitted again", Duplicate: true}, nil
+	}
+	if report != "" {
+		s.kickStatus()
 	}
 	return &Result{Message: msg, Jobs: jobs}, nil
 }
