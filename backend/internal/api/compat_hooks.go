@@ -9,7 +9,9 @@ import (
 // compatGitea is 0.4's Gitea webhook, mapped onto the gitea and forgejo
 // integrations: the one whose secret signs the body receives it.
 func (h *handler) compatGitea(w http.ResponseWriter, r *http.Request) {
-	body, err := readHook(w, r)
+	h.hookDeadline(w)
+	body, release, err := h.readHook(w, r)
+	defer release()
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -29,7 +31,9 @@ func (h *handler) compatGitea(w http.ResponseWriter, r *http.Request) {
 
 // compatDarke is 0.4's Darke Files webhook, mapped onto the darke integrations.
 func (h *handler) compatDarke(w http.ResponseWriter, r *http.Request) {
-	body, err := readHook(w, r)
+	h.hookDeadline(w)
+	body, release, err := h.readHook(w, r)
+	defer release()
 	if err != nil {
 		writeError(w, r, err)
 		return

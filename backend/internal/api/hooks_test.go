@@ -10,15 +10,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -299,7 +302,7 @@ func TestHookRefusals(t *testing.T) {
 		{"swapped signature", gh.ID, signedHeaders("github", "push", gh.Secret, other), push, 401},
 		{"wrong secret", gh.ID, signedHeaders("github", "push", gl.Secret, push), push, 401},
 		{"gitlab wrong token", gl.ID, signedHeaders("gitlab", "Push Hook", gh.Secret, push), readFixture(t, "gitlab/push.json"), 401},
-		{"unknown integration", 99999, signedHeaders("github", "push", gh.Secret, push), push, 404},
+		{"unknown integration", 99999, signedHeaders("github", "push", gh.Secret, push), push, 401},
 		{"unknown repository", gh.ID, signedHeaders("github", "push", gh.Secret, other), other, 400},
 		{"malformed JSON", gh.ID, signedHeaders("github", "push", gh.Secret, []byte(`{"ref":`)), []byte(`{"ref":`), 400},
 		{"oversized body", gh.ID, signedHeaders("github", "push", gh.Secret, big), big, 413},
@@ -423,8 +426,9 @@ func TestIntegrationsAPI(t *testing.T) {
 	b := setup(t)
 	projectToken := b.project("forge", true)
 	path := "/api/v1/projects/forge/integrations"
+	forge := newFakeForge(t)
 	valid := func() map[string]any {
-		return map[string]any{"kind": "gitea", "repository": "owner/repo", "apiUrl": "http://127.0.0.1:3000/api/v1",
+		return map[string]any{"kind": "gitea", "repository": "owner/repo", "apiUrl": forge.URL + "/api/v1",
 			"accessToken": "tok-secret-value", "allowPrivateNetwork": true,
 			"jobs": []map[string]any{{"name": "build", "cmd": "make", "tag": "native,linux"}}}
 	}
@@ -446,7 +450,13 @@ func TestIntegrationsAPI(t *testing.T) {
 		"private refused":  {func(m map[string]any) { m["allowPrivateNetwork"] = false }, "apiUrl"},
 		"scheme":           {func(m map[string]any) { m["apiUrl"] = "file:///etc/passwd" }, "apiUrl"},
 		"credentials":      {func(m map[string]any) { m["apiUrl"] = "http://u:p@127.0.0.1/api" }, "apiUrl"},
-		"darke statuses":   {func(m map[string]any) { m["kind"] = "darke" }, "apiUrl"},
+		"NAT64 loopback": {func(m map[string]any) {
+			m["apiUrl"], m["allowPrivateNetwork"] = "http://[64:ff9b::7f00:1]/api/v1", false
+		}, "apiUrl"},
+		"6to4 loopback": {func(m map[string]any) {
+			m["apiUrl"], m["allowPrivateNetwork"] = "http://[2002:7f00:1::1]/api/v1", false
+		}, "apiUrl"},
+		"darke statuses": {func(m map[string]any) { m["kind"] = "darke" }, "apiUrl"},
 	} {
 		body := valid()
 		c.change(body)
@@ -515,4 +525,175 @@ func TestProjectSecretsAPI(t *testing.T) {
 	require.NotContains(t, string(raw), "longer still")
 	b.do(call{method: "DELETE", path: path + "/TOKEN", token: b.admin})
 	b.fail(call{method: "DELETE", path: path + "/TOKEN", token: b.admin}, 404)
+}
+
+// giteaForge is a real HTTP server on loopback that answers like Gitea: its
+// web pages at /, its API at /api/v1 (the repository owner/repo, readable with
+// token good-token, and its commit statuses).
+type giteaForge struct {
+	*httptest.Server
+	mu       sync.Mutex
+	statuses []string // paths of the statuses received
+}
+
+func newGiteaForge(t *testing.T) *giteaForge {
+	f := &giteaForge{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api, isAPI := strings.CutPrefix(r.URL.Path, "/api/v1/")
+		if !isAPI {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<!DOCTYPE html><html><body>Gitea: Git with a cup of tea</body></html>"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "token good-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"message":"invalid username, password or token","url":"` + f.URL + `/api/swagger"}`))
+			return
+		}
+		switch {
+		case r.Method == "GET" && api == "repos/owner/repo":
+			_, _ = w.Write([]byte(`{"id":7,"full_name":"owner/repo","private":true}`))
+		case r.Method == "POST" && strings.HasPrefix(api, "repos/owner/repo/statuses/"):
+			f.mu.Lock()
+			f.statuses = append(f.statuses, r.URL.Path)
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"errors":null,"message":"The target couldn't be found.","url":"` + f.URL + `/api/swagger"}`))
+		}
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+// TestIntegrationForgeURL: the forge's own address is what users type; Aura
+// derives the API from it, and reads the repository with the token when the
+// integration is saved, so a wrong URL, token or repository is a 400 naming it.
+func TestIntegrationForgeURL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.project("forge", false)
+	forge := newGiteaForge(t)
+	path := "/api/v1/projects/forge/integrations"
+	body := func(change map[string]any) map[string]any {
+		m := map[string]any{"kind": "gitea", "repository": "owner/repo", "apiUrl": forge.URL, "accessToken": "good-token",
+			"allowPrivateNetwork": true, "jobs": []map[string]any{{"name": "build", "cmd": "make", "tag": "native,linux"}}}
+		for k, v := range change {
+			m[k] = v
+		}
+		return m
+	}
+	notAForge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("<html>a blog</html>"))
+	}))
+	t.Cleanup(notAForge.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for name, c := range map[string]struct {
+		change map[string]any
+		field  string
+		says   string
+	}{
+		"wrong token":      {map[string]any{"accessToken": "stale-token"}, "accessToken", "refused the access token (401"},
+		"wrong repository": {map[string]any{"repository": "owner/typo"}, "repository", "owner/typo was not found"},
+		"not a forge":      {map[string]any{"apiUrl": notAForge.URL}, "apiUrl", "does not answer like the Gitea API"},
+		"unreachable":      {map[string]any{"apiUrl": closed.URL}, "apiUrl", "cannot be reached"},
+		"web page as API":  {map[string]any{"apiUrl": forge.URL + "/owner/repo"}, "apiUrl", "does not answer like the Gitea API"},
+	} {
+		e := b.fail(call{method: "POST", path: path, token: b.admin, body: body(c.change)}, 400)
+		require.Equal(t, c.field, e.Field, name)
+		require.Contains(t, e.Message, c.says, name)
+	}
+	require.Zero(t, b.count("integrations"))
+
+	var in struct {
+		integrationResp
+		APIURL string
+	}
+	b.json(call{method: "POST", path: path, token: b.admin, body: body(nil)}, 201, &in)
+	require.Equal(t, forge.URL+"/api/v1", in.APIURL, "derived from the forge's address")
+	var kept struct{ APIURL string }
+	b.json(call{method: "POST", path: path, token: b.admin, body: body(map[string]any{"apiUrl": forge.URL + "/api/v1/"})}, 201, &kept)
+	require.Equal(t, forge.URL+"/api/v1", kept.APIURL, "an API base is kept")
+
+	one := fmt.Sprintf("%s/%d", path, in.ID)
+	e := b.fail(call{method: "PATCH", path: one, token: b.admin, body: map[string]any{"accessToken": "stale-token"}}, 400)
+	require.Equal(t, "accessToken", e.Field)
+	e = b.fail(call{method: "PATCH", path: one, token: b.admin, body: map[string]any{"repository": "owner/gone"}}, 400)
+	require.Equal(t, "repository", e.Field)
+	b.json(call{method: "PATCH", path: one, token: b.admin, body: map[string]any{"apiUrl": forge.URL + "/"}}, 200, &kept)
+	require.Equal(t, forge.URL+"/api/v1", kept.APIURL)
+
+	// A web address saved before Aura derived the API is fixed when the integration is saved again.
+	_, err := b.pool.Exec(context.Background(), `UPDATE integrations SET api_url = $2 WHERE id = $1`, in.ID, forge.URL)
+	require.NoError(t, err)
+	b.json(call{method: "PATCH", path: one, token: b.admin, body: map[string]any{"accessToken": "good-token"}}, 200, &kept)
+	require.Equal(t, forge.URL+"/api/v1", kept.APIURL)
+
+	// The status of a push goes to the derived API.
+	sha := strings.Repeat("c", 40)
+	push := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":"%s","after":"%s","repository":{"full_name":"owner/repo"}}`, strings.Repeat("1", 40), sha))
+	code, _, bad := b.hook(in.ID, signedHeaders("gitea", "push", in.Secret, push), push)
+	require.Equal(t, 200, code, bad.Message)
+	drainOutbox(t, integrations.NewSender(b.forge, integrations.SenderConfig{}, nil))
+	forge.mu.Lock()
+	defer forge.mu.Unlock()
+	require.Equal(t, []string{"/api/v1/repos/owner/repo/statuses/" + sha}, forge.statuses)
+}
+
+// TestStatusFailureIsShort: a forge's refusal is kept as its status code and a
+// short reason, never as what the forge sent back (which may echo the token or
+// be a page of HTML).
+func TestStatusFailureIsShort(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.project("forge", false)
+	const token = "forge-token-that-must-not-show"
+	forge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == "GET" {
+			_, _ = w.Write([]byte(`{"id":1}`))
+			return
+		}
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		msg := "bad status for token " + token + "\n\tsee <html><script>alert(1)</script>" + strings.Repeat(" padding", 80)
+		raw, _ := json.Marshal(map[string]any{"message": msg, "stack": strings.Repeat("frame ", 100)})
+		_, _ = w.Write(raw)
+	}))
+	t.Cleanup(forge.Close)
+	in := b.integration("forge", map[string]any{"kind": "gitea", "repository": "owner/repo", "apiUrl": forge.URL,
+		"accessToken": token, "allowPrivateNetwork": true})
+	push := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":"%s","after":"%s","repository":{"full_name":"owner/repo"}}`, strings.Repeat("1", 40), strings.Repeat("d", 40)))
+	code, _, bad := b.hook(in.ID, signedHeaders("gitea", "push", in.Secret, push), push)
+	require.Equal(t, 200, code, bad.Message)
+	_, err := integrations.NewSender(b.forge, integrations.SenderConfig{}, nil).SendDue(context.Background())
+	require.NoError(t, err)
+	var got integrationResp
+	b.json(call{method: "GET", path: fmt.Sprintf("/api/v1/projects/forge/integrations/%d", in.ID), token: b.admin}, 200, &got)
+	t.Logf("lastFailure: %q", got.LastFailure)
+	require.Contains(t, got.LastFailure, "422")
+	require.Contains(t, got.LastFailure, "bad status for token ***")
+	require.NotContains(t, got.LastFailure, token)
+	require.NotContains(t, got.LastFailure, "frame")
+	require.NotContains(t, got.LastFailure, "\n")
+	require.LessOrEqual(t, len(got.LastFailure), 160)
+}
+
+// TestStatusSentRightAfterDelivery: the delivery is answered before the forge
+// is called, and the pending status follows at once, not at the sender's next poll.
+func TestStatusSentRightAfterDelivery(t *testing.T) {
+	t.Parallel()
+	s := setupStatuses(t, "gitea", "owner/repo", nil)
+	snd := integrations.NewSender(s.testBundle.forge, integrations.SenderConfig{Poll: time.Hour}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(50 * time.Millisecond) // the sender's first look is over; its next poll is an hour away
+	s.push(sha(7))
+	require.Eventually(t, func() bool { return len(s.forge.received()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, "pending", s.forge.received()[0].State)
 }

@@ -2,7 +2,8 @@ package api
 
 import (
 	"errors"
-	"io"
+	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -92,26 +93,30 @@ type integrationUpdate struct {
 	RegenerateSecret    bool              `json:"regenerateSecret"`
 }
 
-// checkForge validates what the store cannot: the repository's form, and an API
-// URL that may be called (statuses go only there).
-func (h *handler) checkForge(r *http.Request, kind, repository, apiURL string, allowPrivate bool) error {
+// checkForge validates what the store cannot: the repository's form, an API
+// URL that may be called (statuses go only there), and that the forge's API,
+// with the token, reads the repository. It returns the API base to store,
+// derived from the forge's address.
+func (h *handler) checkForge(r *http.Request, kind, repository, apiURL, token string, allowPrivate bool) (string, error) {
 	if !integrations.ValidRepository(kind, repository) {
 		msg := "field repository must be owner/name"
 		if kind == integrations.KindGitLab {
 			msg += " or a numeric project id"
 		}
-		return errorf(http.StatusBadRequest, "repository", msg)
+		return "", errorf(http.StatusBadRequest, "repository", msg)
 	}
 	if apiURL == "" {
-		return nil
+		return "", nil
 	}
 	if !integrations.ReportsStatus(kind) {
-		return errorf(http.StatusBadRequest, "apiUrl", kind+" integrations report no status: leave apiUrl empty")
+		return "", errorf(http.StatusBadRequest, "apiUrl", kind+" integrations report no status: leave apiUrl empty")
 	}
-	if err := integrations.CheckAPIURL(r.Context(), apiURL, allowPrivate); err != nil {
-		return errorf(http.StatusBadRequest, "apiUrl", err.Error())
+	base, err := h.Integrations.CheckForge(r.Context(), kind, repository, apiURL, token, allowPrivate)
+	var fe *integrations.ForgeError
+	if errors.As(err, &fe) {
+		return "", errorf(http.StatusBadRequest, fe.Field, fe.Message)
 	}
-	return nil
+	return base, err
 }
 
 // adminIntegration checks the admin token and returns the integration in the path.
@@ -160,7 +165,8 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allowPrivate := body.AllowPrivateNetwork != nil && *body.AllowPrivateNetwork
-	if err := h.checkForge(r, body.Kind, body.Repository, body.APIURL, allowPrivate); err != nil {
+	body.APIURL, err = h.checkForge(r, body.Kind, body.Repository, body.APIURL, body.AccessToken, allowPrivate)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -219,9 +225,23 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 	if body.AllowPrivateNetwork != nil {
 		allowPrivate = *body.AllowPrivateNetwork
 	}
-	if err := h.checkForge(r, in.Kind, repo, apiURL, allowPrivate); err != nil {
+	token, err := h.Integrations.OpenToken(in.TokenSealed)
+	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if body.AccessToken != nil {
+		token = *body.AccessToken
+	}
+	// What a status needs is checked again whenever part of it changes.
+	if body.Repository != nil || body.APIURL != nil || body.AccessToken != nil || body.AllowPrivateNetwork != nil {
+		if apiURL, err = h.checkForge(r, in.Kind, repo, apiURL, token, allowPrivate); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if body.APIURL != nil || apiURL != in.APIURL {
+			body.APIURL = &apiURL // the derived API base, also for a web address saved before
+		}
 	}
 	params := &store.IntegrationParams{
 		Repository: body.Repository, APIURL: body.APIURL, Events: dedupe(body.Events),
@@ -313,15 +333,40 @@ func hookError(err error) error {
 	return err
 }
 
-// readHook reads a webhook body, refusing one over the limit before anything
-// (the signature included) is computed over it.
-func readHook(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, integrations.MaxBodyBytes))
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "", "webhook body is larger than 4 MiB")
+// readHook reads a webhook body under the service's deadline and byte budget,
+// refusing one over the limit before anything (the signature included) is
+// computed over it. The deadline is set before anything else is done, so that
+// whatever the server reads of the request (also when the handler answers
+// without reading it) is read under it; release must be called once the body
+// is no longer needed.
+func (h *handler) readHook(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	rc := http.NewResponseController(w)
+	body, release, err = h.Integrations.Budget().ReadBody(r.Body)
+	var ne net.Error
+	switch {
+	case err == nil:
+		// The body is in: the handler's work may take longer than the deadline.
+		_ = rc.SetReadDeadline(time.Time{})
+		return body, release, nil
+	case errors.Is(err, integrations.ErrTooLarge):
+		err = errorf(http.StatusRequestEntityTooLarge, "", err.Error())
+	case errors.Is(err, integrations.ErrBudget):
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		err = errorf(http.StatusServiceUnavailable, "", err.Error())
+	case errors.As(err, &ne) && ne.Timeout():
+		err = errorf(http.StatusRequestTimeout, "", fmt.Sprintf("the webhook body did not arrive within %s", h.Integrations.BodyTimeout()))
+	default:
+		err = errorf(http.StatusBadRequest, "", "the webhook body could not be read")
 	}
-	return body, err
+	// What is left of the body is not read: close the connection after the answer.
+	w.Header().Set("Connection", "close")
+	return nil, release, err
+}
+
+// hookDeadline bounds the time the server reads the request: the body, or
+// whatever it discards of it after an early answer.
+func (h *handler) hookDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.Integrations.BodyTimeout()))
 }
 
 func writeHookResult(w http.ResponseWriter, res *integrations.Result) {
@@ -335,17 +380,27 @@ func writeHookResult(w http.ResponseWriter, res *integrations.Result) {
 // receiveHook takes a forge's delivery. It needs no token: the signature proves
 // the sender, and it is checked before the body is parsed.
 func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
+	h.hookDeadline(w)
 	id, err := idParam(r, "integration")
 	if err != nil {
+		w.Header().Set("Connection", "close")
 		writeError(w, r, err)
 		return
 	}
-	body, err := readHook(w, r)
+	// Known before a byte of the body is read: an unknown id costs no memory.
+	in, err := h.Integrations.Lookup(r.Context(), id)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		writeError(w, r, hookError(err))
+		return
+	}
+	body, release, err := h.readHook(w, r)
+	defer release()
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	res, err := h.Integrations.Receive(r.Context(), id, r.Header, body)
+	res, err := h.Integrations.Receive(r.Context(), in, r.Header, body)
 	if err != nil {
 		writeError(w, r, hookError(err))
 		return

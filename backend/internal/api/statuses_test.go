@@ -35,6 +35,12 @@ type forgeStatus struct {
 func newFakeForge(t *testing.T) *fakeForge {
 	f := &fakeForge{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			// The repository, read when the integration is saved.
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"id":1,"full_name":"owner/repo"}`))
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -86,9 +92,9 @@ func setupStatuses(t *testing.T, kind, repo string, extra map[string]any) *statu
 	b := setup(t)
 	b.project("forge", false)
 	f := newFakeForge(t)
-	apiPath := "/api/v1"
-	if kind == "gitlab" {
-		apiPath = "/api/v4"
+	apiPath := map[string]string{"gitlab": "/api/v4", "github": "/api/v3"}[kind] // GitHub Enterprise's
+	if apiPath == "" {
+		apiPath = "/api/v1"
 	}
 	body := map[string]any{"kind": kind, "repository": repo, "apiUrl": f.URL + apiPath,
 		"accessToken": "forge-token-1234", "allowPrivateNetwork": true}
@@ -188,7 +194,7 @@ func TestStatusCoalescing(t *testing.T) {
 	require.Equal(t, "failure", got[0].State)
 	require.Equal(t, "3 failed", got[0].Description)
 	require.Equal(t, "Bearer forge-token-1234", got[0].Auth)
-	require.Equal(t, "/api/v1/repos/owner/repo/statuses/"+sha(2), got[0].Path)
+	require.Equal(t, "/api/v3/repos/owner/repo/statuses/"+sha(2), got[0].Path)
 }
 
 func TestStatusRetriesWhileForgeFails(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -113,10 +114,15 @@ func Parse(kind string, secret []byte, h http.Header, body []byte) (*Event, erro
 // JSON inside it, so either is accepted. Only the form is read before the
 // signature matches, and only to find the bytes that are signed.
 func verify(p parser, secret []byte, h http.Header, body []byte) ([]byte, error) {
+	payload, isForm := formPayload(h, body)
+	return verifyForm(p, secret, h, body, payload, isForm)
+}
+
+// verifyForm is verify of a body whose form payload was read already.
+func verifyForm(p parser, secret []byte, h http.Header, body, payload []byte, isForm bool) ([]byte, error) {
 	if len(secret) == 0 {
 		return nil, ErrSignature
 	}
-	payload, isForm := formPayload(h, body)
 	if err := p.verify(secret, h, body); err != nil {
 		if payload == nil || p.verify(secret, h, payload) != nil {
 			return nil, err
@@ -131,9 +137,9 @@ func verify(p parser, secret []byte, h http.Header, body []byte) ([]byte, error)
 	return payload, nil
 }
 
-// verifyOnly reports whether secret signs the delivery.
-func verifyOnly(p parser, secret []byte, h http.Header, body []byte) bool {
-	_, err := verify(p, secret, h, body)
+// signs reports whether secret signs the delivery (whose form payload was read already).
+func signs(p parser, secret []byte, h http.Header, body, payload []byte, isForm bool) bool {
+	_, err := verifyForm(p, secret, h, body, payload, isForm)
 	return err == nil || !errors.Is(err, ErrSignature)
 }
 
@@ -220,4 +226,27 @@ func pushEvent(ref, before, after, sha string) (*Event, error) {
 		e.Name = EventTag
 	}
 	return e, nil
+}
+
+// claimedRepository is the repository an unverified delivery names: Gitea's
+// and Forgejo's repository.full_name, or Darke's owner/repo. It only chooses
+// which integrations' secrets to try; nothing else is read before one signs it.
+func claimedRepository(body []byte) string {
+	var c struct {
+		Repository struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+		Owner string `json:"owner"`
+		Repo  string `json:"repo"`
+	}
+	if json.Unmarshal(body, &c) != nil && c.Repository.FullName == "" && c.Owner == "" {
+		return ""
+	}
+	if c.Repository.FullName != "" {
+		return c.Repository.FullName
+	}
+	if c.Owner != "" && c.Repo != "" {
+		return c.Owner + "/" + c.Repo
+	}
+	return ""
 }

@@ -13,7 +13,7 @@ import (
 
 // SenderConfig tunes the status sender; zero values take the defaults.
 type SenderConfig struct {
-	Poll       time.Duration // how often to look for due statuses (500 ms)
+	Poll       time.Duration // how often to look for due statuses (500 ms); a delivery on this server wakes it at once
 	Lease      time.Duration // how long a claimed row is ours (1 min); above any call's time limit
 	BackoffMin time.Duration // first retry delay (2 s), doubled per failure
 	BackoffMax time.Duration // longest retry delay (5 min): a forge down for hours is still retried
@@ -59,11 +59,14 @@ func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
 func (s *Sender) Run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	kicks := s.svc.kicks()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-kicks: // a delivery just queued a status
+			t.Stop()
 		}
 		n, err := s.SendDue(ctx)
 		if err != nil && ctx.Err() == nil {

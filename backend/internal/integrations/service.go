@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -26,6 +28,51 @@ type Service struct {
 	// BaseURL is Aura's public URL, for webhook URLs and status links.
 	BaseURL  string
 	Reporter *Reporter
+	// BodyBudget bounds the bytes all webhook bodies being read or handled may
+	// hold; nil: DefaultBodyBudget.
+	BodyBudget *Budget
+	// ReadTimeout bounds the time to receive one webhook body; 0: DefaultReadTimeout.
+	ReadTimeout time.Duration
+
+	defaultBudget sync.Once
+	statusKick    chan struct{}
+	kickOnce      sync.Once
+}
+
+// kicks is the signal that a delivery queued a status: this server's sender
+// sends it at once instead of at its next poll (other servers' senders poll).
+func (s *Service) kicks() chan struct{} {
+	s.kickOnce.Do(func() { s.statusKick = make(chan struct{}, 1) })
+	return s.statusKick
+}
+
+func (s *Service) kickStatus() {
+	select {
+	case s.kicks() <- struct{}{}:
+	default:
+	}
+}
+
+// DefaultReadTimeout is how long a forge has to send a webhook body: forges
+// send a few kilobytes at once, a sender that trickles is cut off.
+const DefaultReadTimeout = 10 * time.Second
+
+// Budget returns the byte budget of webhook bodies.
+func (s *Service) Budget() *Budget {
+	s.defaultBudget.Do(func() {
+		if s.BodyBudget == nil {
+			s.BodyBudget = NewBudget(DefaultBodyBudget)
+		}
+	})
+	return s.BodyBudget
+}
+
+// BodyTimeout is how long one webhook body may take to arrive.
+func (s *Service) BodyTimeout() time.Duration {
+	if s.ReadTimeout > 0 {
+		return s.ReadTimeout
+	}
+	return DefaultReadTimeout
 }
 
 // NewSecret makes a webhook secret: 32 random bytes, hex encoded, so it pastes
@@ -51,6 +98,39 @@ func (s *Service) Seal(v *string) []byte {
 	return s.Box.Seal([]byte(*v))
 }
 
+// OpenToken opens an integration's sealed access token ("" when it has none).
+func (s *Service) OpenToken(sealed []byte) (string, error) {
+	if sealed == nil {
+		return "", nil
+	}
+	token, err := s.Box.Open(sealed)
+	if err != nil {
+		return "", fmt.Errorf("integrations: open access token: %w", err)
+	}
+	return string(token), nil
+}
+
+// CheckForge checks an integration's forge settings before they are saved and
+// returns the API base to keep: the one derived from the address given
+// (APIBase), whose host Aura may call, and, with an access token, through
+// which the token reads the repository. A setting that does not work is a
+// *ForgeError naming its field.
+func (s *Service) CheckForge(ctx context.Context, kind, repository, apiURL, token string, allowPrivate bool) (string, error) {
+	base, err := APIBase(kind, apiURL)
+	if err != nil {
+		return "", &ForgeError{Field: "apiUrl", Message: err.Error()}
+	}
+	if err := CheckAPIURL(ctx, base, allowPrivate); err != nil {
+		return "", &ForgeError{Field: "apiUrl", Message: err.Error()}
+	}
+	if token == "" {
+		return base, nil // no status goes out without a token: nothing to read the repository with
+	}
+	err = s.Reporter.CheckRepository(ctx, &Forge{Kind: kind, APIURL: base, Token: token, Repository: repository,
+		AllowPrivateNetwork: allowPrivate})
+	return base, err
+}
+
 // HookError is a delivery refused with an HTTP status.
 type HookError struct {
 	Code    int
@@ -67,20 +147,48 @@ type Result struct {
 	Duplicate bool
 }
 
-// Receive handles one delivery to integration id: verify, parse, submit.
-func (s *Service) Receive(ctx context.Context, id int64, h http.Header, body []byte) (*Result, error) {
+// ErrUnknownHook is how a delivery to an integration that does not exist, or
+// has no webhook secret, is refused: exactly like a bad signature, so that the
+// answer does not tell which integration ids exist.
+var ErrUnknownHook = &HookError{Code: http.StatusUnauthorized, Message: ErrSignature.Error()}
+
+// Lookup returns the integration a delivery to id goes to, before its body is
+// read: an unknown id, or one that can verify no signature, is ErrUnknownHook.
+func (s *Service) Lookup(ctx context.Context, id int64) (*store.Integration, error) {
 	in, err := s.Store.IntegrationGet(ctx, id)
-	if err != nil {
-		return nil, err
+	if errors.Is(err, store.ErrNotFound) || (err == nil && in.SecretSealed == nil) {
+		return nil, ErrUnknownHook
 	}
+	return in, err
+}
+
+// Receive handles one delivery to in (from Lookup): verify, parse, submit.
+func (s *Service) Receive(ctx context.Context, in *store.Integration, h http.Header, body []byte) (*Result, error) {
 	return s.receive(ctx, in, h, body, false)
 }
 
+// compatCandidates bounds the integrations one 0.4 delivery is verified
+// against: those of the repository it names, so its cost does not grow with
+// the number of integrations.
+const compatCandidates = 4
+
 // ReceiveCompat handles a 0.4 webhook (/api/submit/gitea, /api/submit/darke),
-// which names no integration: it goes to the integration of kinds whose secret
-// signs it, so nothing is parsed before a signature matches.
+// which names no integration: it goes to the integration of kinds, for the
+// repository the payload names, whose secret signs it. The payload's
+// repository is read (and nothing else) before a signature matches, so an
+// unsigned delivery costs one scan of its body and at most compatCandidates
+// signature checks, however many integrations there are.
 func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Header, body []byte) (*Result, error) {
-	ins, err := s.Store.IntegrationsByKind(ctx, kinds)
+	payload, isForm := formPayload(h, body)
+	claimed := body
+	if isForm {
+		claimed = payload
+	}
+	repo := claimedRepository(claimed)
+	if repo == "" {
+		return nil, ErrUnknownHook
+	}
+	ins, err := s.Store.IntegrationsByRepository(ctx, kinds, repo, compatCandidates)
 	if err != nil {
 		return nil, err
 	}
@@ -89,18 +197,18 @@ func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Head
 		if err != nil {
 			continue
 		}
-		if p := parserFor(in.Kind); p != nil && verifyOnly(p, secret, h, body) {
+		if p := parserFor(in.Kind); p != nil && signs(p, secret, h, body, payload, isForm) {
 			return s.receive(ctx, in, h, body, true)
 		}
 	}
-	return nil, &HookError{Code: http.StatusUnauthorized, Message: ErrSignature.Error()}
+	return nil, ErrUnknownHook
 }
 
 // receive handles a delivery to in; compat maps it as 0.4 did (collection
 // ref/<last part of the ref>).
 func (s *Service) receive(ctx context.Context, in *store.Integration, h http.Header, body []byte, compat bool) (*Result, error) {
 	if in.SecretSealed == nil {
-		return nil, &HookError{Code: http.StatusUnauthorized, Message: "this integration has no webhook secret and refuses every delivery"}
+		return nil, ErrUnknownHook
 	}
 	secret, err := s.Box.Open(in.SecretSealed)
 	if err != nil {
@@ -187,11 +295,11 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	// Forks never get the project's secrets, approved or not.
 	secrets := map[string]string{}
 	var missing []string
-	if !e.Fork {
-		var names []string
-		for _, t := range in.Jobs {
-			names = append(names, t.Secrets...)
-		}
+	var names []string
+	for _, t := range in.Jobs {
+		names = append(names, t.Secrets...)
+	}
+	if !e.Fork && len(names) > 0 { // no round trip for templates without secrets
 		sealed, err := s.Store.ProjectSecretsSealed(ctx, in.ProjectID, names)
 		if err != nil {
 			return nil, err
@@ -262,7 +370,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		report = e.SHA
 	}
 	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
-		IntegrationID: in.ID, ProjectID: in.ProjectID, DedupeKeys: keys, ReportSHA: report,
+		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
 		Jobs: params, Approval: approval, Message: msg,
 	})
 	if err != nil {
@@ -270,6 +378,9 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	}
 	if dup {
 		return &Result{Message: what + " was delivered before: nothing submitted again", Duplicate: true}, nil
+	}
+	if report != "" {
+		s.kickStatus()
 	}
 	return &Result{Message: msg, Jobs: jobs}, nil
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ReportsStatus reports whether integrations of kind send commit statuses.
@@ -53,10 +55,44 @@ var metadata = []netip.Addr{
 	netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+var (
+	cgnat = netip.MustParsePrefix("100.64.0.0/10")
+	// Forms of IPv6 address that carry an IPv4 address, which is where such an
+	// address leads: NAT64 (RFC 6052), 6to4, IPv4-compatible, SIIT's
+	// IPv4-translated and Teredo's client. Checked as that IPv4 address, so
+	// http://[64:ff9b::7f00:1]/ is loopback.
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour  = netip.MustParsePrefix("2002::/16")
+	v4Compat   = netip.MustParsePrefix("::/96")
+	translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+	teredo     = netip.MustParsePrefix("2001::/32")
+	// Prefixes that are a local network whatever they embed: NAT64 for local
+	// use (RFC 8215) and the deprecated site-local addresses.
+	localV6 = []netip.Prefix{netip.MustParsePrefix("64:ff9b:1::/48"), netip.MustParsePrefix("fec0::/10")}
+)
+
+// embeddedIPv4 returns the IPv4 address an IPv6 address leads to, if it has one.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	if !ip.Is6() {
+		return netip.Addr{}, false
+	}
+	b := ip.As16()
+	switch {
+	case v4Compat.Contains(ip) && b[12] == 0:
+		return netip.Addr{}, false // ::1 and ::, not an IPv4 address
+	case nat64.Contains(ip), translated.Contains(ip), v4Compat.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	case teredo.Contains(ip):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true
+	}
+	return netip.Addr{}, false
+}
 
 // checkAddr refuses link-local, metadata, multicast and unspecified addresses
-// always, and loopback and private ones unless allowPrivate.
+// always, and loopback and private ones unless allowPrivate. An IPv6 address
+// that embeds an IPv4 address is judged by that address too.
 func checkAddr(ip netip.Addr, allowPrivate bool) error {
 	ip = ip.Unmap()
 	switch {
@@ -71,7 +107,16 @@ func checkAddr(ip netip.Addr, allowPrivate bool) error {
 			return fmt.Errorf("%w: %s is a cloud metadata service", ErrAddress, ip)
 		}
 	}
-	if !allowPrivate && (ip.IsLoopback() || ip.IsPrivate() || cgnat.Contains(ip)) {
+	if v4, ok := embeddedIPv4(ip); ok {
+		if err := checkAddr(v4, allowPrivate); err != nil {
+			return fmt.Errorf("%w (%s leads to it)", err, ip)
+		}
+	}
+	private := ip.IsLoopback() || ip.IsPrivate() || cgnat.Contains(ip)
+	for _, p := range localV6 {
+		private = private || p.Contains(ip)
+	}
+	if !allowPrivate && private {
 		return fmt.Errorf("%w: %s is a loopback or private address; allow the private network on the integration to use it", ErrAddress, ip)
 	}
 	return nil
@@ -196,15 +241,7 @@ func (r *Reporter) Send(ctx context.Context, f *Forge, s *Status) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Aura")
-	switch f.Kind {
-	case KindGitHub:
-		req.Header.Set("Authorization", "Bearer "+f.Token)
-		req.Header.Set("Accept", "application/vnd.github+json")
-	case KindGitLab:
-		req.Header.Set("PRIVATE-TOKEN", f.Token)
-	default:
-		req.Header.Set("Authorization", "token "+f.Token)
-	}
+	setAuth(req, f.Kind, f.Token)
 	client := r.public
 	if f.AllowPrivateNetwork {
 		client = r.private
@@ -218,9 +255,43 @@ func (r *Reporter) Send(ctx context.Context, f *Forge, s *Status) error {
 		return fmt.Errorf("sending the status failed: %w", err)
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("the forge answered %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
+		return fmt.Errorf("the forge answered %s%s", resp.Status, forgeReason(resp.Body, f.Token))
 	}
 	return nil
+}
+
+// forgeReason is a short, clean reason from a forge's error answer, for an
+// integration's last failure: the message field of its JSON (Gitea, GitHub and
+// GitLab all have one), printable characters only, at most 100 bytes, without
+// the access token. Anything else the forge said (pages of HTML, stack traces)
+// is not kept.
+func forgeReason(body io.Reader, token string) string {
+	raw, _ := io.ReadAll(io.LimitReader(body, 8<<10))
+	var m struct {
+		Message any `json:"message"`
+		Error   any `json:"error"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	msg, _ := m.Message.(string)
+	if msg == "" {
+		msg, _ = m.Error.(string)
+	}
+	if token != "" {
+		msg = strings.ReplaceAll(msg, token, "***")
+	}
+	msg = strings.Join(strings.FieldsFunc(msg, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }), " ")
+	if len(msg) > 100 {
+		cut := 97
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "..."
+	}
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
 }

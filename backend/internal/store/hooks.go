@@ -31,6 +31,8 @@ type HookSubmitParams struct {
 	Approval string
 	// Message is recorded as the integration's last delivery.
 	Message string
+	// Project is the integration's project slug, for its event.
+	Project string
 }
 
 var errDuplicate = errors.New("duplicate delivery")
@@ -56,22 +58,36 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 		return nil, false, err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// One round trip records the delivery (refused if any key was seen),
+		// the commit to report and the integration's last delivery, and
+		// notifies the integration's event at commit.
 		const qSeen = `
-			INSERT INTO webhook_deliveries (integration_id, dedupe_key)
-			SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING`
-		tag, err := tx.Exec(ctx, qSeen, p.IntegrationID, p.DedupeKeys)
+			WITH seen AS (
+				INSERT INTO webhook_deliveries (integration_id, dedupe_key)
+				SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING
+				RETURNING 1
+			), fresh AS (
+				SELECT count(*) = cardinality($2::text[]) AS ok FROM seen
+			), reported AS (
+				INSERT INTO forge_commits (project_id, sha, integration_id)
+				SELECT $3, $4, $1 FROM fresh WHERE ok AND $4 <> ''
+				ON CONFLICT DO NOTHING
+			), delivered AS (
+				UPDATE integrations i SET last_delivery_at = now(), last_delivery = $5
+				FROM fresh WHERE fresh.ok AND i.id = $1
+				RETURNING i.id
+			)
+			SELECT fresh.ok, (SELECT count(pg_notify($6, $7)) FROM delivered) FROM fresh`
+		event := string(MarshalEvent(IntegrationEvent{IntegrationID: p.IntegrationID, Project: p.Project}))
+		var fresh bool
+		var notified int
+		err := tx.QueryRow(ctx, qSeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA, p.Message,
+			ChannelEvents, event).Scan(&fresh, &notified)
 		if err != nil {
 			return interpret(err, "record delivery")
 		}
-		if int(tag.RowsAffected()) < len(p.DedupeKeys) {
+		if !fresh {
 			return errDuplicate
-		}
-		// Before the jobs, so their first events already mark the status to report.
-		if p.ReportSHA != "" {
-			const q = `INSERT INTO forge_commits (project_id, sha, integration_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
-			if _, err := tx.Exec(ctx, q, p.ProjectID, p.ReportSHA, p.IntegrationID); err != nil {
-				return interpret(err, "record forge commit")
-			}
 		}
 		if len(params) > 0 {
 			if jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal); err != nil {
@@ -93,7 +109,7 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 			}
 			jobs[0].Status, jobs[0].Reason, jobs[0].QueuedAt = StatusWaiting, p.Approval, nil
 		}
-		return integrationChanged(ctx, tx, p.IntegrationID, qDelivered, p.IntegrationID, p.Message)
+		return nil
 	})
 	if errors.Is(err, errDuplicate) {
 		return nil, true, nil

@@ -102,10 +102,14 @@ func (s *Store) IntegrationList(ctx context.Context, projectID int64) ([]*Integr
 	return ins, interpret(err, "list integrations")
 }
 
-// IntegrationsByKind lists the integrations of the given kinds that have a webhook
-// secret, for the 0.4 webhooks, which name no integration.
-func (s *Store) IntegrationsByKind(ctx context.Context, kinds []string) ([]*Integration, error) {
-	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.kind = ANY($1) AND i.secret_sealed IS NOT NULL ORDER BY i.id`, kinds)
+// IntegrationsByRepository lists at most limit integrations of the given kinds
+// for repository (compared without case) that have a webhook secret, for the
+// 0.4 webhooks, which name no integration.
+func (s *Store) IntegrationsByRepository(ctx context.Context, kinds []string, repository string, limit int) ([]*Integration, error) {
+	const q = integrationSelect + `
+		WHERE i.kind = ANY($1) AND lower(i.repository) = lower($2) AND i.secret_sealed IS NOT NULL
+		ORDER BY i.id LIMIT $3`
+	rows, _ := s.pool.Query(ctx, q, kinds, repository, limit)
 	ins, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Integration])
 	return ins, interpret(err, "find integrations")
 }

@@ -701,7 +701,8 @@ type Integration struct {
 	// AllowPrivateNetwork Let `apiUrl` be a loopback or private address (self-hosted forges).
 	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
 
-	// ApiUrl The forge's API base URL for statuses, e.g. `https://gitea.example/api/v1`.
+	// ApiUrl The forge's API base URL for statuses, derived from the address given
+	// (`https://gitea.example` → `https://gitea.example/api/v1`).
 	ApiUrl string `json:"apiUrl"`
 
 	// ContextPerJob Report one status context per job name (`aura/<name>`) instead of one `aura`.
@@ -721,7 +722,7 @@ type Integration struct {
 	LastDelivery   *string    `json:"lastDelivery,omitempty"`
 	LastDeliveryAt *time.Time `json:"lastDeliveryAt,omitempty"`
 
-	// LastFailure Why the last failed status did not reach the forge.
+	// LastFailure Why the last failed status did not reach the forge (the forge's status code and a short reason).
 	LastFailure   *string    `json:"lastFailure,omitempty"`
 	LastFailureAt *time.Time `json:"lastFailureAt,omitempty"`
 
@@ -751,8 +752,16 @@ type IntegrationCreate struct {
 	// AccessToken Sealed at rest, never returned.
 	AccessToken         *string `json:"accessToken,omitempty"`
 	AllowPrivateNetwork *bool   `json:"allowPrivateNetwork,omitempty"`
-	ApiUrl              *string `json:"apiUrl,omitempty"`
-	ContextPerJob       *bool   `json:"contextPerJob,omitempty"`
+
+	// ApiUrl The forge's address, as in a browser (`https://gitea.example`,
+	// `https://github.com`, `https://gitlab.example`), or its API base, which is
+	// kept. Aura derives the API base: `/api/v1` for Gitea and Forgejo, `/api/v4`
+	// for GitLab, `https://api.github.com` for github.com, `/api/v3` for GitHub
+	// Enterprise. With an `accessToken`, the repository is read through that API
+	// when the integration is saved: a 400 names `apiUrl`, `accessToken` or
+	// `repository` when that fails.
+	ApiUrl        *string `json:"apiUrl,omitempty"`
+	ContextPerJob *bool   `json:"contextPerJob,omitempty"`
 
 	// Events Defaults to all three.
 	Events     []IntegrationCreateEvents    `json:"events,omitempty"`
@@ -779,15 +788,17 @@ type IntegrationList struct {
 // IntegrationUpdate defines model for IntegrationUpdate.
 type IntegrationUpdate struct {
 	// AccessToken A new token; empty removes it.
-	AccessToken         *string                      `json:"accessToken,omitempty"`
-	AllowPrivateNetwork *bool                        `json:"allowPrivateNetwork,omitempty"`
-	ApiUrl              *string                      `json:"apiUrl,omitempty"`
-	ContextPerJob       *bool                        `json:"contextPerJob,omitempty"`
-	Events              []IntegrationUpdateEvents    `json:"events,omitempty"`
-	ForkPolicy          *IntegrationUpdateForkPolicy `json:"forkPolicy,omitempty"`
-	Jobs                []JobTemplate                `json:"jobs,omitempty"`
-	RegenerateSecret    *bool                        `json:"regenerateSecret,omitempty"`
-	Repository          *string                      `json:"repository,omitempty"`
+	AccessToken         *string `json:"accessToken,omitempty"`
+	AllowPrivateNetwork *bool   `json:"allowPrivateNetwork,omitempty"`
+
+	// ApiUrl As on creation; a change of apiUrl, accessToken, repository or allowPrivateNetwork is checked again.
+	ApiUrl           *string                      `json:"apiUrl,omitempty"`
+	ContextPerJob    *bool                        `json:"contextPerJob,omitempty"`
+	Events           []IntegrationUpdateEvents    `json:"events,omitempty"`
+	ForkPolicy       *IntegrationUpdateForkPolicy `json:"forkPolicy,omitempty"`
+	Jobs             []JobTemplate                `json:"jobs,omitempty"`
+	RegenerateSecret *bool                        `json:"regenerateSecret,omitempty"`
+	Repository       *string                      `json:"repository,omitempty"`
 }
 
 // IntegrationUpdateEvents defines model for IntegrationUpdate.Events.
@@ -1304,11 +1315,17 @@ type PayloadTooLarge = Error
 // RangeNotSatisfiable A 416 answer to a log chunk that starts past the stored log.
 type RangeNotSatisfiable = LogRangeError
 
+// RequestTimeout Every 4xx and 5xx answer.
+type RequestTimeout = Error
+
 // ServiceUnavailable Every 4xx and 5xx answer.
 type ServiceUnavailable = Error
 
 // Unauthorized Every 4xx and 5xx answer.
 type Unauthorized = Error
+
+// WebhookUnavailable Every 4xx and 5xx answer.
+type WebhookUnavailable = Error
 
 // CompatUploadLogTextBody defines parameters for CompatUploadLog.
 type CompatUploadLogTextBody = string
@@ -1685,7 +1702,7 @@ type ClientInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -1698,7 +1715,7 @@ type ClientInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -1712,7 +1729,9 @@ type ClientInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes any type of body and a specified content type.
@@ -1725,7 +1744,9 @@ type ClientInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes a body of the `application/json` content type.
@@ -1785,6 +1806,11 @@ type ClientInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -1806,6 +1832,11 @@ type ClientInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -1826,6 +1857,11 @@ type ClientInterface interface {
 	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
+	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -2636,7 +2672,7 @@ func (c *Client) CompatSubmit(ctx context.Context, body CompatSubmitJSONRequestB
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -2659,7 +2695,7 @@ func (c *Client) CompatDarkeWithBody(ctx context.Context, contentType string, bo
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -2683,7 +2719,9 @@ func (c *Client) CompatDarke(ctx context.Context, body CompatDarkeJSONRequestBod
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes any type of body and a specified content type.
@@ -2706,7 +2744,9 @@ func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, bo
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes a body of the `application/json` content type.
@@ -2786,6 +2826,11 @@ func (c *Client) Events(ctx context.Context, params *EventsParams, reqEditors ..
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -2817,6 +2862,11 @@ func (c *Client) ReceiveHookWithBody(ctx context.Context, integration int64, con
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -2847,6 +2897,11 @@ func (c *Client) ReceiveHook(ctx context.Context, integration int64, body Receiv
 // A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
+//
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -6795,7 +6850,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -6808,7 +6863,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 	// `commit`, names matched case-insensitively), mapped onto the integrations of
-	// kind `darke`: it goes to the one whose secret signs it
+	// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 	// (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 	// Darke gets no status back.
 	//
@@ -6822,7 +6877,9 @@ type ClientWithResponsesInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -6835,7 +6892,9 @@ type ClientWithResponsesInterface interface {
 	// The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 	// `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 	// signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-	// come from that integration's repository. As in 0.4, a push joins collection
+	// come from that integration's repository. Only the integrations of the
+	// repository the payload names (`repository.full_name`) are tried, a few at
+	// most. As in 0.4, a push joins collection
 	// `ref/<last part of the ref>`. A delivery without an event header is a push.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -6897,6 +6956,11 @@ type ClientWithResponsesInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -6918,6 +6982,11 @@ type ClientWithResponsesInterface interface {
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
 	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -6938,6 +7007,11 @@ type ClientWithResponsesInterface interface {
 	// A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 	// JSON in its `payload` field; the signature may cover the form as sent
 	// (GitHub) or the JSON in it (Gitea, Forgejo).
+	//
+	// An integration id that does not exist (or has no secret) is answered 401 like
+	// a bad signature, before the body is read. The body must arrive within 10 s
+	// (else 408); while the server holds its limit of webhook bytes in total, a
+	// delivery is answered 503 with `Retry-After`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8047,12 +8121,14 @@ type CompatDarkeResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
+	JSON503 *WebhookUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *CompatDarkeResponse503Headers
 }
@@ -8072,6 +8148,11 @@ func (r CompatDarkeResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
 }
 
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r CompatDarkeResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatDarkeResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -8083,7 +8164,7 @@ func (r CompatDarkeResponse) GetJSON500() *Internal {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r CompatDarkeResponse) GetJSON503() *ServiceUnavailable {
+func (r CompatDarkeResponse) GetJSON503() *WebhookUnavailable {
 	return r.JSON503
 }
 
@@ -8130,12 +8211,14 @@ type CompatGiteaResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
+	JSON503 *WebhookUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *CompatGiteaResponse503Headers
 }
@@ -8155,6 +8238,11 @@ func (r CompatGiteaResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
 }
 
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r CompatGiteaResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CompatGiteaResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -8166,7 +8254,7 @@ func (r CompatGiteaResponse) GetJSON500() *Internal {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r CompatGiteaResponse) GetJSON503() *ServiceUnavailable {
+func (r CompatGiteaResponse) GetJSON503() *WebhookUnavailable {
 	return r.JSON503
 }
 
@@ -8282,14 +8370,14 @@ type ReceiveHookResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
-	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
+	JSON503 *WebhookUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *ReceiveHookResponse503Headers
 }
@@ -8309,9 +8397,9 @@ func (r ReceiveHookResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
 }
 
-// GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r ReceiveHookResponse) GetJSON404() *NotFound {
-	return r.JSON404
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ReceiveHookResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -8325,7 +8413,7 @@ func (r ReceiveHookResponse) GetJSON500() *Internal {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ReceiveHookResponse) GetJSON503() *ServiceUnavailable {
+func (r ReceiveHookResponse) GetJSON503() *WebhookUnavailable {
 	return r.JSON503
 }
 
@@ -12651,7 +12739,7 @@ func (c *ClientWithResponses) CompatSubmitWithResponse(ctx context.Context, body
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -12670,7 +12758,7 @@ func (c *ClientWithResponses) CompatDarkeWithBodyWithResponse(ctx context.Contex
 //
 // The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
 // `commit`, names matched case-insensitively), mapped onto the integrations of
-// kind `darke`: it goes to the one whose secret signs it
+// kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
 // (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
 // Darke gets no status back.
 //
@@ -12690,7 +12778,9 @@ func (c *ClientWithResponses) CompatDarkeWithResponse(ctx context.Context, body 
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12709,7 +12799,9 @@ func (c *ClientWithResponses) CompatGiteaWithBodyWithResponse(ctx context.Contex
 // The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
 // `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
 // signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-// come from that integration's repository. As in 0.4, a push joins collection
+// come from that integration's repository. Only the integrations of the
+// repository the payload names (`repository.full_name`) are tried, a few at
+// most. As in 0.4, a push joins collection
 // `ref/<last part of the ref>`. A delivery without an event header is a push.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -12783,6 +12875,11 @@ func (c *ClientWithResponses) EventsWithResponse(ctx context.Context, params *Ev
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -12810,6 +12907,11 @@ func (c *ClientWithResponses) ReceiveHookWithBodyWithResponse(ctx context.Contex
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
 //
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/hooks/{integration} (the `ReceiveHook` operationId).
@@ -12836,6 +12938,11 @@ func (c *ClientWithResponses) ReceiveHookWithResponse(ctx context.Context, integ
 // A hook set to send a form (`application/x-www-form-urlencoded`) carries the
 // JSON in its `payload` field; the signature may cover the form as sent
 // (GitHub) or the JSON in it (Gitea, Forgejo).
+//
+// An integration id that does not exist (or has no secret) is answered 401 like
+// a bad signature, before the body is read. The body must arrive within 10 s
+// (else 408); while the server holds its limit of webhook bytes in total, a
+// delivery is answered 503 with `Retry-After`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14295,6 +14402,13 @@ func ParseCompatDarkeResponse(rsp *http.Response) (*CompatDarkeResponse, error) 
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14310,7 +14424,7 @@ func ParseCompatDarkeResponse(rsp *http.Response) (*CompatDarkeResponse, error) 
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest WebhookUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14369,6 +14483,13 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14384,7 +14505,7 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest WebhookUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14506,12 +14627,12 @@ func ParseReceiveHookResponse(rsp *http.Response) (*ReceiveHookResponse, error) 
 		}
 		response.JSON401 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON404 = &dest
+		response.JSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -14528,7 +14649,7 @@ func ParseReceiveHookResponse(rsp *http.Response) (*ReceiveHookResponse, error) 
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest WebhookUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
