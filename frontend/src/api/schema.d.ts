@@ -977,6 +977,11 @@ export interface paths {
          *     A hook set to send a form (`application/x-www-form-urlencoded`) carries the
          *     JSON in its `payload` field; the signature may cover the form as sent
          *     (GitHub) or the JSON in it (Gitea, Forgejo).
+         *
+         *     An integration id that does not exist (or has no secret) is answered 401 like
+         *     a bad signature, before the body is read. The body must arrive within 10 s
+         *     (else 408); while the server holds its limit of webhook bytes in total, a
+         *     delivery is answered 503 with `Retry-After`.
          */
         post: operations["receiveHook"];
         delete?: never;
@@ -1097,7 +1102,9 @@ export interface paths {
          * @description The 0.4.0 Gitea webhook, now mapped onto the project integrations of kind
          *     `gitea` or `forgejo`: the delivery goes to the integration whose webhook secret
          *     signs it (`X-Gitea-Signature`, or `X-Hub-Signature-256: sha256=…`), and must
-         *     come from that integration's repository. As in 0.4, a push joins collection
+         *     come from that integration's repository. Only the integrations of the
+         *     repository the payload names (`repository.full_name`) are tried, a few at
+         *     most. As in 0.4, a push joins collection
          *     `ref/<last part of the ref>`. A delivery without an event header is a push.
          */
         post: operations["compatGitea"];
@@ -1120,7 +1127,7 @@ export interface paths {
          * Darke Files webhook (0.4)
          * @description The 0.4.0 Darke Files push notification (`owner`, `repo`, `refName`,
          *     `commit`, names matched case-insensitively), mapped onto the integrations of
-         *     kind `darke`: it goes to the one whose secret signs it
+         *     kind `darke`: it goes to the one of repository `owner/repo` whose secret signs it
          *     (`X-Hub-Signature-256: sha256=…`, or `Authorization: Bearer <secret>`).
          *     Darke gets no status back.
          */
@@ -2152,7 +2159,10 @@ export interface components {
             kind: "gitea" | "forgejo" | "github" | "gitlab" | "darke" | "generic";
             /** @description "owner/name", or the numeric project id for GitLab. */
             repository: string;
-            /** @description The forge's API base URL for statuses, e.g. `https://gitea.example/api/v1`. */
+            /**
+             * @description The forge's API base URL for statuses, derived from the address given
+             *     (`https://gitea.example` → `https://gitea.example/api/v1`).
+             */
             apiUrl: string;
             hasAccessToken: boolean;
             hasSecret: boolean;
@@ -2181,7 +2191,7 @@ export interface components {
             lastStatusAt?: string;
             /** Format: date-time */
             lastFailureAt?: string;
-            /** @description Why the last failed status did not reach the forge. */
+            /** @description Why the last failed status did not reach the forge (the forge's status code and a short reason). */
             lastFailure?: string;
             /** @description The webhook secret, only in the answer that created or regenerated it. */
             secret?: string;
@@ -2193,6 +2203,15 @@ export interface components {
             /** @enum {string} */
             kind: "gitea" | "forgejo" | "github" | "gitlab" | "darke" | "generic";
             repository: string;
+            /**
+             * @description The forge's address, as in a browser (`https://gitea.example`,
+             *     `https://github.com`, `https://gitlab.example`), or its API base, which is
+             *     kept. Aura derives the API base: `/api/v1` for Gitea and Forgejo, `/api/v4`
+             *     for GitLab, `https://api.github.com` for github.com, `/api/v3` for GitHub
+             *     Enterprise. With an `accessToken`, the repository is read through that API
+             *     when the integration is saved: a 400 names `apiUrl`, `accessToken` or
+             *     `repository` when that fails.
+             */
             apiUrl?: string;
             /** @description Sealed at rest, never returned. */
             accessToken?: string;
@@ -2206,6 +2225,7 @@ export interface components {
         };
         IntegrationUpdate: {
             repository?: string;
+            /** @description As on creation; a change of apiUrl, accessToken, repository or allowPrivateNetwork is checked again. */
             apiUrl?: string;
             /** @description A new token; empty removes it. */
             accessToken?: string;
@@ -2288,6 +2308,29 @@ export interface components {
          */
         Gone: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The request's body did not arrive in time; the connection is closed. */
+        RequestTimeout: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description The database is unreachable, or the server holds as many webhook bodies as it
+         *     may at once. Nothing was changed; retry after `Retry-After` seconds.
+         */
+        WebhookUnavailable: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -3819,10 +3862,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["ServiceUnavailable"];
+            503: components["responses"]["WebhookUnavailable"];
         };
     };
     compatSubmit: {
@@ -3979,9 +4022,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["ServiceUnavailable"];
+            503: components["responses"]["WebhookUnavailable"];
         };
     };
     compatDarke: {
@@ -4008,9 +4052,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["ServiceUnavailable"];
+            503: components["responses"]["WebhookUnavailable"];
         };
     };
     entityBadge: {
