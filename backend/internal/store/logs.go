@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -47,10 +50,27 @@ type LogAppendResult struct {
 // refused. Secret values are masked again (same length, so offsets hold) in case
 // the runner did not, also where one straddles two chunks. The log's checksum is
 // of the bytes as received, so `complete` checks the transfer. A log that
-// outgrows the limit fails its job.
+// outgrows the limit fails its job. p.Data is never changed.
+//
+// The chunk that continues what this server stored last for the attempt takes
+// one statement (logAppendCarried); any other (the first, one another server
+// took over, a retry, a secret straddling the border, the limit) takes the
+// locked path, which reads what it needs from the database.
 func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
+	if res, ok, err := s.logAppendCarried(ctx, p); ok || err != nil {
+		return res, err
+	}
+	return s.logAppendLocked(ctx, p)
+}
+
+// logAppendLocked is LogAppend with the job row locked and every state read
+// from the database; it leaves the attempt's carry for the next chunk.
+func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
+	key := logKey{p.JobID, p.Attempt}
 	var res LogAppendResult
+	var next *logCarry
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		next = nil
 		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
 			return err
@@ -76,7 +96,11 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		}
 		h.Write(raw)
 		state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
-		data, err := s.maskChunk(ctx, tx, j, p, bytes.Clone(raw))
+		forms, err := s.logForms(j.SecretSealed, p.Mask)
+		if err != nil {
+			return err
+		}
+		data, tail, err := maskChunk(ctx, tx, j.LogLength, p, forms, raw)
 		if err != nil {
 			return err
 		}
@@ -85,10 +109,11 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		n.event(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
 		// The chunk, the job's new length and the event go out in one round trip.
 		const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data) VALUES ($1, $2, $3, $4)`
-		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1`
+		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1 RETURNING started_at`
 		b := &pgx.Batch{}
 		b.Queue(qChunk, p.JobID, p.Attempt, j.LogLength, data)
-		b.Queue(qJob, p.JobID, end, state, truncated)
+		var startedAt *time.Time
+		b.Queue(qJob, p.JobID, end, state, truncated).QueryRow(func(r pgx.Row) error { return r.Scan(&startedAt) })
 		n.queue(b)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return interpret(err, "append log")
@@ -107,9 +132,84 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 			res.Cancel = true
 			return ended.flush(ctx, tx)
 		}
+		if j.Status == StatusRunning && !truncated && startedAt != nil && tail != nil {
+			next = &logCarry{startedAt: *startedAt, length: end, hashState: state,
+				mask: slices.Clone(p.Mask), forms: forms, tail: tail}
+		}
 		return nil
 	})
+	if err != nil || next == nil {
+		s.carries.drop(key)
+	} else {
+		s.carries.put(key, next)
+	}
 	return &res, err
+}
+
+// logAppendCarried appends a chunk that starts where this server's last append
+// to the attempt ended, with the secret forms, checksum state and stored tail it
+// kept (ok false: no such carry, or the chunk needs the locked path). The one
+// statement checks in the database that the carry still describes the log (the
+// same hand-out of the attempt, still running, the same length), so a carry
+// gone stale (another server appended meanwhile) costs only a fallback.
+func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams) (*LogAppendResult, bool, error) {
+	key := logKey{p.JobID, p.Attempt}
+	c := s.carries.get(key)
+	end := p.Offset + int64(len(p.Data))
+	if c == nil || p.AfterEnd || len(p.Data) == 0 || c.length != p.Offset ||
+		(p.Limit > 0 && end > p.Limit) || !slices.Equal(c.mask, p.Mask) || straddles(c.tail, p.Data, c.forms) {
+		return nil, false, nil
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.hashState); err != nil {
+		return nil, false, nil
+	}
+	h.Write(p.Data)
+	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+	data := maskedCopy(p.Data, c.forms)
+	event := string(MarshalEvent(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
+	const q = `
+		WITH job AS (
+			UPDATE jobs SET log_length = $5, log_hash_state = $6
+			WHERE id = $1 AND attempt = $2 AND ($3 = 0 OR runner_id = $3) AND status = 'running'
+				AND started_at = $7 AND log_length = $4 AND NOT log_truncated
+			RETURNING cancel_requested_at IS NOT NULL AS cancel
+		), chunk AS (
+			INSERT INTO log_chunks (job_id, attempt, "offset", data) SELECT $1, $2, $4, $8 FROM job
+		), note AS (
+			SELECT pg_notify($9, $10) FROM job
+		)
+		SELECT cancel, (SELECT count(*) FROM note) FROM job`
+	var cancel bool
+	var notified int
+	err := s.pool.QueryRow(ctx, q, p.JobID, p.Attempt, p.RunnerID, p.Offset, end, state, c.startedAt,
+		data, ChannelEvents, event).Scan(&cancel, &notified)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.carries.drop(key)
+		return nil, false, nil
+	}
+	if err != nil {
+		s.carries.drop(key)
+		return nil, false, interpret(err, "append log")
+	}
+	next := *c
+	next.length, next.hashState, next.tail = end, state, carryTail(c.tail, data, c.back())
+	s.carries.advance(key, c.length, &next)
+	return &LogAppendResult{Length: end, Cancel: cancel}, true, nil
+}
+
+// logForms opens the job's secrets and returns every form of them and of the
+// extra values to mask.
+func (s *Store) logForms(sealed []byte, extra []string) ([][]byte, error) {
+	secrets, err := s.openSecrets(sealed)
+	if err != nil {
+		return nil, err
+	}
+	values := slices.Clone(extra)
+	for _, v := range secrets {
+		values = append(values, v)
+	}
+	return secretForms(values), nil
 }
 
 // trimLog keeps a log's bytes before head and from keepFrom on, splitting the
@@ -142,34 +242,30 @@ func trimLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, head, kee
 	return interpret(tx.SendBatch(ctx, b).Close(), "trim log")
 }
 
-// maskChunk masks the secrets in data, the bytes about to be stored at the end
-// of j's log. A secret that began in the stored tail and ends in data is masked
-// in both: the stored chunks it covers are rewritten.
-func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppendParams, data []byte) ([]byte, error) {
-	secrets, err := s.openSecrets(j.SecretSealed)
-	if err != nil {
-		return nil, err
+// maskChunk masks the secrets in raw, the bytes about to be stored at length,
+// the end of the attempt's log, and returns them with the stored tail a form
+// ending in the next chunk may begin in (nil when unknown). A form that began in
+// the stored tail and ends in raw is masked in both: the stored chunks it covers
+// are rewritten. raw is not changed.
+func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams, forms [][]byte, raw []byte) ([]byte, []byte, error) {
+	back := longestForm(forms) - 1
+	if back <= 0 {
+		return raw, []byte{}, nil
 	}
-	values := p.Mask
-	for _, v := range secrets {
-		values = append(values, v)
-	}
-	forms := secretForms(values)
-	if len(forms) == 0 {
-		return data, nil
-	}
-	back := int64(longestForm(forms) - 1)
-	if back <= 0 || j.LogLength == 0 || !continuesForm(data, forms) {
-		// No form can straddle the border: spare the append a read of the tail.
-		maskForms(data, forms)
-		return data, nil
+	if length == 0 || !continuesForm(raw, forms) {
+		// No form can straddle the border: spare the append a read of the tail
+		// unless the chunk is too short to be the next one's.
+		data := maskedCopy(raw, forms)
+		if len(data) >= back || length == 0 {
+			return data, carryTail(nil, data, back), nil
+		}
 	}
 	// The stored tail that a form ending in data may begin in.
 	const q = `
 		SELECT "offset", data FROM log_chunks
 		WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
 		ORDER BY "offset"`
-	rows, _ := tx.Query(ctx, q, p.JobID, p.Attempt, j.LogLength-back)
+	rows, _ := tx.Query(ctx, q, p.JobID, p.Attempt, length-int64(back))
 	type chunk struct {
 		off  int64
 		data []byte
@@ -179,22 +275,25 @@ func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppe
 		return c, r.Scan(&c.off, &c.data)
 	})
 	if err != nil {
-		return nil, interpret(err, "mask log")
+		return nil, nil, interpret(err, "mask log")
 	}
 	if len(tail) == 0 {
-		maskForms(data, forms)
-		return data, nil
+		data := maskedCopy(raw, forms)
+		return data, nil, nil
 	}
-	start := max(tail[0].off, j.LogLength-back)
+	start := max(tail[0].off, length-int64(back))
 	var buf []byte
 	for _, c := range tail {
 		from := max(start-c.off, 0)
 		buf = append(buf, c.data[from:]...)
 	}
 	stored := len(buf)
-	buf = append(buf, data...)
+	if stored != int(length-start) {
+		return maskedCopy(raw, forms), nil, nil // a gap (the log limit): no carry
+	}
+	buf = append(buf, raw...)
 	if !maskForms(buf, forms) {
-		return data, nil
+		return buf[stored:], carryTail(nil, buf, back), nil
 	}
 	// Rewrite the stored chunks whose bytes changed.
 	for _, c := range tail {
@@ -207,10 +306,10 @@ func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppe
 		updated := append(bytes.Clone(c.data[:from]), masked...)
 		const u = `UPDATE log_chunks SET data = $4 WHERE job_id = $1 AND attempt = $2 AND "offset" = $3`
 		if _, err := tx.Exec(ctx, u, p.JobID, p.Attempt, c.off, updated); err != nil {
-			return nil, interpret(err, "mask log")
+			return nil, nil, interpret(err, "mask log")
 		}
 	}
-	return buf[stored:], nil
+	return buf[stored:], carryTail(nil, buf, back), nil
 }
 
 // LogReadParams selects a range of one attempt's log.

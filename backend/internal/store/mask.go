@@ -106,3 +106,40 @@ func continuesForm(data []byte, forms [][]byte) bool {
 	}
 	return false
 }
+
+// maskedCopy returns data with every form masked: data itself when none occurs,
+// else a masked copy, so the caller's bytes stay as received.
+func maskedCopy(data []byte, forms [][]byte) []byte {
+	for _, f := range forms {
+		if bytes.Contains(data, f) {
+			out := bytes.Clone(data)
+			maskForms(out, forms)
+			return out
+		}
+	}
+	return data
+}
+
+// straddles reports whether a form begins in tail, the stored end of a log, and
+// ends in data, the bytes that follow it: then stored bytes must be masked too.
+func straddles(tail, data []byte, forms [][]byte) bool {
+	for _, f := range forms {
+		for k := max(1, len(f)-len(data)); k < len(f) && k <= len(tail); k++ {
+			if bytes.HasSuffix(tail, f[:k]) && bytes.HasPrefix(data, f[k:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// carryTail returns the last back bytes of tail followed by data, in new memory:
+// all a form ending in the next chunk may begin in.
+func carryTail(tail, data []byte, back int) []byte {
+	if len(data) >= back {
+		return bytes.Clone(data[len(data)-back:])
+	}
+	keep := min(len(tail), back-len(data))
+	out := make([]byte, 0, keep+len(data))
+	return append(append(out, tail[len(tail)-keep:]...), data...)
+}

@@ -61,6 +61,9 @@ type Store struct {
 	pool   *pgxpool.Pool
 	box    *seal.Box
 	limits SubmitLimits
+	// carries keeps each attempt's log carry-over on the server that appended
+	// to it last (logs.go).
+	carries logCarries
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
