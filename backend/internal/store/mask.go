@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -110,14 +111,42 @@ func continuesForm(data []byte, forms [][]byte) bool {
 // maskedCopy returns data with every form masked: data itself when none occurs,
 // else a masked copy, so the caller's bytes stay as received.
 func maskedCopy(data []byte, forms [][]byte) []byte {
+	if !occurs(data, forms) {
+		return data
+	}
+	out := bytes.Clone(data)
+	maskForms(out, forms)
+	return out
+}
+
+// occurs reports whether any form occurs in data. It scans data once per
+// distinct beginning (8 bytes) of the forms rather than once per form: a
+// value's encodings mostly share theirs (base64 of the value and of the value
+// and a newline, standard and URL alphabets), so a chunk without secrets costs
+// a few fast scans.
+func occurs(data []byte, forms [][]byte) bool {
+	const anchor = 8
+	var scanned [][]byte
 	for _, f := range forms {
-		if bytes.Contains(data, f) {
-			out := bytes.Clone(data)
-			maskForms(out, forms)
-			return out
+		a := f[:min(anchor, len(f))]
+		if slices.ContainsFunc(scanned, func(s []byte) bool { return bytes.Equal(s, a) }) {
+			continue
+		}
+		scanned = append(scanned, a)
+		for rest := data; ; rest = rest[1:] {
+			i := bytes.Index(rest, a)
+			if i < 0 {
+				break
+			}
+			rest = rest[i:]
+			for _, g := range forms {
+				if bytes.HasPrefix(rest, g) {
+					return true
+				}
+			}
 		}
 	}
-	return data
+	return false
 }
 
 // straddles reports whether a form begins in tail, the stored end of a log, and
