@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // RangeError answers a log chunk that would leave a gap: the server has Length bytes.
@@ -171,40 +172,10 @@ func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams) (*LogA
 	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
 	data := maskedCopy(p.Data, c.forms)
 	event := string(MarshalEvent(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
-	// One round trip, one implicit transaction: the batch locks the job row if
-	// the carry still describes it, and every later statement repeats the check,
-	// so a stale carry writes nothing.
-	const guard = `id = $1 AND attempt = $2 AND ($3 = 0 OR runner_id = $3) AND status = 'running'
-		AND started_at = $4 AND log_length = $5 AND NOT log_truncated`
-	const qLock = `SELECT cancel_requested_at IS NOT NULL FROM jobs WHERE ` + guard + ` FOR UPDATE`
-	const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data) SELECT $1, $2, $6, $7 FROM jobs WHERE ` + guard
-	const qJob = `
-		WITH job AS (
-			UPDATE jobs SET log_length = $6, log_hash_state = $7 WHERE ` + guard + ` RETURNING id
-		)
-		SELECT pg_notify($8, $9) FROM job`
-	args := slices.Clip([]any{p.JobID, p.Attempt, p.RunnerID, c.startedAt, p.Offset})
-	var cancel, held bool
-	b := &pgx.Batch{}
-	b.Queue(qLock, args...).QueryRow(func(r pgx.Row) error {
-		err := r.Scan(&cancel)
-		held = err == nil
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
-	for at, row := range logRows(data) {
-		b.Queue(qChunk, append(args, p.Offset+at, row)...)
-	}
-	b.Queue(qJob, append(args, end, state, ChannelEvents, event)...)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	cancel, held, err := s.appendCarriedBatch(ctx, p, c.startedAt, data, end, state, event)
+	if err != nil || !held {
 		s.carries.drop(key)
-		return nil, false, interpret(err, "append log")
-	}
-	if !held {
-		s.carries.drop(key)
-		return nil, false, nil
+		return nil, false, err
 	}
 	next := *c
 	next.length, next.hashState, next.tail = end, state, carryTail(c.tail, data, c.back())
@@ -230,6 +201,109 @@ func logRows(data []byte) iter.Seq2[int64, []byte] {
 			}
 		}
 	}
+}
+
+// appendCarriedBatch stores data at p.Offset in one round trip and one
+// implicit transaction (a pipeline ending in one Sync): the first statement
+// locks the job row if the carry still describes it (held), and every later
+// one repeats the check, so a stale carry writes nothing. It speaks the
+// protocol itself so that each row goes out as it is (pgx's batch copies a
+// value twice into buffers it grows and drops for every statement, and
+// collecting that garbage cost the server as much as the rest of the append).
+func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, startedAt time.Time, data []byte, end int64, state []byte, event string) (cancel, held bool, err error) {
+	const guard = `id = $1::bigint AND attempt = $2::int AND ($3::bigint = 0 OR runner_id = $3::bigint)
+		AND status = 'running' AND started_at = $4::timestamptz AND log_length = $5::bigint AND NOT log_truncated`
+	const qLock = `SELECT cancel_requested_at IS NOT NULL FROM jobs WHERE ` + guard + ` FOR UPDATE`
+	const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data)
+		SELECT $1::bigint, $2::int, $6::bigint, $7::bytea FROM jobs WHERE ` + guard
+	const qJob = `
+		WITH job AS (
+			UPDATE jobs SET log_length = $6::bigint, log_hash_state = $7::bytea WHERE ` + guard + ` RETURNING id
+		)
+		SELECT pg_notify($8::text, $9::text) FROM job`
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, false, interpret(err, "append log")
+	}
+	defer conn.Release()
+	prepared := map[string]*pgconn.StatementDescription{}
+	for name, sql := range map[string]string{"aura_log_lock": qLock, "aura_log_chunk": qChunk, "aura_log_job": qJob} {
+		if prepared[name], err = conn.Conn().Prepare(ctx, name, sql); err != nil {
+			return false, false, interpret(err, "append log")
+		}
+	}
+	tm := conn.Conn().TypeMap()
+	encode := func(args ...any) ([][]byte, []int16, error) {
+		values := make([][]byte, len(args))
+		for i, a := range args {
+			if b, ok := a.([]byte); ok {
+				values[i] = b // bytea's binary form is the bytes themselves
+				continue
+			}
+			var oid uint32
+			switch a.(type) {
+			case int64:
+				oid = pgtype.Int8OID
+			case int:
+				oid = pgtype.Int4OID
+			case time.Time:
+				oid = pgtype.TimestamptzOID
+			case string:
+				oid = pgtype.TextOID
+			}
+			if values[i], err = tm.Encode(oid, pgtype.BinaryFormatCode, a, nil); err != nil {
+				return nil, nil, err
+			}
+		}
+		return values, []int16{pgtype.BinaryFormatCode}, nil
+	}
+	guardArgs := []any{p.JobID, p.Attempt, p.RunnerID, startedAt, p.Offset}
+	pl := conn.Conn().PgConn().StartPipeline(ctx)
+	send := func(name string, args ...any) error {
+		values, formats, err := encode(append(slices.Clip(guardArgs), args...)...)
+		if err != nil {
+			return err
+		}
+		pl.SendQueryStatement(prepared[name], values, formats, []int16{pgtype.TextFormatCode})
+		return pl.Flush()
+	}
+	err = send("aura_log_lock")
+	for at, row := range logRows(data) {
+		if err == nil {
+			err = send("aura_log_chunk", p.Offset+at, row)
+		}
+	}
+	if err == nil {
+		err = send("aura_log_job", end, state, ChannelEvents, event)
+	}
+	if err == nil {
+		err = pl.Sync()
+	}
+	// The answers: the lock's row (if held), then each statement's, then the sync.
+	for i := 0; err == nil; i++ {
+		var res any
+		if res, err = pl.GetResults(); err != nil || res == nil {
+			break
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			for rr.NextRow() {
+				if i == 0 {
+					held, cancel = true, string(rr.Values()[0]) == "t"
+				}
+			}
+			_, err = rr.Close()
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			break
+		}
+	}
+	if cerr := pl.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, false, interpret(err, "append log")
+	}
+	return cancel, held, nil
 }
 
 // logForms opens the job's secrets and returns every form of them and of the
