@@ -16,9 +16,9 @@ func TestReadBodyAsItArrives(t *testing.T) {
 	req.ContentLength = 60 << 20
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	data, err := readBody(httptest.NewRecorder(), req, 64<<20)
+	body, err := readLogBody(httptest.NewRecorder(), req, 64<<20)
 	runtime.ReadMemStats(&after)
 	require.NoError(t, err)
-	require.Equal(t, "0123456789", string(data))
+	require.Equal(t, "0123456789", body.String())
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -263,15 +262,16 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	data, err := readBody(w, r, maxLogChunk)
+	body, err := readLogBody(w, r, maxLogChunk)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	res, err := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
-		Holder: hold, Offset: offset, Data: data, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+		Holder: hold, Offset: offset, Data: body.Bytes(), Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
 		Mask: tokensToMask(r), JobTokenFunc: h.jobTokenFunc(hold),
 	})
+	putLogBody(body) // the store keeps no reference to the chunk
 	var rangeErr *store.RangeError
 	if errors.As(err, &rangeErr) {
 		e := errorf(http.StatusRequestedRangeNotSatisfiable, "offset", rangeErr.Error())
@@ -348,19 +348,6 @@ func logRange(offset, limit, length int64) (int64, error) {
 		return offset + limit, nil
 	}
 	return length, nil
-}
-
-// readBody reads a raw body of at most limit bytes as it arrives: the buffer
-// grows with the bytes that come, never with the length a client announces.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", limit))
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		return nil, bodyError(err)
-	}
-	return data, nil
 }
 
 // bodyError answers a raw body that could not be read: too large, or cut short.

@@ -66,7 +66,7 @@ type Job struct {
 	TimeoutSeconds   int               `db:"timeout_seconds"`
 	LeaseExpiresAt   *time.Time        `db:"lease_expires_at"`
 	CancelRequested  *time.Time        `db:"cancel_requested_at"`
-	LogLength        int64             `db:"log_length"`
+	LogLength        int64             `db:"log_length"` // bytes stored: past the log limit, fewer than received
 	LogMismatch      bool              `db:"log_mismatch"`
 	PrecedingJobs    []int64           `db:"preceding_jobs"`
 }
@@ -78,7 +78,10 @@ const jobSelect = `
 		j.name, j.cmd, j.env, j.secret_names, j.tag, j.status, j.reason, j.priority,
 		j.pending_preceding, j.earliest_start, j.created_at, j.queued_at, j.started_at,
 		j.ended_at, j.exit_code, j.runner_id, r.name AS runner_name, j.attempt,
-		j.max_attempts, j.timeout_seconds, j.lease_expires_at, j.cancel_requested_at, j.log_length, j.log_mismatch,
+		j.max_attempts, j.timeout_seconds, j.lease_expires_at, j.cancel_requested_at, j.log_mismatch,
+		-- The bytes stored: past the log limit, fewer than received (jobs.log_length).
+		CASE WHEN j.log_truncated THEN (SELECT coalesce(sum(octet_length(c.data)), 0) FROM log_chunks c
+			WHERE c.job_id = j.id AND c.attempt = j.attempt) ELSE j.log_length END AS log_length,
 		ARRAY(SELECT preceding_id FROM job_edges WHERE job_id = j.id ORDER BY preceding_id) AS preceding_jobs
 	FROM jobs j
 	JOIN projects p ON p.id = j.project_id

@@ -7,9 +7,13 @@ import (
 	"encoding"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // RangeError answers a log chunk that would leave a gap: the server has Length bytes.
@@ -51,10 +55,27 @@ type LogAppendResult struct {
 // refused. Secret values are masked again (same length, so offsets hold) in case
 // the runner did not, also where one straddles two chunks. The log's checksum is
 // of the bytes as received, so `complete` checks the transfer. A log that
-// outgrows the limit fails its job.
+// outgrows the limit fails its job. p.Data is never changed.
+//
+// The chunk that continues what this server stored last for the attempt takes
+// one statement (logAppendCarried); any other (the first, one another server
+// took over, a retry, a secret straddling the border, the limit) takes the
+// locked path, which reads what it needs from the database.
 func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
+	if res, ok, err := s.logAppendCarried(ctx, p); ok || err != nil {
+		return res, err
+	}
+	return s.logAppendLocked(ctx, p)
+}
+
+// logAppendLocked is LogAppend with the job row locked and every state read
+// from the database; it leaves the attempt's carry for the next chunk.
+func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
+	key := logKey{p.JobID, p.Attempt}
 	var res LogAppendResult
+	var next *logCarry
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		next = nil
 		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
 			return err
@@ -80,7 +101,16 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		}
 		h.Write(raw)
 		state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
-		data, err := s.maskChunk(ctx, tx, j, p, bytes.Clone(raw))
+		mask := slices.Clip(p.Mask)
+		if p.JobTokenFunc != nil {
+			// The current hand-out's token: the carry's claims check keeps it current.
+			mask = append(mask, p.JobTokenFunc(j.Claims))
+		}
+		forms, err := s.logForms(j.SecretSealed, mask)
+		if err != nil {
+			return err
+		}
+		data, tail, err := maskChunk(ctx, tx, j.LogLength, p, forms, raw)
 		if err != nil {
 			return err
 		}
@@ -89,10 +119,13 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 		n.event(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
 		// The chunk, the job's new length and the event go out in one round trip.
 		const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data) VALUES ($1, $2, $3, $4)`
-		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1`
+		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1 RETURNING started_at`
 		b := &pgx.Batch{}
-		b.Queue(qChunk, p.JobID, p.Attempt, j.LogLength, data)
-		b.Queue(qJob, p.JobID, end, state, truncated)
+		for at, row := range logRows(data) {
+			b.Queue(qChunk, p.JobID, p.Attempt, j.LogLength+at, row)
+		}
+		var startedAt *time.Time
+		b.Queue(qJob, p.JobID, end, state, truncated).QueryRow(func(r pgx.Row) error { return r.Scan(&startedAt) })
 		n.queue(b)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return interpret(err, "append log")
@@ -111,9 +144,189 @@ func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendRe
 			res.Cancel = true
 			return ended.flush(ctx, tx)
 		}
+		if j.Status == StatusRunning && !truncated && startedAt != nil && tail != nil {
+			next = &logCarry{startedAt: *startedAt, claims: j.Claims, length: end, hashState: state,
+				mask: slices.Clone(p.Mask), forms: forms, tail: tail}
+		}
 		return nil
 	})
+	if err != nil || next == nil {
+		s.carries.drop(key)
+	} else {
+		s.carries.put(key, next)
+	}
 	return &res, err
+}
+
+// logAppendCarried appends a chunk that starts where this server's last append
+// to the attempt ended, with the secret forms, checksum state and stored tail it
+// kept (ok false: no such carry, or the chunk needs the locked path). The one
+// statement checks in the database that the carry still describes the log (the
+// same hand-out of the attempt, still running, the same length), so a carry
+// gone stale (another server appended meanwhile) costs only a fallback.
+func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams) (*LogAppendResult, bool, error) {
+	key := logKey{p.JobID, p.Attempt}
+	c := s.carries.get(key)
+	end := p.Offset + int64(len(p.Data))
+	if c == nil || p.AfterEnd || len(p.Data) == 0 || c.length != p.Offset || (p.Claim != 0 && p.Claim != c.claims) ||
+		(p.Limit > 0 && end > p.Limit) || !slices.Equal(c.mask, p.Mask) || straddles(c.tail, p.Data, c.forms) {
+		return nil, false, nil
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.hashState); err != nil {
+		return nil, false, nil
+	}
+	h.Write(p.Data)
+	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+	data := maskedCopy(p.Data, c.forms)
+	event := string(MarshalEvent(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
+	cancel, held, err := s.appendCarriedBatch(ctx, p, c, data, end, state, event)
+	if err != nil || !held {
+		s.carries.drop(key)
+		return nil, false, err
+	}
+	next := *c
+	next.length, next.hashState, next.tail = end, state, carryTail(c.tail, data, c.back())
+	s.carries.advance(key, c.length, &next)
+	return &LogAppendResult{Length: end, Cancel: cancel}, true, nil
+}
+
+// logRowMax is the most bytes one log_chunks row holds; a longer chunk is
+// stored as several rows. PostgreSQL reads each bound value into a buffer of the
+// next power of two and frees it after the statement; past 512 KiB the C
+// allocator gives that memory back to the kernel each time, and faulting it in
+// again (about 600 page faults a MiB) cost the database three times the CPU of
+// 256 KiB rows. The event hub reads at most 16 rows per append: 4 MiB.
+const logRowMax = 256 << 10
+
+// logRows yields data in rows of at most logRowMax bytes, each with its
+// position in data.
+func logRows(data []byte) iter.Seq2[int64, []byte] {
+	return func(yield func(int64, []byte) bool) {
+		for at := 0; at < len(data); at += logRowMax {
+			if !yield(int64(at), data[at:min(at+logRowMax, len(data))]) {
+				return
+			}
+		}
+	}
+}
+
+// appendCarriedBatch stores data at p.Offset in one round trip and one
+// implicit transaction (a pipeline ending in one Sync): the first statement
+// locks the job row if the carry still describes it (held), and every later
+// one repeats the check, so a stale carry writes nothing. It speaks the
+// protocol itself so that each row goes out as it is (pgx's batch copies a
+// value twice into buffers it grows and drops for every statement, and
+// collecting that garbage cost the server as much as the rest of the append).
+func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *logCarry, data []byte, end int64, state []byte, event string) (cancel, held bool, err error) {
+	const guard = `id = $1::bigint AND attempt = $2::int AND ($3::bigint = 0 OR runner_id = $3::bigint)
+		AND status = 'running' AND started_at = $4::timestamptz AND log_length = $5::bigint AND NOT log_truncated
+		AND claims = $6::int`
+	const qLock = `SELECT cancel_requested_at IS NOT NULL FROM jobs WHERE ` + guard + ` FOR UPDATE`
+	const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data)
+		SELECT $1::bigint, $2::int, $7::bigint, $8::bytea FROM jobs WHERE ` + guard
+	const qJob = `
+		WITH job AS (
+			UPDATE jobs SET log_length = $7::bigint, log_hash_state = $8::bytea WHERE ` + guard + ` RETURNING id
+		)
+		SELECT pg_notify($9::text, $10::text) FROM job`
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, false, interpret(err, "append log")
+	}
+	defer conn.Release()
+	prepared := map[string]*pgconn.StatementDescription{}
+	for name, sql := range map[string]string{"aura_log_lock": qLock, "aura_log_chunk": qChunk, "aura_log_job": qJob} {
+		if prepared[name], err = conn.Conn().Prepare(ctx, name, sql); err != nil {
+			return false, false, interpret(err, "append log")
+		}
+	}
+	tm := conn.Conn().TypeMap()
+	encode := func(args ...any) ([][]byte, []int16, error) {
+		values := make([][]byte, len(args))
+		for i, a := range args {
+			if b, ok := a.([]byte); ok {
+				values[i] = b // bytea's binary form is the bytes themselves
+				continue
+			}
+			var oid uint32
+			switch a.(type) {
+			case int64:
+				oid = pgtype.Int8OID
+			case int:
+				oid = pgtype.Int4OID
+			case time.Time:
+				oid = pgtype.TimestamptzOID
+			case string:
+				oid = pgtype.TextOID
+			}
+			if values[i], err = tm.Encode(oid, pgtype.BinaryFormatCode, a, nil); err != nil {
+				return nil, nil, err
+			}
+		}
+		return values, []int16{pgtype.BinaryFormatCode}, nil
+	}
+	guardArgs := []any{p.JobID, p.Attempt, p.RunnerID, c.startedAt, p.Offset, c.claims}
+	pl := conn.Conn().PgConn().StartPipeline(ctx)
+	send := func(name string, args ...any) error {
+		values, formats, err := encode(append(slices.Clip(guardArgs), args...)...)
+		if err != nil {
+			return err
+		}
+		pl.SendQueryStatement(prepared[name], values, formats, []int16{pgtype.TextFormatCode})
+		return pl.Flush()
+	}
+	err = send("aura_log_lock")
+	for at, row := range logRows(data) {
+		if err == nil {
+			err = send("aura_log_chunk", p.Offset+at, row)
+		}
+	}
+	if err == nil {
+		err = send("aura_log_job", end, state, ChannelEvents, event)
+	}
+	if err == nil {
+		err = pl.Sync()
+	}
+	// The answers: the lock's row (if held), then each statement's, then the sync.
+	for i := 0; err == nil; i++ {
+		var res any
+		if res, err = pl.GetResults(); err != nil || res == nil {
+			break
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			for rr.NextRow() {
+				if i == 0 {
+					held, cancel = true, string(rr.Values()[0]) == "t"
+				}
+			}
+			_, err = rr.Close()
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			break
+		}
+	}
+	if cerr := pl.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, false, interpret(err, "append log")
+	}
+	return cancel, held, nil
+}
+
+// logForms opens the job's secrets and returns every form of them and of the
+// extra values to mask.
+func (s *Store) logForms(sealed []byte, extra []string) ([][]byte, error) {
+	secrets, err := s.openSecrets(sealed)
+	if err != nil {
+		return nil, err
+	}
+	values := slices.Clone(extra)
+	for _, v := range secrets {
+		values = append(values, v)
+	}
+	return secretForms(values), nil
 }
 
 // trimLog keeps a log's bytes before head and from keepFrom on, splitting the
@@ -146,37 +359,30 @@ func trimLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, head, kee
 	return interpret(tx.SendBatch(ctx, b).Close(), "trim log")
 }
 
-// maskChunk masks the secrets in data, the bytes about to be stored at the end
-// of j's log. A secret that began in the stored tail and ends in data is masked
-// in both: the stored chunks it covers are rewritten.
-func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppendParams, data []byte) ([]byte, error) {
-	secrets, err := s.openSecrets(j.SecretSealed)
-	if err != nil {
-		return nil, err
+// maskChunk masks the secrets in raw, the bytes about to be stored at length,
+// the end of the attempt's log, and returns them with the stored tail a form
+// ending in the next chunk may begin in (nil when unknown). A form that began in
+// the stored tail and ends in raw is masked in both: the stored chunks it covers
+// are rewritten. raw is not changed.
+func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams, forms [][]byte, raw []byte) ([]byte, []byte, error) {
+	back := longestForm(forms) - 1
+	if back <= 0 {
+		return raw, []byte{}, nil
 	}
-	values := slices.Clip(p.Mask)
-	if p.JobTokenFunc != nil {
-		values = append(values, p.JobTokenFunc(j.Claims))
-	}
-	for _, v := range secrets {
-		values = append(values, v)
-	}
-	forms := secretForms(values)
-	if len(forms) == 0 {
-		return data, nil
-	}
-	back := int64(longestForm(forms) - 1)
-	if back <= 0 || j.LogLength == 0 || !continuesForm(data, forms) {
-		// No form can straddle the border: spare the append a read of the tail.
-		maskForms(data, forms)
-		return data, nil
+	if length == 0 || !continuesForm(raw, forms) {
+		// No form can straddle the border: spare the append a read of the tail
+		// unless the chunk is too short to be the next one's.
+		data := maskedCopy(raw, forms)
+		if len(data) >= back || length == 0 {
+			return data, carryTail(nil, data, back), nil
+		}
 	}
 	// The stored tail that a form ending in data may begin in.
 	const q = `
 		SELECT "offset", data FROM log_chunks
 		WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
 		ORDER BY "offset"`
-	rows, _ := tx.Query(ctx, q, p.JobID, p.Attempt, j.LogLength-back)
+	rows, _ := tx.Query(ctx, q, p.JobID, p.Attempt, length-int64(back))
 	type chunk struct {
 		off  int64
 		data []byte
@@ -186,22 +392,25 @@ func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppe
 		return c, r.Scan(&c.off, &c.data)
 	})
 	if err != nil {
-		return nil, interpret(err, "mask log")
+		return nil, nil, interpret(err, "mask log")
 	}
 	if len(tail) == 0 {
-		maskForms(data, forms)
-		return data, nil
+		data := maskedCopy(raw, forms)
+		return data, nil, nil
 	}
-	start := max(tail[0].off, j.LogLength-back)
+	start := max(tail[0].off, length-int64(back))
 	var buf []byte
 	for _, c := range tail {
 		from := max(start-c.off, 0)
 		buf = append(buf, c.data[from:]...)
 	}
 	stored := len(buf)
-	buf = append(buf, data...)
+	if stored != int(length-start) {
+		return maskedCopy(raw, forms), nil, nil // a gap (the log limit): no carry
+	}
+	buf = append(buf, raw...)
 	if !maskForms(buf, forms) {
-		return data, nil
+		return buf[stored:], carryTail(nil, buf, back), nil
 	}
 	// Rewrite the stored chunks whose bytes changed.
 	for _, c := range tail {
@@ -214,10 +423,10 @@ func (s *Store) maskChunk(ctx context.Context, tx pgx.Tx, j *heldJob, p *LogAppe
 		updated := append(bytes.Clone(c.data[:from]), masked...)
 		const u = `UPDATE log_chunks SET data = $4 WHERE job_id = $1 AND attempt = $2 AND "offset" = $3`
 		if _, err := tx.Exec(ctx, u, p.JobID, p.Attempt, c.off, updated); err != nil {
-			return nil, interpret(err, "mask log")
+			return nil, nil, interpret(err, "mask log")
 		}
 	}
-	return buf[stored:], nil
+	return buf[stored:], carryTail(nil, buf, back), nil
 }
 
 // LogReadParams selects a range of one attempt's log.

@@ -62,6 +62,9 @@ type Store struct {
 	box    *seal.Box
 	limits SubmitLimits
 	probe  prober
+	// carries keeps each attempt's log carry-over on the server that appended
+	// to it last (logs.go).
+	carries logCarries
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.

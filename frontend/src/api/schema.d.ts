@@ -819,7 +819,7 @@ export interface paths {
          * Read a job's log
          * @description Returns the raw bytes of one attempt's log (the current attempt by default),
          *     from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
-         *     read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+         *     read. `X-Log-Length` gives where the log ends, so a reader pages on with
          *     `offset` + `limit` while that is below it. Where the log limit dropped bytes
          *     from the middle of a log, a marker line stands in for them. An `offset` past
          *     the end is 400; an attempt the job never had is 404.
@@ -1479,7 +1479,8 @@ export interface components {
             precedingJobs: number[];
             /**
              * Format: int64
-             * @description Bytes stored for the current attempt's log.
+             * @description Bytes stored for the current attempt's log. Past the log limit only the
+             *     head and the tail are kept, so this is less than the bytes received.
              */
             logLength: number;
             /** Format: date-time */
@@ -1814,7 +1815,10 @@ export interface components {
         LogAppended: {
             /**
              * Format: int64
-             * @description Bytes the server now has for this attempt.
+             * @description Bytes the server received for this attempt so far: where the next chunk
+             *     starts. Past the log limit, the middle of the log is dropped and fewer
+             *     bytes are stored (the job's `logLength`), but offsets go on counting
+             *     the bytes sent.
              */
             length: number;
             /** @description True when the job was cancelled; kill it and complete it. */
@@ -3683,7 +3687,11 @@ export interface operations {
             /** @description The log bytes. */
             200: {
                 headers: {
-                    /** @description Total bytes stored for this attempt's log. */
+                    /**
+                     * @description Where this attempt's log ends, in the offsets `offset` counts (bytes
+                     *     received). Past the log limit, a marker stands in for the dropped
+                     *     middle, so the body is shorter than the offsets it spans.
+                     */
                     "X-Log-Length": number;
                     [name: string]: unknown;
                 };

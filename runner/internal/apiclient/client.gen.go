@@ -826,7 +826,8 @@ type Job struct {
 	ExitCode          *int              `json:"exitCode,omitempty"`
 	Id                int64             `json:"id"`
 
-	// LogLength Bytes stored for the current attempt's log.
+	// LogLength Bytes stored for the current attempt's log. Past the log limit only the
+	// head and the tail are kept, so this is less than the bytes received.
 	LogLength int64 `json:"logLength"`
 
 	// LogMismatch The runner's log length or SHA-256 differed from the stored log.
@@ -998,7 +999,10 @@ type LogAppended struct {
 	// Cancel True when the job was cancelled; kill it and complete it.
 	Cancel bool `json:"cancel"`
 
-	// Length Bytes the server now has for this attempt.
+	// Length Bytes the server received for this attempt so far: where the next chunk
+	// starts. Past the log limit, the middle of the log is dropped and fewer
+	// bytes are stored (the job's `logLength`), but offsets go on counting
+	// the bytes sent.
 	Length int64 `json:"length"`
 }
 
@@ -2008,7 +2012,7 @@ type ClientInterface interface {
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
 	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
-	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
 	// from the middle of a log, a marker line stands in for them. An `offset` past
 	// the end is 400; an attempt the job never had is 404.
@@ -3168,7 +3172,7 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
 // from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
-// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 // `offset` + `limit` while that is below it. Where the log limit dropped bytes
 // from the middle of a log, a marker line stands in for them. An `offset` past
 // the end is 400; an attempt the job never had is 404.
@@ -7164,7 +7168,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns the raw bytes of one attempt's log (the current attempt by default),
 	// from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
-	// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+	// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
 	// from the middle of a log, a marker line stands in for them. An `offset` past
 	// the end is 400; an attempt the job never had is 404.
@@ -13167,7 +13171,7 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 //
 // Returns the raw bytes of one attempt's log (the current attempt by default),
 // from `offset`, at most `limit` bytes (4 MiB when absent), streamed as they are
-// read. `X-Log-Length` gives the total bytes stored, so a reader pages on with
+// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 // `offset` + `limit` while that is below it. Where the log limit dropped bytes
 // from the middle of a log, a marker line stands in for them. An `offset` past
 // the end is 400; an attempt the job never had is 404.

@@ -1,0 +1,10 @@
+package store
+
+// LogCarryLength is the log length the server's carry for the attempt is at,
+// -1 when it keeps none: which path the next chunk takes.
+func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
+	if c := s.carries.get(logKey{jobID, attempt}); c != nil {
+		return c.length
+	}
+	return -1
+}

@@ -1,0 +1,98 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/seal"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// twoServers returns two stores on one database with one key, as two aura
+// processes sharing a database are, and a running job with secret whose holder
+// is returned.
+func twoServers(t *testing.T, secret string) (a, b *store.Store, h store.Holder) {
+	t.Helper()
+	url := dbtest.NewURL(t)
+	key := seal.NewKey()
+	open := func() *store.Store {
+		pool, err := pgxpool.New(context.Background(), url)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		return store.New(pool, newBox(t, key))
+	}
+	a, b = open(), open()
+	ctx := context.Background()
+	p, err := a.ProjectCreate(ctx, "proj", "Proj", false)
+	require.NoError(t, err)
+	r, err := a.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
+	require.NoError(t, err)
+	jobs, err := a.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
+		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1,
+		SecretEnv: map[string]string{"PASS": secret}}})
+	require.NoError(t, err)
+	_, err = a.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	return a, b, store.Holder{JobID: jobs[0].ID, Attempt: 1, RunnerID: r.ID}
+}
+
+// TestLogMaskAcrossServers: the chunks of one log reach two servers sharing a
+// database (a runner's uploads spread by a load balancer). Each server keeps
+// its own carry-over in memory; the one whose carry went stale falls back to
+// the stored tail, so a secret split across chunks stored by different servers
+// is masked all the same, nothing is doubled, and the checksum holds.
+func TestLogMaskAcrossServers(t *testing.T) {
+	t.Parallel()
+	const secret = "pa55word/with+url&chars"
+	a, b, h := twoServers(t, secret)
+	ctx := context.Background()
+	log := "start\nfirst: " + secret + "\nsecond: " + secret + "\nthird: " + secret + "\nend\n"
+	first := strings.Index(log, secret)
+	second := strings.Index(log[first+1:], secret) + first + 1
+	third := strings.LastIndex(log, secret)
+	appendAt := func(st *store.Store, from, to int) int64 {
+		t.Helper()
+		res, err := st.LogAppend(ctx, &store.LogAppendParams{Holder: h, Offset: int64(from), Data: []byte(log[from:to])})
+		require.NoError(t, err)
+		return res.Length
+	}
+	cut := second - 3         // in "second: ", before the second secret
+	appendAt(a, 0, first+4)   // a: "...first: pa55"
+	appendAt(a, first+4, cut) // a again: the first secret straddles its two chunks
+	require.EqualValues(t, cut, a.LogCarryLength(h.JobID, 1))
+	appendAt(b, cut, second+3)       // b has no carry: it takes the locked path
+	appendAt(b, second+3, second+10) // b again, from its carry
+	require.EqualValues(t, second+10, b.LogCarryLength(h.JobID, 1))
+	require.EqualValues(t, cut, a.LogCarryLength(h.JobID, 1), "a does not know")
+	// a's carry says the log ends where a stopped, and the runner resends from
+	// there (a retry after a lost answer), past what b stored. The database
+	// refuses the stale carry, and a appends only the new bytes, masking the
+	// second secret begun in what b stored.
+	require.EqualValues(t, third+6, appendAt(a, cut, third+6))
+	require.EqualValues(t, len(log), appendAt(b, third+6, len(log)))
+
+	got, length, err := a.LogRead(ctx, h.JobID, 0, 0, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, len(log), length)
+	require.Len(t, got, len(log), "masking keeps offsets")
+	for _, leak := range []string{secret, secret[:4], secret[len(secret)-4:], "word/"} {
+		require.NotContains(t, string(got), leak)
+	}
+	require.Equal(t, strings.ReplaceAll(log, secret, strings.Repeat("*", len(secret))), string(got))
+
+	sum := sha256.Sum256([]byte(log))
+	sha, n := hex.EncodeToString(sum[:]), int64(len(log))
+	_, err = b.JobComplete(ctx, &store.JobCompleteParams{Holder: h, ExitCode: 0, LogLength: &n, LogSHA256: &sha})
+	require.NoError(t, err)
+	j, err := a.JobGet(ctx, h.JobID)
+	require.NoError(t, err)
+	require.False(t, j.LogMismatch, "the checksum of the bytes as received holds across servers")
+}
