@@ -496,7 +496,8 @@ func (c *client) writeLog(ctx context.Context, l *logItem) error {
 // end), if the client may still read the log: its project may have been made
 // private since the subscription.
 func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64) error {
-	if proj, ok := c.hub.projects.get(ctx, cur.project); !ok || (proj.private && !c.principal().InProject(proj.id)) {
+	proj, ok := c.hub.projects.get(ctx, cur.project)
+	if !ok || (proj.private && !c.principal().InProject(proj.id)) {
 		return nil
 	}
 	for to == 0 || cur.next < to {
@@ -512,6 +513,10 @@ func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64
 			return nil
 		}
 		for _, ch := range chunks {
+			if ch.Private && !c.principal().InProject(proj.id) {
+				// Made private while the catch-up ran: the read says so itself.
+				return nil
+			}
 			if ch.Offset+int64(len(ch.Data)) <= cur.next {
 				continue
 			}

@@ -12,6 +12,9 @@ type LogChunk struct {
 	Offset int64
 	Data   []byte
 	Time   time.Time
+	// Private is the project's privacy as the chunk was read, in the same
+	// snapshot: a reader that checked access before may not see it any more.
+	Private bool
 }
 
 // LogChunksRead returns the chunks of a job attempt's log (0: the current one)
@@ -25,7 +28,9 @@ func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, fro
 		}
 	}
 	const q = `
-		SELECT "offset", data, arrived_at FROM log_chunks
+		SELECT "offset", data, arrived_at,
+			(SELECT p.private FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = $1)
+		FROM log_chunks
 		WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
 			AND ($4 = 0 OR "offset" < $4)
 			-- Start the index scan at the chunk holding $3, not at the log's start.
@@ -35,7 +40,7 @@ func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, fro
 	rows, _ := s.pool.Query(ctx, q, jobID, attempt, from, to, maxChunks)
 	chunks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogChunk, error) {
 		var c LogChunk
-		err := r.Scan(&c.Offset, &c.Data, &c.Time)
+		err := r.Scan(&c.Offset, &c.Data, &c.Time, &c.Private)
 		return c, err
 	})
 	if err != nil {
