@@ -211,3 +211,30 @@ func TestJobTokenKeyNotInDatabase(t *testing.T) {
 	}
 	require.Equal(t, "running", b.job(j.ID).Status)
 }
+
+// TestUnacknowledgedClaimLeavesNoLog: a hand-out that wrote log bytes but never
+// acknowledged its claim goes back to the queue with the same attempt; the next
+// hand-out's log starts empty, at offset 0, with none of the first one's bytes.
+func TestUnacknowledgedClaimLeavesNoLog(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{ack: 300 * time.Millisecond})
+	tok := b.project("proj", false)
+	_, first := b.runner("first", "linux")
+	_, second := b.runner("second", "linux")
+	j := b.submit(tok, nil)
+
+	stale := b.claim(first, 1, "linux")[0]
+	b.json(call{method: "PATCH", path: logPath(stale.ID, stale.Attempt, 0), token: first,
+		raw: []byte("the first hand-out's output\n"), contentType: "application/octet-stream"}, 200, nil)
+	require.Eventually(t, func() bool { return b.job(j.ID).Status == "queued" }, 5*time.Second, 20*time.Millisecond)
+	var cur []claimed
+	require.Eventually(t, func() bool { cur = b.claim(second, 1, "linux"); return len(cur) == 1 }, 5*time.Second, 20*time.Millisecond)
+	live := cur[0]
+	require.Equal(t, stale.Attempt, live.Attempt)
+	b.heartbeat(second, live)
+	b.json(call{method: "PATCH", path: logPath(live.ID, live.Attempt, 0), token: second,
+		raw: []byte("the real run\n"), contentType: "application/octet-stream"}, 200, nil)
+	code, body := b.do(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d/log", live.ID)})
+	require.Equal(t, 200, code)
+	require.Equal(t, "the real run\n", string(body))
+}

@@ -104,17 +104,43 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 		var n notes
 		const q = `
 			UPDATE jobs j SET status = 'queued', runner_id = NULL, started_at = NULL,
-				lease_expires_at = NULL, queued_at = now(), handouts = greatest(j.handouts - 1, 0)
+				lease_expires_at = NULL, queued_at = now(), handouts = greatest(j.handouts - 1, 0),
+				log_length = 0, log_hash_state = NULL, log_truncated = false
 			FROM projects p, entities en
 			WHERE j.id = ANY($1) AND j.status = 'running' AND NOT j.acked
 				AND j.cancel_requested_at IS NULL -- cancelled meanwhile: the reaper ends it
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
-		if _, err := s.collectChanges(ctx, tx, &n, q, ids); err != nil {
+		back, err := s.collectChanges(ctx, tx, &n, q, ids)
+		if err != nil {
+			return err
+		}
+		if err := dropHandoutLogs(ctx, tx, back); err != nil {
 			return err
 		}
 		return n.flush(ctx, tx)
 	})
+}
+
+// dropHandoutLogs deletes what the hand-outs of jobs put back in the queue wrote
+// to their log: the attempt stays the same, so the next hand-out's log starts
+// over at offset 0 in the same rows.
+func dropHandoutLogs(ctx context.Context, tx pgx.Tx, back []changedJob) error {
+	var ids []int64
+	var attempts []int32
+	for _, c := range back {
+		if c.Status == StatusQueued {
+			ids, attempts = append(ids, c.ID), append(attempts, int32(c.Attempt))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	const q = `
+		DELETE FROM log_chunks c USING unnest($1::bigint[], $2::int[]) AS h(job_id, attempt)
+		WHERE c.job_id = h.job_id AND c.attempt = h.attempt`
+	_, err := tx.Exec(ctx, q, ids, attempts)
+	return interpret(err, "drop a hand-out's log")
 }
 
 // RunnerCheckIn records that a runner (and each of the tags it asked for) asked
@@ -362,7 +388,7 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 				ended_at = CASE WHEN j.handouts >= $1 THEN now() END,
 				queued_at = CASE WHEN j.handouts >= $1 THEN j.queued_at ELSE now() END,
 				runner_id = NULL, started_at = NULL, lease_expires_at = NULL,
-				log_length = 0, log_hash_state = NULL
+				log_length = 0, log_hash_state = NULL, log_truncated = false
 			FROM projects p, entities en
 			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now()
 				AND j.cancel_requested_at IS NULL -- ended as cancelled below instead
@@ -370,6 +396,9 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 			` + returningChanged
 		unacked, err := s.collectChanges(ctx, tx, &n, qUnacked, MaxHandouts)
 		if err != nil {
+			return err
+		}
+		if err := dropHandoutLogs(ctx, tx, unacked); err != nil {
 			return err
 		}
 		for _, c := range unacked {
