@@ -242,10 +242,15 @@ func TestDAGPromotionAndCascade(t *testing.T) {
 	require.Equal(t, "cancelled", late.Status)
 	require.Equal(t, fmt.Sprintf("preceding job test #%d failed", test.ID), late.Reason)
 
-	var ent struct{ Status, Summary string }
+	var ent struct {
+		Status, Summary string
+		Counts          struct{ Cancelled, Skipped int }
+	}
 	b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/abc"}, 200, &ent)
 	require.Equal(t, "failure", ent.Status)
-	require.Equal(t, "1 failed, 2 cancelled, 1 succeeded", ent.Summary)
+	require.Equal(t, "1 failed, 2 skipped, 1 succeeded", ent.Summary, "a skipped job is not called cancelled")
+	require.Equal(t, 2, ent.Counts.Cancelled)
+	require.Equal(t, 2, ent.Counts.Skipped)
 
 	// Retrying the failed job brings back what its failure cancelled.
 	var retried jobResp

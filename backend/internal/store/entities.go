@@ -19,6 +19,14 @@ type JobCounts struct {
 	Cancelled int `db:"cancelled" json:"cancelled"`
 	TimedOut  int `db:"timed_out" json:"timedOut"`
 	Lost      int `db:"lost" json:"lost"`
+	// Skipped counts the cancelled jobs that never ran because a preceding job
+	// did not succeed (they are in Cancelled too).
+	Skipped int `db:"skipped" json:"skipped"`
+}
+
+// dest is where a row of countsLateral's columns scans to, in their order.
+func (c *JobCounts) dest() []any {
+	return []any{&c.Waiting, &c.Queued, &c.Running, &c.Succeeded, &c.Failed, &c.Cancelled, &c.TimedOut, &c.Lost, &c.Skipped}
 }
 
 // Status derives an entity's status: pending while any job may still run (or there
@@ -45,7 +53,8 @@ func (c JobCounts) Summary() string {
 		word string
 	}{
 		{c.Running, "running"}, {c.Queued, "queued"}, {c.Waiting, "waiting"}, {c.Failed, "failed"},
-		{c.TimedOut, "timed out"}, {c.Lost, "lost"}, {c.Cancelled, "cancelled"}, {c.Succeeded, "succeeded"},
+		{c.TimedOut, "timed out"}, {c.Lost, "lost"}, {c.Skipped, "skipped"}, {c.Cancelled - c.Skipped, "cancelled"},
+		{c.Succeeded, "succeeded"},
 	} {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.word))
@@ -66,7 +75,7 @@ type EntitySummary struct {
 	JobCounts
 }
 
-// countsLateral counts the jobs of entity alias e, from the covering index on (entity_id, id) INCLUDE (status).
+// countsLateral counts the jobs of entity alias e, from the covering index on (entity_id, id) INCLUDE (status, cascaded).
 const countsLateral = `
 	CROSS JOIN LATERAL (
 		SELECT count(*) FILTER (WHERE status = 'waiting') AS waiting,
@@ -76,7 +85,8 @@ const countsLateral = `
 			count(*) FILTER (WHERE status = 'failed') AS failed,
 			count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
 			count(*) FILTER (WHERE status = 'timed_out') AS timed_out,
-			count(*) FILTER (WHERE status = 'lost') AS lost
+			count(*) FILTER (WHERE status = 'lost') AS lost,
+			count(*) FILTER (WHERE status = 'cancelled' AND cascaded) AS skipped
 		FROM jobs WHERE entity_id = e.id) c`
 
 // KeyCount is an entity or collection key with how many values it has.

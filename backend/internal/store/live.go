@@ -103,8 +103,7 @@ func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) 
 	var id int64
 	var c JobCounts
 	var cols []string
-	err := s.pool.QueryRow(ctx, q, project, key, value).Scan(&id, &c.Waiting, &c.Queued, &c.Running,
-		&c.Succeeded, &c.Failed, &c.Cancelled, &c.TimedOut, &c.Lost, &cols)
+	err := s.pool.QueryRow(ctx, q, project, key, value).Scan(append(append([]any{&id}, c.dest()...), &cols)...)
 	if err != nil {
 		return nil, interpret(err, "entity event")
 	}

@@ -155,8 +155,7 @@ func (s *Store) CommitStates(ctx context.Context, projectID int64, sha string, p
 		WHERE e.project_id = $1 AND e.key = 'commit' AND e.value = $2`
 	var entityID int64
 	var c JobCounts
-	err := s.pool.QueryRow(ctx, q, projectID, sha).Scan(&entityID, &c.Waiting, &c.Queued, &c.Running,
-		&c.Succeeded, &c.Failed, &c.Cancelled, &c.TimedOut, &c.Lost)
+	err := s.pool.QueryRow(ctx, q, projectID, sha).Scan(append([]any{&entityID}, c.dest()...)...)
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
@@ -231,8 +230,7 @@ func (s *Store) BadgeCollection(ctx context.Context, projectID int64, key, val s
 func (s *Store) badge(ctx context.Context, q string, args ...any) (*Badge, error) {
 	var b Badge
 	var c JobCounts
-	err := s.pool.QueryRow(ctx, q, args...).Scan(&b.EntityID, &c.Waiting, &c.Queued, &c.Running,
-		&c.Succeeded, &c.Failed, &c.Cancelled, &c.TimedOut, &c.Lost)
+	err := s.pool.QueryRow(ctx, q, args...).Scan(append([]any{&b.EntityID}, c.dest()...)...)
 	if err != nil {
 		return nil, interpret(err, "badge")
 	}

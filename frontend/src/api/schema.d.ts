@@ -1322,6 +1322,8 @@ export interface components {
             cancelled: number;
             timedOut: number;
             lost: number;
+            /** @description The cancelled jobs that never ran because a preceding job did not succeed (counted in `cancelled` too). */
+            skipped: number;
         };
         /**
          * @description The status reported to version control.

@@ -903,6 +903,9 @@ type JobCounts struct {
 	Lost      int `json:"lost"`
 	Queued    int `json:"queued"`
 	Running   int `json:"running"`
+
+	// Skipped The cancelled jobs that never ran because a preceding job did not succeed (counted in `cancelled` too).
+	Skipped   int `json:"skipped"`
 	Succeeded int `json:"succeeded"`
 	TimedOut  int `json:"timedOut"`
 	Waiting   int `json:"waiting"`
