@@ -4,7 +4,9 @@
 // timeout or shutdown: SIGTERM first, SIGKILL after a grace period. Processes that
 // left the group (setsid, double forks) are found by a mark in their environment
 // and end with the job too. Each job's shell runs under a supervisor (supervise)
-// that kills the job's processes when the runner dies, kill -9 included. A ".run"
+// that kills the job's processes when the runner dies, kill -9 included; one is
+// kept started ahead of the next job (a spare), so that starting the runner's
+// binary again is not part of the job's wait. A ".run"
 // file beside the workspace keeps the mark, so a runner starting after a crash
 // the supervisor did not survive either ends what was left (Recover).
 package job
