@@ -4,7 +4,9 @@
 // timeout or shutdown: SIGTERM first, SIGKILL after a grace period. Processes that
 // left the group (setsid, double forks) are found by a mark in their environment
 // and end with the job too. Each job's shell runs under a supervisor (supervise)
-// that kills the job's processes when the runner dies, kill -9 included. A ".run"
+// that kills the job's processes when the runner dies, kill -9 included; one is
+// kept started ahead of the next job (a spare), so that starting the runner's
+// binary again is not part of the job's wait. A ".run"
 // file beside the workspace keeps the mark, so a runner starting after a crash
 // the supervisor did not survive either ends what was left (Recover).
 package job
@@ -17,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,22 +132,12 @@ func Start(spec Spec) (*Process, error) {
 		return nil, err
 	}
 
-	// One pipe for both stdout and stderr keeps their order as the job wrote it.
-	r, w, err := os.Pipe()
-	if err != nil {
-		_ = removeAll(dir)
-		return nil, err
-	}
 	mark := newMark()
 	if err := writeRecord(dir+".run", record{ID: spec.ID, Attempt: spec.Attempt, Mark: mark}); err != nil {
-		_ = r.Close()
-		_ = w.Close()
 		_ = removeAll(dir)
 		return nil, fmt.Errorf("record the job: %w", err)
 	}
 	fail := func(err error) (*Process, error) {
-		_ = r.Close()
-		_ = w.Close()
 		_ = removeAll(dir)
 		_ = os.Remove(dir + ".run")
 		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
@@ -153,50 +146,69 @@ func Start(spec Spec) (*Process, error) {
 	if err != nil {
 		return fail(err)
 	}
-	cmd, statusR, lifeline, err := startSupervisor(dir, mark, shell, spec, w)
+	handover, err := encodeJob(supervisedJob{dir: dir, mark: mark, path: shell, name: spec.Shell, cmd: spec.Cmd,
+		env: append(slices.Clip(spec.Env), "PWD="+dir)})
 	if err != nil {
 		return fail(err)
 	}
-	_ = w.Close()
-	status := bufio.NewReader(statusR)
-	word, rest, ok := supervisorLine(status)
-	pgid, err := supervisorNumber(rest)
-	if !ok || word != "started" || err != nil {
-		_ = lifeline.Close()
-		werr := cmd.Wait()
-		forgetSupervisor(cmd.Process.Pid)
-		_ = statusR.Close()
-		switch {
-		case word == "failed":
-			err = errors.New(rest)
-		case !ok:
-			err = fmt.Errorf("the job supervisor ended: %v", werr)
-		}
+	sup, status, pgid, err := handOver(handover)
+	if err != nil {
 		return fail(err)
 	}
 
 	p := &Process{
 		spec:     spec,
-		cmd:      cmd,
+		cmd:      sup.cmd,
 		status:   status,
-		statusR:  statusR,
-		lifeline: lifeline,
+		statusR:  sup.statusR,
+		lifeline: sup.lifeline,
 		pgid:     pgid,
 		mark:     mark,
 		dir:      dir,
 		out:      &noteWriter{w: spec.Output},
 		started:  time.Now(),
 		copied:   make(chan struct{}),
-		read:     r,
+		read:     sup.output,
 	}
 	go func() {
 		defer close(p.copied)
-		_, _ = io.CopyBuffer(p.out, r, make([]byte, 32<<10))
+		_, _ = io.CopyBuffer(p.out, p.read, make([]byte, 32<<10))
 	}()
 	if spec.Timeout > 0 {
 		p.timeout = time.AfterFunc(spec.Timeout, func() { p.Stop(TimedOut) })
 	}
 	return p, nil
+}
+
+// handOver hands a job, as encodeJob made it, to a supervisor (the spare, or
+// one started for it), and returns it once it started the job's shell, with its
+// status lines after "started" and the shell's process group.
+func handOver(job []byte) (*supervisor, *bufio.Reader, int, error) {
+	for attempt := 1; ; attempt++ {
+		sup, fromSpare, err := takeSupervisor()
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		// Should the supervisor be gone already, its status pipe says so.
+		_, _ = sup.lifeline.Write(job)
+		status := bufio.NewReader(sup.statusR)
+		word, rest, ok := supervisorLine(status)
+		pgid, err := supervisorNumber(rest)
+		if ok && word == "started" && err == nil {
+			return sup, status, pgid, nil
+		}
+		werr := sup.release()
+		_ = sup.output.Close()
+		switch {
+		case word == "failed":
+			err = errors.New(rest)
+		case !ok && fromSpare && attempt == 1:
+			continue // a spare that died while idle (the OOM killer): another one
+		case !ok:
+			err = fmt.Errorf("the job supervisor ended: %v", werr)
+		}
+		return nil, nil, 0, err
+	}
 }
 
 // Dir returns the workspace folder.

@@ -11,22 +11,29 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
-// supervisorCommand is the hidden aura-runner subcommand every job runs under:
-// the runner starts itself again as `aura-runner job-supervisor <mark> <shell
-// path> <shell name> <cmd>`, which starts the job's shell and keeps it for as
-// long as the runner lives.
-const supervisorCommand = "job-supervisor"
+// The runner starts every job's supervisor ahead of its job, as a spare: it
+// starts itself again as `aura-runner job-spare-idle`, which waits on its
+// lifeline for a job (see encodeJob), then shows itself as `aura-runner
+// job-supervisor` (the same length: it rewrites its command line in place),
+// starts the job's shell and keeps it for as long as the runner lives. Starting
+// the 10 MB binary costs milliseconds the job need not wait for.
+const (
+	spareCommand      = "job-spare-idle"
+	supervisorCommand = "job-supervisor"
+)
 
 // init turns any program that can start jobs (aura-runner, and the test binaries
 // of the packages that start jobs) into a supervisor when started as one, before
 // its main or TestMain: a test binary without that would run its tests again.
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == supervisorCommand {
-		os.Exit(supervise(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == spareCommand {
+		os.Exit(supervise())
 	}
 }
 
@@ -37,28 +44,26 @@ const (
 	// "failed <why>", then "exit <code>" when the shell exits.
 	statusFD = 3
 	// lifelineFD is a pipe whose write end only the runner holds. It first
-	// carries the job's environment (see encodeEnv), then reads EOF when the
-	// runner closes it (the job is over) or when the runner dies in any
-	// way, kill -9 included: the kernel closes a dead process's files. Unlike
-	// Pdeathsig, it fires for the process and not the thread that started the
-	// supervisor, and cannot be missed by a runner dying before the supervisor
-	// set it up.
+	// carries the job (see encodeJob), then reads EOF when the runner closes
+	// it (the job is over) or when the runner dies in any way, kill -9
+	// included: the kernel closes a dead process's files. Unlike Pdeathsig, it
+	// fires for the process and not the thread that started the supervisor,
+	// and cannot be missed by a runner dying before the supervisor set it up.
 	lifelineFD = 4
 )
 
-// supervise runs the supervisor of one job, with its arguments after
-// supervisorCommand, and returns its exit code, the shell's. It is the child
-// subreaper of the job's processes, so everything the job starts, detached or
-// not, stays its descendant; when its lifeline reads EOF it kills them all with
-// SIGKILL, and exits. Stopping the job gracefully is the runner's part: its
-// signals go to the job's process group and marked processes, never to the
-// supervisor, which keeps the job within reach until the runner lets go.
-func supervise(args []string) int {
-	if len(args) != 4 {
-		fmt.Fprintf(os.Stderr, "aura-runner %s: runs one job for aura-runner; not for use by hand\n", supervisorCommand)
+// supervise runs the supervisor of one job and returns its exit code, the
+// shell's. It is the child subreaper of the job's processes, so everything the
+// job starts, detached or not, stays its descendant; when its lifeline reads EOF
+// it kills them all with SIGKILL, and exits. Stopping the job gracefully is the
+// runner's part: its signals go to the job's process group and marked
+// processes, never to the supervisor, which keeps the job within reach until
+// the runner lets go. A spare let go before it got a job exits quietly.
+func supervise() int {
+	if len(os.Args) != 2 || syscall.Fstat(statusFD, &syscall.Stat_t{}) != nil || syscall.Fstat(lifelineFD, &syscall.Stat_t{}) != nil {
+		fmt.Fprintf(os.Stderr, "aura-runner %s: runs one job for aura-runner; not for use by hand\n", spareCommand)
 		return 2
 	}
-	mark, path, name, cmd := args[0], args[1], args[2], args[3]
 	syscall.CloseOnExec(statusFD)
 	syscall.CloseOnExec(lifelineFD)
 	status := os.NewFile(statusFD, "status")
@@ -69,13 +74,18 @@ func supervise(args []string) int {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	_ = setSubreaper() // Linux only; elsewhere the process group is what it kills
 
-	env, err := readEnv(lifeline)
+	if _, err := lifeline.Peek(1); err != nil {
+		return 0 // a spare no job came to: the runner exited or let it go
+	}
+	j, err := readJob(lifeline)
 	if err != nil {
-		fmt.Fprintf(status, "failed reading the job's environment: %v\n", err)
+		fmt.Fprintf(status, "failed reading the job: %v\n", err)
 		return ExitNotStarted
 	}
-	pid, err := syscall.ForkExec(path, []string{name, "-c", cmd}, &syscall.ProcAttr{
-		Env:   append(env, markVar+"="+mark),
+	retitle(supervisorCommand)
+	pid, err := syscall.ForkExec(j.path, []string{j.name, "-c", j.cmd}, &syscall.ProcAttr{
+		Dir:   j.dir,
+		Env:   append(j.env, markVar+"="+j.mark),
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
@@ -114,6 +124,56 @@ func supervise(args []string) int {
 		killDescendants(pid)
 	}
 	return code
+}
+
+// retitle replaces the supervisor's first argument, as ps and /proc/<pid>/cmdline
+// show it, by one of the same length: os.Args[1] is the kernel's copy itself.
+func retitle(arg string) {
+	if runtime.GOOS != "linux" || len(os.Args) < 2 || len(os.Args[1]) != len(arg) {
+		return
+	}
+	copy(unsafe.Slice(unsafe.StringData(os.Args[1]), len(arg)), arg)
+}
+
+// supervisedJob is what the runner hands a spare supervisor.
+type supervisedJob struct {
+	dir, mark, path, name, cmd string
+	env                        []string
+}
+
+// encodeJob is a job as the runner sends it to its supervisor: its workspace
+// dir, mark, shell path, shell name and command, each ending with a NUL, then
+// its environment (see encodeEnv).
+func encodeJob(j supervisedJob) ([]byte, error) {
+	var b []byte
+	for _, f := range []struct{ what, s string }{{"workspace", j.dir}, {"mark", j.mark}, {"shell path", j.path}, {"shell", j.name}, {"command", j.cmd}} {
+		if strings.IndexByte(f.s, 0) >= 0 {
+			return nil, fmt.Errorf("a NUL byte in the job's %s", f.what)
+		}
+		b = append(append(b, f.s...), 0)
+	}
+	env, err := encodeEnv(j.env)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, env...), nil
+}
+
+// readJob reads what encodeJob made.
+func readJob(r *bufio.Reader) (supervisedJob, error) {
+	var fields [5]string
+	for i := range fields {
+		f, err := r.ReadString(0)
+		if err != nil {
+			return supervisedJob{}, err
+		}
+		fields[i] = f[:len(f)-1]
+	}
+	env, err := readEnv(r)
+	if err != nil {
+		return supervisedJob{}, err
+	}
+	return supervisedJob{dir: fields[0], mark: fields[1], path: fields[2], name: fields[3], cmd: fields[4], env: env}, nil
 }
 
 // encodeEnv is the job's environment as the runner sends it to the supervisor:
@@ -200,35 +260,43 @@ func killDescendants(pgid int) {
 	}
 }
 
-// startSupervisor starts the supervisor of a job in its workspace dir, with the
-// job's environment, its output on out, and returns it with the read end of its
-// status pipe and the write end of its lifeline.
-func startSupervisor(dir, mark, shell string, spec Spec, out *os.File) (*exec.Cmd, *os.File, *os.File, error) {
+// supervisor is a started supervisor, with the runner's ends of its pipes.
+type supervisor struct {
+	cmd      *exec.Cmd
+	statusR  *os.File // the supervisor's lines
+	lifeline *os.File // the job goes through it; closing it lets the supervisor end
+	output   *os.File // the read end of the job's output, the supervisor's stdout and stderr
+}
+
+// startSupervisor starts an idle supervisor, waiting for its job on its lifeline.
+func startSupervisor() (*supervisor, error) {
 	path, err := supervisorPath()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("find the runner's binary for the job supervisor: %w", err)
+		return nil, fmt.Errorf("find the runner's binary for the job supervisor: %w", err)
 	}
-	env, err := encodeEnv(append(slices.Clip(spec.Env), "PWD="+dir))
-	if err != nil {
-		return nil, nil, nil, err
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
 	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, nil, err
+	for range 3 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		files = append(files, r, w)
 	}
-	lifelineR, lifelineW, err := os.Pipe()
-	if err != nil {
-		_ = statusR.Close()
-		_ = statusW.Close()
-		return nil, nil, nil, err
-	}
+	// One pipe for both stdout and stderr keeps their order as the job wrote it.
+	outR, outW, statusR, statusW, lifelineR, lifelineW := files[0], files[1], files[2], files[3], files[4], files[5]
 	cmd := &exec.Cmd{
 		Path:   path,
-		Args:   []string{"aura-runner", supervisorCommand, mark, shell, spec.Shell, spec.Cmd},
-		Dir:    dir,
+		Args:   []string{"aura-runner", spareCommand},
+		Dir:    "/",        // the job's own goes through the lifeline
 		Env:    []string{}, // the job's goes through the lifeline: see encodeEnv
-		Stdout: out,
-		Stderr: out,
+		Stdout: outW,
+		Stderr: outW,
 		// Files 3 and 4: statusFD and lifelineFD.
 		ExtraFiles: []*os.File{statusW, lifelineR},
 		// Its own process group: a terminal's Ctrl-C for the runner is not for it.
@@ -240,16 +308,59 @@ func startSupervisor(dir, mark, shell string, spec Spec, out *os.File) (*exec.Cm
 		supervisors.pids[cmd.Process.Pid] = true
 	}
 	supervisors.Unlock()
+	_ = outW.Close()
 	_ = statusW.Close()
 	_ = lifelineR.Close()
 	if err != nil {
+		_ = outR.Close()
 		_ = statusR.Close()
 		_ = lifelineW.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	// Should the supervisor be gone already, its status pipe says so.
-	_, _ = lifelineW.Write(env)
-	return cmd, statusR, lifelineW, nil
+	return &supervisor{cmd: cmd, statusR: statusR, lifeline: lifelineW, output: outR}, nil
+}
+
+// release lets a supervisor go, and waits for it to exit; a spare exits quietly.
+func (s *supervisor) release() error {
+	_ = s.lifeline.Close()
+	err := s.cmd.Wait()
+	forgetSupervisor(s.cmd.Process.Pid)
+	_ = s.statusR.Close()
+	return err
+}
+
+// spare is the idle supervisor kept for the next job, started in the background
+// after the previous one was taken; at most one is kept and one being started.
+var spare struct {
+	sync.Mutex
+	idle     *supervisor
+	starting bool
+}
+
+// takeSupervisor returns the spare supervisor, and starts the next one in the
+// background; without a spare ready, it starts one.
+func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
+	spare.Lock()
+	s, spare.idle = spare.idle, nil
+	refill := !spare.starting
+	spare.starting = true
+	spare.Unlock()
+	if refill {
+		go func() {
+			next, err := startSupervisor()
+			spare.Lock()
+			defer spare.Unlock()
+			spare.starting = false
+			if err == nil {
+				spare.idle = next
+			}
+		}()
+	}
+	if s != nil {
+		return s, true, nil
+	}
+	s, err = startSupervisor()
+	return s, false, err
 }
 
 // forgetSupervisor lets the orphan reaper have pid again, once the runner waited

@@ -2,9 +2,11 @@ package job
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,4 +79,98 @@ func TestStartRefusesNULInTheEnvironment(t *testing.T) {
 	entries, err := os.ReadDir(b.spec.WorkDir)
 	require.NoError(t, err)
 	require.Empty(t, entries, "no workspace left behind")
+}
+
+// cmdline reads a process's command line, its arguments separated by spaces.
+func cmdline(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	require.NoError(t, err)
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// idleSpares lists this process's children that wait for a job as spares.
+func idleSpares(t *testing.T) []int {
+	t.Helper()
+	var pids []int
+	for _, p := range processes() {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil &&
+			p.ppid == os.Getpid() && p.running() && strings.Contains(string(b), spareCommand) {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
+// TestJobsRunInSpareSupervisors: after a job started, an idle supervisor waits
+// for the next one (shown as job-spare-idle), which runs in it (then shown as
+// job-supervisor), in its workspace, with its output.
+func TestJobsRunInSpareSupervisors(t *testing.T) {
+	first := start(t, setup(t, "true").spec)
+	require.Equal(t, 0, first.Wait().ExitCode)
+	var idle *supervisor
+	require.Eventually(t, func() bool {
+		spare.Lock()
+		defer spare.Unlock()
+		idle = spare.idle
+		return idle != nil
+	}, 10*time.Second, time.Millisecond)
+	require.Equal(t, "aura-runner "+spareCommand, cmdline(t, idle.cmd.Process.Pid))
+
+	b := setup(t, `pwd; echo "$GREETING"; echo to stderr >&2; tr '\0' ' ' < /proc/$PPID/cmdline; exit 3`)
+	p := start(t, b.spec)
+	require.Equal(t, idle.cmd.Process.Pid, p.cmd.Process.Pid, "the job ran in the spare")
+	require.Equal(t, 3, p.Wait().ExitCode)
+	require.Equal(t, p.Dir()+"\nhello world\nto stderr\naura-runner "+supervisorCommand+" ", b.out.String())
+}
+
+// TestIdleSpareExitsQuietly: a spare let go before it got a job (the runner
+// exits) exits with 0 and writes nothing.
+func TestIdleSpareExitsQuietly(t *testing.T) {
+	t.Parallel()
+	s, err := startSupervisor()
+	require.NoError(t, err)
+	require.NoError(t, s.release())
+	out, err := io.ReadAll(s.output)
+	require.NoError(t, err)
+	require.Empty(t, string(out))
+	require.NoError(t, s.output.Close())
+}
+
+// TestConcurrentStarts: jobs started at once each get a supervisor of their
+// own, and at most one spare is left waiting.
+func TestConcurrentStarts(t *testing.T) {
+	var wg sync.WaitGroup
+	results := make([]string, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := setup(t, fmt.Sprintf("sleep 0.2; echo %d $PPID", i))
+			p, err := Start(b.spec)
+			if err != nil {
+				results[i] = err.Error()
+				return
+			}
+			if res := p.Wait(); res.ExitCode != 0 {
+				results[i] = fmt.Sprint(res)
+				return
+			}
+			results[i] = b.out.String()
+		}()
+	}
+	wg.Wait()
+	supervisorPids := map[string]bool{}
+	for i, out := range results {
+		n, pid, _ := strings.Cut(strings.TrimSpace(out), " ")
+		require.Equal(t, fmt.Sprint(i), n, out)
+		supervisorPids[pid] = true
+	}
+	require.Len(t, supervisorPids, len(results), "a supervisor runs one job")
+	require.Eventually(t, func() bool {
+		spare.Lock()
+		defer spare.Unlock()
+		return !spare.starting
+	}, 10*time.Second, time.Millisecond)
+	require.LessOrEqual(t, len(idleSpares(t)), 1)
 }
