@@ -82,7 +82,9 @@ describe('aura web UI', () => {
     await page.goto(`${w.web}/new-runner`);
     await page.fill('input[name=name]', 'r1');
     await page.fill('input[name=tags]', 'e2e');
+    await page.fill('input[name=projects]', 'demo');
     await page.click('button[type=submit]');
+    await page.getByText('of demo only').waitFor();
     runnerToken = (await page.locator('[data-testid=token]').textContent({ timeout: 10_000 })) ?? '';
     expect(runnerToken).toMatch(/^AURA_RUNNERKEY_/);
     const cmd = await page.locator('[data-testid=command]').textContent();

@@ -10,6 +10,7 @@ function shellQuote(s: string): string {
 export function NewRunnerPage() {
   const [name, setName] = useState('');
   const [tags, setTags] = useState('native,linux');
+  const [projects, setProjects] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
   const [made, setMade] = useState<Schemas['RunnerCreated'] | null>(null);
@@ -18,8 +19,11 @@ export function NewRunnerPage() {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
-    const list = tags.split(/\s+/).filter(Boolean);
-    const res = await api.POST('/api/v1/runners', { body: { name, tags: list } });
+    const words = (s: string) => s.split(/\s+/).filter(Boolean);
+    const only = words(projects);
+    const res = await api.POST('/api/v1/runners', {
+      body: { name, tags: words(tags), ...(only.length > 0 ? { projects: only } : {}) },
+    });
     setBusy(false);
     if (!res.data) setError(errorText(res.error, res.response.status));
     else setMade(res.data);
@@ -32,6 +36,10 @@ export function NewRunnerPage() {
     return (
       <Page title="Runner created">
         <p>The token of {made.name} is shown this one time only.</p>
+        <p>
+          It claims jobs tagged {made.tags.join(', ')}
+          {made.projects ? ` of ${made.projects.join(', ')} only` : ' of every project'}.
+        </p>
         <p className="secret">
           <code data-testid="token">{made.token}</code> <Copy text={made.token} />
         </p>
@@ -52,7 +60,11 @@ export function NewRunnerPage() {
         </label>
         <label>
           Tags, in priority order, separated by spaces
-          <input value={tags} onChange={(e) => setTags(e.target.value)} name="tags" />
+          <input required value={tags} onChange={(e) => setTags(e.target.value)} name="tags" />
+        </label>
+        <label>
+          Projects it serves, separated by spaces (empty: every project)
+          <input value={projects} onChange={(e) => setProjects(e.target.value)} name="projects" />
         </label>
         <ErrorText error={error} />
         <button type="submit" disabled={busy}>
