@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Freeze stops every process of the cluster with SIGSTOP: the postmaster first, so
@@ -24,10 +25,20 @@ func (c *Cluster) Freeze() error {
 	if err := syscall.Kill(master, syscall.SIGSTOP); err != nil {
 		return fmt.Errorf("pgcluster: freeze postmaster %d: %w", master, err)
 	}
+	// A signal takes effect when the process next runs: until the postmaster is
+	// stopped it may still fork, so wait for that, then stop children until a
+	// pass finds none left running.
+	waitStopped(master)
 	frozen := []int{master}
-	for _, pid := range children(master) {
-		if syscall.Kill(pid, syscall.SIGSTOP) == nil {
-			frozen = append(frozen, pid)
+	stopped := map[int]bool{master: true}
+	for more := true; more; {
+		more = false
+		for _, pid := range children(master) {
+			if !stopped[pid] && syscall.Kill(pid, syscall.SIGSTOP) == nil {
+				stopped[pid], more = true, true
+				frozen = append(frozen, pid)
+				waitStopped(pid)
+			}
 		}
 	}
 	c.frozen = frozen
@@ -55,29 +66,48 @@ func (c *Cluster) Thaw() error {
 	return firstErr
 }
 
+// waitStopped waits (a second at most) until pid is stopped or gone.
+func waitStopped(pid int) {
+	for range 1000 {
+		st, ok := procStat(pid)
+		if !ok || len(st) == 0 || st[0] == "T" || st[0] == "t" || st[0] == "Z" {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name,
+// starting with the state.
+func procStat(pid int) ([]string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, false
+	}
+	// The command name, in parentheses, may hold spaces: fields start after it.
+	s := string(b)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return nil, false
+	}
+	return strings.Fields(s[end+1:]), true
+}
+
 // children lists the processes whose parent is pid, from /proc.
 func children(pid int) []int {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var kids []int
 	for _, p := range stats {
-		b, err := os.ReadFile(p)
+		kid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err != nil {
 			continue
 		}
-		// The command name, in parentheses, may hold spaces: fields start after it.
-		s := string(b)
-		end := strings.LastIndexByte(s, ')')
-		if end < 0 {
-			continue
-		}
-		fields := strings.Fields(s[end+1:])
-		if len(fields) < 2 {
+		fields, ok := procStat(kid)
+		if !ok || len(fields) < 2 {
 			continue
 		}
 		if ppid, err := strconv.Atoi(fields[1]); err == nil && ppid == pid {
-			if kid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
-				kids = append(kids, kid)
-			}
+			kids = append(kids, kid)
 		}
 	}
 	return kids
