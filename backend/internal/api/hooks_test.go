@@ -640,8 +640,20 @@ func TestIntegrationForgeURL(t *testing.T) {
 	require.Equal(t, 200, code, bad.Message)
 	drainOutbox(t, integrations.NewSender(b.forge, integrations.SenderConfig{}, nil))
 	forge.mu.Lock()
-	defer forge.mu.Unlock()
 	require.Equal(t, []string{"/api/v1/repos/owner/repo/statuses/" + sha}, forge.statuses)
+	forge.mu.Unlock()
+
+	// One saved before and never saved again gets its statuses to the derived API too.
+	_, err = b.pool.Exec(context.Background(), `UPDATE integrations SET api_url = $2 WHERE id = $1`, in.ID, forge.URL)
+	require.NoError(t, err)
+	sha2 := strings.Repeat("e", 40)
+	push = []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":"%s","after":"%s","repository":{"full_name":"owner/repo"}}`, sha, sha2))
+	code, _, bad = b.hook(in.ID, signedHeaders("gitea", "push", in.Secret, push), push)
+	require.Equal(t, 200, code, bad.Message)
+	drainOutbox(t, integrations.NewSender(b.forge, integrations.SenderConfig{}, nil))
+	forge.mu.Lock()
+	defer forge.mu.Unlock()
+	require.Contains(t, forge.statuses, "/api/v1/repos/owner/repo/statuses/"+sha2)
 }
 
 // TestStatusFailureIsShort: a forge's refusal is kept as its status code and a

@@ -135,7 +135,12 @@ func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
 		fail("reading the commit's status failed")
 		return
 	}
-	forge := &Forge{Kind: row.Kind, APIURL: row.APIURL, Token: string(token), Repository: row.Repository,
+	apiURL := row.APIURL
+	if base, err := APIBase(row.Kind, row.APIURL); err == nil {
+		// An address saved before Aura derived the API from it reaches the API too.
+		apiURL = base
+	}
+	forge := &Forge{Kind: row.Kind, APIURL: apiURL, Token: string(token), Repository: row.Repository,
 		AllowPrivateNetwork: row.AllowPrivateNetwork}
 	target := s.svc.targetURL(row.Project, row.SHA)
 	for _, job := range slices.Sorted(maps.Keys(states)) {
