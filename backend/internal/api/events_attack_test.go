@@ -366,3 +366,18 @@ func TestEventsPrivateAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsProjectDeletionClosesItsTokens: deleting a project revokes its
+// tokens, and their sockets close at once, not at the periodic check.
+func TestEventsProjectDeletionClosesItsTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t) // the periodic check runs every 5 s
+	tok := b.project("doomed", true)
+	s := openEvents(t, b.url, tok)
+	s.subscribe("project:doomed")
+	s.stillOpen(100 * time.Millisecond)
+	code, _ := b.do(call{method: "DELETE", path: "/api/v1/projects/doomed", token: b.admin})
+	require.Equal(t, 204, code)
+	code, _ = s.closedWithin(time.Second)
+	require.Equal(t, 4001, code)
+}

@@ -112,8 +112,12 @@ func (s *Store) ProjectDelete(ctx context.Context, slug string) error {
 			}
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM tokens WHERE project_id = $1`, id)
-		return interpret(err, "delete project tokens")
+		// Its tokens are revoked like one deleted by itself: their sockets close at once.
+		const qTokens = `
+			WITH revoked AS (DELETE FROM tokens WHERE project_id = $1 RETURNING hash)
+			SELECT count(pg_notify('` + ChannelEvents + `', ` + revokedEventSQL + `)) FROM revoked`
+		var n int
+		return interpret(tx.QueryRow(ctx, qTokens, id).Scan(&n), "delete project tokens")
 	})
 }
 
