@@ -9,17 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/api"
-	"github.com/aura-ci/aura/backend/internal/auth"
-	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -472,29 +468,8 @@ func TestEventsSlowClientIsDropped(t *testing.T) {
 // dispatcher and hub) on b's database and returns its URL.
 func (b *testBundle) replica(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, b.dbURL)
-	require.NoError(t, err)
-	st := store.New(pool, b.box)
-	a := auth.New(st, b.tokenKey)
-	disp := dispatch.New(st, dispatch.Config{Lease: 30 * time.Second, AckTimeout: 10 * time.Second})
-	hub := events.NewHub(st, a, events.HubConfig{})
-	listener := events.NewListener(b.dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
-	bg, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { listener.Run(bg) })
-	wg.Go(func() { disp.Run(bg) })
-	wg.Go(func() { hub.Run(bg) })
-	<-listener.Ready()
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: a, Dispatcher: disp, Events: hub, LogLimit: 64 << 20}))
-	t.Cleanup(func() {
-		disp.Stop()
-		cancel()
-		srv.Close()
-		wg.Wait()
-		pool.Close()
-	})
-	return srv.URL
+	url, _ := b.hubServer(t, events.HubConfig{})
+	return url
 }
 
 // TestEventsAcrossTwoServers watches through one server what happens through
