@@ -190,11 +190,7 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 	}
 	switch e := e.(type) {
 	case store.JobEvent:
-		if e.Status != store.StatusRunning {
-			h.closeJobSockets(e.JobID, 0)
-		} else {
-			h.closeJobSockets(e.JobID, e.Attempt)
-		}
+		h.closeJobSockets(ctx, e.JobID)
 		h.mu.Lock()
 		nobody := len(h.clients) == 0
 		h.mu.Unlock()
@@ -240,16 +236,32 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 	}
 }
 
-// closeJobSockets closes the sockets of job tokens of jobID whose attempt is
-// not running (0: none is), before any later event reaches them: a job token is
-// worth nothing once its attempt ended.
-func (h *Hub) closeJobSockets(jobID int64, running int) {
+// closeJobSockets checks the job tokens of jobID's sockets again when the job
+// changed, and closes those whose hand-out is over before any later event
+// reaches them: a job token is worth nothing once its attempt ended. The event
+// itself cannot tell: it may be older than the hand-out (the queued event of
+// the claim that gave the token arrives after its socket opened), and a
+// hand-out is more than its attempt number.
+func (h *Hub) closeJobSockets(ctx context.Context, jobID int64) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	byToken := map[string][]*client{}
 	for c := range h.jobSockets[jobID] {
-		if c.principal().Attempt != running {
+		id := c.who.Load()
+		byToken[id.token] = append(byToken[id.token], c)
+	}
+	h.mu.Unlock()
+	for token, cs := range byToken {
+		actx, cancel := context.WithTimeout(ctx, authTimeout)
+		_, err := h.auth.Authenticate(actx, "Bearer "+token)
+		cancel()
+		if !errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrJobEnded) {
+			continue // still valid, or the database could not say: the periodic check will
+		}
+		h.mu.Lock()
+		for _, c := range cs {
 			h.dropLocked(c, closeTokenGone, "the job token's attempt ended")
 		}
+		h.mu.Unlock()
 	}
 }
 
