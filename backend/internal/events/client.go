@@ -33,14 +33,17 @@ const (
 )
 
 const (
-	pongWait    = 60 * time.Second
-	pingEvery   = pongWait * 9 / 10
-	maxMessage  = 4096
-	logPiece    = 16      // chunks per database read when catching a log up
-	logMaxFrame = 1 << 20 // bytes of log per message, before base64
-	maxTopics   = 1000    // subscriptions per socket
-	authTimeout = 10 * time.Second
-	sendBuffer  = 256 << 10 // the kernel's send buffer of a socket
+	pongWait   = 60 * time.Second
+	pingEvery  = pongWait * 9 / 10
+	maxMessage = 4096
+	logPiece   = 16 // chunks per database read when catching a log up
+	// logPieceBytes bounds the bytes of one such read past its first chunk: a
+	// writer holds what it read until its client takes it.
+	logPieceBytes = 256 << 10
+	logMaxFrame   = 1 << 20 // bytes of log per message, before base64
+	maxTopics     = 1000    // subscriptions per socket
+	authTimeout   = 10 * time.Second
+	sendBuffer    = 256 << 10 // the kernel's send buffer of a socket
 )
 
 var upgrader = websocket.Upgrader{
@@ -501,7 +504,7 @@ func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64
 		return nil
 	}
 	for to == 0 || cur.next < to {
-		chunks, _, err := c.hub.store.LogChunksRead(ctx, jobID, cur.attempt, cur.next, to, logPiece)
+		chunks, _, err := c.hub.store.LogChunksRead(ctx, jobID, cur.attempt, cur.next, to, logPiece, logPieceBytes)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

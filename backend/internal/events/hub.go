@@ -308,7 +308,7 @@ func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
 	if !ok {
 		return // deleted meanwhile
 	}
-	chunks, attempt, err := h.store.LogChunksRead(ctx, e.JobID, e.Attempt, e.Offset, e.Offset+e.Length, 16)
+	chunks, attempt, err := h.store.LogChunksRead(ctx, e.JobID, e.Attempt, e.Offset, e.Offset+e.Length, 16, 0)
 	if err != nil {
 		// The subscribers' writers fill the gap from the next chunk on.
 		h.log.Warn("event hub: read log chunk", "job", e.JobID, "err", err)

@@ -126,8 +126,8 @@ func TestLogChunksRead(t *testing.T) {
 		require.NoError(t, err)
 		off += 4
 	}
-	read := func(from, to int64, max int) string {
-		chunks, attempt, err := st.LogChunksRead(ctx, id, 0, from, to, max)
+	readBounded := func(from, to int64, max int, maxBytes int64) string {
+		chunks, attempt, err := st.LogChunksRead(ctx, id, 0, from, to, max, maxBytes)
 		require.NoError(t, err)
 		require.Equal(t, 1, attempt)
 		var b strings.Builder
@@ -140,10 +140,13 @@ func TestLogChunksRead(t *testing.T) {
 		}
 		return b.String()
 	}
+	read := func(from, to int64, max int) string { return readBounded(from, to, max, 0) }
 	require.Equal(t, "aaaabbbbccccdddd", read(0, 0, 100))
+	require.Equal(t, "aaaabbbb", readBounded(0, 0, 100, 8), "no chunk starting 8 bytes or more in")
+	require.Equal(t, "aaaa", readBounded(0, 0, 100, 1), "the first chunk whatever its size")
 	require.Equal(t, "abbbbccc", read(3, 11, 100))
 	require.Equal(t, "bbcccc", read(6, 0, 2))
 	require.Equal(t, "", read(16, 0, 100))
-	_, _, err = st.LogChunksRead(ctx, 999, 0, 0, 0, 1)
+	_, _, err = st.LogChunksRead(ctx, 999, 0, 0, 0, 1, 0)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }

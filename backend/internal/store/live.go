@@ -19,25 +19,34 @@ type LogChunk struct {
 
 // LogChunksRead returns the chunks of a job attempt's log (0: the current one)
 // that hold bytes in [from, to) (to 0: up to the end), trimmed to start at from,
-// with the attempt read; at most maxChunks of them. The event hub sends them as
-// they are, so each carries its own arrival time.
-func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, from, to int64, maxChunks int) ([]LogChunk, int, error) {
+// with the attempt read; at most maxChunks of them, and (maxBytes > 0) no chunk
+// past the first that starts maxBytes or more into what is read, so a reader
+// that holds what it read until a slow client takes it holds little. The event
+// hub sends them as they are, so each carries its own arrival time.
+func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, from, to int64, maxChunks int, maxBytes int64) ([]LogChunk, int, error) {
 	if attempt == 0 {
 		if err := s.pool.QueryRow(ctx, `SELECT attempt FROM jobs WHERE id = $1`, jobID).Scan(&attempt); err != nil {
 			return nil, 0, interpret(err, "read log chunks")
 		}
 	}
+	// length() of a stored value reads no data: only the chunks kept are read.
 	const q = `
 		SELECT "offset", data, arrived_at,
 			(SELECT p.private FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = $1)
-		FROM log_chunks
-		WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
-			AND ($4 = 0 OR "offset" < $4)
-			-- Start the index scan at the chunk holding $3, not at the log's start.
-			AND "offset" >= coalesce((SELECT max("offset") FROM log_chunks
-				WHERE job_id = $1 AND attempt = $2 AND "offset" <= $3), 0)
-		ORDER BY "offset" LIMIT $5`
-	rows, _ := s.pool.Query(ctx, q, jobID, attempt, from, to, maxChunks)
+		FROM (
+			SELECT "offset", data, arrived_at,
+				sum(length(data)) OVER (ORDER BY "offset") - length(data) AS before
+			FROM log_chunks
+			WHERE job_id = $1 AND attempt = $2 AND "offset" + length(data) > $3
+				AND ($4 = 0 OR "offset" < $4)
+				-- Start the index scan at the chunk holding $3, not at the log's start.
+				AND "offset" >= coalesce((SELECT max("offset") FROM log_chunks
+					WHERE job_id = $1 AND attempt = $2 AND "offset" <= $3), 0)
+			ORDER BY "offset" LIMIT $5
+		) c
+		WHERE $6 = 0 OR before = 0 OR before < $6
+		ORDER BY "offset"`
+	rows, _ := s.pool.Query(ctx, q, jobID, attempt, from, to, maxChunks, maxBytes)
 	chunks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogChunk, error) {
 		var c LogChunk
 		err := r.Scan(&c.Offset, &c.Data, &c.Time, &c.Private)
