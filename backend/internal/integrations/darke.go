@@ -6,15 +6,22 @@ import (
 	"strings"
 )
 
-// darke reads Darke Files' push notifications, as Aura 0.4 did: {owner, repo,
-// refName, commit}, names matched case-insensitively (encoding/json does). They
-// are signed like GitHub's, with X-Hub-Signature-256; a sender that cannot sign
-// may send the secret itself as "Authorization: Bearer <secret>".
-type darke struct{}
+// KindDarke is Darke Files.
+const KindDarke = "darke"
 
-func (darke) verify(secret []byte, h http.Header, body []byte) error {
+// darkeKind reads Darke Files' push notifications, as Aura 0.4 did: {owner,
+// repo, refName, commit}, names matched case-insensitively (encoding/json
+// does). They are signed like GitHub's, with X-Hub-Signature-256; a sender that
+// cannot sign may send the secret itself as "Authorization: Bearer <secret>".
+// It reports no status.
+var darkeKind = &forgeKind{
+	kind: KindDarke, name: "Darke Files", events: pushEvents,
+	verify: verifyDarke, parse: parseDarke,
+}
+
+func verifyDarke(secret []byte, h http.Header, body []byte) error {
 	if token, ok := strings.CutPrefix(h.Get("Authorization"), "Bearer "); ok && h.Get("X-Hub-Signature-256") == "" {
-		return gitlab{}.verify(secret, http.Header{"X-Gitlab-Token": {token}}, body)
+		return checkToken(secret, token)
 	}
 	return verifyHubSignature(secret, h, body)
 }
@@ -27,7 +34,7 @@ type darkePush struct {
 	CloneURL string `json:"cloneUrl"`
 }
 
-func (darke) parse(h http.Header, body []byte) (*Event, error) {
+func parseDarke(_ http.Header, body []byte) (*Event, error) {
 	var p darkePush
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, malformed("the push body is not valid JSON: " + err.Error())
@@ -44,33 +51,5 @@ func (darke) parse(h http.Header, body []byte) (*Event, error) {
 		return nil, err
 	}
 	e.Repository, e.CloneURL = p.Owner+"/"+p.Repo, p.CloneURL
-	return e, nil
-}
-
-// generic reads a minimal push from any tool that can sign a JSON body like
-// GitHub: {"repository", "ref", "sha", "cloneUrl"}.
-type generic struct{}
-
-func (generic) verify(secret []byte, h http.Header, body []byte) error {
-	return verifyHubSignature(secret, h, body)
-}
-
-type genericPush struct {
-	Repository string `json:"repository"`
-	Ref        string `json:"ref"`
-	SHA        string `json:"sha"`
-	CloneURL   string `json:"cloneUrl"`
-}
-
-func (generic) parse(h http.Header, body []byte) (*Event, error) {
-	var p genericPush
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, malformed("the push body is not valid JSON: " + err.Error())
-	}
-	e, err := pushEvent(p.Ref, "", p.SHA, "")
-	if err != nil {
-		return nil, err
-	}
-	e.Repository, e.CloneURL, e.Delivery = p.Repository, p.CloneURL, h.Get("X-Aura-Delivery")
 	return e, nil
 }

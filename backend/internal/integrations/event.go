@@ -6,6 +6,7 @@ package integrations
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,19 +16,6 @@ import (
 	"regexp"
 	"strings"
 )
-
-// Kinds of integration.
-const (
-	KindGitea   = "gitea"
-	KindForgejo = "forgejo"
-	KindGitHub  = "github"
-	KindGitLab  = "gitlab"
-	KindDarke   = "darke"
-	KindGeneric = "generic"
-)
-
-// Kinds lists every kind, in the order the API documents them.
-var Kinds = []string{KindGitea, KindForgejo, KindGitHub, KindGitLab, KindDarke, KindGeneric}
 
 // Event names an integration can act on.
 const (
@@ -70,34 +58,10 @@ func (e *MalformedError) Error() string { return e.Message }
 
 func malformed(msg string) error { return &MalformedError{Message: msg} }
 
-// parser verifies and parses one forge's deliveries.
-type parser interface {
-	// verify checks the signature of body with secret, in constant time.
-	verify(secret []byte, h http.Header, body []byte) error
-	// parse reads a verified body; a *Skip error means nothing to start.
-	parse(h http.Header, body []byte) (*Event, error)
-}
-
-func parserFor(kind string) parser {
-	switch kind {
-	case KindGitea, KindForgejo:
-		return gitea{}
-	case KindGitHub:
-		return github{}
-	case KindGitLab:
-		return gitlab{}
-	case KindDarke:
-		return darke{}
-	case KindGeneric:
-		return generic{}
-	}
-	return nil
-}
-
 // Parse verifies and parses a delivery for an integration of kind. The signature
 // is checked before a byte of body is parsed.
 func Parse(kind string, secret []byte, h http.Header, body []byte) (*Event, error) {
-	p := parserFor(kind)
+	p := lookup(kind)
 	if p == nil {
 		return nil, malformed("unknown integration kind " + kind)
 	}
@@ -113,13 +77,13 @@ func Parse(kind string, secret []byte, h http.Header, body []byte) (*Event, erro
 // in its payload field: GitHub signs the body as sent, Gitea and Forgejo the
 // JSON inside it, so either is accepted. Only the form is read before the
 // signature matches, and only to find the bytes that are signed.
-func verify(p parser, secret []byte, h http.Header, body []byte) ([]byte, error) {
+func verify(p *forgeKind, secret []byte, h http.Header, body []byte) ([]byte, error) {
 	payload, isForm := formPayload(h, body)
 	return verifyForm(p, secret, h, body, payload, isForm)
 }
 
 // verifyForm is verify of a body whose form payload was read already.
-func verifyForm(p parser, secret []byte, h http.Header, body, payload []byte, isForm bool) ([]byte, error) {
+func verifyForm(p *forgeKind, secret []byte, h http.Header, body, payload []byte, isForm bool) ([]byte, error) {
 	if len(secret) == 0 {
 		return nil, ErrSignature
 	}
@@ -138,7 +102,7 @@ func verifyForm(p parser, secret []byte, h http.Header, body, payload []byte, is
 }
 
 // signs reports whether secret signs the delivery (whose form payload was read already).
-func signs(p parser, secret []byte, h http.Header, body, payload []byte, isForm bool) bool {
+func signs(p *forgeKind, secret []byte, h http.Header, body, payload []byte, isForm bool) bool {
 	_, err := verifyForm(p, secret, h, body, payload, isForm)
 	return err == nil || !errors.Is(err, ErrSignature)
 }
@@ -173,6 +137,19 @@ func checkMAC(secret, body, got []byte) error {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
 	if !hmac.Equal(m.Sum(nil), got) {
+		return ErrSignature
+	}
+	return nil
+}
+
+// checkToken compares a secret sent as it is with the integration's.
+func checkToken(secret []byte, token string) error {
+	if token == "" {
+		return ErrSignature
+	}
+	// Hashing first makes the comparison constant-time whatever the lengths.
+	a, b := sha256.Sum256(secret), sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
 		return ErrSignature
 	}
 	return nil

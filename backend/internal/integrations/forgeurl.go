@@ -11,18 +11,6 @@ import (
 	"strings"
 )
 
-// apiPaths are the API base paths of the forges that serve their API below
-// their web address.
-var apiPaths = map[string]string{
-	KindGitea:   "/api/v1",
-	KindForgejo: "/api/v1",
-	KindGitLab:  "/api/v4",
-	KindGitHub:  "/api/v3", // GitHub Enterprise Server
-}
-
-// kindNames are the forges' names, for messages.
-var kindNames = map[string]string{KindGitea: "Gitea", KindForgejo: "Forgejo", KindGitLab: "GitLab", KindGitHub: "GitHub"}
-
 // APIBase returns the API base URL of a forge of kind from what a user gives:
 // its web address (https://gitea.example, https://gitlab.example/sub) or the
 // API base itself (kept as it is). github.com's API is https://api.github.com;
@@ -36,12 +24,8 @@ func APIBase(kind, raw string) (string, error) {
 		return "", errors.New("apiUrl must not hold credentials, a query or a fragment")
 	}
 	path := strings.TrimRight(u.EscapedPath(), "/")
-	host := strings.ToLower(u.Hostname())
-	if kind == KindGitHub && (host == "github.com" || host == "www.github.com" || host == "api.github.com") {
-		return "https://api.github.com", nil
-	}
-	if suffix, ok := apiPaths[kind]; ok && !strings.HasSuffix(path, suffix) {
-		path += suffix
+	if f := lookup(kind); f != nil && f.status != nil {
+		return f.status.apiBase(u, path), nil
 	}
 	return u.Scheme + "://" + u.Host + path, nil
 }
@@ -55,30 +39,13 @@ type ForgeError struct {
 
 func (e *ForgeError) Error() string { return e.Message }
 
-// repositoryURL is where the forge's API describes f's repository.
-func repositoryURL(f *Forge) (string, error) {
-	base := strings.TrimRight(f.APIURL, "/")
-	if f.Kind == KindGitLab {
-		return base + "/projects/" + url.PathEscape(f.Repository), nil
+// statusAPIOf is the status API of kind; a kind that takes no statuses is an error.
+func statusAPIOf(kind string) (*statusAPI, error) {
+	f := lookup(kind)
+	if f == nil || f.status == nil {
+		return nil, fmt.Errorf("%s integrations report no status", kind)
 	}
-	owner, name, ok := strings.Cut(f.Repository, "/")
-	if !ok || strings.Contains(name, "/") {
-		return "", &ForgeError{Field: "repository", Message: fmt.Sprintf("repository %q is not owner/name", f.Repository)}
-	}
-	return base + "/repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name), nil
-}
-
-// setAuth sets the header through which kind takes an access token.
-func setAuth(req *http.Request, kind, token string) {
-	switch kind {
-	case KindGitHub:
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Accept", "application/vnd.github+json")
-	case KindGitLab:
-		req.Header.Set("PRIVATE-TOKEN", token)
-	default:
-		req.Header.Set("Authorization", "token "+token)
-	}
+	return f.status, nil
 }
 
 // CheckRepository reads f's repository through the forge's API with its token,
@@ -86,7 +53,11 @@ func setAuth(req *http.Request, kind, token string) {
 // instead of failing every status later. The error is a *ForgeError naming the
 // field, or a refused address.
 func (r *Reporter) CheckRepository(ctx context.Context, f *Forge) error {
-	endpoint, err := repositoryURL(f)
+	api, err := statusAPIOf(f.Kind)
+	if err != nil {
+		return err
+	}
+	endpoint, err := api.repositoryURL(strings.TrimRight(f.APIURL, "/"), f.Repository)
 	if err != nil {
 		return err
 	}
@@ -95,12 +66,12 @@ func (r *Reporter) CheckRepository(ctx context.Context, f *Forge) error {
 		return &ForgeError{Field: "apiUrl", Message: "apiUrl does not make a valid URL: " + err.Error()}
 	}
 	req.Header.Set("User-Agent", "Aura")
-	setAuth(req, f.Kind, f.Token)
+	api.auth(req, f.Token)
 	client := r.public
 	if f.AllowPrivateNetwork {
 		client = r.private
 	}
-	name := kindNames[f.Kind]
+	name := Name(f.Kind)
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error

@@ -6,11 +6,33 @@ import (
 	"strconv"
 )
 
-// gitea reads Gitea's and Forgejo's webhooks: same payloads, same hex HMAC, and
-// both also send GitHub-style headers, so their own headers are read first.
-type gitea struct{}
+// Kinds of integration for Gitea and its fork Forgejo.
+const (
+	KindGitea   = "gitea"
+	KindForgejo = "forgejo"
+)
 
-func (gitea) verify(secret []byte, h http.Header, body []byte) error {
+var (
+	giteaKind   = giteaLike(KindGitea, "Gitea")
+	forgejoKind = giteaLike(KindForgejo, "Forgejo")
+)
+
+// giteaLike is Gitea or Forgejo: same webhooks, same API. Both also send
+// GitHub-style headers, so their own headers are read first.
+func giteaLike(kind, name string) *forgeKind {
+	return &forgeKind{
+		kind: kind, name: name, events: allEvents,
+		verify: verifyGitea, parse: parseGitea,
+		status: &statusAPI{
+			apiBase:       apiBelow("/api/v1"),
+			auth:          func(req *http.Request, token string) { req.Header.Set("Authorization", "token "+token) },
+			repositoryURL: ownerNameURL,
+			request:       ownerNameStatus,
+		},
+	}
+}
+
+func verifyGitea(secret []byte, h http.Header, body []byte) error {
 	for _, name := range []string{"X-Forgejo-Signature", "X-Gitea-Signature", "X-Gogs-Signature"} {
 		if sig := h.Get(name); sig != "" {
 			return verifyHex(secret, sig, "", body)
@@ -49,7 +71,7 @@ type giteaPull struct {
 	Repository giteaRepo `json:"repository"`
 }
 
-func (gitea) parse(h http.Header, body []byte) (*Event, error) {
+func parseGitea(h http.Header, body []byte) (*Event, error) {
 	event := firstHeader(h, "X-Forgejo-Event", "X-Gitea-Event", "X-Gogs-Event", "X-GitHub-Event")
 	delivery := firstHeader(h, "X-Forgejo-Delivery", "X-Gitea-Delivery", "X-Gogs-Delivery", "X-GitHub-Delivery")
 	switch event {

@@ -3,14 +3,34 @@ package integrations
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 )
 
-// github reads GitHub's webhooks, signed with X-Hub-Signature-256.
-type github struct{}
+// KindGitHub is GitHub, github.com or GitHub Enterprise Server.
+const KindGitHub = "github"
 
-func (github) verify(secret []byte, h http.Header, body []byte) error {
-	return verifyHubSignature(secret, h, body)
+// githubKind reads GitHub's webhooks, signed with X-Hub-Signature-256, and
+// sends statuses to github.com's API or to an Enterprise server's /api/v3.
+var githubKind = &forgeKind{
+	kind: KindGitHub, name: "GitHub", events: allEvents,
+	verify: verifyHubSignature, parse: parseGitHub,
+	status: &statusAPI{
+		apiBase: func(u *url.URL, path string) string {
+			switch strings.ToLower(u.Hostname()) {
+			case "github.com", "www.github.com", "api.github.com":
+				return "https://api.github.com"
+			}
+			return apiBelow("/api/v3")(u, path)
+		},
+		auth: func(req *http.Request, token string) {
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Accept", "application/vnd.github+json")
+		},
+		repositoryURL: ownerNameURL,
+		request:       ownerNameStatus,
+	},
 }
 
 type githubRepo struct {
@@ -42,7 +62,7 @@ type githubPull struct {
 	Repository githubRepo `json:"repository"`
 }
 
-func (github) parse(h http.Header, body []byte) (*Event, error) {
+func parseGitHub(h http.Header, body []byte) (*Event, error) {
 	delivery := h.Get("X-GitHub-Delivery")
 	switch event := h.Get("X-GitHub-Event"); event {
 	case "ping":

@@ -1,28 +1,41 @@
 package integrations
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
-// gitlab reads GitLab's webhooks. GitLab signs nothing: it sends the secret
-// itself in X-Gitlab-Token.
-type gitlab struct{}
+// KindGitLab is GitLab.
+const KindGitLab = "gitlab"
 
-func (gitlab) verify(secret []byte, h http.Header, _ []byte) error {
-	token := h.Get("X-Gitlab-Token")
-	if token == "" {
-		return ErrSignature
-	}
-	// Hashing first makes the comparison constant-time whatever the lengths.
-	a, b := sha256.Sum256(secret), sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
-		return ErrSignature
-	}
-	return nil
+// gitlabKind reads GitLab's webhooks and sends statuses to its /api/v4.
+// Repositories may be named by their numeric project id.
+var gitlabKind = &forgeKind{
+	kind: KindGitLab, name: "GitLab", events: allEvents, projectIDs: true,
+	verify: verifyGitLab, parse: parseGitLab,
+	status: &statusAPI{
+		apiBase: apiBelow("/api/v4"),
+		auth:    func(req *http.Request, token string) { req.Header.Set("PRIVATE-TOKEN", token) },
+		repositoryURL: func(base, repository string) (string, error) {
+			return base + "/projects/" + url.PathEscape(repository), nil
+		},
+		request: func(base, repository string, s *Status) (string, map[string]string, error) {
+			state := s.State
+			if state == "failure" {
+				state = "failed"
+			}
+			return base + "/projects/" + url.PathEscape(repository) + "/statuses/" + s.SHA,
+				map[string]string{"state": state, "name": s.Context, "description": s.Description, "target_url": s.TargetURL}, nil
+		},
+	},
+}
+
+// verifyGitLab checks GitLab's secret token. GitLab signs nothing: it sends the
+// secret itself in X-Gitlab-Token.
+func verifyGitLab(secret []byte, h http.Header, _ []byte) error {
+	return checkToken(secret, h.Get("X-Gitlab-Token"))
 }
 
 type gitlabProject struct {
@@ -60,7 +73,7 @@ type gitlabMerge struct {
 	} `json:"object_attributes"`
 }
 
-func (gitlab) parse(h http.Header, body []byte) (*Event, error) {
+func parseGitLab(h http.Header, body []byte) (*Event, error) {
 	delivery := h.Get("Idempotency-Key")
 	switch event := h.Get("X-Gitlab-Event"); event {
 	case "Push Hook", "Tag Push Hook":

@@ -43,16 +43,16 @@ func TestGitHubSignatureVector(t *testing.T) {
 
 	h := http.Header{}
 	h.Set("X-Hub-Signature-256", v.Header)
-	require.NoError(t, github{}.verify([]byte(v.Secret), h, body))
-	require.ErrorIs(t, github{}.verify([]byte("It's a Secret to Everybody."), h, body), ErrSignature)
-	require.ErrorIs(t, github{}.verify([]byte(v.Secret), h, append(body, '\n')), ErrSignature)
+	require.NoError(t, githubKind.verify([]byte(v.Secret), h, body))
+	require.ErrorIs(t, githubKind.verify([]byte("It's a Secret to Everybody."), h, body), ErrSignature)
+	require.ErrorIs(t, githubKind.verify([]byte(v.Secret), h, append(body, '\n')), ErrSignature)
 
 	g := http.Header{}
 	g.Set("X-Gitea-Signature", v.Signature)
-	require.NoError(t, gitea{}.verify([]byte(v.Secret), g, body))
+	require.NoError(t, giteaKind.verify([]byte(v.Secret), g, body))
 	f := http.Header{}
 	f.Set("X-Forgejo-Signature", v.Signature)
-	require.NoError(t, gitea{}.verify([]byte(v.Secret), f, body))
+	require.NoError(t, forgejoKind.verify([]byte(v.Secret), f, body))
 }
 
 func TestVerifyRefuses(t *testing.T) {

@@ -197,7 +197,7 @@ func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Head
 		if err != nil {
 			continue
 		}
-		if p := parserFor(in.Kind); p != nil && signs(p, secret, h, body, payload, isForm) {
+		if f := lookup(in.Kind); f != nil && signs(f, secret, h, body, payload, isForm) {
 			return s.receive(ctx, in, h, body, true)
 		}
 	}

@@ -11,22 +11,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
 )
-
-// ReportsStatus reports whether integrations of kind send commit statuses.
-func ReportsStatus(kind string) bool {
-	switch kind {
-	case KindGitea, KindForgejo, KindGitHub, KindGitLab:
-		return true
-	}
-	return false
-}
 
 // Status is one commit status to send.
 type Status struct {
@@ -188,51 +178,22 @@ func NewReporter(timeout time.Duration) *Reporter {
 	return &Reporter{public: newClient(timeout, false), private: newClient(timeout, true)}
 }
 
-var (
-	ownerRepo = regexp.MustCompile(`^[^\s/]+(/[^\s/]+)+$`)
-	numericID = regexp.MustCompile(`^[0-9]+$`)
-)
-
-// ValidRepository reports whether repository names a repository of kind.
-func ValidRepository(kind, repository string) bool {
-	if strings.Contains(repository, "..") {
-		return false
-	}
-	if kind == KindGitLab && numericID.MatchString(repository) {
-		return true
-	}
-	return ownerRepo.MatchString(repository)
-}
-
 // Send posts one status to the forge.
 func (r *Reporter) Send(ctx context.Context, f *Forge, s *Status) error {
 	if !validSHA(s.SHA) {
 		return fmt.Errorf("%s is not a commit id", s.SHA)
 	}
-	base := strings.TrimRight(f.APIURL, "/")
-	desc := s.Description
-	if len(desc) > 140 {
-		desc = desc[:137] + "..."
+	api, err := statusAPIOf(f.Kind)
+	if err != nil {
+		return err
 	}
-	var endpoint string
-	var payload map[string]string
-	switch f.Kind {
-	case KindGitea, KindForgejo, KindGitHub:
-		parts := strings.Split(f.Repository, "/")
-		if len(parts) != 2 {
-			return fmt.Errorf("repository %q is not owner/name", f.Repository)
-		}
-		endpoint = base + "/repos/" + url.PathEscape(parts[0]) + "/" + url.PathEscape(parts[1]) + "/statuses/" + s.SHA
-		payload = map[string]string{"state": s.State, "context": s.Context, "description": desc, "target_url": s.TargetURL}
-	case KindGitLab:
-		state := s.State
-		if state == "failure" {
-			state = "failed"
-		}
-		endpoint = base + "/projects/" + url.PathEscape(f.Repository) + "/statuses/" + s.SHA
-		payload = map[string]string{"state": state, "name": s.Context, "description": desc, "target_url": s.TargetURL}
-	default:
-		return fmt.Errorf("%s integrations report no status", f.Kind)
+	shown := *s
+	if len(shown.Description) > 140 {
+		shown.Description = shown.Description[:137] + "..."
+	}
+	endpoint, payload, err := api.request(strings.TrimRight(f.APIURL, "/"), f.Repository, &shown)
+	if err != nil {
+		return err
 	}
 	body, _ := json.Marshal(payload)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
@@ -241,7 +202,7 @@ func (r *Reporter) Send(ctx context.Context, f *Forge, s *Status) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Aura")
-	setAuth(req, f.Kind, f.Token)
+	api.auth(req, f.Token)
 	client := r.public
 	if f.AllowPrivateNetwork {
 		client = r.private
