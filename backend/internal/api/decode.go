@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -43,6 +44,7 @@ func newValidator() *validator.Validate {
 	must(v.RegisterValidation("slug", func(fl validator.FieldLevel) bool { return slugPattern.MatchString(fl.Field().String()) }))
 	must(v.RegisterValidation("tag", func(fl validator.FieldLevel) bool { return tagPattern.MatchString(fl.Field().String()) }))
 	must(v.RegisterValidation("envname", func(fl validator.FieldLevel) bool { return envNamePattern.MatchString(fl.Field().String()) }))
+	must(v.RegisterValidation("forge", func(fl validator.FieldLevel) bool { return integrations.Known(fl.Field().String()) }))
 	must(v.RegisterValidation("secretvalue", func(fl validator.FieldLevel) bool { return len(fl.Field().String()) >= minSecretLen }))
 	return v
 }
@@ -141,6 +143,8 @@ func validationMessage(field string, fe validator.FieldError) string {
 		return "field " + field + " must be a variable name (letters, digits and _, not starting with a digit)"
 	case "secretvalue":
 		return fmt.Sprintf("field %s must be at least %d characters: a shorter secret cannot be masked in logs without masking ordinary output too", field, minSecretLen)
+	case "forge":
+		return "field " + field + " must be one of " + strings.Join(integrations.Kinds(), ", ")
 	case "min", "gte":
 		return fmt.Sprintf("field %s must be at least %s", field, fe.Param())
 	case "max", "lte":

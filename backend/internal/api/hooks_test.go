@@ -151,6 +151,15 @@ func TestHookFixtures(t *testing.T) {
 		{"gitlab", "1", "gitlab/tag_push.json", "Tag Push Hook", "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7", []string{"tag/v1.0.0"}, ""},
 		{"gitlab", "awesome_space/awesome_project", "gitlab/merge_request-opened.json", "Merge Request Hook", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", []string{"mr/1", "ref/ms-viewport"}, ""},
 		{"gitlab", "gitlab-org/hello-world", "gitlab/push-branch-deleted.json", "Push Hook", "", nil, "branch feature was deleted"},
+		{"darke", "Ann/Tools", "darke/push.json", "", "6113728f27ae82c7b1a177c8d03f9e96e0adf246", []string{"ref/main"}, ""},
+		{"generic", "owner/app", "generic/push-tag.json", "", "d2b75aa7797ec26b088fa2dd527e9d2c052fcedd", []string{"tag/v1.2.0"}, ""},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.kind] = true
+	}
+	for _, kind := range integrations.Kinds() {
+		require.True(t, covered[kind], "forge %s has no recorded delivery here: add its fixtures", kind)
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -457,6 +466,10 @@ func TestIntegrationsAPI(t *testing.T) {
 			m["apiUrl"], m["allowPrivateNetwork"] = "http://[2002:7f00:1::1]/api/v1", false
 		}, "apiUrl"},
 		"darke statuses": {func(m map[string]any) { m["kind"] = "darke" }, "apiUrl"},
+		"darke requests": {func(m map[string]any) {
+			m["kind"], m["events"] = "darke", []string{"push", "request"}
+			delete(m, "apiUrl")
+		}, "events[1]"},
 	} {
 		body := valid()
 		c.change(body)
@@ -464,6 +477,10 @@ func TestIntegrationsAPI(t *testing.T) {
 		require.Equal(t, c.field, e.Field, name)
 	}
 	require.Zero(t, b.count("integrations"))
+	unknown := valid()
+	unknown["kind"] = "svn"
+	e := b.fail(call{method: "POST", path: path, token: b.admin, body: unknown, invalid: true}, 400)
+	require.Equal(t, "field kind must be one of gitea, forgejo, github, gitlab, darke, generic", e.Message)
 
 	b.fail(call{method: "POST", path: path, body: valid()}, 401)
 	b.fail(call{method: "POST", path: path, token: projectToken, body: valid()}, 403)
@@ -501,6 +518,19 @@ func TestIntegrationsAPI(t *testing.T) {
 	require.NotEqual(t, in.Secret, upd.Secret)
 	require.False(t, upd.HasAccessToken)
 	b.fail(call{method: "PATCH", path: one, token: b.admin, body: map[string]any{"allowPrivateNetwork": false}}, 400)
+
+	// A kind's events default to those it knows, and it takes no others.
+	var pushOnly struct {
+		integrationResp
+		Events []string
+	}
+	b.json(call{method: "POST", path: path, token: b.admin, body: map[string]any{"kind": "generic", "repository": "owner/app",
+		"jobs": []map[string]any{{"name": "build", "cmd": "make", "tag": "native,linux"}}}}, 201, &pushOnly)
+	require.Equal(t, []string{"push", "tag"}, pushOnly.Events)
+	e = b.fail(call{method: "PATCH", path: fmt.Sprintf("%s/%d", path, pushOnly.ID), token: b.admin,
+		body: map[string]any{"events": []string{"request"}}}, 400)
+	require.Equal(t, "events[0]", e.Field)
+	require.Equal(t, "Generic deliveries start no request events: give push, tag", e.Message)
 
 	b.fail(call{method: "GET", path: "/api/v1/projects/other/integrations/1", token: b.admin}, 404)
 	b.do(call{method: "DELETE", path: one, token: b.admin})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
@@ -70,7 +71,7 @@ func toTemplates(in []jobTemplateJSON) []store.JobTemplate {
 }
 
 type integrationCreate struct {
-	Kind                string            `json:"kind" validate:"required,oneof=gitea forgejo github gitlab darke generic"`
+	Kind                string            `json:"kind" validate:"required,forge"`
 	Repository          string            `json:"repository" validate:"required,max=300"`
 	APIURL              string            `json:"apiUrl" validate:"max=2000"`
 	AccessToken         string            `json:"accessToken" validate:"max=10000"`
@@ -99,11 +100,7 @@ type integrationUpdate struct {
 // derived from the forge's address.
 func (h *handler) checkForge(r *http.Request, kind, repository, apiURL, token string, allowPrivate bool) (string, error) {
 	if !integrations.ValidRepository(kind, repository) {
-		msg := "field repository must be owner/name"
-		if kind == integrations.KindGitLab {
-			msg += " or a numeric project id"
-		}
-		return "", errorf(http.StatusBadRequest, "repository", msg)
+		return "", errorf(http.StatusBadRequest, "repository", "field repository must be "+integrations.RepositoryForm(kind))
 	}
 	if apiURL == "" {
 		return "", nil
@@ -117,6 +114,18 @@ func (h *handler) checkForge(r *http.Request, kind, repository, apiURL, token st
 		return "", errorf(http.StatusBadRequest, fe.Field, fe.Message)
 	}
 	return base, err
+}
+
+// checkEvents refuses events that deliveries of kind never start.
+func checkEvents(kind string, events []string) error {
+	known := integrations.Events(kind)
+	for i, e := range events {
+		if !slices.Contains(known, e) {
+			return errorf(http.StatusBadRequest, fmt.Sprintf("events[%d]", i), fmt.Sprintf("%s deliveries start no %s events: give %s",
+				integrations.Name(kind), e, strings.Join(known, ", ")))
+		}
+	}
+	return nil
 }
 
 // adminIntegration checks the admin token and returns the integration in the path.
@@ -164,16 +173,24 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if err := checkEvents(body.Kind, body.Events); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	allowPrivate := body.AllowPrivateNetwork != nil && *body.AllowPrivateNetwork
 	body.APIURL, err = h.checkForge(r, body.Kind, body.Repository, body.APIURL, body.AccessToken, allowPrivate)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	events := dedupe(body.Events)
+	if events == nil {
+		events = integrations.Events(body.Kind) // in the documented order
+	}
 	secret := integrations.NewSecret()
 	in, err := h.Store.IntegrationCreate(r.Context(), p.ID, &store.IntegrationParams{
 		Kind: body.Kind, Repository: &body.Repository, SecretSealed: h.Integrations.Seal(&secret),
-		APIURL: &body.APIURL, TokenSealed: h.Integrations.Seal(&body.AccessToken), Events: dedupe(body.Events),
+		APIURL: &body.APIURL, TokenSealed: h.Integrations.Seal(&body.AccessToken), Events: events,
 		Jobs: toTemplates(body.Jobs), ContextPerJob: body.ContextPerJob, ForkPolicy: body.ForkPolicy,
 		AllowPrivateNetwork: body.AllowPrivateNetwork,
 	})
@@ -212,6 +229,10 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 	}
 	var body integrationUpdate
 	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := checkEvents(in.Kind, body.Events); err != nil {
 		writeError(w, r, err)
 		return
 	}

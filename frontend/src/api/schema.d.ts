@@ -2153,6 +2153,14 @@ export interface components {
             secrets?: string[];
         };
         /**
+         * @description The forge an integration connects: `gitea`, `forgejo`, `github` and `gitlab`
+         *     start jobs from pushes, tags and pull/merge requests and take commit statuses;
+         *     `darke` (Darke Files) and `generic` (any sender that signs a JSON body like
+         *     GitHub) start jobs from pushes and tags only and take no status.
+         * @enum {string}
+         */
+        IntegrationKind: "gitea" | "forgejo" | "github" | "gitlab" | "darke" | "generic";
+        /**
          * @description A repository connected to a project. Jobs get `AURA_GIT_URL`, `AURA_GIT_REF`,
          *     `AURA_GIT_SHA`, `AURA_GIT_BRANCH` (or `AURA_GIT_TAG`), and for requests
          *     `AURA_GIT_REQUEST`, `AURA_GIT_SOURCE_BRANCH` and `AURA_GIT_TARGET_BRANCH`.
@@ -2161,8 +2169,7 @@ export interface components {
             /** Format: int64 */
             id: number;
             project: string;
-            /** @enum {string} */
-            kind: "gitea" | "forgejo" | "github" | "gitlab" | "darke" | "generic";
+            kind: components["schemas"]["IntegrationKind"];
             /** @description "owner/name", or the numeric project id for GitLab. */
             repository: string;
             /**
@@ -2206,8 +2213,7 @@ export interface components {
             items: components["schemas"]["Integration"][];
         };
         IntegrationCreate: {
-            /** @enum {string} */
-            kind: "gitea" | "forgejo" | "github" | "gitlab" | "darke" | "generic";
+            kind: components["schemas"]["IntegrationKind"];
             repository: string;
             /**
              * @description The forge's address, as in a browser (`https://gitea.example`,
@@ -2221,7 +2227,7 @@ export interface components {
             apiUrl?: string;
             /** @description Sealed at rest, never returned. */
             accessToken?: string;
-            /** @description Defaults to all three. */
+            /** @description Defaults to every event the kind knows (push and tag for `darke` and `generic`); one it does not know is a 400. */
             events?: ("push" | "tag" | "request")[];
             jobs: components["schemas"]["JobTemplate"][];
             contextPerJob?: boolean;

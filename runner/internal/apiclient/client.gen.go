@@ -113,36 +113,6 @@ func (e IntegrationForkPolicy) Valid() bool {
 	}
 }
 
-// Defines values for IntegrationKind.
-const (
-	IntegrationKindDarke   IntegrationKind = "darke"
-	IntegrationKindForgejo IntegrationKind = "forgejo"
-	IntegrationKindGeneric IntegrationKind = "generic"
-	IntegrationKindGitea   IntegrationKind = "gitea"
-	IntegrationKindGithub  IntegrationKind = "github"
-	IntegrationKindGitlab  IntegrationKind = "gitlab"
-)
-
-// Valid indicates whether the value is a known member of the IntegrationKind enum.
-func (e IntegrationKind) Valid() bool {
-	switch e {
-	case IntegrationKindDarke:
-		return true
-	case IntegrationKindForgejo:
-		return true
-	case IntegrationKindGeneric:
-		return true
-	case IntegrationKindGitea:
-		return true
-	case IntegrationKindGithub:
-		return true
-	case IntegrationKindGitlab:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for IntegrationCreateEvents.
 const (
 	IntegrationCreateEventsPush    IntegrationCreateEvents = "push"
@@ -182,30 +152,30 @@ func (e IntegrationCreateForkPolicy) Valid() bool {
 	}
 }
 
-// Defines values for IntegrationCreateKind.
+// Defines values for IntegrationKind.
 const (
-	IntegrationCreateKindDarke   IntegrationCreateKind = "darke"
-	IntegrationCreateKindForgejo IntegrationCreateKind = "forgejo"
-	IntegrationCreateKindGeneric IntegrationCreateKind = "generic"
-	IntegrationCreateKindGitea   IntegrationCreateKind = "gitea"
-	IntegrationCreateKindGithub  IntegrationCreateKind = "github"
-	IntegrationCreateKindGitlab  IntegrationCreateKind = "gitlab"
+	IntegrationKindDarke   IntegrationKind = "darke"
+	IntegrationKindForgejo IntegrationKind = "forgejo"
+	IntegrationKindGeneric IntegrationKind = "generic"
+	IntegrationKindGitea   IntegrationKind = "gitea"
+	IntegrationKindGithub  IntegrationKind = "github"
+	IntegrationKindGitlab  IntegrationKind = "gitlab"
 )
 
-// Valid indicates whether the value is a known member of the IntegrationCreateKind enum.
-func (e IntegrationCreateKind) Valid() bool {
+// Valid indicates whether the value is a known member of the IntegrationKind enum.
+func (e IntegrationKind) Valid() bool {
 	switch e {
-	case IntegrationCreateKindDarke:
+	case IntegrationKindDarke:
 		return true
-	case IntegrationCreateKindForgejo:
+	case IntegrationKindForgejo:
 		return true
-	case IntegrationCreateKindGeneric:
+	case IntegrationKindGeneric:
 		return true
-	case IntegrationCreateKindGitea:
+	case IntegrationKindGitea:
 		return true
-	case IntegrationCreateKindGithub:
+	case IntegrationKindGithub:
 		return true
-	case IntegrationCreateKindGitlab:
+	case IntegrationKindGitlab:
 		return true
 	default:
 		return false
@@ -716,7 +686,12 @@ type Integration struct {
 	HasSecret      bool                  `json:"hasSecret"`
 	Id             int64                 `json:"id"`
 	Jobs           []JobTemplate         `json:"jobs"`
-	Kind           IntegrationKind       `json:"kind"`
+
+	// Kind The forge an integration connects: `gitea`, `forgejo`, `github` and `gitlab`
+	// start jobs from pushes, tags and pull/merge requests and take commit statuses;
+	// `darke` (Darke Files) and `generic` (any sender that signs a JSON body like
+	// GitHub) start jobs from pushes and tags only and take no status.
+	Kind IntegrationKind `json:"kind"`
 
 	// LastDelivery What the last webhook delivery did.
 	LastDelivery   *string    `json:"lastDelivery,omitempty"`
@@ -744,9 +719,6 @@ type IntegrationEvents string
 // IntegrationForkPolicy Requests from forks never get secrets; `approve` also makes them wait for approval.
 type IntegrationForkPolicy string
 
-// IntegrationKind defines model for Integration.Kind.
-type IntegrationKind string
-
 // IntegrationCreate defines model for IntegrationCreate.
 type IntegrationCreate struct {
 	// AccessToken Sealed at rest, never returned.
@@ -763,12 +735,17 @@ type IntegrationCreate struct {
 	ApiUrl        *string `json:"apiUrl,omitempty"`
 	ContextPerJob *bool   `json:"contextPerJob,omitempty"`
 
-	// Events Defaults to all three.
+	// Events Defaults to every event the kind knows (push and tag for `darke` and `generic`); one it does not know is a 400.
 	Events     []IntegrationCreateEvents    `json:"events,omitempty"`
 	ForkPolicy *IntegrationCreateForkPolicy `json:"forkPolicy,omitempty"`
 	Jobs       []JobTemplate                `json:"jobs"`
-	Kind       IntegrationCreateKind        `json:"kind"`
-	Repository string                       `json:"repository"`
+
+	// Kind The forge an integration connects: `gitea`, `forgejo`, `github` and `gitlab`
+	// start jobs from pushes, tags and pull/merge requests and take commit statuses;
+	// `darke` (Darke Files) and `generic` (any sender that signs a JSON body like
+	// GitHub) start jobs from pushes and tags only and take no status.
+	Kind       IntegrationKind `json:"kind"`
+	Repository string          `json:"repository"`
 }
 
 // IntegrationCreateEvents defines model for IntegrationCreate.Events.
@@ -777,8 +754,11 @@ type IntegrationCreateEvents string
 // IntegrationCreateForkPolicy defines model for IntegrationCreate.ForkPolicy.
 type IntegrationCreateForkPolicy string
 
-// IntegrationCreateKind defines model for IntegrationCreate.Kind.
-type IntegrationCreateKind string
+// IntegrationKind The forge an integration connects: `gitea`, `forgejo`, `github` and `gitlab`
+// start jobs from pushes, tags and pull/merge requests and take commit statuses;
+// `darke` (Darke Files) and `generic` (any sender that signs a JSON body like
+// GitHub) start jobs from pushes and tags only and take no status.
+type IntegrationKind string
 
 // IntegrationList defines model for IntegrationList.
 type IntegrationList struct {
