@@ -9,40 +9,82 @@ import { Copy, ErrorText, Loading, RelTime } from '../components/common';
 import '../components/forge.css';
 
 type Integration = Schemas['Integration'];
-type Kind = Integration['kind'];
+type Kind = Schemas['IntegrationKind'];
 type Event = Integration['events'][number];
 type ForkPolicy = Integration['forkPolicy'];
 type JobTemplate = Schemas['JobTemplate'];
 
-const KINDS: Array<[Kind, string]> = [
-  ['gitea', 'Gitea'],
-  ['forgejo', 'Forgejo'],
-  ['github', 'GitHub'],
-  ['gitlab', 'GitLab'],
-  ['darke', 'Darke Files'],
-  ['generic', 'Generic'],
-];
-const kindName = (k: Kind) => KINDS.find(([v]) => v === k)?.[1] ?? k;
+// ForgeHelp is what the page says about one kind of integration.
+interface ForgeHelp {
+  name: string;
+  // events are those its deliveries can start (as the server's registry says).
+  events: Event[];
+  // apiUrl is an example API address; only forges that take commit statuses have one.
+  apiUrl?: string;
+  repository: string;
+  howTo: string;
+}
+
+// FORGES holds every kind's row, keyed by the spec's IntegrationKind: a kind
+// added to openapi.yaml fails the type check until it has its row here. What a
+// forge supports mirrors backend/internal/integrations (its registry), which
+// decides; the server refuses events a kind does not know.
+const FORGES: Record<Kind, ForgeHelp> = {
+  gitea: {
+    name: 'Gitea',
+    events: ['push', 'tag', 'request'],
+    apiUrl: 'https://gitea.example/api/v1',
+    repository: 'owner/name',
+    howTo:
+      'In Gitea: the repository’s Settings → Webhooks → Add webhook → Gitea; Target URL and Secret from here, content type application/json, push and pull request events.',
+  },
+  forgejo: {
+    name: 'Forgejo',
+    events: ['push', 'tag', 'request'],
+    apiUrl: 'https://codeberg.org/api/v1',
+    repository: 'owner/name',
+    howTo:
+      'In Forgejo: the repository’s Settings → Webhooks → Add webhook → Forgejo; Target URL and Secret from here, content type application/json, push and pull request events.',
+  },
+  github: {
+    name: 'GitHub',
+    events: ['push', 'tag', 'request'],
+    apiUrl: 'https://api.github.com',
+    repository: 'owner/name',
+    howTo:
+      'On GitHub: the repository’s Settings → Webhooks → Add webhook; Payload URL and Secret from here, content type application/json, pushes and pull requests.',
+  },
+  gitlab: {
+    name: 'GitLab',
+    events: ['push', 'tag', 'request'],
+    apiUrl: 'https://gitlab.example/api/v4',
+    repository: 'owner/name or 1234',
+    howTo:
+      'In GitLab: the project’s Settings → Webhooks → Add new webhook; URL, and the secret as Secret token; push, tag push and merge request events.',
+  },
+  darke: {
+    name: 'Darke Files',
+    events: ['push', 'tag'],
+    repository: 'owner/name',
+    howTo: 'In Darke Files: add a webhook with this URL and secret (signed as X-Hub-Signature-256).',
+  },
+  generic: {
+    name: 'Generic',
+    events: ['push', 'tag'],
+    repository: 'owner/name',
+    howTo: 'Send deliveries to this URL, signed as X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body with the secret>.',
+  },
+};
+const KINDS = Object.keys(FORGES) as Kind[];
+const kindName = (k: Kind) => FORGES[k].name;
+const reportsStatus = (k: Kind) => FORGES[k].apiUrl !== undefined;
+// kindEvents are the events of events that kind k knows.
+const kindEvents = (k: Kind, events: Event[]) => events.filter((e) => FORGES[k].events.includes(e));
 const EVENTS: Array<[Event, string]> = [
   ['push', 'Pushes'],
   ['tag', 'Tags'],
   ['request', 'Pull/merge requests'],
 ];
-const reportsStatus = (k: Kind) => k === 'gitea' || k === 'forgejo' || k === 'github' || k === 'gitlab';
-const apiPlaceholder: Partial<Record<Kind, string>> = {
-  gitea: 'https://gitea.example/api/v1',
-  forgejo: 'https://codeberg.org/api/v1',
-  github: 'https://api.github.com',
-  gitlab: 'https://gitlab.example/api/v4',
-};
-const howTo: Record<Kind, string> = {
-  gitea: 'In Gitea: the repository’s Settings → Webhooks → Add webhook → Gitea; Target URL and Secret from here, content type application/json, push and pull request events.',
-  forgejo: 'In Forgejo: the repository’s Settings → Webhooks → Add webhook → Forgejo; Target URL and Secret from here, content type application/json, push and pull request events.',
-  github: 'On GitHub: the repository’s Settings → Webhooks → Add webhook; Payload URL and Secret from here, content type application/json, pushes and pull requests.',
-  gitlab: 'In GitLab: the project’s Settings → Webhooks → Add new webhook; URL, and the secret as Secret token; push, tag push and merge request events.',
-  darke: 'In Darke Files: add a webhook with this URL and secret (signed as X-Hub-Signature-256).',
-  generic: 'Send deliveries to this URL, signed as X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body with the secret>.',
-};
 
 // A job template as the form edits it: env and secrets as text.
 interface JobRow {
@@ -164,7 +206,8 @@ function IntegrationForm({
       setError(t.error);
       return;
     }
-    if (v.events.length === 0) {
+    const events = kindEvents(v.kind, v.events);
+    if (events.length === 0) {
       setError('Choose at least one event.');
       setField('events');
       return;
@@ -173,7 +216,7 @@ function IntegrationForm({
     const common = {
       repository: v.repository.trim(),
       apiUrl: status ? v.apiUrl.trim() : '',
-      events: v.events,
+      events,
       jobs: t.jobs,
       contextPerJob: v.contextPerJob,
       forkPolicy: v.forkPolicy,
@@ -209,9 +252,9 @@ function IntegrationForm({
             <input ref={first} name="kind" value={kindName(v.kind)} readOnly />
           ) : (
             <select ref={first} name="kind" value={v.kind} onChange={(e) => set({ kind: e.target.value as Kind })}>
-              {KINDS.map(([k, n]) => (
+              {KINDS.map((k) => (
                 <option key={k} value={k}>
-                  {n}
+                  {kindName(k)}
                 </option>
               ))}
             </select>
@@ -225,7 +268,7 @@ function IntegrationForm({
             maxLength={300}
             spellCheck={false}
             autoComplete="off"
-            placeholder={v.kind === 'gitlab' ? 'owner/name or 1234' : 'owner/name'}
+            placeholder={FORGES[v.kind].repository}
             value={v.repository}
             onChange={(e) => set({ repository: e.target.value })}
             aria-invalid={invalid('repository')}
@@ -243,7 +286,7 @@ function IntegrationForm({
               type="url"
               maxLength={2000}
               spellCheck={false}
-              placeholder={apiPlaceholder[v.kind]}
+              placeholder={FORGES[v.kind].apiUrl}
               value={v.apiUrl}
               onChange={(e) => set({ apiUrl: e.target.value })}
               aria-invalid={invalid('apiUrl')}
@@ -295,7 +338,7 @@ function IntegrationForm({
       <fieldset>
         <legend>Start jobs on</legend>
         <div className="checks">
-          {EVENTS.map(([ev, label]) => (
+          {EVENTS.filter(([ev]) => FORGES[v.kind].events.includes(ev)).map(([ev, label]) => (
             <label key={ev}>
               <input
                 type="checkbox"
@@ -307,14 +350,16 @@ function IntegrationForm({
             </label>
           ))}
         </div>
-        <label>
-          Requests from forks
-          <select name="forkPolicy" value={v.forkPolicy} onChange={(e) => set({ forkPolicy: e.target.value as ForkPolicy })}>
-            <option value="approve">wait for a person to approve them</option>
-            <option value="without-secrets">run at once, without secrets</option>
-          </select>
-          <span className="hint">Either way they never get the project&apos;s secrets.</span>
-        </label>
+        {FORGES[v.kind].events.includes('request') ? (
+          <label>
+            Requests from forks
+            <select name="forkPolicy" value={v.forkPolicy} onChange={(e) => set({ forkPolicy: e.target.value as ForkPolicy })}>
+              <option value="approve">wait for a person to approve them</option>
+              <option value="without-secrets">run at once, without secrets</option>
+            </select>
+            <span className="hint">Either way they never get the project&apos;s secrets.</span>
+          </label>
+        ) : null}
       </fieldset>
       {v.jobs.map((j, i) => (
         <fieldset key={j.key} data-testid={`job-${i}`}>
@@ -433,7 +478,7 @@ function ShownOnce({ i, onClose }: { i: Integration & { secret: string }; onClos
         <strong>The secret is shown this one time only.</strong> Aura keeps it sealed and will not show it again; if it is lost, make a new one
         with “New webhook secret”.
       </p>
-      <p className="muted">{howTo[i.kind]}</p>
+      <p className="muted">{FORGES[i.kind].howTo}</p>
       <button type="button" onClick={onClose}>
         Done, I saved the secret
       </button>
