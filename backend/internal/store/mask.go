@@ -2,56 +2,18 @@ package store
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
-	"net/url"
 	"slices"
-	"strings"
+
+	"github.com/aura-ci/aura/internal/secretform"
 )
 
-// minMaskedLine is the shortest line of a multi-line secret that is masked on its
-// own: a shorter one (a blank line, "}") would mask innocent output everywhere.
-const minMaskedLine = 8
-
 // secretForms returns every form of the secret values that a job's output may
-// show: the value itself, each line of a multi-line value (a command such as
-// `tail -1` prints one), and its common encodings (base64 as `base64` prints it,
-// URL-encoded, JSON-escaped). The runner masks the same forms; this is the
-// server's second line of defence.
+// show (secretform.Forms: the value, its lines, its encodings). The runner masks
+// the same forms; this is the server's second line of defence.
 func secretForms(values []string) [][]byte {
-	seen := map[string]bool{}
 	var forms [][]byte
-	add := func(f string) {
-		if f != "" && !seen[f] {
-			seen[f] = true
-			forms = append(forms, []byte(f))
-		}
-	}
-	for _, v := range values {
-		if v == "" {
-			continue
-		}
-		variants := []string{v}
-		if strings.ContainsAny(v, "\r\n") {
-			for _, line := range strings.FieldsFunc(v, func(r rune) bool { return r == '\n' || r == '\r' }) {
-				if len(line) >= minMaskedLine {
-					variants = append(variants, line)
-				}
-			}
-		}
-		for _, x := range variants {
-			add(x)
-			for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-				// Padding is left out: the value may be followed by more encoded bytes.
-				add(strings.TrimRight(enc.EncodeToString([]byte(x)), "="))
-				add(strings.TrimRight(enc.EncodeToString([]byte(x+"\n")), "="))
-			}
-			add(url.QueryEscape(x))
-			add(url.PathEscape(x))
-			if j, err := json.Marshal(x); err == nil {
-				add(string(j[1 : len(j)-1]))
-			}
-		}
+	for _, f := range secretform.Forms(values) {
+		forms = append(forms, []byte(f))
 	}
 	return forms
 }
