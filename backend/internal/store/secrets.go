@@ -39,6 +39,31 @@ func (s *Store) openSecrets(sealed []byte) (map[string]string, error) {
 	return env, nil
 }
 
+// sealString seals one secret value; "" (none) is NULL.
+func (s *Store) sealString(v string) []byte {
+	if v == "" {
+		return nil
+	}
+	return s.box.Seal([]byte(v))
+}
+
+// sealToken seals an optional value: nil and "" are NULL.
+func (s *Store) sealToken(v *string) []byte {
+	if v == nil {
+		return nil
+	}
+	return s.sealString(*v)
+}
+
+// openString opens what sealString sealed; NULL is "".
+func (s *Store) openString(sealed []byte) (string, error) {
+	if sealed == nil {
+		return "", nil
+	}
+	plain, err := s.box.Open(sealed)
+	return string(plain), err
+}
+
 // SealedColumn names a column of sealed values, so a key rotation finds every one.
 type SealedColumn struct {
 	Table, Key, Column string
