@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -98,4 +99,14 @@ func TestFormsShortSecret(t *testing.T) {
 func mustJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestStdlibOnly: the runner and the server both import this package, so it
+// depends on nothing but the standard library (runner/boundary_test.go forbids
+// the runner the server's packages; this keeps them from coming in through here).
+func TestStdlibOnly(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, []string{"github.com/aura-ci/aura/internal/secretform"}, strings.Fields(string(out)))
 }

@@ -57,3 +57,18 @@ func FuzzMaskedCopy(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkMaskedCopy masks a 64 KiB chunk of ordinary output (no secret in it,
+// the common case) against a job's usual secrets: two values, a multi-line key
+// and the job's and the runner's tokens.
+func BenchmarkMaskedCopy(b *testing.B) {
+	key := "-----BEGIN KEY-----\n" + strings.Repeat("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", 20) + "\n-----END KEY-----"
+	forms := secretForms([]string{"pa55word/with+url&chars", "correct-horse-battery-staple", key,
+		"AURA_JOB_1234_0123456789abcdef0123456789abcdef", "AURA_RUNNERKEY_r1-0123456789abcdef"})
+	chunk := bytes.Repeat([]byte("compiling package github.com/example/thing/v2 ... ok 0.123s\n"), 64<<10/60)
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		maskedCopy(chunk, forms)
+	}
+	b.ReportMetric(float64(len(forms)), "forms")
+}

@@ -11,6 +11,13 @@ import (
 	"github.com/aura-ci/aura/backend/internal/seal"
 )
 
+// The store is where secrets cross the sealed line: every sealed column (see
+// SealedColumns) is sealed and opened here and nowhere else. Callers hand the
+// store plain text and get it back opened only from the reads that need it: a
+// claim (the job's secret env), IntegrationOpen and IntegrationsByRepository
+// (verifying a delivery, reporting a status), ProjectSecretsOpen (a delivery's
+// jobs), StatusClaim (the access token), and the log masking.
+
 // sealSecrets seals a secret env as JSON; none is NULL.
 func (s *Store) sealSecrets(env map[string]string) ([]byte, error) {
 	if len(env) == 0 {
