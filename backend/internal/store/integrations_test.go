@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -62,6 +63,23 @@ func TestIntegrationSecretsRotate(t *testing.T) {
 	require.ErrorIs(t, err, seal.ErrOpen, "the old key no longer opens them")
 	_, err = st.ProjectSecretsOpen(ctx, p.ID, []string{"DEPLOY"})
 	require.ErrorIs(t, err, seal.ErrOpen)
+
+	// A status to send carries the token opened; one that cannot be opened
+	// fails its row, not the claim.
+	_, err = pool.Exec(ctx, `INSERT INTO status_outbox (integration_id, project_id, sha) VALUES ($1, $2, 'abc')`, in.ID, p.ID)
+	require.NoError(t, err)
+	rows, err := st.StatusClaim(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.ErrorIs(t, rows[0].TokenErr, seal.ErrOpen)
+	require.Empty(t, rows[0].Token)
+	_, err = pool.Exec(ctx, `UPDATE status_outbox SET locked_until = NULL`)
+	require.NoError(t, err)
+	rows, err = rotated.StatusClaim(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.NoError(t, rows[0].TokenErr)
+	require.Equal(t, "forge-token", rows[0].Token)
 
 	// An update seals what it is given and removes the token given as "".
 	empty := ""
