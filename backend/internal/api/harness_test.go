@@ -129,7 +129,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	wg.Go(func() { disp.Run(bg) })
 	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
-	forge := &integrations.Service{Store: st, Box: box, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(5 * time.Second)}
+	forge := &integrations.Service{Store: st, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(5 * time.Second)}
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge}))
 	t.Cleanup(func() {
 		disp.Stop()

@@ -230,7 +230,7 @@ func TestHookGiteaReal(t *testing.T) {
 	b.project("demo", false)
 	in := b.integration("demo", map[string]any{"kind": "gitea", "repository": "aura-admin/demo"})
 	_, err := b.pool.Exec(context.Background(), `UPDATE integrations SET secret_sealed = $2 WHERE id = $1`,
-		in.ID, b.forge.Box.Seal([]byte("aura-sample-secret")))
+		in.ID, b.box.Seal([]byte("aura-sample-secret")))
 	require.NoError(t, err)
 
 	replay := func(name string) (int, hookResp, apiErr) {

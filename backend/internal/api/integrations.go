@@ -49,7 +49,7 @@ type integrationJSON struct {
 func (h *handler) toIntegration(in *store.Integration) integrationJSON {
 	out := integrationJSON{
 		ID: in.ID, Project: in.Project, Kind: in.Kind, Repository: in.Repository, APIURL: in.APIURL,
-		HasAccessToken: in.TokenSealed != nil, HasSecret: in.SecretSealed != nil, Events: in.Events,
+		HasAccessToken: in.HasToken, HasSecret: in.HasSecret, Events: in.Events,
 		ContextPerJob: in.ContextPerJob, ForkPolicy: in.ForkPolicy, AllowPrivateNetwork: in.AllowPrivateNetwork,
 		WebhookURL: h.Integrations.WebhookURL(in.ID), CreatedAt: in.CreatedAt, LastDeliveryAt: in.LastDeliveryAt,
 		LastDelivery: in.LastDelivery, LastStatusAt: in.LastStatusAt, LastFailureAt: in.LastFailureAt,
@@ -189,8 +189,8 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
 	}
 	secret := integrations.NewSecret()
 	in, err := h.Store.IntegrationCreate(r.Context(), p.ID, &store.IntegrationParams{
-		Kind: body.Kind, Repository: &body.Repository, SecretSealed: h.Integrations.Seal(&secret),
-		APIURL: &body.APIURL, TokenSealed: h.Integrations.Seal(&body.AccessToken), Events: events,
+		Kind: body.Kind, Repository: &body.Repository, Secret: secret,
+		APIURL: &body.APIURL, Token: &body.AccessToken, Events: events,
 		Jobs: toTemplates(body.Jobs), ContextPerJob: body.ContextPerJob, ForkPolicy: body.ForkPolicy,
 		AllowPrivateNetwork: body.AllowPrivateNetwork,
 	})
@@ -246,16 +246,19 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 	if body.AllowPrivateNetwork != nil {
 		allowPrivate = *body.AllowPrivateNetwork
 	}
-	token, err := h.Integrations.OpenToken(in.TokenSealed)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if body.AccessToken != nil {
-		token = *body.AccessToken
-	}
 	// What a status needs is checked again whenever part of it changes.
 	if body.Repository != nil || body.APIURL != nil || body.AccessToken != nil || body.AllowPrivateNetwork != nil {
+		var token string
+		if body.AccessToken != nil {
+			token = *body.AccessToken
+		} else if in.HasToken {
+			opened, err := h.Store.IntegrationOpen(r.Context(), in.ID)
+			if err != nil {
+				writeError(w, r, err)
+				return
+			}
+			token = opened.Token
+		}
 		if apiURL, err = h.checkForge(r, in.Kind, repo, apiURL, token, allowPrivate); err != nil {
 			writeError(w, r, err)
 			return
@@ -271,14 +274,11 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 	if body.Jobs != nil {
 		params.Jobs = toTemplates(body.Jobs)
 	}
-	if body.AccessToken != nil {
-		params.TokenSealed = h.Integrations.Seal(body.AccessToken)
-		params.ClearToken = *body.AccessToken == ""
-	}
+	params.Token = body.AccessToken
 	var secret string
 	if body.RegenerateSecret {
 		secret = integrations.NewSecret()
-		params.SecretSealed = h.Integrations.Seal(&secret)
+		params.Secret = secret
 	}
 	in, err = h.Store.IntegrationUpdate(r.Context(), in.ID, params)
 	if err != nil {
@@ -506,7 +506,7 @@ func (h *handler) putProjectSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s, created, err := h.Store.ProjectSecretPut(r.Context(), p.ID, name, h.Integrations.Seal(&body.Value))
+	s, created, err := h.Store.ProjectSecretPut(r.Context(), p.ID, name, body.Value)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -157,7 +157,7 @@ func unavailableServer(t *testing.T, dbURL string) (*testBundle, *openapi3.T) {
 	require.NoError(t, err)
 	st := store.New(pool, box)
 	disp := dispatch.New(st, dispatch.Config{Lease: 30 * time.Second, AckTimeout: 10 * time.Second})
-	forge := &integrations.Service{Store: st, Box: box, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(time.Second)}
+	forge := &integrations.Service{Store: st, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(time.Second)}
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, make([]byte, 32)), Dispatcher: disp,
 		LogLimit: 1 << 20, Integrations: forge}))
 	t.Cleanup(srv.Close)

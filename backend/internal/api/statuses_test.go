@@ -243,7 +243,7 @@ func TestStatusAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	// The next server, with its own service and reporter, on the same database.
-	restarted := integrations.NewSender(&integrations.Service{Store: store.New(s.pool, s.testBundle.forge.Box), Box: s.testBundle.forge.Box,
+	restarted := integrations.NewSender(&integrations.Service{Store: store.New(s.pool, s.testBundle.box),
 		BaseURL: "http://aura.test", Reporter: integrations.NewReporter(time.Second)}, integrations.SenderConfig{}, nil)
 	n, err := restarted.SendDue(context.Background())
 	require.NoError(t, err)
@@ -263,7 +263,7 @@ func TestStatusTwoServers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
-		other := integrations.NewSender(&integrations.Service{Store: store.New(s.pool, s.testBundle.forge.Box), Box: s.testBundle.forge.Box,
+		other := integrations.NewSender(&integrations.Service{Store: store.New(s.pool, s.testBundle.box),
 			BaseURL: "http://aura.test", Reporter: integrations.NewReporter(time.Second)},
 			integrations.SenderConfig{Poll: time.Millisecond, Batch: 3}, nil)
 		wg.Go(func() { other.Run(ctx) })

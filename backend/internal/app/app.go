@@ -171,7 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Forge integrations seal their webhook secrets and tokens with the same box.
-	forge := &integrations.Service{Store: st, Box: box, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
+	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
 	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),

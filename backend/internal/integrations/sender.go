@@ -125,9 +125,12 @@ func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
 			s.log.Warn("status outbox: record failure", "err", err)
 		}
 	}
-	token, err := s.svc.Box.Open(row.TokenSealed)
-	if err != nil {
+	switch {
+	case row.TokenErr != nil:
 		fail("the access token cannot be opened with the server key")
+		return
+	case row.Token == "":
+		fail("the integration has no access token to report statuses with")
 		return
 	}
 	states, err := s.svc.Store.CommitStates(ctx, row.ProjectID, row.SHA, row.ContextPerJob)
@@ -140,7 +143,7 @@ func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
 		// An address saved before Aura derived the API from it reaches the API too.
 		apiURL = base
 	}
-	forge := &Forge{Kind: row.Kind, APIURL: apiURL, Token: string(token), Repository: row.Repository,
+	forge := &Forge{Kind: row.Kind, APIURL: apiURL, Token: row.Token, Repository: row.Repository,
 		AllowPrivateNetwork: row.AllowPrivateNetwork}
 	target := s.svc.targetURL(row.Project, row.SHA)
 	for _, job := range slices.Sorted(maps.Keys(states)) {

@@ -14,17 +14,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // MaxBodyBytes bounds a webhook body; it is enforced before the signature is computed.
 const MaxBodyBytes = 4 << 20
 
-// Service handles deliveries and keeps integration secrets sealed.
+// Service handles deliveries and reports statuses. The store seals and opens
+// the secrets it needs (webhook secrets, access tokens, project secrets).
 type Service struct {
 	Store *store.Store
-	Box   *seal.Box
 	// BaseURL is Aura's public URL, for webhook URLs and status links.
 	BaseURL  string
 	Reporter *Reporter
@@ -90,26 +89,6 @@ func (s *Service) WebhookURL(id int64) string {
 	return strings.TrimRight(s.BaseURL, "/") + "/api/v1/hooks/" + strconv.FormatInt(id, 10)
 }
 
-// Seal seals a secret value for the store; nil stays nil.
-func (s *Service) Seal(v *string) []byte {
-	if v == nil || *v == "" {
-		return nil
-	}
-	return s.Box.Seal([]byte(*v))
-}
-
-// OpenToken opens an integration's sealed access token ("" when it has none).
-func (s *Service) OpenToken(sealed []byte) (string, error) {
-	if sealed == nil {
-		return "", nil
-	}
-	token, err := s.Box.Open(sealed)
-	if err != nil {
-		return "", fmt.Errorf("integrations: open access token: %w", err)
-	}
-	return string(token), nil
-}
-
 // CheckForge checks an integration's forge settings before they are saved and
 // returns the API base to keep: the one derived from the address given
 // (APIBase), whose host Aura may call, and, with an access token, through
@@ -154,16 +133,16 @@ var ErrUnknownHook = &HookError{Code: http.StatusUnauthorized, Message: ErrSigna
 
 // Lookup returns the integration a delivery to id goes to, before its body is
 // read: an unknown id, or one that can verify no signature, is ErrUnknownHook.
-func (s *Service) Lookup(ctx context.Context, id int64) (*store.Integration, error) {
-	in, err := s.Store.IntegrationGet(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && in.SecretSealed == nil) {
+func (s *Service) Lookup(ctx context.Context, id int64) (*store.IntegrationOpened, error) {
+	in, err := s.Store.IntegrationOpen(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && in.Secret == "") {
 		return nil, ErrUnknownHook
 	}
 	return in, err
 }
 
 // Receive handles one delivery to in (from Lookup): verify, parse, submit.
-func (s *Service) Receive(ctx context.Context, in *store.Integration, h http.Header, body []byte) (*Result, error) {
+func (s *Service) Receive(ctx context.Context, in *store.IntegrationOpened, h http.Header, body []byte) (*Result, error) {
 	return s.receive(ctx, in, h, body, false)
 }
 
@@ -193,11 +172,10 @@ func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Head
 		return nil, err
 	}
 	for _, in := range ins {
-		secret, err := s.Box.Open(in.SecretSealed)
-		if err != nil {
-			continue
+		if in.Secret == "" {
+			continue // nothing to verify with
 		}
-		if f := lookup(in.Kind); f != nil && signs(f, secret, h, body, payload, isForm) {
+		if f := lookup(in.Kind); f != nil && signs(f, []byte(in.Secret), h, body, payload, isForm) {
 			return s.receive(ctx, in, h, body, true)
 		}
 	}
@@ -206,15 +184,11 @@ func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Head
 
 // receive handles a delivery to in; compat maps it as 0.4 did (collection
 // ref/<last part of the ref>).
-func (s *Service) receive(ctx context.Context, in *store.Integration, h http.Header, body []byte, compat bool) (*Result, error) {
-	if in.SecretSealed == nil {
+func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h http.Header, body []byte, compat bool) (*Result, error) {
+	if in.Secret == "" {
 		return nil, ErrUnknownHook
 	}
-	secret, err := s.Box.Open(in.SecretSealed)
-	if err != nil {
-		return nil, fmt.Errorf("integrations: open webhook secret of integration %d: %w", in.ID, err)
-	}
-	e, err := Parse(in.Kind, secret, h, body)
+	e, err := Parse(in.Kind, []byte(in.Secret), h, body)
 	var skip *Skip
 	var bad *MalformedError
 	switch {
@@ -223,24 +197,24 @@ func (s *Service) receive(ctx context.Context, in *store.Integration, h http.Hea
 	case errors.As(err, &bad):
 		return nil, &HookError{Code: http.StatusBadRequest, Message: bad.Message}
 	case errors.As(err, &skip):
-		return s.skipped(ctx, in, skip.Message)
+		return s.skipped(ctx, &in.Integration, skip.Message)
 	case err != nil:
 		return nil, err
 	}
-	if !sameRepository(in, e) {
+	if !sameRepository(&in.Integration, e) {
 		return nil, &HookError{Code: http.StatusBadRequest, Field: "repository",
 			Message: fmt.Sprintf("this integration listens for %s, not %s", in.Repository, e.Repository)}
 	}
 	if !slices.Contains(in.Events, e.Name) {
-		return s.skipped(ctx, in, e.Name+" events are not enabled on this integration")
+		return s.skipped(ctx, &in.Integration, e.Name+" events are not enabled on this integration")
 	}
 	if len(in.Jobs) == 0 {
-		return s.skipped(ctx, in, "this integration has no jobs to submit")
+		return s.skipped(ctx, &in.Integration, "this integration has no jobs to submit")
 	}
 	if compat && e.Name == EventPush {
 		e.Branch = e.Branch[strings.LastIndex(e.Branch, "/")+1:]
 	}
-	return s.submit(ctx, in, e)
+	return s.submit(ctx, &in.Integration, e)
 }
 
 func (s *Service) skipped(ctx context.Context, in *store.Integration, msg string) (*Result, error) {
@@ -300,16 +274,9 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		names = append(names, t.Secrets...)
 	}
 	if !e.Fork && len(names) > 0 { // no round trip for templates without secrets
-		sealed, err := s.Store.ProjectSecretsSealed(ctx, in.ProjectID, names)
-		if err != nil {
+		var err error
+		if secrets, err = s.Store.ProjectSecretsOpen(ctx, in.ProjectID, names); err != nil {
 			return nil, err
-		}
-		for name, v := range sealed {
-			plain, err := s.Box.Open(v)
-			if err != nil {
-				return nil, fmt.Errorf("integrations: open project secret %s: %w", name, err)
-			}
-			secrets[name] = string(plain)
 		}
 	}
 
@@ -366,7 +333,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		keys = append(keys, "delivery:"+e.Delivery)
 	}
 	report := ""
-	if in.APIURL != "" && in.TokenSealed != nil {
+	if in.APIURL != "" && in.HasToken {
 		report = e.SHA
 	}
 	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
@@ -391,14 +358,17 @@ func (s *Service) TestStatus(ctx context.Context, in *store.Integration, sha str
 	switch {
 	case !validSHA(sha):
 		return "", &HookError{Code: http.StatusBadRequest, Field: "sha", Message: "field sha must be a commit id of 40 or 64 hex digits"}
-	case !ReportsStatus(in.Kind) || in.APIURL == "" || in.TokenSealed == nil:
+	case !ReportsStatus(in.Kind) || in.APIURL == "" || !in.HasToken:
 		return "", &HookError{Code: http.StatusConflict, Message: "this integration has no apiUrl and accessToken to report statuses with"}
 	}
-	token, err := s.Box.Open(in.TokenSealed)
+	opened, err := s.Store.IntegrationOpen(ctx, in.ID)
 	if err != nil {
-		return "", fmt.Errorf("integrations: open access token of integration %d: %w", in.ID, err)
+		return "", err
 	}
-	forge := &Forge{Kind: in.Kind, APIURL: in.APIURL, Token: string(token), Repository: in.Repository,
+	if opened.Token == "" { // removed meanwhile
+		return "", &HookError{Code: http.StatusConflict, Message: "this integration has no apiUrl and accessToken to report statuses with"}
+	}
+	forge := &Forge{Kind: in.Kind, APIURL: in.APIURL, Token: opened.Token, Repository: in.Repository,
 		AllowPrivateNetwork: in.AllowPrivateNetwork}
 	failure := ""
 	err = s.Reporter.Send(ctx, forge, &Status{SHA: sha, Context: contextName(""), State: "success",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,8 +19,9 @@ type JobTemplate struct {
 	Secrets []string          `json:"secrets,omitempty"`
 }
 
-// Integration is an integrations row. Sealed values stay sealed here: the
-// integrations package opens them.
+// Integration is an integrations row. Its webhook secret and forge access token
+// stay sealed in the store: HasSecret and HasToken tell whether they are set,
+// and IntegrationOpen returns them opened to the code that needs them.
 type Integration struct {
 	ID                  int64         `db:"id"`
 	ProjectID           int64         `db:"project_id"`
@@ -27,9 +29,9 @@ type Integration struct {
 	ProjectPrivate      bool          `db:"project_private"`
 	Kind                string        `db:"kind"`
 	Repository          string        `db:"repository"`
-	SecretSealed        []byte        `db:"secret_sealed"`
+	HasSecret           bool          `db:"has_secret"`
 	APIURL              string        `db:"api_url"`
-	TokenSealed         []byte        `db:"token_sealed"`
+	HasToken            bool          `db:"has_token"`
 	Events              []string      `db:"events"`
 	Jobs                []JobTemplate `db:"jobs"`
 	ContextPerJob       bool          `db:"context_per_job"`
@@ -43,27 +45,69 @@ type Integration struct {
 	LastFailure         string        `db:"last_failure"`
 }
 
+// IntegrationOpened is an integration with its webhook secret and forge access
+// token opened ("" when unset), for verifying its deliveries and reporting its
+// statuses.
+type IntegrationOpened struct {
+	Integration
+	Secret string
+	Token  string
+}
+
 const integrationSelect = `
 	SELECT i.id, i.project_id, p.slug AS project, p.private AS project_private, i.kind, i.repository,
-		i.secret_sealed, i.api_url, i.token_sealed, i.events, i.jobs, i.context_per_job, i.fork_policy,
-		i.allow_private_network, i.created_at, i.last_delivery_at, i.last_delivery, i.last_status_at,
-		i.last_failure_at, i.last_failure
+		i.secret_sealed IS NOT NULL AS has_secret, i.api_url, i.token_sealed IS NOT NULL AS has_token,
+		i.events, i.jobs, i.context_per_job, i.fork_policy, i.allow_private_network, i.created_at,
+		i.last_delivery_at, i.last_delivery, i.last_status_at, i.last_failure_at, i.last_failure`
+
+const integrationFrom = `
 	FROM integrations i JOIN projects p ON p.id = i.project_id`
+
+// integrationOpenedSelect reads the sealed values too, for openIntegration.
+const integrationOpenedSelect = integrationSelect + `, i.secret_sealed, i.token_sealed` + integrationFrom
 
 func collectIntegration(rows pgx.Rows, what string) (*Integration, error) {
 	in, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Integration])
 	return in, interpret(err, what)
 }
 
+// sealedIntegration is a row of integrationOpenedSelect.
+type sealedIntegration struct {
+	Integration
+	SecretSealed []byte `db:"secret_sealed"`
+	TokenSealed  []byte `db:"token_sealed"`
+}
+
+// collectOpened reads rows of integrationOpenedSelect and opens their sealed values.
+func (s *Store) collectOpened(rows pgx.Rows, what string) ([]*IntegrationOpened, error) {
+	sealed, err := pgx.CollectRows(rows, pgx.RowToStructByName[sealedIntegration])
+	if err != nil {
+		return nil, interpret(err, what)
+	}
+	out := make([]*IntegrationOpened, len(sealed))
+	for i, in := range sealed {
+		o := &IntegrationOpened{Integration: in.Integration}
+		if o.Secret, err = s.openString(in.SecretSealed); err != nil {
+			return nil, fmt.Errorf("store: open the webhook secret of integration %d: %w", in.ID, err)
+		}
+		if o.Token, err = s.openString(in.TokenSealed); err != nil {
+			return nil, fmt.Errorf("store: open the access token of integration %d: %w", in.ID, err)
+		}
+		out[i] = o
+	}
+	return out, nil
+}
+
 // IntegrationParams are an integration's settings. On update, nil fields keep
-// their value.
+// their value. The store seals Secret and Token.
 type IntegrationParams struct {
-	Kind                string
-	Repository          *string
-	SecretSealed        []byte
-	APIURL              *string
-	TokenSealed         []byte
-	ClearToken          bool
+	Kind       string
+	Repository *string
+	// Secret is the webhook secret; "" keeps it (on create: none).
+	Secret string
+	APIURL *string
+	// Token is the forge access token; nil keeps it, "" removes it.
+	Token               *string
 	Events              []string
 	Jobs                []JobTemplate
 	ContextPerJob       *bool
@@ -81,7 +125,7 @@ func (s *Store) IntegrationCreate(ctx context.Context, projectID int64, p *Integ
 			coalesce($9::boolean, false), coalesce($10::text, 'approve'), coalesce($11::boolean, false))
 		RETURNING id`
 	var id int64
-	err := s.pool.QueryRow(ctx, q, projectID, p.Kind, p.Repository, p.SecretSealed, p.APIURL, p.TokenSealed,
+	err := s.pool.QueryRow(ctx, q, projectID, p.Kind, p.Repository, s.sealString(p.Secret), p.APIURL, s.sealToken(p.Token),
 		p.Events, string(jobs), p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork).Scan(&id)
 	if err != nil {
 		return nil, interpret(err, "create integration")
@@ -91,27 +135,40 @@ func (s *Store) IntegrationCreate(ctx context.Context, projectID int64, p *Integ
 
 // IntegrationGet returns one integration.
 func (s *Store) IntegrationGet(ctx context.Context, id int64) (*Integration, error) {
-	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.id = $1`, id)
+	rows, _ := s.pool.Query(ctx, integrationSelect+integrationFrom+` WHERE i.id = $1`, id)
 	return collectIntegration(rows, "get integration")
+}
+
+// IntegrationOpen returns one integration with its webhook secret and access
+// token opened.
+func (s *Store) IntegrationOpen(ctx context.Context, id int64) (*IntegrationOpened, error) {
+	rows, _ := s.pool.Query(ctx, integrationOpenedSelect+` WHERE i.id = $1`, id)
+	ins, err := s.collectOpened(rows, "get integration")
+	if err != nil {
+		return nil, err
+	}
+	if len(ins) == 0 {
+		return nil, ErrNotFound
+	}
+	return ins[0], nil
 }
 
 // IntegrationList lists a project's integrations, oldest first.
 func (s *Store) IntegrationList(ctx context.Context, projectID int64) ([]*Integration, error) {
-	rows, _ := s.pool.Query(ctx, integrationSelect+` WHERE i.project_id = $1 ORDER BY i.id`, projectID)
+	rows, _ := s.pool.Query(ctx, integrationSelect+integrationFrom+` WHERE i.project_id = $1 ORDER BY i.id`, projectID)
 	ins, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Integration])
 	return ins, interpret(err, "list integrations")
 }
 
 // IntegrationsByRepository lists at most limit integrations of the given kinds
-// for repository (compared without case) that have a webhook secret, for the
-// 0.4 webhooks, which name no integration.
-func (s *Store) IntegrationsByRepository(ctx context.Context, kinds []string, repository string, limit int) ([]*Integration, error) {
-	const q = integrationSelect + `
+// for repository (compared without case) that have a webhook secret, opened, for
+// the 0.4 webhooks, which name no integration.
+func (s *Store) IntegrationsByRepository(ctx context.Context, kinds []string, repository string, limit int) ([]*IntegrationOpened, error) {
+	const q = integrationOpenedSelect + `
 		WHERE i.kind = ANY($1) AND lower(i.repository) = lower($2) AND i.secret_sealed IS NOT NULL
 		ORDER BY i.id LIMIT $3`
 	rows, _ := s.pool.Query(ctx, q, kinds, repository, limit)
-	ins, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Integration])
-	return ins, interpret(err, "find integrations")
+	return s.collectOpened(rows, "find integrations")
 }
 
 // IntegrationUpdate changes the settings given in p.
@@ -134,7 +191,8 @@ func (s *Store) IntegrationUpdate(ctx context.Context, id int64, p *IntegrationP
 			fork_policy = coalesce($10::text, fork_policy),
 			allow_private_network = coalesce($11::boolean, allow_private_network)
 		WHERE id = $1`
-	tag, err := s.pool.Exec(ctx, q, id, p.Repository, p.SecretSealed, p.APIURL, p.TokenSealed, p.ClearToken,
+	clearToken := p.Token != nil && *p.Token == ""
+	tag, err := s.pool.Exec(ctx, q, id, p.Repository, s.sealString(p.Secret), p.APIURL, s.sealToken(p.Token), clearToken,
 		p.Events, jobs, p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork)
 	if err != nil {
 		return nil, interpret(err, "update integration")
@@ -201,7 +259,8 @@ func integrationChanged(ctx context.Context, tx pgx.Tx, id int64, q string, args
 	return n.flush(ctx, tx)
 }
 
-// ProjectSecret is a project secret's name; its value never leaves the store unsealed.
+// ProjectSecret is a project secret's name; its value leaves the store only
+// opened for the jobs that get it (ProjectSecretsOpen).
 type ProjectSecret struct {
 	Name      string    `db:"name"`
 	CreatedAt time.Time `db:"created_at"`
@@ -216,14 +275,14 @@ func (s *Store) ProjectSecretList(ctx context.Context, projectID int64) ([]*Proj
 	return ps, interpret(err, "list secrets")
 }
 
-// ProjectSecretPut sets a secret; created reports whether it is new.
-func (s *Store) ProjectSecretPut(ctx context.Context, projectID int64, name string, sealed []byte) (secret *ProjectSecret, created bool, err error) {
+// ProjectSecretPut sets a secret, sealed; created reports whether it is new.
+func (s *Store) ProjectSecretPut(ctx context.Context, projectID int64, name, value string) (secret *ProjectSecret, created bool, err error) {
 	const q = `
 		INSERT INTO project_secrets (project_id, name, value_sealed) VALUES ($1, $2, $3)
 		ON CONFLICT (project_id, name) DO UPDATE SET value_sealed = excluded.value_sealed, updated_at = now()
 		RETURNING name, created_at, updated_at, xmax = 0`
 	secret = &ProjectSecret{}
-	err = s.pool.QueryRow(ctx, q, projectID, name, sealed).Scan(&secret.Name, &secret.CreatedAt, &secret.UpdatedAt, &created)
+	err = s.pool.QueryRow(ctx, q, projectID, name, s.box.Seal([]byte(value))).Scan(&secret.Name, &secret.CreatedAt, &secret.UpdatedAt, &created)
 	if err != nil {
 		return nil, false, interpret(err, "put secret")
 	}
@@ -242,22 +301,24 @@ func (s *Store) ProjectSecretDelete(ctx context.Context, projectID int64, name s
 	return nil
 }
 
-// ProjectSecretsSealed returns the sealed values of the named secrets that exist.
-func (s *Store) ProjectSecretsSealed(ctx context.Context, projectID int64, names []string) (map[string][]byte, error) {
+// ProjectSecretsOpen returns the values, opened, of the named secrets that exist.
+func (s *Store) ProjectSecretsOpen(ctx context.Context, projectID int64, names []string) (map[string]string, error) {
 	const q = `SELECT name, value_sealed FROM project_secrets WHERE project_id = $1 AND name = ANY($2)`
 	rows, err := s.pool.Query(ctx, q, projectID, names)
 	if err != nil {
 		return nil, interpret(err, "read secrets")
 	}
 	defer rows.Close()
-	out := map[string][]byte{}
+	out := map[string]string{}
 	for rows.Next() {
 		var name string
 		var v []byte
 		if err := rows.Scan(&name, &v); err != nil {
 			return nil, interpret(err, "read secrets")
 		}
-		out[name] = v
+		if out[name], err = s.openString(v); err != nil {
+			return nil, fmt.Errorf("store: open project secret %s: %w", name, err)
+		}
 	}
 	return out, interpret(rows.Err(), "read secrets")
 }

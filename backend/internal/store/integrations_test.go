@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -10,47 +11,85 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// TestIntegrationSecretsRotate: the webhook secret, the access token and the
-// project secrets rotate with the server key like every other sealed value.
+// TestIntegrationSecretsRotate: the store seals the webhook secret, the access
+// token and the project secrets it is handed (no plain text in the database),
+// opens them for the reads that need them, and they rotate with the server key
+// like every other sealed value.
 func TestIntegrationSecretsRotate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
 	oldKey, newKey := seal.NewKey(), seal.NewKey()
-	oldBox := newBox(t, oldKey)
-	st := store.New(pool, oldBox)
+	st := store.New(pool, newBox(t, oldKey))
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
-	repo, url := "owner/repo", "https://forge.example/api/v1"
+	repo, url, token := "owner/repo", "https://forge.example/api/v1", "forge-token"
 	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo,
-		SecretSealed: oldBox.Seal([]byte("hook-secret")), APIURL: &url, TokenSealed: oldBox.Seal([]byte("forge-token")),
+		Secret: "hook-secret", APIURL: &url, Token: &token,
 		Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}})
 	require.NoError(t, err)
-	_, created, err := st.ProjectSecretPut(ctx, p.ID, "DEPLOY", oldBox.Seal([]byte("deploy-key")))
+	require.True(t, in.HasSecret)
+	require.True(t, in.HasToken)
+	_, created, err := st.ProjectSecretPut(ctx, p.ID, "DEPLOY", "deploy-key")
 	require.NoError(t, err)
 	require.True(t, created)
+	for _, plain := range []string{"hook-secret", "forge-token", "deploy-key"} {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM integrations i WHERE i::text LIKE '%' || $1 || '%'
+			OR encode(i.secret_sealed, 'escape') LIKE '%' || $1 || '%' OR encode(i.token_sealed, 'escape') LIKE '%' || $1 || '%')
+			+ (SELECT count(*) FROM project_secrets s WHERE encode(s.value_sealed, 'escape') LIKE '%' || $1 || '%')`, plain).Scan(&n))
+		require.Zero(t, n, "%s is sealed at rest", plain)
+	}
 
 	rotating := newBox(t, newKey, oldKey)
 	n, err := store.New(pool, rotating).SecretsRotate(ctx, rotating)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 
-	newBox := newBox(t, newKey)
-	got, err := st.IntegrationGet(ctx, in.ID)
+	rotated := store.New(pool, newBox(t, newKey))
+	opened, err := rotated.IntegrationOpen(ctx, in.ID)
 	require.NoError(t, err)
-	for want, sealed := range map[string][]byte{"hook-secret": got.SecretSealed, "forge-token": got.TokenSealed} {
-		plain, err := newBox.Open(sealed)
-		require.NoError(t, err)
-		require.Equal(t, want, string(plain))
-		_, err = oldBox.Open(sealed)
-		require.Error(t, err)
-	}
-	secrets, err := st.ProjectSecretsSealed(ctx, p.ID, []string{"DEPLOY", "MISSING"})
+	require.Equal(t, "hook-secret", opened.Secret)
+	require.Equal(t, "forge-token", opened.Token)
+	secrets, err := rotated.ProjectSecretsOpen(ctx, p.ID, []string{"DEPLOY", "MISSING"})
 	require.NoError(t, err)
-	require.Len(t, secrets, 1)
-	plain, err := newBox.Open(secrets["DEPLOY"])
+	require.Equal(t, map[string]string{"DEPLOY": "deploy-key"}, secrets)
+	byRepo, err := rotated.IntegrationsByRepository(ctx, []string{"gitea"}, "OWNER/repo", 4)
 	require.NoError(t, err)
-	require.Equal(t, "deploy-key", string(plain))
+	require.Len(t, byRepo, 1)
+	require.Equal(t, "hook-secret", byRepo[0].Secret)
+
+	_, err = st.IntegrationOpen(ctx, in.ID)
+	require.ErrorIs(t, err, seal.ErrOpen, "the old key no longer opens them")
+	_, err = st.ProjectSecretsOpen(ctx, p.ID, []string{"DEPLOY"})
+	require.ErrorIs(t, err, seal.ErrOpen)
+
+	// A status to send carries the token opened; one that cannot be opened
+	// fails its row, not the claim.
+	_, err = pool.Exec(ctx, `INSERT INTO status_outbox (integration_id, project_id, sha) VALUES ($1, $2, 'abc')`, in.ID, p.ID)
+	require.NoError(t, err)
+	rows, err := st.StatusClaim(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.ErrorIs(t, rows[0].TokenErr, seal.ErrOpen)
+	require.Empty(t, rows[0].Token)
+	_, err = pool.Exec(ctx, `UPDATE status_outbox SET locked_until = NULL`)
+	require.NoError(t, err)
+	rows, err = rotated.StatusClaim(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.NoError(t, rows[0].TokenErr)
+	require.Equal(t, "forge-token", rows[0].Token)
+
+	// An update seals what it is given and removes the token given as "".
+	empty := ""
+	_, err = rotated.IntegrationUpdate(ctx, in.ID, &store.IntegrationParams{Secret: "new-hook-secret", Token: &empty})
+	require.NoError(t, err)
+	opened, err = rotated.IntegrationOpen(ctx, in.ID)
+	require.NoError(t, err)
+	require.Equal(t, "new-hook-secret", opened.Secret)
+	require.False(t, opened.HasToken)
+	require.Empty(t, opened.Token)
 }
 
 // TestWebhookDeliveriesPrune: deliveries past the retention are forgotten (so
@@ -66,7 +105,7 @@ func TestWebhookDeliveriesPrune(t *testing.T) {
 	require.NoError(t, err)
 	repo := "owner/repo"
 	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo,
-		SecretSealed: box.Seal([]byte("hook-secret")), Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}})
+		Secret: "hook-secret", Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}})
 	require.NoError(t, err)
 	deliver := func(key string) bool {
 		_, dup, err := st.HookSubmit(ctx, &store.HookSubmitParams{IntegrationID: in.ID, DedupeKeys: []string{key}})

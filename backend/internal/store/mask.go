@@ -2,56 +2,18 @@ package store
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
-	"net/url"
-	"slices"
-	"strings"
+	"encoding/binary"
+
+	"github.com/aura-ci/aura/internal/secretform"
 )
 
-// minMaskedLine is the shortest line of a multi-line secret that is masked on its
-// own: a shorter one (a blank line, "}") would mask innocent output everywhere.
-const minMaskedLine = 8
-
 // secretForms returns every form of the secret values that a job's output may
-// show: the value itself, each line of a multi-line value (a command such as
-// `tail -1` prints one), and its common encodings (base64 as `base64` prints it,
-// URL-encoded, JSON-escaped). The runner masks the same forms; this is the
-// server's second line of defence.
+// show (secretform.Forms: the value, its lines, its encodings). The runner masks
+// the same forms; this is the server's second line of defence.
 func secretForms(values []string) [][]byte {
-	seen := map[string]bool{}
 	var forms [][]byte
-	add := func(f string) {
-		if f != "" && !seen[f] {
-			seen[f] = true
-			forms = append(forms, []byte(f))
-		}
-	}
-	for _, v := range values {
-		if v == "" {
-			continue
-		}
-		variants := []string{v}
-		if strings.ContainsAny(v, "\r\n") {
-			for _, line := range strings.FieldsFunc(v, func(r rune) bool { return r == '\n' || r == '\r' }) {
-				if len(line) >= minMaskedLine {
-					variants = append(variants, line)
-				}
-			}
-		}
-		for _, x := range variants {
-			add(x)
-			for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-				// Padding is left out: the value may be followed by more encoded bytes.
-				add(strings.TrimRight(enc.EncodeToString([]byte(x)), "="))
-				add(strings.TrimRight(enc.EncodeToString([]byte(x+"\n")), "="))
-			}
-			add(url.QueryEscape(x))
-			add(url.PathEscape(x))
-			if j, err := json.Marshal(x); err == nil {
-				add(string(j[1 : len(j)-1]))
-			}
-		}
+	for _, f := range secretform.Forms(values) {
+		forms = append(forms, []byte(f))
 	}
 	return forms
 }
@@ -119,34 +81,50 @@ func maskedCopy(data []byte, forms [][]byte) []byte {
 	return out
 }
 
-// occurs reports whether any form occurs in data. It scans data once per
-// distinct beginning (8 bytes) of the forms rather than once per form: a
-// value's encodings mostly share theirs (base64 of the value and of the value
-// and a newline, standard and URL alphabets), so a chunk without secrets costs
-// a few fast scans.
+// occurs reports whether any form occurs in data. It passes over data once for
+// all forms of at least anchorLen bytes: a bit table of the hashes of their
+// first anchorLen bytes tells the few positions worth comparing at, so a chunk
+// without secrets costs a few nanoseconds a byte however many forms a job's
+// secrets have (a long key wrapped in base64 has dozens). Shorter forms are
+// searched one by one.
 func occurs(data []byte, forms [][]byte) bool {
-	const anchor = 8
-	var scanned [][]byte
+	var table [1 << (anchorHashBits - 6)]uint64
+	long := 0
 	for _, f := range forms {
-		a := f[:min(anchor, len(f))]
-		if slices.ContainsFunc(scanned, func(s []byte) bool { return bytes.Equal(s, a) }) {
+		if len(f) < anchorLen {
+			if bytes.Contains(data, f) {
+				return true
+			}
 			continue
 		}
-		scanned = append(scanned, a)
-		for rest := data; ; rest = rest[1:] {
-			i := bytes.Index(rest, a)
-			if i < 0 {
-				break
-			}
-			rest = rest[i:]
-			for _, g := range forms {
-				if bytes.HasPrefix(rest, g) {
-					return true
-				}
+		h := anchorHash(f)
+		table[h>>6] |= 1 << (h & 63)
+		long++
+	}
+	if long == 0 {
+		return false
+	}
+	for i := 0; i+anchorLen <= len(data); i++ {
+		if h := anchorHash(data[i:]); table[h>>6]&(1<<(h&63)) == 0 {
+			continue
+		}
+		for _, f := range forms {
+			if len(f) >= anchorLen && bytes.HasPrefix(data[i:], f) {
+				return true
 			}
 		}
 	}
 	return false
+}
+
+const (
+	anchorLen      = 8
+	anchorHashBits = 16
+)
+
+// anchorHash hashes the first anchorLen bytes of b to anchorHashBits bits.
+func anchorHash(b []byte) uint64 {
+	return binary.LittleEndian.Uint64(b) * 0x9E3779B97F4A7C15 >> (64 - anchorHashBits)
 }
 
 // straddles reports whether a form begins in tail, the stored end of a log, and

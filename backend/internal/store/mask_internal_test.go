@@ -28,3 +28,47 @@ func TestMaskedCopy(t *testing.T) {
 		require.Equal(t, c.in == c.want, bytes.Equal(got, in) && &got[0] == &in[0], "a copy only when masked")
 	}
 }
+
+// FuzzMaskedCopy compares the server's masking of a chunk with the obvious one:
+// every byte that an occurrence of a form of the secrets covers is masked, no
+// other, and the input stays as received.
+func FuzzMaskedCopy(f *testing.F) {
+	f.Add("the key is hunter2hunter2, again: aHVudGVyMmh1bnRlcjI=", "hunter2hunter2", "again, again")
+	f.Add("abcabcabcabcabcab", "abcabcab", "cabcabca")
+	f.Add("line1-long\nline2-long\n", "line1-long\nline2-long", "ne2\nline")
+	f.Add("aaaaaaaaaaaaaaaaaaaa", "aaaaaaaa", "aaaaaaaaa")
+	f.Fuzz(func(t *testing.T, text, s1, s2 string) {
+		forms := secretForms([]string{s1, s2})
+		want := []byte(text)
+		for _, f := range forms {
+			for i := 0; i+len(f) <= len(text); i++ {
+				if text[i:i+len(f)] == string(f) {
+					copy(want[i:], bytes.Repeat([]byte("*"), len(f)))
+				}
+			}
+		}
+		in := []byte(text)
+		got := maskedCopy(in, forms)
+		if string(got) != string(want) {
+			t.Fatalf("text %q secrets %q %q: got %q, want %q", text, s1, s2, got, want)
+		}
+		if string(in) != text {
+			t.Fatalf("the input changed: %q", in)
+		}
+	})
+}
+
+// BenchmarkMaskedCopy masks a 64 KiB chunk of ordinary output (no secret in it,
+// the common case) against a job's usual secrets: two values, a multi-line key
+// and the job's and the runner's tokens.
+func BenchmarkMaskedCopy(b *testing.B) {
+	key := "-----BEGIN KEY-----\n" + strings.Repeat("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", 20) + "\n-----END KEY-----"
+	forms := secretForms([]string{"pa55word/with+url&chars", "correct-horse-battery-staple", key,
+		"AURA_JOB_1234_0123456789abcdef0123456789abcdef", "AURA_RUNNERKEY_r1-0123456789abcdef"})
+	chunk := bytes.Repeat([]byte("compiling package github.com/example/thing/v2 ... ok 0.123s\n"), 64<<10/60)
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		maskedCopy(chunk, forms)
+	}
+	b.ReportMetric(float64(len(forms)), "forms")
+}

@@ -11,6 +11,13 @@ import (
 	"github.com/aura-ci/aura/backend/internal/seal"
 )
 
+// The store is where secrets cross the sealed line: every sealed column (see
+// SealedColumns) is sealed and opened here and nowhere else. Callers hand the
+// store plain text and get it back opened only from the reads that need it: a
+// claim (the job's secret env), IntegrationOpen and IntegrationsByRepository
+// (verifying a delivery, reporting a status), ProjectSecretsOpen (a delivery's
+// jobs), StatusClaim (the access token), and the log masking.
+
 // sealSecrets seals a secret env as JSON; none is NULL.
 func (s *Store) sealSecrets(env map[string]string) ([]byte, error) {
 	if len(env) == 0 {
@@ -37,6 +44,31 @@ func (s *Store) openSecrets(sealed []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("store: open secrets: %w", err)
 	}
 	return env, nil
+}
+
+// sealString seals one secret value; "" (none) is NULL.
+func (s *Store) sealString(v string) []byte {
+	if v == "" {
+		return nil
+	}
+	return s.box.Seal([]byte(v))
+}
+
+// sealToken seals an optional value: nil and "" are NULL.
+func (s *Store) sealToken(v *string) []byte {
+	if v == nil {
+		return nil
+	}
+	return s.sealString(*v)
+}
+
+// openString opens what sealString sealed; NULL is "".
+func (s *Store) openString(sealed []byte) (string, error) {
+	if sealed == nil {
+		return "", nil
+	}
+	plain, err := s.box.Open(sealed)
+	return string(plain), err
 }
 
 // SealedColumn names a column of sealed values, so a key rotation finds every one.

@@ -87,10 +87,13 @@ type StatusToSend struct {
 	Attempts            int               `db:"attempts"`
 	Kind                string            `db:"kind"`
 	APIURL              string            `db:"api_url"`
-	TokenSealed         []byte            `db:"token_sealed"`
 	Repository          string            `db:"repository"`
 	ContextPerJob       bool              `db:"context_per_job"`
 	AllowPrivateNetwork bool              `db:"allow_private_network"`
+	// Token is the integration's access token, opened ("" when it has none).
+	Token string `db:"-"`
+	// TokenErr says the token could not be opened: that row fails, not the claim.
+	TokenErr error `db:"-"`
 }
 
 // StatusClaim takes up to limit due outbox rows for lease. SKIP LOCKED and the
@@ -114,8 +117,20 @@ func (s *Store) StatusClaim(ctx context.Context, limit int, lease time.Duration)
 			o.attempts, i.kind, i.api_url, i.token_sealed, i.repository, i.context_per_job,
 			i.allow_private_network`
 	rows, _ := s.pool.Query(ctx, q, limit, lease)
-	out, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[StatusToSend])
-	return out, interpret(err, "claim statuses")
+	type sealedStatus struct {
+		StatusToSend
+		TokenSealed []byte `db:"token_sealed"`
+	}
+	claimed, err := pgx.CollectRows(rows, pgx.RowToStructByName[sealedStatus])
+	if err != nil {
+		return nil, interpret(err, "claim statuses")
+	}
+	out := make([]*StatusToSend, len(claimed))
+	for i, c := range claimed {
+		out[i] = &c.StatusToSend
+		out[i].Token, out[i].TokenErr = s.openString(c.TokenSealed)
+	}
+	return out, nil
 }
 
 // StatusSent records that version (or newer) was delivered; sent maps each

@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aura-ci/aura/internal/secretform"
 	"github.com/aura-ci/aura/runner/internal/apiclient"
 	"github.com/aura-ci/aura/runner/internal/backoff"
 	"github.com/aura-ci/aura/runner/internal/config"
@@ -601,7 +602,7 @@ func (t *task) run() {
 		}
 	}()
 
-	output := mask.NewWriter(t.stream, mask.Expand(t.secrets()))
+	output := mask.NewWriter(t.stream, secretform.Forms(t.secrets()))
 	var res job.Result
 	proc, err := job.Start(job.Spec{
 		ID: j.Id, Attempt: j.Attempt, Cmd: j.Cmd, Shell: a.cfg.Shell, Env: t.env(), WorkDir: a.cfg.WorkDir,

@@ -6,6 +6,8 @@
 // no part of either ("abcd" with secrets "abc" and "bcd" becomes "***"), and the
 // number of occurrences in a run is not revealed. The Writer applies this to a
 // stream: a secret split across two writes is masked like one written whole.
+// What to mask of a secret (its lines and encodings) is secretform.Forms, which
+// the server masks again with.
 package mask
 
 import (

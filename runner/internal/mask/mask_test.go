@@ -2,11 +2,14 @@ package mask
 
 import (
 	"bytes"
+	"encoding/base64"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/internal/secretform"
 )
 
 // reference masks s the slow, obvious way: mark every byte any secret covers, then
@@ -180,6 +183,57 @@ func TestWriterHoldsBackLittle(t *testing.T) {
 	require.Equal(t, "started\ntoken AURA_x ***!abc", out.String())
 	_, err := w.Write([]byte("more"))
 	require.Error(t, err)
+}
+
+// TestWriterMasksSecretForms: with the forms secretform gives, the lines base64(1)
+// prints of a long secret (wrapped at 76 columns) are masked each, and so is
+// the secret encoded in a longer text.
+func TestWriterMasksSecretForms(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("0123456789abcdef", 8)
+	enc := base64.StdEncoding.EncodeToString([]byte(secret + "\n"))
+	var wrapped strings.Builder
+	lines := 0
+	for i := 0; i < len(enc); i += 76 {
+		wrapped.WriteString(enc[i:min(i+76, len(enc))] + "\n")
+		lines++
+	}
+	forms := secretform.Forms([]string{secret})
+	require.Equal(t, strings.Repeat(Replacement+"\n", lines), writeInPieces(t, wrapped.String(), forms, 3, 80, 100))
+	more := base64.StdEncoding.EncodeToString([]byte(secret + "and what follows"))
+	require.NotContains(t, String(more, forms), more[:len(secret)/3*4])
+}
+
+// FuzzWriter streams text through a Writer cut at random places and compares it
+// with the obvious masking: no secret is left and nothing else is masked.
+func FuzzWriter(f *testing.F) {
+	f.Add("the key is hunter2hunter2, again: hunter2hunter2.", "hunter2hunter2", "again", uint64(1))
+	f.Add("abcabcabcab", "abcab", "cabc", uint64(7))
+	f.Add("line1\nline2\n", "line1\nline2", "ne2\nl", uint64(3))
+	f.Add("aaaaaaaaaaaaaaaaaaaa", "aaa", "aaaaaaa", uint64(42))
+	f.Fuzz(func(t *testing.T, text, s1, s2 string, seed uint64) {
+		secrets := []string{s1, s2}
+		want := reference(text, secrets)
+		r := rand.New(rand.NewPCG(seed, seed>>32))
+		var out bytes.Buffer
+		w := NewWriter(&out, secrets)
+		for rest := []byte(text); len(rest) > 0; {
+			n := 1 + r.IntN(len(rest))
+			if r.IntN(2) == 0 {
+				n = min(n, 1+r.IntN(4)) // many small writes too
+			}
+			if _, err := w.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Fatalf("text %q secrets %q: got %q, want %q", text, secrets, out.String(), want)
+		}
+	})
 }
 
 func BenchmarkWriter(b *testing.B) {
