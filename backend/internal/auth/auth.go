@@ -54,19 +54,6 @@ type Principal struct {
 	Claim      int // the hand-out of the job the token was made for
 }
 
-// IsAdmin reports whether p holds the admin token.
-func (p *Principal) IsAdmin() bool { return p != nil && p.Kind == KindAdmin }
-
-// InProject reports whether p may read and act across project: the admin, or a
-// project token of it. A job token is not: it reaches only its own job and the
-// jobs it submitted (see the api package), and submits into its project.
-func (p *Principal) InProject(projectID int64) bool {
-	if p == nil {
-		return false
-	}
-	return p.Kind == KindAdmin || (p.Kind == KindProject && p.ProjectID == projectID)
-}
-
 // NewSecret returns a new random token with prefix+label and the hash to store.
 func NewSecret(prefix, label string) (secret string, hash []byte) {
 	b := make([]byte, 24)

@@ -1,0 +1,163 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/store"
+)
+
+// rule is who may call a route: the action it does (auth's policy decides) and
+// where the resource it acts on comes from. Every route of NewRouter declares one.
+type rule struct {
+	action auth.Action // "": anyone (the route decides nothing, or decides per item, as the event hub)
+	on     subject
+}
+
+// subject is where a rule finds its resource.
+type subject int
+
+const (
+	// instance: the action is on the instance; no resource.
+	instance subject = iota
+	// listed: a listing, filtered by auth.Scope for the caller.
+	listed
+	// inBody: the project is named in the body; the handler asks auth.Allows once read.
+	inBody
+	// project: the project in the path, {project}.
+	project
+	// job: the job in the path, {id}.
+	job
+	// heldJob: the job in the path ({id} or {jobId}), not read: the store checks
+	// that the caller holds the attempt it names.
+	heldJob
+)
+
+// may declares that a route does action on its subject.
+func may(action auth.Action, on subject) rule { return rule{action: action, on: on} }
+
+// anyone declares a route open to every caller, anonymous too.
+var anyone = rule{}
+
+type projectKey struct{}
+type jobKey struct{}
+
+// projectOf is the project of a route whose rule is on the project in the path.
+func projectOf(r *http.Request) *store.Project {
+	return r.Context().Value(projectKey{}).(*store.Project)
+}
+
+// jobOf is the job of a route whose rule is on the job in the path.
+func jobOf(r *http.Request) *store.Job { return r.Context().Value(jobKey{}).(*store.Job) }
+
+// guard answers a request its rule refuses, and hands the resource it read to
+// next. A caller who may do the action on nothing is refused before anything is
+// read (401 or 403), whichever project or job it names; one who may not see the
+// project or job gets 404, as if it did not exist.
+func (h *handler) guard(ru rule, next http.Handler) http.Handler {
+	if ru.action == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		if v := auth.CheckKind(p, ru.action); v != auth.Allowed {
+			writeError(w, r, refusal(v))
+			return
+		}
+		ctx, err := h.resolve(r.Context(), r, p, ru)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// resolve reads the resource of ru's subject, asks the policy, and returns the
+// context carrying what it read.
+func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principal, ru rule) (context.Context, error) {
+	switch ru.on {
+	case project:
+		slug, err := slugParam(r, "project")
+		if err != nil {
+			return nil, err
+		}
+		pr, err := h.Store.ProjectGet(ctx, slug)
+		if err != nil {
+			return nil, named(err, "project %s", slug)
+		}
+		res := auth.Resource{Project: &auth.ProjectRef{ID: pr.ID, Private: pr.Private}}
+		if v := auth.Check(p, ru.action, res); v != auth.Allowed {
+			return nil, refusalOf(v, "project %s", slug)
+		}
+		return context.WithValue(ctx, projectKey{}, pr), nil
+	case job:
+		id, err := idParam(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		j, err := h.Store.JobGet(ctx, id)
+		if err == nil && j.ProjectDeleted {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			return nil, named(err, "job %d", id)
+		}
+		res, err := h.jobResource(ctx, p, j)
+		if err != nil {
+			return nil, err
+		}
+		if v := auth.Check(p, ru.action, res); v != auth.Allowed {
+			return nil, refusalOf(v, "job %d", id)
+		}
+		return context.WithValue(ctx, jobKey{}, j), nil
+	case heldJob:
+		name := "id"
+		if _, ok := mux.Vars(r)["jobId"]; ok {
+			name = "jobId"
+		}
+		id, err := idParam(r, name)
+		if err != nil {
+			return nil, err
+		}
+		if v := auth.Check(p, ru.action, auth.Resource{Job: &auth.JobRef{ID: id}}); v != auth.Allowed {
+			return nil, refusal(v)
+		}
+	}
+	return ctx, nil
+}
+
+// jobResource describes j to the policy. Whether a job token's job submitted j
+// is read only for a job token of j's project: no other caller's answer depends on it.
+func (h *handler) jobResource(ctx context.Context, p *auth.Principal, j *store.Job) (auth.Resource, error) {
+	res := auth.Resource{Project: &auth.ProjectRef{ID: j.ProjectID, Private: j.ProjectPrivate}, Job: &auth.JobRef{ID: j.ID}}
+	if p != nil && p.Kind == auth.KindJob && p.ProjectID == j.ProjectID && p.JobID != j.ID {
+		ok, err := h.Store.JobDescends(ctx, j.ID, p.JobID)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res.Job.SubmittedBy = []int64{p.JobID}
+		}
+	}
+	return res, nil
+}
+
+// refusal is the error for a verdict on no particular resource.
+func refusal(v auth.Verdict) error {
+	if v == auth.NeedsToken {
+		return errUnauthorized
+	}
+	return errForbidden
+}
+
+// refusalOf is the error for a verdict on the resource named by format and args.
+func refusalOf(v auth.Verdict, format string, args ...any) error {
+	if v == auth.Hidden {
+		return named(store.ErrNotFound, format, args...)
+	}
+	return refusal(v)
+}
