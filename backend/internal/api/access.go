@@ -106,10 +106,11 @@ func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principa
 		if err != nil {
 			return nil, named(err, "job %d", id)
 		}
-		res, err := h.jobResource(ctx, p, j)
+		ref, err := h.Auth.JobRef(ctx, p, j.ProjectID, j.ID)
 		if err != nil {
 			return nil, err
 		}
+		res := auth.Resource{Project: &auth.ProjectRef{ID: j.ProjectID, Private: j.ProjectPrivate}, Job: ref}
 		if v := auth.Check(p, ru.action, res); v != auth.Allowed {
 			return nil, refusalOf(v, "job %d", id)
 		}
@@ -128,22 +129,6 @@ func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principa
 		}
 	}
 	return ctx, nil
-}
-
-// jobResource describes j to the policy. Whether a job token's job submitted j
-// is read only for a job token of j's project: no other caller's answer depends on it.
-func (h *handler) jobResource(ctx context.Context, p *auth.Principal, j *store.Job) (auth.Resource, error) {
-	res := auth.Resource{Project: &auth.ProjectRef{ID: j.ProjectID, Private: j.ProjectPrivate}, Job: &auth.JobRef{ID: j.ID}}
-	if p != nil && p.Kind == auth.KindJob && p.ProjectID == j.ProjectID && p.JobID != j.ID {
-		ok, err := h.Store.JobDescends(ctx, j.ID, p.JobID)
-		if err != nil {
-			return res, err
-		}
-		if ok {
-			res.Job.SubmittedBy = []int64{p.JobID}
-		}
-	}
-	return res, nil
 }
 
 // refusal is the error for a verdict on no particular resource.

@@ -32,7 +32,8 @@ var permCallers = []string{
 // permRoutes is the specification of who may call what: every route of the
 // router, the status each caller gets. Paths use the fixture of permFixture:
 // private projects own and other, job this (running, of own, on commit/abc, in
-// collection ref/main), integration and secret API_KEY of own, token spare of own.
+// collection ref/main), integration and secret API_KEY of own, token spare of own
+// (job other runs in own too).
 // 401: a token is needed; 403: this token may not; 404: the caller may not
 // see the project or job, so it is not named. Other codes past the policy come
 // from the request itself (409: retry of a running job, approve of an ungated
@@ -179,7 +180,8 @@ func newPermFixture(t *testing.T) *permFixture {
 	b.finish(run, ended[0], 0)
 	f.tokens["ended"] = ended[0].Token
 	this := b.submit(f.tokens["thisPrj"], map[string]any{"name": "this"})
-	b.submit(f.tokens["thisPrj"], map[string]any{"name": "other"})
+	other := b.submit(f.tokens["thisPrj"], map[string]any{"name": "other"})
+	f.vars["{other}"] = fmt.Sprint(other.ID)
 	for _, c := range b.claim(run, 2, "linux") {
 		f.tokens[c.Name+"Job"] = c.Token
 	}
@@ -330,4 +332,25 @@ func mustJSON(t *testing.T, v any) string {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return strings.NewReplacer(`"{this}"`, `{this}`).Replace(string(b))
+}
+
+// TestEventsJobTokenFollowsItsJobs: a job token follows its own job and the jobs
+// it submitted, live, in a private project, as it reads them over REST; and
+// not another job of that project.
+func TestEventsJobTokenFollowsItsJobs(t *testing.T) {
+	t.Parallel()
+	f := newPermFixture(t)
+	b := f.b
+	var child jobResp
+	b.json(call{method: "POST", path: "/api/v1/jobs", token: f.tokens["thisJob"],
+		body: map[string]any{"entityKey": "commit", "entityVal": "abc", "name": "child", "cmd": "true", "tag": "none"}}, 201, &child)
+	s := openEvents(t, b.url, f.tokens["thisJob"])
+	s.subscribe(f.fill("job:{this}"))
+	s.subscribe(fmt.Sprintf("job:%d", child.ID))
+	s.send(map[string]any{"op": "subscribe", "topic": f.fill("job:{other}")})
+	require.EqualValues(t, 404, s.nextOf("error")["code"], "another job of the project")
+	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", child.ID), token: f.tokens["thisJob"]}, 200, nil)
+	m := s.nextOf("job")
+	require.EqualValues(t, child.ID, m["jobId"])
+	require.Equal(t, "cancelled", m["status"])
 }

@@ -163,3 +163,21 @@ func (a *Authenticator) jobPrincipal(ctx context.Context, rest string) (*Princip
 	}
 	return &Principal{Kind: KindJob, ProjectID: j.ProjectID, Project: j.Project, JobID: jobID, Attempt: attempt, Claim: claim}, nil
 }
+
+// JobRef describes job jobID of project projectID to the policy for p: whether
+// p's job submitted it is looked up only for a job token of that project,
+// since no other caller's answer depends on it.
+func (a *Authenticator) JobRef(ctx context.Context, p *Principal, projectID, jobID int64) (*JobRef, error) {
+	ref := &JobRef{ID: jobID}
+	if p == nil || p.Kind != KindJob || p.ProjectID != projectID || p.JobID == jobID {
+		return ref, nil
+	}
+	ok, err := a.store.JobDescends(ctx, jobID, p.JobID)
+	if err != nil {
+		return nil, fmt.Errorf("auth: job ancestry: %w", err)
+	}
+	if ok {
+		ref.SubmittedBy = []int64{p.JobID}
+	}
+	return ref, nil
+}

@@ -355,15 +355,8 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 		if err != nil {
 			return item{}, "", nil, err
 		}
-		res.Job = &auth.JobRef{ID: id}
-		if p != nil && p.Kind == auth.KindJob && p.ProjectID == j.ProjectID && p.JobID != id {
-			ok, err := st.JobDescends(ctx, id, p.JobID)
-			if err != nil {
-				return item{}, "", nil, err
-			}
-			if ok {
-				res.Job.SubmittedBy = []int64{p.JobID}
-			}
+		if res.Job, err = c.hub.auth.JobRef(ctx, p, j.ProjectID, id); err != nil {
+			return item{}, "", nil, err
 		}
 		if err := allowed(auth.ReadJob, res); err != nil {
 			return item{}, "", nil, err
