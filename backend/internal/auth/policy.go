@@ -31,12 +31,11 @@ const (
 	ManageIntegrations Action = "manageIntegrations"
 )
 
-// Actions on the instance (no Resource.Project).
+// Actions on the instance (no Resource.Project). Listings of projects and of
+// the queue ask ReadProject and ReadProjectJobs of each project (Scope).
 const (
 	CreateProject Action = "createProject"
 	ManageRunners Action = "manageRunners"
-	// ReadQueue lists queued jobs; what it shows is filtered by ReadProjectJobs.
-	ReadQueue Action = "readQueue"
 	// ReadRunners lists runners and tags, and follows the runners topic.
 	ReadRunners Action = "readRunners"
 	// RunJobs claims jobs and watches their cancels.
@@ -132,7 +131,7 @@ func Allows(p *Principal, a Action, res Resource) bool {
 	switch a {
 	case CreateProject, ManageRunners:
 		return p != nil && p.Kind == KindAdmin
-	case ReadQueue, ReadRunners:
+	case ReadRunners:
 		return true
 	case RunJobs:
 		return p != nil && p.Kind == KindRunner
