@@ -55,15 +55,16 @@ func jobOf(r *http.Request) *store.Job { return r.Context().Value(jobKey{}).(*st
 
 // guard answers a request its rule refuses, and hands the resource it read to
 // next. A caller who may do the action on nothing is refused before anything is
-// read (401 or 403), whichever project or job it names; one who may not see the
-// project or job gets 404, as if it did not exist.
+// read (401 or 403), whichever project it names; one who may not see the
+// project or job gets 404, as if it did not exist. A job in the path is read
+// first: a private job the caller may not see is 404 whatever it asks of it.
 func (h *handler) guard(ru rule, next http.Handler) http.Handler {
 	if ru.action == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r)
-		if v := auth.CheckKind(p, ru.action); v != auth.Allowed {
+		if v := auth.CheckKind(p, ru.action); v != auth.Allowed && ru.on != job {
 			writeError(w, r, refusal(v))
 			return
 		}
