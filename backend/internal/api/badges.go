@@ -41,11 +41,7 @@ func (h *handler) collectionBadge(w http.ResponseWriter, r *http.Request) { h.ba
 // an SVG. Caches may keep it briefly (it changes with every job) and revalidate
 // with its ETag; a private project's badge needs a token and is never shared.
 func (h *handler) badge(w http.ResponseWriter, r *http.Request, collection bool) {
-	p, err := h.readableProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	key, err := slugParam(r, "key")
 	if err != nil {
 		writeError(w, r, err)

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -34,10 +33,6 @@ type compatSubmit struct {
 }
 
 func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
-	if principal(r) == nil {
-		writeError(w, r, errUnauthorized) // before the body: it may not be read at all
-		return
-	}
 	var body compatSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -48,7 +43,7 @@ func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	target, err := h.submitProject(r, body.Project, "project")
+	target, err := h.submitProject(r, nil, body.Project, "project")
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -143,11 +138,7 @@ type compatJobJSON struct {
 }
 
 func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
-	p, err := requireRunner(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := principal(r)
 	var body compatRunnerCheckIn
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -182,11 +173,7 @@ type compatJobDone struct {
 }
 
 func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
-	p, err := requireRunner(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := principal(r)
 	var body compatJobDone
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -240,17 +227,9 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, named(err, "job %d", id))
 		return
 	}
-	hold := store.Holder{JobID: id, Attempt: j.Attempt}
-	switch p := principal(r); {
-	case p == nil:
-		writeError(w, r, errUnauthorized)
-		return
-	case p.Kind == auth.KindRunner:
-		hold.RunnerID = p.RunnerID
-	case p.Kind == auth.KindJob && p.JobID == id && p.Attempt == j.Attempt:
-		hold.Claim = p.Claim
-	default:
-		writeError(w, r, errForbidden)
+	hold, err := holder(r, id, j.Attempt)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
 	// The log is appended a piece at a time as it arrives, so a 64 MiB upload

@@ -77,11 +77,7 @@ func (h *handler) listCollectionKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, kind string) {
-	p, err := h.readableProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	keys, err := h.Store.KeyList(r.Context(), p.ID, kind)
 	if err != nil {
 		writeError(w, r, err)
@@ -93,10 +89,7 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, kind string) 
 
 // projectKeyPage reads what the entity and collection lists share: the project, a key and a page.
 func (h *handler) projectKeyPage(r *http.Request) (*store.Project, string, store.Page, error) {
-	p, err := h.readableProject(r)
-	if err != nil {
-		return nil, "", store.Page{}, err
-	}
+	p := projectOf(r)
 	key, err := slugParam(r, "key")
 	if err != nil {
 		return nil, "", store.Page{}, err
@@ -125,11 +118,7 @@ func (h *handler) listEntities(w http.ResponseWriter, r *http.Request) {
 const entityJobsPage = 200
 
 func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
-	p, err := h.readableProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	key, err := slugParam(r, "key")
 	if err == nil {
 		_, err = slugParam(r, "val")

@@ -60,11 +60,7 @@ type logTimes struct {
 
 // getJobLogTimes answers when each chunk of a job attempt's log arrived.
 func (h *handler) getJobLogTimes(w http.ResponseWriter, r *http.Request) {
-	j, err := h.readableJob(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	j := jobOf(r)
 	attempt, err := intQuery(r, "attempt", 0, false)
 	if err != nil {
 		writeError(w, r, err)

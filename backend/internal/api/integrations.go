@@ -128,12 +128,9 @@ func checkEvents(kind string, events []string) error {
 	return nil
 }
 
-// adminIntegration checks the admin token and returns the integration in the path.
-func (h *handler) adminIntegration(r *http.Request) (*store.Integration, error) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		return nil, err
-	}
+// integrationOf returns the integration in the path, of the route's project.
+func (h *handler) integrationOf(r *http.Request) (*store.Integration, error) {
+	p := projectOf(r)
 	id, err := idParam(r, "id")
 	if err != nil {
 		return nil, err
@@ -149,11 +146,7 @@ func (h *handler) adminIntegration(r *http.Request) (*store.Integration, error) 
 }
 
 func (h *handler) listIntegrations(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	ins, err := h.Store.IntegrationList(r.Context(), p.ID)
 	if err != nil {
 		writeError(w, r, err)
@@ -163,11 +156,7 @@ func (h *handler) listIntegrations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	var body integrationCreate
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -178,6 +167,7 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allowPrivate := body.AllowPrivateNetwork != nil && *body.AllowPrivateNetwork
+	var err error
 	body.APIURL, err = h.checkForge(r, body.Kind, body.Repository, body.APIURL, body.AccessToken, allowPrivate)
 	if err != nil {
 		writeError(w, r, err)
@@ -213,7 +203,7 @@ func dedupe(s []string) []string {
 }
 
 func (h *handler) getIntegration(w http.ResponseWriter, r *http.Request) {
-	in, err := h.adminIntegration(r)
+	in, err := h.integrationOf(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -222,7 +212,7 @@ func (h *handler) getIntegration(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
-	in, err := h.adminIntegration(r)
+	in, err := h.integrationOf(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -291,7 +281,7 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteIntegration(w http.ResponseWriter, r *http.Request) {
-	in, err := h.adminIntegration(r)
+	in, err := h.integrationOf(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -315,7 +305,7 @@ type testStatusResult struct {
 // testIntegrationStatus sends one status now, so an admin sees at once whether
 // the URL and the token work. The outcome is also recorded on the integration.
 func (h *handler) testIntegrationStatus(w http.ResponseWriter, r *http.Request) {
-	in, err := h.adminIntegration(r)
+	in, err := h.integrationOf(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -429,24 +419,14 @@ func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
 	writeHookResult(w, res)
 }
 
-// approveJob lets the jobs of a pull request from a fork run: an admin or a
-// project token may approve; a job token may not (it could approve its own kind).
+// approveJob lets the jobs of a pull request from a fork run (auth.Approve: a
+// job token may not, it could approve its own kind).
 func (h *handler) approveJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r, true)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	p := principal(r)
-	if p.Kind != auth.KindAdmin && p.Kind != auth.KindProject {
-		writeError(w, r, errForbidden)
-		return
-	}
 	by := "the admin"
-	if p.Kind == auth.KindProject {
+	if principal(r).Kind == auth.KindProject {
 		by = "a project token"
 	}
-	j, err = h.Store.JobApprove(r.Context(), j.ID, by)
+	j, err := h.Store.JobApprove(r.Context(), jobOf(r).ID, by)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -469,11 +449,7 @@ type secretPut struct {
 }
 
 func (h *handler) listProjectSecrets(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	ss, err := h.Store.ProjectSecretList(r.Context(), p.ID)
 	if err != nil {
 		writeError(w, r, err)
@@ -491,11 +467,7 @@ func secretName(r *http.Request) (string, error) {
 }
 
 func (h *handler) putProjectSecret(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	name, err := secretName(r)
 	if err != nil {
 		writeError(w, r, err)
@@ -519,11 +491,7 @@ func (h *handler) putProjectSecret(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteProjectSecret(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	name, err := secretName(r)
 	if err != nil {
 		writeError(w, r, err)

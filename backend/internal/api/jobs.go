@@ -183,37 +183,47 @@ type jobBatchSubmit struct {
 	Jobs []jobSubmit `json:"jobs" validate:"required,min=1,dive"`
 }
 
-// submitProject decides which project a submission goes to and whether the caller
-// may submit there: a project token into its project, a running job's token into
-// its own project (as the new job's parent), the admin anywhere.
-func (h *handler) submitProject(r *http.Request, slug, field string) (*submitTarget, error) {
+// submitProject returns the project a submission goes to (by default the
+// caller's own), if the policy lets the caller submit there (auth.Submit); a
+// job token's submissions are its job's children. A project the caller may
+// not submit to is refused alike whether it exists or not. seen keeps the
+// answers of one batch by slug (nil: none).
+func (h *handler) submitProject(r *http.Request, seen map[string]*submitTarget, slug, field string) (*submitTarget, error) {
 	p := principal(r)
-	switch {
-	case p == nil:
-		return nil, errUnauthorized
-	case p.Kind == auth.KindProject || p.Kind == auth.KindJob:
-		if slug != "" && slug != p.Project {
+	if slug == "" {
+		slug = p.Project
+	}
+	if slug == "" {
+		return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
+	}
+	if t, ok := seen[slug]; ok {
+		return t, nil
+	}
+	pr, err := h.Store.ProjectGet(r.Context(), slug)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	res := auth.Resource{Project: &auth.ProjectRef{ID: -1, Private: true}} // a project that does not exist
+	if pr != nil {
+		res.Project = &auth.ProjectRef{ID: pr.ID, Private: pr.Private}
+	}
+	if !auth.Allows(p, auth.Submit, res) {
+		if p.Project != "" {
 			return nil, errorf(http.StatusForbidden, field, "this token may only submit jobs to project "+p.Project)
 		}
-		t := &submitTarget{projectID: p.ProjectID, slug: p.Project}
-		if p.Kind == auth.KindJob {
-			t.parent = &p.JobID
-		}
-		return t, nil
-	case p.IsAdmin():
-		if slug == "" {
-			return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
-		}
-		pr, err := h.Store.ProjectGet(r.Context(), slug)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &submitTarget{projectID: pr.ID, slug: pr.Slug}, nil
+		return nil, errorf(http.StatusForbidden, field, "this token may not submit jobs to project "+slug)
 	}
-	return nil, errForbidden
+	if pr == nil {
+		return nil, errorf(http.StatusBadRequest, field, "project "+slug+" does not exist")
+	}
+	t := &submitTarget{projectID: pr.ID, slug: pr.Slug}
+	if p.Kind == auth.KindJob {
+		t.parent = &p.JobID
+	}
+	if seen != nil {
+		seen[slug] = t
+	}
+	return t, nil
 }
 
 // submitTarget is where a submission goes, and the job submitting it (job tokens).
@@ -255,10 +265,6 @@ func (b *jobSubmit) check(prefix string) error {
 }
 
 func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
-	if principal(r) == nil {
-		writeError(w, r, errUnauthorized) // before the body: it may not be read at all
-		return
-	}
 	var body jobSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -272,7 +278,7 @@ func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "precedingNames", "precedingNames is only for POST /api/v1/jobs/batch"))
 		return
 	}
-	target, err := h.submitProject(r, body.Project, "project")
+	target, err := h.submitProject(r, nil, body.Project, "project")
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -286,10 +292,6 @@ func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
-	if principal(r) == nil {
-		writeError(w, r, errUnauthorized)
-		return
-	}
 	var body jobBatchSubmit
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -302,6 +304,7 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	params := make([]*store.JobSubmitParams, len(body.Jobs))
 	byName := map[string]int{}
+	targets := map[string]*submitTarget{}
 	for i := range body.Jobs {
 		b := &body.Jobs[i]
 		prefix := "jobs[" + strconv.Itoa(i) + "]."
@@ -317,7 +320,7 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
-		target, err := h.submitProject(r, b.Project, "jobs["+strconv.Itoa(i)+"].project")
+		target, err := h.submitProject(r, targets, b.Project, "jobs["+strconv.Itoa(i)+"].project")
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -346,87 +349,12 @@ func (h *handler) writeJobs(w http.ResponseWriter, r *http.Request, code int, jo
 	writeJSON(w, code, listJSON[jobJSON]{Items: out})
 }
 
-// readableJob returns the job in the path if the caller may read it.
-func (h *handler) readableJob(r *http.Request) (*store.Job, error) {
-	id, err := idParam(r, "id")
-	if err != nil {
-		return nil, err
-	}
-	j, err := h.Store.JobGet(r.Context(), id)
-	if err == nil && j.ProjectDeleted {
-		err = store.ErrNotFound
-	}
-	if err == nil && j.ProjectPrivate && !principal(r).InProject(j.ProjectID) {
-		var ok bool
-		if ok, err = h.ownJob(r, j); err == nil && !ok {
-			err = store.ErrNotFound
-		}
-	}
-	if err != nil {
-		return nil, named(err, "job %d", id)
-	}
-	return j, nil
-}
-
-// ownJob reports whether the caller is a running job's token and j is that job or
-// one it submitted (directly or through its children). That is all of a private
-// project a job token reaches: it is handed to the job's command, which may run
-// code from anyone who can push.
-func (h *handler) ownJob(r *http.Request, j *store.Job) (bool, error) {
-	p := principal(r)
-	if p == nil || p.Kind != auth.KindJob || p.ProjectID != j.ProjectID {
-		return false, nil
-	}
-	if p.JobID == j.ID {
-		return true, nil
-	}
-	return h.Store.JobDescends(r.Context(), j.ID, p.JobID)
-}
-
-// writableJob returns the job in the path if the caller may cancel it (retry:
-// forRetry): the admin and the project's tokens any job; a running job's token
-// cancels only itself and the jobs it submitted, and retries nothing, so a build
-// step cannot stop or re-run the rest of its project.
-func (h *handler) writableJob(r *http.Request, forRetry bool) (*store.Job, error) {
-	j, err := h.readableJob(r)
-	if err != nil {
-		return nil, err
-	}
-	p := principal(r)
-	switch {
-	case p == nil:
-		return nil, errUnauthorized
-	case p.InProject(j.ProjectID):
-		return j, nil
-	case p.Kind == auth.KindJob && !forRetry:
-		ok, err := h.ownJob(r, j)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			return j, nil
-		}
-		return nil, errorf(http.StatusForbidden, "", "a job token may only cancel its own job and the jobs it submitted")
-	}
-	return nil, errForbidden
-}
-
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.readableJob(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
+	h.writeJobs(w, r, http.StatusOK, []*store.Job{jobOf(r)}, true)
 }
 
 func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r, false)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	j, err = h.Store.JobCancel(r.Context(), j.ID, "cancelled by user")
+	j, err := h.Store.JobCancel(r.Context(), jobOf(r).ID, "cancelled by user")
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -435,12 +363,7 @@ func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) retryJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.writableJob(r, true)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	j, err = h.Store.JobRetry(r.Context(), j.ID)
+	j, err := h.Store.JobRetry(r.Context(), jobOf(r).ID)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -464,22 +387,23 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "tag", "tag must be 1 to 260 characters without white space"))
 		return
 	}
-	caller := principal(r)
-	params.Public = !caller.IsAdmin()
+	params.Scope = auth.Scope(principal(r), auth.ReadProjectJobs)
 	if slug := q.Get("project"); slug != "" {
 		if !slugPattern.MatchString(slug) {
 			writeError(w, r, errorf(http.StatusBadRequest, "project", "project must match ^[0-9A-Za-z_:.-]{1,260}$"))
 			return
 		}
 		p, err := h.Store.ProjectGet(r.Context(), slug)
-		if err == nil && p.Private && !caller.InProject(p.ID) {
-			err = store.ErrNotFound
+		if err == nil {
+			if v := auth.Check(principal(r), auth.ReadProjectJobs, auth.Resource{Project: &auth.ProjectRef{ID: p.ID, Private: p.Private}}); v != auth.Allowed {
+				err = refusalOf(v, "project %s", slug)
+			}
 		}
 		if err != nil {
 			writeError(w, r, named(err, "project %s", slug))
 			return
 		}
-		params.ProjectID, params.Public = p.ID, false
+		params.ProjectID = p.ID
 	}
 	jobs, next, err := h.Store.QueueList(r.Context(), params)
 	if err != nil {

@@ -40,14 +40,16 @@ func (h *handler) getMe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toMe(principal(r)))
 }
 
-// toMe states today's rules of the handlers: the admin does everything
-// (requireAdmin); a project token reads, submits into, cancels, retries and
-// approves in its project (InProject, approveJob) but manages nothing
-// (adminProject); a job token submits into its project and cancels only its own
-// job and the jobs it submitted (writableJob), which "cancel" does not cover; a
-// runner token only runs jobs.
+// toMe asks the policy what p may do: on the instance, and in each project
+// it has a part in (a private one, on a job that is not its own, so that what
+// it says holds for the project as a whole).
 func toMe(p *auth.Principal) meJSON {
-	me := meJSON{Kind: "anonymous", Permissions: permissionsJSON{Projects: map[string]projectPermissionsJSON{}}}
+	me := meJSON{Kind: "anonymous", Permissions: permissionsJSON{
+		Admin:          auth.Everywhere(p, auth.ManageProject),
+		CreateProjects: auth.Allows(p, auth.CreateProject, auth.Resource{}),
+		ManageRunners:  auth.Allows(p, auth.ManageRunners, auth.Resource{}),
+		Projects:       map[string]projectPermissionsJSON{},
+	}}
 	if p == nil {
 		return me
 	}
@@ -55,16 +57,21 @@ func toMe(p *auth.Principal) meJSON {
 	switch p.Kind {
 	case auth.KindAdmin:
 		me.Name = "admin"
-		me.Permissions.Admin, me.Permissions.CreateProjects, me.Permissions.ManageRunners = true, true, true
 	case auth.KindProject:
 		me.Name, me.Project = p.Project, p.Project
-		me.Permissions.Projects[p.Project] = projectPermissionsJSON{Read: true, Submit: true, Cancel: true, Retry: true, Approve: true}
 	case auth.KindJob:
 		id := p.JobID
 		me.Name, me.Project, me.Job = strconv.FormatInt(id, 10), p.Project, &id
-		me.Permissions.Projects[p.Project] = projectPermissionsJSON{Submit: true}
 	case auth.KindRunner:
 		me.Name = p.RunnerName
+	}
+	if p.Project != "" {
+		res := auth.Resource{Project: &auth.ProjectRef{ID: p.ProjectID, Private: true}, Job: &auth.JobRef{ID: -1}}
+		may := func(a auth.Action) bool { return auth.Allows(p, a, res) }
+		me.Permissions.Projects[p.Project] = projectPermissionsJSON{
+			Read: may(auth.ReadProjectJobs), Submit: may(auth.Submit), Cancel: may(auth.Cancel),
+			Retry: may(auth.Retry), Approve: may(auth.Approve), Manage: may(auth.ManageProject),
+		}
 	}
 	return me
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -48,11 +49,7 @@ func (h *handler) listProjects(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	var own int64
-	if p := principal(r); p != nil {
-		own = p.ProjectID // project and job tokens also see their own private project
-	}
-	ps, next, err := h.Store.ProjectList(r.Context(), principal(r).IsAdmin(), own, page)
+	ps, next, err := h.Store.ProjectList(r.Context(), auth.Scope(principal(r), auth.ReadProject), page)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -61,10 +58,6 @@ func (h *handler) listProjects(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) createProject(w http.ResponseWriter, r *http.Request) {
-	if err := requireAdmin(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	var body projectCreate
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -79,24 +72,11 @@ func (h *handler) createProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getProject(w http.ResponseWriter, r *http.Request) {
-	p, err := h.readableProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toProject(p))
+	writeJSON(w, http.StatusOK, toProject(projectOf(r)))
 }
 
 func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
-	if err := requireAdmin(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	slug, err := slugParam(r, "project")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	slug := projectOf(r).Slug
 	var body projectUpdate
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -111,16 +91,7 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteProject(w http.ResponseWriter, r *http.Request) {
-	if err := requireAdmin(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	slug, err := slugParam(r, "project")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := h.Store.ProjectDelete(r.Context(), slug); err != nil {
+	if err := h.Store.ProjectDelete(r.Context(), projectOf(r).Slug); err != nil {
 		writeError(w, r, err)
 		return
 	}

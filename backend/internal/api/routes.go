@@ -74,64 +74,64 @@ func NewRouter(d Deps) *mux.Router {
 	r.HandleFunc("/api/submit/gitea", h.compatGitea).Methods(http.MethodPost)
 	r.HandleFunc("/api/submit/darke", h.compatDarke).Methods(http.MethodPost)
 	// Badges: a private project's needs a token, like its pages.
-	badges := &prefixed{r: r, prefix: "/badge"}
+	badges := &prefixed{h: h, r: r, prefix: "/badge"}
 	badges.Use(h.authenticate)
-	badges.HandleFunc("/{project}/c/{key}/{val}.svg", h.collectionBadge).Methods(http.MethodGet)
-	badges.HandleFunc("/{project}/{key}/{val}.svg", h.entityBadge).Methods(http.MethodGet)
+	badges.HandleFunc("/{project}/c/{key}/{val}.svg", may(auth.ReadProjectJobs, project), h.collectionBadge).Methods(http.MethodGet)
+	badges.HandleFunc("/{project}/{key}/{val}.svg", may(auth.ReadProjectJobs, project), h.entityBadge).Methods(http.MethodGet)
 
-	v1 := &prefixed{r: r, prefix: "/api/v1"}
+	v1 := &prefixed{h: h, r: r, prefix: "/api/v1"}
 	v1.Use(h.authenticate)
-	v1.HandleFunc("/me", h.getMe).Methods(http.MethodGet)
-	v1.HandleFunc("/projects", h.listProjects).Methods(http.MethodGet)
-	v1.HandleFunc("/projects", h.createProject).Methods(http.MethodPost)
-	v1.HandleFunc("/projects/{project}", h.getProject).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}", h.updateProject).Methods(http.MethodPatch)
-	v1.HandleFunc("/projects/{project}", h.deleteProject).Methods(http.MethodDelete)
-	v1.HandleFunc("/projects/{project}/entities", h.listEntityKeys).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/entities/{key}", h.listEntities).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/entities/{key}/{val}", h.getEntity).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/collections", h.listCollectionKeys).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/collections/{key}", h.listCollections).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/collections/{key}/{val}", h.getCollection).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/tokens", h.listProjectTokens).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/tokens", h.createProjectToken).Methods(http.MethodPost)
-	v1.HandleFunc("/projects/{project}/tokens/{id}", h.deleteProjectToken).Methods(http.MethodDelete)
-	v1.HandleFunc("/projects/{project}/secrets", h.listProjectSecrets).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/secrets/{name}", h.putProjectSecret).Methods(http.MethodPut)
-	v1.HandleFunc("/projects/{project}/secrets/{name}", h.deleteProjectSecret).Methods(http.MethodDelete)
-	v1.HandleFunc("/projects/{project}/integrations", h.listIntegrations).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/integrations", h.createIntegration).Methods(http.MethodPost)
-	v1.HandleFunc("/projects/{project}/integrations/{id}", h.getIntegration).Methods(http.MethodGet)
-	v1.HandleFunc("/projects/{project}/integrations/{id}", h.updateIntegration).Methods(http.MethodPatch)
-	v1.HandleFunc("/projects/{project}/integrations/{id}", h.deleteIntegration).Methods(http.MethodDelete)
-	v1.HandleFunc("/projects/{project}/integrations/{id}/test", h.testIntegrationStatus).Methods(http.MethodPost)
-	v1.HandleFunc("/jobs", h.submitJob).Methods(http.MethodPost)
-	v1.HandleFunc("/jobs/batch", h.submitJobBatch).Methods(http.MethodPost)
-	v1.HandleFunc("/jobs/{id}", h.getJob).Methods(http.MethodGet)
-	v1.HandleFunc("/jobs/{id}/cancel", h.cancelJob).Methods(http.MethodPost)
-	v1.HandleFunc("/jobs/{id}/retry", h.retryJob).Methods(http.MethodPost)
-	v1.HandleFunc("/jobs/{id}/approve", h.approveJob).Methods(http.MethodPost)
-	v1.HandleFunc("/queue", h.listQueue).Methods(http.MethodGet)
-	v1.HandleFunc("/runners", h.listRunners).Methods(http.MethodGet)
-	v1.HandleFunc("/runners", h.createRunner).Methods(http.MethodPost)
-	v1.HandleFunc("/runners/{id}", h.deleteRunner).Methods(http.MethodDelete)
-	v1.HandleFunc("/tags", h.listTags).Methods(http.MethodGet)
-	v1.HandleFunc("/runner/claim", h.claimJobs).Methods(http.MethodPost)
-	v1.HandleFunc("/runner/cancels", h.watchCancels).Methods(http.MethodPost)
-	v1.HandleFunc("/jobs/{id}/heartbeat", h.heartbeatJob).Methods(http.MethodPost)
-	v1.HandleFunc("/jobs/{id}/log", h.appendJobLog).Methods(http.MethodPatch)
-	v1.HandleFunc("/jobs/{id}/log", h.getJobLog).Methods(http.MethodGet)
-	v1.HandleFunc("/jobs/{id}/log/times", h.getJobLogTimes).Methods(http.MethodGet)
-	v1.HandleFunc("/jobs/{id}/complete", h.completeJob).Methods(http.MethodPost)
-	v1.HandleFunc("/events", h.events).Methods(http.MethodGet)
+	v1.HandleFunc("/me", anyone, h.getMe).Methods(http.MethodGet)
+	v1.HandleFunc("/projects", may(auth.ReadProject, listed), h.listProjects).Methods(http.MethodGet)
+	v1.HandleFunc("/projects", may(auth.CreateProject, instance), h.createProject).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}", may(auth.ReadProject, project), h.getProject).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}", may(auth.ManageProject, project), h.updateProject).Methods(http.MethodPatch)
+	v1.HandleFunc("/projects/{project}", may(auth.ManageProject, project), h.deleteProject).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/entities", may(auth.ReadProjectJobs, project), h.listEntityKeys).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/entities/{key}", may(auth.ReadProjectJobs, project), h.listEntities).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/entities/{key}/{val}", may(auth.ReadProjectJobs, project), h.getEntity).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/collections", may(auth.ReadProjectJobs, project), h.listCollectionKeys).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/collections/{key}", may(auth.ReadProjectJobs, project), h.listCollections).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/collections/{key}/{val}", may(auth.ReadProjectJobs, project), h.getCollection).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/tokens", may(auth.ManageProject, project), h.listProjectTokens).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/tokens", may(auth.ManageProject, project), h.createProjectToken).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/tokens/{id}", may(auth.ManageProject, project), h.deleteProjectToken).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/secrets", may(auth.ManageProject, project), h.listProjectSecrets).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/secrets/{name}", may(auth.ManageProject, project), h.putProjectSecret).Methods(http.MethodPut)
+	v1.HandleFunc("/projects/{project}/secrets/{name}", may(auth.ManageProject, project), h.deleteProjectSecret).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/integrations", may(auth.ManageIntegrations, project), h.listIntegrations).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/integrations", may(auth.ManageIntegrations, project), h.createIntegration).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", may(auth.ManageIntegrations, project), h.getIntegration).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", may(auth.ManageIntegrations, project), h.updateIntegration).Methods(http.MethodPatch)
+	v1.HandleFunc("/projects/{project}/integrations/{id}", may(auth.ManageIntegrations, project), h.deleteIntegration).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/integrations/{id}/test", may(auth.ManageIntegrations, project), h.testIntegrationStatus).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs", may(auth.Submit, inBody), h.submitJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/batch", may(auth.Submit, inBody), h.submitJobBatch).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}", may(auth.ReadJob, job), h.getJob).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/cancel", may(auth.Cancel, job), h.cancelJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/retry", may(auth.Retry, job), h.retryJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/approve", may(auth.Approve, job), h.approveJob).Methods(http.MethodPost)
+	v1.HandleFunc("/queue", may(auth.ReadProjectJobs, listed), h.listQueue).Methods(http.MethodGet)
+	v1.HandleFunc("/runners", may(auth.ReadRunners, instance), h.listRunners).Methods(http.MethodGet)
+	v1.HandleFunc("/runners", may(auth.ManageRunners, instance), h.createRunner).Methods(http.MethodPost)
+	v1.HandleFunc("/runners/{id}", may(auth.ManageRunners, instance), h.deleteRunner).Methods(http.MethodDelete)
+	v1.HandleFunc("/tags", may(auth.ReadRunners, instance), h.listTags).Methods(http.MethodGet)
+	v1.HandleFunc("/runner/claim", may(auth.RunJobs, instance), h.claimJobs).Methods(http.MethodPost)
+	v1.HandleFunc("/runner/cancels", may(auth.RunJobs, instance), h.watchCancels).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/heartbeat", may(auth.HoldJob, heldJob), h.heartbeatJob).Methods(http.MethodPost)
+	v1.HandleFunc("/jobs/{id}/log", may(auth.HoldJob, heldJob), h.appendJobLog).Methods(http.MethodPatch)
+	v1.HandleFunc("/jobs/{id}/log", may(auth.ReadJob, job), h.getJobLog).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/log/times", may(auth.ReadJob, job), h.getJobLogTimes).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/complete", may(auth.HoldJob, heldJob), h.completeJob).Methods(http.MethodPost)
+	v1.HandleFunc("/events", anyone, h.events).Methods(http.MethodGet)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
-	v04 := &prefixed{r: r, prefix: "/api"}
+	v04 := &prefixed{h: h, r: r, prefix: "/api"}
 	v04.Use(h.authenticate)
-	v04.HandleFunc("/submit", h.compatSubmit).Methods(http.MethodPost)
-	v04.HandleFunc("/runner", h.compatRunner).Methods(http.MethodPost)
-	v04.HandleFunc("/job", h.compatJob).Methods(http.MethodPost)
-	v04.HandleFunc("/storage/{jobId}/log", h.compatUploadLog).Methods(http.MethodPost)
+	v04.HandleFunc("/submit", may(auth.Submit, inBody), h.compatSubmit).Methods(http.MethodPost)
+	v04.HandleFunc("/runner", may(auth.RunJobs, instance), h.compatRunner).Methods(http.MethodPost)
+	v04.HandleFunc("/job", may(auth.RunJobs, instance), h.compatJob).Methods(http.MethodPost)
+	v04.HandleFunc("/storage/{jobId}/log", may(auth.HoldJob, heldJob), h.compatUploadLog).Methods(http.MethodPost)
 	return r
 }
 
@@ -140,6 +140,7 @@ func NewRouter(d Deps) *mux.Router {
 // wrong method with 404 instead of 405: its routes inherit the prefix matcher,
 // and that match clears the method mismatch an earlier route found.
 type prefixed struct {
+	h      *handler
 	r      *mux.Router
 	prefix string
 	mw     []mux.MiddlewareFunc
@@ -148,17 +149,18 @@ type prefixed struct {
 // Use adds middlewares for the routes registered after it.
 func (p *prefixed) Use(mw ...mux.MiddlewareFunc) { p.mw = append(p.mw, mw...) }
 
-// Handle registers handler at the prefix plus path.
-func (p *prefixed) Handle(path string, handler http.Handler) *mux.Route {
+// Handle registers handler at the prefix plus path, for callers its rule allows.
+func (p *prefixed) Handle(path string, ru rule, handler http.Handler) *mux.Route {
+	handler = p.h.guard(ru, handler)
 	for i := len(p.mw) - 1; i >= 0; i-- {
 		handler = p.mw[i].Middleware(handler)
 	}
 	return p.r.Handle(p.prefix+path, handler)
 }
 
-// HandleFunc registers f at the prefix plus path.
-func (p *prefixed) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *mux.Route {
-	return p.Handle(path, http.HandlerFunc(f))
+// HandleFunc registers f at the prefix plus path, for callers its rule allows.
+func (p *prefixed) HandleFunc(path string, ru rule, f func(http.ResponseWriter, *http.Request)) *mux.Route {
+	return p.Handle(path, ru, http.HandlerFunc(f))
 }
 
 // longRoutes wait on purpose (long polls, the websocket): a bound on the whole
@@ -261,33 +263,4 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": "ok", "version": version.String()})
-}
-
-// requireAdmin answers 401/403 unless the caller is the admin.
-func requireAdmin(r *http.Request) error {
-	p := principal(r)
-	switch {
-	case p == nil:
-		return errUnauthorized
-	case !p.IsAdmin():
-		return errForbidden
-	}
-	return nil
-}
-
-// readableProject returns the project named in the path if the caller may read it.
-// A private project the caller cannot see is "not found", so its name does not leak.
-func (h *handler) readableProject(r *http.Request) (*store.Project, error) {
-	slug, err := slugParam(r, "project")
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.Store.ProjectGet(r.Context(), slug)
-	if err == nil && p.Private && !principal(r).InProject(p.ID) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return nil, named(err, "project %s", slug)
-	}
-	return p, nil
 }

@@ -51,24 +51,8 @@ type claimResponse struct {
 	HeartbeatSeconds int              `json:"heartbeatSeconds"`
 }
 
-// requireRunner answers 401/403 unless the caller holds a runner token.
-func requireRunner(r *http.Request) (*auth.Principal, error) {
-	p := principal(r)
-	switch {
-	case p == nil:
-		return nil, errUnauthorized
-	case p.Kind != auth.KindRunner:
-		return nil, errForbidden
-	}
-	return p, nil
-}
-
 func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
-	p, err := requireRunner(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := principal(r)
 	var body claimRequest
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -150,29 +134,27 @@ func nonNilMap(m map[string]string) map[string]string {
 	return m
 }
 
-// holder identifies the caller acting on the job in the path for attempt: the
-// runner holding it, or the job token of that attempt's current hand-out.
-func holder(r *http.Request, attempt int) (store.Holder, error) {
-	id, err := idParam(r, "id")
-	if err != nil {
-		return store.Holder{}, err
-	}
+// holder is who acts for attempt of job id, for the store to check that it
+// holds it: the runner, or the hand-out of the job's token (auth.HoldJob lets
+// no other caller get here). A job token names only its own attempt.
+func holder(r *http.Request, id int64, attempt int) (store.Holder, error) {
 	h := store.Holder{JobID: id, Attempt: attempt}
 	p := principal(r)
-	switch {
-	case p == nil:
-		return h, errUnauthorized
-	case p.Kind == auth.KindRunner:
+	if p.Kind == auth.KindRunner {
 		h.RunnerID = p.RunnerID
-	case p.Kind == auth.KindJob && p.JobID == id:
-		if p.Attempt != attempt {
-			return h, store.ErrGone
-		}
-		h.Claim = p.Claim
-	default:
-		return h, errForbidden
+		return h, nil
 	}
+	if p.Attempt != attempt {
+		return h, store.ErrGone
+	}
+	h.Claim = p.Claim
 	return h, nil
+}
+
+// heldJobID is the job in the path of a runner's route.
+func heldJobID(r *http.Request) int64 {
+	id, _ := idParam(r, "id") // checked by the route's rule
+	return id
 }
 
 // tokensToMask is the token of whoever uploads a job's log (the runner's), which
@@ -206,7 +188,7 @@ func (h *handler) heartbeatJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	hold, err := holder(r, body.Attempt)
+	hold, err := holder(r, heldJobID(r), body.Attempt)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -257,7 +239,7 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	hold, err := holder(r, int(attempt))
+	hold, err := holder(r, heldJobID(r), int(attempt))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -290,11 +272,7 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 const logReadCap = 4 << 20
 
 func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
-	j, err := h.readableJob(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	j := jobOf(r)
 	attempt, err := intQuery(r, "attempt", 0, false)
 	if err != nil {
 		writeError(w, r, err)
@@ -372,7 +350,7 @@ func (h *handler) completeJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	hold, err := holder(r, body.Attempt)
+	hold, err := holder(r, heldJobID(r), body.Attempt)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -98,10 +98,6 @@ func (h *handler) listRunners(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) createRunner(w http.ResponseWriter, r *http.Request) {
-	if err := requireAdmin(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	var body runnerCreate
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -119,10 +115,6 @@ func (h *handler) createRunner(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteRunner(w http.ResponseWriter, r *http.Request) {
-	if err := requireAdmin(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	id, err := idParam(r, "id")
 	if err != nil {
 		writeError(w, r, err)

@@ -33,20 +33,8 @@ type tokenCreate struct {
 	Name string `json:"name" validate:"required,slug"`
 }
 
-// adminProject checks the admin token and returns the project in the path.
-func (h *handler) adminProject(r *http.Request) (*store.Project, error) {
-	if err := requireAdmin(r); err != nil {
-		return nil, err
-	}
-	return h.readableProject(r)
-}
-
 func (h *handler) listProjectTokens(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	ts, err := h.Store.ProjectTokenList(r.Context(), p.ID)
 	if err != nil {
 		writeError(w, r, err)
@@ -56,11 +44,7 @@ func (h *handler) listProjectTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) createProjectToken(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	var body tokenCreate
 	if err := decode(w, r, &body); err != nil {
 		writeError(w, r, err)
@@ -76,11 +60,7 @@ func (h *handler) createProjectToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteProjectToken(w http.ResponseWriter, r *http.Request) {
-	p, err := h.adminProject(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	p := projectOf(r)
 	id, err := idParam(r, "id")
 	if err != nil {
 		writeError(w, r, err)

@@ -127,7 +127,7 @@ func TestEndedJobTokenIsWorthless(t *testing.T) {
 
 // TestJobTokenScope: a running job's token submits children, reads itself and
 // its descendants, and cancels only those; it retries nothing and sees no other
-// job of a private project.
+// job of a private project, only the project itself.
 func TestJobTokenScope(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -145,7 +145,9 @@ func TestJobTokenScope(t *testing.T) {
 	b.json(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d", parent.ID), token: c.Token}, 200, &got)
 	b.json(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d", child.ID), token: c.Token}, 200, &got)
 	b.fail(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d", sibling.ID), token: c.Token}, 404)
-	b.fail(call{method: "GET", path: "/api/v1/projects/priv", token: c.Token}, 404)
+	// It sees its project, as GET /projects lists it, but nothing the project holds.
+	b.json(call{method: "GET", path: "/api/v1/projects/priv", token: c.Token}, 200, nil)
+	b.fail(call{method: "GET", path: "/api/v1/projects/priv/entities", token: c.Token}, 403)
 
 	e := b.fail(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", sibling.ID), token: c.Token}, 404)
 	require.NotEmpty(t, e.Message)

@@ -26,7 +26,7 @@ import (
 // state, through the same store calls the API uses. A database that already has
 // projects is left alone, and seeded reports false.
 func seedDemo(ctx context.Context, st *store.Store, stdout io.Writer) (seeded bool, err error) {
-	existing, _, err := st.ProjectList(ctx, true, 0, store.Page{Limit: 1})
+	existing, _, err := st.ProjectList(ctx, store.ProjectScope{All: true}, store.Page{Limit: 1})
 	if err != nil || len(existing) > 0 {
 		return false, err
 	}

@@ -54,19 +54,6 @@ type Principal struct {
 	Claim      int // the hand-out of the job the token was made for
 }
 
-// IsAdmin reports whether p holds the admin token.
-func (p *Principal) IsAdmin() bool { return p != nil && p.Kind == KindAdmin }
-
-// InProject reports whether p may read and act across project: the admin, or a
-// project token of it. A job token is not: it reaches only its own job and the
-// jobs it submitted (see the api package), and submits into its project.
-func (p *Principal) InProject(projectID int64) bool {
-	if p == nil {
-		return false
-	}
-	return p.Kind == KindAdmin || (p.Kind == KindProject && p.ProjectID == projectID)
-}
-
 // NewSecret returns a new random token with prefix+label and the hash to store.
 func NewSecret(prefix, label string) (secret string, hash []byte) {
 	b := make([]byte, 24)
@@ -175,4 +162,22 @@ func (a *Authenticator) jobPrincipal(ctx context.Context, rest string) (*Princip
 		return nil, ErrJobEnded
 	}
 	return &Principal{Kind: KindJob, ProjectID: j.ProjectID, Project: j.Project, JobID: jobID, Attempt: attempt, Claim: claim}, nil
+}
+
+// JobRef describes job jobID of project projectID to the policy for p: whether
+// p's job submitted it is looked up only for a job token of that project,
+// since no other caller's answer depends on it.
+func (a *Authenticator) JobRef(ctx context.Context, p *Principal, projectID, jobID int64) (*JobRef, error) {
+	ref := &JobRef{ID: jobID}
+	if p == nil || p.Kind != KindJob || p.ProjectID != projectID || p.JobID == jobID {
+		return ref, nil
+	}
+	ok, err := a.store.JobDescends(ctx, jobID, p.JobID)
+	if err != nil {
+		return nil, fmt.Errorf("auth: job ancestry: %w", err)
+	}
+	if ok {
+		ref.SubmittedBy = []int64{p.JobID}
+	}
+	return ref, nil
 }

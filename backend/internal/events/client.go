@@ -120,9 +120,12 @@ type client struct {
 	// queued is the size of the items in send (item.size).
 	queued atomic.Int64
 
-	// topics, and the token counted against MaxPerToken, are guarded by hub.mu.
-	topics  map[string]struct{}
-	counted string
+	// topics, submittedBy and the token counted against MaxPerToken are guarded by hub.mu.
+	topics map[string]struct{}
+	// submittedBy holds, for a job followed by a job token, the jobs found to
+	// have submitted it (auth.JobRef.SubmittedBy).
+	submittedBy map[int64][]int64
+	counted     string
 
 	killOnce sync.Once
 	killed   chan struct{}
@@ -164,7 +167,7 @@ func (c *client) kill(code int, reason string) {
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal, token string) error {
 	c := &client{
 		hub: h, addr: remoteHost(r), send: make(chan item, h.cfg.QueueSize),
-		topics: map[string]struct{}{}, killed: make(chan struct{}), cursors: map[int64]*logCursor{},
+		topics: map[string]struct{}{}, submittedBy: map[int64][]int64{}, killed: make(chan struct{}), cursors: map[int64]*logCursor{},
 	}
 	c.who.Store(newIdentity(p, token))
 	if err := h.admit(c); err != nil {
@@ -256,7 +259,7 @@ var slug = regexp.MustCompile(`^[0-9A-Za-z_:.-]{1,260}$`)
 var errNoTopic = errors.New("no such topic")
 
 func (c *client) handleSubscribe(ctx context.Context, m *clientMessage) {
-	it, collectionOf, err := c.authorize(ctx, m)
+	it, collectionOf, submittedBy, err := c.authorize(ctx, m)
 	if err != nil {
 		code, msg := 404, "no such topic, or not yours to read: "+m.Topic
 		if !errors.Is(err, errNoTopic) && !errors.Is(err, store.ErrNotFound) {
@@ -274,66 +277,105 @@ func (c *client) handleSubscribe(ctx context.Context, m *clientMessage) {
 		return
 	}
 	c.topics[m.Topic] = struct{}{}
+	if submittedBy != nil {
+		// A job's ancestry never changes: what was found holds for its later events.
+		c.submittedBy[topicJobID(m.Topic)] = submittedBy
+	}
 	c.hub.mu.Unlock()
 	c.hub.subscribe(c, m.Topic, collectionOf, it)
 }
 
-// authorize checks that topic exists and the caller may read it. For a log
-// topic it returns the catch-up to queue; for a collection topic, its project.
-func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string, error) {
+// authorize checks that topic exists and asks the policy whether the caller
+// may follow it. For a log topic it returns the catch-up to queue; for a
+// collection topic, its project; for a job or log topic, the jobs known to have
+// submitted it, which later events of it are judged with.
+func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string, []int64, error) {
 	kind, rest, _ := strings.Cut(m.Topic, ":")
 	st := c.hub.store
-	readable := func(slug string) error {
-		p, err := st.ProjectGet(ctx, slug)
-		if err != nil {
-			return err
-		}
-		if p.Private && !c.principal().InProject(p.ID) {
+	p := c.principal()
+	allowed := func(a auth.Action, res auth.Resource) error {
+		if auth.Check(p, a, res) != auth.Allowed {
 			return errNoTopic
 		}
 		return nil
 	}
+	projectRes := func(slug string) (auth.Resource, error) {
+		pr, err := st.ProjectGet(ctx, slug)
+		if err != nil {
+			return auth.Resource{}, err
+		}
+		return auth.Resource{Project: &auth.ProjectRef{ID: pr.ID, Private: pr.Private}}, nil
+	}
 	switch kind {
 	case "queue", "runners":
 		if rest != "" || m.Topic != kind {
-			return item{}, "", errNoTopic
+			return item{}, "", nil, errNoTopic
 		}
-		return item{}, "", nil
+		if kind == "runners" {
+			return item{}, "", nil, allowed(auth.ReadRunners, auth.Resource{})
+		}
+		// The queue shows each job to those who may read it (Hub.deliver).
+		if auth.CheckKind(p, auth.ReadProjectJobs) != auth.Allowed {
+			return item{}, "", nil, errNoTopic
+		}
+		return item{}, "", nil, nil
 	case "project":
 		if !slug.MatchString(rest) {
-			return item{}, "", errNoTopic
+			return item{}, "", nil, errNoTopic
 		}
-		return item{}, "", readable(rest)
+		res, err := projectRes(rest)
+		if err != nil {
+			return item{}, "", nil, err
+		}
+		return item{}, "", nil, allowed(auth.ReadProjectJobs, res)
 	case "entity", "collection":
 		parts := strings.Split(rest, "/")
 		if len(parts) != 3 || !slug.MatchString(parts[0]) || !slug.MatchString(parts[1]) || !slug.MatchString(parts[2]) {
-			return item{}, "", errNoTopic
+			return item{}, "", nil, errNoTopic
 		}
+		res, err := projectRes(parts[0])
+		if err != nil {
+			return item{}, "", nil, err
+		}
+		collectionOf := ""
 		if kind == "collection" {
-			return item{}, parts[0], readable(parts[0])
+			collectionOf = parts[0]
 		}
-		return item{}, "", readable(parts[0])
+		return item{}, collectionOf, nil, allowed(auth.ReadProjectJobs, res)
 	case "job", "log":
 		id, err := strconv.ParseInt(rest, 10, 64)
 		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != rest {
-			return item{}, "", errNoTopic
+			return item{}, "", nil, errNoTopic
 		}
 		j, err := st.JobBriefGet(ctx, id)
 		if err != nil {
-			return item{}, "", err
+			return item{}, "", nil, err
 		}
-		if err := readable(j.Project); err != nil {
-			return item{}, "", err
+		res, err := projectRes(j.Project)
+		if err != nil {
+			return item{}, "", nil, err
+		}
+		if res.Job, err = c.hub.auth.JobRef(ctx, p, j.ProjectID, id); err != nil {
+			return item{}, "", nil, err
+		}
+		if err := allowed(auth.ReadJob, res); err != nil {
+			return item{}, "", nil, err
 		}
 		if kind == "log" {
 			if m.Offset < 0 || m.Attempt < 0 {
-				return item{}, "", errNoTopic
+				return item{}, "", nil, errNoTopic
 			}
-			return item{catchUp: &logCatchUp{jobID: id, attempt: m.Attempt, offset: m.Offset, project: j.Project}}, "", nil
+			return item{catchUp: &logCatchUp{jobID: id, attempt: m.Attempt, offset: m.Offset, project: j.Project}}, "", res.Job.SubmittedBy, nil
 		}
-		return item{}, "", nil
+		return item{}, "", res.Job.SubmittedBy, nil
 	}
-	return item{}, "", errNoTopic
+	return item{}, "", nil, errNoTopic
+}
+
+// jobResource is the job jobID of proj as the policy sees it for c: with the
+// jobs c was told submitted it when it subscribed. h.mu is held.
+func (c *client) jobResourceLocked(proj *projectEntry, jobID int64) auth.Resource {
+	return auth.Resource{Project: proj.ref(), Job: &auth.JobRef{ID: jobID, SubmittedBy: c.submittedBy[jobID]}}
 }
 
 // collectionProject returns the project of a collection: topic.
@@ -344,6 +386,16 @@ func collectionProject(topic string) (string, bool) {
 	}
 	p, _, _ := strings.Cut(rest, "/")
 	return p, true
+}
+
+// topicJobID is the job of a job: or log: topic (0 for others).
+func topicJobID(topic string) int64 {
+	_, rest, _ := strings.Cut(topic, ":")
+	if !strings.HasPrefix(topic, "job:") && !strings.HasPrefix(topic, "log:") {
+		return 0
+	}
+	id, _ := strconv.ParseInt(rest, 10, 64)
+	return id
 }
 
 func logTopic(jobID int64) string { return "log:" + strconv.FormatInt(jobID, 10) }
@@ -500,7 +552,13 @@ func (c *client) writeLog(ctx context.Context, l *logItem) error {
 // private since the subscription.
 func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64) error {
 	proj, ok := c.hub.projects.get(ctx, cur.project)
-	if !ok || (proj.private && !c.principal().InProject(proj.id)) {
+	if !ok {
+		return nil
+	}
+	c.hub.mu.Lock()
+	res := c.jobResourceLocked(proj, jobID)
+	c.hub.mu.Unlock()
+	if !auth.Allows(c.principal(), auth.ReadJob, res) {
 		return nil
 	}
 	for to == 0 || cur.next < to {
@@ -516,7 +574,8 @@ func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64
 			return nil
 		}
 		for _, ch := range chunks {
-			if ch.Private && !c.principal().InProject(proj.id) {
+			if ch.Private && !auth.Allows(c.principal(), auth.ReadJob, auth.Resource{
+				Project: &auth.ProjectRef{ID: proj.id, Private: true}, Job: res.Job}) {
 				// Made private while the catch-up ran: the read says so itself.
 				return nil
 			}

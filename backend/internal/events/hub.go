@@ -204,7 +204,7 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 		ref := entityRef{e.Project, e.EntityKey, e.EntityVal}
 		entityTopic := "entity:" + e.Project + "/" + e.EntityKey + "/" + e.EntityVal
 		projectTopic := "project:" + e.Project
-		h.deliver(item{event: e}, proj, "job:"+strconv.FormatInt(e.JobID, 10), projectTopic, entityTopic, "queue")
+		h.deliver(item{event: e}, auth.ReadJob, proj, e.JobID, "job:"+strconv.FormatInt(e.JobID, 10), projectTopic, entityTopic, "queue")
 		h.mu.Lock()
 		watched := len(h.topics[entityTopic]) > 0 || len(h.topics[projectTopic]) > 0
 		byCollection := h.collectionSubs[e.Project] > 0
@@ -223,16 +223,13 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 	case store.LogEvent:
 		h.handleLog(ctx, e)
 	case store.RunnerEvent:
-		h.deliver(item{event: e}, nil, "runners")
+		h.deliver(item{event: e}, auth.ReadRunners, nil, 0, "runners")
 	case store.IntegrationEvent:
 		proj, ok := h.projects.get(ctx, e.Project)
 		if !ok {
 			return
 		}
-		// Integrations are for those who manage the project, even a public one.
-		managers := *proj
-		managers.private = true
-		h.deliver(item{event: e}, &managers, "project:"+e.Project)
+		h.deliver(item{event: e}, auth.ManageIntegrations, proj, 0, "project:"+e.Project)
 	}
 }
 
@@ -315,7 +312,7 @@ func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
 		return
 	}
 	for _, c := range chunks {
-		h.deliver(item{log: &logItem{jobID: e.JobID, attempt: attempt, offset: c.Offset, data: c.Data, time: c.Time}}, proj, topic)
+		h.deliver(item{log: &logItem{jobID: e.JobID, attempt: attempt, offset: c.Offset, data: c.Data, time: c.Time}}, auth.ReadJob, proj, e.JobID, topic)
 	}
 }
 
@@ -336,16 +333,17 @@ func (h *Hub) flushEntities(ctx context.Context, dirty map[entityRef]*pendingEnt
 			colTopics = append(colTopics, "collection:"+ref.project+"/"+c.Key+"/"+c.Value)
 		}
 		for _, je := range p.collections {
-			h.deliver(item{event: je}, p.project, colTopics...)
+			h.deliver(item{event: je}, auth.ReadJob, p.project, je.JobID, colTopics...)
 		}
 		topics := append([]string{"project:" + ref.project, "entity:" + ref.project + "/" + ref.key + "/" + ref.val}, colTopics...)
-		h.deliver(item{event: *ee}, p.project, topics...)
+		h.deliver(item{event: *ee}, auth.ReadProjectJobs, p.project, 0, topics...)
 	}
 }
 
 // deliver queues it for every client subscribed to any of topics (once per
-// client, naming the topics it matched) that may read proj (nil: public data).
-func (h *Hub) deliver(it item, proj *projectEntry, topics ...string) {
+// client, naming the topics it matched) that the policy lets do a on it: on
+// job jobID of proj, or on proj (jobID 0), or on the instance (proj nil).
+func (h *Hub) deliver(it item, a auth.Action, proj *projectEntry, jobID int64, topics ...string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var matched map[*client][]string
@@ -358,7 +356,14 @@ func (h *Hub) deliver(it item, proj *projectEntry, topics ...string) {
 		}
 	}
 	for c, ts := range matched {
-		if proj != nil && proj.private && !c.principal().InProject(proj.id) {
+		var res auth.Resource
+		switch {
+		case jobID != 0:
+			res = c.jobResourceLocked(proj, jobID)
+		case proj != nil:
+			res.Project = proj.ref()
+		}
+		if !auth.Allows(c.principal(), a, res) {
 			continue
 		}
 		ci := it
@@ -542,6 +547,13 @@ func (h *Hub) unsubscribeLocked(c *client, topic string) {
 			delete(h.logProjects, n)
 		}
 	}
+	if id := topicJobID(topic); id != 0 {
+		_, job := c.topics["job:"+strconv.FormatInt(id, 10)]
+		_, log := c.topics[logTopic(id)]
+		if !job && !log {
+			delete(c.submittedBy, id)
+		}
+	}
 	if p, ok := collectionProject(topic); ok {
 		if h.collectionSubs[p]--; h.collectionSubs[p] <= 0 {
 			delete(h.collectionSubs, p)
@@ -612,6 +624,10 @@ type projectEntry struct {
 	id      int64
 	private bool
 	at      time.Time
+}
+
+func (e *projectEntry) ref() *auth.ProjectRef {
+	return &auth.ProjectRef{ID: e.id, Private: e.private}
 }
 
 // projectCache keeps projects' privacy for a moment: events of one project come

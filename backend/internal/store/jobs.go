@@ -867,9 +867,9 @@ const retryStatus = `(CASE WHEN EXISTS (SELECT 1 FROM job_edges e JOIN jobs p ON
 // QueueParams filters the queue listing.
 type QueueParams struct {
 	Tag       string
-	ProjectID int64  // 0: all visible projects
-	Status    string // "": queued and waiting
-	Public    bool   // only public projects
+	ProjectID int64        // 0: all visible projects
+	Status    string       // "": queued and waiting
+	Scope     ProjectScope // the private projects that may show
 	Page
 }
 
@@ -885,16 +885,16 @@ func (s *Store) QueueList(ctx context.Context, p *QueueParams) ([]*Job, string, 
 		WHERE j.id IN (
 			(SELECT id FROM jobs WHERE status = 'queued' AND $1 IN ('', 'queued') AND id > $2
 				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
-				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private))
+				AND ($6 OR project_id = ANY($7) OR project_id NOT IN (SELECT id FROM projects WHERE private))
 				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5)
 			UNION ALL
 			(SELECT id FROM jobs WHERE status = 'waiting' AND $1 IN ('', 'waiting') AND id > $2
 				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
-				AND NOT ($6 AND project_id IN (SELECT id FROM projects WHERE private))
+				AND ($6 OR project_id = ANY($7) OR project_id NOT IN (SELECT id FROM projects WHERE private))
 				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5))
 		ORDER BY j.id
 		LIMIT $5`
-	rows, _ := s.pool.Query(ctx, q, p.Status, after, p.Tag, p.ProjectID, p.Limit, p.Public)
+	rows, _ := s.pool.Query(ctx, q, p.Status, after, p.Tag, p.ProjectID, p.Limit, p.Scope.All, p.Scope.ids())
 	jobs, err := collectJobs(rows)
 	if err != nil {
 		return nil, "", interpret(err, "list queue")

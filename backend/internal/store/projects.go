@@ -41,19 +41,18 @@ func (s *Store) ProjectGet(ctx context.Context, slug string) (*Project, error) {
 	return p, interpret(err, "get project")
 }
 
-// ProjectList lists projects by id: private ones only for the admin (all) or
-// for a token of that project (ownProjectID).
-func (s *Store) ProjectList(ctx context.Context, admin bool, ownProjectID int64, page Page) ([]*Project, string, error) {
+// ProjectList lists projects by id: the public ones and the private ones in scope.
+func (s *Store) ProjectList(ctx context.Context, scope ProjectScope, page Page) ([]*Project, string, error) {
 	after, err := DecodeCursor(page.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
 	const q = `
 		SELECT ` + projectColumns + ` FROM projects
-		WHERE id > $1 AND ($2 OR NOT private OR id = $3) AND deleted_at IS NULL
+		WHERE id > $1 AND ($2 OR NOT private OR id = ANY($3)) AND deleted_at IS NULL
 		ORDER BY id
 		LIMIT $4`
-	rows, _ := s.pool.Query(ctx, q, after, admin, ownProjectID, page.Limit)
+	rows, _ := s.pool.Query(ctx, q, after, scope.All, scope.ids(), page.Limit)
 	ps, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Project])
 	if err != nil {
 		return nil, "", interpret(err, "list projects")
