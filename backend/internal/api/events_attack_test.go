@@ -41,7 +41,9 @@ func (b *testBundle) hubServer(t *testing.T, cfg events.HubConfig) (string, *eve
 	a := auth.New(st, b.tokenKey)
 	disp := dispatch.New(st, dispatch.Config{Lease: 30 * time.Second, AckTimeout: 10 * time.Second})
 	hub := events.NewHub(st, a, cfg)
-	listener := events.NewListener(b.dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
+	listener := events.NewListener(b.dbURL)
+	disp.Listen(listener)
+	hub.Listen(listener)
 	bg, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })

@@ -122,7 +122,9 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	}
 	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack, CancelGrace: o.cancelGrace})
 	hub := events.NewHub(st, auth.New(st, key), events.HubConfig{QueueSize: o.eventQueue, WriteWait: o.eventWriteWait, Recheck: o.eventRecheck})
-	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
+	listener := events.NewListener(dbURL)
+	disp.Listen(listener)
+	hub.Listen(listener)
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })

@@ -8,9 +8,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +15,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/event"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/topic"
 )
 
 // Close codes the server ends a socket with, besides the standard ones.
@@ -62,7 +61,7 @@ var upgrader = websocket.Upgrader{
 // item is one entry of a client's queue: exactly one field is set.
 type item struct {
 	raw     []byte
-	event   store.Event
+	event   event.Event
 	log     *logItem
 	catchUp *logCatchUp
 	resync  string
@@ -250,8 +249,6 @@ func (c *client) readLoop(ctx context.Context) {
 	}
 }
 
-var slug = regexp.MustCompile(`^[0-9A-Za-z_:.-]{1,260}$`)
-
 // errNoTopic answers topics that do not exist or that the caller may not read alike.
 var errNoTopic = errors.New("no such topic")
 
@@ -281,7 +278,10 @@ func (c *client) handleSubscribe(ctx context.Context, m *clientMessage) {
 // authorize checks that topic exists and the caller may read it. For a log
 // topic it returns the catch-up to queue; for a collection topic, its project.
 func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string, error) {
-	kind, rest, _ := strings.Cut(m.Topic, ":")
+	t, ok := topic.Parse(m.Topic)
+	if !ok {
+		return item{}, "", errNoTopic
+	}
 	st := c.hub.store
 	readable := func(slug string) error {
 		p, err := st.ProjectGet(ctx, slug)
@@ -293,31 +293,15 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 		}
 		return nil
 	}
-	switch kind {
-	case "queue", "runners":
-		if rest != "" || m.Topic != kind {
-			return item{}, "", errNoTopic
-		}
+	switch t.Kind {
+	case topic.KindQueue, topic.KindRunners:
 		return item{}, "", nil
-	case "project":
-		if !slug.MatchString(rest) {
-			return item{}, "", errNoTopic
-		}
-		return item{}, "", readable(rest)
-	case "entity", "collection":
-		parts := strings.Split(rest, "/")
-		if len(parts) != 3 || !slug.MatchString(parts[0]) || !slug.MatchString(parts[1]) || !slug.MatchString(parts[2]) {
-			return item{}, "", errNoTopic
-		}
-		if kind == "collection" {
-			return item{}, parts[0], readable(parts[0])
-		}
-		return item{}, "", readable(parts[0])
-	case "job", "log":
-		id, err := strconv.ParseInt(rest, 10, 64)
-		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != rest {
-			return item{}, "", errNoTopic
-		}
+	case topic.KindProject, topic.KindEntity:
+		return item{}, "", readable(t.Project)
+	case topic.KindCollection:
+		return item{}, t.Project, readable(t.Project)
+	case topic.KindJob, topic.KindLog:
+		id := t.JobID
 		j, err := st.JobBriefGet(ctx, id)
 		if err != nil {
 			return item{}, "", err
@@ -325,7 +309,7 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 		if err := readable(j.Project); err != nil {
 			return item{}, "", err
 		}
-		if kind == "log" {
+		if t.Kind == topic.KindLog {
 			if m.Offset < 0 || m.Attempt < 0 {
 				return item{}, "", errNoTopic
 			}
@@ -335,18 +319,6 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 	}
 	return item{}, "", errNoTopic
 }
-
-// collectionProject returns the project of a collection: topic.
-func collectionProject(topic string) (string, bool) {
-	rest, ok := strings.CutPrefix(topic, "collection:")
-	if !ok {
-		return "", false
-	}
-	p, _, _ := strings.Cut(rest, "/")
-	return p, true
-}
-
-func logTopic(jobID int64) string { return "log:" + strconv.FormatInt(jobID, 10) }
 
 func (c *client) writeLoop(ctx context.Context) {
 	ping := time.NewTicker(pingEvery)
@@ -462,7 +434,7 @@ func (c *client) writeLog(ctx context.Context, l *logItem) error {
 		return nil // not (or no longer) following this log
 	}
 	c.hub.mu.Lock()
-	_, following := c.topics[logTopic(l.jobID)]
+	_, following := c.topics[topic.Log(l.jobID)]
 	c.hub.mu.Unlock()
 	if !following {
 		delete(c.cursors, l.jobID)
@@ -535,13 +507,13 @@ func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64
 // sendLog writes data at offset in messages of at most logMaxFrame bytes and
 // moves the cursor. It stops when the hub dropped the client meanwhile.
 func (c *client) sendLog(jobID int64, cur *logCursor, offset int64, data []byte, at time.Time) error {
-	topics := []string{logTopic(jobID)}
+	topics := []string{topic.Log(jobID)}
 	for len(data) > 0 {
 		if c.isKilled() {
 			return errKilled
 		}
 		n := min(len(data), logMaxFrame)
-		head := logHead{Type: "log", Topics: topics, JobID: jobID, Attempt: cur.attempt, Offset: offset, Length: int64(n)}
+		head := logHead{Type: event.TypeLog, Topics: topics, JobID: jobID, Attempt: cur.attempt, Offset: offset, Length: int64(n)}
 		if err := c.writeLogMessage(&head, data[:n], at); err != nil {
 			return err
 		}
@@ -554,12 +526,12 @@ func (c *client) sendLog(jobID int64, cur *logCursor, offset int64, data []byte,
 
 // logHead is openapi.yaml's LogEvent but for its data and time.
 type logHead struct {
-	Type    string   `json:"type"`
-	Topics  []string `json:"topics"`
-	JobID   int64    `json:"jobId"`
-	Attempt int      `json:"attempt"`
-	Offset  int64    `json:"offset"`
-	Length  int64    `json:"length"`
+	Type    event.Type `json:"type"`
+	Topics  []string   `json:"topics"`
+	JobID   int64      `json:"jobId"`
+	Attempt int        `json:"attempt"`
+	Offset  int64      `json:"offset"`
+	Length  int64      `json:"length"`
 }
 
 // writeLogMessage writes a LogEvent, encoding its data as base64 straight into
@@ -589,9 +561,9 @@ func (c *client) writeLogMessage(head *logHead, data []byte, at time.Time) error
 	return w.Close()
 }
 
-// eventMessage is a store event with the topics it was sent for.
-func eventMessage(e store.Event, topics []string) []byte {
-	b := store.MarshalEvent(e)
+// eventMessage is an event with the topics it was sent for.
+func eventMessage(e event.Event, topics []string) []byte {
+	b := event.Marshal(e)
 	t, _ := json.Marshal(topics)
 	// {"type":"job", ... } → {"type":"job","topics":[...], ... }
 	head := len(`{"type":"` + string(e.EventType()) + `"`)
