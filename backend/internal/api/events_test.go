@@ -408,12 +408,22 @@ func TestEventsTokenRevoked(t *testing.T) {
 	require.Equal(t, j2.ID, c[0].ID)
 	anon := openEvents(t, b.url, "")
 	anon.subscribe(fmt.Sprintf("log:%d", j2.ID))
+	fence := b.project("fence", false)
+	anon.subscribe("project:fence")
 	b.heartbeat(runner, c[0])
 	b.appendLog(runner, j2.ID, c[0].Attempt, 0, "public\n")
 	require.Equal(t, "public\n", string(anon.readLog(j2.ID, 0, 7)))
+	b.hub.TestSignals.Init(t)
 	b.json(call{method: "PATCH", path: "/api/v1/projects/pub", token: b.admin, body: map[string]any{"private": true}}, 200, nil)
+	// The hub forgets the project's privacy it holds (it would keep it for
+	// projectTTL), whenever the appends come.
+	require.Equal(t, "pub", b.hub.TestSignals.PrivacyRefreshed.Wait())
 	b.appendLog(runner, j2.ID, c[0].Attempt, 7, "private\n")
-	anon.quiet(300 * time.Millisecond)
+	// A later event of another project comes after whatever the append sent.
+	f := b.submit(fence, nil)
+	m := anon.next()
+	require.Equal(t, "job", m["type"], "the first message after the append is the fence's job, not %v", m)
+	require.EqualValues(t, f.ID, m["jobId"])
 }
 
 // TestEventsSlowClientIsDropped fills the queue of a client that does not read:

@@ -68,6 +68,8 @@ type testBundle struct {
 	store    *store.Store
 	admin    string
 	disp     *dispatch.Dispatcher
+	hub      *events.Hub
+	listener *events.Listener
 	dbURL    string
 	client   *http.Client
 	forge    *integrations.Service
@@ -139,7 +141,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client(), forge: forge}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge}
 }
 
 // sub returns b reporting to t, for subtests.

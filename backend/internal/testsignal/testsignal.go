@@ -90,3 +90,13 @@ func (s *Signal[T]) WaitFor(match func(T) bool) T {
 		}
 	}
 }
+
+// C is the channel of what is signalled, for a test's own goroutine (which
+// must not fail the test): Wait and WaitFor are for the test's.
+func (s *Signal[T]) C() <-chan T {
+	ch := s.ch.Load()
+	if ch == nil {
+		panic("testsignal: C before Init")
+	}
+	return *ch
+}
