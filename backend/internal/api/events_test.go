@@ -518,7 +518,7 @@ func TestLogTimes(t *testing.T) {
 	require.Empty(t, none.Chunks)
 	before := time.Now()
 	b.appendLog(run, j.ID, c.Attempt, 0, "one\n")
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // the chunks' arrival times must differ: here a duration is the point
 	b.appendLog(run, j.ID, c.Attempt, 4, "two\n")
 	var lt struct {
 		Attempt   int
