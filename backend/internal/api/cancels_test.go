@@ -32,7 +32,7 @@ func TestCancelWatchWakesOnCancel(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
-	_, run := b.runner("r1", "linux")
+	runID, run := b.runner("r1", "linux")
 	b.submit(tok, map[string]any{"name": "a"})
 	b.submit(tok, map[string]any{"name": "b"})
 	jobs := b.claim(run, 2, "linux")
@@ -42,10 +42,23 @@ func TestCancelWatchWakesOnCancel(t *testing.T) {
 	require.Empty(t, b.watchCancels(run, 1, jobs...))
 
 	// The cancel goes through the store alone: only PostgreSQL's notification can
-	// wake the poll, as it would on another server process.
+	// wake the poll, as it would on another server process. It comes once the
+	// poll waits, so the poll's first look cannot have seen it.
+	waiting := &b.disp.TestSignals.CancelWatchWaiting
+	waiting.Init(t)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
-		_, _ = b.store.JobCancel(context.Background(), jobs[1].ID, "test")
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case id := <-waiting.C():
+				if id != runID {
+					continue
+				}
+				_, _ = b.store.JobCancel(context.Background(), jobs[1].ID, "test")
+			case <-timeout: // the poll below fails the test
+			}
+			return
+		}
 	}()
 	began := time.Now()
 	stops := b.watchCancels(run, 20, jobs...)

@@ -23,6 +23,18 @@ func logPath(id int64, attempt, offset int) string {
 	return fmt.Sprintf("/api/v1/jobs/%d/log?attempt=%d&offset=%d", id, attempt, offset)
 }
 
+// pollWaiting starts a long poll as poll does, and returns once it waits for
+// work (the dispatcher's WaiterRegistered signal): a job queued from then on
+// must wake it, since the poll's first look found nothing.
+func (b *testBundle) pollWaiting(runnerID int64, token string, capacity int, tags ...string) <-chan []claimed {
+	b.t.Helper()
+	registered := &b.disp.TestSignals.WaiterRegistered
+	registered.Init(b.t) // a fresh channel: no signal of an earlier poll counts
+	got := b.poll(token, capacity, tags...)
+	registered.WaitFor(func(id int64) bool { return id == runnerID })
+	return got
+}
+
 // poll starts a 20 s long-poll claim in the background; its answer arrives on
 // the channel (nil if the request failed). It runs off the test's goroutine, so
 // it reports through the channel, never through require.
@@ -49,9 +61,8 @@ func TestLongPollWakesOnSubmit(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
-	_, run := b.runner("r1", "linux", "mac")
-	got := b.poll(run, 2, "mac", "linux")
-	time.Sleep(200 * time.Millisecond) // let the long poll start waiting
+	runID, run := b.runner("r1", "linux", "mac")
+	got := b.pollWaiting(runID, run, 2, "mac", "linux")
 	j := b.submit(tok, nil)
 	select {
 	case jobs := <-got:
@@ -540,22 +551,18 @@ func TestListenerReconnects(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
-	_, run := b.runner("r1", "linux")
+	runID, run := b.runner("r1", "linux")
+	got := b.pollWaiting(runID, run, 1, "linux")
+	b.listener.TestSignals.Init(t)
 	var killed []int32
 	require.NoError(t, b.pool.QueryRow(context.Background(), `
 		SELECT array_agg(pid) FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
 			WHERE datname = current_database() AND query LIKE 'LISTEN%') t`).Scan(&killed))
 	require.Len(t, killed, 1)
-	got := b.poll(run, 1, "linux")
 	// Wait until the listener is back on a new backend before submitting, so the
 	// test is about reconnecting, not about a notification sent while nobody
-	// listened (the terminated backend may linger in pg_stat_activity a moment).
-	require.Eventually(t, func() bool {
-		var n int
-		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> ALL($1)`, killed).Scan(&n)
-		return n == 1
-	}, 10*time.Second, 20*time.Millisecond)
+	// listened.
+	require.NotEqual(t, uint32(killed[0]), b.listener.TestSignals.Reconnected.Wait())
 	j := b.submit(tok, nil)
 	select {
 	case jobs := <-got:
@@ -573,13 +580,11 @@ func TestWakeIsNotLost(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.project("proj", false)
-	_, r1 := b.runner("r1", "a", "b")
-	_, r2 := b.runner("r2", "a")
+	id1, r1 := b.runner("r1", "a", "b")
+	id2, r2 := b.runner("r2", "a")
 	for i := range 30 {
-		got1 := b.poll(r1, 1, "b", "a")
-		time.Sleep(20 * time.Millisecond) // r1 waits first, so it is woken first
-		got2 := b.poll(r2, 1, "a")
-		time.Sleep(20 * time.Millisecond)
+		got1 := b.pollWaiting(id1, r1, 1, "b", "a") // r1 waits first, so it is woken first
+		got2 := b.pollWaiting(id2, r2, 1, "a")
 		var out struct{ Items []jobResp }
 		b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": []map[string]any{
 			{"entityKey": "k", "entityVal": fmt.Sprint(i), "name": "for-a", "cmd": "true", "tag": "a"},

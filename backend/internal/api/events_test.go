@@ -258,7 +258,9 @@ func TestEventsLogResume(t *testing.T) {
 	ws2.subscribe(fmt.Sprintf("log:%d", j.ID))
 	<-done
 	require.Equal(t, log.String(), string(ws2.readLog(j.ID, 0, log.Len())))
-	ws2.quiet(200 * time.Millisecond)
+	// Nothing doubled comes later: the next event continues where the log ended.
+	write("fence\n")
+	require.Equal(t, "fence\n", string(ws2.readLog(j.ID, int64(log.Len()-6), 6)))
 
 	// Away and back: resubscribing with the length held sends only what is new.
 	held := log.Len()
@@ -408,12 +410,22 @@ func TestEventsTokenRevoked(t *testing.T) {
 	require.Equal(t, j2.ID, c[0].ID)
 	anon := openEvents(t, b.url, "")
 	anon.subscribe(fmt.Sprintf("log:%d", j2.ID))
+	fence := b.project("fence", false)
+	anon.subscribe("project:fence")
 	b.heartbeat(runner, c[0])
 	b.appendLog(runner, j2.ID, c[0].Attempt, 0, "public\n")
 	require.Equal(t, "public\n", string(anon.readLog(j2.ID, 0, 7)))
+	b.hub.TestSignals.Init(t)
 	b.json(call{method: "PATCH", path: "/api/v1/projects/pub", token: b.admin, body: map[string]any{"private": true}}, 200, nil)
+	// The hub forgets the project's privacy it holds (it would keep it for
+	// projectTTL), whenever the appends come.
+	require.Equal(t, "pub", b.hub.TestSignals.PrivacyRefreshed.Wait())
 	b.appendLog(runner, j2.ID, c[0].Attempt, 7, "private\n")
-	anon.quiet(300 * time.Millisecond)
+	// A later event of another project comes after whatever the append sent.
+	f := b.submit(fence, nil)
+	m := anon.next()
+	require.Equal(t, "job", m["type"], "the first message after the append is the fence's job, not %v", m)
+	require.EqualValues(t, f.ID, m["jobId"])
 }
 
 // TestEventsSlowClientIsDropped fills the queue of a client that does not read:
@@ -506,7 +518,7 @@ func TestLogTimes(t *testing.T) {
 	require.Empty(t, none.Chunks)
 	before := time.Now()
 	b.appendLog(run, j.ID, c.Attempt, 0, "one\n")
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // the chunks' arrival times must differ: here a duration is the point
 	b.appendLog(run, j.ID, c.Attempt, 4, "two\n")
 	var lt struct {
 		Attempt   int
@@ -592,7 +604,9 @@ func TestEventsListenerReconnect(t *testing.T) {
 		got.Write(data)
 	}
 	require.Equal(t, "during\nafter\n", got.String())
-	ws.quiet(200 * time.Millisecond)
+	// Nothing doubled comes later: the next event continues where the log ended.
+	b.appendLog(run, j.ID, c.Attempt, 20, "fence\n")
+	require.Equal(t, "fence\n", string(ws.readLog(j.ID, 20, 6)))
 }
 
 // TestEventsIntegration: a delivery (even one that starts nothing) and a status
@@ -621,6 +635,11 @@ func TestEventsIntegration(t *testing.T) {
 	require.EqualValues(t, in.ID, admin.nextOf("integration")["integrationId"])
 	// Integration events go to those who may manage integrations, as the
 	// integrations API does: a project token gets 403 there, and nothing here.
-	anon.quiet(300 * time.Millisecond)
-	owner.quiet(300 * time.Millisecond)
+	// A later event of the project comes after whatever those two sent.
+	j := b.submit(tok, nil)
+	for _, c := range []*socket{anon, owner} {
+		m := c.next()
+		require.Equal(t, "job", m["type"], "the first message a non-manager gets is the job's, not %v", m)
+		require.EqualValues(t, j.ID, m["jobId"])
+	}
 }

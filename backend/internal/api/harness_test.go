@@ -68,6 +68,8 @@ type testBundle struct {
 	store    *store.Store
 	admin    string
 	disp     *dispatch.Dispatcher
+	hub      *events.Hub
+	listener *events.Listener
 	dbURL    string
 	client   *http.Client
 	forge    *integrations.Service
@@ -122,7 +124,9 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	}
 	disp := dispatch.New(st, dispatch.Config{Lease: o.lease, AckTimeout: o.ack, CancelGrace: o.cancelGrace})
 	hub := events.NewHub(st, auth.New(st, key), events.HubConfig{QueueSize: o.eventQueue, WriteWait: o.eventWriteWait, Recheck: o.eventRecheck})
-	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
+	listener := events.NewListener(dbURL)
+	disp.Listen(listener)
+	hub.Listen(listener)
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
@@ -137,7 +141,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, dbURL: dbURL, client: srv.Client(), forge: forge}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge}
 }
 
 // sub returns b reporting to t, for subtests.

@@ -196,13 +196,13 @@ func TestFrozenRunnerGetsNoWork(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, bundleOptions{lease: time.Second, ack: time.Second})
 	tok := b.project("proj", false)
-	_, frozen := b.runner("frozen", "linux")
+	frozenID, frozen := b.runner("frozen", "linux")
 	_, live := b.runner("live", "linux")
 	j := b.submit(tok, nil)
 	c := b.claim(frozen, 1, "linux")[0]
 	b.heartbeat(frozen, c)
-	frozenPoll := b.poll(frozen, 1, "linux") // open, then the process "freezes"
-	time.Sleep(100 * time.Millisecond)
+	// Open, then the process "freezes"; it waits first, so it is woken first.
+	frozenPoll := b.pollWaiting(frozenID, frozen, 1, "linux")
 	livePoll := b.poll(live, 1, "linux")
 	select {
 	case got := <-livePoll:

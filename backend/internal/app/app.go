@@ -145,7 +145,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	authn := auth.New(st, tokenKey)
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger,
 		MaxPerAddress: cfg.EventsPerAddress, MaxPerToken: cfg.EventsPerToken})
-	listener := events.NewListener(dbURL, append(dispatch.Channels(), store.ChannelEvents), hub.Handler(disp.Notify), hub.OnReconnect(disp.Resync))
+	listener := events.NewListener(dbURL)
+	disp.Listen(listener)
+	hub.Listen(listener)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()

@@ -2,8 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"sync"
 	"time"
 
@@ -67,28 +65,11 @@ func (c *cancelWatches) remove(ids []int64, wake chan struct{}) {
 	}
 }
 
-func (c *cancelWatches) watching() bool {
+// notify wakes the polls watching jobID, which changed.
+func (c *cancelWatches) notify(jobID int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.byJob) > 0
-}
-
-// notify wakes the polls watching the job an event is about. Log events are
-// skipped: they come by the thousand and never end an attempt.
-func (c *cancelWatches) notify(payload string) {
-	if !c.watching() {
-		return
-	}
-	var e struct {
-		Type  string `json:"type"`
-		JobID int64  `json:"jobId"`
-	}
-	if json.Unmarshal([]byte(payload), &e) != nil || e.JobID == 0 || strings.HasPrefix(e.Type, "log") {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, w := range c.byJob[e.JobID] {
+	for _, w := range c.byJob[jobID] {
 		signal(w)
 	}
 }
@@ -127,6 +108,7 @@ func (d *Dispatcher) WatchCancels(ctx context.Context, runnerID int64, attempts 
 		if err != nil || len(stops) > 0 {
 			return stops, err
 		}
+		d.TestSignals.CancelWatchWaiting.Signal(runnerID)
 		select {
 		case <-wake:
 		case <-time.After(cancelRecheck):

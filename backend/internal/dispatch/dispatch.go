@@ -11,7 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/testsignal"
 )
 
 // Config tunes dispatch.
@@ -40,6 +43,26 @@ type Dispatcher struct {
 	timerKick chan struct{}
 	stopping  chan struct{} // closed by Stop: long polls answer at once
 	stopOnce  sync.Once
+
+	// TestSignals tell tests what the dispatcher did.
+	TestSignals TestSignals
+}
+
+// TestSignals are the moments a test may wait for (package testsignal). Each
+// gets the id of the runner whose long poll reached it.
+type TestSignals struct {
+	// WaiterRegistered: a claim's waiter is registered and, having found no
+	// job, the claim waits on it: a job queued from now on wakes it.
+	WaiterRegistered testsignal.Signal[int64]
+	// CancelWatchWaiting: a cancel watch is registered and, having found
+	// nothing to stop, waits: a cancel from now on wakes it.
+	CancelWatchWaiting testsignal.Signal[int64]
+}
+
+// Init makes every signal keep what it gets, for tb.
+func (s *TestSignals) Init(tb testsignal.TB) {
+	s.WaiterRegistered.Init(tb)
+	s.CancelWatchWaiting.Init(tb)
 }
 
 type waiter struct {
@@ -51,8 +74,8 @@ type checkIn struct {
 	tags string
 }
 
-// New returns a Dispatcher. Call Run for its background loops and feed it
-// notifications with Notify.
+// New returns a Dispatcher. Call Run for its background loops, and Listen to
+// feed it notifications.
 func New(st *store.Store, cfg Config) *Dispatcher {
 	if cfg.CheckInEvery == 0 {
 		cfg.CheckInEvery = 5 * time.Second
@@ -70,27 +93,29 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 	}
 }
 
-// Channels are the notification channels the dispatcher listens to.
-func Channels() []string {
-	return []string{store.ChannelRunnable, store.ChannelTimer, store.ChannelEvents}
+// Listen has l hand the dispatcher what it waits for: "<n> <tag>" on
+// store.ChannelRunnable wakes up to n long polls waiting for tag (not every
+// waiting runner); store.ChannelTimer re-reads the next earliest start; a job
+// event wakes the cancel watches of its job; a reconnect wakes everything.
+func (d *Dispatcher) Listen(l *events.Listener) {
+	l.Handle(store.ChannelRunnable, d.runnable)
+	l.Handle(store.ChannelTimer, func(string) { d.kickTimer() })
+	l.HandleEvents(func(e event.Event) {
+		// Log events come by the thousand and never end an attempt.
+		if j, ok := e.(event.Job); ok {
+			d.cancels.notify(j.JobID)
+		}
+	})
+	l.OnReconnect(d.Resync)
 }
 
-// Notify handles a notification: "<n> <tag>" wakes up to n long polls waiting for
-// tag (not every waiting runner); a timer notification re-reads the next earliest start.
-func (d *Dispatcher) Notify(channel, payload string) {
-	switch channel {
-	case store.ChannelRunnable:
-		count, tag, ok := strings.Cut(payload, " ")
-		n, err := strconv.Atoi(count)
-		if !ok || err != nil {
-			return
-		}
-		d.wake(tag, n)
-	case store.ChannelTimer:
-		d.kickTimer()
-	case store.ChannelEvents:
-		d.cancels.notify(payload)
+func (d *Dispatcher) runnable(payload string) {
+	count, tag, ok := strings.Cut(payload, " ")
+	n, err := strconv.Atoi(count)
+	if !ok || err != nil {
+		return
 	}
+	d.wake(tag, n)
 }
 
 // Resync wakes everything, after notifications may have been missed.
@@ -244,6 +269,7 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 				return nil, nil
 			}
 		}
+		d.TestSignals.WaiterRegistered.Signal(req.RunnerID)
 		select {
 		case <-w.wake:
 			woken = true

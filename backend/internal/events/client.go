@@ -8,9 +8,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +15,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/event"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/topic"
 )
 
 // Close codes the server ends a socket with, besides the standard ones.
@@ -62,7 +61,7 @@ var upgrader = websocket.Upgrader{
 // item is one entry of a client's queue: exactly one field is set.
 type item struct {
 	raw     []byte
-	event   store.Event
+	event   event.Event
 	log     *logItem
 	catchUp *logCatchUp
 	resync  string
@@ -253,8 +252,6 @@ func (c *client) readLoop(ctx context.Context) {
 	}
 }
 
-var slug = regexp.MustCompile(`^[0-9A-Za-z_:.-]{1,260}$`)
-
 // errNoTopic answers topics that do not exist or that the caller may not read alike.
 var errNoTopic = errors.New("no such topic")
 
@@ -279,7 +276,9 @@ func (c *client) handleSubscribe(ctx context.Context, m *clientMessage) {
 	c.topics[m.Topic] = struct{}{}
 	if submittedBy != nil {
 		// A job's ancestry never changes: what was found holds for its later events.
-		c.submittedBy[topicJobID(m.Topic)] = submittedBy
+		if t, _ := topic.Parse(m.Topic); t.JobID != 0 {
+			c.submittedBy[t.JobID] = submittedBy
+		}
 	}
 	c.hub.mu.Unlock()
 	c.hub.subscribe(c, m.Topic, collectionOf, it)
@@ -290,7 +289,10 @@ func (c *client) handleSubscribe(ctx context.Context, m *clientMessage) {
 // collection topic, its project; for a job or log topic, the jobs known to have
 // submitted it, which later events of it are judged with.
 func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string, []int64, error) {
-	kind, rest, _ := strings.Cut(m.Topic, ":")
+	t, ok := topic.Parse(m.Topic)
+	if !ok {
+		return item{}, "", nil, errNoTopic
+	}
 	st := c.hub.store
 	p := c.principal()
 	allowed := func(a auth.Action, res auth.Resource) error {
@@ -306,47 +308,27 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 		}
 		return auth.Resource{Project: &auth.ProjectRef{ID: pr.ID, Private: pr.Private}}, nil
 	}
-	switch kind {
-	case "queue", "runners":
-		if rest != "" || m.Topic != kind {
-			return item{}, "", nil, errNoTopic
-		}
-		if kind == "runners" {
-			return item{}, "", nil, allowed(auth.ReadRunners, auth.Resource{})
-		}
+	switch t.Kind {
+	case topic.KindRunners:
+		return item{}, "", nil, allowed(auth.ReadRunners, auth.Resource{})
+	case topic.KindQueue:
 		// The queue shows each job to those who may read it (Hub.deliver).
 		if auth.CheckKind(p, auth.ReadProjectJobs) != auth.Allowed {
 			return item{}, "", nil, errNoTopic
 		}
 		return item{}, "", nil, nil
-	case "project":
-		if !slug.MatchString(rest) {
-			return item{}, "", nil, errNoTopic
-		}
-		res, err := projectRes(rest)
-		if err != nil {
-			return item{}, "", nil, err
-		}
-		return item{}, "", nil, allowed(auth.ReadProjectJobs, res)
-	case "entity", "collection":
-		parts := strings.Split(rest, "/")
-		if len(parts) != 3 || !slug.MatchString(parts[0]) || !slug.MatchString(parts[1]) || !slug.MatchString(parts[2]) {
-			return item{}, "", nil, errNoTopic
-		}
-		res, err := projectRes(parts[0])
+	case topic.KindProject, topic.KindEntity, topic.KindCollection:
+		res, err := projectRes(t.Project)
 		if err != nil {
 			return item{}, "", nil, err
 		}
 		collectionOf := ""
-		if kind == "collection" {
-			collectionOf = parts[0]
+		if t.Kind == topic.KindCollection {
+			collectionOf = t.Project
 		}
 		return item{}, collectionOf, nil, allowed(auth.ReadProjectJobs, res)
-	case "job", "log":
-		id, err := strconv.ParseInt(rest, 10, 64)
-		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != rest {
-			return item{}, "", nil, errNoTopic
-		}
+	case topic.KindJob, topic.KindLog:
+		id := t.JobID
 		j, err := st.JobBriefGet(ctx, id)
 		if err != nil {
 			return item{}, "", nil, err
@@ -361,7 +343,7 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 		if err := allowed(auth.ReadJob, res); err != nil {
 			return item{}, "", nil, err
 		}
-		if kind == "log" {
+		if t.Kind == topic.KindLog {
 			if m.Offset < 0 || m.Attempt < 0 {
 				return item{}, "", nil, errNoTopic
 			}
@@ -377,28 +359,6 @@ func (c *client) authorize(ctx context.Context, m *clientMessage) (item, string,
 func (c *client) jobResourceLocked(proj *projectEntry, jobID int64) auth.Resource {
 	return auth.Resource{Project: proj.ref(), Job: &auth.JobRef{ID: jobID, SubmittedBy: c.submittedBy[jobID]}}
 }
-
-// collectionProject returns the project of a collection: topic.
-func collectionProject(topic string) (string, bool) {
-	rest, ok := strings.CutPrefix(topic, "collection:")
-	if !ok {
-		return "", false
-	}
-	p, _, _ := strings.Cut(rest, "/")
-	return p, true
-}
-
-// topicJobID is the job of a job: or log: topic (0 for others).
-func topicJobID(topic string) int64 {
-	_, rest, _ := strings.Cut(topic, ":")
-	if !strings.HasPrefix(topic, "job:") && !strings.HasPrefix(topic, "log:") {
-		return 0
-	}
-	id, _ := strconv.ParseInt(rest, 10, 64)
-	return id
-}
-
-func logTopic(jobID int64) string { return "log:" + strconv.FormatInt(jobID, 10) }
 
 func (c *client) writeLoop(ctx context.Context) {
 	ping := time.NewTicker(pingEvery)
@@ -514,7 +474,7 @@ func (c *client) writeLog(ctx context.Context, l *logItem) error {
 		return nil // not (or no longer) following this log
 	}
 	c.hub.mu.Lock()
-	_, following := c.topics[logTopic(l.jobID)]
+	_, following := c.topics[topic.Log(l.jobID)]
 	c.hub.mu.Unlock()
 	if !following {
 		delete(c.cursors, l.jobID)
@@ -594,13 +554,13 @@ func (c *client) fill(ctx context.Context, jobID int64, cur *logCursor, to int64
 // sendLog writes data at offset in messages of at most logMaxFrame bytes and
 // moves the cursor. It stops when the hub dropped the client meanwhile.
 func (c *client) sendLog(jobID int64, cur *logCursor, offset int64, data []byte, at time.Time) error {
-	topics := []string{logTopic(jobID)}
+	topics := []string{topic.Log(jobID)}
 	for len(data) > 0 {
 		if c.isKilled() {
 			return errKilled
 		}
 		n := min(len(data), logMaxFrame)
-		head := logHead{Type: "log", Topics: topics, JobID: jobID, Attempt: cur.attempt, Offset: offset, Length: int64(n)}
+		head := logHead{Type: event.TypeLog, Topics: topics, JobID: jobID, Attempt: cur.attempt, Offset: offset, Length: int64(n)}
 		if err := c.writeLogMessage(&head, data[:n], at); err != nil {
 			return err
 		}
@@ -613,12 +573,12 @@ func (c *client) sendLog(jobID int64, cur *logCursor, offset int64, data []byte,
 
 // logHead is openapi.yaml's LogEvent but for its data and time.
 type logHead struct {
-	Type    string   `json:"type"`
-	Topics  []string `json:"topics"`
-	JobID   int64    `json:"jobId"`
-	Attempt int      `json:"attempt"`
-	Offset  int64    `json:"offset"`
-	Length  int64    `json:"length"`
+	Type    event.Type `json:"type"`
+	Topics  []string   `json:"topics"`
+	JobID   int64      `json:"jobId"`
+	Attempt int        `json:"attempt"`
+	Offset  int64      `json:"offset"`
+	Length  int64      `json:"length"`
 }
 
 // writeLogMessage writes a LogEvent, encoding its data as base64 straight into
@@ -648,9 +608,9 @@ func (c *client) writeLogMessage(head *logHead, data []byte, at time.Time) error
 	return w.Close()
 }
 
-// eventMessage is a store event with the topics it was sent for.
-func eventMessage(e store.Event, topics []string) []byte {
-	b := store.MarshalEvent(e)
+// eventMessage is an event with the topics it was sent for.
+func eventMessage(e event.Event, topics []string) []byte {
+	b := event.Marshal(e)
 	t, _ := json.Marshal(topics)
 	// {"type":"job", ... } → {"type":"job","topics":[...], ... }
 	head := len(`{"type":"` + string(e.EventType()) + `"`)

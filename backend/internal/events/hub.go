@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/event"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/testsignal"
+	"github.com/aura-ci/aura/backend/internal/topic"
 )
 
 // HubConfig tunes a Hub; zero values take the defaults.
@@ -46,14 +47,17 @@ const (
 
 // Hub fans the events of the one LISTEN connection out to websocket clients by
 // topic, filtered by what each client may read. It never blocks its caller: the
-// listener hands it payloads through Notify, and every client has a bounded queue.
+// listener hands it events (Listen), and every client has a bounded queue.
 type Hub struct {
 	store *store.Store
 	auth  *auth.Authenticator
 	cfg   HubConfig
 	log   *slog.Logger
 
-	in      chan string
+	// TestSignals tell tests what the hub did.
+	TestSignals HubTestSignals
+
+	in      chan event.Event
 	resync  chan string   // a reason; capacity 1, so resyncs coalesce
 	recheck chan struct{} // capacity 1: check every token now
 
@@ -75,6 +79,17 @@ type Hub struct {
 	// never changes project), so log events are filtered by privacy like the rest.
 	logProjects map[int64]string // guarded by mu
 }
+
+// HubTestSignals are the moments a test may wait for (package testsignal).
+type HubTestSignals struct {
+	// PrivacyRefreshed gets the slug of a project whose visibility changed once
+	// the hub forgot what it knew of it: nothing of it is delivered from then
+	// on without a fresh read.
+	PrivacyRefreshed testsignal.Signal[string]
+}
+
+// Init makes every signal keep what it gets, for tb.
+func (s *HubTestSignals) Init(tb testsignal.TB) { s.PrivacyRefreshed.Init(tb) }
 
 // NewHub returns a Hub reading logs and entities from st and checking tokens with a.
 func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
@@ -104,7 +119,7 @@ func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
 	}
 	return &Hub{
 		store: st, auth: a, cfg: cfg, log: cfg.Logger,
-		in:             make(chan string, cfg.Backlog),
+		in:             make(chan event.Event, cfg.Backlog),
 		resync:         make(chan string, 1),
 		recheck:        make(chan struct{}, 1),
 		perAddress:     map[string]int{},
@@ -118,11 +133,23 @@ func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
 	}
 }
 
-// Notify hands the hub one payload of store.ChannelEvents. It never blocks: when
-// the hub is behind, the payload is dropped and clients are told to resync.
-func (h *Hub) Notify(payload string) {
+// Listen has l hand the hub its events and tell it when it reconnected.
+func (h *Hub) Listen(l *Listener) {
+	l.HandleEvents(h.notify)
+	l.OnReconnect(func() { h.Resync("the server reconnected to the database") })
+}
+
+// notify takes one event from the listener. An access event is acted on at
+// once, ahead of every event still waiting for the hub; the others queue for
+// Run. It never blocks: when the hub is behind, the event is dropped and
+// clients are told to resync.
+func (h *Hub) notify(e event.Event) {
+	if a, ok := e.(event.Access); ok {
+		h.access(a)
+		return
+	}
 	select {
-	case h.in <- payload:
+	case h.in <- e:
 	default:
 		h.Resync("the server fell behind on events")
 	}
@@ -146,8 +173,8 @@ func (h *Hub) Run(ctx context.Context) {
 	lastFlush := time.Now()
 	for {
 		select {
-		case p := <-h.in:
-			h.handle(ctx, p, dirty)
+		case e := <-h.in:
+			h.handle(ctx, e, dirty)
 			// Entity updates wait until the backlog is drained, so a burst of
 			// transitions on one entity costs one query; under a steady flood
 			// they still go out every entityEvery.
@@ -179,17 +206,12 @@ type entityRef struct{ project, key, val string }
 // job events still owed to its collections' topics.
 type pendingEntity struct {
 	project     *projectEntry
-	collections []store.JobEvent
+	collections []event.Job
 }
 
-func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*pendingEntity) {
-	e, err := store.ParseEvent([]byte(payload))
-	if err != nil {
-		h.log.Warn("event hub: bad payload", "err", err)
-		return
-	}
+func (h *Hub) handle(ctx context.Context, e event.Event, dirty map[entityRef]*pendingEntity) {
 	switch e := e.(type) {
-	case store.JobEvent:
+	case event.Job:
 		h.closeJobSockets(ctx, e.JobID)
 		h.mu.Lock()
 		nobody := len(h.clients) == 0
@@ -202,9 +224,9 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 			return // deleted meanwhile
 		}
 		ref := entityRef{e.Project, e.EntityKey, e.EntityVal}
-		entityTopic := "entity:" + e.Project + "/" + e.EntityKey + "/" + e.EntityVal
-		projectTopic := "project:" + e.Project
-		h.deliver(item{event: e}, auth.ReadJob, proj, e.JobID, "job:"+strconv.FormatInt(e.JobID, 10), projectTopic, entityTopic, "queue")
+		entityTopic := topic.Entity(e.Project, e.EntityKey, e.EntityVal)
+		projectTopic := topic.Project(e.Project)
+		h.deliver(item{event: e}, auth.ReadJob, proj, e.JobID, topic.Job(e.JobID), projectTopic, entityTopic, topic.Queue)
 		h.mu.Lock()
 		watched := len(h.topics[entityTopic]) > 0 || len(h.topics[projectTopic]) > 0
 		byCollection := h.collectionSubs[e.Project] > 0
@@ -220,16 +242,16 @@ func (h *Hub) handle(ctx context.Context, payload string, dirty map[entityRef]*p
 		if byCollection {
 			p.collections = append(p.collections, e)
 		}
-	case store.LogEvent:
+	case event.Log:
 		h.handleLog(ctx, e)
-	case store.RunnerEvent:
-		h.deliver(item{event: e}, auth.ReadRunners, nil, 0, "runners")
-	case store.IntegrationEvent:
+	case event.Runner:
+		h.deliver(item{event: e}, auth.ReadRunners, nil, 0, topic.Runners)
+	case event.Integration:
 		proj, ok := h.projects.get(ctx, e.Project)
 		if !ok {
 			return
 		}
-		h.deliver(item{event: e}, auth.ManageIntegrations, proj, 0, "project:"+e.Project)
+		h.deliver(item{event: e}, auth.ManageIntegrations, proj, 0, topic.Project(e.Project))
 	}
 }
 
@@ -262,19 +284,14 @@ func (h *Hub) closeJobSockets(ctx context.Context, jobID int64) {
 	}
 }
 
-// access acts on an AccessEvent as soon as the listener receives it, ahead of
+// access acts on an access event as soon as the listener receives it, ahead of
 // every event still waiting for the hub: the sockets of a revoked token or a
 // deleted runner close, and a project whose visibility changed is re-read
 // before any of its events is delivered.
-func (h *Hub) access(payload string) {
-	e, err := store.ParseEvent([]byte(payload))
-	a, ok := e.(store.AccessEvent)
-	if err != nil || !ok {
-		h.log.Warn("event hub: bad access payload", "err", err)
-		return
-	}
+func (h *Hub) access(a event.Access) {
 	if a.Project != "" {
 		h.projects.invalidate(a.Project)
+		h.TestSignals.PrivacyRefreshed.Signal(a.Project)
 	}
 	if a.TokenHash == "" && a.RunnerID == 0 {
 		return
@@ -292,10 +309,10 @@ func (h *Hub) access(payload string) {
 
 // handleLog reads an appended chunk once and hands it to every subscriber of
 // the job's log; each client's writer keeps its own offset.
-func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
-	topic := logTopic(e.JobID)
+func (h *Hub) handleLog(ctx context.Context, e event.Log) {
+	logTopic := topic.Log(e.JobID)
 	h.mu.Lock()
-	n := len(h.topics[topic])
+	n := len(h.topics[logTopic])
 	slug := h.logProjects[e.JobID]
 	h.mu.Unlock()
 	if n == 0 {
@@ -312,7 +329,7 @@ func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
 		return
 	}
 	for _, c := range chunks {
-		h.deliver(item{log: &logItem{jobID: e.JobID, attempt: attempt, offset: c.Offset, data: c.Data, time: c.Time}}, auth.ReadJob, proj, e.JobID, topic)
+		h.deliver(item{log: &logItem{jobID: e.JobID, attempt: attempt, offset: c.Offset, data: c.Data, time: c.Time}}, auth.ReadJob, proj, e.JobID, logTopic)
 	}
 }
 
@@ -321,7 +338,7 @@ func (h *Hub) handleLog(ctx context.Context, e store.LogEvent) {
 func (h *Hub) flushEntities(ctx context.Context, dirty map[entityRef]*pendingEntity) {
 	for ref, p := range dirty {
 		delete(dirty, ref)
-		ee, err := h.store.EntityEventGet(ctx, ref.project, ref.key, ref.val)
+		ee, cols, err := h.store.EntityEventGet(ctx, ref.project, ref.key, ref.val)
 		if err != nil {
 			if err != store.ErrNotFound {
 				h.log.Warn("event hub: entity status", "err", err)
@@ -329,13 +346,13 @@ func (h *Hub) flushEntities(ctx context.Context, dirty map[entityRef]*pendingEnt
 			continue
 		}
 		var colTopics []string
-		for _, c := range ee.Collections {
-			colTopics = append(colTopics, "collection:"+ref.project+"/"+c.Key+"/"+c.Value)
+		for _, c := range cols {
+			colTopics = append(colTopics, topic.Collection(ref.project, c.Key, c.Value))
 		}
 		for _, je := range p.collections {
 			h.deliver(item{event: je}, auth.ReadJob, p.project, je.JobID, colTopics...)
 		}
-		topics := append([]string{"project:" + ref.project, "entity:" + ref.project + "/" + ref.key + "/" + ref.val}, colTopics...)
+		topics := append([]string{topic.Project(ref.project), topic.Entity(ref.project, ref.key, ref.val)}, colTopics...)
 		h.deliver(item{event: *ee}, auth.ReadProjectJobs, p.project, 0, topics...)
 	}
 }
@@ -504,57 +521,59 @@ func (h *Hub) reauth(c *client, p *auth.Principal, token string) error {
 	return nil
 }
 
-// subscribe adds c to topic and queues the answer (and a log catch-up) in the
-// same critical section, so every live event for topic comes after them.
-func (h *Hub) subscribe(c *client, topic string, collectionOf string, first item) {
+// subscribe adds c to t and queues the answer (and a log catch-up) in the
+// same critical section, so every live event for t comes after them.
+func (h *Hub) subscribe(c *client, t string, collectionOf string, first item) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.clients[c]; !ok {
 		return
 	}
-	subs := h.topics[topic]
+	subs := h.topics[t]
 	if subs == nil {
 		subs = map[*client]struct{}{}
-		h.topics[topic] = subs
+		h.topics[t] = subs
 	}
 	if _, again := subs[c]; !again && collectionOf != "" {
 		h.collectionSubs[collectionOf]++
 	}
 	subs[c] = struct{}{}
-	h.enqueueLocked(c, item{raw: subscribedMessage(topic)})
+	h.enqueueLocked(c, item{raw: subscribedMessage(t)})
 	if first.catchUp != nil {
 		h.logProjects[first.catchUp.jobID] = first.catchUp.project
 		h.enqueueLocked(c, first)
 	}
 }
 
-func (h *Hub) unsubscribe(c *client, topic string) {
+func (h *Hub) unsubscribe(c *client, t string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.unsubscribeLocked(c, topic)
+	h.unsubscribeLocked(c, t)
 }
 
-func (h *Hub) unsubscribeLocked(c *client, topic string) {
-	subs := h.topics[topic]
+func (h *Hub) unsubscribeLocked(c *client, t string) {
+	subs := h.topics[t]
 	if _, ok := subs[c]; !ok {
 		return
 	}
 	delete(subs, c)
+	// Only topics that parse are ever subscribed.
+	parsed, _ := topic.Parse(t)
 	if len(subs) == 0 {
-		delete(h.topics, topic)
-		if id, ok := strings.CutPrefix(topic, "log:"); ok {
-			n, _ := strconv.ParseInt(id, 10, 64)
-			delete(h.logProjects, n)
+		delete(h.topics, t)
+		if parsed.Kind == topic.KindLog {
+			delete(h.logProjects, parsed.JobID)
 		}
 	}
-	if id := topicJobID(topic); id != 0 {
-		_, job := c.topics["job:"+strconv.FormatInt(id, 10)]
-		_, log := c.topics[logTopic(id)]
+	if parsed.Kind == topic.KindJob || parsed.Kind == topic.KindLog {
+		_, job := c.topics[topic.Job(parsed.JobID)]
+		_, log := c.topics[topic.Log(parsed.JobID)]
 		if !job && !log {
-			delete(c.submittedBy, id)
+			delete(c.submittedBy, parsed.JobID)
 		}
 	}
-	if p, ok := collectionProject(topic); ok {
+	if parsed.Kind == topic.KindCollection {
+		p := parsed.Project
 		if h.collectionSubs[p]--; h.collectionSubs[p] <= 0 {
 			delete(h.collectionSubs, p)
 		}
@@ -676,32 +695,6 @@ func (pc *projectCache) clear() {
 	clear(pc.entries)
 	pc.gen++
 	pc.mu.Unlock()
-}
-
-// Handler returns the listener's handler: store.ChannelEvents goes to the hub,
-// and every channel to other (dispatch).
-func (h *Hub) Handler(other HandlerFunc) HandlerFunc {
-	return func(channel, payload string) {
-		if channel == store.ChannelEvents {
-			if strings.HasPrefix(payload, `{"type":"`+string(store.EventAccess)+`"`) {
-				h.access(payload)
-			} else {
-				h.Notify(payload)
-			}
-		}
-		// other sees events too: dispatch wakes runners' cancel watches on them.
-		other(channel, payload)
-	}
-}
-
-// OnReconnect returns the listener's resync func: other's, then a resync of every client.
-func (h *Hub) OnReconnect(other func()) func() {
-	return func() {
-		if other != nil {
-			other()
-		}
-		h.Resync("the server reconnected to the database")
-	}
 }
 
 // recheckTokens checks the token of every authenticated socket again every

@@ -8,16 +8,24 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/testsignal"
 )
 
-// HandlerFunc handles one notification.
-type HandlerFunc func(channel, payload string)
+// HandlerFunc handles one notification's payload.
+type HandlerFunc func(payload string)
+
+// EventFunc handles one event of store.ChannelEvents, decoded.
+type EventFunc func(event.Event)
 
 // Defaults of the Listener's liveness settings.
 const (
@@ -31,16 +39,19 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// Listener holds one dedicated connection (not from the pool) that LISTENs on a set
-// of channels. It reconnects with backoff and then calls its resync func, since
-// notifications sent while it was away are lost. A connection that stays quiet is
-// probed, so a half-open one (the database host vanished without closing it) is
-// replaced instead of leaving dispatch on its slow polls.
+// Listener holds one dedicated connection (not from the pool) that LISTENs once
+// on each channel a handler was registered for, and hands every notification to
+// the handlers of its channel. A payload of store.ChannelEvents is decoded once,
+// here, and every EventFunc gets the decoded event. It reconnects with backoff
+// and then calls the OnReconnect funcs, since notifications sent while it was
+// away are lost. A connection that stays quiet is probed, so a half-open one
+// (the database host vanished without closing it) is replaced instead of
+// leaving dispatch on its slow polls.
 type Listener struct {
 	url        string
-	channels   []string
-	handle     HandlerFunc
-	resyncFunc func()
+	handlers   map[string][]HandlerFunc // by channel
+	eventFuncs []EventFunc
+	reconnects []func()
 
 	// ProbeEvery is how long the connection may stay quiet before it is probed;
 	// ProbeTimeout bounds the probe; a connection that lived HealthyAfter resets
@@ -51,12 +62,74 @@ type Listener struct {
 
 	readyOnce sync.Once
 	ready     chan struct{}
+
+	// TestSignals tell tests what the listener did.
+	TestSignals ListenerTestSignals
 }
 
-// NewListener returns a Listener for channels on the database at url.
-func NewListener(url string, channels []string, handle HandlerFunc, resync func()) *Listener {
-	return &Listener{url: url, channels: channels, handle: handle, resyncFunc: resync, ready: make(chan struct{}),
+// ListenerTestSignals are the moments a test may wait for (package testsignal).
+type ListenerTestSignals struct {
+	// Reconnected gets the backend pid of a new connection once its LISTENs are
+	// in place and the OnReconnect funcs have run.
+	Reconnected testsignal.Signal[uint32]
+}
+
+// Init makes every signal keep what it gets, for tb.
+func (s *ListenerTestSignals) Init(tb testsignal.TB) { s.Reconnected.Init(tb) }
+
+// NewListener returns a Listener on the database at url. Register its handlers
+// before Run.
+func NewListener(url string) *Listener {
+	return &Listener{url: url, handlers: map[string][]HandlerFunc{}, ready: make(chan struct{}),
 		ProbeEvery: DefaultProbeEvery, ProbeTimeout: DefaultProbeTimeout, HealthyAfter: DefaultHealthyAfter}
+}
+
+// Handle registers h for the notifications of channel. Call it before Run.
+func (l *Listener) Handle(channel string, h HandlerFunc) {
+	l.handlers[channel] = append(l.handlers[channel], h)
+}
+
+// HandleEvents registers f for the events of store.ChannelEvents. Call it before Run.
+func (l *Listener) HandleEvents(f EventFunc) {
+	l.eventFuncs = append(l.eventFuncs, f)
+}
+
+// OnReconnect registers f to run after a reconnect, in the order registered:
+// notifications may have been missed. Call it before Run.
+func (l *Listener) OnReconnect(f func()) {
+	l.reconnects = append(l.reconnects, f)
+}
+
+// channels are the channels to LISTEN on, each once.
+func (l *Listener) channels() []string {
+	var chs []string
+	for ch := range l.handlers {
+		chs = append(chs, ch)
+	}
+	if len(l.eventFuncs) > 0 && l.handlers[store.ChannelEvents] == nil {
+		chs = append(chs, store.ChannelEvents)
+	}
+	slices.Sort(chs)
+	return chs
+}
+
+// dispatch hands one notification to the handlers of its channel; an event is
+// decoded once for all of its EventFuncs.
+func (l *Listener) dispatch(channel, payload string) {
+	for _, h := range l.handlers[channel] {
+		h(payload)
+	}
+	if channel != store.ChannelEvents || len(l.eventFuncs) == 0 {
+		return
+	}
+	e, err := event.Parse([]byte(payload))
+	if err != nil {
+		slog.Warn("event listener: bad payload", "err", err)
+		return
+	}
+	for _, f := range l.eventFuncs {
+		f(e)
+	}
 }
 
 // Ready is closed once the first LISTEN is in place.
@@ -101,7 +174,7 @@ func (l *Listener) listen(ctx context.Context, resync bool) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	for _, ch := range l.channels {
+	for _, ch := range l.channels() {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
@@ -109,15 +182,18 @@ func (l *Listener) listen(ctx context.Context, resync bool) error {
 	l.pid.Store(conn.PgConn().PID())
 	defer l.pid.Store(0)
 	l.readyOnce.Do(func() { close(l.ready) })
-	if resync && l.resyncFunc != nil {
-		l.resyncFunc()
+	if resync {
+		for _, f := range l.reconnects {
+			f()
+		}
+		l.TestSignals.Reconnected.Signal(conn.PgConn().PID())
 	}
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, l.ProbeEvery)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		if err == nil {
-			l.handle(n.Channel, n.Payload)
+			l.dispatch(n.Channel, n.Payload)
 			continue
 		}
 		if ctx.Err() != nil || !(pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)) {

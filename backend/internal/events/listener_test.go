@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -32,11 +34,14 @@ func startListening(t *testing.T, probe time.Duration) *listening {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	x := &listening{pool: pool}
-	x.l = NewListener(url, []string{"t"}, func(_, payload string) {
+	x.l = NewListener(url)
+	x.l.Handle("t", func(payload string) {
 		x.mu.Lock()
 		x.payloads = append(x.payloads, payload)
 		x.mu.Unlock()
-	}, func() { x.resyncs.Add(1) })
+	})
+	x.l.OnReconnect(func() { x.resyncs.Add(1) })
+	x.l.TestSignals.Init(t)
 	x.l.ProbeEvery, x.l.ProbeTimeout = probe, probe
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -61,10 +66,9 @@ func (x *listening) delivered(t *testing.T, payload string) {
 // reconnected waits until the listener is on a new backend after old, and resynced.
 func (x *listening) reconnected(t *testing.T, old uint32, resyncs int32) {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		pid := x.l.PID()
-		return pid != 0 && pid != old && x.resyncs.Load() == resyncs
-	}, 20*time.Second, 10*time.Millisecond, "no reconnect and resync")
+	pid := x.l.TestSignals.Reconnected.Wait()
+	require.NotEqual(t, old, pid)
+	require.Equal(t, resyncs, x.resyncs.Load())
 }
 
 // TestListenerReconnects terminates the LISTEN backend: the listener connects
@@ -102,4 +106,23 @@ func TestBackoffResetsAfterHealthyPeriod(t *testing.T) {
 	require.Equal(t, 400*time.Millisecond, nextBackoff(200*time.Millisecond, time.Second, DefaultHealthyAfter))
 	require.Equal(t, maxBackoff, nextBackoff(maxBackoff, time.Second, DefaultHealthyAfter))
 	require.Equal(t, minBackoff, nextBackoff(maxBackoff, DefaultHealthyAfter, DefaultHealthyAfter))
+}
+
+// TestListenerDecodesEventsOnce: each channel is LISTENed once however many
+// handle it, and an event reaches every EventFunc decoded, once for all.
+func TestListenerDecodesEventsOnce(t *testing.T) {
+	t.Parallel()
+	l := NewListener("")
+	l.Handle("t", func(string) {})
+	l.Handle("t", func(string) {})
+	var got [2][]event.Event
+	l.HandleEvents(func(e event.Event) { got[0] = append(got[0], e) })
+	l.HandleEvents(func(e event.Event) { got[1] = append(got[1], e) })
+	require.Equal(t, []string{store.ChannelEvents, "t"}, l.channels())
+
+	job := event.Job{JobID: 1, Project: "p", Status: "queued"}
+	l.dispatch(store.ChannelEvents, string(event.Marshal(job)))
+	l.dispatch(store.ChannelEvents, `{"type":"nope"}`) // dropped, with a warning
+	l.dispatch("t", "not an event")                    // not for the EventFuncs
+	require.Equal(t, [2][]event.Event{{job}, {job}}, got)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // ClaimedJob is a job handed to a runner, with everything it needs to run it.
@@ -160,7 +162,7 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 		)
 		SELECT id, name, tags, last_check_in FROM r`
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var e RunnerEvent
+		var e event.Runner
 		err := tx.QueryRow(ctx, q, runnerID, tags, version, os, arch).Scan(&e.RunnerID, &e.Name, &e.Tags, &e.LastCheckIn)
 		if err == pgx.ErrNoRows {
 			return nil // deleted meanwhile

@@ -14,12 +14,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/event"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // listen returns a connection LISTENing on the events channel of a fresh database, and its store.
-func listen(t *testing.T) (*store.Store, func() store.Event) {
+func listen(t *testing.T) (*store.Store, func() event.Event) {
 	t.Helper()
 	url := dbtest.NewURL(t)
 	pool, err := pgxpool.New(context.Background(), url)
@@ -30,13 +31,13 @@ func listen(t *testing.T) (*store.Store, func() store.Event) {
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	_, err = conn.Exec(context.Background(), "LISTEN "+store.ChannelEvents)
 	require.NoError(t, err)
-	next := func() store.Event {
+	next := func() event.Event {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n, err := conn.WaitForNotification(ctx)
 		require.NoError(t, err)
-		e, err := store.ParseEvent([]byte(n.Payload))
+		e, err := event.Parse([]byte(n.Payload))
 		require.NoError(t, err, n.Payload)
 		// Every payload field belongs to its type: decode the rest strictly.
 		var fields map[string]any
@@ -68,7 +69,7 @@ func TestEvents(t *testing.T) {
 		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}})
 	require.NoError(t, err)
 	id := jobs[0].ID
-	want := store.JobEvent{JobID: id, Project: "proj", EntityKey: "commit", EntityVal: "abc", Status: "queued", Tag: "linux", Attempt: 1}
+	want := event.Job{JobID: id, Project: "proj", EntityKey: "commit", EntityVal: "abc", Status: "queued", Tag: "linux", Attempt: 1}
 	require.Equal(t, want, next())
 
 	claimed, err := st.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute})
@@ -79,10 +80,10 @@ func TestEvents(t *testing.T) {
 
 	_, err = st.LogAppend(ctx, &store.LogAppendParams{Holder: store.Holder{JobID: id, Attempt: 1, RunnerID: r.ID}, Offset: 0, Data: []byte("hello\n")})
 	require.NoError(t, err)
-	require.Equal(t, store.LogEvent{JobID: id, Attempt: 1, Offset: 0, Length: 6}, next())
+	require.Equal(t, event.Log{JobID: id, Attempt: 1, Offset: 0, Length: 6}, next())
 
 	require.NoError(t, st.RunnerCheckIn(ctx, r.ID, []string{"linux", "gpu"}, "1.0", "linux", "amd64"))
-	re, ok := next().(store.RunnerEvent)
+	re, ok := next().(event.Runner)
 	require.True(t, ok)
 	require.Equal(t, r.ID, re.RunnerID)
 	require.Equal(t, "r1", re.Name)
@@ -93,17 +94,6 @@ func TestEvents(t *testing.T) {
 	require.NoError(t, err)
 	want.Status, want.RunnerID = "succeeded", 0
 	require.Equal(t, want, next())
-}
-
-func TestMarshalEvent(t *testing.T) {
-	t.Parallel()
-	b := store.MarshalEvent(store.LogEvent{JobID: 1, Attempt: 2, Offset: 3, Length: 4})
-	require.Equal(t, `{"type":"log","jobId":1,"attempt":2,"offset":3,"length":4}`, string(b))
-	e, err := store.ParseEvent(b)
-	require.NoError(t, err)
-	require.Equal(t, store.LogEvent{JobID: 1, Attempt: 2, Offset: 3, Length: 4}, e)
-	_, err = store.ParseEvent([]byte(`{"type":"nope"}`))
-	require.Error(t, err)
 }
 
 func TestLogChunksRead(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // Approval gates: a job named ApprovalJobName precedes the jobs of a delivery
@@ -78,11 +80,11 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 				RETURNING i.id
 			)
 			SELECT fresh.ok, (SELECT count(pg_notify($6, $7)) FROM delivered) FROM fresh`
-		event := string(MarshalEvent(IntegrationEvent{IntegrationID: p.IntegrationID, Project: p.Project}))
+		payload := string(event.Marshal(event.Integration{IntegrationID: p.IntegrationID, Project: p.Project}))
 		var fresh bool
 		var notified int
 		err := tx.QueryRow(ctx, qSeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA, p.Message,
-			ChannelEvents, event).Scan(&fresh, &notified)
+			ChannelEvents, payload).Scan(&fresh, &notified)
 		if err != nil {
 			return interpret(err, "record delivery")
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // JobTemplate is a job an integration submits for each event it acts on.
@@ -246,7 +248,7 @@ func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure
 // integrationChanged runs q, an update of integration id returning its
 // project's slug, and notifies the integration's event in the same transaction.
 func integrationChanged(ctx context.Context, tx pgx.Tx, id int64, q string, args ...any) error {
-	e := IntegrationEvent{IntegrationID: id}
+	e := event.Integration{IntegrationID: id}
 	err := tx.QueryRow(ctx, q, args...).Scan(&e.Project)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // deleted meanwhile

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // LogChunk is stored log bytes at Offset of a job attempt, and when they arrived.
@@ -99,9 +102,9 @@ func (s *Store) LogTimesGet(ctx context.Context, jobID int64, attempt int) ([]Lo
 	return times, attempt, started, interpret(err, "read log times")
 }
 
-// EntityEventGet builds the EntityEvent of an entity: its status, summary and
-// counts now, and the collections holding it.
-func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) (*EntityEvent, error) {
+// EntityEventGet builds the event.Entity of an entity: its status, summary and
+// counts now; and the collections holding it, for their topics.
+func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) (*event.Entity, []CollectionRef, error) {
 	const q = `
 		SELECT e.id, c.*, coalesce((
 			SELECT array_agg(col.key || '/' || col.value ORDER BY col.key, col.value)
@@ -114,17 +117,15 @@ func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) 
 	var cols []string
 	err := s.pool.QueryRow(ctx, q, project, key, value).Scan(append(append([]any{&id}, c.dest()...), &cols)...)
 	if err != nil {
-		return nil, interpret(err, "entity event")
+		return nil, nil, interpret(err, "entity event")
 	}
-	e := &EntityEvent{Project: project, EntityKey: key, EntityVal: value, Status: c.Status(), Summary: c.Summary(), Counts: c}
+	e := &event.Entity{Project: project, EntityKey: key, EntityVal: value, Status: c.Status(), Summary: c.Summary(), Counts: event.Counts(c)}
+	var refs []CollectionRef
 	for _, kv := range cols {
 		// Keys and values are slugs, which hold no '/'.
-		for i := range len(kv) {
-			if kv[i] == '/' {
-				e.Collections = append(e.Collections, CollectionRef{Key: kv[:i], Value: kv[i+1:]})
-				break
-			}
+		if k, v, ok := strings.Cut(kv, "/"); ok {
+			refs = append(refs, CollectionRef{Key: k, Value: v})
 		}
 	}
-	return e, nil
+	return e, refs, nil
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // RangeError answers a log chunk that would leave a gap: the server has Length bytes.
@@ -116,7 +118,7 @@ func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAp
 		}
 		var n notes
 		truncated := j.LogTruncated || (p.Limit > 0 && end > p.Limit)
-		n.event(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
+		n.event(event.Log{JobID: p.JobID, Attempt: p.Attempt, Offset: j.LogLength, Length: end - j.LogLength})
 		// The chunk, the job's new length and the event go out in one round trip.
 		const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data) VALUES ($1, $2, $3, $4)`
 		const qJob = `UPDATE jobs SET log_length = $2, log_hash_state = $3, log_truncated = $4 WHERE id = $1 RETURNING started_at`
@@ -179,8 +181,8 @@ func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams) (*LogA
 	h.Write(p.Data)
 	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
 	data := maskedCopy(p.Data, c.forms)
-	event := string(MarshalEvent(LogEvent{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
-	cancel, held, err := s.appendCarriedBatch(ctx, p, c, data, end, state, event)
+	payload := string(event.Marshal(event.Log{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
+	cancel, held, err := s.appendCarriedBatch(ctx, p, c, data, end, state, payload)
 	if err != nil || !held {
 		s.carries.drop(key)
 		return nil, false, err

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // PostgreSQL channels. Every cross-request signal goes through them, so a second
@@ -14,7 +16,8 @@ const (
 	ChannelRunnable = "aura_runnable"
 	// ChannelTimer is notified when a waiting job got an earliest start to wait for.
 	ChannelTimer = "aura_timer"
-	// ChannelEvents carries an Event (MarshalEvent) for the websocket stream.
+	// ChannelEvents carries an event.Event (event.Marshal) for the websocket
+	// stream and whoever else follows jobs (dispatch's cancel watches).
 	ChannelEvents = "aura_events"
 )
 
@@ -22,7 +25,7 @@ const (
 // statement just before commit, so they are delivered exactly when the change is visible.
 type notes struct {
 	runnable map[string]int
-	events   []string
+	events   []event.Event
 	timer    bool
 	statuses statusMarks // commits whose forge status may have changed (statuses.go)
 }
@@ -35,8 +38,8 @@ func (n *notes) queued(tag string) {
 }
 
 // event records e, to be NOTIFYed on ChannelEvents at commit.
-func (n *notes) event(e Event) {
-	n.events = append(n.events, string(MarshalEvent(e)))
+func (n *notes) event(e event.Event) {
+	n.events = append(n.events, e)
 }
 
 // jobChanged records the event and dispatch signal for a job a transition changed.
@@ -100,7 +103,7 @@ func (n *notes) args() []any {
 	}
 	for _, e := range n.events {
 		channels = append(channels, ChannelEvents)
-		payloads = append(payloads, e)
+		payloads = append(payloads, string(event.Marshal(e)))
 	}
 	return []any{channels, payloads}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // Project is a project row.
@@ -88,7 +90,7 @@ func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdate
 			return err
 		}
 		var n notes
-		n.event(AccessEvent{Project: slug})
+		n.event(event.Access{Project: slug})
 		return n.flush(ctx, tx)
 	})
 	return pr, interpret(err, "update project")
