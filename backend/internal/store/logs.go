@@ -539,20 +539,3 @@ func (s *Store) LogCopy(ctx context.Context, w io.Writer, p *LogReadParams) erro
 	}
 	return nil
 }
-
-// LogRead returns the log of one attempt of a job (0: the current attempt) from
-// offset, at most limit bytes (0: all), and the attempt's stored length. It holds
-// the bytes in memory: for small reads (tests, catch-ups); the API streams with LogCopy.
-func (s *Store) LogRead(ctx context.Context, jobID int64, attempt int, offset, limit int64) ([]byte, int64, error) {
-	info, err := s.LogInfoGet(ctx, jobID, attempt)
-	if err != nil {
-		return nil, 0, err
-	}
-	end := info.Length
-	if limit > 0 && limit < end-offset {
-		end = offset + limit
-	}
-	var out bytes.Buffer
-	err = s.LogCopy(ctx, &out, &LogReadParams{JobID: jobID, Attempt: info.Attempt, Offset: offset, End: end})
-	return out.Bytes(), info.Length, err
-}
