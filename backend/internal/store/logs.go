@@ -444,7 +444,7 @@ type LogInfo struct {
 }
 
 // LogInfoGet resolves the attempt of a log read (0: the current one) and its
-// stored length. An attempt the job never reached is a *NotFoundError naming it.
+// stored length. An attempt the job never reached is a NotFound *Error naming it.
 func (s *Store) LogInfoGet(ctx context.Context, jobID int64, attempt int) (*LogInfo, error) {
 	var info LogInfo
 	err := s.pool.QueryRow(ctx, `SELECT log_length, attempt FROM jobs WHERE id = $1`, jobID).Scan(&info.Length, &info.Attempt)
@@ -455,7 +455,7 @@ func (s *Store) LogInfoGet(ctx context.Context, jobID int64, attempt int) (*LogI
 	case attempt == 0 || attempt == info.Attempt:
 		return &info, nil
 	case attempt < 0 || attempt > info.Attempt:
-		return nil, &NotFoundError{Message: fmt.Sprintf("job %d has no attempt %d: its attempts are 1 to %d", jobID, attempt, info.Attempt)}
+		return nil, &Error{Kind: NotFound, Message: fmt.Sprintf("job %d has no attempt %d: its attempts are 1 to %d", jobID, attempt, info.Attempt)}
 	}
 	// An older attempt: its length is where its last chunk ends.
 	const q = `
