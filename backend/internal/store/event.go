@@ -159,8 +159,7 @@ func decodeEvent[T Event](payload []byte) (Event, error) {
 
 // claimedJobEventSQL is the JobEvent of a claimed job built in SQL, so JobClaim
 // changes jobs and notifies in one statement. It reads the columns of JobClaim's
-// "claimed" CTE; TestEvents keeps it in step with JobEvent (it decodes the
-// claim's payload strictly and compares it with the Go-built event).
+// "claimed" CTE; TestClaimedJobEventSQL keeps it in step with JobEvent.
 const claimedJobEventSQL = `json_build_object('type', 'job', 'jobId', id, 'project', project,
 	'entityKey', entity_key, 'entityVal', entity_val, 'status', 'running', 'tag', tag,
 	'attempt', attempt, 'runnerId', $1::bigint)::text`
