@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -53,7 +54,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if error(se) == store.ErrNotFound {
 			ae.Message = "nothing found at " + r.URL.Path
 		}
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded):
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded), errors.Is(err, integrations.ErrSignature):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), store.ErrStalled):
 		return // the client went away; nobody reads an answer
