@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -47,6 +48,7 @@ var statusOf = map[store.ErrorKind]int{
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var se *store.Error
+	var socketLimit *events.LimitError
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &se) && statusOf[se.Kind] != 0:
@@ -54,6 +56,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if error(se) == store.ErrNotFound {
 			ae.Message = "nothing found at " + r.URL.Path
 		}
+	case errors.As(err, &socketLimit):
+		ae = errorf(http.StatusTooManyRequests, "", socketLimit.Message)
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded), errors.Is(err, integrations.ErrSignature):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), store.ErrStalled):

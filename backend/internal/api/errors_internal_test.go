@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -41,6 +42,8 @@ func TestWriteErrorKinds(t *testing.T) {
 		{"gone", store.ErrGone, 410, apiError{Code: 410, Message: "this attempt of the job has ended or is not yours: stop it"}},
 		{"bad webhook signature", integrations.ErrUnknownHook,
 			401, apiError{Code: 401, Message: "the webhook signature is missing or does not match"}},
+		{"too many event sockets", &events.LimitError{Message: "too many event sockets from this address"},
+			429, apiError{Code: 429, Message: "too many event sockets from this address"}},
 		{"no kind is a bug", &store.Error{Message: "secret internals"},
 			500, apiError{Code: 500, Message: "internal server error"}},
 	}
