@@ -32,8 +32,8 @@ const (
 
 // Error is a request the store refuses: its Kind, the request's Field at fault
 // (if one is), the Setting that raises a limit, and a Message that says what is
-// wrong. errors.Is matches any two of one kind, so errors.Is(err, ErrNotFound)
-// holds for every NotFound.
+// wrong. errors.Is compares kinds: errors.Is(err, ErrNotFound) holds for every
+// NotFound error, whatever its message.
 type Error struct {
 	Kind    ErrorKind
 	Field   string
