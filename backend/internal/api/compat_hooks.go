@@ -23,7 +23,7 @@ func (h *handler) compatGitea(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.Integrations.ReceiveCompat(r.Context(), []string{integrations.KindGitea, integrations.KindForgejo}, hdr, body)
 	if err != nil {
-		writeError(w, r, hookError(err))
+		writeError(w, r, err)
 		return
 	}
 	writeHookResult(w, res)
@@ -40,7 +40,7 @@ func (h *handler) compatDarke(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.Integrations.ReceiveCompat(r.Context(), []string{integrations.KindDarke}, r.Header, body)
 	if err != nil {
-		writeError(w, r, hookError(err))
+		writeError(w, r, err)
 		return
 	}
 	writeHookResult(w, res)

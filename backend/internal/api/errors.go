@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -31,31 +33,32 @@ var (
 	errForbidden    = errorf(http.StatusForbidden, "", "this token may not do that")
 )
 
+// statusOf is the HTTP status of each kind of store error; only writeError reads it.
+var statusOf = map[store.ErrorKind]int{
+	store.NotFound: http.StatusNotFound,
+	store.Invalid:  http.StatusBadRequest,
+	store.Conflict: http.StatusConflict,
+	store.TooLarge: http.StatusUnprocessableEntity,
+	store.TooMany:  http.StatusTooManyRequests,
+	store.Gone:     http.StatusGone,
+}
+
 // writeError answers err as JSON. Errors the API does not know are logged and
 // answered 500 without their text, which may hold internals.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
-	var inv *store.InvalidError
-	var conflict *store.ConflictError
-	var limit *store.LimitError
-	var notFound *store.NotFoundError
+	var se *store.Error
+	var socketLimit *events.LimitError
 	switch {
 	case errors.As(err, &ae):
-	case errors.As(err, &inv):
-		ae = errorf(http.StatusBadRequest, inv.Field, inv.Message)
-	case errors.As(err, &conflict):
-		ae = errorf(http.StatusConflict, "", conflict.Message)
-	case errors.As(err, &notFound):
-		ae = errorf(http.StatusNotFound, "", notFound.Message)
-	case errors.Is(err, store.ErrNotFound):
-		ae = errorf(http.StatusNotFound, "", "nothing found at "+r.URL.Path)
-	case errors.Is(err, store.ErrConflict):
-		ae = errorf(http.StatusConflict, "", "already exists")
-	case errors.As(err, &limit):
-		ae = errorf(limit.Code, "", limit.Message)
-	case errors.Is(err, store.ErrGone):
-		ae = errorf(http.StatusGone, "", "this attempt of the job has ended or is not yours: stop it")
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded):
+	case errors.As(err, &se) && statusOf[se.Kind] != 0:
+		ae = errorf(statusOf[se.Kind], se.Field, se.Message)
+		if error(se) == store.ErrNotFound {
+			ae.Message = "nothing found at " + r.URL.Path
+		}
+	case errors.As(err, &socketLimit):
+		ae = errorf(http.StatusTooManyRequests, "", socketLimit.Message)
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded), errors.Is(err, integrations.ErrSignature):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), store.ErrStalled):
 		return // the client went away; nobody reads an answer
@@ -75,9 +78,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // named turns a bare "not found" from the store into one that says what was
 // not found.
 func named(err error, format string, a ...any) error {
-	var nf *store.NotFoundError
-	if errors.Is(err, store.ErrNotFound) && !errors.As(err, &nf) {
-		return &store.NotFoundError{Message: fmt.Sprintf(format, a...) + " does not exist"}
+	var se *store.Error
+	if errors.As(err, &se) && error(se) == store.ErrNotFound {
+		return &store.Error{Kind: store.NotFound, Message: fmt.Sprintf(format, a...) + " does not exist"}
 	}
 	return err
 }

@@ -1,14 +1,12 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -43,10 +41,6 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		token = ""
 	}
 	if err := h.Events.Serve(w, r, p, token); err != nil {
-		var limit *events.LimitError
-		if errors.As(err, &limit) {
-			err = errorf(http.StatusTooManyRequests, "", limit.Message)
-		}
 		writeError(w, r, err)
 	}
 }

@@ -139,16 +139,6 @@ func (s *socket) nextOf(typ string) map[string]any {
 	}
 }
 
-// quiet requires that no message arrives for d.
-func (s *socket) quiet(d time.Duration) {
-	s.t.Helper()
-	select {
-	case m := <-s.msgs:
-		s.t.Fatalf("unexpected event %v", m)
-	case <-time.After(d):
-	}
-}
-
 // readLog collects log bytes of job id until the log holds n bytes, checking
 // that each event continues exactly where the last ended.
 func (s *socket) readLog(id int64, from int64, n int) []byte {

@@ -317,7 +317,7 @@ func (h *handler) testIntegrationStatus(w http.ResponseWriter, r *http.Request) 
 	}
 	res, err := h.Integrations.TestStatus(r.Context(), in, body.SHA)
 	if err != nil {
-		writeError(w, r, hookError(err))
+		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, testStatusResult{Delivered: res == "", Message: orDefault(res, "the forge accepted the status")})
@@ -334,14 +334,6 @@ type hookResult struct {
 	Message   string  `json:"message"`
 	Jobs      []int64 `json:"jobs"`
 	Duplicate bool    `json:"duplicate,omitempty"`
-}
-
-func hookError(err error) error {
-	var he *integrations.HookError
-	if errors.As(err, &he) {
-		return errorf(he.Code, he.Field, he.Message)
-	}
-	return err
 }
 
 // readHook reads a webhook body under the service's deadline and byte budget,
@@ -402,7 +394,7 @@ func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
 	in, err := h.Integrations.Lookup(r.Context(), id)
 	if err != nil {
 		w.Header().Set("Connection", "close")
-		writeError(w, r, hookError(err))
+		writeError(w, r, err)
 		return
 	}
 	body, release, err := h.readHook(w, r)
@@ -413,7 +405,7 @@ func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.Integrations.Receive(r.Context(), in, r.Header, body)
 	if err != nil {
-		writeError(w, r, hookError(err))
+		writeError(w, r, err)
 		return
 	}
 	writeHookResult(w, res)

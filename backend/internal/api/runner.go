@@ -292,7 +292,7 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if attempt > math.MaxInt32 {
-		writeError(w, r, &store.NotFoundError{Message: fmt.Sprintf("job %d has no attempt %d", j.ID, attempt)})
+		writeError(w, r, &store.Error{Kind: store.NotFound, Message: fmt.Sprintf("job %d has no attempt %d", j.ID, attempt)})
 		return
 	}
 	info, err := h.Store.LogInfoGet(r.Context(), j.ID, int(attempt))

@@ -298,7 +298,7 @@ func (d *Dispatcher) holdInstance(req *ClaimRequest) (release func(), err error)
 	open := d.instances[req.RunnerID]
 	for other := range open {
 		if other != req.Instance {
-			return nil, &store.ConflictError{Message: fmt.Sprintf(
+			return nil, &store.Error{Kind: store.Conflict, Message: fmt.Sprintf(
 				"this runner token is in use by another aura-runner process (%s) right now; this one is %s. "+
 					"Give each process its own runner (POST /api/v1/runners)", other, req.Instance)}
 		}

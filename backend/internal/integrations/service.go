@@ -110,15 +110,6 @@ func (s *Service) CheckForge(ctx context.Context, kind, repository, apiURL, toke
 	return base, err
 }
 
-// HookError is a delivery refused with an HTTP status.
-type HookError struct {
-	Code    int
-	Field   string
-	Message string
-}
-
-func (e *HookError) Error() string { return e.Message }
-
 // Result is what a delivery did.
 type Result struct {
 	Message   string
@@ -127,9 +118,9 @@ type Result struct {
 }
 
 // ErrUnknownHook is how a delivery to an integration that does not exist, or
-// has no webhook secret, is refused: exactly like a bad signature, so that the
-// answer does not tell which integration ids exist.
-var ErrUnknownHook = &HookError{Code: http.StatusUnauthorized, Message: ErrSignature.Error()}
+// has no webhook secret, is refused: as a bad signature, so that the answer
+// does not tell which integration ids exist.
+var ErrUnknownHook = ErrSignature
 
 // Lookup returns the integration a delivery to id goes to, before its body is
 // read: an unknown id, or one that can verify no signature, is ErrUnknownHook.
@@ -193,16 +184,16 @@ func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h ht
 	var bad *MalformedError
 	switch {
 	case errors.Is(err, ErrSignature):
-		return nil, &HookError{Code: http.StatusUnauthorized, Message: err.Error()}
+		return nil, err
 	case errors.As(err, &bad):
-		return nil, &HookError{Code: http.StatusBadRequest, Message: bad.Message}
+		return nil, &store.Error{Kind: store.Invalid, Message: bad.Message}
 	case errors.As(err, &skip):
 		return s.skipped(ctx, &in.Integration, skip.Message)
 	case err != nil:
 		return nil, err
 	}
 	if !sameRepository(&in.Integration, e) {
-		return nil, &HookError{Code: http.StatusBadRequest, Field: "repository",
+		return nil, &store.Error{Kind: store.Invalid, Field: "repository",
 			Message: fmt.Sprintf("this integration listens for %s, not %s", in.Repository, e.Repository)}
 	}
 	if !slices.Contains(in.Events, e.Name) {
@@ -357,16 +348,16 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 func (s *Service) TestStatus(ctx context.Context, in *store.Integration, sha string) (string, error) {
 	switch {
 	case !validSHA(sha):
-		return "", &HookError{Code: http.StatusBadRequest, Field: "sha", Message: "field sha must be a commit id of 40 or 64 hex digits"}
+		return "", &store.Error{Kind: store.Invalid, Field: "sha", Message: "field sha must be a commit id of 40 or 64 hex digits"}
 	case !ReportsStatus(in.Kind) || in.APIURL == "" || !in.HasToken:
-		return "", &HookError{Code: http.StatusConflict, Message: "this integration has no apiUrl and accessToken to report statuses with"}
+		return "", &store.Error{Kind: store.Conflict, Message: "this integration has no apiUrl and accessToken to report statuses with"}
 	}
 	opened, err := s.Store.IntegrationOpen(ctx, in.ID)
 	if err != nil {
 		return "", err
 	}
 	if opened.Token == "" { // removed meanwhile
-		return "", &HookError{Code: http.StatusConflict, Message: "this integration has no apiUrl and accessToken to report statuses with"}
+		return "", &store.Error{Kind: store.Conflict, Message: "this integration has no apiUrl and accessToken to report statuses with"}
 	}
 	forge := &Forge{Kind: in.Kind, APIURL: in.APIURL, Token: opened.Token, Repository: in.Repository,
 		AllowPrivateNetwork: in.AllowPrivateNetwork}

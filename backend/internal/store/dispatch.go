@@ -205,21 +205,6 @@ type heldJob struct {
 	StopStatus      string
 }
 
-// lockHeld locks the job row and checks that h holds its running attempt:
-// ErrGone when the attempt was superseded, another runner holds it, or the
-// attempt has ended (completed, cancelled, lost, timed out), so nothing can be
-// added to an attempt once it is over.
-func lockHeld(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
-	j, err := lockJob(ctx, tx, h)
-	if err != nil {
-		return nil, err
-	}
-	if j.Status != StatusRunning {
-		return nil, ErrGone
-	}
-	return j, nil
-}
-
 // lockJob locks the job row and checks that h's attempt is the job's current one
 // (for a runner, that it is the runner of that attempt; for a job token, that
 // its hand-out is the current one), whatever its state.

@@ -135,7 +135,7 @@ func (s *Store) JobApprove(ctx context.Context, id int64, by string) (*Job, erro
 			if err := tx.QueryRow(ctx, `SELECT true FROM jobs WHERE id = $1`, id).Scan(&exists); err != nil {
 				return interpret(err, "approve job")
 			}
-			return &ConflictError{Message: fmt.Sprintf("job %d waits for no approval", id)}
+			return &Error{Kind: Conflict, Message: fmt.Sprintf("job %d waits for no approval", id)}
 		case err != nil:
 			return interpret(err, "approve job")
 		}

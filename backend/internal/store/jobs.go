@@ -187,11 +187,11 @@ func batchOrder(params []*JobSubmitParams) (order []int, internal [][]int, err e
 			j, ok := byName[name]
 			switch {
 			case !ok:
-				return nil, nil, &InvalidError{Field: field, Message: "no job named " + name + " in this batch"}
+				return nil, nil, &Error{Kind: Invalid, Field: field, Message: "no job named " + name + " in this batch"}
 			case dup[name]:
-				return nil, nil, &InvalidError{Field: field, Message: "more than one job in this batch is named " + name}
+				return nil, nil, &Error{Kind: Invalid, Field: field, Message: "more than one job in this batch is named " + name}
 			case j == i:
-				return nil, nil, &InvalidError{Field: field, Message: "job " + name + " cannot precede itself"}
+				return nil, nil, &Error{Kind: Invalid, Field: field, Message: "job " + name + " cannot precede itself"}
 			}
 			if slices.Contains(internal[i], j) {
 				continue
@@ -214,7 +214,7 @@ func batchOrder(params []*JobSubmitParams) (order []int, internal [][]int, err e
 		}
 	}
 	if len(order) != len(params) {
-		return nil, nil, &InvalidError{Field: "jobs", Message: "precedingNames form a cycle"}
+		return nil, nil, &Error{Kind: Invalid, Field: "jobs", Message: "precedingNames form a cycle"}
 	}
 	return order, internal, nil
 }
@@ -285,11 +285,11 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	for _, r := range parentRows {
 		if s.limits.ChildrenPerJob > 0 && r.children > s.limits.ChildrenPerJob {
-			return nil, &LimitError{Code: 429, Setting: "AURA_MAX_CHILDREN", Message: fmt.Sprintf(
+			return nil, &Error{Kind: TooMany, Setting: "AURA_MAX_CHILDREN", Message: fmt.Sprintf(
 				"a job may submit at most %d jobs (AURA_MAX_CHILDREN); this one has reached it", s.limits.ChildrenPerJob)}
 		}
 		if s.limits.Depth > 0 && r.depth+1 > s.limits.Depth {
-			return nil, &LimitError{Code: 422, Setting: "AURA_MAX_DEPTH", Message: fmt.Sprintf(
+			return nil, &Error{Kind: TooLarge, Setting: "AURA_MAX_DEPTH", Message: fmt.Sprintf(
 				"jobs submitting jobs may nest at most %d deep (AURA_MAX_DEPTH)", s.limits.Depth)}
 		}
 	}
@@ -307,10 +307,10 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			}
 			r, ok := preceding[id]
 			if !ok {
-				return nil, &InvalidError{Field: field, Message: fmt.Sprintf("job %d does not exist", id)}
+				return nil, &Error{Kind: Invalid, Field: field, Message: fmt.Sprintf("job %d does not exist", id)}
 			}
 			if r.ProjectID != p.ProjectID {
-				return nil, &InvalidError{Field: field, Message: fmt.Sprintf("job %d belongs to another project", id)}
+				return nil, &Error{Kind: Invalid, Field: field, Message: fmt.Sprintf("job %d belongs to another project", id)}
 			}
 		}
 	}
@@ -664,7 +664,7 @@ func (s *Store) notEndedError(ctx context.Context, tx pgx.Tx, id int64, verb str
 	if err := tx.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status); err != nil {
 		return interpret(err, verb+" job")
 	}
-	return &ConflictError{Message: fmt.Sprintf("job %d is %s and cannot be %s", id, status, pastTense(verb))}
+	return &Error{Kind: Conflict, Message: fmt.Sprintf("job %d is %s and cannot be %s", id, status, pastTense(verb))}
 }
 
 func pastTense(verb string) string {
@@ -768,7 +768,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			return interpret(err, "retry job")
 		}
 		if !Ended(status) {
-			return &ConflictError{Message: fmt.Sprintf("job %d is %s; only an ended job can be retried", id, status)}
+			return &Error{Kind: Conflict, Message: fmt.Sprintf("job %d is %s; only an ended job can be retried", id, status)}
 		}
 		// Lock every preceding job, as a submit does: one completing meanwhile either
 		// committed before (and is counted as done below) or waits for this
@@ -783,7 +783,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			ORDER BY p.id LIMIT 1 FOR SHARE OF p`
 		switch err := tx.QueryRow(ctx, qFailed, id).Scan(&failed); err {
 		case nil:
-			return &ConflictError{Message: fmt.Sprintf("preceding job %d did not succeed; retry it first", failed)}
+			return &Error{Kind: Conflict, Message: fmt.Sprintf("preceding job %d did not succeed; retry it first", failed)}
 		case pgx.ErrNoRows:
 		default:
 			return interpret(err, "retry job")

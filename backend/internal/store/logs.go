@@ -446,7 +446,7 @@ type LogInfo struct {
 }
 
 // LogInfoGet resolves the attempt of a log read (0: the current one) and its
-// stored length. An attempt the job never reached is a *NotFoundError naming it.
+// stored length. An attempt the job never reached is a NotFound *Error naming it.
 func (s *Store) LogInfoGet(ctx context.Context, jobID int64, attempt int) (*LogInfo, error) {
 	var info LogInfo
 	err := s.pool.QueryRow(ctx, `SELECT log_length, attempt FROM jobs WHERE id = $1`, jobID).Scan(&info.Length, &info.Attempt)
@@ -457,7 +457,7 @@ func (s *Store) LogInfoGet(ctx context.Context, jobID int64, attempt int) (*LogI
 	case attempt == 0 || attempt == info.Attempt:
 		return &info, nil
 	case attempt < 0 || attempt > info.Attempt:
-		return nil, &NotFoundError{Message: fmt.Sprintf("job %d has no attempt %d: its attempts are 1 to %d", jobID, attempt, info.Attempt)}
+		return nil, &Error{Kind: NotFound, Message: fmt.Sprintf("job %d has no attempt %d: its attempts are 1 to %d", jobID, attempt, info.Attempt)}
 	}
 	// An older attempt: its length is where its last chunk ends.
 	const q = `
@@ -540,21 +540,4 @@ func (s *Store) LogCopy(ctx context.Context, w io.Writer, p *LogReadParams) erro
 		}
 	}
 	return nil
-}
-
-// LogRead returns the log of one attempt of a job (0: the current attempt) from
-// offset, at most limit bytes (0: all), and the attempt's stored length. It holds
-// the bytes in memory: for small reads (tests, catch-ups); the API streams with LogCopy.
-func (s *Store) LogRead(ctx context.Context, jobID int64, attempt int, offset, limit int64) ([]byte, int64, error) {
-	info, err := s.LogInfoGet(ctx, jobID, attempt)
-	if err != nil {
-		return nil, 0, err
-	}
-	end := info.Length
-	if limit > 0 && limit < end-offset {
-		end = offset + limit
-	}
-	var out bytes.Buffer
-	err = s.LogCopy(ctx, &out, &LogReadParams{JobID: jobID, Attempt: info.Attempt, Offset: offset, End: end})
-	return out.Bytes(), info.Length, err
 }

@@ -28,7 +28,7 @@ func (s *Store) ProjectCreate(ctx context.Context, slug, name string, private bo
 	if err != nil {
 		err = interpret(err, "create project")
 		if err == ErrConflict {
-			return nil, &ConflictError{Message: "project " + slug + " already exists"}
+			return nil, &Error{Kind: Conflict, Message: "project " + slug + " already exists"}
 		}
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (s *Store) ProjectDelete(ctx context.Context, slug string) error {
 		var id int64
 		if err := tx.QueryRow(ctx, q, slug).Scan(&id); err != nil {
 			if err = interpret(err, "delete project"); err == ErrNotFound {
-				return &NotFoundError{Message: "project " + slug + " does not exist"}
+				return &Error{Kind: NotFound, Message: "project " + slug + " does not exist"}
 			}
 			return err
 		}

@@ -48,7 +48,7 @@ func (s *Store) RunnerCreate(ctx context.Context, p *RunnerCreateParams) (*Runne
 		err := tx.QueryRow(ctx, `INSERT INTO runners (name, tags, project_bound) VALUES ($1, $2, $3) RETURNING id`,
 			p.Name, tags, p.Projects != nil).Scan(&id)
 		if err = interpret(err, "create runner"); err == ErrConflict {
-			return &ConflictError{Message: "runner " + p.Name + " already exists"}
+			return &Error{Kind: Conflict, Message: "runner " + p.Name + " already exists"}
 		} else if err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func (s *Store) RunnerCreate(ctx context.Context, p *RunnerCreateParams) (*Runne
 				return interpret(err, "create runner projects")
 			}
 			if missing != "" {
-				return &InvalidError{Field: "projects", Message: "project " + missing + " does not exist"}
+				return &Error{Kind: Invalid, Field: "projects", Message: "project " + missing + " does not exist"}
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO tokens (kind, name, runner_id, hash) VALUES ('runner', $1, $2, $3)`, p.Name, id, p.Hash)

@@ -16,44 +16,46 @@ import (
 	"github.com/aura-ci/aura/backend/internal/seal"
 )
 
-var (
-	// ErrNotFound means the row asked for does not exist (or is not visible to the caller).
-	ErrNotFound = errors.New("not found")
-	// ErrConflict means a unique row already exists or the row is in the wrong state.
-	ErrConflict = errors.New("conflict")
-	// ErrGone means a runner's attempt on a job was superseded: it must stop that job.
-	ErrGone = errors.New("attempt superseded")
+// ErrorKind says what is wrong with a request the store refuses, in the domain's
+// words; only the API's writeError turns a kind into an HTTP status.
+type ErrorKind int
+
+// The kinds of *Error.
+const (
+	NotFound ErrorKind = iota + 1 // the row asked for does not exist (or is not visible to the caller)
+	Invalid                       // input the database proved wrong, such as a preceding job that does not exist
+	Conflict                      // a unique row already exists, or the row is in the wrong state
+	TooLarge                      // a request over a configured bound (Setting raises it)
+	TooMany                       // a configured quota used up (Setting raises it)
+	Gone                          // a runner's attempt on a job is over or superseded: it must stop that job
 )
 
-// InvalidError is input the database proved wrong, such as a preceding job that does not exist.
-type InvalidError struct {
+// Error is a request the store refuses: its Kind, the request's Field at fault
+// (if one is), the Setting that raises a limit, and a Message that says what is
+// wrong. errors.Is compares kinds: errors.Is(err, ErrNotFound) holds for every
+// NotFound error, whatever its message.
+type Error struct {
+	Kind    ErrorKind
 	Field   string
-	Message string
-}
-
-func (e *InvalidError) Error() string { return e.Message }
-
-// LimitError is a submission refused by a configured limit; Setting names the
-// setting that raises it.
-type LimitError struct {
-	Code    int // 429 for a quota used up, 422 for a request over a bound
 	Setting string
 	Message string
 }
 
-func (e *LimitError) Error() string { return e.Message }
+func (e *Error) Error() string { return e.Message }
 
-// ConflictError is ErrConflict with a message that says what conflicts.
-type ConflictError struct{ Message string }
+// Is reports whether target is an *Error of e's kind.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Kind == e.Kind
+}
 
-func (e *ConflictError) Error() string        { return e.Message }
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
-
-// NotFoundError is ErrNotFound with a message that says what was not found.
-type NotFoundError struct{ Message string }
-
-func (e *NotFoundError) Error() string        { return e.Message }
-func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+// The bare errors of each kind, for a caller that has nothing more to say. The
+// API names what was not found in place of ErrNotFound's message.
+var (
+	ErrNotFound error = &Error{Kind: NotFound, Message: "not found"}
+	ErrConflict error = &Error{Kind: Conflict, Message: "already exists"}
+	ErrGone     error = &Error{Kind: Gone, Message: "this attempt of the job has ended or is not yours: stop it"}
+)
 
 // Store is Aura's PostgreSQL storage. Secret values pass through it only sealed
 // with box: they are sealed on the way in and opened only for the job that needs them.
@@ -128,11 +130,11 @@ func DecodeCursor(cursor string) (int64, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
-		return 0, &InvalidError{Field: "cursor", Message: "cursor is not valid"}
+		return 0, &Error{Kind: Invalid, Field: "cursor", Message: "cursor is not valid"}
 	}
 	id, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, &InvalidError{Field: "cursor", Message: "cursor is not valid"}
+		return 0, &Error{Kind: Invalid, Field: "cursor", Message: "cursor is not valid"}
 	}
 	return id, nil
 }
