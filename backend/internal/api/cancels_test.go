@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -41,16 +44,44 @@ func TestCancelWatchWakesOnCancel(t *testing.T) {
 	// Nothing to stop: an empty answer once the wait is over.
 	require.Empty(t, b.watchCancels(run, 1, jobs...))
 
-	// The cancel goes through the store alone: only PostgreSQL's notification can
-	// wake the poll, as it would on another server process.
+	// The cancel comes once the poll waits, and goes through the store alone:
+	// only PostgreSQL's notification can wake the poll, as it would on another
+	// server process.
+	var got <-chan []attemptStop
+	b.startWaiting(cancelLook, 1, func() { got = b.watchCancelsAsync(run, 20, jobs...) })
+	_, err := b.store.JobCancel(context.Background(), jobs[1].ID, "test")
+	require.NoError(t, err)
+	select {
+	case stops := <-got:
+		require.Equal(t, []attemptStop{{ID: jobs[1].ID, Attempt: jobs[1].Attempt, Status: "cancelled"}}, stops)
+	case <-time.After(4 * time.Second): // under the 5 s recheck that would find it without a notification
+		t.Fatal("the poll did not answer on the cancel")
+	}
+}
+
+// watchCancelsAsync makes one cancel long poll in the background; its answer
+// arrives on the channel (nil if the request failed).
+func (b *testBundle) watchCancelsAsync(runnerToken string, wait int, jobs ...claimed) <-chan []attemptStop {
+	refs := make([]map[string]any, len(jobs))
+	for i, c := range jobs {
+		refs[i] = map[string]any{"id": c.ID, "attempt": c.Attempt}
+	}
+	body, _ := json.Marshal(map[string]any{"jobs": refs, "waitSeconds": wait})
+	got := make(chan []attemptStop, 1)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
-		_, _ = b.store.JobCancel(context.Background(), jobs[1].ID, "test")
+		req, _ := http.NewRequest("POST", b.url+"/api/v1/runner/cancels", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+runnerToken)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer resp.Body.Close()
+		var out struct{ Jobs []attemptStop }
+		_ = jsonDecode(resp, &out)
+		got <- out.Jobs
 	}()
-	began := time.Now()
-	stops := b.watchCancels(run, 20, jobs...)
-	require.Less(t, time.Since(began), 5*time.Second, "the poll must answer on the cancel, not at its end")
-	require.Equal(t, []attemptStop{{ID: jobs[1].ID, Attempt: jobs[1].Attempt, Status: "cancelled"}}, stops)
+	return got
 }
 
 func TestCancelWatchGone(t *testing.T) {

@@ -50,8 +50,7 @@ func TestLongPollWakesOnSubmit(t *testing.T) {
 	b := setup(t)
 	tok := b.project("proj", false)
 	_, run := b.runner("r1", "linux", "mac")
-	got := b.poll(run, 2, "mac", "linux")
-	time.Sleep(200 * time.Millisecond) // let the long poll start waiting
+	got := b.pollWaiting(run, 2, "mac", "linux")
 	j := b.submit(tok, nil)
 	select {
 	case jobs := <-got:
@@ -571,15 +570,15 @@ func TestListenerReconnects(t *testing.T) {
 // use must reach r2, or r2 sleeps until its long poll ends.
 func TestWakeIsNotLost(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	// Claims here are never acknowledged: the ack timeout must not put the
+	// jobs of the first rounds back in the queue while the last ones run.
+	b := setupWith(t, bundleOptions{ack: time.Minute})
 	tok := b.project("proj", false)
 	_, r1 := b.runner("r1", "a", "b")
 	_, r2 := b.runner("r2", "a")
 	for i := range 30 {
-		got1 := b.poll(r1, 1, "b", "a")
-		time.Sleep(20 * time.Millisecond) // r1 waits first, so it is woken first
-		got2 := b.poll(r2, 1, "a")
-		time.Sleep(20 * time.Millisecond)
+		got1 := b.pollWaiting(r1, 1, "b", "a") // r1 waits first, so it is woken first
+		got2 := b.pollWaiting(r2, 1, "a")
 		var out struct{ Items []jobResp }
 		b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": []map[string]any{
 			{"entityKey": "k", "entityVal": fmt.Sprint(i), "name": "for-a", "cmd": "true", "tag": "a"},

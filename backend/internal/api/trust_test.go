@@ -199,9 +199,8 @@ func TestFrozenRunnerGetsNoWork(t *testing.T) {
 	j := b.submit(tok, nil)
 	c := b.claim(frozen, 1, "linux")[0]
 	b.heartbeat(frozen, c)
-	frozenPoll := b.poll(frozen, 1, "linux") // open, then the process "freezes"
-	time.Sleep(100 * time.Millisecond)
-	livePoll := b.poll(live, 1, "linux")
+	frozenPoll := b.pollWaiting(frozen, 1, "linux") // open, then the process "freezes"
+	livePoll := b.pollWaiting(live, 1, "linux")
 	select {
 	case got := <-livePoll:
 		require.Len(t, got, 1, "the live runner gets the re-queued job")
