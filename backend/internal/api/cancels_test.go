@@ -48,7 +48,7 @@ func TestCancelWatchWakesOnCancel(t *testing.T) {
 	// only PostgreSQL's notification can wake the poll, as it would on another
 	// server process.
 	var got <-chan []attemptStop
-	b.startWaiting(cancelLook, 1, func() { got = b.watchCancelsAsync(run, 20, jobs...) })
+	b.startWaiting("jobs", cancelLook, 1, func() { got = b.watchCancelsAsync(run, 20, jobs...) })
 	_, err := b.store.JobCancel(context.Background(), jobs[1].ID, "test")
 	require.NoError(t, err)
 	select {

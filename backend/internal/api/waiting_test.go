@@ -13,16 +13,17 @@ import (
 const (
 	claimLook  = "%picked AS%FOR UPDATE SKIP LOCKED%"          // store.JobClaim, once per tag
 	cancelLook = "%cancel_requested_at IS NOT NULL FROM jobs%" // store.JobsHeldGet
+	statusLook = "%FROM status_outbox%FOR UPDATE SKIP LOCKED%" // store.StatusClaim
 )
 
 // startWaiting runs start, which opens a long poll (a claim or a cancel watch),
 // and returns once that poll is waiting: its waiter is registered and its looks
-// at the database (looks statements like pattern) are over, so whatever the test
-// does next reaches the poll only by waking it. A poll registers its waiter
-// before it looks. Each look is held on a lock of the jobs table until a second
+// at the database (looks statements like pattern, on table) are over, so
+// whatever the test does next reaches the poll only by waking it. A poll
+// registers its waiter before it looks. Each look is held on a lock of table until a second
 // lock request has queued behind it; PostgreSQL grants locks in the order they
 // were asked for, so once that second lock is granted, the look is over.
-func (b *testBundle) startWaiting(pattern string, looks int, start func()) {
+func (b *testBundle) startWaiting(table, pattern string, looks int, start func()) {
 	b.t.Helper()
 	ctx := context.Background()
 	conns := b.waitConns()
@@ -31,7 +32,7 @@ func (b *testBundle) startWaiting(pattern string, looks int, start func()) {
 		if err != nil {
 			return nil, err
 		}
-		_, err = tx.Exec(ctx, `LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE`)
+		_, err = tx.Exec(ctx, `LOCK TABLE `+table+` IN ACCESS EXCLUSIVE MODE`)
 		return tx, err
 	}
 	waitingOnLock := func(what, pattern string) {
@@ -59,7 +60,7 @@ func (b *testBundle) startWaiting(pattern string, looks int, start func()) {
 			tx, err := lock(conns[(i+1)%2])
 			next <- locked{tx, err}
 		}()
-		waitingOnLock("the next lock", "LOCK TABLE jobs%")
+		waitingOnLock("the next lock", "LOCK TABLE "+table+"%")
 		require.NoError(b.t, held.Rollback(ctx))
 		l := <-next
 		require.NoError(b.t, l.err)
@@ -104,6 +105,6 @@ var (
 func (b *testBundle) pollWaiting(token string, capacity int, tags ...string) <-chan []claimed {
 	b.t.Helper()
 	var got <-chan []claimed
-	b.startWaiting(claimLook, len(tags), func() { got = b.poll(token, capacity, tags...) })
+	b.startWaiting("jobs", claimLook, len(tags), func() { got = b.poll(token, capacity, tags...) })
 	return got
 }
