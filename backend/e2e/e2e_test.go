@@ -136,9 +136,9 @@ func TestServerRestart(t *testing.T) {
 	startRunner(t, s, "r1", "--tag", "linux")
 	j := s.submit(tok, map[string]any{"cmd": `for i in $(seq 1 60); do echo "line $i of the job"; sleep 0.05; done`})
 	s.waitStatus(j.ID, 10*time.Second, "running")
-	time.Sleep(700 * time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(s.log(j.ID), "line 10 of the job") }, 10*time.Second, 10*time.Millisecond)
 	s.stop()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the server away for a while is what is tested
 	s.start()
 	done := s.waitStatus(j.ID, 30*time.Second, "succeeded", "failed")
 	require.Equal(t, "succeeded", done.Status)
