@@ -139,6 +139,17 @@ func (s *socket) nextOf(typ string) map[string]any {
 	}
 }
 
+// nothingBefore requires the socket's next message to be of type typ: a marker
+// event the test caused after the one that must not arrive. The hub sends each
+// socket its events in order, so the marker shows the other was held back; a
+// quiet while would pass as well if it had never been sent at all.
+func (s *socket) nothingBefore(typ string) map[string]any {
+	s.t.Helper()
+	m := s.next()
+	require.Equal(s.t, typ, m["type"], "an event came before the marker: %v", m)
+	return m
+}
+
 // quiet requires that no message arrives for d.
 func (s *socket) quiet(d time.Duration) {
 	s.t.Helper()
@@ -411,9 +422,14 @@ func TestEventsTokenRevoked(t *testing.T) {
 	b.heartbeat(runner, c[0])
 	b.appendLog(runner, j2.ID, c[0].Attempt, 0, "public\n")
 	require.Equal(t, "public\n", string(anon.readLog(j2.ID, 0, 7)))
+	otherTok := b.project("other", false)
+	anon.subscribe("project:other")
 	b.json(call{method: "PATCH", path: "/api/v1/projects/pub", token: b.admin, body: map[string]any{"private": true}}, 200, nil)
 	b.appendLog(runner, j2.ID, c[0].Attempt, 7, "private\n")
-	anon.quiet(300 * time.Millisecond)
+	// A job of a project still public is the marker: the anonymous reader hears
+	// it, and nothing of the private log before it.
+	marker := b.submit(otherTok, nil)
+	require.EqualValues(t, marker.ID, anon.nothingBefore("job")["jobId"])
 }
 
 // TestEventsSlowClientIsDropped fills the queue of a client that does not read:
@@ -620,5 +636,8 @@ func TestEventsIntegration(t *testing.T) {
 	}
 	require.NoError(t, b.store.IntegrationStatusReported(context.Background(), in.ID, "the forge answered 500"))
 	require.EqualValues(t, in.ID, admin.nextOf("integration")["integrationId"])
-	anon.quiet(300 * time.Millisecond)
+	// A job of the project is the marker: the anonymous reader hears it, and
+	// neither integration event before it.
+	marker := b.submit(tok, nil)
+	require.EqualValues(t, marker.ID, anon.nothingBefore("job")["jobId"])
 }
