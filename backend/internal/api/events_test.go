@@ -150,16 +150,6 @@ func (s *socket) nothingBefore(typ string) map[string]any {
 	return m
 }
 
-// quiet requires that no message arrives for d.
-func (s *socket) quiet(d time.Duration) {
-	s.t.Helper()
-	select {
-	case m := <-s.msgs:
-		s.t.Fatalf("unexpected event %v", m)
-	case <-time.After(d):
-	}
-}
-
 // readLog collects log bytes of job id until the log holds n bytes, checking
 // that each event continues exactly where the last ended.
 func (s *socket) readLog(id int64, from int64, n int) []byte {
@@ -269,7 +259,10 @@ func TestEventsLogResume(t *testing.T) {
 	ws2.subscribe(fmt.Sprintf("log:%d", j.ID))
 	<-done
 	require.Equal(t, log.String(), string(ws2.readLog(j.ID, 0, log.Len())))
-	ws2.quiet(200 * time.Millisecond)
+	// One more append is the marker: it comes next, so nothing came twice.
+	markerAt := log.Len()
+	write("marker\n")
+	require.EqualValues(t, markerAt, ws2.nothingBefore("log")["offset"])
 
 	// Away and back: resubscribing with the length held sends only what is new.
 	held := log.Len()
@@ -607,7 +600,9 @@ func TestEventsListenerReconnect(t *testing.T) {
 		got.Write(data)
 	}
 	require.Equal(t, "during\nafter\n", got.String())
-	ws.quiet(200 * time.Millisecond)
+	// One more append is the marker: it comes next, so nothing came twice.
+	b.appendLog(run, j.ID, c.Attempt, 20, "marker\n")
+	require.EqualValues(t, 20, ws.nothingBefore("log")["offset"])
 }
 
 // TestEventsIntegration: a delivery (even one that starts nothing) and a status
