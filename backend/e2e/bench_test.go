@@ -59,7 +59,7 @@ func benchDispatch(b *testing.B, idle int) {
 	for i := range idle {
 		startRunner(b, s, fmt.Sprint("idle", i), "--tag", "linux", "--concurrency", "1")
 	}
-	time.Sleep(time.Second) // every runner is long-polling now
+	s.waitCheckedIn(b, idle+1) // every runner is long-polling now
 	var ds []time.Duration
 	i := 0
 	for b.Loop() {
@@ -85,7 +85,7 @@ func BenchmarkPromotion(b *testing.B) {
 	tok := s.project("proj")
 	dir := b.TempDir()
 	startRunner(b, s, "r0", "--tag", "linux", "--concurrency", "2")
-	time.Sleep(500 * time.Millisecond)
+	s.waitCheckedIn(b, 1)
 	var ds []time.Duration
 	i := 0
 	for b.Loop() {

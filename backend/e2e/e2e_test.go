@@ -115,9 +115,8 @@ func TestRunnerKilled(t *testing.T) {
 		echo second time lucky`})
 	require.Equal(t, "running", s.waitStatus(j.ID, 10*time.Second, "running").Status)
 	waitFile(t, filepath.Join(dir, "starts"), 10*time.Second)
-	// Let a heartbeat acknowledge the claim (every second with a 2 s lease): a
-	// claim never acknowledged is not an attempt, and would be re-run as attempt 1.
-	time.Sleep(1500 * time.Millisecond)
+	// A claim never acknowledged is not an attempt, and would be re-run as attempt 1.
+	s.waitAcked(t, j.ID)
 	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
 	_ = first.cmd.Wait()
 	startRunner(t, s, "second", "--tag", "linux")
@@ -137,9 +136,9 @@ func TestServerRestart(t *testing.T) {
 	startRunner(t, s, "r1", "--tag", "linux")
 	j := s.submit(tok, map[string]any{"cmd": `for i in $(seq 1 60); do echo "line $i of the job"; sleep 0.05; done`})
 	s.waitStatus(j.ID, 10*time.Second, "running")
-	time.Sleep(700 * time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(s.log(j.ID), "line 10 of the job") }, 10*time.Second, 10*time.Millisecond)
 	s.stop()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the server away for a while is what is tested
 	s.start()
 	done := s.waitStatus(j.ID, 30*time.Second, "succeeded", "failed")
 	require.Equal(t, "succeeded", done.Status)
@@ -202,7 +201,7 @@ func TestTwoServersShareDatabase(t *testing.T) {
 	b := startServerOn(t, a.dbURL)
 	tok := a.project("proj")
 	startRunner(t, b, "r1", "--tag", "linux")
-	time.Sleep(300 * time.Millisecond) // the runner is long-polling on b now
+	a.waitCheckedIn(t, 1) // the runner is long-polling on b now
 	start := time.Now()
 	j := a.submit(tok, map[string]any{"cmd": "echo via b"})
 	done := a.waitStatus(j.ID, 10*time.Second, "succeeded")
@@ -221,7 +220,7 @@ func TestRunnerGracefulShutdown(t *testing.T) {
 	j := s.submit(tok, map[string]any{"cmd": "sleep 1; echo finished"})
 	s.waitStatus(j.ID, 10*time.Second, "running")
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
-	time.Sleep(300 * time.Millisecond) // the runner has dropped its long poll by now
+	r.waitOutput(t, "shutting down: waiting up to") // the runner has dropped its long poll
 	later := s.submit(tok, map[string]any{"name": "later"})
 	require.NoError(t, r.cmd.Wait(), "the runner exits cleanly")
 	done := s.job(j.ID)

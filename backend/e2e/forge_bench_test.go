@@ -97,7 +97,7 @@ func BenchmarkWebhookPushToStart(b *testing.B) {
 	dir := b.TempDir()
 	f := newForgeHook(b, "date +%s%N > "+filepath.Join(dir, "$AURA_GIT_SHA"))
 	startRunner(b, f.s, "r0", "--tag", "linux", "--concurrency", "1")
-	time.Sleep(time.Second) // the runner is long-polling now
+	f.s.waitCheckedIn(b, 1) // the runner is long-polling now
 	var ds []time.Duration
 	var i int64
 	for b.Loop() {
@@ -173,7 +173,7 @@ func BenchmarkGiteaDelivery(b *testing.B) {
 
 	captures := readGiteaCaptures(b, "push.main", "push.feature-1", "pull_request.opened", "pull_request_sync.synchronized")
 	startRunner(b, s, "r0", "--tag", "linux", "--concurrency", "1")
-	time.Sleep(time.Second) // the runner is long-polling now
+	s.waitCheckedIn(b, 1) // the runner is long-polling now
 	client := &http.Client{}
 	var delivery, toStart []time.Duration
 	i := 0

@@ -49,7 +49,7 @@ func TestDatabaseFrozen(t *testing.T) {
 	for round := range 2 {
 		checkFrozenAnswers(t, s, tok, ids[0], round)
 	}
-	time.Sleep(freeze - time.Since(frozen))
+	time.Sleep(freeze - time.Since(frozen)) // the freeze lasting this long is what is tested
 	require.NoError(t, pg.c.Thaw())
 	thawed := time.Now()
 	require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects") == 200 }, 5*time.Second, 20*time.Millisecond,

@@ -315,3 +315,34 @@ func dbQueryRow(t testing.TB, url, q string, dst ...any) error {
 func jsonDecode(resp *http.Response, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
+
+// waitCheckedIn waits until n runners have checked in on the database: each has
+// a claim open, and a claim registers its long-poll waiter right after its
+// check-in, so what is submitted from then on wakes it (or is claimed at once).
+func (s *server) waitCheckedIn(t testing.TB, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var got int
+		err := dbQueryRow(t, s.dbURL, `SELECT count(*) FROM runners WHERE last_check_in IS NOT NULL`, &got)
+		return err == nil && got >= n
+	}, 20*time.Second, 10*time.Millisecond, "%d runner(s) never checked in", n)
+}
+
+// waitAcked waits until a heartbeat has acknowledged the claim of job id, which
+// makes its attempt count: a claim never acknowledged would be run again as the
+// same attempt.
+func (s *server) waitAcked(t testing.TB, id int64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var acked bool
+		err := dbQueryRow(t, s.dbURL, fmt.Sprintf(`SELECT acked FROM jobs WHERE id = %d`, id), &acked)
+		return err == nil && acked
+	}, 20*time.Second, 10*time.Millisecond, "job %d's claim was never acknowledged", id)
+}
+
+// waitOutput waits until the runner has printed text.
+func (r *runner) waitOutput(t testing.TB, text string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return strings.Contains(r.out.String(), text) }, 20*time.Second, 10*time.Millisecond,
+		"the runner never said %q; it said:\n%s", text, r.out)
+}

@@ -108,7 +108,7 @@ func TestDatabaseOutage(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, "unreachable", health.Database)
 
-	time.Sleep(2*lease - time.Since(outage))
+	time.Sleep(2*lease - time.Since(outage)) // the outage lasting past the lease is what is tested
 	pg.start()
 	back := time.Now()
 	require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects") == 200 }, 5*time.Second, 10*time.Millisecond)

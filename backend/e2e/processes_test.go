@@ -110,6 +110,7 @@ func TestRunnerCrashLeavesNoProcesses(t *testing.T) {
 	require.NoError(t, syscall.Kill(supervisors[0], syscall.SIGKILL))
 	require.NoError(t, syscall.Kill(runner, syscall.SIGKILL))
 	_ = first.cmd.Wait()
+	// A while with nothing left to end them (the duration is the test): they live on.
 	time.Sleep(100 * time.Millisecond)
 	for _, pid := range pids {
 		require.False(t, processGoneOrZombie(pid), "nothing is left to end the job's processes")

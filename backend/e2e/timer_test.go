@@ -18,7 +18,7 @@ func delayedJobsLateness(t testing.TB, n int) (queued, claimed []time.Duration) 
 	tok := a.project("proj")
 	startRunner(t, a, "ra", "--tag", "linux", "--concurrency", "10")
 	startRunner(t, b, "rb", "--tag", "linux", "--concurrency", "10")
-	time.Sleep(500 * time.Millisecond) // both runners are long-polling
+	a.waitCheckedIn(t, 2) // both runners are long-polling
 	// One batch, well ahead of the first start, so a slow submit never makes a job late.
 	first := time.Now().Add(3 * time.Second)
 	jobs := make([]map[string]any, n)

@@ -36,7 +36,7 @@ func TestFrozenRunner(t *testing.T) {
 		echo finished elsewhere`})
 	pid, err := strconv.Atoi(waitFile(t, filepath.Join(dir, "pid"), 10*time.Second))
 	require.NoError(t, err)
-	time.Sleep(1500 * time.Millisecond) // a heartbeat acknowledges the claim
+	s.waitAcked(t, j.ID)
 	require.NoError(t, frozen.cmd.Process.Signal(syscall.SIGSTOP))
 	startRunner(t, s, "live", "--tag", "linux")
 
@@ -49,7 +49,8 @@ func TestFrozenRunner(t *testing.T) {
 	require.NoError(t, frozen.cmd.Process.Signal(syscall.SIGCONT))
 	require.Eventually(t, func() bool { return processGone(pid) }, 20*time.Second, 50*time.Millisecond,
 		"the woken runner kills the attempt it lost")
-	time.Sleep(500 * time.Millisecond)
+	// The runner is done with the attempt once it says it dropped it.
+	frozen.waitOutput(t, fmt.Sprintf("dropped job %d attempt 1", j.ID))
 	require.Equal(t, "succeeded", s.job(j.ID).Status, "the stale runner changed nothing")
 	require.Equal(t, "finished elsewhere\n", s.log(j.ID))
 }

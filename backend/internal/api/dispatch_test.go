@@ -578,7 +578,9 @@ func TestListenerReconnects(t *testing.T) {
 // use must reach r2, or r2 sleeps until its long poll ends.
 func TestWakeIsNotLost(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	// Claims here are never acknowledged: the ack timeout must not put the
+	// jobs of the first rounds back in the queue while the last ones run.
+	b := setupWith(t, bundleOptions{ack: time.Minute})
 	tok := b.project("proj", false)
 	id1, r1 := b.runner("r1", "a", "b")
 	id2, r2 := b.runner("r2", "a")

@@ -732,9 +732,9 @@ func TestStatusSentRightAfterDelivery(t *testing.T) {
 	snd := integrations.NewSender(s.testBundle.forge, integrations.SenderConfig{Poll: time.Hour}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { snd.Run(ctx); close(done) }()
+	// The sender's first look is over before the push; its next poll is an hour away.
+	s.startWaiting("status_outbox", statusLook, 1, func() { go func() { snd.Run(ctx); close(done) }() })
 	t.Cleanup(func() { cancel(); <-done })
-	time.Sleep(50 * time.Millisecond) // the sender's first look is over; its next poll is an hour away
 	s.push(sha(7))
 	require.Eventually(t, func() bool { return len(s.forge.received()) == 1 }, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, "pending", s.forge.received()[0].State)

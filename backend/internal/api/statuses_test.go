@@ -216,12 +216,11 @@ func TestStatusRetriesWhileForgeFails(t *testing.T) {
 	s.json(call{method: "GET", path: fmt.Sprintf("/api/v1/projects/forge/integrations/%d", s.in.ID), token: s.admin}, 200, &in)
 	require.Contains(t, in.LastFailure, "500")
 
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.forge.received()) == 0 && time.Now().Before(deadline) {
+	// The retry is due after its backoff: send until it went.
+	require.Eventually(t, func() bool {
 		_, err := snd.SendDue(context.Background())
-		require.NoError(t, err)
-		time.Sleep(2 * time.Millisecond)
-	}
+		return err == nil && len(s.forge.received()) > 0
+	}, 10*time.Second, 2*time.Millisecond)
 	got := s.forge.received()
 	require.Len(t, got, 1)
 	require.Equal(t, forgeStatus{Path: "/api/v4/projects/42/statuses/da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
@@ -273,19 +272,15 @@ func TestStatusTwoServers(t *testing.T) {
 		s.push(sha(100 + i))
 	}
 	s.run(0)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	require.Eventually(t, func() bool {
 		n := 0
 		for _, st := range s.forge.received() {
 			if st.State == "success" {
 				n++
 			}
 		}
-		if n == commits {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return n == commits
+	}, 20*time.Second, 10*time.Millisecond)
 	cancel()
 	wg.Wait()
 	seen := map[string]int{}

@@ -378,9 +378,17 @@ func TestUnclaimAfterHangUp(t *testing.T) {
 		}
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The claim statement is under way, held by the lock.
+	require.Eventually(t, func() bool {
+		var n int
+		err := b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`, claimLook).Scan(&n)
+		return err == nil && n > 0
+	}, 10*time.Second, 5*time.Millisecond, "the claim never reached the database")
 	hangUp()
 	require.Error(t, <-done, "the runner hung up before any answer")
+	// The server notices the closed connection on its own read of it, which no
+	// test can watch: give it a moment before the claim may commit.
 	time.Sleep(200 * time.Millisecond)
 	require.NoError(t, tx.Rollback(ctx))
 

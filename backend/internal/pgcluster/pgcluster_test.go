@@ -260,7 +260,14 @@ func TestKilledServerBusyBackend(t *testing.T) {
 		_, err := conn.Exec(context.Background(), `SELECT count(*) FROM generate_series(1, 40000000)`)
 		busy <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // the query is running
+	// The query is running, as another connection sees it.
+	watcher := connect(t, c.URL("postgres"))
+	require.Eventually(t, func() bool {
+		var n int
+		err := watcher.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE state = 'active' AND query LIKE 'SELECT count(*) FROM generate_series%'`).Scan(&n)
+		return err == nil && n == 1
+	}, 10*time.Second, 5*time.Millisecond, "the busy query never started")
 	pidText, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
 	require.NoError(t, err)
 	pid, err := strconv.Atoi(strings.SplitN(string(pidText), "\n", 2)[0])

@@ -22,15 +22,18 @@ import (
 	"github.com/aura-ci/aura/runner/internal/config"
 )
 
-// peer is the server side of the four dispatch calls (claim, heartbeat, log,
-// complete), keeping just enough state to check what the runner does. The real
-// server is exercised by the end-to-end tests.
+// peer is the server side of the runner protocol (claim, heartbeat, log,
+// complete, and the cancel poll), keeping just enough state to check what the
+// runner does; checkContract holds it to openapi.yaml. The real server is
+// exercised by the end-to-end tests.
 type peer struct {
 	mu               sync.Mutex
 	queue            []apiclient.ClaimedJob
 	added            chan struct{}
+	changed          chan struct{} // closed (and replaced) by set, so a cancel poll looks again
 	heartbeatSeconds int
 	claims           []apiclient.ClaimRequest
+	claimed          map[int64]apiclient.ClaimedJob
 	claimedAt        map[int64]time.Time
 	firstHeartbeat   map[int64]time.Time
 	logs             map[int64]*bytes.Buffer
@@ -41,12 +44,17 @@ type peer struct {
 	maxRunning       int
 	claimFailures    []int // statuses to answer the next claims with
 	completeFailures int   // 500s to answer the next completes with
+	noCancelPoll     bool  // answer the cancel poll 404, as a server older than it
+	blindCancelPoll  bool  // the cancel poll never reports a cancel (gone still), so only heartbeats do
+	cancelPolls      int   // cancel poll answers that stopped an attempt
 }
 
 func newPeer() *peer {
 	return &peer{
 		added:            make(chan struct{}, 1),
+		changed:          make(chan struct{}),
 		heartbeatSeconds: 1,
+		claimed:          map[int64]apiclient.ClaimedJob{},
 		claimedAt:        map[int64]time.Time{},
 		firstHeartbeat:   map[int64]time.Time{},
 		logs:             map[int64]*bytes.Buffer{},
@@ -70,6 +78,8 @@ func (p *peer) set(f func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f()
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 func reply(w http.ResponseWriter, code int, v any) {
@@ -110,6 +120,7 @@ func (p *peer) routes() http.Handler {
 			jobs := p.queue[:n:n]
 			p.queue = p.queue[n:]
 			for _, j := range jobs {
+				p.claimed[j.Id] = j
 				p.claimedAt[j.Id] = time.Now()
 				p.running++
 				p.maxRunning = max(p.maxRunning, p.running)
@@ -168,6 +179,49 @@ func (p *peer) routes() http.Handler {
 		}
 		reply(w, http.StatusOK, apiclient.LogAppended{Length: int64(buf.Len()), Cancel: p.cancel[id]})
 	})
+	mux.HandleFunc("POST /api/v1/runner/cancels", func(w http.ResponseWriter, r *http.Request) {
+		if p.noCancelPoll {
+			offSpec(r)
+			http.NotFound(w, r)
+			return
+		}
+		var req apiclient.CancelsRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.Header.Get("Authorization") != "Bearer AURA_RUNNERKEY_test-x" {
+			fail(w, http.StatusBadRequest)
+			return
+		}
+		wait := time.After(time.Duration(*req.WaitSeconds) * time.Second / 30)
+		for {
+			p.mu.Lock()
+			stops := []apiclient.AttemptStop{}
+			for _, ref := range req.Jobs {
+				switch {
+				case p.gone[ref.Id]:
+					stops = append(stops, apiclient.AttemptStop{Id: ref.Id, Attempt: ref.Attempt, Gone: true})
+				case p.cancel[ref.Id] && !p.blindCancelPoll:
+					cancelled := apiclient.JobStatusCancelled
+					stops = append(stops, apiclient.AttemptStop{Id: ref.Id, Attempt: ref.Attempt, Status: &cancelled})
+				}
+			}
+			if len(stops) > 0 {
+				p.cancelPolls++
+			}
+			changed := p.changed
+			p.mu.Unlock()
+			if len(stops) > 0 {
+				reply(w, http.StatusOK, apiclient.CancelsResponse{Jobs: stops})
+				return
+			}
+			select {
+			case <-changed:
+			case <-wait:
+				reply(w, http.StatusOK, apiclient.CancelsResponse{Jobs: stops})
+				return
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
 	mux.HandleFunc("POST /api/v1/jobs/{id}/complete", func(w http.ResponseWriter, r *http.Request) {
 		id := jobID(r)
 		var req apiclient.JobComplete
@@ -194,7 +248,22 @@ func (p *peer) routes() http.Handler {
 		case req.ExitCode != 0:
 			status = apiclient.JobStatusFailed
 		}
-		reply(w, http.StatusOK, apiclient.Job{Id: id, Status: status, ExitCode: &req.ExitCode})
+		j := p.claimed[id]
+		secretNames := []string{}
+		for name := range j.SecretEnv {
+			secretNames = append(secretNames, name)
+		}
+		now := time.Now()
+		var logLength int64
+		if b := p.logs[id]; b != nil {
+			logLength = int64(b.Len())
+		}
+		reply(w, http.StatusOK, apiclient.Job{
+			Id: id, Attempt: j.Attempt, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
+			Cmd: j.Cmd, Tag: j.Tag, Env: j.Env, SecretEnvNames: secretNames, PrecedingJobs: []int64{},
+			MaxAttempts: 1, TimeoutSeconds: j.TimeoutSeconds, CreatedAt: p.claimedAt[id], StartedAt: ptr(p.claimedAt[id]),
+			EndedAt: &now, Status: status, ExitCode: &req.ExitCode, LogLength: logLength,
+		})
 	})
 	return mux
 }
@@ -249,7 +318,7 @@ func setup(t *testing.T, concurrency int, prepare ...func(*peer)) *testBundle {
 	for _, f := range prepare {
 		f(p)
 	}
-	srv := httptest.NewServer(p.routes())
+	srv := httptest.NewServer(checkContract(t, p.routes()))
 	t.Cleanup(srv.Close)
 
 	out := &lines{}
@@ -329,10 +398,32 @@ func TestJobLifeCycle(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// TestCancelOnPoll: a cancel reaches the job through the cancel poll, long before
+// the next heartbeat (a minute away here) would carry it.
+func TestCancelOnPoll(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, 1, func(p *peer) { p.heartbeatSeconds = 60 })
+	b.peer.add(claimedJob(6, `echo started; sleep 600 & sleep 600; wait`))
+	require.Eventually(t, func() bool { return b.peer.log(6) == "started\n" }, 5*time.Second, 5*time.Millisecond)
+	b.peer.set(func() { b.peer.cancel[6] = true })
+
+	done := b.waitCompleted(t, 6)
+	require.Equal(t, 143, done.ExitCode)
+	b.peer.mu.Lock()
+	require.Equal(t, 1, b.peer.cancelPolls, "the cancel poll told the runner")
+	b.peer.mu.Unlock()
+	require.Contains(t, b.peer.log(6), "aura-runner: the job was cancelled: sending SIGTERM")
+	require.Eventually(t, func() bool { return strings.Contains(b.out.String(), "finished job 6") }, 5*time.Second, 5*time.Millisecond)
+	require.Contains(t, b.out.String(), "job 6: cancelled on the server: stopping it")
+}
+
+// TestCancelOnHeartbeat: a cancel the poll does not report still arrives with the
+// next heartbeat.
 func TestCancelOnHeartbeat(t *testing.T) {
 	t.Parallel()
 
-	b := setup(t, 1)
+	b := setup(t, 1, func(p *peer) { p.blindCancelPoll = true })
 	b.peer.add(claimedJob(7, `echo started; sleep 600 & sleep 600; wait`))
 	require.Eventually(t, func() bool { return b.peer.log(7) == "started\n" }, 5*time.Second, 5*time.Millisecond)
 	b.peer.set(func() { b.peer.cancel[7] = true })
@@ -343,6 +434,20 @@ func TestCancelOnHeartbeat(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(b.out.String(), "finished job 7") }, 5*time.Second, 5*time.Millisecond)
 	require.Contains(t, b.out.String(), "job 7: cancelled on the server: stopping it")
 	require.Contains(t, b.out.String(), ": cancelled (exit 143)")
+}
+
+// TestServerWithoutCancelPoll: against a server older than the cancel poll (404),
+// the runner says so once and takes cancels from heartbeats.
+func TestServerWithoutCancelPoll(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, 1, func(p *peer) { p.noCancelPoll = true })
+	b.peer.add(claimedJob(5, `echo started; sleep 600`))
+	require.Eventually(t, func() bool { return b.peer.log(5) == "started\n" }, 5*time.Second, 5*time.Millisecond)
+	b.peer.set(func() { b.peer.cancel[5] = true })
+
+	require.Equal(t, 143, b.waitCompleted(t, 5).ExitCode)
+	require.Contains(t, b.out.String(), "the server has no cancel poll; cancels arrive with heartbeats")
 }
 
 func TestGoneDropsTheJob(t *testing.T) {
@@ -421,14 +526,17 @@ func TestShutdownStopsAndReports(t *testing.T) {
 	require.Contains(t, out, "shutdown grace period over: stopping 1 job(s)")
 	require.True(t, strings.HasSuffix(out, "stopped\n"), out)
 
+	// Run has returned, so no goroutine of the runner is left to claim with; a
+	// job added now wakes any long poll still open, and Close waits for it.
 	b.peer.mu.Lock()
 	claims := len(b.peer.claims)
 	b.peer.mu.Unlock()
 	b.peer.add(claimedJob(32, `true`))
-	time.Sleep(100 * time.Millisecond)
+	b.server.Close()
 	b.peer.mu.Lock()
 	defer b.peer.mu.Unlock()
 	require.Equal(t, claims, len(b.peer.claims), "no claims after shutdown")
+	require.Len(t, b.peer.queue, 1, "job 32 is still queued")
 }
 
 func TestJobBaseEnvHidesRunnerSecrets(t *testing.T) {

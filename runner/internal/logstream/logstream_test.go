@@ -261,7 +261,7 @@ func TestStreamChunking(t *testing.T) {
 		// The next small write waits for the interval (an hour here), until Close.
 		_, err = s.Write([]byte("world\n"))
 		require.NoError(t, err)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // nothing goes out for a while: the duration is the test
 		n, _, _ := p.snapshot()
 		require.Equal(t, int64(6), n, "small output went out before the interval")
 		res, err := finish(t, s)
@@ -278,7 +278,7 @@ func TestStreamChunking(t *testing.T) {
 		require.Eventually(t, func() bool { n, _, _ := p.snapshot(); return n == 100 }, 5*time.Second, time.Millisecond)
 		_, err = s.Write(make([]byte, 100))
 		require.NoError(t, err)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // nothing goes out for a while: the duration is the test
 		n, _, _ := p.snapshot()
 		require.Equal(t, int64(100), n, "sent before the interval or the flush size")
 		_, err = s.Write(make([]byte, DefaultFlushSize))
@@ -343,6 +343,13 @@ func TestStreamBackpressure(t *testing.T) {
 		}
 		wrote <- n
 	}()
+	// The writer fills the buffer (so a slow start cannot pass for blocking) ...
+	require.Eventually(t, func() bool {
+		written.Lock()
+		defer written.Unlock()
+		return n >= 60<<10
+	}, 10*time.Second, time.Millisecond, "the writer never filled the buffer")
+	// ... and stays there: a while of it is what is tested.
 	time.Sleep(200 * time.Millisecond)
 	written.Lock()
 	blockedAt := n
@@ -396,7 +403,7 @@ func TestStreamCancel(t *testing.T) {
 	s := New(client, 42, 1, Options{MinInterval: time.Millisecond})
 	_, err := s.Write([]byte("12345"))
 	require.NoError(t, err)
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // no cancel for a while: the duration is the test
 	select {
 	case <-s.Cancelled():
 		t.Fatal("cancelled too early")
@@ -615,7 +622,7 @@ func BenchmarkLineLatency(b *testing.B) {
 					time.Sleep(50 * time.Microsecond)
 				}
 				ds = append(ds, time.Since(began))
-				time.Sleep(gap - min(gap, time.Since(began)))
+				time.Sleep(gap - min(gap, time.Since(began))) // the pace of output is what is measured
 			}
 			_, _ = finish(b, s)
 			slices.Sort(ds)
