@@ -223,23 +223,27 @@ type submitTarget struct {
 	parent    *int64
 }
 
+// params is the submission for the store, which fills in the defaults of what
+// the body leaves out.
 func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 	p := &store.JobSubmitParams{
+		JobSpec: store.JobSpec{
+			Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, EarliestStart: b.EarliestStart.ptr(),
+			TimeoutSeconds: deref(b.TimeoutSeconds), Priority: deref(b.Priority), MaxAttempts: deref(b.MaxAttempts),
+		},
 		ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
-		Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, SecretEnv: b.SecretEnv, Collections: b.Collections,
-		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart.ptr(),
-		TimeoutSeconds: 3600, MaxAttempts: 3,
-	}
-	if b.TimeoutSeconds != nil {
-		p.TimeoutSeconds = *b.TimeoutSeconds
-	}
-	if b.Priority != nil {
-		p.Priority = *b.Priority
-	}
-	if b.MaxAttempts != nil {
-		p.MaxAttempts = *b.MaxAttempts
+		SecretEnv: b.SecretEnv, Collections: b.Collections, PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames,
 	}
 	return p
+}
+
+// deref is *v, or the zero value (the store's default) for an absent field.
+func deref[T any](v *T) T {
+	var zero T
+	if v == nil {
+		return zero
+	}
+	return *v
 }
 
 // check refuses what the tags cannot: reserved variables and absurd times;
