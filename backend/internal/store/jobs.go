@@ -799,20 +799,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			}
 		}
 		var n notes
-		const qRetry = `
-			UPDATE jobs j SET
-				attempt = j.attempt + 1, max_attempts = greatest(j.max_attempts, j.attempt + 1),
-				status = ` + retryStatus + `, queued_at = CASE WHEN ` + retryStatus + ` = 'queued' THEN now() END,
-				reason = '', started_at = NULL, ended_at = NULL, exit_code = NULL, runner_id = NULL,
-				lease_expires_at = NULL, acked = false, cascaded = false, log_length = 0, handouts = 0,
-				cancel_requested_at = NULL, compat = false,
-				log_hash_state = NULL, log_truncated = false, log_mismatch = false,
-				pending_preceding = (SELECT count(*) FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
-					WHERE e.job_id = j.id AND p.status <> 'succeeded')
-			FROM projects p, entities en
-			WHERE j.id = ANY($1) AND p.id = j.project_id AND en.id = j.entity_id
-			` + returningChanged
-		if _, err := s.collectChanges(ctx, tx, &n, qRetry, []int64{id}); err != nil {
+		if _, err := s.jobsStartOver(ctx, tx, &n, qRetry, []int64{id}, nil); err != nil {
 			return err
 		}
 		// Bring back the jobs the failure cascaded to, unless another preceding job failed too.
@@ -832,10 +819,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			if len(revive) == 0 {
 				break
 			}
-			if err := lockPreceding(ctx, tx, revive); err != nil {
-				return err
-			}
-			if _, err := s.collectChanges(ctx, tx, &n, qRetry, revive); err != nil {
+			if _, err := s.jobsStartOver(ctx, tx, &n, qRetry, revive, nil); err != nil {
 				return err
 			}
 			frontier = revive
@@ -859,11 +843,11 @@ func lockPreceding(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	return interpret(err, "lock preceding jobs")
 }
 
-// retryStatus is the status a job gets when it is (re)started: waiting while a
-// preceding job has not succeeded or its earliest start lies ahead.
-const retryStatus = `(CASE WHEN EXISTS (SELECT 1 FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
-		WHERE e.job_id = j.id AND p.status <> 'succeeded')
-	OR (j.earliest_start IS NOT NULL AND j.earliest_start > now()) THEN 'waiting' ELSE 'queued' END)`
+// qRetry starts a new attempt of an ended job. The job's reason is cleared,
+// and its attempts are raised to let it run even when they were used up: a
+// person asked for it.
+var qRetry = startOverQuery(attemptReset("j.attempt + 1", "0")+`,
+	reason = '', max_attempts = greatest(j.max_attempts, j.attempt + 1)`, "true")
 
 // QueueParams filters the queue listing.
 type QueueParams struct {
