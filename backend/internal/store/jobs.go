@@ -32,18 +32,21 @@ func Ended(status string) bool {
 }
 
 // JobSpec is what a submitter says about one job. Each field is a jobs column
-// that JobSubmit writes as given and Job reads back (by its db tag), so a new
-// job setting is a field here and its column in a migration. A zero value takes
-// the default (see withDefaults).
+// that JobSubmit writes as given and Job reads back (by its db tag), and a field
+// of the API's submit body and job answer (by its json tag, checked by its
+// validate tag), so a new job setting is a field here, its column in a
+// migration, and its place in openapi.yaml. A zero value takes the default (see
+// withDefaults); the API reads a field whose zero is no valid input into a
+// pointer of its own (jobSubmit) to tell it from an absent one.
 type JobSpec struct {
-	Name           string            `db:"name"`
-	Cmd            string            `db:"cmd"`
-	Env            map[string]string `db:"env"`
-	Tag            string            `db:"tag"`
-	Priority       int               `db:"priority"`
-	EarliestStart  *time.Time        `db:"earliest_start"`
-	TimeoutSeconds int               `db:"timeout_seconds"`
-	MaxAttempts    int               `db:"max_attempts"`
+	Name           string            `db:"name" json:"name" validate:"required,slug"`
+	Cmd            string            `db:"cmd" json:"cmd" validate:"required,max=65536"`
+	Env            map[string]string `db:"env" json:"env" validate:"max=500,dive,keys,envname,endkeys"`
+	Tag            string            `db:"tag" json:"tag" validate:"required,tag"`
+	Priority       int               `db:"priority" json:"priority" validate:"min=-1000,max=1000"`
+	EarliestStart  *time.Time        `db:"earliest_start" json:"earliestStart,omitempty"`
+	TimeoutSeconds int               `db:"timeout_seconds" json:"timeoutSeconds"`
+	MaxAttempts    int               `db:"max_attempts" json:"maxAttempts"`
 }
 
 // Defaults of a job's settings, for a submission that leaves them out.
