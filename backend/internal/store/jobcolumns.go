@@ -1,13 +1,13 @@
 package store
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The columns of a job are named once, by the db tags of JobSpec and jobRow:
@@ -72,84 +72,78 @@ var (
 	jobRowFields  = dbFields(reflect.TypeFor[jobRow]())
 	// jobSpecColumns is the spec's part of jobSelect.
 	jobSpecColumns = columnList(jobSpecFields, "j.")
-	// qJobsInsert inserts a batch of jobRows, sent as one JSON array (rowsJSON)
-	// that jsonb_populate_recordset reads with the types of the jobs table
-	// itself: no column is listed, nor cast, by hand.
-	qJobsInsert = `INSERT INTO jobs (` + columnList(jobRowFields, "") + `)
-		SELECT ` + columnList(jobRowFields, "") + ` FROM jsonb_populate_recordset(NULL::jobs, @rows::jsonb)`
+	// qJobsInsert inserts a batch of jobRows: one array argument per column
+	// (jobsInsertArgs), unnested side by side.
+	qJobsInsert = insertQuery("jobs", jobRowFields, reflect.TypeFor[jobRow]())
 )
 
-// rowsJSON writes rows as a JSON array of objects keyed by column name, in the
-// text forms PostgreSQL reads: bytea as \x hex, times truncated to the
-// microsecond as pgx would send them. It appends each field by its kind rather
-// than through a map per row: a batch holds a thousand rows.
-func rowsJSON(rows []jobRow) (string, error) {
-	buf := make([]byte, 0, 256*len(rows))
-	buf = append(buf, '[')
-	for i := range rows {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		v := reflect.ValueOf(&rows[i]).Elem()
-		for k, f := range jobRowFields {
-			if k == 0 {
-				buf = append(buf, '{')
-			} else {
-				buf = append(buf, ',')
-			}
-			buf = strconv.AppendQuote(buf, f.column)
-			buf = append(buf, ':')
-			var err error
-			if buf, err = appendJSON(buf, v.FieldByIndex(f.index)); err != nil {
-				return "", fmt.Errorf("store: encode jobs: %w", err)
-			}
-		}
-		buf = append(buf, '}')
+// insertQuery writes the INSERT of rows of type t into table, from one array
+// per column, each named after its column.
+func insertQuery(table string, fields []dbField, t reflect.Type) string {
+	params := make([]string, len(fields))
+	exprs := make([]string, len(fields))
+	for i, f := range fields {
+		array, expr := columnArray(t.FieldByIndex(f.index).Type)
+		params[i] = "@" + f.column + "::" + array
+		exprs[i] = strings.ReplaceAll(expr, "%", "t."+f.column)
 	}
-	buf = append(buf, ']')
-	return string(buf), nil
+	cols := columnList(fields, "")
+	return `INSERT INTO ` + table + ` (` + cols + `)
+		SELECT ` + strings.Join(exprs, ", ") + `
+		FROM unnest(` + strings.Join(params, ", ") + `) AS t(` + cols + `)`
 }
 
 var timeType = reflect.TypeFor[time.Time]()
 
-func appendJSON(buf []byte, v reflect.Value) ([]byte, error) {
-	switch {
-	case v.Kind() == reflect.Pointer:
-		if v.IsNil() {
-			return append(buf, "null"...), nil
-		}
-		return appendJSON(buf, v.Elem())
-	case v.Type() == timeType:
-		t := v.Interface().(time.Time).Truncate(time.Microsecond)
-		buf = append(buf, '"')
-		buf = t.AppendFormat(buf, time.RFC3339Nano)
-		return append(buf, '"'), nil
-	case v.Kind() == reflect.Int || v.Kind() == reflect.Int32 || v.Kind() == reflect.Int64:
-		return strconv.AppendInt(buf, v.Int(), 10), nil
-	case v.Kind() == reflect.String && plainJSON(v.String()):
-		buf = append(buf, '"')
-		buf = append(buf, v.String()...)
-		return append(buf, '"'), nil
-	case v.Kind() == reflect.Bool:
-		return strconv.AppendBool(buf, v.Bool()), nil
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8:
-		if v.IsNil() {
-			return append(buf, "null"...), nil
-		}
-		buf = append(buf, `"\\x`...)
-		buf = hex.AppendEncode(buf, v.Bytes())
-		return append(buf, '"'), nil
+// columnArray says how a field of type t travels: the array type of its
+// argument, and the expression (% for the unnested value) that reads it. A map
+// or a list cannot be an element of an unnested array: it travels as JSON text.
+func columnArray(t reflect.Type) (array, expr string) {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	b, err := json.Marshal(v.Interface())
-	return append(buf, b...), err
+	switch {
+	case t == timeType:
+		return "timestamptz[]", "%"
+	case t.Kind() == reflect.String:
+		return "text[]", "%"
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int32 || t.Kind() == reflect.Int64:
+		return "bigint[]", "%"
+	case t.Kind() == reflect.Bool:
+		return "bool[]", "%"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return "bytea[]", "%"
+	case t.Kind() == reflect.Map:
+		return "text[]", "%::jsonb"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return "text[]", "ARRAY(SELECT jsonb_array_elements_text(%::jsonb))"
+	}
+	panic("store: no column type for " + t.String())
 }
 
-// plainJSON reports whether s needs no escaping inside a JSON string.
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			return false
+// jobsInsertArgs are the arguments of qJobsInsert: each column's values as one array.
+func jobsInsertArgs(rows []jobRow) (pgx.StrictNamedArgs, error) {
+	args := make(pgx.StrictNamedArgs, len(jobRowFields))
+	for _, f := range jobRowFields {
+		values := make([]any, len(rows))
+		for i := range rows {
+			v := reflect.ValueOf(&rows[i]).Elem().FieldByIndex(f.index)
+			switch v.Kind() {
+			case reflect.Map, reflect.Slice:
+				if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+					values[i] = v.Interface()
+					continue
+				}
+				b, err := json.Marshal(v.Interface())
+				if err != nil {
+					return nil, fmt.Errorf("store: encode jobs: %w", err)
+				}
+				values[i] = string(b)
+			default:
+				values[i] = v.Interface()
+			}
 		}
+		args[f.column] = values
 	}
-	return true
+	return args, nil
 }

@@ -383,13 +383,13 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		}
 		rows[i] = r
 	}
-	rowsText, err := rowsJSON(rows)
+	insertArgs, err := jobsInsertArgs(rows)
 	if err != nil {
 		return nil, err
 	}
 	// The rest depends on nothing it returns: send it in one round trip.
 	batch = &pgx.Batch{}
-	batch.Queue(qJobsInsert, pgx.StrictNamedArgs{"rows": rowsText})
+	batch.Queue(qJobsInsert, insertArgs)
 	if len(edgeJob) > 0 {
 		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
 		batch.Queue(q, edgeJob, edgePre)
