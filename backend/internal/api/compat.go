@@ -53,8 +53,8 @@ func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := (&jobSubmit{
-		EntityKey: body.EntityKey, EntityVal: body.EntityVal, Name: body.Name, Cmd: body.Cmd, Env: env,
-		Tag: body.Tag, Collections: body.Collections, PrecedingJobs: body.PrecedingJobs,
+		JobSpec:   store.JobSpec{Name: body.Name, Cmd: body.Cmd, Env: env, Tag: body.Tag},
+		EntityKey: body.EntityKey, EntityVal: body.EntityVal, Collections: body.Collections, PrecedingJobs: body.PrecedingJobs,
 	}).params(target)
 	if body.EarliestStart != nil {
 		t := time.Unix(*body.EarliestStart, 0)

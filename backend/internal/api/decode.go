@@ -28,11 +28,16 @@ var (
 )
 
 func newValidator() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
+	// Blank names are omitted, so an embedded struct (store.JobSpec in jobSubmit)
+	// adds nothing to a field's path, as in JSON.
+	v := validator.New(validator.WithRequiredStructEnabled(), validator.WithTagNameFuncBlankOmit())
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
+		switch {
+		case f.Anonymous && name == "":
 			return ""
+		case name == "" || name == "-":
+			return f.Name
 		}
 		return name
 	})

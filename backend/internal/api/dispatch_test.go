@@ -606,3 +606,42 @@ func TestWakeIsNotLost(t *testing.T) {
 		require.Len(t, claimedIDs, 2)
 	}
 }
+
+// TestStartOverWaitsForRetriedPrecedingJob: a job that starts over (a lost
+// attempt, a claim nobody acknowledged) waits again for a preceding job that
+// was retried while it ran, as a retried job does, rather than running beside
+// it on what its first attempt left.
+func TestStartOverWaitsForRetriedPrecedingJob(t *testing.T) {
+	t.Parallel()
+	for _, acked := range []bool{true, false} {
+		t.Run(map[bool]string{true: "lost", false: "unacknowledged"}[acked], func(t *testing.T) {
+			t.Parallel()
+			b := setupWith(t, bundleOptions{lease: time.Second, ack: 500 * time.Millisecond}).sub(t)
+			tok := b.project("proj", false)
+			_, r1 := b.runner("r1", "linux")
+			_, r2 := b.runner("r2", "linux")
+			build := b.submit(tok, map[string]any{"name": "build"})
+			test := b.submit(tok, map[string]any{"name": "test", "precedingJobs": []int64{build.ID}})
+			require.Equal(t, "succeeded", b.finish(r1, b.claim(r1, 1, "linux")[0], 0).Status)
+			c := b.claim(r1, 1, "linux")[0]
+			require.Equal(t, test.ID, c.ID)
+			if acked {
+				b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/heartbeat", c.ID), token: r1, body: map[string]any{"attempt": 1}}, 200, nil)
+			}
+			b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/retry", build.ID), token: tok}, 200, nil)
+			// r1 goes silent: the test job starts over, and waits for the new build.
+			require.Eventually(t, func() bool { return b.job(test.ID).Status != "running" }, 5*time.Second, 20*time.Millisecond)
+			j := b.job(test.ID)
+			require.Equal(t, "waiting", j.Status)
+			require.Equal(t, build.ID, j.WaitingFor.Jobs[0].ID)
+			next := b.claim(r2, 1, "linux")
+			require.Len(t, next, 1)
+			require.Equal(t, build.ID, next[0].ID, "only the build is runnable")
+			b.finish(r2, next[0], 0)
+			require.Equal(t, "queued", b.job(test.ID).Status)
+			again := b.claim(r2, 1, "linux")[0]
+			require.Equal(t, test.ID, again.ID)
+			require.Equal(t, "succeeded", b.finish(r2, again, 0).Status)
+		})
+	}
+}

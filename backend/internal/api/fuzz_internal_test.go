@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // checkAnswer requires a failed parse to be a 4xx apiError in plain words.
@@ -127,7 +129,7 @@ func FuzzCompatSubmitBody(f *testing.F) {
 		if b.EarliestStart != nil {
 			e = &jsonTime{time.Unix(*b.EarliestStart, 0)}
 		}
-		checkJob(t, &jobSubmit{EntityKey: b.EntityKey, EntityVal: b.EntityVal, Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: env, EarliestStart: e})
+		checkJob(t, &jobSubmit{JobSpec: store.JobSpec{Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: env}, EntityKey: b.EntityKey, EntityVal: b.EntityVal, EarliestStart: e})
 	})
 }
 

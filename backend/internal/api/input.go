@@ -96,10 +96,14 @@ func findNUL(v reflect.Value, path string) string {
 			if !f.IsExported() || name == "-" {
 				continue
 			}
-			if name == "" {
-				name = f.Name
+			inner := path // an embedded struct's fields are the outer's, as in JSON
+			if !f.Anonymous || name != "" {
+				if name == "" {
+					name = f.Name
+				}
+				inner = joinPath(path, name)
 			}
-			if p := findNUL(v.Field(i), joinPath(path, name)); p != "" {
+			if p := findNUL(v.Field(i), inner); p != "" {
 				return p
 			}
 		}

@@ -49,34 +49,27 @@ func waitingRunner(tag string, last *time.Time, now time.Time) *waitingRunnerJSO
 }
 
 type jobJSON struct {
-	ID             int64             `json:"id"`
-	Project        string            `json:"project"`
-	EntityKey      string            `json:"entityKey"`
-	EntityVal      string            `json:"entityVal"`
-	Name           string            `json:"name"`
-	Cmd            string            `json:"cmd"`
-	Env            map[string]string `json:"env"`
-	SecretEnvNames []string          `json:"secretEnvNames"`
-	Tag            string            `json:"tag"`
-	Status         string            `json:"status"`
-	Priority       int               `json:"priority"`
-	Attempt        int               `json:"attempt"`
-	MaxAttempts    int               `json:"maxAttempts"`
-	TimeoutSeconds int               `json:"timeoutSeconds"`
-	CreatedAt      time.Time         `json:"createdAt"`
-	PrecedingJobs  []int64           `json:"precedingJobs"`
-	LogLength      int64             `json:"logLength"`
-	QueuedAt       *time.Time        `json:"queuedAt,omitempty"`
-	StartedAt      *time.Time        `json:"startedAt,omitempty"`
-	EndedAt        *time.Time        `json:"endedAt,omitempty"`
-	EarliestStart  *time.Time        `json:"earliestStart,omitempty"`
-	ExitCode       *int              `json:"exitCode,omitempty"`
-	RunnerID       *int64            `json:"runnerId,omitempty"`
-	RunnerName     string            `json:"runnerName,omitempty"`
-	ParentJob      *int64            `json:"parentJob,omitempty"`
-	WaitingFor     *waitingForJSON   `json:"waitingFor,omitempty"`
-	Reason         string            `json:"reason,omitempty"`
-	LogMismatch    bool              `json:"logMismatch,omitempty"`
+	store.JobSpec
+	ID             int64           `json:"id"`
+	Project        string          `json:"project"`
+	EntityKey      string          `json:"entityKey"`
+	EntityVal      string          `json:"entityVal"`
+	SecretEnvNames []string        `json:"secretEnvNames"`
+	Status         string          `json:"status"`
+	Attempt        int             `json:"attempt"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	PrecedingJobs  []int64         `json:"precedingJobs"`
+	LogLength      int64           `json:"logLength"`
+	QueuedAt       *time.Time      `json:"queuedAt,omitempty"`
+	StartedAt      *time.Time      `json:"startedAt,omitempty"`
+	EndedAt        *time.Time      `json:"endedAt,omitempty"`
+	ExitCode       *int            `json:"exitCode,omitempty"`
+	RunnerID       *int64          `json:"runnerId,omitempty"`
+	RunnerName     string          `json:"runnerName,omitempty"`
+	ParentJob      *int64          `json:"parentJob,omitempty"`
+	WaitingFor     *waitingForJSON `json:"waitingFor,omitempty"`
+	Reason         string          `json:"reason,omitempty"`
+	LogMismatch    bool            `json:"logMismatch,omitempty"`
 	// CancelRequestedAt: a cancel was asked for while the job ran; it is
 	// cancelled once its runner confirms the process ended.
 	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
@@ -84,11 +77,10 @@ type jobJSON struct {
 
 func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) jobJSON {
 	out := jobJSON{
-		ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
-		Cmd: j.Cmd, Env: j.Env, SecretEnvNames: nonNilSlice(j.SecretNames), Tag: j.Tag, Status: j.Status,
-		Priority: j.Priority, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, TimeoutSeconds: j.TimeoutSeconds,
+		JobSpec: j.JobSpec, ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal,
+		SecretEnvNames: nonNilSlice(j.SecretNames), Status: j.Status, Attempt: j.Attempt,
 		CreatedAt: j.CreatedAt, PrecedingJobs: j.PrecedingJobs, LogLength: j.LogLength,
-		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, EarliestStart: j.EarliestStart,
+		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
 		ExitCode: j.ExitCode, RunnerID: j.RunnerID, ParentJob: j.ParentJobID, Reason: j.Reason,
 		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested,
 	}
@@ -161,21 +153,21 @@ func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error
 	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID], checkIns) }), nil
 }
 
+// jobSubmit is a submit body: the job's spec, where it goes and what it waits
+// for. The spec's fields whose zero is no valid input are read here instead,
+// so an absent one takes the store's default and an explicit 0 is refused; the
+// earliest start is read by jsonTime, whose error names the field.
 type jobSubmit struct {
-	Project        string            `json:"project" validate:"omitempty,slug"`
-	EntityKey      string            `json:"entityKey" validate:"required,slug"`
-	EntityVal      string            `json:"entityVal" validate:"required,slug"`
-	Name           string            `json:"name" validate:"required,slug"`
-	Cmd            string            `json:"cmd" validate:"required,max=65536"`
-	Env            map[string]string `json:"env" validate:"max=500,dive,keys,envname,endkeys"`
+	Project   string `json:"project" validate:"omitempty,slug"`
+	EntityKey string `json:"entityKey" validate:"required,slug"`
+	EntityVal string `json:"entityVal" validate:"required,slug"`
+	store.JobSpec
 	SecretEnv      map[string]string `json:"secretEnv" validate:"max=100,dive,keys,envname,endkeys,secretvalue"`
-	Tag            string            `json:"tag" validate:"required,tag"`
 	Collections    map[string]string `json:"collections" validate:"max=50,dive,keys,slug,endkeys,slug"`
 	PrecedingJobs  []int64           `json:"precedingJobs" validate:"max=100,dive,min=1"`
 	PrecedingNames []string          `json:"precedingNames" validate:"max=100,dive,slug"`
 	EarliestStart  *jsonTime         `json:"earliestStart"`
 	TimeoutSeconds *int              `json:"timeoutSeconds" validate:"omitnil,min=1,max=604800"`
-	Priority       *int              `json:"priority" validate:"omitnil,min=-1000,max=1000"`
 	MaxAttempts    *int              `json:"maxAttempts" validate:"omitnil,min=1,max=10"`
 }
 
@@ -233,23 +225,25 @@ type submitTarget struct {
 	parent    *int64
 }
 
+// params is the submission for the store, which fills in the defaults of what
+// the body leaves out.
 func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
-	p := &store.JobSubmitParams{
-		ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent, EntityKey: b.EntityKey, EntityVal: b.EntityVal,
-		Name: b.Name, Cmd: b.Cmd, Tag: b.Tag, Env: b.Env, SecretEnv: b.SecretEnv, Collections: b.Collections,
-		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, EarliestStart: b.EarliestStart.ptr(),
-		TimeoutSeconds: 3600, MaxAttempts: 3,
+	spec := b.JobSpec
+	spec.EarliestStart, spec.TimeoutSeconds, spec.MaxAttempts = b.EarliestStart.ptr(), deref(b.TimeoutSeconds), deref(b.MaxAttempts)
+	return &store.JobSubmitParams{
+		JobSpec: spec, ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent,
+		EntityKey: b.EntityKey, EntityVal: b.EntityVal, SecretEnv: b.SecretEnv, Collections: b.Collections,
+		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames,
 	}
-	if b.TimeoutSeconds != nil {
-		p.TimeoutSeconds = *b.TimeoutSeconds
+}
+
+// deref is *v, or the zero value (the store's default) for an absent field.
+func deref[T any](v *T) T {
+	var zero T
+	if v == nil {
+		return zero
 	}
-	if b.Priority != nil {
-		p.Priority = *b.Priority
-	}
-	if b.MaxAttempts != nil {
-		p.MaxAttempts = *b.MaxAttempts
-	}
-	return p
+	return *v
 }
 
 // check refuses what the tags cannot: reserved variables and absurd times;

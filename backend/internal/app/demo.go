@@ -80,8 +80,9 @@ func seedCommit(ctx context.Context, st *store.Store, proj *store.Project, tag s
 	sum := sha1.Sum([]byte(fmt.Sprint(proj.ID, i)))
 	sha := hex.EncodeToString(sum[:])
 	base := store.JobSubmitParams{
-		ProjectID: proj.ID, ProjectSlug: proj.Slug, EntityKey: "commit", EntityVal: sha, Tag: tag,
-		Collections: map[string]string{"ref": "main"}, TimeoutSeconds: 3600, MaxAttempts: 1,
+		JobSpec:   store.JobSpec{Tag: tag, MaxAttempts: 1},
+		ProjectID: proj.ID, ProjectSlug: proj.Slug, EntityKey: "commit", EntityVal: sha,
+		Collections: map[string]string{"ref": "main"},
 	}
 	if i == 3 {
 		base.Collections = map[string]string{"mr": "12", "ref": "feature-login"}
@@ -386,9 +387,10 @@ func submitDemoCommit(ctx context.Context, st *store.Store, proj *store.Project,
 	later := time.Now().Add(40 * time.Second)
 	job := func(name, cmd string, after ...string) *store.JobSubmitParams {
 		return &store.JobSubmitParams{
-			ProjectID: proj.ID, ProjectSlug: proj.Slug, EntityKey: "commit", EntityVal: sha, Tag: demoTag,
-			Collections: map[string]string{"ref": "main"}, TimeoutSeconds: 600, MaxAttempts: 1,
-			Name: name, Cmd: cmd, PrecedingNames: after, Env: map[string]string{"DEMO_MESSAGE": msg},
+			JobSpec: store.JobSpec{Name: name, Cmd: cmd, Tag: demoTag, TimeoutSeconds: 600, MaxAttempts: 1,
+				Env: map[string]string{"DEMO_MESSAGE": msg}},
+			ProjectID: proj.ID, ProjectSlug: proj.Slug, EntityKey: "commit", EntityVal: sha,
+			Collections: map[string]string{"ref": "main"}, PrecedingNames: after,
 		}
 	}
 	deploy := job("deploy", demoDeploy, "package")

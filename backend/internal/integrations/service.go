@@ -291,9 +291,9 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 			}
 		}
 		params = append(params, &store.JobSubmitParams{
+			JobSpec:   store.JobSpec{Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: jobEnv},
 			ProjectID: in.ProjectID, ProjectSlug: in.Project, EntityKey: "commit", EntityVal: e.SHA,
-			Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: jobEnv, SecretEnv: secretEnv,
-			Collections: collections, TimeoutSeconds: 3600, MaxAttempts: 3,
+			SecretEnv: secretEnv, Collections: collections,
 		})
 	}
 

@@ -104,16 +104,7 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
-		const q = `
-			UPDATE jobs j SET status = 'queued', runner_id = NULL, started_at = NULL,
-				lease_expires_at = NULL, queued_at = now(), handouts = greatest(j.handouts - 1, 0),
-				log_length = 0, log_hash_state = NULL, log_truncated = false
-			FROM projects p, entities en
-			WHERE j.id = ANY($1) AND j.status = 'running' AND NOT j.acked
-				AND j.cancel_requested_at IS NULL -- cancelled meanwhile: the reaper ends it
-				AND p.id = j.project_id AND en.id = j.entity_id
-			` + returningChanged
-		back, err := s.collectChanges(ctx, tx, &n, q, ids)
+		back, err := s.jobsStartOver(ctx, tx, &n, qUnclaim, ids, nil)
 		if err != nil {
 			return err
 		}
@@ -124,6 +115,27 @@ func (s *Store) JobUnclaim(ctx context.Context, ids []int64) error {
 	})
 }
 
+// qUnclaim puts an unacknowledged claim back, same attempt. The hand-out is not
+// counted: this server knows its answer never went out (the long poll died),
+// which says nothing about whether answers reach the runners.
+var qUnclaim = startOverQuery(attemptReset("j.attempt", "greatest(j.handouts - 1, 0)"),
+	`j.status = 'running' AND NOT j.acked
+	AND j.cancel_requested_at IS NULL -- cancelled meanwhile: the reaper ends it`)
+
+// qRequeueUnacked puts a claim no runner acknowledged before the ack timeout
+// back, same attempt. Its hand-out counts: after MaxHandouts of them the job
+// fails instead (qFailUnacked).
+var qRequeueUnacked = startOverQuery(attemptReset("j.attempt", "j.handouts"),
+	`j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now() AND j.handouts < @max_handouts
+	AND j.cancel_requested_at IS NULL -- ended as cancelled by qEnd instead`)
+
+// qRequeueLost starts a new attempt of a job whose runner stopped sending
+// heartbeats, while it has attempts left; its reason says what became of the last.
+var qRequeueLost = startOverQuery(attemptReset("j.attempt + 1", "0")+`,
+	reason = 'attempt ' || j.attempt || ' was lost: its runner stopped sending heartbeats'`,
+	`j.status = 'running' AND j.acked AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
+	AND j.cancel_requested_at IS NULL`)
+
 // dropHandoutLogs deletes what the hand-outs of jobs put back in the queue wrote
 // to their log: the attempt stays the same, so the next hand-out's log starts
 // over at offset 0 in the same rows.
@@ -131,9 +143,7 @@ func dropHandoutLogs(ctx context.Context, tx pgx.Tx, back []changedJob) error {
 	var ids []int64
 	var attempts []int32
 	for _, c := range back {
-		if c.Status == StatusQueued {
-			ids, attempts = append(ids, c.ID), append(attempts, int32(c.Attempt))
-		}
+		ids, attempts = append(ids, c.ID), append(attempts, int32(c.Attempt))
 	}
 	if len(ids) == 0 {
 		return nil
@@ -367,47 +377,49 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 		if _, err := tx.Exec(ctx, qRunnersLost); err != nil {
 			return interpret(err, "reap jobs")
 		}
-		const qUnacked = `
-			UPDATE jobs j SET
-				status = CASE WHEN j.handouts >= $1 THEN 'failed' ELSE 'queued' END,
-				reason = CASE WHEN j.handouts >= $1 THEN 'handed to a runner ' || j.handouts ||
-					' times and never acknowledged: the claim answers do not reach the runners' ELSE j.reason END,
-				ended_at = CASE WHEN j.handouts >= $1 THEN now() END,
-				queued_at = CASE WHEN j.handouts >= $1 THEN j.queued_at ELSE now() END,
-				runner_id = NULL, started_at = NULL, lease_expires_at = NULL,
-				log_length = 0, log_hash_state = NULL, log_truncated = false
+		const qFailUnacked = `
+			UPDATE jobs j SET status = 'failed', ended_at = now(), runner_id = NULL, started_at = NULL,
+				lease_expires_at = NULL, log_length = 0, log_hash_state = NULL, log_truncated = false,
+				reason = 'handed to a runner ' || j.handouts ||
+					' times and never acknowledged: the claim answers do not reach the runners'
 			FROM projects p, entities en
-			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now()
-				AND j.cancel_requested_at IS NULL -- ended as cancelled below instead
+			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now() AND j.handouts >= @max_handouts
+				AND j.cancel_requested_at IS NULL -- ended as cancelled by qEnd instead
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
-		unacked, err := s.collectChanges(ctx, tx, &n, qUnacked, MaxHandouts)
+		failed, err := s.collectChanges(ctx, tx, &n, qFailUnacked, pgx.NamedArgs{"max_handouts": MaxHandouts})
+		if err != nil {
+			return err
+		}
+		for _, c := range failed {
+			if err := s.jobEnded(ctx, tx, &n, c.ID, c.Status); err != nil {
+				return err
+			}
+		}
+		const qUnacked = `
+			SELECT id FROM jobs WHERE status = 'running' AND NOT acked AND lease_expires_at < now()
+				AND cancel_requested_at IS NULL ORDER BY id FOR UPDATE`
+		unackedIDs, err := lockedIDs(ctx, tx, qUnacked)
+		if err != nil {
+			return err
+		}
+		unacked, err := s.jobsStartOver(ctx, tx, &n, qRequeueUnacked, unackedIDs, pgx.NamedArgs{"max_handouts": MaxHandouts})
 		if err != nil {
 			return err
 		}
 		if err := dropHandoutLogs(ctx, tx, unacked); err != nil {
 			return err
 		}
-		for _, c := range unacked {
-			if c.Status == StatusFailed {
-				if err := s.jobEnded(ctx, tx, &n, c.ID, c.Status); err != nil {
-					return err
-				}
-			}
+		const qLost = `
+			SELECT id FROM jobs WHERE status = 'running' AND acked AND lease_expires_at < now()
+				AND attempt < max_attempts AND cancel_requested_at IS NULL ORDER BY id FOR UPDATE`
+		lostIDs, err := lockedIDs(ctx, tx, qLost)
+		if err != nil {
+			return err
 		}
-		const qRetryLost = `
-			UPDATE jobs j SET status = 'queued', attempt = j.attempt + 1, runner_id = NULL,
-				started_at = NULL, lease_expires_at = NULL, queued_at = now(), acked = false, handouts = 0,
-				log_length = 0, log_hash_state = NULL, log_truncated = false,
-				reason = 'attempt ' || j.attempt || ' was lost: its runner stopped sending heartbeats'
-			FROM projects p, entities en
-			WHERE j.status = 'running' AND j.acked AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
-				AND j.cancel_requested_at IS NULL
-				AND p.id = j.project_id AND en.id = j.entity_id
-			` + returningChanged
 		// The attempt that was lost is an event of its own, before the new one's.
 		var lost notes
-		retried, err := s.collectChanges(ctx, tx, &lost, qRetryLost)
+		retried, err := s.jobsStartOver(ctx, tx, &lost, qRequeueLost, lostIDs, nil)
 		if err != nil {
 			return err
 		}
@@ -440,10 +452,17 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 				return err
 			}
 		}
-		changed = len(unacked) + len(retried) + len(ends)
+		changed = len(failed) + len(unacked) + len(retried) + len(ends)
 		return n.flush(ctx, tx)
 	})
 	return changed, err
+}
+
+// lockedIDs runs q, a SELECT id … FOR UPDATE, and returns the ids.
+func lockedIDs(ctx context.Context, tx pgx.Tx, q string) ([]int64, error) {
+	rows, _ := tx.Query(ctx, q)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, interpret(err, "reap jobs")
 }
 
 // RunnerLostSince reports whether the runner lost a lease after since: it must

@@ -66,7 +66,7 @@ func TestEvents(t *testing.T) {
 	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
 	require.NoError(t, err)
 	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
-		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}})
+		EntityKey: "commit", EntityVal: "abc", JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}}})
 	require.NoError(t, err)
 	id := jobs[0].ID
 	want := event.Job{JobID: id, Project: "proj", EntityKey: "commit", EntityVal: "abc", Status: "queued", Tag: "linux", Attempt: 1}
@@ -105,7 +105,7 @@ func TestLogChunksRead(t *testing.T) {
 	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
 	require.NoError(t, err)
 	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
-		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}})
+		EntityKey: "commit", EntityVal: "abc", JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}}})
 	require.NoError(t, err)
 	id := jobs[0].ID
 	_, err = st.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute})

@@ -46,9 +46,10 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 	if p.Approval != "" && len(params) > 0 {
 		first := params[0]
 		gate := &JobSubmitParams{
+			JobSpec: JobSpec{Name: ApprovalJobName, Cmd: "approve", Tag: ApprovalTag,
+				TimeoutSeconds: first.TimeoutSeconds, MaxAttempts: 1},
 			ProjectID: first.ProjectID, ProjectSlug: first.ProjectSlug, EntityKey: first.EntityKey,
-			EntityVal: first.EntityVal, Name: ApprovalJobName, Cmd: "approve", Tag: ApprovalTag,
-			Collections: first.Collections, TimeoutSeconds: first.TimeoutSeconds, MaxAttempts: 1,
+			EntityVal: first.EntityVal, Collections: first.Collections,
 		}
 		for _, j := range params {
 			j.PrecedingNames = append(j.PrecedingNames, ApprovalJobName)

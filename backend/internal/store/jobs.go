@@ -2,11 +2,9 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,52 +31,81 @@ func Ended(status string) bool {
 	return false
 }
 
-// Job is a job row with its project, entity, runner name and preceding job ids.
-type Job struct {
-	ID               int64             `db:"id"`
-	ProjectID        int64             `db:"project_id"`
-	Project          string            `db:"project"`
-	ProjectPrivate   bool              `db:"project_private"`
-	ProjectDeleted   bool              `db:"project_deleted"`
-	EntityID         int64             `db:"entity_id"`
-	EntityKey        string            `db:"entity_key"`
-	EntityVal        string            `db:"entity_val"`
-	ParentJobID      *int64            `db:"parent_job_id"`
-	Name             string            `db:"name"`
-	Cmd              string            `db:"cmd"`
-	Env              map[string]string `db:"env"`
-	SecretNames      []string          `db:"secret_names"`
-	Tag              string            `db:"tag"`
-	Status           string            `db:"status"`
-	Reason           string            `db:"reason"`
-	Priority         int               `db:"priority"`
-	PendingPreceding int               `db:"pending_preceding"`
-	EarliestStart    *time.Time        `db:"earliest_start"`
-	CreatedAt        time.Time         `db:"created_at"`
-	QueuedAt         *time.Time        `db:"queued_at"`
-	StartedAt        *time.Time        `db:"started_at"`
-	EndedAt          *time.Time        `db:"ended_at"`
-	ExitCode         *int              `db:"exit_code"`
-	RunnerID         *int64            `db:"runner_id"`
-	RunnerName       *string           `db:"runner_name"`
-	Attempt          int               `db:"attempt"`
-	MaxAttempts      int               `db:"max_attempts"`
-	TimeoutSeconds   int               `db:"timeout_seconds"`
-	LeaseExpiresAt   *time.Time        `db:"lease_expires_at"`
-	CancelRequested  *time.Time        `db:"cancel_requested_at"`
-	LogLength        int64             `db:"log_length"` // bytes stored: past the log limit, fewer than received
-	LogMismatch      bool              `db:"log_mismatch"`
-	PrecedingJobs    []int64           `db:"preceding_jobs"`
+// JobSpec is what a submitter says about one job. Each field is a jobs column
+// that JobSubmit writes as given and Job reads back (by its db tag), and a field
+// of the API's submit body and job answer (by its json tag, checked by its
+// validate tag), so a new job setting is a field here, its column in a
+// migration, and its place in openapi.yaml. A zero value takes the default (see
+// withDefaults); the API reads a field whose zero is no valid input into a
+// pointer of its own (jobSubmit) to tell it from an absent one.
+type JobSpec struct {
+	Name           string            `db:"name" json:"name" validate:"required,slug"`
+	Cmd            string            `db:"cmd" json:"cmd" validate:"required,max=65536"`
+	Env            map[string]string `db:"env" json:"env" validate:"max=500,dive,keys,envname,endkeys"`
+	Tag            string            `db:"tag" json:"tag" validate:"required,tag"`
+	Priority       int               `db:"priority" json:"priority" validate:"min=-1000,max=1000"`
+	EarliestStart  *time.Time        `db:"earliest_start" json:"earliestStart,omitempty"`
+	TimeoutSeconds int               `db:"timeout_seconds" json:"timeoutSeconds"`
+	MaxAttempts    int               `db:"max_attempts" json:"maxAttempts"`
 }
 
-const jobSelect = `
-	SELECT j.id, j.project_id, p.slug AS project, p.private AS project_private,
+// Defaults of a job's settings, for a submission that leaves them out.
+const (
+	DefaultTimeoutSeconds = 3600
+	DefaultMaxAttempts    = 3
+)
+
+// withDefaults returns the spec with the defaults in place of zero values.
+func (s JobSpec) withDefaults() JobSpec {
+	if s.TimeoutSeconds == 0 {
+		s.TimeoutSeconds = DefaultTimeoutSeconds
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = DefaultMaxAttempts
+	}
+	s.Env = nonNil(s.Env)
+	return s
+}
+
+// Job is a job row with its project, entity, runner name and preceding job ids.
+type Job struct {
+	JobSpec
+	ID               int64      `db:"id"`
+	ProjectID        int64      `db:"project_id"`
+	Project          string     `db:"project"`
+	ProjectPrivate   bool       `db:"project_private"`
+	ProjectDeleted   bool       `db:"project_deleted"`
+	EntityID         int64      `db:"entity_id"`
+	EntityKey        string     `db:"entity_key"`
+	EntityVal        string     `db:"entity_val"`
+	ParentJobID      *int64     `db:"parent_job_id"`
+	SecretNames      []string   `db:"secret_names"`
+	Status           string     `db:"status"`
+	Reason           string     `db:"reason"`
+	PendingPreceding int        `db:"pending_preceding"`
+	CreatedAt        time.Time  `db:"created_at"`
+	QueuedAt         *time.Time `db:"queued_at"`
+	StartedAt        *time.Time `db:"started_at"`
+	EndedAt          *time.Time `db:"ended_at"`
+	ExitCode         *int       `db:"exit_code"`
+	RunnerID         *int64     `db:"runner_id"`
+	RunnerName       *string    `db:"runner_name"`
+	Attempt          int        `db:"attempt"`
+	LeaseExpiresAt   *time.Time `db:"lease_expires_at"`
+	CancelRequested  *time.Time `db:"cancel_requested_at"`
+	LogLength        int64      `db:"log_length"` // bytes stored: past the log limit, fewer than received
+	LogMismatch      bool       `db:"log_mismatch"`
+	PrecedingJobs    []int64    `db:"preceding_jobs"`
+}
+
+var jobSelect = `
+	SELECT ` + jobSpecColumns + `, j.id, j.project_id, p.slug AS project, p.private AS project_private,
 		p.deleted_at IS NOT NULL AS project_deleted,
 		j.entity_id, e.key AS entity_key, e.value AS entity_val, j.parent_job_id,
-		j.name, j.cmd, j.env, j.secret_names, j.tag, j.status, j.reason, j.priority,
-		j.pending_preceding, j.earliest_start, j.created_at, j.queued_at, j.started_at,
+		j.secret_names, j.status, j.reason,
+		j.pending_preceding, j.created_at, j.queued_at, j.started_at,
 		j.ended_at, j.exit_code, j.runner_id, r.name AS runner_name, j.attempt,
-		j.max_attempts, j.timeout_seconds, j.lease_expires_at, j.cancel_requested_at, j.log_mismatch,
+		j.lease_expires_at, j.cancel_requested_at, j.log_mismatch,
 		-- The bytes stored: past the log limit, fewer than received (jobs.log_length).
 		CASE WHEN j.log_truncated THEN (SELECT coalesce(sum(octet_length(c.data)), 0) FROM log_chunks c
 			WHERE c.job_id = j.id AND c.attempt = j.attempt) ELSE j.log_length END AS log_length,
@@ -128,25 +155,18 @@ type JobRef struct {
 	Gate bool `db:"-"`
 }
 
-// JobSubmitParams describes one job to submit.
+// JobSubmitParams describes one job to submit: its spec, and where it goes.
 type JobSubmitParams struct {
+	JobSpec
 	ProjectID      int64
 	ProjectSlug    string // for the events
 	ParentJobID    *int64
 	EntityKey      string
 	EntityVal      string
-	Name           string
-	Cmd            string
-	Tag            string
-	Env            map[string]string
 	SecretEnv      map[string]string
 	Collections    map[string]string
 	PrecedingJobs  []int64
 	PrecedingNames []string // names of other jobs in the same batch
-	EarliestStart  *time.Time
-	TimeoutSeconds int
-	Priority       int
-	MaxAttempts    int
 }
 
 // JobSubmit submits a batch of jobs atomically and returns them in request order.
@@ -325,100 +345,51 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		}
 	}
 
-	// Decide each job's status in dependency order.
+	// Decide each job's status in dependency order: a job of the batch is
+	// decided before the jobs that wait for it.
 	n := len(params)
-	status := make([]string, n)
-	reason := make([]string, n)
-	pending := make([]int, n)
+	rows := make([]jobRow, n)
 	var edgeJob, edgePre []int64
 	var n2 notes
 	for _, i := range order {
 		p := params[i]
-		status[i] = StatusQueued
+		var before []precedingState
 		for _, id := range p.PrecedingJobs {
 			edgeJob, edgePre = append(edgeJob, ids[i]), append(edgePre, id)
-			st := preceding[id].Status
-			if st != StatusSucceeded && !Ended(st) {
-				pending[i]++
-			} else if Ended(st) && st != StatusSucceeded && reason[i] == "" {
-				reason[i] = skipReason(preceding[id].Name, id, st)
-			}
+			before = append(before, precedingState{ID: id, Name: preceding[id].Name, Status: preceding[id].Status})
 		}
 		for _, j := range internal[i] {
 			edgeJob, edgePre = append(edgeJob, ids[i]), append(edgePre, ids[j])
-			if status[j] == StatusCancelled {
-				if reason[i] == "" {
-					reason[i] = skipReason(params[j].Name, ids[j], StatusCancelled)
-				}
-			} else {
-				pending[i]++
-			}
+			before = append(before, precedingState{ID: ids[j], Name: params[j].Name, Status: rows[j].Status})
 		}
-		switch {
-		case reason[i] != "":
-			status[i] = StatusCancelled
-		case pending[i] > 0 || (p.EarliestStart != nil && p.EarliestStart.After(now)):
-			status[i] = StatusWaiting
-		}
-	}
-
-	// One INSERT for the whole batch.
-	cols := struct {
-		project, entity, timeout, priority, pending, attempts []int64
-		depth                                                 []int32
-		parent                                                []*int64
-		name, cmd, env, secretNames, tag, status, reason      []string
-		secret                                                [][]byte
-		earliest                                              []*time.Time
-	}{}
-	for i, p := range params {
-		env, _ := json.Marshal(nonNil(p.Env))
-		depth := int32(0)
-		if p.ParentJobID != nil {
-			depth = int32(parentRows[*p.ParentJobID].depth + 1)
-		}
+		d := submitStatus(before, p.EarliestStart, now)
 		secret, err := s.sealSecrets(p.SecretEnv)
 		if err != nil {
 			return nil, err
 		}
-		cols.project = append(cols.project, p.ProjectID)
-		cols.entity = append(cols.entity, entityIDs[i])
-		cols.parent = append(cols.parent, p.ParentJobID)
-		cols.name = append(cols.name, p.Name)
-		cols.cmd = append(cols.cmd, p.Cmd)
-		cols.env = append(cols.env, string(env))
-		cols.secret = append(cols.secret, secret)
-		cols.secretNames = append(cols.secretNames, strings.Join(sortedKeys(p.SecretEnv), ","))
-		cols.tag = append(cols.tag, p.Tag)
-		cols.status = append(cols.status, status[i])
-		cols.reason = append(cols.reason, reason[i])
-		cols.priority = append(cols.priority, int64(p.Priority))
-		cols.pending = append(cols.pending, int64(pending[i]))
-		cols.earliest = append(cols.earliest, p.EarliestStart)
-		cols.timeout = append(cols.timeout, int64(p.TimeoutSeconds))
-		cols.attempts = append(cols.attempts, int64(p.MaxAttempts))
-		cols.depth = append(cols.depth, depth)
+		r := jobRow{
+			JobSpec: p.JobSpec.withDefaults(), ID: ids[i], ProjectID: p.ProjectID, EntityID: entityIDs[i],
+			ParentJobID: p.ParentJobID, SecretSealed: secret, SecretNames: sortedKeys(p.SecretEnv),
+			Status: d.Status, Reason: d.Reason, PendingPreceding: d.Pending, CreatedAt: now,
+		}
+		if p.ParentJobID != nil {
+			r.Depth = parentRows[*p.ParentJobID].depth + 1
+		}
+		switch d.Status {
+		case StatusQueued:
+			r.QueuedAt = &now
+		case StatusCancelled:
+			r.EndedAt, r.Cascaded = &now, true
+		}
+		rows[i] = r
 	}
-	const qInsert = `
-		INSERT INTO jobs (id, project_id, entity_id, parent_job_id, name, cmd, env, secret_sealed, secret_names,
-			tag, status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
-			depth, created_at, queued_at, ended_at, cascaded)
-		SELECT id, project_id, entity_id, parent_job_id, name, cmd, env::jsonb, secret_sealed,
-			string_to_array(secret_names, ','), tag,
-			status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts, depth,
-			$17, CASE WHEN status = 'queued' THEN $17::timestamptz END,
-			CASE WHEN status = 'cancelled' THEN $17::timestamptz END, status = 'cancelled'
-		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
-			$7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[], $12::int[], $13::int[],
-			$14::timestamptz[], $15::int[], $16::int[], $18::text[], $19::int4[])
-			AS t(id, project_id, entity_id, parent_job_id, name, cmd, env, secret_sealed, tag,
-				status, reason, priority, pending_preceding, earliest_start, timeout_seconds, max_attempts,
-				secret_names, depth)`
+	insertArgs, err := jobsInsertArgs(rows)
+	if err != nil {
+		return nil, err
+	}
 	// The rest depends on nothing it returns: send it in one round trip.
 	batch = &pgx.Batch{}
-	batch.Queue(qInsert, ids, cols.project, cols.entity, cols.parent, cols.name, cols.cmd,
-		cols.env, cols.secret, cols.tag, cols.status, cols.reason, cols.priority, cols.pending,
-		cols.earliest, cols.timeout, cols.attempts, now, cols.secretNames, cols.depth)
+	batch.Queue(qJobsInsert, insertArgs)
 	if len(edgeJob) > 0 {
 		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
 		batch.Queue(q, edgeJob, edgePre)
@@ -435,7 +406,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	for i, p := range params {
 		n2.jobChanged(changedJob{ID: ids[i], Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
-			Status: status[i], Tag: p.Tag, Attempt: 1, Earliest: p.EarliestStart, Now: now})
+			Status: rows[i].Status, Tag: p.Tag, Attempt: 1, Earliest: p.EarliestStart, Now: now})
 	}
 	n2.queue(batch)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
@@ -445,19 +416,12 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	// The answer is what was just written; no need to read it back.
 	jobs := make([]*Job, len(params))
 	for i, p := range params {
+		r := &rows[i]
 		j := &Job{
-			ID: ids[i], ProjectID: p.ProjectID, Project: p.ProjectSlug, EntityID: entityIDs[i],
-			EntityKey: p.EntityKey, EntityVal: p.EntityVal, ParentJobID: p.ParentJobID, Name: p.Name,
-			Cmd: p.Cmd, Env: nonNil(p.Env), SecretNames: sortedKeys(p.SecretEnv), Tag: p.Tag, Status: status[i],
-			Reason: reason[i], Priority: p.Priority, PendingPreceding: pending[i], EarliestStart: p.EarliestStart,
-			CreatedAt: now, Attempt: 1, MaxAttempts: p.MaxAttempts, TimeoutSeconds: p.TimeoutSeconds,
-			PrecedingJobs: slices.Clone(p.PrecedingJobs),
-		}
-		switch status[i] {
-		case StatusQueued:
-			j.QueuedAt = &now
-		case StatusCancelled:
-			j.EndedAt = &now
+			JobSpec: r.JobSpec, ID: r.ID, ProjectID: r.ProjectID, Project: p.ProjectSlug, EntityID: r.EntityID,
+			EntityKey: p.EntityKey, EntityVal: p.EntityVal, ParentJobID: r.ParentJobID, SecretNames: r.SecretNames,
+			Status: r.Status, Reason: r.Reason, PendingPreceding: r.PendingPreceding, CreatedAt: now,
+			QueuedAt: r.QueuedAt, EndedAt: r.EndedAt, Attempt: 1, PrecedingJobs: slices.Clone(p.PrecedingJobs),
 		}
 		for _, k := range internal[i] {
 			j.PrecedingJobs = append(j.PrecedingJobs, ids[k])
@@ -467,6 +431,46 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		jobs[i] = j
 	}
 	return jobs, nil
+}
+
+// precedingState is what a new job's status depends on about one preceding job.
+type precedingState struct {
+	ID     int64
+	Name   string
+	Status string
+}
+
+// submitDecision is the status a submitted job starts in, why, and how many
+// preceding jobs it waits for (jobs.pending_preceding).
+type submitDecision struct {
+	Status  string
+	Reason  string
+	Pending int
+}
+
+// submitStatus decides a submitted job's status from its preceding jobs and its
+// earliest start: cancelled (skipped, naming the first in preceding that ended
+// without success) when one did, waiting while one has not ended or the earliest
+// start lies ahead, else queued. Pending counts the preceding jobs not ended,
+// also for a skipped job (a retry counts again).
+func submitStatus(preceding []precedingState, earliest *time.Time, now time.Time) submitDecision {
+	d := submitDecision{Status: StatusQueued}
+	for _, p := range preceding {
+		switch {
+		case p.Status == StatusSucceeded:
+		case !Ended(p.Status):
+			d.Pending++
+		case d.Reason == "":
+			d.Reason = skipReason(p.Name, p.ID, p.Status)
+		}
+	}
+	switch {
+	case d.Reason != "":
+		d.Status = StatusCancelled
+	case d.Pending > 0 || (earliest != nil && earliest.After(now)):
+		d.Status = StatusWaiting
+	}
+	return d
 }
 
 // qMembers adds entities to collections and counts the new members in
@@ -798,20 +802,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			}
 		}
 		var n notes
-		const qRetry = `
-			UPDATE jobs j SET
-				attempt = j.attempt + 1, max_attempts = greatest(j.max_attempts, j.attempt + 1),
-				status = ` + retryStatus + `, queued_at = CASE WHEN ` + retryStatus + ` = 'queued' THEN now() END,
-				reason = '', started_at = NULL, ended_at = NULL, exit_code = NULL, runner_id = NULL,
-				lease_expires_at = NULL, acked = false, cascaded = false, log_length = 0, handouts = 0,
-				cancel_requested_at = NULL, compat = false,
-				log_hash_state = NULL, log_truncated = false, log_mismatch = false,
-				pending_preceding = (SELECT count(*) FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
-					WHERE e.job_id = j.id AND p.status <> 'succeeded')
-			FROM projects p, entities en
-			WHERE j.id = ANY($1) AND p.id = j.project_id AND en.id = j.entity_id
-			` + returningChanged
-		if _, err := s.collectChanges(ctx, tx, &n, qRetry, []int64{id}); err != nil {
+		if _, err := s.jobsStartOver(ctx, tx, &n, qRetry, []int64{id}, nil); err != nil {
 			return err
 		}
 		// Bring back the jobs the failure cascaded to, unless another preceding job failed too.
@@ -831,10 +822,7 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 			if len(revive) == 0 {
 				break
 			}
-			if err := lockPreceding(ctx, tx, revive); err != nil {
-				return err
-			}
-			if _, err := s.collectChanges(ctx, tx, &n, qRetry, revive); err != nil {
+			if _, err := s.jobsStartOver(ctx, tx, &n, qRetry, revive, nil); err != nil {
 				return err
 			}
 			frontier = revive
@@ -858,11 +846,11 @@ func lockPreceding(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	return interpret(err, "lock preceding jobs")
 }
 
-// retryStatus is the status a job gets when it is (re)started: waiting while a
-// preceding job has not succeeded or its earliest start lies ahead.
-const retryStatus = `(CASE WHEN EXISTS (SELECT 1 FROM job_edges e JOIN jobs p ON p.id = e.preceding_id
-		WHERE e.job_id = j.id AND p.status <> 'succeeded')
-	OR (j.earliest_start IS NOT NULL AND j.earliest_start > now()) THEN 'waiting' ELSE 'queued' END)`
+// qRetry starts a new attempt of an ended job. The job's reason is cleared,
+// and its attempts are raised to let it run even when they were used up: a
+// person asked for it.
+var qRetry = startOverQuery(attemptReset("j.attempt + 1", "0")+`,
+	reason = '', max_attempts = greatest(j.max_attempts, j.attempt + 1)`, "true")
 
 // QueueParams filters the queue listing.
 type QueueParams struct {

@@ -36,7 +36,7 @@ func twoServers(t *testing.T, secret string) (a, b *store.Store, h store.Holder)
 	r, err := a.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
 	require.NoError(t, err)
 	jobs, err := a.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
-		EntityKey: "commit", EntityVal: "abc", Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1,
+		EntityKey: "commit", EntityVal: "abc", JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1},
 		SecretEnv: map[string]string{"PASS": secret}}})
 	require.NoError(t, err)
 	_, err = a.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute})

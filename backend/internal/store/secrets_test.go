@@ -23,9 +23,8 @@ func TestSecretsRotate(t *testing.T) {
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
 	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
-		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", Name: "build",
-		Cmd: "true", Tag: "linux", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},
-		TimeoutSeconds: 60, MaxAttempts: 1,
+		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},
+		JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", TimeoutSeconds: 60, MaxAttempts: 1},
 	}})
 	require.NoError(t, err)
 
@@ -66,8 +65,8 @@ func TestSecretsSealLegacy(t *testing.T) {
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
 	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
-		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", Name: "build",
-		Cmd: "true", Tag: "linux", TimeoutSeconds: 60, MaxAttempts: 1,
+		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc",
+		JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", TimeoutSeconds: 60, MaxAttempts: 1},
 	}})
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `UPDATE jobs SET secret_env = '{"OLD": "plain-text-secret"}', secret_names = '{OLD}'`)
@@ -110,9 +109,8 @@ func TestSealCheck(t *testing.T) {
 	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
 	require.NoError(t, err)
 	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
-		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", Name: "build",
-		Cmd: "true", Tag: "linux", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},
-		TimeoutSeconds: 60, MaxAttempts: 1,
+		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},
+		JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", TimeoutSeconds: 60, MaxAttempts: 1},
 	}})
 	require.NoError(t, err)
 	require.ErrorIs(t, store.New(old, newBox(t, keyB)).SealCheck(ctx), store.ErrWrongSealKey)

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The columns of a job are named once, by the db tags of JobSpec and jobRow:
+// the SELECT of a job, the INSERT of a submission and its arguments all follow
+// from them, so a new job setting needs no SQL edit.
+
+// dbField is one column of a struct: its name and where its value sits.
+type dbField struct {
+	column string
+	index  []int
+}
+
+// dbFields lists the db-tagged fields of t, those of embedded structs included,
+// in declaration order.
+func dbFields(t reflect.Type) []dbField {
+	var out []dbField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			for _, inner := range dbFields(f.Type) {
+				out = append(out, dbField{column: inner.column, index: append([]int{i}, inner.index...)})
+			}
+			continue
+		}
+		if col := f.Tag.Get("db"); col != "" && col != "-" {
+			out = append(out, dbField{column: col, index: []int{i}})
+		}
+	}
+	return out
+}
+
+func columnList(fields []dbField, prefix string) string {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = prefix + f.column
+	}
+	return strings.Join(names, ", ")
+}
+
+// jobRow is one row JobSubmit inserts: the submitter's spec as given and what
+// the store decided (ids, status, depth, times).
+type jobRow struct {
+	JobSpec
+	ID               int64      `db:"id"`
+	ProjectID        int64      `db:"project_id"`
+	EntityID         int64      `db:"entity_id"`
+	ParentJobID      *int64     `db:"parent_job_id"`
+	SecretSealed     []byte     `db:"secret_sealed"`
+	SecretNames      []string   `db:"secret_names"`
+	Status           string     `db:"status"`
+	Reason           string     `db:"reason"`
+	PendingPreceding int        `db:"pending_preceding"`
+	Depth            int        `db:"depth"`
+	CreatedAt        time.Time  `db:"created_at"`
+	QueuedAt         *time.Time `db:"queued_at"`
+	EndedAt          *time.Time `db:"ended_at"`
+	Cascaded         bool       `db:"cascaded"` // a job skipped at submit is cancelled by its preceding job
+}
+
+var (
+	jobSpecFields = dbFields(reflect.TypeFor[JobSpec]())
+	jobRowFields  = dbFields(reflect.TypeFor[jobRow]())
+	// jobSpecColumns is the spec's part of jobSelect.
+	jobSpecColumns = columnList(jobSpecFields, "j.")
+	// qJobsInsert inserts a batch of jobRows: one array argument per column
+	// (jobsInsertArgs), unnested side by side.
+	qJobsInsert = insertQuery("jobs", jobRowFields, reflect.TypeFor[jobRow]())
+)
+
+// insertQuery writes the INSERT of rows of type t into table, from one array
+// per column, each named after its column.
+func insertQuery(table string, fields []dbField, t reflect.Type) string {
+	params := make([]string, len(fields))
+	exprs := make([]string, len(fields))
+	for i, f := range fields {
+		array, expr := columnArray(t.FieldByIndex(f.index).Type)
+		params[i] = "@" + f.column + "::" + array
+		exprs[i] = strings.ReplaceAll(expr, "%", "t."+f.column)
+	}
+	cols := columnList(fields, "")
+	return `INSERT INTO ` + table + ` (` + cols + `)
+		SELECT ` + strings.Join(exprs, ", ") + `
+		FROM unnest(` + strings.Join(params, ", ") + `) AS t(` + cols + `)`
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// columnArray says how a field of type t travels: the array type of its
+// argument, and the expression (% for the unnested value) that reads it. A map
+// or a list cannot be an element of an unnested array: it travels as JSON text.
+func columnArray(t reflect.Type) (array, expr string) {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == timeType:
+		return "timestamptz[]", "%"
+	case t.Kind() == reflect.String:
+		return "text[]", "%"
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int32 || t.Kind() == reflect.Int64:
+		return "bigint[]", "%"
+	case t.Kind() == reflect.Bool:
+		return "bool[]", "%"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return "bytea[]", "%"
+	case t.Kind() == reflect.Map:
+		return "text[]", "%::jsonb"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return "text[]", "ARRAY(SELECT jsonb_array_elements_text(%::jsonb))"
+	}
+	panic("store: no column type for " + t.String())
+}
+
+// jobsInsertArgs are the arguments of qJobsInsert: each column's values as one array.
+func jobsInsertArgs(rows []jobRow) (pgx.StrictNamedArgs, error) {
+	args := make(pgx.StrictNamedArgs, len(jobRowFields))
+	for _, f := range jobRowFields {
+		values := make([]any, len(rows))
+		for i := range rows {
+			v := reflect.ValueOf(&rows[i]).Elem().FieldByIndex(f.index)
+			switch v.Kind() {
+			case reflect.Map, reflect.Slice:
+				if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+					values[i] = v.Interface()
+					continue
+				}
+				b, err := json.Marshal(v.Interface())
+				if err != nil {
+					return nil, fmt.Errorf("store: encode jobs: %w", err)
+				}
+				values[i] = string(b)
+			default:
+				values[i] = v.Interface()
+			}
+		}
+		args[f.column] = values
+	}
+	return args, nil
+}
