@@ -50,6 +50,23 @@ describe('watch', () => {
     expect(calls[0]!.signal.aborted).toBe(true);
   });
 
+  it('fetches no more when a page takes over data within the turn the last one left', async () => {
+    const { q, calls } = manual<string>(fresh('secrets'));
+    const offA = watch(q, () => {});
+    calls[0]!.answer({ data: 'A' });
+    await turn();
+    offA();
+    const offB = watch(q, () => {});
+    expect(calls).toHaveLength(1);
+    offB();
+    await turn();
+    // Watched again later: the cached answer is fetched anew.
+    const offC = watch(q, () => {});
+    expect(peek(q).data).toBe('A');
+    expect(calls).toHaveLength(2);
+    offC();
+  });
+
   it('fetches once more after a request that a change overtook', async () => {
     const { q, calls } = manual<number>(fresh('queue'));
     const off = watch(q, () => {});

@@ -51,7 +51,8 @@ interface Entry {
   ctl: AbortController | undefined; // the request in flight
   again: boolean; // an event came during the request: fetch once more after it
   stale: boolean; // fetch on the next watch
-  offs: Array<() => void>; // topic and poll subscriptions while watched
+  open: boolean; // its topics are heard (from the first watch until a turn after the last)
+  offs: Array<() => void>; // topic and poll subscriptions while open
   drop: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -73,6 +74,7 @@ function entry(q: Query<unknown>): Entry {
       ctl: undefined,
       again: false,
       stale: true,
+      open: false,
       offs: [],
       drop: undefined,
     };
@@ -128,7 +130,8 @@ export function watch(q: Query<unknown>, fn: () => void): () => void {
   clearTimeout(e.drop);
   e.drop = undefined;
   e.watchers.add(fn);
-  if (e.watchers.size === 1 && e.offs.length === 0) {
+  if (!e.open) {
+    e.open = true;
     for (const t of q.topics ?? []) e.offs.push(subscribe(t, () => run(e)));
     // While the event stream is down, poll instead.
     if (q.topics?.length) {
@@ -157,7 +160,8 @@ export function watch(q: Query<unknown>, fn: () => void): () => void {
       abort(e);
       for (const off of e.offs) off();
       e.offs = [];
-      e.drop = setTimeout(() => entries.delete(e.key), KEEP_MS);
+      e.open = false;
+      e.drop = setTimeout(() => entries.get(e.key) === e && entries.delete(e.key), KEEP_MS);
     }, 0);
   };
 }
@@ -179,6 +183,8 @@ export function forgetAll(): void {
   for (const e of [...entries.values()]) {
     if (e.watchers.size === 0) {
       clearTimeout(e.drop);
+      abort(e);
+      for (const off of e.offs) off();
       entries.delete(e.key);
       continue;
     }
