@@ -158,8 +158,18 @@ describe('aura web UI', () => {
     await grid.goto(`${w.web}/p/demo/ref/main`);
     await grid.locator('.grid .cell[data-status=queued]').waitFor();
 
+    // What a queued job waits for is the server's sentence (waitingFor.runner), as
+    // it is: the page asks for no runners to judge by itself.
+    const runnerRequests: string[] = [];
+    const seeRequest = (r: { url(): string }) => {
+      if (new URL(r.url()).pathname === '/api/v1/runners') runnerRequests.push(r.url());
+    };
+    page.on('request', seeRequest);
     await page.goto(`${w.web}/j/${build.id}`);
     await page.locator('.meta .status', { hasText: 'queued' }).waitFor();
+    await page.locator('.waits', { hasText: 'no runner has ever asked for tag e2e' }).waitFor();
+    page.off('request', seeRequest);
+    expect(runnerRequests).toEqual([]);
     ensureRunner();
     await page.locator('.meta .status', { hasText: 'running' }).waitFor({ timeout: 20_000 });
     await page.locator('.log-line', { hasText: 'start' }).first().waitFor();

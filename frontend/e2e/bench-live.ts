@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
 import { ADMIN, call, sleep, startRunner, startWorld, stopWorld, until, type World } from './harness';
+import { topics } from '../src/api/topics';
 
 const LINES = Number(process.env.AURA_BENCH_LINES ?? 200);
 const GAP = process.env.AURA_BENCH_GAP ?? '0.05'; // seconds between lines
@@ -99,7 +100,7 @@ function socketViewer(web: string, job: number, lat: number[]): { ready: Promise
   let partial = '';
   const ready = new Promise<void>((ok, fail) => {
     ws.onerror = () => fail(new Error('websocket error'));
-    ws.onopen = () => ws.send(JSON.stringify({ op: 'subscribe', topic: `log:${job}`, offset: 0 }));
+    ws.onopen = () => ws.send(JSON.stringify({ op: 'subscribe', topic: topics.log(job), offset: 0 }));
     ws.onmessage = (m) => {
       const now = Date.now();
       const e = JSON.parse(String(m.data)) as { type: string; data?: string };

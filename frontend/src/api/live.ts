@@ -1,7 +1,7 @@
-// live.ts holds the hooks pages load data with: useResource fetches, and refetches
-// when one of its topics has an event (or every few seconds while the event
-// stream is down), keeping the last good data on screen so nothing jumps.
-import { useCallback, useEffect, useRef, useState } from 'react';
+// live.ts: useLive, for a page that keeps its own data (a list loaded as the user
+// scrolls): it hears the events of some topics, or ticks while the stream is down.
+// Data that is one answer goes through query.ts instead.
+import { useEffect, useRef, useState } from 'react';
 import { live, onLiveChange, subscribe, type LiveEvent } from './events';
 
 const POLL_MS = 2000;
@@ -24,66 +24,4 @@ export function useLive(topics: string[], fn: (e: LiveEvent | null) => void): vo
     const t = setInterval(() => fnRef.current(null), POLL_MS);
     return () => clearInterval(t);
   }, [isLive, key]);
-}
-
-export interface Resource<T> {
-  data: T | undefined;
-  error: string | undefined;
-  status: number | undefined;
-  loading: boolean;
-  reload: () => void;
-}
-
-// useResource loads with load() whenever deps change, and again on live events of
-// topics. A reload that fails keeps the data it had.
-export function useResource<T>(
-  load: (signal: AbortSignal) => Promise<{ data?: T | undefined; error?: string | undefined; status?: number | undefined }>,
-  deps: unknown[],
-  topics: string[] = [],
-): Resource<T> {
-  const [state, setState] = useState<{ data?: T | undefined; error?: string | undefined; status?: number | undefined; loading: boolean }>({
-    loading: true,
-  });
-  const loadRef = useRef(load);
-  loadRef.current = load;
-  const gen = useRef(0);
-  const inflight = useRef(false);
-  // An event during a fetch may postdate what that fetch reads: fetch once more after it.
-  const again = useRef(false);
-
-  const run = useCallback((fresh: boolean) => {
-    if (!fresh && inflight.current) {
-      again.current = true;
-      return;
-    }
-    again.current = false;
-    const my = ++gen.current;
-    inflight.current = true;
-    const ctl = new AbortController();
-    if (fresh) setState((s) => ({ ...s, data: undefined, error: undefined, loading: true }));
-    loadRef
-      .current(ctl.signal)
-      .then((r) => {
-        if (my !== gen.current) return;
-        setState((s) =>
-          r.data !== undefined
-            ? { data: r.data, loading: false, status: r.status }
-            : { ...s, error: r.error ?? 'request failed', status: r.status, loading: false },
-        );
-      })
-      .catch((e: unknown) => {
-        if (my !== gen.current) return;
-        setState((s) => ({ ...s, error: String(e), loading: false }));
-      })
-      .finally(() => {
-        if (my !== gen.current) return;
-        inflight.current = false;
-        if (again.current) run(false);
-      });
-  }, []);
-
-  // eslint-disable-next-line react-hooks/exhaustive-deps
-  useEffect(() => run(true), deps);
-  useLive(topics, () => run(false));
-  return { data: state.data, error: state.error, status: state.status, loading: state.loading, reload: () => run(false) };
 }

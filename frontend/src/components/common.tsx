@@ -69,6 +69,15 @@ export function Duration({ from, to }: { from: string | undefined; to: string | 
   return <span>{formatDuration(end - new Date(from).getTime())}</span>;
 }
 
+// Said shows a sentence of the server's as it is, with its `quoted` words in code.
+export function Said({ text }: { text: string }) {
+  return (
+    <>
+      {text.split('`').map((part, i) => (i % 2 === 1 ? <code key={i}>{part}</code> : part))}
+    </>
+  );
+}
+
 export function ErrorText({ error }: { error: string | undefined }) {
   if (!error) return null;
   return (

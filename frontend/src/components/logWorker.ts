@@ -7,43 +7,13 @@
 // job started, found by binary search here rather than on the page.
 //
 // Lines are numbered from the first byte held (`base`); until the earlier part has
-// arrived, the page shows the tail without absolute line numbers.
+// arrived, the page shows the tail without absolute line numbers. The messages
+// both ways are in logProtocol.ts; useLogWorker is the page's side.
 import { applyChunk, emptyLog, indexLines, lineBytes, prependBytes, type LineIndex, type LogState } from '../lib/logBuffer';
-import { GroupScanner, type Group } from '../lib/groups';
-import { ChunkTimes, groupTimes, lineEndOffset, serverSkew, type GroupTimes } from '../lib/logTimes';
+import { GroupScanner } from '../lib/groups';
+import { ChunkTimes, groupTimes, lineEndOffset, serverSkew } from '../lib/logTimes';
 import { api } from '../api/client';
-
-export type ToWorker =
-  | { t: 'open'; job: number; attempt: number | null; token: string | null; tail: number }
-  | { t: 'more' }
-  | { t: 'chunk'; offset: number; bytes: Uint8Array; time: number }
-  | { t: 'lines'; from: number; to: number; epoch: number }
-  | { t: 'times'; from: number; to: number; epoch: number; ver: number }
-  | { t: 'search'; q: string; req: number; caseSensitive: boolean };
-
-export interface Meta {
-  t: 'meta';
-  count: number; // lines held
-  complete: boolean; // base is 0: line i is line i+1 of the log
-  epoch: number; // bumps when earlier lines were put in front
-  prepended: number; // lines put in front in this epoch change
-  length: number; // bytes of the log known
-  groups: TimedGroup[];
-  origin: number; // when the attempt started (ms since the epoch), NaN until known
-  skew: number; // how far this clock is ahead of the server's (ms), NaN until known
-  timesVer: number; // bumps when times of lines already sent may have changed
-  error?: string;
-}
-
-// TimedGroup is a group with the times its first and last line arrived (ms since
-// the epoch, on the server's clock), so its duration needs no start time.
-export type TimedGroup = Group & GroupTimes;
-
-export type FromWorker =
-  | Meta
-  | { t: 'lines'; from: number; lines: string[]; times: Float64Array; epoch: number }
-  | { t: 'times'; from: number; times: Float64Array; epoch: number; ver: number }
-  | { t: 'search'; req: number; lines: Int32Array; total: number; epoch: number; ms: number };
+import type { FromWorker, Meta, TimedGroup, ToWorker } from './logProtocol';
 
 const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 

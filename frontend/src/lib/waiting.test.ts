@@ -7,22 +7,19 @@ describe('waitText', () => {
     const t = waitText(
       {
         status: 'waiting',
-        tag: 'gpu',
         waitingFor: { jobs: [{ id: 3, name: 'build:macos', status: 'queued' }], until: '2026-01-01T12:05:00Z' },
       },
-      undefined,
       now,
     );
     expect(t[0]).toBe('waiting for build:macos (#3), which has not started');
     expect(t[1]).toMatch(/^delayed until .* \(in 5 min\)$/);
   });
-  it('says when no runner asks for the tag', () => {
-    expect(waitText({ status: 'queued', tag: 'gpu' }, [], now)).toEqual(['no runner takes tag gpu']);
-    expect(
-      waitText({ status: 'queued', tag: 'gpu' }, [{ tags: ['gpu'], lastCheckIn: '2026-01-01T09:00:00Z' }], now),
-    ).toEqual(['no runner has asked for tag gpu since 3 h ago']);
-    expect(waitText({ status: 'queued', tag: 'gpu' }, [{ tags: ['gpu'], lastCheckIn: '2026-01-01T11:59:50Z' }], now)).toEqual([
-      'queued for tag gpu',
-    ]);
+  it('says what the server says of the runners, with no rule of its own', () => {
+    // The server's rule is 10 minutes; a runner that asked 3 min ago is not stale.
+    const runner = { tag: 'gpu', lastCheckIn: '2026-01-01T11:57:00Z', message: 'waiting for a free runner with tag `gpu`' };
+    expect(waitText({ status: 'queued', waitingFor: { jobs: [], runner } }, now)).toEqual(['waiting for a free runner with tag `gpu`']);
+    const never = { tag: 'gpu', message: 'no runner has ever asked for tag `gpu`' };
+    expect(waitText({ status: 'queued', waitingFor: { jobs: [], runner: never } }, now)).toEqual(['no runner has ever asked for tag `gpu`']);
+    expect(waitText({ status: 'queued' }, now)).toEqual([]);
   });
 });

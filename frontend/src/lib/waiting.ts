@@ -3,13 +3,11 @@ import { relativeTime } from './relativeTime';
 
 interface JobLike {
   status: string;
-  tag: string;
-  waitingFor?: { jobs: Array<{ id: number; name: string; status: string }>; until?: string };
-}
-
-interface RunnerLike {
-  tags: string[];
-  lastCheckIn?: string;
+  waitingFor?: {
+    jobs: Array<{ id: number; name: string; status: string }>;
+    until?: string;
+    runner?: { message: string };
+  };
 }
 
 const notStarted: Record<string, string> = {
@@ -19,9 +17,10 @@ const notStarted: Record<string, string> = {
 };
 
 // waitText returns sentences such as "waiting for build (#12), which has not
-// started", "delayed until 14:05" or "no runner has asked for tag gpu in 3 h".
-// runners is undefined when unknown.
-export function waitText(job: JobLike, runners: RunnerLike[] | undefined, now: number = Date.now()): string[] {
+// started", "delayed until 14:05", and for a queued job the server's own word on
+// its runners ("no runner has asked for tag `gpu` in the last 10 minutes"): the
+// server knows when a runner last asked, and when that is too long ago.
+export function waitText(job: JobLike, now: number = Date.now()): string[] {
   const out: string[] = [];
   if (job.status === 'waiting' && job.waitingFor) {
     for (const p of job.waitingFor.jobs) {
@@ -32,14 +31,6 @@ export function waitText(job: JobLike, runners: RunnerLike[] | undefined, now: n
       out.push(`delayed until ${d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })} (${relativeTime(d, now)})`);
     }
   }
-  if ((job.status === 'queued' || job.status === 'waiting') && runners) {
-    const asked = runners
-      .filter((r) => r.tags.includes(job.tag) && r.lastCheckIn)
-      .map((r) => new Date(r.lastCheckIn!).getTime())
-      .sort((a, b) => b - a)[0];
-    if (asked === undefined) out.push(`no runner takes tag ${job.tag}`);
-    else if (now - asked > 120_000) out.push(`no runner has asked for tag ${job.tag} since ${relativeTime(asked, now)}`);
-    else if (job.status === 'queued') out.push(`queued for tag ${job.tag}`);
-  }
+  if (job.waitingFor?.runner) out.push(job.waitingFor.runner.message);
   return out;
 }

@@ -2,8 +2,10 @@
 // connecting one (the webhook URL and secret are shown once), changing,
 // testing the status reports, and disconnecting.
 import { useEffect, useId, useRef, useState } from 'react';
-import { api, errorText, type Schemas } from '../api/client';
-import { useResource } from '../api/live';
+import type { Schemas } from '../api/client';
+import { createIntegration, deleteIntegration, integrationsQuery, testIntegration, updateIntegration } from '../api/integrations';
+import { useQuery } from '../api/query';
+import { secretsQuery } from '../api/secrets';
 import { ConfirmButton } from '../components/Confirm';
 import { Copy, ErrorText, Loading, RelTime } from '../components/common';
 import '../components/forge.css';
@@ -223,21 +225,15 @@ function IntegrationForm({
       allowPrivateNetwork: v.allowPrivateNetwork,
     };
     const res = existing
-      ? await api.PATCH('/api/v1/projects/{project}/integrations/{id}', {
-          params: { path: { project, id: existing.id } },
-          body: {
-            ...common,
-            ...(v.removeToken ? { accessToken: '' } : v.accessToken ? { accessToken: v.accessToken } : {}),
-          },
+      ? await updateIntegration(project, existing.id, {
+          ...common,
+          ...(v.removeToken ? { accessToken: '' } : v.accessToken ? { accessToken: v.accessToken } : {}),
         })
-      : await api.POST('/api/v1/projects/{project}/integrations', {
-          params: { path: { project } },
-          body: { ...common, kind: v.kind, ...(status && v.accessToken ? { accessToken: v.accessToken } : {}) },
-        });
+      : await createIntegration(project, { ...common, kind: v.kind, ...(status && v.accessToken ? { accessToken: v.accessToken } : {}) });
     setBusy(false);
     if (!res.data) {
-      setError(errorText(res.error, res.response.status));
-      setField(res.error?.field ?? undefined);
+      setError(res.error);
+      setField(res.field);
       return;
     }
     onDone(res.data);
@@ -510,16 +506,15 @@ function IntegrationCard({
   const [flash, setFlash] = useState<string>();
   const editBtn = useRef<HTMLButtonElement>(null);
   const headingId = useId();
-  const path = { project, id: i.id };
   const status = reportsStatus(i.kind);
 
   const sendTest = async (e: React.FormEvent) => {
     e.preventDefault();
     setTesting(true);
     setTest(undefined);
-    const res = await api.POST('/api/v1/projects/{project}/integrations/{id}/test', { params: { path }, body: { sha: sha.trim() } });
+    const res = await testIntegration(project, i.id, sha.trim());
     setTesting(false);
-    if (!res.data) setTest({ ok: false, text: errorText(res.error, res.response.status) });
+    if (!res.data) setTest({ ok: false, text: res.error ?? 'request failed' });
     else setTest({ ok: res.data.delivered, text: `${res.data.delivered ? 'Delivered' : 'Not delivered'}: ${res.data.message}` });
     onChanged();
   };
@@ -527,18 +522,18 @@ function IntegrationCard({
   const remove = async () => {
     setBusy(true);
     setError(undefined);
-    const res = await api.DELETE('/api/v1/projects/{project}/integrations/{id}', { params: { path } });
+    const res = await deleteIntegration(project, i.id);
     setBusy(false);
-    if (res.error) setError(errorText(res.error, res.response.status));
+    if (res.error !== undefined) setError(res.error);
     onChanged();
   };
 
   const regenerate = async () => {
     setBusy(true);
     setError(undefined);
-    const res = await api.PATCH('/api/v1/projects/{project}/integrations/{id}', { params: { path }, body: { regenerateSecret: true } });
+    const res = await updateIntegration(project, i.id, { regenerateSecret: true });
     setBusy(false);
-    if (!res.data) setError(errorText(res.error, res.response.status));
+    if (!res.data) setError(res.error);
     else if (res.data.secret) onSecret({ ...res.data, secret: res.data.secret });
     onChanged();
   };
@@ -699,20 +694,9 @@ function IntegrationCard({
 }
 
 export default function IntegrationsTab({ project }: { project: string }) {
-  const r = useResource(
-    async (signal) => {
-      const path = { project };
-      const [ins, secrets] = await Promise.all([
-        api.GET('/api/v1/projects/{project}/integrations', { params: { path }, signal }),
-        api.GET('/api/v1/projects/{project}/secrets', { params: { path }, signal }),
-      ]);
-      if (!ins.data) return { error: errorText(ins.error, ins.response.status), status: ins.response.status };
-      return { data: { items: ins.data.items, secretNames: secrets.data?.items.map((s) => s.name) ?? [] } };
-    },
-    [project],
-    // A delivery submits jobs: their events bring the last delivery and statuses.
-    [`project:${project}`],
-  );
+  const ins = useQuery(integrationsQuery(project));
+  const secretNames = useQuery(secretsQuery(project)).data?.items.map((s) => s.name);
+  const r = { error: ins.error, reload: ins.reload, data: ins.data && { items: ins.data.items, secretNames: secretNames ?? [] } };
   const [creating, setCreating] = useState(false);
   const [once, setOnce] = useState<Integration & { secret: string }>();
   const connectBtn = useRef<HTMLButtonElement>(null);

@@ -1,9 +1,11 @@
 import { useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { api, errorText, type Job } from '../api/client';
+import type { Job } from '../api/client';
+import { entityQuery } from '../api/entities';
+import { actOnJob, jobQuery, type JobAction } from '../api/jobs';
 import { mayAct as may, useMe } from '../api/me';
-import { useResource } from '../api/live';
-import { Duration, ErrorText, JobBadge, Loading, RelTime, useTitle } from '../components/common';
+import { useQuery } from '../api/query';
+import { Duration, ErrorText, JobBadge, Loading, RelTime, Said, useTitle } from '../components/common';
 import { LogView } from '../components/LogView';
 import { waitText } from '../lib/waiting';
 import '../components/forge.css';
@@ -30,43 +32,21 @@ export default function JobPage() {
   const firstAttempt = useRef<number>(undefined);
   const [actionError, setActionError] = useState<string>();
   const [acting, setActing] = useState(false);
-  const r = useResource(
-    async (signal) => {
-      const j = await api.GET('/api/v1/jobs/{id}', { params: { path: { id } }, signal });
-      if (!j.data) return { error: errorText(j.error, j.response.status), status: j.response.status };
-      const job = j.data;
-      const [ent, runners] = await Promise.all([
-        api.GET('/api/v1/projects/{project}/entities/{key}/{val}', {
-          params: { path: { project: job.project, key: job.entityKey, val: job.entityVal } },
-          signal,
-        }),
-        job.status === 'queued' || job.status === 'waiting' ? api.GET('/api/v1/runners', { params: { query: { limit: 200 } }, signal }) : undefined,
-      ]);
-      return { data: { job, entity: ent.data, runners: runners?.data?.items } };
-    },
-    [id],
-    [`job:${id}`],
-  );
-  const job = r.data?.job;
+  const r = useQuery(jobQuery(id));
+  const job = r.data;
+  // The entity, for its collections and the names of the jobs before and after.
+  const entity = useQuery(job ? entityQuery(job.project, job.entityKey, job.entityVal) : null).data;
   useTitle(job ? `${job.name} #${job.id} · ${job.project}` : `Job #${idText}`);
   const me = useMe();
   const mayAct = !!job && may(me, job.project);
 
-  const act = async (what: 'cancel' | 'retry' | 'approve') => {
+  const act = async (what: JobAction) => {
     setActing(true);
     setActionError(undefined);
-    const res =
-      what === 'cancel'
-        ? await api.POST('/api/v1/jobs/{id}/cancel', { params: { path: { id } } })
-        : what === 'approve'
-          ? await api.POST('/api/v1/jobs/{id}/approve', { params: { path: { id } } })
-          : await api.POST('/api/v1/jobs/{id}/retry', { params: { path: { id } } });
+    const res = await actOnJob(id, what);
     setActing(false);
-    if (!res.data) setActionError(errorText(res.error, res.response.status));
-    else {
-      if (what === 'retry') setAttempt(null);
-      r.reload();
-    }
+    if (res.error !== undefined) setActionError(res.error);
+    else if (what === 'retry') setAttempt(null);
   };
 
   // The log opens at once, beside the job's own requests rather than after them:
@@ -89,14 +69,14 @@ export default function JobPage() {
       </main>
     );
   }
-  const sibling = new Map((r.data?.entity?.jobs ?? []).map((j) => [j.id, j]));
-  const following = (r.data?.entity?.jobs ?? []).filter((j) => j.precedingJobs.includes(job.id));
+  const sibling = new Map((entity?.jobs ?? []).map((j) => [j.id, j]));
+  const following = (entity?.jobs ?? []).filter((j) => j.precedingJobs.includes(job.id));
   const base = `/p/${encodeURIComponent(job.project)}`;
   // A job of a pull request from a fork waits for a person: waitingFor.approval
   // names the gate (the job itself, when it is the gate).
   const isGate = job.tag === APPROVAL_TAG;
   const gate = job.waitingFor?.approval;
-  const waits = waitText(job, isGate ? undefined : r.data?.runners);
+  const waits = waitText(job);
   const shownAttempt = attempt ?? job.attempt;
   const running = job.status === 'running' && shownAttempt === job.attempt;
 
@@ -138,7 +118,9 @@ export default function JobPage() {
         {waits.length > 0 ? (
           <ul className="waits" aria-label="Waits for">
             {waits.map((w) => (
-              <li key={w}>{w}</li>
+              <li key={w}>
+                <Said text={w} />
+              </li>
             ))}
           </ul>
         ) : null}
@@ -165,9 +147,9 @@ export default function JobPage() {
               {job.entityKey}/{job.entityVal}
             </Link>
           </Row>
-          {r.data?.entity?.collections.length ? (
+          {entity?.collections.length ? (
             <Row k="Collections">
-              {r.data.entity.collections.map((c, i) => (
+              {entity.collections.map((c, i) => (
                 <span key={`${c.key}/${c.value}`}>
                   {i > 0 ? ', ' : ''}
                   <Link to={`${base}/${encodeURIComponent(c.key)}/${encodeURIComponent(c.value)}`}>

@@ -1,15 +1,17 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { api, errorText, type EntitySummary, type Schemas } from '../api/client';
-import { useLive, useResource } from '../api/live';
+import { collectionKeysQuery, entityKeysQuery, valuesPage, type ValuesPage } from '../api/entities';
+import { useLive } from '../api/live';
+import { useQuery } from '../api/query';
+import { topics } from '../api/topics';
 import { ErrorText, Loading, MoreOnScroll, Page, RelTime, Status } from '../components/common';
 
-type CollectionSummary = Schemas['CollectionSummary'];
-type Item = EntitySummary | CollectionSummary;
-type PageFunc = (cursor: string | undefined) => Promise<{ items: Item[]; next?: string; error?: string }>;
+type Item = ValuesPage['items'][number];
+type PageFunc = (cursor: string | undefined, signal: AbortSignal) => Promise<{ items: Item[]; next?: string; error?: string }>;
 
 // usePaged loads pages newest first as the user scrolls; a live event reloads the
-// first page and merges it in front, so rows never jump under the reader.
+// first page and merges it in front, so rows never jump under the reader. Its
+// requests end with the page (or when deps change).
 function usePaged(load: PageFunc, deps: unknown[], topics: string[]) {
   const [items, setItems] = useState<Item[]>([]);
   const [next, setNext] = useState<string | undefined>();
@@ -19,21 +21,25 @@ function usePaged(load: PageFunc, deps: unknown[], topics: string[]) {
   const loadRef = useRef(load);
   loadRef.current = load;
   const gen = useRef(0);
+  const ctl = useRef(new AbortController());
 
   useEffect(() => {
     const my = ++gen.current;
+    const c = new AbortController();
+    ctl.current = c;
     setItems([]);
     setDone(false);
     setError(undefined);
     setBusy(true);
-    void loadRef.current(undefined).then((r) => {
+    void loadRef.current(undefined, c.signal).then((r) => {
       if (my !== gen.current) return;
       setBusy(false);
       if (r.error) setError(r.error);
       setItems(r.items);
       setNext(r.next);
       setDone(!r.next);
-    });
+    }, () => {});
+    return () => c.abort();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
 
@@ -41,7 +47,7 @@ function usePaged(load: PageFunc, deps: unknown[], topics: string[]) {
     if (busy || done) return;
     const my = gen.current;
     setBusy(true);
-    void loadRef.current(next).then((r) => {
+    void loadRef.current(next, ctl.current.signal).then((r) => {
       if (my !== gen.current) return;
       setBusy(false);
       if (r.error) {
@@ -51,12 +57,12 @@ function usePaged(load: PageFunc, deps: unknown[], topics: string[]) {
       setItems((old) => [...old, ...r.items.filter((i) => !old.some((o) => o.value === i.value))]);
       setNext(r.next);
       setDone(!r.next);
-    });
+    }, () => {});
   }, [busy, done, next]);
 
   useLive(topics, () => {
     const my = gen.current;
-    void loadRef.current(undefined).then((r) => {
+    void loadRef.current(undefined, ctl.current.signal).then((r) => {
       if (my !== gen.current || r.error) return;
       setItems((old) => {
         const fresh = new Map(r.items.map((i) => [i.value, i]));
@@ -64,39 +70,32 @@ function usePaged(load: PageFunc, deps: unknown[], topics: string[]) {
         const added = r.items.filter((i) => !old.some((o) => o.value === i.value));
         return [...added, ...updated];
       });
-    });
+    }, () => {});
   });
   return { items, more, busy, done, error };
 }
 
 export function KeyPage() {
   const { project = '', key = '' } = useParams();
-  const kind = useResource(
-    async (signal) => {
-      const path = { project };
-      const [ek, ck] = await Promise.all([
-        api.GET('/api/v1/projects/{project}/entities', { params: { path }, signal }),
-        api.GET('/api/v1/projects/{project}/collections', { params: { path }, signal }),
-      ]);
-      if (!ek.data) return { error: errorText(ek.error, ek.response.status), status: ek.response.status };
-      const isCollection = (ck.data?.items ?? []).some((k) => k.key === key) && !ek.data.items.some((k) => k.key === key);
-      return { data: isCollection ? ('collection' as const) : ('entity' as const) };
-    },
-    [project, key],
-  );
-  const isCollection = kind.data === 'collection';
+  const ek = useQuery(entityKeysQuery(project));
+  const ck = useQuery(collectionKeysQuery(project));
+  // A key is a collection key when only collections have it.
+  const kind =
+    ek.data && (ck.data || ck.error !== undefined)
+      ? (ck.data?.items ?? []).some((k) => k.key === key) && !ek.data.items.some((k) => k.key === key)
+        ? ('collection' as const)
+        : ('entity' as const)
+      : undefined;
+  const isCollection = kind === 'collection';
   const paged = usePaged(
-    async (cursor) => {
-      if (!kind.data) return { items: [] };
-      const params = { path: { project, key }, query: { limit: 50, ...(cursor ? { cursor } : {}) } };
-      const res = isCollection
-        ? await api.GET('/api/v1/projects/{project}/collections/{key}', { params })
-        : await api.GET('/api/v1/projects/{project}/entities/{key}', { params });
-      if (!res.data) return { items: [], error: errorText(res.error, res.response.status) };
+    async (cursor, signal) => {
+      if (!kind) return { items: [] };
+      const res = await valuesPage(project, key, isCollection, cursor, signal);
+      if (!res.data) return { items: [], error: res.error ?? 'request failed' };
       return res.data.nextCursor ? { items: res.data.items, next: res.data.nextCursor } : { items: res.data.items };
     },
-    [project, key, kind.data],
-    [`project:${project}`],
+    [project, key, kind],
+    [topics.project(project)],
   );
   const base = `/p/${encodeURIComponent(project)}`;
   return (
@@ -108,9 +107,9 @@ export function KeyPage() {
         </>
       }
     >
-      <ErrorText error={kind.error ?? paged.error} />
-      {!kind.data && !kind.error ? <Loading /> : null}
-      {kind.data ? (
+      <ErrorText error={ek.error ?? paged.error} />
+      {!kind && !ek.error ? <Loading /> : null}
+      {kind ? (
         <table className="list">
           <thead>
             <tr>
@@ -144,8 +143,8 @@ export function KeyPage() {
           </tbody>
         </table>
       ) : null}
-      {kind.data && !paged.done ? <MoreOnScroll load={paged.more} busy={paged.busy} /> : null}
-      {kind.data && paged.done && paged.items.length === 0 ? <p className="muted">Nothing here yet.</p> : null}
+      {kind && !paged.done ? <MoreOnScroll load={paged.more} busy={paged.busy} /> : null}
+      {kind && paged.done && paged.items.length === 0 ? <p className="muted">Nothing here yet.</p> : null}
     </Page>
   );
 }

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { api, errorText, type Project } from '../api/client';
+import type { Project } from '../api/client';
+import { createProject, createProjectToken } from '../api/projects';
 import { Copy, ErrorText, Page } from '../components/common';
 
 export function NewProjectPage() {
@@ -15,16 +16,16 @@ export function NewProjectPage() {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
-    const p = await api.POST('/api/v1/projects', { body: { slug, name: name || slug, private: priv } });
+    const p = await createProject({ slug, name: name || slug, private: priv });
     if (!p.data) {
       setBusy(false);
-      setError(errorText(p.error, p.response.status));
+      setError(p.error);
       return;
     }
-    const t = await api.POST('/api/v1/projects/{project}/tokens', { params: { path: { project: p.data.slug } }, body: { name: 'default' } });
+    const t = await createProjectToken(p.data.slug, 'default');
     setBusy(false);
     if (!t.data) {
-      setError(`The project was created, but its token was not: ${errorText(t.error, t.response.status)}`);
+      setError(`The project was created, but its token was not: ${t.error}`);
       return;
     }
     setMade({ project: p.data, token: t.data.token });

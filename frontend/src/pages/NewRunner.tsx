@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { api, errorText, type Schemas } from '../api/client';
+import type { Schemas } from '../api/client';
+import { createRunner } from '../api/runners';
 import { Copy, ErrorText, Page } from '../components/common';
 
 // shellQuote quotes a word for a POSIX shell.
@@ -21,11 +22,9 @@ export function NewRunnerPage() {
     setError(undefined);
     const words = (s: string) => s.split(/\s+/).filter(Boolean);
     const only = words(projects);
-    const res = await api.POST('/api/v1/runners', {
-      body: { name, tags: words(tags), ...(only.length > 0 ? { projects: only } : {}) },
-    });
+    const res = await createRunner({ name, tags: words(tags), ...(only.length > 0 ? { projects: only } : {}) });
     setBusy(false);
-    if (!res.data) setError(errorText(res.error, res.response.status));
+    if (!res.data) setError(res.error);
     else setMade(res.data);
   };
 

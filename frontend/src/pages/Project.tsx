@@ -1,8 +1,9 @@
 import { lazy, Suspense } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
-import { api, errorText } from '../api/client';
-import { useResource } from '../api/live';
+import { collectionKeysQuery, entityKeysQuery } from '../api/entities';
 import { useMe } from '../api/me';
+import { projectQuery } from '../api/projects';
+import { useQuery } from '../api/query';
 import { ErrorText, Loading, Page } from '../components/common';
 import '../components/forge.css';
 
@@ -39,20 +40,10 @@ export function ProjectPage() {
   const admin = !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
   const asked = search.get('tab');
   const tab: Tab = TABS.some(([t]) => t === asked) ? (asked as Tab) : 'jobs';
-  const r = useResource(
-    async (signal) => {
-      const path = { project };
-      const [p, ek, ck] = await Promise.all([
-        api.GET('/api/v1/projects/{project}', { params: { path }, signal }),
-        api.GET('/api/v1/projects/{project}/entities', { params: { path }, signal }),
-        api.GET('/api/v1/projects/{project}/collections', { params: { path }, signal }),
-      ]);
-      if (!p.data) return { error: errorText(p.error, p.response.status), status: p.response.status };
-      return { data: { project: p.data, entityKeys: ek.data?.items ?? [], collectionKeys: ck.data?.items ?? [] } };
-    },
-    [project],
-    [`project:${project}`],
-  );
+  const p = useQuery(projectQuery(project));
+  const entityKeys = useQuery(entityKeysQuery(project)).data?.items ?? [];
+  const collectionKeys = useQuery(collectionKeysQuery(project)).data?.items ?? [];
+  const r = { error: p.error, data: p.data && { project: p.data, entityKeys, collectionKeys } };
   const base = `/p/${encodeURIComponent(project)}`;
   return (
     <Page

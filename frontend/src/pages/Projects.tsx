@@ -1,28 +1,17 @@
 import { Link } from 'react-router';
-import { api, errorText, token, type EntitySummary, type Project } from '../api/client';
-import { useResource } from '../api/live';
+import type { Project } from '../api/client';
+import { entityKeysQuery, latestEntitiesQuery } from '../api/entities';
+import { projectsQuery } from '../api/projects';
+import { useQuery } from '../api/query';
 import { ErrorText, Loading, Page, RelTime, Status } from '../components/common';
 import { useMe } from '../api/me';
 
 // LatestEntities shows the newest entities of a project's first entity key.
 function LatestEntities({ project }: { project: Project }) {
-  const r = useResource<{ key: string; items: EntitySummary[] } | null>(
-    async (signal) => {
-      const keys = await api.GET('/api/v1/projects/{project}/entities', { params: { path: { project: project.slug } }, signal });
-      if (!keys.data) return { error: errorText(keys.error), status: keys.response.status };
-      const key = keys.data.items[0]?.key;
-      if (!key) return { data: null };
-      const ents = await api.GET('/api/v1/projects/{project}/entities/{key}', {
-        params: { path: { project: project.slug, key }, query: { limit: 5 } },
-        signal,
-      });
-      if (!ents.data) return { error: errorText(ents.error), status: ents.response.status };
-      return { data: { key, items: ents.data.items } };
-    },
-    [project.slug],
-    [`project:${project.slug}`],
-  );
-  if (!r.data) return <span className="muted">{r.error ?? ''}</span>;
+  const keys = useQuery(entityKeysQuery(project.slug));
+  const key = keys.data?.items[0]?.key;
+  const r = useQuery(key ? latestEntitiesQuery(project.slug, key, 5) : null);
+  if (!key || !r.data) return <span className="muted">{keys.error ?? r.error ?? ''}</span>;
   return (
     <span className="latest">
       {r.data.items.map((e) => (
@@ -36,14 +25,7 @@ function LatestEntities({ project }: { project: Project }) {
 
 export function ProjectsPage() {
   const me = useMe();
-  const r = useResource(
-    async (signal) => {
-      const res = await api.GET('/api/v1/projects', { params: { query: { limit: 200 } }, signal });
-      return res.data ? { data: res.data } : { error: errorText(res.error), status: res.response.status };
-    },
-    // Refetch when the token changes (signing in or out; a refused token dropped).
-    [token()],
-  );
+  const r = useQuery(projectsQuery());
   return (
     <Page title="Projects">
       {me?.permissions.createProjects ? (

@@ -1,7 +1,7 @@
 import { Link, useSearchParams } from 'react-router';
-import { api, errorText } from '../api/client';
-import { useResource } from '../api/live';
-import { ErrorText, JobBadge, Loading, Page, RelTime } from '../components/common';
+import { queueQuery } from '../api/jobs';
+import { useQuery } from '../api/query';
+import { ErrorText, JobBadge, Loading, Page, RelTime, Said } from '../components/common';
 import { awaitsApproval } from '../lib/jobLabel';
 import { waitText } from '../lib/waiting';
 
@@ -9,19 +9,8 @@ export function QueuePage() {
   const [params, setParams] = useSearchParams();
   const project = params.get('project') ?? '';
   const tag = params.get('tag') ?? '';
-  const r = useResource(
-    async (signal) => {
-      const query = { limit: 200, ...(project ? { project } : {}), ...(tag ? { tag } : {}) };
-      const [q, runners] = await Promise.all([
-        api.GET('/api/v1/queue', { params: { query }, signal }),
-        api.GET('/api/v1/runners', { params: { query: { limit: 200 } }, signal }),
-      ]);
-      if (!q.data) return { error: errorText(q.error, q.response.status), status: q.response.status };
-      return { data: { jobs: q.data.items, runners: runners.data?.items } };
-    },
-    [project, tag],
-    ['queue'],
-  );
+  const r = useQuery(queueQuery({ project, tag }));
+  const jobs = r.data?.items;
   const set = (k: string, v: string) => {
     const n = new URLSearchParams(params);
     if (v) n.set(k, v);
@@ -39,9 +28,9 @@ export function QueuePage() {
         </label>
       </form>
       <ErrorText error={r.error} />
-      {!r.data && !r.error ? <Loading /> : null}
-      {r.data && r.data.jobs.length === 0 ? <p className="muted">Nothing is queued or waiting.</p> : null}
-      {r.data && r.data.jobs.length > 0 ? (
+      {!jobs && !r.error ? <Loading /> : null}
+      {jobs && jobs.length === 0 ? <p className="muted">Nothing is queued or waiting.</p> : null}
+      {jobs && jobs.length > 0 ? (
         <table className="list">
           <thead>
             <tr>
@@ -54,7 +43,7 @@ export function QueuePage() {
             </tr>
           </thead>
           <tbody>
-            {r.data.jobs.map((j) => (
+            {jobs.map((j) => (
               <tr key={j.id}>
                 <td>
                   <Link to={`/j/${j.id}`}>{j.name}</Link> <span className="muted">#{j.id}</span>
@@ -67,9 +56,11 @@ export function QueuePage() {
                 </td>
                 <td className="hide-narrow mono">{j.tag}</td>
                 <td className="muted">
-                  {awaitsApproval(j) !== undefined
-                    ? 'a pull request from a fork: waits for an admin or a project owner to approve it'
-                    : waitText(j, r.data?.runners).join('; ')}
+                  {awaitsApproval(j) !== undefined ? (
+                    'a pull request from a fork: waits for an admin or a project owner to approve it'
+                  ) : (
+                    <Said text={waitText(j).join('; ')} />
+                  )}
                 </td>
                 <td className="hide-narrow">
                   <RelTime at={j.createdAt} />

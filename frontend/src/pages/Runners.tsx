@@ -1,6 +1,7 @@
 import { Link } from 'react-router';
-import { api, errorText, type Runner } from '../api/client';
-import { useResource } from '../api/live';
+import type { Runner } from '../api/client';
+import { useQuery } from '../api/query';
+import { runnersQuery } from '../api/runners';
 import { ErrorText, Loading, Page, RelTime } from '../components/common';
 import { useMe } from '../api/me';
 
@@ -12,18 +13,12 @@ function online(r: Runner, now: number) {
 
 export function RunnersPage() {
   const me = useMe();
-  const r = useResource(
-    async (signal) => {
-      const res = await api.GET('/api/v1/runners', { params: { query: { limit: 200 } }, signal });
-      return res.data ? { data: res.data.items } : { error: errorText(res.error, res.response.status), status: res.response.status };
-    },
-    [],
-    ['runners'],
-  );
+  const r = useQuery(runnersQuery());
+  const runners = r.data?.items;
   const now = Date.now();
   // Every tag with the last time a runner that has it checked in.
   const tags = new Map<string, string | undefined>();
-  for (const run of r.data ?? []) {
+  for (const run of runners ?? []) {
     for (const t of run.tags) {
       const prev = tags.get(t);
       if (!prev || (run.lastCheckIn && run.lastCheckIn > prev)) tags.set(t, run.lastCheckIn);
@@ -39,9 +34,9 @@ export function RunnersPage() {
         </p>
       ) : null}
       <ErrorText error={r.error} />
-      {!r.data && !r.error ? <Loading /> : null}
-      {r.data && r.data.length === 0 ? <p className="muted">No runners yet.</p> : null}
-      {r.data && r.data.length > 0 ? (
+      {!runners && !r.error ? <Loading /> : null}
+      {runners && runners.length === 0 ? <p className="muted">No runners yet.</p> : null}
+      {runners && runners.length > 0 ? (
         <>
           <table className="list">
             <thead>
@@ -54,7 +49,7 @@ export function RunnersPage() {
               </tr>
             </thead>
             <tbody>
-              {r.data.map((run) => (
+              {runners.map((run) => (
                 <tr key={run.id}>
                   <td>{run.name}</td>
                   <td>{online(run, now) ? <span className="status st-succeeded">online</span> : <span className="status st-cancelled">offline</span>}</td>

@@ -1,22 +1,15 @@
 // The Secrets tab of a project (admin): the names of its secrets, set one (create
 // or replace), delete one. Values go in and never come back.
 import { useId, useState } from 'react';
-import { api, errorText } from '../api/client';
-import { useResource } from '../api/live';
+import { useQuery } from '../api/query';
+import { deleteSecret, secretsQuery, setSecret } from '../api/secrets';
 import { ConfirmButton } from '../components/Confirm';
 import { ErrorText, Loading, RelTime } from '../components/common';
 import '../components/forge.css';
 
 export default function SecretsTab({ project }: { project: string }) {
-  const path = { project };
-  const r = useResource(
-    async (signal) => {
-      const res = await api.GET('/api/v1/projects/{project}/secrets', { params: { path }, signal });
-      if (!res.data) return { error: errorText(res.error, res.response.status), status: res.response.status };
-      return { data: res.data.items };
-    },
-    [project],
-  );
+  const r = useQuery(secretsQuery(project));
+  const secrets = r.data?.items;
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
   const [busy, setBusy] = useState(false);
@@ -32,26 +25,24 @@ export default function SecretsTab({ project }: { project: string }) {
     setError(undefined);
     setField(undefined);
     setDone(undefined);
-    const res = await api.PUT('/api/v1/projects/{project}/secrets/{name}', { params: { path: { project, name } }, body: { value } });
+    const res = await setSecret(project, name, value);
     setBusy(false);
     if (!res.data) {
-      setError(errorText(res.error, res.response.status));
-      setField(res.error?.field ?? undefined);
+      setError(res.error);
+      setField(res.field);
       return;
     }
-    setDone(`Secret ${res.data.name} ${res.response.status === 201 ? 'created' : 'replaced'}.`);
+    setDone(`Secret ${res.data.name} ${res.status === 201 ? 'created' : 'replaced'}.`);
     setValue('');
     setName('');
-    r.reload();
   };
 
   const remove = async (n: string) => {
     setRowError(undefined);
     setDone(undefined);
-    const res = await api.DELETE('/api/v1/projects/{project}/secrets/{name}', { params: { path: { project, name: n } } });
-    if (res.error) setRowError(errorText(res.error, res.response.status));
+    const res = await deleteSecret(project, n);
+    if (res.error !== undefined) setRowError(res.error);
     else setDone(`Secret ${n} deleted.`);
-    r.reload();
   };
 
   return (
@@ -62,9 +53,9 @@ export default function SecretsTab({ project }: { project: string }) {
         shown again.
       </p>
       <ErrorText error={r.error} />
-      {!r.data && !r.error ? <Loading /> : null}
-      {r.data && r.data.length === 0 ? <p className="muted">No secrets yet.</p> : null}
-      {r.data && r.data.length > 0 ? (
+      {!secrets && !r.error ? <Loading /> : null}
+      {secrets && secrets.length === 0 ? <p className="muted">No secrets yet.</p> : null}
+      {secrets && secrets.length > 0 ? (
         <table className="list" data-testid="secrets">
           <thead>
             <tr>
@@ -76,7 +67,7 @@ export default function SecretsTab({ project }: { project: string }) {
             </tr>
           </thead>
           <tbody>
-            {r.data.map((s) => (
+            {secrets.map((s) => (
               <tr key={s.name}>
                 <td className="mono">{s.name}</td>
                 <td className="hide-narrow">

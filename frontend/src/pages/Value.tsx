@@ -1,9 +1,12 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { api, errorText, type Entity, type EntitySummary, type Job } from '../api/client';
-import { useResource } from '../api/live';
+import type { Entity, EntitySummary, Job } from '../api/client';
+import { collectionQuery, entityQuery } from '../api/entities';
+import { actOnJob } from '../api/jobs';
 import { mayAct, useMe } from '../api/me';
-import { Duration, ErrorText, JobBadge, Loading, Page, RelTime, Status } from '../components/common';
+import { projectQuery } from '../api/projects';
+import { useQuery } from '../api/query';
+import { Duration, ErrorText, JobBadge, Loading, Page, RelTime, Said, Status } from '../components/common';
 import { BadgeBox } from '../components/Badge';
 import { HistoryGrid } from '../components/HistoryGrid';
 import { JobGraph } from '../components/JobGraph';
@@ -43,7 +46,9 @@ export function JobsTable({ jobs }: { jobs: Job[] }) {
             <td>
               <Duration from={j.startedAt} to={j.endedAt} />
             </td>
-            <td className="hide-narrow muted">{waitText(j, undefined).join('; ')}</td>
+            <td className="hide-narrow muted">
+              <Said text={waitText(j).join('; ')} />
+            </td>
           </tr>
         ))}
       </tbody>
@@ -63,9 +68,9 @@ function ApprovalBanner({ entity, reload }: { entity: Entity; reload: () => void
   const approve = async () => {
     setBusy(true);
     setError(undefined);
-    const res = await api.POST('/api/v1/jobs/{id}/approve', { params: { path: { id: gate } } });
+    const res = await actOnJob(gate, 'approve');
     setBusy(false);
-    if (!res.data) setError(errorText(res.error, res.response.status));
+    if (res.error !== undefined) setError(res.error);
     else reload();
   };
   return (
@@ -149,27 +154,15 @@ function CollectionApprovals({ project, entities }: { project: string; entities:
 
 export function ValuePage() {
   const { project = '', key = '', val = '' } = useParams();
-  const r = useResource(
-    async (signal) => {
-      const path = { project, key, val };
-      const [ent, proj] = await Promise.all([
-        api.GET('/api/v1/projects/{project}/entities/{key}/{val}', { params: { path }, signal }),
-        api.GET('/api/v1/projects/{project}', { params: { path: { project } }, signal }),
-      ]);
-      const isPrivate = proj.data?.private;
-      if (ent.data) return { data: { entity: ent.data, isPrivate } as { entity?: Entity; collection?: { entities: EntitySummary[] }; isPrivate?: boolean } };
-      if (ent.response.status !== 404) return { error: errorText(ent.error, ent.response.status), status: ent.response.status };
-      // One request for the grid too: each entity with its newest job of each name.
-      const col = await api.GET('/api/v1/projects/{project}/collections/{key}/{val}', {
-        params: { path, query: { limit: 30, latestJobs: true } },
-        signal,
-      });
-      if (!col.data) return { error: errorText(col.error, col.response.status), status: col.response.status };
-      return { data: { collection: { entities: col.data.entities }, isPrivate } };
-    },
-    [project, key, val],
-    [`entity:${project}/${key}/${val}`, `collection:${project}/${key}/${val}`, `project:${project}`],
-  );
+  const ent = useQuery(entityQuery(project, key, val));
+  // A value that is no entity is a collection.
+  const col = useQuery(ent.status === 404 ? collectionQuery(project, key, val) : null);
+  const isPrivate = useQuery(projectQuery(project)).data?.private;
+  const r = {
+    error: ent.status === 404 ? col.error : ent.error,
+    reload: ent.reload,
+    data: ent.data ? { entity: ent.data } : col.data ? { collection: { entities: col.data.entities } } : undefined,
+  };
   const base = `/p/${encodeURIComponent(project)}`;
   return (
     <Page
@@ -183,7 +176,7 @@ export function ValuePage() {
     >
       <ErrorText error={r.error} />
       {!r.data && !r.error ? <Loading /> : null}
-      {r.data?.entity ? <EntityView entity={r.data.entity} isPrivate={r.data.isPrivate} reload={r.reload} /> : null}
+      {r.data?.entity ? <EntityView entity={r.data.entity} isPrivate={isPrivate} reload={r.reload} /> : null}
       {r.data?.collection ? (
         <>
           <CollectionApprovals project={project} entities={r.data.collection.entities} />
@@ -215,7 +208,7 @@ export function ValuePage() {
             val={val}
             collection
             version={r.data.collection.entities.map((e) => `${e.value} ${e.status} ${e.summary}`).join('\n')}
-            isPrivate={r.data.isPrivate}
+            isPrivate={isPrivate}
           />
         </>
       ) : null}
