@@ -38,6 +38,8 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AURA_LEASE", "30", "a duration needs a unit"},
 		{"AURA_ACK_TIMEOUT", "soon", "AURA_ACK_TIMEOUT"},
 		{"AURA_LOG_LIMIT", "64MB", "KiB, MiB or GiB"},
+		{"AURA_ARTIFACT_MAX_FILE", "1GB", "KiB, MiB or GiB"},
+		{"AURA_ARTIFACT_MAX_JOB", "0", "must be positive"},
 		{"AURA_DEMO", "yes please", "true or false"},
 		{"AURA_LOG_FORMAT", "xml", "use text or json"},
 		{"AURA_LEASE", "-5s", "must be positive"},
@@ -74,6 +76,8 @@ func TestConfigParses(t *testing.T) {
 	require.NoError(t, cfg.parse(fs, []string{"--lease", "1m"}))
 	require.NoError(t, cfg.validate())
 	require.Equal(t, int64(64<<20), cfg.LogLimit)
+	require.Equal(t, int64(1<<30), cfg.ArtifactMaxFile)
+	require.Equal(t, int64(5<<30), cfg.ArtifactMaxJob)
 	require.Equal(t, time.Minute, cfg.Lease, "a flag wins over the environment")
 	require.Equal(t, 10*time.Second, cfg.AckTimeout)
 	for in, want := range map[string]int64{"1000": 1000, "2KiB": 2048, "3 GiB": 3 << 30, "5B": 5} {
