@@ -86,3 +86,64 @@ func TestArtifactsBetweenJobs(t *testing.T) {
 	s.call("GET", fmt.Sprintf("/api/v1/jobs/%d/artifacts", big.ID), "", nil, &list, 200)
 	require.Empty(t, list.Items)
 }
+
+// BenchmarkArtifact1GiB: a real runner uploads a 1 GiB file with `aura-runner
+// artifact upload` (its SHA-256 pass included) and downloads it again with
+// `aura-runner artifact download` (checked too), on the folder store. Reports
+// each way's throughput and how much the server's resident memory grew.
+func BenchmarkArtifact1GiB(b *testing.B) {
+	const size = 1 << 30
+	s := startServer(b, "--artifact-max-file", "2GiB")
+	tok := s.project("big")
+	startRunner(b, s, "r1", "--tag", "linux", "--concurrency", "1")
+	dir := b.TempDir()
+	src := filepath.Join(dir, "big.bin")
+	f, err := os.Create(src)
+	require.NoError(b, err)
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	for range size / len(chunk) {
+		_, err := f.Write(chunk)
+		require.NoError(b, err)
+	}
+	require.NoError(b, f.Close())
+	rssBefore := procStatusKB(b, s.cmd.Process.Pid, "VmRSS:")
+	for b.Loop() {
+		j := s.submit(tok, map[string]any{"env": map[string]string{"SRC": src, "OUT": dir}, "cmd": `
+			set -e
+			s=$(date +%s.%N); aura-runner artifact upload "$SRC" >/dev/null; e=$(date +%s.%N)
+			echo "$s $e" > "$OUT/up"
+			s=$(date +%s.%N); aura-runner artifact download --job "$AURA_JOB_ID" --dest got >/dev/null; e=$(date +%s.%N)
+			echo "$s $e" > "$OUT/down"
+			rm -f got/big.bin`})
+		done := s.waitStatus(j.ID, 10*time.Minute, "succeeded", "failed")
+		require.Equal(b, "succeeded", done.Status, s.log(j.ID))
+		for _, way := range []string{"up", "down"} {
+			var start, end float64
+			_, err := fmt.Sscan(waitFile(b, filepath.Join(dir, way), time.Second), &start, &end)
+			require.NoError(b, err)
+			b.ReportMetric(size/1e6/(end-start), way+"_MB/s")
+		}
+	}
+	peak := procStatusKB(b, s.cmd.Process.Pid, "VmHWM:")
+	b.ReportMetric(float64(peak-rssBefore)/1024, "server_RSS_growth_MiB")
+}
+
+// procStatusKB reads one kB field of /proc/PID/status.
+func procStatusKB(t testing.TB, pid int, field string) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, field) {
+			var kb int64
+			_, err := fmt.Sscan(strings.Fields(line)[1], &kb)
+			require.NoError(t, err)
+			return kb
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}

@@ -197,7 +197,7 @@ type file struct {
 }
 
 // collect expands paths (globs, folders) into the files to upload, refusing
-// links that lead out of an uploaded folder (or, for a path named by itself,
+// links that lead out of an uploaded folder (or, for a link named by itself,
 // out of the working folder).
 func collect(paths []string, name string) ([]file, error) {
 	wd, err := os.Getwd()
@@ -228,11 +228,18 @@ func collect(paths []string, name string) ([]file, error) {
 			}
 		}
 		for _, m := range matches {
-			info, err := os.Stat(m)
+			link, err := os.Lstat(m)
 			if err != nil {
 				return nil, err
 			}
-			if err := within(m, wd); err != nil {
+			if link.Mode()&fs.ModeSymlink != 0 {
+				// A path named by itself may lie anywhere; a link must stay in the working folder.
+				if err := within(m, wd); err != nil {
+					return nil, err
+				}
+			}
+			info, err := os.Stat(m)
+			if err != nil {
 				return nil, err
 			}
 			if !info.IsDir() {

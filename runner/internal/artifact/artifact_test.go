@@ -48,6 +48,12 @@ func TestCollect(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"out/a.txt", "out/link-to-b", "out/r1.html", "out/sub/b.txt"}, paths(files))
 
+	elsewhere := filepath.Join(t.TempDir(), "app.tar")
+	write(t, elsewhere, "tar")
+	files, err = collect([]string{elsewhere}, "")
+	require.NoError(t, err, "a file named by itself may lie outside the working folder")
+	require.Equal(t, []string{"app.tar"}, paths(files))
+
 	_, err = collect([]string{"nothing-*.txt"}, "")
 	require.ErrorContains(t, err, "no file matches")
 	_, err = collect([]string{"r1.html", "dist/a.txt", "other/r1.html"}, "")
