@@ -17,7 +17,8 @@ import (
 
 // TestArtifactsBetweenJobs: a job uploads a folder and a file with
 // `aura-runner artifact upload`; a later job downloads them with `aura-runner
-// artifact download` and finds the same bytes; the API serves them too. A file
+// artifact download`, by the job's id and by its name on the entity, and finds
+// the same bytes; the API serves them too. A file
 // over the server's limit fails its job with the limit named in the log.
 func TestArtifactsBetweenJobs(t *testing.T) {
 	t.Parallel()
@@ -72,7 +73,9 @@ func TestArtifactsBetweenJobs(t *testing.T) {
 		aura-runner artifact download --job "$BUILD" --dest got dist
 		cmp got/dist/sub/data.bin "$OUT/data.bin"
 		cat got/dist/hello.txt
-		test ! -e got/report.html`})
+		test ! -e got/report.html
+		aura-runner artifact download --name build --dest byname report.html
+		grep -q report byname/report.html`})
 	u := s.waitStatus(use.ID, 30*time.Second, "succeeded", "failed")
 	require.Equal(t, "succeeded", u.Status, s.log(use.ID))
 	require.Contains(t, s.log(use.ID), "hello artifacts")

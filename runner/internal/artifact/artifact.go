@@ -2,7 +2,7 @@
 // the job made (with the job token) and downloads those of another job.
 //
 //	aura-runner artifact upload [--name NAME] [--expire 720h] PATH…
-//	aura-runner artifact download --job ID [--dest DIR] [PATH…]
+//	aura-runner artifact download --job ID|--name NAME [--dest DIR] [PATH…]
 //
 // Files stream from and to the disk, never whole in memory, and are checked
 // by SHA-256 on both sides.
@@ -425,12 +425,19 @@ func hashFile(p string) (string, int64, error) {
 }
 
 func download(ctx context.Context, args []string, env Env) int {
-	fs := newFlagSet("download", "Usage: aura-runner artifact download --job ID [--dest DIR] [PATH…]\n\n"+
+	fs := newFlagSet("download", "Usage: aura-runner artifact download --job ID|--name NAME [--dest DIR] [PATH…]\n\n"+
 		"Downloads a job's artifacts (all of them, or those at or under each PATH) into DIR,\n"+
-		"each checked against its SHA-256.\n\n", env)
+		"each checked against its SHA-256. --name picks the newest succeeded job of that name\n"+
+		"on the current job's entity (or the one given).\n\n", env)
 	var c common
 	c.register(fs, env)
-	jobFlag := fs.String("job", "", "the job whose artifacts to fetch (required)")
+	jobFlag := fs.String("job", "", "the job whose artifacts to fetch, by id")
+	jobName := fs.String("name", "", "or by name: the newest succeeded job of this name on the entity")
+	project := fs.String("project", env.Getenv("AURA_PROJECT"), "the entity's project, with --name [$AURA_PROJECT]")
+	entityKey := fs.String("entity-key", firstOf(env.Getenv("AURA_ENTITY_KEY"), env.Getenv("AURA_ENTITYKEY")),
+		"the entity's key, with --name (default: the current job's, $AURA_ENTITY_KEY)")
+	entityVal := fs.String("entity-val", firstOf(env.Getenv("AURA_ENTITY_VAL"), env.Getenv("AURA_ENTITYVAL")),
+		"the entity's value, with --name (default: the current job's, $AURA_ENTITY_VAL)")
 	dest := fs.String("dest", ".", "the folder to write them into")
 	wanted, err := parseFlags(fs, args)
 	if err != nil {
@@ -443,9 +450,17 @@ func download(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "aura-runner artifact download: "+format+"\n", a...)
 		return 2
 	}
-	job, err := strconv.ParseInt(*jobFlag, 10, 64)
-	if err != nil || job < 1 {
-		return usage("--job %q is not a job id", *jobFlag)
+	var job int64
+	switch {
+	case (*jobFlag == "") == (*jobName == ""):
+		return usage("give --job ID or --name NAME (see --help)")
+	case *jobFlag != "":
+		job, err = strconv.ParseInt(*jobFlag, 10, 64)
+		if err != nil || job < 1 {
+			return usage("--job %q is not a job id", *jobFlag)
+		}
+	case *project == "" || *entityKey == "" || *entityVal == "":
+		return usage("--name needs the entity: run inside a job or give --project, --entity-key and --entity-val")
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, "aura-runner artifact download: "+format+"\n", a...)
@@ -454,6 +469,12 @@ func download(ctx context.Context, args []string, env Env) int {
 	client, err := c.client(env)
 	if err != nil {
 		return usage("--server %q: %v", c.server, err)
+	}
+	if *jobName != "" {
+		job, err = jobByName(ctx, client, *project, *entityKey, *entityVal, *jobName)
+		if err != nil {
+			return fail("%v", err)
+		}
 	}
 	list, err := client.ListJobArtifactsWithResponse(ctx, job)
 	if err != nil {
@@ -490,6 +511,42 @@ func download(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stdout, "downloaded %s (%d bytes)\n", a.Path, a.Size)
 	}
 	return 0
+}
+
+// jobByName finds the newest succeeded job named name on an entity.
+func jobByName(ctx context.Context, client *apiclient.ClientWithResponses, project, key, val, name string) (int64, error) {
+	var found int64
+	var newest *apiclient.Job
+	params := &apiclient.GetEntityParams{}
+	for {
+		resp, err := client.GetEntityWithResponse(ctx, project, key, val, params)
+		if err != nil {
+			return 0, err
+		}
+		if resp.JSON200 == nil {
+			return 0, fmt.Errorf("entity %s/%s of %s: %w", key, val, project, apiclient.NewStatusError(resp.StatusCode(), resp.Body))
+		}
+		for _, j := range resp.JSON200.Jobs {
+			if j.Name != name {
+				continue
+			}
+			newest = &j
+			if j.Status == apiclient.JobStatusSucceeded {
+				found = j.Id
+			}
+		}
+		if resp.JSON200.NextCursor == nil {
+			break
+		}
+		params.Cursor = resp.JSON200.NextCursor
+	}
+	switch {
+	case found != 0:
+		return found, nil
+	case newest != nil:
+		return 0, fmt.Errorf("no job %s on %s/%s succeeded: the newest, #%d, is %s", name, key, val, newest.Id, newest.Status)
+	}
+	return 0, fmt.Errorf("no job %s on %s/%s", name, key, val)
 }
 
 func anyMatch(wanted []string, p string) bool {
