@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	pathpkg "path"
 	"strconv"
 	"strings"
@@ -152,7 +153,7 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The same bounds hold while streaming, whatever Content-Length said.
-	body := &boundedBody{r: r.Body, left: min(maxFile, maxJob-used)}
+	body := &boundedBody{r: r.Body, left: min(maxFile, maxJob-used), rc: http.NewResponseController(w), idle: h.artifactIdle()}
 	if maxFile <= maxJob-used {
 		body.limit = fmt.Sprintf("over the limit of %d bytes per file (AURA_ARTIFACT_MAX_FILE)", maxFile)
 	} else {
@@ -169,6 +170,8 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case body.over:
 			err = tooLarge(path + " is " + body.limit)
+		case errors.Is(body.err, os.ErrDeadlineExceeded):
+			err = errorf(http.StatusRequestTimeout, "", fmt.Sprintf("the upload sent nothing for %s: nothing was kept", body.idle))
 		case body.err != nil && r.Context().Err() == nil:
 			err = errorf(http.StatusBadRequest, "", "reading the body: "+body.err.Error())
 		}
@@ -231,20 +234,42 @@ func uploadID() string {
 	return hex.EncodeToString(b)
 }
 
-// boundedBody reads an upload's body up to left bytes and records why it stopped.
+// boundedBody reads an upload's body up to left bytes and records why it
+// stopped. A body that sends nothing for idle is cut: a stalled client must
+// not hold a connection and a half-written blob for ever.
 type boundedBody struct {
-	r     io.Reader
-	left  int64
-	read  int64
-	limit string // what the bound is, for the error
-	over  bool
-	err   error // the body's own read error
+	r        io.Reader
+	left     int64
+	read     int64
+	limit    string // what the bound is, for the error
+	over     bool
+	err      error // the body's own read error
+	rc       *http.ResponseController
+	idle     time.Duration
+	deadline time.Time // the read deadline last set
+}
+
+// extend moves the read deadline on, at most once a second (each move costs a timer reset).
+func (b *boundedBody) extend() {
+	if now := time.Now(); b.deadline.Sub(now) < b.idle-time.Second {
+		b.deadline = now.Add(b.idle)
+		_ = b.rc.SetReadDeadline(b.deadline)
+	}
+}
+
+// artifactIdle is how long an upload may send nothing before it is cut.
+func (h *handler) artifactIdle() time.Duration {
+	if h.ArtifactIdle > 0 {
+		return h.ArtifactIdle
+	}
+	return time.Minute
 }
 
 // errOverLimit stops a Put whose body passes its bound.
 var errOverLimit = errors.New("artifact over its size limit")
 
 func (b *boundedBody) Read(p []byte) (int, error) {
+	b.extend()
 	if b.left <= 0 {
 		// One byte more tells a body that ends exactly at the bound from one that goes on.
 		var one [1]byte

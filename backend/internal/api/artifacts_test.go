@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -350,6 +351,29 @@ func TestArtifactInterruptedUpload(t *testing.T) {
 	require.Equal(t, 201, code, "%s", body)
 	_, got := b.getArtifact("", c.ID, "dist/app.tar", "", nil)
 	require.Equal(t, sha256Hex(data), sha256Hex(got))
+}
+
+// TestArtifactStalledUpload: a client that stops sending halfway is cut
+// after the idle time; nothing is kept.
+func TestArtifactStalledUpload(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{artifactIdle: 2 * time.Second})
+	_, c := b.running("stall", false)
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	conn := b.rawConn(uploadHead(c, "slow.bin", int64(len(data)), sha256Hex(data)), data[:1000])
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(15*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil { // the server may answer, or just close the connection
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 408, resp.StatusCode, "%s", got)
+	} else {
+		require.NotErrorIs(t, err, context.DeadlineExceeded)
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "the stalled upload was never cut: %v", err)
+	}
+	require.Eventually(t, func() bool { return len(b.blobFiles()) == 0 }, 5*time.Second, 20*time.Millisecond)
+	b.requireNothingKept()
 }
 
 // TestArtifactAccess: only the job token of the job's running attempt

@@ -88,6 +88,7 @@ type bundleOptions struct {
 	eventRecheck   time.Duration
 	// artifactMaxFile and artifactMaxJob bound artifacts; 0: the defaults.
 	artifactMaxFile, artifactMaxJob int64
+	artifactIdle                    time.Duration
 }
 
 func setup(t *testing.T) *testBundle {
@@ -143,7 +144,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	require.NoError(t, err)
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
-		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob}))
+		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()

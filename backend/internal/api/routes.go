@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -37,6 +38,9 @@ type Deps struct {
 	// ArtifactMaxFile and ArtifactMaxJob bound one uploaded artifact file and
 	// all of a job attempt's artifacts, in bytes; 0: the defaults (1 GiB, 5 GiB).
 	ArtifactMaxFile, ArtifactMaxJob int64
+	// ArtifactIdle is how long an artifact upload may send nothing before it
+	// is cut; 0: a minute.
+	ArtifactIdle time.Duration
 	// MaxBatch is the most jobs one batch submit may hold; 0: 1000.
 	MaxBatch int
 	// Logger is optional; slog.Default() otherwise.

@@ -937,7 +937,7 @@ export interface paths {
          *     body is read (send `Expect: 100-continue` to send nothing that would be
          *     refused), and while it streams: 413 names the limit. A token of another job
          *     or attempt is refused (403, or 410 once the attempt is over), as is a
-         *     runner's token.
+         *     runner's token. An upload that sends nothing for a minute is cut (408).
          */
         put: operations["uploadJobArtifact"];
         post?: never;
@@ -4034,6 +4034,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             410: components["responses"]["Gone"];
             /**
              * @description The file, or the job attempt's artifacts with it, would pass a limit

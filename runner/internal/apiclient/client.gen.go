@@ -2026,7 +2026,7 @@ type ClientInterface interface {
 	// body is read (send `Expect: 100-continue` to send nothing that would be
 	// refused), and while it streams: 413 names the limit. A token of another job
 	// or attempt is refused (403, or 410 once the attempt is over), as is a
-	// runner's token.
+	// runner's token. An upload that sends nothing for a minute is cut (408).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3200,7 +3200,7 @@ func (c *Client) GetJobArtifact(ctx context.Context, id Id, path string, params 
 // body is read (send `Expect: 100-continue` to send nothing that would be
 // refused), and while it streams: 413 names the limit. A token of another job
 // or attempt is refused (403, or 410 once the attempt is over), as is a
-// runner's token.
+// runner's token. An upload that sends nothing for a minute is cut (408).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7486,7 +7486,7 @@ type ClientWithResponsesInterface interface {
 	// body is read (send `Expect: 100-continue` to send nothing that would be
 	// refused), and while it streams: 413 names the limit. A token of another job
 	// or attempt is refused (403, or 410 once the attempt is over), as is a
-	// runner's token.
+	// runner's token. An upload that sends nothing for a minute is cut (408).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9466,6 +9466,8 @@ type UploadJobArtifactResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *Gone
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -9501,6 +9503,11 @@ func (r UploadJobArtifactResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r UploadJobArtifactResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
 }
 
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
@@ -13825,7 +13832,7 @@ func (c *ClientWithResponses) GetJobArtifactWithResponse(ctx context.Context, id
 // body is read (send `Expect: 100-continue` to send nothing that would be
 // refused), and while it streams: 413 names the limit. A token of another job
 // or attempt is refused (403, or 410 once the attempt is over), as is a
-// runner's token.
+// runner's token. An upload that sends nothing for a minute is cut (408).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16053,6 +16060,13 @@ func ParseUploadJobArtifactResponse(rsp *http.Response) (*UploadJobArtifactRespo
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
 		var dest Gone
