@@ -194,13 +194,21 @@ func TestArtifactUploadAndServe(t *testing.T) {
 	b.fail(call{method: "GET", path: artifactURL(c.ID, "missing.txt")}, 404)
 	b.fail(call{method: "GET", path: artifactURL(c.ID, "app") + "?inline=yes", invalid: true}, 400)
 
+	// An empty file is a file too.
+	code, body = b.putArtifact(c.Token, c.ID, "empty/.keep", nil, nil)
+	require.Equal(t, 201, code, "%s", body)
+	resp, got = b.getArtifact("", c.ID, "empty/.keep", "", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Empty(t, got)
+	require.Equal(t, `"`+sha256Hex(nil)+`"`, resp.Header.Get("ETag"))
+
 	// Uploading a path again replaces it, and its old bytes leave the store.
-	require.Len(t, b.blobFiles(), 3)
+	require.Len(t, b.blobFiles(), 4)
 	code, body = b.putArtifact(c.Token, c.ID, "app", []byte("v2"), nil)
 	require.Equal(t, 201, code, "%s", body)
 	_, got = b.getArtifact("", c.ID, "app", "", nil)
 	require.Equal(t, "v2", string(got))
-	require.Len(t, b.blobFiles(), 3)
+	require.Len(t, b.blobFiles(), 4)
 }
 
 // TestArtifactInlineHTMLIsSandboxed: inline content comes with a sandbox CSP,
