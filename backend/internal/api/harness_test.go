@@ -25,6 +25,7 @@ import (
 
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
@@ -73,6 +74,7 @@ type testBundle struct {
 	dbURL    string
 	client   *http.Client
 	forge    *integrations.Service
+	blobDir  string // the folder store's folder
 }
 
 type bundleOptions struct {
@@ -84,6 +86,9 @@ type bundleOptions struct {
 	eventQueue     int
 	eventWriteWait time.Duration
 	eventRecheck   time.Duration
+	// artifactMaxFile and artifactMaxJob bound artifacts; 0: the defaults.
+	artifactMaxFile, artifactMaxJob int64
+	artifactIdle                    time.Duration
 }
 
 func setup(t *testing.T) *testBundle {
@@ -134,14 +139,19 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
 	forge := &integrations.Service{Store: st, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(5 * time.Second)}
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge}))
+	blobDir := t.TempDir()
+	blobs, err := blob.NewDir(blobDir)
+	require.NoError(t, err)
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
+		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
+		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge, blobDir: blobDir}
 }
 
 // sub returns b reporting to t, for subtests.

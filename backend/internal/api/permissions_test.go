@@ -135,6 +135,13 @@ var permRoutes = map[string]struct {
 		codes: "404 401 401 404 404 404 200 200 200"},
 	"GET /api/v1/jobs/{id}/log/times": {path: "/api/v1/jobs/{this}/log/times",
 		codes: "404 401 401 404 404 404 200 200 200"},
+	"GET /api/v1/jobs/{id}/artifacts": {path: "/api/v1/jobs/{this}/artifacts",
+		codes: "404 401 401 404 404 404 200 200 200"},
+	"GET /api/v1/jobs/{id}/artifacts/{path}": {path: "/api/v1/jobs/{this}/artifacts/report.txt",
+		codes: "404 401 401 404 404 404 200 200 200"},
+	// Only the job's own token uploads (400 here: the body has no X-Aura-Sha256).
+	"PUT /api/v1/jobs/{id}/artifacts/{path}": {path: "/api/v1/jobs/{this}/artifacts/new.txt", raw: "x",
+		codes: "401 401 401 403 403 403 400 403 403"},
 	"POST /api/v1/jobs/{id}/complete": {path: "/api/v1/jobs/{this}/complete", body: map[string]any{"attempt": 1, "exitCode": 0}, fresh: true,
 		codes: "401 401 401 200 403 403 200 403 403"},
 	"GET /api/v1/events": {path: "/api/v1/events", codes: "400 401 401 400 400 400 400 400 400"}, // not an upgrade; TestPermissionTopics covers it
@@ -186,6 +193,8 @@ func newPermFixture(t *testing.T) *permFixture {
 		f.tokens[c.Name+"Job"] = c.Token
 	}
 	f.vars["{this}"] = fmt.Sprint(this.ID)
+	code, body := b.putArtifact(f.tokens["thisJob"], this.ID, "report.txt", []byte("report"), nil)
+	require.Equal(t, 201, code, "%s", body)
 	in := b.integration("own", map[string]any{"kind": "github", "repository": "o/r"})
 	f.vars["{integration}"] = fmt.Sprint(in.ID)
 	b.json(call{method: "PUT", path: "/api/v1/projects/own/secrets/API_KEY", token: b.admin, body: map[string]any{"value": "12345678"}}, 201, nil)
@@ -212,6 +221,7 @@ func routeKeys(t *testing.T) []string {
 		if err != nil {
 			return nil
 		}
+		tpl = routeVarPattern.ReplaceAllString(tpl, "{$1}")
 		methods, err := route.GetMethods()
 		if err != nil {
 			return nil

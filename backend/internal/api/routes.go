@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
@@ -27,10 +29,18 @@ type Deps struct {
 	Integrations *integrations.Service
 	// Events serves GET /api/v1/events; nil answers 503.
 	Events *events.Hub
+	// Blobs keeps artifacts, caches and archived logs (blob.Open: a folder or S3).
+	Blobs blob.Store
 	// Web serves the single-page app: every GET outside /api that no route takes.
 	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
+	// ArtifactMaxFile and ArtifactMaxJob bound one uploaded artifact file and
+	// all of a job attempt's artifacts, in bytes; 0: the defaults (1 GiB, 5 GiB).
+	ArtifactMaxFile, ArtifactMaxJob int64
+	// ArtifactIdle is how long an artifact upload may send nothing before it
+	// is cut; 0: a minute.
+	ArtifactIdle time.Duration
 	// MaxBatch is the most jobs one batch submit may hold; 0: 1000.
 	MaxBatch int
 	// Logger is optional; slog.Default() otherwise.
@@ -42,7 +52,9 @@ type handler struct {
 }
 
 // NewRouter registers every route, in openapi.yaml's order. Paths use {name}
-// variables without regexps, so a route's template is its OpenAPI path.
+// variables without regexps, so a route's template is its OpenAPI path; the one
+// exception, {path:.+} of an artifact, takes slashes too (spec_test.go drops
+// the regexp when it compares).
 func NewRouter(d Deps) *mux.Router {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -52,6 +64,11 @@ func NewRouter(d Deps) *mux.Router {
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
+	// Paths are taken as sent, not cleaned and redirected: an artifact path
+	// with a .. or an empty segment is refused by its handler (400 naming
+	// path), never quietly turned into another URL. Every other route's
+	// variables are single segments, which a .. cannot pass for.
+	r.SkipClean(true)
 	r.Use(h.logRequests, h.answerInTime)
 	// Unmatched requests bypass middleware: log them too.
 	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +139,10 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/log", may(auth.HoldJob, heldJob), h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", may(auth.ReadJob, job), h.getJobLog).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/log/times", may(auth.ReadJob, job), h.getJobLogTimes).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/artifacts", may(auth.ReadJob, job), h.listArtifacts).Methods(http.MethodGet)
+	// {path} takes the rest of the path: a file inside a directory artifact.
+	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.ReadJob, job), h.getArtifact).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.HoldJob, heldJob), h.uploadArtifact).Methods(http.MethodPut)
 	v1.HandleFunc("/jobs/{id}/complete", may(auth.HoldJob, heldJob), h.completeJob).Methods(http.MethodPost)
 	v1.HandleFunc("/events", anyone, h.events).Methods(http.MethodGet)
 

@@ -38,9 +38,14 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AURA_LEASE", "30", "a duration needs a unit"},
 		{"AURA_ACK_TIMEOUT", "soon", "AURA_ACK_TIMEOUT"},
 		{"AURA_LOG_LIMIT", "64MB", "KiB, MiB or GiB"},
+		{"AURA_ARTIFACT_MAX_FILE", "1GB", "KiB, MiB or GiB"},
+		{"AURA_ARTIFACT_MAX_JOB", "0", "must be positive"},
 		{"AURA_DEMO", "yes please", "true or false"},
 		{"AURA_LOG_FORMAT", "xml", "use text or json"},
 		{"AURA_LEASE", "-5s", "must be positive"},
+		{"AURA_STORE", "ftp://bucket", "AURA_STORE"},
+		{"AURA_STORE", "dir:", "names no folder"},
+		{"AURA_STORE", "s3://", "names no bucket"},
 	} {
 		t.Run(c.env+"="+c.val, func(t *testing.T) {
 			t.Setenv(c.env, c.val)
@@ -49,6 +54,17 @@ func TestConfigRefusesBadValues(t *testing.T) {
 			require.Contains(t, stderr, c.want)
 		})
 	}
+}
+
+// TestServeRefusesUnreachableStore: an s3:// store whose endpoint does not
+// answer stops serve at start, naming the store and the endpoint.
+func TestServeRefusesUnreachableStore(t *testing.T) {
+	t.Setenv("AURA_STORE", "s3://aura-artifacts")
+	t.Setenv("AURA_S3_ENDPOINT", "http://127.0.0.1:1")
+	code, _, stderr := run(t, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "d"))
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "AURA_STORE")
+	require.Contains(t, stderr, "127.0.0.1:1")
 }
 
 func TestConfigParses(t *testing.T) {
@@ -60,6 +76,8 @@ func TestConfigParses(t *testing.T) {
 	require.NoError(t, cfg.parse(fs, []string{"--lease", "1m"}))
 	require.NoError(t, cfg.validate())
 	require.Equal(t, int64(64<<20), cfg.LogLimit)
+	require.Equal(t, int64(1<<30), cfg.ArtifactMaxFile)
+	require.Equal(t, int64(5<<30), cfg.ArtifactMaxJob)
 	require.Equal(t, time.Minute, cfg.Lease, "a flag wins over the environment")
 	require.Equal(t, 10*time.Second, cfg.AckTimeout)
 	for in, want := range map[string]int64{"1000": 1000, "2KiB": 2048, "3 GiB": 3 << 30, "5B": 5} {

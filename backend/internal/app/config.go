@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/api"
+	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -28,6 +30,9 @@ type Config struct {
 	AckTimeout time.Duration
 	// LogLimit is the most log bytes kept per job attempt.
 	LogLimit int64
+	// ArtifactMaxFile and ArtifactMaxJob bound one artifact file and all of a
+	// job attempt's artifacts, in bytes.
+	ArtifactMaxFile, ArtifactMaxJob int64
 	// SecretKey is the server key sealing secrets at rest (base64 or hex of 32
 	// bytes); empty: the key file in the data folder, made on first start.
 	SecretKey string
@@ -41,6 +46,11 @@ type Config struct {
 	// EventsPerAddress and EventsPerToken bound the event websockets open from
 	// one remote address and with one token.
 	EventsPerAddress, EventsPerToken int
+	// Store is where artifacts, caches and archived logs go: dir:PATH or
+	// s3://BUCKET/PREFIX; empty: the folder store in the data folder.
+	Store string
+	// S3 reaches the object storage an s3:// Store names.
+	S3 blob.S3Config
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -48,9 +58,12 @@ var flagEnv = map[string]string{
 	"addr": "AURA_ADDR", "data": "AURA_DATA_DIR", "database-url": "AURA_DATABASE_URL",
 	"base-url": "AURA_BASE_URL", "admin-token": "AURA_ADMIN_TOKEN", "demo": "AURA_DEMO",
 	"lease": "AURA_LEASE", "ack-timeout": "AURA_ACK_TIMEOUT", "log-limit": "AURA_LOG_LIMIT",
+	"artifact-max-file": "AURA_ARTIFACT_MAX_FILE", "artifact-max-job": "AURA_ARTIFACT_MAX_JOB",
 	"log-format": "AURA_LOG_FORMAT", "secret-key": "AURA_SECRET_KEY", "max-children": "AURA_MAX_CHILDREN",
 	"max-depth": "AURA_MAX_DEPTH", "max-batch": "AURA_MAX_BATCH", "cancel-grace": "AURA_CANCEL_GRACE",
 	"events-per-address": "AURA_EVENTS_PER_ADDRESS", "events-per-token": "AURA_EVENTS_PER_TOKEN",
+	"store": "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
+	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -66,6 +79,9 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", 10*time.Second, "time a claimed job may wait for its first heartbeat, e.g. 10s (AURA_ACK_TIMEOUT)")
 	c.LogLimit = 64 << 20
 	fs.Var((*byteSize)(&c.LogLimit), "log-limit", "log bytes kept per job attempt: bytes, or with KiB, MiB, GiB (AURA_LOG_LIMIT)")
+	c.ArtifactMaxFile, c.ArtifactMaxJob = api.DefaultArtifactMaxFile, api.DefaultArtifactMaxJob
+	fs.Var((*byteSize)(&c.ArtifactMaxFile), "artifact-max-file", "bytes one artifact file may hold: bytes, or with KiB, MiB, GiB (AURA_ARTIFACT_MAX_FILE)")
+	fs.Var((*byteSize)(&c.ArtifactMaxJob), "artifact-max-job", "artifact bytes one job attempt may upload in all (AURA_ARTIFACT_MAX_JOB)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (AURA_LOG_FORMAT)")
 	fs.StringVar(&c.SecretKey, "secret-key", "", "key sealing secrets at rest, 32 bytes in base64 or hex; empty: <data>/secret.key (AURA_SECRET_KEY)")
 	fs.IntVar(&c.MaxChildren, "max-children", store.DefaultSubmitLimits.ChildrenPerJob, "jobs one job may submit (AURA_MAX_CHILDREN)")
@@ -74,6 +90,11 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CancelGrace, "cancel-grace", 20*time.Second, "time a runner has to confirm a cancel, e.g. 20s (AURA_CANCEL_GRACE)")
 	fs.IntVar(&c.EventsPerAddress, "events-per-address", events.DefaultMaxPerAddress, "event websockets one remote address may hold (AURA_EVENTS_PER_ADDRESS)")
 	fs.IntVar(&c.EventsPerToken, "events-per-token", events.DefaultMaxPerToken, "event websockets one token may hold (AURA_EVENTS_PER_TOKEN)")
+	fs.StringVar(&c.Store, "store", "", "where artifacts, caches and archived logs go: dir:PATH or s3://BUCKET/PREFIX; empty: <data>/store (AURA_STORE)")
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint for an s3:// store: host:port (TLS) or http://host:port; empty: AWS (AURA_S3_ENDPOINT)")
+	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "", "S3 access key; empty: the AWS environment, files or instance role (AURA_S3_ACCESS_KEY)")
+	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "", "S3 secret key; prefer the variable, command lines are visible to other users (AURA_S3_SECRET_KEY)")
+	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
 }
 
 // parse parses args, then takes each flag not given from its environment
@@ -131,6 +152,9 @@ func (c *Config) validate() error {
 	}
 	if c.LogLimit <= 0 {
 		errs = append(errs, fmt.Errorf("log-limit %d: must be positive", c.LogLimit))
+	}
+	if c.ArtifactMaxFile <= 0 || c.ArtifactMaxJob <= 0 {
+		errs = append(errs, fmt.Errorf("artifact-max-file %d, artifact-max-job %d: must be positive", c.ArtifactMaxFile, c.ArtifactMaxJob))
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))

@@ -870,6 +870,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a job's artifacts
+         * @description The files the job's latest attempt that uploaded any left behind, by path: a
+         *     directory artifact is one entry per file, under the directory's name. Each
+         *     has its size, SHA-256, content type and expiry (null: kept until the
+         *     retention sweep removes it).
+         */
+        get: operations["listJobArtifacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/artifacts/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+                /**
+                 * @description The artifact's path, relative and slash-separated; it may hold slashes (a
+                 *     file inside a directory artifact), sent as they are or as `%2F`. No empty,
+                 *     `.` or `..` segment, no backslash, no control character.
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Download an artifact
+         * @description The file's bytes, as they were uploaded (never zipped), with the content type
+         *     given or found at upload, `ETag` (the SHA-256, so `If-None-Match` answers
+         *     304), `Range` (one or more ranges: 206, or 416 past the end) and
+         *     `Content-Disposition: attachment`. With `inline=1` it is `inline` instead,
+         *     under `Content-Security-Policy: sandbox`: an HTML report shows, but no
+         *     script of it runs and it has no access to the dashboard's origin (its
+         *     cookies, storage or API). `X-Content-Type-Options: nosniff` always. An
+         *     expired artifact answers 410.
+         */
+        get: operations["getJobArtifact"];
+        /**
+         * Upload an artifact
+         * @description From inside a job, with the job token of its running attempt
+         *     (`aura-runner artifact upload` does this). The body is the file's bytes,
+         *     streamed; `X-Aura-Sha256` is their SHA-256, checked once all arrived. The
+         *     file becomes visible only when it is complete and checked: a refused or
+         *     interrupted upload leaves nothing, and may simply be sent again. Uploading a
+         *     path the attempt has already uploaded replaces it. The limits per file
+         *     (AURA_ARTIFACT_MAX_FILE, 1 GiB by default) and per job attempt
+         *     (AURA_ARTIFACT_MAX_JOB, 5 GiB) are checked from `Content-Length` before the
+         *     body is read (send `Expect: 100-continue` to send nothing that would be
+         *     refused), and while it streams: 413 names the limit. A token of another job
+         *     or attempt is refused (403, or 410 once the attempt is over), as is a
+         *     runner's token. An upload that sends nothing for a minute is cut (408).
+         */
+        put: operations["uploadJobArtifact"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/complete": {
         parameters: {
             query?: never;
@@ -1710,6 +1787,28 @@ export interface components {
         };
         TokenList: {
             items: components["schemas"]["Token"][];
+        };
+        ArtifactList: {
+            items: components["schemas"]["Artifact"][];
+        };
+        /** @description A file a job uploaded. */
+        Artifact: {
+            /** @description Relative, slash-separated; a directory artifact's files share its name as their first segment. */
+            path: string;
+            /** Format: int64 */
+            size: number;
+            /** @description The SHA-256 of the bytes, in hex. */
+            sha256: string;
+            contentType: string;
+            /** @description The attempt of the job that uploaded it. */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When it is deleted; null when no expiry was asked for.
+             */
+            expiresAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
         };
         ClaimRequest: {
             /** @description The runner's tags, in priority order. */
@@ -3783,6 +3882,173 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listJobArtifacts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The artifacts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getJobArtifact: {
+        parameters: {
+            query?: {
+                /** @description 1 shows the file in the browser (sandboxed) instead of downloading it. */
+                inline?: "0" | "1" | "true" | "false";
+            };
+            header?: {
+                /** @description Byte ranges to return, as in RFC 9110 (bytes=0-99). */
+                Range?: string;
+            };
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+                /**
+                 * @description The artifact's path, relative and slash-separated; it may hold slashes (a
+                 *     file inside a directory artifact), sent as they are or as `%2F`. No empty,
+                 *     `.` or `..` segment, no backslash, no control character.
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole file. */
+            200: {
+                headers: {
+                    /** @description The file's SHA-256 in quotes. */
+                    ETag?: string;
+                    /** @description attachment (or inline with `inline=1`) and the file's name. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            /** @description The ranges asked for. */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            /** @description The file matches `If-None-Match`. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description The artifact expired; the message says when. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The range lies past the end of the file. */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    uploadJobArtifact: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The body's SHA-256, 64 hex digits. */
+                "X-Aura-Sha256": string;
+                /** @description Delete the artifact this many seconds after upload (at most ten years). */
+                "X-Aura-Expire-Seconds"?: number;
+            };
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+                /**
+                 * @description The artifact's path, relative and slash-separated; it may hold slashes (a
+                 *     file inside a directory artifact), sent as they are or as `%2F`. No empty,
+                 *     `.` or `..` segment, no backslash, no control character.
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "*/*": string;
+            };
+        };
+        responses: {
+            /** @description The artifact is stored and visible. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Artifact"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            410: components["responses"]["Gone"];
+            /**
+             * @description The file, or the job attempt's artifacts with it, would pass a limit
+             *     (AURA_ARTIFACT_MAX_FILE, AURA_ARTIFACT_MAX_JOB); the message names it.
+             *     Nothing was kept.
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -284,6 +284,30 @@ func (e MeKind) Valid() bool {
 	}
 }
 
+// Defines values for GetJobArtifactParamsInline.
+const (
+	GetJobArtifactParamsInlineFalse GetJobArtifactParamsInline = "false"
+	GetJobArtifactParamsInlineN0    GetJobArtifactParamsInline = "0"
+	GetJobArtifactParamsInlineN1    GetJobArtifactParamsInline = "1"
+	GetJobArtifactParamsInlineTrue  GetJobArtifactParamsInline = "true"
+)
+
+// Valid indicates whether the value is a known member of the GetJobArtifactParamsInline enum.
+func (e GetJobArtifactParamsInline) Valid() bool {
+	switch e {
+	case GetJobArtifactParamsInlineFalse:
+		return true
+	case GetJobArtifactParamsInlineN0:
+		return true
+	case GetJobArtifactParamsInlineN1:
+		return true
+	case GetJobArtifactParamsInlineTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListQueueParamsStatus.
 const (
 	ListQueueParamsStatusQueued  ListQueueParamsStatus = "queued"
@@ -300,6 +324,29 @@ func (e ListQueueParamsStatus) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Artifact A file a job uploaded.
+type Artifact struct {
+	// Attempt The attempt of the job that uploaded it.
+	Attempt     int       `json:"attempt"`
+	ContentType string    `json:"contentType"`
+	CreatedAt   time.Time `json:"createdAt"`
+
+	// ExpiresAt When it is deleted; null when no expiry was asked for.
+	ExpiresAt *time.Time `json:"expiresAt"`
+
+	// Path Relative, slash-separated; a directory artifact's files share its name as their first segment.
+	Path string `json:"path"`
+
+	// Sha256 The SHA-256 of the bytes, in hex.
+	Sha256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// ArtifactList defines model for ArtifactList.
+type ArtifactList struct {
+	Items []Artifact `json:"items"`
 }
 
 // AttemptRef defines model for AttemptRef.
@@ -1338,6 +1385,27 @@ type ReceiveHookFormdataBody struct {
 	Payload *string `form:"payload,omitempty" json:"payload,omitempty"`
 }
 
+// GetJobArtifactParams defines parameters for GetJobArtifact.
+type GetJobArtifactParams struct {
+	// Inline 1 shows the file in the browser (sandboxed) instead of downloading it.
+	Inline *GetJobArtifactParamsInline `form:"inline,omitempty" json:"inline,omitempty"`
+
+	// Range Byte ranges to return, as in RFC 9110 (bytes=0-99).
+	Range *string `json:"Range,omitempty"`
+}
+
+// GetJobArtifactParamsInline defines parameters for GetJobArtifact.
+type GetJobArtifactParamsInline string
+
+// UploadJobArtifactParams defines parameters for UploadJobArtifact.
+type UploadJobArtifactParams struct {
+	// XAuraSha256 The body's SHA-256, 64 hex digits.
+	XAuraSha256 string `json:"X-Aura-Sha256"`
+
+	// XAuraExpireSeconds Delete the artifact this many seconds after upload (at most ten years).
+	XAuraExpireSeconds *int64 `json:"X-Aura-Expire-Seconds,omitempty"`
+}
+
 // GetJobLogParams defines parameters for GetJobLog.
 type GetJobLogParams struct {
 	// Attempt The attempt to read; the current one when absent.
@@ -1920,6 +1988,50 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
 	ApproveJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListJobArtifacts List a job's artifacts
+	//
+	// The files the job's latest attempt that uploaded any left behind, by path: a
+	// directory artifact is one entry per file, under the directory's name. Each
+	// has its size, SHA-256, content type and expiry (null: kept until the
+	// retention sweep removes it).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/artifacts (the `ListJobArtifacts` operationId).
+	ListJobArtifacts(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetJobArtifact Download an artifact
+	//
+	// The file's bytes, as they were uploaded (never zipped), with the content type
+	// given or found at upload, `ETag` (the SHA-256, so `If-None-Match` answers
+	// 304), `Range` (one or more ranges: 206, or 416 past the end) and
+	// `Content-Disposition: attachment`. With `inline=1` it is `inline` instead,
+	// under `Content-Security-Policy: sandbox`: an HTML report shows, but no
+	// script of it runs and it has no access to the dashboard's origin (its
+	// cookies, storage or API). `X-Content-Type-Options: nosniff` always. An
+	// expired artifact answers 410.
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/artifacts/{path} (the `GetJobArtifact` operationId).
+	GetJobArtifact(ctx context.Context, id Id, path string, params *GetJobArtifactParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UploadJobArtifactWithBody Upload an artifact
+	//
+	// From inside a job, with the job token of its running attempt
+	// (`aura-runner artifact upload` does this). The body is the file's bytes,
+	// streamed; `X-Aura-Sha256` is their SHA-256, checked once all arrived. The
+	// file becomes visible only when it is complete and checked: a refused or
+	// interrupted upload leaves nothing, and may simply be sent again. Uploading a
+	// path the attempt has already uploaded replaces it. The limits per file
+	// (AURA_ARTIFACT_MAX_FILE, 1 GiB by default) and per job attempt
+	// (AURA_ARTIFACT_MAX_JOB, 5 GiB) are checked from `Content-Length` before the
+	// body is read (send `Expect: 100-continue` to send nothing that would be
+	// refused), and while it streams: 413 names the limit. A token of another job
+	// or attempt is refused (403, or 410 once the attempt is over), as is a
+	// runner's token. An upload that sends nothing for a minute is cut (408).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/jobs/{id}/artifacts/{path} (the `UploadJobArtifact` operationId).
+	UploadJobArtifactWithBody(ctx context.Context, id Id, path string, params *UploadJobArtifactParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CancelJob Cancel a job
 	//
@@ -3021,6 +3133,80 @@ func (c *Client) GetJob(ctx context.Context, id Id, reqEditors ...RequestEditorF
 // Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
 func (c *Client) ApproveJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewApproveJobRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListJobArtifacts List a job's artifacts
+//
+// The files the job's latest attempt that uploaded any left behind, by path: a
+// directory artifact is one entry per file, under the directory's name. Each
+// has its size, SHA-256, content type and expiry (null: kept until the
+// retention sweep removes it).
+//
+// Corresponds with GET /api/v1/jobs/{id}/artifacts (the `ListJobArtifacts` operationId).
+func (c *Client) ListJobArtifacts(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListJobArtifactsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetJobArtifact Download an artifact
+//
+// The file's bytes, as they were uploaded (never zipped), with the content type
+// given or found at upload, `ETag` (the SHA-256, so `If-None-Match` answers
+// 304), `Range` (one or more ranges: 206, or 416 past the end) and
+// `Content-Disposition: attachment`. With `inline=1` it is `inline` instead,
+// under `Content-Security-Policy: sandbox`: an HTML report shows, but no
+// script of it runs and it has no access to the dashboard's origin (its
+// cookies, storage or API). `X-Content-Type-Options: nosniff` always. An
+// expired artifact answers 410.
+//
+// Corresponds with GET /api/v1/jobs/{id}/artifacts/{path} (the `GetJobArtifact` operationId).
+func (c *Client) GetJobArtifact(ctx context.Context, id Id, path string, params *GetJobArtifactParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJobArtifactRequest(c.Server, id, path, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UploadJobArtifactWithBody Upload an artifact
+//
+// From inside a job, with the job token of its running attempt
+// (`aura-runner artifact upload` does this). The body is the file's bytes,
+// streamed; `X-Aura-Sha256` is their SHA-256, checked once all arrived. The
+// file becomes visible only when it is complete and checked: a refused or
+// interrupted upload leaves nothing, and may simply be sent again. Uploading a
+// path the attempt has already uploaded replaces it. The limits per file
+// (AURA_ARTIFACT_MAX_FILE, 1 GiB by default) and per job attempt
+// (AURA_ARTIFACT_MAX_JOB, 5 GiB) are checked from `Content-Length` before the
+// body is read (send `Expect: 100-continue` to send nothing that would be
+// refused), and while it streams: 413 names the limit. A token of another job
+// or attempt is refused (403, or 410 once the attempt is over), as is a
+// runner's token. An upload that sends nothing for a minute is cut (408).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/jobs/{id}/artifacts/{path} (the `UploadJobArtifact` operationId).
+func (c *Client) UploadJobArtifactWithBody(ctx context.Context, id Id, path string, params *UploadJobArtifactParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadJobArtifactRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4624,6 +4810,190 @@ func NewApproveJobRequest(server string, id Id) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListJobArtifactsRequest constructs an http.Request for the ListJobArtifacts method
+func NewListJobArtifactsRequest(server string, id Id) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/artifacts", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetJobArtifactRequest constructs an http.Request for the GetJobArtifact method
+func NewGetJobArtifactRequest(server string, id Id, path string, params *GetJobArtifactParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "path", path, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/artifacts/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Inline != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "inline", *params.Inline, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.Range != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Range", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewUploadJobArtifactRequestWithBody constructs an http.Request for the UploadJobArtifact method, with any body, and a specified content type
+func NewUploadJobArtifactRequestWithBody(server string, id Id, path string, params *UploadJobArtifactParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "path", path, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/artifacts/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Aura-Sha256", params.XAuraSha256, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Aura-Sha256", headerParam0)
+
+		if params.XAuraExpireSeconds != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Aura-Expire-Seconds", *params.XAuraExpireSeconds, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Aura-Expire-Seconds", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -7075,6 +7445,54 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
 	ApproveJobWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*ApproveJobResponse, error)
 
+	// ListJobArtifactsWithResponse List a job's artifacts
+	//
+	// The files the job's latest attempt that uploaded any left behind, by path: a
+	// directory artifact is one entry per file, under the directory's name. Each
+	// has its size, SHA-256, content type and expiry (null: kept until the
+	// retention sweep removes it).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/artifacts (the `ListJobArtifacts` operationId).
+	ListJobArtifactsWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*ListJobArtifactsResponse, error)
+
+	// GetJobArtifactWithResponse Download an artifact
+	//
+	// The file's bytes, as they were uploaded (never zipped), with the content type
+	// given or found at upload, `ETag` (the SHA-256, so `If-None-Match` answers
+	// 304), `Range` (one or more ranges: 206, or 416 past the end) and
+	// `Content-Disposition: attachment`. With `inline=1` it is `inline` instead,
+	// under `Content-Security-Policy: sandbox`: an HTML report shows, but no
+	// script of it runs and it has no access to the dashboard's origin (its
+	// cookies, storage or API). `X-Content-Type-Options: nosniff` always. An
+	// expired artifact answers 410.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/artifacts/{path} (the `GetJobArtifact` operationId).
+	GetJobArtifactWithResponse(ctx context.Context, id Id, path string, params *GetJobArtifactParams, reqEditors ...RequestEditorFn) (*GetJobArtifactResponse, error)
+
+	// UploadJobArtifactWithBodyWithResponse Upload an artifact
+	//
+	// From inside a job, with the job token of its running attempt
+	// (`aura-runner artifact upload` does this). The body is the file's bytes,
+	// streamed; `X-Aura-Sha256` is their SHA-256, checked once all arrived. The
+	// file becomes visible only when it is complete and checked: a refused or
+	// interrupted upload leaves nothing, and may simply be sent again. Uploading a
+	// path the attempt has already uploaded replaces it. The limits per file
+	// (AURA_ARTIFACT_MAX_FILE, 1 GiB by default) and per job attempt
+	// (AURA_ARTIFACT_MAX_JOB, 5 GiB) are checked from `Content-Length` before the
+	// body is read (send `Expect: 100-continue` to send nothing that would be
+	// refused), and while it streams: 413 names the limit. A token of another job
+	// or attempt is refused (403, or 410 once the attempt is over), as is a
+	// runner's token. An upload that sends nothing for a minute is cut (408).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/jobs/{id}/artifacts/{path} (the `UploadJobArtifact` operationId).
+	UploadJobArtifactWithBodyWithResponse(ctx context.Context, id Id, path string, params *UploadJobArtifactParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadJobArtifactResponse, error)
+
 	// CancelJobWithResponse Cancel a job
 	//
 	// Cancels a job that has not ended (admin token, project token, or a job token
@@ -8836,6 +9254,305 @@ func (r ApproveJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ApproveJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListJobArtifactsResponse503Headers the declared response headers of an HTTP 503 response for ListJobArtifacts
+type ListJobArtifactsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListJobArtifactsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ArtifactList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListJobArtifactsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListJobArtifactsResponse) GetJSON200() *ArtifactList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListJobArtifactsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListJobArtifactsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListJobArtifactsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListJobArtifactsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListJobArtifactsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListJobArtifactsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListJobArtifactsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListJobArtifactsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListJobArtifactsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListJobArtifactsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetJobArtifactResponse200Headers the declared response headers of an HTTP 200 response for GetJobArtifact
+type GetJobArtifactResponse200Headers struct {
+	ContentDisposition *string
+	ETag               *string
+}
+
+// GetJobArtifactResponse503Headers the declared response headers of an HTTP 503 response for GetJobArtifact
+type GetJobArtifactResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetJobArtifactResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetJobArtifactResponse200Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobArtifactResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetJobArtifactResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetJobArtifactResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetJobArtifactResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJobArtifactResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetJobArtifactResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJobArtifactResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobArtifactResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJobArtifactResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJobArtifactResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJobArtifactResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJobArtifactResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UploadJobArtifactResponse503Headers the declared response headers of an HTTP 503 response for UploadJobArtifact
+type UploadJobArtifactResponse503Headers struct {
+	RetryAfter *int
+}
+
+type UploadJobArtifactResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Artifact
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UploadJobArtifactResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON201() *Artifact {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON410() *Gone {
+	return r.JSON410
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UploadJobArtifactResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UploadJobArtifactResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UploadJobArtifactResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UploadJobArtifactResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UploadJobArtifactResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13062,6 +13779,72 @@ func (c *ClientWithResponses) ApproveJobWithResponse(ctx context.Context, id Id,
 	return ParseApproveJobResponse(rsp)
 }
 
+// ListJobArtifactsWithResponse List a job's artifacts
+//
+// The files the job's latest attempt that uploaded any left behind, by path: a
+// directory artifact is one entry per file, under the directory's name. Each
+// has its size, SHA-256, content type and expiry (null: kept until the
+// retention sweep removes it).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/jobs/{id}/artifacts (the `ListJobArtifacts` operationId).
+func (c *ClientWithResponses) ListJobArtifactsWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*ListJobArtifactsResponse, error) {
+	rsp, err := c.ListJobArtifacts(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListJobArtifactsResponse(rsp)
+}
+
+// GetJobArtifactWithResponse Download an artifact
+//
+// The file's bytes, as they were uploaded (never zipped), with the content type
+// given or found at upload, `ETag` (the SHA-256, so `If-None-Match` answers
+// 304), `Range` (one or more ranges: 206, or 416 past the end) and
+// `Content-Disposition: attachment`. With `inline=1` it is `inline` instead,
+// under `Content-Security-Policy: sandbox`: an HTML report shows, but no
+// script of it runs and it has no access to the dashboard's origin (its
+// cookies, storage or API). `X-Content-Type-Options: nosniff` always. An
+// expired artifact answers 410.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/jobs/{id}/artifacts/{path} (the `GetJobArtifact` operationId).
+func (c *ClientWithResponses) GetJobArtifactWithResponse(ctx context.Context, id Id, path string, params *GetJobArtifactParams, reqEditors ...RequestEditorFn) (*GetJobArtifactResponse, error) {
+	rsp, err := c.GetJobArtifact(ctx, id, path, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJobArtifactResponse(rsp)
+}
+
+// UploadJobArtifactWithBodyWithResponse Upload an artifact
+//
+// From inside a job, with the job token of its running attempt
+// (`aura-runner artifact upload` does this). The body is the file's bytes,
+// streamed; `X-Aura-Sha256` is their SHA-256, checked once all arrived. The
+// file becomes visible only when it is complete and checked: a refused or
+// interrupted upload leaves nothing, and may simply be sent again. Uploading a
+// path the attempt has already uploaded replaces it. The limits per file
+// (AURA_ARTIFACT_MAX_FILE, 1 GiB by default) and per job attempt
+// (AURA_ARTIFACT_MAX_JOB, 5 GiB) are checked from `Content-Length` before the
+// body is read (send `Expect: 100-continue` to send nothing that would be
+// refused), and while it streams: 413 names the limit. A token of another job
+// or attempt is refused (403, or 410 once the attempt is over), as is a
+// runner's token. An upload that sends nothing for a minute is cut (408).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/jobs/{id}/artifacts/{path} (the `UploadJobArtifact` operationId).
+func (c *ClientWithResponses) UploadJobArtifactWithBodyWithResponse(ctx context.Context, id Id, path string, params *UploadJobArtifactParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadJobArtifactResponse, error) {
+	rsp, err := c.UploadJobArtifactWithBody(ctx, id, path, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadJobArtifactResponse(rsp)
+}
+
 // CancelJobWithResponse Cancel a job
 //
 // Cancels a job that has not ended (admin token, project token, or a job token
@@ -15034,6 +15817,290 @@ func ParseApproveJobResponse(rsp *http.Response) (*ApproveJobResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers ApproveJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListJobArtifactsResponse parses an HTTP response from a ListJobArtifactsWithResponse call
+func ParseListJobArtifactsResponse(rsp *http.Response) (*ListJobArtifactsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListJobArtifactsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ArtifactList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListJobArtifactsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetJobArtifactResponse parses an HTTP response from a GetJobArtifactWithResponse call
+func ParseGetJobArtifactResponse(rsp *http.Response) (*GetJobArtifactResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJobArtifactResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetJobArtifactResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetJobArtifactResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUploadJobArtifactResponse parses an HTTP response from a UploadJobArtifactWithResponse call
+func ParseUploadJobArtifactResponse(rsp *http.Response) (*UploadJobArtifactResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UploadJobArtifactResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Artifact
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers UploadJobArtifactResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
