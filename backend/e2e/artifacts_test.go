@@ -80,6 +80,18 @@ func TestArtifactsBetweenJobs(t *testing.T) {
 	require.Equal(t, "succeeded", u.Status, s.log(use.ID))
 	require.Contains(t, s.log(use.ID), "hello artifacts")
 
+	// In a private project too, a later job downloads what an earlier one built.
+	s.call("PATCH", "/api/v1/projects/arts", s.admin, map[string]any{"private": true}, nil, 200)
+	private := s.submit(tok, map[string]any{"name": "private", "env": map[string]string{"BUILD": fmt.Sprint(build.ID)}, "cmd": `
+		set -e
+		aura-runner artifact download --job "$BUILD" --dest got dist/hello.txt
+		cat got/dist/hello.txt`})
+	p := s.waitStatus(private.ID, 30*time.Second, "succeeded", "failed")
+	s.call("GET", fmt.Sprintf("/api/v1/jobs/%d/artifacts", build.ID), "", nil, nil, 404)
+	s.call("PATCH", "/api/v1/projects/arts", s.admin, map[string]any{"private": false}, nil, 200)
+	require.Equal(t, "succeeded", p.Status, s.log(private.ID))
+	require.Contains(t, s.log(private.ID), "hello artifacts")
+
 	big := s.submit(tok, map[string]any{"name": "big", "cmd": `
 		head -c 2000000 /dev/zero > big.iso
 		aura-runner artifact upload big.iso`})

@@ -135,10 +135,11 @@ var permRoutes = map[string]struct {
 		codes: "404 401 401 404 404 404 200 200 200"},
 	"GET /api/v1/jobs/{id}/log/times": {path: "/api/v1/jobs/{this}/log/times",
 		codes: "404 401 401 404 404 404 200 200 200"},
+	// Any job of the project downloads what another built, even in a private one.
 	"GET /api/v1/jobs/{id}/artifacts": {path: "/api/v1/jobs/{this}/artifacts",
-		codes: "404 401 401 404 404 404 200 200 200"},
+		codes: "404 401 401 404 404 200 200 200 200"},
 	"GET /api/v1/jobs/{id}/artifacts/{path}": {path: "/api/v1/jobs/{this}/artifacts/report.txt",
-		codes: "404 401 401 404 404 404 200 200 200"},
+		codes: "404 401 401 404 404 200 200 200 200"},
 	// Only the job's own token uploads (400 here: the body has no X-Aura-Sha256).
 	"PUT /api/v1/jobs/{id}/artifacts/{path}": {path: "/api/v1/jobs/{this}/artifacts/new.txt", raw: "x",
 		codes: "401 401 401 403 403 403 400 403 403"},

@@ -139,9 +139,9 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/log", may(auth.HoldJob, heldJob), h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", may(auth.ReadJob, job), h.getJobLog).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/log/times", may(auth.ReadJob, job), h.getJobLogTimes).Methods(http.MethodGet)
-	v1.HandleFunc("/jobs/{id}/artifacts", may(auth.ReadJob, job), h.listArtifacts).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/artifacts", may(auth.ReadArtifacts, job), h.listArtifacts).Methods(http.MethodGet)
 	// {path} takes the rest of the path: a file inside a directory artifact.
-	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.ReadJob, job), h.getArtifact).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.ReadArtifacts, job), h.getArtifact).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.HoldJob, heldJob), h.uploadArtifact).Methods(http.MethodPut)
 	v1.HandleFunc("/jobs/{id}/complete", may(auth.HoldJob, heldJob), h.completeJob).Methods(http.MethodPost)
 	v1.HandleFunc("/events", anyone, h.events).Methods(http.MethodGet)

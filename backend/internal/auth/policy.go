@@ -16,6 +16,8 @@ const (
 	ReadProjectJobs Action = "readProjectJobs"
 	// ReadJob reads one job (Resource.Job) and its log.
 	ReadJob Action = "readJob"
+	// ReadArtifacts lists and downloads a job's artifacts (Resource.Job).
+	ReadArtifacts Action = "readArtifacts"
 	// Submit submits jobs into the project.
 	Submit Action = "submit"
 	// Cancel cancels a job (Resource.Job).
@@ -84,6 +86,7 @@ var projectRoles = map[Action]Role{
 	ReadProject:        RoleViewer,
 	ReadProjectJobs:    RoleViewer,
 	ReadJob:            RoleViewer,
+	ReadArtifacts:      RoleViewer,
 	Submit:             RoleDeveloper,
 	Cancel:             RoleDeveloper,
 	Retry:              RoleDeveloper,
@@ -93,7 +96,7 @@ var projectRoles = map[Action]Role{
 }
 
 // publicReads are the project actions anyone may do on a public project.
-var publicReads = map[Action]bool{ReadProject: true, ReadProjectJobs: true, ReadJob: true}
+var publicReads = map[Action]bool{ReadProject: true, ReadProjectJobs: true, ReadJob: true, ReadArtifacts: true}
 
 // roleIn is p's role in project: the admin maintains every project, a project
 // token develops in its own. A job token has no role: what it may do is
@@ -117,7 +120,7 @@ func Allows(p *Principal, a Action, res Resource) bool {
 		if res.Project == nil {
 			return false
 		}
-		if (a == ReadJob || a == Cancel || a == Retry || a == Approve) && res.Job == nil {
+		if (a == ReadJob || a == ReadArtifacts || a == Cancel || a == Retry || a == Approve) && res.Job == nil {
 			return false
 		}
 		if !res.Project.Private && publicReads[a] {
@@ -144,15 +147,17 @@ func Allows(p *Principal, a Action, res Resource) bool {
 }
 
 // jobMay is what a running job's token may do in its own project: see the
-// project, submit into it (as the new jobs' parent), and read and cancel its
-// own job and the jobs it submitted. Nothing more of a private project: the
-// token is handed to the job's command, which may run code from anyone who can push.
+// project, submit into it (as the new jobs' parent), read and cancel its own
+// job and the jobs it submitted, and download the artifacts of any job of the
+// project (a later job uses what an earlier one built, which is what artifacts
+// are for). Nothing more of a private project: the token is handed to the
+// job's command, which may run code from anyone who can push.
 func (p *Principal) jobMay(a Action, res Resource) bool {
 	if p == nil || p.Kind != KindJob || res.Project.ID != p.ProjectID {
 		return false
 	}
 	switch a {
-	case ReadProject, Submit:
+	case ReadProject, Submit, ReadArtifacts:
 		return true
 	case ReadJob, Cancel:
 		return res.Job.ID == p.JobID || containsID(res.Job.SubmittedBy, p.JobID)
