@@ -55,7 +55,7 @@ func TestAllows(t *testing.T) {
 		{ReadJob, Resource{Project: priv1, Job: childJob}, ". x x . x"},
 		{ReadJob, Resource{Project: priv1, Job: otherJob}, ". x x . ."},
 		{ReadJob, Resource{Project: public2, Job: otherJob}, "x x x x x"},
-		{ReadJob, Resource{Project: priv1}, ". . . . ."}, // no job named
+		{ReadJob, Resource{Project: priv1}, ". . . . ."},                      // no job named
 		{ReadArtifacts, Resource{Project: priv1, Job: otherJob}, ". x x . x"}, // a job uses what another built
 		{ReadArtifacts, Resource{Project: priv2, Job: otherJob}, ". x . . ."},
 		{ReadArtifacts, Resource{Project: public2, Job: otherJob}, "x x x x x"},
