@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
@@ -27,6 +28,8 @@ type Deps struct {
 	Integrations *integrations.Service
 	// Events serves GET /api/v1/events; nil answers 503.
 	Events *events.Hub
+	// Blobs keeps artifacts, caches and archived logs (blob.Open: a folder or S3).
+	Blobs blob.Store
 	// Web serves the single-page app: every GET outside /api that no route takes.
 	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.

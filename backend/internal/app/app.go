@@ -22,6 +22,7 @@ import (
 
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
@@ -103,6 +104,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 
+	// Open the store before the database too: a wrong spec or an unreachable
+	// S3 endpoint is a configuration error to report at once.
+	blobs, err := blob.Open(ctx, cfg.Store, cfg.DataDir, cfg.S3)
+	if err != nil {
+		return fmt.Errorf("store (--store, AURA_STORE): %w", err)
+	}
+
 	// The embedded cluster's supervisor ends the server when it cannot restart it.
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
@@ -177,7 +185,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
 	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
-		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge})
+		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs})
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)

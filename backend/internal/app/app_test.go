@@ -41,6 +41,9 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AURA_DEMO", "yes please", "true or false"},
 		{"AURA_LOG_FORMAT", "xml", "use text or json"},
 		{"AURA_LEASE", "-5s", "must be positive"},
+		{"AURA_STORE", "ftp://bucket", "AURA_STORE"},
+		{"AURA_STORE", "dir:", "names no folder"},
+		{"AURA_STORE", "s3://", "names no bucket"},
 	} {
 		t.Run(c.env+"="+c.val, func(t *testing.T) {
 			t.Setenv(c.env, c.val)
@@ -49,6 +52,17 @@ func TestConfigRefusesBadValues(t *testing.T) {
 			require.Contains(t, stderr, c.want)
 		})
 	}
+}
+
+// TestServeRefusesUnreachableStore: an s3:// store whose endpoint does not
+// answer stops serve at start, naming the store and the endpoint.
+func TestServeRefusesUnreachableStore(t *testing.T) {
+	t.Setenv("AURA_STORE", "s3://aura-artifacts")
+	t.Setenv("AURA_S3_ENDPOINT", "http://127.0.0.1:1")
+	code, _, stderr := run(t, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "d"))
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "AURA_STORE")
+	require.Contains(t, stderr, "127.0.0.1:1")
 }
 
 func TestConfigParses(t *testing.T) {

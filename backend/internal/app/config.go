@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	// EventsPerAddress and EventsPerToken bound the event websockets open from
 	// one remote address and with one token.
 	EventsPerAddress, EventsPerToken int
+	// Store is where artifacts, caches and archived logs go: dir:PATH or
+	// s3://BUCKET/PREFIX; empty: the folder store in the data folder.
+	Store string
+	// S3 reaches the object storage an s3:// Store names.
+	S3 blob.S3Config
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -51,6 +57,8 @@ var flagEnv = map[string]string{
 	"log-format": "AURA_LOG_FORMAT", "secret-key": "AURA_SECRET_KEY", "max-children": "AURA_MAX_CHILDREN",
 	"max-depth": "AURA_MAX_DEPTH", "max-batch": "AURA_MAX_BATCH", "cancel-grace": "AURA_CANCEL_GRACE",
 	"events-per-address": "AURA_EVENTS_PER_ADDRESS", "events-per-token": "AURA_EVENTS_PER_TOKEN",
+	"store": "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
+	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -74,6 +82,11 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CancelGrace, "cancel-grace", 20*time.Second, "time a runner has to confirm a cancel, e.g. 20s (AURA_CANCEL_GRACE)")
 	fs.IntVar(&c.EventsPerAddress, "events-per-address", events.DefaultMaxPerAddress, "event websockets one remote address may hold (AURA_EVENTS_PER_ADDRESS)")
 	fs.IntVar(&c.EventsPerToken, "events-per-token", events.DefaultMaxPerToken, "event websockets one token may hold (AURA_EVENTS_PER_TOKEN)")
+	fs.StringVar(&c.Store, "store", "", "where artifacts, caches and archived logs go: dir:PATH or s3://BUCKET/PREFIX; empty: <data>/store (AURA_STORE)")
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint for an s3:// store: host:port (TLS) or http://host:port; empty: AWS (AURA_S3_ENDPOINT)")
+	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "", "S3 access key; empty: the AWS environment, files or instance role (AURA_S3_ACCESS_KEY)")
+	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "", "S3 secret key; prefer the variable, command lines are visible to other users (AURA_S3_SECRET_KEY)")
+	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
 }
 
 // parse parses args, then takes each flag not given from its environment
