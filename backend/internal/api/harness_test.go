@@ -84,6 +84,7 @@ type bundleOptions struct {
 	eventQueue     int
 	eventWriteWait time.Duration
 	eventRecheck   time.Duration
+	cacheMax       int64
 }
 
 func setup(t *testing.T) *testBundle {
@@ -134,7 +135,8 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
 	forge := &integrations.Service{Store: st, BaseURL: "http://aura.test", Reporter: integrations.NewReporter(5 * time.Second)}
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge}))
+	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub, LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge,
+		Blobs: testBlobs(t), CacheMaxProject: o.cacheMax}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
