@@ -1,5 +1,6 @@
 // Command aura-runner takes jobs from an Aura server and runs them, or, as
-// `aura-runner submit`, submits a job from inside one.
+// `aura-runner submit`, submits a job from inside one (and `aura-runner cache`
+// saves and restores caches there).
 //
 //	aura-runner --server http://aura:8420 --token AURA_RUNNERKEY_… --tag native,linux
 //
@@ -22,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/aura-ci/aura/runner/internal/agent"
+	"github.com/aura-ci/aura/runner/internal/cache"
 	"github.com/aura-ci/aura/runner/internal/config"
 	"github.com/aura-ci/aura/runner/internal/submit"
 )
@@ -85,6 +87,9 @@ func versionOf(info *debug.BuildInfo, rev string, modified bool) string {
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "submit" {
 		return submit.Main(args[1:], version)
+	}
+	if len(args) > 0 && args[0] == "cache" {
+		return cache.Main(args[1:], version)
 	}
 	cfg, err := config.Load(args, os.Getenv, os.Stderr)
 	switch {
