@@ -267,3 +267,68 @@ func TestCacheInvalidKeys(t *testing.T) {
 	key, _ := b.restoreCache(job, strings.Repeat("k", 255), "prefix/")
 	require.Empty(t, key, "255 characters and a prefix ending in / are fine")
 }
+
+// startSave begins a streamed save of key and returns the writer of its body
+// and the channel its status arrives on.
+func (b *testBundle) startSave(token, key string) (*io.PipeWriter, <-chan int) {
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PUT", b.url+cachePath(key), pr)
+	require.NoError(b.t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/gzip")
+	status := make(chan int, 1)
+	go func() {
+		resp, err := b.client.Do(req)
+		if err != nil {
+			status <- 0
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	return pw, status
+}
+
+// TestCacheConcurrentSaves: of two saves of one key under way together, the
+// first to complete wins; the other is a no-op and leaves no blob.
+func TestCacheConcurrentSaves(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.cacheJob("own")
+	first, firstStatus := b.startSave(job, "k")
+	second, secondStatus := b.startSave(job, "k")
+	_, err := first.Write([]byte("first "))
+	require.NoError(t, err)
+	_, err = second.Write([]byte("second "))
+	require.NoError(t, err)
+	require.NoError(t, second.Close())
+	require.Equal(t, http.StatusCreated, <-secondStatus)
+	// The first handler is (almost always) past its "exists?" check and storing
+	// its blob; if not, it answers at once without reading: a no-op either way.
+	_, _ = first.Write([]byte("late"))
+	_ = first.Close()
+	require.Equal(t, http.StatusOK, <-firstStatus)
+	_, body := b.restoreCache(job, "k")
+	require.Equal(t, "second ", body)
+	require.Len(t, blobKeys(t), 1)
+}
+
+// TestCacheStreamedTooLarge: a streamed body past the bound (no length given
+// up front) is cut at the bound with 413 and leaves nothing.
+func TestCacheStreamedTooLarge(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{cacheMax: 1000})
+	job := b.cacheJob("own")
+	w, status := b.startSave(job, "big")
+	go func() {
+		for range 10 {
+			if _, err := w.Write(bytes.Repeat([]byte("z"), 500)); err != nil {
+				return
+			}
+		}
+		w.Close()
+	}()
+	require.Equal(t, http.StatusRequestEntityTooLarge, <-status)
+	require.Equal(t, 0, b.count("caches"))
+	require.Empty(t, blobKeys(t))
+}
