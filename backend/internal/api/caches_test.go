@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,21 +19,24 @@ import (
 	"github.com/aura-ci/aura/backend/internal/blob"
 )
 
-// bundleBlobs holds each test bundle's blob store, by the test that set it up.
+// bundleBlobs holds each test bundle's blob folder, by the test that set it up.
 var bundleBlobs sync.Map
 
 // testBlobs is a folder store in a temporary folder, for a test bundle.
 func testBlobs(t testing.TB) blob.Store {
-	s, err := blob.NewDir(t.TempDir())
+	dir := t.TempDir()
+	s, err := blob.NewDir(dir)
 	require.NoError(t, err)
-	bundleBlobs.Store(t, s)
+	bundleBlobs.Store(t, dir)
 	return s
 }
 
 // blobKeys lists the cache blobs of the bundle set up by t.
 func blobKeys(t testing.TB) []string {
-	s, _ := bundleBlobs.Load(t)
-	infos, err := s.(blob.Store).List(t.Context(), "caches/")
+	dir, _ := bundleBlobs.Load(t)
+	s, err := blob.NewDir(dir.(string))
+	require.NoError(t, err)
+	infos, err := s.List(t.Context(), "caches/")
 	require.NoError(t, err)
 	var keys []string
 	for _, i := range infos {
@@ -296,17 +300,21 @@ func TestCacheConcurrentSaves(t *testing.T) {
 	b := setup(t)
 	job := b.cacheJob("own")
 	first, firstStatus := b.startSave(job, "k")
-	second, secondStatus := b.startSave(job, "k")
-	_, err := first.Write([]byte("first "))
+	_, err := first.Write(bytes.Repeat([]byte("1"), 64<<10)) // past the client's buffers
 	require.NoError(t, err)
+	dir, _ := bundleBlobs.Load(t)
+	require.Eventually(t, func() bool {
+		tmp, _ := filepath.Glob(filepath.Join(dir.(string), "caches", "*", ".aura-tmp-*"))
+		return len(tmp) == 1
+	}, 5*time.Second, 10*time.Millisecond, "the first save is storing its blob")
+	second, secondStatus := b.startSave(job, "k")
 	_, err = second.Write([]byte("second "))
 	require.NoError(t, err)
 	require.NoError(t, second.Close())
 	require.Equal(t, http.StatusCreated, <-secondStatus)
-	// The first handler is (almost always) past its "exists?" check and storing
-	// its blob; if not, it answers at once without reading: a no-op either way.
-	_, _ = first.Write([]byte("late"))
-	_ = first.Close()
+	_, err = first.Write([]byte("late"))
+	require.NoError(t, err)
+	require.NoError(t, first.Close())
 	require.Equal(t, http.StatusOK, <-firstStatus)
 	_, body := b.restoreCache(job, "k")
 	require.Equal(t, "second ", body)
