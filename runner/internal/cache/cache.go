@@ -16,11 +16,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/aura-ci/aura/runner/internal/backoff"
 )
 
 const usageText = `Usage:
@@ -109,7 +112,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, dir str
 	}
 	o.server = strings.TrimRight(o.server, "/")
 	o.key, o.dir, o.version = rest[0], dir, version
-	o.client = &http.Client{Transport: transport()}
+	o.client, o.tries = &http.Client{Transport: transport()}, 6
 	var paths []string
 	for _, p := range rest[1:] {
 		rel, err := inside(dir, p)
@@ -135,6 +138,7 @@ type options struct {
 	server, token, key, dir, version string
 	fallbacks                        []string
 	client                           *http.Client
+	tries                            int // sends of a request that cannot reach the server
 }
 
 // transport waits for the server's go-ahead before sending a save's body, so
@@ -157,37 +161,16 @@ func (o *options) request(ctx context.Context, method string, query url.Values, 
 
 // save streams the archive of paths to the server as it is made.
 func (o *options) save(ctx context.Context, paths []string, stdout, stderr io.Writer) error {
-	pr, pw := io.Pipe()
-	type packed struct {
-		n   int
-		err error
-	}
-	done := make(chan packed, 1)
-	go func() {
-		n, err := pack(pw, o.dir, paths, func(msg string) { fmt.Fprintf(stderr, "aura-runner cache save: %s\n", msg) })
-		pw.CloseWithError(err)
-		done <- packed{n, err}
-	}()
-	req, err := o.request(ctx, http.MethodPut, url.Values{"key": {o.key}}, pr)
-	if err != nil {
-		pr.Close()
-		return err
-	}
-	req.Header.Set("Content-Type", "application/gzip")
-	req.Header.Set("Expect", "100-continue")
-	resp, err := o.client.Do(req)
-	pr.CloseWithError(io.ErrClosedPipe) // stops pack if the server answered without reading
-	p := <-done
-	if p.err != nil && !errors.Is(p.err, io.ErrClosedPipe) {
-		if err == nil {
-			resp.Body.Close()
-		}
-		return p.err // the server saw a cut upload and kept nothing
-	}
+	var n int
+	resp, err := o.retry(ctx, func() (*http.Response, error) {
+		var err error
+		var resp *http.Response
+		n, resp, err = o.saveOnce(ctx, paths, stderr)
+		return resp, err
+	})
 	if err != nil {
 		return err
 	}
-	n := p.n
 	defer resp.Body.Close()
 	var saved struct {
 		Size    int64
@@ -204,13 +187,69 @@ func (o *options) save(ctx context.Context, paths []string, stdout, stderr io.Wr
 	return nil
 }
 
+// saveOnce sends one save, packing the archive into the request as it goes.
+func (o *options) saveOnce(ctx context.Context, paths []string, stderr io.Writer) (int, *http.Response, error) {
+	pr, pw := io.Pipe()
+	type packed struct {
+		n   int
+		err error
+	}
+	done := make(chan packed, 1)
+	go func() {
+		n, err := pack(pw, o.dir, paths, func(msg string) { fmt.Fprintf(stderr, "aura-runner cache save: %s\n", msg) })
+		pw.CloseWithError(err)
+		done <- packed{n, err}
+	}()
+	req, err := o.request(ctx, http.MethodPut, url.Values{"key": {o.key}}, pr)
+	if err != nil {
+		pr.Close()
+		<-done
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/gzip")
+	req.Header.Set("Expect", "100-continue")
+	resp, err := o.client.Do(req)
+	pr.CloseWithError(io.ErrClosedPipe) // stops pack if the server answered without reading
+	p := <-done
+	if p.err != nil && !errors.Is(p.err, io.ErrClosedPipe) {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return 0, nil, p.err // the server saw a cut upload and kept nothing
+	}
+	return p.n, resp, err
+}
+
+// retry calls send until it gets an answer other than 503, or an error other
+// than failing to reach the server (as aura-runner submit does): a save cut
+// short leaves nothing on the server, so sending it again is safe.
+func (o *options) retry(ctx context.Context, send func() (*http.Response, error)) (*http.Response, error) {
+	wait := backoff.Backoff{Min: 250 * time.Millisecond, Max: 4 * time.Second}
+	for attempt := 1; ; attempt++ {
+		resp, err := send()
+		var opErr *net.OpError
+		switch {
+		case err == nil && resp.StatusCode != http.StatusServiceUnavailable,
+			err != nil && (!errors.As(err, &opErr) || opErr.Op != "dial"),
+			attempt >= o.tries:
+			return resp, err
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if !backoff.Sleep(ctx, wait.Next()) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // restore extracts paths from the cache the server answers.
 func (o *options) restore(ctx context.Context, paths []string, stdout io.Writer) error {
 	req, err := o.request(ctx, http.MethodGet, url.Values{"key": {o.key}, "fallback": o.fallbacks}, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := o.client.Do(req)
+	resp, err := o.retry(ctx, func() (*http.Response, error) { return o.client.Do(req) })
 	if err != nil {
 		return err
 	}
