@@ -34,6 +34,8 @@ const (
 	// heldJob: the job in the path ({id} or {jobId}), not read: the store checks
 	// that the caller holds the attempt it names.
 	heldJob
+	// tokenProject: the project of the caller's job token (caches); nothing in the path.
+	tokenProject
 )
 
 // may declares that a route does action on its subject.
@@ -116,6 +118,11 @@ func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principa
 			return nil, refusalOf(v, "job %d", id)
 		}
 		return context.WithValue(ctx, jobKey{}, j), nil
+	case tokenProject:
+		res := auth.Resource{Project: &auth.ProjectRef{ID: p.ProjectID, Private: true}}
+		if v := auth.Check(p, ru.action, res); v != auth.Allowed {
+			return nil, refusal(v)
+		}
 	case heldJob:
 		name := "id"
 		if _, ok := mux.Vars(r)["jobId"]; ok {

@@ -89,6 +89,8 @@ type bundleOptions struct {
 	// artifactMaxFile and artifactMaxJob bound artifacts; 0: the defaults.
 	artifactMaxFile, artifactMaxJob int64
 	artifactIdle                    time.Duration
+	// cacheMax bounds a project's caches; 0: the default.
+	cacheMax int64
 }
 
 func setup(t *testing.T) *testBundle {
@@ -142,9 +144,11 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	blobDir := t.TempDir()
 	blobs, err := blob.NewDir(blobDir)
 	require.NoError(t, err)
+	bundleBlobs.Store(t, blobDir)
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
-		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle}))
+		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
+		CacheMaxProject: o.cacheMax}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()

@@ -146,6 +146,10 @@ var permRoutes = map[string]struct {
 	"POST /api/v1/jobs/{id}/complete": {path: "/api/v1/jobs/{this}/complete", body: map[string]any{"attempt": 1, "exitCode": 0}, fresh: true,
 		codes: "401 401 401 200 403 403 200 403 403"},
 	"GET /api/v1/events": {path: "/api/v1/events", codes: "400 401 401 400 400 400 400 400 400"}, // not an upgrade; TestPermissionTopics covers it
+	"GET /api/v1/caches": {path: "/api/v1/caches?key=go-mod/abc", // none saved: 404 past the policy
+		codes: "401 401 401 403 403 404 404 403 403"},
+	"PUT /api/v1/caches": {path: "/api/v1/caches?key=go-mod/abc", raw: "archive", // the first save stores, the next is a no-op
+		codes: "401 401 401 403 403 201 200 403 403"},
 	"POST /api/submit": {path: "/api/submit", body: map[string]any{"project": "own", "entityKey": "commit", "entityVal": "abc", "name": "old", "cmd": "true", "tag": "linux"},
 		codes: "401 401 401 403 403 200 200 200 200"},
 	"POST /api/runner": {path: "/api/runner", body: map[string]any{"name": "r", "tags": []string{"linux"}, "limit": 0},

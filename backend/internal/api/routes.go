@@ -31,6 +31,8 @@ type Deps struct {
 	Events *events.Hub
 	// Blobs keeps artifacts, caches and archived logs (blob.Open: a folder or S3).
 	Blobs blob.Store
+	// CacheMaxProject bounds the bytes of one project's caches; 0: 5 GiB.
+	CacheMaxProject int64
 	// Web serves the single-page app: every GET outside /api that no route takes.
 	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.
@@ -61,6 +63,9 @@ func NewRouter(d Deps) *mux.Router {
 	}
 	if d.MaxBatch == 0 {
 		d.MaxBatch = 1000
+	}
+	if d.CacheMaxProject == 0 {
+		d.CacheMaxProject = DefaultCacheMaxProject
 	}
 	h := &handler{Deps: d}
 	r := mux.NewRouter()
@@ -145,6 +150,8 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.HoldJob, heldJob), h.uploadArtifact).Methods(http.MethodPut)
 	v1.HandleFunc("/jobs/{id}/complete", may(auth.HoldJob, heldJob), h.completeJob).Methods(http.MethodPost)
 	v1.HandleFunc("/events", anyone, h.events).Methods(http.MethodGet)
+	v1.HandleFunc("/caches", may(auth.UseCaches, tokenProject), h.restoreCache).Methods(http.MethodGet)
+	v1.HandleFunc("/caches", may(auth.UseCaches, tokenProject), h.saveCache).Methods(http.MethodPut)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
 	v04 := &prefixed{h: h, r: r, prefix: "/api"}

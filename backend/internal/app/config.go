@@ -51,6 +51,8 @@ type Config struct {
 	Store string
 	// S3 reaches the object storage an s3:// Store names.
 	S3 blob.S3Config
+	// CacheMaxProject bounds the bytes of one project's caches (least recently used go first).
+	CacheMaxProject int64
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -62,7 +64,8 @@ var flagEnv = map[string]string{
 	"log-format": "AURA_LOG_FORMAT", "secret-key": "AURA_SECRET_KEY", "max-children": "AURA_MAX_CHILDREN",
 	"max-depth": "AURA_MAX_DEPTH", "max-batch": "AURA_MAX_BATCH", "cancel-grace": "AURA_CANCEL_GRACE",
 	"events-per-address": "AURA_EVENTS_PER_ADDRESS", "events-per-token": "AURA_EVENTS_PER_TOKEN",
-	"store": "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
+	"cache-max-project": "AURA_CACHE_MAX_PROJECT",
+	"store":             "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
 }
 
@@ -94,6 +97,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint for an s3:// store: host:port (TLS) or http://host:port; empty: AWS (AURA_S3_ENDPOINT)")
 	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "", "S3 access key; empty: the AWS environment, files or instance role (AURA_S3_ACCESS_KEY)")
 	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "", "S3 secret key; prefer the variable, command lines are visible to other users (AURA_S3_SECRET_KEY)")
+	c.CacheMaxProject = api.DefaultCacheMaxProject
+	fs.Var((*byteSize)(&c.CacheMaxProject), "cache-max-project", "cache bytes kept per project, least recently used evicted first: bytes, or with KiB, MiB, GiB (AURA_CACHE_MAX_PROJECT)")
 	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
 }
 
@@ -155,6 +160,9 @@ func (c *Config) validate() error {
 	}
 	if c.ArtifactMaxFile <= 0 || c.ArtifactMaxJob <= 0 {
 		errs = append(errs, fmt.Errorf("artifact-max-file %d, artifact-max-job %d: must be positive", c.ArtifactMaxFile, c.ArtifactMaxJob))
+	}
+	if c.CacheMaxProject <= 0 {
+		errs = append(errs, fmt.Errorf("cache-max-project %d: must be positive", c.CacheMaxProject))
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))

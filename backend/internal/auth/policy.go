@@ -45,6 +45,10 @@ const (
 	// HoldJob acts for a running attempt (Resource.Job): heartbeat, log,
 	// completion. The store then checks that the caller holds that attempt.
 	HoldJob Action = "holdJob"
+	// UseCaches saves and restores caches of a project (Resource.Project): only
+	// the token of a running job of that project, which the runner's `cache`
+	// commands use.
+	UseCaches Action = "useCaches"
 )
 
 // Resource is what an action is done on. The zero Resource is the instance.
@@ -142,6 +146,8 @@ func Allows(p *Principal, a Action, res Resource) bool {
 		// A runner may say it holds any job: the store checks that it does.
 		return p != nil && res.Job != nil &&
 			(p.Kind == KindRunner || (p.Kind == KindJob && p.JobID == res.Job.ID))
+	case UseCaches:
+		return p != nil && p.Kind == KindJob && res.Project != nil && res.Project.ID == p.ProjectID
 	}
 	return false
 }

@@ -44,6 +44,9 @@ func TestAllows(t *testing.T) {
 		{HoldJob, Resource{Job: ownJob}, ". . . x x"},
 		{HoldJob, Resource{Job: otherJob}, ". . . x ."},
 		{HoldJob, Resource{}, ". . . . ."},
+		{UseCaches, Resource{Project: priv1}, ". . . . x"},
+		{UseCaches, Resource{Project: public2}, ". . . . ."},
+		{UseCaches, Resource{}, ". . . . ."},
 
 		{ReadProject, Resource{Project: public2}, "x x x x x"},
 		{ReadProject, Resource{Project: priv1}, ". x x . x"}, // a job token sees its project (it lists it)
@@ -127,6 +130,7 @@ func TestCheckKind(t *testing.T) {
 		{Retry, []Verdict{NeedsToken, Allowed, Allowed, Forbidden, Forbidden}},
 		{RunJobs, []Verdict{NeedsToken, Forbidden, Forbidden, Allowed, Forbidden}},
 		{HoldJob, []Verdict{NeedsToken, Forbidden, Forbidden, Allowed, Allowed}},
+		{UseCaches, []Verdict{NeedsToken, Forbidden, Forbidden, Forbidden, Allowed}},
 	}
 	for _, row := range rows {
 		for i, p := range callers {

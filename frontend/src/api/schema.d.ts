@@ -1027,6 +1027,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/caches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Restore a cache
+         * @description For `aura-runner cache restore`, with the token of a running job; the project
+         *     is the job's. Answers the tar.gz saved under `key`, else, for the first
+         *     `fallback` prefix that some key starts with, the newest such entry (in the
+         *     order the prefixes are given), and marks it used. 404 when none matches: the
+         *     runner says so and the job goes on.
+         */
+        get: operations["restoreCache"];
+        /**
+         * Save a cache
+         * @description For `aura-runner cache save`, with the token of a running job; the project is
+         *     the job's. The body is a tar.gz, streamed. A key the project already has is a
+         *     no-op (200, `created` false), answered before the body is read (send
+         *     `Expect: 100-continue` to skip sending it). The entry appears only once the
+         *     whole body is stored: an interrupted upload leaves nothing, and of two
+         *     concurrent saves of one key the first complete one wins. 413 when the body
+         *     is larger than the project's cache bound (`--cache-max-project`); after a
+         *     save, the project's least recently used caches are evicted while it holds
+         *     more than that bound.
+         */
+        put: operations["saveCache"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/hooks/{integration}": {
         parameters: {
             query?: never;
@@ -1925,6 +1961,16 @@ export interface components {
             /** @description True when the job was cancelled; kill it and complete it. */
             cancel: boolean;
         };
+        CacheSaved: {
+            key: string;
+            /**
+             * Format: int64
+             * @description Bytes stored; 0 when nothing was (created false).
+             */
+            size: number;
+            /** @description False when the project had a cache under this key already (a no-op). */
+            created: boolean;
+        };
         JobComplete: {
             attempt: number;
             exitCode: number;
@@ -2512,6 +2558,12 @@ export interface components {
         Key: string;
         /** @description An entity or collection value. */
         Val: string;
+        /**
+         * @description A cache key: 1 to 255 characters of A-Z, a-z, 0-9, `.`, `_`, `-` and `/`, a
+         *     slash neither first nor last nor doubled, no `..` (else 400 naming `key`),
+         *     such as `go-mod/` followed by the hash of go.sum.
+         */
+        CacheKey: string;
         /** @description A numeric id. */
         Id: number;
         /** @description A job's id. */
@@ -4110,6 +4162,89 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["LimitExceeded"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    restoreCache: {
+        parameters: {
+            query: {
+                /**
+                 * @description A cache key: 1 to 255 characters of A-Z, a-z, 0-9, `.`, `_`, `-` and `/`, a
+                 *     slash neither first nor last nor doubled, no `..` (else 400 naming `key`),
+                 *     such as `go-mod/` followed by the hash of go.sum.
+                 */
+                key: components["parameters"]["CacheKey"];
+                /** @description A key prefix to fall back on (repeat it); same characters as `key`, may end in `/`. */
+                fallback?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive (tar.gz). */
+            200: {
+                headers: {
+                    /** @description The key of the entry answered (the key, or one under a fallback prefix). */
+                    "Aura-Cache-Key": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/gzip": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    saveCache: {
+        parameters: {
+            query: {
+                /**
+                 * @description A cache key: 1 to 255 characters of A-Z, a-z, 0-9, `.`, `_`, `-` and `/`, a
+                 *     slash neither first nor last nor doubled, no `..` (else 400 naming `key`),
+                 *     such as `go-mod/` followed by the hash of go.sum.
+                 */
+                key: components["parameters"]["CacheKey"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/gzip": string;
+            };
+        };
+        responses: {
+            /** @description The project has a cache under this key already; nothing changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CacheSaved"];
+                };
+            };
+            /** @description The cache is stored. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CacheSaved"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

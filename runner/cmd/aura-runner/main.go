@@ -1,6 +1,7 @@
 // Command aura-runner takes jobs from an Aura server and runs them, or, as
 // `aura-runner submit`, submits a job from inside one, or, as `aura-runner
-// artifact upload|download`, keeps and fetches a job's files.
+// artifact upload|download` and `aura-runner cache save|restore`, keeps and
+// fetches a job's files and caches.
 //
 //	aura-runner --server http://aura:8420 --token AURA_RUNNERKEY_… --tag native,linux
 //
@@ -24,6 +25,7 @@ import (
 
 	"github.com/aura-ci/aura/runner/internal/agent"
 	"github.com/aura-ci/aura/runner/internal/artifact"
+	"github.com/aura-ci/aura/runner/internal/cache"
 	"github.com/aura-ci/aura/runner/internal/config"
 	"github.com/aura-ci/aura/runner/internal/submit"
 )
@@ -90,6 +92,9 @@ func run(args []string) int {
 	}
 	if len(args) > 0 && args[0] == "artifact" {
 		return artifact.Main(args[1:], version)
+	}
+	if len(args) > 0 && args[0] == "cache" {
+		return cache.Main(args[1:], version)
 	}
 	cfg, err := config.Load(args, os.Getenv, os.Stderr)
 	switch {

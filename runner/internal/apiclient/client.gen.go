@@ -409,6 +409,16 @@ type BatchJobSubmit struct {
 	TimeoutSeconds *int   `json:"timeoutSeconds,omitempty"`
 }
 
+// CacheSaved defines model for CacheSaved.
+type CacheSaved struct {
+	// Created False when the project had a cache under this key already (a no-op).
+	Created bool   `json:"created"`
+	Key     string `json:"key"`
+
+	// Size Bytes stored; 0 when nothing was (created false).
+	Size int64 `json:"size"`
+}
+
 // CancelsRequest defines model for CancelsRequest.
 type CancelsRequest struct {
 	// Jobs The attempts the runner runs now.
@@ -1301,6 +1311,9 @@ type WaitingRunner struct {
 	Tag     string `json:"tag"`
 }
 
+// CacheKey defines model for CacheKey.
+type CacheKey = string
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -1369,6 +1382,25 @@ type CompatDarkeJSONBody = map[string]interface{}
 
 // CompatGiteaJSONBody defines parameters for CompatGitea.
 type CompatGiteaJSONBody = map[string]interface{}
+
+// RestoreCacheParams defines parameters for RestoreCache.
+type RestoreCacheParams struct {
+	// Key A cache key: 1 to 255 characters of A-Z, a-z, 0-9, `.`, `_`, `-` and `/`, a
+	// slash neither first nor last nor doubled, no `..` (else 400 naming `key`),
+	// such as `go-mod/` followed by the hash of go.sum.
+	Key CacheKey `form:"key" json:"key"`
+
+	// Fallback A key prefix to fall back on (repeat it); same characters as `key`, may end in `/`.
+	Fallback []string `form:"fallback,omitempty" json:"fallback,omitempty"`
+}
+
+// SaveCacheParams defines parameters for SaveCache.
+type SaveCacheParams struct {
+	// Key A cache key: 1 to 255 characters of A-Z, a-z, 0-9, `.`, `_`, `-` and `/`, a
+	// slash neither first nor last nor doubled, no `..` (else 400 naming `key`),
+	// such as `go-mod/` followed by the hash of go.sum.
+	Key CacheKey `form:"key" json:"key"`
+}
 
 // EventsParams defines parameters for Events.
 type EventsParams struct {
@@ -1808,6 +1840,34 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreCache Restore a cache
+	//
+	// For `aura-runner cache restore`, with the token of a running job; the project
+	// is the job's. Answers the tar.gz saved under `key`, else, for the first
+	// `fallback` prefix that some key starts with, the newest such entry (in the
+	// order the prefixes are given), and marks it used. 404 when none matches: the
+	// runner says so and the job goes on.
+	//
+	// Corresponds with GET /api/v1/caches (the `RestoreCache` operationId).
+	RestoreCache(ctx context.Context, params *RestoreCacheParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SaveCacheWithBody Save a cache
+	//
+	// For `aura-runner cache save`, with the token of a running job; the project is
+	// the job's. The body is a tar.gz, streamed. A key the project already has is a
+	// no-op (200, `created` false), answered before the body is read (send
+	// `Expect: 100-continue` to skip sending it). The entry appears only once the
+	// whole body is stored: an interrupted upload leaves nothing, and of two
+	// concurrent saves of one key the first complete one wins. 413 when the body
+	// is larger than the project's cache bound (`--cache-max-project`); after a
+	// save, the project's least recently used caches are evicted while it holds
+	// more than that bound.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/caches (the `SaveCache` operationId).
+	SaveCacheWithBody(ctx context.Context, params *SaveCacheParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Events The live event stream (websocket)
 	//
@@ -2853,6 +2913,54 @@ func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompatGiteaRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreCache Restore a cache
+//
+// For `aura-runner cache restore`, with the token of a running job; the project
+// is the job's. Answers the tar.gz saved under `key`, else, for the first
+// `fallback` prefix that some key starts with, the newest such entry (in the
+// order the prefixes are given), and marks it used. 404 when none matches: the
+// runner says so and the job goes on.
+//
+// Corresponds with GET /api/v1/caches (the `RestoreCache` operationId).
+func (c *Client) RestoreCache(ctx context.Context, params *RestoreCacheParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreCacheRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SaveCacheWithBody Save a cache
+//
+// For `aura-runner cache save`, with the token of a running job; the project is
+// the job's. The body is a tar.gz, streamed. A key the project already has is a
+// no-op (200, `created` false), answered before the body is read (send
+// `Expect: 100-continue` to skip sending it). The entry appears only once the
+// whole body is stored: an interrupted upload leaves nothing, and of two
+// concurrent saves of one key the first complete one wins. 413 when the body
+// is larger than the project's cache bound (`--cache-max-project`); after a
+// save, the project's least recently used caches are evicted while it holds
+// more than that bound.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/caches (the `SaveCache` operationId).
+func (c *Client) SaveCacheWithBody(ctx context.Context, params *SaveCacheParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSaveCacheRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4546,6 +4654,120 @@ func NewCompatGiteaRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRestoreCacheRequest constructs an http.Request for the RestoreCache method
+func NewRestoreCacheRequest(server string, params *RestoreCacheParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/caches")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "key", params.Key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Fallback != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "fallback", params.Fallback, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSaveCacheRequestWithBody constructs an http.Request for the SaveCache method, with any body, and a specified content type
+func NewSaveCacheRequestWithBody(server string, params *SaveCacheParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/caches")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "key", params.Key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -7259,6 +7481,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
 
+	// RestoreCacheWithResponse Restore a cache
+	//
+	// For `aura-runner cache restore`, with the token of a running job; the project
+	// is the job's. Answers the tar.gz saved under `key`, else, for the first
+	// `fallback` prefix that some key starts with, the newest such entry (in the
+	// order the prefixes are given), and marks it used. 404 when none matches: the
+	// runner says so and the job goes on.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/caches (the `RestoreCache` operationId).
+	RestoreCacheWithResponse(ctx context.Context, params *RestoreCacheParams, reqEditors ...RequestEditorFn) (*RestoreCacheResponse, error)
+
+	// SaveCacheWithBodyWithResponse Save a cache
+	//
+	// For `aura-runner cache save`, with the token of a running job; the project is
+	// the job's. The body is a tar.gz, streamed. A key the project already has is a
+	// no-op (200, `created` false), answered before the body is read (send
+	// `Expect: 100-continue` to skip sending it). The entry appears only once the
+	// whole body is stored: an interrupted upload leaves nothing, and of two
+	// concurrent saves of one key the first complete one wins. 413 when the body
+	// is larger than the project's cache bound (`--cache-max-project`); after a
+	// save, the project's least recently used caches are evicted while it holds
+	// more than that bound.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/caches (the `SaveCache` operationId).
+	SaveCacheWithBodyWithResponse(ctx context.Context, params *SaveCacheParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SaveCacheResponse, error)
+
 	// EventsWithResponse The live event stream (websocket)
 	//
 	// Upgrades to a websocket (one per browser tab) that carries live events as JSON
@@ -8686,6 +8938,193 @@ func (r CompatGiteaResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CompatGiteaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RestoreCacheResponse200Headers the declared response headers of an HTTP 200 response for RestoreCache
+type RestoreCacheResponse200Headers struct {
+	AuraCacheKey string
+}
+
+// RestoreCacheResponse503Headers the declared response headers of an HTTP 503 response for RestoreCache
+type RestoreCacheResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RestoreCacheResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RestoreCacheResponse200Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RestoreCacheResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RestoreCacheResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RestoreCacheResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RestoreCacheResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RestoreCacheResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RestoreCacheResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RestoreCacheResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RestoreCacheResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestoreCacheResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestoreCacheResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestoreCacheResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SaveCacheResponse503Headers the declared response headers of an HTTP 503 response for SaveCache
+type SaveCacheResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SaveCacheResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CacheSaved
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *CacheSaved
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SaveCacheResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SaveCacheResponse) GetJSON200() *CacheSaved {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SaveCacheResponse) GetJSON201() *CacheSaved {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SaveCacheResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SaveCacheResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SaveCacheResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SaveCacheResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SaveCacheResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SaveCacheResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SaveCacheResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SaveCacheResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SaveCacheResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SaveCacheResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13533,6 +13972,48 @@ func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body 
 	return ParseCompatGiteaResponse(rsp)
 }
 
+// RestoreCacheWithResponse Restore a cache
+//
+// For `aura-runner cache restore`, with the token of a running job; the project
+// is the job's. Answers the tar.gz saved under `key`, else, for the first
+// `fallback` prefix that some key starts with, the newest such entry (in the
+// order the prefixes are given), and marks it used. 404 when none matches: the
+// runner says so and the job goes on.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/caches (the `RestoreCache` operationId).
+func (c *ClientWithResponses) RestoreCacheWithResponse(ctx context.Context, params *RestoreCacheParams, reqEditors ...RequestEditorFn) (*RestoreCacheResponse, error) {
+	rsp, err := c.RestoreCache(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreCacheResponse(rsp)
+}
+
+// SaveCacheWithBodyWithResponse Save a cache
+//
+// For `aura-runner cache save`, with the token of a running job; the project is
+// the job's. The body is a tar.gz, streamed. A key the project already has is a
+// no-op (200, `created` false), answered before the body is read (send
+// `Expect: 100-continue` to skip sending it). The entry appears only once the
+// whole body is stored: an interrupted upload leaves nothing, and of two
+// concurrent saves of one key the first complete one wins. 413 when the body
+// is larger than the project's cache bound (`--cache-max-project`); after a
+// save, the project's least recently used caches are evicted while it holds
+// more than that bound.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/caches (the `SaveCache` operationId).
+func (c *ClientWithResponses) SaveCacheWithBodyWithResponse(ctx context.Context, params *SaveCacheParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SaveCacheResponse, error) {
+	rsp, err := c.SaveCacheWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSaveCacheResponse(rsp)
+}
+
 // EventsWithResponse The live event stream (websocket)
 //
 // Upgrades to a websocket (one per browser tab) that carries live events as JSON
@@ -15300,6 +15781,178 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 	switch {
 	case rsp.StatusCode == 503:
 		var headers CompatGiteaResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRestoreCacheResponse parses an HTTP response from a RestoreCacheWithResponse call
+func ParseRestoreCacheResponse(rsp *http.Response) (*RestoreCacheResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestoreCacheResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RestoreCacheResponse200Headers
+		if values := rsp.Header.Values("Aura-Cache-Key"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Aura-Cache-Key", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AuraCacheKey = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 503:
+		var headers RestoreCacheResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSaveCacheResponse parses an HTTP response from a SaveCacheWithResponse call
+func ParseSaveCacheResponse(rsp *http.Response) (*SaveCacheResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SaveCacheResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CacheSaved
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest CacheSaved
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SaveCacheResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -137,7 +137,7 @@ func Load(args []string, getenv func(string) string, output io.Writer) (Config, 
 	configFile := fs.String("config", "", "a JSON or YAML `file` with the same settings [$AURA_RUNNER_CONFIG]")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: aura-runner [flags]\n       aura-runner submit [flags]   (inside a job: submit a child job)\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: aura-runner [flags]\n       aura-runner submit [flags]   (inside a job: submit a child job)\n       aura-runner cache save|restore KEY … (inside a job: keep folders between jobs)\n\n"+
 			"Flags override environment variables, which override the config file.\n\n")
 		fs.PrintDefaults()
 	}
