@@ -2,10 +2,12 @@ package blob
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDirContract(t *testing.T) {
@@ -66,5 +68,41 @@ func TestOpenSpec(t *testing.T) {
 		if _, err := Open(t.Context(), bad, data, S3Config{}); err == nil {
 			t.Errorf("spec %q accepted", bad)
 		}
+	}
+}
+
+// TestDirRemoveStale: the temporary file a crashed Put left is removed once
+// old enough; a fresh one (a Put in progress) and the objects stay.
+func TestDirRemoveStale(t *testing.T) {
+	s, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "a/b/obj", "x", 1)
+	old := filepath.Join(s.Root(), "a", "b", tempPrefix+"crashed")
+	fresh := filepath.Join(s.Root(), "a", tempPrefix+"writing")
+	for _, p := range []string{old, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, s, ""); fmt.Sprint(got) != "[a/b/obj]" {
+		t.Fatalf("list shows temporary files: %q", got)
+	}
+	n, err := s.RemoveStale(t.Context(), time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d, %v", n, err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale file kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("fresh file removed: %v", err)
+	}
+	if got := read(t, s, "a/b/obj", 0, -1); got != "x" {
+		t.Fatalf("object: %q", got)
 	}
 }
