@@ -27,7 +27,12 @@ func NewDir(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: folder store %q: %w", path, err)
 	}
-	if err := os.MkdirAll(abs, 0o750); err != nil {
+	// Parents as open as a data folder usually is (the embedded PostgreSQL,
+	// run as another user, must get through it); the store itself closed.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("blob: folder store: %w", err)
+	}
+	if err := os.Mkdir(abs, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("blob: folder store: %w", err)
 	}
 	return &Dir{root: abs}, nil

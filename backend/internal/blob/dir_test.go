@@ -3,9 +3,11 @@ package blob
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -48,10 +50,17 @@ func TestDirDeleteRemovesEmptyFolders(t *testing.T) {
 }
 
 func TestOpenSpec(t *testing.T) {
-	data := t.TempDir()
+	data := filepath.Join(t.TempDir(), "data")
 	s, err := Open(t.Context(), "", data, S3Config{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Opened before the database, the store must not make the data folder
+	// closed to the embedded PostgreSQL's own user.
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	if st, err := os.Stat(data); err != nil || st.Mode().Perm() != 0o755&^fs.FileMode(umask) {
+		t.Fatalf("data folder made with %v, %v; want 0755 (less the umask %03o)", st.Mode().Perm(), err, umask)
 	}
 	if d, ok := s.(*Dir); !ok || d.Root() != filepath.Join(data, "store") {
 		t.Fatalf("default store: %#v", s)
