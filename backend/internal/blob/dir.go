@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Dir is a Store in a folder of the local disk: each key is a file under the
@@ -26,7 +27,12 @@ func NewDir(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: folder store %q: %w", path, err)
 	}
-	if err := os.MkdirAll(abs, 0o750); err != nil {
+	// Parents as open as a data folder usually is (the embedded PostgreSQL,
+	// run as another user, must get through it); the store itself closed.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("blob: folder store: %w", err)
+	}
+	if err := os.Mkdir(abs, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("blob: folder store: %w", err)
 	}
 	return &Dir{root: abs}, nil
@@ -234,4 +240,37 @@ func (d *Dir) fileError(op, key string, err error) error {
 		return fmt.Errorf("blob: %s %s: %w", op, key, ErrNotFound)
 	}
 	return fmt.Errorf("blob: %s %s: %w", op, key, err)
+}
+
+// RemoveStale deletes the temporary files of Puts that a crash interrupted,
+// those last written before olderThan ago (a Put in progress, perhaps by
+// another server sharing the folder, keeps writing to its own). The retention
+// sweep calls it; it returns how many it removed.
+func (d *Dir) RemoveStale(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	removed := 0
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix) {
+			return nil
+		}
+		if st, err := e.Info(); err == nil && st.ModTime().Before(cutoff) {
+			if os.Remove(p) == nil {
+				removed++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("blob: remove stale temporary files: %w", err)
+	}
+	return removed, nil
 }

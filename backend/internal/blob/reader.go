@@ -32,39 +32,58 @@ func sized(r io.Reader, size int64) io.Reader {
 	return &exactReader{r: r, left: size, size: size}
 }
 
+// exactReader returns errors only with no data (some consumers, minio-go's
+// among them, drop an error that comes with the last bytes they wanted), and
+// withholds the last byte until it has made sure no byte follows, so a
+// consumer that stops after size bytes still sees a surplus as an error.
 type exactReader struct {
 	r          io.Reader
 	left, size int64
-	ended      bool // the byte past the end was looked for and not found
+	last       byte
+	holding    bool  // last is the object's final byte, not yet given out
+	err        error // to return on the next call
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
-	if e.ended {
-		return 0, io.EOF
+	if e.err != nil {
+		return 0, e.err
 	}
-	if e.left == 0 {
-		return 0, e.checkEnd()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if e.holding || e.left == 0 {
+		if err := e.checkEnd(); err != io.EOF {
+			e.err = err
+			return 0, err
+		}
+		e.err = io.EOF
+		if e.holding {
+			e.holding = false
+			p[0] = e.last
+			return 1, nil
+		}
+		return 0, io.EOF
 	}
 	if int64(len(p)) > e.left {
 		p = p[:e.left]
 	}
 	n, err := e.r.Read(p)
 	e.left -= int64(n)
-	if err == io.EOF {
-		if e.left > 0 {
-			return n, fmt.Errorf("%w: got %d of %d bytes: %w", errSizeMismatch, e.size-e.left, e.size, io.ErrUnexpectedEOF)
-		}
-		return n, nil
+	switch {
+	case err == io.EOF && e.left > 0:
+		err = fmt.Errorf("%w: got %d of %d bytes: %w", errSizeMismatch, e.size-e.left, e.size, io.ErrUnexpectedEOF)
+	case err == io.EOF:
+		err = nil
 	}
 	if err != nil {
-		return n, err
-	}
-	if e.left == 0 {
-		// Check for surplus in the same call: a consumer that stops at size
-		// bytes (as S3 uploads do) would never ask again.
-		if err := e.checkEnd(); err != io.EOF {
-			return n, err
+		if n == 0 {
+			return 0, err
 		}
+		e.err = err
+	}
+	if e.left == 0 && n > 0 {
+		e.last, e.holding = p[n-1], true
+		n--
 	}
 	return n, nil
 }
@@ -76,10 +95,6 @@ func (e *exactReader) checkEnd() error {
 		n, err := e.r.Read(b[:])
 		if n > 0 {
 			return fmt.Errorf("%w: more than %d bytes", errSizeMismatch, e.size)
-		}
-		if err == io.EOF {
-			e.ended = true
-			return io.EOF
 		}
 		if err != nil {
 			return err
