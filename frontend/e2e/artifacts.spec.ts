@@ -59,10 +59,29 @@ const CMD = [
   'sleep 1.5',
 ].join('\n');
 
+// runJob runs CMD in project and waits for it to succeed.
+async function runJob(project: string, token: string): Promise<Job> {
+  const job = await call<Job>(w.one.url, 'POST', '/api/v1/jobs', token, { project, entityKey: 'commit', entityVal: 'abc', name: 'build', cmd: CMD, tag: 'arts' });
+  const end = await until(
+    `job ${job.id} to end`,
+    async () => {
+      const j = await call<Job>(w.one.url, 'GET', `/api/v1/jobs/${job.id}`, token);
+      return ['queued', 'running', 'waiting'].includes(j.status) ? undefined : j;
+    },
+    60_000,
+  );
+  if (end.status !== 'succeeded') {
+    const log = await fetch(`${w.one.url}/api/v1/jobs/${job.id}/log`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text());
+    throw new Error(`the job ${end.status}:\n${log}`);
+  }
+  return job;
+}
+
 beforeAll(async () => {
   w = await startWorld();
   await call(w.one.url, 'POST', '/api/v1/projects', ADMIN, { slug: 'arts', name: 'Artifacts', private: true });
   projectToken = (await call<{ token: string }>(w.one.url, 'POST', '/api/v1/projects/arts/tokens', ADMIN, { name: 'e2e' })).token;
+  await call(w.one.url, 'POST', '/api/v1/projects', ADMIN, { slug: 'open', name: 'Open' });
   const runner = await call<{ token: string }>(w.one.url, 'POST', '/api/v1/runners', ADMIN, { name: 'arts', tags: ['arts'] });
   startRunner(w, runner.token, ['arts']);
 });
@@ -76,19 +95,7 @@ describe('artifacts', () => {
   let items: Artifact[] = [];
 
   it('a job uploads a folder and files', async () => {
-    job = await call<Job>(w.one.url, 'POST', '/api/v1/jobs', projectToken, { project: 'arts', entityKey: 'commit', entityVal: 'abc', name: 'build', cmd: CMD, tag: 'arts' });
-    const end = await until(
-      `job ${job.id} to end`,
-      async () => {
-        const j = await call<Job>(w.one.url, 'GET', `/api/v1/jobs/${job.id}`, projectToken);
-        return ['queued', 'running', 'waiting'].includes(j.status) ? undefined : j;
-      },
-      60_000,
-    );
-    if (end.status !== 'succeeded') {
-      const log = await fetch(`${w.one.url}/api/v1/jobs/${job.id}/log`, { headers: { authorization: `Bearer ${projectToken}` } }).then((r) => r.text());
-      throw new Error(`the job ${end.status}:\n${log}`);
-    }
+    job = await runJob('arts', projectToken);
     items = (await call<{ items: Artifact[] }>(w.one.url, 'GET', `/api/v1/jobs/${job.id}/artifacts`, projectToken)).items;
     expect(items.map((a) => a.path).sort()).toEqual(['old.txt', 'report/img/dot.png', 'report/index.html', 'report/notes.txt', 'summary.json']);
     // The private project's bytes need the token.
@@ -178,6 +185,35 @@ describe('artifacts', () => {
     expect(await mine.getByRole('link', { name: 'build' }).getAttribute('href')).toBe(`/j/${job.id}`);
     expect(await mine.textContent()).toContain('5 files');
     await mine.locator('[data-path="summary.json"]').waitFor();
+    await c.close();
+  });
+
+  it('a public project’s artifacts are linked, and its report framed from the server’s sandboxed address, for anyone', async () => {
+    const openToken = (await call<{ token: string }>(w.one.url, 'POST', '/api/v1/projects/open/tokens', ADMIN, { name: 'e2e' })).token;
+    const pub = await runJob('open', openToken);
+    const c = await openContext(w, {}, null);
+    const p = await openPage(c);
+    await p.goto(`${w.web}/j/${pub.id}`);
+    const section = p.getByRole('region', { name: 'Artifacts' });
+    const json = section.locator('[data-path="summary.json"]');
+    await json.waitFor();
+    const title = await p.title();
+    const link = json.getByRole('link', { name: 'Download summary.json' });
+    expect(await link.getAttribute('href')).toBe(`/api/v1/jobs/${pub.id}/artifacts/summary.json`);
+    const [dl] = await Promise.all([p.waitForEvent('download'), link.click()]);
+    expect(dl.suggestedFilename()).toBe('summary.json');
+    expect(readFileSync((await dl.path())!, 'utf8')).toBe(JSON_TEXT);
+
+    await section.locator('[data-path="report"] > details > summary').click();
+    await section.getByRole('button', { name: 'View report/index.html' }).click();
+    const frame = p.getByRole('dialog', { name: 'report/index.html' }).locator('iframe');
+    expect(await frame.getAttribute('src')).toBe(`/api/v1/jobs/${pub.id}/artifacts/report/index.html?inline=1`);
+    expect(await frame.getAttribute('sandbox')).toBe('');
+    await p.frameLocator('.a-viewer iframe').getByRole('heading', { name: 'Coverage 93%' }).waitFor();
+    await p.waitForTimeout(500);
+    expect(await p.frameLocator('.a-viewer iframe').locator('#ran').count()).toBe(0);
+    expect(await p.title()).toBe(title);
+    expect(await p.evaluate(() => localStorage.getItem('x'))).toBeNull();
     await c.close();
   });
 });
