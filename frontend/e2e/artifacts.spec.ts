@@ -8,8 +8,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { errors, openContext, openPage, violations } from './browser';
-import { ADMIN, call, startRunner, startWorld, stopWorld, until, type World } from './harness';
+import { axe, errors, openContext, openPage, violations } from './browser';
+import { join } from 'node:path';
+import { ADMIN, call, outDir, startRunner, startWorld, stopWorld, until, type World } from './harness';
 import { formatSize } from '../src/lib/artifactTree';
 
 interface Job {
@@ -131,6 +132,13 @@ describe('artifacts', () => {
     expect(await png.locator('.a-size').textContent()).toBe(`${PNG.length} B`);
     expect(await png.locator('.a-sum').getAttribute('title')).toBe(`SHA-256 ${sha(PNG)}`);
 
+    await p.screenshot({ path: join(outDir, 'artifacts-job.png') });
+    // Readable and labelled, light and dark.
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await p.emulateMedia({ colorScheme });
+      expect((await axe(p)).map((v) => `${colorScheme}: ${v.text}`)).toEqual([]);
+    }
+
     // The report opens in a frame, and its script runs neither there nor here.
     await html.getByRole('button', { name: 'View report/index.html' }).click();
     const dialog = p.getByRole('dialog', { name: 'report/index.html' });
@@ -139,6 +147,7 @@ describe('artifacts', () => {
     expect(await frame.getAttribute('sandbox')).toBe('');
     await p.frameLocator('.a-viewer iframe').getByRole('heading', { name: 'Coverage 93%' }).waitFor();
     await p.waitForTimeout(500);
+    await p.screenshot({ path: join(outDir, 'artifacts-report.png') });
     expect(await p.frameLocator('.a-viewer iframe').locator('#ran').count()).toBe(0);
     expect(await p.title()).toBe(title);
     expect(await p.evaluate(() => localStorage.getItem('x'))).toBeNull();
