@@ -44,7 +44,8 @@ export async function openContext(w: World, look: Look = {}, token: string | nul
       const report = (window as unknown as { __cspViolation: (v: string) => void }).__cspViolation;
       void report(`${e.effectiveDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`);
     });
-    if (token) localStorage.setItem('aura.token', token);
+    // Only the app's own page: a sandboxed frame (an artifact shown inline) has no storage.
+    if (token && window === window.top) localStorage.setItem('aura.token', token);
     (window as unknown as { __long: number[] }).__long = [];
     new PerformanceObserver((l) => {
       for (const e of l.getEntries()) (window as unknown as { __long: number[] }).__long.push(e.duration);

@@ -4,7 +4,9 @@ import type { Job } from '../api/client';
 import { entityQuery } from '../api/entities';
 import { actOnJob, jobQuery, type JobAction } from '../api/jobs';
 import { mayAct as may, useMe } from '../api/me';
+import { projectQuery } from '../api/projects';
 import { useQuery } from '../api/query';
+import { JobArtifacts } from '../components/Artifacts';
 import { Duration, ErrorText, JobBadge, Loading, RelTime, Said, useTitle } from '../components/common';
 import { LogView } from '../components/LogView';
 import { waitText } from '../lib/waiting';
@@ -36,6 +38,8 @@ export default function JobPage() {
   const job = r.data;
   // The entity, for its collections and the names of the jobs before and after.
   const entity = useQuery(job ? entityQuery(job.project, job.entityKey, job.entityVal) : null).data;
+  // Whether the project is private: a public project's artifacts may be linked.
+  const isPrivate = useQuery(job ? projectQuery(job.project) : null).data?.private;
   useTitle(job ? `${job.name} #${job.id} · ${job.project}` : `Job #${idText}`);
   const me = useMe();
   const mayAct = !!job && may(me, job.project);
@@ -227,6 +231,7 @@ export default function JobPage() {
             ))}
           </dl>
         </details>
+        {job.startedAt ? <JobArtifacts job={job.id} isPrivate={isPrivate} /> : null}
       </aside>
       <div className="log-col">
         {job.attempt > 1 ? (

@@ -7,6 +7,7 @@ import { mayAct, useMe } from '../api/me';
 import { projectQuery } from '../api/projects';
 import { useQuery } from '../api/query';
 import { Duration, ErrorText, JobBadge, Loading, Page, RelTime, Said, Status } from '../components/common';
+import { EntityArtifacts } from '../components/Artifacts';
 import { BadgeBox } from '../components/Badge';
 import { HistoryGrid } from '../components/HistoryGrid';
 import { JobGraph } from '../components/JobGraph';
@@ -118,6 +119,8 @@ function EntityView({ entity, isPrivate, reload }: { entity: Entity; isPrivate: 
       ) : null}
       <JobGraph jobs={entity.jobs} />
       <JobsTable jobs={entity.jobs} />
+      {/* A job uploads only once a runner started it. */}
+      <EntityArtifacts jobs={entity.jobs.filter((j) => j.startedAt)} isPrivate={isPrivate} />
       <BadgeBox
         project={entity.project}
         entityKey={entity.key}
