@@ -136,6 +136,14 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		at := time.Now().Add(time.Duration(secs) * time.Second).UTC()
 		expiresAt = &at
 	}
+	if expiresAt == nil {
+		retention := h.ArtifactRetention
+		if retention <= 0 {
+			retention = DefaultArtifactRetention
+		}
+		at := time.Now().Add(retention).UTC()
+		expiresAt = &at
+	}
 	maxFile, maxJob := h.artifactLimits()
 	size := r.ContentLength // -1: unknown (chunked)
 	if size > maxFile {
@@ -217,8 +225,11 @@ func (h *handler) artifactLimits() (maxFile, maxJob int64) {
 	return maxFile, maxJob
 }
 
-// Default artifact limits.
+// Default artifact limits, and how long artifacts and caches are kept.
 const (
+	DefaultArtifactRetention = 30 * 24 * time.Hour
+	DefaultCacheRetention    = 7 * 24 * time.Hour
+
 	DefaultArtifactMaxFile = 1 << 30
 	DefaultArtifactMaxJob  = 5 << 30
 )

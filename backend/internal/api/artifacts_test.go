@@ -437,6 +437,14 @@ func TestArtifactExpiry(t *testing.T) {
 	require.WithinDuration(t, time.Now().Add(time.Hour), *list[0].ExpiresAt, time.Minute)
 	code, _ = b.putArtifact(c.Token, c.ID, "log.txt", []byte("x"), map[string]string{"X-Aura-Expire-Seconds": "0"})
 	require.Equal(t, 400, code)
+	// Without its own expiry an upload keeps the instance default retention.
+	code, body = b.putArtifact(c.Token, c.ID, "plain.txt", []byte("y"), nil)
+	require.Equal(t, 201, code, "%s", body)
+	list = b.artifacts("", c.ID)
+	require.Len(t, list, 2)
+	require.Equal(t, "plain.txt", list[1].Path)
+	require.NotNil(t, list[1].ExpiresAt, "an upload without expiry gets the default retention")
+	require.WithinDuration(t, time.Now().Add(30*24*time.Hour), *list[1].ExpiresAt, time.Minute)
 
 	_, err := b.pool.Exec(context.Background(), `UPDATE artifacts SET expires_at = now() - interval '1 minute'`)
 	require.NoError(t, err)

@@ -187,7 +187,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
 		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
-		CacheMaxProject: cfg.CacheMaxProject})
+		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention})
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)
