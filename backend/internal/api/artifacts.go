@@ -136,14 +136,6 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		at := time.Now().Add(time.Duration(secs) * time.Second).UTC()
 		expiresAt = &at
 	}
-	if expiresAt == nil {
-		retention := h.ArtifactRetention
-		if retention <= 0 {
-			retention = DefaultArtifactRetention
-		}
-		at := time.Now().Add(retention).UTC()
-		expiresAt = &at
-	}
 	maxFile, maxJob := h.artifactLimits()
 	size := r.ContentLength // -1: unknown (chunked)
 	if size > maxFile {
@@ -194,7 +186,7 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	a, replaced, err := h.Store.ArtifactCreate(r.Context(), &store.ArtifactCreateParams{
 		Holder: hold, Path: path, Size: body.read, SHA256: sum, ContentType: contentType,
-		BlobKey: key, ExpiresAt: expiresAt, MaxJob: maxJob,
+		BlobKey: key, ExpiresAt: expiresAt, DefaultRetention: h.artifactRetention(), MaxJob: maxJob,
 	})
 	if err != nil {
 		_ = h.Blobs.Delete(r.Context(), key)
@@ -211,6 +203,15 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusCreated, toArtifact(a))
+}
+
+// artifactRetention is how long an artifact uploaded without its own expiry
+// is kept when its project sets no retention.
+func (h *handler) artifactRetention() time.Duration {
+	if h.ArtifactRetention <= 0 {
+		return DefaultArtifactRetention
+	}
+	return h.ArtifactRetention
 }
 
 // artifactLimits are the configured limits, or their defaults.
