@@ -146,6 +146,11 @@ func TestRetentionSweepsOrphanBlobs(t *testing.T) {
 	rep := b.sweep(s)
 	require.Equal(t, 2, rep.Orphans, "the deleted project's blob and the crashed one")
 	require.Equal(t, int64(len("gone!")+len("orphan")), rep.Bytes)
+	require.NoError(t, dir.Put(ctx, "caches/999/later", bytes.NewReader([]byte("later")), 5))
+	b.age("caches/999/later", 2*time.Hour)
+	require.Zero(t, b.sweep(s).Orphans, "the store is listed at most every OrphanPeriod")
+	s.OrphanPeriod = time.Nanosecond
+	require.Equal(t, 1, b.sweep(s).Orphans)
 	require.Empty(t, b.blobKeys("caches/"))
 	arts := b.blobKeys("artifacts/")
 	require.Len(t, arts, 2)

@@ -16,9 +16,10 @@ import (
 
 // Defaults of a Sweeper's settings.
 const (
-	DefaultBatch       = 500
-	DefaultOrphanGrace = time.Hour
-	DefaultPeriod      = time.Minute
+	DefaultBatch        = 500
+	DefaultOrphanGrace  = time.Hour
+	DefaultPeriod       = time.Minute
+	DefaultOrphanPeriod = time.Hour
 )
 
 // prefixes are the parts of the blob store whose objects rows point at.
@@ -36,8 +37,13 @@ type Sweeper struct {
 	// OrphanGrace is how old a blob no row points at must be before it goes
 	// (a young one may belong to an upload about to insert its row); 0: DefaultOrphanGrace.
 	OrphanGrace time.Duration
+	// OrphanPeriod is how often a sweep also lists the store for orphan blobs
+	// (a listing of every key, costly on a big S3 bucket); 0: DefaultOrphanPeriod.
+	OrphanPeriod time.Duration
 	// Logger is optional; slog.Default() otherwise.
 	Logger *slog.Logger
+
+	lastOrphans time.Time // when the orphan pass last completed; Sweep is not for concurrent use
 }
 
 // Report is what one sweep did.
@@ -50,7 +56,8 @@ type Report struct {
 func (r Report) did() bool { return r.Artifacts+r.Caches+r.Orphans+r.TempFiles > 0 }
 
 // Sweep deletes, batch after batch, every expired artifact and stale cache,
-// then their blobs, then the orphan blobs and stale temporary files. It
+// then their blobs, then (at most every OrphanPeriod) the orphan blobs and
+// stale temporary files. It
 // stops at the first error (what it did so far is in the report); the next
 // sweep carries on.
 func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
@@ -89,9 +96,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 			}
 		}
 	}
+	orphanPeriod := s.OrphanPeriod
+	if orphanPeriod <= 0 {
+		orphanPeriod = DefaultOrphanPeriod
+	}
+	if time.Since(s.lastOrphans) < orphanPeriod {
+		return rep, nil
+	}
 	if err := s.sweepOrphans(ctx, grace, batch, &rep); err != nil {
 		return rep, err
 	}
+	s.lastOrphans = time.Now()
 	if d, ok := s.Blobs.(*blob.Dir); ok {
 		n, err := d.RemoveStale(ctx, grace)
 		rep.TempFiles += n
