@@ -186,7 +186,7 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	a, replaced, err := h.Store.ArtifactCreate(r.Context(), &store.ArtifactCreateParams{
 		Holder: hold, Path: path, Size: body.read, SHA256: sum, ContentType: contentType,
-		BlobKey: key, ExpiresAt: expiresAt, MaxJob: maxJob,
+		BlobKey: key, ExpiresAt: expiresAt, DefaultRetention: h.artifactRetention(), MaxJob: maxJob,
 	})
 	if err != nil {
 		_ = h.Blobs.Delete(r.Context(), key)
@@ -205,6 +205,15 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, toArtifact(a))
 }
 
+// artifactRetention is how long an artifact uploaded without its own expiry
+// is kept when its project sets no retention.
+func (h *handler) artifactRetention() time.Duration {
+	if h.ArtifactRetention <= 0 {
+		return DefaultArtifactRetention
+	}
+	return h.ArtifactRetention
+}
+
 // artifactLimits are the configured limits, or their defaults.
 func (h *handler) artifactLimits() (maxFile, maxJob int64) {
 	maxFile, maxJob = h.ArtifactMaxFile, h.ArtifactMaxJob
@@ -217,8 +226,11 @@ func (h *handler) artifactLimits() (maxFile, maxJob int64) {
 	return maxFile, maxJob
 }
 
-// Default artifact limits.
+// Default artifact limits, and how long artifacts and caches are kept.
 const (
+	DefaultArtifactRetention = 30 * 24 * time.Hour
+	DefaultCacheRetention    = 7 * 24 * time.Hour
+
 	DefaultArtifactMaxFile = 1 << 30
 	DefaultArtifactMaxJob  = 5 << 30
 )

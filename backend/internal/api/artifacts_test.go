@@ -140,6 +140,8 @@ func TestArtifactUploadAndServe(t *testing.T) {
 	require.Equal(t, 201, code, "%s", body)
 	var created artifactResp
 	require.NoError(t, json.Unmarshal(body, &created))
+	require.NotNil(t, created.ExpiresAt, "the default retention applies")
+	created.ExpiresAt = nil
 	require.Equal(t, artifactResp{Path: "report/index.html", Size: int64(len(html)), SHA256: sha256Hex(html),
 		ContentType: "text/html; charset=utf-8", Attempt: 1}, created)
 	code, body = b.putArtifact(c.Token, c.ID, "app", bin, nil)
@@ -437,6 +439,22 @@ func TestArtifactExpiry(t *testing.T) {
 	require.WithinDuration(t, time.Now().Add(time.Hour), *list[0].ExpiresAt, time.Minute)
 	code, _ = b.putArtifact(c.Token, c.ID, "log.txt", []byte("x"), map[string]string{"X-Aura-Expire-Seconds": "0"})
 	require.Equal(t, 400, code)
+	// Without its own expiry an upload keeps the instance default retention.
+	code, body = b.putArtifact(c.Token, c.ID, "plain.txt", []byte("y"), nil)
+	require.Equal(t, 201, code, "%s", body)
+	list = b.artifacts("", c.ID)
+	require.Len(t, list, 2)
+	require.Equal(t, "plain.txt", list[1].Path)
+	require.NotNil(t, list[1].ExpiresAt, "an upload without expiry gets the default retention")
+	require.WithinDuration(t, time.Now().Add(30*24*time.Hour), *list[1].ExpiresAt, time.Minute)
+	// A project's own retention wins over the instance default.
+	b.json(call{method: "PATCH", path: "/api/v1/projects/exp", token: b.admin, body: map[string]any{"artifactRetention": 120}}, 200, nil)
+	code, body = b.putArtifact(c.Token, c.ID, "short.txt", []byte("z"), nil)
+	require.Equal(t, 201, code, "%s", body)
+	list = b.artifacts("", c.ID)
+	require.Len(t, list, 3)
+	require.Equal(t, "short.txt", list[2].Path)
+	require.WithinDuration(t, time.Now().Add(2*time.Minute), *list[2].ExpiresAt, 30*time.Second)
 
 	_, err := b.pool.Exec(context.Background(), `UPDATE artifacts SET expires_at = now() - interval '1 minute'`)
 	require.NoError(t, err)

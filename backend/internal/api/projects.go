@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -13,10 +16,46 @@ type projectJSON struct {
 	Name      string    `json:"name"`
 	Private   bool      `json:"private"`
 	CreatedAt time.Time `json:"createdAt"`
+	// ArtifactRetention and CacheRetention are the project's own retention in
+	// seconds; null: the instance default.
+	ArtifactRetention *int64 `json:"artifactRetention"`
+	CacheRetention    *int64 `json:"cacheRetention"`
 }
 
 func toProject(p *store.Project) projectJSON {
-	return projectJSON{Slug: p.Slug, Name: p.Name, Private: p.Private, CreatedAt: p.CreatedAt}
+	return projectJSON{Slug: p.Slug, Name: p.Name, Private: p.Private, CreatedAt: p.CreatedAt,
+		ArtifactRetention: p.ArtifactRetentionSeconds, CacheRetention: p.CacheRetentionSeconds}
+}
+
+// maxRetentionSeconds bounds a project's retention (ten years), far from
+// any overflow of timestamps.
+const maxRetentionSeconds = 10 * 365 * 24 * 3600
+
+// retentionField is a retention in a PATCH: absent (unchanged), null (the
+// instance default) or seconds. Its bytes are checked by check, which names the field.
+type retentionField struct {
+	set bool
+	raw []byte
+}
+
+func (f *retentionField) UnmarshalJSON(b []byte) error {
+	f.set, f.raw = true, append([]byte(nil), b...)
+	return nil
+}
+
+func (f *retentionField) check(name string) (store.RetentionUpdate, error) {
+	if !f.set {
+		return store.RetentionUpdate{}, nil
+	}
+	if bytes.Equal(f.raw, []byte("null")) {
+		return store.RetentionUpdate{Set: true}, nil
+	}
+	var secs int64
+	if err := json.Unmarshal(f.raw, &secs); err != nil || secs < 1 || secs > maxRetentionSeconds {
+		return store.RetentionUpdate{}, errorf(http.StatusBadRequest, name,
+			fmt.Sprintf("field %s must be a number of seconds from 1 to %d, or null for the instance default", name, maxRetentionSeconds))
+	}
+	return store.RetentionUpdate{Set: true, Seconds: &secs}, nil
 }
 
 type projectCreate struct {
@@ -28,6 +67,9 @@ type projectCreate struct {
 type projectUpdate struct {
 	Name    *string `json:"name" validate:"omitnil,min=1,max=200"`
 	Private *bool   `json:"private"`
+	// Retentions are in seconds; null resets one to the instance default.
+	ArtifactRetention retentionField `json:"artifactRetention"`
+	CacheRetention    retentionField `json:"cacheRetention"`
 }
 
 type listJSON[T any] struct {
@@ -82,7 +124,17 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p, err := h.Store.ProjectUpdate(r.Context(), slug, &store.ProjectUpdateParams{Name: body.Name, Private: body.Private})
+	params := &store.ProjectUpdateParams{Name: body.Name, Private: body.Private}
+	var err error
+	if params.ArtifactRetention, err = body.ArtifactRetention.check("artifactRetention"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if params.CacheRetention, err = body.CacheRetention.check("cacheRetention"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := h.Store.ProjectUpdate(r.Context(), slug, params)
 	if err != nil {
 		writeError(w, r, named(err, "project %s", slug))
 		return

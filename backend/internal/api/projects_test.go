@@ -122,3 +122,41 @@ func TestHealthIgnoresTokens(t *testing.T) {
 	b.fail(call{method: "GET", path: "/api/v1/projects", token: "nonsense"}, 401)
 	b.fail(call{method: "POST", path: "/api/runner", token: "nonsense", body: map[string]any{"name": "r", "tags": []string{"x"}, "limit": 1}}, 401)
 }
+
+// TestProjectRetention: PATCH sets a project's retention in seconds, null
+// returns it to the instance default, GET shows it, and bad values are a 400
+// naming the field.
+func TestProjectRetention(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.project("keep", false)
+	type retention struct {
+		ArtifactRetention *int64
+		CacheRetention    *int64
+	}
+	var p retention
+	b.json(call{method: "GET", path: "/api/v1/projects/keep"}, 200, &p)
+	require.Nil(t, p.ArtifactRetention)
+	require.Nil(t, p.CacheRetention)
+
+	b.json(call{method: "PATCH", path: "/api/v1/projects/keep", token: b.admin,
+		body: map[string]any{"artifactRetention": 3600, "cacheRetention": 60}}, 200, &p)
+	require.Equal(t, int64(3600), *p.ArtifactRetention)
+	require.Equal(t, int64(60), *p.CacheRetention)
+	b.json(call{method: "PATCH", path: "/api/v1/projects/keep", token: b.admin, body: map[string]any{"name": "Keep"}}, 200, &p)
+	require.Equal(t, int64(3600), *p.ArtifactRetention, "an absent field stays")
+	b.json(call{method: "PATCH", path: "/api/v1/projects/keep", token: b.admin, body: map[string]any{"artifactRetention": nil}}, 200, &p)
+	require.Nil(t, p.ArtifactRetention, "null is the instance default")
+	b.json(call{method: "GET", path: "/api/v1/projects/keep"}, 200, &p)
+	require.Nil(t, p.ArtifactRetention)
+	require.Equal(t, int64(60), *p.CacheRetention)
+
+	for field, bad := range map[string]any{"artifactRetention": 0, "cacheRetention": -5} {
+		e := b.fail(call{method: "PATCH", path: "/api/v1/projects/keep", token: b.admin, body: map[string]any{field: bad}, invalid: true}, 400)
+		require.Equal(t, field, e.Field)
+	}
+	for _, bad := range []any{"1h", 1.5, true} {
+		e := b.fail(call{method: "PATCH", path: "/api/v1/projects/keep", token: b.admin, body: map[string]any{"cacheRetention": bad}, invalid: true}, 400)
+		require.Equal(t, "cacheRetention", e.Field)
+	}
+}

@@ -33,6 +33,9 @@ type Deps struct {
 	Blobs blob.Store
 	// CacheMaxProject bounds the bytes of one project's caches; 0: 5 GiB.
 	CacheMaxProject int64
+	// ArtifactRetention is how long an artifact uploaded without its own
+	// expiry is kept when its project sets none; 0: DefaultArtifactRetention.
+	ArtifactRetention time.Duration
 	// Web serves the single-page app: every GET outside /api that no route takes.
 	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.

@@ -26,6 +26,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/retention"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
 	"github.com/aura-ci/aura/backend/internal/web"
@@ -163,6 +164,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { disp.Run(bgCtx) })
 	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
 	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
+	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, Logger: logger}
+	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
 	select {
 	case <-listener.Ready():
@@ -187,7 +190,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
 		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
-		CacheMaxProject: cfg.CacheMaxProject})
+		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention})
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)

@@ -80,6 +80,14 @@ func TestConfigParses(t *testing.T) {
 	require.Equal(t, int64(5<<30), cfg.ArtifactMaxJob)
 	require.Equal(t, time.Minute, cfg.Lease, "a flag wins over the environment")
 	require.Equal(t, 10*time.Second, cfg.AckTimeout)
+	require.Equal(t, 720*time.Hour, cfg.ArtifactRetention)
+	require.Equal(t, 168*time.Hour, cfg.CacheRetention)
+	t.Setenv("AURA_CACHE_RETENTION", "0s")
+	cfg = Config{}
+	fs = flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.flags(fs)
+	require.NoError(t, cfg.parse(fs, nil))
+	require.ErrorContains(t, cfg.validate(), "cache-retention 0s: must be positive")
 	for in, want := range map[string]int64{"1000": 1000, "2KiB": 2048, "3 GiB": 3 << 30, "5B": 5} {
 		var b byteSize
 		require.NoError(t, b.Set(in), in)

@@ -53,6 +53,10 @@ type Config struct {
 	S3 blob.S3Config
 	// CacheMaxProject bounds the bytes of one project's caches (least recently used go first).
 	CacheMaxProject int64
+	// ArtifactRetention is how long an artifact uploaded without its own expiry
+	// is kept; CacheRetention how long a cache is kept after its last use.
+	// Projects may override both; the retention sweep deletes what expired.
+	ArtifactRetention, CacheRetention time.Duration
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -64,8 +68,9 @@ var flagEnv = map[string]string{
 	"log-format": "AURA_LOG_FORMAT", "secret-key": "AURA_SECRET_KEY", "max-children": "AURA_MAX_CHILDREN",
 	"max-depth": "AURA_MAX_DEPTH", "max-batch": "AURA_MAX_BATCH", "cancel-grace": "AURA_CANCEL_GRACE",
 	"events-per-address": "AURA_EVENTS_PER_ADDRESS", "events-per-token": "AURA_EVENTS_PER_TOKEN",
-	"cache-max-project": "AURA_CACHE_MAX_PROJECT",
-	"store":             "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
+	"cache-max-project": "AURA_CACHE_MAX_PROJECT", "artifact-retention": "AURA_ARTIFACT_RETENTION",
+	"cache-retention": "AURA_CACHE_RETENTION",
+	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
 }
 
@@ -99,6 +104,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "", "S3 secret key; prefer the variable, command lines are visible to other users (AURA_S3_SECRET_KEY)")
 	c.CacheMaxProject = api.DefaultCacheMaxProject
 	fs.Var((*byteSize)(&c.CacheMaxProject), "cache-max-project", "cache bytes kept per project, least recently used evicted first: bytes, or with KiB, MiB, GiB (AURA_CACHE_MAX_PROJECT)")
+	fs.DurationVar(&c.ArtifactRetention, "artifact-retention", api.DefaultArtifactRetention, "time an artifact is kept when its upload names no expiry, unless its project says otherwise, e.g. 720h (AURA_ARTIFACT_RETENTION)")
+	fs.DurationVar(&c.CacheRetention, "cache-retention", api.DefaultCacheRetention, "time a cache is kept after its last use, unless its project says otherwise, e.g. 168h (AURA_CACHE_RETENTION)")
 	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
 }
 
@@ -163,6 +170,12 @@ func (c *Config) validate() error {
 	}
 	if c.CacheMaxProject <= 0 {
 		errs = append(errs, fmt.Errorf("cache-max-project %d: must be positive", c.CacheMaxProject))
+	}
+	if c.ArtifactRetention <= 0 {
+		errs = append(errs, fmt.Errorf("artifact-retention %v: must be positive", c.ArtifactRetention))
+	}
+	if c.CacheRetention <= 0 {
+		errs = append(errs, fmt.Errorf("cache-retention %v: must be positive", c.CacheRetention))
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))

@@ -60,7 +60,10 @@ type ArtifactCreateParams struct {
 	SHA256      string
 	ContentType string
 	BlobKey     string
-	ExpiresAt   *time.Time
+	// ExpiresAt is the upload's own expiry; nil: the project's artifact
+	// retention from now, or DefaultRetention when the project sets none.
+	ExpiresAt        *time.Time
+	DefaultRetention time.Duration
 	// MaxJob bounds the bytes of all artifacts of the attempt; 0: no bound.
 	MaxJob int64
 }
@@ -96,12 +99,13 @@ func (s *Store) ArtifactCreate(ctx context.Context, p *ArtifactCreateParams) (a 
 		}
 		a, err = scanArtifact(tx.QueryRow(ctx, `
 			INSERT INTO artifacts (job_id, attempt, path, size, sha256, content_type, blob_key, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now() + make_interval(secs => coalesce(
+				(SELECT p.artifact_retention_seconds FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = $1), $9::bigint))))
 			ON CONFLICT (job_id, attempt, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
 				content_type = excluded.content_type, blob_key = excluded.blob_key,
 				expires_at = excluded.expires_at, created_at = now()
 			RETURNING `+artifactColumns,
-			p.JobID, p.Attempt, p.Path, p.Size, p.SHA256, p.ContentType, p.BlobKey, p.ExpiresAt))
+			p.JobID, p.Attempt, p.Path, p.Size, p.SHA256, p.ContentType, p.BlobKey, p.ExpiresAt, int64(p.DefaultRetention/time.Second)))
 		return interpret(err, "artifact insert")
 	})
 	if err != nil {

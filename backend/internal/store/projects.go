@@ -16,9 +16,13 @@ type Project struct {
 	Name      string    `db:"name"`
 	Private   bool      `db:"private"`
 	CreatedAt time.Time `db:"created_at"`
+	// ArtifactRetentionSeconds and CacheRetentionSeconds override the
+	// instance's retention; nil: the instance default.
+	ArtifactRetentionSeconds *int64 `db:"artifact_retention_seconds"`
+	CacheRetentionSeconds    *int64 `db:"cache_retention_seconds"`
 }
 
-const projectColumns = `id, slug, name, private, created_at`
+const projectColumns = `id, slug, name, private, created_at, artifact_retention_seconds, cache_retention_seconds`
 
 // ProjectCreate inserts a project; ErrConflict when the slug is taken.
 func (s *Store) ProjectCreate(ctx context.Context, slug, name string, private bool) (*Project, error) {
@@ -70,6 +74,15 @@ func (s *Store) ProjectList(ctx context.Context, scope ProjectScope, page Page) 
 type ProjectUpdateParams struct {
 	Name    *string
 	Private *bool
+	// ArtifactRetention and CacheRetention change the project's retention
+	// when set: to Seconds, or to the instance default when Seconds is nil.
+	ArtifactRetention, CacheRetention RetentionUpdate
+}
+
+// RetentionUpdate is a retention to set, in seconds (nil: the instance default).
+type RetentionUpdate struct {
+	Set     bool
+	Seconds *int64
 }
 
 // ProjectUpdate changes a project's name or visibility. A change of visibility
@@ -79,12 +92,15 @@ func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdate
 	const q = `
 		UPDATE projects SET
 			name = coalesce($2, name),
-			private = coalesce($3, private)
+			private = coalesce($3, private),
+			artifact_retention_seconds = CASE WHEN $4 THEN $5 ELSE artifact_retention_seconds END,
+			cache_retention_seconds = CASE WHEN $6 THEN $7 ELSE cache_retention_seconds END
 		WHERE slug = $1
 		RETURNING ` + projectColumns
 	var pr *Project
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, q, slug, p.Name, p.Private)
+		rows, _ := tx.Query(ctx, q, slug, p.Name, p.Private, p.ArtifactRetention.Set, p.ArtifactRetention.Seconds,
+			p.CacheRetention.Set, p.CacheRetention.Seconds)
 		var err error
 		if pr, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project]); err != nil || p.Private == nil {
 			return err

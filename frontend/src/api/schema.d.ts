@@ -1398,6 +1398,16 @@ export interface components {
             private: boolean;
             /** Format: date-time */
             createdAt: string;
+            /**
+             * Format: int64
+             * @description Seconds an artifact uploaded without its own expiry is kept; null uses the instance default (--artifact-retention).
+             */
+            artifactRetention: number | null;
+            /**
+             * Format: int64
+             * @description Seconds a cache is kept after its last use; null uses the instance default (--cache-retention).
+             */
+            cacheRetention: number | null;
         };
         ProjectCreate: {
             slug: string;
@@ -1408,6 +1418,16 @@ export interface components {
         ProjectUpdate: {
             name?: string;
             private?: boolean;
+            /**
+             * Format: int64
+             * @description Seconds an artifact uploaded without its own expiry is kept; null returns to the instance default. Applies to later uploads.
+             */
+            artifactRetention?: number | null;
+            /**
+             * Format: int64
+             * @description Seconds a cache is kept after its last use; null returns to the instance default.
+             */
+            cacheRetention?: number | null;
         };
         ProjectList: {
             items: components["schemas"]["Project"][];

@@ -1107,10 +1107,15 @@ type Permissions struct {
 
 // Project defines model for Project.
 type Project struct {
-	CreatedAt time.Time `json:"createdAt"`
-	Name      string    `json:"name"`
-	Private   bool      `json:"private"`
-	Slug      string    `json:"slug"`
+	// ArtifactRetention Seconds an artifact uploaded without its own expiry is kept; null uses the instance default (--artifact-retention).
+	ArtifactRetention *int64 `json:"artifactRetention"`
+
+	// CacheRetention Seconds a cache is kept after its last use; null uses the instance default (--cache-retention).
+	CacheRetention *int64    `json:"cacheRetention"`
+	CreatedAt      time.Time `json:"createdAt"`
+	Name           string    `json:"name"`
+	Private        bool      `json:"private"`
+	Slug           string    `json:"slug"`
 }
 
 // ProjectCreate defines model for ProjectCreate.
@@ -1149,8 +1154,13 @@ type ProjectPermissions struct {
 
 // ProjectUpdate defines model for ProjectUpdate.
 type ProjectUpdate struct {
-	Name    *string `json:"name,omitempty"`
-	Private *bool   `json:"private,omitempty"`
+	// ArtifactRetention Seconds an artifact uploaded without its own expiry is kept; null returns to the instance default. Applies to later uploads.
+	ArtifactRetention *int64 `json:"artifactRetention,omitempty"`
+
+	// CacheRetention Seconds a cache is kept after its last use; null returns to the instance default.
+	CacheRetention *int64  `json:"cacheRetention,omitempty"`
+	Name           *string `json:"name,omitempty"`
+	Private        *bool   `json:"private,omitempty"`
 }
 
 // Runner defines model for Runner.
