@@ -59,8 +59,9 @@ func (b *testBundle) exec(sql string, args ...any) {
 	require.NoError(b.t, err)
 }
 
-// TestRetentionSweepsExpiredArtifacts: an expired artifact goes with its
-// blob (the API then answers 404), an unexpired one stays.
+// TestRetentionSweepsExpiredArtifacts: an expired artifact's blob goes, its
+// row stays (listed, and answered 410 "expired on …" rather than vanishing);
+// an unexpired one stays whole.
 func TestRetentionSweepsExpiredArtifacts(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -77,11 +78,21 @@ func TestRetentionSweepsExpiredArtifacts(t *testing.T) {
 	rep := b.sweep(s)
 	require.Equal(t, 1, rep.Artifacts)
 	require.Equal(t, int64(len("bytes of old.txt")), rep.Bytes)
-	b.fail(call{method: "GET", path: artifactURL(c.ID, "old.txt")}, 404)
+	b.fail(call{method: "GET", path: artifactURL(c.ID, "old.txt")}, 410)
 	b.do(call{method: "GET", path: artifactURL(c.ID, "new.txt")})
 	require.Len(t, b.blobKeys("artifacts/"), 1)
-	require.Equal(t, 1, b.count("artifacts"))
+	require.Equal(t, 2, b.count("artifacts"), "the expired one is still listed")
 	require.Zero(t, b.sweep(s).Artifacts, "a second sweep finds nothing")
+
+	// A crash between marking the row and deleting its blob leaves the blob:
+	// a swept row does not hold it, so it goes as an orphan.
+	key := fmt.Sprintf("artifacts/%d/1/leftover", c.ID)
+	require.NoError(t, s.Blobs.Put(context.Background(), key, bytes.NewReader([]byte("left")), 4))
+	b.exec(`UPDATE artifacts SET blob_key = $1 WHERE path = 'old.txt'`, key)
+	b.age(key, 2*time.Hour)
+	s.OrphanPeriod = time.Nanosecond
+	require.Equal(t, 1, b.sweep(s).Orphans)
+	require.Len(t, b.blobKeys("artifacts/"), 1)
 }
 
 // TestRetentionSweepsStaleCaches: caches unused past the default retention
@@ -177,7 +188,9 @@ func TestRetentionSweepsMoreThanABatch(t *testing.T) {
 	rep := b.sweep(s)
 	require.Equal(t, n, rep.Artifacts)
 	require.Equal(t, int64(n), rep.Bytes)
-	require.Zero(t, b.count("artifacts"))
+	var left int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM artifacts WHERE swept_at IS NULL`).Scan(&left))
+	require.Zero(t, left)
 	require.Empty(t, b.blobKeys("artifacts/"))
 }
 

@@ -74,7 +74,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 		count *int
 		del   func() ([]store.SweptBlob, error)
 	}{
-		{&rep.Artifacts, func() ([]store.SweptBlob, error) { return s.Store.ArtifactsExpiredDelete(ctx, batch) }},
+		{&rep.Artifacts, func() ([]store.SweptBlob, error) { return s.Store.ArtifactsExpiredSweep(ctx, batch) }},
 		{&rep.Caches, func() ([]store.SweptBlob, error) { return s.Store.CachesStaleDelete(ctx, s.CacheRetention, batch) }},
 	}
 	for _, step := range steps {

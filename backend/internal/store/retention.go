@@ -27,15 +27,17 @@ func collectSwept(rows pgx.Rows, err error, what string) ([]SweptBlob, error) {
 	return swept, interpret(err, what)
 }
 
-// ArtifactsExpiredDelete deletes up to limit artifacts whose expiry has
-// passed, in one short statement that skips rows others hold, and returns their blobs.
-func (s *Store) ArtifactsExpiredDelete(ctx context.Context, limit int) ([]SweptBlob, error) {
+// ArtifactsExpiredSweep marks up to limit artifacts whose expiry has passed as
+// swept, in one short statement that skips rows others hold, and returns their
+// blobs to delete. The rows stay, so an expired artifact is still listed and
+// answered "expired on …" rather than vanishing.
+func (s *Store) ArtifactsExpiredSweep(ctx context.Context, limit int) ([]SweptBlob, error) {
 	rows, err := s.pool.Query(ctx, `
-		DELETE FROM artifacts WHERE id IN (
-			SELECT id FROM artifacts WHERE expires_at <= now()
+		UPDATE artifacts SET swept_at = now() WHERE id IN (
+			SELECT id FROM artifacts WHERE expires_at <= now() AND swept_at IS NULL
 			ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 		RETURNING blob_key, size`, limit)
-	return collectSwept(rows, err, "delete expired artifacts")
+	return collectSwept(rows, err, "sweep expired artifacts")
 }
 
 // CachesStaleDelete deletes up to limit caches unused for longer than their
@@ -55,7 +57,7 @@ func (s *Store) CachesStaleDelete(ctx context.Context, defaultRetention time.Dur
 func (s *Store) BlobKeysUnreferenced(ctx context.Context, keys []string) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT k FROM unnest($1::text[]) k
-		WHERE NOT EXISTS (SELECT 1 FROM artifacts WHERE blob_key = k)
+		WHERE NOT EXISTS (SELECT 1 FROM artifacts WHERE blob_key = k AND swept_at IS NULL)
 		  AND NOT EXISTS (SELECT 1 FROM caches WHERE blob_key = k)`, keys)
 	if err != nil {
 		return nil, interpret(err, "unreferenced blobs")
