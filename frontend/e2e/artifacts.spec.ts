@@ -144,6 +144,10 @@ describe('artifacts', () => {
     const dialog = p.getByRole('dialog', { name: 'report/index.html' });
     await dialog.waitFor();
     const frame = dialog.locator('iframe');
+    // Say what the dialog shows instead (an error, still loading) if the frame never comes.
+    await frame.waitFor().catch(async (e: unknown) => {
+      throw new Error(`${String(e)}\nthe dialog shows: ${await dialog.innerText()}`);
+    });
     expect(await frame.getAttribute('sandbox')).toBe('');
     await p.frameLocator('.a-viewer iframe').getByRole('heading', { name: 'Coverage 93%' }).waitFor();
     await p.waitForTimeout(500);

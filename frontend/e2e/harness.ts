@@ -80,12 +80,15 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { proc: 
 }
 
 // startAura starts bin/aura on a free port; baseURL is the address users reach
-// (the servers of one database share it), by default the server's own.
-export async function startAura(dbURL: string | undefined, data: string, baseURL?: string): Promise<Aura> {
+// (the servers of one database share it), by default the server's own; store,
+// the blob store (the servers of one database share it too), by default a
+// folder in data.
+export async function startAura(dbURL: string | undefined, data: string, baseURL?: string, store?: string): Promise<Aura> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--admin-token', ADMIN, '--base-url', baseURL ?? url, '--secret-key', SECRET_KEY];
   if (dbURL) args.push('--database-url', dbURL);
+  if (store) args.push('--store', store);
   const { proc, out } = run(join(bin, 'aura'), args);
   await until(
     'aura to start',
@@ -170,10 +173,14 @@ export async function startWorld(): Promise<World> {
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
   mkdirSync(outDir, { recursive: true });
   const db = database();
-  const one = await startAura(db, join(tmp, 'data1'));
+  // Both servers keep artifacts and caches in one folder, as servers of one
+  // database must share a store: the runner uploads through two, the browser
+  // reads through one.
+  const store = `dir:${join(tmp, 'store')}`;
+  const one = await startAura(db, join(tmp, 'data1'), undefined, store);
   // Without a cluster of scripts/test (an ad-hoc run), server one's embedded
   // database serves alone: "two" is server one, and the two-server path is not run.
-  const two = db ? await startAura(db, join(tmp, 'data2'), one.url) : one;
+  const two = db ? await startAura(db, join(tmp, 'data2'), one.url, store) : one;
   const web = await front(one.url);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
