@@ -31,6 +31,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/seal"
+	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -91,6 +92,8 @@ type bundleOptions struct {
 	artifactIdle                    time.Duration
 	// cacheMax bounds a project's caches; 0: the default.
 	cacheMax int64
+	// signIn lists sign-in providers; nil: none.
+	signIn *signin.Service
 }
 
 func setup(t *testing.T) *testBundle {
@@ -148,7 +151,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
-		CacheMaxProject: o.cacheMax}))
+		CacheMaxProject: o.cacheMax, SignIn: o.signIn}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()

@@ -158,6 +158,8 @@ var permRoutes = map[string]struct {
 		codes: "401 401 401 200 403 403 403 403 403"},
 	"POST /api/storage/{jobId}/log": {path: "/api/storage/{this}/log", raw: "hello\n",
 		codes: "401 401 401 200 403 403 200 403 403"},
+	// Sign-in (issue 15): the sign-in page's buttons.
+	"GET /api/v1/auth/providers": {path: "/api/v1/auth/providers", codes: "200 401 401 200 200 200 200 200 200"},
 }
 
 var permJob = map[string]any{"project": "own", "entityKey": "commit", "entityVal": "abc", "name": "new", "cmd": "true", "tag": "linux"}

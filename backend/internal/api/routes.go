@@ -16,6 +16,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
 )
@@ -50,6 +51,8 @@ type Deps struct {
 	MaxBatch int
 	// Logger is optional; slog.Default() otherwise.
 	Logger *slog.Logger
+	// SignIn lists the sign-in providers (GET /api/v1/auth/providers); nil: none.
+	SignIn *signin.Service
 }
 
 type handler struct {
@@ -107,6 +110,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1 := &prefixed{h: h, r: r, prefix: "/api/v1"}
 	v1.Use(h.authenticate)
 	v1.HandleFunc("/me", anyone, h.getMe).Methods(http.MethodGet)
+	v1.HandleFunc("/auth/providers", anyone, h.listAuthProviders).Methods(http.MethodGet)
 	v1.HandleFunc("/projects", may(auth.ReadProject, listed), h.listProjects).Methods(http.MethodGet)
 	v1.HandleFunc("/projects", may(auth.CreateProject, instance), h.createProject).Methods(http.MethodPost)
 	v1.HandleFunc("/projects/{project}", may(auth.ReadProject, project), h.getProject).Methods(http.MethodGet)

@@ -27,6 +27,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/retention"
+	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
 	"github.com/aura-ci/aura/backend/internal/web"
@@ -88,6 +89,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("aura serve takes no arguments, only flags (got %q)", fs.Arg(0))
+	}
+	signInProviders, err := signin.ParseProviders(cfg.SignIn, os.LookupEnv)
+	if err != nil {
+		return err
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if cfg.LogFormat == "json" {
@@ -187,10 +192,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
+	signIn, err := signin.New(signin.Config{BaseURL: cfg.BaseURL, Providers: signInProviders,
+		Complete: completeSignIn(st, logger), Logger: logger})
+	if err != nil {
+		return err
+	}
+	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(), SignIn: signIn,
 		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
 		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention})
+	// The sign-in's browser routes are pages, not API: outside /api and the spec.
+	router.PathPrefix("/auth/").Methods(http.MethodGet).Handler(signIn)
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)

@@ -46,6 +46,8 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AURA_STORE", "ftp://bucket", "AURA_STORE"},
 		{"AURA_STORE", "dir:", "names no folder"},
 		{"AURA_STORE", "s3://", "names no bucket"},
+		{"AURA_SIGNIN", "corp=bitbucket", "unknown kind"},
+		{"AURA_SIGNIN", "corp=oidc:https://login.example.com", "set AURA_SIGNIN_CORP_CLIENT_ID"},
 	} {
 		t.Run(c.env+"="+c.val, func(t *testing.T) {
 			t.Setenv(c.env, c.val)
@@ -205,4 +207,21 @@ func TestServeRefusesExposedKey(t *testing.T) {
 	code, _, stderr = run(t, "secrets", "rotate", "--data", dir, "--database-url", dbtest.NewURL(t))
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "chmod 600 "+key)
+}
+
+// TestConfigSignIn: --signin may be repeated and hold a list; without it
+// AURA_SIGNIN gives the list.
+func TestConfigSignIn(t *testing.T) {
+	t.Setenv("AURA_SIGNIN", "env=gitlab")
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.flags(fs)
+	require.NoError(t, cfg.parse(fs, []string{"--signin", "corp=oidc:https://login.example.com,github=github", "--signin", "gitea=gitea:https://git.example.com"}))
+	require.Equal(t, []string{"corp=oidc:https://login.example.com", "github=github", "gitea=gitea:https://git.example.com"}, cfg.SignIn)
+
+	cfg = Config{}
+	fs = flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.flags(fs)
+	require.NoError(t, cfg.parse(fs, nil))
+	require.Equal(t, []string{"env=gitlab"}, cfg.SignIn)
 }

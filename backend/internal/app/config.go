@@ -12,6 +12,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// is kept; CacheRetention how long a cache is kept after its last use.
 	// Projects may override both; the retention sweep deletes what expired.
 	ArtifactRetention, CacheRetention time.Duration
+	// SignIn lists the sign-in providers, each NAME=KIND[:URL]; their client
+	// ids and secrets come from the environment (signin.ParseProviders).
+	SignIn []string
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -72,6 +76,7 @@ var flagEnv = map[string]string{
 	"cache-retention": "AURA_CACHE_RETENTION",
 	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
+	"signin": "AURA_SIGNIN",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -107,6 +112,24 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ArtifactRetention, "artifact-retention", api.DefaultArtifactRetention, "time an artifact is kept when its upload names no expiry, unless its project says otherwise, e.g. 720h (AURA_ARTIFACT_RETENTION)")
 	fs.DurationVar(&c.CacheRetention, "cache-retention", api.DefaultCacheRetention, "time a cache is kept after its last use, unless its project says otherwise, e.g. 168h (AURA_CACHE_RETENTION)")
 	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
+	fs.Var((*specList)(&c.SignIn), "signin", "sign-in provider NAME=KIND[:URL], KIND one of oidc, gitea, forgejo, gitlab, github (URL: issuer or forge; "+
+		"github and gitlab default to the public sites); repeat for more, or list them with commas in the variable. "+
+		"Each takes AURA_SIGNIN_<NAME>_CLIENT_ID and _CLIENT_SECRET or _CLIENT_SECRET_FILE from the environment, "+
+		"and optionally _ALLOWED (groups or organisations), _SCOPES, _LABEL and _API_URL (GitHub Enterprise); "+
+		"the callback is <base-url>/auth/<NAME>/callback (AURA_SIGNIN)")
+}
+
+// specList is a flag that may be given many times, each time with one or
+// more comma-separated entries.
+type specList []string
+
+func (l *specList) String() string { return strings.Join(*l, ",") }
+
+func (l *specList) Get() any { return []string(*l) }
+
+func (l *specList) Set(s string) error {
+	*l = append(*l, signin.SplitSpecs(s)...)
+	return nil
 }
 
 // parse parses args, then takes each flag not given from its environment

@@ -67,7 +67,8 @@ func setup(t *testing.T, kind string, pc signin.ProviderConfig, o oidctest.Optio
 	if pc.URL == "" {
 		pc.URL = b.op.Issuer
 	}
-	pc.ClientID, pc.ClientSecret = b.op.AddClient(b.aura.URL + "/auth/corp/callback")
+	pc.ClientID, pc.ClientSecret = "aura", "aura-secret"
+	b.op.AddClient(pc.ClientID, pc.ClientSecret, b.aura.URL+"/auth/corp/callback")
 	var err error
 	svc, err = signin.New(signin.Config{BaseURL: b.aura.URL, Providers: []signin.ProviderConfig{pc},
 		Complete: func(w http.ResponseWriter, r *http.Request, id signin.Identity, link bool) error {

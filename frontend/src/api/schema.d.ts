@@ -68,6 +68,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the sign-in providers
+         * @description The forges and OpenID Connect providers a browser may sign in through, as the
+         *     server was started with (`--signin`), for the sign-in page's buttons. Anyone
+         *     may ask. A button leads the browser to `loginUrl`, a page route outside the
+         *     API, not a JSON one:
+         *
+         *     - `GET /auth/{provider}/login` redirects to the provider, with state, nonce
+         *       and a PKCE (S256) challenge kept in a short-lived HttpOnly, SameSite=Lax
+         *       cookie (`__Host-aura_signin` over HTTPS). `?next=/path` names where to go
+         *       after signing in (only a path on this server); `?link=1`, for a signed-in
+         *       user, links the provider's account to that user instead of signing in.
+         *     - `GET /auth/{provider}/callback` is where the provider sends the browser
+         *       back (register `<base-url>/auth/{provider}/callback` with the provider). It
+         *       checks the state (once only), exchanges the code, verifies the ID token
+         *       (GitHub: reads its user API), checks the allowed groups or organisations,
+         *       then signs the user in (or links the account) and redirects to `next` or `/`.
+         *       A refusal redirects to `/signin?error=<text>`, the text being the server's
+         *       own (a provider's error only as its short code), to be shown as text.
+         */
+        get: operations["listAuthProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects": {
         parameters: {
             query?: never;
@@ -2430,6 +2466,26 @@ export interface components {
             /** @description The delivery was seen before; nothing was submitted again. */
             duplicate?: boolean;
         };
+        /** @description A way to sign in, listed by GET /api/v1/auth/providers. */
+        Provider: {
+            /**
+             * @description The provider's name in its routes, as configured (`--signin NAME=KIND:URL`).
+             * @example gitea
+             */
+            name: string;
+            /**
+             * @description What the sign-in button says.
+             * @example Gitea
+             */
+            label: string;
+            /** @enum {string} */
+            kind: "oidc" | "gitea" | "forgejo" | "github" | "gitlab";
+            /**
+             * @description Where the button leads the browser, `/auth/{name}/login`.
+             * @example /auth/gitea/login
+             */
+            loginUrl: string;
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid; `field` names it. */
@@ -2658,6 +2714,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Me"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listAuthProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers, in the order they were configured. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Provider"][];
                 };
             };
             401: components["responses"]["Unauthorized"];

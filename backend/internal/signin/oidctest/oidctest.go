@@ -86,14 +86,12 @@ func NewWith(t testing.TB, o Options) *Server {
 	return s
 }
 
-// AddClient registers a confidential client that may redirect to redirectURI
-// and returns its id and secret.
-func (s *Server) AddClient(redirectURI string) (id, secret string) {
+// AddClient registers a confidential client, id with secret, that may
+// redirect to redirectURI.
+func (s *Server) AddClient(id, secret, redirectURI string) {
 	s.storage.mu.Lock()
 	defer s.storage.mu.Unlock()
-	c := &client{id: "client-" + rand.Text()[:8], secret: rand.Text(), redirectURIs: []string{redirectURI}}
-	s.storage.clients[c.id] = c
-	return c.id, c.secret
+	s.storage.clients[id] = &client{id: id, secret: secret, redirectURIs: []string{redirectURI}}
 }
 
 // AddUser lets u sign in by its login.
