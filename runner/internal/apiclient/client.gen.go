@@ -284,6 +284,33 @@ func (e MeKind) Valid() bool {
 	}
 }
 
+// Defines values for ProviderKind.
+const (
+	ProviderKindForgejo ProviderKind = "forgejo"
+	ProviderKindGitea   ProviderKind = "gitea"
+	ProviderKindGithub  ProviderKind = "github"
+	ProviderKindGitlab  ProviderKind = "gitlab"
+	ProviderKindOidc    ProviderKind = "oidc"
+)
+
+// Valid indicates whether the value is a known member of the ProviderKind enum.
+func (e ProviderKind) Valid() bool {
+	switch e {
+	case ProviderKindForgejo:
+		return true
+	case ProviderKindGitea:
+		return true
+	case ProviderKindGithub:
+		return true
+	case ProviderKindGitlab:
+		return true
+	case ProviderKindOidc:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetJobArtifactParamsInline.
 const (
 	GetJobArtifactParamsInlineFalse GetJobArtifactParamsInline = "false"
@@ -1163,6 +1190,29 @@ type ProjectUpdate struct {
 	Private        *bool   `json:"private,omitempty"`
 }
 
+// Provider A way to sign in, listed by GET /api/v1/auth/providers.
+type Provider struct {
+	Kind ProviderKind `json:"kind"`
+
+	// Label What the sign-in button says.
+	//
+	// Example: Gitea
+	Label string `json:"label"`
+
+	// LoginUrl Where the button leads the browser, `/auth/{name}/login`.
+	//
+	// Example: /auth/gitea/login
+	LoginUrl string `json:"loginUrl"`
+
+	// Name The provider's name in its routes, as configured (`--signin NAME=KIND:URL`).
+	//
+	// Example: gitea
+	Name string `json:"name"`
+}
+
+// ProviderKind defines model for Provider.Kind.
+type ProviderKind string
+
 // Runner defines model for Runner.
 type Runner struct {
 	Arch        *string    `json:"arch,omitempty"`
@@ -1850,6 +1900,29 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAuthProviders List the sign-in providers
+	//
+	// The forges and OpenID Connect providers a browser may sign in through, as the
+	// server was started with (`--signin`), for the sign-in page's buttons. Anyone
+	// may ask. A button leads the browser to `loginUrl`, a page route outside the
+	// API, not a JSON one:
+	//
+	// - `GET /auth/{provider}/login` redirects to the provider, with state, nonce
+	//   and a PKCE (S256) challenge kept in a short-lived HttpOnly, SameSite=Lax
+	//   cookie (`__Host-aura_signin` over HTTPS). `?next=/path` names where to go
+	//   after signing in (only a path on this server); `?link=1`, for a signed-in
+	//   user, links the provider's account to that user instead of signing in.
+	// - `GET /auth/{provider}/callback` is where the provider sends the browser
+	//   back (register `<base-url>/auth/{provider}/callback` with the provider). It
+	//   checks the state (once only), exchanges the code, verifies the ID token
+	//   (GitHub: reads its user API), checks the allowed groups or organisations,
+	//   then signs the user in (or links the account) and redirects to `next` or `/`.
+	//   A refusal redirects to `/signin?error=<text>`, the text being the server's
+	//   own (a provider's error only as its short code), to be shown as text.
+	//
+	// Corresponds with GET /api/v1/auth/providers (the `ListAuthProviders` operationId).
+	ListAuthProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RestoreCache Restore a cache
 	//
@@ -2923,6 +2996,39 @@ func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompatGiteaRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAuthProviders List the sign-in providers
+//
+// The forges and OpenID Connect providers a browser may sign in through, as the
+// server was started with (`--signin`), for the sign-in page's buttons. Anyone
+// may ask. A button leads the browser to `loginUrl`, a page route outside the
+// API, not a JSON one:
+//
+//   - `GET /auth/{provider}/login` redirects to the provider, with state, nonce
+//     and a PKCE (S256) challenge kept in a short-lived HttpOnly, SameSite=Lax
+//     cookie (`__Host-aura_signin` over HTTPS). `?next=/path` names where to go
+//     after signing in (only a path on this server); `?link=1`, for a signed-in
+//     user, links the provider's account to that user instead of signing in.
+//   - `GET /auth/{provider}/callback` is where the provider sends the browser
+//     back (register `<base-url>/auth/{provider}/callback` with the provider). It
+//     checks the state (once only), exchanges the code, verifies the ID token
+//     (GitHub: reads its user API), checks the allowed groups or organisations,
+//     then signs the user in (or links the account) and redirects to `next` or `/`.
+//     A refusal redirects to `/signin?error=<text>`, the text being the server's
+//     own (a provider's error only as its short code), to be shown as text.
+//
+// Corresponds with GET /api/v1/auth/providers (the `ListAuthProviders` operationId).
+func (c *Client) ListAuthProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuthProvidersRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4669,6 +4775,33 @@ func NewCompatGiteaRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListAuthProvidersRequest constructs an http.Request for the ListAuthProviders method
+func NewListAuthProvidersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/providers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -7491,6 +7624,31 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
 
+	// ListAuthProvidersWithResponse List the sign-in providers
+	//
+	// The forges and OpenID Connect providers a browser may sign in through, as the
+	// server was started with (`--signin`), for the sign-in page's buttons. Anyone
+	// may ask. A button leads the browser to `loginUrl`, a page route outside the
+	// API, not a JSON one:
+	//
+	// - `GET /auth/{provider}/login` redirects to the provider, with state, nonce
+	//   and a PKCE (S256) challenge kept in a short-lived HttpOnly, SameSite=Lax
+	//   cookie (`__Host-aura_signin` over HTTPS). `?next=/path` names where to go
+	//   after signing in (only a path on this server); `?link=1`, for a signed-in
+	//   user, links the provider's account to that user instead of signing in.
+	// - `GET /auth/{provider}/callback` is where the provider sends the browser
+	//   back (register `<base-url>/auth/{provider}/callback` with the provider). It
+	//   checks the state (once only), exchanges the code, verifies the ID token
+	//   (GitHub: reads its user API), checks the allowed groups or organisations,
+	//   then signs the user in (or links the account) and redirects to `next` or `/`.
+	//   A refusal redirects to `/signin?error=<text>`, the text being the server's
+	//   own (a provider's error only as its short code), to be shown as text.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/auth/providers (the `ListAuthProviders` operationId).
+	ListAuthProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAuthProvidersResponse, error)
+
 	// RestoreCacheWithResponse Restore a cache
 	//
 	// For `aura-runner cache restore`, with the token of a running job; the project
@@ -8948,6 +9106,75 @@ func (r CompatGiteaResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CompatGiteaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListAuthProvidersResponse503Headers the declared response headers of an HTTP 503 response for ListAuthProviders
+type ListAuthProvidersResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListAuthProvidersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Provider
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAuthProvidersResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuthProvidersResponse) GetJSON200() *[]Provider {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAuthProvidersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAuthProvidersResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListAuthProvidersResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuthProvidersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuthProvidersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuthProvidersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuthProvidersResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13982,6 +14209,37 @@ func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body 
 	return ParseCompatGiteaResponse(rsp)
 }
 
+// ListAuthProvidersWithResponse List the sign-in providers
+//
+// The forges and OpenID Connect providers a browser may sign in through, as the
+// server was started with (`--signin`), for the sign-in page's buttons. Anyone
+// may ask. A button leads the browser to `loginUrl`, a page route outside the
+// API, not a JSON one:
+//
+//   - `GET /auth/{provider}/login` redirects to the provider, with state, nonce
+//     and a PKCE (S256) challenge kept in a short-lived HttpOnly, SameSite=Lax
+//     cookie (`__Host-aura_signin` over HTTPS). `?next=/path` names where to go
+//     after signing in (only a path on this server); `?link=1`, for a signed-in
+//     user, links the provider's account to that user instead of signing in.
+//   - `GET /auth/{provider}/callback` is where the provider sends the browser
+//     back (register `<base-url>/auth/{provider}/callback` with the provider). It
+//     checks the state (once only), exchanges the code, verifies the ID token
+//     (GitHub: reads its user API), checks the allowed groups or organisations,
+//     then signs the user in (or links the account) and redirects to `next` or `/`.
+//     A refusal redirects to `/signin?error=<text>`, the text being the server's
+//     own (a provider's error only as its short code), to be shown as text.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/auth/providers (the `ListAuthProviders` operationId).
+func (c *ClientWithResponses) ListAuthProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAuthProvidersResponse, error) {
+	rsp, err := c.ListAuthProviders(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuthProvidersResponse(rsp)
+}
+
 // RestoreCacheWithResponse Restore a cache
 //
 // For `aura-runner cache restore`, with the token of a running job; the project
@@ -15791,6 +16049,66 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 	switch {
 	case rsp.StatusCode == 503:
 		var headers CompatGiteaResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAuthProvidersResponse parses an HTTP response from a ListAuthProvidersWithResponse call
+func ParseListAuthProvidersResponse(rsp *http.Response) (*ListAuthProvidersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuthProvidersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Provider
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListAuthProvidersResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
