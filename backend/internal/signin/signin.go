@@ -83,6 +83,10 @@ type Config struct {
 // flowTTL is how long a sign-in may take from login to callback.
 const flowTTL = 10 * time.Minute
 
+// maxUsed bounds the states remembered as used: past it (a flood of
+// callbacks within flowTTL) callbacks are refused rather than memory grown.
+const maxUsed = 1 << 16
+
 // Service serves the sign-in routes of the configured providers.
 type Service struct {
 	complete  CompleteFunc
@@ -346,7 +350,7 @@ func (s *Service) takeFlow(w http.ResponseWriter, r *http.Request, provider stri
 			delete(s.used, st)
 		}
 	}
-	if _, dup := s.used[f.State]; dup {
+	if _, dup := s.used[f.State]; dup || len(s.used) >= maxUsed {
 		return f, false
 	}
 	s.used[f.State] = time.Unix(f.Expires, 0)

@@ -374,7 +374,7 @@ func TestSignInLoginRedirect(t *testing.T) {
 // the code is exchanged with the PKCE verifier, and the access token then goes
 // to the user API, whose requests are recorded here (and answered 404: no
 // stand-in for GitHub's API; its answers' mapping is tested on captured
-// responses in github_internal_test.go). The provider accepts the token the
+// responses in signin_internal_test.go). The provider accepts the token the
 // API got as alice's.
 func TestSignInGitHubCodeExchange(t *testing.T) {
 	t.Parallel()

@@ -1,8 +1,15 @@
 package signin
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -151,3 +158,29 @@ func TestParseProviders(t *testing.T) {
 	require.ErrorContains(t, err, "given twice")
 	require.Equal(t, []string{"a=oidc:https://x", "b=github"}, SplitSpecs(" a=oidc:https://x, b=github "))
 }
+
+// TestTakeFlowBounded: with maxUsed states remembered, a further callback is
+// refused, even one whose state matches its cookie; expired states make room.
+func TestTakeFlowBounded(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{BaseURL: "http://localhost", Complete: func(http.ResponseWriter, *http.Request, Identity, bool) error { return nil }})
+	require.NoError(t, err)
+	callback := func() bool {
+		f := flow{Provider: "p", State: rand.Text(), Expires: time.Now().Add(time.Minute).Unix()}
+		b, err := json.Marshal(f)
+		require.NoError(t, err)
+		r := httptest.NewRequest(http.MethodGet, "/auth/p/callback?state="+f.State, nil)
+		r.AddCookie(&http.Cookie{Name: "aura_signin", Value: base64.RawURLEncoding.EncodeToString(b)})
+		_, ok := s.takeFlow(httptest.NewRecorder(), r, "p")
+		return ok
+	}
+	require.True(t, callback())
+	for i := range maxUsed - 1 {
+		s.used[strconv.Itoa(i)] = time.Now().Add(time.Minute)
+	}
+	require.False(t, callback())
+	s.used["0"] = time.Now().Add(-time.Second)
+	require.True(t, callback())
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
