@@ -1,0 +1,4 @@
+DROP INDEX entities_builds_author;
+DROP INDEX entities_builds;
+ALTER TABLE entities DROP COLUMN meta;
+ALTER TABLE entities DROP COLUMN title;
