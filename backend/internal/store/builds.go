@@ -291,4 +291,3 @@ func (s *Store) RunningJobs(ctx context.Context, scope ProjectScope) (map[int64]
 	}
 	return out, nil
 }
-
