@@ -7,3 +7,5 @@ ALTER TABLE entities ADD COLUMN meta jsonb NOT NULL DEFAULT '{}';
 CREATE INDEX entities_builds ON entities (project_id, id DESC);
 CREATE INDEX entities_builds_author ON entities
     (project_id, (coalesce(nullif(meta->>'authorLogin', ''), meta->>'authorName')), id DESC);
+-- The builds with a job that did not succeed, for the failure filter: few jobs.
+CREATE INDEX jobs_entity_failed ON jobs (entity_id) WHERE status IN ('failed', 'cancelled', 'timed_out', 'lost');

@@ -143,6 +143,16 @@ func (s *Store) BuildList(ctx context.Context, p *BuildParams) ([]*Build, string
 		where = append(where, `e.id < @before`)
 		args["before"] = before
 	}
+	// A status that only some builds have is first looked up among the jobs
+	// that give it (partial indexes), so a rare one is not found by summing
+	// up every build; b.status below decides.
+	switch p.Status {
+	case BuildFailure:
+		where = append(where, `EXISTS (SELECT 1 FROM jobs f WHERE f.entity_id = e.id
+			AND f.status IN ('failed', 'cancelled', 'timed_out', 'lost'))`)
+	case BuildRunning:
+		where = append(where, `e.id IN (SELECT f.entity_id FROM jobs f WHERE f.status = 'running')`)
+	}
 	if p.Author != "" {
 		where = append(where, buildAuthor+` = @author`)
 		args["author"] = p.Author
