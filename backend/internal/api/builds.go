@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/annotation"
@@ -188,6 +189,14 @@ func (h *handler) getJobAnnotations(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	// An ended attempt's log no longer changes: its summary is read once (per
+	// server) however often its page is shown.
+	key := summaryKey{store: h.Store, job: j.ID, attempt: info.Attempt, length: info.Length, tail: int(tail)}
+	ended := store.Ended(j.Status) && j.Attempt == info.Attempt
+	if sum, ok := summaries.get(key); ok && ended {
+		writeJSON(w, http.StatusOK, sum)
+		return
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(h.Store.LogCopy(r.Context(), pw, &store.LogReadParams{JobID: j.ID, Attempt: info.Attempt, End: info.Length}))
@@ -198,5 +207,51 @@ func (h *handler) getJobAnnotations(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if ended {
+		summaries.put(key, sum)
+	}
 	writeJSON(w, http.StatusOK, sum)
+}
+
+// summaryKey names a summary; the store tells apart the servers of one process (tests).
+type summaryKey struct {
+	store   *store.Store
+	job     int64
+	attempt int
+	length  int64
+	tail    int
+}
+
+// summaryCache keeps the newest few summaries of ended attempts, so a page
+// shown again (or by many people) does not read a log of up to the log limit
+// anew.
+type summaryCache struct {
+	mu    sync.Mutex
+	items map[summaryKey]*annotation.Summary
+	order []summaryKey
+}
+
+const summaryCacheSize = 256
+
+var summaries = &summaryCache{items: map[summaryKey]*annotation.Summary{}}
+
+func (c *summaryCache) get(k summaryKey) (*annotation.Summary, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.items[k]
+	return s, ok
+}
+
+func (c *summaryCache) put(k summaryKey, s *annotation.Summary) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[k]; ok {
+		return
+	}
+	if len(c.order) >= summaryCacheSize {
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.items[k] = s
+	c.order = append(c.order, k)
 }
