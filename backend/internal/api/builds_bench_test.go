@@ -43,16 +43,19 @@ func BenchmarkBuilds(b *testing.B) {
 	_, err = tb.pool.Exec(ctx, `ANALYZE`)
 	require.NoError(b, err)
 	if os.Getenv("AURA_BENCH_EXPLAIN") != "" {
-		rows, err := tb.pool.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) SELECT e.id FROM entities e`+buildLateralForExplain+`
-			WHERE e.project_id = (SELECT id FROM projects WHERE slug = 'proj') ORDER BY e.id DESC LIMIT 30`)
-		require.NoError(b, err)
-		var plan []string
-		for rows.Next() {
-			var line string
-			require.NoError(b, rows.Scan(&line))
-			plan = append(plan, line)
+		for _, where := range []string{"", ` AND coalesce(nullif(e.meta->>'authorLogin', ''), e.meta->>'authorName') = 'dev7'`,
+			` AND EXISTS (SELECT 1 FROM jobs f WHERE f.entity_id = e.id AND f.status IN ('failed', 'cancelled', 'timed_out', 'lost'))`} {
+			rows, err := tb.pool.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) SELECT e.id FROM entities e`+buildLateralForExplain+`
+				WHERE e.project_id = (SELECT id FROM projects WHERE slug = 'proj')`+where+` ORDER BY e.id DESC LIMIT 30`)
+			require.NoError(b, err)
+			var plan []string
+			for rows.Next() {
+				var line string
+				require.NoError(b, rows.Scan(&line))
+				plan = append(plan, line)
+			}
+			b.Log("\n" + strings.Join(plan, "\n"))
 		}
-		b.Log("\n" + strings.Join(plan, "\n"))
 	}
 	for _, q := range []struct{ name, query string }{
 		{"builds", ""},
