@@ -36,6 +36,9 @@ const (
 	heldJob
 	// tokenProject: the project of the caller's job token (caches); nothing in the path.
 	tokenProject
+	// entity: every job of the entity {key}/{val} of the project in the path
+	// (a build's actions), asked as of a job that is not the caller's own.
+	entity
 )
 
 // may declares that a route does action on its subject.
@@ -83,7 +86,7 @@ func (h *handler) guard(ru rule, next http.Handler) http.Handler {
 // context carrying what it read.
 func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principal, ru rule) (context.Context, error) {
 	switch ru.on {
-	case project:
+	case project, entity:
 		slug, err := slugParam(r, "project")
 		if err != nil {
 			return nil, err
@@ -93,6 +96,9 @@ func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principa
 			return nil, named(err, "project %s", slug)
 		}
 		res := auth.Resource{Project: &auth.ProjectRef{ID: pr.ID, Private: pr.Private}}
+		if ru.on == entity {
+			res.Job = &auth.JobRef{ID: -1}
+		}
 		if v := auth.Check(p, ru.action, res); v != auth.Allowed {
 			return nil, refusalOf(v, "project %s", slug)
 		}

@@ -47,6 +47,8 @@ type entityJSON struct {
 	Project string `json:"project"`
 	entitySummaryJSON
 	Collections []collectionRefJSON `json:"collections"`
+	Title       string              `json:"title"`
+	Meta        store.EntityMeta    `json:"meta"`
 	Jobs        []jobJSON           `json:"jobs"`
 	NextCursor  string              `json:"nextCursor,omitempty"`
 }
@@ -148,6 +150,8 @@ func (h *handler) getEntity(w http.ResponseWriter, r *http.Request) {
 		Collections: mapSlice(e.Collections, func(c store.CollectionRef) collectionRefJSON {
 			return collectionRefJSON{Key: c.Key, Value: c.Value}
 		}),
+		Title:      e.Title,
+		Meta:       e.Meta,
 		Jobs:       jobs,
 		NextCursor: e.NextCursor,
 	})

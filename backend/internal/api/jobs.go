@@ -169,6 +169,9 @@ type jobSubmit struct {
 	EarliestStart  *jsonTime         `json:"earliestStart"`
 	TimeoutSeconds *int              `json:"timeoutSeconds" validate:"omitnil,min=1,max=604800"`
 	MaxAttempts    *int              `json:"maxAttempts" validate:"omitnil,min=1,max=10"`
+	// EntityTitle and EntityMeta describe the entity for the project's builds.
+	EntityTitle string            `json:"entityTitle" validate:"max=1000"`
+	EntityMeta  *store.EntityMeta `json:"entityMeta"`
 }
 
 type jobBatchSubmit struct {
@@ -234,6 +237,7 @@ func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
 		JobSpec: spec, ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent,
 		EntityKey: b.EntityKey, EntityVal: b.EntityVal, SecretEnv: b.SecretEnv, Collections: b.Collections,
 		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames,
+		EntityTitle: b.EntityTitle, EntityMeta: b.EntityMeta,
 	}
 }
 
@@ -373,8 +377,8 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	params := &store.QueueParams{Tag: q.Get("tag"), Status: q.Get("status"), Page: page}
-	if params.Status != "" && params.Status != store.StatusQueued && params.Status != store.StatusWaiting {
-		writeError(w, r, errorf(http.StatusBadRequest, "status", "status must be queued or waiting"))
+	if params.Status != "" && params.Status != store.StatusQueued && params.Status != store.StatusWaiting && params.Status != store.StatusRunning {
+		writeError(w, r, errorf(http.StatusBadRequest, "status", "status must be queued, waiting or running"))
 		return
 	}
 	if params.Tag != "" && !tagPattern.MatchString(params.Tag) {

@@ -73,6 +73,12 @@ var permRoutes = map[string]struct {
 		codes: "404 401 401 404 404 403 403 200 200"},
 	"GET /api/v1/projects/{project}/entities/{key}/{val}": {path: "/api/v1/projects/own/entities/commit/abc",
 		codes: "404 401 401 404 404 403 403 200 200"},
+	"POST /api/v1/projects/{project}/entities/{key}/{val}/retry-failed": {path: "/api/v1/projects/own/entities/commit/abc/retry-failed",
+		codes: "401 401 401 403 404 403 403 200 200"}, // a job token retries no whole build
+	"POST /api/v1/projects/{project}/entities/{key}/{val}/cancel": {path: "/api/v1/projects/own/entities/commit/abc/cancel", fresh: true,
+		codes: "401 401 401 403 404 404 404 200 200"}, // nor cancels one
+	"GET /api/v1/projects/{project}/builds": {path: "/api/v1/projects/own/builds",
+		codes: "404 401 401 404 404 403 403 200 200"},
 	"GET /api/v1/projects/{project}/collections": {path: "/api/v1/projects/own/collections",
 		codes: "404 401 401 404 404 403 403 200 200"},
 	"GET /api/v1/projects/{project}/collections/{key}": {path: "/api/v1/projects/own/collections/ref",
@@ -134,6 +140,8 @@ var permRoutes = map[string]struct {
 	"GET /api/v1/jobs/{id}/log": {path: "/api/v1/jobs/{this}/log",
 		codes: "404 401 401 404 404 404 200 200 200"},
 	"GET /api/v1/jobs/{id}/log/times": {path: "/api/v1/jobs/{this}/log/times",
+		codes: "404 401 401 404 404 404 200 200 200"},
+	"GET /api/v1/jobs/{id}/annotations": {path: "/api/v1/jobs/{this}/annotations",
 		codes: "404 401 401 404 404 404 200 200 200"},
 	// Any job of the project downloads what another built, even in a private one.
 	"GET /api/v1/jobs/{id}/artifacts": {path: "/api/v1/jobs/{this}/artifacts",

@@ -119,6 +119,9 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/projects/{project}/entities", may(auth.ReadProjectJobs, project), h.listEntityKeys).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/entities/{key}", may(auth.ReadProjectJobs, project), h.listEntities).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/entities/{key}/{val}", may(auth.ReadProjectJobs, project), h.getEntity).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/entities/{key}/{val}/retry-failed", may(auth.Retry, entity), h.retryFailedEntity).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/entities/{key}/{val}/cancel", may(auth.Cancel, entity), h.cancelEntity).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/builds", may(auth.ReadProjectJobs, project), h.listBuilds).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/collections", may(auth.ReadProjectJobs, project), h.listCollectionKeys).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/collections/{key}", may(auth.ReadProjectJobs, project), h.listCollections).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/collections/{key}/{val}", may(auth.ReadProjectJobs, project), h.getCollection).Methods(http.MethodGet)
@@ -151,6 +154,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/log", may(auth.HoldJob, heldJob), h.appendJobLog).Methods(http.MethodPatch)
 	v1.HandleFunc("/jobs/{id}/log", may(auth.ReadJob, job), h.getJobLog).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/log/times", may(auth.ReadJob, job), h.getJobLogTimes).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/annotations", may(auth.ReadJob, job), h.getJobAnnotations).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/artifacts", may(auth.ReadArtifacts, job), h.listArtifacts).Methods(http.MethodGet)
 	// {path} takes the rest of the path: a file inside a directory artifact.
 	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.ReadArtifacts, job), h.getArtifact).Methods(http.MethodGet)

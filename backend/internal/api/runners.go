@@ -21,6 +21,17 @@ type runnerJSON struct {
 	TagCheckIns map[string]time.Time `json:"tagCheckIns,omitempty"`
 	// Projects, when set, are the only projects whose jobs the runner claims.
 	Projects []string `json:"projects,omitempty"`
+	// CurrentJobs are the jobs it runs now that the caller may see.
+	CurrentJobs []runningJobJSON `json:"currentJobs,omitempty"`
+}
+
+type runningJobJSON struct {
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Project   string     `json:"project"`
+	EntityKey string     `json:"entityKey"`
+	EntityVal string     `json:"entityVal"`
+	StartedAt *time.Time `json:"startedAt,omitempty"`
 }
 
 func toRunner(r *store.Runner) runnerJSON {
@@ -82,8 +93,17 @@ func (h *handler) listRunners(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	running, err := h.Store.RunningJobs(r.Context(), auth.Scope(principal(r), auth.ReadProjectJobs))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	items := mapSlice(rs, func(run *store.Runner) runnerJSON {
 		out := toRunner(run)
+		for _, j := range running[run.ID] {
+			out.CurrentJobs = append(out.CurrentJobs, runningJobJSON{ID: j.ID, Name: j.Name, Project: j.Project,
+				EntityKey: j.EntityKey, EntityVal: j.EntityVal, StartedAt: j.StartedAt})
+		}
 		for _, tag := range run.Tags {
 			if at, ok := checkIns[tag]; ok {
 				if out.TagCheckIns == nil {

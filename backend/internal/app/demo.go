@@ -84,8 +84,14 @@ func seedCommit(ctx context.Context, st *store.Store, proj *store.Project, tag s
 		ProjectID: proj.ID, ProjectSlug: proj.Slug, EntityKey: "commit", EntityVal: sha,
 		Collections: map[string]string{"ref": "main"},
 	}
+	// The project page lists builds by their commit: give each a message and an author.
+	messages := []string{"Add the cart total", "Fix rounding of totals", "Speed up the search index", "Log in with a forge account"}
+	authors := [][2]string{{"Ann Example", "ann"}, {"Bob Example", "bob"}}
+	base.EntityTitle = messages[i%len(messages)]
+	base.EntityMeta = &store.EntityMeta{Message: base.EntityTitle, AuthorName: authors[i%2][0], AuthorLogin: authors[i%2][1], Branch: "main"}
 	if i == 3 {
 		base.Collections = map[string]string{"mr": "12", "ref": "feature-login"}
+		base.EntityMeta.Branch, base.EntityMeta.RequestNumber, base.EntityMeta.RequestTitle = "feature-login", 12, "Log in with a forge account"
 	}
 	job := func(name, cmd string, after ...string) *store.JobSubmitParams {
 		p := base

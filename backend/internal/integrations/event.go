@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // Event names an integration can act on.
@@ -39,6 +41,9 @@ type Event struct {
 	TargetBranch string
 	// Fork is true for a request whose head repository is not the base repository.
 	Fork bool
+	// Title and Meta describe the commit for the project's list of builds (meta.go).
+	Title string
+	Meta  store.EntityMeta
 }
 
 // Skip is a delivery that is fine but starts nothing; its message says why.
@@ -69,7 +74,11 @@ func Parse(kind string, secret []byte, h http.Header, body []byte) (*Event, erro
 	if err != nil {
 		return nil, err
 	}
-	return p.parse(h, payload)
+	e, err := p.parse(h, payload)
+	if err == nil {
+		readMeta(e, payload)
+	}
+	return e, err
 }
 
 // verify checks a delivery's signature and returns its JSON. A form-encoded

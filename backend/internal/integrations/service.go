@@ -293,7 +293,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		params = append(params, &store.JobSubmitParams{
 			JobSpec:   store.JobSpec{Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: jobEnv},
 			ProjectID: in.ProjectID, ProjectSlug: in.Project, EntityKey: "commit", EntityVal: e.SHA,
-			SecretEnv: secretEnv, Collections: collections,
+			SecretEnv: secretEnv, Collections: collections, EntityTitle: e.Title, EntityMeta: &e.Meta,
 		})
 	}
 

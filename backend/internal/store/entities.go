@@ -141,6 +141,8 @@ type CollectionRef struct {
 type Entity struct {
 	EntitySummary
 	Collections []CollectionRef
+	Title       string
+	Meta        EntityMeta
 	Jobs        []*Job
 	NextCursor  string // of the next page of jobs
 }
@@ -162,6 +164,9 @@ func (s *Store) EntityGet(ctx context.Context, projectID int64, key, value strin
 		return nil, interpret(err, "get entity")
 	}
 	ent := &Entity{EntitySummary: sum}
+	if err := s.pool.QueryRow(ctx, `SELECT title, meta FROM entities WHERE id = $1`, sum.ID).Scan(&ent.Title, &ent.Meta); err != nil {
+		return nil, interpret(err, "entity meta")
+	}
 	const qCol = `
 		SELECT c.key, c.value FROM collection_entities ce JOIN collections c ON c.id = ce.collection_id
 		WHERE ce.entity_id = $1 ORDER BY c.key, c.value`

@@ -167,6 +167,9 @@ type JobSubmitParams struct {
 	Collections    map[string]string
 	PrecedingJobs  []int64
 	PrecedingNames []string // names of other jobs in the same batch
+	// EntityTitle and EntityMeta, when set, describe the entity (builds.go).
+	EntityTitle string
+	EntityMeta  *EntityMeta
 }
 
 // JobSubmit submits a batch of jobs atomically and returns them in request order.
@@ -343,6 +346,9 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			memberC = append(memberC, collections.id(p.ProjectID, key, p.Collections[key]))
 			memberE = append(memberE, entityIDs[i])
 		}
+	}
+	if err := setEntityMeta(ctx, tx, params, entityIDs); err != nil {
+		return nil, err
 	}
 
 	// Decide each job's status in dependency order: a job of the batch is
@@ -856,7 +862,7 @@ var qRetry = startOverQuery(attemptReset("j.attempt + 1", "0")+`,
 type QueueParams struct {
 	Tag       string
 	ProjectID int64        // 0: all visible projects
-	Status    string       // "": queued and waiting
+	Status    string       // "": queued and waiting; or one of queued, waiting, running
 	Scope     ProjectScope // the private projects that may show
 	Page
 }
@@ -877,6 +883,12 @@ func (s *Store) QueueList(ctx context.Context, p *QueueParams) ([]*Job, string, 
 				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5)
 			UNION ALL
 			(SELECT id FROM jobs WHERE status = 'waiting' AND $1 IN ('', 'waiting') AND id > $2
+				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
+				AND ($6 OR project_id = ANY($7) OR project_id NOT IN (SELECT id FROM projects WHERE private))
+				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5)
+			UNION ALL
+			-- Running jobs only when asked for: the queue page shows them apart.
+			(SELECT id FROM jobs WHERE status = 'running' AND $1 = 'running' AND id > $2
 				AND ($3 = '' OR tag = $3) AND ($4 = 0 OR project_id = $4)
 				AND ($6 OR project_id = ANY($7) OR project_id NOT IN (SELECT id FROM projects WHERE private))
 				AND project_id NOT IN (SELECT id FROM projects WHERE deleted_at IS NOT NULL) ORDER BY id LIMIT $5))

@@ -22,6 +22,19 @@ export const queueQuery = ({ project, tag }: QueueFilter): Query<Schemas['JobLis
   topics: [topics.queue],
 });
 
+// runningQuery is the jobs running now, which the queue page shows apart.
+export const runningQuery = ({ project, tag }: QueueFilter): Query<Schemas['JobList']> => ({
+  key: ['queue', 'running', project ?? '', tag ?? ''],
+  fetch: (signal) =>
+    answer(
+      api.GET('/api/v1/queue', {
+        params: { query: { status: 'running', limit: 200, ...(project ? { project } : {}), ...(tag ? { tag } : {}) } },
+        signal,
+      }),
+    ),
+  topics: [topics.queue],
+});
+
 export type JobAction = 'cancel' | 'retry' | 'approve';
 
 // actOnJob cancels, retries or approves job id (for approve: the gate or any job

@@ -6,7 +6,8 @@ import { topics } from './topics';
 export const runnersQuery = (): Query<Schemas['RunnerList']> => ({
   key: ['runners'],
   fetch: (signal) => answer(api.GET('/api/v1/runners', { params: { query: { limit: 200 } }, signal })),
-  topics: [topics.runners],
+  // Check-ins come on runners; the jobs each runs now change with the queue's events.
+  topics: [topics.runners, topics.queue],
 });
 
 export async function createRunner(body: Schemas['RunnerCreate']) {

@@ -240,6 +240,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{project}/entities/{key}/{val}/retry-failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry an entity's failed jobs
+         * @description Starts a new attempt of each job of the entity that failed, timed out or was
+         *     lost, and of each job skipped because a preceding job did not succeed, in id
+         *     order (a preceding job first). A job cancelled by a person stays cancelled. Each
+         *     job is retried as `POST /api/v1/jobs/{id}/retry` would; one that another request
+         *     changed meanwhile is left as it is. Who may retry a job of the project may do it
+         *     (`permissions.projects.*.retry` of `GET /api/v1/me`); a job token may not.
+         */
+        post: operations["retryFailedEntity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/entities/{key}/{val}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel all of an entity's jobs
+         * @description Cancels every job of the entity that has not ended, as `POST /api/v1/jobs/{id}/cancel`
+         *     does each (a running job is stopped by its runner). Who may cancel a job of the
+         *     project may do it (`permissions.projects.*.cancel`); a job token may not.
+         */
+        post: operations["cancelEntity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/builds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a project's builds
+         * @description The project's entities, newest first, each with its title and meta (commit
+         *     message, author, branch or merge request), its status summed up over its jobs,
+         *     when it started and ended, and its jobs' statuses. Pass `next` of one page as
+         *     `before` for the next, older page.
+         */
+        get: operations["listBuilds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project}/collections": {
         parameters: {
             query?: never;
@@ -906,6 +993,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/annotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Why a job failed
+         * @description Reads the current attempt's log and answers the annotations it printed in
+         *     GitHub Actions' syntax (`::error file=…,line=…,col=…,title=…::message`,
+         *     `::warning …::`, `::notice …::`; at most 100), each with the log line that
+         *     printed it, and the log's last `tail` lines as plain text (colours dropped).
+         */
+        get: operations["getJobAnnotations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/artifacts": {
         parameters: {
             query?: never;
@@ -1514,6 +1627,96 @@ export interface components {
              */
             latestJobs?: components["schemas"]["JobCell"][];
         };
+        /**
+         * @description What a forge delivery (or a submitter) says about an entity. A later submission
+         *     of the same entity replaces the fields it sets and keeps the others.
+         */
+        EntityMeta: {
+            /** @description The commit's message. */
+            message?: string;
+            authorName?: string;
+            authorLogin?: string;
+            /** @description The pushed branch, or a request's source branch. */
+            branch?: string;
+            requestNumber?: number;
+            /** @description The pull or merge request's title. */
+            requestTitle?: string;
+            /** @description Where the forge shows the commit (http or https). */
+            commitUrl?: string;
+            /** @description Where the forge shows the pull or merge request (http or https). */
+            requestUrl?: string;
+        };
+        EntityAction: {
+            /** @description The ids of the jobs the action changed. */
+            jobs: number[];
+        };
+        /**
+         * @description An entity's jobs as one: `running` while any runs, `pending` while any waits or
+         *     is queued (or there are none yet), then `failure` when any did not succeed, else
+         *     `success`.
+         * @enum {string}
+         */
+        BuildStatus: "running" | "pending" | "success" | "failure";
+        Build: {
+            key: string;
+            value: string;
+            title: string;
+            meta: components["schemas"]["EntityMeta"];
+            status: components["schemas"]["BuildStatus"];
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When its first job started; absent before any did.
+             */
+            startedAt?: string;
+            /**
+             * Format: date-time
+             * @description When its last job ended, once none may still run.
+             */
+            endedAt?: string;
+            /** @description From startedAt to endedAt, or to now while jobs still run. */
+            durationSeconds?: number;
+            /** @description Its first 100 jobs, oldest first. */
+            jobs: components["schemas"]["JobCell"][];
+            jobCount: number;
+        };
+        BuildList: {
+            builds: components["schemas"]["Build"][];
+            /** @description Pass as `before` for the next, older page; null on the last page. */
+            next: string | null;
+        };
+        RunningJob: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            project: string;
+            entityKey: string;
+            entityVal: string;
+            /** Format: date-time */
+            startedAt?: string;
+        };
+        Annotation: {
+            /** @enum {string} */
+            level: "error" | "warning" | "notice";
+            message: string;
+            file?: string;
+            line?: number;
+            col?: number;
+            endLine?: number;
+            title?: string;
+            /** @description The 1-based line of the log that printed it. */
+            logLine: number;
+        };
+        JobAnnotations: {
+            annotations: components["schemas"]["Annotation"][];
+            /** @description The log's last lines, plain text. */
+            tail: string[];
+            /** @description The line number of tail's first line. */
+            tailStart: number;
+            /** @description How many lines the log has. */
+            lines: number;
+        };
         /** @description One job, as a history grid shows it. */
         JobCell: {
             /** Format: int64 */
@@ -1544,6 +1747,9 @@ export interface components {
             counts: components["schemas"]["JobCounts"];
             /** @description The collections the entity is in. */
             collections: components["schemas"]["CollectionRef"][];
+            /** @description The commit's message (first line) or the merge request's title; empty when nobody said. */
+            title?: string;
+            meta?: components["schemas"]["EntityMeta"];
             /** @description One page of the entity's jobs, oldest first. */
             jobs: components["schemas"]["Job"][];
             /** @description Cursor of the next page of jobs; absent on the last page. */
@@ -1733,6 +1939,9 @@ export interface components {
             priority?: number;
             /** @default 3 */
             maxAttempts?: number;
+            /** @description The entity's title (a commit's first line); kept until a later submission sets another. */
+            entityTitle?: string;
+            entityMeta?: components["schemas"]["EntityMeta"];
         };
         /** @description A JobSubmit that may also name preceding jobs of the same batch. */
         BatchJobSubmit: {
@@ -1778,6 +1987,9 @@ export interface components {
             priority?: number;
             /** @default 3 */
             maxAttempts?: number;
+            /** @description The entity's title (a commit's first line); kept until a later submission sets another. */
+            entityTitle?: string;
+            entityMeta?: components["schemas"]["EntityMeta"];
         };
         JobBatchSubmit: {
             jobs: components["schemas"]["BatchJobSubmit"][];
@@ -1805,6 +2017,8 @@ export interface components {
             };
             /** @description The only projects whose jobs this runner claims; absent when it serves every project. */
             projects?: string[];
+            /** @description The jobs the runner runs now (of the projects the caller may see); absent when none. */
+            currentJobs?: components["schemas"]["RunningJob"][];
         };
         Tag: {
             tag: string;
@@ -2997,6 +3211,111 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    retryFailedEntity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The jobs retried (none when nothing had failed). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityAction"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    cancelEntity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description An entity or collection key. */
+                key: components["parameters"]["Key"];
+                /** @description An entity or collection value. */
+                val: components["parameters"]["Val"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The jobs cancelled, or asked to stop (none when all had ended). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityAction"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listBuilds: {
+        parameters: {
+            query?: {
+                /** @description The `next` cursor of the previous page. */
+                before?: string;
+                limit?: number;
+                /** @description Only entities in this collection, as key/value (such as `ref/main` or `mr/12`). */
+                collection?: string;
+                /** @description Only builds in this status. */
+                status?: components["schemas"]["BuildStatus"];
+                /** @description Only builds of this author (meta.authorLogin, or meta.authorName where there is no login). */
+                author?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of builds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BuildList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listCollectionKeys: {
         parameters: {
             query?: never;
@@ -3686,8 +4005,8 @@ export interface operations {
                 tag?: string;
                 /** @description Only jobs of this project. */
                 project?: string;
-                /** @description Only jobs in this status; both when absent. */
-                status?: "queued" | "waiting";
+                /** @description Only jobs in this status; queued and waiting when absent. Running jobs are listed only when asked for. */
+                status?: "queued" | "waiting" | "running";
                 /** @description Opaque cursor from the previous page's `nextCursor`; the first page when absent. */
                 cursor?: components["parameters"]["Cursor"];
                 /** @description Items per page. */
@@ -4028,6 +4347,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LogTimes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getJobAnnotations: {
+        parameters: {
+            query?: {
+                /** @description How many of the last lines to answer. */
+                tail?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The annotations and the last lines. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAnnotations"];
                 };
             };
             400: components["responses"]["BadRequest"];

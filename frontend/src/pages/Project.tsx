@@ -4,6 +4,7 @@ import { collectionKeysQuery, entityKeysQuery } from '../api/entities';
 import { useMe } from '../api/me';
 import { projectQuery } from '../api/projects';
 import { useQuery } from '../api/query';
+import { BuildsList } from '../components/Builds';
 import { ErrorText, Loading, Page } from '../components/common';
 import '../components/forge.css';
 
@@ -65,10 +66,11 @@ export function ProjectPage() {
       {r.data && admin && tab !== 'jobs' ? (
         <Suspense fallback={<Loading />}>{tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}</Suspense>
       ) : null}
+      {r.data && tab === 'jobs' ? <BuildsList project={project} /> : null}
       {r.data && tab === 'jobs' ? (
-        <div className="cols">
+        <div className="cols browse-keys">
           <section>
-            <h2>Entities</h2>
+            <h2>Entity keys</h2>
             {r.data.entityKeys.length === 0 ? <p className="muted">No jobs submitted yet.</p> : null}
             <ul className="keys">
               {r.data.entityKeys.map((k) => (
@@ -79,7 +81,7 @@ export function ProjectPage() {
             </ul>
           </section>
           <section>
-            <h2>Collections</h2>
+            <h2>Collection keys</h2>
             {r.data.collectionKeys.length === 0 ? <p className="muted">None.</p> : null}
             <ul className="keys">
               {r.data.collectionKeys.map((k) => (

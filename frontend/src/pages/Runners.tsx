@@ -2,7 +2,7 @@ import { Link } from 'react-router';
 import type { Runner } from '../api/client';
 import { useQuery } from '../api/query';
 import { runnersQuery } from '../api/runners';
-import { ErrorText, Loading, Page, RelTime } from '../components/common';
+import { Duration, ErrorText, Loading, Page, RelTime } from '../components/common';
 import { useMe } from '../api/me';
 
 const ONLINE_MS = 90_000;
@@ -44,6 +44,7 @@ export function RunnersPage() {
                 <th>Runner</th>
                 <th>State</th>
                 <th>Tags</th>
+                <th>Running now</th>
                 <th className="hide-narrow">Version</th>
                 <th>Last check-in</th>
               </tr>
@@ -54,6 +55,14 @@ export function RunnersPage() {
                   <td>{run.name}</td>
                   <td>{online(run, now) ? <span className="status st-succeeded">online</span> : <span className="status st-cancelled">offline</span>}</td>
                   <td className="mono">{run.tags.join(' ')}</td>
+                  <td data-testid="runner-jobs">
+                    {(run.currentJobs ?? []).map((j) => (
+                      <div key={j.id}>
+                        <Link to={`/j/${j.id}`}>{j.name}</Link> <span className="muted">{j.project}</span> <Duration from={j.startedAt} to={undefined} />
+                      </div>
+                    ))}
+                    {(run.currentJobs ?? []).length === 0 ? <span className="muted">idle</span> : null}
+                  </td>
                   <td className="hide-narrow">
                     {run.version ?? ''} {run.os ? <span className="muted">{`${run.os}/${run.arch ?? ''}`}</span> : null}
                   </td>

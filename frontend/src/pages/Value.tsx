@@ -9,6 +9,7 @@ import { useQuery } from '../api/query';
 import { Duration, ErrorText, JobBadge, Loading, Page, RelTime, Said, Status } from '../components/common';
 import { EntityArtifacts } from '../components/Artifacts';
 import { BadgeBox } from '../components/Badge';
+import { BuildHeader, WhyFailed } from '../components/Builds';
 import { HistoryGrid } from '../components/HistoryGrid';
 import { JobGraph } from '../components/JobGraph';
 import { APPROVAL_JOB, awaitsApproval, skipCause } from '../lib/jobLabel';
@@ -101,6 +102,7 @@ function EntityView({ entity, isPrivate, reload }: { entity: Entity; isPrivate: 
   return (
     <>
       <ApprovalBanner entity={entity} reload={reload} />
+      <BuildHeader entity={entity} />
       <p>
         <Status status={entity.status} /> {entity.summary} · created <RelTime at={entity.createdAt} />
       </p>
@@ -118,6 +120,7 @@ function EntityView({ entity, isPrivate, reload }: { entity: Entity; isPrivate: 
         </p>
       ) : null}
       <JobGraph jobs={entity.jobs} />
+      <WhyFailed jobs={entity.jobs} />
       <JobsTable jobs={entity.jobs} />
       {/* A job uploads only once a runner started it. */}
       <EntityArtifacts jobs={entity.jobs.filter((j) => j.startedAt)} isPrivate={isPrivate} />

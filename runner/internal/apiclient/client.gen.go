@@ -17,6 +17,51 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for AnnotationLevel.
+const (
+	AnnotationLevelError   AnnotationLevel = "error"
+	AnnotationLevelNotice  AnnotationLevel = "notice"
+	AnnotationLevelWarning AnnotationLevel = "warning"
+)
+
+// Valid indicates whether the value is a known member of the AnnotationLevel enum.
+func (e AnnotationLevel) Valid() bool {
+	switch e {
+	case AnnotationLevelError:
+		return true
+	case AnnotationLevelNotice:
+		return true
+	case AnnotationLevelWarning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BuildStatus.
+const (
+	BuildStatusFailure BuildStatus = "failure"
+	BuildStatusPending BuildStatus = "pending"
+	BuildStatusRunning BuildStatus = "running"
+	BuildStatusSuccess BuildStatus = "success"
+)
+
+// Valid indicates whether the value is a known member of the BuildStatus enum.
+func (e BuildStatus) Valid() bool {
+	switch e {
+	case BuildStatusFailure:
+		return true
+	case BuildStatusPending:
+		return true
+	case BuildStatusRunning:
+		return true
+	case BuildStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EntityStatus.
 const (
 	EntityStatusFailure EntityStatus = "failure"
@@ -338,6 +383,7 @@ func (e GetJobArtifactParamsInline) Valid() bool {
 // Defines values for ListQueueParamsStatus.
 const (
 	ListQueueParamsStatusQueued  ListQueueParamsStatus = "queued"
+	ListQueueParamsStatusRunning ListQueueParamsStatus = "running"
 	ListQueueParamsStatusWaiting ListQueueParamsStatus = "waiting"
 )
 
@@ -346,12 +392,31 @@ func (e ListQueueParamsStatus) Valid() bool {
 	switch e {
 	case ListQueueParamsStatusQueued:
 		return true
+	case ListQueueParamsStatusRunning:
+		return true
 	case ListQueueParamsStatusWaiting:
 		return true
 	default:
 		return false
 	}
 }
+
+// Annotation defines model for Annotation.
+type Annotation struct {
+	Col     *int            `json:"col,omitempty"`
+	EndLine *int            `json:"endLine,omitempty"`
+	File    *string         `json:"file,omitempty"`
+	Level   AnnotationLevel `json:"level"`
+	Line    *int            `json:"line,omitempty"`
+
+	// LogLine The 1-based line of the log that printed it.
+	LogLine int     `json:"logLine"`
+	Message string  `json:"message"`
+	Title   *string `json:"title,omitempty"`
+}
+
+// AnnotationLevel defines model for Annotation.Level.
+type AnnotationLevel string
 
 // Artifact A file a job uploaded.
 type Artifact struct {
@@ -408,7 +473,14 @@ type BatchJobSubmit struct {
 	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
-	EntityVal     string     `json:"entityVal"`
+
+	// EntityMeta What a forge delivery (or a submitter) says about an entity. A later submission
+	// of the same entity replaces the fields it sets and keeps the others.
+	EntityMeta *EntityMeta `json:"entityMeta,omitempty"`
+
+	// EntityTitle The entity's title (a commit's first line); kept until a later submission sets another.
+	EntityTitle *string `json:"entityTitle,omitempty"`
+	EntityVal   string  `json:"entityVal"`
 
 	// Env Environment variables; names match `^[A-Za-z_][A-Za-z0-9_]*$`.
 	Env         map[string]string `json:"env,omitempty"`
@@ -435,6 +507,49 @@ type BatchJobSubmit struct {
 	Tag            string `json:"tag"`
 	TimeoutSeconds *int   `json:"timeoutSeconds,omitempty"`
 }
+
+// Build defines model for Build.
+type Build struct {
+	CreatedAt time.Time `json:"createdAt"`
+
+	// DurationSeconds From startedAt to endedAt, or to now while jobs still run.
+	DurationSeconds *float32 `json:"durationSeconds,omitempty"`
+
+	// EndedAt When its last job ended, once none may still run.
+	EndedAt  *time.Time `json:"endedAt,omitempty"`
+	JobCount int        `json:"jobCount"`
+
+	// Jobs Its first 100 jobs, oldest first.
+	Jobs []JobCell `json:"jobs"`
+	Key  string    `json:"key"`
+
+	// Meta What a forge delivery (or a submitter) says about an entity. A later submission
+	// of the same entity replaces the fields it sets and keeps the others.
+	Meta EntityMeta `json:"meta"`
+
+	// StartedAt When its first job started; absent before any did.
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+
+	// Status An entity's jobs as one: `running` while any runs, `pending` while any waits or
+	// is queued (or there are none yet), then `failure` when any did not succeed, else
+	// `success`.
+	Status BuildStatus `json:"status"`
+	Title  string      `json:"title"`
+	Value  string      `json:"value"`
+}
+
+// BuildList defines model for BuildList.
+type BuildList struct {
+	Builds []Build `json:"builds"`
+
+	// Next Pass as `before` for the next, older page; null on the last page.
+	Next *string `json:"next"`
+}
+
+// BuildStatus An entity's jobs as one: `running` while any runs, `pending` while any waits or
+// is queued (or there are none yet), then `failure` when any did not succeed, else
+// `success`.
+type BuildStatus string
 
 // CacheSaved defines model for CacheSaved.
 type CacheSaved struct {
@@ -650,6 +765,10 @@ type Entity struct {
 	Jobs []Job  `json:"jobs"`
 	Key  string `json:"key"`
 
+	// Meta What a forge delivery (or a submitter) says about an entity. A later submission
+	// of the same entity replaces the fields it sets and keeps the others.
+	Meta *EntityMeta `json:"meta,omitempty"`
+
 	// NextCursor Cursor of the next page of jobs; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
 	Project    string  `json:"project"`
@@ -659,7 +778,16 @@ type Entity struct {
 
 	// Summary One line such as "2 running, 3 succeeded".
 	Summary string `json:"summary"`
-	Value   string `json:"value"`
+
+	// Title The commit's message (first line) or the merge request's title; empty when nobody said.
+	Title *string `json:"title,omitempty"`
+	Value string  `json:"value"`
+}
+
+// EntityAction defines model for EntityAction.
+type EntityAction struct {
+	// Jobs The ids of the jobs the action changed.
+	Jobs []int64 `json:"jobs"`
 }
 
 // EntityList defines model for EntityList.
@@ -668,6 +796,29 @@ type EntityList struct {
 
 	// NextCursor Cursor of the next page; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
+}
+
+// EntityMeta What a forge delivery (or a submitter) says about an entity. A later submission
+// of the same entity replaces the fields it sets and keeps the others.
+type EntityMeta struct {
+	AuthorLogin *string `json:"authorLogin,omitempty"`
+	AuthorName  *string `json:"authorName,omitempty"`
+
+	// Branch The pushed branch, or a request's source branch.
+	Branch *string `json:"branch,omitempty"`
+
+	// CommitUrl Where the forge shows the commit (http or https).
+	CommitUrl *string `json:"commitUrl,omitempty"`
+
+	// Message The commit's message.
+	Message       *string `json:"message,omitempty"`
+	RequestNumber *int    `json:"requestNumber,omitempty"`
+
+	// RequestTitle The pull or merge request's title.
+	RequestTitle *string `json:"requestTitle,omitempty"`
+
+	// RequestUrl Where the forge shows the pull or merge request (http or https).
+	RequestUrl *string `json:"requestUrl,omitempty"`
 }
 
 // EntityStatus The status reported to version control.
@@ -930,6 +1081,20 @@ type Job struct {
 	WaitingFor *WaitingFor `json:"waitingFor,omitempty"`
 }
 
+// JobAnnotations defines model for JobAnnotations.
+type JobAnnotations struct {
+	Annotations []Annotation `json:"annotations"`
+
+	// Lines How many lines the log has.
+	Lines int `json:"lines"`
+
+	// Tail The log's last lines, plain text.
+	Tail []string `json:"tail"`
+
+	// TailStart The line number of tail's first line.
+	TailStart int `json:"tailStart"`
+}
+
 // JobBatchSubmit defines model for JobBatchSubmit.
 type JobBatchSubmit struct {
 	Jobs []BatchJobSubmit `json:"jobs"`
@@ -1008,7 +1173,14 @@ type JobSubmit struct {
 	// EarliestStart Do not start before this time; at most a year ahead.
 	EarliestStart *time.Time `json:"earliestStart,omitempty"`
 	EntityKey     string     `json:"entityKey"`
-	EntityVal     string     `json:"entityVal"`
+
+	// EntityMeta What a forge delivery (or a submitter) says about an entity. A later submission
+	// of the same entity replaces the fields it sets and keeps the others.
+	EntityMeta *EntityMeta `json:"entityMeta,omitempty"`
+
+	// EntityTitle The entity's title (a commit's first line); kept until a later submission sets another.
+	EntityTitle *string `json:"entityTitle,omitempty"`
+	EntityVal   string  `json:"entityVal"`
 
 	// Env Environment variables; names match `^[A-Za-z_][A-Za-z0-9_]*$`.
 	Env         map[string]string `json:"env,omitempty"`
@@ -1215,12 +1387,15 @@ type ProviderKind string
 
 // Runner defines model for Runner.
 type Runner struct {
-	Arch        *string    `json:"arch,omitempty"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	Id          int64      `json:"id"`
-	LastCheckIn *time.Time `json:"lastCheckIn,omitempty"`
-	Name        string     `json:"name"`
-	Os          *string    `json:"os,omitempty"`
+	Arch      *string   `json:"arch,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+
+	// CurrentJobs The jobs the runner runs now (of the projects the caller may see); absent when none.
+	CurrentJobs []RunningJob `json:"currentJobs,omitempty"`
+	Id          int64        `json:"id"`
+	LastCheckIn *time.Time   `json:"lastCheckIn,omitempty"`
+	Name        string       `json:"name"`
+	Os          *string      `json:"os,omitempty"`
 
 	// Projects The only projects whose jobs this runner claims; absent when it serves every project.
 	Projects []string `json:"projects,omitempty"`
@@ -1266,6 +1441,16 @@ type RunnerList struct {
 
 	// NextCursor Cursor of the next page; absent on the last page.
 	NextCursor *string `json:"nextCursor,omitempty"`
+}
+
+// RunningJob defines model for RunningJob.
+type RunningJob struct {
+	EntityKey string     `json:"entityKey"`
+	EntityVal string     `json:"entityVal"`
+	Id        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Project   string     `json:"project"`
+	StartedAt *time.Time `json:"startedAt,omitempty"`
 }
 
 // Secret A project secret's name; the value is never returned.
@@ -1477,6 +1662,12 @@ type ReceiveHookFormdataBody struct {
 	Payload *string `form:"payload,omitempty" json:"payload,omitempty"`
 }
 
+// GetJobAnnotationsParams defines parameters for GetJobAnnotations.
+type GetJobAnnotationsParams struct {
+	// Tail How many of the last lines to answer.
+	Tail *int `form:"tail,omitempty" json:"tail,omitempty"`
+}
+
 // GetJobArtifactParams defines parameters for GetJobArtifact.
 type GetJobArtifactParams struct {
 	// Inline 1 shows the file in the browser (sandboxed) instead of downloading it.
@@ -1534,6 +1725,22 @@ type ListProjectsParams struct {
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// ListBuildsParams defines parameters for ListBuilds.
+type ListBuildsParams struct {
+	// Before The `next` cursor of the previous page.
+	Before *string `form:"before,omitempty" json:"before,omitempty"`
+	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Collection Only entities in this collection, as key/value (such as `ref/main` or `mr/12`).
+	Collection *string `form:"collection,omitempty" json:"collection,omitempty"`
+
+	// Status Only builds in this status.
+	Status *BuildStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Author Only builds of this author (meta.authorLogin, or meta.authorName where there is no login).
+	Author *string `form:"author,omitempty" json:"author,omitempty"`
+}
+
 // ListCollectionsParams defines parameters for ListCollections.
 type ListCollectionsParams struct {
 	// Cursor Opaque cursor from the previous page's `nextCursor`; the first page when absent.
@@ -1581,7 +1788,7 @@ type ListQueueParams struct {
 	// Project Only jobs of this project.
 	Project *string `form:"project,omitempty" json:"project,omitempty"`
 
-	// Status Only jobs in this status; both when absent.
+	// Status Only jobs in this status; queued and waiting when absent. Running jobs are listed only when asked for.
 	Status *ListQueueParamsStatus `form:"status,omitempty" json:"status,omitempty"`
 
 	// Cursor Opaque cursor from the previous page's `nextCursor`; the first page when absent.
@@ -2121,6 +2328,16 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 	GetJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetJobAnnotations Why a job failed
+	//
+	// Reads the current attempt's log and answers the annotations it printed in
+	// GitHub Actions' syntax (`::error file=…,line=…,col=…,title=…::message`,
+	// `::warning …::`, `::notice …::`; at most 100), each with the log line that
+	// printed it, and the log's last `tail` lines as plain text (colours dropped).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/annotations (the `GetJobAnnotations` operationId).
+	GetJobAnnotations(ctx context.Context, id Id, params *GetJobAnnotationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ApproveJob Approve a pull request from a fork
 	//
 	// Jobs of a pull/merge request from a fork wait for a job named `approval`
@@ -2363,6 +2580,16 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/v1/projects/{project} (the `UpdateProject` operationId).
 	UpdateProject(ctx context.Context, project ProjectSlug, body UpdateProjectJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListBuilds List a project's builds
+	//
+	// The project's entities, newest first, each with its title and meta (commit
+	// message, author, branch or merge request), its status summed up over its jobs,
+	// when it started and ended, and its jobs' statuses. Pass `next` of one page as
+	// `before` for the next, older page.
+	//
+	// Corresponds with GET /api/v1/projects/{project}/builds (the `ListBuilds` operationId).
+	ListBuilds(ctx context.Context, project ProjectSlug, params *ListBuildsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListCollectionKeys List collection keys
 	//
 	// Lists the collection keys of a project, each with the number of its values.
@@ -2409,6 +2636,27 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
 	GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelEntity Cancel all of an entity's jobs
+	//
+	// Cancels every job of the entity that has not ended, as `POST /api/v1/jobs/{id}/cancel`
+	// does each (a running job is stopped by its runner). Who may cancel a job of the
+	// project may do it (`permissions.projects.*.cancel`); a job token may not.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/cancel (the `CancelEntity` operationId).
+	CancelEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RetryFailedEntity Retry an entity's failed jobs
+	//
+	// Starts a new attempt of each job of the entity that failed, timed out or was
+	// lost, and of each job skipped because a preceding job did not succeed, in id
+	// order (a preceding job first). A job cancelled by a person stays cancelled. Each
+	// job is retried as `POST /api/v1/jobs/{id}/retry` would; one that another request
+	// changed meanwhile is left as it is. Who may retry a job of the project may do it
+	// (`permissions.projects.*.retry` of `GET /api/v1/me`); a job token may not.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/retry-failed (the `RetryFailedEntity` operationId).
+	RetryFailedEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListIntegrations List a project's integrations
 	//
@@ -3346,6 +3594,26 @@ func (c *Client) GetJob(ctx context.Context, id Id, reqEditors ...RequestEditorF
 	return c.Client.Do(req)
 }
 
+// GetJobAnnotations Why a job failed
+//
+// Reads the current attempt's log and answers the annotations it printed in
+// GitHub Actions' syntax (`::error file=…,line=…,col=…,title=…::message`,
+// `::warning …::`, `::notice …::`; at most 100), each with the log line that
+// printed it, and the log's last `tail` lines as plain text (colours dropped).
+//
+// Corresponds with GET /api/v1/jobs/{id}/annotations (the `GetJobAnnotations` operationId).
+func (c *Client) GetJobAnnotations(ctx context.Context, id Id, params *GetJobAnnotationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJobAnnotationsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ApproveJob Approve a pull request from a fork
 //
 // Jobs of a pull/merge request from a fork wait for a job named `approval`
@@ -3798,6 +4066,26 @@ func (c *Client) UpdateProject(ctx context.Context, project ProjectSlug, body Up
 	return c.Client.Do(req)
 }
 
+// ListBuilds List a project's builds
+//
+// The project's entities, newest first, each with its title and meta (commit
+// message, author, branch or merge request), its status summed up over its jobs,
+// when it started and ended, and its jobs' statuses. Pass `next` of one page as
+// `before` for the next, older page.
+//
+// Corresponds with GET /api/v1/projects/{project}/builds (the `ListBuilds` operationId).
+func (c *Client) ListBuilds(ctx context.Context, project ProjectSlug, params *ListBuildsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListBuildsRequest(c.Server, project, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListCollectionKeys List collection keys
 //
 // Lists the collection keys of a project, each with the number of its values.
@@ -3895,6 +4183,47 @@ func (c *Client) ListEntities(ctx context.Context, project ProjectSlug, key Key,
 // Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
 func (c *Client) GetEntity(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetEntityRequest(c.Server, project, key, val, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelEntity Cancel all of an entity's jobs
+//
+// Cancels every job of the entity that has not ended, as `POST /api/v1/jobs/{id}/cancel`
+// does each (a running job is stopped by its runner). Who may cancel a job of the
+// project may do it (`permissions.projects.*.cancel`); a job token may not.
+//
+// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/cancel (the `CancelEntity` operationId).
+func (c *Client) CancelEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelEntityRequest(c.Server, project, key, val)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryFailedEntity Retry an entity's failed jobs
+//
+// Starts a new attempt of each job of the entity that failed, timed out or was
+// lost, and of each job skipped because a preceding job did not succeed, in id
+// order (a preceding job first). A job cancelled by a person stays cancelled. Each
+// job is retried as `POST /api/v1/jobs/{id}/retry` would; one that another request
+// changed meanwhile is left as it is. Who may retry a job of the project may do it
+// (`permissions.projects.*.retry` of `GET /api/v1/me`); a job token may not.
+//
+// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/retry-failed (the `RetryFailedEntity` operationId).
+func (c *Client) RetryFailedEntity(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryFailedEntityRequest(c.Server, project, key, val)
 	if err != nil {
 		return nil, err
 	}
@@ -5146,6 +5475,67 @@ func NewGetJobRequest(server string, id Id) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetJobAnnotationsRequest constructs an http.Request for the GetJobAnnotations method
+func NewGetJobAnnotationsRequest(server string, id Id, params *GetJobAnnotationsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/annotations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Tail != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tail", *params.Tail, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewApproveJobRequest constructs an http.Request for the ApproveJob method
 func NewApproveJobRequest(server string, id Id) (*http.Request, error) {
 	var err error
@@ -5987,6 +6377,115 @@ func NewUpdateProjectRequestWithBody(server string, project ProjectSlug, content
 	return req, nil
 }
 
+// NewListBuildsRequest constructs an http.Request for the ListBuilds method
+func NewListBuildsRequest(server string, project ProjectSlug, params *ListBuildsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/builds", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Collection != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "collection", *params.Collection, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Author != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "author", *params.Author, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListCollectionKeysRequest constructs an http.Request for the ListCollectionKeys method
 func NewListCollectionKeysRequest(server string, project ProjectSlug) (*http.Request, error) {
 	var err error
@@ -6394,6 +6893,102 @@ func NewGetEntityRequest(server string, project ProjectSlug, key Key, val Val, p
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCancelEntityRequest constructs an http.Request for the CancelEntity method
+func NewCancelEntityRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "val", val, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/entities/%s/%s/cancel", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRetryFailedEntityRequest constructs an http.Request for the RetryFailedEntity method
+func NewRetryFailedEntityRequest(server string, project ProjectSlug, key Key, val Val) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "val", val, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/entities/%s/%s/retry-failed", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -7852,6 +8447,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 	GetJobWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*GetJobResponse, error)
 
+	// GetJobAnnotationsWithResponse Why a job failed
+	//
+	// Reads the current attempt's log and answers the annotations it printed in
+	// GitHub Actions' syntax (`::error file=…,line=…,col=…,title=…::message`,
+	// `::warning …::`, `::notice …::`; at most 100), each with the log line that
+	// printed it, and the log's last `tail` lines as plain text (colours dropped).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/annotations (the `GetJobAnnotations` operationId).
+	GetJobAnnotationsWithResponse(ctx context.Context, id Id, params *GetJobAnnotationsParams, reqEditors ...RequestEditorFn) (*GetJobAnnotationsResponse, error)
+
 	// ApproveJobWithResponse Approve a pull request from a fork
 	//
 	// Jobs of a pull/merge request from a fork wait for a job named `approval`
@@ -8116,6 +8723,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/v1/projects/{project} (the `UpdateProject` operationId).
 	UpdateProjectWithResponse(ctx context.Context, project ProjectSlug, body UpdateProjectJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateProjectResponse, error)
 
+	// ListBuildsWithResponse List a project's builds
+	//
+	// The project's entities, newest first, each with its title and meta (commit
+	// message, author, branch or merge request), its status summed up over its jobs,
+	// when it started and ended, and its jobs' statuses. Pass `next` of one page as
+	// `before` for the next, older page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/projects/{project}/builds (the `ListBuilds` operationId).
+	ListBuildsWithResponse(ctx context.Context, project ProjectSlug, params *ListBuildsParams, reqEditors ...RequestEditorFn) (*ListBuildsResponse, error)
+
 	// ListCollectionKeysWithResponse List collection keys
 	//
 	// Lists the collection keys of a project, each with the number of its values.
@@ -8174,6 +8793,31 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/projects/{project}/entities/{key}/{val} (the `GetEntity` operationId).
 	GetEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, params *GetEntityParams, reqEditors ...RequestEditorFn) (*GetEntityResponse, error)
+
+	// CancelEntityWithResponse Cancel all of an entity's jobs
+	//
+	// Cancels every job of the entity that has not ended, as `POST /api/v1/jobs/{id}/cancel`
+	// does each (a running job is stopped by its runner). Who may cancel a job of the
+	// project may do it (`permissions.projects.*.cancel`); a job token may not.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/cancel (the `CancelEntity` operationId).
+	CancelEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*CancelEntityResponse, error)
+
+	// RetryFailedEntityWithResponse Retry an entity's failed jobs
+	//
+	// Starts a new attempt of each job of the entity that failed, timed out or was
+	// lost, and of each job skipped because a preceding job did not succeed, in id
+	// order (a preceding job first). A job cancelled by a person stays cancelled. Each
+	// job is retried as `POST /api/v1/jobs/{id}/retry` would; one that another request
+	// changed meanwhile is left as it is. Who may retry a job of the project may do it
+	// (`permissions.projects.*.retry` of `GET /api/v1/me`); a job token may not.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/retry-failed (the `RetryFailedEntity` operationId).
+	RetryFailedEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*RetryFailedEntityResponse, error)
 
 	// ListIntegrationsWithResponse List a project's integrations
 	//
@@ -9839,6 +10483,89 @@ func (r GetJobResponse) ContentType() string {
 	return ""
 }
 
+// GetJobAnnotationsResponse503Headers the declared response headers of an HTTP 503 response for GetJobAnnotations
+type GetJobAnnotationsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetJobAnnotationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *JobAnnotations
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobAnnotationsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJobAnnotationsResponse) GetJSON200() *JobAnnotations {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetJobAnnotationsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetJobAnnotationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJobAnnotationsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJobAnnotationsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobAnnotationsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJobAnnotationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJobAnnotationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJobAnnotationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJobAnnotationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ApproveJobResponse503Headers the declared response headers of an HTTP 503 response for ApproveJob
 type ApproveJobResponse503Headers struct {
 	RetryAfter *int
@@ -11433,6 +12160,96 @@ func (r UpdateProjectResponse) ContentType() string {
 	return ""
 }
 
+// ListBuildsResponse503Headers the declared response headers of an HTTP 503 response for ListBuilds
+type ListBuildsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListBuildsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BuildList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListBuildsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListBuildsResponse) GetJSON200() *BuildList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListBuildsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListBuildsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListBuildsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListBuildsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListBuildsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListBuildsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListBuildsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListBuildsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListBuildsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListBuildsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListCollectionKeysResponse503Headers the declared response headers of an HTTP 503 response for ListCollectionKeys
 type ListCollectionKeysResponse503Headers struct {
 	RetryAfter *int
@@ -11967,6 +12784,186 @@ func (r GetEntityResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetEntityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CancelEntityResponse503Headers the declared response headers of an HTTP 503 response for CancelEntity
+type CancelEntityResponse503Headers struct {
+	RetryAfter *int
+}
+
+type CancelEntityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EntityAction
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CancelEntityResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelEntityResponse) GetJSON200() *EntityAction {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CancelEntityResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CancelEntityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CancelEntityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelEntityResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CancelEntityResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CancelEntityResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelEntityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelEntityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelEntityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelEntityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RetryFailedEntityResponse503Headers the declared response headers of an HTTP 503 response for RetryFailedEntity
+type RetryFailedEntityResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RetryFailedEntityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EntityAction
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RetryFailedEntityResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RetryFailedEntityResponse) GetJSON200() *EntityAction {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RetryFailedEntityResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RetryFailedEntityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RetryFailedEntityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RetryFailedEntityResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RetryFailedEntityResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RetryFailedEntityResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryFailedEntityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryFailedEntityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryFailedEntityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryFailedEntityResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -14509,6 +15506,24 @@ func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id Id, req
 	return ParseGetJobResponse(rsp)
 }
 
+// GetJobAnnotationsWithResponse Why a job failed
+//
+// Reads the current attempt's log and answers the annotations it printed in
+// GitHub Actions' syntax (`::error file=…,line=…,col=…,title=…::message`,
+// `::warning …::`, `::notice …::`; at most 100), each with the log line that
+// printed it, and the log's last `tail` lines as plain text (colours dropped).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/jobs/{id}/annotations (the `GetJobAnnotations` operationId).
+func (c *ClientWithResponses) GetJobAnnotationsWithResponse(ctx context.Context, id Id, params *GetJobAnnotationsParams, reqEditors ...RequestEditorFn) (*GetJobAnnotationsResponse, error) {
+	rsp, err := c.GetJobAnnotations(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJobAnnotationsResponse(rsp)
+}
+
 // ApproveJobWithResponse Approve a pull request from a fork
 //
 // Jobs of a pull/merge request from a fork wait for a job named `approval`
@@ -14899,6 +15914,24 @@ func (c *ClientWithResponses) UpdateProjectWithResponse(ctx context.Context, pro
 	return ParseUpdateProjectResponse(rsp)
 }
 
+// ListBuildsWithResponse List a project's builds
+//
+// The project's entities, newest first, each with its title and meta (commit
+// message, author, branch or merge request), its status summed up over its jobs,
+// when it started and ended, and its jobs' statuses. Pass `next` of one page as
+// `before` for the next, older page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/projects/{project}/builds (the `ListBuilds` operationId).
+func (c *ClientWithResponses) ListBuildsWithResponse(ctx context.Context, project ProjectSlug, params *ListBuildsParams, reqEditors ...RequestEditorFn) (*ListBuildsResponse, error) {
+	rsp, err := c.ListBuilds(ctx, project, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListBuildsResponse(rsp)
+}
+
 // ListCollectionKeysWithResponse List collection keys
 //
 // Lists the collection keys of a project, each with the number of its values.
@@ -14992,6 +16025,43 @@ func (c *ClientWithResponses) GetEntityWithResponse(ctx context.Context, project
 		return nil, err
 	}
 	return ParseGetEntityResponse(rsp)
+}
+
+// CancelEntityWithResponse Cancel all of an entity's jobs
+//
+// Cancels every job of the entity that has not ended, as `POST /api/v1/jobs/{id}/cancel`
+// does each (a running job is stopped by its runner). Who may cancel a job of the
+// project may do it (`permissions.projects.*.cancel`); a job token may not.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/cancel (the `CancelEntity` operationId).
+func (c *ClientWithResponses) CancelEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*CancelEntityResponse, error) {
+	rsp, err := c.CancelEntity(ctx, project, key, val, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelEntityResponse(rsp)
+}
+
+// RetryFailedEntityWithResponse Retry an entity's failed jobs
+//
+// Starts a new attempt of each job of the entity that failed, timed out or was
+// lost, and of each job skipped because a preceding job did not succeed, in id
+// order (a preceding job first). A job cancelled by a person stays cancelled. Each
+// job is retried as `POST /api/v1/jobs/{id}/retry` would; one that another request
+// changed meanwhile is left as it is. Who may retry a job of the project may do it
+// (`permissions.projects.*.retry` of `GET /api/v1/me`); a job token may not.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/entities/{key}/{val}/retry-failed (the `RetryFailedEntity` operationId).
+func (c *ClientWithResponses) RetryFailedEntityWithResponse(ctx context.Context, project ProjectSlug, key Key, val Val, reqEditors ...RequestEditorFn) (*RetryFailedEntityResponse, error) {
+	rsp, err := c.RetryFailedEntity(ctx, project, key, val, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryFailedEntityResponse(rsp)
 }
 
 // ListIntegrationsWithResponse List a project's integrations
@@ -16723,6 +17793,80 @@ func ParseGetJobResponse(rsp *http.Response) (*GetJobResponse, error) {
 	return response, nil
 }
 
+// ParseGetJobAnnotationsResponse parses an HTTP response from a GetJobAnnotationsWithResponse call
+func ParseGetJobAnnotationsResponse(rsp *http.Response) (*GetJobAnnotationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJobAnnotationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest JobAnnotations
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetJobAnnotationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseApproveJobResponse parses an HTTP response from a ApproveJobWithResponse call
 func ParseApproveJobResponse(rsp *http.Response) (*ApproveJobResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -18182,6 +19326,87 @@ func ParseUpdateProjectResponse(rsp *http.Response) (*UpdateProjectResponse, err
 	return response, nil
 }
 
+// ParseListBuildsResponse parses an HTTP response from a ListBuildsWithResponse call
+func ParseListBuildsResponse(rsp *http.Response) (*ListBuildsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListBuildsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BuildList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListBuildsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListCollectionKeysResponse parses an HTTP response from a ListCollectionKeysWithResponse call
 func ParseListCollectionKeysResponse(rsp *http.Response) (*ListCollectionKeysResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -18655,6 +19880,168 @@ func ParseGetEntityResponse(rsp *http.Response) (*GetEntityResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers GetEntityResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCancelEntityResponse parses an HTTP response from a CancelEntityWithResponse call
+func ParseCancelEntityResponse(rsp *http.Response) (*CancelEntityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelEntityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EntityAction
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CancelEntityResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRetryFailedEntityResponse parses an HTTP response from a RetryFailedEntityWithResponse call
+func ParseRetryFailedEntityResponse(rsp *http.Response) (*RetryFailedEntityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryFailedEntityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EntityAction
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers RetryFailedEntityResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
