@@ -33,8 +33,9 @@ func remoteHost(r *http.Request) string {
 	return host
 }
 
-// auditActionPattern is what an action looks like: project.update, secret.set.
-var auditActionPattern = regexp.MustCompile(`^[a-z][a-z-]*(\.[a-z][a-z-]*)+$`)
+// auditActionPattern is what an action filter looks like: an action
+// (project.update, secret.set) or its noun (secret).
+var auditActionPattern = regexp.MustCompile(`^[a-z][a-z-]*(\.[a-z][a-z-]*)*$`)
 
 type auditActorJSON struct {
 	Kind string `json:"kind"`
@@ -67,7 +68,7 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Action != "" && !auditActionPattern.MatchString(p.Action) {
-		writeError(w, r, errorf(http.StatusBadRequest, "action", "action must look like noun.verb, such as project.update"))
+		writeError(w, r, errorf(http.StatusBadRequest, "action", "action must be an action such as secret.set, or its noun such as secret"))
 		return
 	}
 	if p.Project != "" && !slugPattern.MatchString(p.Project) {

@@ -215,6 +215,9 @@ func TestAuditList(t *testing.T) {
 	}
 
 	require.Len(t, b.audit("?action=secret.set").Entries, 3)
+	require.Len(t, b.audit("?action=secret").Entries, 3, "a noun takes each of its actions")
+	require.Len(t, b.audit("?action=project").Entries, 2)
+	require.Empty(t, b.audit("?action=secre").Entries, "but no part of a word")
 	require.Len(t, b.audit("?project=two").Entries, 2)
 	require.Len(t, b.audit("?project=one&action=token.create").Entries, 1)
 	require.Len(t, b.audit("?actor=admin").Entries, 7)
@@ -232,7 +235,7 @@ func TestAuditList(t *testing.T) {
 
 	for _, bad := range []struct{ query, field string }{
 		{"?before=0", "before"}, {"?before=x", "before"}, {"?limit=0", "limit"}, {"?limit=201", "limit"},
-		{"?action=DROP%20TABLE", "action"}, {"?project=a%20b", "project"}, {"?actor=" + strings.Repeat("a", 201), "actor"},
+		{"?action=DROP%20TABLE", "action"}, {"?action=secret.", "action"}, {"?project=a%20b", "project"}, {"?actor=" + strings.Repeat("a", 201), "actor"},
 	} {
 		e := b.fail(call{method: "GET", path: "/api/v1/audit" + bad.query, token: b.admin, invalid: true}, 400)
 		require.Equal(t, bad.field, e.Field, bad.query)

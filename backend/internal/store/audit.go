@@ -59,7 +59,7 @@ type AuditEntry struct {
 	// Address is the client's address as the server saw it.
 	Address string `db:"address"`
 	// Action names what was done, "noun.verb": project.update, secret.set.
-	Action    string  `db:"action"`
+	Action    string // an action ("secret.set") or its noun ("secret": every secret.*)  `db:"action"`
 	ProjectID *int64  `db:"project_id"`
 	Project   *string `db:"project"` // the project's slug when read back
 	// Target names what the action was done on (a secret's name, a token's
@@ -132,7 +132,7 @@ func (s *Store) AuditList(ctx context.Context, p *AuditListParams) ([]*AuditEntr
 		FROM audit_log a
 		LEFT JOIN projects pr ON pr.id = a.project_id
 		WHERE ($1 = '' OR a.actor_name = $1)
-			AND ($2 = '' OR a.action = $2)
+			AND ($2 = '' OR a.action = $2 OR a.action LIKE $2 || '.%')
 			AND ($3 = '' OR a.project_id IN (SELECT id FROM projects WHERE slug = $3 OR slug LIKE $3 || '~deleted~%'))
 			AND ($4 = 0 OR a.id < $4)
 		ORDER BY a.id DESC

@@ -4359,7 +4359,7 @@ export interface operations {
             query?: {
                 /** @description Only entries by an actor of this name ("admin", a token's name, a user's name). */
                 actor?: string;
-                /** @description Only entries of this action, such as `secret.set`. */
+                /** @description Only entries of this action, such as `secret.set`, or of every action of a noun, such as `secret`. */
                 action?: string;
                 /** @description Only entries about this project (by slug; a deleted project's too). */
                 project?: string;

@@ -53,7 +53,7 @@ export function AuditPage() {
           Who <input name="actor" defaultValue={actor} onChange={(e) => set('actor', e.target.value.trim())} />
         </label>
         <label>
-          Action <input name="action" placeholder="secret.set" defaultValue={action} onChange={(e) => set('action', e.target.value.trim())} />
+          Action <input name="action" placeholder="secret.set" defaultValue={action} onChange={(e) => set('action', e.target.value.trim().replace(/\.+$/, ''))} />
         </label>
         <label>
           Project <input name="project" defaultValue={project} onChange={(e) => set('project', e.target.value.trim())} />

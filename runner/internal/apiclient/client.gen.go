@@ -1544,7 +1544,7 @@ type ListAuditParams struct {
 	// Actor Only entries by an actor of this name ("admin", a token's name, a user's name).
 	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
 
-	// Action Only entries of this action, such as `secret.set`.
+	// Action Only entries of this action, such as `secret.set`, or of every action of a noun, such as `secret`.
 	Action *string `form:"action,omitempty" json:"action,omitempty"`
 
 	// Project Only entries about this project (by slug; a deleted project's too).
