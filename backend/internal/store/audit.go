@@ -59,7 +59,7 @@ type AuditEntry struct {
 	// Address is the client's address as the server saw it.
 	Address string `db:"address"`
 	// Action names what was done, "noun.verb": project.update, secret.set.
-	Action    string  // an action ("secret.set") or its noun ("secret": every secret.*)  `db:"action"`
+	Action    string  `db:"action"`
 	ProjectID *int64  `db:"project_id"`
 	Project   *string `db:"project"` // the project's slug when read back
 	// Target names what the action was done on (a secret's name, a token's
@@ -117,7 +117,7 @@ func AuditRecord(ctx context.Context, tx pgx.Tx, e *AuditEntry) error {
 // AuditListParams filters the audit log; zero values do not filter.
 type AuditListParams struct {
 	Actor   string // the actor's name
-	Action  string
+	Action  string // an action ("secret.set") or its noun ("secret": every secret.*)
 	Project string // the project's slug
 	Before  int64  // entries older than this id
 	Limit   int
