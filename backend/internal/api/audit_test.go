@@ -280,6 +280,19 @@ func TestJobActors(t *testing.T) {
 	require.Equal(t, "ci", got.RetriedBy.Name)
 	require.Equal(t, "ci", got.SubmittedBy.Name, "the submitter stays")
 
+	// The 0.4 submit and the batch name their caller too.
+	var old struct{ ID int64 }
+	b.json(call{method: "POST", path: "/api/submit", token: b.admin, body: map[string]any{
+		"project": "own", "entityKey": "commit", "entityVal": "old", "name": "build", "cmd": "true", "tag": "none",
+		"env": "", "collections": map[string]string{}, "precedingJobs": []int64{}, "earliestStart": nil,
+	}}, 200, &old)
+	require.Equal(t, "admin", b.jobActors(old.ID).SubmittedBy.Kind)
+	var batch struct{ Items []struct{ ID int64 } }
+	b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: projectToken, body: map[string]any{"jobs": []map[string]any{
+		{"project": "own", "entityKey": "commit", "entityVal": "batch", "name": "one", "cmd": "true", "tag": "none"},
+	}}}, 201, &batch)
+	require.Equal(t, "ci", b.jobActors(batch.Items[0].ID).SubmittedBy.Name)
+
 	// A running job submits a child: the child names its parent.
 	jobs := b.claim(run, 1, "linux")
 	require.Len(t, jobs, 1)
