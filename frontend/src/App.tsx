@@ -13,6 +13,7 @@ import { NewProjectPage } from './pages/NewProject';
 import { NewRunnerPage } from './pages/NewRunner';
 import { SignInPage } from './pages/SignIn';
 import JobPage from './pages/Job';
+import { AuditPage } from './pages/Audit';
 
 function Header() {
   const me = useMe();
@@ -30,6 +31,7 @@ function Header() {
         </NavLink>
         <NavLink to="/queue">Queue</NavLink>
         <NavLink to="/runners">Runners</NavLink>
+        {me?.permissions.readAudit ? <NavLink to="/audit">Audit</NavLink> : null}
       </nav>
       <span className="grow" />
       <NavLink to="/sign-in" className="signin">
@@ -55,6 +57,7 @@ export function App() {
           <Route path="/new-project" element={<NewProjectPage />} />
           <Route path="/new-runner" element={<NewRunnerPage />} />
           <Route path="/sign-in" element={<SignInPage />} />
+          <Route path="/audit" element={<AuditPage />} />
           <Route
             path="*"
             element={

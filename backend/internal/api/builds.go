@@ -149,7 +149,7 @@ func (h *handler) retryFailedEntity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ids, err := h.Store.EntityRetryFailed(r.Context(), e.ID)
+	ids, err := h.Store.EntityRetryFailed(r.Context(), e.ID, actor(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -164,7 +164,7 @@ func (h *handler) cancelEntity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ids, err := h.Store.EntityCancel(r.Context(), e.ID, "cancelled by user")
+	ids, err := h.Store.EntityCancel(r.Context(), e.ID, "cancelled by user", actor(r))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -54,7 +54,7 @@ func TestCancelWatchWakesOnCancel(t *testing.T) {
 				if id != runID {
 					continue
 				}
-				_, _ = b.store.JobCancel(context.Background(), jobs[1].ID, "test")
+				_, _ = b.store.JobCancel(context.Background(), jobs[1].ID, "test", nil)
 			case <-timeout: // the poll below fails the test
 			}
 			return

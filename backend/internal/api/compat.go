@@ -55,7 +55,7 @@ func (h *handler) compatSubmit(w http.ResponseWriter, r *http.Request) {
 	p := (&jobSubmit{
 		JobSpec:   store.JobSpec{Name: body.Name, Cmd: body.Cmd, Env: env, Tag: body.Tag},
 		EntityKey: body.EntityKey, EntityVal: body.EntityVal, Collections: body.Collections, PrecedingJobs: body.PrecedingJobs,
-	}).params(target)
+	}).params(target, actor(r))
 	if body.EarliestStart != nil {
 		t := time.Unix(*body.EarliestStart, 0)
 		p.EarliestStart = &t

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -183,7 +182,7 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
 		APIURL: &body.APIURL, Token: &body.AccessToken, Events: events,
 		Jobs: toTemplates(body.Jobs), ContextPerJob: body.ContextPerJob, ForkPolicy: body.ForkPolicy,
 		AllowPrivateNetwork: body.AllowPrivateNetwork,
-	})
+	}, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -270,7 +269,7 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 		secret = integrations.NewSecret()
 		params.Secret = secret
 	}
-	in, err = h.Store.IntegrationUpdate(r.Context(), in.ID, params)
+	in, err = h.Store.IntegrationUpdate(r.Context(), in.ID, params, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -286,7 +285,7 @@ func (h *handler) deleteIntegration(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.IntegrationDelete(r.Context(), in.ID); err != nil {
+	if err := h.Store.IntegrationDelete(r.Context(), in.ID, audit(r)); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -414,11 +413,7 @@ func (h *handler) receiveHook(w http.ResponseWriter, r *http.Request) {
 // approveJob lets the jobs of a pull request from a fork run (auth.Approve: a
 // job token may not, it could approve its own kind).
 func (h *handler) approveJob(w http.ResponseWriter, r *http.Request) {
-	by := "the admin"
-	if principal(r).Kind == auth.KindProject {
-		by = "a project token"
-	}
-	j, err := h.Store.JobApprove(r.Context(), jobOf(r).ID, by)
+	j, err := h.Store.JobApprove(r.Context(), jobOf(r).ID, actor(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -470,7 +465,7 @@ func (h *handler) putProjectSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s, created, err := h.Store.ProjectSecretPut(r.Context(), p.ID, name, body.Value)
+	s, created, err := h.Store.ProjectSecretPut(r.Context(), p.ID, name, body.Value, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -489,7 +484,7 @@ func (h *handler) deleteProjectSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.ProjectSecretDelete(r.Context(), p.ID, name); err != nil {
+	if err := h.Store.ProjectSecretDelete(r.Context(), p.ID, name, audit(r)); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -73,6 +73,11 @@ type jobJSON struct {
 	// CancelRequestedAt: a cancel was asked for while the job ran; it is
 	// cancelled once its runner confirms the process ended.
 	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
+	// Who submitted, cancelled, retried and approved the job (null: nobody).
+	SubmittedBy *store.Actor `json:"submittedBy"`
+	CancelledBy *store.Actor `json:"cancelledBy"`
+	RetriedBy   *store.Actor `json:"retriedBy"`
+	ApprovedBy  *store.Actor `json:"approvedBy"`
 }
 
 func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) jobJSON {
@@ -83,6 +88,7 @@ func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) 
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
 		ExitCode: j.ExitCode, RunnerID: j.RunnerID, ParentJob: j.ParentJobID, Reason: j.Reason,
 		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested,
+		SubmittedBy: j.SubmittedBy, CancelledBy: j.CancelledBy, RetriedBy: j.RetriedBy, ApprovedBy: j.ApprovedBy,
 	}
 	if out.Env == nil {
 		out.Env = map[string]string{}
@@ -230,13 +236,13 @@ type submitTarget struct {
 
 // params is the submission for the store, which fills in the defaults of what
 // the body leaves out.
-func (b *jobSubmit) params(t *submitTarget) *store.JobSubmitParams {
+func (b *jobSubmit) params(t *submitTarget, by *store.Actor) *store.JobSubmitParams {
 	spec := b.JobSpec
 	spec.EarliestStart, spec.TimeoutSeconds, spec.MaxAttempts = b.EarliestStart.ptr(), deref(b.TimeoutSeconds), deref(b.MaxAttempts)
 	return &store.JobSubmitParams{
 		JobSpec: spec, ProjectID: t.projectID, ProjectSlug: t.slug, ParentJobID: t.parent,
 		EntityKey: b.EntityKey, EntityVal: b.EntityVal, SecretEnv: b.SecretEnv, Collections: b.Collections,
-		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames,
+		PrecedingJobs: b.PrecedingJobs, PrecedingNames: b.PrecedingNames, SubmittedBy: by,
 		EntityTitle: b.EntityTitle, EntityMeta: b.EntityMeta,
 	}
 }
@@ -281,7 +287,7 @@ func (h *handler) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	jobs, err := h.Store.JobSubmit(r.Context(), []*store.JobSubmitParams{body.params(target)})
+	jobs, err := h.Store.JobSubmit(r.Context(), []*store.JobSubmitParams{body.params(target, actor(r))})
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -323,7 +329,7 @@ func (h *handler) submitJobBatch(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
-		params[i] = b.params(target)
+		params[i] = b.params(target, actor(r))
 	}
 	jobs, err := h.Store.JobSubmit(r.Context(), params)
 	if err != nil {
@@ -352,7 +358,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.Store.JobCancel(r.Context(), jobOf(r).ID, "cancelled by user")
+	j, err := h.Store.JobCancel(r.Context(), jobOf(r).ID, "cancelled by user", actor(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -361,7 +367,7 @@ func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) retryJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.Store.JobRetry(r.Context(), jobOf(r).ID)
+	j, err := h.Store.JobRetry(r.Context(), jobOf(r).ID, actor(r))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -21,6 +21,7 @@ type permissionsJSON struct {
 	Admin          bool                              `json:"admin"`
 	CreateProjects bool                              `json:"createProjects"`
 	ManageRunners  bool                              `json:"manageRunners"`
+	ReadAudit      bool                              `json:"readAudit"`
 	Projects       map[string]projectPermissionsJSON `json:"projects"`
 }
 
@@ -48,6 +49,7 @@ func toMe(p *auth.Principal) meJSON {
 		Admin:          auth.Everywhere(p, auth.ManageProject),
 		CreateProjects: auth.Allows(p, auth.CreateProject, auth.Resource{}),
 		ManageRunners:  auth.Allows(p, auth.ManageRunners, auth.Resource{}),
+		ReadAudit:      auth.Allows(p, auth.ReadAudit, auth.Resource{}),
 		Projects:       map[string]projectPermissionsJSON{},
 	}}
 	if p == nil {

@@ -58,6 +58,7 @@ var permRoutes = map[string]struct {
 	"GET /badge/{project}/{key}/{val}.svg": {path: "/badge/own/commit/abc.svg",
 		codes: "404 401 401 404 404 403 403 200 200"},
 	"GET /api/v1/me":       {path: "/api/v1/me", codes: "200 401 401 200 200 200 200 200 200"},
+	"GET /api/v1/audit":    {path: "/api/v1/audit", codes: "401 401 401 403 403 403 403 403 200"},
 	"GET /api/v1/projects": {path: "/api/v1/projects", codes: "200 401 401 200 200 200 200 200 200"},
 	"POST /api/v1/projects": {path: "/api/v1/projects", body: map[string]any{"slug": "new", "name": "New"},
 		codes: "401 401 401 403 403 403 403 403 201"},

@@ -105,7 +105,7 @@ func (h *handler) createProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p, err := h.Store.ProjectCreate(r.Context(), body.Slug, body.Name, body.Private)
+	p, err := h.Store.ProjectCreate(r.Context(), body.Slug, body.Name, body.Private, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -134,7 +134,7 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p, err := h.Store.ProjectUpdate(r.Context(), slug, params)
+	p, err := h.Store.ProjectUpdate(r.Context(), slug, params, audit(r))
 	if err != nil {
 		writeError(w, r, named(err, "project %s", slug))
 		return
@@ -143,7 +143,7 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteProject(w http.ResponseWriter, r *http.Request) {
-	if err := h.Store.ProjectDelete(r.Context(), projectOf(r).Slug); err != nil {
+	if err := h.Store.ProjectDelete(r.Context(), projectOf(r).Slug, audit(r)); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -163,6 +163,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/events", anyone, h.events).Methods(http.MethodGet)
 	v1.HandleFunc("/caches", may(auth.UseCaches, tokenProject), h.restoreCache).Methods(http.MethodGet)
 	v1.HandleFunc("/caches", may(auth.UseCaches, tokenProject), h.saveCache).Methods(http.MethodPut)
+	v1.HandleFunc("/audit", may(auth.ReadAudit, instance), h.listAudit).Methods(http.MethodGet)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
 	v04 := &prefixed{h: h, r: r, prefix: "/api"}

@@ -126,7 +126,7 @@ func (h *handler) createRunner(w http.ResponseWriter, r *http.Request) {
 	secret, hash := auth.NewSecret(auth.PrefixRunner, body.Name)
 	run, err := h.Store.RunnerCreate(r.Context(), &store.RunnerCreateParams{
 		Name: body.Name, Tags: body.Tags, Projects: body.Projects, Hash: hash,
-	})
+	}, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -140,7 +140,7 @@ func (h *handler) deleteRunner(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.RunnerDelete(r.Context(), id); err != nil {
+	if err := h.Store.RunnerDelete(r.Context(), id, audit(r)); err != nil {
 		writeError(w, r, named(err, "runner %d", id))
 		return
 	}

@@ -51,7 +51,7 @@ func (h *handler) createProjectToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret, hash := auth.NewSecret(auth.PrefixProject, p.Slug)
-	t, err := h.Store.ProjectTokenCreate(r.Context(), p.ID, body.Name, hash)
+	t, err := h.Store.ProjectTokenCreate(r.Context(), p.ID, body.Name, hash, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -66,7 +66,7 @@ func (h *handler) deleteProjectToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.ProjectTokenDelete(r.Context(), p.ID, id); err != nil {
+	if err := h.Store.ProjectTokenDelete(r.Context(), p.ID, id, audit(r)); err != nil {
 		writeError(w, r, named(err, "token %d of project %s", id, p.Slug))
 		return
 	}

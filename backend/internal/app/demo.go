@@ -40,7 +40,7 @@ func seedDemoData(ctx context.Context, st *store.Store, stdout io.Writer) error 
 		tags []string
 	}{{"builder-1", []string{"native,linux"}}, {"builder-2", []string{"native,linux", "docker,linux"}}, {"mac-mini", []string{"native,mac"}}} {
 		secret, hash := auth.NewSecret(auth.PrefixRunner, r.name)
-		run, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: r.name, Tags: r.tags, Hash: hash})
+		run, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: r.name, Tags: r.tags, Hash: hash}, nil)
 		if err != nil {
 			return err
 		}
@@ -55,12 +55,12 @@ func seedDemoData(ctx context.Context, st *store.Store, stdout io.Writer) error 
 		private    bool
 		tag        string
 	}{{"aura", "Aura", false, "native,linux"}, {"website", "Website", false, "docker,linux"}, {"internal-tools", "Internal tools", true, "native,mac"}} {
-		proj, err := st.ProjectCreate(ctx, p.slug, p.name, p.private)
+		proj, err := st.ProjectCreate(ctx, p.slug, p.name, p.private, nil)
 		if err != nil {
 			return err
 		}
 		secret, hash := auth.NewSecret(auth.PrefixProject, p.slug)
-		if _, err := st.ProjectTokenCreate(ctx, proj.ID, "demo", hash); err != nil {
+		if _, err := st.ProjectTokenCreate(ctx, proj.ID, "demo", hash, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "demo project %s token: %s\n", p.slug, secret)
@@ -158,7 +158,7 @@ func seedCommit(ctx context.Context, st *store.Store, proj *store.Project, tag s
 		}
 		return run(more[1], nil, -time.Second)
 	case 3: // queued build, then a user cancels a waiting test
-		_, err := st.JobCancel(ctx, testMac.ID, "cancelled by user")
+		_, err := st.JobCancel(ctx, testMac.ID, "cancelled by user", store.SystemActor)
 		return err
 	}
 	return nil
@@ -219,7 +219,7 @@ func startLiveDemo(ctx context.Context, st *store.Store, serverURL, dataDir stri
 	}
 	proj, err := st.ProjectGet(ctx, demoProject)
 	if errors.Is(err, store.ErrNotFound) {
-		proj, err = st.ProjectCreate(ctx, demoProject, "Aura", false)
+		proj, err = st.ProjectCreate(ctx, demoProject, "Aura", false, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("demo project: %w", err)
@@ -296,7 +296,7 @@ func demoRunnerToken(ctx context.Context, st *store.Store) (string, error) {
 		}
 		for _, r := range rs {
 			if r.Name == demoRunnerName {
-				if err := st.RunnerDelete(ctx, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				if err := st.RunnerDelete(ctx, r.ID, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return "", err
 				}
 			}
@@ -307,7 +307,7 @@ func demoRunnerToken(ctx context.Context, st *store.Store) (string, error) {
 		cursor = next
 	}
 	secret, hash := auth.NewSecret(auth.PrefixRunner, demoRunnerName)
-	if _, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: demoRunnerName, Tags: []string{demoTag}, Hash: hash}); err != nil {
+	if _, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: demoRunnerName, Tags: []string{demoTag}, Hash: hash}, nil); err != nil {
 		return "", fmt.Errorf("demo runner: %w", err)
 	}
 	return secret, nil
@@ -356,7 +356,7 @@ func retryWhenFailed(ctx context.Context, st *store.Store, id int64, logger *slo
 			continue
 		}
 		if j.Status == store.StatusFailed && j.Attempt == 1 {
-			if _, err := st.JobRetry(ctx, id); err != nil {
+			if _, err := st.JobRetry(ctx, id, store.SystemActor); err != nil {
 				logger.Warn("demo: could not retry the flaky job", "job", id, "err", err)
 			} else {
 				logger.Info("demo: retried the flaky job", "job", id)

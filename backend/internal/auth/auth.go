@@ -44,7 +44,8 @@ var ErrJobEnded = errors.New("job token expired: its attempt is no longer runnin
 // Principal is who made a request.
 type Principal struct {
 	Kind       string
-	ProjectID  int64 // project and job tokens
+	TokenName  string // the stored token's name (admin and project tokens)
+	ProjectID  int64  // project and job tokens
 	Project    string
 	RunnerID   int64 // runner tokens
 	RunnerName string
@@ -123,7 +124,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	if err != nil {
 		return nil, err
 	}
-	p := &Principal{Kind: t.Kind}
+	p := &Principal{Kind: t.Kind, TokenName: t.Name}
 	switch t.Kind {
 	case KindProject:
 		p.ProjectID, p.Project = *t.ProjectID, *t.Project

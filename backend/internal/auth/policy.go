@@ -49,6 +49,8 @@ const (
 	// the token of a running job of that project, which the runner's `cache`
 	// commands use.
 	UseCaches Action = "useCaches"
+	// ReadAudit reads the audit log of administrative actions.
+	ReadAudit Action = "readAudit"
 )
 
 // Resource is what an action is done on. The zero Resource is the instance.
@@ -136,7 +138,7 @@ func Allows(p *Principal, a Action, res Resource) bool {
 		return p.jobMay(a, res)
 	}
 	switch a {
-	case CreateProject, ManageRunners:
+	case CreateProject, ManageRunners, ReadAudit:
 		return p != nil && p.Kind == KindAdmin
 	case ReadRunners:
 		return true

@@ -39,6 +39,7 @@ func TestAllows(t *testing.T) {
 	}{
 		{CreateProject, Resource{}, ". x . . ."},
 		{ManageRunners, Resource{}, ". x . . ."},
+		{ReadAudit, Resource{}, ". x . . ."},
 		{ReadRunners, Resource{}, "x x x x x"},
 		{RunJobs, Resource{}, ". . . x ."},
 		{HoldJob, Resource{Job: ownJob}, ". . . x x"},

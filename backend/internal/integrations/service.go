@@ -327,9 +327,13 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	if in.APIURL != "" && in.HasToken {
 		report = e.SHA
 	}
+	by := &store.Actor{Kind: store.ActorForge, Name: in.Kind + " delivery"}
+	if e.Delivery != "" {
+		by.Name += " " + e.Delivery
+	}
 	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
 		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
-		Jobs: params, Approval: approval, Message: msg,
+		Jobs: params, Approval: approval, Message: msg, By: by,
 	})
 	if err != nil {
 		return nil, err

@@ -213,7 +213,7 @@ func (s *Store) EntityRefGet(ctx context.Context, projectID int64, key, value st
 // retry is JobRetry's own transaction; a job another request changed
 // meanwhile (retried already, or revived by its preceding job's retry) is left
 // as it is. It returns the ids of the jobs it retried.
-func (s *Store) EntityRetryFailed(ctx context.Context, entityID int64) ([]int64, error) {
+func (s *Store) EntityRetryFailed(ctx context.Context, entityID int64, by *Actor) ([]int64, error) {
 	const q = `
 		SELECT id FROM jobs
 		WHERE entity_id = $1 AND (status IN ('failed', 'timed_out', 'lost') OR (status = 'cancelled' AND cascaded))
@@ -233,7 +233,7 @@ func (s *Store) EntityRetryFailed(ctx context.Context, entityID int64) ([]int64,
 		if j.Status != StatusFailed && j.Status != StatusTimedOut && j.Status != StatusLost && j.Status != StatusCancelled {
 			continue
 		}
-		if _, err := s.JobRetry(ctx, id); err != nil {
+		if _, err := s.JobRetry(ctx, id, by); err != nil {
 			var se *Error
 			if errors.As(err, &se) && se.Kind == Conflict {
 				continue
@@ -247,7 +247,7 @@ func (s *Store) EntityRetryFailed(ctx context.Context, entityID int64) ([]int64,
 
 // EntityCancel cancels every job of an entity that has not ended, as JobCancel
 // does one, and returns the ids it cancelled (or asked to stop).
-func (s *Store) EntityCancel(ctx context.Context, entityID int64, reason string) ([]int64, error) {
+func (s *Store) EntityCancel(ctx context.Context, entityID int64, reason string, by *Actor) ([]int64, error) {
 	const q = `
 		SELECT id FROM jobs
 		WHERE entity_id = $1 AND status IN ('waiting', 'queued', 'running') AND cancel_requested_at IS NULL
@@ -259,7 +259,7 @@ func (s *Store) EntityCancel(ctx context.Context, entityID int64, reason string)
 	}
 	cancelled := []int64{}
 	for _, id := range ids {
-		if _, err := s.JobCancel(ctx, id, reason); err != nil {
+		if _, err := s.JobCancel(ctx, id, reason, by); err != nil {
 			var se *Error
 			if errors.As(err, &se) && se.Kind == Conflict {
 				continue // ended meanwhile, or cancelled with a job before it

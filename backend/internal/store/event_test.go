@@ -61,9 +61,9 @@ func TestEvents(t *testing.T) {
 	t.Parallel()
 	st, next := listen(t)
 	ctx := context.Background()
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
-	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
+	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")}, nil)
 	require.NoError(t, err)
 	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
 		EntityKey: "commit", EntityVal: "abc", JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}}})
@@ -100,9 +100,9 @@ func TestLogChunksRead(t *testing.T) {
 	t.Parallel()
 	st, _ := listen(t)
 	ctx := context.Background()
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
-	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
+	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")}, nil)
 	require.NoError(t, err)
 	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
 		EntityKey: "commit", EntityVal: "abc", JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1}}})

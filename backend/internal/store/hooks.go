@@ -35,6 +35,8 @@ type HookSubmitParams struct {
 	Message string
 	// Project is the integration's project slug, for its event.
 	Project string
+	// By is who submits the jobs: the forge delivery.
+	By *Actor
 }
 
 var errDuplicate = errors.New("duplicate delivery")
@@ -55,6 +57,9 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 			j.PrecedingNames = append(j.PrecedingNames, ApprovalJobName)
 		}
 		params = append([]*JobSubmitParams{gate}, params...)
+	}
+	for _, j := range params {
+		j.SubmittedBy = p.By
 	}
 	order, internal, err := batchOrder(params)
 	if err != nil {
@@ -122,7 +127,11 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 
 // JobApprove approves the approval gate of job id (the gate itself or a job
 // waiting for it): the gate succeeds and the jobs behind it become runnable.
-func (s *Store) JobApprove(ctx context.Context, id int64, by string) (*Job, error) {
+// The gate and the jobs behind it record by as their approver.
+func (s *Store) JobApprove(ctx context.Context, id int64, by *Actor) (*Job, error) {
+	if by == nil {
+		by = SystemActor
+	}
 	var gateID int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		const qGate = `
@@ -142,12 +151,19 @@ func (s *Store) JobApprove(ctx context.Context, id int64, by string) (*Job, erro
 		}
 		var n notes
 		const q = `
-			UPDATE jobs j SET status = 'succeeded', reason = $2, started_at = now(), ended_at = now(), exit_code = 0
+			UPDATE jobs j SET status = 'succeeded', reason = $2, started_at = now(), ended_at = now(), exit_code = 0,
+				approved_by = jsonb_set($3::jsonb, '{at}', to_jsonb(now()))
 			FROM projects p, entities en
 			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
-		if _, err := s.collectChanges(ctx, tx, &n, q, gateID, "approved by "+by); err != nil {
+		if _, err := s.collectChanges(ctx, tx, &n, q, gateID, "approved by "+by.Name, actorJSON(by)); err != nil {
 			return err
+		}
+		const qBehind = `
+			UPDATE jobs SET approved_by = jsonb_set($2::jsonb, '{at}', to_jsonb(now()))
+			WHERE id IN (SELECT job_id FROM job_edges WHERE preceding_id = $1)`
+		if _, err := tx.Exec(ctx, qBehind, gateID, actorJSON(by)); err != nil {
+			return interpret(err, "approve job")
 		}
 		if err := s.jobEnded(ctx, tx, &n, gateID, StatusSucceeded); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -118,7 +119,7 @@ type IntegrationParams struct {
 }
 
 // IntegrationCreate inserts an integration of a project.
-func (s *Store) IntegrationCreate(ctx context.Context, projectID int64, p *IntegrationParams) (*Integration, error) {
+func (s *Store) IntegrationCreate(ctx context.Context, projectID int64, p *IntegrationParams, a *Audit) (*Integration, error) {
 	jobs, _ := json.Marshal(p.Jobs)
 	const q = `
 		INSERT INTO integrations (project_id, kind, repository, secret_sealed, api_url, token_sealed,
@@ -127,10 +128,16 @@ func (s *Store) IntegrationCreate(ctx context.Context, projectID int64, p *Integ
 			coalesce($9::boolean, false), coalesce($10::text, 'approve'), coalesce($11::boolean, false))
 		RETURNING id`
 	var id int64
-	err := s.pool.QueryRow(ctx, q, projectID, p.Kind, p.Repository, s.sealString(p.Secret), p.APIURL, s.sealToken(p.Token),
-		p.Events, string(jobs), p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork).Scan(&id)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, q, projectID, p.Kind, p.Repository, s.sealString(p.Secret), p.APIURL, s.sealToken(p.Token),
+			p.Events, string(jobs), p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork).Scan(&id)
+		if err != nil {
+			return interpret(err, "create integration")
+		}
+		return a.Record(ctx, tx, "integration.create", projectID, strconv.FormatInt(id, 10), p.auditDetail())
+	})
 	if err != nil {
-		return nil, interpret(err, "create integration")
+		return nil, err
 	}
 	return s.IntegrationGet(ctx, id)
 }
@@ -174,7 +181,7 @@ func (s *Store) IntegrationsByRepository(ctx context.Context, kinds []string, re
 }
 
 // IntegrationUpdate changes the settings given in p.
-func (s *Store) IntegrationUpdate(ctx context.Context, id int64, p *IntegrationParams) (*Integration, error) {
+func (s *Store) IntegrationUpdate(ctx context.Context, id int64, p *IntegrationParams, a *Audit) (*Integration, error) {
 	var jobs *string
 	if p.Jobs != nil {
 		b, _ := json.Marshal(p.Jobs)
@@ -192,29 +199,81 @@ func (s *Store) IntegrationUpdate(ctx context.Context, id int64, p *IntegrationP
 			context_per_job = coalesce($9::boolean, context_per_job),
 			fork_policy = coalesce($10::text, fork_policy),
 			allow_private_network = coalesce($11::boolean, allow_private_network)
-		WHERE id = $1`
+		WHERE id = $1
+		RETURNING project_id`
 	clearToken := p.Token != nil && *p.Token == ""
-	tag, err := s.pool.Exec(ctx, q, id, p.Repository, s.sealString(p.Secret), p.APIURL, s.sealToken(p.Token), clearToken,
-		p.Events, jobs, p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var projectID int64
+		err := tx.QueryRow(ctx, q, id, p.Repository, s.sealString(p.Secret), p.APIURL, s.sealToken(p.Token), clearToken,
+			p.Events, jobs, p.ContextPerJob, p.ForkPolicy, p.AllowPrivateNetwork).Scan(&projectID)
+		if err != nil {
+			return interpret(err, "update integration")
+		}
+		return a.Record(ctx, tx, "integration.update", projectID, strconv.FormatInt(id, 10), p.auditDetail())
+	})
 	if err != nil {
-		return nil, interpret(err, "update integration")
-	}
-	if tag.RowsAffected() == 0 {
-		return nil, ErrNotFound
+		return nil, err
 	}
 	return s.IntegrationGet(ctx, id)
 }
 
 // IntegrationDelete deletes an integration; what it submitted stays.
-func (s *Store) IntegrationDelete(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM integrations WHERE id = $1`, id)
-	if err != nil {
-		return interpret(err, "delete integration")
+func (s *Store) IntegrationDelete(ctx context.Context, id int64, a *Audit) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var projectID int64
+		var kind, repository string
+		err := tx.QueryRow(ctx, `DELETE FROM integrations WHERE id = $1 RETURNING project_id, kind, repository`, id).
+			Scan(&projectID, &kind, &repository)
+		if err != nil {
+			return interpret(err, "delete integration")
+		}
+		return a.Record(ctx, tx, "integration.delete", projectID, strconv.FormatInt(id, 10),
+			map[string]any{"kind": kind, "repository": repository})
+	})
+}
+
+// auditDetail is what the audit log keeps of p: the settings it sets, never
+// the webhook secret or the access token (only that they changed).
+func (p *IntegrationParams) auditDetail() map[string]any {
+	d := map[string]any{}
+	if p.Kind != "" {
+		d["kind"] = p.Kind
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+	if p.Repository != nil {
+		d["repository"] = *p.Repository
 	}
-	return nil
+	if p.Secret != "" {
+		d["secret"] = "changed"
+	}
+	if p.APIURL != nil {
+		d["apiUrl"] = *p.APIURL
+	}
+	switch {
+	case p.Token != nil && *p.Token != "":
+		d["token"] = "set"
+	case p.Token != nil && p.Kind == "": // an update that clears it
+		d["token"] = "removed"
+	}
+	if p.Events != nil {
+		d["events"] = p.Events
+	}
+	if p.Jobs != nil {
+		names := make([]string, len(p.Jobs))
+		for i, j := range p.Jobs {
+			names[i] = j.Name
+		}
+		d["jobs"] = names
+	}
+	if p.ContextPerJob != nil {
+		d["contextPerJob"] = *p.ContextPerJob
+	}
+	if p.ForkPolicy != nil {
+		d["forkPolicy"] = *p.ForkPolicy
+	}
+	if p.AllowPrivateNetwork != nil {
+		d["allowPrivateNetwork"] = *p.AllowPrivateNetwork
+	}
+	return d
 }
 
 // qDelivered records the outcome of an integration's last webhook delivery.
@@ -278,29 +337,38 @@ func (s *Store) ProjectSecretList(ctx context.Context, projectID int64) ([]*Proj
 }
 
 // ProjectSecretPut sets a secret, sealed; created reports whether it is new.
-func (s *Store) ProjectSecretPut(ctx context.Context, projectID int64, name, value string) (secret *ProjectSecret, created bool, err error) {
+// The audit log records its name, never its value.
+func (s *Store) ProjectSecretPut(ctx context.Context, projectID int64, name, value string, a *Audit) (secret *ProjectSecret, created bool, err error) {
 	const q = `
 		INSERT INTO project_secrets (project_id, name, value_sealed) VALUES ($1, $2, $3)
 		ON CONFLICT (project_id, name) DO UPDATE SET value_sealed = excluded.value_sealed, updated_at = now()
 		RETURNING name, created_at, updated_at, xmax = 0`
 	secret = &ProjectSecret{}
-	err = s.pool.QueryRow(ctx, q, projectID, name, s.box.Seal([]byte(value))).Scan(&secret.Name, &secret.CreatedAt, &secret.UpdatedAt, &created)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, q, projectID, name, s.box.Seal([]byte(value))).Scan(&secret.Name, &secret.CreatedAt, &secret.UpdatedAt, &created)
+		if err != nil {
+			return interpret(err, "put secret")
+		}
+		return a.Record(ctx, tx, "secret.set", projectID, name, map[string]any{"created": created})
+	})
 	if err != nil {
-		return nil, false, interpret(err, "put secret")
+		return nil, false, err
 	}
 	return secret, created, nil
 }
 
 // ProjectSecretDelete deletes a secret.
-func (s *Store) ProjectSecretDelete(ctx context.Context, projectID int64, name string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM project_secrets WHERE project_id = $1 AND name = $2`, projectID, name)
-	if err != nil {
-		return interpret(err, "delete secret")
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+func (s *Store) ProjectSecretDelete(ctx context.Context, projectID int64, name string, a *Audit) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM project_secrets WHERE project_id = $1 AND name = $2`, projectID, name)
+		if err != nil {
+			return interpret(err, "delete secret")
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return a.Record(ctx, tx, "secret.delete", projectID, name, nil)
+	})
 }
 
 // ProjectSecretsOpen returns the values, opened, of the named secrets that exist.

@@ -21,16 +21,16 @@ func TestIntegrationSecretsRotate(t *testing.T) {
 	pool := newPool(t)
 	oldKey, newKey := seal.NewKey(), seal.NewKey()
 	st := store.New(pool, newBox(t, oldKey))
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
 	repo, url, token := "owner/repo", "https://forge.example/api/v1", "forge-token"
 	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo,
 		Secret: "hook-secret", APIURL: &url, Token: &token,
-		Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}})
+		Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}}, nil)
 	require.NoError(t, err)
 	require.True(t, in.HasSecret)
 	require.True(t, in.HasToken)
-	_, created, err := st.ProjectSecretPut(ctx, p.ID, "DEPLOY", "deploy-key")
+	_, created, err := st.ProjectSecretPut(ctx, p.ID, "DEPLOY", "deploy-key", nil)
 	require.NoError(t, err)
 	require.True(t, created)
 	for _, plain := range []string{"hook-secret", "forge-token", "deploy-key"} {
@@ -83,7 +83,7 @@ func TestIntegrationSecretsRotate(t *testing.T) {
 
 	// An update seals what it is given and removes the token given as "".
 	empty := ""
-	_, err = rotated.IntegrationUpdate(ctx, in.ID, &store.IntegrationParams{Secret: "new-hook-secret", Token: &empty})
+	_, err = rotated.IntegrationUpdate(ctx, in.ID, &store.IntegrationParams{Secret: "new-hook-secret", Token: &empty}, nil)
 	require.NoError(t, err)
 	opened, err = rotated.IntegrationOpen(ctx, in.ID)
 	require.NoError(t, err)
@@ -101,11 +101,11 @@ func TestWebhookDeliveriesPrune(t *testing.T) {
 	box, err := seal.New(seal.NewKey())
 	require.NoError(t, err)
 	st := store.New(pool, box)
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
 	repo := "owner/repo"
 	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo,
-		Secret: "hook-secret", Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}})
+		Secret: "hook-secret", Jobs: []store.JobTemplate{{Name: "build", Cmd: "make", Tag: "linux"}}}, nil)
 	require.NoError(t, err)
 	deliver := func(key string) bool {
 		_, dup, err := st.HookSubmit(ctx, &store.HookSubmitParams{IntegrationID: in.ID, DedupeKeys: []string{key}})

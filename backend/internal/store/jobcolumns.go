@@ -65,6 +65,7 @@ type jobRow struct {
 	QueuedAt         *time.Time `db:"queued_at"`
 	EndedAt          *time.Time `db:"ended_at"`
 	Cascaded         bool       `db:"cascaded"` // a job skipped at submit is cancelled by its preceding job
+	SubmittedBy      *Actor     `db:"submitted_by"`
 }
 
 var (
@@ -113,7 +114,7 @@ func columnArray(t reflect.Type) (array, expr string) {
 		return "bool[]", "%"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
 		return "bytea[]", "%"
-	case t.Kind() == reflect.Map:
+	case t.Kind() == reflect.Map, t.Kind() == reflect.Struct:
 		return "text[]", "%::jsonb"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
 		return "text[]", "ARRAY(SELECT jsonb_array_elements_text(%::jsonb))"
@@ -128,8 +129,18 @@ func jobsInsertArgs(rows []jobRow) (pgx.StrictNamedArgs, error) {
 		values := make([]any, len(rows))
 		for i := range rows {
 			v := reflect.ValueOf(&rows[i]).Elem().FieldByIndex(f.index)
-			switch v.Kind() {
-			case reflect.Map, reflect.Slice:
+			switch {
+			case v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Struct && v.Type().Elem() != timeType:
+				if v.IsNil() {
+					values[i] = nil
+					continue
+				}
+				b, err := json.Marshal(v.Interface())
+				if err != nil {
+					return nil, fmt.Errorf("store: encode jobs: %w", err)
+				}
+				values[i] = string(b)
+			case v.Kind() == reflect.Map, v.Kind() == reflect.Slice:
 				if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
 					values[i] = v.Interface()
 					continue

@@ -96,6 +96,12 @@ type Job struct {
 	LogLength        int64      `db:"log_length"` // bytes stored: past the log limit, fewer than received
 	LogMismatch      bool       `db:"log_mismatch"`
 	PrecedingJobs    []int64    `db:"preceding_jobs"`
+	// Who submitted, cancelled, retried (last) and approved the job; nil: nobody
+	// did, or the job predates the record.
+	SubmittedBy *Actor `db:"submitted_by"`
+	CancelledBy *Actor `db:"cancelled_by"`
+	RetriedBy   *Actor `db:"retried_by"`
+	ApprovedBy  *Actor `db:"approved_by"`
 }
 
 var jobSelect = `
@@ -106,6 +112,7 @@ var jobSelect = `
 		j.pending_preceding, j.created_at, j.queued_at, j.started_at,
 		j.ended_at, j.exit_code, j.runner_id, r.name AS runner_name, j.attempt,
 		j.lease_expires_at, j.cancel_requested_at, j.log_mismatch,
+		j.submitted_by, j.cancelled_by, j.retried_by, j.approved_by,
 		-- The bytes stored: past the log limit, fewer than received (jobs.log_length).
 		CASE WHEN j.log_truncated THEN (SELECT coalesce(sum(octet_length(c.data)), 0) FROM log_chunks c
 			WHERE c.job_id = j.id AND c.attempt = j.attempt) ELSE j.log_length END AS log_length,
@@ -170,6 +177,9 @@ type JobSubmitParams struct {
 	// EntityTitle and EntityMeta, when set, describe the entity (builds.go).
 	EntityTitle string
 	EntityMeta  *EntityMeta
+	// SubmittedBy is who submits the job: a user, a token, a parent job, a
+	// forge delivery. Its At is set to the submission's time.
+	SubmittedBy *Actor
 }
 
 // JobSubmit submits a batch of jobs atomically and returns them in request order.
@@ -377,6 +387,9 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			JobSpec: p.JobSpec.withDefaults(), ID: ids[i], ProjectID: p.ProjectID, EntityID: entityIDs[i],
 			ParentJobID: p.ParentJobID, SecretSealed: secret, SecretNames: sortedKeys(p.SecretEnv),
 			Status: d.Status, Reason: d.Reason, PendingPreceding: d.Pending, CreatedAt: now,
+		}
+		if p.SubmittedBy != nil {
+			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
 		}
 		if p.ParentJobID != nil {
 			r.Depth = parentRows[*p.ParentJobID].depth + 1
@@ -623,7 +636,8 @@ func (s *keyedSet) fillMissing(ctx context.Context, tx pgx.Tx, kind string) erro
 
 // JobCancel cancels a job that has not ended, and transitively its waiting dependents.
 // A running job's runner learns it on its next heartbeat.
-func (s *Store) JobCancel(ctx context.Context, id int64, reason string) (*Job, error) {
+// by is who cancels it (nil: not recorded).
+func (s *Store) JobCancel(ctx context.Context, id int64, reason string, by *Actor) (*Job, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
 		// A job that is not running yet is cancelled at once. A running one is asked
@@ -638,12 +652,13 @@ func (s *Store) JobCancel(ctx context.Context, id int64, reason string) (*Job, e
 				stop_status = 'cancelled',
 				ended_at = CASE WHEN j.status = 'running' THEN NULL ELSE now() END,
 				lease_expires_at = CASE WHEN j.status = 'running' THEN j.lease_expires_at END,
-				reason = $2
+				reason = $2,
+				cancelled_by = jsonb_set($3::jsonb, '{at}', to_jsonb(now()))
 			FROM projects p, entities en
 			WHERE j.id = $1 AND j.status IN ('waiting', 'queued', 'running') AND j.cancel_requested_at IS NULL
 				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
-		changed, err := s.collectChanges(ctx, tx, &n, q, id, reason)
+		changed, err := s.collectChanges(ctx, tx, &n, q, id, reason, actorJSON(by))
 		if err != nil {
 			return err
 		}
@@ -771,7 +786,9 @@ func (s *Store) collectChanges(ctx context.Context, tx pgx.Tx, n *notes, q strin
 
 // JobRetry starts a new attempt of an ended job. Dependents that were cancelled
 // because it failed come back to waiting, transitively.
-func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
+// by is who retries it (nil: not recorded); the job's cancel, if any, is
+// forgotten with the attempt it ended.
+func (s *Store) JobRetry(ctx context.Context, id int64, by *Actor) (*Job, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var status string
 		if err := tx.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&status); err != nil {
@@ -810,6 +827,10 @@ func (s *Store) JobRetry(ctx context.Context, id int64) (*Job, error) {
 		var n notes
 		if _, err := s.jobsStartOver(ctx, tx, &n, qRetry, []int64{id}, nil); err != nil {
 			return err
+		}
+		const qBy = `UPDATE jobs SET retried_by = jsonb_set($2::jsonb, '{at}', to_jsonb(now())), cancelled_by = NULL WHERE id = $1`
+		if _, err := tx.Exec(ctx, qBy, id, actorJSON(by)); err != nil {
+			return interpret(err, "retry job")
 		}
 		// Bring back the jobs the failure cascaded to, unless another preceding job failed too.
 		frontier := []int64{id}

@@ -16,7 +16,7 @@ func TestJobSubmitWritesItsAnswer(t *testing.T) {
 	t.Parallel()
 	st := store.New(newPool(t), newBox(t, make([]byte, 32)))
 	ctx := context.Background()
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
 	later := time.Now().Add(time.Hour).Truncate(time.Microsecond)
 	given := store.JobSpec{Name: "build", Cmd: "echo \"quoted\" \\ é\n\ttab <&>", Env: map[string]string{"A": "1", "B": "ü\""},

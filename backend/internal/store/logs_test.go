@@ -31,9 +31,9 @@ func twoServers(t *testing.T, secret string) (a, b *store.Store, h store.Holder)
 	}
 	a, b = open(), open()
 	ctx := context.Background()
-	p, err := a.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := a.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
-	r, err := a.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")})
+	r, err := a.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")}, nil)
 	require.NoError(t, err)
 	jobs, err := a.JobSubmit(ctx, []*store.JobSubmitParams{{ProjectID: p.ID, ProjectSlug: "proj",
 		EntityKey: "commit", EntityVal: "abc", JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux", MaxAttempts: 1},

@@ -25,10 +25,17 @@ type Project struct {
 const projectColumns = `id, slug, name, private, created_at, artifact_retention_seconds, cache_retention_seconds`
 
 // ProjectCreate inserts a project; ErrConflict when the slug is taken.
-func (s *Store) ProjectCreate(ctx context.Context, slug, name string, private bool) (*Project, error) {
+func (s *Store) ProjectCreate(ctx context.Context, slug, name string, private bool, a *Audit) (*Project, error) {
 	const q = `INSERT INTO projects (slug, name, private) VALUES ($1, $2, $3) RETURNING ` + projectColumns
-	rows, _ := s.pool.Query(ctx, q, slug, name, private)
-	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project])
+	var p *Project
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, q, slug, name, private)
+		var err error
+		if p, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project]); err != nil {
+			return err
+		}
+		return a.Record(ctx, tx, "project.create", p.ID, slug, map[string]any{"name": name, "private": private})
+	})
 	if err != nil {
 		err = interpret(err, "create project")
 		if err == ErrConflict {
@@ -88,7 +95,8 @@ type RetentionUpdate struct {
 // ProjectUpdate changes a project's name or visibility. A change of visibility
 // is NOTIFYed in the same transaction, so every hub re-reads the project before
 // it delivers any later event of it.
-func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdateParams) (*Project, error) {
+// The audit entry (project.update) lists the settings given.
+func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdateParams, a *Audit) (*Project, error) {
 	const q = `
 		UPDATE projects SET
 			name = coalesce($2, name),
@@ -102,8 +110,14 @@ func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdate
 		rows, _ := tx.Query(ctx, q, slug, p.Name, p.Private, p.ArtifactRetention.Set, p.ArtifactRetention.Seconds,
 			p.CacheRetention.Set, p.CacheRetention.Seconds)
 		var err error
-		if pr, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project]); err != nil || p.Private == nil {
+		if pr, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project]); err != nil {
 			return err
+		}
+		if err := a.Record(ctx, tx, "project.update", pr.ID, slug, p.auditDetail()); err != nil {
+			return err
+		}
+		if p.Private == nil {
+			return nil
 		}
 		var n notes
 		n.event(event.Access{Project: slug})
@@ -116,7 +130,7 @@ func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdate
 // renamed (to a name no slug can take, which frees its slug), and its tokens go.
 // ProjectPurge removes the rest in the background, in batches, rather than one
 // transaction locking a million jobs for minutes.
-func (s *Store) ProjectDelete(ctx context.Context, slug string) error {
+func (s *Store) ProjectDelete(ctx context.Context, slug string, a *Audit) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		const q = `
 			UPDATE projects SET deleted_at = now(), slug = slug || '~deleted~' || id
@@ -134,8 +148,30 @@ func (s *Store) ProjectDelete(ctx context.Context, slug string) error {
 			WITH revoked AS (DELETE FROM tokens WHERE project_id = $1 RETURNING hash)
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + revokedEventSQL + `)) FROM revoked`
 		var n int
-		return interpret(tx.QueryRow(ctx, qTokens, id).Scan(&n), "delete project tokens")
+		if err := tx.QueryRow(ctx, qTokens, id).Scan(&n); err != nil {
+			return interpret(err, "delete project tokens")
+		}
+		return a.Record(ctx, tx, "project.delete", id, slug, nil)
 	})
+}
+
+// auditDetail is what the audit log keeps of p: the settings given, a
+// retention as seconds (null: back to the instance default).
+func (p *ProjectUpdateParams) auditDetail() map[string]any {
+	d := map[string]any{}
+	if p.Name != nil {
+		d["name"] = *p.Name
+	}
+	if p.Private != nil {
+		d["private"] = *p.Private
+	}
+	if p.ArtifactRetention.Set {
+		d["artifactRetentionSeconds"] = p.ArtifactRetention.Seconds
+	}
+	if p.CacheRetention.Set {
+		d["cacheRetentionSeconds"] = p.CacheRetention.Seconds
+	}
+	return d
 }
 
 // Batch sizes of ProjectPurge: each step is one short transaction.

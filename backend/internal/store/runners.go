@@ -37,7 +37,7 @@ type RunnerCreateParams struct {
 }
 
 // RunnerCreate registers a runner with the hash of its token.
-func (s *Store) RunnerCreate(ctx context.Context, p *RunnerCreateParams) (*Runner, error) {
+func (s *Store) RunnerCreate(ctx context.Context, p *RunnerCreateParams, a *Audit) (*Runner, error) {
 	tags := p.Tags
 	if tags == nil {
 		tags = []string{}
@@ -74,6 +74,13 @@ func (s *Store) RunnerCreate(ctx context.Context, p *RunnerCreateParams) (*Runne
 		if err != nil {
 			return interpret(err, "create runner token")
 		}
+		detail := map[string]any{"id": id, "tags": tags}
+		if p.Projects != nil {
+			detail["projects"] = p.Projects
+		}
+		if err := a.Record(ctx, tx, "runner.register", 0, p.Name, detail); err != nil {
+			return err
+		}
 		rows, _ := tx.Query(ctx, `SELECT `+runnerColumns+` FROM runners WHERE id = $1`, id)
 		r, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Runner])
 		return interpret(err, "create runner")
@@ -101,16 +108,19 @@ func (s *Store) RunnerList(ctx context.Context, page Page) ([]*Runner, string, e
 
 // RunnerDelete removes a runner and its token. Jobs it ran keep their history.
 // The same statement tells every server's hub, which closes the runner's sockets.
-func (s *Store) RunnerDelete(ctx context.Context, id int64) error {
+func (s *Store) RunnerDelete(ctx context.Context, id int64, a *Audit) error {
 	const q = `
-		WITH gone AS (DELETE FROM runners WHERE id = $1 RETURNING id)
-		SELECT count(pg_notify('` + ChannelEvents + `', ` + runnerGoneEventSQL + `)) FROM gone`
-	var n int
-	if err := s.pool.QueryRow(ctx, q, id).Scan(&n); err != nil {
-		return interpret(err, "delete runner")
-	}
-	if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+		WITH gone AS (DELETE FROM runners WHERE id = $1 RETURNING id, name)
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + runnerGoneEventSQL + `)), coalesce(min(name), '') FROM gone`
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var n int
+		var name string
+		if err := tx.QueryRow(ctx, q, id).Scan(&n, &name); err != nil {
+			return interpret(err, "delete runner")
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return a.Record(ctx, tx, "runner.delete", 0, name, map[string]any{"id": id})
+	})
 }

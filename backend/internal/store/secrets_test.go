@@ -20,7 +20,7 @@ func TestSecretsRotate(t *testing.T) {
 	oldKey, newKey := seal.NewKey(), seal.NewKey()
 	oldBox := newBox(t, oldKey)
 	st := store.New(pool, oldBox)
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
 	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
 		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},
@@ -62,7 +62,7 @@ func TestSecretsSealLegacy(t *testing.T) {
 	box, err := seal.New(seal.NewKey())
 	require.NoError(t, err)
 	st := store.New(pool, box)
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
 	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
 		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc",
@@ -106,7 +106,7 @@ func TestSealCheck(t *testing.T) {
 	// A database from before the check: its sealed secrets decide.
 	old := newPool(t)
 	st := store.New(old, newBox(t, keyA))
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false)
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
 	require.NoError(t, err)
 	_, err = st.JobSubmit(ctx, []*store.JobSubmitParams{{
 		ProjectID: p.ID, ProjectSlug: p.Slug, EntityKey: "commit", EntityVal: "abc", SecretEnv: map[string]string{"TOKEN": "s3cret-value-1"},

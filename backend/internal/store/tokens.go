@@ -36,11 +36,17 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
 }
 
 // ProjectTokenCreate stores a project token's hash.
-func (s *Store) ProjectTokenCreate(ctx context.Context, projectID int64, name string, hash []byte) (*Token, error) {
+func (s *Store) ProjectTokenCreate(ctx context.Context, projectID int64, name string, hash []byte, a *Audit) (*Token, error) {
 	const q = `INSERT INTO tokens (kind, name, project_id, hash) VALUES ('project', $1, $2, $3) RETURNING id`
 	var id int64
-	if err := s.pool.QueryRow(ctx, q, name, projectID, hash).Scan(&id); err != nil {
-		return nil, interpret(err, "create project token")
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, q, name, projectID, hash).Scan(&id); err != nil {
+			return interpret(err, "create project token")
+		}
+		return a.Record(ctx, tx, "token.create", projectID, name, map[string]any{"id": id})
+	})
+	if err != nil {
+		return nil, err
 	}
 	rows, _ := s.pool.Query(ctx, tokenSelect+` WHERE t.id = $1`, id)
 	t, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Token])
@@ -56,18 +62,21 @@ func (s *Store) ProjectTokenList(ctx context.Context, projectID int64) ([]*Token
 
 // ProjectTokenDelete revokes a project token, and tells every server's hub so in
 // the same statement: the token's sockets close at once.
-func (s *Store) ProjectTokenDelete(ctx context.Context, projectID, id int64) error {
+func (s *Store) ProjectTokenDelete(ctx context.Context, projectID, id int64, a *Audit) error {
 	const q = `
-		WITH revoked AS (DELETE FROM tokens WHERE id = $1 AND project_id = $2 AND kind = 'project' RETURNING hash)
-		SELECT count(pg_notify('` + ChannelEvents + `', ` + revokedEventSQL + `)) FROM revoked`
-	var n int
-	if err := s.pool.QueryRow(ctx, q, id, projectID).Scan(&n); err != nil {
-		return interpret(err, "delete project token")
-	}
-	if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+		WITH revoked AS (DELETE FROM tokens WHERE id = $1 AND project_id = $2 AND kind = 'project' RETURNING hash, name)
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + revokedEventSQL + `)), coalesce(min(name), '') FROM revoked`
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var n int
+		var name string
+		if err := tx.QueryRow(ctx, q, id, projectID).Scan(&n, &name); err != nil {
+			return interpret(err, "delete project token")
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return a.Record(ctx, tx, "token.revoke", projectID, name, map[string]any{"id": id})
+	})
 }
 
 // AdminTokenBootstrap stores hash as an admin token when there is none yet (or,

@@ -1212,6 +1212,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description Administrative actions (projects, tokens, secrets, integrations, runners),
+         *     newest first: who did it, from which address, what, on which project and
+         *     target. Each entry is written in the transaction of its action, so a
+         *     failed action leaves none. Admin only.
+         */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/hooks/{integration}": {
         parameters: {
             query?: never;
@@ -1520,6 +1543,8 @@ export interface components {
             createProjects: boolean;
             /** @description Register and delete runners. */
             manageRunners: boolean;
+            /** @description Read the audit log (GET /api/v1/audit). */
+            readAudit: boolean;
             /**
              * @description What the caller may do in the projects it holds a token for, by slug (the
              *     admin's rights, which cover every project, are not listed here). Public
@@ -1896,6 +1921,67 @@ export interface components {
              *     it is `cancelled`.
              */
             cancelRequestedAt?: string;
+            /**
+             * @description Who submitted the job: a token (`admin`, `project-token` by its name), a
+             *     job (`job`, "job 123": the parent), a forge delivery (`forge`, "gitea
+             *     delivery 3f2a…"). Null for jobs submitted before this was recorded.
+             */
+            submittedBy: components["schemas"]["Actor"] | null;
+            /** @description Who cancelled the job; null when nobody did (a job skipped because a preceding job failed was cancelled by no one). */
+            cancelledBy: components["schemas"]["Actor"] | null;
+            /** @description Who started the job's current attempt again, last; null when nobody did. */
+            retriedBy: components["schemas"]["Actor"] | null;
+            /** @description Who approved the job (an approval gate, or a job behind one); null when nobody did. */
+            approvedBy: components["schemas"]["Actor"] | null;
+        };
+        /** @description Who did something, and when. */
+        Actor: {
+            /** @enum {string} */
+            kind: "user" | "admin" | "project-token" | "user-token" | "runner" | "job" | "forge" | "schedule" | "system";
+            /** @description What a person reads: "alice", a token's name, "job 123", "gitea delivery 3f2a…". */
+            name: string;
+            /** Format: date-time */
+            at: string;
+        };
+        /** @description One administrative action. */
+        AuditEntry: {
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            at: string;
+            actor: {
+                /** @enum {string} */
+                kind: "user" | "admin" | "project-token" | "user-token" | "runner" | "job" | "forge" | "schedule" | "system";
+                name: string;
+            };
+            /**
+             * @description The client's address as the server saw it: the TCP peer (Aura has no
+             *     trusted-proxy setting, so behind a reverse proxy this is the proxy).
+             */
+            address: string;
+            /**
+             * @description What was done, `noun.verb`: project.create, project.update (name,
+             *     visibility, retention), project.delete, token.create, token.revoke,
+             *     secret.set, secret.delete, integration.create, integration.update,
+             *     integration.delete, runner.register, runner.delete.
+             */
+            action: string;
+            /** @description The project's slug, or null for an action on the instance. */
+            project: string | null;
+            /** @description What the action was done on (a secret's or token's name, an integration's id); never a secret's value. */
+            target: string;
+            /** @description The settings given, without secret values (a secret or an access token shows only as "changed", "set" or "removed"). */
+            detail: {
+                [key: string]: unknown;
+            };
+        };
+        AuditList: {
+            entries: components["schemas"]["AuditEntry"][];
+            /**
+             * Format: int64
+             * @description Pass as `before` for the next (older) page; null on the last page.
+             */
+            next: number | null;
         };
         JobSubmit: {
             /** @description Required with a project token; defaults to the job token's project. */
@@ -4693,6 +4779,42 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description Only entries by an actor of this name ("admin", a token's name, a user's name). */
+                actor?: string;
+                /** @description Only entries of this action, such as `secret.set`, or of every action of a noun, such as `secret`. */
+                action?: string;
+                /** @description Only entries about this project (by slug; a deleted project's too). */
+                project?: string;
+                /** @description Only entries older than this id (the `next` of the previous page). */
+                before?: number;
+                /** @description Entries per page (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of entries, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -9,6 +9,7 @@ import { useQuery } from '../api/query';
 import { JobArtifacts } from '../components/Artifacts';
 import { Duration, ErrorText, JobBadge, Loading, RelTime, Said, useTitle } from '../components/common';
 import { LogView } from '../components/LogView';
+import { actorText } from '../lib/actor';
 import { waitText } from '../lib/waiting';
 import '../components/forge.css';
 
@@ -23,6 +24,29 @@ function Row({ k, children }: { k: string; children: React.ReactNode }) {
       <dt>{k}</dt>
       <dd>{children}</dd>
     </>
+  );
+}
+
+// JobActors says who submitted, approved, retried and cancelled the job, and when:
+// "cancelled by alice 2 min ago".
+function JobActors({ job }: { job: Job }) {
+  const said = (
+    [
+      ['submitted', job.submittedBy],
+      ['approved', job.approvedBy],
+      ['retried', job.retriedBy],
+      ['cancelled', job.cancelledBy],
+    ] as const
+  ).flatMap(([verb, a]) => (a ? [{ verb, a }] : []));
+  if (said.length === 0) return null;
+  return (
+    <ul className="actors" aria-label="Who">
+      {said.map(({ verb, a }) => (
+        <li key={verb} data-testid={`${verb}-by`}>
+          {verb} by {actorText(a)} <RelTime at={a.at} />
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -93,6 +117,7 @@ export default function JobPage() {
         <p>
           <JobBadge job={job} /> {job.reason ? <span className="muted">{job.reason}</span> : null}
         </p>
+        <JobActors job={job} />
         {gate !== undefined ? (
           <div className="approval" data-testid="approval">
             <p>

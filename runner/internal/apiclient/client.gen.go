@@ -17,6 +17,45 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for ActorKind.
+const (
+	ActorKindAdmin        ActorKind = "admin"
+	ActorKindForge        ActorKind = "forge"
+	ActorKindJob          ActorKind = "job"
+	ActorKindProjectToken ActorKind = "project-token"
+	ActorKindRunner       ActorKind = "runner"
+	ActorKindSchedule     ActorKind = "schedule"
+	ActorKindSystem       ActorKind = "system"
+	ActorKindUser         ActorKind = "user"
+	ActorKindUserToken    ActorKind = "user-token"
+)
+
+// Valid indicates whether the value is a known member of the ActorKind enum.
+func (e ActorKind) Valid() bool {
+	switch e {
+	case ActorKindAdmin:
+		return true
+	case ActorKindForge:
+		return true
+	case ActorKindJob:
+		return true
+	case ActorKindProjectToken:
+		return true
+	case ActorKindRunner:
+		return true
+	case ActorKindSchedule:
+		return true
+	case ActorKindSystem:
+		return true
+	case ActorKindUser:
+		return true
+	case ActorKindUserToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AnnotationLevel.
 const (
 	AnnotationLevelError   AnnotationLevel = "error"
@@ -32,6 +71,45 @@ func (e AnnotationLevel) Valid() bool {
 	case AnnotationLevelNotice:
 		return true
 	case AnnotationLevelWarning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditEntryActorKind.
+const (
+	AuditEntryActorKindAdmin        AuditEntryActorKind = "admin"
+	AuditEntryActorKindForge        AuditEntryActorKind = "forge"
+	AuditEntryActorKindJob          AuditEntryActorKind = "job"
+	AuditEntryActorKindProjectToken AuditEntryActorKind = "project-token"
+	AuditEntryActorKindRunner       AuditEntryActorKind = "runner"
+	AuditEntryActorKindSchedule     AuditEntryActorKind = "schedule"
+	AuditEntryActorKindSystem       AuditEntryActorKind = "system"
+	AuditEntryActorKindUser         AuditEntryActorKind = "user"
+	AuditEntryActorKindUserToken    AuditEntryActorKind = "user-token"
+)
+
+// Valid indicates whether the value is a known member of the AuditEntryActorKind enum.
+func (e AuditEntryActorKind) Valid() bool {
+	switch e {
+	case AuditEntryActorKindAdmin:
+		return true
+	case AuditEntryActorKindForge:
+		return true
+	case AuditEntryActorKindJob:
+		return true
+	case AuditEntryActorKindProjectToken:
+		return true
+	case AuditEntryActorKindRunner:
+		return true
+	case AuditEntryActorKindSchedule:
+		return true
+	case AuditEntryActorKindSystem:
+		return true
+	case AuditEntryActorKindUser:
+		return true
+	case AuditEntryActorKindUserToken:
 		return true
 	default:
 		return false
@@ -401,6 +479,18 @@ func (e ListQueueParamsStatus) Valid() bool {
 	}
 }
 
+// Actor Who did something, and when.
+type Actor struct {
+	At   time.Time `json:"at"`
+	Kind ActorKind `json:"kind"`
+
+	// Name What a person reads: "alice", a token's name, "job 123", "gitea delivery 3f2a…".
+	Name string `json:"name"`
+}
+
+// ActorKind defines model for Actor.Kind.
+type ActorKind string
+
 // Annotation defines model for Annotation.
 type Annotation struct {
 	Col     *int            `json:"col,omitempty"`
@@ -460,6 +550,45 @@ type AttemptStop struct {
 	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
 	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
 	Status *JobStatus `json:"status,omitempty"`
+}
+
+// AuditEntry One administrative action.
+type AuditEntry struct {
+	// Action What was done, `noun.verb`: project.create, project.update (name,
+	// visibility, retention), project.delete, token.create, token.revoke,
+	// secret.set, secret.delete, integration.create, integration.update,
+	// integration.delete, runner.register, runner.delete.
+	Action string `json:"action"`
+	Actor  struct {
+		Kind AuditEntryActorKind `json:"kind"`
+		Name string              `json:"name"`
+	} `json:"actor"`
+
+	// Address The client's address as the server saw it: the TCP peer (Aura has no
+	// trusted-proxy setting, so behind a reverse proxy this is the proxy).
+	Address string    `json:"address"`
+	At      time.Time `json:"at"`
+
+	// Detail The settings given, without secret values (a secret or an access token shows only as "changed", "set" or "removed").
+	Detail map[string]interface{} `json:"detail"`
+	Id     int64                  `json:"id"`
+
+	// Project The project's slug, or null for an action on the instance.
+	Project *string `json:"project"`
+
+	// Target What the action was done on (a secret's or token's name, an integration's id); never a secret's value.
+	Target string `json:"target"`
+}
+
+// AuditEntryActorKind defines model for AuditEntry.Actor.Kind.
+type AuditEntryActorKind string
+
+// AuditList defines model for AuditList.
+type AuditList struct {
+	Entries []AuditEntry `json:"entries"`
+
+	// Next Pass as `before` for the next (older) page; null on the last page.
+	Next *int64 `json:"next"`
 }
 
 // BatchJobSubmit A JobSubmit that may also name preceding jobs of the same batch.
@@ -1024,22 +1153,28 @@ type IntegrationUpdateForkPolicy string
 
 // Job defines model for Job.
 type Job struct {
+	// ApprovedBy Who approved the job (an approval gate, or a job behind one); null when nobody did.
+	ApprovedBy *Actor `json:"approvedBy"`
+
 	// Attempt The current attempt, from 1.
 	Attempt int `json:"attempt"`
 
 	// CancelRequestedAt A cancel was asked for while the job ran. The job stays `running` until
 	// its runner confirms the process ended (or the cancel grace passes), then
 	// it is `cancelled`.
-	CancelRequestedAt *time.Time        `json:"cancelRequestedAt,omitempty"`
-	Cmd               string            `json:"cmd"`
-	CreatedAt         time.Time         `json:"createdAt"`
-	EarliestStart     *time.Time        `json:"earliestStart,omitempty"`
-	EndedAt           *time.Time        `json:"endedAt,omitempty"`
-	EntityKey         string            `json:"entityKey"`
-	EntityVal         string            `json:"entityVal"`
-	Env               map[string]string `json:"env"`
-	ExitCode          *int              `json:"exitCode,omitempty"`
-	Id                int64             `json:"id"`
+	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
+
+	// CancelledBy Who cancelled the job; null when nobody did (a job skipped because a preceding job failed was cancelled by no one).
+	CancelledBy   *Actor            `json:"cancelledBy"`
+	Cmd           string            `json:"cmd"`
+	CreatedAt     time.Time         `json:"createdAt"`
+	EarliestStart *time.Time        `json:"earliestStart,omitempty"`
+	EndedAt       *time.Time        `json:"endedAt,omitempty"`
+	EntityKey     string            `json:"entityKey"`
+	EntityVal     string            `json:"entityVal"`
+	Env           map[string]string `json:"env"`
+	ExitCode      *int              `json:"exitCode,omitempty"`
+	Id            int64             `json:"id"`
 
 	// LogLength Bytes stored for the current attempt's log. Past the log limit only the
 	// head and the tail are kept, so this is less than the bytes received.
@@ -1063,7 +1198,10 @@ type Job struct {
 	// `preceding job {name} #{id} {failed|was cancelled|timed out|was lost}`
 	// (naming the job whose end started the cascade), and the web app labels it
 	// "skipped" by that prefix.
-	Reason     *string `json:"reason,omitempty"`
+	Reason *string `json:"reason,omitempty"`
+
+	// RetriedBy Who started the job's current attempt again, last; null when nobody did.
+	RetriedBy  *Actor  `json:"retriedBy"`
 	RunnerId   *int64  `json:"runnerId,omitempty"`
 	RunnerName *string `json:"runnerName,omitempty"`
 
@@ -1073,9 +1211,14 @@ type Job struct {
 
 	// Status `waiting` (preceding jobs or earliest start not met) → `queued` → `running` →
 	// `succeeded` | `failed` | `cancelled` | `timed_out` | `lost`.
-	Status         JobStatus `json:"status"`
-	Tag            string    `json:"tag"`
-	TimeoutSeconds int       `json:"timeoutSeconds"`
+	Status JobStatus `json:"status"`
+
+	// SubmittedBy Who submitted the job: a token (`admin`, `project-token` by its name), a
+	// job (`job`, "job 123": the parent), a forge delivery (`forge`, "gitea
+	// delivery 3f2a…"). Null for jobs submitted before this was recorded.
+	SubmittedBy    *Actor `json:"submittedBy"`
+	Tag            string `json:"tag"`
+	TimeoutSeconds int    `json:"timeoutSeconds"`
 
 	// WaitingFor What a waiting job still waits for, or for a queued job, which runner.
 	WaitingFor *WaitingFor `json:"waitingFor,omitempty"`
@@ -1302,6 +1445,9 @@ type Permissions struct {
 	// admin's rights, which cover every project, are not listed here). Public
 	// projects are readable by anyone besides.
 	Projects map[string]ProjectPermissions `json:"projects"`
+
+	// ReadAudit Read the audit log (GET /api/v1/audit).
+	ReadAudit bool `json:"readAudit"`
 }
 
 // Project defines model for Project.
@@ -1627,6 +1773,24 @@ type CompatDarkeJSONBody = map[string]interface{}
 
 // CompatGiteaJSONBody defines parameters for CompatGitea.
 type CompatGiteaJSONBody = map[string]interface{}
+
+// ListAuditParams defines parameters for ListAudit.
+type ListAuditParams struct {
+	// Actor Only entries by an actor of this name ("admin", a token's name, a user's name).
+	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// Action Only entries of this action, such as `secret.set`, or of every action of a noun, such as `secret`.
+	Action *string `form:"action,omitempty" json:"action,omitempty"`
+
+	// Project Only entries about this project (by slug; a deleted project's too).
+	Project *string `form:"project,omitempty" json:"project,omitempty"`
+
+	// Before Only entries older than this id (the `next` of the previous page).
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// Limit Entries per page (default 50).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // RestoreCacheParams defines parameters for RestoreCache.
 type RestoreCacheParams struct {
@@ -2107,6 +2271,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAudit Read the audit log
+	//
+	// Administrative actions (projects, tokens, secrets, integrations, runners),
+	// newest first: who did it, from which address, what, on which project and
+	// target. Each entry is written in the transaction of its action, so a
+	// failed action leaves none. Admin only.
+	//
+	// Corresponds with GET /api/v1/audit (the `ListAudit` operationId).
+	ListAudit(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAuthProviders List the sign-in providers
 	//
@@ -3244,6 +3418,26 @@ func (c *Client) CompatGiteaWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 func (c *Client) CompatGitea(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompatGiteaRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAudit Read the audit log
+//
+// Administrative actions (projects, tokens, secrets, integrations, runners),
+// newest first: who did it, from which address, what, on which project and
+// target. Each entry is written in the transaction of its action, so a
+// failed action leaves none. Admin only.
+//
+// Corresponds with GET /api/v1/audit (the `ListAudit` operationId).
+func (c *Client) ListAudit(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuditRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5104,6 +5298,108 @@ func NewCompatGiteaRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListAuditRequest constructs an http.Request for the ListAudit method
+func NewListAuditRequest(server string, params *ListAuditParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/audit")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Actor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "actor", *params.Actor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Action != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "action", *params.Action, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Project != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "project", *params.Project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -8219,6 +8515,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/submit/gitea (the `CompatGitea` operationId).
 	CompatGiteaWithResponse(ctx context.Context, body CompatGiteaJSONRequestBody, reqEditors ...RequestEditorFn) (*CompatGiteaResponse, error)
 
+	// ListAuditWithResponse Read the audit log
+	//
+	// Administrative actions (projects, tokens, secrets, integrations, runners),
+	// newest first: who did it, from which address, what, on which project and
+	// target. Each entry is written in the transaction of its action, so a
+	// failed action leaves none. Admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/audit (the `ListAudit` operationId).
+	ListAuditWithResponse(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*ListAuditResponse, error)
+
 	// ListAuthProvidersWithResponse List the sign-in providers
 	//
 	// The forges and OpenID Connect providers a browser may sign in through, as the
@@ -9750,6 +10058,89 @@ func (r CompatGiteaResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CompatGiteaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListAuditResponse503Headers the declared response headers of an HTTP 503 response for ListAudit
+type ListAuditResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListAuditResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAuditResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuditResponse) GetJSON200() *AuditList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListAuditResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAuditResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAuditResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAuditResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListAuditResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuditResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuditResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuditResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuditResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15206,6 +15597,24 @@ func (c *ClientWithResponses) CompatGiteaWithResponse(ctx context.Context, body 
 	return ParseCompatGiteaResponse(rsp)
 }
 
+// ListAuditWithResponse Read the audit log
+//
+// Administrative actions (projects, tokens, secrets, integrations, runners),
+// newest first: who did it, from which address, what, on which project and
+// target. Each entry is written in the transaction of its action, so a
+// failed action leaves none. Admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/audit (the `ListAudit` operationId).
+func (c *ClientWithResponses) ListAuditWithResponse(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*ListAuditResponse, error) {
+	rsp, err := c.ListAudit(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuditResponse(rsp)
+}
+
 // ListAuthProvidersWithResponse List the sign-in providers
 //
 // The forges and OpenID Connect providers a browser may sign in through, as the
@@ -17119,6 +17528,80 @@ func ParseCompatGiteaResponse(rsp *http.Response) (*CompatGiteaResponse, error) 
 	switch {
 	case rsp.StatusCode == 503:
 		var headers CompatGiteaResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAuditResponse parses an HTTP response from a ListAuditWithResponse call
+func ParseListAuditResponse(rsp *http.Response) (*ListAuditResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuditResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListAuditResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
