@@ -143,7 +143,9 @@ jobs:
     cmd: sleep 0.3; echo built
     tag: native,linux
   - name: test
-    cmd: echo tested
+    cmd: |
+      git clone --quiet "$AURA_GIT_URL" src && cd src && git checkout --quiet "$AURA_GIT_SHA"
+      test -f .aura/jobs.yaml && echo tested
     tag: native,linux
     after: [build]
   - name: deploy
@@ -169,6 +171,7 @@ jobs:
 	require.False(t, test.StartedAt.Before(*build.EndedAt), "test runs after build")
 	require.False(t, deploy.StartedAt.Before(*test.EndedAt), "deploy runs after test")
 	require.Equal(t, "built\n", s.log(build.ID))
+	require.Equal(t, "tested\n", s.log(test.ID), "the file's jobs get the commit's AURA_GIT_* variables")
 	deployLog := s.log(deploy.ID)
 	require.Contains(t, deployLog, "deploying with ")
 	require.NotContains(t, deployLog, "s3cret-deploy-key", "the secret is masked")

@@ -699,6 +699,7 @@ func submitFile(ctx context.Context, a fileArgs, getenv func(string) string, std
 	for i, j := range jobs {
 		b := j.body
 		b.EntityKey, b.EntityVal = a.entityKey, a.entityVal
+		passGitEnv(&b, getenv)
 		if a.project != "" {
 			b.Project = &a.project
 		}
@@ -739,6 +740,29 @@ func submitFile(ctx context.Context, a fileArgs, getenv func(string) string, std
 		fmt.Fprintf(stderr, "aura-runner submit: submitted %s (job %d)%s\n", j.Name, j.Id, after)
 	}
 	return 0
+}
+
+// gitVariables are what an integration tells its job about the commit; the jobs
+// of a file are about the same commit, and get them too.
+var gitVariables = []string{"AURA_GIT_URL", "AURA_GIT_REF", "AURA_GIT_SHA", "AURA_GIT_BRANCH", "AURA_GIT_TAG",
+	"AURA_GIT_REQUEST", "AURA_GIT_SOURCE_BRANCH", "AURA_GIT_TARGET_BRANCH"}
+
+// passGitEnv gives the job the submitting job's AURA_GIT_* variables, unless the
+// file sets them.
+func passGitEnv(b *apiclient.BatchJobSubmit, getenv func(string) string) {
+	for _, name := range gitVariables {
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		if _, set := b.Env[name]; set {
+			continue
+		}
+		if b.Env == nil {
+			b.Env = map[string]string{}
+		}
+		b.Env[name] = v
+	}
 }
 
 // batchField matches a field the batch route names, such as jobs[2].env.

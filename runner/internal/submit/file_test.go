@@ -268,7 +268,7 @@ func TestSubmitFile(t *testing.T) {
 	t.Parallel()
 
 	p := &batchPeer{}
-	code, stdout, stderr := runFile(t, p, goodFile, map[string]string{"AURA_GIT_BRANCH": "feature"})
+	code, stdout, stderr := runFile(t, p, goodFile, map[string]string{"AURA_GIT_BRANCH": "feature", "AURA_GIT_SHA": "f2ac9bab"})
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, "100\n101\n", stdout, "the ids, one a line, in the file's order")
 	require.Equal(t, "aura-runner submit: left out deploy: when (branch \"feature\", event \"push\") does not hold\n"+
@@ -279,6 +279,8 @@ func TestSubmitFile(t *testing.T) {
 	require.Equal(t, "commit", p.body.Jobs[0].EntityKey)
 	require.Equal(t, "f2ac9bab", p.body.Jobs[1].EntityVal)
 	require.Equal(t, []string{"build"}, p.body.Jobs[1].PrecedingNames)
+	require.Equal(t, map[string]string{"AURA_GIT_BRANCH": "feature", "AURA_GIT_SHA": "f2ac9bab", "GOFLAGS": "-mod=mod", "LEVEL": "3"},
+		p.body.Jobs[0].Env, "the jobs get the commit's AURA_GIT_* variables")
 }
 
 func TestSubmitFileErrors(t *testing.T) {
