@@ -321,3 +321,28 @@ func TestSubmitFileErrors(t *testing.T) {
 		require.Contains(t, errOut.String(), "/nonexistent/jobs.yaml: no such file or directory")
 	})
 }
+
+// TestReadmeJobsFile: the README's .aura/jobs.yaml is a good file, and keeps
+// deploy for pushes to main.
+func TestReadmeJobsFile(t *testing.T) {
+	t.Parallel()
+
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	require.NoError(t, err)
+	var file string
+	for _, block := range strings.Split(string(readme), "```yaml\n")[1:] {
+		if strings.HasPrefix(block, "jobs:\n") {
+			file = block[:strings.Index(block, "```")]
+			break
+		}
+	}
+	require.NotEmpty(t, file, "the README shows a jobs file")
+	jobs, err := parseJobsFile("README.md", []byte(file), time.Now())
+	require.NoError(t, err)
+	for branch, want := range map[string]int{"main": 3, "feature": 2} {
+		env := map[string]string{"AURA_GIT_BRANCH": branch, "DEPLOY_KEY": "k"}
+		kept, _, err := selectJobs("README.md", jobs, func(k string) string { return env[k] })
+		require.NoError(t, err)
+		require.Len(t, kept, want, branch)
+	}
+}
