@@ -598,7 +598,11 @@ func (j *fileJob) matches(branch, event string) bool {
 // a line for each job left out, and the problems (a secret not set) as
 // *FileErrors.
 func selectJobs(filePath string, jobs []*fileJob, getenv func(string) string) (kept []*fileJob, skipped []string, err error) {
+	// As in Woodpecker, a request's branch is the one it would merge into.
 	branch, event := getenv("AURA_GIT_BRANCH"), gitEvent(getenv)
+	if event == "request" {
+		branch = getenv("AURA_GIT_TARGET_BRANCH")
+	}
 	out := map[string]string{} // name → why it is left out
 	// The file has no cycle: repeat until nothing changes (at most len(jobs) rounds).
 	for changed := true; changed; {

@@ -79,6 +79,11 @@ func TestSelectJobsWhen(t *testing.T) {
     cmd: echo deployed
     tag: native,linux
     after: [deploy]
+  - name: preview
+    cmd: ./preview.sh
+    tag: native,linux
+    after: [build]
+    when: {event: request, branch: main}
 `
 	tests := []struct {
 		name string
@@ -91,8 +96,11 @@ func TestSelectJobsWhen(t *testing.T) {
 			want: []string{"build", "test", "deploy", "announce"}},
 		{name: "push to a feature branch: deploy and what comes after it are left out, no secret needed",
 			env: map[string]string{"AURA_GIT_BRANCH": "feature"}, want: []string{"build", "test"}},
-		{name: "a request from main", env: map[string]string{"AURA_GIT_BRANCH": "main", "AURA_GIT_REQUEST": "7"},
-			want: []string{"build", "test"}},
+		{name: "a request from main into release", env: map[string]string{"AURA_GIT_BRANCH": "main", "AURA_GIT_REQUEST": "7",
+			"AURA_GIT_TARGET_BRANCH": "release"}, want: []string{"build", "test"}},
+		{name: "a request into main: its branch is the one it targets", env: map[string]string{"AURA_GIT_BRANCH": "feature",
+			"AURA_GIT_REQUEST": "7", "AURA_GIT_TARGET_BRANCH": "main"}, want: []string{"build", "test", "preview"}},
+		{name: "a tag", env: map[string]string{"AURA_GIT_TAG": "v1.0"}, want: []string{"build", "test"}},
 		{name: "outside an integration", env: map[string]string{}, want: []string{"build", "test"}},
 	}
 	for _, tt := range tests {
@@ -107,7 +115,7 @@ func TestSelectJobsWhen(t *testing.T) {
 				names = append(names, j.body.Name)
 			}
 			require.Equal(t, tt.want, names)
-			require.Len(t, skipped, 4-len(tt.want))
+			require.Len(t, skipped, 5-len(tt.want))
 		})
 	}
 }
