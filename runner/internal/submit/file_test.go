@@ -3,6 +3,7 @@ package submit
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -352,5 +353,23 @@ func TestReadmeJobsFile(t *testing.T) {
 		kept, _, err := selectJobs("README.md", jobs, func(k string) string { return env[k] })
 		require.NoError(t, err)
 		require.Len(t, kept, want, branch)
+	}
+}
+
+// BenchmarkParseJobsFile: checking a file of 1000 jobs, each after the one before.
+func BenchmarkParseJobsFile(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("jobs:\n")
+	for i := range maxFileJobs {
+		fmt.Fprintf(&sb, "  - name: job-%d\n    cmd: make step-%d\n    tag: native,linux\n    env: {STEP: %q}\n", i, i, fmt.Sprint(i))
+		if i > 0 {
+			fmt.Fprintf(&sb, "    after: [job-%d]\n", i-1)
+		}
+	}
+	data := []byte(sb.String())
+	for b.Loop() {
+		if _, err := parseJobsFile("f", data, time.Now()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
