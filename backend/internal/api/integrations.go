@@ -15,7 +15,7 @@ import (
 
 type jobTemplateJSON struct {
 	Name    string            `json:"name" validate:"required,slug,ne=approval"`
-	Cmd     string            `json:"cmd" validate:"required,max=65536"`
+	Cmd     string            `json:"cmd" validate:"max=65536"` // empty: integrations.DefaultJobCmd
 	Tag     string            `json:"tag" validate:"required,tag"`
 	Env     map[string]string `json:"env,omitempty" validate:"max=500,dive,keys,envname,endkeys"`
 	Secrets []string          `json:"secrets,omitempty" validate:"max=100,dive,envname"`
@@ -63,8 +63,14 @@ func (h *handler) toIntegration(in *store.Integration) integrationJSON {
 	return out
 }
 
+// toTemplates are the templates to store; one without a command gets the
+// default job's, which builds what the repository describes (.aura/ci or
+// .aura/jobs.yaml).
 func toTemplates(in []jobTemplateJSON) []store.JobTemplate {
 	return mapSlice(in, func(t jobTemplateJSON) store.JobTemplate {
+		if t.Cmd == "" {
+			t.Cmd = integrations.DefaultJobCmd
+		}
 		return store.JobTemplate{Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: t.Env, Secrets: t.Secrets}
 	})
 }
@@ -75,7 +81,7 @@ type integrationCreate struct {
 	APIURL              string            `json:"apiUrl" validate:"max=2000"`
 	AccessToken         string            `json:"accessToken" validate:"max=10000"`
 	Events              []string          `json:"events" validate:"omitempty,max=3,dive,oneof=push tag request"`
-	Jobs                []jobTemplateJSON `json:"jobs" validate:"required,min=1,max=20,dive"`
+	Jobs                []jobTemplateJSON `json:"jobs" validate:"omitempty,min=1,max=20,dive"` // none: the default job
 	ContextPerJob       *bool             `json:"contextPerJob"`
 	ForkPolicy          *string           `json:"forkPolicy" validate:"omitnil,oneof=approve without-secrets"`
 	AllowPrivateNetwork *bool             `json:"allowPrivateNetwork"`
@@ -175,6 +181,9 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) {
 	events := dedupe(body.Events)
 	if events == nil {
 		events = integrations.Events(body.Kind) // in the documented order
+	}
+	if len(body.Jobs) == 0 {
+		body.Jobs = []jobTemplateJSON{{Name: integrations.DefaultJobName, Tag: integrations.DefaultJobTag}}
 	}
 	secret := integrations.NewSecret()
 	in, err := h.Store.IntegrationCreate(r.Context(), p.ID, &store.IntegrationParams{

@@ -2654,6 +2654,24 @@ export interface components {
             secrets?: string[];
         };
         /**
+         * @description A job an integration is to submit for each event it acts on. Without `cmd` it
+         *     gets the default command, a shell script that clones `AURA_GIT_URL`, checks
+         *     out `AURA_GIT_SHA`, and runs the repository's `.aura/ci`, or else submits its
+         *     `.aura/jobs.yaml` (`aura-runner submit --file`); the integration shows it.
+         */
+        JobTemplateInput: {
+            /** @description A slug; not `approval`, which names the approval gate of fork requests. */
+            name: string;
+            cmd?: string;
+            tag: string;
+            /** @description Extra environment; `AURA_GIT_*` variables are set by Aura and win. */
+            env?: {
+                [key: string]: string;
+            };
+            /** @description Names of project secrets given to the job as secret env (never to forks). */
+            secrets?: string[];
+        };
+        /**
          * @description The forge an integration connects: `gitea`, `forgejo`, `github` and `gitlab`
          *     start jobs from pushes, tags and pull/merge requests and take commit statuses;
          *     `darke` (Darke Files) and `generic` (any sender that signs a JSON body like
@@ -2730,7 +2748,11 @@ export interface components {
             accessToken?: string;
             /** @description Defaults to every event the kind knows (push and tag for `darke` and `generic`); one it does not know is a 400. */
             events?: ("push" | "tag" | "request")[];
-            jobs: components["schemas"]["JobTemplate"][];
+            /**
+             * @description The jobs each event submits. Without jobs, one: `ci` on tag `native,linux`
+             *     with the default command (see JobTemplateInput).
+             */
+            jobs?: components["schemas"]["JobTemplateInput"][];
             contextPerJob?: boolean;
             /** @enum {string} */
             forkPolicy?: "approve" | "without-secrets";
@@ -2743,7 +2765,7 @@ export interface components {
             /** @description A new token; empty removes it. */
             accessToken?: string;
             events?: ("push" | "tag" | "request")[];
-            jobs?: components["schemas"]["JobTemplate"][];
+            jobs?: components["schemas"]["JobTemplateInput"][];
             contextPerJob?: boolean;
             /** @enum {string} */
             forkPolicy?: "approve" | "without-secrets";

@@ -1102,7 +1102,10 @@ type IntegrationCreate struct {
 	// Events Defaults to every event the kind knows (push and tag for `darke` and `generic`); one it does not know is a 400.
 	Events     []IntegrationCreateEvents    `json:"events,omitempty"`
 	ForkPolicy *IntegrationCreateForkPolicy `json:"forkPolicy,omitempty"`
-	Jobs       []JobTemplate                `json:"jobs"`
+
+	// Jobs The jobs each event submits. Without jobs, one: `ci` on tag `native,linux`
+	// with the default command (see JobTemplateInput).
+	Jobs []JobTemplateInput `json:"jobs,omitempty"`
 
 	// Kind The forge an integration connects: `gitea`, `forgejo`, `github` and `gitlab`
 	// start jobs from pushes, tags and pull/merge requests and take commit statuses;
@@ -1140,7 +1143,7 @@ type IntegrationUpdate struct {
 	ContextPerJob    *bool                        `json:"contextPerJob,omitempty"`
 	Events           []IntegrationUpdateEvents    `json:"events,omitempty"`
 	ForkPolicy       *IntegrationUpdateForkPolicy `json:"forkPolicy,omitempty"`
-	Jobs             []JobTemplate                `json:"jobs,omitempty"`
+	Jobs             []JobTemplateInput           `json:"jobs,omitempty"`
 	RegenerateSecret *bool                        `json:"regenerateSecret,omitempty"`
 	Repository       *string                      `json:"repository,omitempty"`
 }
@@ -1352,6 +1355,24 @@ type JobSubmit struct {
 // JobTemplate A job an integration submits for each event it acts on.
 type JobTemplate struct {
 	Cmd string `json:"cmd"`
+
+	// Env Extra environment; `AURA_GIT_*` variables are set by Aura and win.
+	Env map[string]string `json:"env,omitempty"`
+
+	// Name A slug; not `approval`, which names the approval gate of fork requests.
+	Name string `json:"name"`
+
+	// Secrets Names of project secrets given to the job as secret env (never to forks).
+	Secrets []string `json:"secrets,omitempty"`
+	Tag     string   `json:"tag"`
+}
+
+// JobTemplateInput A job an integration is to submit for each event it acts on. Without `cmd` it
+// gets the default command, a shell script that clones `AURA_GIT_URL`, checks
+// out `AURA_GIT_SHA`, and runs the repository's `.aura/ci`, or else submits its
+// `.aura/jobs.yaml` (`aura-runner submit --file`); the integration shows it.
+type JobTemplateInput struct {
+	Cmd *string `json:"cmd,omitempty"`
 
 	// Env Extra environment; `AURA_GIT_*` variables are set by Aura and win.
 	Env map[string]string `json:"env,omitempty"`

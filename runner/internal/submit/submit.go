@@ -97,10 +97,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	timeout := fs.Duration("timeout", 0, "stop the job after this long (server default: 1h)")
 	priority := fs.Int("priority", 0, "higher runs first, from -1000 to 1000")
 	maxAttempts := fs.Int("max-attempts", 0, "how often to run the job when its runner is lost (server default: 3)")
+	file := fs.String("file", "", "submit every job of this jobs `file` (such as .aura/jobs.yaml) at once, all or none")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: aura-runner submit --name NAME --cmd CMD --tag TAG [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: aura-runner submit --name NAME --cmd CMD --tag TAG [flags]\n"+
+			"       aura-runner submit --file .aura/jobs.yaml\n\n"+
 			"Submits a job and prints its id. Inside a job it uses $AURA_SERVER_URL and $AURA_JOB_TOKEN,\n"+
-			"and the job goes into the same project, by default on the same entity.\n\n")
+			"and the job goes into the same project, by default on the same entity.\n"+
+			"With --file it submits the jobs of the file, checked whole first, and prints their ids,\n"+
+			"one a line in the file's order. A job of the file has the fields name, cmd, tag, after\n"+
+			"(names of jobs in the file, or job ids), env, secrets (names of variables of this job's\n"+
+			"environment, passed on masked), collection, delay, earliest-start, timeout, priority,\n"+
+			"max-attempts and when ({branch: main, event: push}: otherwise the job is left out).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -116,6 +123,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if fs.NArg() > 0 {
 		return usage("unexpected argument %q (quote the command and give it with --cmd)", fs.Arg(0))
+	}
+	if *file != "" {
+		var clash []string
+		fs.Visit(func(f *flag.Flag) {
+			if !slices.Contains([]string{"file", "server", "token", "project", "entity-key", "entity-val"}, f.Name) {
+				clash = append(clash, "--"+f.Name)
+			}
+		})
+		if len(clash) > 0 {
+			return usage("%s cannot be given with --file: the file describes the jobs", strings.Join(clash, ", "))
+		}
+		return submitFile(ctx, fileArgs{path: *file, server: *server, token: *token, project: *project,
+			entityKey: *entityKey, entityVal: *entityVal}, getenv, stdout, stderr, version, retry)
 	}
 	var missing []string
 	for flagName, v := range map[string]string{"name": *name, "cmd": *cmd, "tag": *tag,
@@ -182,12 +202,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		body.MaxAttempts = maxAttempts
 	}
 
-	client, err := apiclient.NewClientWithResponses(*server,
-		apiclient.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
-			req.Header.Set("Authorization", "Bearer "+*token)
-			req.Header.Set("User-Agent", "aura-runner/"+version)
-			return nil
-		}))
+	client, err := newClient(*server, *token, version)
 	if err != nil {
 		return usage("--server %q: %v", *server, err)
 	}
@@ -200,28 +215,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return 0
 }
 
-// send submits the job. It retries only when the server could not be reached at
-// all (the connection was refused), since a request that reached the server may
-// have created the job.
-func send(ctx context.Context, client *apiclient.ClientWithResponses, body apiclient.JobSubmit, retry retryPolicy) (*apiclient.Job, error) {
+// retrying calls do until it succeeds or fails for good. It retries only when the
+// server could not be reached at all (the connection was refused), since a
+// request that reached the server may have created the jobs.
+func retrying[T any](ctx context.Context, retry retryPolicy, do func(context.Context) (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
 		reqCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		resp, err := client.SubmitJobWithResponse(reqCtx, body)
+		out, err := do(reqCtx)
 		cancel()
-		if err == nil {
-			if resp.JSON201 != nil {
-				return resp.JSON201, nil
-			}
-			return nil, apiclient.NewStatusError(resp.StatusCode(), resp.Body)
-		}
 		var opErr *net.OpError
-		if attempt >= retry.tries || !errors.As(err, &opErr) || opErr.Op != "dial" {
-			return nil, err
+		if err == nil || attempt >= retry.tries || !errors.As(err, &opErr) || opErr.Op != "dial" {
+			return out, err
 		}
 		if !backoff.Sleep(ctx, retry.backoff.Next()) {
-			return nil, ctx.Err()
+			return out, ctx.Err()
 		}
 	}
+}
+
+// send submits the job.
+func send(ctx context.Context, client *apiclient.ClientWithResponses, body apiclient.JobSubmit, retry retryPolicy) (*apiclient.Job, error) {
+	return retrying(ctx, retry, func(ctx context.Context) (*apiclient.Job, error) {
+		resp, err := client.SubmitJobWithResponse(ctx, body)
+		if err != nil {
+			return nil, err
+		}
+		if resp.JSON201 != nil {
+			return resp.JSON201, nil
+		}
+		return nil, apiclient.NewStatusError(resp.StatusCode(), resp.Body)
+	})
+}
+
+func newClient(server, token, version string) (*apiclient.ClientWithResponses, error) {
+	return apiclient.NewClientWithResponses(server,
+		apiclient.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("User-Agent", "aura-runner/"+version)
+			return nil
+		}))
 }
 
 func firstOf(values ...string) string {
