@@ -58,7 +58,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case errors.As(err, &socketLimit):
 		ae = errorf(http.StatusTooManyRequests, "", socketLimit.Message)
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded), errors.Is(err, integrations.ErrSignature):
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded), errors.Is(err, integrations.ErrSignature),
+		errors.Is(err, auth.ErrInvalidSession), errors.Is(err, auth.ErrUserDisabled):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), store.ErrStalled):
 		return // the client went away; nobody reads an answer

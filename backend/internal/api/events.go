@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -37,12 +38,27 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			token = tok
 		}
 	}
+	if secret := sessionSecret(r); secret != "" && token == "" {
+		// A page of another site could open the socket with the cookie:
+		// only Aura's own pages may (websockets are not subject to CORS).
+		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r) {
+			writeError(w, r, errorf(http.StatusForbidden, "", "cross-origin websocket refused: a socket opened with the session cookie must come from Aura's own pages"))
+			return
+		}
+		token = secret // the hub checks the session again, and closes the socket when it ends
+	}
 	if p == nil {
 		token = ""
 	}
 	if err := h.Events.Serve(w, r, p, token); err != nil {
 		writeError(w, r, err)
 	}
+}
+
+// sameOrigin reports whether origin is the host r was sent to.
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 // logTimes is openapi.yaml's LogTimes.
