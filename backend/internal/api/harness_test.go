@@ -91,6 +91,8 @@ type bundleOptions struct {
 	artifactIdle                    time.Duration
 	// cacheMax bounds a project's caches; 0: the default.
 	cacheMax int64
+	// secureCookies marks session cookies Secure (a public https URL).
+	secureCookies bool
 }
 
 func setup(t *testing.T) *testBundle {
@@ -148,7 +150,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
-		CacheMaxProject: o.cacheMax}))
+		CacheMaxProject: o.cacheMax, SecureCookies: o.secureCookies}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
@@ -172,11 +174,20 @@ type call struct {
 	raw                 []byte // sent as is
 	contentType         string
 	invalid             bool // the request is meant to break the contract: don't validate it
+	cookie              string      // a session cookie's secret, sent as aura_session
+	header              http.Header // more request headers (Origin, Sec-Fetch-Site, …)
 }
 
 // do sends c over real HTTP and validates the answer (and, unless c.invalid, the
 // request) against openapi.yaml, so every test also checks the contract.
 func (b *testBundle) do(c call) (int, []byte) {
+	b.t.Helper()
+	resp, body := b.send(c)
+	return resp.StatusCode, body
+}
+
+// send is do, answering the whole response (its body already read into the bytes).
+func (b *testBundle) send(c call) (*http.Response, []byte) {
 	b.t.Helper()
 	var body []byte
 	switch {
@@ -199,13 +210,19 @@ func (b *testBundle) do(c call) (int, []byte) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if c.cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "aura_session", Value: c.cookie})
+	}
+	for k, vs := range c.header {
+		req.Header[k] = vs
+	}
 	resp, err := b.client.Do(req)
 	require.NoError(b.t, err)
 	defer resp.Body.Close()
 	respBody, err := io.ReadAll(resp.Body)
 	require.NoError(b.t, err)
 	b.validate(req, body, resp, respBody, !c.invalid)
-	return resp.StatusCode, respBody
+	return resp, respBody
 }
 
 func (b *testBundle) validate(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte, checkRequest bool) {
