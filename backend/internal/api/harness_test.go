@@ -173,7 +173,7 @@ type call struct {
 	body                any    // marshalled to JSON unless raw
 	raw                 []byte // sent as is
 	contentType         string
-	invalid             bool // the request is meant to break the contract: don't validate it
+	invalid             bool        // the request is meant to break the contract: don't validate it
 	cookie              string      // a session cookie's secret, sent as aura_session
 	header              http.Header // more request headers (Origin, Sec-Fetch-Site, …)
 }
