@@ -39,6 +39,8 @@ const (
 	tokenProject
 	// account: the user named in the path, {user}.
 	account
+	// self: the caller's own account (/me/…): only a signed-in user has one.
+	self
 )
 
 // may declares that a route does action on its subject.
@@ -121,6 +123,10 @@ func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principa
 			return nil, refusalOf(v, "job %d", id)
 		}
 		return context.WithValue(ctx, jobKey{}, j), nil
+	case self:
+		if v := auth.Check(p, ru.action, auth.Resource{}); v != auth.Allowed {
+			return nil, refusal(v)
+		}
 	case account:
 		name := muxVar(r, "user")
 		if err := checkUserName("user", name); err != nil {

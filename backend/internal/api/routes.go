@@ -180,11 +180,11 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/projects/{project}/members", may(auth.ReadMembers, project), h.listMembers).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/members/{user}", may(auth.ManageMembers, project), h.putMember).Methods(http.MethodPut)
 	v1.HandleFunc("/projects/{project}/members/{user}", may(auth.ManageMembers, project), h.deleteMember).Methods(http.MethodDelete)
-	v1.HandleFunc("/me/tokens", may(auth.ManageAccount, instance), h.listMyTokens).Methods(http.MethodGet)
-	v1.HandleFunc("/me/tokens", may(auth.ManageAccount, instance), h.createMyToken).Methods(http.MethodPost)
-	v1.HandleFunc("/me/tokens/{id}", may(auth.ManageAccount, instance), h.deleteMyToken).Methods(http.MethodDelete)
-	v1.HandleFunc("/me/sessions", may(auth.ManageAccount, instance), h.listMySessions).Methods(http.MethodGet)
-	v1.HandleFunc("/me/sessions/{id}", may(auth.ManageAccount, instance), h.deleteMySession).Methods(http.MethodDelete)
+	v1.HandleFunc("/me/tokens", may(auth.ManageAccount, self), h.listMyTokens).Methods(http.MethodGet)
+	v1.HandleFunc("/me/tokens", may(auth.ManageAccount, self), h.createMyToken).Methods(http.MethodPost)
+	v1.HandleFunc("/me/tokens/{id}", may(auth.ManageAccount, self), h.deleteMyToken).Methods(http.MethodDelete)
+	v1.HandleFunc("/me/sessions", may(auth.ManageAccount, self), h.listMySessions).Methods(http.MethodGet)
+	v1.HandleFunc("/me/sessions/{id}", may(auth.ManageAccount, self), h.deleteMySession).Methods(http.MethodDelete)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
 	v04 := &prefixed{h: h, r: r, prefix: "/api"}
