@@ -433,7 +433,8 @@ func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (*
 // UserCreateExternal creates the user of a first sign-in through provider,
 // with no password, linked to the provider's account subject (login is the
 // account's name there). It takes name, or name-2, name-3, … when that is
-// taken. An account already linked is a Conflict.
+// taken (name must already be a valid user name, of at most 34 characters for
+// the suffix to fit). An account already linked is a Conflict.
 func (s *Store) UserCreateExternal(ctx context.Context, name, displayName, email, provider, subject, login string) (*User, error) {
 	var u *User
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -442,7 +443,7 @@ func (s *Store) UserCreateExternal(ctx context.Context, name, displayName, email
 			SELECT n, $2, $3 FROM (
 				SELECT $1::text AS n, 1 AS k
 				UNION ALL
-				SELECT left($1::text, 36) || '-' || g, g FROM generate_series(2, 1000) g) c
+				SELECT left($1::text, 34) || '-' || g, g FROM generate_series(2, 1000) g) c
 			WHERE NOT EXISTS (SELECT 1 FROM users WHERE name = c.n)
 			ORDER BY k LIMIT 1
 			ON CONFLICT (name) DO NOTHING
