@@ -186,7 +186,7 @@ func TestAllowsUsers(t *testing.T) {
 		{CreateProject, Resource{}, ". . . . x"},
 		{ManageRunners, Resource{}, ". . . . x"},
 		{ManageUsers, Resource{}, ". . . . x"},
-		{ManageAccount, Resource{}, "x x x x x"},                     // one's own
+		{ManageAccount, Resource{}, "x x x x x"},                      // one's own
 		{ManageAccount, Resource{User: &UserRef{ID: 2}}, ". x . . x"}, // user 2's
 		{RunJobs, Resource{}, ". . . . ."},
 		{HoldJob, Resource{Job: ownJob}, ". . . . ."},
