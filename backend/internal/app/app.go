@@ -152,6 +152,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	authn := auth.New(st, tokenKey)
+	authn.SessionIdle = cfg.SessionIdle
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger,
 		MaxPerAddress: cfg.EventsPerAddress, MaxPerToken: cfg.EventsPerToken})
 	listener := events.NewListener(dbURL)
@@ -187,10 +188,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
+	deps := api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
 		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
-		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention})
+		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention,
+		// Behind a proxy that terminates TLS, the public URL says the browser uses HTTPS.
+		SessionMax: cfg.SessionMax, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://")}
+	router := api.NewRouter(deps)
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/api"
+	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -57,6 +58,9 @@ type Config struct {
 	// is kept; CacheRetention how long a cache is kept after its last use.
 	// Projects may override both; the retention sweep deletes what expired.
 	ArtifactRetention, CacheRetention time.Duration
+	// SessionIdle ends a user's session unused for that long; SessionMax ends
+	// it that long after sign-in, used or not.
+	SessionIdle, SessionMax time.Duration
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -72,6 +76,7 @@ var flagEnv = map[string]string{
 	"cache-retention": "AURA_CACHE_RETENTION",
 	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
+	"session-idle": "AURA_SESSION_IDLE", "session-max": "AURA_SESSION_MAX",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -107,6 +112,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ArtifactRetention, "artifact-retention", api.DefaultArtifactRetention, "time an artifact is kept when its upload names no expiry, unless its project says otherwise, e.g. 720h (AURA_ARTIFACT_RETENTION)")
 	fs.DurationVar(&c.CacheRetention, "cache-retention", api.DefaultCacheRetention, "time a cache is kept after its last use, unless its project says otherwise, e.g. 168h (AURA_CACHE_RETENTION)")
 	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
+	fs.DurationVar(&c.SessionIdle, "session-idle", auth.DefaultSessionIdle, "time a signed-in user's session lasts unused, e.g. 168h (AURA_SESSION_IDLE)")
+	fs.DurationVar(&c.SessionMax, "session-max", auth.DefaultSessionMax, "time a signed-in user's session lasts in all, e.g. 720h (AURA_SESSION_MAX)")
 }
 
 // parse parses args, then takes each flag not given from its environment
@@ -176,6 +183,9 @@ func (c *Config) validate() error {
 	}
 	if c.CacheRetention <= 0 {
 		errs = append(errs, fmt.Errorf("cache-retention %v: must be positive", c.CacheRetention))
+	}
+	if c.SessionIdle <= 0 || c.SessionMax <= 0 {
+		errs = append(errs, fmt.Errorf("session-idle %v, session-max %v: must be positive", c.SessionIdle, c.SessionMax))
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))
