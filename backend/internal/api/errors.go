@@ -29,8 +29,8 @@ func errorf(code int, field, message string) *apiError {
 }
 
 var (
-	errUnauthorized = errorf(http.StatusUnauthorized, "", "a valid bearer token is required")
-	errForbidden    = errorf(http.StatusForbidden, "", "this token may not do that")
+	errUnauthorized = errorf(http.StatusUnauthorized, "", "sign in, or send a valid bearer token")
+	errForbidden    = errorf(http.StatusForbidden, "", "you may not do that (this token, or your role, does not allow it)")
 )
 
 // statusOf is the HTTP status of each kind of store error; only writeError reads it.

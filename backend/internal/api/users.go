@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,6 +148,7 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	req.User = strings.ToLower(strings.TrimSpace(req.User)) // names are lower-case
 	addr := remoteHost(r)
 	if wait := h.signIns.wait(req.User, addr); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))

@@ -114,6 +114,7 @@ func TestSignInAndOut(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE hash = $1`, auth.Hash(c.Value)).Scan(&stored))
 	require.Equal(t, 1, stored, "only the hash is stored")
 
+	b.signIn("Alice ", testPassword) // the name is lower-case, whatever is typed
 	var me userMeResp
 	b.json(call{method: "GET", path: "/api/v1/me", cookie: c.Value}, 200, &me)
 	require.Equal(t, "user", me.Kind)
@@ -493,6 +494,8 @@ func TestCrossSiteCookieRefused(t *testing.T) {
 	b.json(call{method: "POST", path: path, cookie: cookie, header: http.Header{"Origin": {b.url}}, body: body}, 201, nil)
 	b.json(call{method: "POST", path: path, cookie: cookie, body: body}, 201, nil) // no browser headers
 	b.json(call{method: "POST", path: path, token: b.admin, header: http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"http://ci.example"}}, body: body}, 201, nil)
+	// Forge webhooks carry a signature, and no cookie: checked as ever (401 here, for a bad one).
+	b.fail(call{method: "POST", path: "/api/v1/hooks/1", header: http.Header{"Sec-Fetch-Site": {"cross-site"}}, body: map[string]any{}}, 401)
 
 	// A websocket opened with the cookie must come from Aura's own pages.
 	h := http.Header{"Cookie": {"aura_session=" + cookie}, "Origin": {"http://evil.example"}}
