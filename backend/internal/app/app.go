@@ -165,6 +165,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { disp.Run(bgCtx) })
 	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
 	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
+	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })

@@ -501,3 +501,23 @@ func (s *Store) UserProjects(ctx context.Context, userID int64) ([]*MemberProjec
 	ps, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[MemberProject])
 	return ps, interpret(err, "user projects")
 }
+
+// SessionsPrune deletes the sessions and invitations that ended (expired,
+// revoked or used) more than a day ago, and the sessions unused for longer
+// than idle: they can never be used again, and the user's list shows only
+// live ones.
+func (s *Store) SessionsPrune(ctx context.Context, idle time.Duration) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now() - interval '1 day'
+			OR last_seen_at < now() - make_interval(secs => $1) - interval '1 day'
+			OR (revoked AND last_seen_at < now() - interval '1 day')`, idle.Seconds())
+		if err != nil {
+			return interpret(err, "prune sessions")
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM invitations WHERE (used OR expires_at < now()) AND created_at < now() - interval '1 day'`)
+		return interpret(err, "prune invitations")
+	})
+	return n, err
+}

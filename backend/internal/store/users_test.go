@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -47,4 +48,30 @@ func TestUserIdentities(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "alice", found.Name)
 	require.Equal(t, "alice2@corp", found.Identities[0].Login)
+}
+
+// TestSessionsPrune forgets sessions that can never be used again, and keeps
+// the live ones.
+func TestSessionsPrune(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	st := store.New(pool, newBox(t, seal.NewKey()))
+	u, err := st.UserCreate(ctx, &store.UserCreateParams{Name: "alice"})
+	require.NoError(t, err)
+	for i, when := range []string{"", "expires_at = now() - interval '2 days'", "last_seen_at = now() - interval '9 days'",
+		"revoked = true, last_seen_at = now() - interval '2 days'", "revoked = true"} {
+		_, err := st.SessionCreate(ctx, &store.SessionCreateParams{UserID: u.ID, Hash: []byte{byte(i)}, ExpiresAt: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		if when != "" {
+			_, err = pool.Exec(ctx, `UPDATE sessions SET `+when+` WHERE hash = $1`, []byte{byte(i)})
+			require.NoError(t, err)
+		}
+	}
+	n, err := st.SessionsPrune(ctx, 7*24*time.Hour)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n)
+	var left int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM sessions`).Scan(&left))
+	require.Equal(t, 2, left, "the live one, and the one revoked today")
 }
