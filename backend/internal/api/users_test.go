@@ -14,6 +14,7 @@ import (
 
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/auth"
+	"github.com/aura-ci/aura/backend/internal/events"
 )
 
 const testPassword = "correct horse battery"
@@ -582,4 +583,35 @@ func TestSessionsStart(t *testing.T) {
 	var me userMeResp
 	b.json(call{method: "GET", path: "/api/v1/me", cookie: c.Value}, 200, &me)
 	require.Equal(t, "alice", me.Name)
+}
+
+// TestEventsUserRevokedAcrossServers: a session ended, or a user disabled,
+// through one server closes the sockets another server holds, at once: the
+// revocation travels through the database (its hub's periodic check is an
+// hour off).
+func TestEventsUserRevokedAcrossServers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	other, _ := b.hubServer(t, events.HubConfig{Recheck: time.Hour})
+	b.project("own", true)
+	b.user("alice", false, testPassword)
+	b.user("bob", false, testPassword)
+	b.member("own", "alice", "viewer")
+	open := func(cookie string) *socket {
+		s := dialEvents(t, other, http.Header{"Cookie": {"aura_session=" + cookie}})
+		s.subscribe("project:own")
+		return s
+	}
+	alice := b.signIn("alice", testPassword).Value
+	s := open(alice)
+	b.json(call{method: "DELETE", path: "/api/v1/session", cookie: alice}, 204, nil)
+	require.Equal(t, 4001, s.closed())
+
+	bob := b.signIn("bob", testPassword).Value
+	s = open(b.signIn("alice", testPassword).Value)
+	bobSocket := dialEvents(t, other, http.Header{"Cookie": {"aura_session=" + bob}})
+	bobSocket.subscribe("queue")
+	b.json(call{method: "PATCH", path: "/api/v1/users/alice", token: b.admin, body: map[string]any{"disabled": true}}, 200, nil)
+	require.Equal(t, 4001, s.closed())
+	bobSocket.stillOpen(50 * time.Millisecond)
 }
