@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -41,7 +40,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	if secret := sessionSecret(r); secret != "" && token == "" {
 		// A page of another site could open the socket with the cookie:
 		// only Aura's own pages may (websockets are not subject to CORS).
-		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r) {
+		if !h.sameOrigin(r) {
 			writeError(w, r, errorf(http.StatusForbidden, "", "cross-origin websocket refused: a socket opened with the session cookie must come from Aura's own pages"))
 			return
 		}
@@ -55,10 +54,14 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sameOrigin reports whether origin is the host r was sent to.
-func sameOrigin(origin string, r *http.Request) bool {
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+// sameOrigin reports whether a websocket upgrade comes from Aura's own pages,
+// as CrossOriginProtection judges a POST: by Sec-Fetch-Site, else by Origin
+// (the request's host or a trusted origin), and a request with neither is no
+// browser's.
+func (h *handler) sameOrigin(r *http.Request) bool {
+	probe := r.Clone(r.Context())
+	probe.Method = http.MethodPost
+	return h.crossOrigin == nil || h.crossOrigin.Check(probe) == nil
 }
 
 // logTimes is openapi.yaml's LogTimes.

@@ -93,6 +93,8 @@ type bundleOptions struct {
 	cacheMax int64
 	// secureCookies marks session cookies Secure (a public https URL).
 	secureCookies bool
+	// trustedOrigins may make cookie requests besides the server's own host.
+	trustedOrigins []string
 }
 
 func setup(t *testing.T) *testBundle {
@@ -150,7 +152,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
-		CacheMaxProject: o.cacheMax, SecureCookies: o.secureCookies}))
+		CacheMaxProject: o.cacheMax, SecureCookies: o.secureCookies, TrustedOrigins: o.trustedOrigins}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()

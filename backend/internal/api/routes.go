@@ -58,6 +58,10 @@ type Deps struct {
 	SecureCookies bool
 	// InvitationTTL is how long an invitation link works; 0: DefaultInvitationTTL.
 	InvitationTTL time.Duration
+	// TrustedOrigins are origins (scheme://host[:port]) whose pages may make
+	// state-changing requests with the session cookie besides the server's own
+	// host: the public URL, when a proxy in front passes another Host.
+	TrustedOrigins []string
 }
 
 type handler struct {
@@ -83,6 +87,11 @@ func NewRouter(d Deps) *mux.Router {
 		d.CacheMaxProject = DefaultCacheMaxProject
 	}
 	h := &handler{Deps: d, signIns: newSignInLimiter(), crossOrigin: http.NewCrossOriginProtection()}
+	for _, o := range d.TrustedOrigins {
+		if err := h.crossOrigin.AddTrustedOrigin(o); err != nil {
+			d.Logger.Warn("not a trusted origin", "origin", o, "err", err)
+		}
+	}
 	r := mux.NewRouter()
 	// Paths are taken as sent, not cleaned and redirected: an artifact path
 	// with a .. or an empty segment is refused by its handler (400 naming

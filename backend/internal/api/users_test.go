@@ -464,6 +464,22 @@ func TestMembers(t *testing.T) {
 	b.fail(call{method: "DELETE", path: "/api/v1/projects/own/members/vic", cookie: maint}, 404)
 }
 
+// TestCrossSiteTrustedOrigin: behind a proxy that passes another Host, the
+// public URL's pages still may (browsers that send only Origin).
+func TestCrossSiteTrustedOrigin(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{trustedOrigins: []string{"https://aura.example"}})
+	b.project("own", true)
+	b.user("root", true, testPassword)
+	cookie := b.signIn("root", testPassword).Value
+	b.json(call{method: "POST", path: "/api/v1/projects/own/tokens", cookie: cookie, header: http.Header{"Origin": {"https://aura.example"}},
+		body: map[string]any{"name": "ok"}}, 201, nil)
+	b.fail(call{method: "POST", path: "/api/v1/projects/own/tokens", cookie: cookie, header: http.Header{"Origin": {"https://evil.example"}},
+		body: map[string]any{"name": "forged"}}, 403)
+	s := dialEvents(t, b.url, http.Header{"Cookie": {"aura_session=" + cookie}, "Origin": {"https://aura.example"}})
+	s.subscribe("project:own")
+}
+
 // TestCrossSiteCookieRefused: a state-changing request a browser makes from
 // another site with the cookie is refused; bearer-token clients, same-origin
 // pages and clients that send no such headers are not.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -194,7 +195,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
 		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention,
 		// Behind a proxy that terminates TLS, the public URL says the browser uses HTTPS.
-		SessionMax: cfg.SessionMax, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://")}
+		SessionMax: cfg.SessionMax, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+		TrustedOrigins: []string{publicOrigin(cfg.BaseURL)}}
 	router := api.NewRouter(deps)
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
@@ -372,4 +374,13 @@ func confirm(stdin io.Reader, stderr io.Writer, question string) bool {
 	fmt.Fprint(stderr, question)
 	line, _ := bufio.NewReader(stdin).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"
+}
+
+// publicOrigin is the scheme://host of the public URL, the origin of the web app's pages.
+func publicOrigin(baseURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return baseURL
+	}
+	return u.Scheme + "://" + u.Host
 }
