@@ -322,7 +322,7 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			p, err = h.Auth.Session(ctx, secret)
 			if auth.Revoked(err) {
 				h.clearSession(w, r)
-				if tpl, terr := mux.CurrentRoute(r).GetPathTemplate(); terr == nil && cookieOptional[tpl] {
+				if cur := mux.CurrentRoute(r); cur != nil && cookieOptional[pathTemplate(cur)] {
 					p, err, secret = nil, nil, ""
 				}
 			}
@@ -338,6 +338,11 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+func pathTemplate(route *mux.Route) string {
+	tpl, _ := route.GetPathTemplate()
+	return tpl
 }
 
 // sessionSecret is the session cookie the caller was signed in by, if any.

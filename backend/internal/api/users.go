@@ -106,9 +106,10 @@ func (h *handler) secure(r *http.Request) bool { return r.TLS != nil || h.Secure
 // app's pages and the API), and Secure over HTTPS.
 func (h *handler) startSession(w http.ResponseWriter, r *http.Request, userID int64) error {
 	secret, hash := auth.NewSecret(auth.PrefixSession, "")
-	ua := r.UserAgent()
+	// Whatever bytes the client sent, the column takes valid UTF-8 only.
+	ua := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
 	if len(ua) > 512 {
-		ua = ua[:512]
+		ua = strings.ToValidUTF8(ua[:512], "")
 	}
 	s, err := h.Store.SessionCreate(r.Context(), &store.SessionCreateParams{UserID: userID, Hash: hash,
 		Address: remoteHost(r), UserAgent: ua, ExpiresAt: time.Now().Add(h.sessionMax())})

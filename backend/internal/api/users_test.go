@@ -139,6 +139,23 @@ func TestSignInAndOut(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode, "%s", body)
 }
 
+// TestSessionUserAgent: the session list shows the browser, whatever bytes it sent.
+func TestSessionUserAgent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.user("alice", false, testPassword)
+	for _, ua := range []string{"Mozilla/5.0 \xff\xfe", strings.Repeat("é", 400)} {
+		resp, body := b.send(call{method: "POST", path: "/api/v1/session", header: http.Header{"User-Agent": {ua}},
+			body: map[string]any{"user": "alice", "password": testPassword}})
+		require.Equal(t, 200, resp.StatusCode, "%s", body)
+	}
+	var sessions []struct{ UserAgent string }
+	b.json(call{method: "GET", path: "/api/v1/me/sessions", cookie: b.signIn("alice", testPassword).Value}, 200, &sessions)
+	require.Len(t, sessions, 3)
+	require.LessOrEqual(t, len(sessions[1].UserAgent), 512)
+	require.Equal(t, "Mozilla/5.0 \uFFFD", sessions[2].UserAgent)
+}
+
 // TestSessionCookieSecure: behind an https public URL the cookie is Secure.
 func TestSessionCookieSecure(t *testing.T) {
 	t.Parallel()
