@@ -82,12 +82,33 @@ func checkUserName(field, name string) error {
 type Sessions struct{ h *handler }
 
 // NewSessions returns the Sessions of the server that d configures (its
-// store, session lifetime and cookie security).
+// store, authenticator, session lifetime and cookie security).
 func NewSessions(d Deps) *Sessions { return &Sessions{h: &handler{Deps: d}} }
 
-// Start signs user userID in: it stores a new session and sets its cookie on w.
+// Start signs user userID in: it stores a new session and sets its cookie on
+// w. A disabled user is refused (auth.ErrUserDisabled), and nothing is stored.
 func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, userID int64) error {
+	u, err := s.h.Store.UserGetByID(r.Context(), userID)
+	if err != nil {
+		return err
+	}
+	if u.DisabledAt != nil {
+		return auth.ErrUserDisabled
+	}
 	return s.h.startSession(w, r, userID)
+}
+
+// Current is the user signed in by r's session cookie (nil without one), for
+// the browser routes outside the API, such as linking a provider's account to
+// the signed-in user. A cookie that no longer holds is an error
+// (auth.Revoked). Only safe (GET) routes should act on it without more checks:
+// it is not guarded against cross-site requests as the API is.
+func (s *Sessions) Current(r *http.Request) (*auth.Principal, error) {
+	c, err := r.Cookie(auth.SessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	return s.h.Auth.Session(r.Context(), c.Value)
 }
 
 func (h *handler) sessionMax() time.Duration {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -601,21 +602,55 @@ func TestSessionsStart(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	u := b.user("alice", false, "-")
-	sessions := api.NewSessions(api.Deps{Store: b.store})
+	sessions := api.NewSessions(api.Deps{Store: b.store, Auth: auth.New(b.store, b.tokenKey)})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/current" {
+			p, err := sessions.Current(r)
+			switch {
+			case err != nil:
+				http.Error(w, err.Error(), 401)
+			case p == nil:
+				fmt.Fprint(w, "nobody")
+			default:
+				fmt.Fprint(w, p.UserName)
+			}
+			return
+		}
 		if err := sessions.Start(w, r, u.ID); err != nil {
-			http.Error(w, err.Error(), 500)
+			http.Error(w, err.Error(), 403)
 		}
 	}))
 	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL)
-	require.NoError(t, err)
-	resp.Body.Close()
+	get := func(path, cookie string) (*http.Response, string) {
+		req, err := http.NewRequest("GET", srv.URL+path, nil)
+		require.NoError(t, err)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "aura_session", Value: cookie})
+		}
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, strings.TrimSpace(string(body))
+	}
+	resp, _ := get("/", "")
 	c := sessionCookie(t, resp)
 	require.True(t, c.HttpOnly)
 	var me userMeResp
 	b.json(call{method: "GET", path: "/api/v1/me", cookie: c.Value}, 200, &me)
 	require.Equal(t, "alice", me.Name)
+	_, who := get("/current", c.Value)
+	require.Equal(t, "alice", who)
+	_, who = get("/current", "")
+	require.Equal(t, "nobody", who)
+
+	b.json(call{method: "PATCH", path: "/api/v1/users/alice", token: b.admin, body: map[string]any{"disabled": true}}, 200, nil)
+	resp, who = get("/current", c.Value)
+	require.Equal(t, 401, resp.StatusCode, who)
+	resp, _ = get("/", "")
+	require.Equal(t, 403, resp.StatusCode, "a disabled user gets no session")
+	require.Empty(t, resp.Cookies())
 }
 
 // TestEventsUserRevokedAcrossServers: a session ended, or a user disabled,
