@@ -608,7 +608,7 @@ func TestSessionsStart(t *testing.T) {
 			p, err := sessions.Current(r)
 			switch {
 			case err != nil:
-				http.Error(w, err.Error(), 401)
+				http.Error(w, err.Error(), http.StatusUnauthorized)
 			case p == nil:
 				fmt.Fprint(w, "nobody")
 			default:
@@ -617,7 +617,7 @@ func TestSessionsStart(t *testing.T) {
 			return
 		}
 		if err := sessions.Start(w, r, u.ID); err != nil {
-			http.Error(w, err.Error(), 403)
+			http.Error(w, err.Error(), http.StatusForbidden)
 		}
 	}))
 	defer srv.Close()
