@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,9 +17,8 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// userNamePattern is what a user name may be: it appears in paths and in the
-// actor of everything the user does.
-var userNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,38}$`)
+// userNamePattern is what a user name may be.
+var userNamePattern = auth.UserNamePattern
 
 // Password bounds: argon2id takes any length, but a request body should not
 // make it hash a megabyte.

@@ -32,3 +32,21 @@ func BenchmarkCheckPassword(b *testing.B) {
 		CheckPassword(h, "correct horse")
 	}
 }
+
+// TestUserNameFrom: a provider's login becomes a valid user name.
+func TestUserNameFrom(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Alice":                 "alice",
+		"alice.smith@corp.com":  "alice.smith",
+		"Zoë Ådams":             "zo---dams",
+		"__x":                   "x",
+		"":                      "user",
+		"@corp.com":             "user",
+		strings.Repeat("a", 50): strings.Repeat("a", 34),
+	} {
+		got := UserNameFrom(in)
+		require.Equal(t, want, got, in)
+		require.Regexp(t, UserNamePattern, got+"-1000")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -113,4 +114,32 @@ func (a *Authenticator) userPrincipal(ctx context.Context, id int64) (*Principal
 // memberProjects is the ids of the projects a user is a member of, in order.
 func (p *Principal) memberProjects() []int64 {
 	return slices.Sorted(maps.Keys(p.Roles))
+}
+
+// UserNamePattern is what a user name may be: it appears in paths and in the
+// actor of everything the user does.
+var UserNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,38}$`)
+
+// UserNameFrom makes a user name out of a provider's login or an email's
+// local part: lower-case, other characters as "-", at most 34 characters (so
+// that store.UserCreateExternal's "-2" … "-1000" fit), "user" when nothing is left.
+func UserNameFrom(login string) string {
+	login, _, _ = strings.Cut(login, "@")
+	var b strings.Builder
+	for _, r := range strings.ToLower(login) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	name := strings.TrimLeft(b.String(), "._-")
+	if len(name) > 34 {
+		name = name[:34]
+	}
+	if name == "" {
+		return "user"
+	}
+	return name
 }
