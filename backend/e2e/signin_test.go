@@ -43,15 +43,49 @@ func TestSignInThroughProvider(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.True(t, strings.HasPrefix(resp.Request.URL.String(), op.Issuer+"/login?"), resp.Request.URL.String())
 
-	resp, err = browser.PostForm(op.Issuer+"/login", url.Values{"id": {resp.Request.URL.Query().Get("authRequestID")}, "user": {"alice"}})
-	require.NoError(t, err)
-	resp.Body.Close()
-	// Back at Aura, which verified alice; until users are wired in, the
-	// sign-in then ends on the sign-in page with the server's reason.
-	require.Equal(t, "/signin", resp.Request.URL.Path)
-	require.Equal(t, "signing in through corp is not available yet", resp.Request.URL.Query().Get("error"))
-	require.Contains(t, s.out.String(), "sign-in verified but not completed")
-	require.Contains(t, s.out.String(), "login=alice")
+	signIn := func() {
+		t.Helper()
+		resp, err := browser.Get(s.url + "/auth/corp/login")
+		require.NoError(t, err)
+		resp.Body.Close()
+		resp, err = browser.PostForm(op.Issuer+"/login", url.Values{"id": {resp.Request.URL.Query().Get("authRequestID")}, "user": {"alice"}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		// Back at Aura, which verified alice and signed her in: the web app.
+		require.Equal(t, "/", resp.Request.URL.Path, resp.Request.URL.String())
+	}
+	signIn()
+	// The first sign-in created the user alice, and the cookie is her session.
+	var me struct {
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+		User struct {
+			ID          int64  `json:"id"`
+			DisplayName string `json:"displayName"`
+			Email       string `json:"email"`
+		} `json:"user"`
+	}
+	getMe := func() {
+		t.Helper()
+		resp, err := browser.Get(s.url + "/api/v1/me")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&me))
+	}
+	getMe()
+	require.Equal(t, "user", me.Kind)
+	require.Equal(t, "alice", me.Name)
+	require.Equal(t, "Alice", me.User.DisplayName)
+	require.Equal(t, "alice@example.com", me.User.Email)
+	first := me.User.ID
+	require.Contains(t, s.out.String(), "user created on first sign-in")
+
+	// Signing in again finds the same user, not a new one.
+	signIn()
+	getMe()
+	require.Equal(t, first, me.User.ID)
+	require.Equal(t, "alice", me.Name)
 
 	// A provider that is not configured.
 	resp, err = browser.Get(s.url + "/auth/other/login")

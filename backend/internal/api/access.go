@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -39,6 +40,10 @@ const (
 	// entity: every job of the entity {key}/{val} of the project in the path
 	// (a build's actions), asked as of a job that is not the caller's own.
 	entity
+	// account: the user named in the path, {user}.
+	account
+	// self: the caller's own account (/me/…): only a signed-in user has one.
+	self
 )
 
 // may declares that a route does action on its subject.
@@ -124,6 +129,26 @@ func (h *handler) resolve(ctx context.Context, r *http.Request, p *auth.Principa
 			return nil, refusalOf(v, "job %d", id)
 		}
 		return context.WithValue(ctx, jobKey{}, j), nil
+	case self:
+		if v := auth.Check(p, ru.action, auth.Resource{}); v != auth.Allowed {
+			return nil, refusal(v)
+		}
+	case account:
+		name := muxVar(r, "user")
+		if err := checkUserName("user", name); err != nil {
+			return nil, err
+		}
+		u, err := h.Store.UserGet(ctx, name)
+		if errors.Is(err, store.ErrNotFound) && !auth.Allows(p, ru.action, auth.Resource{User: &auth.UserRef{ID: -1}}) {
+			return nil, errForbidden // whether another user exists is the admin's to know
+		}
+		if err != nil {
+			return nil, named(err, "user %s", name)
+		}
+		if v := auth.Check(p, ru.action, auth.Resource{User: &auth.UserRef{ID: u.ID}}); v != auth.Allowed {
+			return nil, refusal(v)
+		}
+		return context.WithValue(ctx, accountKey{}, u), nil
 	case tokenProject:
 		res := auth.Resource{Project: &auth.ProjectRef{ID: p.ProjectID, Private: true}}
 		if v := auth.Check(p, ru.action, res); v != auth.Allowed {

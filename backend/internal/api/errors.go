@@ -29,8 +29,8 @@ func errorf(code int, field, message string) *apiError {
 }
 
 var (
-	errUnauthorized = errorf(http.StatusUnauthorized, "", "a valid bearer token is required")
-	errForbidden    = errorf(http.StatusForbidden, "", "this token may not do that")
+	errUnauthorized = errorf(http.StatusUnauthorized, "", "sign in, or send a valid bearer token")
+	errForbidden    = errorf(http.StatusForbidden, "", "you may not do that (this token, or your role, does not allow it)")
 )
 
 // statusOf is the HTTP status of each kind of store error; only writeError reads it.
@@ -58,7 +58,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case errors.As(err, &socketLimit):
 		ae = errorf(http.StatusTooManyRequests, "", socketLimit.Message)
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded), errors.Is(err, integrations.ErrSignature):
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrJobEnded), errors.Is(err, integrations.ErrSignature),
+		errors.Is(err, auth.ErrInvalidSession), errors.Is(err, auth.ErrUserDisabled):
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), store.ErrStalled):
 		return // the client went away; nobody reads an answer

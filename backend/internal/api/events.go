@@ -37,12 +37,31 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			token = tok
 		}
 	}
+	if secret := sessionSecret(r); secret != "" && token == "" {
+		// A page of another site could open the socket with the cookie:
+		// only Aura's own pages may (websockets are not subject to CORS).
+		if !h.sameOrigin(r) {
+			writeError(w, r, errorf(http.StatusForbidden, "", "cross-origin websocket refused: a socket opened with the session cookie must come from Aura's own pages"))
+			return
+		}
+		token = secret // the hub checks the session again, and closes the socket when it ends
+	}
 	if p == nil {
 		token = ""
 	}
 	if err := h.Events.Serve(w, r, p, token); err != nil {
 		writeError(w, r, err)
 	}
+}
+
+// sameOrigin reports whether a websocket upgrade comes from Aura's own pages,
+// as CrossOriginProtection judges a POST: by Sec-Fetch-Site, else by Origin
+// (the request's host or a trusted origin), and a request with neither is no
+// browser's.
+func (h *handler) sameOrigin(r *http.Request) bool {
+	probe := r.Clone(r.Context())
+	probe.Method = http.MethodPost
+	return h.crossOrigin == nil || h.crossOrigin.Check(probe) == nil
 }
 
 // logTimes is openapi.yaml's LogTimes.

@@ -94,6 +94,10 @@ type bundleOptions struct {
 	cacheMax int64
 	// signIn lists sign-in providers; nil: none.
 	signIn *signin.Service
+	// secureCookies marks session cookies Secure (a public https URL).
+	secureCookies bool
+	// trustedOrigins may make cookie requests besides the server's own host.
+	trustedOrigins []string
 }
 
 func setup(t *testing.T) *testBundle {
@@ -151,7 +155,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
-		CacheMaxProject: o.cacheMax, SignIn: o.signIn}))
+		CacheMaxProject: o.cacheMax, SignIn: o.signIn, SecureCookies: o.secureCookies, TrustedOrigins: o.trustedOrigins}))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
@@ -174,12 +178,21 @@ type call struct {
 	body                any    // marshalled to JSON unless raw
 	raw                 []byte // sent as is
 	contentType         string
-	invalid             bool // the request is meant to break the contract: don't validate it
+	invalid             bool        // the request is meant to break the contract: don't validate it
+	cookie              string      // a session cookie's secret, sent as aura_session
+	header              http.Header // more request headers (Origin, Sec-Fetch-Site, …)
 }
 
 // do sends c over real HTTP and validates the answer (and, unless c.invalid, the
 // request) against openapi.yaml, so every test also checks the contract.
 func (b *testBundle) do(c call) (int, []byte) {
+	b.t.Helper()
+	resp, body := b.send(c)
+	return resp.StatusCode, body
+}
+
+// send is do, answering the whole response (its body already read into the bytes).
+func (b *testBundle) send(c call) (*http.Response, []byte) {
 	b.t.Helper()
 	var body []byte
 	switch {
@@ -202,13 +215,19 @@ func (b *testBundle) do(c call) (int, []byte) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if c.cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "aura_session", Value: c.cookie})
+	}
+	for k, vs := range c.header {
+		req.Header[k] = vs
+	}
 	resp, err := b.client.Do(req)
 	require.NoError(b.t, err)
 	defer resp.Body.Close()
 	respBody, err := io.ReadAll(resp.Body)
 	require.NoError(b.t, err)
 	b.validate(req, body, resp, respBody, !c.invalid)
-	return resp.StatusCode, respBody
+	return resp, respBody
 }
 
 func (b *testBundle) validate(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte, checkRequest bool) {

@@ -14,6 +14,7 @@ type meJSON struct {
 	Name        string          `json:"name,omitempty"`
 	Project     string          `json:"project,omitempty"`
 	Job         *int64          `json:"job,omitempty"`
+	User        *userJSON       `json:"user"` // a signed-in user (cookie or personal token)
 	Permissions permissionsJSON `json:"permissions"`
 }
 
@@ -21,6 +22,7 @@ type permissionsJSON struct {
 	Admin          bool                              `json:"admin"`
 	CreateProjects bool                              `json:"createProjects"`
 	ManageRunners  bool                              `json:"manageRunners"`
+	ManageUsers    bool                              `json:"manageUsers"`
 	ReadAudit      bool                              `json:"readAudit"`
 	Projects       map[string]projectPermissionsJSON `json:"projects"`
 }
@@ -38,7 +40,36 @@ type projectPermissionsJSON struct {
 // getMe answers who the token belongs to. A wrong token never gets here: the
 // authenticate middleware refuses it (401).
 func (h *handler) getMe(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, toMe(principal(r)))
+	p := principal(r)
+	me := toMe(p)
+	if p != nil && p.Kind == auth.KindUser {
+		u, err := h.Store.UserGetByID(r.Context(), p.UserID)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		me.User = toUser(u)
+		projects, err := h.Store.UserProjects(r.Context(), p.UserID)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		for _, pr := range projects {
+			me.Permissions.Projects[pr.Slug] = projectPermissions(p, pr.ID)
+		}
+	}
+	writeJSON(w, http.StatusOK, me)
+}
+
+// projectPermissions is what p may do in project id, asked of a private
+// project on a job that is not its own, so that it holds for the project as a whole.
+func projectPermissions(p *auth.Principal, id int64) projectPermissionsJSON {
+	res := auth.Resource{Project: &auth.ProjectRef{ID: id, Private: true}, Job: &auth.JobRef{ID: -1}}
+	may := func(a auth.Action) bool { return auth.Allows(p, a, res) }
+	return projectPermissionsJSON{
+		Read: may(auth.ReadProjectJobs), Submit: may(auth.Submit), Cancel: may(auth.Cancel),
+		Retry: may(auth.Retry), Approve: may(auth.Approve), Manage: may(auth.ManageProject),
+	}
 }
 
 // toMe asks the policy what p may do: on the instance, and in each project
@@ -50,6 +81,7 @@ func toMe(p *auth.Principal) meJSON {
 		CreateProjects: auth.Allows(p, auth.CreateProject, auth.Resource{}),
 		ManageRunners:  auth.Allows(p, auth.ManageRunners, auth.Resource{}),
 		ReadAudit:      auth.Allows(p, auth.ReadAudit, auth.Resource{}),
+		ManageUsers:    auth.Allows(p, auth.ManageUsers, auth.Resource{}),
 		Projects:       map[string]projectPermissionsJSON{},
 	}}
 	if p == nil {
@@ -66,14 +98,11 @@ func toMe(p *auth.Principal) meJSON {
 		me.Name, me.Project, me.Job = strconv.FormatInt(id, 10), p.Project, &id
 	case auth.KindRunner:
 		me.Name = p.RunnerName
+	case auth.KindUser:
+		me.Name = p.UserName
 	}
 	if p.Project != "" {
-		res := auth.Resource{Project: &auth.ProjectRef{ID: p.ProjectID, Private: true}, Job: &auth.JobRef{ID: -1}}
-		may := func(a auth.Action) bool { return auth.Allows(p, a, res) }
-		me.Permissions.Projects[p.Project] = projectPermissionsJSON{
-			Read: may(auth.ReadProjectJobs), Submit: may(auth.Submit), Cancel: may(auth.Cancel),
-			Retry: may(auth.Retry), Approve: may(auth.Approve), Manage: may(auth.ManageProject),
-		}
+		me.Permissions.Projects[p.Project] = projectPermissions(p, p.ProjectID)
 	}
 	return me
 }

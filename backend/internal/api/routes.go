@@ -53,10 +53,26 @@ type Deps struct {
 	Logger *slog.Logger
 	// SignIn lists the sign-in providers (GET /api/v1/auth/providers); nil: none.
 	SignIn *signin.Service
+	// SessionMax is a session's absolute lifetime; 0: auth.DefaultSessionMax.
+	// (Its idle lifetime is Auth's SessionIdle.)
+	SessionMax time.Duration
+	// SecureCookies marks the session cookie Secure even on plain HTTP: the
+	// server's public URL is https, behind a proxy that terminates TLS.
+	SecureCookies bool
+	// InvitationTTL is how long an invitation link works; 0: DefaultInvitationTTL.
+	InvitationTTL time.Duration
+	// TrustedOrigins are origins (scheme://host[:port]) whose pages may make
+	// state-changing requests with the session cookie besides the server's own
+	// host: the public URL, when a proxy in front passes another Host.
+	TrustedOrigins []string
 }
 
 type handler struct {
 	Deps
+	signIns *signInLimiter
+	// crossOrigin refuses cross-site state-changing requests that carry no
+	// bearer token: those a browser makes with the session cookie.
+	crossOrigin *http.CrossOriginProtection
 }
 
 // NewRouter registers every route, in openapi.yaml's order. Paths use {name}
@@ -73,7 +89,12 @@ func NewRouter(d Deps) *mux.Router {
 	if d.CacheMaxProject == 0 {
 		d.CacheMaxProject = DefaultCacheMaxProject
 	}
-	h := &handler{Deps: d}
+	h := &handler{Deps: d, signIns: newSignInLimiter(), crossOrigin: http.NewCrossOriginProtection()}
+	for _, o := range d.TrustedOrigins {
+		if err := h.crossOrigin.AddTrustedOrigin(o); err != nil {
+			d.Logger.Warn("not a trusted origin", "origin", o, "err", err)
+		}
+	}
 	r := mux.NewRouter()
 	// Paths are taken as sent, not cleaned and redirected: an artifact path
 	// with a .. or an empty segment is refused by its handler (400 naming
@@ -164,6 +185,24 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/caches", may(auth.UseCaches, tokenProject), h.restoreCache).Methods(http.MethodGet)
 	v1.HandleFunc("/caches", may(auth.UseCaches, tokenProject), h.saveCache).Methods(http.MethodPut)
 	v1.HandleFunc("/audit", may(auth.ReadAudit, instance), h.listAudit).Methods(http.MethodGet)
+	// Users, sessions, members and personal tokens (users.go).
+	v1.HandleFunc("/session", anyone, h.signIn).Methods(http.MethodPost)
+	v1.HandleFunc("/session", anyone, h.signOut).Methods(http.MethodDelete)
+	v1.HandleFunc("/users", may(auth.ManageUsers, instance), h.listUsers).Methods(http.MethodGet)
+	v1.HandleFunc("/users", may(auth.ManageUsers, instance), h.createUser).Methods(http.MethodPost)
+	v1.HandleFunc("/users/{user}", may(auth.ManageAccount, account), h.updateUser).Methods(http.MethodPatch)
+	v1.HandleFunc("/users/{user}", may(auth.ManageUsers, account), h.deleteUser).Methods(http.MethodDelete)
+	v1.HandleFunc("/users/{user}/invitation", may(auth.ManageUsers, account), h.createInvitation).Methods(http.MethodPost)
+	v1.HandleFunc("/invitations/{token}", anyone, h.getInvitation).Methods(http.MethodGet)
+	v1.HandleFunc("/invitations/{token}", anyone, h.useInvitation).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/members", may(auth.ReadMembers, project), h.listMembers).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/members/{user}", may(auth.ManageMembers, project), h.putMember).Methods(http.MethodPut)
+	v1.HandleFunc("/projects/{project}/members/{user}", may(auth.ManageMembers, project), h.deleteMember).Methods(http.MethodDelete)
+	v1.HandleFunc("/me/tokens", may(auth.ManageAccount, self), h.listMyTokens).Methods(http.MethodGet)
+	v1.HandleFunc("/me/tokens", may(auth.ManageAccount, self), h.createMyToken).Methods(http.MethodPost)
+	v1.HandleFunc("/me/tokens/{id}", may(auth.ManageAccount, self), h.deleteMyToken).Methods(http.MethodDelete)
+	v1.HandleFunc("/me/sessions", may(auth.ManageAccount, self), h.listMySessions).Methods(http.MethodGet)
+	v1.HandleFunc("/me/sessions/{id}", may(auth.ManageAccount, self), h.deleteMySession).Methods(http.MethodDelete)
 
 	// The Aura 0.4 API, so existing runners and scripts keep working.
 	v04 := &prefixed{h: h, r: r, prefix: "/api"}
@@ -261,20 +300,64 @@ func (a *answerStarted) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 type principalKey struct{}
 
-// authenticate resolves the bearer token once per request. A wrong token is refused
-// even where none is needed, so a typo never silently reads as anonymous.
+// sessionKey holds the session cookie's secret when the caller was signed in by it.
+type sessionKey struct{}
+
+// cookieOptional are the routes where a session cookie that no longer holds is
+// ignored rather than refused: signing in and out, and using an invitation.
+var cookieOptional = map[string]bool{"/api/v1/session": true, "/api/v1/invitations/{token}": true}
+
+// authenticate resolves the bearer token, or else the session cookie, once per
+// request. A wrong token is refused even where none is needed, so a typo never
+// silently reads as anonymous; a session that no longer holds is refused too
+// (401), and its cookie cleared. A request without a bearer token must not be
+// a cross-site one that changes state (403): a browser would have sent the
+// cookie with it on its own.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get("Authorization")
+		if header == "" && h.crossOrigin != nil {
+			if err := h.crossOrigin.Check(r); err != nil {
+				writeError(w, r, errorf(http.StatusForbidden, "", "cross-origin request refused: a request made with the session cookie must come from Aura's own pages (send a bearer token from elsewhere)"))
+				return
+			}
+		}
 		// Long polls are not watched as a whole: the token lookup is.
 		ctx, release := h.Store.StallBound(r.Context())
-		p, err := h.Auth.Authenticate(ctx, r.Header.Get("Authorization"))
+		p, err := h.Auth.Authenticate(ctx, header)
+		var secret string
+		if c, cerr := r.Cookie(auth.SessionCookie); header == "" && cerr == nil && c.Value != "" {
+			secret = c.Value
+			p, err = h.Auth.Session(ctx, secret)
+			if auth.Revoked(err) {
+				h.clearSession(w, r)
+				if cur := mux.CurrentRoute(r); cur != nil && cookieOptional[pathTemplate(cur)] {
+					p, err, secret = nil, nil, ""
+				}
+			}
+		}
 		release()
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx = context.WithValue(r.Context(), principalKey{}, p)
+		if secret != "" {
+			ctx = context.WithValue(ctx, sessionKey{}, secret)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+func pathTemplate(route *mux.Route) string {
+	tpl, _ := route.GetPathTemplate()
+	return tpl
+}
+
+// sessionSecret is the session cookie the caller was signed in by, if any.
+func sessionSecret(r *http.Request) string {
+	s, _ := r.Context().Value(sessionKey{}).(string)
+	return s
 }
 
 // principal is the caller, nil when anonymous.

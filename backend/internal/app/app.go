@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -157,6 +158,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	authn := auth.New(st, tokenKey)
+	authn.SessionIdle = cfg.SessionIdle
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger,
 		MaxPerAddress: cfg.EventsPerAddress, MaxPerToken: cfg.EventsPerToken})
 	listener := events.NewListener(dbURL)
@@ -169,6 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { disp.Run(bgCtx) })
 	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
 	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
+	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
@@ -192,15 +195,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
+	deps := api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
+		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
+		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
+		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention,
+		// Behind a proxy that terminates TLS, the public URL says the browser uses HTTPS.
+		SessionMax: cfg.SessionMax, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+		TrustedOrigins: []string{publicOrigin(cfg.BaseURL)}}
 	signIn, err := signin.New(signin.Config{BaseURL: cfg.BaseURL, Providers: signInProviders,
-		Complete: completeSignIn(st, logger), Logger: logger})
+		Complete: completeSignIn(st, api.NewSessions(deps), logger), Logger: logger})
 	if err != nil {
 		return err
 	}
-	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(), SignIn: signIn,
-		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
-		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
-		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention})
+	deps.SignIn = signIn
+	router := api.NewRouter(deps)
 	// The sign-in's browser routes are pages, not API: outside /api and the spec.
 	router.PathPrefix("/auth/").Methods(http.MethodGet).Handler(signIn)
 	srv := newHTTPServer(router)
@@ -379,4 +387,13 @@ func confirm(stdin io.Reader, stderr io.Writer, question string) bool {
 	fmt.Fprint(stderr, question)
 	line, _ := bufio.NewReader(stdin).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"
+}
+
+// publicOrigin is the scheme://host of the public URL, the origin of the web app's pages.
+func publicOrigin(baseURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return baseURL
+	}
+	return u.Scheme + "://" + u.Host
 }

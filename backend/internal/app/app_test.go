@@ -84,6 +84,8 @@ func TestConfigParses(t *testing.T) {
 	require.Equal(t, 10*time.Second, cfg.AckTimeout)
 	require.Equal(t, 720*time.Hour, cfg.ArtifactRetention)
 	require.Equal(t, 168*time.Hour, cfg.CacheRetention)
+	require.Equal(t, 7*24*time.Hour, cfg.SessionIdle)
+	require.Equal(t, 30*24*time.Hour, cfg.SessionMax)
 	t.Setenv("AURA_CACHE_RETENTION", "0s")
 	cfg = Config{}
 	fs = flag.NewFlagSet("test", flag.ContinueOnError)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/api"
+	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/signin"
@@ -61,6 +62,9 @@ type Config struct {
 	// SignIn lists the sign-in providers, each NAME=KIND[:URL]; their client
 	// ids and secrets come from the environment (signin.ParseProviders).
 	SignIn []string
+	// SessionIdle ends a user's session unused for that long; SessionMax ends
+	// it that long after sign-in, used or not.
+	SessionIdle, SessionMax time.Duration
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -77,6 +81,7 @@ var flagEnv = map[string]string{
 	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
 	"signin": "AURA_SIGNIN",
+	"session-idle": "AURA_SESSION_IDLE", "session-max": "AURA_SESSION_MAX",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -117,6 +122,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 		"Each takes AURA_SIGNIN_<NAME>_CLIENT_ID and _CLIENT_SECRET or _CLIENT_SECRET_FILE from the environment, "+
 		"and optionally _ALLOWED (groups or organisations), _SCOPES, _LABEL and _API_URL (GitHub Enterprise); "+
 		"the callback is <base-url>/auth/<NAME>/callback (AURA_SIGNIN)")
+	fs.DurationVar(&c.SessionIdle, "session-idle", auth.DefaultSessionIdle, "time a signed-in user's session lasts unused, e.g. 168h (AURA_SESSION_IDLE)")
+	fs.DurationVar(&c.SessionMax, "session-max", auth.DefaultSessionMax, "time a signed-in user's session lasts in all, e.g. 720h (AURA_SESSION_MAX)")
 }
 
 // specList is a flag that may be given many times, each time with one or
@@ -199,6 +206,9 @@ func (c *Config) validate() error {
 	}
 	if c.CacheRetention <= 0 {
 		errs = append(errs, fmt.Errorf("cache-retention %v: must be positive", c.CacheRetention))
+	}
+	if c.SessionIdle <= 0 || c.SessionMax <= 0 {
+		errs = append(errs, fmt.Errorf("session-idle %v, session-max %v: must be positive", c.SessionIdle, c.SessionMax))
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))

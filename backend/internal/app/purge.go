@@ -60,3 +60,23 @@ func pruneDeliveries(ctx context.Context, st *store.Store, logger *slog.Logger, 
 		}
 	}
 }
+
+// pruneSessions forgets ended sessions and invitations every period.
+func pruneSessions(ctx context.Context, st *store.Store, idle time.Duration, logger *slog.Logger, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		n, err := st.SessionsPrune(ctx, idle)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Error("forgetting ended sessions failed", "err", err)
+		case n > 0:
+			logger.Info("forgot ended sessions", "sessions", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -10,7 +10,8 @@ import (
 type Actor = store.Actor
 
 // Actor names p for the record: the admin token is "admin", a project token
-// its name, a runner its name, a job token "job 123". Nobody (nil) is the
+// its name, a runner its name, a job token "job 123", a user (signed in, or by
+// a personal token) their user name. Nobody (nil) is the
 // system: Aura acting on its own.
 func (p *Principal) Actor() Actor {
 	if p == nil {
@@ -25,7 +26,13 @@ func (p *Principal) Actor() Actor {
 		return Actor{Kind: store.ActorRunner, Name: p.RunnerName}
 	case KindJob:
 		return Actor{Kind: store.ActorJob, Name: "job " + strconv.FormatInt(p.JobID, 10)}
+	case KindUser:
+		id := p.UserID
+		if p.TokenID != 0 {
+			// A script acting with a person's token is still that person.
+			return Actor{Kind: store.ActorUserToken, Name: p.UserName, UserID: &id}
+		}
+		return Actor{Kind: store.ActorUser, Name: p.UserName, UserID: &id}
 	}
-	// Users (kind "user", named by their user name, with their id) join here.
 	return Actor{Kind: p.Kind, Name: p.TokenName}
 }

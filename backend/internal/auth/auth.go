@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -24,6 +25,8 @@ const (
 	KindProject = "project"
 	KindRunner  = "runner"
 	KindJob     = "job"
+	// KindUser is a signed-in user: by session cookie, or by personal token.
+	KindUser = "user"
 )
 
 // Token prefixes, as in Aura 0.4, so a token says what it is.
@@ -32,7 +35,15 @@ const (
 	PrefixProject = "AURA_PROJECTKEY_"
 	PrefixRunner  = "AURA_RUNNERKEY_"
 	PrefixJob     = "AURA_JOBKEY_"
+	// PrefixUser starts a user's personal token, a bearer token like the others.
+	PrefixUser = "AURA_USERKEY_"
+	// PrefixSession starts a session's secret: the value of the session
+	// cookie, never accepted as a bearer token.
+	PrefixSession = "AURA_SESSION_"
 )
+
+// SessionCookie is the name of the cookie that holds a session's secret.
+const SessionCookie = "aura_session"
 
 // ErrInvalidToken means the bearer token is unknown, revoked, malformed or expired.
 var ErrInvalidToken = errors.New("invalid or expired token")
@@ -41,10 +52,16 @@ var ErrInvalidToken = errors.New("invalid or expired token")
 // the job was handed out again): it is worth nothing from then on.
 var ErrJobEnded = errors.New("job token expired: its attempt is no longer running")
 
+// ErrInvalidSession means the session cookie is unknown, revoked or expired.
+var ErrInvalidSession = errors.New("your session has expired or was ended: sign in again")
+
+// ErrUserDisabled means the user of a session or personal token is disabled.
+var ErrUserDisabled = errors.New("this user is disabled")
+
 // Principal is who made a request.
 type Principal struct {
 	Kind       string
-	TokenName  string // the stored token's name (admin and project tokens)
+	TokenName  string // the stored token's name (admin and project tokens, a user's personal token)
 	ProjectID  int64  // project and job tokens
 	Project    string
 	RunnerID   int64 // runner tokens
@@ -53,6 +70,14 @@ type Principal struct {
 	JobID      int64    // job tokens
 	Attempt    int
 	Claim      int // the hand-out of the job the token was made for
+
+	// Users (KindUser), by session or personal token.
+	UserID    int64
+	UserName  string
+	UserAdmin bool           // an instance admin: may do all the admin token may
+	Roles     map[int64]Role // the user's role in each project it is a member of, by project id
+	SessionID int64          // the session, when signed in by cookie
+	TokenID   int64          // the personal token, when signed in by one
 }
 
 // NewSecret returns a new random token with prefix+label and the hash to store.
@@ -74,10 +99,26 @@ func Hash(secret string) []byte {
 	return h[:]
 }
 
-// Authenticator resolves bearer tokens to principals.
+// Authenticator resolves bearer tokens and session cookies to principals.
 type Authenticator struct {
 	store *store.Store
 	key   []byte
+	// SessionIdle is how long a session lives unused; 0: DefaultSessionIdle.
+	SessionIdle time.Duration
+}
+
+// Session lifetimes: unused, and in all.
+const (
+	DefaultSessionIdle = 7 * 24 * time.Hour
+	DefaultSessionMax  = 30 * 24 * time.Hour
+)
+
+// Idle is how long a session lives unused.
+func (a *Authenticator) Idle() time.Duration {
+	if a.SessionIdle <= 0 {
+		return DefaultSessionIdle
+	}
+	return a.SessionIdle
 }
 
 // SigningKeyPurpose labels the key that signs job tokens among those derived
@@ -116,6 +157,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	}
 	if strings.HasPrefix(secret, PrefixJob) {
 		return a.jobPrincipal(ctx, strings.TrimPrefix(secret, PrefixJob))
+	}
+	if strings.HasPrefix(secret, PrefixUser) {
+		return a.userTokenPrincipal(ctx, secret)
+	}
+	if strings.HasPrefix(secret, PrefixSession) {
+		return nil, ErrInvalidToken // a cookie's secret is not a bearer token
 	}
 	t, err := a.store.TokenByHash(ctx, Hash(secret))
 	if errors.Is(err, store.ErrNotFound) {

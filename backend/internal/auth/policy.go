@@ -31,6 +31,11 @@ const (
 	// ManageIntegrations reads and changes the project's forge integrations
 	// and receives their events.
 	ManageIntegrations Action = "manageIntegrations"
+	// ReadMembers lists the project's members and their roles. Unlike its
+	// jobs, a public project's members are not shown to everyone.
+	ReadMembers Action = "readMembers"
+	// ManageMembers adds and removes members and changes their roles.
+	ManageMembers Action = "manageMembers"
 )
 
 // Actions on the instance (no Resource.Project). Listings of projects and of
@@ -51,12 +56,24 @@ const (
 	UseCaches Action = "useCaches"
 	// ReadAudit reads the audit log of administrative actions.
 	ReadAudit Action = "readAudit"
+	// ManageUsers lists, creates, changes and deletes users: the admin.
+	ManageUsers Action = "manageUsers"
+	// ManageAccount reads and changes a user's own account (Resource.User),
+	// its personal tokens and sessions; with no Resource.User, the caller's
+	// own: only a signed-in user has one. The admin manages every account.
+	ManageAccount Action = "manageAccount"
 )
 
 // Resource is what an action is done on. The zero Resource is the instance.
 type Resource struct {
 	Project *ProjectRef
 	Job     *JobRef
+	User    *UserRef
+}
+
+// UserRef is what the policy needs of a user.
+type UserRef struct {
+	ID int64
 }
 
 // ProjectRef is what the policy needs of a project.
@@ -99,24 +116,36 @@ var projectRoles = map[Action]Role{
 	Approve:            RoleDeveloper,
 	ManageProject:      RoleMaintainer,
 	ManageIntegrations: RoleMaintainer,
+	ReadMembers:        RoleViewer,
+	ManageMembers:      RoleMaintainer,
 }
 
 // publicReads are the project actions anyone may do on a public project.
 var publicReads = map[Action]bool{ReadProject: true, ReadProjectJobs: true, ReadJob: true, ReadArtifacts: true}
 
-// roleIn is p's role in project: the admin maintains every project, a project
-// token develops in its own. A job token has no role: what it may do is
-// narrower than any (see Allows), since any pushed code may hold it.
+// roleIn is p's role in project: the admin (token or user) maintains every
+// project, a project token develops in its own, a user holds the role its
+// membership gives (one per project, so the highest it holds). A job token has
+// no role: what it may do is narrower than any (see Allows), since any pushed
+// code may hold it.
 func (p *Principal) roleIn(projectID int64) Role {
 	switch {
 	case p == nil:
 		return RoleNone
-	case p.Kind == KindAdmin:
+	case p.isAdmin():
 		return RoleMaintainer
 	case p.Kind == KindProject && p.ProjectID == projectID:
 		return RoleDeveloper
+	case p.Kind == KindUser:
+		return p.Roles[projectID]
 	}
 	return RoleNone
+}
+
+// isAdmin reports whether p is the instance admin: the admin token, or a user
+// who is an admin (and, as every user the policy sees, not disabled).
+func (p *Principal) isAdmin() bool {
+	return p != nil && (p.Kind == KindAdmin || (p.Kind == KindUser && p.UserAdmin))
 }
 
 // Allows reports whether p (nil: anonymous) may do a on res. It is the one
@@ -138,8 +167,13 @@ func Allows(p *Principal, a Action, res Resource) bool {
 		return p.jobMay(a, res)
 	}
 	switch a {
-	case CreateProject, ManageRunners, ReadAudit:
-		return p != nil && p.Kind == KindAdmin
+	case CreateProject, ManageRunners, ManageUsers, ReadAudit:
+		return p.isAdmin()
+	case ManageAccount:
+		if p.isAdmin() && res.User != nil {
+			return true
+		}
+		return p != nil && p.Kind == KindUser && (res.User == nil || res.User.ID == p.UserID)
 	case ReadRunners:
 		return true
 	case RunJobs:
@@ -230,16 +264,23 @@ func refusal(p *Principal) Verdict {
 }
 
 // bestCases are the resources on which p may do the most: the instance, a
-// public and a private project it has no role in, and its own project and job.
+// public and a private project it has no role in (and another user), its own
+// project and job, and a user's own account and the projects it is a member of.
 func (p *Principal) bestCases() []Resource {
-	const other = -1 // no project or job has this id
+	const other = -1 // no project, job or user has this id
 	out := []Resource{
 		{},
-		{Project: &ProjectRef{ID: other}, Job: &JobRef{ID: other}},
+		{Project: &ProjectRef{ID: other}, Job: &JobRef{ID: other}, User: &UserRef{ID: other}},
 		{Project: &ProjectRef{ID: other, Private: true}, Job: &JobRef{ID: other}},
 	}
 	if p != nil && p.ProjectID != 0 {
 		out = append(out, Resource{Project: &ProjectRef{ID: p.ProjectID, Private: true}, Job: &JobRef{ID: p.JobID}})
+	}
+	if p != nil && p.Kind == KindUser {
+		out = append(out, Resource{User: &UserRef{ID: p.UserID}})
+		for _, id := range p.memberProjects() {
+			out = append(out, Resource{Project: &ProjectRef{ID: id, Private: true}, Job: &JobRef{ID: other}})
+		}
 	}
 	return out
 }
@@ -250,10 +291,15 @@ func Everywhere(p *Principal, a Action) bool {
 	return Allows(p, a, Resource{Project: &ProjectRef{ID: -1, Private: true}, Job: &JobRef{ID: -1}})
 }
 
-// Projects lists the projects p has a part in (its token's project); users
-// will list those they hold a role in.
+// Projects lists the projects p has a part in: its token's project, or those
+// a user is a member of.
 func (p *Principal) Projects() []int64 {
-	if p == nil || p.ProjectID == 0 {
+	switch {
+	case p == nil:
+		return nil
+	case p.Kind == KindUser:
+		return p.memberProjects()
+	case p.ProjectID == 0:
 		return nil
 	}
 	return []int64{p.ProjectID}

@@ -150,3 +150,66 @@ func TestScope(t *testing.T) {
 	require.Equal(t, store.ProjectScope{Private: []int64{1}}, Scope(jobTok, ReadProject))
 	require.Equal(t, store.ProjectScope{}, Scope(jobTok, ReadProjectJobs))
 }
+
+// TestAllowsUsers is the policy for users: a role per project (the highest
+// held wins, since there is one per project), the admin user as the admin
+// token, and each user's own account.
+func TestAllowsUsers(t *testing.T) {
+	t.Parallel()
+	user := func(id int64, role Role) *Principal {
+		p := &Principal{Kind: KindUser, UserID: id, UserName: fmt.Sprint("u", id), Roles: map[int64]Role{}}
+		if role != RoleNone {
+			p.Roles[1] = role
+		}
+		return p
+	}
+	rootUser := &Principal{Kind: KindUser, UserID: 9, UserAdmin: true, Roles: map[int64]Role{}}
+	users := []*Principal{user(1, RoleNone), user(2, RoleViewer), user(3, RoleDeveloper), user(4, RoleMaintainer), rootUser}
+	rows := []struct {
+		action Action
+		res    Resource
+		want   string // none viewer developer maintainer admin
+	}{
+		{ReadProject, Resource{Project: priv1}, ". x x x x"},
+		{ReadProject, Resource{Project: priv2}, ". . . . x"},
+		{ReadProjectJobs, Resource{Project: public2}, "x x x x x"},
+		{ReadJob, Resource{Project: priv1, Job: otherJob}, ". x x x x"},
+		{ReadMembers, Resource{Project: priv1}, ". x x x x"},
+		{ReadMembers, Resource{Project: public2}, ". . . . x"}, // not public
+		{Submit, Resource{Project: priv1}, ". . x x x"},
+		{Cancel, Resource{Project: priv1, Job: otherJob}, ". . x x x"},
+		{Retry, Resource{Project: priv1, Job: otherJob}, ". . x x x"},
+		{Approve, Resource{Project: priv1, Job: otherJob}, ". . x x x"},
+		{ManageProject, Resource{Project: priv1}, ". . . x x"},
+		{ManageIntegrations, Resource{Project: priv1}, ". . . x x"},
+		{ManageMembers, Resource{Project: priv1}, ". . . x x"},
+		{ManageMembers, Resource{Project: priv2}, ". . . . x"},
+		{CreateProject, Resource{}, ". . . . x"},
+		{ManageRunners, Resource{}, ". . . . x"},
+		{ManageUsers, Resource{}, ". . . . x"},
+		{ManageAccount, Resource{}, "x x x x x"},                      // one's own
+		{ManageAccount, Resource{User: &UserRef{ID: 2}}, ". x . . x"}, // user 2's
+		{RunJobs, Resource{}, ". . . . ."},
+		{HoldJob, Resource{Job: ownJob}, ". . . . ."},
+		{UseCaches, Resource{Project: priv1}, ". . . . ."},
+	}
+	for _, row := range rows {
+		want := strings.Fields(row.want)
+		for i, p := range users {
+			require.Equal(t, want[i] == "x", Allows(p, row.action, row.res), "user %d may %s on %s", i, row.action, describe(row.res))
+		}
+	}
+	// The tokens: only the admin token manages users and other accounts; none has an account of its own.
+	for i, p := range callers {
+		require.Equal(t, p == admin, Allows(p, ManageUsers, Resource{}), names[i])
+		require.Equal(t, p == admin, Allows(p, ManageAccount, Resource{User: &UserRef{ID: 2}}), names[i])
+		require.False(t, Allows(p, ManageAccount, Resource{}), names[i])
+	}
+	require.Equal(t, []int64{1}, users[1].Projects())
+	require.Empty(t, users[0].Projects())
+	require.Equal(t, Hidden, Check(users[0], ReadProject, Resource{Project: priv1}))
+	require.Equal(t, Forbidden, Check(users[1], Submit, Resource{Project: priv1}))
+	require.Equal(t, Forbidden, CheckKind(users[0], Submit))
+	require.Equal(t, Allowed, CheckKind(users[2], Submit))
+	require.Equal(t, Allowed, CheckKind(users[1], ManageAccount))
+}

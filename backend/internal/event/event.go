@@ -93,13 +93,15 @@ type Integration struct {
 	Project       string `json:"project"`
 }
 
-// Access says a token was revoked (TokenHash, the hex of its stored hash), a
-// runner deleted (RunnerID), or a project's visibility changed (Project). The
+// Access says a token or session was revoked (TokenHash, the hex of its stored
+// hash), a runner deleted (RunnerID), a user disabled, deleted or given other
+// roles (UserID), or a project's visibility changed (Project). The
 // hubs close the sockets it names, or re-read the project, before they deliver
 // anything committed after it.
 type Access struct {
 	TokenHash string `json:"tokenHash,omitempty"`
 	RunnerID  int64  `json:"runnerId,omitempty"`
+	UserID    int64  `json:"userId,omitempty"`
 	Project   string `json:"project,omitempty"`
 }
 

@@ -293,7 +293,7 @@ func (h *Hub) access(a event.Access) {
 		h.projects.invalidate(a.Project)
 		h.TestSignals.PrivacyRefreshed.Signal(a.Project)
 	}
-	if a.TokenHash == "" && a.RunnerID == 0 {
+	if a.TokenHash == "" && a.RunnerID == 0 && a.UserID == 0 {
 		return
 	}
 	h.mu.Lock()
@@ -301,7 +301,8 @@ func (h *Hub) access(a event.Access) {
 	for c := range h.clients {
 		id := c.who.Load()
 		if (a.TokenHash != "" && id.hash == a.TokenHash) ||
-			(a.RunnerID != 0 && id.p != nil && id.p.Kind == auth.KindRunner && id.p.RunnerID == a.RunnerID) {
+			(a.RunnerID != 0 && id.p != nil && id.p.Kind == auth.KindRunner && id.p.RunnerID == a.RunnerID) ||
+			(a.UserID != 0 && id.p != nil && id.p.Kind == auth.KindUser && id.p.UserID == a.UserID) {
 			h.dropLocked(c, closeTokenGone, "the token was revoked: reconnect with a valid one, or none")
 		}
 	}
@@ -721,9 +722,9 @@ func (h *Hub) recheckTokens(ctx context.Context) {
 		h.mu.Unlock()
 		for token, cs := range byToken {
 			actx, cancel := context.WithTimeout(ctx, authTimeout)
-			_, err := h.auth.Authenticate(actx, "Bearer "+token)
+			_, err := h.auth.Credential(actx, token)
 			cancel()
-			if !errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrJobEnded) {
+			if !auth.Revoked(err) {
 				continue // still valid, or the database could not say: keep it
 			}
 			h.mu.Lock()

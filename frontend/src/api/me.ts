@@ -6,7 +6,7 @@ import { errorText, setToken, token, type Schemas } from './client';
 
 export type Me = Schemas['Me'];
 
-const ANONYMOUS: Me = { kind: 'anonymous', permissions: { admin: false, createProjects: false, manageRunners: false, readAudit: false, projects: {} } };
+const ANONYMOUS: Me = { kind: 'anonymous', permissions: { admin: false, createProjects: false, manageRunners: false, manageUsers: false, readAudit: false, projects: {} } };
 
 let current: Me | undefined;
 let loading: Promise<void> | undefined;

@@ -1235,6 +1235,285 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a password
+         * @description Checks a user name and password and starts a session: the answer sets the
+         *     `aura_session` cookie (HttpOnly, SameSite=Lax, Path=/, Secure over HTTPS;
+         *     see the `sessionCookie` security scheme). A wrong password and a user that
+         *     does not exist get the same 401, after the same time. Failed sign-ins are
+         *     slowed per user name and per address: past the limit, 429 with
+         *     Retry-After, whatever the password.
+         */
+        post: operations["signIn"];
+        /**
+         * Sign out
+         * @description Ends the session of the cookie sent, if any, and clears the cookie.
+         */
+        delete: operations["signOut"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List users
+         * @description Every user, by name (admin).
+         */
+        get: operations["listUsers"];
+        put?: never;
+        /**
+         * Create a user
+         * @description Creates a user (admin; the admin token creates the first admin user). Without
+         *     a password, the answer carries an invitation link that sets it once.
+         */
+        post: operations["createUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a user
+         * @description Deletes a user with their sessions, tokens and memberships (admin; not oneself).
+         */
+        delete: operations["deleteUser"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a user
+         * @description Changes a user (admin). A user may change their own `displayName`, `email`
+         *     and `password`; only an admin changes `admin` and `disabled`. Disabling a
+         *     user ends what their sessions and tokens may do at once (their event
+         *     sockets close). A new password signs the user's other sessions out.
+         */
+        patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/api/v1/users/{user}/invitation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an invitation (password reset) link
+         * @description A link that sets the user's password once (admin); the user's earlier links stop working.
+         */
+        post: operations["createInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret of an invitation link (`/invite/<token>`). */
+                token: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Read an invitation
+         * @description Whose invitation this is, while it is unused and unexpired.
+         */
+        get: operations["getInvitation"];
+        put?: never;
+        /**
+         * Set the password of an invitation
+         * @description Sets the invited user's password, once, ends their other sessions and signs
+         *     them in (the answer sets the session cookie).
+         */
+        post: operations["useInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a project's members
+         * @description The project's members and their roles (viewer and up; not shown to everyone even for a public project).
+         */
+        get: operations["listMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/members/{user}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Add a member or change their role
+         * @description Gives the user a role in the project (maintainer). The user's event sockets close, to reopen with the new role.
+         */
+        put: operations["putMember"];
+        post?: never;
+        /**
+         * Remove a member
+         * @description Removes the user from the project (maintainer).
+         */
+        delete: operations["deleteMember"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my personal tokens
+         * @description The signed-in user's personal tokens (their secrets are never shown again).
+         */
+        get: operations["listMyTokens"];
+        put?: never;
+        /**
+         * Create a personal token
+         * @description A bearer token `AURA_USERKEY_<user>-…` that acts as the user, with the
+         *     roles the user holds when it is used (never more), until `expiresAt` (if
+         *     given) or until it is deleted. The secret is in this answer only.
+         */
+        post: operations["createMyToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a personal token
+         * @description Revokes one of the user's personal tokens; its event sockets close at once.
+         */
+        delete: operations["deleteMyToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my sessions
+         * @description The signed-in user's live sessions ("signed in from … at …"), newest first.
+         */
+        get: operations["listMySessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a session
+         * @description Signs one of the user's sessions out; its event sockets close at once.
+         */
+        delete: operations["deleteMySession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/hooks/{integration}": {
         parameters: {
             query?: never;
@@ -1519,13 +1798,129 @@ export interface components {
             /** @description The server's version (module version or VCS revision of the build; "dev" without either). */
             version?: string;
         };
+        User: {
+            /** Format: int64 */
+            id: number;
+            /** @description The user name, lower-case, `^[a-z0-9][a-z0-9._-]{0,38}$`. */
+            name: string;
+            displayName: string;
+            email: string;
+            /** @description An instance admin may do everything the admin token may. */
+            admin: boolean;
+            disabled: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            lastSignInAt: string | null;
+            /** @description The provider accounts linked to the user. */
+            identities: {
+                provider: string;
+                login: string;
+            }[];
+        };
+        UserCreate: {
+            name: string;
+            displayName?: string;
+            email?: string;
+            /** @description Without it, the answer carries an invitation link that sets it. */
+            password?: string;
+            admin?: boolean;
+        };
+        UserCreated: components["schemas"]["User"] & {
+            invitation?: components["schemas"]["Invitation"];
+        };
+        UserUpdate: {
+            displayName?: string;
+            email?: string;
+            password?: string;
+            /** @description Admin only. */
+            admin?: boolean;
+            /** @description Admin only. A disabled user's sessions and tokens stop at once. */
+            disabled?: boolean;
+        };
+        Invitation: {
+            /** @description The web app's page that sets the password, `/invite/<token>`. */
+            url: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        InvitationInfo: {
+            user: string;
+        };
+        InvitationUse: {
+            password: string;
+        };
+        SignIn: {
+            user: string;
+            password: string;
+        };
+        SignedIn: {
+            user: components["schemas"]["User"];
+        };
+        Member: {
+            user: string;
+            displayName: string;
+            /** @enum {string} */
+            role: "viewer" | "developer" | "maintainer";
+        };
+        MemberPut: {
+            /**
+             * @description viewer reads a private project; developer also submits, cancels, retries
+             *     and approves; maintainer also changes settings, integrations, secrets,
+             *     tokens and members.
+             * @enum {string}
+             */
+            role: "viewer" | "developer" | "maintainer";
+        };
+        PersonalToken: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            expiresAt: string | null;
+            /** Format: date-time */
+            lastUsedAt: string | null;
+            /** @description The secret, `AURA_USERKEY_<user>-…`, only in the answer that created it. */
+            token?: string;
+        };
+        PersonalTokenCreate: {
+            name: string;
+            /**
+             * Format: date-time
+             * @description When the token stops working (in the future); none if absent.
+             */
+            expiresAt?: string;
+        };
+        Session: {
+            /** Format: int64 */
+            id: number;
+            /** @description This is the session of the request. */
+            current: boolean;
+            /** @description The address the session was signed in from. */
+            address: string;
+            userAgent: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Updated at most once a minute.
+             */
+            lastSeenAt: string;
+            /**
+             * Format: date-time
+             * @description The absolute end; the session also ends when unused for the idle lifetime.
+             */
+            expiresAt: string;
+        };
         /** @description The caller of GET /api/v1/me. */
         Me: {
             /** @enum {string} */
-            kind: "anonymous" | "admin" | "project" | "runner" | "job";
+            kind: "anonymous" | "admin" | "project" | "runner" | "job" | "user";
             /**
-             * @description "admin", the project token's project, the runner's name, or the job
-             *     token's job id; absent when anonymous.
+             * @description "admin", the project token's project, the runner's name, the job
+             *     token's job id, or the user's name; absent when anonymous.
              */
             name?: string;
             /** @description The project of a project or job token. */
@@ -1535,19 +1930,23 @@ export interface components {
              * @description The job of a job token.
              */
             job?: number;
+            /** @description The signed-in user (by session cookie or personal token); null for every other caller. */
+            user?: components["schemas"]["User"] | null;
             permissions: components["schemas"]["Permissions"];
         };
         Permissions: {
-            /** @description The caller holds the admin token, which may do everything in every project. */
+            /** @description The caller holds the admin token, or is an admin user, and may do everything in every project. */
             admin: boolean;
+            /** @description List, create, change and delete users (the admin). */
+            manageUsers: boolean;
             createProjects: boolean;
             /** @description Register and delete runners. */
             manageRunners: boolean;
             /** @description Read the audit log (GET /api/v1/audit). */
             readAudit: boolean;
             /**
-             * @description What the caller may do in the projects it holds a token for, by slug (the
-             *     admin's rights, which cover every project, are not listed here). Public
+             * @description What the caller may do in the projects it holds a token for or is a
+             *     member of, by slug (the admin's rights, which cover every project, are not listed here). Public
              *     projects are readable by anyone besides.
              */
             projects: {
@@ -2810,6 +3209,16 @@ export interface components {
         };
     };
     responses: {
+        /** @description Too many failed sign-ins for this user name or from this address; wait Retry-After seconds. */
+        TooManySignIns: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description The request is malformed or a field is invalid; `field` names it. */
         BadRequest: {
             headers: {
@@ -2950,6 +3359,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The user's name. */
+        UserName: string;
         /** @description The project's slug. */
         ProjectSlug: string;
         /** @description An entity or collection key. */
@@ -4837,6 +5248,497 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    signIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignIn"];
+            };
+        };
+        responses: {
+            /** @description Signed in; the session cookie is set. */
+            200: {
+                headers: {
+                    /** @description `aura_session=…; Path=/; HttpOnly; SameSite=Lax` (+ `Secure` over HTTPS). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManySignIns"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    signOut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserCreate"];
+            };
+        };
+        responses: {
+            /** @description The new user, with an invitation when no password was given. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserUpdate"];
+            };
+        };
+        responses: {
+            /** @description The changed user. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret of an invitation link (`/invite/<token>`). */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invited user's name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationInfo"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    useInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret of an invitation link (`/invite/<token>`). */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationUse"];
+            };
+        };
+        responses: {
+            /** @description Signed in; the session cookie is set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The members, by user name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    putMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberPut"];
+            };
+        };
+        responses: {
+            /** @description The member. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description The user's name. */
+                user: components["parameters"]["UserName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user is no longer a member. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listMyTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalToken"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createMyToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonalTokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token, with its secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteMyToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token is revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listMySessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteMySession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };
