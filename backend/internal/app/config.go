@@ -80,7 +80,7 @@ var flagEnv = map[string]string{
 	"cache-retention": "AURA_CACHE_RETENTION",
 	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
-	"signin": "AURA_SIGNIN",
+	"signin":       "AURA_SIGNIN",
 	"session-idle": "AURA_SESSION_IDLE", "session-max": "AURA_SESSION_MAX",
 }
 
