@@ -1,7 +1,6 @@
 // App is the route table: one page per route, deep-linkable as in Aura 0.4.
-import { Suspense } from 'react';
+import { lazy, Suspense } from 'react';
 import { BrowserRouter, Link, NavLink, Route, Routes } from 'react-router';
-import { kindText, useMe } from './api/me';
 import { Loading } from './components/common';
 import { ProjectsPage } from './pages/Projects';
 import { ProjectPage } from './pages/Project';
@@ -12,10 +11,14 @@ import { RunnersPage } from './pages/Runners';
 import { NewProjectPage } from './pages/NewProject';
 import { NewRunnerPage } from './pages/NewRunner';
 import { SignInPage } from './pages/SignIn';
+import { UserMenu } from './components/UserMenu';
 import JobPage from './pages/Job';
 
+const AccountPage = lazy(() => import('./pages/Account'));
+const UsersPage = lazy(() => import('./pages/Users'));
+const InvitePage = lazy(() => import('./pages/Invite'));
+
 function Header() {
-  const me = useMe();
   return (
     <header className="top">
       <a className="skip" href="#main">
@@ -32,9 +35,7 @@ function Header() {
         <NavLink to="/runners">Runners</NavLink>
       </nav>
       <span className="grow" />
-      <NavLink to="/sign-in" className="signin">
-        {me && me.kind !== 'anonymous' ? `Signed in (${kindText(me)})` : 'Sign in'}
-      </NavLink>
+      <UserMenu />
     </header>
   );
 }
@@ -55,6 +56,10 @@ export function App() {
           <Route path="/new-project" element={<NewProjectPage />} />
           <Route path="/new-runner" element={<NewRunnerPage />} />
           <Route path="/sign-in" element={<SignInPage />} />
+          <Route path="/signin" element={<SignInPage />} />
+          <Route path="/invite/:token" element={<InvitePage />} />
+          <Route path="/account" element={<AccountPage />} />
+          <Route path="/users" element={<UsersPage />} />
           <Route
             path="*"
             element={

@@ -1,12 +1,20 @@
 // me.ts knows who the signed-in token belongs to, as the server says
 // (GET /api/v1/me), and what it may do. The app shows only what this answer says,
 // never what a token's look suggests.
+//
+// A signed-in user's session is a cookie the browser sends by itself; a pasted
+// token (local storage) goes as a bearer header and wins while it is kept.
 import { useEffect, useState } from 'react';
-import { errorText, setToken, token, type Schemas } from './client';
+import { api, errorText, setToken, token, type Schemas } from './client';
+import { AUTH_LOST, reconnect } from './events';
+import { forgetAll } from './query';
 
 export type Me = Schemas['Me'];
 
-const ANONYMOUS: Me = { kind: 'anonymous', permissions: { admin: false, createProjects: false, manageRunners: false, projects: {} } };
+export const ANONYMOUS: Me = {
+  kind: 'anonymous',
+  permissions: { admin: false, createProjects: false, manageRunners: false, manageUsers: false, readAudit: false, projects: {} },
+};
 
 let current: Me | undefined;
 let loading: Promise<void> | undefined;
@@ -19,7 +27,7 @@ function publish(m: Me | undefined) {
 
 // askServer asks the server whose token t is: the answer, or why it was refused.
 export async function askServer(t: string | null): Promise<{ me?: Me; error?: string; status: number }> {
-  const r = await fetch('/api/v1/me', { headers: t ? { Authorization: `Bearer ${t}` } : {} });
+  const r = await fetch('/api/v1/me', { headers: t ? { Authorization: `Bearer ${t}` } : {}, credentials: 'same-origin' });
   const body: unknown = await r.json().catch(() => undefined);
   if (r.ok) return { me: body as Me, status: r.status };
   return { error: errorText(body, r.status), status: r.status };
@@ -35,8 +43,10 @@ function load(): Promise<void> {
       // A sign-in or sign-out meanwhile has published its own answer.
       if (token() !== t) return;
       if (r.me) publish(r.me);
-      else if (r.status === 401 && t) {
-        setToken(null);
+      else if (r.status === 401) {
+        // A refused token is dropped; a refused session cookie (revoked, its user
+        // disabled) leaves the caller anonymous too.
+        if (t) setToken(null);
         publish(ANONYMOUS);
       }
     } catch {
@@ -58,9 +68,38 @@ export async function signIn(t: string): Promise<string | undefined> {
   return undefined;
 }
 
-export function signOut(): void {
+// refreshMe asks the server again who the caller is (after a password sign-in,
+// or when the server closed the event stream because the session stopped), and
+// fetches anew what the pages show when the answer changed.
+export async function refreshMe(): Promise<Me | undefined> {
+  const before = current;
+  await load();
+  if (JSON.stringify(before) !== JSON.stringify(current)) forgetAll();
+  return current;
+}
+
+// signedIn publishes the caller a cookie sign-in made; a pasted token is dropped,
+// or it would go on speaking for the browser.
+export async function signedIn(): Promise<void> {
+  if (token()) setToken(null);
+  await refreshMe();
+  reconnect();
+}
+
+// signOut ends the session (when there is one) and forgets a pasted token.
+export async function signOut(): Promise<void> {
   setToken(null);
   publish(ANONYMOUS);
+  // Without a session this only clears the cookie: harmless.
+  await api.DELETE('/api/v1/session').catch(() => undefined);
+  forgetAll();
+  reconnect();
+  // What is left (a session cookie the server kept) says who we are.
+  void load();
+}
+
+if (typeof window !== 'undefined') {
+  window.addEventListener(AUTH_LOST, () => void refreshMe());
 }
 
 // useMe is the caller as the server described it; undefined until it answered.
@@ -88,7 +127,23 @@ export function mayAct(me: Me | undefined, project: string): boolean {
   return me.permissions.admin || (!!p && p.cancel && p.retry && p.approve);
 }
 
+// userOf is the signed-in user, when the caller is one.
+export function userOf(me: Me | undefined): Schemas['User'] | undefined {
+  return me?.kind === 'user' && me.user ? me.user : undefined;
+}
+
+// mayManageMembers says whether me may add, change and remove project's members.
+export function mayManageMembers(me: Me | undefined, project: string): boolean {
+  return !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
+}
+
+// mayReadMembers says whether me may list project's members (viewer and up).
+export function mayReadMembers(me: Me | undefined, project: string): boolean {
+  return !!me && (me.permissions.admin || !!me.permissions.projects[project]?.read);
+}
+
 // kindText names the caller for the header: "admin", "project proj", "runner r1".
 export function kindText(me: Me): string {
+  if (me.kind === 'user') return me.user?.displayName || me.name || 'user';
   return me.kind === 'admin' || !me.name ? me.kind : `${me.kind} ${me.name}`;
 }
