@@ -20,7 +20,12 @@ let current: Me | undefined;
 let loading: Promise<void> | undefined;
 const listeners = new Set<(m: Me | undefined) => void>();
 
+// asked counts the answers published: an answer to a question asked before
+// another was published (a sign-in, a sign-out) is stale.
+let asked = 0;
+
 function publish(m: Me | undefined) {
+  asked++;
   current = m;
   for (const f of listeners) f(m);
 }
@@ -35,27 +40,33 @@ export async function askServer(t: string | null): Promise<{ me?: Me; error?: st
 
 // load asks about the stored token. One the server refuses (revoked, expired, a
 // job's token after its job) is dropped: kept, it would hide even public projects.
-function load(): Promise<void> {
-  loading ??= (async () => {
-    const t = token();
-    try {
-      const r = await askServer(t);
-      // A sign-in or sign-out meanwhile has published its own answer.
-      if (token() !== t) return;
-      if (r.me) publish(r.me);
-      else if (r.status === 401) {
-        // A refused token is dropped; a refused session cookie (revoked, its user
-        // disabled) leaves the caller anonymous too.
-        if (t) setToken(null);
-        publish(ANONYMOUS);
-      }
-    } catch {
-      // Offline: ask again on the next use.
-    } finally {
-      loading = undefined;
+function load(fresh = false): Promise<void> {
+  if (loading && !fresh) return loading;
+  const mine = ask();
+  loading = mine;
+  void mine.finally(() => {
+    if (loading === mine) loading = undefined;
+  });
+  return mine;
+}
+
+async function ask(): Promise<void> {
+  const t = token();
+  const at = asked;
+  try {
+    const r = await askServer(t);
+    // A sign-in or sign-out meanwhile has published its own answer.
+    if (token() !== t || asked !== at) return;
+    if (r.me) publish(r.me);
+    else if (r.status === 401) {
+      // A refused token is dropped; a refused session cookie (revoked, its user
+      // disabled) leaves the caller anonymous too.
+      if (t) setToken(null);
+      publish(ANONYMOUS);
     }
-  })();
-  return loading;
+  } catch {
+    // Offline: ask again on the next use.
+  }
 }
 
 // signIn keeps t only if the server knows it: it returns the server's refusal, or
@@ -73,7 +84,7 @@ export async function signIn(t: string): Promise<string | undefined> {
 // fetches anew what the pages show when the answer changed.
 export async function refreshMe(): Promise<Me | undefined> {
   const before = current;
-  await load();
+  await load(true);
   if (JSON.stringify(before) !== JSON.stringify(current)) forgetAll();
   return current;
 }
@@ -95,7 +106,7 @@ export async function signOut(): Promise<void> {
   forgetAll();
   reconnect();
   // What is left (a session cookie the server kept) says who we are.
-  void load();
+  void load(true);
 }
 
 if (typeof window !== 'undefined') {

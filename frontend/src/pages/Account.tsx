@@ -59,9 +59,9 @@ function Sessions() {
                 </td>
                 <td>
                   <ConfirmButton
-                    label={s.current ? 'Sign out' : 'Revoke'}
+                    label={s.current ? 'Sign out' : 'Revoke session'}
                     question={s.current ? 'Sign out of this browser?' : `Sign out the session from ${s.address}?`}
-                    yes={s.current ? 'Sign out' : 'Revoke'}
+                    yes={s.current ? 'Sign out' : 'Revoke session'}
                     onConfirm={() => revoke(s.id, s.current)}
                   />
                 </td>
@@ -144,7 +144,7 @@ function Tokens() {
                 <td>{t.expiresAt ? <RelTime at={t.expiresAt} /> : <span className="muted">never</span>}</td>
                 <td>{t.lastUsedAt ? <RelTime at={t.lastUsedAt} /> : <span className="muted">never</span>}</td>
                 <td>
-                  <ConfirmButton label={`Revoke ${t.name}`} question={`Revoke token ${t.name}?`} yes="Revoke" onConfirm={() => revoke(t.id)} />
+                  <ConfirmButton label={`Revoke ${t.name}`} question={`Revoke token ${t.name}?`} yes="Revoke token" onConfirm={() => revoke(t.id)} />
                 </td>
               </tr>
             ))}
