@@ -108,7 +108,7 @@ function Tokens() {
   return (
     <section aria-labelledby="tokens-h">
       <h2 id="tokens-h">Personal tokens</h2>
-      <p className="muted">A personal token acts as you, with your roles, from scripts and other clients: send it as <code>Authorization: Bearer …</code>.</p>
+      <p className="muted">A personal token acts as you, with your roles, from scripts and other clients: send it as <code>Authorization: Bearer</code> and the token.</p>
       {made ? (
         <div className="forge-once" role="status">
           <h3>Token {made.name} created</h3>

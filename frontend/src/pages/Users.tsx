@@ -26,7 +26,7 @@ function InvitationBox({ link }: { link: Link_ }) {
     <div className="forge-once" role="status">
       <h3>{link.reset ? `New password link for ${link.user}` : `Invitation for ${link.user}`}</h3>
       <p>
-        Give this link to {link.user}: it sets their password once, until <RelTime at={link.expiresAt} />.
+        Give this link to {link.user}: it sets their password once, and expires <RelTime at={link.expiresAt} />.
       </p>
       <div className="copy-line">
         <code data-testid="invitation">{url}</code> <Copy text={url} />
@@ -47,7 +47,7 @@ function UserRow({ u, self, onLink }: { u: User; self: boolean; onLink: (l: Link
   };
   return (
     <tr>
-      <td className="mono">{u.name}</td>
+      <td className="mono nowrap">{u.name}</td>
       <td>
         {u.displayName}
         {u.admin ? <span className="pill">admin</span> : null}
@@ -154,12 +154,12 @@ function NewUser({ onLink }: { onLink: (l: Link_) => void }) {
           Email
           <input name="email" type="email" required autoComplete="off" value={email} onChange={(e) => setEmail(e.target.value)} aria-invalid={bad('email')} aria-describedby={described} />
         </label>
-        <fieldset>
+        <fieldset className="choices">
           <legend>Password</legend>
-          <label>
+          <label className="check">
             <input type="radio" name="passwordWay" checked={invite} onChange={() => setInvite(true)} /> Send an invitation link (the user sets it)
           </label>
-          <label>
+          <label className="check">
             <input type="radio" name="passwordWay" checked={!invite} onChange={() => setInvite(false)} /> Set a password now
           </label>
           {invite ? null : (
@@ -178,7 +178,7 @@ function NewUser({ onLink }: { onLink: (l: Link_) => void }) {
             </label>
           )}
         </fieldset>
-        <label>
+        <label className="check">
           <input type="checkbox" name="admin" checked={admin} onChange={(e) => setAdmin(e.target.checked)} /> Admin (may do everything)
         </label>
         <div id={errId}>
