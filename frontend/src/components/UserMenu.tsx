@@ -2,13 +2,18 @@
 // /api/v1/me says) with the links the caller may use and Sign out.
 import { useEffect, useRef } from 'react';
 import { Link, NavLink, useLocation, useNavigate } from 'react-router';
-import { kindText, signOut, useMe, userOf } from '../api/me';
+import { kindText, signOut, useMe, userOf, type Me } from '../api/me';
 import './users.css';
 
 export function UserMenu() {
   const me = useMe();
-  const menu = useRef<HTMLDetailsElement>(null);
   const navigate = useNavigate();
+  return <UserMenuView me={me} onSignOut={() => void signOut().then(() => navigate('/'))} />;
+}
+
+// UserMenuView shows me's menu: only the links me may use.
+export function UserMenuView({ me, onSignOut }: { me: Me | undefined; onSignOut: () => void }) {
+  const menu = useRef<HTMLDetailsElement>(null);
   const { pathname } = useLocation();
   // A followed link closes the menu.
   useEffect(() => {
@@ -40,7 +45,7 @@ export function UserMenu() {
           type="button"
           onClick={() => {
             if (menu.current) menu.current.open = false;
-            void signOut().then(() => navigate('/'));
+            onSignOut();
           }}
         >
           Sign out

@@ -1,7 +1,7 @@
 import { lazy, Suspense } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { collectionKeysQuery, entityKeysQuery } from '../api/entities';
-import { mayReadMembers, useMe } from '../api/me';
+import { mayReadMembers, useMe, type Me } from '../api/me';
 import { projectQuery } from '../api/projects';
 import { useQuery } from '../api/query';
 import { ErrorText, Loading, Page } from '../components/common';
@@ -34,16 +34,20 @@ function ProjectTabs({ tab, base, shown }: { tab: Tab; base: string; shown: read
   );
 }
 
+// shownTabs are the tabs me may use: Members for whoever may read the project's
+// members (viewer and up), integrations and secrets for its managers.
+export function shownTabs(me: Me | undefined, project: string): Tab[] {
+  const manage = !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
+  return TABS.map(([t]) => t).filter((t) => t === 'jobs' || (t === 'members' ? mayReadMembers(me, project) : manage));
+}
+
 export function ProjectPage() {
   const { project = '' } = useParams();
   const [search] = useSearchParams();
   const me = useMe();
-  // Tokens, secrets and integrations: whoever may manage this project.
-  const admin = !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
   const asked = search.get('tab');
   const tab: Tab = TABS.some(([t]) => t === asked) ? (asked as Tab) : 'jobs';
-  // Members: whoever may read the project's members (viewer and up); the rest: managers.
-  const shown: Tab[] = TABS.map(([t]) => t).filter((t) => t === 'jobs' || (t === 'members' ? mayReadMembers(me, project) : admin));
+  const shown = shownTabs(me, project);
   const p = useQuery(projectQuery(project));
   const entityKeys = useQuery(entityKeysQuery(project)).data?.items ?? [];
   const collectionKeys = useQuery(collectionKeysQuery(project)).data?.items ?? [];
