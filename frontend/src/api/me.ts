@@ -85,8 +85,24 @@ export async function signIn(t: string): Promise<string | undefined> {
 export async function refreshMe(): Promise<Me | undefined> {
   const before = current;
   await load(true);
-  if (JSON.stringify(before) !== JSON.stringify(current)) forgetAll();
+  if (JSON.stringify(before) !== JSON.stringify(current)) {
+    forgetAll();
+    // The event stream speaks for whom the socket was opened for.
+    reconnect();
+  }
   return current;
+}
+
+// SIGNED_KEY is bumped in local storage on a cookie sign-in or sign-out, which
+// other tabs hear (the cookie itself tells them nothing).
+const SIGNED_KEY = 'aura.signed';
+
+function tellTabs() {
+  try {
+    localStorage.setItem(SIGNED_KEY, String(Date.now()));
+  } catch {
+    // No storage: other tabs learn at their next question.
+  }
 }
 
 // signedIn publishes the caller a cookie sign-in made; a pasted token is dropped,
@@ -94,7 +110,7 @@ export async function refreshMe(): Promise<Me | undefined> {
 export async function signedIn(): Promise<void> {
   if (token()) setToken(null);
   await refreshMe();
-  reconnect();
+  tellTabs();
 }
 
 // signOut ends the session (when there is one) and forgets a pasted token.
@@ -105,12 +121,16 @@ export async function signOut(): Promise<void> {
   await api.DELETE('/api/v1/session').catch(() => undefined);
   forgetAll();
   reconnect();
+  tellTabs();
   // What is left (a session cookie the server kept) says who we are.
   void load(true);
 }
 
 if (typeof window !== 'undefined') {
   window.addEventListener(AUTH_LOST, () => void refreshMe());
+  window.addEventListener('storage', (ev) => {
+    if (ev.key === SIGNED_KEY) void refreshMe();
+  });
 }
 
 // useMe is the caller as the server described it; undefined until it answered.
