@@ -1658,10 +1658,10 @@ export interface components {
             createProjects: boolean;
             /** @description Register and delete runners. */
             manageRunners: boolean;
-            /** @description Create, change and delete users (admins). */
-            manageUsers: boolean;
-            /** @description Read the audit log (admins). */
-            readAudit: boolean;
+            /** @description Create, change and delete users (admins); absent means false. */
+            manageUsers?: boolean;
+            /** @description Read the audit log (admins); absent means false. */
+            readAudit?: boolean;
             /**
              * @description What the caller may do in the projects it holds a token for, by slug (the
              *     admin's rights, which cover every project, are not listed here). Public

@@ -1190,16 +1190,16 @@ type Permissions struct {
 	// ManageRunners Register and delete runners.
 	ManageRunners bool `json:"manageRunners"`
 
-	// ManageUsers Create, change and delete users (admins).
-	ManageUsers bool `json:"manageUsers"`
+	// ManageUsers Create, change and delete users (admins); absent means false.
+	ManageUsers *bool `json:"manageUsers,omitempty"`
 
 	// Projects What the caller may do in the projects it holds a token for, by slug (the
 	// admin's rights, which cover every project, are not listed here). Public
 	// projects are readable by anyone besides.
 	Projects map[string]ProjectPermissions `json:"projects"`
 
-	// ReadAudit Read the audit log (admins).
-	ReadAudit bool `json:"readAudit"`
+	// ReadAudit Read the audit log (admins); absent means false.
+	ReadAudit *bool `json:"readAudit,omitempty"`
 }
 
 // PersonalToken defines model for PersonalToken.
