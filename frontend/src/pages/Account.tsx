@@ -4,7 +4,9 @@ import { useId, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { browserName, createToken, revokeSession, revokeToken, sessionsQuery, tokensQuery } from '../api/account';
 import { signOut, useMe, userOf } from '../api/me';
+import type { User } from '../api/client';
 import { useQuery } from '../api/query';
+import { loginHref, providersQuery } from '../api/session';
 import { ConfirmButton } from '../components/Confirm';
 import { Copy, ErrorText, Loading, Page, RelTime } from '../components/common';
 import '../components/forge.css';
@@ -173,6 +175,41 @@ function Tokens() {
   );
 }
 
+// Identities: the forge and OpenID Connect logins linked to the user, and a link
+// for each configured provider not linked yet (the server links the login when a
+// signed-in user comes back from /auth/{provider}/login?link=1).
+function Identities({ user }: { user: User }) {
+  const providers = useQuery(providersQuery()).data ?? [];
+  const linked = new Set(user.identities.map((i) => i.provider));
+  const open = providers.flatMap((p) => {
+    const href = loginHref(p);
+    return href && !linked.has(p.name) ? [{ ...p, href: `${href}${href.includes('?') ? '&' : '?'}link=1` }] : [];
+  });
+  if (user.identities.length === 0 && open.length === 0) return null;
+  return (
+    <section aria-labelledby="identities-h">
+      <h2 id="identities-h">Linked sign-ins</h2>
+      {user.identities.length === 0 ? <p className="muted">None yet.</p> : null}
+      <ul>
+        {user.identities.map((i) => (
+          <li key={`${i.provider}/${i.login}`}>
+            {providers.find((p) => p.name === i.provider)?.label ?? i.provider}: <span className="mono">{i.login}</span>
+          </li>
+        ))}
+      </ul>
+      {open.length > 0 ? (
+        <div className="row-actions">
+          {open.map((p) => (
+            <a key={p.name} className="button" href={p.href}>
+              Link {p.label || p.name}
+            </a>
+          ))}
+        </div>
+      ) : null}
+    </section>
+  );
+}
+
 export default function AccountPage() {
   const me = useMe();
   const user = userOf(me);
@@ -194,6 +231,7 @@ export default function AccountPage() {
       </p>
       <Sessions />
       <Tokens />
+      <Identities user={user} />
     </Page>
   );
 }
