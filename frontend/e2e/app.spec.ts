@@ -100,8 +100,10 @@ describe('aura web UI', () => {
     const c = await openContext(w, {}, null);
     const p = await newPage(c);
     await p.goto(`${w.web}/sign-in`);
+    // The token form is folded under the user name and password.
+    await p.locator('summary', { hasText: 'Sign in with a token' }).click();
     await p.fill('input[name=token]', 'AURA_ADMINKEY_not-a-real-one');
-    await p.click('button[type=submit]');
+    await p.click('form[aria-label="Sign in with a token"] button[type=submit]');
     await p.locator('form [role=alert]', { hasText: 'not accepted' }).waitFor();
     expect(await p.locator('header .signin').textContent()).toBe('Sign in');
     expect(await p.evaluate(() => localStorage.getItem('aura.token'))).toBeNull();
@@ -110,8 +112,9 @@ describe('aura web UI', () => {
     await p.getByText(XSS).first().waitFor();
 
     await p.goto(`${w.web}/sign-in`);
+    await p.locator('summary', { hasText: 'Sign in with a token' }).click();
     await p.fill('input[name=token]', projectToken);
-    await p.click('button[type=submit]');
+    await p.click('form[aria-label="Sign in with a token"] button[type=submit]');
     await p.locator('header .signin', { hasText: 'Signed in (project demo)' }).waitFor();
     await p.getByText(XSS).first().waitFor();
     await p.goto(`${w.web}/sign-in`);

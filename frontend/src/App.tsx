@@ -1,7 +1,6 @@
 // App is the route table: one page per route, deep-linkable as in Aura 0.4.
-import { Suspense } from 'react';
+import { lazy, Suspense } from 'react';
 import { BrowserRouter, Link, NavLink, Route, Routes } from 'react-router';
-import { kindText, useMe } from './api/me';
 import { Loading } from './components/common';
 import { ProjectsPage } from './pages/Projects';
 import { ProjectPage } from './pages/Project';
@@ -12,11 +11,15 @@ import { RunnersPage } from './pages/Runners';
 import { NewProjectPage } from './pages/NewProject';
 import { NewRunnerPage } from './pages/NewRunner';
 import { SignInPage } from './pages/SignIn';
+import { UserMenu } from './components/UserMenu';
 import JobPage from './pages/Job';
 import { AuditPage } from './pages/Audit';
 
+const AccountPage = lazy(() => import('./pages/Account'));
+const UsersPage = lazy(() => import('./pages/Users'));
+const InvitePage = lazy(() => import('./pages/Invite'));
+
 function Header() {
-  const me = useMe();
   return (
     <header className="top">
       <a className="skip" href="#main">
@@ -31,12 +34,9 @@ function Header() {
         </NavLink>
         <NavLink to="/queue">Queue</NavLink>
         <NavLink to="/runners">Runners</NavLink>
-        {me?.permissions.readAudit ? <NavLink to="/audit">Audit</NavLink> : null}
       </nav>
       <span className="grow" />
-      <NavLink to="/sign-in" className="signin">
-        {me && me.kind !== 'anonymous' ? `Signed in (${kindText(me)})` : 'Sign in'}
-      </NavLink>
+      <UserMenu />
     </header>
   );
 }
@@ -58,6 +58,10 @@ export function App() {
           <Route path="/new-runner" element={<NewRunnerPage />} />
           <Route path="/sign-in" element={<SignInPage />} />
           <Route path="/audit" element={<AuditPage />} />
+          <Route path="/signin" element={<SignInPage />} />
+          <Route path="/invite/:token" element={<InvitePage />} />
+          <Route path="/account" element={<AccountPage />} />
+          <Route path="/users" element={<UsersPage />} />
           <Route
             path="*"
             element={

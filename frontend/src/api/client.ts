@@ -12,6 +12,9 @@ export type EntitySummary = Schemas['EntitySummary'];
 export type Collection = Schemas['Collection'];
 export type Runner = Schemas['Runner'];
 export type ApiError = Schemas['Error'];
+export type User = Schemas['User'];
+export type Member = Schemas['Member'];
+export type Role = Member['role'];
 
 const TOKEN_KEY = 'aura.token';
 
@@ -44,7 +47,8 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: '' });
+// Same origin: the session cookie goes with every request (a pasted token besides).
+export const api = createClient<paths>({ baseUrl: '', credentials: 'same-origin' });
 api.use(auth);
 
 // errorText turns an API error answer into one sentence for the page.

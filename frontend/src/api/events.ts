@@ -12,6 +12,10 @@ import { token, type Schemas } from './client';
 export type LiveEvent = Schemas['Event'];
 type ClientMessage = Schemas['EventClientMessage'];
 
+// AUTH_LOST is the window event sent when the server closed the socket, as it
+// does when the caller's session or token stopped.
+export const AUTH_LOST = 'aura-auth-lost';
+
 export type EventFunc = (e: LiveEvent) => void;
 
 interface Sub {
@@ -89,8 +93,11 @@ function connect() {
         for (const t of e.topics) deliver(t, e);
     }
   };
-  socket.onclose = () => {
+  socket.onclose = (ev) => {
     if (ws !== socket) return;
+    // 4001: the session or token was revoked (or its user disabled). Any close
+    // but a slow reader's (4008) may be that: me.ts asks the server who we are now.
+    if (ev.code !== 4008) window.dispatchEvent(new Event(AUTH_LOST));
     ws = null;
     setOpen(false);
     attempt++;

@@ -1,7 +1,7 @@
 import { lazy, Suspense } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { collectionKeysQuery, entityKeysQuery } from '../api/entities';
-import { useMe } from '../api/me';
+import { mayReadMembers, useMe, type Me } from '../api/me';
 import { projectQuery } from '../api/projects';
 import { useQuery } from '../api/query';
 import { BuildsList } from '../components/Builds';
@@ -11,9 +11,11 @@ import '../components/forge.css';
 // The admin's tabs load on demand: most visitors never see them.
 const IntegrationsTab = lazy(() => import('./Integrations'));
 const SecretsTab = lazy(() => import('./Secrets'));
+const MembersTab = lazy(() => import('./Members'));
 
 const TABS = [
   ['jobs', 'Jobs'],
+  ['members', 'Members'],
   ['integrations', 'Integrations'],
   ['secrets', 'Secrets'],
 ] as const;
@@ -21,10 +23,10 @@ type Tab = (typeof TABS)[number][0];
 
 // ProjectTabs links the project's sections; the tab is in the query
 // (?tab=integrations), so it is deep-linkable and no entity key is shadowed.
-function ProjectTabs({ tab, base }: { tab: Tab; base: string }) {
+function ProjectTabs({ tab, base, shown }: { tab: Tab; base: string; shown: readonly Tab[] }) {
   return (
     <nav className="tabs" aria-label="Project sections">
-      {TABS.map(([t, label]) => (
+      {TABS.filter(([t]) => shown.includes(t)).map(([t, label]) => (
         <Link key={t} to={t === 'jobs' ? base : `${base}?tab=${t}`} aria-current={t === tab ? 'page' : undefined}>
           {label}
         </Link>
@@ -33,14 +35,20 @@ function ProjectTabs({ tab, base }: { tab: Tab; base: string }) {
   );
 }
 
+// shownTabs are the tabs me may use: Members for whoever may read the project's
+// members (viewer and up), integrations and secrets for its managers.
+export function shownTabs(me: Me | undefined, project: string): Tab[] {
+  const manage = !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
+  return TABS.map(([t]) => t).filter((t) => t === 'jobs' || (t === 'members' ? mayReadMembers(me, project) : manage));
+}
+
 export function ProjectPage() {
   const { project = '' } = useParams();
   const [search] = useSearchParams();
   const me = useMe();
-  // Tokens, secrets and integrations: whoever may manage this project.
-  const admin = !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
   const asked = search.get('tab');
   const tab: Tab = TABS.some(([t]) => t === asked) ? (asked as Tab) : 'jobs';
+  const shown = shownTabs(me, project);
   const p = useQuery(projectQuery(project));
   const entityKeys = useQuery(entityKeysQuery(project)).data?.items ?? [];
   const collectionKeys = useQuery(collectionKeysQuery(project)).data?.items ?? [];
@@ -57,14 +65,16 @@ export function ProjectPage() {
     >
       <ErrorText error={r.error} />
       {!r.data && !r.error ? <Loading /> : null}
-      {r.data && admin ? <ProjectTabs tab={tab} base={base} /> : null}
-      {r.data && tab !== 'jobs' && !admin ? (
+      {r.data && shown.length > 1 ? <ProjectTabs tab={tab} base={base} shown={shown} /> : null}
+      {r.data && !shown.includes(tab) ? (
         <p>
-          Only the admin token manages a project's {tab}. <Link to="/sign-in">Sign in</Link> with it.
+          Only the project's {tab === 'members' ? 'members see its members' : `maintainers manage its ${tab}`}. <Link to="/signin">Sign in</Link>.
         </p>
       ) : null}
-      {r.data && admin && tab !== 'jobs' ? (
-        <Suspense fallback={<Loading />}>{tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}</Suspense>
+      {r.data && tab !== 'jobs' && shown.includes(tab) ? (
+        <Suspense fallback={<Loading />}>
+          {tab === 'members' ? <MembersTab project={project} /> : tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}
+        </Suspense>
       ) : null}
       {r.data && tab === 'jobs' ? <BuildsList project={project} /> : null}
       {r.data && tab === 'jobs' ? (
