@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,4 +261,46 @@ func TestCLICompletionScripts(t *testing.T) {
 		}
 	}
 	runCLI(t, env, "completion", "powershell").requireCode(t, 2)
+}
+
+func TestCLIApprovesAForkPullRequest(t *testing.T) {
+	s := startServer(t)
+	token := s.project("web")
+	env := cliEnv(t, s.url, token)
+	// A gitea delivery of a pull request from a fork: its build waits for approval.
+	var in struct {
+		ID     int64
+		Secret string
+	}
+	s.call("POST", "/api/v1/projects/web/integrations", s.admin, map[string]any{"kind": "gitea", "repository": "example/example",
+		"jobs": []map[string]any{{"name": "build", "cmd": "make", "tag": "linux"}}}, &in, 201)
+	body, err := os.ReadFile("../internal/integrations/testdata/webhooks/gitea/pull_request-opened.json")
+	require.NoError(t, err)
+	mac := hmac.New(sha256.New, []byte(in.Secret))
+	mac.Write(body)
+	req, err := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/hooks/%d", s.url, in.ID), bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Gitea-Event", "pull_request")
+	req.Header.Set("X-Gitea-Signature", hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var res struct{ Jobs []int64 }
+	require.NoError(t, jsonDecode(resp, &res))
+	resp.Body.Close()
+	require.Len(t, res.Jobs, 2, "the approval gate and the build")
+	build := strconv.FormatInt(res.Jobs[1], 10)
+
+	waiting := runCLI(t, env, "jobs", "--status", "waiting").requireCode(t, 0)
+	require.Contains(t, waiting.stdout, "waits for approval")
+	r := runCLI(t, env, "approve", "--json", build).requireCode(t, 0)
+	var gate struct {
+		ID     int64
+		Status string
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &gate))
+	require.Equal(t, res.Jobs[0], gate.ID)
+	require.Equal(t, "succeeded", gate.Status)
+	require.Equal(t, "queued", s.job(res.Jobs[1]).Status)
+	runCLI(t, env, "approve", build).requireCode(t, 6)
 }
