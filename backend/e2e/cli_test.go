@@ -304,3 +304,31 @@ func TestCLIApprovesAForkPullRequest(t *testing.T) {
 	require.Equal(t, "queued", s.job(res.Jobs[1]).Status)
 	runCLI(t, env, "approve", build).requireCode(t, 6)
 }
+
+// TestCLILogFollowsAcrossAServerRestart: the server stops and comes back while
+// aura log -f follows a job; the follower reconnects and prints every line once.
+func TestCLILogFollowsAcrossAServerRestart(t *testing.T) {
+	s := startServer(t)
+	token := s.project("web")
+	startRunner(t, s, "r1", "--tag", "linux")
+	env := cliEnv(t, s.url, token)
+	j := s.submit(token, map[string]any{"cmd": `for i in $(seq 1 60); do echo "line $i of the job"; sleep 0.05; done`})
+	s.waitStatus(j.ID, 10*time.Second, "running")
+	follow := exec.Command(filepath.Join(binDir, "aura"), "log", "-f", strconv.FormatInt(j.ID, 10))
+	follow.Env = env
+	out := &logBuffer{}
+	var errb bytes.Buffer
+	follow.Stdout, follow.Stderr = out, &errb
+	require.NoError(t, follow.Start())
+	t.Cleanup(func() { _ = follow.Process.Kill() })
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "line 10 of the job") }, 10*time.Second, 10*time.Millisecond)
+	s.stop()
+	time.Sleep(1500 * time.Millisecond)
+	s.start()
+	require.NoError(t, follow.Wait(), "stderr: %s", &errb)
+	var want strings.Builder
+	for i := 1; i <= 60; i++ {
+		fmt.Fprintf(&want, "line %d of the job\n", i)
+	}
+	require.Equal(t, want.String(), out.String())
+}

@@ -148,8 +148,7 @@ func (f *follower) run(ctx context.Context, j Job) (string, error) {
 		if status != "" || ctx.Err() != nil {
 			return status, err
 		}
-		var ee *exitError
-		if errors.As(err, &ee) {
+		if !transient(err) {
 			return "", err
 		}
 		failures++
@@ -319,4 +318,18 @@ func (f *follower) finish(ctx context.Context, j Job) (string, error) {
 	}
 	f.have = end
 	return j.Status, nil
+}
+
+// transient reports whether err may pass when the socket is opened again: a
+// broken connection or an unavailable server, not a refusal.
+func transient(err error) bool {
+	var ee *exitError
+	var ae *apiError
+	switch {
+	case errors.As(err, &ee):
+		return false
+	case errors.As(err, &ae):
+		return ae.exitCode() == ExitUnreachable
+	}
+	return true
 }
