@@ -22,22 +22,7 @@ func (c *command) runners(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var l struct {
-		Items []struct {
-			ID          int64      `json:"id"`
-			Name        string     `json:"name"`
-			Tags        []string   `json:"tags"`
-			LastCheckIn *time.Time `json:"lastCheckIn"`
-			Version     string     `json:"version"`
-			CurrentJobs []struct {
-				ID        int64  `json:"id"`
-				Name      string `json:"name"`
-				Project   string `json:"project"`
-				EntityKey string `json:"entityKey"`
-				EntityVal string `json:"entityVal"`
-			} `json:"currentJobs"`
-		} `json:"items"`
-	}
+	var l runnerList
 	raw, err := cl.get(ctx, "/api/v1/runners", nil, &l)
 	if err != nil {
 		return err
@@ -59,4 +44,22 @@ func (c *command) runners(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, strings.Join(r.Tags, ","), seen, r.Version, strings.Join(running, ", "))
 	}
 	return w.Flush()
+}
+
+// runnerList is the API's RunnerList, as far as the command line shows it.
+type runnerList struct {
+	Items []struct {
+		ID          int64      `json:"id"`
+		Name        string     `json:"name"`
+		Tags        []string   `json:"tags"`
+		LastCheckIn *time.Time `json:"lastCheckIn"`
+		Version     string     `json:"version"`
+		CurrentJobs []struct {
+			ID        int64  `json:"id"`
+			Name      string `json:"name"`
+			Project   string `json:"project"`
+			EntityKey string `json:"entityKey"`
+			EntityVal string `json:"entityVal"`
+		} `json:"currentJobs"`
+	} `json:"items"`
 }
