@@ -94,6 +94,14 @@ func TestCLILogFollowsARunningJobToItsEnd(t *testing.T) {
 	// --color always keeps the colours (only them).
 	coloured := runCLI(t, env, "log", "--color", "always", strconv.FormatInt(j.ID, 10)).requireCode(t, 0)
 	require.Equal(t, "\x1b[31mred\x1b[0m before\nafter\ndone\n", coloured.stdout)
+	// On a terminal (a pty from script(1)) colours pass by default.
+	if script, err := exec.LookPath("script"); err == nil {
+		cmd := exec.Command(script, "-qec", filepath.Join(binDir, "aura")+" log -f "+strconv.FormatInt(j.ID, 10), "/dev/null")
+		cmd.Env = env
+		out, err := cmd.Output()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "\x1b[31mred\x1b[0m before")
+	}
 
 	// A failing job: aura log -f exits 1 and prints the log up to the end.
 	failing := runCLI(t, env, "submit", "--entity", "commit/abc", "--name", "test", "--tag", "linux",
