@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 )
 
 // Exit codes a script can rely on.
@@ -123,14 +122,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = c.completion(args[1:])
 	}
 	code := exitCode(err)
-	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errSilent) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) && err.Error() != "" {
 		fmt.Fprintln(env.Stderr, "aura "+args[0]+":", err)
 	}
 	return code
 }
-
-// errSilent ends a command with its exit code and nothing more to say.
-var errSilent = errors.New("")
 
 // command holds what every subcommand shares.
 type command struct {
@@ -148,7 +144,9 @@ func (c *command) flagSet(name, usage string, co *common) *flag.FlagSet {
 	fs.SetOutput(c.env.Stderr)
 	fs.StringVar(&co.url, "url", "", "the server (default $AURA_URL, then the file aura login writes)")
 	fs.StringVar(&co.token, "token", "", "the token (default $AURA_TOKEN, then the file aura login writes)")
-	fs.BoolVar(&co.json, "json", false, "print the server's JSON answer as it is")
+	if name != "log" { // a log is bytes, not JSON
+		fs.BoolVar(&co.json, "json", false, "print the server's JSON answer as it is")
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: aura %s %s\n\nflags:\n", name, usage)
 		fs.PrintDefaults()
@@ -165,7 +163,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, exitf(ExitUsage, "%s", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+			return nil, exitf(ExitUsage, "") // the flag package has said what is wrong
 		}
 		if fs.NArg() == 0 {
 			return pos, nil

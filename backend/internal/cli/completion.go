@@ -8,7 +8,7 @@ import (
 
 // commandFlags lists each client command's flags, for the completion scripts.
 var commandFlags = map[string][]string{
-	"login":      {"--token", "--json"},
+	"login":      {},
 	"jobs":       {"--project", "--status", "--tag", "--entity", "--collection", "--limit"},
 	"builds":     {"--collection", "--status", "--author", "--limit", "--before"},
 	"log":        {"-f", "--follow", "--color", "--attempt"},
@@ -28,8 +28,9 @@ func flagsOf(cmd string) []string {
 		return []string{"bash", "zsh", "fish"}
 	}
 	f := append([]string{}, commandFlags[cmd]...)
-	if cmd != "login" {
-		f = append(f, "--url", "--token", "--json")
+	f = append(f, "--url", "--token")
+	if cmd != "log" {
+		f = append(f, "--json")
 	}
 	sort.Strings(f)
 	return f

@@ -39,9 +39,6 @@ func (c *command) log(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if co.json {
-		return usagef("--json does not apply to a log (its bytes are printed as they are; see aura jobs --json)")
-	}
 	var keep bool
 	switch *colour {
 	case "auto":
