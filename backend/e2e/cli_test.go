@@ -120,6 +120,7 @@ func TestCLILogFollowsARunningJobToItsEnd(t *testing.T) {
 		"--cmd", "echo started; sleep 60").requireCode(t, 0).stdout)
 	slowID, err := strconv.ParseInt(slow, 10, 64)
 	require.NoError(t, err)
+	var ee *exec.ExitError
 	s.waitStatus(slowID, 20*time.Second, "running")
 	follow = exec.Command(filepath.Join(binDir, "aura"), "log", "-f", slow)
 	follow.Env = env
@@ -127,9 +128,20 @@ func TestCLILogFollowsARunningJobToItsEnd(t *testing.T) {
 	follow.Stdout = out
 	require.NoError(t, follow.Start())
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "started") }, 20*time.Second, 10*time.Millisecond)
+	// Ctrl-C ends a follower (130), not the job.
+	interrupted := exec.Command(filepath.Join(binDir, "aura"), "log", "-f", slow)
+	interrupted.Env = env
+	iout := &logBuffer{}
+	interrupted.Stdout = iout
+	require.NoError(t, interrupted.Start())
+	require.Eventually(t, func() bool { return strings.Contains(iout.String(), "started") }, 20*time.Second, 10*time.Millisecond)
+	require.NoError(t, interrupted.Process.Signal(os.Interrupt))
+	err = interrupted.Wait()
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 130, ee.ExitCode())
+	require.Equal(t, "running", s.job(slowID).Status)
 	runCLI(t, env, "cancel", slow).requireCode(t, 0)
 	err = follow.Wait()
-	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 7, ee.ExitCode())
 }

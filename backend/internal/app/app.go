@@ -91,7 +91,7 @@ client commands (with AURA_URL and AURA_TOKEN, or aura login; -h on each):
   completion bash|zsh|fish  print a shell completion script
 
 exit codes: 0 ok, 1 job failed, 2 usage, 3 not found, 4 not allowed,
-5 server unreachable, 6 conflict, 7 job cancelled, 8 other error`
+5 server unreachable, 6 conflict, 7 job cancelled, 8 other error, 130 interrupted`
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config

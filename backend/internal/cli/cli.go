@@ -121,6 +121,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	case "completion":
 		err = c.completion(args[1:])
 	}
+	if err != nil && ctx.Err() != nil {
+		return 130 // interrupted (Ctrl-C), as a shell reports it
+	}
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, flag.ErrHelp) && err.Error() != "" {
 		fmt.Fprintln(env.Stderr, "aura "+args[0]+":", err)

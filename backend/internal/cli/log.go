@@ -70,6 +70,13 @@ func (c *command) log(ctx context.Context, args []string) error {
 		_, err := cl.copyLog(ctx, out, id, a, 0)
 		return err
 	}
+	if !ended(j.Status) && j.Status != "running" {
+		msg := fmt.Sprintf("aura log: job %d is %s", id, j.Status)
+		if n := note(j); n != "" {
+			msg += ": " + n
+		}
+		fmt.Fprintln(c.env.Stderr, msg)
+	}
 	f := &follower{cl: cl, out: out, stderr: c.env.Stderr, id: id, attempt: j.Attempt}
 	status, err := f.run(ctx, j)
 	if err != nil {
