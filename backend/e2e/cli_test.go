@@ -254,6 +254,15 @@ func TestCLICommandsAgainstARealServer(t *testing.T) {
 	runCLI(t, noEnv, "jobs").requireCode(t, 2)
 	login := runCLI(t, append(noEnv, "AURA_TOKEN="+s.admin), "login", s.url).requireCode(t, 0)
 	require.Contains(t, login.stdout, "admin")
+	var home string // the last HOME= wins
+	for _, e := range noEnv {
+		if h, ok := strings.CutPrefix(e, "HOME="); ok {
+			home = h
+		}
+	}
+	fi, err := os.Stat(filepath.Join(home, ".config", "aura", "config"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "only its owner reads the token")
 	runCLI(t, noEnv, "jobs").requireCode(t, 0)
 	runCLI(t, adminEnv, "cancel", firstID).requireCode(t, 0)
 }

@@ -109,8 +109,21 @@ func (c *command) login(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	data := fmt.Sprintf("url=%s\ntoken=%s\n", cl.base, token)
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+	// A new file, renamed over the old one: the token is never readable by
+	// others, whatever mode an older file had.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = fmt.Fprintf(tmp, "url=%s\ntoken=%s\n", cl.base, token)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	if co.json {
