@@ -111,6 +111,13 @@ func TestCLILogFollowsARunningJobToItsEnd(t *testing.T) {
 	require.Equal(t, "broken\n", r.stdout)
 	require.Contains(t, r.stderr, "failed")
 
+	// submit -f: submits, follows, and exits with the job's result.
+	sf := runCLI(t, env, "submit", "-f", "--entity", "commit/abc", "--name", "lint", "--tag", "linux",
+		"--cmd", "echo linted; exit 2").requireCode(t, 1)
+	require.Equal(t, "linted\n", sf.stdout)
+	require.Contains(t, sf.stderr, "submitted job")
+	runCLI(t, env, "submit", "-f", "--entity", "commit/abc", "--name", "ok", "--tag", "linux", "--cmd", "echo fine").requireCode(t, 0)
+
 	// A job that has already ended: its log and its result at once.
 	runCLI(t, env, "log", "-f", id).requireCode(t, 1)
 	runCLI(t, env, "log", "-f", strconv.FormatInt(j.ID, 10)).requireCode(t, 0)

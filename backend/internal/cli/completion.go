@@ -15,7 +15,7 @@ var commandFlags = map[string][]string{
 	"retry":      {},
 	"cancel":     {},
 	"approve":    {},
-	"submit":     {"--project", "--entity", "--entity-key", "--entity-val", "--title", "--name", "--cmd", "--tag", "--env", "--secret-env", "--collection", "--after", "--earliest-start", "--delay", "--timeout", "--priority", "--max-attempts"},
+	"submit":     {"--project", "--entity", "--entity-key", "--entity-val", "--title", "--name", "--cmd", "--tag", "--env", "--secret-env", "--collection", "--after", "--earliest-start", "--delay", "--timeout", "--priority", "--max-attempts", "-f"},
 	"runners":    {},
 	"completion": {},
 }

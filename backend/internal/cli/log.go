@@ -61,8 +61,8 @@ func (c *command) log(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := newEscapeFilter(c.env.Stdout, keep)
 	if !*follow {
+		out := newEscapeFilter(c.env.Stdout, keep)
 		a := j.Attempt
 		if *attempt != 0 {
 			a = *attempt
@@ -70,20 +70,26 @@ func (c *command) log(ctx context.Context, args []string) error {
 		_, err := cl.copyLog(ctx, out, id, a, 0)
 		return err
 	}
+	return c.follow(ctx, cl, j, keep)
+}
+
+// follow prints job j's log live until it ends and returns the job's result as
+// an *exitError (nil when it succeeded).
+func (c *command) follow(ctx context.Context, cl *client, j Job, colour bool) error {
 	if !ended(j.Status) && j.Status != "running" {
-		msg := fmt.Sprintf("aura log: job %d is %s", id, j.Status)
+		msg := fmt.Sprintf("aura: job %d is %s", j.ID, j.Status)
 		if n := note(j); n != "" {
 			msg += ": " + n
 		}
 		fmt.Fprintln(c.env.Stderr, msg)
 	}
-	f := &follower{cl: cl, out: out, stderr: c.env.Stderr, id: id, attempt: j.Attempt}
+	f := &follower{cl: cl, out: newEscapeFilter(c.env.Stdout, colour), stderr: c.env.Stderr, id: j.ID, attempt: j.Attempt}
 	status, err := f.run(ctx, j)
 	if err != nil {
 		return err
 	}
 	if code := jobExit(status); code != ExitOK {
-		return exitf(code, "job %d %s", id, status)
+		return exitf(code, "job %d %s", j.ID, status)
 	}
 	return nil
 }

@@ -42,7 +42,8 @@ func (l *idList) Set(v string) error {
 
 const submitUsage = `--project P --entity KEY/VAL --name NAME --cmd CMD --tag TAG [flags]
 
-Submits a job with a project token (or the admin token) and prints its id.
+Submits a job with a project token (or the admin token) and prints its id;
+with -f it prints the job's log instead, live, and exits with its result.
 The flags are those of aura-runner submit; --entity KEY/VAL stands for its
 --entity-key and --entity-val.`
 
@@ -88,12 +89,16 @@ func (c *command) submit(ctx context.Context, args []string) error {
 	timeout := fs.Duration("timeout", 0, "stop the job after this long (server default: 1h)")
 	fs.IntVar(&b.Priority, "priority", 0, "higher runs first, from -1000 to 1000")
 	fs.IntVar(&b.MaxAttempts, "max-attempts", 0, "how often to run the job when its runner is lost (server default: 3)")
+	follow := fs.Bool("f", false, "follow the job's log until it ends, as aura log -f does, and exit with its result")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q (quote the command and give it with --cmd)", pos[0])
+	}
+	if *follow && co.json {
+		return usagef("give -f or --json, not both")
 	}
 	if *entity != "" {
 		k, v, ok := strings.Cut(*entity, "/")
@@ -149,6 +154,10 @@ func (c *command) submit(ctx context.Context, args []string) error {
 	raw, err := cl.send(ctx, http.MethodPost, "/api/v1/jobs", nil, b, &j)
 	if err != nil {
 		return err
+	}
+	if *follow {
+		fmt.Fprintf(c.env.Stderr, "aura: submitted job %d\n", j.ID)
+		return c.follow(ctx, cl, j, c.env.Terminal)
 	}
 	if co.json {
 		return c.printJSON(raw)
