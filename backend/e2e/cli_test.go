@@ -237,6 +237,7 @@ func TestCLICommandsAgainstARealServer(t *testing.T) {
 		require.Contains(t, r.stderr, "999999", cmd)
 	}
 	runCLI(t, env, "log", "-f", "999999").requireCode(t, 3)
+	runCLI(t, env, "log", "--attempt", "5", firstID).requireCode(t, 3)
 
 	// A wrong token: 4, with a message that says what to do.
 	bad := cliEnv(t, s.url, "AURA_PROJECTKEY_web-wrong")

@@ -64,6 +64,9 @@ func (c *command) log(ctx context.Context, args []string) error {
 	if !*follow {
 		out := newEscapeFilter(c.env.Stdout, keep)
 		a := j.Attempt
+		if *attempt > j.Attempt {
+			return exitf(ExitNotFound, "job %d has had %d attempt(s), not %d", id, j.Attempt, *attempt)
+		}
 		if *attempt != 0 {
 			a = *attempt
 		}
