@@ -157,7 +157,11 @@ func (f *follower) run(ctx context.Context, j Job) (string, error) {
 	}
 	failures := 0
 	for {
+		start := time.Now()
 		status, err := f.session(ctx)
+		if time.Since(start) > time.Minute {
+			failures = 0 // a socket that served a while is not a failure in a row
+		}
 		if status != "" || ctx.Err() != nil {
 			return status, err
 		}
@@ -191,6 +195,9 @@ func (f *follower) session(ctx context.Context) (string, error) {
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			return "", exitf(ExitNotAllowed, "the server refused the token for the event stream (%s)", resp.Status)
+		}
+		if resp != nil && resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
+			return "", exitf(ExitError, "the server refused the event stream (%s)", resp.Status)
 		}
 		return "", fmt.Errorf("cannot open the event stream: %w", err)
 	}
