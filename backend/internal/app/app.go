@@ -24,6 +24,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/blob"
+	"github.com/aura-ci/aura/backend/internal/cli"
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
@@ -42,6 +43,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
+	}
+	if cli.IsCommand(args[0]) {
+		return cli.Run(ctx, args, cli.OSEnv(stdout, stderr))
 	}
 	var err error
 	switch args[0] {
@@ -75,7 +79,20 @@ commands:
   serve                  run the server (aura serve -h lists its flags)
   migrate up|down|version  manage the database schema
   secrets rotate         re-seal every stored secret under a new server key
-  version                print the version`
+  version                print the version
+
+client commands (with AURA_URL and AURA_TOKEN, or aura login; -h on each):
+  login URL              check a token and save it with the URL
+  jobs                   list jobs: the queue, an entity's, a collection's
+  builds PROJECT         list a project's builds
+  log [-f] JOB           print a job's log; -f follows it and exits with its result
+  retry|cancel|approve JOB…  act on jobs
+  submit                 submit a job (the flags of aura-runner submit)
+  runners                list runners and what they run
+  completion bash|zsh|fish  print a shell completion script
+
+exit codes: 0 ok, 1 job failed, 2 usage, 3 not found, 4 not allowed,
+5 server unreachable, 6 conflict, 7 job cancelled, 8 other error, 130 interrupted`
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
