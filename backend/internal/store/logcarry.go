@@ -26,6 +26,7 @@ type logCarry struct {
 	hashState []byte
 	mask      []string // the extra values the forms were made with
 	forms     [][]byte
+	match     *matcher // finds the forms
 	tail      []byte // the stored last bytes, at most back()
 }
 

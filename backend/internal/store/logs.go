@@ -112,7 +112,8 @@ func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAp
 		if err != nil {
 			return err
 		}
-		data, tail, err := maskChunk(ctx, tx, j.LogLength, p, forms, raw)
+		match := newMatcher(forms)
+		data, tail, err := maskChunk(ctx, tx, j.LogLength, p, match, raw)
 		if err != nil {
 			return err
 		}
@@ -148,7 +149,7 @@ func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAp
 		}
 		if j.Status == StatusRunning && !truncated && startedAt != nil && tail != nil {
 			next = &logCarry{startedAt: *startedAt, claims: j.Claims, length: end, hashState: state,
-				mask: slices.Clone(p.Mask), forms: forms, tail: tail}
+				mask: slices.Clone(p.Mask), forms: forms, match: match, tail: tail}
 		}
 		return nil
 	})
@@ -180,7 +181,7 @@ func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams) (*LogA
 	}
 	h.Write(p.Data)
 	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
-	data := maskedCopy(p.Data, c.forms)
+	data := maskedCopy(p.Data, c.match)
 	payload := string(event.Marshal(event.Log{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
 	cancel, held, err := s.appendCarriedBatch(ctx, p, c, data, end, state, payload)
 	if err != nil || !held {
@@ -366,7 +367,8 @@ func trimLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, head, kee
 // ending in the next chunk may begin in (nil when unknown). A form that began in
 // the stored tail and ends in raw is masked in both: the stored chunks it covers
 // are rewritten. raw is not changed.
-func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams, forms [][]byte, raw []byte) ([]byte, []byte, error) {
+func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams, match *matcher, raw []byte) ([]byte, []byte, error) {
+	forms := match.forms
 	back := longestForm(forms) - 1
 	if back <= 0 {
 		return raw, []byte{}, nil
@@ -374,7 +376,7 @@ func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams,
 	if length == 0 || !continuesForm(raw, forms) {
 		// No form can straddle the border: spare the append a read of the tail
 		// unless the chunk is too short to be the next one's.
-		data := maskedCopy(raw, forms)
+		data := maskedCopy(raw, match)
 		if len(data) >= back || length == 0 {
 			return data, carryTail(nil, data, back), nil
 		}
@@ -397,7 +399,7 @@ func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams,
 		return nil, nil, interpret(err, "mask log")
 	}
 	if len(tail) == 0 {
-		data := maskedCopy(raw, forms)
+		data := maskedCopy(raw, match)
 		return data, nil, nil
 	}
 	start := max(tail[0].off, length-int64(back))
@@ -408,7 +410,7 @@ func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams,
 	}
 	stored := len(buf)
 	if stored != int(length-start) {
-		return maskedCopy(raw, forms), nil, nil // a gap (the log limit): no carry
+		return maskedCopy(raw, match), nil, nil // a gap (the log limit): no carry
 	}
 	buf = append(buf, raw...)
 	if !maskForms(buf, forms) {
