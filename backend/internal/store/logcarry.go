@@ -27,7 +27,7 @@ type logCarry struct {
 	mask      []string // the extra values the forms were made with
 	forms     [][]byte
 	match     *matcher // finds the forms
-	tail      []byte // the stored last bytes, at most back()
+	tail      []byte   // the stored last bytes, at most back()
 }
 
 // back is how many stored bytes a form ending in the next chunk may begin in.
