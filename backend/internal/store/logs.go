@@ -179,11 +179,23 @@ func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams) (*LogA
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.hashState); err != nil {
 		return nil, false, nil
 	}
-	h.Write(p.Data)
-	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
-	data := maskedCopy(p.Data, c.match)
+	// The checksum is computed beside the masking and the sending, on the other
+	// core, so the database starts on the first row at once; appendCarriedBatch
+	// waits for it before the statement that stores it (and before it returns,
+	// so p.Data is not read after).
+	hashed := make(chan []byte, 1)
+	hash := func() {
+		h.Write(p.Data)
+		state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+		hashed <- state
+	}
+	if len(p.Data) >= logRowMax {
+		go hash()
+	} else {
+		hash()
+	}
 	payload := string(event.Marshal(event.Log{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
-	cancel, held, err := s.appendCarriedBatch(ctx, p, c, data, end, state, payload)
+	cancel, held, data, state, err := s.appendCarriedBatch(ctx, p, c, end, hashed, payload)
 	if err != nil || !held {
 		s.carries.drop(key)
 		return nil, false, err
@@ -214,14 +226,31 @@ func logRows(data []byte) iter.Seq2[int64, []byte] {
 	}
 }
 
-// appendCarriedBatch stores data at p.Offset in one round trip and one
-// implicit transaction (a pipeline ending in one Sync): the first statement
+// appendCarriedBatch stores p.Data, its secrets masked, at p.Offset in one
+// round trip and one implicit transaction (a pipeline ending in one Sync): the first statement
 // locks the job row if the carry still describes it (held), and every later
 // one repeats the check, so a stale carry writes nothing. It speaks the
 // protocol itself so that each row goes out as it is (pgx's batch copies a
 // value twice into buffers it grows and drops for every statement, and
 // collecting that garbage cost the server as much as the rest of the append).
-func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *logCarry, data []byte, end int64, state []byte, event string) (cancel, held bool, err error) {
+//
+// Each row is looked over for secrets just before it is sent, so the database
+// stores one row while the server looks at the next. The look at a row reaches
+// into the next by the longest form less one, so it sees every occurrence that
+// begins in the row whole: a row sent is final. Where one occurs, the whole
+// rest is masked in a copy (data); the rows before it had none to mask.
+// hashed gives the log's checksum state with the chunk; it is waited for
+// whatever happens.
+func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *logCarry, end int64, hashed <-chan []byte, event string) (cancel, held bool, data, state []byte, err error) {
+	var hashState []byte
+	var waited bool
+	wait := func() []byte {
+		if !waited {
+			hashState, waited = <-hashed, true
+		}
+		return hashState
+	}
+	defer wait()
 	const guard = `id = $1::bigint AND attempt = $2::int AND ($3::bigint = 0 OR runner_id = $3::bigint)
 		AND status = 'running' AND started_at = $4::timestamptz AND log_length = $5::bigint AND NOT log_truncated
 		AND claims = $6::int`
@@ -235,13 +264,13 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		SELECT pg_notify($9::text, $10::text) FROM job`
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return false, false, interpret(err, "append log")
+		return false, false, nil, nil, interpret(err, "append log")
 	}
 	defer conn.Release()
 	prepared := map[string]*pgconn.StatementDescription{}
 	for name, sql := range map[string]string{"aura_log_lock": qLock, "aura_log_chunk": qChunk, "aura_log_job": qJob} {
 		if prepared[name], err = conn.Conn().Prepare(ctx, name, sql); err != nil {
-			return false, false, interpret(err, "append log")
+			return false, false, nil, nil, interpret(err, "append log")
 		}
 	}
 	tm := conn.Conn().TypeMap()
@@ -280,13 +309,20 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		return pl.Flush()
 	}
 	err = send("aura_log_lock")
-	for at, row := range logRows(data) {
-		if err == nil {
-			err = send("aura_log_chunk", p.Offset+at, row)
+	data = p.Data
+	back, masked := c.back(), false
+	for at, row := range logRows(p.Data) {
+		if err != nil {
+			break
 		}
+		if look := data[at:min(int(at)+len(row)+back, len(data))]; !masked && c.match.occurs(look) {
+			data, masked = bytes.Clone(data), true
+			maskForms(data[at:], c.forms)
+		}
+		err = send("aura_log_chunk", p.Offset+at, data[at:at+int64(len(row))])
 	}
 	if err == nil {
-		err = send("aura_log_job", end, state, ChannelEvents, event)
+		err = send("aura_log_job", end, wait(), ChannelEvents, event)
 	}
 	if err == nil {
 		err = pl.Sync()
@@ -313,9 +349,9 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		err = cerr
 	}
 	if err != nil {
-		return false, false, interpret(err, "append log")
+		return false, false, nil, nil, interpret(err, "append log")
 	}
-	return cancel, held, nil
+	return cancel, held, data, wait(), nil
 }
 
 // logForms opens the job's secrets and returns every form of them and of the

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -98,4 +99,47 @@ func TestLogMaskAcrossServers(t *testing.T) {
 	j, err := a.JobGet(ctx, h.JobID)
 	require.NoError(t, err)
 	require.False(t, j.LogMismatch, "the checksum of the bytes as received holds across servers")
+}
+
+// TestLogMaskLargeChunks: chunks of several rows take the carried path, which
+// looks each row over just before sending it. A secret in a later row, one
+// straddling two rows, one at the very end and one split across two chunks are
+// all masked; offsets, the stored bytes and the checksum of the bytes as
+// received hold.
+func TestLogMaskLargeChunks(t *testing.T) {
+	t.Parallel()
+	const secret = "pa55word/with+url&chars"
+	a, _, h := twoServers(t, secret)
+	ctx := context.Background()
+	const row = 256 << 10 // the rows a chunk is stored in
+	line := []byte("compiling backend/internal/store/jobs.go ... ok\n")
+	log := bytes.Repeat(line, 3*(4*row+1000)/len(line))
+	put := func(at int) { copy(log[at:], secret) }
+	c1, c2, c3 := 1000, 1000+4*row+1000, 2*(4*row+1000)
+	put(c1 + 2*row - 5)             // the second chunk's first: straddling its second and third rows
+	put(c2 - len(secret))           // ending the second chunk
+	put(c2 + row + 1000)            // in the second row of the third chunk
+	put(c3 - 7)                     // split across the third and fourth chunks
+	put(c3 + 3*row + len(secret)*3) // in the last row of the fourth chunk
+	cuts := []int{0, c1, c2, c3, len(log)}
+	for i := range len(cuts) - 1 {
+		res, err := a.LogAppend(ctx, &store.LogAppendParams{Holder: h, Offset: int64(cuts[i]), Data: bytes.Clone(log[cuts[i]:cuts[i+1]])})
+		require.NoError(t, err)
+		require.EqualValues(t, cuts[i+1], res.Length)
+		if i > 0 && i < len(cuts)-2 {
+			require.EqualValues(t, cuts[i+1], a.LogCarryLength(h.JobID, 1), "the carried path")
+		}
+	}
+	var stored bytes.Buffer
+	require.NoError(t, a.LogCopy(ctx, &stored, &store.LogReadParams{JobID: h.JobID, Attempt: 1, End: int64(len(log))}))
+	want := bytes.ReplaceAll(log, []byte(secret), bytes.Repeat([]byte("*"), len(secret)))
+	require.Equal(t, len(log), stored.Len(), "masking keeps offsets")
+	require.True(t, bytes.Equal(want, stored.Bytes()), "every secret masked, nothing else")
+	sum := sha256.Sum256(log)
+	sha, n := hex.EncodeToString(sum[:]), int64(len(log))
+	_, err := a.JobComplete(ctx, &store.JobCompleteParams{Holder: h, ExitCode: 0, LogLength: &n, LogSHA256: &sha})
+	require.NoError(t, err)
+	j, err := a.JobGet(ctx, h.JobID)
+	require.NoError(t, err)
+	require.False(t, j.LogMismatch, "the checksum is of the bytes as received")
 }
