@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,61 @@ func TestLogMaskLargeChunks(t *testing.T) {
 	j, err := a.JobGet(ctx, h.JobID)
 	require.NoError(t, err)
 	require.False(t, j.LogMismatch, "the checksum is of the bytes as received")
+}
+
+// failingReader gives its bytes, then fails.
+type failingReader struct{ data []byte }
+
+func (r *failingReader) Read(b []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := copy(b, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestLogBodyStreamed: a chunk whose body is read as it is stored (a request
+// body of known length) is stored as one read whole would be; one whose body
+// fails after some rows went to the database stores nothing of it, so the
+// runner's retry of the same offset is stored whole, once.
+func TestLogBodyStreamed(t *testing.T) {
+	t.Parallel()
+	const secret = "pa55word/with+url&chars"
+	a, _, h := twoServers(t, secret)
+	ctx := context.Background()
+	line := []byte("compiling backend/internal/store/jobs.go ... ok\n")
+	log := bytes.Repeat(line, (1000+2*(3<<20))/len(line))
+	copy(log[1000+(1<<20):], secret)   // in the second chunk's fifth row
+	copy(log[1000+(3<<20)-4:], secret) // split across the second and third chunks
+	stream := func(from, to int, body io.Reader) (*store.LogAppendResult, error) {
+		return a.LogAppend(ctx, &store.LogAppendParams{Holder: h, Offset: int64(from), Body: body, Size: int64(to - from)})
+	}
+	res, err := stream(0, 1000, bytes.NewReader(log[:1000]))
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, res.Length)
+	// The second chunk's body fails two and a half rows in: nothing is stored.
+	_, err = stream(1000, 1000+3<<20, &failingReader{data: bytes.Clone(log[1000 : 1000+640<<10])})
+	var bodyErr *store.BodyError
+	require.ErrorAs(t, err, &bodyErr)
+	info, err := a.LogInfoGet(ctx, h.JobID, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, info.Length, "nothing of a failed body")
+	for _, cut := range [][2]int{{1000, 1000 + 3<<20}, {1000 + 3<<20, len(log)}} {
+		res, err := stream(cut[0], cut[1], bytes.NewReader(log[cut[0]:cut[1]]))
+		require.NoError(t, err)
+		require.EqualValues(t, cut[1], res.Length)
+	}
+	var stored bytes.Buffer
+	require.NoError(t, a.LogCopy(ctx, &stored, &store.LogReadParams{JobID: h.JobID, Attempt: 1, End: int64(len(log))}))
+	want := bytes.ReplaceAll(log, []byte(secret), bytes.Repeat([]byte("*"), len(secret)))
+	require.Equal(t, len(log), stored.Len())
+	require.True(t, bytes.Equal(want, stored.Bytes()), "stored once, masked")
+	sum := sha256.Sum256(log)
+	sha, n := hex.EncodeToString(sum[:]), int64(len(log))
+	_, err = a.JobComplete(ctx, &store.JobCompleteParams{Holder: h, ExitCode: 0, LogLength: &n, LogSHA256: &sha})
+	require.NoError(t, err)
+	j, err := a.JobGet(ctx, h.JobID)
+	require.NoError(t, err)
+	require.False(t, j.LogMismatch)
 }
