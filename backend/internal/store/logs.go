@@ -104,10 +104,11 @@ type LogAppendResult struct {
 // refused. Secret values are masked again (same length, so offsets hold) in case
 // the runner did not, also where one straddles two chunks. The log's checksum is
 // of the bytes as received, so `complete` checks the transfer. A log that
-// outgrows the limit fails its job. p.Data is never changed.
+// outgrows the limit fails its job. The bytes of p.Data are never changed (with
+// p.Body, p.Data is set to the bytes read).
 //
 // The chunk that continues what this server stored last for the attempt takes
-// one statement (logAppendCarried); any other (the first, one another server
+// one round trip (logAppendCarried), its rows sent as its body comes in; any other (the first, one another server
 // took over, a retry, a secret straddling the border, the limit) takes the
 // locked path, which reads what it needs from the database.
 func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
