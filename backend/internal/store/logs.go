@@ -352,8 +352,14 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		pl.SendQueryStatement(prepared[name], values, formats, []int16{pgtype.TextFormatCode})
 		return pl.Flush()
 	}
+	// A chunk still coming in goes in an explicit transaction, which a body
+	// that fails midway rolls back; one read whole (most are) in the implicit
+	// one of the pipeline, which spares small chunks two statements.
 	var bodyErr error
-	err = send("aura_log_begin")
+	explicit := in.have < len(in.data)
+	if explicit {
+		err = send("aura_log_begin")
+	}
 	if err == nil {
 		err = send("aura_log_lock")
 	}
@@ -376,7 +382,7 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		h.Write(in.data[at:rowEnd]) // the checksum is of the bytes as received
 	}
 	if err == nil && bodyErr == nil {
-		if err = send("aura_log_job", end, checksumState(h), ChannelEvents, event); err == nil {
+		if err = send("aura_log_job", end, checksumState(h), ChannelEvents, event); err == nil && explicit {
 			err = send("aura_log_commit")
 		}
 	} else if err == nil {
@@ -385,15 +391,20 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 	if err == nil {
 		err = pl.Sync()
 	}
-	// The answers: BEGIN's, the lock's row (if held), then each statement's, then the sync.
-	for i := -1; err == nil; i++ {
+	// The answers: BEGIN's (if sent), the lock's row (if held), then each
+	// statement's, then the sync.
+	lock := 0
+	if explicit {
+		lock = 1
+	}
+	for i := 0; err == nil; i++ {
 		var res any
 		if res, err = pl.GetResults(); err != nil || res == nil {
 			break
 		}
 		if rr, ok := res.(*pgconn.ResultReader); ok {
 			for rr.NextRow() {
-				if i == 0 {
+				if i == lock {
 					held, cancel = true, string(rr.Values()[0]) == "t"
 				}
 			}
