@@ -147,10 +147,10 @@ func newTier(anchor int, forms [][]byte) *tier {
 	for _, f := range forms {
 		stride = min(stride, len(f)-anchor+1)
 	}
-	// A table a sixteenth full at most, so a chunk without secrets rarely
-	// compares: 2^12 to 2^20 bits.
+	// A table a sixty-fourth full at most, so a chunk without secrets rarely
+	// compares (build output repeats itself): 2^12 to 2^20 bits.
 	size := 1 << 12
-	for size < 16*stride*len(forms) && size < 1<<20 {
+	for size < 64*stride*len(forms) && size < 1<<20 {
 		size <<= 1
 	}
 	t := &tier{anchor: anchor, stride: stride, bits: make([]uint64, size/64), cands: map[uint64][]cand{}}
@@ -165,16 +165,15 @@ func newTier(anchor int, forms [][]byte) *tier {
 	return t
 }
 
+const hashMul = 0x9E3779B97F4A7C15
+
 // hash hashes the first anchor bytes of b (at least 8 must be readable when
 // anchor is 8, 4 when 4).
 func (t *tier) hash(b []byte) uint64 {
-	var v uint64
 	if t.anchor == 8 {
-		v = binary.LittleEndian.Uint64(b)
-	} else {
-		v = uint64(binary.LittleEndian.Uint32(b))
+		return binary.LittleEndian.Uint64(b) * hashMul >> t.shift
 	}
-	return v * 0x9E3779B97F4A7C15 >> t.shift
+	return uint64(binary.LittleEndian.Uint32(b)) * hashMul >> t.shift
 }
 
 // occurs reports whether any form occurs in data.
@@ -192,16 +191,32 @@ func (m *matcher) occurs(data []byte) bool {
 	return false
 }
 
+// occurs is the scan, once for each window length so the loop is tight.
 func (t *tier) occurs(data []byte) bool {
-	for i := 0; i+t.anchor <= len(data); i += t.stride {
-		h := t.hash(data[i:])
-		if t.bits[h>>6]&(1<<(h&63)) == 0 {
-			continue
-		}
-		for _, c := range t.cands[h] {
-			if from := i - c.at; from >= 0 && bytes.HasPrefix(data[from:], c.form) {
+	bits, shift, stride := t.bits, t.shift, t.stride
+	if t.anchor == 8 {
+		for i := 0; i+8 <= len(data); i += stride {
+			h := binary.LittleEndian.Uint64(data[i:i+8]) * hashMul >> shift
+			if bits[h>>6]&(1<<(h&63)) != 0 && t.at(data, i, h) {
 				return true
 			}
+		}
+		return false
+	}
+	for i := 0; i+4 <= len(data); i += stride {
+		h := uint64(binary.LittleEndian.Uint32(data[i:i+4])) * hashMul >> shift
+		if bits[h>>6]&(1<<(h&63)) != 0 && t.at(data, i, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// at reports whether a form whose window hashes to h occurs at i in data.
+func (t *tier) at(data []byte, i int, h uint64) bool {
+	for _, c := range t.cands[h] {
+		if from := i - c.at; from >= 0 && bytes.HasPrefix(data[from:], c.form) {
+			return true
 		}
 	}
 	return false

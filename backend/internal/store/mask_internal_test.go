@@ -100,3 +100,18 @@ func TestMatcherEveryLengthAndPosition(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMatcherTokens looks for the forms of a runner's and a job's tokens
+// (the job token's base64 wraps to an 8-byte last line, a short form) in 1 MiB
+// of build output: what every chunk of a log costs.
+func BenchmarkMatcherTokens(b *testing.B) {
+	m := newMatcher(secretForms([]string{"AURA_RUNNERKEY_r1-0123456789abcdef0123456789abcdef",
+		"AURA_JOBKEY_1_1_1_0123456789abcdef0123456789abcdef0123456789a"}))
+	chunk := bytes.Repeat([]byte("[  1234] compiling backend/internal/store/jobs.go (0badf00d) ... ok\n"), 1<<20/68)
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		if m.occurs(chunk) {
+			b.Fatal("no form is in the chunk")
+		}
+	}
+}
