@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // logBodies recycles the buffers log chunks are read into: a runner streaming a
@@ -29,3 +31,26 @@ func readLogBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Bu
 }
 
 func putLogBody(buf *bytes.Buffer) { logBodies.Put(buf) }
+
+// logBody prepares p to take a log chunk from r's body. A body whose length is
+// announced is read by the store as it stores it (p.Body), into a recycled
+// buffer with room for it; one sent in pieces of unknown length is read whole
+// first (readLogBody). Give the buffer back with putLogBody once the store is
+// done.
+func logBody(w http.ResponseWriter, r *http.Request, limit int64, p *store.LogAppendParams) (*bytes.Buffer, error) {
+	if r.ContentLength < 0 {
+		buf, err := readLogBody(w, r, limit)
+		if err == nil {
+			p.Data = buf.Bytes()
+		}
+		return buf, err
+	}
+	if r.ContentLength > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", limit))
+	}
+	buf := logBodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.Grow(int(r.ContentLength))
+	p.Data, p.Body, p.Size = buf.AvailableBuffer(), http.MaxBytesReader(w, r.Body, limit), r.ContentLength
+	return buf, nil
+}

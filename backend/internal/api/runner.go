@@ -244,16 +244,21 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	body, err := readLogBody(w, r, maxLogChunk)
+	params := &store.LogAppendParams{
+		Holder: hold, Offset: offset, Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
+		Mask: tokensToMask(r), JobTokenFunc: h.jobTokenFunc(hold),
+	}
+	body, err := logBody(w, r, maxLogChunk, params)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	res, err := h.Store.LogAppend(r.Context(), &store.LogAppendParams{
-		Holder: hold, Offset: offset, Data: body.Bytes(), Limit: h.LogLimit, TailKeep: min(h.LogLimit/4, 1<<20),
-		Mask: tokensToMask(r), JobTokenFunc: h.jobTokenFunc(hold),
-	})
+	res, err := h.Store.LogAppend(r.Context(), params)
 	putLogBody(body) // the store keeps no reference to the chunk
+	var bodyErr *store.BodyError
+	if errors.As(err, &bodyErr) {
+		err = bodyError(bodyErr.Err)
+	}
 	var rangeErr *store.RangeError
 	if errors.As(err, &rangeErr) {
 		e := errorf(http.StatusRequestedRangeNotSatisfiable, "offset", rangeErr.Error())

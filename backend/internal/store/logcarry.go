@@ -26,7 +26,8 @@ type logCarry struct {
 	hashState []byte
 	mask      []string // the extra values the forms were made with
 	forms     [][]byte
-	tail      []byte // the stored last bytes, at most back()
+	match     *matcher // finds the forms
+	tail      []byte   // the stored last bytes, at most back()
 }
 
 // back is how many stored bytes a form ending in the next chunk may begin in.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"fmt"
+	"hash"
 	"io"
 	"iter"
 	"slices"
@@ -43,6 +44,52 @@ type LogAppendParams struct {
 	// AfterEnd accepts the one upload of a 0.4 runner's whole log, which comes
 	// after it reported the job finished; only from the attempt's own runner.
 	AfterEnd bool
+	// Body, when set, gives the chunk's Size bytes as they arrive (a request
+	// body), read into Data's room (its capacity; Data is then those bytes):
+	// a chunk that continues this server's carry goes to the database row by
+	// row as it is read, so the database stores while the rest comes in. A
+	// body that ends early or fails stores nothing (a *BodyError).
+	Body io.Reader
+	Size int64
+}
+
+// BodyError is a log chunk's body that could not be read whole; nothing of it
+// was stored.
+type BodyError struct{ Err error }
+
+func (e *BodyError) Error() string { return "read log chunk: " + e.Err.Error() }
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// chunkIn is a chunk being read: data has its room, have bytes have come.
+type chunkIn struct {
+	data []byte
+	have int
+	body io.Reader
+}
+
+func newChunkIn(p *LogAppendParams) *chunkIn {
+	if p.Body == nil {
+		return &chunkIn{data: p.Data, have: len(p.Data)}
+	}
+	data := p.Data[:0]
+	if int64(cap(data)) < p.Size {
+		data = make([]byte, 0, p.Size)
+	}
+	return &chunkIn{data: data[:p.Size], body: p.Body}
+}
+
+// upTo reads until at least n bytes (at most the chunk's) have come.
+func (in *chunkIn) upTo(n int) error {
+	n = min(n, len(in.data))
+	if in.have >= n {
+		return nil
+	}
+	k, err := io.ReadFull(in.body, in.data[in.have:n])
+	in.have += k
+	if err != nil {
+		return &BodyError{Err: err}
+	}
+	return nil
 }
 
 // LogAppendResult says how many bytes the server has and whether the job must stop.
@@ -57,16 +104,22 @@ type LogAppendResult struct {
 // refused. Secret values are masked again (same length, so offsets hold) in case
 // the runner did not, also where one straddles two chunks. The log's checksum is
 // of the bytes as received, so `complete` checks the transfer. A log that
-// outgrows the limit fails its job. p.Data is never changed.
+// outgrows the limit fails its job. The bytes of p.Data are never changed (with
+// p.Body, p.Data is set to the bytes read).
 //
 // The chunk that continues what this server stored last for the attempt takes
-// one statement (logAppendCarried); any other (the first, one another server
+// one round trip (logAppendCarried), its rows sent as its body comes in; any other (the first, one another server
 // took over, a retry, a secret straddling the border, the limit) takes the
 // locked path, which reads what it needs from the database.
 func (s *Store) LogAppend(ctx context.Context, p *LogAppendParams) (*LogAppendResult, error) {
-	if res, ok, err := s.logAppendCarried(ctx, p); ok || err != nil {
+	in := newChunkIn(p)
+	if res, ok, err := s.logAppendCarried(ctx, p, in); ok || err != nil {
 		return res, err
 	}
+	if err := in.upTo(len(in.data)); err != nil {
+		return nil, err
+	}
+	p.Data = in.data
 	return s.logAppendLocked(ctx, p)
 }
 
@@ -112,7 +165,8 @@ func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAp
 		if err != nil {
 			return err
 		}
-		data, tail, err := maskChunk(ctx, tx, j.LogLength, p, forms, raw)
+		match := newMatcher(forms)
+		data, tail, err := maskChunk(ctx, tx, j.LogLength, p, match, raw)
 		if err != nil {
 			return err
 		}
@@ -148,7 +202,7 @@ func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAp
 		}
 		if j.Status == StatusRunning && !truncated && startedAt != nil && tail != nil {
 			next = &logCarry{startedAt: *startedAt, claims: j.Claims, length: end, hashState: state,
-				mask: slices.Clone(p.Mask), forms: forms, tail: tail}
+				mask: slices.Clone(p.Mask), forms: forms, match: match, tail: tail}
 		}
 		return nil
 	})
@@ -166,27 +220,32 @@ func (s *Store) logAppendLocked(ctx context.Context, p *LogAppendParams) (*LogAp
 // statement checks in the database that the carry still describes the log (the
 // same hand-out of the attempt, still running, the same length), so a carry
 // gone stale (another server appended meanwhile) costs only a fallback.
-func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams) (*LogAppendResult, bool, error) {
+func (s *Store) logAppendCarried(ctx context.Context, p *LogAppendParams, in *chunkIn) (*LogAppendResult, bool, error) {
 	key := logKey{p.JobID, p.Attempt}
 	c := s.carries.get(key)
-	end := p.Offset + int64(len(p.Data))
-	if c == nil || p.AfterEnd || len(p.Data) == 0 || c.length != p.Offset || (p.Claim != 0 && p.Claim != c.claims) ||
-		(p.Limit > 0 && end > p.Limit) || !slices.Equal(c.mask, p.Mask) || straddles(c.tail, p.Data, c.forms) {
+	end := p.Offset + int64(len(in.data))
+	if c == nil || p.AfterEnd || len(in.data) == 0 || c.length != p.Offset || (p.Claim != 0 && p.Claim != c.claims) ||
+		(p.Limit > 0 && end > p.Limit) || !slices.Equal(c.mask, p.Mask) {
+		return nil, false, nil
+	}
+	// A form that begins in the stored tail ends in the chunk's first bytes.
+	if err := in.upTo(max(logRowMax, c.back()+1)); err != nil {
+		return nil, false, err
+	}
+	if straddles(c.tail, in.data[:in.have], c.forms) {
 		return nil, false, nil
 	}
 	h := sha256.New()
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.hashState); err != nil {
 		return nil, false, nil
 	}
-	h.Write(p.Data)
-	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
-	data := maskedCopy(p.Data, c.forms)
 	payload := string(event.Marshal(event.Log{JobID: p.JobID, Attempt: p.Attempt, Offset: p.Offset, Length: end - p.Offset}))
-	cancel, held, err := s.appendCarriedBatch(ctx, p, c, data, end, state, payload)
+	cancel, held, data, err := s.appendCarriedBatch(ctx, p, c, in, end, h, payload)
 	if err != nil || !held {
 		s.carries.drop(key)
 		return nil, false, err
 	}
+	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
 	next := *c
 	next.length, next.hashState, next.tail = end, state, carryTail(c.tail, data, c.back())
 	s.carries.advance(key, c.length, &next)
@@ -213,14 +272,22 @@ func logRows(data []byte) iter.Seq2[int64, []byte] {
 	}
 }
 
-// appendCarriedBatch stores data at p.Offset in one round trip and one
-// implicit transaction (a pipeline ending in one Sync): the first statement
-// locks the job row if the carry still describes it (held), and every later
-// one repeats the check, so a stale carry writes nothing. It speaks the
-// protocol itself so that each row goes out as it is (pgx's batch copies a
-// value twice into buffers it grows and drops for every statement, and
-// collecting that garbage cost the server as much as the rest of the append).
-func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *logCarry, data []byte, end int64, state []byte, event string) (cancel, held bool, err error) {
+// appendCarriedBatch stores the chunk in, its secrets masked, at p.Offset in
+// one round trip and one transaction: the first statement locks the job row if
+// the carry still describes it (held), and every later one repeats the check,
+// so a stale carry writes nothing. It speaks the protocol itself so that each
+// row goes out as it is (pgx's batch copies a value twice into buffers it grows
+// and drops for every statement, and collecting that garbage cost the server
+// as much as the rest of the append).
+//
+// The rows are sent as the chunk's bytes come in, each looked over for secrets
+// just before it is sent and added to the checksum h after, so the database
+// stores one row while the server reads and looks at the next. The look at a
+// row reaches into the next by the longest form less one, so it sees every
+// occurrence that begins in the row whole: a row sent is final. Where one
+// occurs, the whole rest is masked in a copy (data); the rows before it had
+// none to mask. A body that fails midway rolls the transaction back.
+func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *logCarry, in *chunkIn, end int64, h hash.Hash, event string) (cancel, held bool, data []byte, err error) {
 	const guard = `id = $1::bigint AND attempt = $2::int AND ($3::bigint = 0 OR runner_id = $3::bigint)
 		AND status = 'running' AND started_at = $4::timestamptz AND log_length = $5::bigint AND NOT log_truncated
 		AND claims = $6::int`
@@ -234,13 +301,14 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		SELECT pg_notify($9::text, $10::text) FROM job`
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return false, false, interpret(err, "append log")
+		return false, false, nil, interpret(err, "append log")
 	}
 	defer conn.Release()
 	prepared := map[string]*pgconn.StatementDescription{}
-	for name, sql := range map[string]string{"aura_log_lock": qLock, "aura_log_chunk": qChunk, "aura_log_job": qJob} {
+	for name, sql := range map[string]string{"aura_log_begin": "BEGIN", "aura_log_lock": qLock, "aura_log_chunk": qChunk,
+		"aura_log_job": qJob, "aura_log_commit": "COMMIT", "aura_log_rollback": "ROLLBACK"} {
 		if prepared[name], err = conn.Conn().Prepare(ctx, name, sql); err != nil {
-			return false, false, interpret(err, "append log")
+			return false, false, nil, interpret(err, "append log")
 		}
 	}
 	tm := conn.Conn().TypeMap()
@@ -270,27 +338,65 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 	}
 	guardArgs := []any{p.JobID, p.Attempt, p.RunnerID, c.startedAt, p.Offset, c.claims}
 	pl := conn.Conn().PgConn().StartPipeline(ctx)
+	// send sends a statement: the lock, chunk and job ones with the guard's
+	// arguments and then args.
 	send := func(name string, args ...any) error {
-		values, formats, err := encode(append(slices.Clip(guardArgs), args...)...)
+		switch name {
+		case "aura_log_lock", "aura_log_chunk", "aura_log_job":
+			args = append(slices.Clip(guardArgs), args...)
+		}
+		values, formats, err := encode(args...)
 		if err != nil {
 			return err
 		}
 		pl.SendQueryStatement(prepared[name], values, formats, []int16{pgtype.TextFormatCode})
 		return pl.Flush()
 	}
-	err = send("aura_log_lock")
-	for at, row := range logRows(data) {
-		if err == nil {
-			err = send("aura_log_chunk", p.Offset+at, row)
-		}
+	// A chunk still coming in goes in an explicit transaction, which a body
+	// that fails midway rolls back; one read whole (most are) in the implicit
+	// one of the pipeline, which spares small chunks two statements.
+	var bodyErr error
+	explicit := in.have < len(in.data)
+	if explicit {
+		err = send("aura_log_begin")
 	}
 	if err == nil {
-		err = send("aura_log_job", end, state, ChannelEvents, event)
+		err = send("aura_log_lock")
+	}
+	data = in.data
+	back, masked := c.back(), false
+	for at := 0; at < len(data) && err == nil; at += logRowMax {
+		rowEnd := min(at+logRowMax, len(data))
+		lookEnd := min(rowEnd+back, len(data))
+		if bodyErr = in.upTo(lookEnd); bodyErr != nil {
+			break
+		}
+		if !masked && c.match.occurs(data[at:lookEnd]) {
+			if bodyErr = in.upTo(len(data)); bodyErr != nil {
+				break
+			}
+			data, masked = bytes.Clone(data), true
+			maskForms(data[at:], c.forms)
+		}
+		err = send("aura_log_chunk", p.Offset+int64(at), data[at:rowEnd])
+		h.Write(in.data[at:rowEnd]) // the checksum is of the bytes as received
+	}
+	if err == nil && bodyErr == nil {
+		if err = send("aura_log_job", end, checksumState(h), ChannelEvents, event); err == nil && explicit {
+			err = send("aura_log_commit")
+		}
+	} else if err == nil {
+		err = send("aura_log_rollback")
 	}
 	if err == nil {
 		err = pl.Sync()
 	}
-	// The answers: the lock's row (if held), then each statement's, then the sync.
+	// The answers: BEGIN's (if sent), the lock's row (if held), then each
+	// statement's, then the sync.
+	lock := 0
+	if explicit {
+		lock = 1
+	}
 	for i := 0; err == nil; i++ {
 		var res any
 		if res, err = pl.GetResults(); err != nil || res == nil {
@@ -298,7 +404,7 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		}
 		if rr, ok := res.(*pgconn.ResultReader); ok {
 			for rr.NextRow() {
-				if i == 0 {
+				if i == lock {
 					held, cancel = true, string(rr.Values()[0]) == "t"
 				}
 			}
@@ -312,9 +418,18 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		err = cerr
 	}
 	if err != nil {
-		return false, false, interpret(err, "append log")
+		return false, false, nil, interpret(err, "append log")
 	}
-	return cancel, held, nil
+	if bodyErr != nil {
+		return false, false, nil, bodyErr
+	}
+	return cancel, held, data, nil
+}
+
+// checksumState is the state of h, a SHA-256, to go on from later.
+func checksumState(h hash.Hash) []byte {
+	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+	return state
 }
 
 // logForms opens the job's secrets and returns every form of them and of the
@@ -366,7 +481,8 @@ func trimLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, head, kee
 // ending in the next chunk may begin in (nil when unknown). A form that began in
 // the stored tail and ends in raw is masked in both: the stored chunks it covers
 // are rewritten. raw is not changed.
-func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams, forms [][]byte, raw []byte) ([]byte, []byte, error) {
+func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams, match *matcher, raw []byte) ([]byte, []byte, error) {
+	forms := match.forms
 	back := longestForm(forms) - 1
 	if back <= 0 {
 		return raw, []byte{}, nil
@@ -374,7 +490,7 @@ func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams,
 	if length == 0 || !continuesForm(raw, forms) {
 		// No form can straddle the border: spare the append a read of the tail
 		// unless the chunk is too short to be the next one's.
-		data := maskedCopy(raw, forms)
+		data := maskedCopy(raw, match)
 		if len(data) >= back || length == 0 {
 			return data, carryTail(nil, data, back), nil
 		}
@@ -397,7 +513,7 @@ func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams,
 		return nil, nil, interpret(err, "mask log")
 	}
 	if len(tail) == 0 {
-		data := maskedCopy(raw, forms)
+		data := maskedCopy(raw, match)
 		return data, nil, nil
 	}
 	start := max(tail[0].off, length-int64(back))
@@ -408,7 +524,7 @@ func maskChunk(ctx context.Context, tx pgx.Tx, length int64, p *LogAppendParams,
 	}
 	stored := len(buf)
 	if stored != int(length-start) {
-		return maskedCopy(raw, forms), nil, nil // a gap (the log limit): no carry
+		return maskedCopy(raw, match), nil, nil // a gap (the log limit): no carry
 	}
 	buf = append(buf, raw...)
 	if !maskForms(buf, forms) {

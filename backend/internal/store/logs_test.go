@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +100,104 @@ func TestLogMaskAcrossServers(t *testing.T) {
 	j, err := a.JobGet(ctx, h.JobID)
 	require.NoError(t, err)
 	require.False(t, j.LogMismatch, "the checksum of the bytes as received holds across servers")
+}
+
+// TestLogMaskLargeChunks: chunks of several rows take the carried path, which
+// looks each row over just before sending it. A secret in a later row, one
+// straddling two rows, one at the very end and one split across two chunks are
+// all masked; offsets, the stored bytes and the checksum of the bytes as
+// received hold.
+func TestLogMaskLargeChunks(t *testing.T) {
+	t.Parallel()
+	const secret = "pa55word/with+url&chars"
+	a, _, h := twoServers(t, secret)
+	ctx := context.Background()
+	const row = 256 << 10 // the rows a chunk is stored in
+	line := []byte("compiling backend/internal/store/jobs.go ... ok\n")
+	log := bytes.Repeat(line, 3*(4*row+1000)/len(line))
+	put := func(at int) { copy(log[at:], secret) }
+	c1, c2, c3 := 1000, 1000+4*row+1000, 2*(4*row+1000)
+	put(c1 + 2*row - 5)             // the second chunk's first: straddling its second and third rows
+	put(c2 - len(secret))           // ending the second chunk
+	put(c2 + row + 1000)            // in the second row of the third chunk
+	put(c3 - 7)                     // split across the third and fourth chunks
+	put(c3 + 3*row + len(secret)*3) // in the last row of the fourth chunk
+	cuts := []int{0, c1, c2, c3, len(log)}
+	for i := range len(cuts) - 1 {
+		res, err := a.LogAppend(ctx, &store.LogAppendParams{Holder: h, Offset: int64(cuts[i]), Data: bytes.Clone(log[cuts[i]:cuts[i+1]])})
+		require.NoError(t, err)
+		require.EqualValues(t, cuts[i+1], res.Length)
+		if i > 0 && i < len(cuts)-2 {
+			require.EqualValues(t, cuts[i+1], a.LogCarryLength(h.JobID, 1), "the carried path")
+		}
+	}
+	var stored bytes.Buffer
+	require.NoError(t, a.LogCopy(ctx, &stored, &store.LogReadParams{JobID: h.JobID, Attempt: 1, End: int64(len(log))}))
+	want := bytes.ReplaceAll(log, []byte(secret), bytes.Repeat([]byte("*"), len(secret)))
+	require.Equal(t, len(log), stored.Len(), "masking keeps offsets")
+	require.True(t, bytes.Equal(want, stored.Bytes()), "every secret masked, nothing else")
+	sum := sha256.Sum256(log)
+	sha, n := hex.EncodeToString(sum[:]), int64(len(log))
+	_, err := a.JobComplete(ctx, &store.JobCompleteParams{Holder: h, ExitCode: 0, LogLength: &n, LogSHA256: &sha})
+	require.NoError(t, err)
+	j, err := a.JobGet(ctx, h.JobID)
+	require.NoError(t, err)
+	require.False(t, j.LogMismatch, "the checksum is of the bytes as received")
+}
+
+// failingReader gives its bytes, then fails.
+type failingReader struct{ data []byte }
+
+func (r *failingReader) Read(b []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := copy(b, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestLogBodyStreamed: a chunk whose body is read as it is stored (a request
+// body of known length) is stored as one read whole would be; one whose body
+// fails after some rows went to the database stores nothing of it, so the
+// runner's retry of the same offset is stored whole, once.
+func TestLogBodyStreamed(t *testing.T) {
+	t.Parallel()
+	const secret = "pa55word/with+url&chars"
+	a, _, h := twoServers(t, secret)
+	ctx := context.Background()
+	line := []byte("compiling backend/internal/store/jobs.go ... ok\n")
+	log := bytes.Repeat(line, (1000+2*(3<<20))/len(line))
+	copy(log[1000+(1<<20):], secret)   // in the second chunk's fifth row
+	copy(log[1000+(3<<20)-4:], secret) // split across the second and third chunks
+	stream := func(from, to int, body io.Reader) (*store.LogAppendResult, error) {
+		return a.LogAppend(ctx, &store.LogAppendParams{Holder: h, Offset: int64(from), Body: body, Size: int64(to - from)})
+	}
+	res, err := stream(0, 1000, bytes.NewReader(log[:1000]))
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, res.Length)
+	// The second chunk's body fails two and a half rows in: nothing is stored.
+	_, err = stream(1000, 1000+3<<20, &failingReader{data: bytes.Clone(log[1000 : 1000+640<<10])})
+	var bodyErr *store.BodyError
+	require.ErrorAs(t, err, &bodyErr)
+	info, err := a.LogInfoGet(ctx, h.JobID, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, info.Length, "nothing of a failed body")
+	for _, cut := range [][2]int{{1000, 1000 + 3<<20}, {1000 + 3<<20, len(log)}} {
+		res, err := stream(cut[0], cut[1], bytes.NewReader(log[cut[0]:cut[1]]))
+		require.NoError(t, err)
+		require.EqualValues(t, cut[1], res.Length)
+	}
+	var stored bytes.Buffer
+	require.NoError(t, a.LogCopy(ctx, &stored, &store.LogReadParams{JobID: h.JobID, Attempt: 1, End: int64(len(log))}))
+	want := bytes.ReplaceAll(log, []byte(secret), bytes.Repeat([]byte("*"), len(secret)))
+	require.Equal(t, len(log), stored.Len())
+	require.True(t, bytes.Equal(want, stored.Bytes()), "stored once, masked")
+	sum := sha256.Sum256(log)
+	sha, n := hex.EncodeToString(sum[:]), int64(len(log))
+	_, err = a.JobComplete(ctx, &store.JobCompleteParams{Holder: h, ExitCode: 0, LogLength: &n, LogSHA256: &sha})
+	require.NoError(t, err)
+	j, err := a.JobGet(ctx, h.JobID)
+	require.NoError(t, err)
+	require.False(t, j.LogMismatch)
 }
