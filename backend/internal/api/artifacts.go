@@ -345,15 +345,23 @@ func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "inline", "inline must be 1 or 0"))
 		return
 	}
-	j := jobOf(r)
-	a, err := h.Store.ArtifactGet(r.Context(), j.ID, path)
+	h.serveArtifact(w, r, jobOf(r).ID, path, inline)
+}
+
+// serveArtifact serves job's artifact path, on the dashboard's origin or the artifact origin.
+func (h *handler) serveArtifact(w http.ResponseWriter, r *http.Request, job int64, path string, inline bool) {
+	if h.Blobs == nil {
+		writeError(w, r, errorf(http.StatusServiceUnavailable, "", "this server has no blob store for artifacts"))
+		return
+	}
+	a, err := h.Store.ArtifactGet(r.Context(), job, path)
 	if err != nil {
-		writeError(w, r, named(err, "artifact %s of job %d", path, j.ID))
+		writeError(w, r, named(err, "artifact %s of job %d", path, job))
 		return
 	}
 	if a.ExpiresAt != nil && !a.ExpiresAt.After(time.Now()) {
 		writeError(w, r, errorf(http.StatusGone, "path", fmt.Sprintf("artifact %s of job %d expired on %s",
-			path, j.ID, a.ExpiresAt.UTC().Format(time.RFC3339))))
+			path, job, a.ExpiresAt.UTC().Format(time.RFC3339))))
 		return
 	}
 	hd := w.Header()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -75,6 +76,7 @@ type testBundle struct {
 	client   *http.Client
 	forge    *integrations.Service
 	blobDir  string // the folder store's folder
+	linkKey  []byte // signs artifact links (with artifactOrigin)
 }
 
 type bundleOptions struct {
@@ -91,7 +93,12 @@ type bundleOptions struct {
 	artifactIdle                    time.Duration
 	// cacheMax bounds a project's caches; 0: the default.
 	cacheMax int64
+	// artifactOrigin: requests with Host artifactOriginHost reach the artifact origin.
+	artifactOrigin bool
 }
+
+// artifactOriginHost is the artifact origin's host in bundles made with artifactOrigin.
+const artifactOriginHost = "artifacts.aura.test"
 
 func setup(t *testing.T) *testBundle {
 	return setupWith(t, bundleOptions{})
@@ -145,17 +152,23 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	blobs, err := blob.NewDir(blobDir)
 	require.NoError(t, err)
 	bundleBlobs.Store(t, blobDir)
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
+	deps := api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
-		CacheMaxProject: o.cacheMax}))
+		CacheMaxProject: o.cacheMax}
+	if o.artifactOrigin {
+		deps.ArtifactOrigin = &url.URL{Scheme: "http", Host: artifactOriginHost}
+		deps.ArtifactLinkKey = seal.DeriveKey(serverKey, api.ArtifactLinkPurpose)
+		deps.Web = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "dashboard page") })
+	}
+	srv := httptest.NewServer(api.NewHandler(deps))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge, blobDir: blobDir}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge, blobDir: blobDir, linkKey: deps.ArtifactLinkKey}
 }
 
 // sub returns b reporting to t, for subtests.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -36,6 +37,10 @@ type Deps struct {
 	// ArtifactRetention is how long an artifact uploaded without its own
 	// expiry is kept when its project sets none; 0: DefaultArtifactRetention.
 	ArtifactRetention time.Duration
+	// ArtifactOrigin, when set, is the origin (--artifact-origin) that serves
+	// inline artifacts at links signed with ArtifactLinkKey; see NewHandler.
+	ArtifactOrigin  *url.URL
+	ArtifactLinkKey []byte
 	// Web serves the single-page app: every GET outside /api that no route takes.
 	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.
@@ -130,6 +135,9 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/projects/{project}/integrations/{id}", may(auth.ManageIntegrations, project), h.updateIntegration).Methods(http.MethodPatch)
 	v1.HandleFunc("/projects/{project}/integrations/{id}", may(auth.ManageIntegrations, project), h.deleteIntegration).Methods(http.MethodDelete)
 	v1.HandleFunc("/projects/{project}/integrations/{id}/test", may(auth.ManageIntegrations, project), h.testIntegrationStatus).Methods(http.MethodPost)
+	// A cache key may hold slashes (go-mod/abc).
+	v1.HandleFunc("/projects/{project}/caches", may(auth.ReadProjectJobs, project), h.listProjectCaches).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/caches/{key:.+}", may(auth.ManageProject, project), h.deleteProjectCache).Methods(http.MethodDelete)
 	v1.HandleFunc("/jobs", may(auth.Submit, inBody), h.submitJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/batch", may(auth.Submit, inBody), h.submitJobBatch).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}", may(auth.ReadJob, job), h.getJob).Methods(http.MethodGet)
@@ -148,6 +156,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/log", may(auth.ReadJob, job), h.getJobLog).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/log/times", may(auth.ReadJob, job), h.getJobLogTimes).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/artifacts", may(auth.ReadArtifacts, job), h.listArtifacts).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/artifact-link", may(auth.ReadArtifacts, job), h.getArtifactLink).Methods(http.MethodGet)
 	// {path} takes the rest of the path: a file inside a directory artifact.
 	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.ReadArtifacts, job), h.getArtifact).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.HoldJob, heldJob), h.uploadArtifact).Methods(http.MethodPut)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -128,7 +129,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	box, tokenKey, err := openBox(&cfg)
+	box, tokenKey, linkKey, err := openBox(&cfg)
 	if err != nil {
 		return err
 	}
@@ -187,10 +188,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
-	router := api.NewRouter(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
+	webApp := web.Handler()
+	var artifactOrigin *url.URL
+	if cfg.ArtifactOrigin != "" {
+		artifactOrigin, _ = api.ParseArtifactOrigin(cfg.ArtifactOrigin) // checked by validate
+		webApp = web.FramingArtifacts(webApp, artifactOrigin.String())
+	}
+	router := api.NewHandler(api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: webApp,
 		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
-		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention})
+		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention,
+		ArtifactOrigin: artifactOrigin, ArtifactLinkKey: linkKey})
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)
