@@ -10,20 +10,24 @@ import '../components/forge.css';
 // The admin's tabs load on demand: most visitors never see them.
 const IntegrationsTab = lazy(() => import('./Integrations'));
 const SecretsTab = lazy(() => import('./Secrets'));
+const CachesTab = lazy(() => import('./Caches'));
 
 const TABS = [
   ['jobs', 'Jobs'],
   ['integrations', 'Integrations'],
   ['secrets', 'Secrets'],
+  ['caches', 'Caches'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
+// The tabs whoever reads the project sees; the others are the admin's.
+const READER_TABS: readonly Tab[] = ['jobs', 'caches'];
 
 // ProjectTabs links the project's sections; the tab is in the query
 // (?tab=integrations), so it is deep-linkable and no entity key is shadowed.
-function ProjectTabs({ tab, base }: { tab: Tab; base: string }) {
+function ProjectTabs({ tab, base, admin }: { tab: Tab; base: string; admin: boolean }) {
   return (
     <nav className="tabs" aria-label="Project sections">
-      {TABS.map(([t, label]) => (
+      {TABS.filter(([t]) => admin || READER_TABS.includes(t)).map(([t, label]) => (
         <Link key={t} to={t === 'jobs' ? base : `${base}?tab=${t}`} aria-current={t === tab ? 'page' : undefined}>
           {label}
         </Link>
@@ -56,13 +60,18 @@ export function ProjectPage() {
     >
       <ErrorText error={r.error} />
       {!r.data && !r.error ? <Loading /> : null}
-      {r.data && admin ? <ProjectTabs tab={tab} base={base} /> : null}
-      {r.data && tab !== 'jobs' && !admin ? (
+      {r.data ? <ProjectTabs tab={tab} base={base} admin={admin} /> : null}
+      {r.data && tab === 'caches' ? (
+        <Suspense fallback={<Loading />}>
+          <CachesTab project={project} manage={admin} />
+        </Suspense>
+      ) : null}
+      {r.data && !READER_TABS.includes(tab) && !admin ? (
         <p>
           Only the admin token manages a project's {tab}. <Link to="/sign-in">Sign in</Link> with it.
         </p>
       ) : null}
-      {r.data && admin && tab !== 'jobs' ? (
+      {r.data && admin && !READER_TABS.includes(tab) ? (
         <Suspense fallback={<Loading />}>{tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}</Suspense>
       ) : null}
       {r.data && tab === 'jobs' ? (
