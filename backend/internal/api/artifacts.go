@@ -378,10 +378,34 @@ func (h *handler) serveArtifact(w http.ResponseWriter, r *http.Request, job int6
 	hd.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": pathpkg.Base(path)}))
 	content := &blobSeeker{r: r, blobs: h.Blobs, key: a.BlobKey, size: a.Size}
 	defer content.Close()
+	if f := fileOf(r, h.Blobs, a.BlobKey); f != nil {
+		// The folder store's file itself: the bytes go from it to the socket by
+		// sendfile(2), never through this process's memory.
+		defer f.Close()
+		http.ServeContent(w, r, "", a.CreatedAt, f)
+		return
+	}
 	http.ServeContent(w, r, "", a.CreatedAt, content)
 	if content.err != nil && r.Context().Err() == nil {
 		h.Logger.Error("serving an artifact", "key", a.BlobKey, "err", content.err)
 	}
+}
+
+// fileOf is the open file of a blob of the folder store, or nil (another
+// store, or an error the blobSeeker then meets and reports).
+func fileOf(r *http.Request, blobs blob.Store, key string) *os.File {
+	if _, ok := blobs.(*blob.Dir); !ok {
+		return nil
+	}
+	body, err := blobs.Open(r.Context(), key, 0, -1)
+	if err != nil {
+		return nil
+	}
+	if f, ok := body.(*os.File); ok {
+		return f
+	}
+	_ = body.Close()
+	return nil
 }
 
 // blobSeeker is the io.ReadSeeker http.ServeContent wants, over a blob: a

@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -247,6 +248,12 @@ func (a *answerStarted) WriteHeader(code int) {
 func (a *answerStarted) Write(p []byte) (int, error) {
 	a.stop()
 	return a.ResponseWriter.Write(p)
+}
+
+// ReadFrom passes a copy on to the server's own ReadFrom (sendfile for a file).
+func (a *answerStarted) ReadFrom(r io.Reader) (int64, error) {
+	a.stop()
+	return io.Copy(a.ResponseWriter, r)
 }
 
 func (a *answerStarted) Flush() {
