@@ -68,6 +68,10 @@ func NewHandler(d Deps) http.Handler {
 	if d.ArtifactOrigin == nil {
 		return router
 	}
+	if len(d.ArtifactLinkKey) < 32 {
+		// Links signed with no key would be links anyone can make.
+		panic("api: an artifact origin needs an ArtifactLinkKey (seal.DeriveKey(serverKey, ArtifactLinkPurpose))")
+	}
 	origin := newArtifactOrigin(d)
 	want := hostKey(d.ArtifactOrigin.Host, d.ArtifactOrigin.Scheme)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
