@@ -162,9 +162,10 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 	buffered := bufio.NewReaderSize(body, 512)
 	head, _ := buffered.Peek(512) // for content sniffing; a read error shows again below
 	contentType := artifactContentType(r.Header.Get("Content-Type"), path, head)
-	hash := sha256.New()
+	hashed := newHashingReader(buffered)
+	defer hashed.Close()
 	key := fmt.Sprintf("artifacts/%d/%d/%s", hold.JobID, hold.Attempt, uploadID())
-	err = h.Blobs.Put(r.Context(), key, io.TeeReader(buffered, hash), size)
+	err = h.Blobs.Put(r.Context(), key, hashed, size)
 	if err != nil {
 		_ = h.Blobs.Delete(r.Context(), key) // Put leaves nothing; this makes sure
 		switch {
@@ -178,7 +179,7 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if got := hex.EncodeToString(hash.Sum(nil)); got != sum {
+	if got := hashed.Sum(); got != sum {
 		_ = h.Blobs.Delete(r.Context(), key)
 		writeError(w, r, errorf(http.StatusBadRequest, headerSHA256,
 			fmt.Sprintf("the body's SHA-256 is %s, not %s as %s says: nothing was kept", got, sum, headerSHA256)))
