@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,4 +162,72 @@ func procStatusKB(t testing.TB, pid int, field string) int64 {
 	}
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// TestArtifact1GiBFlatMemory: a 1 GiB artifact goes up through `aura-runner
+// artifact upload` and comes down through the API whole, with its exact bytes,
+// while the server's resident memory, sampled all along, never grows by more
+// than 32 MiB: both ways stream.
+func TestArtifact1GiBFlatMemory(t *testing.T) {
+	t.Parallel()
+	const size = 1 << 30
+	s := startServer(t, "--artifact-max-file", "2GiB")
+	tok := s.project("flat")
+	startRunner(t, s, "r1", "--tag", "linux", "--concurrency", "1")
+	pid := s.cmd.Process.Pid
+	before := procStatusKB(t, pid, "VmRSS:")
+	var peak atomic.Int64
+	peak.Store(before)
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if f := strings.Fields(line); len(f) > 1 && f[0] == "VmRSS:" {
+					var kb int64
+					_, _ = fmt.Sscan(f[1], &kb)
+					if kb > peak.Load() {
+						peak.Store(kb)
+					}
+				}
+			}
+		}
+	}()
+
+	// 1 GiB of a repeated pseudo-random MiB: the runner hashes and sends it as it reads.
+	j := s.submit(tok, map[string]any{"cmd": `
+		set -e
+		head -c 1048576 /dev/urandom > mib
+		for i in $(seq 1024); do cat mib; done > big.bin
+		sha256sum big.bin | cut -d' ' -f1
+		aura-runner artifact upload big.bin`})
+	done := s.waitStatus(j.ID, 10*time.Minute, "succeeded", "failed")
+	require.Equal(t, "succeeded", done.Status, s.log(j.ID))
+	want := strings.Fields(s.log(j.ID))[0]
+
+	resp, err := http.Get(fmt.Sprintf("%s/api/v1/jobs/%d/artifacts/big.bin", s.url, j.ID))
+	require.NoError(t, err)
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, int64(size), n)
+	require.Equal(t, want, hex.EncodeToString(h.Sum(nil)))
+
+	close(stop)
+	<-sampled
+	growth := (peak.Load() - before) / 1024
+	t.Logf("server RSS %d MiB before, peak %d MiB", before/1024, peak.Load()/1024)
+	require.LessOrEqual(t, growth, int64(32), "the server's RSS grew by %d MiB moving 1 GiB", growth)
 }

@@ -82,11 +82,12 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { proc: 
 // startAura starts bin/aura on a free port; baseURL is the address users reach
 // (the servers of one database share it), by default the server's own; store,
 // the blob store (the servers of one database share it too), by default a
-// folder in data.
-export async function startAura(dbURL: string | undefined, data: string, baseURL?: string, store?: string): Promise<Aura> {
+// folder in data; more, further flags given the server's port.
+export async function startAura(dbURL: string | undefined, data: string, baseURL?: string, store?: string, more?: (port: number) => string[]): Promise<Aura> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--admin-token', ADMIN, '--base-url', baseURL ?? url, '--secret-key', SECRET_KEY];
+  if (more) args.push(...more(port));
   if (dbURL) args.push('--database-url', dbURL);
   if (store) args.push('--store', store);
   const { proc, out } = run(join(bin, 'aura'), args);
@@ -166,7 +167,9 @@ export interface World {
   tmp: string;
 }
 
-export async function startWorld(): Promise<World> {
+// startWorld starts the servers, the app and Chromium; more: further flags of
+// server one (the one the browser opens), given its port.
+export async function startWorld(more?: (port: number) => string[]): Promise<World> {
   for (const b of ['aura', 'aura-runner']) if (!existsSync(join(bin, b))) throw new Error(`missing bin/${b}: run scripts/test or go build`);
   if (!existsSync(join(dist, 'index.html'))) throw new Error('missing the built app: npm run build:web');
   const tmp = mkdtempSync(join(tmpdir(), 'aura-e2e-'));
@@ -177,7 +180,7 @@ export async function startWorld(): Promise<World> {
   // database must share a store: the runner uploads through two, the browser
   // reads through one.
   const store = `dir:${join(tmp, 'store')}`;
-  const one = await startAura(db, join(tmp, 'data1'), undefined, store);
+  const one = await startAura(db, join(tmp, 'data1'), undefined, store, more);
   // Without a cluster of scripts/test (an ad-hoc run), server one's embedded
   // database serves alone: "two" is server one, and the two-server path is not run.
   const two = db ? await startAura(db, join(tmp, 'data2'), one.url, store) : one;

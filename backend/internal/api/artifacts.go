@@ -162,9 +162,10 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 	buffered := bufio.NewReaderSize(body, 512)
 	head, _ := buffered.Peek(512) // for content sniffing; a read error shows again below
 	contentType := artifactContentType(r.Header.Get("Content-Type"), path, head)
-	hash := sha256.New()
+	hashed := newHashingReader(buffered)
+	defer hashed.Close()
 	key := fmt.Sprintf("artifacts/%d/%d/%s", hold.JobID, hold.Attempt, uploadID())
-	err = h.Blobs.Put(r.Context(), key, io.TeeReader(buffered, hash), size)
+	err = h.Blobs.Put(r.Context(), key, hashed, size)
 	if err != nil {
 		_ = h.Blobs.Delete(r.Context(), key) // Put leaves nothing; this makes sure
 		switch {
@@ -178,7 +179,7 @@ func (h *handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if got := hex.EncodeToString(hash.Sum(nil)); got != sum {
+	if got := hashed.Sum(); got != sum {
 		_ = h.Blobs.Delete(r.Context(), key)
 		writeError(w, r, errorf(http.StatusBadRequest, headerSHA256,
 			fmt.Sprintf("the body's SHA-256 is %s, not %s as %s says: nothing was kept", got, sum, headerSHA256)))
@@ -345,15 +346,23 @@ func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "inline", "inline must be 1 or 0"))
 		return
 	}
-	j := jobOf(r)
-	a, err := h.Store.ArtifactGet(r.Context(), j.ID, path)
+	h.serveArtifact(w, r, jobOf(r).ID, path, inline)
+}
+
+// serveArtifact serves job's artifact path, on the dashboard's origin or the artifact origin.
+func (h *handler) serveArtifact(w http.ResponseWriter, r *http.Request, job int64, path string, inline bool) {
+	if h.Blobs == nil {
+		writeError(w, r, errorf(http.StatusServiceUnavailable, "", "this server has no blob store for artifacts"))
+		return
+	}
+	a, err := h.Store.ArtifactGet(r.Context(), job, path)
 	if err != nil {
-		writeError(w, r, named(err, "artifact %s of job %d", path, j.ID))
+		writeError(w, r, named(err, "artifact %s of job %d", path, job))
 		return
 	}
 	if a.ExpiresAt != nil && !a.ExpiresAt.After(time.Now()) {
 		writeError(w, r, errorf(http.StatusGone, "path", fmt.Sprintf("artifact %s of job %d expired on %s",
-			path, j.ID, a.ExpiresAt.UTC().Format(time.RFC3339))))
+			path, job, a.ExpiresAt.UTC().Format(time.RFC3339))))
 		return
 	}
 	hd := w.Header()
@@ -370,10 +379,34 @@ func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": pathpkg.Base(path)}))
 	content := &blobSeeker{r: r, blobs: h.Blobs, key: a.BlobKey, size: a.Size}
 	defer content.Close()
+	if f := fileOf(r, h.Blobs, a.BlobKey); f != nil {
+		// The folder store's file itself: the bytes go from it to the socket by
+		// sendfile(2), never through this process's memory.
+		defer f.Close()
+		http.ServeContent(w, r, "", a.CreatedAt, f)
+		return
+	}
 	http.ServeContent(w, r, "", a.CreatedAt, content)
 	if content.err != nil && r.Context().Err() == nil {
 		h.Logger.Error("serving an artifact", "key", a.BlobKey, "err", content.err)
 	}
+}
+
+// fileOf is the open file of a blob of the folder store, or nil (another
+// store, or an error the blobSeeker then meets and reports).
+func fileOf(r *http.Request, blobs blob.Store, key string) *os.File {
+	if _, ok := blobs.(*blob.Dir); !ok {
+		return nil
+	}
+	body, err := blobs.Open(r.Context(), key, 0, -1)
+	if err != nil {
+		return nil
+	}
+	if f, ok := body.(*os.File); ok {
+		return f
+	}
+	_ = body.Close()
+	return nil
 }
 
 // blobSeeker is the io.ReadSeeker http.ServeContent wants, over a blob: a

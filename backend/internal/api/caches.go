@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -184,4 +185,55 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// cacheJSON is one cache in the project's list.
+type cacheJSON struct {
+	Key       string    `json:"key"`
+	Size      int64     `json:"size"`
+	CreatedAt time.Time `json:"createdAt"`
+	LastUsed  time.Time `json:"lastUsed"`
+}
+
+// cacheListJSON is a project's caches, most recently used first, with their
+// total size and the bound past which the least recently used are evicted.
+type cacheListJSON struct {
+	Items     []cacheJSON `json:"items"`
+	TotalSize int64       `json:"totalSize"`
+	MaxSize   int64       `json:"maxSize"`
+}
+
+func (h *handler) listProjectCaches(w http.ResponseWriter, r *http.Request) {
+	cs, err := h.Store.CacheList(r.Context(), projectOf(r).ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := cacheListJSON{Items: make([]cacheJSON, len(cs)), MaxSize: h.CacheMaxProject}
+	for i, c := range cs {
+		out.Items[i] = cacheJSON{Key: c.Key, Size: c.Size, CreatedAt: c.CreatedAt, LastUsed: c.LastUsed}
+		out.TotalSize += c.Size
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deleteProjectCache deletes one cache: its row first, so no restore finds it,
+// then its blob (a failure there leaves an orphan the retention sweep clears).
+func (h *handler) deleteProjectCache(w http.ResponseWriter, r *http.Request) {
+	p := projectOf(r)
+	key := muxVar(r, "key")
+	if err := checkCacheKey("key", key, false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.Store.CacheDelete(r.Context(), p.ID, key)
+	if err != nil {
+		writeError(w, r, named(err, "cache %s of project %s", key, p.Slug))
+		return
+	}
+	if h.Blobs != nil {
+		h.deleteBlob(r, c.BlobKey)
+	}
+	h.Logger.Info("cache deleted", "project", p.ID, "key", c.Key, "size", c.Size, "by", principal(r).Kind)
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -331,3 +331,62 @@ func TestCacheStreamedTooLarge(t *testing.T) {
 	require.Equal(t, 0, b.count("caches"))
 	require.Empty(t, blobKeys(t))
 }
+
+type cacheList struct {
+	Items []struct {
+		Key                 string
+		Size                int64
+		CreatedAt, LastUsed time.Time
+	}
+	TotalSize, MaxSize int64
+}
+
+// TestProjectCachesListAndDelete: the project's caches are listed most
+// recently used first with sizes, total and bound; a maintainer deletes one
+// (its row and its blob), after which a restore misses and a save stores it
+// again. Bad keys and missing caches are refused, and only a maintainer deletes.
+func TestProjectCachesListAndDelete(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{cacheMax: 1 << 20})
+	prj := b.project("own", true)
+	_, run := b.runner("r-own", "own")
+	b.submit(prj, map[string]any{"tag": "own"})
+	cs := b.claim(run, 1, "own")
+	require.Len(t, cs, 1)
+	job := cs[0].Token
+
+	b.saveCache(job, "go-mod/abc", "first", http.StatusCreated)
+	b.saveCache(job, "npm/def", "second!", http.StatusCreated)
+	b.restoreCache(job, "go-mod/abc") // now the most recently used
+
+	var l cacheList
+	b.json(call{method: "GET", path: "/api/v1/projects/own/caches", token: prj}, 200, &l)
+	require.Len(t, l.Items, 2)
+	require.Equal(t, "go-mod/abc", l.Items[0].Key)
+	require.Equal(t, int64(5), l.Items[0].Size)
+	require.Equal(t, "npm/def", l.Items[1].Key)
+	require.Equal(t, int64(12), l.TotalSize)
+	require.Equal(t, int64(1<<20), l.MaxSize)
+	require.False(t, l.Items[0].LastUsed.Before(l.Items[0].CreatedAt))
+	b.json(call{method: "GET", path: "/api/v1/projects/own/caches"}, 404, nil) // private
+
+	// A developer (the project token) may not delete; a bad key is 400 naming it.
+	b.json(call{method: "DELETE", path: "/api/v1/projects/own/caches/go-mod%2Fabc", token: prj}, 403, nil)
+	code, body := b.do(call{method: "DELETE", path: "/api/v1/projects/own/caches/a..b", token: b.admin})
+	require.Equal(t, 400, code, "%s", body)
+	require.Contains(t, string(body), `"field":"key"`)
+	code, body = b.do(call{method: "DELETE", path: "/api/v1/projects/own/caches/go-mod%2Fnone", token: b.admin})
+	require.Equal(t, 404, code)
+	require.Contains(t, string(body), "go-mod/none")
+	require.Len(t, blobKeys(t), 2)
+
+	b.json(call{method: "DELETE", path: "/api/v1/projects/own/caches/go-mod%2Fabc", token: b.admin}, 204, nil)
+	b.json(call{method: "GET", path: "/api/v1/projects/own/caches", token: prj}, 200, &l)
+	require.Len(t, l.Items, 1)
+	require.Equal(t, "npm/def", l.Items[0].Key)
+	require.Equal(t, int64(7), l.TotalSize)
+	require.Len(t, blobKeys(t), 1, "the deleted cache's blob is gone")
+	key, _ := b.restoreCache(job, "go-mod/abc")
+	require.Empty(t, key)
+	require.True(t, b.saveCache(job, "go-mod/abc", "again", http.StatusCreated).Created)
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -76,6 +77,7 @@ type testBundle struct {
 	client   *http.Client
 	forge    *integrations.Service
 	blobDir  string // the folder store's folder
+	linkKey  []byte // signs artifact links (with artifactOrigin)
 }
 
 type bundleOptions struct {
@@ -98,7 +100,12 @@ type bundleOptions struct {
 	secureCookies bool
 	// trustedOrigins may make cookie requests besides the server's own host.
 	trustedOrigins []string
+	// artifactOrigin: requests with Host artifactOriginHost reach the artifact origin.
+	artifactOrigin bool
 }
+
+// artifactOriginHost is the artifact origin's host in bundles made with artifactOrigin.
+const artifactOriginHost = "artifacts.aura.test"
 
 func setup(t *testing.T) *testBundle {
 	return setupWith(t, bundleOptions{})
@@ -152,17 +159,23 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	blobs, err := blob.NewDir(blobDir)
 	require.NoError(t, err)
 	bundleBlobs.Store(t, blobDir)
-	srv := httptest.NewServer(api.NewRouter(api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
+	deps := api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
-		CacheMaxProject: o.cacheMax, SignIn: o.signIn, SecureCookies: o.secureCookies, TrustedOrigins: o.trustedOrigins}))
+		CacheMaxProject: o.cacheMax, SignIn: o.signIn, SecureCookies: o.secureCookies, TrustedOrigins: o.trustedOrigins}
+	if o.artifactOrigin {
+		deps.ArtifactOrigin = &url.URL{Scheme: "http", Host: artifactOriginHost}
+		deps.ArtifactLinkKey = seal.DeriveKey(serverKey, api.ArtifactLinkPurpose)
+		deps.Web = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "dashboard page") })
+	}
+	srv := httptest.NewServer(api.NewHandler(deps))
 	t.Cleanup(func() {
 		disp.Stop()
 		srv.Close()
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge, blobDir: blobDir}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge, blobDir: blobDir, linkKey: deps.ArtifactLinkKey}
 }
 
 // sub returns b reporting to t, for subtests.

@@ -106,6 +106,10 @@ var permRoutes = map[string]struct {
 		codes: "404 401 401 404 404 403 403 401 401 401 404 200 200 200 200 200 200"},
 	"GET /api/v1/projects/{project}/collections/{key}/{val}": {path: "/api/v1/projects/own/collections/ref/main",
 		codes: "404 401 401 404 404 403 403 401 401 401 404 200 200 200 200 200 200"},
+	"GET /api/v1/projects/{project}/caches": {path: "/api/v1/projects/own/caches",
+		codes: "404 401 401 404 404 403 403 401 401 401 404 200 200 200 200 200 200"},
+	"DELETE /api/v1/projects/{project}/caches/{key}": {path: "/api/v1/projects/own/caches/fixture%2Fkey",
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 204 404 404"}, // a maintainer's
 	"GET /api/v1/projects/{project}/tokens": {path: "/api/v1/projects/own/tokens",
 		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 200 200 200"},
 	"POST /api/v1/projects/{project}/tokens": {path: "/api/v1/projects/own/tokens", body: map[string]any{"name": "more"},
@@ -166,6 +170,8 @@ var permRoutes = map[string]struct {
 		codes: "404 401 401 404 404 404 200 401 401 401 404 200 200 200 200 200 200"},
 	// Any job of the project downloads what another built, even in a private one.
 	"GET /api/v1/jobs/{id}/artifacts": {path: "/api/v1/jobs/{this}/artifacts",
+		codes: "404 401 401 404 404 200 200 401 401 401 404 200 200 200 200 200 200"},
+	"GET /api/v1/jobs/{id}/artifact-link": {path: "/api/v1/jobs/{this}/artifact-link?path=report.txt",
 		codes: "404 401 401 404 404 200 200 401 401 401 404 200 200 200 200 200 200"},
 	"GET /api/v1/jobs/{id}/artifacts/{path}": {path: "/api/v1/jobs/{this}/artifacts/report.txt",
 		codes: "404 401 401 404 404 200 200 401 401 401 404 200 200 200 200 200 200"},
@@ -327,6 +333,7 @@ func newPermFixture(t *testing.T) *permFixture {
 	f.vars["{this}"] = fmt.Sprint(this.ID)
 	code, body := b.putArtifact(f.tokens["thisJob"], this.ID, "report.txt", []byte("report"), nil)
 	require.Equal(t, 201, code, "%s", body)
+	b.saveCache(f.tokens["thisJob"], "fixture/key", "archive", http.StatusCreated)
 	in := b.integration("own", map[string]any{"kind": "github", "repository": "o/r"})
 	f.vars["{integration}"] = fmt.Sprint(in.ID)
 	b.json(call{method: "PUT", path: "/api/v1/projects/own/secrets/API_KEY", token: b.admin, body: map[string]any{"value": "12345678"}}, 201, nil)

@@ -4,8 +4,10 @@ package api
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -37,6 +39,10 @@ type Deps struct {
 	// ArtifactRetention is how long an artifact uploaded without its own
 	// expiry is kept when its project sets none; 0: DefaultArtifactRetention.
 	ArtifactRetention time.Duration
+	// ArtifactOrigin, when set, is the origin (--artifact-origin) that serves
+	// inline artifacts at links signed with ArtifactLinkKey; see NewHandler.
+	ArtifactOrigin  *url.URL
+	ArtifactLinkKey []byte
 	// Web serves the single-page app: every GET outside /api that no route takes.
 	Web http.Handler
 	// LogLimit is the most log bytes kept per job attempt.
@@ -158,6 +164,9 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/projects/{project}/integrations/{id}", may(auth.ManageIntegrations, project), h.updateIntegration).Methods(http.MethodPatch)
 	v1.HandleFunc("/projects/{project}/integrations/{id}", may(auth.ManageIntegrations, project), h.deleteIntegration).Methods(http.MethodDelete)
 	v1.HandleFunc("/projects/{project}/integrations/{id}/test", may(auth.ManageIntegrations, project), h.testIntegrationStatus).Methods(http.MethodPost)
+	// A cache key may hold slashes (go-mod/abc).
+	v1.HandleFunc("/projects/{project}/caches", may(auth.ReadProjectJobs, project), h.listProjectCaches).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/caches/{key:.+}", may(auth.ManageProject, project), h.deleteProjectCache).Methods(http.MethodDelete)
 	v1.HandleFunc("/jobs", may(auth.Submit, inBody), h.submitJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/batch", may(auth.Submit, inBody), h.submitJobBatch).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}", may(auth.ReadJob, job), h.getJob).Methods(http.MethodGet)
@@ -177,6 +186,7 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/jobs/{id}/log/times", may(auth.ReadJob, job), h.getJobLogTimes).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/annotations", may(auth.ReadJob, job), h.getJobAnnotations).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/artifacts", may(auth.ReadArtifacts, job), h.listArtifacts).Methods(http.MethodGet)
+	v1.HandleFunc("/jobs/{id}/artifact-link", may(auth.ReadArtifacts, job), h.getArtifactLink).Methods(http.MethodGet)
 	// {path} takes the rest of the path: a file inside a directory artifact.
 	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.ReadArtifacts, job), h.getArtifact).Methods(http.MethodGet)
 	v1.HandleFunc("/jobs/{id}/artifacts/{path:.+}", may(auth.HoldJob, heldJob), h.uploadArtifact).Methods(http.MethodPut)
@@ -286,6 +296,12 @@ func (a *answerStarted) WriteHeader(code int) {
 func (a *answerStarted) Write(p []byte) (int, error) {
 	a.stop()
 	return a.ResponseWriter.Write(p)
+}
+
+// ReadFrom passes a copy on to the server's own ReadFrom (sendfile for a file).
+func (a *answerStarted) ReadFrom(r io.Reader) (int64, error) {
+	a.stop()
+	return io.Copy(a.ResponseWriter, r)
 }
 
 func (a *answerStarted) Flush() {

@@ -151,7 +151,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	box, tokenKey, err := openBox(&cfg)
+	box, tokenKey, linkKey, err := openBox(&cfg)
 	if err != nil {
 		return err
 	}
@@ -212,10 +212,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
-	deps := api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: web.Handler(),
+	webApp := web.Handler()
+	var artifactOrigin *url.URL
+	if cfg.ArtifactOrigin != "" {
+		artifactOrigin, _ = api.ParseArtifactOrigin(cfg.ArtifactOrigin) // checked by validate
+		webApp = web.FramingArtifacts(webApp, artifactOrigin.String())
+	}
+	deps := api.Deps{Store: st, Auth: authn, Dispatcher: disp, Events: hub, Web: webApp,
 		LogLimit: cfg.LogLimit, MaxBatch: cfg.MaxBatch, Logger: logger, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: cfg.ArtifactMaxFile, ArtifactMaxJob: cfg.ArtifactMaxJob,
 		CacheMaxProject: cfg.CacheMaxProject, ArtifactRetention: cfg.ArtifactRetention,
+		ArtifactOrigin: artifactOrigin, ArtifactLinkKey: linkKey,
 		// Behind a proxy that terminates TLS, the public URL says the browser uses HTTPS.
 		SessionMax: cfg.SessionMax, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		TrustedOrigins: []string{publicOrigin(cfg.BaseURL)}}
@@ -225,9 +232,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	deps.SignIn = signIn
-	router := api.NewRouter(deps)
 	// The sign-in's browser routes are pages, not API: outside /api and the spec.
-	router.PathPrefix("/auth/").Methods(http.MethodGet).Handler(signIn)
+	router := http.NewServeMux()
+	router.Handle("GET /auth/", signIn)
+	router.Handle("/", api.NewHandler(deps))
 	srv := newHTTPServer(router)
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)

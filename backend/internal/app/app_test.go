@@ -227,3 +227,20 @@ func TestConfigSignIn(t *testing.T) {
 	require.NoError(t, cfg.parse(fs, nil))
 	require.Equal(t, []string{"env=gitlab"}, cfg.SignIn)
 }
+
+// TestConfigArtifactOrigin: AURA_ARTIFACT_ORIGIN is an origin of another host
+// (or port) than the dashboard's; anything else is refused at start.
+func TestConfigArtifactOrigin(t *testing.T) {
+	parse := func(args ...string) error {
+		var cfg Config
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		cfg.flags(fs)
+		require.NoError(t, cfg.parse(fs, args))
+		return cfg.validate()
+	}
+	require.NoError(t, parse("--artifact-origin", "https://artifacts.aura.example", "--base-url", "https://aura.example"))
+	require.NoError(t, parse("--artifact-origin", "http://localhost:9001", "--base-url", "http://localhost:9000"))
+	require.ErrorContains(t, parse("--artifact-origin", "https://aura.example", "--base-url", "https://aura.example"), "another host")
+	require.ErrorContains(t, parse("--artifact-origin", "https://a.example/files"), "origin only")
+	require.ErrorContains(t, parse("--artifact-origin", "artifacts.example"), "http://")
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -65,6 +66,9 @@ type Config struct {
 	// SessionIdle ends a user's session unused for that long; SessionMax ends
 	// it that long after sign-in, used or not.
 	SessionIdle, SessionMax time.Duration
+	// ArtifactOrigin, when set, is a second origin (scheme, host, port) that
+	// reaches this server and serves inline artifacts only, at signed links.
+	ArtifactOrigin string
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -77,8 +81,8 @@ var flagEnv = map[string]string{
 	"max-depth": "AURA_MAX_DEPTH", "max-batch": "AURA_MAX_BATCH", "cancel-grace": "AURA_CANCEL_GRACE",
 	"events-per-address": "AURA_EVENTS_PER_ADDRESS", "events-per-token": "AURA_EVENTS_PER_TOKEN",
 	"cache-max-project": "AURA_CACHE_MAX_PROJECT", "artifact-retention": "AURA_ARTIFACT_RETENTION",
-	"cache-retention": "AURA_CACHE_RETENTION",
-	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
+	"cache-retention": "AURA_CACHE_RETENTION", "artifact-origin": "AURA_ARTIFACT_ORIGIN",
+	"store": "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
 	"signin":       "AURA_SIGNIN",
 	"session-idle": "AURA_SESSION_IDLE", "session-max": "AURA_SESSION_MAX",
@@ -117,6 +121,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ArtifactRetention, "artifact-retention", api.DefaultArtifactRetention, "time an artifact is kept when its upload names no expiry, unless its project says otherwise, e.g. 720h (AURA_ARTIFACT_RETENTION)")
 	fs.DurationVar(&c.CacheRetention, "cache-retention", api.DefaultCacheRetention, "time a cache is kept after its last use, unless its project says otherwise, e.g. 168h (AURA_CACHE_RETENTION)")
 	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
+	fs.StringVar(&c.ArtifactOrigin, "artifact-origin", "", "origin whose host name also reaches this server, serving inline artifacts only (HTML reports run apart from the dashboard), e.g. https://artifacts.aura.example; empty: inline artifacts under a sandbox CSP (AURA_ARTIFACT_ORIGIN)")
 	fs.Var((*specList)(&c.SignIn), "signin", "sign-in provider NAME=KIND[:URL], KIND one of oidc, gitea, forgejo, gitlab, github (URL: issuer or forge; "+
 		"github and gitlab default to the public sites); repeat for more, or list them with commas in the variable. "+
 		"Each takes AURA_SIGNIN_<NAME>_CLIENT_ID and _CLIENT_SECRET or _CLIENT_SECRET_FILE from the environment, "+
@@ -212,6 +217,13 @@ func (c *Config) validate() error {
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))
+	}
+	if c.ArtifactOrigin != "" {
+		if o, err := api.ParseArtifactOrigin(c.ArtifactOrigin); err != nil {
+			errs = append(errs, fmt.Errorf("artifact-origin %w", err))
+		} else if b, err := url.Parse(c.BaseURL); err == nil && strings.EqualFold(b.Host, o.Host) {
+			errs = append(errs, fmt.Errorf("artifact-origin %q: must be another host (or port) than base-url %q", c.ArtifactOrigin, c.BaseURL))
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: use text or json", c.LogFormat))

@@ -9,25 +9,26 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// openBox loads the server key: the box that seals secrets at rest, and the key
-// derived from it that signs job tokens. Neither is in the database, and both
+// openBox loads the server key: the box that seals secrets at rest, and the keys
+// derived from it that sign job tokens and artifact links. Neither is in the database, and both
 // change with `aura secrets rotate` (job tokens of running jobs then stop working;
 // rotation runs with the servers stopped).
-func openBox(cfg *Config) (box *seal.Box, tokenKey []byte, err error) {
+func openBox(cfg *Config) (box *seal.Box, tokenKey, linkKey []byte, err error) {
 	key, err := seal.LoadKey(cfg.SecretKey, cfg.DataDir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("server key: %w", err)
+		return nil, nil, nil, fmt.Errorf("server key: %w", err)
 	}
 	box, err = seal.New(key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return box, seal.DeriveKey(key, auth.SigningKeyPurpose), nil
+	return box, seal.DeriveKey(key, auth.SigningKeyPurpose), seal.DeriveKey(key, api.ArtifactLinkPurpose), nil
 }
 
 // secretsCmd is `aura secrets rotate`: every sealed value is opened with the

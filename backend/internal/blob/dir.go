@@ -45,6 +45,9 @@ func (d *Dir) path(key string) string {
 	return filepath.Join(d.root, filepath.FromSlash(key))
 }
 
+// putBuffer is the buffer of one Put.
+const putBuffer = 256 << 10
+
 // Put implements Store.
 func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := CheckKey(key); err != nil {
@@ -65,7 +68,9 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) erro
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := io.Copy(tmp, sized(ctxReader{ctx, r}, size)); err != nil {
+	// A buffer larger than io.Copy's 32 KiB: a 1 GiB upload then takes 4,096
+	// writes rather than 32,768. (os.File's ReadFrom would copy through 32 KiB.)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{tmp}, sized(ctxReader{ctx, r}, size), make([]byte, putBuffer)); err != nil {
 		return fmt.Errorf("blob: put %s: %w", key, err)
 	}
 	// Sync before the rename: after a crash the name must not point at lost data.

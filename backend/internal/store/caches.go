@@ -102,3 +102,12 @@ func (s *Store) CacheList(ctx context.Context, projectID int64) ([]*Cache, error
 	cs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Cache])
 	return cs, interpret(err, "list caches")
 }
+
+// CacheDelete deletes the project's cache under key and returns its row: the
+// caller then deletes its blob. ErrNotFound when there is none.
+func (s *Store) CacheDelete(ctx context.Context, projectID int64, key string) (*Cache, error) {
+	rows, _ := s.pool.Query(ctx, `DELETE FROM caches WHERE project_id = $1 AND key = $2 RETURNING `+cacheColumns,
+		projectID, key)
+	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Cache])
+	return c, interpret(err, "delete cache")
+}

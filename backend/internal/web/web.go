@@ -64,6 +64,20 @@ type asset struct {
 type handler struct {
 	assets map[string]*asset
 	index  *asset
+	csp    string
+}
+
+// FramingArtifacts returns h (a handler of New or Handler) with a policy that
+// also lets the app frame pages of origin: the artifact origin, where the
+// artifact viewer's frames come from.
+func FramingArtifacts(h http.Handler, origin string) http.Handler {
+	wh, ok := h.(*handler)
+	if !ok || origin == "" {
+		return h
+	}
+	c := *wh
+	c.csp = ContentSecurityPolicy + "; frame-src 'self' " + origin
+	return &c
 }
 
 // hashed matches the file names vite gives build outputs (name-<hash>.ext), which
@@ -73,7 +87,7 @@ var hashed = regexp.MustCompile(`[-.][A-Za-z0-9_-]{8,}\.[a-z0-9]+$`)
 // New serves the app in fsys, which must hold index.html. Every file is read and
 // compressed once, here.
 func New(fsys fs.FS) http.Handler {
-	h := &handler{assets: map[string]*asset{}}
+	h := &handler{assets: map[string]*asset{}, csp: ContentSecurityPolicy}
 	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(p, ".gz") || strings.HasSuffix(p, ".br") {
 			return err
@@ -127,7 +141,7 @@ func gzipBytes(b []byte) []byte {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
-	hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+	hd.Set("Content-Security-Policy", h.csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "same-origin")

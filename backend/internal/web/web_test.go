@@ -121,3 +121,13 @@ func TestPlaceholder(t *testing.T) {
 	}
 	require.NotContains(t, strings.ToLower(b), "<script>", "no inline script")
 }
+
+// TestFramingArtifacts: with an artifact origin, the app's policy lets it frame
+// that origin (the artifact viewer), and nothing else changes.
+func TestFramingArtifacts(t *testing.T) {
+	t.Parallel()
+	h := web.FramingArtifacts(web.New(app), "https://artifacts.aura.example")
+	csp := get(t, h, "GET", "/j/42").Header.Get("Content-Security-Policy")
+	require.Equal(t, web.ContentSecurityPolicy+"; frame-src 'self' https://artifacts.aura.example", csp)
+	require.NotContains(t, get(t, web.New(app), "GET", "/j/42").Header.Get("Content-Security-Policy"), "frame-src")
+}

@@ -14,6 +14,16 @@ export const artifactsQuery = (job: number): Query<Schemas['ArtifactList']> => (
   topics: [topics.job(job)],
 });
 
+// artifactLink is a short-lived signed address of an artifact on the server's
+// artifact origin (--artifact-origin), which serves it inline to whoever holds
+// the address, without credentials and apart from the dashboard's origin; null
+// when the server has no such origin. Asked for each view: it expires in minutes.
+export async function artifactLink(job: number, path: string, signal?: AbortSignal): Promise<string | null> {
+  const r = await answer(api.GET('/api/v1/jobs/{id}/artifact-link', { params: { path: { id: job }, query: { path } }, ...(signal ? { signal } : {}) }));
+  if (r.error !== undefined) throw new Error(r.error);
+  return r.data?.url ?? null;
+}
+
 // artifactURL is the address of an artifact's bytes, each segment of its path
 // escaped; inline: shown in the browser (under the server's sandbox CSP) rather
 // than saved.

@@ -602,6 +602,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{project}/caches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a project's caches
+         * @description The caches jobs saved with `aura-runner cache save`, most recently used
+         *     first: key, size, when saved and last restored; with their total size and the
+         *     bound (`--cache-max-project`) past which the least recently used are evicted.
+         */
+        get: operations["listProjectCaches"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/caches/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /**
+                 * @description The cache's key; it may hold slashes (`go-mod/abc`), sent as they are or as
+                 *     `%2F`. Same characters as a saved key (else 400 naming `key`).
+                 */
+                key: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a cache
+         * @description Deletes one cache (a maintainer of the project): the next restore of its key
+         *     misses, and the next save stores it again.
+         */
+        delete: operations["deleteProjectCache"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -1037,6 +1091,34 @@ export interface paths {
          *     retention sweep removes it).
          */
         get: operations["listJobArtifacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/artifact-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A short-lived link to view an artifact on the artifact origin
+         * @description When the server has an artifact origin (`--artifact-origin`), a signed URL
+         *     there that shows the artifact inline for a few minutes, to anyone holding it
+         *     and without credentials (the dashboard frames HTML reports from it, so a
+         *     private project's open too). The signature binds the job and the path; the
+         *     artifact origin serves nothing else. Without an artifact origin, `url` is
+         *     null and inline views use `?inline=1` on this origin.
+         */
+        get: operations["getJobArtifactLink"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2716,6 +2798,37 @@ export interface components {
             /** @description True when the job was cancelled; kill it and complete it. */
             cancel: boolean;
         };
+        CacheList: {
+            items: components["schemas"]["Cache"][];
+            /**
+             * Format: int64
+             * @description The bytes of all the project's caches.
+             */
+            totalSize: number;
+            /**
+             * Format: int64
+             * @description The bound on them (`--cache-max-project`); least recently used go first.
+             */
+            maxSize: number;
+        };
+        Cache: {
+            key: string;
+            /** Format: int64 */
+            size: number;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it was last restored (or saved).
+             */
+            lastUsed: string;
+        };
+        ArtifactLink: {
+            /** @description The signed URL on the artifact origin; null when none is configured. */
+            url: string | null;
+            /** Format: date-time */
+            expiresAt: string | null;
+        };
         CacheSaved: {
             key: string;
             /**
@@ -4332,6 +4445,67 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listProjectCaches: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The project's caches. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CacheList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteProjectCache: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /**
+                 * @description The cache's key; it may hold slashes (`go-mod/abc`), sent as they are or as
+                 *     `%2F`. Same characters as a saved key (else 400 naming `key`).
+                 */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     submitJob: {
         parameters: {
             query?: never;
@@ -4931,6 +5105,39 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getJobArtifactLink: {
+        parameters: {
+            query: {
+                /** @description The artifact's path, as in the list. */
+                path: string;
+            };
+            header?: never;
+            path: {
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link, or null. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactLink"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

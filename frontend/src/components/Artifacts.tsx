@@ -1,12 +1,13 @@
 // Artifacts lists the files a job uploaded as a tree (a directory artifact's
 // folders fold), each with its size, checksum and download, and opens HTML
 // reports, images and text in the page. Nothing a file holds runs here: HTML
-// goes into a frame sandboxed without scripts (from the server's sandboxed
-// ?inline=1 address, or for a private project as srcdoc under the app's own CSP),
+// goes into a frame sandboxed without scripts (from a signed address on the
+// server's artifact origin when it has one, else from its sandboxed ?inline=1
+// address, or for a private project as srcdoc under the app's own CSP),
 // an image into <img> (an SVG there runs no script), text into <pre> as text.
 import { useEffect, useRef, useState } from 'react';
 import { Link } from 'react-router';
-import { artifactBlob, artifactText, artifactsQuery, artifactURL, type Artifact } from '../api/artifacts';
+import { artifactBlob, artifactLink, artifactText, artifactsQuery, artifactURL, type Artifact } from '../api/artifacts';
 import { token } from '../api/client';
 import { useQuery } from '../api/query';
 import { baseName, buildTree, expired, formatSize, inlineKind, shortSum, type Folder } from '../lib/artifactTree';
@@ -113,7 +114,8 @@ function Viewer({ job, f, linkable, close }: { job: number; f: Artifact; linkabl
   const kind = inlineKind(f.contentType, f.path);
   // The page's own copy: text, or an image as a data: URL (the app's CSP allows
   // data: images, not blob:).
-  const [body, setBody] = useState<{ text?: string; src?: string; error?: string; cut?: boolean }>();
+  // frame: the artifact origin's signed address of an HTML file.
+  const [body, setBody] = useState<{ text?: string; src?: string; frame?: string; error?: string; cut?: boolean }>();
   useEffect(() => {
     ref.current?.showModal();
   }, []);
@@ -131,7 +133,11 @@ function Viewer({ job, f, linkable, close }: { job: number; f: Artifact; linkabl
         });
         return { src };
       }
-      if (kind === 'html' && linkable) return {};
+      if (kind === 'html') {
+        const frame = await artifactLink(job, f.path, ctl.signal);
+        if (frame) return { frame };
+        if (linkable) return {};
+      }
       const cut = kind === 'text' && f.size > TEXT_MAX;
       let text = await artifactText(job, f.path, ctl.signal, cut ? TEXT_MAX : undefined);
       if (kind === 'text' && /json/.test(f.contentType) && !cut) {
@@ -151,7 +157,9 @@ function Viewer({ job, f, linkable, close }: { job: number; f: Artifact; linkabl
 
   let content: React.ReactNode = <Loading />;
   if (body?.error) content = <ErrorText error={body.error} />;
-  else if (kind === 'html' && linkable)
+  else if (kind === 'html' && body?.frame)
+    content = <iframe className="a-frame" title={f.path} sandbox="" referrerPolicy="no-referrer" src={body.frame} />;
+  else if (kind === 'html' && linkable && body)
     content = <iframe className="a-frame" title={f.path} sandbox="" referrerPolicy="no-referrer" src={artifactURL(job, f.path, true)} />;
   else if (kind === 'html' && body?.text !== undefined)
     content = <iframe className="a-frame" title={f.path} sandbox="" referrerPolicy="no-referrer" srcDoc={body.text} />;

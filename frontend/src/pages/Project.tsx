@@ -12,12 +12,14 @@ import '../components/forge.css';
 const IntegrationsTab = lazy(() => import('./Integrations'));
 const SecretsTab = lazy(() => import('./Secrets'));
 const MembersTab = lazy(() => import('./Members'));
+const CachesTab = lazy(() => import('./Caches'));
 
 const TABS = [
   ['jobs', 'Jobs'],
   ['members', 'Members'],
   ['integrations', 'Integrations'],
   ['secrets', 'Secrets'],
+  ['caches', 'Caches'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -35,11 +37,20 @@ function ProjectTabs({ tab, base, shown }: { tab: Tab; base: string; shown: read
   );
 }
 
-// shownTabs are the tabs me may use: Members for whoever may read the project's
-// members (viewer and up), integrations and secrets for its managers.
+// READER_TABS are shown to whoever reads the project.
+const READER_TABS: readonly Tab[] = ['jobs', 'caches'];
+
+// mayManage: whoever may manage the project (its maintainers, the admin).
+function mayManage(me: Me | undefined, project: string): boolean {
+  return !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
+}
+
+// shownTabs are the tabs me may use: jobs and caches for whoever reads the
+// project, Members for whoever may read its members (viewer and up),
+// integrations and secrets for its managers.
 export function shownTabs(me: Me | undefined, project: string): Tab[] {
-  const manage = !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
-  return TABS.map(([t]) => t).filter((t) => t === 'jobs' || (t === 'members' ? mayReadMembers(me, project) : manage));
+  const manage = mayManage(me, project);
+  return TABS.map(([t]) => t).filter((t) => READER_TABS.includes(t) || (t === 'members' ? mayReadMembers(me, project) : manage));
 }
 
 export function ProjectPage() {
@@ -73,7 +84,15 @@ export function ProjectPage() {
       ) : null}
       {r.data && tab !== 'jobs' && shown.includes(tab) ? (
         <Suspense fallback={<Loading />}>
-          {tab === 'members' ? <MembersTab project={project} /> : tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}
+          {tab === 'members' ? (
+            <MembersTab project={project} />
+          ) : tab === 'caches' ? (
+            <CachesTab project={project} manage={mayManage(me, project)} />
+          ) : tab === 'integrations' ? (
+            <IntegrationsTab project={project} />
+          ) : (
+            <SecretsTab project={project} />
+          )}
         </Suspense>
       ) : null}
       {r.data && tab === 'jobs' ? <BuildsList project={project} /> : null}

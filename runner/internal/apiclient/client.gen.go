@@ -571,6 +571,14 @@ type Artifact struct {
 	Size   int64  `json:"size"`
 }
 
+// ArtifactLink defines model for ArtifactLink.
+type ArtifactLink struct {
+	ExpiresAt *time.Time `json:"expiresAt"`
+
+	// Url The signed URL on the artifact origin; null when none is configured.
+	Url *string `json:"url"`
+}
+
 // ArtifactList defines model for ArtifactList.
 type ArtifactList struct {
 	Items []Artifact `json:"items"`
@@ -724,6 +732,27 @@ type BuildList struct {
 // is queued (or there are none yet), then `failure` when any did not succeed, else
 // `success`.
 type BuildStatus string
+
+// Cache defines model for Cache.
+type Cache struct {
+	CreatedAt time.Time `json:"createdAt"`
+	Key       string    `json:"key"`
+
+	// LastUsed When it was last restored (or saved).
+	LastUsed time.Time `json:"lastUsed"`
+	Size     int64     `json:"size"`
+}
+
+// CacheList defines model for CacheList.
+type CacheList struct {
+	Items []Cache `json:"items"`
+
+	// MaxSize The bound on them (`--cache-max-project`); least recently used go first.
+	MaxSize int64 `json:"maxSize"`
+
+	// TotalSize The bytes of all the project's caches.
+	TotalSize int64 `json:"totalSize"`
+}
 
 // CacheSaved defines model for CacheSaved.
 type CacheSaved struct {
@@ -2065,6 +2094,12 @@ type GetJobAnnotationsParams struct {
 	Tail *int `form:"tail,omitempty" json:"tail,omitempty"`
 }
 
+// GetJobArtifactLinkParams defines parameters for GetJobArtifactLink.
+type GetJobArtifactLinkParams struct {
+	// Path The artifact's path, as in the list.
+	Path string `form:"path" json:"path"`
+}
+
 // GetJobArtifactParams defines parameters for GetJobArtifact.
 type GetJobArtifactParams struct {
 	// Inline 1 shows the file in the browser (sandboxed) instead of downloading it.
@@ -2801,6 +2836,18 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
 	ApproveJob(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetJobArtifactLink A short-lived link to view an artifact on the artifact origin
+	//
+	// When the server has an artifact origin (`--artifact-origin`), a signed URL
+	// there that shows the artifact inline for a few minutes, to anyone holding it
+	// and without credentials (the dashboard frames HTML reports from it, so a
+	// private project's open too). The signature binds the job and the path; the
+	// artifact origin serves nothing else. Without an artifact origin, `url` is
+	// null and inline views use `?inline=1` on this origin.
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/artifact-link (the `GetJobArtifactLink` operationId).
+	GetJobArtifactLink(ctx context.Context, id Id, params *GetJobArtifactLinkParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListJobArtifacts List a job's artifacts
 	//
 	// The files the job's latest attempt that uploaded any left behind, by path: a
@@ -3091,6 +3138,23 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/projects/{project}/builds (the `ListBuilds` operationId).
 	ListBuilds(ctx context.Context, project ProjectSlug, params *ListBuildsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListProjectCaches List a project's caches
+	//
+	// The caches jobs saved with `aura-runner cache save`, most recently used
+	// first: key, size, when saved and last restored; with their total size and the
+	// bound (`--cache-max-project`) past which the least recently used are evicted.
+	//
+	// Corresponds with GET /api/v1/projects/{project}/caches (the `ListProjectCaches` operationId).
+	ListProjectCaches(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteProjectCache Delete a cache
+	//
+	// Deletes one cache (a maintainer of the project): the next restore of its key
+	// misses, and the next save stores it again.
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/caches/{key} (the `DeleteProjectCache` operationId).
+	DeleteProjectCache(ctx context.Context, project ProjectSlug, key string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListCollectionKeys List collection keys
 	//
@@ -4346,6 +4410,28 @@ func (c *Client) ApproveJob(ctx context.Context, id Id, reqEditors ...RequestEdi
 	return c.Client.Do(req)
 }
 
+// GetJobArtifactLink A short-lived link to view an artifact on the artifact origin
+//
+// When the server has an artifact origin (`--artifact-origin`), a signed URL
+// there that shows the artifact inline for a few minutes, to anyone holding it
+// and without credentials (the dashboard frames HTML reports from it, so a
+// private project's open too). The signature binds the job and the path; the
+// artifact origin serves nothing else. Without an artifact origin, `url` is
+// null and inline views use `?inline=1` on this origin.
+//
+// Corresponds with GET /api/v1/jobs/{id}/artifact-link (the `GetJobArtifactLink` operationId).
+func (c *Client) GetJobArtifactLink(ctx context.Context, id Id, params *GetJobArtifactLinkParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJobArtifactLinkRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListJobArtifacts List a job's artifacts
 //
 // The files the job's latest attempt that uploaded any left behind, by path: a
@@ -4897,6 +4983,43 @@ func (c *Client) UpdateProject(ctx context.Context, project ProjectSlug, body Up
 // Corresponds with GET /api/v1/projects/{project}/builds (the `ListBuilds` operationId).
 func (c *Client) ListBuilds(ctx context.Context, project ProjectSlug, params *ListBuildsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListBuildsRequest(c.Server, project, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListProjectCaches List a project's caches
+//
+// The caches jobs saved with `aura-runner cache save`, most recently used
+// first: key, size, when saved and last restored; with their total size and the
+// bound (`--cache-max-project`) past which the least recently used are evicted.
+//
+// Corresponds with GET /api/v1/projects/{project}/caches (the `ListProjectCaches` operationId).
+func (c *Client) ListProjectCaches(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProjectCachesRequest(c.Server, project)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteProjectCache Delete a cache
+//
+// Deletes one cache (a maintainer of the project): the next restore of its key
+// misses, and the next save stores it again.
+//
+// Corresponds with DELETE /api/v1/projects/{project}/caches/{key} (the `DeleteProjectCache` operationId).
+func (c *Client) DeleteProjectCache(ctx context.Context, project ProjectSlug, key string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteProjectCacheRequest(c.Server, project, key)
 	if err != nil {
 		return nil, err
 	}
@@ -6846,6 +6969,63 @@ func NewApproveJobRequest(server string, id Id) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetJobArtifactLinkRequest constructs an http.Request for the GetJobArtifactLink method
+func NewGetJobArtifactLinkRequest(server string, id Id, params *GetJobArtifactLinkParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/artifact-link", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "path", params.Path, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListJobArtifactsRequest constructs an http.Request for the ListJobArtifacts method
 func NewListJobArtifactsRequest(server string, id Id) (*http.Request, error) {
 	var err error
@@ -7917,6 +8097,81 @@ func NewListBuildsRequest(server string, project ProjectSlug, params *ListBuilds
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListProjectCachesRequest constructs an http.Request for the ListProjectCaches method
+func NewListProjectCachesRequest(server string, project ProjectSlug) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/caches", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteProjectCacheRequest constructs an http.Request for the DeleteProjectCache method
+func NewDeleteProjectCacheRequest(server string, project ProjectSlug, key string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/caches/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -10329,6 +10584,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/jobs/{id}/approve (the `ApproveJob` operationId).
 	ApproveJobWithResponse(ctx context.Context, id Id, reqEditors ...RequestEditorFn) (*ApproveJobResponse, error)
 
+	// GetJobArtifactLinkWithResponse A short-lived link to view an artifact on the artifact origin
+	//
+	// When the server has an artifact origin (`--artifact-origin`), a signed URL
+	// there that shows the artifact inline for a few minutes, to anyone holding it
+	// and without credentials (the dashboard frames HTML reports from it, so a
+	// private project's open too). The signature binds the job and the path; the
+	// artifact origin serves nothing else. Without an artifact origin, `url` is
+	// null and inline views use `?inline=1` on this origin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/jobs/{id}/artifact-link (the `GetJobArtifactLink` operationId).
+	GetJobArtifactLinkWithResponse(ctx context.Context, id Id, params *GetJobArtifactLinkParams, reqEditors ...RequestEditorFn) (*GetJobArtifactLinkResponse, error)
+
 	// ListJobArtifactsWithResponse List a job's artifacts
 	//
 	// The files the job's latest attempt that uploaded any left behind, by path: a
@@ -10649,6 +10918,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/projects/{project}/builds (the `ListBuilds` operationId).
 	ListBuildsWithResponse(ctx context.Context, project ProjectSlug, params *ListBuildsParams, reqEditors ...RequestEditorFn) (*ListBuildsResponse, error)
+
+	// ListProjectCachesWithResponse List a project's caches
+	//
+	// The caches jobs saved with `aura-runner cache save`, most recently used
+	// first: key, size, when saved and last restored; with their total size and the
+	// bound (`--cache-max-project`) past which the least recently used are evicted.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/projects/{project}/caches (the `ListProjectCaches` operationId).
+	ListProjectCachesWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListProjectCachesResponse, error)
+
+	// DeleteProjectCacheWithResponse Delete a cache
+	//
+	// Deletes one cache (a maintainer of the project): the next restore of its key
+	// misses, and the next save stores it again.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/caches/{key} (the `DeleteProjectCache` operationId).
+	DeleteProjectCacheWithResponse(ctx context.Context, project ProjectSlug, key string, reqEditors ...RequestEditorFn) (*DeleteProjectCacheResponse, error)
 
 	// ListCollectionKeysWithResponse List collection keys
 	//
@@ -12985,6 +13275,103 @@ func (r ApproveJobResponse) ContentType() string {
 	return ""
 }
 
+// GetJobArtifactLinkResponse503Headers the declared response headers of an HTTP 503 response for GetJobArtifactLink
+type GetJobArtifactLinkResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetJobArtifactLinkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ArtifactLink
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Gone
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobArtifactLinkResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON200() *ArtifactLink {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON410() *Gone {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobArtifactLinkResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJobArtifactLinkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJobArtifactLinkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJobArtifactLinkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJobArtifactLinkResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListJobArtifactsResponse503Headers the declared response headers of an HTTP 503 response for ListJobArtifacts
 type ListJobArtifactsResponse503Headers struct {
 	RetryAfter *int
@@ -14981,6 +15368,179 @@ func (r ListBuildsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListBuildsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListProjectCachesResponse503Headers the declared response headers of an HTTP 503 response for ListProjectCaches
+type ListProjectCachesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListProjectCachesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CacheList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListProjectCachesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListProjectCachesResponse) GetJSON200() *CacheList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListProjectCachesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListProjectCachesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListProjectCachesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListProjectCachesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListProjectCachesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListProjectCachesResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListProjectCachesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProjectCachesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProjectCachesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProjectCachesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteProjectCacheResponse503Headers the declared response headers of an HTTP 503 response for DeleteProjectCache
+type DeleteProjectCacheResponse503Headers struct {
+	RetryAfter *int
+}
+
+type DeleteProjectCacheResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteProjectCacheResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteProjectCacheResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteProjectCacheResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteProjectCacheResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteProjectCacheResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteProjectCacheResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteProjectCacheResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteProjectCacheResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteProjectCacheResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteProjectCacheResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteProjectCacheResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19252,6 +19812,26 @@ func (c *ClientWithResponses) ApproveJobWithResponse(ctx context.Context, id Id,
 	return ParseApproveJobResponse(rsp)
 }
 
+// GetJobArtifactLinkWithResponse A short-lived link to view an artifact on the artifact origin
+//
+// When the server has an artifact origin (`--artifact-origin`), a signed URL
+// there that shows the artifact inline for a few minutes, to anyone holding it
+// and without credentials (the dashboard frames HTML reports from it, so a
+// private project's open too). The signature binds the job and the path; the
+// artifact origin serves nothing else. Without an artifact origin, `url` is
+// null and inline views use `?inline=1` on this origin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/jobs/{id}/artifact-link (the `GetJobArtifactLink` operationId).
+func (c *ClientWithResponses) GetJobArtifactLinkWithResponse(ctx context.Context, id Id, params *GetJobArtifactLinkParams, reqEditors ...RequestEditorFn) (*GetJobArtifactLinkResponse, error) {
+	rsp, err := c.GetJobArtifactLink(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJobArtifactLinkResponse(rsp)
+}
+
 // ListJobArtifactsWithResponse List a job's artifacts
 //
 // The files the job's latest attempt that uploaded any left behind, by path: a
@@ -19733,6 +20313,39 @@ func (c *ClientWithResponses) ListBuildsWithResponse(ctx context.Context, projec
 		return nil, err
 	}
 	return ParseListBuildsResponse(rsp)
+}
+
+// ListProjectCachesWithResponse List a project's caches
+//
+// The caches jobs saved with `aura-runner cache save`, most recently used
+// first: key, size, when saved and last restored; with their total size and the
+// bound (`--cache-max-project`) past which the least recently used are evicted.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/projects/{project}/caches (the `ListProjectCaches` operationId).
+func (c *ClientWithResponses) ListProjectCachesWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListProjectCachesResponse, error) {
+	rsp, err := c.ListProjectCaches(ctx, project, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProjectCachesResponse(rsp)
+}
+
+// DeleteProjectCacheWithResponse Delete a cache
+//
+// Deletes one cache (a maintainer of the project): the next restore of its key
+// misses, and the next save stores it again.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/projects/{project}/caches/{key} (the `DeleteProjectCache` operationId).
+func (c *ClientWithResponses) DeleteProjectCacheWithResponse(ctx context.Context, project ProjectSlug, key string, reqEditors ...RequestEditorFn) (*DeleteProjectCacheResponse, error) {
+	rsp, err := c.DeleteProjectCache(ctx, project, key, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteProjectCacheResponse(rsp)
 }
 
 // ListCollectionKeysWithResponse List collection keys
@@ -22222,6 +22835,94 @@ func ParseApproveJobResponse(rsp *http.Response) (*ApproveJobResponse, error) {
 	return response, nil
 }
 
+// ParseGetJobArtifactLinkResponse parses an HTTP response from a GetJobArtifactLinkWithResponse call
+func ParseGetJobArtifactLinkResponse(rsp *http.Response) (*GetJobArtifactLinkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJobArtifactLinkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ArtifactLink
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetJobArtifactLinkResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListJobArtifactsResponse parses an HTTP response from a ListJobArtifactsWithResponse call
 func ParseListJobArtifactsResponse(rsp *http.Response) (*ListJobArtifactsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -24037,6 +24738,164 @@ func ParseListBuildsResponse(rsp *http.Response) (*ListBuildsResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers ListBuildsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListProjectCachesResponse parses an HTTP response from a ListProjectCachesWithResponse call
+func ParseListProjectCachesResponse(rsp *http.Response) (*ListProjectCachesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProjectCachesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CacheList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListProjectCachesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteProjectCacheResponse parses an HTTP response from a DeleteProjectCacheWithResponse call
+func ParseDeleteProjectCacheResponse(rsp *http.Response) (*DeleteProjectCacheResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteProjectCacheResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteProjectCacheResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
