@@ -73,6 +73,8 @@ type jobJSON struct {
 	// CancelRequestedAt: a cancel was asked for while the job ran; it is
 	// cancelled once its runner confirms the process ended.
 	CancelRequestedAt *time.Time `json:"cancelRequestedAt,omitempty"`
+	// LogExpiredAt: the retention sweep deleted this attempt's log then.
+	LogExpiredAt *time.Time `json:"logExpiredAt,omitempty"`
 }
 
 func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) jobJSON {
@@ -82,7 +84,7 @@ func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) 
 		CreatedAt: j.CreatedAt, PrecedingJobs: j.PrecedingJobs, LogLength: j.LogLength,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
 		ExitCode: j.ExitCode, RunnerID: j.RunnerID, ParentJob: j.ParentJobID, Reason: j.Reason,
-		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested,
+		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested, LogExpiredAt: j.LogExpiredAt,
 	}
 	if out.Env == nil {
 		out.Env = map[string]string{}
