@@ -12,6 +12,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/logarchive"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -57,6 +58,10 @@ type Config struct {
 	// is kept; CacheRetention how long a cache is kept after its last use.
 	// Projects may override both; the retention sweep deletes what expired.
 	ArtifactRetention, CacheRetention time.Duration
+	// LogRetention is how long a finished log is kept (0: forever);
+	// projects may override it. LogArchiveAfter is how long after its attempt
+	// ended a log moves from PostgreSQL to the store.
+	LogRetention, LogArchiveAfter time.Duration
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -72,6 +77,7 @@ var flagEnv = map[string]string{
 	"cache-retention": "AURA_CACHE_RETENTION",
 	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
+	"log-retention": "AURA_LOG_RETENTION", "log-archive-after": "AURA_LOG_ARCHIVE_AFTER",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -107,6 +113,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ArtifactRetention, "artifact-retention", api.DefaultArtifactRetention, "time an artifact is kept when its upload names no expiry, unless its project says otherwise, e.g. 720h (AURA_ARTIFACT_RETENTION)")
 	fs.DurationVar(&c.CacheRetention, "cache-retention", api.DefaultCacheRetention, "time a cache is kept after its last use, unless its project says otherwise, e.g. 168h (AURA_CACHE_RETENTION)")
 	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
+	fs.DurationVar(&c.LogRetention, "log-retention", 0, "time a finished log is kept, unless its project says otherwise, e.g. 2160h; 0: forever (AURA_LOG_RETENTION)")
+	fs.DurationVar(&c.LogArchiveAfter, "log-archive-after", logarchive.DefaultGrace, "time after its attempt ended that a log moves from PostgreSQL to the store (AURA_LOG_ARCHIVE_AFTER)")
 }
 
 // parse parses args, then takes each flag not given from its environment
@@ -176,6 +184,9 @@ func (c *Config) validate() error {
 	}
 	if c.CacheRetention <= 0 {
 		errs = append(errs, fmt.Errorf("cache-retention %v: must be positive", c.CacheRetention))
+	}
+	if c.LogRetention < 0 || c.LogArchiveAfter < 0 {
+		errs = append(errs, fmt.Errorf("log-retention %v, log-archive-after %v: must not be negative", c.LogRetention, c.LogArchiveAfter))
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))

@@ -822,7 +822,10 @@ export interface paths {
          *     read. `X-Log-Length` gives where the log ends, so a reader pages on with
          *     `offset` + `limit` while that is below it. Where the log limit dropped bytes
          *     from the middle of a log, a marker line stands in for them. An `offset` past
-         *     the end is 400; an attempt the job never had is 404.
+         *     the end is 400; an attempt the job never had is 404. A finished attempt's
+         *     log moves from the database to the blob store a little after it ended and
+         *     reads the same from there; once the retention sweep deleted it (its
+         *     project's `logRetention`, else `--log-retention`), the answer is 410.
          */
         get: operations["getJobLog"];
         put?: never;
@@ -1408,6 +1411,11 @@ export interface components {
              * @description Seconds a cache is kept after its last use; null uses the instance default (--cache-retention).
              */
             cacheRetention: number | null;
+            /**
+             * Format: int64
+             * @description Seconds a finished log is kept after its attempt ended; null uses the instance default (--log-retention, forever when 0).
+             */
+            logRetention: number | null;
         };
         ProjectCreate: {
             slug: string;
@@ -1428,6 +1436,11 @@ export interface components {
              * @description Seconds a cache is kept after its last use; null returns to the instance default.
              */
             cacheRetention?: number | null;
+            /**
+             * Format: int64
+             * @description Seconds a finished log is kept after its attempt ended; null returns to the instance default.
+             */
+            logRetention?: number | null;
         };
         ProjectList: {
             items: components["schemas"]["Project"][];
@@ -1654,6 +1667,12 @@ export interface components {
              *     it is `cancelled`.
              */
             cancelRequestedAt?: string;
+            /**
+             * Format: date-time
+             * @description When the retention sweep deleted the current attempt's log (its
+             *     project's `logRetention`); reads of the log answer 410 from then on.
+             */
+            logExpiredAt?: string;
         };
         JobSubmit: {
             /** @description Required with a project token; defaults to the job token's project. */
@@ -2470,6 +2489,18 @@ export interface components {
         };
         /** @description The request conflicts with the current state (name taken, job already ended, …). */
         Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description The retention sweep deleted this attempt's log; the message says when
+         *     (the job's `logExpiredAt`).
+         */
+        LogExpired: {
             headers: {
                 [name: string]: unknown;
             };
@@ -3882,6 +3913,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["LogExpired"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3954,6 +3986,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["LogExpired"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

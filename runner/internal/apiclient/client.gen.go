@@ -863,6 +863,10 @@ type Job struct {
 	ExitCode          *int              `json:"exitCode,omitempty"`
 	Id                int64             `json:"id"`
 
+	// LogExpiredAt When the retention sweep deleted the current attempt's log (its
+	// project's `logRetention`); reads of the log answer 410 from then on.
+	LogExpiredAt *time.Time `json:"logExpiredAt,omitempty"`
+
 	// LogLength Bytes stored for the current attempt's log. Past the log limit only the
 	// head and the tail are kept, so this is less than the bytes received.
 	LogLength int64 `json:"logLength"`
@@ -1113,9 +1117,12 @@ type Project struct {
 	// CacheRetention Seconds a cache is kept after its last use; null uses the instance default (--cache-retention).
 	CacheRetention *int64    `json:"cacheRetention"`
 	CreatedAt      time.Time `json:"createdAt"`
-	Name           string    `json:"name"`
-	Private        bool      `json:"private"`
-	Slug           string    `json:"slug"`
+
+	// LogRetention Seconds a finished log is kept after its attempt ended; null uses the instance default (--log-retention, forever when 0).
+	LogRetention *int64 `json:"logRetention"`
+	Name         string `json:"name"`
+	Private      bool   `json:"private"`
+	Slug         string `json:"slug"`
 }
 
 // ProjectCreate defines model for ProjectCreate.
@@ -1158,9 +1165,12 @@ type ProjectUpdate struct {
 	ArtifactRetention *int64 `json:"artifactRetention,omitempty"`
 
 	// CacheRetention Seconds a cache is kept after its last use; null returns to the instance default.
-	CacheRetention *int64  `json:"cacheRetention,omitempty"`
-	Name           *string `json:"name,omitempty"`
-	Private        *bool   `json:"private,omitempty"`
+	CacheRetention *int64 `json:"cacheRetention,omitempty"`
+
+	// LogRetention Seconds a finished log is kept after its attempt ended; null returns to the instance default.
+	LogRetention *int64  `json:"logRetention,omitempty"`
+	Name         *string `json:"name,omitempty"`
+	Private      *bool   `json:"private,omitempty"`
 }
 
 // Runner defines model for Runner.
@@ -1362,6 +1372,9 @@ type Internal = Error
 
 // LimitExceeded Every 4xx and 5xx answer.
 type LimitExceeded = Error
+
+// LogExpired Every 4xx and 5xx answer.
+type LogExpired = Error
 
 // NotFound Every 4xx and 5xx answer.
 type NotFound = Error
@@ -2180,7 +2193,10 @@ type ClientInterface interface {
 	// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
 	// from the middle of a log, a marker line stands in for them. An `offset` past
-	// the end is 400; an attempt the job never had is 404.
+	// the end is 400; an attempt the job never had is 404. A finished attempt's
+	// log moves from the database to the blob store a little after it ended and
+	// reads the same from there; once the retention sweep deleted it (its
+	// project's `logRetention`, else `--log-retention`), the answer is 410.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 	GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3462,7 +3478,10 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 // read. `X-Log-Length` gives where the log ends, so a reader pages on with
 // `offset` + `limit` while that is below it. Where the log limit dropped bytes
 // from the middle of a log, a marker line stands in for them. An `offset` past
-// the end is 400; an attempt the job never had is 404.
+// the end is 400; an attempt the job never had is 404. A finished attempt's
+// log moves from the database to the blob store a little after it ended and
+// reads the same from there; once the retention sweep deleted it (its
+// project's `logRetention`, else `--log-retention`), the answer is 410.
 //
 // Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7834,7 +7853,10 @@ type ClientWithResponsesInterface interface {
 	// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
 	// from the middle of a log, a marker line stands in for them. An `offset` past
-	// the end is 400; an attempt the job never had is 404.
+	// the end is 400; an attempt the job never had is 404. A finished attempt's
+	// log moves from the database to the blob store a little after it ended and
+	// reads the same from there; once the retention sweep deleted it (its
+	// project's `logRetention`, else `--log-retention`), the answer is 410.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10334,6 +10356,8 @@ type GetJobLogResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *LogExpired
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -10362,6 +10386,11 @@ func (r GetJobLogResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetJobLogResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetJobLogResponse) GetJSON410() *LogExpired {
+	return r.JSON410
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -10530,6 +10559,8 @@ type GetJobLogTimesResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *LogExpired
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -10556,6 +10587,11 @@ func (r GetJobLogTimesResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetJobLogTimesResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON410() *LogExpired {
+	return r.JSON410
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -14445,7 +14481,10 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 // read. `X-Log-Length` gives where the log ends, so a reader pages on with
 // `offset` + `limit` while that is below it. Where the log limit dropped bytes
 // from the middle of a log, a marker line stands in for them. An `offset` past
-// the end is 400; an attempt the job never had is 404.
+// the end is 400; an attempt the job never had is 404. A finished attempt's
+// log moves from the database to the blob store a little after it ended and
+// reads the same from there; once the retention sweep deleted it (its
+// project's `logRetention`, else `--log-retention`), the answer is 410.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17097,6 +17136,13 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest LogExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -17282,6 +17328,13 @@ func ParseGetJobLogTimesResponse(rsp *http.Response) (*GetJobLogTimesResponse, e
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest LogExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
