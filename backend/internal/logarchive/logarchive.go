@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -26,6 +27,9 @@ type Archiver struct {
 	Store *store.Store
 	// Batch is how many logs one transaction moves; 0: DefaultBatch.
 	Batch int
+	// Workers is how many transactions run at once (they share the work
+	// through SKIP LOCKED, as servers do); 0: 1.
+	Workers int
 	// Grace is how long a log waits after its attempt ended; 0: DefaultGrace,
 	// negative: none.
 	Grace time.Duration
@@ -38,9 +42,28 @@ type Archiver struct {
 // Report is what a pass moved.
 type Report = store.LogArchiveResult
 
-// Archive moves logs batch after batch until none is left to move (or an
-// error stops it: what moved so far stays moved).
+// Archive moves logs batch after batch, on Workers transactions at once,
+// until none is left to move (or an error stops it: what moved so far stays
+// moved).
 func (a *Archiver) Archive(ctx context.Context) (Report, error) {
+	workers := max(a.Workers, 1)
+	reps := make([]Report, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() { reps[i], errs[i] = a.archive(ctx) })
+	}
+	wg.Wait()
+	var rep Report
+	for _, r := range reps {
+		rep.Logs += r.Logs
+		rep.Bytes += r.Bytes
+		rep.Object += r.Object
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (a *Archiver) archive(ctx context.Context) (Report, error) {
 	batch := a.Batch
 	if batch <= 0 {
 		batch = DefaultBatch
