@@ -65,7 +65,7 @@ func TestLogArchiveSurvivesKill(t *testing.T) {
 		require.Equal(t, n, count(`SELECT count(DISTINCT job_id) FROM log_chunks`)+count(`SELECT count(*) FROM log_archives`), "a log in neither place")
 	}
 	s.args = append(s.args, "--log-archive-after", "0s") // the later flag wins
-	orphans := 0 // objects the kills so far left unrecorded
+	orphans := 0                                         // objects the kills so far left unrecorded
 	for round := range 3 {
 		s.start()
 		// Kill it while a batch is half done (objects stored that no row names
