@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,6 +22,22 @@ type logReads struct {
 	Times               string
 	LogLength           int64
 	Socket              string
+	Ranges              []string // Range reads: status, Content-Range, body
+}
+
+// rangeRead sends GET log with a Range header, validated against openapi.yaml.
+func (b *testBundle) rangeRead(t *testing.T, id int64, rng string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/jobs/%d/log", b.url, id), nil)
+	require.NoError(t, err)
+	req.Header.Set("Range", rng)
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	b.validate(req, nil, resp, body, true)
+	return fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Range"), body)
 }
 
 func (b *testBundle) logReads(t *testing.T, id int64, n int) logReads {
@@ -44,6 +61,9 @@ func (b *testBundle) logReads(t *testing.T, id int64, n int) logReads {
 	ws := openEvents(t, b.url, "")
 	ws.subscribe(fmt.Sprintf("log:%d", id), "offset", 5)
 	r.Socket = string(ws.readLog(id, 5, n-5))
+	for _, rng := range []string{"bytes=100-199", "bytes=-1000", fmt.Sprintf("bytes=%d-", n-300), fmt.Sprintf("bytes=%d-", n), "bytes=0-0,5-9"} {
+		r.Ranges = append(r.Ranges, b.rangeRead(t, id, rng))
+	}
 	return r
 }
 
@@ -67,6 +87,12 @@ func TestLogArchivedReadsSame(t *testing.T) {
 	b.finish(run, c, 0)
 	want := b.logReads(t, j.ID, log.Len())
 	require.Equal(t, log.String(), want.Whole)
+	n := log.Len()
+	require.Equal(t, fmt.Sprintf("206 bytes 100-199/%d %s", n, log.String()[100:200]), want.Ranges[0])
+	require.Equal(t, fmt.Sprintf("206 bytes %d-%d/%d %s", n-1000, n-1, n, log.String()[n-1000:]), want.Ranges[1])
+	require.Equal(t, fmt.Sprintf("206 bytes %d-%d/%d %s", n-300, n-1, n, log.String()[n-300:]), want.Ranges[2])
+	require.Contains(t, want.Ranges[3], fmt.Sprintf("416 bytes */%d", n))
+	require.Equal(t, "200  "+log.String(), want.Ranges[4], "several ranges: offset and limit")
 
 	rep, err := (&logarchive.Archiver{Store: b.store, Grace: -1}).Archive(context.Background())
 	require.NoError(t, err)

@@ -826,6 +826,9 @@ export interface paths {
          *     log moves from the database to the blob store a little after it ended and
          *     reads the same from there; once the retention sweep deleted it (its
          *     project's `logRetention`, else `--log-retention`), the answer is 410.
+         *     A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+         *     offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+         *     a range past the end is 416.
          */
         get: operations["getJobLog"];
         put?: never;
@@ -2568,6 +2571,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The `Range` starts past the end of the log (`length` bytes; `Content-Range` says so too). */
+        LogReadRangeNotSatisfiable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["LogRangeError"];
+            };
+        };
         /** @description The chunk starts past the stored log; resend from `length`. */
         RangeNotSatisfiable: {
             headers: {
@@ -3885,7 +3897,10 @@ export interface operations {
                 /** @description Most bytes to return. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description One range of offsets, `bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges are ignored. */
+                Range?: string;
+            };
             path: {
                 /** @description A numeric id. */
                 id: components["parameters"]["Id"];
@@ -3909,11 +3924,25 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description The log bytes of the `Range` asked for. */
+            206: {
+                headers: {
+                    /** @description Where this attempt's log ends. */
+                    "X-Log-Length": number;
+                    /** @description `bytes a-b/length`, in the offsets of the log. */
+                    "Content-Range": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["LogExpired"];
+            416: components["responses"]["LogReadRangeNotSatisfiable"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

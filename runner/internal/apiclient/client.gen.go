@@ -1376,6 +1376,9 @@ type LimitExceeded = Error
 // LogExpired Every 4xx and 5xx answer.
 type LogExpired = Error
 
+// LogReadRangeNotSatisfiable A 416 answer to a log chunk that starts past the stored log.
+type LogReadRangeNotSatisfiable = LogRangeError
+
 // NotFound Every 4xx and 5xx answer.
 type NotFound = Error
 
@@ -1471,6 +1474,9 @@ type GetJobLogParams struct {
 
 	// Limit Most bytes to return.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Range One range of offsets, `bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges are ignored.
+	Range *string `json:"Range,omitempty"`
 }
 
 // AppendJobLogParams defines parameters for AppendJobLog.
@@ -2197,6 +2203,9 @@ type ClientInterface interface {
 	// log moves from the database to the blob store a little after it ended and
 	// reads the same from there; once the retention sweep deleted it (its
 	// project's `logRetention`, else `--log-retention`), the answer is 410.
+	// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+	// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+	// a range past the end is 416.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 	GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3482,6 +3491,9 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 // log moves from the database to the blob store a little after it ended and
 // reads the same from there; once the retention sweep deleted it (its
 // project's `logRetention`, else `--log-retention`), the answer is 410.
+// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+// a range past the end is 416.
 //
 // Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5458,6 +5470,21 @@ func NewGetJobLogRequest(server string, id Id, params *GetJobLogParams) (*http.R
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.Range != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Range", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -7857,6 +7884,9 @@ type ClientWithResponsesInterface interface {
 	// log moves from the database to the blob store a little after it ended and
 	// reads the same from there; once the retention sweep deleted it (its
 	// project's `logRetention`, else `--log-retention`), the answer is 410.
+	// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+	// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+	// a range past the end is 416.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10340,6 +10370,12 @@ type GetJobLogResponse200Headers struct {
 	XLogLength int64
 }
 
+// GetJobLogResponse206Headers the declared response headers of an HTTP 206 response for GetJobLog
+type GetJobLogResponse206Headers struct {
+	ContentRange string
+	XLogLength   int64
+}
+
 // GetJobLogResponse503Headers the declared response headers of an HTTP 503 response for GetJobLog
 type GetJobLogResponse503Headers struct {
 	RetryAfter *int
@@ -10358,12 +10394,16 @@ type GetJobLogResponse struct {
 	JSON404 *NotFound
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *LogExpired
+	// JSON416 the response for an HTTP 416 `application/json` response
+	JSON416 *LogReadRangeNotSatisfiable
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetJobLogResponse200Headers
+	// Headers206 the parsed response headers for an HTTP 206 response
+	Headers206 *GetJobLogResponse206Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetJobLogResponse503Headers
 }
@@ -10391,6 +10431,11 @@ func (r GetJobLogResponse) GetJSON404() *NotFound {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r GetJobLogResponse) GetJSON410() *LogExpired {
 	return r.JSON410
+}
+
+// GetJSON416 returns the response for an HTTP 416 `application/json` response
+func (r GetJobLogResponse) GetJSON416() *LogReadRangeNotSatisfiable {
+	return r.JSON416
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -14485,6 +14530,9 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 // log moves from the database to the blob store a little after it ended and
 // reads the same from there; once the retention sweep deleted it (its
 // project's `logRetention`, else `--log-retention`), the answer is 410.
+// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+// a range past the end is 416.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17143,6 +17191,13 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 416:
+		var dest LogReadRangeNotSatisfiable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON416 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -17170,6 +17225,23 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 			headers.XLogLength = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 206:
+		var headers GetJobLogResponse206Headers
+		if values := rsp.Header.Values("Content-Range"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Range", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentRange = value
+		}
+		if values := rsp.Header.Values("X-Log-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Log-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XLogLength = value
+		}
+		response.Headers206 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetJobLogResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
