@@ -45,15 +45,14 @@ type LogArchiveResult struct {
 
 // archivedRow is one log a round moved, waiting for its row.
 type archivedRow struct {
-	jobID         int64
-	attempt       int
-	key, sum      string
-	size          int64
-	length        int64
-	stored        int64
-	index         []byte
-	endedAt       time.Time
-	chunkRowCount int
+	jobID    int64
+	attempt  int
+	key, sum string
+	size     int64
+	length   int64
+	stored   int64
+	index    []byte
+	endedAt  time.Time
 }
 
 // LogArchive moves the logs of ended attempts out of log_chunks into the blob
@@ -174,7 +173,6 @@ func packLog(ctx context.Context, tx pgx.Tx, jobID int64, attempt int, obj *byte
 	var data []byte
 	var at time.Time
 	_, err := pgx.ForEachRow(rows, []any{&off, &data, &at}, func() error {
-		a.chunkRowCount++
 		if at.After(a.endedAt) {
 			a.endedAt = at
 		}
