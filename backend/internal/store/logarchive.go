@@ -354,6 +354,11 @@ func (s *Store) LogArchivesExpiredSweep(ctx context.Context, defaultRetention ti
 			JOIN jobs j ON j.id = a.job_id JOIN projects p ON p.id = j.project_id
 			WHERE a.expired_at IS NULL AND coalesce(p.log_retention_seconds, $1::bigint) > 0
 				AND a.ended_at < now() - make_interval(secs => coalesce(p.log_retention_seconds, $1::bigint))
+				-- Bounds the index scan: no log younger than the shortest retention
+				-- is read (none at all when every log is kept forever).
+				AND a.ended_at < now() - make_interval(secs => (
+					SELECT min(coalesce(log_retention_seconds, $1::bigint)) FROM projects
+					WHERE coalesce(log_retention_seconds, $1::bigint) > 0))
 			ORDER BY a.ended_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED)
 		RETURNING blob_key, size`, int64(defaultRetention/time.Second), limit)
 	return collectSwept(rows, err, "sweep expired logs")
