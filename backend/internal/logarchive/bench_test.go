@@ -19,6 +19,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/logarchive"
+	"github.com/aura-ci/aura/backend/internal/logpack"
 	"github.com/aura-ci/aura/backend/internal/s3test"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -252,7 +253,7 @@ func benchTailRead(b *testing.B, blobs blob.Store) {
 	slices.Sort(firsts)
 	slices.Sort(wholes)
 	fmt.Printf("tail (last 64 KiB) of an archived %s log, %d blocks, object %s: first byte median %v, p90 %v, max %v; whole tail median %v\n",
-		mib(int64(size)), (size+(1<<20)-1)>>20, mib(rep.Object), firsts[len(firsts)/2].Round(10*time.Microsecond),
+		mib(int64(size)), (size+logpack.BlockSize-1)/logpack.BlockSize, mib(rep.Object), firsts[len(firsts)/2].Round(10*time.Microsecond),
 		firsts[len(firsts)*9/10].Round(10*time.Microsecond), firsts[len(firsts)-1].Round(10*time.Microsecond),
 		wholes[len(wholes)/2].Round(10*time.Microsecond))
 	b.ReportMetric(float64(firsts[len(firsts)/2].Microseconds())/1000, "ms/first-byte")

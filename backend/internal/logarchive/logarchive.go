@@ -47,6 +47,9 @@ type Report = store.LogArchiveResult
 // moved).
 func (a *Archiver) Archive(ctx context.Context) (Report, error) {
 	workers := max(a.Workers, 1)
+	if workers == 1 {
+		return a.archive(ctx)
+	}
 	reps := make([]Report, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
