@@ -218,7 +218,7 @@ func benchArchive(b *testing.B) {
 	fmt.Printf("PostgreSQL log tables (log_chunks + log_archives, with TOAST and indexes) / database:\n")
 	fmt.Printf("  before:                   %12s / %s\n", mib(logs0), mib(db0))
 	fmt.Printf("  after:                    %12s / %s (deleted rows not yet vacuumed)\n", mib(logs1), mib(db1))
-	fmt.Printf("  after VACUUM (autovacuum):%12s / %s (space reusable, files not shrunk)\n", mib(logs2), mib(db2))
+	fmt.Printf("  after VACUUM (autovacuum):%12s / %s (the emptied pages at the end are truncated)\n", mib(logs2), mib(db2))
 	fmt.Printf("  after VACUUM FULL:        %12s / %s\n", mib(logs3), mib(db3))
 	if len(steps) > 0 {
 		fmt.Printf("time before each step (one worker): %v\n", steps)
