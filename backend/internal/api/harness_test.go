@@ -159,6 +159,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	blobs, err := blob.NewDir(blobDir)
 	require.NoError(t, err)
 	bundleBlobs.Store(t, blobDir)
+	st.SetBlobs(blobs) // archived logs
 	deps := api.Deps{Store: st, Auth: auth.New(st, key), Dispatcher: disp, Events: hub,
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,

@@ -78,6 +78,8 @@ type jobJSON struct {
 	CancelledBy *store.Actor `json:"cancelledBy"`
 	RetriedBy   *store.Actor `json:"retriedBy"`
 	ApprovedBy  *store.Actor `json:"approvedBy"`
+	// LogExpiredAt: the retention sweep deleted this attempt's log then.
+	LogExpiredAt *time.Time `json:"logExpiredAt,omitempty"`
 }
 
 func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) jobJSON {
@@ -87,7 +89,7 @@ func toJob(j *store.Job, waiting []store.JobRef, checkIns map[string]time.Time) 
 		CreatedAt: j.CreatedAt, PrecedingJobs: j.PrecedingJobs, LogLength: j.LogLength,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
 		ExitCode: j.ExitCode, RunnerID: j.RunnerID, ParentJob: j.ParentJobID, Reason: j.Reason,
-		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested,
+		LogMismatch: j.LogMismatch, CancelRequestedAt: j.CancelRequested, LogExpiredAt: j.LogExpiredAt,
 		SubmittedBy: j.SubmittedBy, CancelledBy: j.CancelledBy, RetriedBy: j.RetriedBy, ApprovedBy: j.ApprovedBy,
 	}
 	if out.Env == nil {

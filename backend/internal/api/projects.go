@@ -20,11 +20,15 @@ type projectJSON struct {
 	// seconds; null: the instance default.
 	ArtifactRetention *int64 `json:"artifactRetention"`
 	CacheRetention    *int64 `json:"cacheRetention"`
+	// LogRetention is how long the project's finished logs are kept, in
+	// seconds; null: the instance default.
+	LogRetention *int64 `json:"logRetention"`
 }
 
 func toProject(p *store.Project) projectJSON {
 	return projectJSON{Slug: p.Slug, Name: p.Name, Private: p.Private, CreatedAt: p.CreatedAt,
-		ArtifactRetention: p.ArtifactRetentionSeconds, CacheRetention: p.CacheRetentionSeconds}
+		ArtifactRetention: p.ArtifactRetentionSeconds, CacheRetention: p.CacheRetentionSeconds,
+		LogRetention: p.LogRetentionSeconds}
 }
 
 // maxRetentionSeconds bounds a project's retention (ten years), far from
@@ -70,6 +74,7 @@ type projectUpdate struct {
 	// Retentions are in seconds; null resets one to the instance default.
 	ArtifactRetention retentionField `json:"artifactRetention"`
 	CacheRetention    retentionField `json:"cacheRetention"`
+	LogRetention      retentionField `json:"logRetention"`
 }
 
 type listJSON[T any] struct {
@@ -131,6 +136,10 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if params.CacheRetention, err = body.CacheRetention.check("cacheRetention"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if params.LogRetention, err = body.LogRetention.check("logRetention"); err != nil {
 		writeError(w, r, err)
 		return
 	}

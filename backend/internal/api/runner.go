@@ -305,14 +305,24 @@ func (h *handler) getJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	end, err := logRange(offset, limit, info.Length)
+	status := http.StatusOK
+	from, end, ranged, err := logByteRange(r, info.Length)
 	if err != nil {
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(info.Length, 10))
+		writeError(w, r, err)
+		return
+	}
+	if ranged {
+		offset, status = from, http.StatusPartialContent
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, end-1, info.Length))
+	} else if end, err = logRange(offset, limit, info.Length); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Log-Length", strconv.FormatInt(info.Length, 10))
-	w.WriteHeader(http.StatusOK)
+	w.Header().Set("Accept-Ranges", "bytes")
+	w.WriteHeader(status)
 	err = h.Store.LogCopy(r.Context(), w, &store.LogReadParams{JobID: j.ID, Attempt: info.Attempt, Offset: offset, End: end})
 	if err != nil && r.Context().Err() == nil {
 		// The status is sent: all that is left is to cut the answer short.

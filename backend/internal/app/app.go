@@ -4,6 +4,7 @@ package app
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +29,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/logarchive"
 	"github.com/aura-ci/aura/backend/internal/retention"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -160,6 +162,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st.SetSubmitLimits(store.SubmitLimits{ChildrenPerJob: cfg.MaxChildren, Depth: cfg.MaxDepth})
+	st.SetBlobs(blobs)
 	if n, err := st.SecretsSealLegacy(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -189,8 +192,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
 	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
 	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
-	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, Logger: logger}
+	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, LogRetention: cfg.LogRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
+	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger}
+	background.Go(func() { archiver.Run(bgCtx, logarchive.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
 	select {
 	case <-listener.Ready():

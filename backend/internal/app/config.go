@@ -15,6 +15,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/signin"
+	"github.com/aura-ci/aura/backend/internal/logarchive"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -69,6 +70,10 @@ type Config struct {
 	// ArtifactOrigin, when set, is a second origin (scheme, host, port) that
 	// reaches this server and serves inline artifacts only, at signed links.
 	ArtifactOrigin string
+	// LogRetention is how long a finished log is kept (0: forever);
+	// projects may override it. LogArchiveAfter is how long after its attempt
+	// ended a log moves from PostgreSQL to the store.
+	LogRetention, LogArchiveAfter time.Duration
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -86,6 +91,7 @@ var flagEnv = map[string]string{
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
 	"signin":       "AURA_SIGNIN",
 	"session-idle": "AURA_SESSION_IDLE", "session-max": "AURA_SESSION_MAX",
+	"log-retention": "AURA_LOG_RETENTION", "log-archive-after": "AURA_LOG_ARCHIVE_AFTER",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -122,6 +128,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheRetention, "cache-retention", api.DefaultCacheRetention, "time a cache is kept after its last use, unless its project says otherwise, e.g. 168h (AURA_CACHE_RETENTION)")
 	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region, if the store needs one (AURA_S3_REGION)")
 	fs.StringVar(&c.ArtifactOrigin, "artifact-origin", "", "origin whose host name also reaches this server, serving inline artifacts only (HTML reports run apart from the dashboard), e.g. https://artifacts.aura.example; empty: inline artifacts under a sandbox CSP (AURA_ARTIFACT_ORIGIN)")
+	fs.DurationVar(&c.LogRetention, "log-retention", 0, "time a finished log is kept, unless its project says otherwise, e.g. 2160h; 0: forever (AURA_LOG_RETENTION)")
+	fs.DurationVar(&c.LogArchiveAfter, "log-archive-after", logarchive.DefaultGrace, "time after its attempt ended that a log moves from PostgreSQL to the store (AURA_LOG_ARCHIVE_AFTER)")
 	fs.Var((*specList)(&c.SignIn), "signin", "sign-in provider NAME=KIND[:URL], KIND one of oidc, gitea, forgejo, gitlab, github (URL: issuer or forge; "+
 		"github and gitlab default to the public sites); repeat for more, or list them with commas in the variable. "+
 		"Each takes AURA_SIGNIN_<NAME>_CLIENT_ID and _CLIENT_SECRET or _CLIENT_SECRET_FILE from the environment, "+
@@ -214,6 +222,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionIdle <= 0 || c.SessionMax <= 0 {
 		errs = append(errs, fmt.Errorf("session-idle %v, session-max %v: must be positive", c.SessionIdle, c.SessionMax))
+	}
+	if c.LogRetention < 0 || c.LogArchiveAfter < 0 {
+		errs = append(errs, fmt.Errorf("log-retention %v, log-archive-after %v: must not be negative", c.LogRetention, c.LogArchiveAfter))
 	}
 	if c.EventsPerAddress <= 0 || c.EventsPerToken <= 0 {
 		errs = append(errs, fmt.Errorf("events-per-address %d, events-per-token %d: must be positive", c.EventsPerAddress, c.EventsPerToken))

@@ -1,7 +1,8 @@
 // Package retention deletes what has been kept long enough: expired
-// artifacts, caches unused past their project's retention, blobs no row
-// points at, and the temporary files of interrupted uploads. Logs are not
-// swept yet (they are still kept in PostgreSQL).
+// artifacts, caches unused past their project's retention, archived logs
+// past their project's log retention, blobs no row points at (among them the
+// objects of log archives a crash left unrecorded), and the temporary files
+// of interrupted uploads.
 package retention
 
 import (
@@ -23,7 +24,7 @@ const (
 )
 
 // prefixes are the parts of the blob store whose objects rows point at.
-var prefixes = []string{"artifacts/", "caches/"}
+var prefixes = []string{"artifacts/", "caches/", store.LogArchivePrefix}
 
 // Sweeper deletes expired artifacts and stale caches with their blobs.
 type Sweeper struct {
@@ -32,6 +33,9 @@ type Sweeper struct {
 	// CacheRetention is how long a cache is kept after its last use when its
 	// project sets no retention.
 	CacheRetention time.Duration
+	// LogRetention is how long an archived log is kept after its attempt
+	// ended when its project sets no retention; 0: forever.
+	LogRetention time.Duration
 	// Batch is how many rows one statement deletes; 0: DefaultBatch.
 	Batch int
 	// OrphanGrace is how old a blob no row points at must be before it goes
@@ -48,12 +52,12 @@ type Sweeper struct {
 
 // Report is what one sweep did.
 type Report struct {
-	Artifacts, Caches, Orphans, TempFiles int
+	Artifacts, Caches, Logs, Orphans, TempFiles int
 	// Bytes is what the deleted artifacts, caches and orphans held.
 	Bytes int64
 }
 
-func (r Report) did() bool { return r.Artifacts+r.Caches+r.Orphans+r.TempFiles > 0 }
+func (r Report) did() bool { return r.Artifacts+r.Caches+r.Logs+r.Orphans+r.TempFiles > 0 }
 
 // Sweep deletes, batch after batch, every expired artifact and stale cache,
 // then their blobs, then (at most every OrphanPeriod) the orphan blobs and
@@ -76,6 +80,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 	}{
 		{&rep.Artifacts, func() ([]store.SweptBlob, error) { return s.Store.ArtifactsExpiredSweep(ctx, batch) }},
 		{&rep.Caches, func() ([]store.SweptBlob, error) { return s.Store.CachesStaleDelete(ctx, s.CacheRetention, batch) }},
+		{&rep.Logs, func() ([]store.SweptBlob, error) { return s.Store.LogArchivesExpiredSweep(ctx, s.LogRetention, batch) }},
 	}
 	for _, step := range steps {
 		for {
@@ -173,7 +178,7 @@ func (s *Sweeper) Run(ctx context.Context, period time.Duration) {
 	for {
 		rep, err := s.Sweep(ctx)
 		if rep.did() {
-			logger.Info("retention sweep", "artifacts", rep.Artifacts, "caches", rep.Caches,
+			logger.Info("retention sweep", "artifacts", rep.Artifacts, "caches", rep.Caches, "logs", rep.Logs,
 				"orphan_blobs", rep.Orphans, "temp_files", rep.TempFiles, "bytes_freed", rep.Bytes)
 		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {

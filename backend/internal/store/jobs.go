@@ -95,6 +95,7 @@ type Job struct {
 	CancelRequested  *time.Time `db:"cancel_requested_at"`
 	LogLength        int64      `db:"log_length"` // bytes stored: past the log limit, fewer than received
 	LogMismatch      bool       `db:"log_mismatch"`
+	LogExpiredAt     *time.Time `db:"log_expired_at"` // the retention sweep deleted the attempt's log
 	PrecedingJobs    []int64    `db:"preceding_jobs"`
 	// Who submitted, cancelled, retried (last) and approved the job; nil: nobody
 	// did, or the job predates the record.
@@ -114,13 +115,15 @@ var jobSelect = `
 		j.lease_expires_at, j.cancel_requested_at, j.log_mismatch,
 		j.submitted_by, j.cancelled_by, j.retried_by, j.approved_by,
 		-- The bytes stored: past the log limit, fewer than received (jobs.log_length).
-		CASE WHEN j.log_truncated THEN (SELECT coalesce(sum(octet_length(c.data)), 0) FROM log_chunks c
-			WHERE c.job_id = j.id AND c.attempt = j.attempt) ELSE j.log_length END AS log_length,
+		CASE WHEN j.log_truncated THEN coalesce(la.stored, (SELECT coalesce(sum(octet_length(c.data)), 0) FROM log_chunks c
+			WHERE c.job_id = j.id AND c.attempt = j.attempt)) ELSE j.log_length END AS log_length,
+		la.expired_at AS log_expired_at,
 		ARRAY(SELECT preceding_id FROM job_edges WHERE job_id = j.id ORDER BY preceding_id) AS preceding_jobs
 	FROM jobs j
 	JOIN projects p ON p.id = j.project_id
 	JOIN entities e ON e.id = j.entity_id
-	LEFT JOIN runners r ON r.id = j.runner_id`
+	LEFT JOIN runners r ON r.id = j.runner_id
+	LEFT JOIN log_archives la ON la.job_id = j.id AND la.attempt = j.attempt`
 
 func collectJobs(rows pgx.Rows) ([]*Job, error) {
 	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Job])

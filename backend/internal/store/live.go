@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -32,6 +33,30 @@ func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, fro
 			return nil, 0, interpret(err, "read log chunks")
 		}
 	}
+	chunks, err := chunkLog{s, jobID, attempt}.chunks(ctx, from, to, maxChunks, maxBytes)
+	if err != nil || len(chunks) > 0 {
+		return chunks, attempt, err
+	}
+	arch, err := s.archivedSource(ctx, jobID, attempt)
+	if err != nil || arch == nil {
+		if errors.Is(err, ErrGone) {
+			err = nil // expired: nothing to send
+		}
+		return nil, attempt, err
+	}
+	chunks, err = arch.chunks(ctx, from, to, maxChunks, maxBytes)
+	return chunks, attempt, err
+}
+
+// chunkLog is an attempt's log in log_chunks.
+type chunkLog struct {
+	s       *Store
+	jobID   int64
+	attempt int
+}
+
+func (l chunkLog) chunks(ctx context.Context, from, to int64, maxChunks int, maxBytes int64) ([]LogChunk, error) {
+	s, jobID, attempt := l.s, l.jobID, l.attempt
 	// length() of a stored value reads no data: only the chunks kept are read.
 	const q = `
 		SELECT "offset", data, arrived_at,
@@ -56,7 +81,7 @@ func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, fro
 		return c, err
 	})
 	if err != nil {
-		return nil, 0, interpret(err, "read log chunks")
+		return nil, interpret(err, "read log chunks")
 	}
 	for i := range chunks {
 		c := &chunks[i]
@@ -67,7 +92,7 @@ func (s *Store) LogChunksRead(ctx context.Context, jobID int64, attempt int, fro
 			c.Data = c.Data[:to-c.Offset]
 		}
 	}
-	return chunks, attempt, nil
+	return chunks, nil
 }
 
 // LogTime is when the log bytes from Offset on arrived.
@@ -89,17 +114,28 @@ func (s *Store) LogTimesGet(ctx context.Context, jobID int64, attempt int) ([]Lo
 	} else if attempt != current {
 		started = nil // only the current attempt's start is kept
 	}
+	times, err := chunkLog{s, jobID, attempt}.times(ctx)
+	if err == nil && len(times) == 0 {
+		var arch *archivedLog
+		if arch, err = s.archivedSource(ctx, jobID, attempt); arch != nil {
+			times, err = arch.times(ctx)
+		}
+	}
+	if times == nil {
+		times = []LogTime{}
+	}
+	return times, attempt, started, err
+}
+
+func (l chunkLog) times(ctx context.Context) ([]LogTime, error) {
 	const q = `SELECT "offset", arrived_at FROM log_chunks WHERE job_id = $1 AND attempt = $2 ORDER BY "offset"`
-	rows, _ := s.pool.Query(ctx, q, jobID, attempt)
+	rows, _ := l.s.pool.Query(ctx, q, l.jobID, l.attempt)
 	times, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogTime, error) {
 		var t LogTime
 		err := r.Scan(&t.Offset, &t.Time)
 		return t, err
 	})
-	if times == nil {
-		times = []LogTime{}
-	}
-	return times, attempt, started, interpret(err, "read log times")
+	return times, interpret(err, "read log times")
 }
 
 // EntityEventGet builds the event.Entity of an entity: its status, summary and

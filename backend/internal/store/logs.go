@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding"
@@ -565,15 +566,26 @@ type LogInfo struct {
 // stored length. An attempt the job never reached is a NotFound *Error naming it.
 func (s *Store) LogInfoGet(ctx context.Context, jobID int64, attempt int) (*LogInfo, error) {
 	var info LogInfo
-	err := s.pool.QueryRow(ctx, `SELECT log_length, attempt FROM jobs WHERE id = $1`, jobID).Scan(&info.Length, &info.Attempt)
+	// An archived log's row says where it ends, and whether it expired.
+	const qInfo = `
+		SELECT j.log_length, j.attempt, a.length, a.expired_at FROM jobs j
+		LEFT JOIN log_archives a ON a.job_id = j.id AND a.attempt = CASE WHEN $2 = 0 THEN j.attempt ELSE $2 END
+		WHERE j.id = $1`
+	var archived *int64
+	var expired *time.Time
+	err := s.pool.QueryRow(ctx, qInfo, jobID, attempt).Scan(&info.Length, &info.Attempt, &archived, &expired)
 	if err != nil {
 		return nil, interpret(err, "read log")
 	}
 	switch {
-	case attempt == 0 || attempt == info.Attempt:
-		return &info, nil
 	case attempt < 0 || attempt > info.Attempt:
 		return nil, &Error{Kind: NotFound, Message: fmt.Sprintf("job %d has no attempt %d: its attempts are 1 to %d", jobID, attempt, info.Attempt)}
+	case expired != nil:
+		return nil, expiredError(jobID, cmp.Or(attempt, info.Attempt), *expired)
+	case attempt == 0 || attempt == info.Attempt:
+		return &info, nil
+	case archived != nil:
+		return &LogInfo{Attempt: attempt, Length: *archived}, nil
 	}
 	// An older attempt: its length is where its last chunk ends.
 	const q = `
@@ -591,10 +603,12 @@ const (
 	logBatch = 1 << 20
 )
 
-// LogCopy writes the bytes [Offset, End) of one attempt's log (Attempt resolved,
-// see LogInfoGet) to w as it reads them, a batch at a time. Where the log limit
-// dropped bytes, a marker line says how many.
-func (s *Store) LogCopy(ctx context.Context, w io.Writer, p *LogReadParams) error {
+// copyTo writes the log's bytes [from, to) from its chunks to w as it reads
+// them, a batch at a time, and returns where it stopped: short of to when the
+// chunks are gone (archived or trimmed meanwhile). Where the log limit dropped
+// bytes, a marker line says how many.
+func (l chunkLog) copyTo(ctx context.Context, w io.Writer, from, to int64) (int64, error) {
+	s, p := l.s, &LogReadParams{JobID: l.jobID, Attempt: l.attempt, Offset: from, End: to}
 	// picked takes the next chunks from pos in order with the bytes each would
 	// add, so only those within the batch's budget (and none after a chunk cut
 	// at logPiece) are sliced and sent.
@@ -628,26 +642,26 @@ func (s *Store) LogCopy(ctx context.Context, w io.Writer, p *LogReadParams) erro
 			var pc piece
 			if err := rows.Scan(&pc.off, &pc.size, &pc.data); err != nil {
 				rows.Close()
-				return interpret(err, "read log")
+				return pos, interpret(err, "read log")
 			}
 			batch = append(batch, pc)
 		}
 		if err := rows.Err(); err != nil {
-			return interpret(err, "read log")
+			return pos, interpret(err, "read log")
 		}
 		if len(batch) == 0 {
-			return nil // fewer bytes than the length said: the log was trimmed meanwhile
+			return pos, nil // fewer bytes than the length said: archived or trimmed meanwhile
 		}
 		for _, pc := range batch {
 			if pc.off > pos {
-				if _, err := fmt.Fprintf(w, "\n[aura: %d bytes of log omitted: log limit exceeded]\n", pc.off-pos); err != nil {
-					return err
+				if err := writeOmitted(w, pc.off-pos); err != nil {
+					return pos, err
 				}
 				pos = pc.off
 			}
 			data := pc.data[:min(int64(len(pc.data)), p.End-pos)]
 			if _, err := w.Write(data); err != nil {
-				return err
+				return pos, err
 			}
 			pos += int64(len(data))
 			if pos < pc.off+pc.size || pos >= p.End {
@@ -655,5 +669,5 @@ func (s *Store) LogCopy(ctx context.Context, w io.Writer, p *LogReadParams) erro
 			}
 		}
 	}
-	return nil
+	return pos, nil
 }

@@ -20,9 +20,12 @@ type Project struct {
 	// instance's retention; nil: the instance default.
 	ArtifactRetentionSeconds *int64 `db:"artifact_retention_seconds"`
 	CacheRetentionSeconds    *int64 `db:"cache_retention_seconds"`
+	// LogRetentionSeconds overrides how long the instance keeps finished logs.
+	LogRetentionSeconds *int64 `db:"log_retention_seconds"`
 }
 
-const projectColumns = `id, slug, name, private, created_at, artifact_retention_seconds, cache_retention_seconds`
+const projectColumns = `id, slug, name, private, created_at, artifact_retention_seconds, cache_retention_seconds,
+	log_retention_seconds`
 
 // ProjectCreate inserts a project; ErrConflict when the slug is taken.
 func (s *Store) ProjectCreate(ctx context.Context, slug, name string, private bool, a *Audit) (*Project, error) {
@@ -84,6 +87,8 @@ type ProjectUpdateParams struct {
 	// ArtifactRetention and CacheRetention change the project's retention
 	// when set: to Seconds, or to the instance default when Seconds is nil.
 	ArtifactRetention, CacheRetention RetentionUpdate
+	// LogRetention changes how long the project's finished logs are kept.
+	LogRetention RetentionUpdate
 }
 
 // RetentionUpdate is a retention to set, in seconds (nil: the instance default).
@@ -102,13 +107,14 @@ func (s *Store) ProjectUpdate(ctx context.Context, slug string, p *ProjectUpdate
 			name = coalesce($2, name),
 			private = coalesce($3, private),
 			artifact_retention_seconds = CASE WHEN $4 THEN $5 ELSE artifact_retention_seconds END,
-			cache_retention_seconds = CASE WHEN $6 THEN $7 ELSE cache_retention_seconds END
+			cache_retention_seconds = CASE WHEN $6 THEN $7 ELSE cache_retention_seconds END,
+			log_retention_seconds = CASE WHEN $8 THEN $9 ELSE log_retention_seconds END
 		WHERE slug = $1
 		RETURNING ` + projectColumns
 	var pr *Project
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, q, slug, p.Name, p.Private, p.ArtifactRetention.Set, p.ArtifactRetention.Seconds,
-			p.CacheRetention.Set, p.CacheRetention.Seconds)
+			p.CacheRetention.Set, p.CacheRetention.Seconds, p.LogRetention.Set, p.LogRetention.Seconds)
 		var err error
 		if pr, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Project]); err != nil {
 			return err

@@ -53,12 +53,13 @@ func (s *Store) CachesStaleDelete(ctx context.Context, defaultRetention time.Dur
 	return collectSwept(rows, err, "delete stale caches")
 }
 
-// BlobKeysUnreferenced returns those of keys that no artifact or cache row points at.
+// BlobKeysUnreferenced returns those of keys that no artifact, cache or log archive row points at.
 func (s *Store) BlobKeysUnreferenced(ctx context.Context, keys []string) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT k FROM unnest($1::text[]) k
 		WHERE NOT EXISTS (SELECT 1 FROM artifacts WHERE blob_key = k AND swept_at IS NULL)
-		  AND NOT EXISTS (SELECT 1 FROM caches WHERE blob_key = k)`, keys)
+		  AND NOT EXISTS (SELECT 1 FROM caches WHERE blob_key = k)
+		  AND NOT EXISTS (SELECT 1 FROM log_archives WHERE blob_key = k AND expired_at IS NULL)`, keys)
 	if err != nil {
 		return nil, interpret(err, "unreferenced blobs")
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/seal"
 )
 
@@ -67,6 +68,8 @@ type Store struct {
 	// carries keeps each attempt's log carry-over on the server that appended
 	// to it last (logs.go).
 	carries logCarries
+	// blobs holds archived logs (logarchive.go); nil: logs stay in PostgreSQL.
+	blobs blob.Store
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.

@@ -999,7 +999,13 @@ export interface paths {
          *     read. `X-Log-Length` gives where the log ends, so a reader pages on with
          *     `offset` + `limit` while that is below it. Where the log limit dropped bytes
          *     from the middle of a log, a marker line stands in for them. An `offset` past
-         *     the end is 400; an attempt the job never had is 404.
+         *     the end is 400; an attempt the job never had is 404. A finished attempt's
+         *     log moves from the database to the blob store a little after it ended and
+         *     reads the same from there; once the retention sweep deleted it (its
+         *     project's `logRetention`, else `--log-retention`), the answer is 410.
+         *     A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+         *     offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+         *     a range past the end is 416.
          */
         get: operations["getJobLog"];
         put?: never;
@@ -2063,6 +2069,11 @@ export interface components {
              * @description Seconds a cache is kept after its last use; null uses the instance default (--cache-retention).
              */
             cacheRetention: number | null;
+            /**
+             * Format: int64
+             * @description Seconds a finished log is kept after its attempt ended; null uses the instance default (--log-retention, forever when 0).
+             */
+            logRetention: number | null;
         };
         ProjectCreate: {
             slug: string;
@@ -2083,6 +2094,11 @@ export interface components {
              * @description Seconds a cache is kept after its last use; null returns to the instance default.
              */
             cacheRetention?: number | null;
+            /**
+             * Format: int64
+             * @description Seconds a finished log is kept after its attempt ended; null returns to the instance default.
+             */
+            logRetention?: number | null;
         };
         ProjectList: {
             items: components["schemas"]["Project"][];
@@ -2414,6 +2430,12 @@ export interface components {
             retriedBy: components["schemas"]["Actor"] | null;
             /** @description Who approved the job (an approval gate, or a job behind one); null when nobody did. */
             approvedBy: components["schemas"]["Actor"] | null;
+            /**
+             * Format: date-time
+             * @description When the retention sweep deleted the current attempt's log (its
+             *     project's `logRetention`); reads of the log answer 410 from then on.
+             */
+            logExpiredAt?: string;
         };
         /** @description Who did something, and when. */
         Actor: {
@@ -3378,6 +3400,18 @@ export interface components {
             };
         };
         /**
+         * @description The retention sweep deleted this attempt's log; the message says when
+         *     (the job's `logExpiredAt`).
+         */
+        LogExpired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
          * @description The attempt is not the caller's to change: it is over (completed, lost,
          *     timed out, cancelled), superseded (the job was lost and re-queued, retried
          *     or deleted), held by another runner, or was never claimed. Stop this job at
@@ -3435,6 +3469,15 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The `Range` starts past the end of the log (`length` bytes; `Content-Range` says so too). */
+        LogReadRangeNotSatisfiable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["LogRangeError"];
             };
         };
         /** @description The chunk starts past the stored log; resend from `length`. */
@@ -4945,7 +4988,10 @@ export interface operations {
                 /** @description Most bytes to return. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description One range of offsets, `bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges are ignored. */
+                Range?: string;
+            };
             path: {
                 /** @description A numeric id. */
                 id: components["parameters"]["Id"];
@@ -4969,10 +5015,25 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description The log bytes of the `Range` asked for. */
+            206: {
+                headers: {
+                    /** @description Where this attempt's log ends. */
+                    "X-Log-Length": number;
+                    /** @description `bytes a-b/length`, in the offsets of the log. */
+                    "Content-Range": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["LogExpired"];
+            416: components["responses"]["LogReadRangeNotSatisfiable"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -5045,6 +5106,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["LogExpired"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };

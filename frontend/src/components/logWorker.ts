@@ -48,6 +48,11 @@ function url(offset: number, limit?: number): string {
 
 async function get(offset: number, limit?: number): Promise<{ bytes: Uint8Array; total: number }> {
   const res = await fetch(url(offset, limit), { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (res.status === 410) {
+    // The retention sweep deleted the log: the answer says when.
+    const body = (await res.json().catch(() => null)) as { message?: string } | null;
+    throw new Error(body?.message ?? 'the log expired');
+  }
   if (!res.ok) throw new Error(`log: ${res.status}`);
   const total = Number(res.headers.get('X-Log-Length') ?? '0');
   return { bytes: new Uint8Array(await res.arrayBuffer()), total };

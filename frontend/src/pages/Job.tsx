@@ -270,6 +270,10 @@ export default function JobPage() {
         ) : null}
         {job.status === 'waiting' || job.status === 'queued' ? (
           <p className="muted">{isGate ? 'An approval gate runs on no runner: it has no log.' : 'The log appears when a runner starts the job.'}</p>
+        ) : job.logExpiredAt && shownAttempt === job.attempt ? (
+          <p className="muted log-expired">
+            The log expired on {new Date(job.logExpiredAt).toLocaleString()}: its project keeps logs for a limited time.
+          </p>
         ) : (
           <LogView key={logKey} job={job.id} attempt={attempt} running={running} />
         )}

@@ -1271,6 +1271,10 @@ type Job struct {
 	ExitCode      *int              `json:"exitCode,omitempty"`
 	Id            int64             `json:"id"`
 
+	// LogExpiredAt When the retention sweep deleted the current attempt's log (its
+	// project's `logRetention`); reads of the log answer 410 from then on.
+	LogExpiredAt *time.Time `json:"logExpiredAt,omitempty"`
+
 	// LogLength Bytes stored for the current attempt's log. Past the log limit only the
 	// head and the tail are kept, so this is less than the bytes received.
 	LogLength int64 `json:"logLength"`
@@ -1619,9 +1623,12 @@ type Project struct {
 	// CacheRetention Seconds a cache is kept after its last use; null uses the instance default (--cache-retention).
 	CacheRetention *int64    `json:"cacheRetention"`
 	CreatedAt      time.Time `json:"createdAt"`
-	Name           string    `json:"name"`
-	Private        bool      `json:"private"`
-	Slug           string    `json:"slug"`
+
+	// LogRetention Seconds a finished log is kept after its attempt ended; null uses the instance default (--log-retention, forever when 0).
+	LogRetention *int64 `json:"logRetention"`
+	Name         string `json:"name"`
+	Private      bool   `json:"private"`
+	Slug         string `json:"slug"`
 }
 
 // ProjectCreate defines model for ProjectCreate.
@@ -1664,9 +1671,12 @@ type ProjectUpdate struct {
 	ArtifactRetention *int64 `json:"artifactRetention,omitempty"`
 
 	// CacheRetention Seconds a cache is kept after its last use; null returns to the instance default.
-	CacheRetention *int64  `json:"cacheRetention,omitempty"`
-	Name           *string `json:"name,omitempty"`
-	Private        *bool   `json:"private,omitempty"`
+	CacheRetention *int64 `json:"cacheRetention,omitempty"`
+
+	// LogRetention Seconds a finished log is kept after its attempt ended; null returns to the instance default.
+	LogRetention *int64  `json:"logRetention,omitempty"`
+	Name         *string `json:"name,omitempty"`
+	Private      *bool   `json:"private,omitempty"`
 }
 
 // Provider A way to sign in, listed by GET /api/v1/auth/providers.
@@ -2003,6 +2013,12 @@ type Internal = Error
 // LimitExceeded Every 4xx and 5xx answer.
 type LimitExceeded = Error
 
+// LogExpired Every 4xx and 5xx answer.
+type LogExpired = Error
+
+// LogReadRangeNotSatisfiable A 416 answer to a log chunk that starts past the stored log.
+type LogReadRangeNotSatisfiable = LogRangeError
+
 // NotFound Every 4xx and 5xx answer.
 type NotFound = Error
 
@@ -2131,6 +2147,9 @@ type GetJobLogParams struct {
 
 	// Limit Most bytes to return.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Range One range of offsets, `bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges are ignored.
+	Range *string `json:"Range,omitempty"`
 }
 
 // AppendJobLogParams defines parameters for AppendJobLog.
@@ -2969,7 +2988,13 @@ type ClientInterface interface {
 	// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
 	// from the middle of a log, a marker line stands in for them. An `offset` past
-	// the end is 400; an attempt the job never had is 404.
+	// the end is 400; an attempt the job never had is 404. A finished attempt's
+	// log moves from the database to the blob store a little after it ended and
+	// reads the same from there; once the retention sweep deleted it (its
+	// project's `logRetention`, else `--log-retention`), the answer is 410.
+	// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+	// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+	// a range past the end is 416.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 	GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4633,7 +4658,13 @@ func (c *Client) HeartbeatJob(ctx context.Context, id Id, body HeartbeatJobJSONR
 // read. `X-Log-Length` gives where the log ends, so a reader pages on with
 // `offset` + `limit` while that is below it. Where the log limit dropped bytes
 // from the middle of a log, a marker line stands in for them. An `offset` past
-// the end is 400; an attempt the job never had is 404.
+// the end is 400; an attempt the job never had is 404. A finished attempt's
+// log moves from the database to the blob store a little after it ended and
+// reads the same from there; once the retention sweep deleted it (its
+// project's `logRetention`, else `--log-retention`), the answer is 410.
+// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+// a range past the end is 416.
 //
 // Corresponds with GET /api/v1/jobs/{id}/log (the `GetJobLog` operationId).
 func (c *Client) GetJobLog(ctx context.Context, id Id, params *GetJobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7418,6 +7449,21 @@ func NewGetJobLogRequest(server string, id Id, params *GetJobLogParams) (*http.R
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.Range != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Range", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -10725,7 +10771,13 @@ type ClientWithResponsesInterface interface {
 	// read. `X-Log-Length` gives where the log ends, so a reader pages on with
 	// `offset` + `limit` while that is below it. Where the log limit dropped bytes
 	// from the middle of a log, a marker line stands in for them. An `offset` past
-	// the end is 400; an attempt the job never had is 404.
+	// the end is 400; an attempt the job never had is 404. A finished attempt's
+	// log moves from the database to the blob store a little after it ended and
+	// reads the same from there; once the retention sweep deleted it (its
+	// project's `logRetention`, else `--log-retention`), the answer is 410.
+	// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+	// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+	// a range past the end is 416.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13981,6 +14033,12 @@ type GetJobLogResponse200Headers struct {
 	XLogLength int64
 }
 
+// GetJobLogResponse206Headers the declared response headers of an HTTP 206 response for GetJobLog
+type GetJobLogResponse206Headers struct {
+	ContentRange string
+	XLogLength   int64
+}
+
 // GetJobLogResponse503Headers the declared response headers of an HTTP 503 response for GetJobLog
 type GetJobLogResponse503Headers struct {
 	RetryAfter *int
@@ -13997,12 +14055,18 @@ type GetJobLogResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *LogExpired
+	// JSON416 the response for an HTTP 416 `application/json` response
+	JSON416 *LogReadRangeNotSatisfiable
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetJobLogResponse200Headers
+	// Headers206 the parsed response headers for an HTTP 206 response
+	Headers206 *GetJobLogResponse206Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetJobLogResponse503Headers
 }
@@ -14025,6 +14089,16 @@ func (r GetJobLogResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetJobLogResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetJobLogResponse) GetJSON410() *LogExpired {
+	return r.JSON410
+}
+
+// GetJSON416 returns the response for an HTTP 416 `application/json` response
+func (r GetJobLogResponse) GetJSON416() *LogReadRangeNotSatisfiable {
+	return r.JSON416
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -14193,6 +14267,8 @@ type GetJobLogTimesResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *LogExpired
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -14219,6 +14295,11 @@ func (r GetJobLogTimesResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetJobLogTimesResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetJobLogTimesResponse) GetJSON410() *LogExpired {
+	return r.JSON410
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -20007,7 +20088,13 @@ func (c *ClientWithResponses) HeartbeatJobWithResponse(ctx context.Context, id I
 // read. `X-Log-Length` gives where the log ends, so a reader pages on with
 // `offset` + `limit` while that is below it. Where the log limit dropped bytes
 // from the middle of a log, a marker line stands in for them. An `offset` past
-// the end is 400; an attempt the job never had is 404.
+// the end is 400; an attempt the job never had is 404. A finished attempt's
+// log moves from the database to the blob store a little after it ended and
+// reads the same from there; once the retention sweep deleted it (its
+// project's `logRetention`, else `--log-retention`), the answer is 410.
+// A `Range: bytes=a-b` header (one range; `a-` and `-n` too) reads those
+// offsets instead of `offset` and `limit`, answered 206 with `Content-Range`;
+// a range past the end is 416.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -23527,6 +23614,20 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest LogExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 416:
+		var dest LogReadRangeNotSatisfiable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON416 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23554,6 +23655,23 @@ func ParseGetJobLogResponse(rsp *http.Response) (*GetJobLogResponse, error) {
 			headers.XLogLength = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 206:
+		var headers GetJobLogResponse206Headers
+		if values := rsp.Header.Values("Content-Range"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Range", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentRange = value
+		}
+		if values := rsp.Header.Values("X-Log-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Log-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XLogLength = value
+		}
+		response.Headers206 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetJobLogResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -23712,6 +23830,13 @@ func ParseGetJobLogTimesResponse(rsp *http.Response) (*GetJobLogTimesResponse, e
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest LogExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
