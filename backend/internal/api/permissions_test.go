@@ -110,6 +110,18 @@ var permRoutes = map[string]struct {
 		codes: "401 401 401 403 403 403 403 403 204"},
 	"POST /api/v1/projects/{project}/integrations/{id}/test": {path: "/api/v1/projects/own/integrations/{integration}/test", body: map[string]any{"sha": strings.Repeat("a", 40)},
 		codes: "401 401 401 403 403 403 403 403 409"},
+	"POST /api/v1/projects/{project}/integrations/{id}/run": {path: "/api/v1/projects/own/integrations/{integration}/run", body: map[string]any{"branch": "main"},
+		codes: "401 401 401 403 404 201 201 201 201"},
+	"GET /api/v1/projects/{project}/schedules": {path: "/api/v1/projects/own/schedules",
+		codes: "404 401 401 404 404 403 403 200 200"},
+	"POST /api/v1/projects/{project}/schedules": {path: "/api/v1/projects/own/schedules", body: permSchedule("new"),
+		codes: "401 401 401 403 403 403 403 403 201"},
+	"PATCH /api/v1/projects/{project}/schedules/{id}": {path: "/api/v1/projects/own/schedules/{schedule}", body: map[string]any{"cron": "@hourly"},
+		codes: "401 401 401 403 403 403 403 403 200"},
+	"DELETE /api/v1/projects/{project}/schedules/{id}": {path: "/api/v1/projects/own/schedules/{schedule}",
+		codes: "401 401 401 403 403 403 403 403 204"},
+	"POST /api/v1/projects/{project}/schedules/{id}/run": {path: "/api/v1/projects/own/schedules/{schedule}/run", body: map[string]any{},
+		codes: "401 401 401 403 404 201 201 201 201"},
 	"POST /api/v1/jobs": {path: "/api/v1/jobs", body: permJob,
 		codes: "401 401 401 403 403 201 201 201 201"},
 	"POST /api/v1/jobs/batch": {path: "/api/v1/jobs/batch", body: map[string]any{"jobs": []any{permJob}},
@@ -176,7 +188,7 @@ var permJob = map[string]any{"project": "own", "entityKey": "commit", "entityVal
 type permFixture struct {
 	b      *testBundle
 	tokens map[string]string // by caller
-	vars   map[string]string // {this}, {spare}, {integration}, {runner}
+	vars   map[string]string // {this}, {spare}, {integration}, {schedule}, {runner}
 }
 
 func newPermFixture(t *testing.T) *permFixture {
@@ -212,6 +224,9 @@ func newPermFixture(t *testing.T) *permFixture {
 	require.Equal(t, 201, code, "%s", body)
 	in := b.integration("own", map[string]any{"kind": "github", "repository": "o/r"})
 	f.vars["{integration}"] = fmt.Sprint(in.ID)
+	var sc struct{ ID int64 }
+	b.json(call{method: "POST", path: "/api/v1/projects/own/schedules", token: b.admin, body: permSchedule("nightly")}, 201, &sc)
+	f.vars["{schedule}"] = fmt.Sprint(sc.ID)
 	b.json(call{method: "PUT", path: "/api/v1/projects/own/secrets/API_KEY", token: b.admin, body: map[string]any{"value": "12345678"}}, 201, nil)
 	for _, c := range permCallers {
 		if c != "none" {
@@ -378,4 +393,9 @@ func TestEventsJobTokenFollowsItsJobs(t *testing.T) {
 	m := s.nextOf("job")
 	require.EqualValues(t, child.ID, m["jobId"])
 	require.Equal(t, "cancelled", m["status"])
+}
+
+func permSchedule(name string) map[string]any {
+	return map[string]any{"name": name, "cron": "@daily", "timezone": "UTC", "entityKey": "nightly",
+		"jobs": []map[string]any{{"name": "b", "cmd": "make", "tag": "linux"}}}
 }

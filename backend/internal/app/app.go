@@ -27,6 +27,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/retention"
+	"github.com/aura-ci/aura/backend/internal/schedule"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
@@ -162,6 +163,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listener := events.NewListener(dbURL)
 	disp.Listen(listener)
 	hub.Listen(listener)
+	scheduler := schedule.New(st, logger)
+	scheduler.Listen(listener)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
@@ -172,6 +175,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
+	background.Go(func() { scheduler.Run(bgCtx) })
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():
