@@ -59,9 +59,25 @@ func Parse(expr, zone string) (*Spec, error) {
 	return &Spec{cron: c, loc: loc}, nil
 }
 
-// Next is the first run strictly after t.
+// Next is the first run strictly after t. The expression is matched against
+// the zone's wall clock: a time the spring change skips runs at the same wall
+// time an hour on (02:30 → 03:30 CEST) instead of not at all, and a time the
+// autumn change repeats runs once.
 func (s *Spec) Next(t time.Time) time.Time {
-	return s.cron.Next(t.In(s.loc)).UTC()
+	w := t.In(s.loc)
+	wall := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), time.UTC)
+	for range 1000 {
+		nw := s.cron.Next(wall)
+		if nw.IsZero() {
+			return nw
+		}
+		at := time.Date(nw.Year(), nw.Month(), nw.Day(), nw.Hour(), nw.Minute(), 0, 0, s.loc)
+		if at.After(t) {
+			return at.UTC()
+		}
+		wall = nw // a wall time the autumn change repeats, already run
+	}
+	return time.Time{}
 }
 
 // EntityVal names a run at t: its local date and time in the schedule's zone
