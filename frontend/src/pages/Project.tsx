@@ -11,20 +11,24 @@ import '../components/forge.css';
 // The admin's tabs load on demand: most visitors never see them.
 const IntegrationsTab = lazy(() => import('./Integrations'));
 const SecretsTab = lazy(() => import('./Secrets'));
+const SchedulesTab = lazy(() => import('./Schedules'));
 
 const TABS = [
   ['jobs', 'Jobs'],
   ['integrations', 'Integrations'],
   ['secrets', 'Secrets'],
+  ['schedules', 'Schedules'],
 ] as const;
+// Tabs whoever reads the project sees; the page decides its own controls.
+const OPEN_TABS: readonly string[] = ['jobs', 'schedules'];
 type Tab = (typeof TABS)[number][0];
 
 // ProjectTabs links the project's sections; the tab is in the query
 // (?tab=integrations), so it is deep-linkable and no entity key is shadowed.
-function ProjectTabs({ tab, base }: { tab: Tab; base: string }) {
+function ProjectTabs({ tab, base, admin }: { tab: Tab; base: string; admin: boolean }) {
   return (
     <nav className="tabs" aria-label="Project sections">
-      {TABS.map(([t, label]) => (
+      {TABS.filter(([t]) => admin || OPEN_TABS.includes(t)).map(([t, label]) => (
         <Link key={t} to={t === 'jobs' ? base : `${base}?tab=${t}`} aria-current={t === tab ? 'page' : undefined}>
           {label}
         </Link>
@@ -57,13 +61,18 @@ export function ProjectPage() {
     >
       <ErrorText error={r.error} />
       {!r.data && !r.error ? <Loading /> : null}
-      {r.data && admin ? <ProjectTabs tab={tab} base={base} /> : null}
-      {r.data && tab !== 'jobs' && !admin ? (
+      {r.data ? <ProjectTabs tab={tab} base={base} admin={admin} /> : null}
+      {r.data && tab === 'schedules' ? (
+        <Suspense fallback={<Loading />}>
+          <SchedulesTab project={project} />
+        </Suspense>
+      ) : null}
+      {r.data && !OPEN_TABS.includes(tab) && !admin ? (
         <p>
           Only the admin token manages a project's {tab}. <Link to="/sign-in">Sign in</Link> with it.
         </p>
       ) : null}
-      {r.data && admin && tab !== 'jobs' ? (
+      {r.data && admin && !OPEN_TABS.includes(tab) ? (
         <Suspense fallback={<Loading />}>{tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}</Suspense>
       ) : null}
       {r.data && tab === 'jobs' ? <BuildsList project={project} /> : null}
