@@ -317,3 +317,17 @@ func BenchmarkScheduleLatency(b *testing.B) {
 	b.ReportMetric(float64(late.Microseconds())/1000/float64(b.N), "ms-late")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst")
 }
+
+func TestDeletedProjectFiresNoMore(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.schedule(t, "nightly", "@daily", time.Now().Add(-time.Minute))
+	require.NoError(t, b.st.ProjectDelete(t.Context(), "p"))
+	next, err := b.st.ScheduleNextRun(t.Context())
+	require.NoError(t, err)
+	require.Nil(t, next)
+	fired, err := schedule.New(b.st, nil).FireDue(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 0, fired)
+	require.Equal(t, 0, b.jobCount(t))
+}

@@ -130,14 +130,21 @@ func (s *Store) ScheduleDelete(ctx context.Context, id int64) error {
 // there is none.
 func (s *Store) ScheduleNextRun(ctx context.Context) (*time.Time, error) {
 	var next *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT min(next_run_at) FROM schedules`).Scan(&next)
+	const q = `
+		SELECT min(s.next_run_at) FROM schedules s JOIN projects p ON p.id = s.project_id
+		WHERE p.deleted_at IS NULL`
+	err := s.pool.QueryRow(ctx, q).Scan(&next)
 	return next, interpret(err, "next schedule run")
 }
 
 // ScheduleDue returns the schedules whose next run is at or before now,
 // earliest first, at most limit of them.
 func (s *Store) ScheduleDue(ctx context.Context, now time.Time, limit int) ([]*Schedule, error) {
-	rows, _ := s.pool.Query(ctx, scheduleSelect+` WHERE s.next_run_at <= $1 ORDER BY s.next_run_at, s.id LIMIT $2`, now, limit)
+	// A deleted project's schedules (until its purge) fire no more.
+	const q = scheduleSelect + `
+		WHERE s.next_run_at <= $1 AND p.deleted_at IS NULL
+		ORDER BY s.next_run_at, s.id LIMIT $2`
+	rows, _ := s.pool.Query(ctx, q, now, limit)
 	out, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[Schedule])
 	return out, interpret(err, "due schedules")
 }
