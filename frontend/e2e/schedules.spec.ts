@@ -80,7 +80,6 @@ describe('schedules', () => {
     // The last run links to the same entity, through the project's events.
     await card.getByTestId('last-run').getByRole('link', { name: entity }).waitFor();
     await card.getByTestId('last-run').getByText('submitted 1 job(s)').waitFor();
-    await shoot('/p/nightlies?tab=schedules', 'schedules', ADMIN, (p) => p.getByTestId('schedule-nightly').getByRole('link', { name: entity }).waitFor());
 
     await link.click();
     await page.waitForURL(/\/p\/nightlies\/nightly\//);
@@ -97,6 +96,10 @@ describe('schedules', () => {
     expect(jobs[0]?.env).toMatchObject({ GREETING: 'hello', EXTRA: '1', AURA_SCHEDULE: 'nightly' });
     const jobLink = `a[href="/j/${jobs[0]?.id}"]`;
     await page.locator(jobLink).first().waitFor();
+    // Back on the schedule, the last run says how it went.
+    await page.goto(`${w.web}/p/nightlies?tab=schedules`);
+    await page.getByTestId('schedule-nightly').getByTestId('last-run').getByText('success').waitFor();
+    await shoot('/p/nightlies?tab=schedules', 'schedules', ADMIN, (p) => p.getByTestId('schedule-nightly').getByTestId('last-run').getByText('success').waitFor());
     await shoot(`/p/nightlies/${entity}`, 'schedule-run', ADMIN, (p) => p.locator(jobLink).first().waitFor());
   });
 

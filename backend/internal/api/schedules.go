@@ -23,13 +23,14 @@ type scheduleJSON struct {
 	LastRunAt  *time.Time        `json:"lastRunAt,omitempty"`
 	LastEntity string            `json:"lastEntity,omitempty"`
 	LastResult string            `json:"lastResult,omitempty"`
+	LastStatus string            `json:"lastStatus,omitempty"`
 	CreatedAt  time.Time         `json:"createdAt"`
 }
 
 func toSchedule(in *store.Schedule) scheduleJSON {
 	out := scheduleJSON{
 		ID: in.ID, Project: in.Project, Name: in.Name, Cron: in.Cron, Timezone: in.Timezone, EntityKey: in.EntityKey,
-		NextRunAt: in.NextRunAt, LastRunAt: in.LastRunAt, LastResult: in.LastResult, CreatedAt: in.CreatedAt,
+		NextRunAt: in.NextRunAt, LastRunAt: in.LastRunAt, LastResult: in.LastResult, LastStatus: in.LastStatus, CreatedAt: in.CreatedAt,
 		Jobs: mapSlice(in.Jobs, func(t store.JobTemplate) jobTemplateJSON {
 			return jobTemplateJSON{Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: t.Env, Secrets: t.Secrets}
 		}),

@@ -20,6 +20,7 @@ type scheduleResp struct {
 	LastRunAt  *time.Time
 	LastEntity string
 	LastResult string
+	LastStatus string
 }
 
 type runResp struct {
@@ -117,6 +118,7 @@ func TestScheduleCRUDAndRunNow(t *testing.T) {
 	b.json(call{method: "GET", path: "/api/v1/projects/p/schedules", token: b.admin}, 200, &struct{ Items []*scheduleResp }{Items: []*scheduleResp{&got}})
 	require.Equal(t, run.Entity, got.LastEntity)
 	require.Equal(t, "submitted 2 job(s)", got.LastResult)
+	require.Equal(t, "pending", got.LastStatus, "its jobs are queued")
 	require.True(t, sc.NextRunAt.Equal(got.NextRunAt))
 
 	// Without a body.

@@ -29,12 +29,28 @@ type Schedule struct {
 	LastEntity string        `db:"last_entity"`
 	LastResult string        `db:"last_result"`
 	CreatedAt  time.Time     `db:"created_at"`
+	// LastStatus is the last run's entity status: pending, running, success,
+	// failure; "" without a run or jobs.
+	LastStatus string `db:"last_status"`
 }
 
+// scheduleSelect reads schedules with the status of their last run's entity,
+// summed up as the list of builds does (builds.go).
 const scheduleSelect = `
 	SELECT s.id, s.project_id, p.slug AS project, s.name, s.cron, s.timezone, s.entity_key, s.jobs,
-		s.next_run_at, s.last_run_at, s.last_entity, s.last_result, s.created_at
-	FROM schedules s JOIN projects p ON p.id = s.project_id`
+		s.next_run_at, s.last_run_at, s.last_entity, s.last_result, s.created_at,
+		coalesce(ls.status, '') AS last_status
+	FROM schedules s JOIN projects p ON p.id = s.project_id
+	LEFT JOIN LATERAL (
+		SELECT CASE
+				WHEN count(*) = 0 THEN NULL
+				WHEN count(*) FILTER (WHERE j.status = 'running') > 0 THEN 'running'
+				WHEN count(*) FILTER (WHERE j.status IN ('waiting', 'queued')) > 0 THEN 'pending'
+				WHEN count(*) FILTER (WHERE j.status IN ('failed', 'cancelled', 'timed_out', 'lost')) > 0 THEN 'failure'
+				ELSE 'success' END AS status
+		FROM entities e JOIN jobs j ON j.entity_id = e.id
+		WHERE e.project_id = s.project_id AND e.key = s.entity_key AND e.value = s.last_entity
+	) ls ON s.last_entity <> ''`
 
 // ScheduleParams are a schedule's settings; on update, nil fields keep their
 // value. NextRunAt is computed by the caller from Cron and Timezone.

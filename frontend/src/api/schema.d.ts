@@ -2714,6 +2714,11 @@ export interface components {
             lastEntity?: string;
             /** @description What the last run did, such as `submitted 2 job(s)`. */
             lastResult?: string;
+            /**
+             * @description The status of the last run's entity, as the list of builds sums it up.
+             * @enum {string}
+             */
+            lastStatus?: "pending" | "running" | "success" | "failure";
             /** Format: date-time */
             createdAt: string;
         };

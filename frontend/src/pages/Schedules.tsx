@@ -9,7 +9,7 @@ import { createSchedule, deleteSchedule, runSchedule, schedulesQuery, updateSche
 import { ConfirmButton } from '../components/Confirm';
 import { emptyJob, JobTemplates, toRow, toTemplates, type JobRow } from '../components/JobTemplates';
 import { RunForm } from '../components/RunForm';
-import { ErrorText, Loading, RelTime } from '../components/common';
+import { ErrorText, Loading, RelTime, Status } from '../components/common';
 import '../components/forge.css';
 
 interface FormValue {
@@ -162,6 +162,11 @@ function ScheduleCard({ project, s, manage, submit }: { project: string; s: Sche
         <dd data-testid="last-run">
           {s.lastRunAt ? (
             <>
+              {s.lastStatus ? (
+                <>
+                  <Status status={s.lastStatus} />{' '}
+                </>
+              ) : null}
               <RelTime at={s.lastRunAt} />
               {s.lastEntity ? (
                 <>
