@@ -204,8 +204,9 @@ func (s *Scheduler) fire(ctx context.Context, sc *store.Schedule) (bool, error) 
 		return false, ignoreNotDue(s.Store.ScheduleFailed(ctx, p))
 	}
 	p.Next = spec.Next(now)
-	p.EntityVal = spec.EntityVal(sc.NextRunAt, false)
-	_, err = s.submit(ctx, sc, p, nil)
+	planned := latestPlanned(spec, sc.NextRunAt, now)
+	p.EntityVal = spec.EntityVal(planned, false)
+	_, err = s.submit(ctx, sc, p, planned, nil)
 	var refused *store.Error
 	switch {
 	case errors.Is(err, store.ErrNotDue):
@@ -215,6 +216,21 @@ func (s *Scheduler) fire(ctx context.Context, sc *store.Schedule) (bool, error) 
 		return false, nil // recorded on the schedule, which moved on
 	}
 	return err == nil, err
+}
+
+// latestPlanned is the last time the schedule was planned to run at or before
+// now, from its next run due: the run that fires for all those missed is named
+// after the most recent of them.
+func latestPlanned(spec *Spec, due, now time.Time) time.Time {
+	planned := due
+	for range 100_000 { // a minute-by-minute schedule missed for over two months stops here
+		n := spec.Next(planned)
+		if n.IsZero() || n.After(now) {
+			break
+		}
+		planned = n
+	}
+	return planned
 }
 
 func ignoreNotDue(err error) error {
@@ -233,13 +249,13 @@ func (s *Scheduler) RunNow(ctx context.Context, sc *store.Schedule, env map[stri
 	}
 	now := s.now()
 	p := &store.ScheduleFireParams{ScheduleID: sc.ID, RunAt: now, EntityVal: spec.EntityVal(now, true)}
-	jobs, err := s.submit(ctx, sc, p, env)
+	jobs, err := s.submit(ctx, sc, p, now, env)
 	return jobs, p.EntityVal, err
 }
 
 // submit builds the jobs of one run and fires it. A run whose jobs the store
 // refuses is recorded as failed (and, when claimed, moves on to its next run).
-func (s *Scheduler) submit(ctx context.Context, sc *store.Schedule, p *store.ScheduleFireParams, extra map[string]string) ([]*store.Job, error) {
+func (s *Scheduler) submit(ctx context.Context, sc *store.Schedule, p *store.ScheduleFireParams, planned time.Time, extra map[string]string) ([]*store.Job, error) {
 	var names []string
 	for _, t := range sc.Jobs {
 		names = append(names, t.Secrets...)
@@ -260,7 +276,7 @@ func (s *Scheduler) submit(ctx context.Context, sc *store.Schedule, p *store.Sch
 		maps.Copy(env, extra)
 		// The schedule's facts win, as a forge's do for an integration.
 		env["AURA_SCHEDULE"] = sc.Name
-		env["AURA_SCHEDULE_TIME"] = p.RunAt.UTC().Format(time.RFC3339)
+		env["AURA_SCHEDULE_TIME"] = planned.UTC().Format(time.RFC3339)
 		secretEnv := map[string]string{}
 		for _, name := range t.Secrets {
 			if v, ok := secrets[name]; ok {

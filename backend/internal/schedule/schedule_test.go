@@ -166,7 +166,7 @@ func TestMissedRunsFireOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC), got.NextRunAt.UTC(), "the next run after now, not after the missed one")
 	require.Equal(t, now, got.LastRunAt.UTC())
-	require.Equal(t, "2026-12-04T02:00", got.LastEntity, "the entity names the run's planned time")
+	require.Equal(t, "2026-12-06T02:00", got.LastEntity, "the run is named after the latest time it was planned for")
 	require.Equal(t, "submitted 2 job(s)", got.LastResult)
 
 	var env map[string]string
@@ -174,9 +174,10 @@ func TestMissedRunsFireOnce(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(t.Context(), `
 		SELECT j.env, e.key, e.value FROM jobs j JOIN entities e ON e.id = j.entity_id WHERE j.name = 'test'`).Scan(&env, &key, &val))
 	require.Equal(t, "nightly", key)
-	require.Equal(t, "2026-12-04T02:00", val)
+	require.Equal(t, "2026-12-06T02:00", val)
 	require.Equal(t, "full", env["LEVEL"])
 	require.Equal(t, "nightly", env["AURA_SCHEDULE"])
+	require.Equal(t, "2026-12-06T02:00:00Z", env["AURA_SCHEDULE_TIME"])
 }
 
 func TestRunNowKeepsNextRun(t *testing.T) {
