@@ -135,6 +135,18 @@ var permRoutes = map[string]struct {
 		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 204 404 404"},
 	"POST /api/v1/projects/{project}/integrations/{id}/test": {path: "/api/v1/projects/own/integrations/{integration}/test", body: map[string]any{"sha": strings.Repeat("a", 40)},
 		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 409 409 409"},
+	"POST /api/v1/projects/{project}/integrations/{id}/run": {path: "/api/v1/projects/own/integrations/{integration}/run", body: map[string]any{"branch": "main"},
+		codes: "401 401 401 403 404 201 201 401 401 401 403 403 201 201 201 201 201"},
+	"GET /api/v1/projects/{project}/schedules": {path: "/api/v1/projects/own/schedules",
+		codes: "404 401 401 404 404 403 403 401 401 401 404 200 200 200 200 200 200"},
+	"POST /api/v1/projects/{project}/schedules": {path: "/api/v1/projects/own/schedules", body: permSchedule("new"),
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 201 409 409"},
+	"PATCH /api/v1/projects/{project}/schedules/{id}": {path: "/api/v1/projects/own/schedules/{schedule}", body: map[string]any{"cron": "@hourly"},
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 200 200 200"},
+	"DELETE /api/v1/projects/{project}/schedules/{id}": {path: "/api/v1/projects/own/schedules/{schedule}",
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 204 404 404"},
+	"POST /api/v1/projects/{project}/schedules/{id}/run": {path: "/api/v1/projects/own/schedules/{schedule}/run", body: map[string]any{},
+		codes: "401 401 401 403 404 201 201 401 401 401 403 403 201 201 201 201 201"},
 	"POST /api/v1/jobs": {path: "/api/v1/jobs", body: permJob,
 		codes: "401 401 401 403 403 201 201 401 401 401 403 403 201 201 201 201 201"},
 	"POST /api/v1/jobs/batch": {path: "/api/v1/jobs/batch", body: map[string]any{"jobs": []any{permJob}},
@@ -237,7 +249,7 @@ type permFixture struct {
 	b       *testBundle
 	tokens  map[string]string // by caller
 	cookies map[string]string // session secrets, by caller
-	vars    map[string]string // {this}, {spare}, {integration}, {runner}, {invite}, {vicToken}, {vicSession}
+	vars    map[string]string // {this}, {spare}, {integration}, {schedule}, {runner}, {invite}, {vicToken}, {vicSession}
 }
 
 // permPassword is sam's, who signs in on POST /api/v1/session: hashed once.
@@ -336,6 +348,9 @@ func newPermFixture(t *testing.T) *permFixture {
 	b.saveCache(f.tokens["thisJob"], "fixture/key", "archive", http.StatusCreated)
 	in := b.integration("own", map[string]any{"kind": "github", "repository": "o/r"})
 	f.vars["{integration}"] = fmt.Sprint(in.ID)
+	var sc struct{ ID int64 }
+	b.json(call{method: "POST", path: "/api/v1/projects/own/schedules", token: b.admin, body: permSchedule("nightly")}, 201, &sc)
+	f.vars["{schedule}"] = fmt.Sprint(sc.ID)
 	b.json(call{method: "PUT", path: "/api/v1/projects/own/secrets/API_KEY", token: b.admin, body: map[string]any{"value": "12345678"}}, 201, nil)
 	f.addUsers(t)
 	for _, c := range permCallers {
@@ -523,4 +538,9 @@ func TestEventsJobTokenFollowsItsJobs(t *testing.T) {
 		}
 		require.Equal(t, "queued", m["status"])
 	}
+}
+
+func permSchedule(name string) map[string]any {
+	return map[string]any{"name": name, "cron": "@daily", "timezone": "UTC", "entityKey": "nightly",
+		"jobs": []map[string]any{{"name": "b", "cmd": "make", "tag": "linux"}}}
 }

@@ -167,6 +167,12 @@ func NewRouter(d Deps) *mux.Router {
 	// A cache key may hold slashes (go-mod/abc).
 	v1.HandleFunc("/projects/{project}/caches", may(auth.ReadProjectJobs, project), h.listProjectCaches).Methods(http.MethodGet)
 	v1.HandleFunc("/projects/{project}/caches/{key:.+}", may(auth.ManageProject, project), h.deleteProjectCache).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/integrations/{id}/run", may(auth.Submit, project), h.runIntegration).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/schedules", may(auth.ReadProjectJobs, project), h.listSchedules).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/schedules", may(auth.ManageProject, project), h.createSchedule).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/schedules/{id}", may(auth.ManageProject, project), h.updateSchedule).Methods(http.MethodPatch)
+	v1.HandleFunc("/projects/{project}/schedules/{id}", may(auth.ManageProject, project), h.deleteSchedule).Methods(http.MethodDelete)
+	v1.HandleFunc("/projects/{project}/schedules/{id}/run", may(auth.Submit, project), h.runSchedule).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs", may(auth.Submit, inBody), h.submitJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/batch", may(auth.Submit, inBody), h.submitJobBatch).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}", may(auth.ReadJob, job), h.getJob).Methods(http.MethodGet)

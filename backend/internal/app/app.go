@@ -31,6 +31,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/logarchive"
 	"github.com/aura-ci/aura/backend/internal/retention"
+	"github.com/aura-ci/aura/backend/internal/schedule"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
@@ -184,6 +185,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listener := events.NewListener(dbURL)
 	disp.Listen(listener)
 	hub.Listen(listener)
+	scheduler := schedule.New(st, logger)
+	scheduler.Listen(listener)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
@@ -197,6 +200,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger}
 	background.Go(func() { archiver.Run(bgCtx, logarchive.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
+	background.Go(func() { scheduler.Run(bgCtx) })
 	select {
 	case <-listener.Ready():
 	case <-ctx.Done():

@@ -44,6 +44,11 @@ type Event struct {
 	// Title and Meta describe the commit for the project's list of builds (meta.go).
 	Title string
 	Meta  store.EntityMeta
+	// Manual, Env and RunVal describe a run started by hand (run.go): extra
+	// environment values, and the run/<RunVal> entity of one without a commit.
+	Manual bool
+	Env    map[string]string
+	RunVal string
 }
 
 // Skip is a delivery that is fine but starts nothing; its message says why.

@@ -243,7 +243,9 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		collections["tag"] = slugValue(e.Tag)
 		env["AURA_GIT_TAG"] = e.Tag
 	case EventPush:
-		collections["ref"] = slugValue(e.Branch)
+		if e.Branch != "" { // a run by hand may name a commit only
+			collections["ref"] = slugValue(e.Branch)
+		}
 		env["AURA_GIT_BRANCH"] = e.Branch
 	case EventRequest:
 		collections["mr"] = strconv.Itoa(e.Request)
@@ -271,14 +273,23 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		}
 	}
 
+	entityKey, entityVal := "commit", e.SHA
+	if e.SHA == "" { // a run by hand on a branch (run.go)
+		entityKey, entityVal = "run", e.RunVal
+	}
 	var params []*store.JobSubmitParams
 	for _, t := range in.Jobs {
 		jobEnv := map[string]string{}
 		for k, v := range t.Env {
 			jobEnv[k] = v
 		}
-		for k, v := range env { // the forge's facts win over a template's env
+		for k, v := range e.Env { // a run's extra values
 			jobEnv[k] = v
+		}
+		for k, v := range env { // the forge's facts win over a template's env
+			if v != "" || jobEnv[k] == "" {
+				jobEnv[k] = v
+			}
 		}
 		secretEnv := map[string]string{}
 		if !e.Fork {
@@ -292,7 +303,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		}
 		params = append(params, &store.JobSubmitParams{
 			JobSpec:   store.JobSpec{Name: t.Name, Cmd: t.Cmd, Tag: t.Tag, Env: jobEnv},
-			ProjectID: in.ProjectID, ProjectSlug: in.Project, EntityKey: "commit", EntityVal: e.SHA,
+			ProjectID: in.ProjectID, ProjectSlug: in.Project, EntityKey: entityKey, EntityVal: entityVal,
 			SecretEnv: secretEnv, Collections: collections, EntityTitle: e.Title, EntityMeta: &e.Meta,
 		})
 	}
@@ -320,11 +331,21 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 		msg += "; project secrets not set: " + strings.Join(missing, ", ")
 	}
 	keys := []string{fmt.Sprintf("event:%s:%s:%s", e.Name, e.Ref, e.SHA)}
+	if e.Manual { // a run by hand is never a duplicate
+		keys, what = nil, "run"
+		if e.Branch != "" {
+			what += " on " + e.Branch
+		}
+		msg = fmt.Sprintf("%s: submitted %d job(s) for %s/%s", what, len(params), entityKey, entityVal)
+		if len(missing) > 0 {
+			msg += "; project secrets not set: " + strings.Join(missing, ", ")
+		}
+	}
 	if e.Delivery != "" {
 		keys = append(keys, "delivery:"+e.Delivery)
 	}
 	report := ""
-	if in.APIURL != "" && in.HasToken {
+	if in.APIURL != "" && in.HasToken && e.SHA != "" {
 		report = e.SHA
 	}
 	by := &store.Actor{Kind: store.ActorForge, Name: in.Kind + " delivery"}

@@ -602,6 +602,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{project}/integrations/{id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run an integration's jobs on a branch or a commit
+         * @description Submits the integration's job templates now, with the variables a push gives
+         *     them (`AURA_GIT_URL`, `AURA_GIT_REF`, `AURA_GIT_SHA`, `AURA_GIT_BRANCH`) and the
+         *     extra `env` values under them. With a `commit`, the jobs go to `commit/{sha}`;
+         *     with a `branch` alone, Aura does not ask the forge which commit it is at: the
+         *     branch is passed as the ref (`AURA_GIT_SHA` is empty) and the jobs go to
+         *     `run/{time}`. Either way, a branch puts the entity into `ref/{branch}`.
+         */
+        post: operations["runIntegration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        /** List a project's schedules */
+        get: operations["listSchedules"];
+        put?: never;
+        /**
+         * Create a schedule
+         * @description A schedule submits its job templates on a cron expression (5 fields, or
+         *     `@yearly`, `@monthly`, `@weekly`, `@daily`, `@hourly`) in an IANA time zone, to
+         *     the entity `{entityKey}/{local date and time of the run}`, such as
+         *     `nightly/2026-12-06T02:00`, in the collection `schedule/{name}`. A run missed
+         *     while no server was up fires once when one is; however many servers share the
+         *     database, each run fires once.
+         */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a schedule */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a schedule
+         * @description A new cron expression or time zone plans the next run again.
+         */
+        patch: operations["updateSchedule"];
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/schedules/{id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a schedule now
+         * @description Submits the schedule's jobs at once, with the extra `env` values, to the entity
+         *     of this moment (`{entityKey}/{local date and time, with seconds}`); the next
+         *     run stays as planned. The body may be left out.
+         */
+        post: operations["runSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project}/caches": {
         parameters: {
             query?: never;
@@ -3187,6 +3299,73 @@ export interface components {
             /** @description Names of project secrets given to the job as secret env (never to forks). */
             secrets?: string[];
         };
+        /** @description Extra environment values for the jobs of this run. */
+        RunEnv: {
+            [key: string]: string;
+        };
+        /** @description Give a `branch`, a `commit` (40 or 64 hex digits), or both. */
+        IntegrationRun: {
+            branch?: string;
+            commit?: string;
+            env?: components["schemas"]["RunEnv"];
+        };
+        ScheduleRun: {
+            env?: components["schemas"]["RunEnv"];
+        };
+        RunResult: {
+            /** @description The entity the jobs went to, `key/value`. */
+            entity: string;
+            jobs: components["schemas"]["Job"][];
+        };
+        Schedule: {
+            /** Format: int64 */
+            id: number;
+            project: string;
+            name: string;
+            cron: string;
+            timezone: string;
+            entityKey: string;
+            jobs: components["schemas"]["JobTemplate"][];
+            /** Format: date-time */
+            nextRunAt: string;
+            /** Format: date-time */
+            lastRunAt?: string;
+            /** @description The entity of the last run, `key/value`. */
+            lastEntity?: string;
+            /** @description What the last run did, such as `submitted 2 job(s)`. */
+            lastResult?: string;
+            /**
+             * @description The status of the last run's entity, as the list of builds sums it up.
+             * @enum {string}
+             */
+            lastStatus?: "pending" | "running" | "success" | "failure";
+            /** Format: date-time */
+            createdAt: string;
+        };
+        ScheduleList: {
+            items: components["schemas"]["Schedule"][];
+        };
+        ScheduleCreate: {
+            /** @description A slug, unique in the project; also the collection `schedule/{name}`. */
+            name: string;
+            /**
+             * @description 5 fields (minute hour day month weekday) or `@daily` and the like.
+             * @example 0 2 * * *
+             */
+            cron: string;
+            /** @description An IANA time zone, such as `Europe/Berlin` or `UTC`. */
+            timezone: string;
+            /** @description A slug, such as `nightly`. */
+            entityKey: string;
+            jobs: components["schemas"]["JobTemplate"][];
+        };
+        ScheduleUpdate: {
+            name?: string;
+            cron?: string;
+            timezone?: string;
+            entityKey?: string;
+            jobs?: components["schemas"]["JobTemplate"][];
+        };
         /**
          * @description A job an integration is to submit for each event it acts on. Without `cmd` it
          *     gets the default command, a shell script that clones `AURA_GIT_URL`, checks
@@ -4483,6 +4662,209 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    runIntegration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IntegrationRun"];
+            };
+        };
+        responses: {
+            /** @description The jobs submitted and their entity. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedules, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleCreate"];
+            };
+        };
+        responses: {
+            /** @description The schedule, with its next run. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; the jobs it submitted stay. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleUpdate"];
+            };
+        };
+        responses: {
+            /** @description The schedule. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    runSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ScheduleRun"];
+            };
+        };
+        responses: {
+            /** @description The jobs submitted and their entity. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];

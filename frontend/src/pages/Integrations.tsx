@@ -5,8 +5,10 @@ import { useEffect, useId, useRef, useState } from 'react';
 import type { Schemas } from '../api/client';
 import { createIntegration, deleteIntegration, integrationsQuery, testIntegration, updateIntegration } from '../api/integrations';
 import { useQuery } from '../api/query';
+import { runIntegration } from '../api/schedules';
 import { secretsQuery } from '../api/secrets';
 import { ConfirmButton } from '../components/Confirm';
+import { RunForm, runBody } from '../components/RunForm';
 import { Copy, ErrorText, Loading, RelTime } from '../components/common';
 import '../components/forge.css';
 
@@ -498,6 +500,7 @@ function IntegrationCard({
   onSecret: (i: Integration & { secret: string }) => void;
 }) {
   const [editing, setEditing] = useState(false);
+  const [running, setRunning] = useState(false);
   const [sha, setSha] = useState('');
   const [testing, setTesting] = useState(false);
   const [test, setTest] = useState<{ ok: boolean; text: string }>();
@@ -669,7 +672,13 @@ function IntegrationCard({
       <p role="status" data-testid="test-result" className={`forge-result ${test ? (test.ok ? 'ok' : 'bad') : ''}`}>
         {test?.text ?? flash ?? ''}
       </p>
+      {running ? (
+        <RunForm project={project} withRef label={`Run ${i.repository}`} run={(v) => runIntegration(project, i.id, runBody(v))} />
+      ) : null}
       <div className="forge-actions">
+        <button type="button" aria-expanded={running} onClick={() => setRunning((x) => !x)}>
+          {running ? 'Close' : 'Run…'}
+        </button>
         <button ref={editBtn} type="button" onClick={() => (setFlash(undefined), setEditing(true))}>
           Change
         </button>

@@ -13,9 +13,11 @@ const IntegrationsTab = lazy(() => import('./Integrations'));
 const SecretsTab = lazy(() => import('./Secrets'));
 const MembersTab = lazy(() => import('./Members'));
 const CachesTab = lazy(() => import('./Caches'));
+const SchedulesTab = lazy(() => import('./Schedules'));
 
 const TABS = [
   ['jobs', 'Jobs'],
+  ['schedules', 'Schedules'],
   ['members', 'Members'],
   ['integrations', 'Integrations'],
   ['secrets', 'Secrets'],
@@ -38,14 +40,14 @@ function ProjectTabs({ tab, base, shown }: { tab: Tab; base: string; shown: read
 }
 
 // READER_TABS are shown to whoever reads the project.
-const READER_TABS: readonly Tab[] = ['jobs', 'caches'];
+const READER_TABS: readonly Tab[] = ['jobs', 'schedules', 'caches'];
 
 // mayManage: whoever may manage the project (its maintainers, the admin).
 function mayManage(me: Me | undefined, project: string): boolean {
   return !!me && (me.permissions.admin || !!me.permissions.projects[project]?.manage);
 }
 
-// shownTabs are the tabs me may use: jobs and caches for whoever reads the
+// shownTabs are the tabs me may use: jobs, schedules and caches for whoever reads the
 // project, Members for whoever may read its members (viewer and up),
 // integrations and secrets for its managers.
 export function shownTabs(me: Me | undefined, project: string): Tab[] {
@@ -86,6 +88,8 @@ export function ProjectPage() {
         <Suspense fallback={<Loading />}>
           {tab === 'members' ? (
             <MembersTab project={project} />
+          ) : tab === 'schedules' ? (
+            <SchedulesTab project={project} />
           ) : tab === 'caches' ? (
             <CachesTab project={project} manage={mayManage(me, project)} />
           ) : tab === 'integrations' ? (
