@@ -12,6 +12,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/api"
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
@@ -61,6 +62,8 @@ type Config struct {
 	// SignIn lists the sign-in providers, each NAME=KIND[:URL]; their client
 	// ids and secrets come from the environment (signin.ParseProviders).
 	SignIn []string
+	// Mail is the SMTP server e-mail notifications go out through; no host: none.
+	Mail integrations.MailConfig
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -76,7 +79,9 @@ var flagEnv = map[string]string{
 	"cache-retention": "AURA_CACHE_RETENTION",
 	"store":           "AURA_STORE", "s3-endpoint": "AURA_S3_ENDPOINT", "s3-access-key": "AURA_S3_ACCESS_KEY",
 	"s3-secret-key": "AURA_S3_SECRET_KEY", "s3-region": "AURA_S3_REGION",
-	"signin": "AURA_SIGNIN",
+	"signin":    "AURA_SIGNIN",
+	"smtp-host": "AURA_SMTP_HOST", "smtp-port": "AURA_SMTP_PORT", "smtp-username": "AURA_SMTP_USERNAME",
+	"smtp-password": "AURA_SMTP_PASSWORD", "smtp-from": "AURA_SMTP_FROM", "smtp-tls": "AURA_SMTP_TLS",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -117,6 +122,12 @@ func (c *Config) flags(fs *flag.FlagSet) {
 		"Each takes AURA_SIGNIN_<NAME>_CLIENT_ID and _CLIENT_SECRET or _CLIENT_SECRET_FILE from the environment, "+
 		"and optionally _ALLOWED (groups or organisations), _SCOPES, _LABEL and _API_URL (GitHub Enterprise); "+
 		"the callback is <base-url>/auth/<NAME>/callback (AURA_SIGNIN)")
+	fs.StringVar(&c.Mail.Host, "smtp-host", "", "SMTP server of e-mail notifications; empty: e-mail rules fail and say so (AURA_SMTP_HOST)")
+	fs.IntVar(&c.Mail.Port, "smtp-port", 0, "SMTP port; 0: 587, 465 with --smtp-tls=tls, 25 with none (AURA_SMTP_PORT)")
+	fs.StringVar(&c.Mail.Username, "smtp-username", "", "SMTP user name; empty: no authentication (AURA_SMTP_USERNAME)")
+	fs.StringVar(&c.Mail.Password, "smtp-password", "", "SMTP password; prefer the variable, command lines are visible to other users (AURA_SMTP_PASSWORD)")
+	fs.StringVar(&c.Mail.From, "smtp-from", "aura@localhost", "sender address of e-mail notifications (AURA_SMTP_FROM)")
+	fs.StringVar(&c.Mail.TLS, "smtp-tls", "starttls", "SMTP encryption: starttls (required), opportunistic, tls (implicit) or none (AURA_SMTP_TLS)")
 }
 
 // specList is a flag that may be given many times, each time with one or
