@@ -192,4 +192,3 @@ func (h *handler) deleteNotification(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
-
