@@ -11,11 +11,13 @@ import '../components/forge.css';
 // The admin's tabs load on demand: most visitors never see them.
 const IntegrationsTab = lazy(() => import('./Integrations'));
 const SecretsTab = lazy(() => import('./Secrets'));
+const NotificationsTab = lazy(() => import('./Notifications'));
 
 const TABS = [
   ['jobs', 'Jobs'],
   ['integrations', 'Integrations'],
   ['secrets', 'Secrets'],
+  ['notifications', 'Notifications'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -64,7 +66,11 @@ export function ProjectPage() {
         </p>
       ) : null}
       {r.data && admin && tab !== 'jobs' ? (
-        <Suspense fallback={<Loading />}>{tab === 'integrations' ? <IntegrationsTab project={project} /> : <SecretsTab project={project} />}</Suspense>
+        <Suspense fallback={<Loading />}>
+          {tab === 'integrations' ? <IntegrationsTab project={project} /> : null}
+          {tab === 'secrets' ? <SecretsTab project={project} /> : null}
+          {tab === 'notifications' ? <NotificationsTab project={project} /> : null}
+        </Suspense>
       ) : null}
       {r.data && tab === 'jobs' ? <BuildsList project={project} /> : null}
       {r.data && tab === 'jobs' ? (
