@@ -178,7 +178,7 @@ func (s *Service) mail(ctx context.Context, to []string, n *Notice) error {
 	if c == nil || c.Host == "" {
 		return errors.New("no SMTP server is set (--smtp-host)")
 	}
-	opts := []gomail.Option{gomail.WithTimeout(cmp(c.Timeout, 15*time.Second))}
+	opts := []gomail.Option{gomail.WithTimeout(orDefault(c.Timeout, 15*time.Second))}
 	switch c.TLS {
 	case "none":
 		opts = append(opts, gomail.WithTLSPortPolicy(gomail.NoTLS))
@@ -215,7 +215,7 @@ func (s *Service) mail(ctx context.Context, to []string, n *Notice) error {
 	return nil
 }
 
-func cmp(d, def time.Duration) time.Duration {
+func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
 	}

@@ -166,7 +166,7 @@ function RuleForm({ project, existing, onDone }: { project: string; existing?: N
           value={v.collections}
           autoComplete="off"
           spellCheck={false}
-          placeholder="branch=main"
+          placeholder="ref=main"
           onChange={(e) => set({ collections: e.target.value })}
           aria-invalid={invalid('collections')}
           aria-describedby={described}
@@ -277,7 +277,7 @@ export default function NotificationsTab({ project }: { project: string }) {
               ) : (
                 <tr key={n.id}>
                   <td>{KINDS.find(([k]) => k === n.kind)?.[1] ?? n.kind}</td>
-                  <td className="mono small" style={{ wordBreak: 'break-all' }}>
+                  <td className="mono" style={{ wordBreak: 'break-all' }}>
                     {targetOf(n)}
                   </td>
                   <td>{n.on.join(', ')}</td>
