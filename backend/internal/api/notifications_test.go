@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
@@ -461,4 +462,43 @@ func TestNotificationRulesCRUD(t *testing.T) {
 	n.fail(call{method: "DELETE", path: fmt.Sprintf("/api/v1/projects/other/notifications/%d", r.ID), token: n.admin}, 404)
 	n.json(call{method: "DELETE", path: path, token: n.admin}, 204, nil)
 	n.fail(call{method: "DELETE", path: path, token: n.admin}, 404)
+}
+
+// TestNotifyRefusesPrivateAddress: a rule posts to loopback and private
+// addresses only when it says allowPrivateNetwork (the server posts where a
+// maintainer says; its own network is not theirs).
+func TestNotifyRefusesPrivateAddress(t *testing.T) {
+	t.Parallel()
+	n := setupNotify(t)
+	rc := newReceiver(t)
+	n.rule(map[string]any{"kind": "webhook", "url": rc.URL, "on": []string{"failure"}, "allowPrivateNetwork": false})
+	n.build(sha(60), nil, map[string]int{"a": 1})
+	_, err := n.sender().SendNotificationsDue(context.Background())
+	require.NoError(t, err)
+	var list struct{ Items []notificationResp }
+	n.json(call{method: "GET", path: "/api/v1/projects/proj/notifications", token: n.admin}, 200, &list)
+	require.Contains(t, list.Items[0].LastFailure, "loopback or private address")
+	require.Empty(t, rc.received())
+}
+
+// TestNotifyDiscordLongContent: Discord takes at most 2000 characters; a long
+// title is cut there, on a character boundary.
+func TestNotifyDiscordLongContent(t *testing.T) {
+	t.Parallel()
+	n := setupNotify(t)
+	rc := newReceiver(t)
+	n.rule(map[string]any{"kind": "discord", "url": rc.URL, "on": []string{"failure"}})
+	n.submit(n.tok, map[string]any{"entityVal": sha(70), "name": "build"})
+	_, err := n.pool.Exec(context.Background(), `UPDATE entities SET title = repeat('é', 3000)`)
+	require.NoError(t, err)
+	for _, c := range n.claim(n.run, 10, "linux") {
+		n.finish(n.run, c, 1)
+	}
+	drainNotify(t, n.sender())
+	got := rc.received()
+	require.Len(t, got, 1)
+	var m struct{ Content string }
+	require.NoError(t, json.Unmarshal(got[0].Body, &m))
+	require.Equal(t, 2000, utf8.RuneCountInString(m.Content))
+	require.True(t, utf8.ValidString(m.Content))
 }

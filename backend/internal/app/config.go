@@ -217,6 +217,14 @@ func (c *Config) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: use text or json", c.LogFormat))
 	}
+	switch c.Mail.TLS {
+	case "starttls", "opportunistic", "tls", "none":
+	default:
+		errs = append(errs, fmt.Errorf("smtp-tls %q: use starttls, opportunistic, tls or none", c.Mail.TLS))
+	}
+	if c.Mail.Port < 0 || c.Mail.Port > 65535 {
+		errs = append(errs, fmt.Errorf("smtp-port %d: not a port", c.Mail.Port))
+	}
 	return errors.Join(errs...)
 }
 

@@ -118,8 +118,8 @@ func payload(kind string, n *Notice) any {
 				html.EscapeString(n.details()))}
 	case "discord":
 		content := text + "\n" + n.URL
-		if len(content) > 2000 {
-			content = content[:2000]
+		if r := []rune(content); len(r) > 2000 { // Discord's limit, in characters
+			content = string(r[:1999]) + "…"
 		}
 		return map[string]any{"username": "Aura", "content": content,
 			"allowed_mentions": map[string]any{"parse": []string{}}} // a commit message pings nobody
