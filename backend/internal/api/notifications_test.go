@@ -502,3 +502,33 @@ func TestNotifyDiscordLongContent(t *testing.T) {
 	require.Equal(t, 2000, utf8.RuneCountInString(m.Content))
 	require.True(t, utf8.ValidString(m.Content))
 }
+
+// TestNotifyConcurrentEnds: the last two jobs of a build ending at the same
+// time, in two transactions, still make one notification.
+func TestNotifyConcurrentEnds(t *testing.T) {
+	t.Parallel()
+	n := setupNotify(t)
+	rc := newReceiver(t)
+	n.rule(map[string]any{"kind": "webhook", "url": rc.URL, "on": []string{"failure", "success"}})
+	runnerID, _ := n.runner("r2", "pair")
+	ctx := context.Background()
+	const builds = 15
+	for i := range builds {
+		for _, name := range []string{"a", "b"} {
+			n.submit(n.tok, map[string]any{"entityVal": sha(100 + i), "name": name, "tag": "pair"})
+		}
+		jobs, err := n.store.JobClaim(ctx, &store.JobClaimParams{RunnerID: runnerID, Tag: "pair", Limit: 2, Lease: time.Minute, Acked: true})
+		require.NoError(t, err)
+		require.Len(t, jobs, 2)
+		var wg sync.WaitGroup
+		for _, j := range jobs {
+			wg.Go(func() {
+				_, err := n.store.JobComplete(ctx, &store.JobCompleteParams{Holder: store.Holder{JobID: j.ID, Attempt: j.Attempt, RunnerID: runnerID}})
+				require.NoError(t, err)
+			})
+		}
+		wg.Wait()
+	}
+	drainNotify(t, n.sender())
+	require.Len(t, rc.received(), builds, "every build told once")
+}

@@ -204,7 +204,10 @@ func (m *buildMarks) merge(other *buildMarks) {
 }
 
 // buildMarkQuery bumps the outbox row of every rule of the project of each
-// entity whose jobs have all ended. Rows are taken in a fixed order so
+// entity a job of ended. It does not ask whether the entity's other jobs
+// ended too: two jobs ending in concurrent transactions would each see the
+// other still running and neither would bump. The sender asks, after both
+// committed (the row's lock orders them). Rows are taken in a fixed order so
 // concurrent transitions never deadlock; a row in retry backoff keeps its schedule.
 const buildMarkQuery = `
 	INSERT INTO notify_outbox AS o (rule_id, entity_id)
@@ -213,7 +216,6 @@ const buildMarkQuery = `
 	JOIN projects p ON p.slug = t.project
 	JOIN notification_rules r ON r.project_id = p.id
 	JOIN entities e ON e.project_id = p.id AND e.key = t.key AND e.value = t.val
-	WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.entity_id = e.id AND j.status IN ('waiting', 'queued', 'running'))
 	ORDER BY 1, 2
 	ON CONFLICT (rule_id, entity_id) DO UPDATE SET
 		version = o.version + 1,
