@@ -147,6 +147,15 @@ var permRoutes = map[string]struct {
 		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 204 404 404"},
 	"POST /api/v1/projects/{project}/schedules/{id}/run": {path: "/api/v1/projects/own/schedules/{schedule}/run", body: map[string]any{},
 		codes: "401 401 401 403 404 201 201 401 401 401 403 403 201 201 201 201 201"},
+	"GET /api/v1/projects/{project}/notifications": {path: "/api/v1/projects/own/notifications",
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 200 200 200"},
+	"POST /api/v1/projects/{project}/notifications": {path: "/api/v1/projects/own/notifications",
+		body:  map[string]any{"kind": "slack", "url": "https://hooks.slack.test/T/B/x", "on": []string{"failure"}},
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 201 201 201"},
+	"PATCH /api/v1/projects/{project}/notifications/{id}": {path: "/api/v1/projects/own/notifications/{notification}", body: map[string]any{},
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 200 200 200"},
+	"DELETE /api/v1/projects/{project}/notifications/{id}": {path: "/api/v1/projects/own/notifications/{notification}",
+		codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 204 404 404"},
 	"POST /api/v1/jobs": {path: "/api/v1/jobs", body: permJob,
 		codes: "401 401 401 403 403 201 201 401 401 401 403 403 201 201 201 201 201"},
 	"POST /api/v1/jobs/batch": {path: "/api/v1/jobs/batch", body: map[string]any{"jobs": []any{permJob}},
@@ -351,6 +360,10 @@ func newPermFixture(t *testing.T) *permFixture {
 	var sc struct{ ID int64 }
 	b.json(call{method: "POST", path: "/api/v1/projects/own/schedules", token: b.admin, body: permSchedule("nightly")}, 201, &sc)
 	f.vars["{schedule}"] = fmt.Sprint(sc.ID)
+	var rule struct{ ID int64 }
+	b.json(call{method: "POST", path: "/api/v1/projects/own/notifications", token: b.admin, body: map[string]any{
+		"kind": "webhook", "url": "https://hooks.test/aura", "on": []string{"failure"}}}, 201, &rule)
+	f.vars["{notification}"] = fmt.Sprint(rule.ID)
 	b.json(call{method: "PUT", path: "/api/v1/projects/own/secrets/API_KEY", token: b.admin, body: map[string]any{"value": "12345678"}}, 201, nil)
 	f.addUsers(t)
 	for _, c := range permCallers {

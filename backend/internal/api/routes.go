@@ -173,6 +173,11 @@ func NewRouter(d Deps) *mux.Router {
 	v1.HandleFunc("/projects/{project}/schedules/{id}", may(auth.ManageProject, project), h.updateSchedule).Methods(http.MethodPatch)
 	v1.HandleFunc("/projects/{project}/schedules/{id}", may(auth.ManageProject, project), h.deleteSchedule).Methods(http.MethodDelete)
 	v1.HandleFunc("/projects/{project}/schedules/{id}/run", may(auth.Submit, project), h.runSchedule).Methods(http.MethodPost)
+	// Notification rules may hold URLs with tokens in them: maintainers only.
+	v1.HandleFunc("/projects/{project}/notifications", may(auth.ManageProject, project), h.listNotifications).Methods(http.MethodGet)
+	v1.HandleFunc("/projects/{project}/notifications", may(auth.ManageProject, project), h.createNotification).Methods(http.MethodPost)
+	v1.HandleFunc("/projects/{project}/notifications/{id}", may(auth.ManageProject, project), h.updateNotification).Methods(http.MethodPatch)
+	v1.HandleFunc("/projects/{project}/notifications/{id}", may(auth.ManageProject, project), h.deleteNotification).Methods(http.MethodDelete)
 	v1.HandleFunc("/jobs", may(auth.Submit, inBody), h.submitJob).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/batch", may(auth.Submit, inBody), h.submitJobBatch).Methods(http.MethodPost)
 	v1.HandleFunc("/jobs/{id}", may(auth.ReadJob, job), h.getJob).Methods(http.MethodGet)

@@ -219,6 +219,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Forge integrations seal their webhook secrets and tokens with the same box.
 	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
+	if cfg.Mail.Host != "" {
+		forge.Mail = &cfg.Mail
+	}
 	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
 
 	webApp := web.Handler()

@@ -42,6 +42,7 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AURA_ARTIFACT_MAX_JOB", "0", "must be positive"},
 		{"AURA_DEMO", "yes please", "true or false"},
 		{"AURA_LOG_FORMAT", "xml", "use text or json"},
+		{"AURA_SMTP_TLS", "ssl", "use starttls, opportunistic, tls or none"},
 		{"AURA_LEASE", "-5s", "must be positive"},
 		{"AURA_STORE", "ftp://bucket", "AURA_STORE"},
 		{"AURA_STORE", "dir:", "names no folder"},

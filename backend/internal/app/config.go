@@ -14,6 +14,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/auth"
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/events"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/logarchive"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -74,6 +75,8 @@ type Config struct {
 	// projects may override it. LogArchiveAfter is how long after its attempt
 	// ended a log moves from PostgreSQL to the store.
 	LogRetention, LogArchiveAfter time.Duration
+	// Mail is the SMTP server e-mail notifications go out through; no host: none.
+	Mail integrations.MailConfig
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -92,6 +95,8 @@ var flagEnv = map[string]string{
 	"signin":       "AURA_SIGNIN",
 	"session-idle": "AURA_SESSION_IDLE", "session-max": "AURA_SESSION_MAX",
 	"log-retention": "AURA_LOG_RETENTION", "log-archive-after": "AURA_LOG_ARCHIVE_AFTER",
+	"smtp-host": "AURA_SMTP_HOST", "smtp-port": "AURA_SMTP_PORT", "smtp-username": "AURA_SMTP_USERNAME",
+	"smtp-password": "AURA_SMTP_PASSWORD", "smtp-from": "AURA_SMTP_FROM", "smtp-tls": "AURA_SMTP_TLS",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -137,6 +142,12 @@ func (c *Config) flags(fs *flag.FlagSet) {
 		"the callback is <base-url>/auth/<NAME>/callback (AURA_SIGNIN)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", auth.DefaultSessionIdle, "time a signed-in user's session lasts unused, e.g. 168h (AURA_SESSION_IDLE)")
 	fs.DurationVar(&c.SessionMax, "session-max", auth.DefaultSessionMax, "time a signed-in user's session lasts in all, e.g. 720h (AURA_SESSION_MAX)")
+	fs.StringVar(&c.Mail.Host, "smtp-host", "", "SMTP server of e-mail notifications; empty: e-mail rules fail and say so (AURA_SMTP_HOST)")
+	fs.IntVar(&c.Mail.Port, "smtp-port", 0, "SMTP port; 0: 587, 465 with --smtp-tls=tls, 25 with none (AURA_SMTP_PORT)")
+	fs.StringVar(&c.Mail.Username, "smtp-username", "", "SMTP user name; empty: no authentication (AURA_SMTP_USERNAME)")
+	fs.StringVar(&c.Mail.Password, "smtp-password", "", "SMTP password; prefer the variable, command lines are visible to other users (AURA_SMTP_PASSWORD)")
+	fs.StringVar(&c.Mail.From, "smtp-from", "aura@localhost", "sender address of e-mail notifications (AURA_SMTP_FROM)")
+	fs.StringVar(&c.Mail.TLS, "smtp-tls", "starttls", "SMTP encryption: starttls (required), opportunistic, tls (implicit) or none (AURA_SMTP_TLS)")
 }
 
 // specList is a flag that may be given many times, each time with one or
@@ -238,6 +249,14 @@ func (c *Config) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: use text or json", c.LogFormat))
+	}
+	switch c.Mail.TLS {
+	case "starttls", "opportunistic", "tls", "none":
+	default:
+		errs = append(errs, fmt.Errorf("smtp-tls %q: use starttls, opportunistic, tls or none", c.Mail.TLS))
+	}
+	if c.Mail.Port < 0 || c.Mail.Port > 65535 {
+		errs = append(errs, fmt.Errorf("smtp-port %d: not a port", c.Mail.Port))
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package integrations
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -71,6 +72,11 @@ func (s *Sender) Run(ctx context.Context) {
 		n, err := s.SendDue(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("status outbox", "err", err)
+		}
+		if m, err := s.SendNotificationsDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("notify outbox", "err", err)
+		} else {
+			n = max(n, m)
 		}
 		if n == s.cfg.Batch {
 			t.Reset(0) // more may be due
@@ -168,4 +174,100 @@ func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
 	if err := s.svc.Store.IntegrationStatusReported(ctx, row.IntegrationID, ""); err != nil {
 		s.log.Warn("status outbox: record delivery", "err", err)
 	}
+}
+
+// SendNotificationsDue claims one batch of due notifications and sends it; it
+// returns how many rows it claimed. The notify outbox is run by the status
+// sender: the same claim, lease, backoff and workers.
+func (s *Sender) SendNotificationsDue(ctx context.Context) (int, error) {
+	rows, err := s.svc.Store.NotificationClaim(ctx, s.cfg.Batch, s.cfg.Lease)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.cfg.Workers)
+	for _, row := range rows {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.notify(ctx, row)
+		})
+	}
+	wg.Wait()
+	return len(rows), nil
+}
+
+func (s *Sender) backoff(attempts int) time.Duration {
+	delay := s.cfg.BackoffMin << min(attempts, 20)
+	if delay > s.cfg.BackoffMax || delay <= 0 {
+		delay = s.cfg.BackoffMax
+	}
+	return delay
+}
+
+func (s *Sender) notify(ctx context.Context, row *store.NotificationToSend) {
+	fail := func(msg string) {
+		delay := s.backoff(row.Attempts)
+		s.log.Warn("notify outbox: delivery failed", "rule", row.Rule.ID, "entity", row.EntityID, "err", msg, "retry_in", delay)
+		if err := s.svc.Store.NotificationFailed(ctx, row.ID, time.Now().Add(delay), msg); err != nil {
+			s.log.Warn("notify outbox: record failure", "err", err)
+		}
+		if err := s.svc.Store.NotificationReported(ctx, row.Rule.ID, msg); err != nil {
+			s.log.Warn("notify outbox: record failure", "err", err)
+		}
+	}
+	done := func(delivered bool) {
+		if err := s.svc.Store.NotificationSent(ctx, row.ID, row.Version, row.Sent); err != nil {
+			s.log.Warn("notify outbox: record delivery", "err", err)
+			return
+		}
+		if delivered {
+			if err := s.svc.Store.NotificationReported(ctx, row.Rule.ID, ""); err != nil {
+				s.log.Warn("notify outbox: record delivery", "err", err)
+			}
+		}
+	}
+	if row.OpenErr != nil {
+		fail("the rule's URL or secret cannot be opened with the server key")
+		return
+	}
+	o, err := s.svc.Store.BuildOutcomeOf(ctx, row.EntityID)
+	if err != nil {
+		fail("reading the build's result failed")
+		return
+	}
+	if o.Result == "pending" {
+		done(false) // a job was retried or added: its end bumps the row again
+		return
+	}
+	// A build's result is told once: a retry that ends makes a newer job, so a
+	// new result; a restart or a repeated bump of the same result is not.
+	result := fmt.Sprintf("%s %d", o.Result, o.LastJobID)
+	if row.Sent["result"] == result {
+		done(false)
+		return
+	}
+	event, err := s.svc.matchRule(ctx, row, o)
+	if err != nil {
+		fail("reading the previous build failed")
+		return
+	}
+	row.Sent["result"] = result
+	if event == "" {
+		done(false)
+		return
+	}
+	n := &Notice{Event: event, Project: row.Project, EntityKey: row.EntityKey, EntityValue: row.EntityVal,
+		Title: row.Title, Result: o.Result, Summary: o.Counts.Summary(), FailedJobs: o.FailedJobs,
+		Collections: o.Collections, URL: s.svc.entityURL(row.Project, row.EntityKey, row.EntityVal)}
+	if n.FailedJobs == nil {
+		n.FailedJobs = []string{}
+	}
+	delivery := fmt.Sprintf("%d-%d", row.ID, o.LastJobID)
+	if err := s.svc.Deliver(ctx, &row.Rule, row.Secret, delivery, n); err != nil {
+		delete(row.Sent, "result")
+		fail(err.Error())
+		return
+	}
+	done(true)
 }

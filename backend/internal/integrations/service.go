@@ -32,6 +32,8 @@ type Service struct {
 	BodyBudget *Budget
 	// ReadTimeout bounds the time to receive one webhook body; 0: DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// Mail is the SMTP server of e-mail notifications; nil: e-mail rules fail and say so.
+	Mail *MailConfig
 
 	defaultBudget sync.Once
 	statusKick    chan struct{}

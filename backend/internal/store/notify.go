@@ -28,6 +28,7 @@ type notes struct {
 	events   []event.Event
 	timer    bool
 	statuses statusMarks // commits whose forge status may have changed (statuses.go)
+	builds   buildMarks  // entities a job of ended, for notification rules (notifications.go)
 }
 
 func (n *notes) queued(tag string) {
@@ -46,6 +47,9 @@ func (n *notes) event(e event.Event) {
 func (n *notes) jobChanged(c changedJob) {
 	n.event(c.event(c.Status, c.Attempt))
 	n.statuses.add(c.Project, c.Key, c.Val)
+	if Ended(c.Status) {
+		n.builds.add(c.Project, c.Key, c.Val)
+	}
 	switch {
 	case c.Status == StatusQueued:
 		n.queued(c.Tag)
@@ -65,6 +69,7 @@ func (n *notes) merge(other *notes) {
 	n.events = append(n.events, other.events...)
 	n.timer = n.timer || other.timer
 	n.statuses.merge(&other.statuses)
+	n.builds.merge(&other.builds)
 }
 
 func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
@@ -82,6 +87,7 @@ func (n *notes) queue(b *pgx.Batch) {
 		n.logJobs()
 		b.Queue(notifyQuery, n.args()...)
 		n.statuses.queue(b)
+		n.builds.queue(b)
 	}
 }
 

@@ -575,6 +575,78 @@ export interface paths {
         patch: operations["updateIntegration"];
         trace?: never;
     };
+    "/api/v1/projects/{project}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a project's notification rules
+         * @description The project's notification rules (maintainers: a rule's URL may hold a
+         *     token). A webhook rule's signing secret is never shown again.
+         */
+        get: operations["listNotifications"];
+        put?: never;
+        /**
+         * Add a notification rule
+         * @description Tells people about builds (maintainers). A build is an entity: its result
+         *     is known when all its jobs have ended, `success` when all succeeded and
+         *     `failure` otherwise (a cancelled or lost job too). `failure` tells every
+         *     failed build, `success` every successful one, `fixed` a successful build
+         *     whose previous finished build in the same collection failed (a build that
+         *     is both fixed and a success is told once, as fixed). `collections` limits
+         *     the rule to builds in every collection given (`"*"`: any value of that
+         *     key); empty: every build. A result is told once; a retried build's new
+         *     result is told again. Notifications go out through the status outbox
+         *     (retried with backoff, survive restarts). A `webhook` rule signs its
+         *     body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+         *     of the body under the rule's `secret`, shown in this answer only. The
+         *     server posts where the URL says: it must be http or https, and may not
+         *     lead to link-local or metadata addresses, nor to loopback or private ones
+         *     unless `allowPrivateNetwork` is set.
+         */
+        post: operations["createNotification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/notifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a notification rule
+         * @description Deletes the rule (maintainers) and whatever it had still to send.
+         */
+        delete: operations["deleteNotification"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a notification rule
+         * @description Changes the fields given (maintainers); `regenerateSecret` makes a new
+         *     signing secret for a webhook rule, shown in this answer only.
+         */
+        patch: operations["updateNotification"];
+        trace?: never;
+    };
     "/api/v1/projects/{project}/integrations/{id}/test": {
         parameters: {
             query?: never;
@@ -3444,6 +3516,88 @@ export interface components {
         IntegrationList: {
             items: components["schemas"]["Integration"][];
         };
+        /**
+         * @description `webhook`: a signed JSON body (NotificationPayload); `slack`: Slack's
+         *     incoming webhook (`{"text"}`); `matrix`: matrix-hookshot's generic webhook
+         *     (`{"text","html","username"}`); `discord`: Discord's webhook
+         *     (`{"content","username","allowed_mentions"}`); `email`: over the server's
+         *     SMTP server (`--smtp-host`).
+         * @enum {string}
+         */
+        NotificationKind: "webhook" | "slack" | "matrix" | "discord" | "email";
+        /** @enum {string} */
+        NotificationResult: "failure" | "fixed" | "success";
+        /** @description Collections a build must be in (key to value, `*` for any value); empty or absent - every build. */
+        NotificationCollections: {
+            [key: string]: string;
+        };
+        Notification: {
+            /** Format: int64 */
+            id: number;
+            kind: components["schemas"]["NotificationKind"];
+            /** @description Where a webhook rule posts (absent for e-mail). */
+            url?: string;
+            /** @description An e-mail rule's recipients. */
+            to?: string[];
+            on: components["schemas"]["NotificationResult"][];
+            collections: components["schemas"]["NotificationCollections"];
+            allowPrivateNetwork: boolean;
+            /** @description The rule signs its bodies (webhook rules). */
+            hasSecret: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            lastSentAt?: string;
+            /** Format: date-time */
+            lastFailureAt?: string;
+            /** @description Why the last delivery failed; absent after a success. */
+            lastFailure?: string;
+            /** @description The webhook signing secret, only in the answer that made it. */
+            secret?: string;
+        };
+        NotificationList: {
+            items: components["schemas"]["Notification"][];
+        };
+        NotificationCreate: {
+            kind: components["schemas"]["NotificationKind"];
+            /** @description http or https URL; required unless kind is email. */
+            url?: string;
+            /** @description E-mail addresses; required when kind is email. */
+            to?: string[];
+            on: components["schemas"]["NotificationResult"][];
+            collections?: components["schemas"]["NotificationCollections"];
+            /** @description Let the URL lead to loopback and private addresses. */
+            allowPrivateNetwork?: boolean;
+        };
+        NotificationUpdate: {
+            url?: string;
+            to?: string[];
+            on?: components["schemas"]["NotificationResult"][];
+            collections?: components["schemas"]["NotificationCollections"];
+            allowPrivateNetwork?: boolean;
+            regenerateSecret?: boolean;
+        };
+        /**
+         * @description The body a `webhook` rule posts, with headers `X-Aura-Event` (the event),
+         *     `X-Aura-Delivery` (the same for a repeated delivery of one result) and
+         *     `X-Aura-Signature-256`.
+         */
+        NotificationPayload: {
+            event: components["schemas"]["NotificationResult"];
+            project: string;
+            entityKey: string;
+            entityValue: string;
+            title?: string;
+            /** @enum {string} */
+            result: "success" | "failure";
+            /** @example 1 failed, 2 succeeded */
+            summary: string;
+            failedJobs: string[];
+            collections: {
+                [key: string]: string[];
+            };
+            url: string;
+        };
         IntegrationCreate: {
             kind: components["schemas"]["IntegrationKind"];
             repository: string;
@@ -4619,6 +4773,134 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Integration"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listNotifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationCreate"];
+            };
+        };
+        responses: {
+            /** @description The new rule; a webhook rule with its signing secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notification"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's slug. */
+                project: components["parameters"]["ProjectSlug"];
+                /** @description A numeric id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationUpdate"];
+            };
+        };
+        responses: {
+            /** @description The changed rule. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notification"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -11,7 +11,7 @@ const as = (read: boolean, manage: boolean): Me => ({
 describe('the project tabs', () => {
   it('show a member the members, and a maintainer everything', () => {
     expect(shownTabs(as(true, false), 'demo')).toEqual(['jobs', 'schedules', 'members', 'caches']);
-    expect(shownTabs(as(true, true), 'demo')).toEqual(['jobs', 'schedules', 'members', 'integrations', 'secrets', 'caches']);
+    expect(shownTabs(as(true, true), 'demo')).toEqual(['jobs', 'schedules', 'members', 'integrations', 'secrets', 'caches', 'notifications']);
   });
   it('show the signed-out and strangers the jobs only', () => {
     expect(shownTabs(ANONYMOUS, 'demo')).toEqual(['jobs', 'schedules', 'caches']);

@@ -14,6 +14,7 @@ const SecretsTab = lazy(() => import('./Secrets'));
 const MembersTab = lazy(() => import('./Members'));
 const CachesTab = lazy(() => import('./Caches'));
 const SchedulesTab = lazy(() => import('./Schedules'));
+const NotificationsTab = lazy(() => import('./Notifications'));
 
 const TABS = [
   ['jobs', 'Jobs'],
@@ -22,6 +23,7 @@ const TABS = [
   ['integrations', 'Integrations'],
   ['secrets', 'Secrets'],
   ['caches', 'Caches'],
+  ['notifications', 'Notifications'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -92,6 +94,8 @@ export function ProjectPage() {
             <SchedulesTab project={project} />
           ) : tab === 'caches' ? (
             <CachesTab project={project} manage={mayManage(me, project)} />
+          ) : tab === 'notifications' ? (
+            <NotificationsTab project={project} />
           ) : tab === 'integrations' ? (
             <IntegrationsTab project={project} />
           ) : (

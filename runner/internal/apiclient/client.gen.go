@@ -452,6 +452,54 @@ func (e MemberPutRole) Valid() bool {
 	}
 }
 
+// Defines values for NotificationKind.
+const (
+	NotificationKindDiscord NotificationKind = "discord"
+	NotificationKindEmail   NotificationKind = "email"
+	NotificationKindMatrix  NotificationKind = "matrix"
+	NotificationKindSlack   NotificationKind = "slack"
+	NotificationKindWebhook NotificationKind = "webhook"
+)
+
+// Valid indicates whether the value is a known member of the NotificationKind enum.
+func (e NotificationKind) Valid() bool {
+	switch e {
+	case NotificationKindDiscord:
+		return true
+	case NotificationKindEmail:
+		return true
+	case NotificationKindMatrix:
+		return true
+	case NotificationKindSlack:
+		return true
+	case NotificationKindWebhook:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotificationResult.
+const (
+	NotificationResultFailure NotificationResult = "failure"
+	NotificationResultFixed   NotificationResult = "fixed"
+	NotificationResultSuccess NotificationResult = "success"
+)
+
+// Valid indicates whether the value is a known member of the NotificationResult enum.
+func (e NotificationResult) Valid() bool {
+	switch e {
+	case NotificationResultFailure:
+		return true
+	case NotificationResultFixed:
+		return true
+	case NotificationResultSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProviderKind.
 const (
 	ProviderKindForgejo ProviderKind = "forgejo"
@@ -1608,6 +1656,94 @@ type MemberPut struct {
 // tokens and members.
 type MemberPutRole string
 
+// Notification defines model for Notification.
+type Notification struct {
+	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
+
+	// Collections Collections a build must be in (key to value, `*` for any value); empty or absent - every build.
+	Collections NotificationCollections `json:"collections"`
+	CreatedAt   time.Time               `json:"createdAt"`
+
+	// HasSecret The rule signs its bodies (webhook rules).
+	HasSecret bool  `json:"hasSecret"`
+	Id        int64 `json:"id"`
+
+	// Kind `webhook`: a signed JSON body (NotificationPayload); `slack`: Slack's
+	// incoming webhook (`{"text"}`); `matrix`: matrix-hookshot's generic webhook
+	// (`{"text","html","username"}`); `discord`: Discord's webhook
+	// (`{"content","username","allowed_mentions"}`); `email`: over the server's
+	// SMTP server (`--smtp-host`).
+	Kind NotificationKind `json:"kind"`
+
+	// LastFailure Why the last delivery failed; absent after a success.
+	LastFailure   *string              `json:"lastFailure,omitempty"`
+	LastFailureAt *time.Time           `json:"lastFailureAt,omitempty"`
+	LastSentAt    *time.Time           `json:"lastSentAt,omitempty"`
+	On            []NotificationResult `json:"on"`
+
+	// Secret The webhook signing secret, only in the answer that made it.
+	Secret *string `json:"secret,omitempty"`
+
+	// To An e-mail rule's recipients.
+	To []string `json:"to,omitempty"`
+
+	// Url Where a webhook rule posts (absent for e-mail).
+	Url *string `json:"url,omitempty"`
+}
+
+// NotificationCollections Collections a build must be in (key to value, `*` for any value); empty or absent - every build.
+type NotificationCollections map[string]string
+
+// NotificationCreate defines model for NotificationCreate.
+type NotificationCreate struct {
+	// AllowPrivateNetwork Let the URL lead to loopback and private addresses.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
+	// Collections Collections a build must be in (key to value, `*` for any value); empty or absent - every build.
+	Collections *NotificationCollections `json:"collections,omitempty"`
+
+	// Kind `webhook`: a signed JSON body (NotificationPayload); `slack`: Slack's
+	// incoming webhook (`{"text"}`); `matrix`: matrix-hookshot's generic webhook
+	// (`{"text","html","username"}`); `discord`: Discord's webhook
+	// (`{"content","username","allowed_mentions"}`); `email`: over the server's
+	// SMTP server (`--smtp-host`).
+	Kind NotificationKind     `json:"kind"`
+	On   []NotificationResult `json:"on"`
+
+	// To E-mail addresses; required when kind is email.
+	To []string `json:"to,omitempty"`
+
+	// Url http or https URL; required unless kind is email.
+	Url *string `json:"url,omitempty"`
+}
+
+// NotificationKind `webhook`: a signed JSON body (NotificationPayload); `slack`: Slack's
+// incoming webhook (`{"text"}`); `matrix`: matrix-hookshot's generic webhook
+// (`{"text","html","username"}`); `discord`: Discord's webhook
+// (`{"content","username","allowed_mentions"}`); `email`: over the server's
+// SMTP server (`--smtp-host`).
+type NotificationKind string
+
+// NotificationList defines model for NotificationList.
+type NotificationList struct {
+	Items []Notification `json:"items"`
+}
+
+// NotificationResult defines model for NotificationResult.
+type NotificationResult string
+
+// NotificationUpdate defines model for NotificationUpdate.
+type NotificationUpdate struct {
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
+	// Collections Collections a build must be in (key to value, `*` for any value); empty or absent - every build.
+	Collections      *NotificationCollections `json:"collections,omitempty"`
+	On               []NotificationResult     `json:"on,omitempty"`
+	RegenerateSecret *bool                    `json:"regenerateSecret,omitempty"`
+	To               []string                 `json:"to,omitempty"`
+	Url              *string                  `json:"url,omitempty"`
+}
+
 // Permissions defines model for Permissions.
 type Permissions struct {
 	// Admin The caller holds the admin token, or is an admin user, and may do everything in every project.
@@ -2430,6 +2566,12 @@ type TestIntegrationStatusJSONRequestBody = TestStatus
 
 // PutMemberJSONRequestBody defines body for PutMember for application/json ContentType.
 type PutMemberJSONRequestBody = MemberPut
+
+// CreateNotificationJSONRequestBody defines body for CreateNotification for application/json ContentType.
+type CreateNotificationJSONRequestBody = NotificationCreate
+
+// UpdateNotificationJSONRequestBody defines body for UpdateNotification for application/json ContentType.
+type UpdateNotificationJSONRequestBody = NotificationUpdate
 
 // CreateScheduleJSONRequestBody defines body for CreateSchedule for application/json ContentType.
 type CreateScheduleJSONRequestBody = ScheduleCreate
@@ -3516,6 +3658,87 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/v1/projects/{project}/members/{user} (the `PutMember` operationId).
 	PutMember(ctx context.Context, project ProjectSlug, user UserName, body PutMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListNotifications List a project's notification rules
+	//
+	// The project's notification rules (maintainers: a rule's URL may hold a
+	// token). A webhook rule's signing secret is never shown again.
+	//
+	// Corresponds with GET /api/v1/projects/{project}/notifications (the `ListNotifications` operationId).
+	ListNotifications(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateNotificationWithBody Add a notification rule
+	//
+	// Tells people about builds (maintainers). A build is an entity: its result
+	// is known when all its jobs have ended, `success` when all succeeded and
+	// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+	// failed build, `success` every successful one, `fixed` a successful build
+	// whose previous finished build in the same collection failed (a build that
+	// is both fixed and a success is told once, as fixed). `collections` limits
+	// the rule to builds in every collection given (`"*"`: any value of that
+	// key); empty: every build. A result is told once; a retried build's new
+	// result is told again. Notifications go out through the status outbox
+	// (retried with backoff, survive restarts). A `webhook` rule signs its
+	// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+	// of the body under the rule's `secret`, shown in this answer only. The
+	// server posts where the URL says: it must be http or https, and may not
+	// lead to link-local or metadata addresses, nor to loopback or private ones
+	// unless `allowPrivateNetwork` is set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+	CreateNotificationWithBody(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateNotification Add a notification rule
+	//
+	// Tells people about builds (maintainers). A build is an entity: its result
+	// is known when all its jobs have ended, `success` when all succeeded and
+	// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+	// failed build, `success` every successful one, `fixed` a successful build
+	// whose previous finished build in the same collection failed (a build that
+	// is both fixed and a success is told once, as fixed). `collections` limits
+	// the rule to builds in every collection given (`"*"`: any value of that
+	// key); empty: every build. A result is told once; a retried build's new
+	// result is told again. Notifications go out through the status outbox
+	// (retried with backoff, survive restarts). A `webhook` rule signs its
+	// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+	// of the body under the rule's `secret`, shown in this answer only. The
+	// server posts where the URL says: it must be http or https, and may not
+	// lead to link-local or metadata addresses, nor to loopback or private ones
+	// unless `allowPrivateNetwork` is set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+	CreateNotification(ctx context.Context, project ProjectSlug, body CreateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteNotification Delete a notification rule
+	//
+	// Deletes the rule (maintainers) and whatever it had still to send.
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/notifications/{id} (the `DeleteNotification` operationId).
+	DeleteNotification(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateNotificationWithBody Change a notification rule
+	//
+	// Changes the fields given (maintainers); `regenerateSecret` makes a new
+	// signing secret for a webhook rule, shown in this answer only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+	UpdateNotificationWithBody(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateNotification Change a notification rule
+	//
+	// Changes the fields given (maintainers); `regenerateSecret` makes a new
+	// signing secret for a webhook rule, shown in this answer only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+	UpdateNotification(ctx context.Context, project ProjectSlug, id Id, body UpdateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSchedules List a project's schedules
 	//
@@ -5723,6 +5946,147 @@ func (c *Client) PutMemberWithBody(ctx context.Context, project ProjectSlug, use
 // Corresponds with PUT /api/v1/projects/{project}/members/{user} (the `PutMember` operationId).
 func (c *Client) PutMember(ctx context.Context, project ProjectSlug, user UserName, body PutMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutMemberRequest(c.Server, project, user, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListNotifications List a project's notification rules
+//
+// The project's notification rules (maintainers: a rule's URL may hold a
+// token). A webhook rule's signing secret is never shown again.
+//
+// Corresponds with GET /api/v1/projects/{project}/notifications (the `ListNotifications` operationId).
+func (c *Client) ListNotifications(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNotificationsRequest(c.Server, project)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateNotificationWithBody Add a notification rule
+//
+// Tells people about builds (maintainers). A build is an entity: its result
+// is known when all its jobs have ended, `success` when all succeeded and
+// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+// failed build, `success` every successful one, `fixed` a successful build
+// whose previous finished build in the same collection failed (a build that
+// is both fixed and a success is told once, as fixed). `collections` limits
+// the rule to builds in every collection given (`"*"`: any value of that
+// key); empty: every build. A result is told once; a retried build's new
+// result is told again. Notifications go out through the status outbox
+// (retried with backoff, survive restarts). A `webhook` rule signs its
+// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+// of the body under the rule's `secret`, shown in this answer only. The
+// server posts where the URL says: it must be http or https, and may not
+// lead to link-local or metadata addresses, nor to loopback or private ones
+// unless `allowPrivateNetwork` is set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+func (c *Client) CreateNotificationWithBody(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateNotificationRequestWithBody(c.Server, project, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateNotification Add a notification rule
+//
+// Tells people about builds (maintainers). A build is an entity: its result
+// is known when all its jobs have ended, `success` when all succeeded and
+// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+// failed build, `success` every successful one, `fixed` a successful build
+// whose previous finished build in the same collection failed (a build that
+// is both fixed and a success is told once, as fixed). `collections` limits
+// the rule to builds in every collection given (`"*"`: any value of that
+// key); empty: every build. A result is told once; a retried build's new
+// result is told again. Notifications go out through the status outbox
+// (retried with backoff, survive restarts). A `webhook` rule signs its
+// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+// of the body under the rule's `secret`, shown in this answer only. The
+// server posts where the URL says: it must be http or https, and may not
+// lead to link-local or metadata addresses, nor to loopback or private ones
+// unless `allowPrivateNetwork` is set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+func (c *Client) CreateNotification(ctx context.Context, project ProjectSlug, body CreateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateNotificationRequest(c.Server, project, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteNotification Delete a notification rule
+//
+// Deletes the rule (maintainers) and whatever it had still to send.
+//
+// Corresponds with DELETE /api/v1/projects/{project}/notifications/{id} (the `DeleteNotification` operationId).
+func (c *Client) DeleteNotification(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteNotificationRequest(c.Server, project, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateNotificationWithBody Change a notification rule
+//
+// Changes the fields given (maintainers); `regenerateSecret` makes a new
+// signing secret for a webhook rule, shown in this answer only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+func (c *Client) UpdateNotificationWithBody(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateNotificationRequestWithBody(c.Server, project, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateNotification Change a notification rule
+//
+// Changes the fields given (maintainers); `regenerateSecret` makes a new
+// signing secret for a webhook rule, shown in this answer only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+func (c *Client) UpdateNotification(ctx context.Context, project ProjectSlug, id Id, body UpdateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateNotificationRequest(c.Server, project, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9620,6 +9984,182 @@ func NewPutMemberRequestWithBody(server string, project ProjectSlug, user UserNa
 	return req, nil
 }
 
+// NewListNotificationsRequest constructs an http.Request for the ListNotifications method
+func NewListNotificationsRequest(server string, project ProjectSlug) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/notifications", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateNotificationRequest calls the generic CreateNotification builder with application/json body
+func NewCreateNotificationRequest(server string, project ProjectSlug, body CreateNotificationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateNotificationRequestWithBody(server, project, "application/json", bodyReader)
+}
+
+// NewCreateNotificationRequestWithBody constructs an http.Request for the CreateNotification method, with any body, and a specified content type
+func NewCreateNotificationRequestWithBody(server string, project ProjectSlug, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/notifications", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteNotificationRequest constructs an http.Request for the DeleteNotification method
+func NewDeleteNotificationRequest(server string, project ProjectSlug, id Id) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/notifications/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateNotificationRequest calls the generic UpdateNotification builder with application/json body
+func NewUpdateNotificationRequest(server string, project ProjectSlug, id Id, body UpdateNotificationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateNotificationRequestWithBody(server, project, id, "application/json", bodyReader)
+}
+
+// NewUpdateNotificationRequestWithBody constructs an http.Request for the UpdateNotification method, with any body, and a specified content type
+func NewUpdateNotificationRequestWithBody(server string, project ProjectSlug, id Id, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "project", project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/projects/%s/notifications/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListSchedulesRequest constructs an http.Request for the ListSchedules method
 func NewListSchedulesRequest(server string, project ProjectSlug) (*http.Request, error) {
 	var err error
@@ -11949,6 +12489,91 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/v1/projects/{project}/members/{user} (the `PutMember` operationId).
 	PutMemberWithResponse(ctx context.Context, project ProjectSlug, user UserName, body PutMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*PutMemberResponse, error)
+
+	// ListNotificationsWithResponse List a project's notification rules
+	//
+	// The project's notification rules (maintainers: a rule's URL may hold a
+	// token). A webhook rule's signing secret is never shown again.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/projects/{project}/notifications (the `ListNotifications` operationId).
+	ListNotificationsWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListNotificationsResponse, error)
+
+	// CreateNotificationWithBodyWithResponse Add a notification rule
+	//
+	// Tells people about builds (maintainers). A build is an entity: its result
+	// is known when all its jobs have ended, `success` when all succeeded and
+	// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+	// failed build, `success` every successful one, `fixed` a successful build
+	// whose previous finished build in the same collection failed (a build that
+	// is both fixed and a success is told once, as fixed). `collections` limits
+	// the rule to builds in every collection given (`"*"`: any value of that
+	// key); empty: every build. A result is told once; a retried build's new
+	// result is told again. Notifications go out through the status outbox
+	// (retried with backoff, survive restarts). A `webhook` rule signs its
+	// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+	// of the body under the rule's `secret`, shown in this answer only. The
+	// server posts where the URL says: it must be http or https, and may not
+	// lead to link-local or metadata addresses, nor to loopback or private ones
+	// unless `allowPrivateNetwork` is set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+	CreateNotificationWithBodyWithResponse(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateNotificationResponse, error)
+
+	// CreateNotificationWithResponse Add a notification rule
+	//
+	// Tells people about builds (maintainers). A build is an entity: its result
+	// is known when all its jobs have ended, `success` when all succeeded and
+	// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+	// failed build, `success` every successful one, `fixed` a successful build
+	// whose previous finished build in the same collection failed (a build that
+	// is both fixed and a success is told once, as fixed). `collections` limits
+	// the rule to builds in every collection given (`"*"`: any value of that
+	// key); empty: every build. A result is told once; a retried build's new
+	// result is told again. Notifications go out through the status outbox
+	// (retried with backoff, survive restarts). A `webhook` rule signs its
+	// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+	// of the body under the rule's `secret`, shown in this answer only. The
+	// server posts where the URL says: it must be http or https, and may not
+	// lead to link-local or metadata addresses, nor to loopback or private ones
+	// unless `allowPrivateNetwork` is set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+	CreateNotificationWithResponse(ctx context.Context, project ProjectSlug, body CreateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateNotificationResponse, error)
+
+	// DeleteNotificationWithResponse Delete a notification rule
+	//
+	// Deletes the rule (maintainers) and whatever it had still to send.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/projects/{project}/notifications/{id} (the `DeleteNotification` operationId).
+	DeleteNotificationWithResponse(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*DeleteNotificationResponse, error)
+
+	// UpdateNotificationWithBodyWithResponse Change a notification rule
+	//
+	// Changes the fields given (maintainers); `regenerateSecret` makes a new
+	// signing secret for a webhook rule, shown in this answer only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+	UpdateNotificationWithBodyWithResponse(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateNotificationResponse, error)
+
+	// UpdateNotificationWithResponse Change a notification rule
+	//
+	// Changes the fields given (maintainers); `regenerateSecret` makes a new
+	// signing secret for a webhook rule, shown in this answer only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+	UpdateNotificationWithResponse(ctx context.Context, project ProjectSlug, id Id, body UpdateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateNotificationResponse, error)
 
 	// ListSchedulesWithResponse List a project's schedules
 	//
@@ -18108,6 +18733,373 @@ func (r PutMemberResponse) ContentType() string {
 	return ""
 }
 
+// ListNotificationsResponse503Headers the declared response headers of an HTTP 503 response for ListNotifications
+type ListNotificationsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListNotificationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotificationList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListNotificationsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNotificationsResponse) GetJSON200() *NotificationList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListNotificationsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListNotificationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListNotificationsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListNotificationsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListNotificationsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListNotificationsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNotificationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNotificationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNotificationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNotificationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateNotificationResponse503Headers the declared response headers of an HTTP 503 response for CreateNotification
+type CreateNotificationResponse503Headers struct {
+	RetryAfter *int
+}
+
+type CreateNotificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Notification
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateNotificationResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateNotificationResponse) GetJSON201() *Notification {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateNotificationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateNotificationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateNotificationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateNotificationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateNotificationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateNotificationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateNotificationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateNotificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateNotificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateNotificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateNotificationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteNotificationResponse503Headers the declared response headers of an HTTP 503 response for DeleteNotification
+type DeleteNotificationResponse503Headers struct {
+	RetryAfter *int
+}
+
+type DeleteNotificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteNotificationResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteNotificationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteNotificationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteNotificationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteNotificationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteNotificationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteNotificationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteNotificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteNotificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteNotificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteNotificationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateNotificationResponse503Headers the declared response headers of an HTTP 503 response for UpdateNotification
+type UpdateNotificationResponse503Headers struct {
+	RetryAfter *int
+}
+
+type UpdateNotificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Notification
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateNotificationResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateNotificationResponse) GetJSON200() *Notification {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateNotificationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateNotificationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateNotificationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateNotificationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdateNotificationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateNotificationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateNotificationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateNotificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateNotificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateNotificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateNotificationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListSchedulesResponse503Headers the declared response headers of an HTTP 503 response for ListSchedules
 type ListSchedulesResponse503Headers struct {
 	RetryAfter *int
@@ -22221,6 +23213,127 @@ func (c *ClientWithResponses) PutMemberWithResponse(ctx context.Context, project
 		return nil, err
 	}
 	return ParsePutMemberResponse(rsp)
+}
+
+// ListNotificationsWithResponse List a project's notification rules
+//
+// The project's notification rules (maintainers: a rule's URL may hold a
+// token). A webhook rule's signing secret is never shown again.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/projects/{project}/notifications (the `ListNotifications` operationId).
+func (c *ClientWithResponses) ListNotificationsWithResponse(ctx context.Context, project ProjectSlug, reqEditors ...RequestEditorFn) (*ListNotificationsResponse, error) {
+	rsp, err := c.ListNotifications(ctx, project, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNotificationsResponse(rsp)
+}
+
+// CreateNotificationWithBodyWithResponse Add a notification rule
+//
+// Tells people about builds (maintainers). A build is an entity: its result
+// is known when all its jobs have ended, `success` when all succeeded and
+// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+// failed build, `success` every successful one, `fixed` a successful build
+// whose previous finished build in the same collection failed (a build that
+// is both fixed and a success is told once, as fixed). `collections` limits
+// the rule to builds in every collection given (`"*"`: any value of that
+// key); empty: every build. A result is told once; a retried build's new
+// result is told again. Notifications go out through the status outbox
+// (retried with backoff, survive restarts). A `webhook` rule signs its
+// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+// of the body under the rule's `secret`, shown in this answer only. The
+// server posts where the URL says: it must be http or https, and may not
+// lead to link-local or metadata addresses, nor to loopback or private ones
+// unless `allowPrivateNetwork` is set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+func (c *ClientWithResponses) CreateNotificationWithBodyWithResponse(ctx context.Context, project ProjectSlug, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateNotificationResponse, error) {
+	rsp, err := c.CreateNotificationWithBody(ctx, project, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateNotificationResponse(rsp)
+}
+
+// CreateNotificationWithResponse Add a notification rule
+//
+// Tells people about builds (maintainers). A build is an entity: its result
+// is known when all its jobs have ended, `success` when all succeeded and
+// `failure` otherwise (a cancelled or lost job too). `failure` tells every
+// failed build, `success` every successful one, `fixed` a successful build
+// whose previous finished build in the same collection failed (a build that
+// is both fixed and a success is told once, as fixed). `collections` limits
+// the rule to builds in every collection given (`"*"`: any value of that
+// key); empty: every build. A result is told once; a retried build's new
+// result is told again. Notifications go out through the status outbox
+// (retried with backoff, survive restarts). A `webhook` rule signs its
+// body: header `X-Aura-Signature-256` is `sha256=` and the hex HMAC-SHA256
+// of the body under the rule's `secret`, shown in this answer only. The
+// server posts where the URL says: it must be http or https, and may not
+// lead to link-local or metadata addresses, nor to loopback or private ones
+// unless `allowPrivateNetwork` is set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/projects/{project}/notifications (the `CreateNotification` operationId).
+func (c *ClientWithResponses) CreateNotificationWithResponse(ctx context.Context, project ProjectSlug, body CreateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateNotificationResponse, error) {
+	rsp, err := c.CreateNotification(ctx, project, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateNotificationResponse(rsp)
+}
+
+// DeleteNotificationWithResponse Delete a notification rule
+//
+// Deletes the rule (maintainers) and whatever it had still to send.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/projects/{project}/notifications/{id} (the `DeleteNotification` operationId).
+func (c *ClientWithResponses) DeleteNotificationWithResponse(ctx context.Context, project ProjectSlug, id Id, reqEditors ...RequestEditorFn) (*DeleteNotificationResponse, error) {
+	rsp, err := c.DeleteNotification(ctx, project, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteNotificationResponse(rsp)
+}
+
+// UpdateNotificationWithBodyWithResponse Change a notification rule
+//
+// Changes the fields given (maintainers); `regenerateSecret` makes a new
+// signing secret for a webhook rule, shown in this answer only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+func (c *ClientWithResponses) UpdateNotificationWithBodyWithResponse(ctx context.Context, project ProjectSlug, id Id, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateNotificationResponse, error) {
+	rsp, err := c.UpdateNotificationWithBody(ctx, project, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateNotificationResponse(rsp)
+}
+
+// UpdateNotificationWithResponse Change a notification rule
+//
+// Changes the fields given (maintainers); `regenerateSecret` makes a new
+// signing secret for a webhook rule, shown in this answer only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/projects/{project}/notifications/{id} (the `UpdateNotification` operationId).
+func (c *ClientWithResponses) UpdateNotificationWithResponse(ctx context.Context, project ProjectSlug, id Id, body UpdateNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateNotificationResponse, error) {
+	rsp, err := c.UpdateNotification(ctx, project, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateNotificationResponse(rsp)
 }
 
 // ListSchedulesWithResponse List a project's schedules
@@ -28097,6 +29210,340 @@ func ParsePutMemberResponse(rsp *http.Response) (*PutMemberResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers PutMemberResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListNotificationsResponse parses an HTTP response from a ListNotificationsWithResponse call
+func ParseListNotificationsResponse(rsp *http.Response) (*ListNotificationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNotificationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotificationList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListNotificationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateNotificationResponse parses an HTTP response from a CreateNotificationWithResponse call
+func ParseCreateNotificationResponse(rsp *http.Response) (*CreateNotificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateNotificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Notification
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateNotificationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteNotificationResponse parses an HTTP response from a DeleteNotificationWithResponse call
+func ParseDeleteNotificationResponse(rsp *http.Response) (*DeleteNotificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteNotificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DeleteNotificationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateNotificationResponse parses an HTTP response from a UpdateNotificationWithResponse call
+func ParseUpdateNotificationResponse(rsp *http.Response) (*UpdateNotificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateNotificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Notification
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers UpdateNotificationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -1,0 +1,2 @@
+DROP TABLE notify_outbox;
+DROP TABLE notification_rules;
