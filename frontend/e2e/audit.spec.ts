@@ -52,7 +52,9 @@ describe('audit', () => {
     await call(w.one.url, 'PATCH', '/api/v1/projects/audited', ADMIN, { name: 'Audited and renamed' });
 
     await page.goto(`${w.web}/`);
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click();
+    // The Audit page is in the user menu, for whoever may read it.
+    await page.locator('header .user-menu summary').click();
+    await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Audit' }).click();
     await page.locator('[data-testid=audit-entry]').first().waitFor();
     const text = await rows(page);
     expect(text[0]).toContain('project.update');
@@ -79,7 +81,7 @@ describe('audit', () => {
     await p.goto(`${w.web}/`);
     await p.locator('main h1').first().waitFor();
     await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runners' }).waitFor();
-    expect(await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).count()).toBe(0);
+    expect(await p.locator('header').getByRole('link', { name: 'Audit', includeHidden: true }).count()).toBe(0);
     await other.close();
   });
 
