@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,9 +30,17 @@ func TestGracefulRestart(t *testing.T) {
 	s.waitAcked(t, j.ID)
 	require.Eventually(t, func() bool { return strings.Contains(s.log(j.ID), "line 5\n") }, 20*time.Second, 20*time.Millisecond)
 
-	// A browser tab following the log on server A.
+	// A browser tab following the log on server A, and aura log -f.
 	tab := dialViewer(t, s, "")
 	tab.subscribe(t, fmt.Sprintf("log:%d", j.ID))
+	follow := exec.Command(filepath.Join(binDir, "aura"), "log", "-f", strconv.FormatInt(j.ID, 10))
+	follow.Env = cliEnv(t, s.url, tok)
+	followed, followErr := &logBuffer{}, &logBuffer{}
+	follow.Stdout, follow.Stderr = followed, followErr
+	require.NoError(t, follow.Start())
+	t.Cleanup(func() { _ = follow.Process.Kill() })
+	require.Eventually(t, func() bool { return strings.Contains(followed.String(), "line 5\n") }, 20*time.Second, 10*time.Millisecond,
+		"aura log -f never showed the log; stderr: %s", followErr)
 
 	// SIGTERM server A mid-job.
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
@@ -76,6 +86,9 @@ func TestGracefulRestart(t *testing.T) {
 		fmt.Fprintf(&want, "line %d\n", i)
 	}
 	require.Equal(t, want.String(), s.log(j.ID), "every line exactly once, in order")
+	// aura log -f reconnected to server B and printed the whole log once too.
+	require.NoError(t, follow.Wait(), "stderr: %s", followErr)
+	require.Equal(t, want.String(), followed.String())
 	var jobs, notSucceeded int
 	require.NoError(t, dbQueryRow(t, s.dbURL, `SELECT count(*), count(*) FILTER (WHERE status <> 'succeeded') FROM jobs`, &jobs, &notSucceeded))
 	require.Equal(t, 1, jobs)
