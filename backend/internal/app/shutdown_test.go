@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -98,4 +99,35 @@ func TestShutdownCutsOffPastTimeout(t *testing.T) {
 	shutdownHTTP(srv, nil, 50*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
 	require.Error(t, <-failed, "the stuck request was cut off")
 	require.Contains(t, logs.String(), "cut off")
+}
+
+// TestConfigShutdownTimeout: --shutdown-timeout defaults to 10s, comes from
+// AURA_SHUTDOWN_TIMEOUT, and must be positive.
+func TestConfigShutdownTimeout(t *testing.T) {
+	parse := func(args ...string) (Config, error) {
+		var cfg Config
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.flags(fs)
+		if err := cfg.parse(fs, args); err != nil {
+			return cfg, err
+		}
+		return cfg, cfg.validate()
+	}
+	cfg, err := parse()
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Second, cfg.ShutdownTimeout)
+	t.Setenv("AURA_SHUTDOWN_TIMEOUT", "25s")
+	cfg, err = parse()
+	require.NoError(t, err)
+	require.Equal(t, 25*time.Second, cfg.ShutdownTimeout)
+	cfg, err = parse("--shutdown-timeout", "3s")
+	require.NoError(t, err)
+	require.Equal(t, 3*time.Second, cfg.ShutdownTimeout, "a flag wins over the environment")
+	t.Setenv("AURA_SHUTDOWN_TIMEOUT", "0s")
+	_, err = parse()
+	require.ErrorContains(t, err, "shutdown-timeout 0s: must be positive")
+	t.Setenv("AURA_SHUTDOWN_TIMEOUT", "10")
+	_, err = parse()
+	require.ErrorContains(t, err, "a duration needs a unit")
 }
