@@ -265,15 +265,42 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	logger.Info("shutting down: no new connections; requests in flight may finish", "timeout", cfg.ShutdownTimeout)
 	stopDemo()
+	// Long polls answer "no job" at once; the runners poll again, reaching the next server.
 	disp.Stop()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
+	shutdownHTTP(srv, hub, cfg.ShutdownTimeout, logger)
+	stopBackground()
+	background.Wait()
+	pool.Close()
+	logger.Info("stopped: background loops ended, database connections closed")
 	return failure(ctx)
+}
+
+// shutdownHTTP stops srv: it stops accepting connections, closes the event
+// websockets as going away (1001, so clients reconnect) and lets requests in
+// flight finish within timeout, past which it cuts them off.
+func shutdownHTTP(srv *http.Server, hub *events.Hub, timeout time.Duration, logger *slog.Logger) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	sockets := make(chan int, 1)
+	if hub != nil {
+		// Called once the listeners are closed.
+		srv.RegisterOnShutdown(func() { sockets <- hub.Shutdown(ctx) })
+	} else {
+		sockets <- 0
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	n := <-sockets
+	if err != nil {
+		logger.Warn("requests still running after the shutdown timeout were cut off", "timeout", timeout, "websockets_closed", n)
+		return
+	}
+	logger.Info("requests in flight finished", "took", time.Since(start).Round(time.Millisecond), "websockets_closed", n)
 }
 
 // failure is why ctx ended when that was a failure, not a signal to stop.

@@ -75,6 +75,9 @@ type Config struct {
 	// projects may override it. LogArchiveAfter is how long after its attempt
 	// ended a log moves from PostgreSQL to the store.
 	LogRetention, LogArchiveAfter time.Duration
+	// ShutdownTimeout bounds how long a stopping server lets requests in
+	// flight finish before it cuts them off.
+	ShutdownTimeout time.Duration
 	// Mail is the SMTP server e-mail notifications go out through; no host: none.
 	Mail integrations.MailConfig
 }
@@ -97,6 +100,7 @@ var flagEnv = map[string]string{
 	"log-retention": "AURA_LOG_RETENTION", "log-archive-after": "AURA_LOG_ARCHIVE_AFTER",
 	"smtp-host": "AURA_SMTP_HOST", "smtp-port": "AURA_SMTP_PORT", "smtp-username": "AURA_SMTP_USERNAME",
 	"smtp-password": "AURA_SMTP_PASSWORD", "smtp-from": "AURA_SMTP_FROM", "smtp-tls": "AURA_SMTP_TLS",
+	"shutdown-timeout": "AURA_SHUTDOWN_TIMEOUT",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -147,6 +151,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Mail.Username, "smtp-username", "", "SMTP user name; empty: no authentication (AURA_SMTP_USERNAME)")
 	fs.StringVar(&c.Mail.Password, "smtp-password", "", "SMTP password; prefer the variable, command lines are visible to other users (AURA_SMTP_PASSWORD)")
 	fs.StringVar(&c.Mail.From, "smtp-from", "aura@localhost", "sender address of e-mail notifications (AURA_SMTP_FROM)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time a stopping server (SIGTERM, SIGINT) lets requests in flight finish before it cuts them off, e.g. 10s (AURA_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.Mail.TLS, "smtp-tls", "starttls", "SMTP encryption: starttls (required), opportunistic, tls (implicit) or none (AURA_SMTP_TLS)")
 }
 
@@ -212,6 +217,9 @@ func (c *Config) validate() error {
 	var errs []error
 	if c.Lease <= 0 {
 		errs = append(errs, fmt.Errorf("lease %v: must be positive", c.Lease))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown-timeout %v: must be positive", c.ShutdownTimeout))
 	}
 	if c.AckTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("ack-timeout %v: must be positive", c.AckTimeout))

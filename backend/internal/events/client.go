@@ -178,6 +178,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p *auth.Principal, t
 		return nil // the upgrader answered the error
 	}
 	c.conn = conn
+	h.served.Add(1)
+	defer h.served.Add(-1)
 	if tcp, ok := conn.NetConn().(*net.TCPConn); ok {
 		// Left to itself the kernel grows a socket's send buffer to megabytes
 		// for a client that does not read.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/auth"
@@ -78,6 +79,11 @@ type Hub struct {
 	// logProjects is the project of each job whose log someone follows (a job
 	// never changes project), so log events are filtered by privacy like the rest.
 	logProjects map[int64]string // guarded by mu
+
+	// closing is set by Shutdown (guarded by mu): a socket opened from then on
+	// is closed as going away at once. served counts the sockets being served.
+	closing bool
+	served  atomic.Int64
 }
 
 // HubTestSignals are the moments a test may wait for (package testsignal).
@@ -473,6 +479,9 @@ func (h *Hub) register(c *client) {
 	defer h.mu.Unlock()
 	h.clients[c] = struct{}{}
 	h.indexLocked(c, true)
+	if h.closing {
+		h.dropLocked(c, closeGoingAway, "server shutting down")
+	}
 }
 
 // indexLocked adds c to (or removes it from) jobSockets when it holds a job token.
@@ -629,6 +638,28 @@ func (h *Hub) Stats() Stats {
 		s.QueuedBytes += c.queued.Load()
 	}
 	return s
+}
+
+// Shutdown closes every socket with a going-away close frame (1001), so
+// clients reconnect, and any opened later too. It waits until each socket's
+// close frame was written and the socket closed, or ctx ends, and returns how
+// many sockets it closed.
+func (h *Hub) Shutdown(ctx context.Context) int {
+	h.mu.Lock()
+	h.closing = true
+	n := len(h.clients)
+	h.mu.Unlock()
+	h.closeAll()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for h.served.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return n
+		case <-t.C:
+		}
+	}
+	return n
 }
 
 func (h *Hub) closeAll() {
