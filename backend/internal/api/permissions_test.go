@@ -280,12 +280,12 @@ func (f *permFixture) addUsers(t *testing.T) {
 			hash := permPassword()
 			p.PasswordHash = &hash
 		}
-		u, err := st.UserCreate(ctx, p)
+		u, err := st.UserCreate(ctx, p, nil)
 		require.NoError(t, err)
 		ids[name] = u.ID
 	}
 	for name, role := range map[string]string{"max": "maintainer", "dev": "developer", "vic": "viewer", "spare": "viewer", "gone": "maintainer"} {
-		_, err := st.MemberPut(ctx, own.ID, ids[name], role)
+		_, err := st.MemberPut(ctx, own.ID, ids[name], role, nil)
 		require.NoError(t, err)
 	}
 	session := func(name string) (string, int64) {
@@ -296,7 +296,7 @@ func (f *permFixture) addUsers(t *testing.T) {
 	}
 	token := func(name, label string, expires *time.Time) (string, int64) {
 		secret, hash := auth.NewSecret(auth.PrefixUser, name)
-		tok, err := st.UserTokenCreate(ctx, ids[name], label, hash, expires)
+		tok, err := st.UserTokenCreate(ctx, ids[name], label, hash, expires, nil)
 		require.NoError(t, err)
 		return secret, tok.ID
 	}
@@ -310,7 +310,7 @@ func (f *permFixture) addUsers(t *testing.T) {
 	require.NoError(t, st.SessionRevoke(ctx, ids["vic"], gone, nil))
 	f.cookies["disabled"], _ = session("gone")
 	disabled := true
-	_, err = st.UserUpdate(ctx, ids["gone"], &store.UserUpdateParams{Disabled: &disabled})
+	_, err = st.UserUpdate(ctx, ids["gone"], &store.UserUpdateParams{Disabled: &disabled}, nil)
 	require.NoError(t, err)
 	past := time.Now().Add(-time.Minute)
 	f.tokens["expiredTok"], _ = token("vic", "old", &past)
@@ -319,7 +319,7 @@ func (f *permFixture) addUsers(t *testing.T) {
 	_, id = session("vic")
 	f.vars["{vicSession}"] = fmt.Sprint(id)
 	invite, hash := auth.NewSecret("", "")
-	require.NoError(t, st.InvitationCreate(ctx, ids["spare"], hash, time.Now().Add(time.Hour)))
+	require.NoError(t, st.InvitationCreate(ctx, ids["spare"], hash, time.Now().Add(time.Hour), nil))
 	f.vars["{invite}"] = invite
 }
 

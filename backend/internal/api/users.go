@@ -265,7 +265,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request) {
 		hash := auth.HashPassword(*req.Password)
 		params.PasswordHash = &hash
 	}
-	u, err := h.Store.UserCreate(r.Context(), params)
+	u, err := h.Store.UserCreate(r.Context(), params, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -275,7 +275,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request) {
 		Invitation *invitationJSON `json:"invitation,omitempty"`
 	}{userJSON: toUser(u)}
 	if req.Password == nil {
-		if out.Invitation, err = h.invite(r.Context(), u.ID); err != nil {
+		if out.Invitation, err = h.invite(r.Context(), u.ID, audit(r)); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -284,14 +284,14 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 // invite stores a new invitation for userID (its earlier ones stop working).
-func (h *handler) invite(ctx context.Context, userID int64) (*invitationJSON, error) {
+func (h *handler) invite(ctx context.Context, userID int64, a *store.Audit) (*invitationJSON, error) {
 	secret, hash := auth.NewSecret("", "")
 	ttl := h.InvitationTTL
 	if ttl <= 0 {
 		ttl = DefaultInvitationTTL
 	}
 	exp := time.Now().Add(ttl).UTC().Truncate(time.Second)
-	if err := h.Store.InvitationCreate(ctx, userID, hash, exp); err != nil {
+	if err := h.Store.InvitationCreate(ctx, userID, hash, exp, a); err != nil {
 		return nil, err
 	}
 	return &invitationJSON{URL: "/invite/" + secret, ExpiresAt: exp}, nil
@@ -303,7 +303,7 @@ type accountKey struct{}
 func accountOf(r *http.Request) *store.User { return r.Context().Value(accountKey{}).(*store.User) }
 
 func (h *handler) createInvitation(w http.ResponseWriter, r *http.Request) {
-	inv, err := h.invite(r.Context(), accountOf(r).ID)
+	inv, err := h.invite(r.Context(), accountOf(r).ID, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -351,7 +351,7 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		hash := auth.HashPassword(*req.Password)
 		params.PasswordHash = &hash
 	}
-	u, err := h.Store.UserUpdate(r.Context(), u.ID, params)
+	u, err := h.Store.UserUpdate(r.Context(), u.ID, params, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -371,7 +371,7 @@ func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusConflict, "", "you may not delete yourself: ask another admin"))
 		return
 	}
-	if err := h.Store.UserDelete(r.Context(), u.ID); err != nil {
+	if err := h.Store.UserDelete(r.Context(), u.ID, audit(r)); err != nil {
 		writeError(w, r, named(err, "user %s", u.Name))
 		return
 	}
@@ -473,7 +473,7 @@ func (h *handler) putMember(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	m, err := h.Store.MemberPut(r.Context(), projectOf(r).ID, u.ID, req.Role)
+	m, err := h.Store.MemberPut(r.Context(), projectOf(r).ID, u.ID, req.Role, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -487,7 +487,7 @@ func (h *handler) deleteMember(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.MemberDelete(r.Context(), projectOf(r).ID, u.ID); err != nil {
+	if err := h.Store.MemberDelete(r.Context(), projectOf(r).ID, u.ID, audit(r)); err != nil {
 		writeError(w, r, named(err, "member %s of project %s", u.Name, projectOf(r).Slug))
 		return
 	}
@@ -539,7 +539,7 @@ func (h *handler) createMyToken(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principal(r)
 	secret, hash := auth.NewSecret(auth.PrefixUser, p.UserName)
-	t, err := h.Store.UserTokenCreate(r.Context(), p.UserID, req.Name, hash, req.ExpiresAt)
+	t, err := h.Store.UserTokenCreate(r.Context(), p.UserID, req.Name, hash, req.ExpiresAt, audit(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -555,7 +555,7 @@ func (h *handler) deleteMyToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.UserTokenDelete(r.Context(), principal(r).UserID, id); err != nil {
+	if err := h.Store.UserTokenDelete(r.Context(), principal(r).UserID, id, audit(r)); err != nil {
 		writeError(w, r, named(err, "personal token %d", id))
 		return
 	}

@@ -76,11 +76,17 @@ type UserCreateParams struct {
 }
 
 // UserCreate stores a new user; a taken name is a Conflict naming the field.
-func (s *Store) UserCreate(ctx context.Context, p *UserCreateParams) (*User, error) {
+func (s *Store) UserCreate(ctx context.Context, p *UserCreateParams, a *Audit) (*User, error) {
 	const q = `INSERT INTO users (name, display_name, email, password_hash, admin) VALUES ($1, $2, $3, $4, $5) RETURNING id`
 	var id int64
-	if err := s.pool.QueryRow(ctx, q, p.Name, p.DisplayName, p.Email, p.PasswordHash, p.Admin).Scan(&id); err != nil {
-		return nil, userConflict(interpret(err, "create user"), p.Name)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, q, p.Name, p.DisplayName, p.Email, p.PasswordHash, p.Admin).Scan(&id); err != nil {
+			return userConflict(interpret(err, "create user"), p.Name)
+		}
+		return a.Record(ctx, tx, "user.create", 0, p.Name, map[string]any{"admin": p.Admin, "password": p.PasswordHash != nil})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.UserGetByID(ctx, id)
 }
@@ -101,7 +107,7 @@ type UserUpdateParams struct {
 // UserUpdate changes user id. A change of admin or disabled tells every
 // server's hub, in the same transaction, to close the user's sockets: what they
 // were allowed no longer holds.
-func (s *Store) UserUpdate(ctx context.Context, id int64, p *UserUpdateParams) (*User, error) {
+func (s *Store) UserUpdate(ctx context.Context, id int64, p *UserUpdateParams, a *Audit) (*User, error) {
 	var u *User
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		const q = `
@@ -125,23 +131,41 @@ func (s *Store) UserUpdate(ctx context.Context, id int64, p *UserUpdateParams) (
 				return err
 			}
 		}
-		u, err = s.userWhere(ctx, tx, "u.id = $1", id)
-		return err
+		if u, err = s.userWhere(ctx, tx, "u.id = $1", id); err != nil {
+			return err
+		}
+		detail := map[string]any{}
+		for k, v := range map[string]any{"displayName": p.DisplayName, "email": p.Email, "admin": p.Admin, "disabled": p.Disabled} {
+			switch v := v.(type) {
+			case *string:
+				if v != nil {
+					detail[k] = *v
+				}
+			case *bool:
+				if v != nil {
+					detail[k] = *v
+				}
+			}
+		}
+		if p.PasswordHash != nil {
+			detail["password"] = "changed" // never the hash
+		}
+		return a.Record(ctx, tx, "user.update", 0, u.Name, detail)
 	})
 	return u, err
 }
 
 // UserDelete deletes user id with their sessions, tokens and memberships.
-func (s *Store) UserDelete(ctx context.Context, id int64) error {
+func (s *Store) UserDelete(ctx context.Context, id int64, a *Audit) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-		if err != nil {
+		var name string
+		if err := tx.QueryRow(ctx, `DELETE FROM users WHERE id = $1 RETURNING name`, id).Scan(&name); err != nil {
 			return interpret(err, "delete user")
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+		if err := notifyAccess(ctx, tx, event.Access{UserID: id}); err != nil {
+			return err
 		}
-		return notifyAccess(ctx, tx, event.Access{UserID: id})
+		return a.Record(ctx, tx, "user.delete", 0, name, nil)
 	})
 }
 
@@ -281,14 +305,20 @@ const userTokenColumns = `t.id, t.user_id, t.name, t.created_at, t.expires_at, t
 
 // UserTokenCreate stores a personal token's hash; a name the user already gave
 // a token is a Conflict.
-func (s *Store) UserTokenCreate(ctx context.Context, userID int64, name string, hash []byte, expiresAt *time.Time) (*UserToken, error) {
+func (s *Store) UserTokenCreate(ctx context.Context, userID int64, name string, hash []byte, expiresAt *time.Time, a *Audit) (*UserToken, error) {
 	q := `INSERT INTO user_tokens AS t (user_id, name, hash, expires_at) VALUES ($1, $2, $3, $4) RETURNING ` + userTokenColumns
-	rows, _ := s.pool.Query(ctx, q, userID, name, hash, expiresAt)
-	t, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[UserToken])
-	err = interpret(err, "create personal token")
-	if errors.Is(err, ErrConflict) {
-		err = &Error{Kind: Conflict, Field: "name", Message: "you already have a token called " + name}
-	}
+	var t *UserToken
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, q, userID, name, hash, expiresAt)
+		var err error
+		t, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[UserToken])
+		if err = interpret(err, "create personal token"); errors.Is(err, ErrConflict) {
+			return &Error{Kind: Conflict, Field: "name", Message: "you already have a token called " + name}
+		} else if err != nil {
+			return err
+		}
+		return a.Record(ctx, tx, "user-token.create", 0, name, map[string]any{"expiresAt": expiresAt})
+	})
 	return t, err
 }
 
@@ -318,18 +348,21 @@ func (s *Store) UserTokenList(ctx context.Context, userID int64) ([]*UserToken, 
 
 // UserTokenDelete revokes personal token id of user userID and tells every
 // server's hub in the same statement.
-func (s *Store) UserTokenDelete(ctx context.Context, userID, id int64) error {
+func (s *Store) UserTokenDelete(ctx context.Context, userID, id int64, a *Audit) error {
 	const q = `
-		WITH revoked AS (DELETE FROM user_tokens WHERE id = $1 AND user_id = $2 RETURNING hash)
-		SELECT count(pg_notify('` + ChannelEvents + `', ` + revokedEventSQL + `)) FROM revoked`
-	var n int
-	if err := s.pool.QueryRow(ctx, q, id, userID).Scan(&n); err != nil {
-		return interpret(err, "delete personal token")
-	}
-	if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+		WITH revoked AS (DELETE FROM user_tokens WHERE id = $1 AND user_id = $2 RETURNING hash, name)
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + revokedEventSQL + `)), max(name) FROM revoked`
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var n int
+		var name *string
+		if err := tx.QueryRow(ctx, q, id, userID).Scan(&n, &name); err != nil {
+			return interpret(err, "delete personal token")
+		}
+		if n == 0 || name == nil {
+			return ErrNotFound
+		}
+		return a.Record(ctx, tx, "user-token.revoke", 0, *name, nil)
+	})
 }
 
 // Member is a user's role in a project.
@@ -351,7 +384,7 @@ func (s *Store) MemberList(ctx context.Context, projectID int64) ([]*Member, err
 
 // MemberPut gives user userID role in project projectID (adding them), and
 // tells the hubs: the user's sockets were allowed by the roles they had.
-func (s *Store) MemberPut(ctx context.Context, projectID, userID int64, role string) (*Member, error) {
+func (s *Store) MemberPut(ctx context.Context, projectID, userID int64, role string, a *Audit) (*Member, error) {
 	var m *Member
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		const q = `
@@ -365,34 +398,44 @@ func (s *Store) MemberPut(ctx context.Context, projectID, userID int64, role str
 		if m, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Member]); err != nil {
 			return interpret(err, "put member")
 		}
-		return notifyAccess(ctx, tx, event.Access{UserID: userID})
+		if err := notifyAccess(ctx, tx, event.Access{UserID: userID}); err != nil {
+			return err
+		}
+		return a.Record(ctx, tx, "member.set", projectID, m.User, map[string]any{"role": role})
 	})
 	return m, err
 }
 
 // MemberDelete removes user userID from project projectID.
-func (s *Store) MemberDelete(ctx context.Context, projectID, userID int64) error {
+func (s *Store) MemberDelete(ctx context.Context, projectID, userID int64, a *Audit) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM project_members WHERE project_id = $1 AND user_id = $2`, projectID, userID)
-		if err != nil {
+		const q = `DELETE FROM project_members m USING users u
+			WHERE m.project_id = $1 AND m.user_id = $2 AND u.id = m.user_id RETURNING u.name`
+		var name string
+		if err := tx.QueryRow(ctx, q, projectID, userID).Scan(&name); err != nil {
 			return interpret(err, "delete member")
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+		if err := notifyAccess(ctx, tx, event.Access{UserID: userID}); err != nil {
+			return err
 		}
-		return notifyAccess(ctx, tx, event.Access{UserID: userID})
+		return a.Record(ctx, tx, "member.remove", projectID, name, nil)
 	})
 }
 
 // InvitationCreate stores a link that sets user userID's password once, until
 // expiresAt; the user's earlier links stop working.
-func (s *Store) InvitationCreate(ctx context.Context, userID int64, hash []byte, expiresAt time.Time) error {
+func (s *Store) InvitationCreate(ctx context.Context, userID int64, hash []byte, expiresAt time.Time, a *Audit) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE invitations SET used = true WHERE user_id = $1 AND NOT used`, userID); err != nil {
 			return interpret(err, "create invitation")
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO invitations (hash, user_id, expires_at) VALUES ($1, $2, $3)`, hash, userID, expiresAt)
-		return interpret(err, "create invitation")
+		var name string
+		const q = `INSERT INTO invitations (hash, user_id, expires_at) VALUES ($1, $2, $3)
+			RETURNING (SELECT name FROM users WHERE id = $2)`
+		if err := tx.QueryRow(ctx, q, hash, userID, expiresAt).Scan(&name); err != nil {
+			return interpret(err, "create invitation")
+		}
+		return a.Record(ctx, tx, "user.invite", 0, name, map[string]any{"expiresAt": expiresAt})
 	})
 }
 

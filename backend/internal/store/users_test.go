@@ -21,7 +21,7 @@ func TestUserIdentities(t *testing.T) {
 	_, err := st.UserByIdentity(ctx, "gitea", "42")
 	require.ErrorIs(t, err, store.ErrNotFound)
 
-	alice, err := st.UserCreate(ctx, &store.UserCreateParams{Name: "alice"})
+	alice, err := st.UserCreate(ctx, &store.UserCreateParams{Name: "alice"}, nil)
 	require.NoError(t, err)
 	u, err := st.UserCreateExternal(ctx, "alice", "Alice G.", "alice@gitea.example", "gitea", "42", "alice")
 	require.NoError(t, err)
@@ -57,7 +57,7 @@ func TestSessionsPrune(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t)
 	st := store.New(pool, newBox(t, seal.NewKey()))
-	u, err := st.UserCreate(ctx, &store.UserCreateParams{Name: "alice"})
+	u, err := st.UserCreate(ctx, &store.UserCreateParams{Name: "alice"}, nil)
 	require.NoError(t, err)
 	for i, when := range []string{"", "expires_at = now() - interval '2 days'", "last_seen_at = now() - interval '9 days'",
 		"revoked = true, last_seen_at = now() - interval '2 days'", "revoked = true"} {
