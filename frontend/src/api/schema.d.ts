@@ -2650,7 +2650,9 @@ export interface components {
              * @description What was done, `noun.verb`: project.create, project.update (name,
              *     visibility, retention), project.delete, token.create, token.revoke,
              *     secret.set, secret.delete, integration.create, integration.update,
-             *     integration.delete, runner.register, runner.delete.
+             *     integration.delete, runner.register, runner.delete, user.create,
+             *     user.update, user.invite, user.delete, member.set, member.remove,
+             *     user-token.create, user-token.revoke.
              */
             action: string;
             /** @description The project's slug, or null for an action on the instance. */

@@ -682,7 +682,9 @@ type AuditEntry struct {
 	// Action What was done, `noun.verb`: project.create, project.update (name,
 	// visibility, retention), project.delete, token.create, token.revoke,
 	// secret.set, secret.delete, integration.create, integration.update,
-	// integration.delete, runner.register, runner.delete.
+	// integration.delete, runner.register, runner.delete, user.create,
+	// user.update, user.invite, user.delete, member.set, member.remove,
+	// user-token.create, user-token.revoke.
 	Action string `json:"action"`
 	Actor  struct {
 		Kind AuditEntryActorKind `json:"kind"`
