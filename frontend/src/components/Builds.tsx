@@ -205,7 +205,8 @@ export function BuildHeader({ entity }: { entity: Entity }) {
           </a>
         ) : null}
       </p>
-      {(mayRetry && failed > 0) || (mayCancel && open > 0) ? (
+      {/* The outcome stays when the action leaves nothing more to do. */}
+      {(mayRetry && failed > 0) || (mayCancel && open > 0) || done ? (
         <p className="build-actions">
           {mayRetry && failed > 0 ? (
             <button type="button" disabled={busy} onClick={() => void act('retry-failed')}>
