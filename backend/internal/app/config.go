@@ -77,6 +77,9 @@ type Config struct {
 	LogRetention, LogArchiveAfter time.Duration
 	// Mail is the SMTP server e-mail notifications go out through; no host: none.
 	Mail integrations.MailConfig
+	// MetricsAddr, when set, serves GET /metrics on a second address too;
+	// MetricsToken, when set, is a bearer token that reads /metrics only.
+	MetricsAddr, MetricsToken string
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -97,6 +100,7 @@ var flagEnv = map[string]string{
 	"log-retention": "AURA_LOG_RETENTION", "log-archive-after": "AURA_LOG_ARCHIVE_AFTER",
 	"smtp-host": "AURA_SMTP_HOST", "smtp-port": "AURA_SMTP_PORT", "smtp-username": "AURA_SMTP_USERNAME",
 	"smtp-password": "AURA_SMTP_PASSWORD", "smtp-from": "AURA_SMTP_FROM", "smtp-tls": "AURA_SMTP_TLS",
+	"metrics-addr": "AURA_METRICS_ADDR", "metrics-token": "AURA_METRICS_TOKEN",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -148,6 +152,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Mail.Password, "smtp-password", "", "SMTP password; prefer the variable, command lines are visible to other users (AURA_SMTP_PASSWORD)")
 	fs.StringVar(&c.Mail.From, "smtp-from", "aura@localhost", "sender address of e-mail notifications (AURA_SMTP_FROM)")
 	fs.StringVar(&c.Mail.TLS, "smtp-tls", "starttls", "SMTP encryption: starttls (required), opportunistic, tls (implicit) or none (AURA_SMTP_TLS)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "second address serving GET /metrics only, e.g. 127.0.0.1:9420; empty: the main address only (AURA_METRICS_ADDR)")
+	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token that reads /metrics and nothing else; prefer the variable; empty: admins only (AURA_METRICS_TOKEN)")
 }
 
 // specList is a flag that may be given many times, each time with one or
