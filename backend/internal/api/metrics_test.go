@@ -1,14 +1,18 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/integrations"
 )
 
 const testMetricsToken = "metrics-token-for-tests-0123456789"
@@ -156,4 +160,29 @@ func TestMetricsWithoutToken(t *testing.T) {
 	b := setup(t)
 	b.fail(call{method: "GET", path: "/metrics", header: http.Header{"Authorization": {"Bearer "}}}, 401)
 	b.scrape(b.admin)
+}
+
+// TestMetricsOutbox: a forge that fails shows in the outbox backlog, the
+// failing rows and the failures counter; its webhook counts as accepted.
+func TestMetricsOutbox(t *testing.T) {
+	t.Parallel()
+	s := setupStatuses(t, "gitlab", "42", map[string]any{"contextPerJob": true})
+	s.forge.mu.Lock()
+	s.forge.failNext = 3
+	s.forge.mu.Unlock()
+	snd := integrations.NewSender(s.testBundle.forge, integrations.SenderConfig{Poll: time.Hour,
+		BackoffMin: time.Hour, BackoffMax: time.Hour, Metrics: s.metrics}, nil)
+	body := readFixture(t, "gitlab/push.json")
+	body = []byte(strings.Replace(string(body), `"project_id": 15`, `"project_id": 42`, 1))
+	code, _, bad := s.hook(s.in.ID, signedHeaders("gitlab", "Push Hook", s.in.Secret, body), body)
+	require.Equal(t, 200, code, bad.Message)
+	_, err := snd.SendDue(context.Background())
+	require.NoError(t, err)
+
+	fams := s.scrape(s.admin)
+	require.Equal(t, 1.0, metricValue(fams, "aura_outbox_failures_total", "outbox", "status"))
+	require.Equal(t, 0.0, metricValue(fams, "aura_outbox_failures_total", "outbox", "notify"))
+	require.Equal(t, 1.0, metricValue(fams, "aura_outbox_backlog", "outbox", "status"))
+	require.Equal(t, 1.0, metricValue(fams, "aura_outbox_failing", "outbox", "status"))
+	require.Equal(t, 1.0, metricValue(fams, "aura_webhook_deliveries_total", "result", "accepted"))
 }

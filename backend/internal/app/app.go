@@ -226,7 +226,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.Mail.Host != "" {
 		forge.Mail = &cfg.Mail
 	}
-	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
+	background.Go(func() {
+		integrations.NewSender(forge, integrations.SenderConfig{Metrics: metricsReg}, logger).Run(bgCtx)
+	})
 
 	webApp := web.Handler()
 	var artifactOrigin *url.URL

@@ -31,6 +31,7 @@ type Metrics struct {
 	logBytesIn      prometheus.Counter
 	archivedBytes   prometheus.Counter
 	webhooks        *prometheus.CounterVec
+	outboxFailures  *prometheus.CounterVec
 }
 
 // Source is what the scrape-time collector reads: the store.
@@ -67,8 +68,13 @@ func New(src Source, logger *slog.Logger) *Metrics {
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "aura_webhook_deliveries_total", Help: "Forge webhook deliveries received, by result (accepted, refused, failed).",
 	}, []string{"result"})
+	m.outboxFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aura_outbox_failures_total", Help: "Failed outbox deliveries (status: forge commit statuses, notify: notifications), each retried later.",
+	}, []string{"outbox"})
+	m.outboxFailures.WithLabelValues("status")
+	m.outboxFailures.WithLabelValues("notify")
 	m.Registry.MustRegister(m.httpDuration, m.dispatchLatency, m.jobDuration, m.claims, m.logBytesIn,
-		m.archivedBytes, m.webhooks,
+		m.archivedBytes, m.webhooks, m.outboxFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
 		if logger == nil {
@@ -133,6 +139,14 @@ func (m *Metrics) ObserveWebhook(result string) {
 		return
 	}
 	m.webhooks.WithLabelValues(result).Inc()
+}
+
+// OutboxFailed notes a failed delivery of outbox ("status" or "notify").
+func (m *Metrics) OutboxFailed(outbox string) {
+	if m == nil {
+		return
+	}
+	m.outboxFailures.WithLabelValues(outbox).Inc()
 }
 
 // GaugeFunc registers a gauge read at scrape time (the websocket clients of
