@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -185,4 +186,26 @@ func TestMetricsOutbox(t *testing.T) {
 	require.Equal(t, 1.0, metricValue(fams, "aura_outbox_backlog", "outbox", "status"))
 	require.Equal(t, 1.0, metricValue(fams, "aura_outbox_failing", "outbox", "status"))
 	require.Equal(t, 1.0, metricValue(fams, "aura_webhook_deliveries_total", "result", "accepted"))
+}
+
+// TestMetricsBoundedLabels: requests with made-up methods and paths add no
+// label values of their own.
+func TestMetricsBoundedLabels(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i := range 3 {
+		req, err := http.NewRequest(fmt.Sprintf("METHOD%d", i), b.url+fmt.Sprintf("/api/v1/nowhere-%d", i), nil)
+		require.NoError(t, err)
+		resp, err := b.client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	fams := b.scrape(b.admin)
+	require.Equal(t, 3.0, metricValue(fams, "aura_http_request_duration_seconds", "route", "(no route)", "method", "other", "status", "404"))
+	for _, m := range fams["aura_http_request_duration_seconds"].Metric {
+		for _, l := range m.Label {
+			require.NotContains(t, l.GetValue(), "METHOD")
+			require.NotContains(t, l.GetValue(), "nowhere")
+		}
+	}
 }

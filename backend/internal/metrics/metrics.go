@@ -95,6 +95,12 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration)
 	if m == nil {
 		return
 	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		// Any word is a method to a client: keep the label's values bounded.
+		method = "other"
+	}
 	m.httpDuration.WithLabelValues(route, method, statusText(status)).Observe(d.Seconds())
 }
 
