@@ -162,6 +162,7 @@ func (h *handler) compatRunner(w http.ResponseWriter, r *http.Request) {
 			ID: j.ID, Project: j.Project, EntityKey: j.EntityKey, EntityVal: j.EntityVal, Name: j.Name,
 			JobKey: h.Auth.JobToken(j.ID, j.Attempt, j.Claim), Cmd: j.Cmd, Env: formatDotEnv(j.Env, j.SecretEnv), Tag: j.Tag,
 		}
+		h.Metrics.ObserveClaim(time.Duration(j.QueuedFor * float64(time.Second)))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }
@@ -186,13 +187,16 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only the runner holding the running attempt may finish it, as on /api/v1:
 	// 0.4 let any runner mark any job finished, which forged results.
-	_, err = h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
+	done, err := h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
 		Holder:   store.Holder{JobID: body.ID, Attempt: j.Attempt, RunnerID: p.RunnerID},
 		ExitCode: *body.ExitCode,
 	})
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if done.StartedAt != nil && done.EndedAt != nil {
+		h.Metrics.ObserveJobEnd(done.Status, done.EndedAt.Sub(*done.StartedAt))
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }
@@ -252,6 +256,7 @@ func (h *handler) compatUploadLog(w http.ResponseWriter, r *http.Request) {
 				writeError(w, r, aerr)
 				return
 			}
+			h.Metrics.AddLogBytes(int64(n))
 			offset += int64(n)
 		}
 		if err == io.EOF {

@@ -489,6 +489,11 @@ func TestCompat04(t *testing.T) {
 	var ent struct{ Status string }
 	b.json(call{method: "GET", path: "/api/v1/projects/proj/entities/commit/f2ac9bab"}, 200, &ent)
 	require.Equal(t, "success", ent.Status)
+	// /metrics counts the 0.4 routes too.
+	fams := b.scrape(b.admin)
+	require.Equal(t, 1.0, metricValue(fams, "aura_claims_total"))
+	require.Equal(t, 1.0, metricValue(fams, "aura_job_duration_seconds", "status", "succeeded"))
+	require.Equal(t, float64(len("building hello\n")), metricValue(fams, "aura_log_bytes_in_total"))
 
 	// 0.4 let a runner finish a job it never started; that forged results, so no more.
 	b.json(call{method: "POST", path: "/api/submit", token: tok, body: map[string]any{

@@ -31,6 +31,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/seal"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -78,6 +79,7 @@ type testBundle struct {
 	forge    *integrations.Service
 	blobDir  string // the folder store's folder
 	linkKey  []byte // signs artifact links (with artifactOrigin)
+	metrics  *metrics.Metrics
 }
 
 type bundleOptions struct {
@@ -102,6 +104,8 @@ type bundleOptions struct {
 	trustedOrigins []string
 	// artifactOrigin: requests with Host artifactOriginHost reach the artifact origin.
 	artifactOrigin bool
+	// metricsToken reads /metrics (Deps.MetricsToken).
+	metricsToken string
 }
 
 // artifactOriginHost is the artifact origin's host in bundles made with artifactOrigin.
@@ -164,6 +168,8 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
 		CacheMaxProject: o.cacheMax, SignIn: o.signIn, SecureCookies: o.secureCookies, TrustedOrigins: o.trustedOrigins}
+	deps.Metrics, deps.MetricsToken = metrics.New(st, nil), o.metricsToken
+	deps.Metrics.GaugeFunc("aura_websocket_clients", "Event websockets connected.", func() float64 { return float64(hub.Clients()) })
 	if o.artifactOrigin {
 		deps.ArtifactOrigin = &url.URL{Scheme: "http", Host: artifactOriginHost}
 		deps.ArtifactLinkKey = seal.DeriveKey(serverKey, api.ArtifactLinkPurpose)
@@ -176,7 +182,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		cancel()
 		wg.Wait()
 	})
-	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge, blobDir: blobDir, linkKey: deps.ArtifactLinkKey}
+	return &testBundle{t: t, url: srv.URL, pool: pool, store: st, box: box, tokenKey: key, admin: admin, disp: disp, hub: hub, listener: listener, dbURL: dbURL, client: srv.Client(), forge: forge, blobDir: blobDir, linkKey: deps.ArtifactLinkKey, metrics: deps.Metrics}
 }
 
 // sub returns b reporting to t, for subtests.

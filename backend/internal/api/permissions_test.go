@@ -69,6 +69,7 @@ var permRoutes = map[string]struct {
 	// Columns: none rev end run oPrj oJob tJob | sOut dis expT nonM view dev | tPrj maint aUser admin
 	"GET /healthz": {path: "/healthz", codes: "200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200"},
 	"GET /readyz":  {path: "/readyz", codes: "200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200"},
+	"GET /metrics": {path: "/metrics", codes: "401 401 401 403 403 403 403 401 401 401 403 403 403 403 403 200 200"},
 	"POST /api/v1/hooks/{integration}": {path: "/api/v1/hooks/{integration}", body: map[string]any{},
 		codes: "401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401"}, // a forge's signature, never a token
 	"POST /api/submit/gitea": {path: "/api/submit/gitea", body: map[string]any{}, codes: "401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401"},

@@ -34,14 +34,35 @@ func (h *handler) logRequests(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
+		elapsed := time.Since(start)
+		h.Metrics.ObserveHTTP(route, r.Method, status, elapsed)
+		if hookRoutes[route] {
+			h.Metrics.ObserveWebhook(deliveryResult(status))
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
 		h.Logger.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method), slog.String("route", route),
-			slog.Int("status", status), slog.Duration("duration", time.Since(start)), slog.String("id", id),
+			slog.Int("status", status), slog.Duration("duration", elapsed), slog.String("id", id),
 			slog.Int64("bytes", rec.bytes))
 	})
+}
+
+// hookRoutes receive forge webhooks: their answers count as deliveries.
+var hookRoutes = map[string]bool{"/api/v1/hooks/{integration}": true, "/api/submit/gitea": true, "/api/submit/darke": true}
+
+// deliveryResult names a delivery's result by its answer: accepted (2xx), refused
+// (4xx: a bad signature, an unknown integration, a malformed payload) or
+// failed (5xx).
+func deliveryResult(status int) string {
+	switch {
+	case status < 400:
+		return "accepted"
+	case status < 500:
+		return "refused"
+	}
+	return "failed"
 }
 
 func requestID() string {

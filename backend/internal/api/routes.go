@@ -18,6 +18,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/dispatch"
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
 	"github.com/aura-ci/aura/backend/internal/version"
@@ -71,6 +72,11 @@ type Deps struct {
 	// state-changing requests with the session cookie besides the server's own
 	// host: the public URL, when a proxy in front passes another Host.
 	TrustedOrigins []string
+	// Metrics is the server's registry (GET /metrics); nil answers 503.
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, is a bearer token that reads /metrics and
+	// nothing else (--metrics-token).
+	MetricsToken string
 }
 
 type handler struct {
@@ -122,6 +128,10 @@ func NewRouter(d Deps) *mux.Router {
 	// Health checks answer whatever token comes along; everything else resolves it.
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
+	// Prometheus metrics: the admin, or the metrics token (metrics.go).
+	scrape := &prefixed{h: h, r: r}
+	scrape.Use(h.metricsAuth)
+	scrape.HandleFunc("/metrics", may(auth.ReadMetrics, instance), h.serveMetrics).Methods(http.MethodGet)
 
 	// Webhooks carry a signature, not a token: a forge's own Authorization header
 	// must not be mistaken for one of Aura's.

@@ -85,6 +85,7 @@ func (h *handler) claimJobs(w http.ResponseWriter, r *http.Request) {
 	out := claimResponse{Jobs: make([]claimedJobJSON, len(jobs)), HeartbeatSeconds: int(h.Dispatcher.HeartbeatInterval().Seconds())}
 	for i, j := range jobs {
 		out.Jobs[i] = h.claimedJob(j)
+		h.Metrics.ObserveClaim(time.Duration(j.QueuedFor * float64(time.Second)))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -254,6 +255,10 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.Store.LogAppend(r.Context(), params)
+	received := int64(len(params.Data))
+	if r.ContentLength >= 0 {
+		received = r.ContentLength
+	}
 	putLogBody(body) // the store keeps no reference to the chunk
 	var bodyErr *store.BodyError
 	if errors.As(err, &bodyErr) {
@@ -269,6 +274,7 @@ func (h *handler) appendJobLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	h.Metrics.AddLogBytes(received)
 	writeJSON(w, http.StatusOK, logAppended{Length: res.Length, Cancel: res.Cancel})
 }
 
@@ -376,6 +382,9 @@ func (h *handler) completeJob(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if j.StartedAt != nil && j.EndedAt != nil {
+		h.Metrics.ObserveJobEnd(j.Status, j.EndedAt.Sub(*j.StartedAt))
 	}
 	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/integrations"
 	"github.com/aura-ci/aura/backend/internal/logarchive"
+	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/retention"
 	"github.com/aura-ci/aura/backend/internal/schedule"
 	"github.com/aura-ci/aura/backend/internal/signin"
@@ -197,7 +198,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, LogRetention: cfg.LogRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
-	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger}
+	// One registry per server (metrics.New): GET /metrics serves it.
+	metricsReg := metrics.New(st, logger)
+	metricsReg.GaugeFunc("aura_websocket_clients", "Event websockets connected.", func() float64 { return float64(hub.Clients()) })
+	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger, Metrics: metricsReg}
 	background.Go(func() { archiver.Run(bgCtx, logarchive.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
 	background.Go(func() { scheduler.Run(bgCtx) })
@@ -222,7 +226,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.Mail.Host != "" {
 		forge.Mail = &cfg.Mail
 	}
-	background.Go(func() { integrations.NewSender(forge, integrations.SenderConfig{}, logger).Run(bgCtx) })
+	background.Go(func() {
+		integrations.NewSender(forge, integrations.SenderConfig{Metrics: metricsReg}, logger).Run(bgCtx)
+	})
 
 	webApp := web.Handler()
 	var artifactOrigin *url.URL
@@ -237,7 +243,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ArtifactOrigin: artifactOrigin, ArtifactLinkKey: linkKey,
 		// Behind a proxy that terminates TLS, the public URL says the browser uses HTTPS.
 		SessionMax: cfg.SessionMax, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		TrustedOrigins: []string{publicOrigin(cfg.BaseURL)}}
+		TrustedOrigins: []string{publicOrigin(cfg.BaseURL)},
+		Metrics:        metricsReg, MetricsToken: cfg.MetricsToken}
 	signIn, err := signin.New(signin.Config{BaseURL: cfg.BaseURL, Providers: signInProviders,
 		Complete: completeSignIn(st, api.NewSessions(deps), logger), Logger: logger})
 	if err != nil {
@@ -249,6 +256,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	router.Handle("GET /auth/", signIn)
 	router.Handle("/", api.NewHandler(deps))
 	srv := newHTTPServer(router)
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, router, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	logger.Info("aura is listening", "addr", ln.Addr().String(), "version", version.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

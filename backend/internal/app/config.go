@@ -80,6 +80,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Mail is the SMTP server e-mail notifications go out through; no host: none.
 	Mail integrations.MailConfig
+	// MetricsAddr, when set, serves GET /metrics on a second address too;
+	// MetricsToken, when set, is a bearer token that reads /metrics only.
+	MetricsAddr, MetricsToken string
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -101,6 +104,7 @@ var flagEnv = map[string]string{
 	"smtp-host": "AURA_SMTP_HOST", "smtp-port": "AURA_SMTP_PORT", "smtp-username": "AURA_SMTP_USERNAME",
 	"smtp-password": "AURA_SMTP_PASSWORD", "smtp-from": "AURA_SMTP_FROM", "smtp-tls": "AURA_SMTP_TLS",
 	"shutdown-timeout": "AURA_SHUTDOWN_TIMEOUT",
+	"metrics-addr":     "AURA_METRICS_ADDR", "metrics-token": "AURA_METRICS_TOKEN",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -153,6 +157,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Mail.From, "smtp-from", "aura@localhost", "sender address of e-mail notifications (AURA_SMTP_FROM)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time a stopping server (SIGTERM, SIGINT) lets requests in flight finish before it cuts them off, e.g. 10s (AURA_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.Mail.TLS, "smtp-tls", "starttls", "SMTP encryption: starttls (required), opportunistic, tls (implicit) or none (AURA_SMTP_TLS)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "second address serving GET /metrics only, e.g. 127.0.0.1:9420; empty: the main address only (AURA_METRICS_ADDR)")
+	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token that reads /metrics and nothing else; prefer the variable; empty: admins only (AURA_METRICS_TOKEN)")
 }
 
 // specList is a flag that may be given many times, each time with one or

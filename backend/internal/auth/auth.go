@@ -27,6 +27,9 @@ const (
 	KindJob     = "job"
 	// KindUser is a signed-in user: by session cookie, or by personal token.
 	KindUser = "user"
+	// KindMetrics is the metrics token (--metrics-token): it reads /metrics
+	// and nothing else; the API never resolves it (api/metrics.go does).
+	KindMetrics = "metrics"
 )
 
 // Token prefixes, as in Aura 0.4, so a token says what it is.

@@ -62,6 +62,8 @@ const (
 	// its personal tokens and sessions; with no Resource.User, the caller's
 	// own: only a signed-in user has one. The admin manages every account.
 	ManageAccount Action = "manageAccount"
+	// ReadMetrics reads GET /metrics: the admin, or the metrics token.
+	ReadMetrics Action = "readMetrics"
 )
 
 // Resource is what an action is done on. The zero Resource is the instance.
@@ -174,6 +176,8 @@ func Allows(p *Principal, a Action, res Resource) bool {
 			return true
 		}
 		return p != nil && p.Kind == KindUser && (res.User == nil || res.User.ID == p.UserID)
+	case ReadMetrics:
+		return p.isAdmin() || (p != nil && p.Kind == KindMetrics)
 	case ReadRunners:
 		return true
 	case RunJobs:

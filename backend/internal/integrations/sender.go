@@ -9,17 +9,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // SenderConfig tunes the status sender; zero values take the defaults.
 type SenderConfig struct {
-	Poll       time.Duration // how often to look for due statuses (500 ms); a delivery on this server wakes it at once
-	Lease      time.Duration // how long a claimed row is ours (1 min); above any call's time limit
-	BackoffMin time.Duration // first retry delay (2 s), doubled per failure
-	BackoffMax time.Duration // longest retry delay (5 min): a forge down for hours is still retried
-	Batch      int           // rows per claim (20)
-	Workers    int           // rows sent at once (4)
+	Poll       time.Duration    // how often to look for due statuses (500 ms); a delivery on this server wakes it at once
+	Lease      time.Duration    // how long a claimed row is ours (1 min); above any call's time limit
+	BackoffMin time.Duration    // first retry delay (2 s), doubled per failure
+	BackoffMax time.Duration    // longest retry delay (5 min): a forge down for hours is still retried
+	Batch      int              // rows per claim (20)
+	Workers    int              // rows sent at once (4)
+	Metrics    *metrics.Metrics // counts failed deliveries; nil: none
 }
 
 // Sender delivers the status outbox to the forges. Any number of senders, in
@@ -123,6 +125,7 @@ func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
 		if delay > s.cfg.BackoffMax || delay <= 0 {
 			delay = s.cfg.BackoffMax
 		}
+		s.cfg.Metrics.OutboxFailed("status")
 		s.log.Warn("status outbox: delivery failed", "integration", row.IntegrationID, "sha", row.SHA, "err", msg, "retry_in", delay)
 		if err := s.svc.Store.StatusFailed(ctx, row.ID, time.Now().Add(delay), msg, sent); err != nil {
 			s.log.Warn("status outbox: record failure", "err", err)
@@ -208,6 +211,7 @@ func (s *Sender) backoff(attempts int) time.Duration {
 func (s *Sender) notify(ctx context.Context, row *store.NotificationToSend) {
 	fail := func(msg string) {
 		delay := s.backoff(row.Attempts)
+		s.cfg.Metrics.OutboxFailed("notify")
 		s.log.Warn("notify outbox: delivery failed", "rule", row.Rule.ID, "entity", row.EntityID, "err", msg, "retry_in", delay)
 		if err := s.svc.Store.NotificationFailed(ctx, row.ID, time.Now().Add(delay), msg); err != nil {
 			s.log.Warn("notify outbox: record failure", "err", err)

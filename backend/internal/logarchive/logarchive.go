@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -37,6 +38,8 @@ type Archiver struct {
 	Logger *slog.Logger
 	// StepFunc is passed on to store.LogArchive (tests).
 	StepFunc func(step string) error
+	// Metrics counts the bytes archived; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Report is what a pass moved.
@@ -85,6 +88,7 @@ func (a *Archiver) archive(ctx context.Context) (Report, error) {
 			rep.Logs += res.Logs
 			rep.Bytes += res.Bytes
 			rep.Object += res.Object
+			a.Metrics.AddArchivedBytes(res.Bytes)
 		}
 		if err != nil || res.Logs < batch {
 			return rep, err

@@ -18,6 +18,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/blob"
 	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/logarchive"
+	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/retention"
 	"github.com/aura-ci/aura/backend/internal/s3test"
 	"github.com/aura-ci/aura/backend/internal/seal"
@@ -303,10 +304,21 @@ func testReadsSame(t *testing.T, open storeFunc) {
 	t.Parallel()
 	b := setup(t, open)
 	snaps := b.someLogs(t)
-	rep, err := archiver(b.st).Archive(t.Context())
+	a := archiver(b.st)
+	a.Metrics = metrics.New(nil, nil)
+	rep, err := a.Archive(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 4, rep.Logs)
 	require.Less(t, rep.Object, rep.Bytes, "compressed")
+	fams, err := a.Metrics.Registry.Gather()
+	require.NoError(t, err)
+	archived := -1.0
+	for _, f := range fams {
+		if f.GetName() == "aura_log_archived_bytes_total" {
+			archived = f.Metric[0].Counter.GetValue()
+		}
+	}
+	require.Equal(t, float64(rep.Bytes), archived, "/metrics counts the bytes moved")
 	chunks, archives := b.counts(t)
 	require.Zero(t, chunks)
 	require.Equal(t, 4, archives)

@@ -28,6 +28,8 @@ type ClaimedJob struct {
 	Tag            string            `db:"tag"`
 	TimeoutSeconds int               `db:"timeout_seconds"`
 	Priority       int               `db:"priority"`
+	// QueuedFor is how long the job waited queued before this claim, in seconds.
+	QueuedFor float64 `db:"queued_for"`
 }
 
 // JobClaimParams asks for up to Limit queued jobs with Tag.
@@ -76,7 +78,8 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			FROM picked, projects p, entities e
 			WHERE j.id = picked.id AND p.id = j.project_id AND e.id = j.entity_id
 			RETURNING j.id, j.attempt, j.claims AS claim, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
-				j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority
+				j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority,
+				extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for
 		), notified AS (
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 			FROM claimed

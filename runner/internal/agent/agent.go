@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ import (
 	"github.com/aura-ci/aura/runner/internal/job"
 	"github.com/aura-ci/aura/runner/internal/logstream"
 	"github.com/aura-ci/aura/runner/internal/mask"
+	"github.com/aura-ci/aura/runner/internal/metrics"
 )
 
 // WaitSeconds is how long a claim waits on the server for work.
@@ -77,6 +79,9 @@ type Agent struct {
 	freed   chan struct{} // a slot was freed
 	started chan struct{} // a job started: the cancel poll must cover it
 	running sync.WaitGroup
+
+	// metrics are the runner's own (--metrics-addr).
+	metrics *metrics.Metrics
 }
 
 type taskKey struct {
@@ -103,7 +108,7 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		return nil, err
 	}
 	jobCtx, killAll := context.WithCancel(context.Background())
-	return &Agent{
+	a := &Agent{
 		cfg:          cfg,
 		version:      version,
 		instance:     instanceName(),
@@ -120,7 +125,34 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		tasks:        map[taskKey]*task{},
 		freed:        make(chan struct{}, 1),
 		started:      make(chan struct{}, 1),
-	}, nil
+	}
+	a.metrics = metrics.New(a.runningJobs)
+	return a, nil
+}
+
+// runningJobs is how many jobs run now.
+func (a *Agent) runningJobs() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.tasks)
+}
+
+// serveMetrics serves the runner's metrics at http://addr/metrics until ctx ends.
+func (a *Agent) serveMetrics(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.log.Printf("metrics are served at http://%s/metrics", ln.Addr())
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	return nil
 }
 
 // jobBaseEnv is the runner's environment without the runner's own secrets, which
@@ -146,6 +178,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	if a.cfg.MetricsAddr != "" {
+		metricsCtx, stopMetrics := context.WithCancel(context.Background())
+		defer stopMetrics()
+		if err := a.serveMetrics(metricsCtx, a.cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	if err := job.AdoptOrphans(); err != nil {
 		a.log.Printf("cannot become the subreaper of the jobs' processes (%v): detached ones are still found by their mark", err)
 	}
@@ -358,6 +397,7 @@ func (a *Agent) claimLoop(ctx context.Context) {
 				a.log.Printf("cannot claim jobs: %v%s; retrying in %s", err, hint, delay.Round(time.Millisecond))
 				lastErr, lastLogged = msg, time.Now()
 			}
+			a.metrics.Retry("claim")
 			backoff.Sleep(ctx, delay)
 			continue
 		}
@@ -579,6 +619,7 @@ func (t *task) run() {
 	a := t.agent
 	j := t.job
 	a.log.Printf("claimed job %d (%s/%s/%s %s) attempt %d", j.Id, j.Project, j.EntityKey, j.EntityVal, j.Name, j.Attempt)
+	a.metrics.JobStarted()
 
 	ctx := a.jobCtx
 	hbCtx, stopHeartbeats := context.WithCancel(ctx)
@@ -586,6 +627,7 @@ func (t *task) run() {
 
 	stream := logstream.New(a.client, j.Id, j.Attempt, logstream.Options{
 		RetryMin: a.retryMin, RetryMax: a.retryMax, LogFunc: a.log.Printf,
+		Acked: a.metrics.Uploaded, Retried: func() { a.metrics.Retry("log") },
 	})
 	t.mu.Lock()
 	t.stream = stream
@@ -703,6 +745,7 @@ func (t *task) heartbeats(ctx context.Context) {
 			return
 		default:
 			wait = bo.Next()
+			a.metrics.Retry("heartbeat")
 			if failingSince.IsZero() {
 				failingSince = time.Now()
 				t.logf("heartbeat failed (%v); retrying", err)
@@ -756,6 +799,7 @@ func (t *task) complete(ctx context.Context, exitCode int, logResult logstream.R
 			if f := bo.Failures(); f == 1 || f%10 == 0 {
 				t.logf("cannot report its end yet (%v); retrying, exit code %d kept", err, exitCode)
 			}
+			a.metrics.Retry("complete")
 			backoff.Sleep(ctx, d)
 		default:
 			return nil, err

@@ -314,6 +314,12 @@ type testBundle struct {
 // the runner makes its first call.
 func setup(t *testing.T, concurrency int, prepare ...func(*peer)) *testBundle {
 	t.Helper()
+	return setupConfig(t, concurrency, nil, prepare...)
+}
+
+// setupConfig is setup with more settings: configure changes the config.
+func setupConfig(t *testing.T, concurrency int, configure func(*config.Config), prepare ...func(*peer)) *testBundle {
+	t.Helper()
 	p := newPeer()
 	for _, f := range prepare {
 		f(p)
@@ -322,10 +328,14 @@ func setup(t *testing.T, concurrency int, prepare ...func(*peer)) *testBundle {
 	t.Cleanup(srv.Close)
 
 	out := &lines{}
-	a, err := New(config.Config{
+	cfg := config.Config{
 		Server: srv.URL, Token: "AURA_RUNNERKEY_test-x", Tags: []string{"native,linux", "docker"},
 		Concurrency: concurrency, WorkDir: t.TempDir(), Shell: "sh", Grace: time.Second, ShutdownGrace: time.Second,
-	}, "test", log.New(out, "", 0))
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	a, err := New(cfg, "test", log.New(out, "", 0))
 	require.NoError(t, err)
 	a.retryMin, a.retryMax, a.refusedDelay = 5*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 

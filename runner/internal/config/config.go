@@ -32,6 +32,8 @@ type Config struct {
 	Shell         string
 	Grace         time.Duration
 	ShutdownGrace time.Duration
+	// MetricsAddr, when set, serves the runner's metrics at http://ADDR/metrics.
+	MetricsAddr string
 
 	// File is the config file that was read, if any.
 	File string
@@ -74,6 +76,9 @@ var settings = []setting{
 	{name: "shutdown-grace", env: "AURA_SHUTDOWN_GRACE",
 		usage:   "on SIGTERM or SIGINT, `time` running jobs have to finish before they are stopped (default 30s)",
 		setFunc: func(c *Config, v []string) error { return parseDuration(v[0], &c.ShutdownGrace) }},
+	{name: "metrics-addr", env: "AURA_METRICS_ADDR",
+		usage:   "`address` serving the runner's Prometheus metrics at /metrics, e.g. 127.0.0.1:9421 (default: none)",
+		setFunc: func(c *Config, v []string) error { c.MetricsAddr = v[0]; return nil }},
 }
 
 // parseDuration reads "10s", "1m30s", or a plain number of seconds.

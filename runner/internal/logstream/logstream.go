@@ -57,6 +57,10 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// LogFunc, when set, is told about failing and resumed uploads.
 	LogFunc func(format string, args ...any)
+	// Acked, when set, is told how many more bytes the server acknowledged;
+	// Retried, when set, of each failed upload that is tried again.
+	Acked   func(n int64)
+	Retried func()
 }
 
 // Defaults of Options.
@@ -308,6 +312,9 @@ func (s *Stream) upload(ctx context.Context) {
 			apiclient.HasStatus(err, http.StatusUnauthorized),
 			apiclient.HasStatus(err, http.StatusForbidden):
 			s.unsend()
+			if s.opts.Retried != nil {
+				s.opts.Retried()
+			}
 			d := bo.Next()
 			if s.failingFrom.IsZero() {
 				s.failingFrom = time.Now()
@@ -411,6 +418,9 @@ func (s *Stream) drop(end int64) {
 	s.head = (s.head + k) % len(s.ring)
 	s.n -= k
 	s.acked = end
+	if s.opts.Acked != nil {
+		s.opts.Acked(int64(k))
+	}
 	if s.n == 0 {
 		s.head = 0
 	}
