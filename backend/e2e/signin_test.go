@@ -87,6 +87,57 @@ func TestSignInThroughProvider(t *testing.T) {
 	require.Equal(t, first, me.User.ID)
 	require.Equal(t, "alice", me.Name)
 
+	// bob, a local user, links his account at the provider: from then on
+	// signing in there signs him in as bob, not as a new user.
+	op.AddUser(oidctest.User{Subject: "u-2", Login: "robert", Name: "Robert", Email: "bob@example.com"})
+	req, err := http.NewRequest("POST", s.url+"/api/v1/users", strings.NewReader(`{"name":"bob","displayName":"Bob","email":"bob@example.com","password":"correct horse battery"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	bobJar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	bob := &http.Client{Jar: bobJar}
+	resp, err = bob.Post(s.url+"/api/v1/session", "application/json", strings.NewReader(`{"user":"bob","password":"correct horse battery"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	providerLogin := func(c *http.Client, path, user string) *http.Response {
+		t.Helper()
+		resp, err := c.Get(s.url + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		resp, err = c.PostForm(op.Issuer+"/login", url.Values{"id": {resp.Request.URL.Query().Get("authRequestID")}, "user": {user}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp = providerLogin(bob, "/auth/corp/login?link=1", "robert")
+	require.Equal(t, "/", resp.Request.URL.Path, resp.Request.URL.String())
+	require.Contains(t, s.out.String(), "sign-in account linked")
+	// A new browser signs in through the provider as bob.
+	freshJar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	fresh := &http.Client{Jar: freshJar}
+	resp = providerLogin(fresh, "/auth/corp/login", "robert")
+	require.Equal(t, "/", resp.Request.URL.Path, resp.Request.URL.String())
+	resp, err = fresh.Get(s.url + "/api/v1/me")
+	require.NoError(t, err)
+	var bobMe struct{ Kind, Name string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&bobMe))
+	resp.Body.Close()
+	require.Equal(t, "user", bobMe.Kind)
+	require.Equal(t, "bob", bobMe.Name)
+	// Linking without being signed in is refused, with the reason.
+	anonJar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	resp = providerLogin(&http.Client{Jar: anonJar}, "/auth/corp/login?link=1", "alice")
+	require.Equal(t, "/signin", resp.Request.URL.Path)
+	require.Contains(t, resp.Request.URL.Query().Get("error"), "sign in first")
+
 	// A provider that is not configured.
 	resp, err = browser.Get(s.url + "/auth/other/login")
 	require.NoError(t, err)
