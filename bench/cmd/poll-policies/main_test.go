@@ -161,3 +161,26 @@ func TestPollPoliciesFlags(t *testing.T) {
 		t.Errorf("--quick: %+v %v", o, err)
 	}
 }
+
+func TestPolicySleeps(t *testing.T) {
+	sleeps := map[string]func(int) time.Duration{}
+	for _, p := range policies {
+		sleeps[p.key] = p.sleep
+	}
+	for idle, want := range map[int]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 5: 32 * time.Second, 6: time.Minute, 50: time.Minute} {
+		if got := sleeps["act_runner"](idle); got != want {
+			t.Errorf("act_runner after %d empty claims sleeps %s, want %s", idle, got, want)
+		}
+	}
+	for range 100 {
+		if got := sleeps["buildkite"](1); got < 10*time.Second || got >= 11*time.Second {
+			t.Errorf("buildkite sleeps %s", got)
+		}
+	}
+	if got := sleeps["gitlab"](7); got != 3*time.Second {
+		t.Errorf("gitlab sleeps %s", got)
+	}
+	if got := sleeps["aura_longpoll"](1); got != 0 {
+		t.Errorf("aura long poll sleeps %s", got)
+	}
+}
