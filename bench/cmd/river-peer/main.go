@@ -244,10 +244,13 @@ func (w *chainWorker) Work(ctx context.Context, job *river.Job[chainArgs]) error
 			return err
 		}
 	}
+	// Finished as the commit is sent, as Aura's ended_at is its complete's
+	// transaction time: the next job may start before Commit returns here.
+	finished := time.Now()
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	w.link <- chainLink{seq: job.Args.Seq, started: started, finished: time.Now()}
+	w.link <- chainLink{seq: job.Args.Seq, started: started, finished: finished}
 	return nil
 }
 
@@ -313,24 +316,26 @@ func dispatch(ctx context.Context, pool *pgxpool.Pool, o options) ([]report.Figu
 	if _, err := client.Insert(ctx, chainArgs{Seq: 0, Left: o.jobs}, nil); err != nil {
 		return nil, err
 	}
-	var chain []time.Duration
-	var prev chainLink
-	for i := 0; i <= o.jobs; i++ {
+	// Links report in any order: job i+1 may report before job i's worker,
+	// which committed it, gets to.
+	got := make([]*chainLink, o.jobs+1)
+	for range o.jobs + 1 {
 		var l chainLink
 		select {
 		case l = <-links:
 		case <-time.After(waitTimeout):
-			return nil, fmt.Errorf("chain link %d never ran", i)
+			return nil, errors.New("the chain stopped")
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if l.seq != i {
-			return nil, fmt.Errorf("chain link %d ran while waiting for %d", l.seq, i)
+		if l.seq < 0 || l.seq > o.jobs || got[l.seq] != nil {
+			return nil, fmt.Errorf("chain link %d ran twice", l.seq)
 		}
-		if i > 0 {
-			chain = append(chain, l.started.Sub(prev.finished))
-		}
-		prev = l
+		got[l.seq] = &l
+	}
+	var chain []time.Duration
+	for i := 1; i <= o.jobs; i++ {
+		chain = append(chain, got[i].started.Sub(got[i-1].finished))
 	}
 
 	tag := "River (" + o.settings + " settings, in-process, no HTTP)"
