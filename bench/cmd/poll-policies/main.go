@@ -269,10 +269,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := a.call(ctx, "POST", "/api/v1/projects/"+id+"/tokens", o.admin, map[string]any{"name": "bench"}, &projectToken, 201); err != nil {
 		return err
 	}
+	// The simulated runners are deleted at the end, so they do not stay
+	// registered beside the suite's next figures.
+	var runnerIDs []int64
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		for _, rid := range runnerIDs {
+			if err := a.call(ctx, "DELETE", fmt.Sprintf("/api/v1/runners/%d", rid), o.admin, nil, nil, 204); err != nil {
+				fmt.Fprintln(stderr, "poll-policies: delete runner:", err)
+			}
+		}
+	}()
 	newRunner := func(name string, p policy) (*simRunner, error) {
 		tag := id + "-" + name
-		var r struct{ Token string }
+		var r struct {
+			ID    int64
+			Token string
+		}
 		err := a.call(ctx, "POST", "/api/v1/runners", o.admin, map[string]any{"name": tag, "tags": []string{tag}, "projects": []string{id}}, &r, 201)
+		if err == nil {
+			runnerIDs = append(runnerIDs, r.ID)
+		}
 		return &simRunner{api: a, token: r.Token, tag: tag, policy: p}, err
 	}
 	var runs []*policyRun

@@ -144,6 +144,11 @@ func TestPollPolicies(t *testing.T) {
 	if total != 8 || succeeded != 8 {
 		t.Errorf("%d jobs, %d succeeded; want 8 and 8", total, succeeded)
 	}
+	var runners int
+	testdb.QueryRow(t, db, `SELECT count(*) FROM runners`, &runners)
+	if runners != 0 {
+		t.Errorf("%d simulated runners left registered", runners)
+	}
 }
 
 func TestPollPoliciesFlags(t *testing.T) {
