@@ -9,7 +9,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // ClaimedJob is a job handed to a runner, with everything it needs to run it.
@@ -30,6 +33,8 @@ type ClaimedJob struct {
 	Priority       int               `db:"priority"`
 	// QueuedFor is how long the job waited queued before this claim, in seconds.
 	QueuedFor float64 `db:"queued_for"`
+	// TraceParent is the job's job.queued span, when traces are exported (tracing, issue 18).
+	TraceParent *string `db:"trace_parent"`
 }
 
 // JobClaimParams asks for up to Limit queued jobs with Tag.
@@ -79,7 +84,8 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			WHERE j.id = picked.id AND p.id = j.project_id AND e.id = j.entity_id
 			RETURNING j.id, j.attempt, j.claims AS claim, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
 				j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority,
-				extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for
+				extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for,
+				j.trace_parent
 		), notified AS (
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 			FROM claimed
@@ -89,6 +95,7 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 	if polled.IsZero() {
 		polled = time.Now()
 	}
+	start := time.Now()
 	rows, _ := s.pool.Query(ctx, q, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled)
 	jobs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
 	if err != nil {
@@ -99,6 +106,10 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			return nil, err
 		}
 		j.SecretSealed = nil
+		// Tracing (issue 18): the hand-out, in the job's trace, linked to the claim request.
+		tracing.Phase(ctx, "job.claimed", j.TraceParent, start, time.Now(),
+			tracing.Job{ID: j.ID, Project: j.Project, Attempt: j.Attempt, Status: StatusRunning},
+			tracing.AttrRunner.Int64(p.RunnerID), tracing.AttrTag.String(j.Tag), tracing.AttrWait.Float64(j.QueuedFor))
 	}
 	return jobs, nil
 }
@@ -216,6 +227,7 @@ type heldJob struct {
 	EndedRecently   bool
 	ExitCode        *int
 	StopStatus      string
+	TraceParent     *string // tracing (issue 18)
 }
 
 // lockJob locks the job row and checks that h's attempt is the job's current one
@@ -226,12 +238,12 @@ func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 		SELECT status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
 			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
 			cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
-			stop_status
+			stop_status, trace_parent
 		FROM jobs WHERE id = $1 FOR UPDATE`
 	var j heldJob
 	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
 		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
-		&j.EndedRecently, &j.ExitCode, &j.StopStatus)
+		&j.EndedRecently, &j.ExitCode, &j.StopStatus, &j.TraceParent)
 	if err != nil {
 		return nil, interpret(err, "lock job")
 	}
@@ -292,6 +304,7 @@ type JobCompleteParams struct {
 // checksum the runner sent are compared with what was stored; a mismatch is
 // recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
+	var ended *heldJob // tracing (issue 18): set when this call ended the attempt
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
@@ -340,12 +353,42 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 		if err := s.jobEnded(ctx, tx, &n, p.JobID, status); err != nil {
 			return err
 		}
+		ended = j
 		return n.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.JobGet(ctx, p.JobID)
+	job, err := s.JobGet(ctx, p.JobID)
+	if err == nil && ended != nil {
+		traceEnded(ctx, job, ended.TraceParent)
+	}
+	return job, err
+}
+
+// traceEnded records the end of job's attempt in its trace (tracing, issue
+// 18): job.running from its start to its end, then job.finished with its
+// result. The database's times give the run's length; the server's clock
+// places it, like the other spans.
+func traceEnded(ctx context.Context, job *Job, traceParent *string) {
+	if !tracing.Enabled() {
+		return
+	}
+	now := time.Now()
+	start := now
+	if job.StartedAt != nil && job.EndedAt != nil {
+		start = now.Add(-job.EndedAt.Sub(*job.StartedAt))
+	}
+	tj := tracing.Job{ID: job.ID, Project: job.Project, Attempt: job.Attempt, Status: job.Status}
+	var attrs []attribute.KeyValue
+	if job.RunnerID != nil {
+		attrs = append(attrs, tracing.AttrRunner.Int64(*job.RunnerID))
+	}
+	tracing.Phase(ctx, "job.running", traceParent, start, now, tj, attrs...)
+	if job.ExitCode != nil {
+		attrs = append(attrs, tracing.AttrExit.Int(*job.ExitCode))
+	}
+	tracing.Phase(ctx, "job.finished", traceParent, now, time.Now(), tj, attrs...)
 }
 
 // logDigest finishes a stored SHA-256 state into its hex digest.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // Job statuses, as in DESIGN.md's life cycle.
@@ -264,6 +266,10 @@ type precedingRow struct {
 }
 
 func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
+	// Tracing (issue 18): a job.queued span per job, whose context the job
+	// keeps (trace_parent) so its later phases join the submitter's trace.
+	// Nil, and free, when tracing is off.
+	queued := tracing.StartQueued(ctx, len(params))
 	var external []int64
 	for _, p := range params {
 		// A preceding job named twice is one edge, counted once.
@@ -390,6 +396,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			JobSpec: p.JobSpec.withDefaults(), ID: ids[i], ProjectID: p.ProjectID, EntityID: entityIDs[i],
 			ParentJobID: p.ParentJobID, SecretSealed: secret, SecretNames: sortedKeys(p.SecretEnv),
 			Status: d.Status, Reason: d.Reason, PendingPreceding: d.Pending, CreatedAt: now,
+			TraceParent: queued.Parent(i), // tracing (issue 18)
 		}
 		if p.SubmittedBy != nil {
 			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
@@ -451,6 +458,8 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		slices.Sort(j.PrecedingJobs)
 		j.PrecedingJobs = slices.Compact(j.PrecedingJobs)
 		jobs[i] = j
+		queued.End(i, tracing.Job{ID: j.ID, Project: j.Project, Attempt: 1, Status: j.Status}, // tracing (issue 18)
+			tracing.AttrName.String(j.Name), tracing.AttrTag.String(j.Tag))
 	}
 	return jobs, nil
 }
