@@ -154,7 +154,7 @@ func TestTracesFollowAJob(t *testing.T) {
 	t.Parallel()
 	rec := newOTLPReceiver(t)
 	s := startServer(t, "--otlp-endpoint", rec.URL)
-	s.project("proj")
+	tok := s.project("proj")
 	push := genericHook(t, s, "proj", "echo traced")
 	startRunner(t, s, "r1", "--tag", "linux")
 	s.waitCheckedIn(t, 1)
@@ -169,6 +169,22 @@ func TestTracesFollowAJob(t *testing.T) {
 	require.NotNil(t, stored, "the job keeps its trace context")
 	require.Contains(t, *stored, traceID)
 
+	// A job submitted over the API and cancelled before any runner took it.
+	const trace2 = "0af7651916cd43dd8448eb211c80319c"
+	body := strings.NewReader(`{"entityKey":"commit","entityVal":"abc","name":"stuck","cmd":"true","tag":"nobody-serves-this"}`)
+	req, err := http.NewRequest("POST", s.url+"/api/v1/jobs", body)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Traceparent", "00-"+trace2+"-b7ad6b7169203331-01")
+	resp, err := httpClient.Do(req)
+	require.NoError(t, err)
+	var stuck job
+	require.NoError(t, jsonDecode(resp, &stuck))
+	resp.Body.Close()
+	require.Equal(t, 201, resp.StatusCode)
+	s.call("POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", stuck.ID), s.admin, nil, nil, 200)
+
 	// Spans are sent in batches every few seconds; the graceful stop sends the rest.
 	s.stop()
 	_, spans := rec.received()
@@ -181,6 +197,9 @@ func TestTracesFollowAJob(t *testing.T) {
 		require.Equal(t, "aura", sp.service)
 		names[sp.Name] = true
 		require.NotContains(t, sp.Name, fmt.Sprintf("/%d", id), "a span named by a raw path")
+		if sp.Kind == tracepb.Span_SPAN_KIND_SERVER {
+			require.NotContains(t, spanAttr(sp.Span, "url.path").GetStringValue(), fmt.Sprintf("/%d", id), "a raw path kept")
+		}
 		if sp.Name == "POST /api/v1/hooks/{integration}" {
 			hook = sp.Span
 		}
@@ -195,7 +214,10 @@ func TestTracesFollowAJob(t *testing.T) {
 	require.Equal(t, traceID, hex.EncodeToString(hook.TraceId), "the delivery continues the caller's trace")
 	require.Equal(t, callerSpan, hex.EncodeToString(hook.ParentSpanId))
 	require.Equal(t, tracepb.Span_SPAN_KIND_SERVER, hook.Kind)
+	require.Equal(t, "POST", spanAttr(hook, "http.request.method").GetStringValue())
+	require.EqualValues(t, 200, spanAttr(hook, "http.response.status_code").GetIntValue())
 	require.Equal(t, "/api/v1/hooks/{integration}", spanAttr(hook, "http.route").GetStringValue())
+	require.Equal(t, "/api/v1/hooks/{integration}", spanAttr(hook, "url.path").GetStringValue())
 	require.True(t, names["POST /api/v1/runner/claim"], "no claim request span; got %v", names)
 	require.True(t, names["POST /api/v1/jobs/{id}/complete"], "no complete request span; got %v", names)
 
@@ -219,6 +241,26 @@ func TestTracesFollowAJob(t *testing.T) {
 	running := phases["job.running"]
 	require.LessOrEqual(t, claimed.EndTimeUnixNano, running.EndTimeUnixNano)
 	require.Less(t, running.StartTimeUnixNano, running.EndTimeUnixNano)
+
+	// The cancelled job: queued under the submit request, finished as cancelled, in its trace.
+	var submit *tracepb.Span
+	stuckPhases := map[string]*tracepb.Span{}
+	for _, sp := range spans {
+		if sp.Name == "POST /api/v1/jobs" && hex.EncodeToString(sp.TraceId) == trace2 {
+			submit = sp.Span
+		}
+		if v := spanAttr(sp.Span, "aura.job.id"); v != nil && v.GetIntValue() == stuck.ID {
+			stuckPhases[sp.Name] = sp.Span
+		}
+	}
+	require.NotNil(t, submit, "no span of the submit in its caller's trace")
+	require.True(t, names["POST /api/v1/jobs/{id}/cancel"], "no cancel request span; got %v", names)
+	require.Equal(t, submit.SpanId, stuckPhases["job.queued"].ParentSpanId)
+	fin := stuckPhases["job.finished"]
+	require.NotNil(t, fin, "no job.finished for the cancelled job")
+	require.Equal(t, trace2, hex.EncodeToString(fin.TraceId))
+	require.Equal(t, "cancelled", spanAttr(fin, "aura.job.status").GetStringValue())
+	require.Nil(t, stuckPhases["job.claimed"])
 }
 
 // TestTracesOffSendNothing: without an OTLP endpoint no span goes anywhere and

@@ -9,8 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"go.opentelemetry.io/otel/attribute"
-
 	"github.com/aura-ci/aura/backend/internal/event"
 	"github.com/aura-ci/aura/backend/internal/tracing"
 )
@@ -366,31 +364,6 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 	return job, err
 }
 
-// traceEnded records the end of job's attempt in its trace (tracing, issue
-// 18): job.running from its start to its end, then job.finished with its
-// result. The database's times give the run's length; the server's clock
-// places it, like the other spans.
-func traceEnded(ctx context.Context, job *Job, traceParent *string) {
-	if !tracing.Enabled() {
-		return
-	}
-	now := time.Now()
-	start := now
-	if job.StartedAt != nil && job.EndedAt != nil {
-		start = now.Add(-job.EndedAt.Sub(*job.StartedAt))
-	}
-	tj := tracing.Job{ID: job.ID, Project: job.Project, Attempt: job.Attempt, Status: job.Status}
-	var attrs []attribute.KeyValue
-	if job.RunnerID != nil {
-		attrs = append(attrs, tracing.AttrRunner.Int64(*job.RunnerID))
-	}
-	tracing.Phase(ctx, "job.running", traceParent, start, now, tj, attrs...)
-	if job.ExitCode != nil {
-		attrs = append(attrs, tracing.AttrExit.Int(*job.ExitCode))
-	}
-	tracing.Phase(ctx, "job.finished", traceParent, now, time.Now(), tj, attrs...)
-}
-
 // logDigest finishes a stored SHA-256 state into its hex digest.
 func logDigest(state []byte) string {
 	h := sha256.New()
@@ -414,7 +387,9 @@ const MaxHandouts = 5
 // It returns how many jobs it changed.
 func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, error) {
 	changed := 0
+	var finished []changedJob // tracing (issue 18): attempts this reap ended
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		finished = finished[:0]
 		var n notes
 		const qRunnersLost = `
 			UPDATE runners r SET lost_at = now()
@@ -471,6 +446,9 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 		}
 		for _, c := range retried {
 			n.event(c.event(StatusLost, c.Attempt-1))
+			lostAttempt := c
+			lostAttempt.Status, lostAttempt.Attempt = StatusLost, c.Attempt-1
+			finished = append(finished, lostAttempt)
 		}
 		n.merge(&lost)
 		const qEnd = `
@@ -499,8 +477,12 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 			}
 		}
 		changed = len(failed) + len(unacked) + len(retried) + len(ends)
+		finished = append(append(finished, failed...), ends...)
 		return n.flush(ctx, tx)
 	})
+	if err == nil {
+		s.traceFinished(ctx, finished)
+	}
 	return changed, err
 }
 

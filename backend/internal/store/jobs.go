@@ -650,6 +650,7 @@ func (s *keyedSet) fillMissing(ctx context.Context, tx pgx.Tx, kind string) erro
 // A running job's runner learns it on its next heartbeat.
 // by is who cancels it (nil: not recorded).
 func (s *Store) JobCancel(ctx context.Context, id int64, reason string, by *Actor) (*Job, error) {
+	var finished []changedJob // tracing (issue 18): the job, when cancelled at once
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
 		// A job that is not running yet is cancelled at once. A running one is asked
@@ -686,12 +687,14 @@ func (s *Store) JobCancel(ctx context.Context, id int64, reason string, by *Acto
 			if err := s.jobEnded(ctx, tx, &n, id, StatusCancelled); err != nil {
 				return err
 			}
+			finished = changed[:1]
 		}
 		return n.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.traceFinished(ctx, finished)
 	return s.JobGet(ctx, id)
 }
 

@@ -151,7 +151,14 @@ func Handler(h http.Handler) http.Handler {
 	if !Enabled() {
 		return h
 	}
-	traced := otelhttp.NewHandler(h, "aura",
+	// The raw path may carry a secret (an invitation's token in
+	// /api/v1/invitations/{token}), so url.path holds the route template
+	// only, set by Route; like the request log, spans never keep the path.
+	redacted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		trace.SpanFromContext(r.Context()).SetAttributes(semconv.URLPath(""))
+		h.ServeHTTP(w, r)
+	})
+	traced := otelhttp.NewHandler(redacted, "aura",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 			if rt, ok := r.Context().Value(routeKey{}).(*route); ok && rt.name != "" {
 				return rt.name
@@ -166,7 +173,8 @@ func Handler(h http.Handler) http.Handler {
 
 // Route names the request's span after its route template ("GET
 // /api/v1/jobs/{id}"), never its path, so ids in paths do not make a span name
-// each. The router calls it once it has matched the route.
+// each, and sets http.route and url.path to the template. The router calls it
+// once it has matched the route.
 func Route(r *http.Request, template string) {
 	if !Enabled() {
 		return
@@ -180,7 +188,7 @@ func Route(r *http.Request, template string) {
 		rt.name = name
 	}
 	span.SetName(name)
-	span.SetAttributes(semconv.HTTPRoute(template))
+	span.SetAttributes(semconv.HTTPRoute(template), semconv.URLPath(template))
 }
 
 // TraceParent is the W3C traceparent of ctx's span, what a job keeps
