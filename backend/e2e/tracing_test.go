@@ -136,6 +136,15 @@ func genericHook(t testing.TB, s *server, proj, cmd string) func(sha string, hea
 	}
 }
 
+// jobIDByName is the id of the job named name.
+func (s *server) jobIDByName(t testing.TB, name string) int64 {
+	var id int64
+	require.Eventually(t, func() bool {
+		return dbQueryRow(t, s.dbURL, fmt.Sprintf(`SELECT coalesce(max(id), 0) FROM jobs WHERE name = '%s'`, name), &id) == nil && id > 0
+	}, 20*time.Second, 10*time.Millisecond, "no job %s", name)
+	return id
+}
+
 // lastJobID is the newest job's id.
 func (s *server) lastJobID(t testing.TB) int64 {
 	var id int64
@@ -148,22 +157,25 @@ func (s *server) lastJobID(t testing.TB) int64 {
 // TestTracesFollowAJob: with --otlp-endpoint, a job delivered by a webhook
 // that carries a W3C traceparent can be followed in one trace: the delivery's
 // request span (a child of the caller's span), then job.queued, job.claimed,
-// job.running and job.finished, all naming the job; the graceful stop sends
-// what was not sent yet. Request spans are named by route template.
+// job.running and job.finished, all naming the job; the job a job submits with
+// its token joins that trace; the graceful stop sends what was not sent yet.
+// Request spans are named by route template.
 func TestTracesFollowAJob(t *testing.T) {
 	t.Parallel()
 	rec := newOTLPReceiver(t)
 	s := startServer(t, "--otlp-endpoint", rec.URL)
 	tok := s.project("proj")
-	push := genericHook(t, s, "proj", "echo traced")
+	push := genericHook(t, s, "proj", "aura-runner submit --name child --cmd 'echo child' --tag linux")
 	startRunner(t, s, "r1", "--tag", "linux")
 	s.waitCheckedIn(t, 1)
 
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	const callerSpan = "00f067aa0ba902b7"
 	push("1111111111111111111111111111111111111111", http.Header{"Traceparent": {"00-" + traceID + "-" + callerSpan + "-01"}})
-	id := s.lastJobID(t)
+	id := s.jobIDByName(t, "build")
 	s.waitStatus(id, 30*time.Second, "succeeded")
+	child := s.jobIDByName(t, "child")
+	s.waitStatus(child, 30*time.Second, "succeeded")
 	var stored *string
 	require.NoError(t, dbQueryRow(t, s.dbURL, fmt.Sprintf(`SELECT trace_parent FROM jobs WHERE id = %d`, id), &stored))
 	require.NotNil(t, stored, "the job keeps its trace context")
@@ -241,6 +253,22 @@ func TestTracesFollowAJob(t *testing.T) {
 	running := phases["job.running"]
 	require.LessOrEqual(t, claimed.EndTimeUnixNano, running.EndTimeUnixNano)
 	require.Less(t, running.StartTimeUnixNano, running.EndTimeUnixNano)
+
+	// The child job, submitted by the first with its job token, is in the same
+	// trace: its job.queued under its parent's, linked to its submit request.
+	childPhases := map[string]*tracepb.Span{}
+	for _, sp := range spans {
+		if v := spanAttr(sp.Span, "aura.job.id"); v != nil && v.GetIntValue() == child {
+			childPhases[sp.Name] = sp.Span
+		}
+	}
+	for _, name := range []string{"job.queued", "job.claimed", "job.running", "job.finished"} {
+		require.NotNil(t, childPhases[name], "no %s span for the child job", name)
+		require.Equal(t, traceID, hex.EncodeToString(childPhases[name].TraceId), "the child's %s is in the build's trace", name)
+	}
+	require.Equal(t, queued.SpanId, childPhases["job.queued"].ParentSpanId)
+	require.Len(t, childPhases["job.queued"].Links, 1, "linked to the child's submit request")
+	require.Equal(t, "succeeded", spanAttr(childPhases["job.finished"], "aura.job.status").GetStringValue())
 
 	// The cancelled job: queued under the submit request, finished as cancelled, in its trace.
 	var submit *tracepb.Span

@@ -269,7 +269,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	// Tracing (issue 18): a job.queued span per job, whose context the job
 	// keeps (trace_parent) so its later phases join the submitter's trace.
 	// Nil, and free, when tracing is off.
-	queued := tracing.StartQueued(ctx, len(params))
+	queued := tracing.StartQueued(len(params))
 	var external []int64
 	for _, p := range params {
 		// A preceding job named twice is one edge, counted once.
@@ -310,13 +310,16 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			parents[*p.ParentJobID]++
 		}
 	}
-	type parentRow struct{ depth, children int }
+	type parentRow struct {
+		depth, children int
+		traceParent     *string // tracing (issue 18)
+	}
 	parentRows := map[int64]*parentRow{}
 	for id, count := range parents {
 		r := &parentRow{}
 		parentRows[id] = r
-		const q = `UPDATE jobs SET children = children + $2 WHERE id = $1 RETURNING depth, children`
-		batch.Queue(q, id, count).QueryRow(func(row pgx.Row) error { return row.Scan(&r.depth, &r.children) })
+		const q = `UPDATE jobs SET children = children + $2 WHERE id = $1 RETURNING depth, children, trace_parent`
+		batch.Queue(q, id, count).QueryRow(func(row pgx.Row) error { return row.Scan(&r.depth, &r.children, &r.traceParent) })
 	}
 	const qIDs = `SELECT now(), ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, $1))`
 	batch.Queue(qIDs, len(params)).QueryRow(func(row pgx.Row) error { return row.Scan(&now, &ids) })
@@ -396,14 +399,16 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			JobSpec: p.JobSpec.withDefaults(), ID: ids[i], ProjectID: p.ProjectID, EntityID: entityIDs[i],
 			ParentJobID: p.ParentJobID, SecretSealed: secret, SecretNames: sortedKeys(p.SecretEnv),
 			Status: d.Status, Reason: d.Reason, PendingPreceding: d.Pending, CreatedAt: now,
-			TraceParent: queued.Parent(i), // tracing (issue 18)
 		}
 		if p.SubmittedBy != nil {
 			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
 		}
+		var parentTrace *string // tracing (issue 18): a child job joins its parent's trace
 		if p.ParentJobID != nil {
 			r.Depth = parentRows[*p.ParentJobID].depth + 1
+			parentTrace = parentRows[*p.ParentJobID].traceParent
 		}
+		r.TraceParent = queued.Start(ctx, i, parentTrace) // tracing (issue 18)
 		switch d.Status {
 		case StatusQueued:
 			r.QueuedAt = &now

@@ -263,34 +263,38 @@ func Phase(ctx context.Context, name string, traceParent *string, start, end tim
 // Queued is a batch of job.queued spans, one per submitted job, started before
 // the jobs are written so each job can keep its span's context.
 type Queued struct {
+	start time.Time
 	spans []trace.Span
 }
 
-// StartQueued starts n job.queued spans as children of ctx's span; nil when
-// tracing is off (every method of a nil *Queued does nothing).
-func StartQueued(ctx context.Context, n int) *Queued {
+// StartQueued begins a submit of n jobs; nil when tracing is off (every method
+// of a nil *Queued does nothing and returns nil).
+func StartQueued(n int) *Queued {
 	if !Enabled() {
 		return nil
 	}
-	q := &Queued{spans: make([]trace.Span, n)}
-	for i := range q.spans {
-		_, q.spans[i] = tracer.Start(ctx, "job.queued", trace.WithSpanKind(trace.SpanKindInternal))
-	}
-	return q
+	return &Queued{start: time.Now(), spans: make([]trace.Span, n)}
 }
 
-// Parent is the traceparent of the i-th job's span: what the job keeps.
-func (q *Queued) Parent(i int) *string {
+// Start starts the i-th job's span and returns its traceparent, what the job
+// keeps. The span is a child of ctx's span (the submitting request), or, for a
+// job submitted by another job (parentJob: that job's traceparent), a child of
+// the other job's span linked to the request, so a build whose first job
+// submits the rest is one trace.
+func (q *Queued) Start(ctx context.Context, i int, parentJob *string) *string {
 	if q == nil {
 		return nil
 	}
+	pctx, opts := parentContext(ctx, parentJob)
+	opts = append(opts, trace.WithTimestamp(q.start), trace.WithSpanKind(trace.SpanKindInternal))
+	_, q.spans[i] = tracer.Start(pctx, "job.queued", opts...)
 	return TraceParent(trace.ContextWithSpan(context.Background(), q.spans[i]))
 }
 
 // End ends the i-th job's span, naming the job and the status it was given
 // (queued, or waiting for preceding jobs or its earliest start).
 func (q *Queued) End(i int, job Job, attrs ...attribute.KeyValue) {
-	if q == nil {
+	if q == nil || q.spans[i] == nil {
 		return
 	}
 	q.spans[i].SetAttributes(job.attributes()...)

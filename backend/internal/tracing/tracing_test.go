@@ -53,9 +53,9 @@ func TestOffByDefault(t *testing.T) {
 	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	wrapped.ServeHTTP(rec, req)
 
-	q := StartQueued(context.Background(), 3)
+	q := StartQueued(3)
 	require.Nil(t, q)
-	require.Nil(t, q.Parent(0))
+	require.Nil(t, q.Start(context.Background(), 0, nil))
 	q.End(0, Job{ID: 1})
 	Phase(context.Background(), "job.claimed", nil, time.Now(), time.Now(), Job{ID: 1})
 }
@@ -65,8 +65,8 @@ func BenchmarkOff(b *testing.B) {
 	ctx := context.Background()
 	req := httptest.NewRequest("GET", "/api/v1/jobs/1", nil)
 	for b.Loop() {
-		q := StartQueued(ctx, 1)
-		_ = q.Parent(0)
+		q := StartQueued(1)
+		_ = q.Start(ctx, 0, nil)
 		q.End(0, Job{ID: 1})
 		Route(req, "/api/v1/jobs/{id}")
 		Phase(ctx, "job.claimed", nil, time.Time{}, time.Time{}, Job{ID: 1})
