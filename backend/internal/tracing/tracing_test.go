@@ -72,3 +72,32 @@ func BenchmarkOff(b *testing.B) {
 		Phase(ctx, "job.claimed", nil, time.Time{}, time.Time{}, Job{ID: 1})
 	}
 }
+
+// BenchmarkRequest measures a traced request through Handler and Route, off
+// and on (spans exported to a collector on loopback that drops them), and a
+// job phase span.
+func BenchmarkRequest(b *testing.B) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Route(r, "/api/v1/jobs/{id}")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	run := func(b *testing.B) {
+		h := Handler(inner)
+		req := httptest.NewRequest("GET", "/api/v1/jobs/1", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			Phase(req.Context(), "job.claimed", nil, time.Now(), time.Now(), Job{ID: 1, Project: "p", Attempt: 1, Status: "running"})
+		}
+	}
+	b.Run("off", run)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer collector.Close()
+	stop, on, err := Setup(context.Background(), Config{Endpoint: collector.URL})
+	require.NoError(b, err)
+	require.True(b, on)
+	defer func() { require.NoError(b, stop(context.Background())) }()
+	b.Run("on", run)
+}
