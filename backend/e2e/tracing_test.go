@@ -168,11 +168,19 @@ func TestTracesFollowAJob(t *testing.T) {
 	push := genericHook(t, s, "proj", "aura-runner submit --name child --cmd 'echo child' --tag linux")
 	startRunner(t, s, "r1", "--tag", "linux")
 	s.waitCheckedIn(t, 1)
+	// A browser tab: the event websocket works through the traced handler.
+	tab := dialViewer(t, s, "")
+	tab.subscribe(t, "project:proj")
 
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	const callerSpan = "00f067aa0ba902b7"
 	push("1111111111111111111111111111111111111111", http.Header{"Traceparent": {"00-" + traceID + "-" + callerSpan + "-01"}})
 	id := s.jobIDByName(t, "build")
+	for {
+		if m := tab.read(t); m.Type == "job" && m.JobID == id && m.Status == "succeeded" {
+			break
+		}
+	}
 	s.waitStatus(id, 30*time.Second, "succeeded")
 	child := s.jobIDByName(t, "child")
 	s.waitStatus(child, 30*time.Second, "succeeded")
@@ -232,6 +240,7 @@ func TestTracesFollowAJob(t *testing.T) {
 	require.Equal(t, "/api/v1/hooks/{integration}", spanAttr(hook, "url.path").GetStringValue())
 	require.True(t, names["POST /api/v1/runner/claim"], "no claim request span; got %v", names)
 	require.True(t, names["POST /api/v1/jobs/{id}/complete"], "no complete request span; got %v", names)
+	require.True(t, names["GET /api/v1/events"], "no span of the websocket (one for its whole life); got %v", names)
 
 	for _, name := range []string{"job.queued", "job.claimed", "job.running", "job.finished"} {
 		sp := phases[name]
