@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // logRequests logs every request once it is answered: method, route template
@@ -23,13 +25,14 @@ func (h *handler) logRequests(next http.Handler) http.Handler {
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
 		route := "(no route)"
 		if cur := mux.CurrentRoute(r); cur != nil {
 			if tpl, err := cur.GetPathTemplate(); err == nil {
 				route = tpl
+				tracing.Route(r, tpl) // the request's span takes the route's name (issue 18)
 			}
 		}
+		next.ServeHTTP(rec, r)
 		status := rec.status
 		if status == 0 {
 			status = http.StatusOK

@@ -35,6 +35,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/schedule"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/tracing"
 	"github.com/aura-ci/aura/backend/internal/version"
 	"github.com/aura-ci/aura/backend/internal/web"
 )
@@ -123,6 +124,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(handler)
 	slog.SetDefault(logger)
 	logf := func(format string, a ...any) { logger.Info(fmt.Sprintf(format, a...)) }
+
+	// Traces (issue 18): off unless an OTLP endpoint is configured.
+	stopTracing, tracingOn, err := tracing.Setup(ctx, tracing.Config{Endpoint: cfg.OTLPEndpoint,
+		Version: version.String(), LookupEnv: os.LookupEnv})
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, logger)
+	if tracingOn {
+		logger.Info("exporting traces over OTLP/HTTP")
+	}
 
 	// Take the port first: a busy port must not cost a database and an admin
 	// token "shown only this once" that nobody can use.
@@ -255,7 +267,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	router := http.NewServeMux()
 	router.Handle("GET /auth/", signIn)
 	router.Handle("/", api.NewHandler(deps))
-	srv := newHTTPServer(router)
+	srv := newHTTPServer(tracing.Handler(router))
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, router, logger)
 		if err != nil {
@@ -289,6 +301,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pool.Close()
 	logger.Info("stopped: background loops ended, database connections closed")
 	return failure(ctx)
+}
+
+// flushTraces sends the spans not sent yet, within 5 s, and stops tracing.
+func flushTraces(stop func(context.Context) error, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		logger.Warn("traces not all sent", "err", err)
+	}
 }
 
 // shutdownHTTP stops srv: it stops accepting connections, closes the event

@@ -18,6 +18,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/logarchive"
 	"github.com/aura-ci/aura/backend/internal/signin"
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // Config is the server's configuration: every setting is a flag and an environment variable.
@@ -83,6 +84,9 @@ type Config struct {
 	// MetricsAddr, when set, serves GET /metrics on a second address too;
 	// MetricsToken, when set, is a bearer token that reads /metrics only.
 	MetricsAddr, MetricsToken string
+	// OTLPEndpoint, when set, turns traces on: the OTLP/HTTP collector they go
+	// to (tracing.Config); OTEL_EXPORTER_OTLP_ENDPOINT does too.
+	OTLPEndpoint string
 }
 
 // flagEnv names the environment variable behind each flag.
@@ -105,6 +109,7 @@ var flagEnv = map[string]string{
 	"smtp-password": "AURA_SMTP_PASSWORD", "smtp-from": "AURA_SMTP_FROM", "smtp-tls": "AURA_SMTP_TLS",
 	"shutdown-timeout": "AURA_SHUTDOWN_TIMEOUT",
 	"metrics-addr":     "AURA_METRICS_ADDR", "metrics-token": "AURA_METRICS_TOKEN",
+	"otlp-endpoint": "AURA_OTLP_ENDPOINT",
 }
 
 // flags registers the server's flags on fs. Call parse to read them, with the
@@ -158,6 +163,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time a stopping server (SIGTERM, SIGINT) lets requests in flight finish before it cuts them off, e.g. 10s (AURA_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.Mail.TLS, "smtp-tls", "starttls", "SMTP encryption: starttls (required), opportunistic, tls (implicit) or none (AURA_SMTP_TLS)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "second address serving GET /metrics only, e.g. 127.0.0.1:9420; empty: the main address only (AURA_METRICS_ADDR)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector's OTLP/HTTP URL that traces go to, e.g. http://localhost:4318; empty: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set (AURA_OTLP_ENDPOINT)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token that reads /metrics and nothing else; prefer the variable; empty: admins only (AURA_METRICS_TOKEN)")
 }
 
@@ -268,6 +274,11 @@ func (c *Config) validate() error {
 	case "starttls", "opportunistic", "tls", "none":
 	default:
 		errs = append(errs, fmt.Errorf("smtp-tls %q: use starttls, opportunistic, tls or none", c.Mail.TLS))
+	}
+	if c.OTLPEndpoint != "" {
+		if err := tracing.CheckEndpoint(c.OTLPEndpoint); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Mail.Port < 0 || c.Mail.Port > 65535 {
 		errs = append(errs, fmt.Errorf("smtp-port %d: not a port", c.Mail.Port))

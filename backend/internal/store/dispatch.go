@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // ClaimedJob is a job handed to a runner, with everything it needs to run it.
@@ -30,6 +31,8 @@ type ClaimedJob struct {
 	Priority       int               `db:"priority"`
 	// QueuedFor is how long the job waited queued before this claim, in seconds.
 	QueuedFor float64 `db:"queued_for"`
+	// TraceParent is the job's job.queued span, when traces are exported (tracing, issue 18).
+	TraceParent *string `db:"trace_parent"`
 }
 
 // JobClaimParams asks for up to Limit queued jobs with Tag.
@@ -79,7 +82,8 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			WHERE j.id = picked.id AND p.id = j.project_id AND e.id = j.entity_id
 			RETURNING j.id, j.attempt, j.claims AS claim, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
 				j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority,
-				extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for
+				extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for,
+				j.trace_parent
 		), notified AS (
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 			FROM claimed
@@ -89,6 +93,7 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 	if polled.IsZero() {
 		polled = time.Now()
 	}
+	start := time.Now()
 	rows, _ := s.pool.Query(ctx, q, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled)
 	jobs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
 	if err != nil {
@@ -99,6 +104,10 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			return nil, err
 		}
 		j.SecretSealed = nil
+		// Tracing (issue 18): the hand-out, in the job's trace, linked to the claim request.
+		tracing.Phase(ctx, "job.claimed", j.TraceParent, start, time.Now(),
+			tracing.Job{ID: j.ID, Project: j.Project, Attempt: j.Attempt, Status: StatusRunning},
+			tracing.AttrRunner.Int64(p.RunnerID), tracing.AttrTag.String(j.Tag), tracing.AttrWait.Float64(j.QueuedFor))
 	}
 	return jobs, nil
 }
@@ -216,6 +225,7 @@ type heldJob struct {
 	EndedRecently   bool
 	ExitCode        *int
 	StopStatus      string
+	TraceParent     *string // tracing (issue 18)
 }
 
 // lockJob locks the job row and checks that h's attempt is the job's current one
@@ -226,12 +236,12 @@ func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 		SELECT status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
 			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
 			cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
-			stop_status
+			stop_status, trace_parent
 		FROM jobs WHERE id = $1 FOR UPDATE`
 	var j heldJob
 	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
 		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
-		&j.EndedRecently, &j.ExitCode, &j.StopStatus)
+		&j.EndedRecently, &j.ExitCode, &j.StopStatus, &j.TraceParent)
 	if err != nil {
 		return nil, interpret(err, "lock job")
 	}
@@ -292,6 +302,7 @@ type JobCompleteParams struct {
 // checksum the runner sent are compared with what was stored; a mismatch is
 // recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
+	var ended *heldJob // tracing (issue 18): set when this call ended the attempt
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
@@ -340,12 +351,17 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 		if err := s.jobEnded(ctx, tx, &n, p.JobID, status); err != nil {
 			return err
 		}
+		ended = j
 		return n.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.JobGet(ctx, p.JobID)
+	job, err := s.JobGet(ctx, p.JobID)
+	if err == nil && ended != nil {
+		traceEnded(ctx, job, ended.TraceParent)
+	}
+	return job, err
 }
 
 // logDigest finishes a stored SHA-256 state into its hex digest.
@@ -371,7 +387,9 @@ const MaxHandouts = 5
 // It returns how many jobs it changed.
 func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, error) {
 	changed := 0
+	var finished []changedJob // tracing (issue 18): attempts this reap ended
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		finished = finished[:0]
 		var n notes
 		const qRunnersLost = `
 			UPDATE runners r SET lost_at = now()
@@ -428,6 +446,9 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 		}
 		for _, c := range retried {
 			n.event(c.event(StatusLost, c.Attempt-1))
+			lostAttempt := c
+			lostAttempt.Status, lostAttempt.Attempt = StatusLost, c.Attempt-1
+			finished = append(finished, lostAttempt)
 		}
 		n.merge(&lost)
 		const qEnd = `
@@ -456,8 +477,12 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 			}
 		}
 		changed = len(failed) + len(unacked) + len(retried) + len(ends)
+		finished = append(append(finished, failed...), ends...)
 		return n.flush(ctx, tx)
 	})
+	if err == nil {
+		s.traceFinished(ctx, finished)
+	}
 	return changed, err
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // Job statuses, as in DESIGN.md's life cycle.
@@ -264,6 +266,10 @@ type precedingRow struct {
 }
 
 func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
+	// Tracing (issue 18): a job.queued span per job, whose context the job
+	// keeps (trace_parent) so its later phases join the submitter's trace.
+	// Nil, and free, when tracing is off.
+	queued := tracing.StartQueued(len(params))
 	var external []int64
 	for _, p := range params {
 		// A preceding job named twice is one edge, counted once.
@@ -304,13 +310,16 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			parents[*p.ParentJobID]++
 		}
 	}
-	type parentRow struct{ depth, children int }
+	type parentRow struct {
+		depth, children int
+		traceParent     *string // tracing (issue 18)
+	}
 	parentRows := map[int64]*parentRow{}
 	for id, count := range parents {
 		r := &parentRow{}
 		parentRows[id] = r
-		const q = `UPDATE jobs SET children = children + $2 WHERE id = $1 RETURNING depth, children`
-		batch.Queue(q, id, count).QueryRow(func(row pgx.Row) error { return row.Scan(&r.depth, &r.children) })
+		const q = `UPDATE jobs SET children = children + $2 WHERE id = $1 RETURNING depth, children, trace_parent`
+		batch.Queue(q, id, count).QueryRow(func(row pgx.Row) error { return row.Scan(&r.depth, &r.children, &r.traceParent) })
 	}
 	const qIDs = `SELECT now(), ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, $1))`
 	batch.Queue(qIDs, len(params)).QueryRow(func(row pgx.Row) error { return row.Scan(&now, &ids) })
@@ -394,9 +403,12 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		if p.SubmittedBy != nil {
 			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
 		}
+		var parentTrace *string // tracing (issue 18): a child job joins its parent's trace
 		if p.ParentJobID != nil {
 			r.Depth = parentRows[*p.ParentJobID].depth + 1
+			parentTrace = parentRows[*p.ParentJobID].traceParent
 		}
+		r.TraceParent = queued.Start(ctx, i, parentTrace) // tracing (issue 18)
 		switch d.Status {
 		case StatusQueued:
 			r.QueuedAt = &now
@@ -451,6 +463,8 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		slices.Sort(j.PrecedingJobs)
 		j.PrecedingJobs = slices.Compact(j.PrecedingJobs)
 		jobs[i] = j
+		queued.End(i, tracing.Job{ID: j.ID, Project: j.Project, Attempt: 1, Status: j.Status}, // tracing (issue 18)
+			tracing.AttrName.String(j.Name), tracing.AttrTag.String(j.Tag))
 	}
 	return jobs, nil
 }
@@ -641,6 +655,7 @@ func (s *keyedSet) fillMissing(ctx context.Context, tx pgx.Tx, kind string) erro
 // A running job's runner learns it on its next heartbeat.
 // by is who cancels it (nil: not recorded).
 func (s *Store) JobCancel(ctx context.Context, id int64, reason string, by *Actor) (*Job, error) {
+	var finished []changedJob // tracing (issue 18): the job, when cancelled at once
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
 		// A job that is not running yet is cancelled at once. A running one is asked
@@ -677,12 +692,14 @@ func (s *Store) JobCancel(ctx context.Context, id int64, reason string, by *Acto
 			if err := s.jobEnded(ctx, tx, &n, id, StatusCancelled); err != nil {
 				return err
 			}
+			finished = changed[:1]
 		}
 		return n.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.traceFinished(ctx, finished)
 	return s.JobGet(ctx, id)
 }
 
