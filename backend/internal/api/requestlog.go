@@ -29,7 +29,7 @@ func (h *handler) logRequests(next http.Handler) http.Handler {
 		if cur := mux.CurrentRoute(r); cur != nil {
 			if tpl, err := cur.GetPathTemplate(); err == nil {
 				route = tpl
-				tracing.Route(r, tpl) // the request's span takes the route's name (issue 18)
+				tracing.Route(r, tpl) // the request's span takes the route's name
 			}
 		}
 		next.ServeHTTP(rec, r)

@@ -125,7 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(logger)
 	logf := func(format string, a ...any) { logger.Info(fmt.Sprintf(format, a...)) }
 
-	// Traces (issue 18): off unless an OTLP endpoint is configured.
+	// Traces: off unless an OTLP endpoint is configured.
 	stopTracing, tracingOn, err := tracing.Setup(ctx, tracing.Config{Endpoint: cfg.OTLPEndpoint,
 		Version: version.String(), LookupEnv: os.LookupEnv})
 	if err != nil {

@@ -31,7 +31,7 @@ type ClaimedJob struct {
 	Priority       int               `db:"priority"`
 	// QueuedFor is how long the job waited queued before this claim, in seconds.
 	QueuedFor float64 `db:"queued_for"`
-	// TraceParent is the job's job.queued span, when traces are exported (tracing, issue 18).
+	// TraceParent is the job's job.queued span, when traces are exported.
 	TraceParent *string `db:"trace_parent"`
 }
 
@@ -104,7 +104,7 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			return nil, err
 		}
 		j.SecretSealed = nil
-		// Tracing (issue 18): the hand-out, in the job's trace, linked to the claim request.
+		// Tracing: the hand-out, in the job's trace, linked to the claim request.
 		tracing.Phase(ctx, "job.claimed", j.TraceParent, start, time.Now(),
 			tracing.Job{ID: j.ID, Project: j.Project, Attempt: j.Attempt, Status: StatusRunning},
 			tracing.AttrRunner.Int64(p.RunnerID), tracing.AttrTag.String(j.Tag), tracing.AttrWait.Float64(j.QueuedFor))
@@ -225,7 +225,7 @@ type heldJob struct {
 	EndedRecently   bool
 	ExitCode        *int
 	StopStatus      string
-	TraceParent     *string // tracing (issue 18)
+	TraceParent     *string // tracing
 }
 
 // lockJob locks the job row and checks that h's attempt is the job's current one
@@ -302,7 +302,7 @@ type JobCompleteParams struct {
 // checksum the runner sent are compared with what was stored; a mismatch is
 // recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
-	var ended *heldJob // tracing (issue 18): set when this call ended the attempt
+	var ended *heldJob // Tracing: set when this call ended the attempt
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
@@ -387,7 +387,7 @@ const MaxHandouts = 5
 // It returns how many jobs it changed.
 func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, error) {
 	changed := 0
-	var finished []changedJob // tracing (issue 18): attempts this reap ended
+	var finished []changedJob // Tracing: attempts this reap ended
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		finished = finished[:0]
 		var n notes

@@ -66,7 +66,7 @@ type jobRow struct {
 	EndedAt          *time.Time `db:"ended_at"`
 	Cascaded         bool       `db:"cascaded"` // a job skipped at submit is cancelled by its preceding job
 	SubmittedBy      *Actor     `db:"submitted_by"`
-	// TraceParent is the job's job.queued span, when traces are exported (tracing, issue 18).
+	// TraceParent is the job's job.queued span, when traces are exported.
 	TraceParent *string `db:"trace_parent"`
 }
 

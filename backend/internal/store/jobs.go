@@ -266,7 +266,7 @@ type precedingRow struct {
 }
 
 func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
-	// Tracing (issue 18): a job.queued span per job, whose context the job
+	// Tracing: a job.queued span per job, whose context the job
 	// keeps (trace_parent) so its later phases join the submitter's trace.
 	// Nil, and free, when tracing is off.
 	queued := tracing.StartQueued(len(params))
@@ -312,7 +312,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	type parentRow struct {
 		depth, children int
-		traceParent     *string // tracing (issue 18)
+		traceParent     *string // tracing
 	}
 	parentRows := map[int64]*parentRow{}
 	for id, count := range parents {
@@ -403,12 +403,12 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		if p.SubmittedBy != nil {
 			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
 		}
-		var parentTrace *string // tracing (issue 18): a child job joins its parent's trace
+		var parentTrace *string // Tracing: a child job joins its parent's trace
 		if p.ParentJobID != nil {
 			r.Depth = parentRows[*p.ParentJobID].depth + 1
 			parentTrace = parentRows[*p.ParentJobID].traceParent
 		}
-		r.TraceParent = queued.Start(ctx, i, parentTrace) // tracing (issue 18)
+		r.TraceParent = queued.Start(ctx, i, parentTrace) // tracing
 		switch d.Status {
 		case StatusQueued:
 			r.QueuedAt = &now
@@ -463,7 +463,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		slices.Sort(j.PrecedingJobs)
 		j.PrecedingJobs = slices.Compact(j.PrecedingJobs)
 		jobs[i] = j
-		queued.End(i, tracing.Job{ID: j.ID, Project: j.Project, Attempt: 1, Status: j.Status}, // tracing (issue 18)
+		queued.End(i, tracing.Job{ID: j.ID, Project: j.Project, Attempt: 1, Status: j.Status}, // tracing
 			tracing.AttrName.String(j.Name), tracing.AttrTag.String(j.Tag))
 	}
 	return jobs, nil
@@ -655,7 +655,7 @@ func (s *keyedSet) fillMissing(ctx context.Context, tx pgx.Tx, kind string) erro
 // A running job's runner learns it on its next heartbeat.
 // by is who cancels it (nil: not recorded).
 func (s *Store) JobCancel(ctx context.Context, id int64, reason string, by *Actor) (*Job, error) {
-	var finished []changedJob // tracing (issue 18): the job, when cancelled at once
+	var finished []changedJob // Tracing: the job, when cancelled at once
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var n notes
 		// A job that is not running yet is cancelled at once. A running one is asked

@@ -9,7 +9,7 @@ import (
 	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
-// Job phase spans (tracing, issue 18). The spans themselves are made by
+// Job phase spans. The spans themselves are made by
 // package tracing; the store only knows when a phase happened and keeps the
 // submitting span's context in jobs.trace_parent. Off, each of these returns
 // at once and reads nothing.
