@@ -269,3 +269,78 @@ func TestFaultServerKill(t *testing.T) {
 	// clients came: goroutines and open files are checked by the other tests.
 	fc.check(t)
 }
+
+// TestFaultDatabase restarts PostgreSQL, stops it, and freezes it (SIGSTOP)
+// while jobs run, each for longer than the lease: meanwhile every route answers
+// 503 with Retry-After within 5 s (checkFrozenAnswers, as TestDatabaseFrozen),
+// the server serves again within 5 s of the database's return, and no job is
+// declared lost: each succeeds on its first attempt. TestDatabaseOutage and
+// TestDatabaseFrozen are the short single-case versions, with their own checks.
+//
+// With AURA_FAULT=1 the database is gone 60 s with 20 jobs running; otherwise
+// 8 s with 6 jobs. The three cases run at once, each on its own cluster.
+func TestFaultDatabase(t *testing.T) {
+	t.Parallel()
+	outage, jobs := faultScale(60*time.Second, 8*time.Second), faultScale(20, 6)
+	lease := outage / 3
+	for _, fault := range []string{"restart", "stop", "freeze"} {
+		t.Run(fault, func(t *testing.T) {
+			t.Parallel()
+			pg := startOwnCluster(t)
+			s := startServerOn(t, pg.url(), "--lease", lease.String())
+			tok := s.project("proj")
+			fc := newFaultCheck(s.dbURL, s)
+			fc.base(t)
+			fc.runner(t, s, "r1", "--tag", "linux", "--concurrency", fmt.Sprint(jobs/2))
+			fc.runner(t, s, "r2", "--tag", "linux", "--concurrency", fmt.Sprint(jobs-jobs/2))
+			tab := dialViewer(t, s, s.admin)
+			tab.subscribe(t, "project:proj")
+			fc.viewers = append(fc.viewers, record(t, tab))
+			var ids []int64
+			// Every job runs past the database's return.
+			run := outage + lease + 3*time.Second
+			for i := range jobs {
+				ids = append(ids, s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i),
+					"cmd": fmt.Sprintf(`echo "start $FAULT_SECRET"; sleep %g; echo done`, run.Seconds()),
+					"secretEnv": map[string]string{"FAULT_SECRET": faultSecret}}).ID)
+			}
+			for _, id := range ids {
+				s.waitAcked(t, id)
+			}
+
+			began := time.Now()
+			switch fault {
+			case "restart":
+				pg.stop()
+				pg.start()
+			case "stop":
+				pg.stop()
+			case "freeze":
+				require.NoError(t, pg.c.Freeze())
+			}
+			if fault != "restart" {
+				for round := range 2 {
+					checkFrozenAnswers(t, s, tok, ids[0], round)
+				}
+				time.Sleep(outage - time.Since(began)) // the outage lasting this long is what is tested
+				if fault == "stop" {
+					pg.start()
+				} else {
+					require.NoError(t, pg.c.Thaw())
+				}
+			}
+			back := time.Now()
+			require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects") == 200 }, 5*time.Second, 20*time.Millisecond,
+				"serving again within 5 s of the database's return")
+			t.Logf("%s: database gone %v; serving again %v after its return", fault, back.Sub(began).Round(time.Millisecond),
+				time.Since(back).Round(time.Millisecond))
+
+			for id, j := range waitFinal(t, s, ids, run+time.Minute) {
+				require.Equal(t, "succeeded", j.Status, "job %d: %s", id, j.Reason)
+				require.Equal(t, 1, j.Attempt, "job %d ran once: %s", id, j.Reason)
+				require.Equal(t, "start ***\ndone\n", s.log(id))
+			}
+			fc.check(t)
+		})
+	}
+}
