@@ -301,7 +301,7 @@ func TestFaultDatabase(t *testing.T) {
 			run := outage + lease + 3*time.Second
 			for i := range jobs {
 				ids = append(ids, s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i),
-					"cmd": fmt.Sprintf(`echo "start $FAULT_SECRET"; sleep %g; echo done`, run.Seconds()),
+					"cmd":       fmt.Sprintf(`echo "start $FAULT_SECRET"; sleep %g; echo done`, run.Seconds()),
 					"secretEnv": map[string]string{"FAULT_SECRET": faultSecret}}).ID)
 			}
 			for _, id := range ids {
