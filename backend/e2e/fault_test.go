@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -343,4 +345,82 @@ func TestFaultDatabase(t *testing.T) {
 			fc.check(t)
 		})
 	}
+}
+
+// TestFaultTwoServers runs two `aura serve` on one database, with runners and
+// websocket viewers spread over both and jobs submitted through both: every job
+// succeeds once, every viewer on either server hears every job succeed, and a
+// schedule due on both servers at the same moment fires once.
+//
+// 60 jobs and 4 runners with AURA_FAULT=1, 12 jobs otherwise.
+func TestFaultTwoServers(t *testing.T) {
+	t.Parallel()
+	jobs := faultScale(60, 12)
+	a := startServer(t)
+	b := startServerOn(t, a.dbURL)
+	servers := []*server{a, b}
+	tok := a.project("proj")
+	fc := newFaultCheck(a.dbURL, a, b)
+	fc.base(t)
+	for i := range 4 {
+		fc.runner(t, servers[i%2], fmt.Sprintf("r%d", i), "--tag", "linux", "--concurrency", "3")
+	}
+	for i := range 4 {
+		tab := dialViewer(t, servers[i%2], a.admin)
+		tab.subscribe(t, "project:proj")
+		fc.viewers = append(fc.viewers, record(t, tab))
+	}
+
+	// A schedule on both servers' timers: made due in a second by hand (its cron
+	// would fire next year), both told at once.
+	var sc struct{ ID int64 }
+	b.call("POST", "/api/v1/projects/proj/schedules", a.admin, map[string]any{"name": "nightly", "cron": "@yearly", "timezone": "UTC",
+		"entityKey": "nightly", "jobs": []map[string]any{{"name": "scheduled", "cmd": "echo scheduled", "tag": "linux"}}}, &sc, 201)
+	require.NoError(t, dbQueryRow(t, a.dbURL, fmt.Sprintf(`WITH u AS (UPDATE schedules SET next_run_at = now() + interval '1 second' WHERE id = %d RETURNING id)
+		SELECT pg_notify('aura_schedules', '') FROM u`, sc.ID), new(string)))
+
+	var ids []int64
+	for i := range jobs {
+		ids = append(ids, servers[i%2].submit(tok, map[string]any{"entityVal": fmt.Sprint(i),
+			"cmd":       `echo "start $FAULT_SECRET"; sleep 0.2; echo done`,
+			"secretEnv": map[string]string{"FAULT_SECRET": faultSecret}}).ID)
+	}
+	var scheduled []int64
+	require.Eventually(t, func() bool {
+		rows, err := pgxQueryIDs(a.dbURL, `SELECT id FROM jobs WHERE name = 'scheduled'`)
+		scheduled = rows
+		return err == nil && len(rows) > 0
+	}, 20*time.Second, 50*time.Millisecond, "the schedule never fired")
+	ids = append(ids, scheduled...)
+	for id, j := range waitFinal(t, a, ids, time.Minute) {
+		require.Equal(t, "succeeded", j.Status, "job %d: %s", id, j.Reason)
+		require.Equal(t, 1, j.Attempt, "job %d: %s", id, j.Reason)
+	}
+	time.Sleep(2 * time.Second) // a second firing would be in by now
+	scheduled, err := pgxQueryIDs(a.dbURL, `SELECT id FROM jobs WHERE name = 'scheduled'`)
+	require.NoError(t, err)
+	require.Len(t, scheduled, 1, "the schedule fired once")
+	for i, v := range fc.viewers {
+		require.Eventually(t, func() bool {
+			for _, id := range ids {
+				if !v.seen(id, "succeeded") {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 50*time.Millisecond, "viewer %d (on server %d) missed a job's success", i, i%2)
+	}
+	fc.check(t)
+}
+
+// pgxQueryIDs runs q, which selects one bigint column, on a new connection.
+func pgxQueryIDs(url, q string) ([]int64, error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, q)
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
