@@ -183,7 +183,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	authn.SessionIdle = cfg.SessionIdle
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger,
 		MaxPerAddress: cfg.EventsPerAddress, MaxPerToken: cfg.EventsPerToken})
-	listener := events.NewListener(dbURL)
+	listener := events.NewListener(store.ConnURL(dbURL))
 	disp.Listen(listener)
 	hub.Listen(listener)
 	scheduler := schedule.New(st, logger)
