@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/aura-ci/aura/backend/internal/dbtest"
 )
 
 // Fault tests. Each runs a quick variant always and the slow one with
@@ -423,4 +427,84 @@ func pgxQueryIDs(url, q string) ([]int64, error) {
 	defer conn.Close(ctx)
 	rows, _ := conn.Query(ctx, q)
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// poolAnswerWithin is how soon a request must be answered while the pool is
+// exhausted: as while the database is frozen.
+const poolAnswerWithin = freezeAnswerWithin
+
+// TestFaultPoolExhausted gives the server a pool of 4 connections and holds them
+// all: requests that each wait on a table another connection locks. Meanwhile
+// /readyz says 503 (the server cannot serve, though the database answers), and
+// every request, those holding a connection and those waiting for one, ends
+// with 503 and Retry-After within 5 s. Once the lock goes the server serves
+// again, and nothing leaks (the invariants).
+//
+// Three rounds of 12 requests with AURA_FAULT=1, one otherwise.
+func TestFaultPoolExhausted(t *testing.T) {
+	t.Parallel()
+	rounds := faultScale(3, 1)
+	dbURL := dbtest.NewURL(t)
+	sep := "?"
+	if strings.Contains(dbURL, "?") {
+		sep = "&"
+	}
+	s := startServerOn(t, dbURL+sep+"pool_max_conns=4")
+	tok := s.project("proj")
+	fc := newFaultCheck(dbURL, s)
+	fc.base(t)
+	fc.runner(t, s, "r1", "--tag", "linux")
+	ctx := context.Background()
+	for round := range rounds {
+		lock, err := pgx.Connect(ctx, dbURL)
+		require.NoError(t, err)
+		tx, err := lock.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `LOCK TABLE projects IN ACCESS EXCLUSIVE MODE`)
+		require.NoError(t, err)
+
+		client := &http.Client{Timeout: 4 * poolAnswerWithin}
+		type answer struct {
+			status int
+			retry  string
+			took   time.Duration
+			err    error
+		}
+		const n = 12
+		answers := make([]answer, n+1)
+		var wg sync.WaitGroup
+		for i := range n + 1 {
+			wg.Go(func() {
+				path := "/api/v1/projects"
+				if i == n {
+					time.Sleep(time.Second) // once the others hold the pool
+					path = "/readyz"
+				}
+				start := time.Now()
+				resp, err := client.Get(s.url + path)
+				a := answer{took: time.Since(start), err: err}
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					a.status, a.retry = resp.StatusCode, resp.Header.Get("Retry-After")
+				}
+				answers[i] = a
+			})
+		}
+		wg.Wait()
+		require.NoError(t, tx.Rollback(ctx))
+		lock.Close(ctx)
+		for i, a := range answers {
+			require.NoError(t, a.err, "round %d request %d", round, i)
+			t.Logf("round %d request %d: %d in %v", round, i, a.status, a.took.Round(time.Millisecond))
+			require.Equal(t, 503, a.status, "round %d request %d with the pool exhausted", round, i)
+			require.NotEmpty(t, a.retry, "round %d request %d: Retry-After", round, i)
+			require.Less(t, a.took, poolAnswerWithin, "round %d request %d", round, i)
+		}
+		require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects") == 200 && get(s.url+"/readyz") == 200 },
+			5*time.Second, 20*time.Millisecond, "serving again once the pool is free")
+	}
+	j := s.submit(tok, map[string]any{"cmd": `echo "$FAULT_SECRET"`, "secretEnv": map[string]string{"FAULT_SECRET": faultSecret}})
+	require.Equal(t, "succeeded", s.waitStatus(j.ID, 20*time.Second, "succeeded", "failed").Status)
+	fc.check(t)
 }

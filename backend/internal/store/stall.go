@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -12,6 +13,12 @@ import (
 // ErrStalled is why a context watched by WatchStall ended: the database took the
 // work and then did not answer a probe.
 var ErrStalled = errors.New("the database does not answer")
+
+// ErrPoolExhausted is why a context watched by WatchStall ended when the
+// database answers but every connection of the pool was taken: work that waits
+// StallAfter for a connection, or holds one that long while others wait, ends
+// (answered 503) rather than queueing without bound. It is an ErrStalled.
+var ErrPoolExhausted = fmt.Errorf("%w: every database connection is busy", ErrStalled)
 
 const (
 	// StallAfter is how long database work may take before the database is
@@ -69,8 +76,9 @@ func (s *Store) probeOnce(ctx context.Context) error {
 
 // WatchStall watches database work done under ctx: StallAfter from now, and
 // every StallAfter after that, it probes the database, and when the probe fails
-// it ends the work with cancel(ErrStalled). Slow work on a database that answers
-// goes on. stop ends the watch (without cancelling); it may be called more than once.
+// it ends the work with cancel(ErrStalled); when every connection of the pool is
+// taken it ends it with cancel(ErrPoolExhausted). Other slow work on a database
+// that answers goes on. stop ends the watch (without cancelling); it may be called more than once.
 func (s *Store) WatchStall(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
 	// A timer, not a goroutine: most work ends long before it fires.
 	var mu sync.Mutex
@@ -84,6 +92,8 @@ func (s *Store) WatchStall(ctx context.Context, cancel context.CancelCauseFunc) 
 		case stopped || ctx.Err() != nil:
 		case err != nil:
 			cancel(ErrStalled)
+		case s.poolTaken():
+			cancel(ErrPoolExhausted)
 		default:
 			t.Reset(StallAfter)
 		}
@@ -105,4 +115,27 @@ func (s *Store) StallBound(ctx context.Context) (bounded context.Context, releas
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := s.WatchStall(ctx, cancel)
 	return ctx, func() { stop(); cancel(nil) }
+}
+
+// poolTaken reports whether every connection the pool may open is in use.
+func (s *Store) poolTaken() bool {
+	st := s.pool.Stat()
+	return st.AcquiredConns() >= st.MaxConns()
+}
+
+// PoolFree reports whether a connection of the pool can be had within
+// ProbeTimeout (ErrPoolExhausted if not): a server whose pool is exhausted
+// cannot serve, though the database answers.
+func (s *Store) PoolFree(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			return ErrPoolExhausted
+		}
+		return err
+	}
+	c.Release()
+	return nil
 }
