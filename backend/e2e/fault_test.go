@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -506,5 +507,105 @@ func TestFaultPoolExhausted(t *testing.T) {
 	}
 	j := s.submit(tok, map[string]any{"cmd": `echo "$FAULT_SECRET"`, "secretEnv": map[string]string{"FAULT_SECRET": faultSecret}})
 	require.Equal(t, "succeeded", s.waitStatus(j.ID, 20*time.Second, "succeeded", "failed").Status)
+	fc.check(t)
+}
+
+// mountSmallStore mounts a tmpfs of size bytes for a folder store and fills it
+// up; free frees the space again. The test is skipped where mounting is not
+// allowed (not root, or no tmpfs).
+func mountSmallStore(t *testing.T, size int) (dir string, fill, free func()) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "store")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("no tmpfs for a store that runs out of space (mount needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	filler := filepath.Join(dir, "filler")
+	fill = func() {
+		f, err := os.Create(filler)
+		require.NoError(t, err)
+		block := make([]byte, 64<<10)
+		for {
+			if _, err := f.Write(block); err != nil {
+				require.ErrorIs(t, err, syscall.ENOSPC)
+				break
+			}
+		}
+		for _, n := range []int{4096, 512, 1} { // the last bytes
+			for {
+				if _, err := f.Write(block[:n]); err != nil {
+					break
+				}
+			}
+		}
+		require.NoError(t, f.Close())
+	}
+	free = func() { require.NoError(t, os.Remove(filler)) }
+	return dir, fill, free
+}
+
+// TestFaultStoreFull runs the folder store (artifacts and archived logs) out of
+// space, on a small tmpfs: an artifact upload is answered 507, the job stays
+// running (its runner retries) and is never reported succeeded, and once space
+// returns the upload goes through and the job succeeds with the same bytes;
+// logs that could not move to the full store stay readable in PostgreSQL and
+// are archived once it has room.
+//
+// With AURA_FAULT=1 a job also meets a store that stays full for longer than
+// its runner's retries (about 16 s): it fails, never succeeds.
+func TestFaultStoreFull(t *testing.T) {
+	t.Parallel()
+	dir, fill, free := mountSmallStore(t, 4<<20)
+	s := startServer(t, "--store", "dir:"+dir, "--log-archive-after", "1s")
+	tok := s.project("proj")
+	fc := newFaultCheck(s.dbURL, s)
+	fc.base(t)
+	fc.runner(t, s, "r1", "--tag", "linux")
+	out := t.TempDir()
+	upload := func(i int) job {
+		return s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i), "env": map[string]string{"OUT": out},
+			"secretEnv": map[string]string{"FAULT_SECRET": faultSecret}, "cmd": fmt.Sprintf(`set -e
+				head -c 1000000 /dev/urandom > a.bin
+				echo "$FAULT_SECRET" > secret.txt
+				sha256sum a.bin | cut -d' ' -f1 > "$OUT/sum-%d"
+				aura-runner artifact upload a.bin
+				echo uploaded`, i)})
+	}
+	refused := func() int { return strings.Count(s.out.String(), "status=507") }
+	fill()
+	var ids []int64
+	if faultFull() {
+		j := upload(0)
+		ids = append(ids, j.ID)
+		got := s.waitStatus(j.ID, time.Minute, "succeeded", "failed", "lost", "timed_out")
+		require.Equal(t, "failed", got.Status, "a job whose upload never found room")
+		require.NotZero(t, refused(), "the uploads were refused with 507")
+		t.Logf("with the store full for good: %s", strings.TrimSpace(s.log(j.ID)))
+	}
+	j := upload(1)
+	ids = append(ids, j.ID)
+	before := refused()
+	require.Eventually(t, func() bool { return refused() > before }, 30*time.Second, 20*time.Millisecond,
+		"no upload answered 507 with the store full:\n%s", s.out)
+	for range 10 { // the runner retries: the job is not done
+		require.Equal(t, "running", s.job(j.ID).Status)
+		time.Sleep(100 * time.Millisecond)
+	}
+	free()
+	got := s.waitStatus(j.ID, 30*time.Second, "succeeded", "failed", "lost", "timed_out")
+	require.Equal(t, "succeeded", got.Status, "once the store has room again: %s", s.log(j.ID))
+	var list struct {
+		Items []struct{ Path, Sha256 string }
+	}
+	s.call("GET", fmt.Sprintf("/api/v1/jobs/%d/artifacts", j.ID), "", nil, &list, 200)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, waitFile(t, filepath.Join(out, "sum-1"), time.Second), list.Items[0].Sha256)
+
+	// The logs that waited for room are archived now.
+	require.Eventually(t, func() bool {
+		var n int
+		return dbQueryRow(t, s.dbURL, `SELECT count(*) FROM log_archives`, &n) == nil && n == len(ids)
+	}, 30*time.Second, 100*time.Millisecond, "the logs were not archived once the store had room")
 	fc.check(t)
 }

@@ -66,6 +66,10 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrPoolExhausted), errors.Is(context.Cause(r.Context()), store.ErrPoolExhausted):
 		writeBusy(w)
 		return
+	case store.OutOfSpace(err):
+		slog.Error("out of space", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		ae = errorf(http.StatusInsufficientStorage, "", "the server's storage is full; retry later")
 	case store.Unavailable(err), r.Context().Err() != nil,
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		// The database is unreachable or stalled (frozen): the request's
