@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,10 +28,42 @@ import (
 // AURA_FAULT=1; each ends with faultCheck.check, the invariants every fault
 // must leave intact (fault_invariants_test.go).
 
-// killPoints are where TestFaultRunnerKill kills a runner with SIGKILL.
+// TestFault runs every fault test at once, each on its own server (and
+// database), so that the slow set takes as long as its slowest test (the
+// database gone for a minute), not their sum: subtests marked parallel would
+// run two at a time on a 2-core machine (go test's -parallel), these do not
+// wait for each other. Select one with -run 'TestFault/RunnerKill'.
+func TestFault(t *testing.T) {
+	t.Parallel()
+	if faultFull() {
+		t.Log("AURA_FAULT=1: the slow fault tests")
+	} else {
+		t.Log("the quick fault tests; AURA_FAULT=1 runs the slow ones (more rounds, longer outages)")
+	}
+	tests := map[string]func(*testing.T){"RunnerKill": faultRunnerKill, "ServerKill": faultServerKill, "Database": faultDatabase,
+		"TwoServers": faultTwoServers, "PoolExhausted": faultPoolExhausted, "StoreFull": faultStoreFull}
+	names := make([]string, 0, len(tests))
+	for name := range tests {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	runAtOnce(t, names, func(t *testing.T, name string) { tests[name](t) })
+}
+
+// runAtOnce runs fn as a subtest for each name, all at the same time, and
+// waits for them.
+func runAtOnce(t *testing.T, names []string, fn func(t *testing.T, name string)) {
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() { t.Run(name, func(t *testing.T) { fn(t, name) }) })
+	}
+	wg.Wait()
+}
+
+// killPoints are where faultRunnerKill kills a runner with SIGKILL.
 var killPoints = []string{"after-claim", "before-first-log", "mid-log", "after-exit"}
 
-// TestFaultRunnerKill kills the runner of a job with SIGKILL at a random point
+// faultRunnerKill kills the runner of a job with SIGKILL at a random point
 // of the job (after its claim, before its first log line, in the middle of its
 // log, after its process exited but perhaps before its runner reported it) and
 // starts another runner: each job ends exactly once, succeeded, on its first
@@ -40,8 +73,7 @@ var killPoints = []string{"after-claim", "before-first-log", "mid-log", "after-e
 //
 // 100 kills with AURA_FAULT=1 (10 lanes of 10 rounds at once: a round waits out a
 // 2 s lease, so one lane alone would take minutes), 5 otherwise (5 lanes of 1).
-func TestFaultRunnerKill(t *testing.T) {
-	t.Parallel()
+func faultRunnerKill(t *testing.T) {
 	lanes, rounds := faultScale(10, 5), faultScale(10, 1)
 	s := startServer(t, "--lease", "2s", "--ack-timeout", "2s")
 	tok := s.project("proj")
@@ -217,7 +249,7 @@ func buildSeededLines(t testing.TB) string {
 	return bin
 }
 
-// TestFaultServerKill SIGKILLs `aura serve` and starts it again on the same
+// faultServerKill SIGKILLs `aura serve` and starts it again on the same
 // address and database, again and again, while a job prints seeded
 // pseudo-random lines: the job succeeds on its first attempt and the stored
 // log's SHA-256 is that of what the job printed, which the test computes by
@@ -225,8 +257,7 @@ func buildSeededLines(t testing.TB) string {
 //
 // 20 kills while the job prints 50 MB with AURA_FAULT=1, 3 kills and 5 MB
 // otherwise; the job paces itself to print for about as long as the kills take.
-func TestFaultServerKill(t *testing.T) {
-	t.Parallel()
+func faultServerKill(t *testing.T) {
 	kills, size := faultScale(20, 3), faultScale(50<<20, 5<<20)
 	gen := buildSeededLines(t)
 	const seed = 20261206
@@ -277,7 +308,7 @@ func TestFaultServerKill(t *testing.T) {
 	fc.check(t)
 }
 
-// TestFaultDatabase restarts PostgreSQL, stops it, and freezes it (SIGSTOP)
+// faultDatabase restarts PostgreSQL, stops it, and freezes it (SIGSTOP)
 // while jobs run, each for longer than the lease: meanwhile every route answers
 // 503 with Retry-After within 5 s (checkFrozenAnswers, as TestDatabaseFrozen),
 // the server serves again within 5 s of the database's return, and no job is
@@ -286,80 +317,75 @@ func TestFaultServerKill(t *testing.T) {
 //
 // With AURA_FAULT=1 the database is gone 60 s with 20 jobs running; otherwise
 // 8 s with 6 jobs. The three cases run at once, each on its own cluster.
-func TestFaultDatabase(t *testing.T) {
-	t.Parallel()
+func faultDatabase(t *testing.T) {
 	outage, jobs := faultScale(60*time.Second, 8*time.Second), faultScale(20, 6)
 	lease := outage / 3
-	for _, fault := range []string{"restart", "stop", "freeze"} {
-		t.Run(fault, func(t *testing.T) {
-			t.Parallel()
-			pg := startOwnCluster(t)
-			s := startServerOn(t, pg.url(), "--lease", lease.String())
-			tok := s.project("proj")
-			fc := newFaultCheck(s.dbURL, s)
-			fc.base(t)
-			fc.runner(t, s, "r1", "--tag", "linux", "--concurrency", fmt.Sprint(jobs/2))
-			fc.runner(t, s, "r2", "--tag", "linux", "--concurrency", fmt.Sprint(jobs-jobs/2))
-			tab := dialViewer(t, s, s.admin)
-			tab.subscribe(t, "project:proj")
-			fc.viewers = append(fc.viewers, record(t, tab))
-			var ids []int64
-			// Every job runs past the database's return.
-			run := outage + lease + 3*time.Second
-			for i := range jobs {
-				ids = append(ids, s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i),
-					"cmd":       fmt.Sprintf(`echo "start $FAULT_SECRET"; sleep %g; echo done`, run.Seconds()),
-					"secretEnv": map[string]string{"FAULT_SECRET": faultSecret}}).ID)
-			}
-			for _, id := range ids {
-				s.waitAcked(t, id)
-			}
+	runAtOnce(t, []string{"restart", "stop", "freeze"}, func(t *testing.T, fault string) {
+		pg := startOwnCluster(t)
+		s := startServerOn(t, pg.url(), "--lease", lease.String())
+		tok := s.project("proj")
+		fc := newFaultCheck(s.dbURL, s)
+		fc.base(t)
+		fc.runner(t, s, "r1", "--tag", "linux", "--concurrency", fmt.Sprint(jobs/2))
+		fc.runner(t, s, "r2", "--tag", "linux", "--concurrency", fmt.Sprint(jobs-jobs/2))
+		tab := dialViewer(t, s, s.admin)
+		tab.subscribe(t, "project:proj")
+		fc.viewers = append(fc.viewers, record(t, tab))
+		var ids []int64
+		// Every job runs past the database's return.
+		run := outage + lease + 3*time.Second
+		for i := range jobs {
+			ids = append(ids, s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i),
+				"cmd":       fmt.Sprintf(`echo "start $FAULT_SECRET"; sleep %g; echo done`, run.Seconds()),
+				"secretEnv": map[string]string{"FAULT_SECRET": faultSecret}}).ID)
+		}
+		for _, id := range ids {
+			s.waitAcked(t, id)
+		}
 
-			began := time.Now()
-			switch fault {
-			case "restart":
-				pg.stop()
+		began := time.Now()
+		switch fault {
+		case "restart":
+			pg.stop()
+			pg.start()
+		case "stop":
+			pg.stop()
+		case "freeze":
+			require.NoError(t, pg.c.Freeze())
+		}
+		if fault != "restart" {
+			for round := range 2 {
+				checkFrozenAnswers(t, s, tok, ids[0], round)
+			}
+			time.Sleep(outage - time.Since(began)) // the outage lasting this long is what is tested
+			if fault == "stop" {
 				pg.start()
-			case "stop":
-				pg.stop()
-			case "freeze":
-				require.NoError(t, pg.c.Freeze())
+			} else {
+				require.NoError(t, pg.c.Thaw())
 			}
-			if fault != "restart" {
-				for round := range 2 {
-					checkFrozenAnswers(t, s, tok, ids[0], round)
-				}
-				time.Sleep(outage - time.Since(began)) // the outage lasting this long is what is tested
-				if fault == "stop" {
-					pg.start()
-				} else {
-					require.NoError(t, pg.c.Thaw())
-				}
-			}
-			back := time.Now()
-			require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects") == 200 }, 5*time.Second, 20*time.Millisecond,
-				"serving again within 5 s of the database's return")
-			t.Logf("%s: database gone %v; serving again %v after its return", fault, back.Sub(began).Round(time.Millisecond),
-				time.Since(back).Round(time.Millisecond))
+		}
+		back := time.Now()
+		require.Eventually(t, func() bool { return get(s.url+"/api/v1/projects") == 200 }, 5*time.Second, 20*time.Millisecond,
+			"serving again within 5 s of the database's return")
+		t.Logf("%s: database gone %v; serving again %v after its return", fault, back.Sub(began).Round(time.Millisecond),
+			time.Since(back).Round(time.Millisecond))
 
-			for id, j := range waitFinal(t, s, ids, run+time.Minute) {
-				require.Equal(t, "succeeded", j.Status, "job %d: %s", id, j.Reason)
-				require.Equal(t, 1, j.Attempt, "job %d ran once: %s", id, j.Reason)
-				require.Equal(t, "start ***\ndone\n", s.log(id))
-			}
-			fc.check(t)
-		})
-	}
+		for id, j := range waitFinal(t, s, ids, run+time.Minute) {
+			require.Equal(t, "succeeded", j.Status, "job %d: %s", id, j.Reason)
+			require.Equal(t, 1, j.Attempt, "job %d ran once: %s", id, j.Reason)
+			require.Equal(t, "start ***\ndone\n", s.log(id))
+		}
+		fc.check(t)
+	})
 }
 
-// TestFaultTwoServers runs two `aura serve` on one database, with runners and
+// faultTwoServers runs two `aura serve` on one database, with runners and
 // websocket viewers spread over both and jobs submitted through both: every job
 // succeeds once, every viewer on either server hears every job succeed, and a
 // schedule due on both servers at the same moment fires once.
 //
 // 60 jobs and 4 runners with AURA_FAULT=1, 12 jobs otherwise.
-func TestFaultTwoServers(t *testing.T) {
-	t.Parallel()
+func faultTwoServers(t *testing.T) {
 	jobs := faultScale(60, 12)
 	a := startServer(t)
 	b := startServerOn(t, a.dbURL)
@@ -434,7 +460,7 @@ func pgxQueryIDs(url, q string) ([]int64, error) {
 // exhausted: as while the database is frozen.
 const poolAnswerWithin = freezeAnswerWithin
 
-// TestFaultPoolExhausted gives the server a pool of 4 connections and holds them
+// faultPoolExhausted gives the server a pool of 4 connections and holds them
 // all: requests that each wait on a table another connection locks. Meanwhile
 // /readyz says 503 (the server cannot serve, though the database answers), and
 // every request, those holding a connection and those waiting for one, ends
@@ -442,8 +468,7 @@ const poolAnswerWithin = freezeAnswerWithin
 // again, and nothing leaks (the invariants).
 //
 // Three rounds of 12 requests with AURA_FAULT=1, one otherwise.
-func TestFaultPoolExhausted(t *testing.T) {
-	t.Parallel()
+func faultPoolExhausted(t *testing.T) {
 	rounds := faultScale(3, 1)
 	dbURL := dbtest.NewURL(t)
 	sep := "?"
@@ -545,7 +570,7 @@ func mountSmallStore(t *testing.T, size int) (dir string, fill, free func()) {
 	return dir, fill, free
 }
 
-// TestFaultStoreFull runs the folder store (artifacts and archived logs) out of
+// faultStoreFull runs the folder store (artifacts and archived logs) out of
 // space, on a small tmpfs: an artifact upload is answered 507, the job stays
 // running (its runner retries) and is never reported succeeded, and once space
 // returns the upload goes through and the job succeeds with the same bytes;
@@ -554,8 +579,7 @@ func mountSmallStore(t *testing.T, size int) (dir string, fill, free func()) {
 //
 // With AURA_FAULT=1 a job also meets a store that stays full for longer than
 // its runner's retries (about 16 s): it fails, never succeeds.
-func TestFaultStoreFull(t *testing.T) {
-	t.Parallel()
+func faultStoreFull(t *testing.T) {
 	dir, fill, free := mountSmallStore(t, 4<<20)
 	s := startServer(t, "--store", "dir:"+dir, "--log-archive-after", "1s")
 	tok := s.project("proj")

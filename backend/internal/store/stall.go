@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,9 @@ type prober struct {
 	started time.Time // of the last probe
 	ended   time.Time
 	err     error // its result
+	// takenAt is when the pool was last found with every connection taken
+	// (UnixNano; 0: never).
+	takenAt atomic.Int64
 }
 
 // Probe reports whether the database answers: a new connection (not one of the
@@ -117,10 +121,22 @@ func (s *Store) StallBound(ctx context.Context) (bounded context.Context, releas
 	return ctx, func() { stop(); cancel(nil) }
 }
 
-// poolTaken reports whether every connection the pool may open is in use.
+// poolTakenFor is how long a pool found with every connection taken counts as
+// exhausted: work checked right after others were ended (which freed their
+// connections for a moment) ends too, rather than StallAfter later.
+const poolTakenFor = StallAfter / 2
+
+// poolTaken reports whether every connection the pool may open is in use, or
+// was within poolTakenFor.
 func (s *Store) poolTaken() bool {
 	st := s.pool.Stat()
-	return st.AcquiredConns() >= st.MaxConns()
+	now := time.Now().UnixNano()
+	if st.AcquiredConns() >= st.MaxConns() {
+		s.probe.takenAt.Store(now)
+		return true
+	}
+	at := s.probe.takenAt.Load()
+	return at != 0 && time.Duration(now-at) < poolTakenFor
 }
 
 // PoolFree reports whether a connection of the pool can be had within
