@@ -71,11 +71,14 @@ var killPoints = []string{"after-claim", "before-first-log", "mid-log", "after-e
 // acknowledged, and otherwise on the next one after the lost attempt; its log is
 // the last attempt's whole output.
 //
-// 100 kills with AURA_FAULT=1 (10 lanes of 10 rounds at once: a round waits out a
-// 2 s lease, so one lane alone would take minutes), 5 otherwise (5 lanes of 1).
+// 100 kills with AURA_FAULT=1 (10 lanes of 10 rounds at once: a round waits out
+// a 4 s lease, so one lane alone would take minutes), 5 otherwise (5 lanes of 1).
 func faultRunnerKill(t *testing.T) {
 	lanes, rounds := faultScale(10, 5), faultScale(10, 1)
-	s := startServer(t, "--lease", "2s", "--ack-timeout", "2s")
+	// A short lease, so that a lost attempt is retried soon; shorter than 4 s,
+	// heartbeats of live runners came late on a loaded machine (load 300 on 2
+	// cores) and their attempts were lost too.
+	s := startServer(t, "--lease", "4s", "--ack-timeout", "4s")
 	tok := s.project("proj")
 	fc := newFaultCheck(s.dbURL, s)
 	fc.base(t)
@@ -141,7 +144,7 @@ func faultRunnerKill(t *testing.T) {
 						return err == nil
 					}
 				}
-				deadline := time.Now().Add(20 * time.Second)
+				deadline := time.Now().Add(40 * time.Second)
 				for !reached() && time.Now().Before(deadline) {
 					time.Sleep(2 * time.Millisecond)
 				}
@@ -161,7 +164,9 @@ func faultRunnerKill(t *testing.T) {
 				current[l] = next
 				mu.Unlock()
 				got := s.waitStatus(j.ID, 40*time.Second, "succeeded", "failed", "cancelled", "timed_out", "lost")
-				if got.Status != "succeeded" || got.Attempt > 2 {
+				// Attempt 2 after a lost one; 3 if the next runner lost its lease
+				// too (late heartbeats on a loaded machine), which the design allows.
+				if got.Status != "succeeded" || got.Attempt > 3 {
 					t.Errorf("job %d killed %s: %s on attempt %d (%s)", j.ID, point, got.Status, got.Attempt, got.Reason)
 					return
 				}
@@ -175,7 +180,7 @@ func faultRunnerKill(t *testing.T) {
 	}
 	wg.Wait()
 	close(results)
-	byPoint := map[string][2]int{}
+	byPoint := map[string][3]int{}
 	n := 0
 	for r := range results {
 		c := byPoint[r.point]
@@ -185,7 +190,7 @@ func faultRunnerKill(t *testing.T) {
 	}
 	require.Equal(t, lanes*rounds, n, "every round ended in one success")
 	for _, p := range killPoints {
-		t.Logf("killed %-16s: %d succeeded on attempt 1, %d on attempt 2", p, byPoint[p][0], byPoint[p][1])
+		t.Logf("killed %-16s: %d succeeded on attempt 1, %d on attempt 2, %d on attempt 3", p, byPoint[p][0], byPoint[p][1], byPoint[p][2])
 	}
 	fc.check(t)
 }
@@ -332,8 +337,9 @@ func faultDatabase(t *testing.T) {
 		tab.subscribe(t, "project:proj")
 		fc.viewers = append(fc.viewers, record(t, tab))
 		var ids []int64
-		// Every job runs past the database's return.
-		run := outage + lease + 3*time.Second
+		// Every job runs past the database's return (begun before the outage, it
+		// ends a few seconds after it).
+		run := outage + 5*time.Second
 		for i := range jobs {
 			ids = append(ids, s.submit(tok, map[string]any{"entityVal": fmt.Sprint(i),
 				"cmd":       fmt.Sprintf(`echo "start $FAULT_SECRET"; sleep %g; echo done`, run.Seconds()),

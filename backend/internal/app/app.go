@@ -351,6 +351,8 @@ func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 		pc.MaxConns = 20
 	}
 	boundConnections(&pc.ConnConfig.Config)
+	// Work waiting for an exhausted pool ends with 503 (store.WatchStall).
+	pc.ConnConfig.Tracer = &store.AcquireWaits{}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)

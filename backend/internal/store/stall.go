@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrStalled is why a context watched by WatchStall ended: the database took the
@@ -16,9 +16,10 @@ import (
 var ErrStalled = errors.New("the database does not answer")
 
 // ErrPoolExhausted is why a context watched by WatchStall ended when the
-// database answers but every connection of the pool was taken: work that waits
-// StallAfter for a connection, or holds one that long while others wait, ends
-// (answered 503) rather than queueing without bound. It is an ErrStalled.
+// database answers but the pool is exhausted (some work waited poolWaitLimit
+// for a connection): work that lasts StallAfter then, waiting for a connection
+// or holding one while others wait, ends (answered 503) rather than queueing
+// without bound. It is an ErrStalled.
 var ErrPoolExhausted = fmt.Errorf("%w: every database connection is busy", ErrStalled)
 
 const (
@@ -39,9 +40,6 @@ type prober struct {
 	started time.Time // of the last probe
 	ended   time.Time
 	err     error // its result
-	// takenAt is when the pool was last found with every connection taken
-	// (UnixNano; 0: never).
-	takenAt atomic.Int64
 }
 
 // Probe reports whether the database answers: a new connection (not one of the
@@ -80,8 +78,8 @@ func (s *Store) probeOnce(ctx context.Context) error {
 
 // WatchStall watches database work done under ctx: StallAfter from now, and
 // every StallAfter after that, it probes the database, and when the probe fails
-// it ends the work with cancel(ErrStalled); when every connection of the pool is
-// taken it ends it with cancel(ErrPoolExhausted). Other slow work on a database
+// it ends the work with cancel(ErrStalled); when the pool is exhausted (see
+// poolTaken) it ends it with cancel(ErrPoolExhausted). Other slow work on a database
 // that answers goes on. stop ends the watch (without cancelling); it may be called more than once.
 func (s *Store) WatchStall(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
 	// A timer, not a goroutine: most work ends long before it fires.
@@ -121,23 +119,71 @@ func (s *Store) StallBound(ctx context.Context) (bounded context.Context, releas
 	return ctx, func() { stop(); cancel(nil) }
 }
 
-// poolTakenFor is how long a pool found with every connection taken counts as
-// exhausted: work checked right after others were ended (which freed their
-// connections for a moment) ends too, rather than StallAfter later.
-const poolTakenFor = StallAfter / 2
+// poolWaitLimit is how long a wait for a pool connection may last before the
+// pool counts as exhausted.
+const poolWaitLimit = time.Second
 
-// poolTaken reports whether every connection the pool may open is in use, or
-// was within poolTakenFor.
+// poolTaken reports whether the pool is exhausted: some work has waited
+// poolWaitLimit for a connection, now or within the last StallAfter/2 (work
+// checked right after others ended, which freed their connections for a
+// moment, ends too rather than StallAfter later). Only a pool traced by
+// AcquireWaits tells.
 func (s *Store) poolTaken() bool {
-	st := s.pool.Stat()
-	now := time.Now().UnixNano()
-	if st.AcquiredConns() >= st.MaxConns() {
-		s.probe.takenAt.Store(now)
-		return true
+	w, ok := s.pool.Config().ConnConfig.Tracer.(*AcquireWaits)
+	if !ok {
+		return false
 	}
-	at := s.probe.takenAt.Load()
-	return at != 0 && time.Duration(now-at) < poolTakenFor
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	for _, at := range w.waiting {
+		if now.Sub(at) >= poolWaitLimit {
+			w.exhausted = now
+			return true
+		}
+	}
+	return now.Sub(w.exhausted) < StallAfter/2
 }
+
+// AcquireWaits traces the pool's Acquire calls (set it as the pool's
+// ConnConfig.Tracer) to tell how long the oldest wait going on has lasted:
+// WatchStall ends work with ErrPoolExhausted while one lasts poolWaitLimit.
+type AcquireWaits struct {
+	mu        sync.Mutex
+	next      uint64
+	waiting   map[uint64]time.Time
+	exhausted time.Time // when poolTaken last found a wait of poolWaitLimit
+}
+
+type acquireKey struct{}
+
+// TraceAcquireStart implements pgxpool.AcquireTracer.
+func (w *AcquireWaits) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting == nil {
+		w.waiting = map[uint64]time.Time{}
+	}
+	w.next++
+	w.waiting[w.next] = time.Now()
+	return context.WithValue(ctx, acquireKey{}, w.next)
+}
+
+// TraceAcquireEnd implements pgxpool.AcquireTracer.
+func (w *AcquireWaits) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
+	id, _ := ctx.Value(acquireKey{}).(uint64)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.waiting, id)
+}
+
+// TraceQueryStart implements pgx.QueryTracer (a pool's tracer must): nothing.
+func (w *AcquireWaits) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer: nothing.
+func (w *AcquireWaits) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // PoolFree reports whether a connection of the pool can be had within
 // ProbeTimeout (ErrPoolExhausted if not): a server whose pool is exhausted
