@@ -87,6 +87,8 @@ type faultCheck struct {
 	viewers  []*recorder
 	mu       sync.Mutex
 	runners  []*runner
+	// dirs are more folders to search for the secret (a store outside the data folder).
+	dirs []string
 }
 
 func newFaultCheck(dbURL string, servers ...*server) *faultCheck {
@@ -220,20 +222,24 @@ func (fc *faultCheck) check(t testing.TB) {
 	require.NoError(t, err, "pg_dump")
 	require.NotContains(t, string(out), faultSecret, "the database holds the test secret")
 	require.NotContains(t, string(out), hex.EncodeToString([]byte(faultSecret)), "the database holds the test secret as bytes")
+	dirs := fc.dirs
 	for _, srv := range fc.servers {
 		if dir := dataDir(srv); dir != "" {
-			_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return nil
-				}
-				b, err := os.ReadFile(path)
-				if err == nil && bytes.Contains(b, []byte(faultSecret)) {
-					t.Errorf("%s holds the test secret", path)
-				}
-				return nil
-			})
+			dirs = append(dirs, dir)
 		}
 		requireNoPanic(t, srv)
+	}
+	for _, dir := range dirs {
+		_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err == nil && bytes.Contains(b, []byte(faultSecret)) {
+				t.Errorf("%s holds the test secret", path)
+			}
+			return nil
+		})
 	}
 
 	// Goroutines and open files settle back near their baseline once the

@@ -590,6 +590,7 @@ func faultStoreFull(t *testing.T) {
 	s := startServer(t, "--store", "dir:"+dir, "--log-archive-after", "1s")
 	tok := s.project("proj")
 	fc := newFaultCheck(s.dbURL, s)
+	fc.dirs = append(fc.dirs, dir)
 	fc.base(t)
 	fc.runner(t, s, "r1", "--tag", "linux")
 	out := t.TempDir()
