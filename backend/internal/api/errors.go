@@ -63,6 +63,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusUnauthorized, "", err.Error())
 	case r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), store.ErrStalled):
 		return // the client went away; nobody reads an answer
+	case errors.Is(err, store.ErrPoolExhausted), errors.Is(context.Cause(r.Context()), store.ErrPoolExhausted):
+		writeBusy(w)
+		return
+	case store.OutOfSpace(err):
+		slog.Error("out of space", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		ae = errorf(http.StatusInsufficientStorage, "", "the server's storage is full; retry later")
 	case store.Unavailable(err), r.Context().Err() != nil,
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		// The database is unreachable or stalled (frozen): the request's
@@ -95,6 +102,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // retryAfterSeconds is what an outage answer suggests: the server serves again
 // within a second of the database coming back.
 const retryAfterSeconds = "2"
+
+// writeBusy answers 503 while every connection to the database is taken.
+func writeBusy(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable, "",
+		"every database connection is busy; retry later"))
+}
 
 // writeUnavailable answers 503 while the database cannot be reached.
 func writeUnavailable(w http.ResponseWriter) {

@@ -416,10 +416,15 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, health)
 }
 
-// readyz is the readiness probe: 503 while the database does not answer.
+// readyz is the readiness probe: 503 while the database does not answer, or
+// while no connection of the pool can be had (all are busy).
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := h.Store.Probe(r.Context()); err != nil {
 		writeUnavailable(w)
+		return
+	}
+	if err := h.Store.PoolFree(r.Context()); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": "ok", "version": version.String()})

@@ -195,7 +195,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	authn.SessionIdle = cfg.SessionIdle
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger,
 		MaxPerAddress: cfg.EventsPerAddress, MaxPerToken: cfg.EventsPerToken})
-	listener := events.NewListener(dbURL)
+	listener := events.NewListener(store.ConnURL(dbURL))
 	disp.Listen(listener)
 	hub.Listen(listener)
 	scheduler := schedule.New(st, logger)
@@ -372,6 +372,8 @@ func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 		pc.MaxConns = 20
 	}
 	boundConnections(&pc.ConnConfig.Config)
+	// Work waiting for an exhausted pool ends with 503 (store.WatchStall).
+	pc.ConnConfig.Tracer = &store.AcquireWaits{}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)

@@ -80,6 +80,7 @@ func withMigrate(databaseURL string, fn func(*migrate.Migrate) error) error {
 
 // pgx5URL rewrites a postgres:// URL to the scheme golang-migrate's pgx/v5 driver registers.
 func pgx5URL(databaseURL string) string {
+	databaseURL = ConnURL(databaseURL)
 	u, err := url.Parse(databaseURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return strings.Replace(databaseURL, "postgres://", "pgx5://", 1)

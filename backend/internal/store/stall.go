@@ -3,15 +3,24 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrStalled is why a context watched by WatchStall ended: the database took the
 // work and then did not answer a probe.
 var ErrStalled = errors.New("the database does not answer")
+
+// ErrPoolExhausted is why a context watched by WatchStall ended when the
+// database answers but the pool is exhausted (some work waited poolWaitLimit
+// for a connection): work that lasts StallAfter then, waiting for a connection
+// or holding one while others wait, ends (answered 503) rather than queueing
+// without bound. It is an ErrStalled.
+var ErrPoolExhausted = fmt.Errorf("%w: every database connection is busy", ErrStalled)
 
 const (
 	// StallAfter is how long database work may take before the database is
@@ -69,8 +78,9 @@ func (s *Store) probeOnce(ctx context.Context) error {
 
 // WatchStall watches database work done under ctx: StallAfter from now, and
 // every StallAfter after that, it probes the database, and when the probe fails
-// it ends the work with cancel(ErrStalled). Slow work on a database that answers
-// goes on. stop ends the watch (without cancelling); it may be called more than once.
+// it ends the work with cancel(ErrStalled); when the pool is exhausted (see
+// poolTaken) it ends it with cancel(ErrPoolExhausted). Other slow work on a database
+// that answers goes on. stop ends the watch (without cancelling); it may be called more than once.
 func (s *Store) WatchStall(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
 	// A timer, not a goroutine: most work ends long before it fires.
 	var mu sync.Mutex
@@ -84,6 +94,8 @@ func (s *Store) WatchStall(ctx context.Context, cancel context.CancelCauseFunc) 
 		case stopped || ctx.Err() != nil:
 		case err != nil:
 			cancel(ErrStalled)
+		case s.poolTaken():
+			cancel(ErrPoolExhausted)
 		default:
 			t.Reset(StallAfter)
 		}
@@ -105,4 +117,87 @@ func (s *Store) StallBound(ctx context.Context) (bounded context.Context, releas
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := s.WatchStall(ctx, cancel)
 	return ctx, func() { stop(); cancel(nil) }
+}
+
+// poolWaitLimit is how long a wait for a pool connection may last before the
+// pool counts as exhausted.
+const poolWaitLimit = time.Second
+
+// poolTaken reports whether the pool is exhausted: some work has waited
+// poolWaitLimit for a connection, now or within the last StallAfter/2 (work
+// checked right after others ended, which freed their connections for a
+// moment, ends too rather than StallAfter later). Only a pool traced by
+// AcquireWaits tells.
+func (s *Store) poolTaken() bool {
+	w, ok := s.pool.Config().ConnConfig.Tracer.(*AcquireWaits)
+	if !ok {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	for _, at := range w.waiting {
+		if now.Sub(at) >= poolWaitLimit {
+			w.exhausted = now
+			return true
+		}
+	}
+	return now.Sub(w.exhausted) < StallAfter/2
+}
+
+// AcquireWaits traces the pool's Acquire calls (set it as the pool's
+// ConnConfig.Tracer) to tell how long the oldest wait going on has lasted:
+// WatchStall ends work with ErrPoolExhausted while one lasts poolWaitLimit.
+type AcquireWaits struct {
+	mu        sync.Mutex
+	next      uint64
+	waiting   map[uint64]time.Time
+	exhausted time.Time // when poolTaken last found a wait of poolWaitLimit
+}
+
+type acquireKey struct{}
+
+// TraceAcquireStart implements pgxpool.AcquireTracer.
+func (w *AcquireWaits) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting == nil {
+		w.waiting = map[uint64]time.Time{}
+	}
+	w.next++
+	w.waiting[w.next] = time.Now()
+	return context.WithValue(ctx, acquireKey{}, w.next)
+}
+
+// TraceAcquireEnd implements pgxpool.AcquireTracer.
+func (w *AcquireWaits) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
+	id, _ := ctx.Value(acquireKey{}).(uint64)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.waiting, id)
+}
+
+// TraceQueryStart implements pgx.QueryTracer (a pool's tracer must): nothing.
+func (w *AcquireWaits) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer: nothing.
+func (w *AcquireWaits) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// PoolFree reports whether a connection of the pool can be had within
+// ProbeTimeout (ErrPoolExhausted if not): a server whose pool is exhausted
+// cannot serve, though the database answers.
+func (s *Store) PoolFree(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			return ErrPoolExhausted
+		}
+		return err
+	}
+	c.Release()
+	return nil
 }

@@ -36,3 +36,14 @@ func Unavailable(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
+
+// OutOfSpace reports whether err means storage ran out: the blob store's disk
+// (ENOSPC, EDQUOT) or PostgreSQL's (53100 disk_full). Retrying once space is
+// freed may work.
+func OutOfSpace(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "53100"
+}
