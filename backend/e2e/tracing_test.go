@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -20,10 +21,10 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// otlpReceiver is an OTLP/HTTP collector on loopback: it decodes what is
+// otlpReceiver is an OTLP/HTTP collector on loopback: it decodes the JSON
 // POSTed to /v1/traces and keeps the spans.
 type otlpReceiver struct {
 	*httptest.Server
@@ -62,9 +63,21 @@ func newOTLPReceiver(t testing.TB) *otlpReceiver {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		// Aura sends OTLP's JSON encoding; protojson reads it into the
+		// collector's own types and refuses unknown fields.
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("OTLP receiver: Content-Type %q, want application/json", ct)
+			http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+			return
+		}
 		var req collectortrace.ExportTraceServiceRequest
-		if err := proto.Unmarshal(data, &req); err != nil {
-			t.Errorf("OTLP receiver: %s body does not decode: %v", r.Header.Get("Content-Type"), err)
+		if err := protojson.Unmarshal(data, &req); err != nil {
+			t.Errorf("OTLP receiver: body does not decode: %v", err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := hexIDs(&req); err != nil {
+			t.Errorf("OTLP receiver: ids are not hex: %v", err)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -83,12 +96,41 @@ func newOTLPReceiver(t testing.TB) *otlpReceiver {
 			}
 		}
 		rec.mu.Unlock()
-		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
+		out, _ := protojson.Marshal(&collectortrace.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(out)
 	}))
 	t.Cleanup(rec.Close)
 	return rec
+}
+
+// hexIDs undoes what protojson does to OTLP's ids: the JSON mapping of OTLP
+// writes trace and span ids as hex, where protobuf's canonical JSON has bytes
+// as base64, so protojson reads the hex as base64. Hex digits are base64
+// digits and an id's hex is a multiple of 4 long, so encoding the bytes back
+// to base64 gives the hex again, which decodes to the id.
+func hexIDs(req *collectortrace.ExportTraceServiceRequest) error {
+	var err error
+	fix := func(b *[]byte) {
+		if len(*b) == 0 || err != nil {
+			return
+		}
+		*b, err = hex.DecodeString(base64.StdEncoding.EncodeToString(*b))
+	}
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				fix(&s.TraceId)
+				fix(&s.SpanId)
+				fix(&s.ParentSpanId)
+				for _, l := range s.Links {
+					fix(&l.TraceId)
+					fix(&l.SpanId)
+				}
+			}
+		}
+	}
+	return err
 }
 
 func (rec *otlpReceiver) received() (int, []receivedSpan) {

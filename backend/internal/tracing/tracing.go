@@ -1,7 +1,8 @@
 // Package tracing holds Aura's optional OpenTelemetry traces: a tracer provider
-// that exports over OTLP/HTTP, a span per HTTP request named by its route
-// template, and a span per job phase (job.queued, job.claimed, job.running,
-// job.finished) joined into the trace that submitted the job.
+// that exports over OTLP/HTTP (JSON, by the small exporter in otlp.go), a span
+// per HTTP request named by its route template, and a span per job phase
+// (job.queued, job.claimed, job.running, job.finished) joined into the trace
+// that submitted the job.
 //
 // Tracing is off unless an endpoint is configured (--otlp-endpoint, or the
 // standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).
@@ -22,7 +23,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -85,17 +85,17 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 	if lookup == nil {
 		lookup = func(string) (string, bool) { return "", false }
 	}
-	var opts []otlptracehttp.Option
+	endpoint := ""
 	if cfg.Endpoint != "" {
 		u, err := endpointURL(cfg.Endpoint)
 		if err != nil {
 			return noop, false, err
 		}
-		opts = append(opts, otlptracehttp.WithEndpointURL(u))
+		endpoint = u
 	} else if !set(lookup, EnvEndpoint) && !set(lookup, EnvTracesEndpoint) {
 		return noop, false, nil
 	}
-	exporter, err := otlptracehttp.New(ctx, opts...)
+	exporter, err := newExporter(endpoint, lookup)
 	if err != nil {
 		return noop, false, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}
