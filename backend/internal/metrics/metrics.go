@@ -34,14 +34,18 @@ type Metrics struct {
 	outboxFailures  *prometheus.CounterVec
 }
 
-// Source is what the scrape-time collector reads: the store.
+// Source is the store: what the scrape-time collector reads, and where jobs end.
 type Source interface {
 	Gauges(ctx context.Context) ([]store.Gauge, error)
 	PoolStat() *pgxpool.Stat
+	// ObserveJobEnds reports each attempt that ran and ended, once, from the
+	// process whose transaction ended it (store.Store.ObserveJobEnds).
+	ObserveJobEnds(f func(status string, ran time.Duration))
 }
 
 // New returns a registry with Aura's metrics, the Go runtime's and the
-// process's. src (may be nil) is read once per scrape, at most every cacheFor.
+// process's. src (may be nil) is read once per scrape, at most every cacheFor,
+// and reports the jobs that end to the job-duration histogram.
 func New(src Source, logger *slog.Logger) *Metrics {
 	m := &Metrics{Registry: prometheus.NewRegistry()}
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -53,7 +57,7 @@ func New(src Source, logger *slog.Logger) *Metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600, 3600},
 	})
 	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "aura_job_duration_seconds", Help: "Time from a job's start to its end, by final status.",
+		Name: "aura_job_duration_seconds", Help: "Time from an attempt's start to its end, by how it ended (succeeded, failed, cancelled, timed_out, lost).",
 		Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
 	}, []string{"status"})
 	m.claims = prometheus.NewCounter(prometheus.CounterOpts{
@@ -81,6 +85,7 @@ func New(src Source, logger *slog.Logger) *Metrics {
 			logger = slog.Default()
 		}
 		m.Registry.MustRegister(&dbCollector{src: src, logger: logger, cacheFor: time.Second})
+		src.ObserveJobEnds(m.ObserveJobEnd)
 	}
 	return m
 }
@@ -115,7 +120,8 @@ func (m *Metrics) ObserveClaim(wait time.Duration) {
 	}
 }
 
-// ObserveJobEnd notes one job that ended with status after running for d.
+// ObserveJobEnd notes one attempt that ended with status after running for d.
+// The store calls it (Source.ObserveJobEnds), once per end, after commit.
 func (m *Metrics) ObserveJobEnd(status string, d time.Duration) {
 	if m == nil || d < 0 {
 		return

@@ -750,7 +750,7 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 
 // returningChanged ends a transition's UPDATE of jobs j (joined with projects p
 // and entities en) so that it returns changedJob rows for collectChanges.
-const returningChanged = `RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+const returningChanged = `RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now(), j.started_at`
 
 // changedJob is a job a transition changed: what its event needs.
 type changedJob struct {
@@ -763,12 +763,15 @@ type changedJob struct {
 	Attempt  int
 	Earliest *time.Time
 	Now      time.Time
+	// StartedAt is when the attempt started, as the update left it (nil when
+	// it never ran, or the update cleared it).
+	StartedAt *time.Time
 }
 
 func collectChanged(rows pgx.Rows) ([]changedJob, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (changedJob, error) {
 		var c changedJob
-		err := row.Scan(&c.ID, &c.Project, &c.Key, &c.Val, &c.Status, &c.Tag, &c.Attempt, &c.Earliest, &c.Now)
+		err := row.Scan(&c.ID, &c.Project, &c.Key, &c.Val, &c.Status, &c.Tag, &c.Attempt, &c.Earliest, &c.Now, &c.StartedAt)
 		return c, err
 	})
 }
