@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/metrics"
 )
 
 const testMetricsToken = "metrics-token-for-tests-0123456789"
@@ -109,8 +110,8 @@ func TestMetricsAfterActivity(t *testing.T) {
 		{"aura_queue_depth", []string{"tag", "linux"}, 2},
 		{"aura_queue_depth", []string{"tag", "gpu"}, 1},
 		{"aura_runners", []string{"tag", "linux", "state", "busy"}, 1},
-		{"aura_runners", []string{"tag", "linux", "state", "idle"}, 1},
-		{"aura_runners", []string{"tag", "gpu", "state", "idle"}, 1},
+		{"aura_runners", []string{"tag", "linux", "state", "offline"}, 1}, // r2 never asked for work
+		{"aura_runners", []string{"tag", "gpu", "state", "offline"}, 1},
 		{"aura_claims_total", nil, 2},
 		{"aura_dispatch_latency_seconds", nil, 2},
 		{"aura_job_duration_seconds", []string{"status", "succeeded"}, 1},
@@ -208,4 +209,51 @@ func TestMetricsBoundedLabels(t *testing.T) {
 			require.NotContains(t, l.GetValue(), "nowhere")
 		}
 	}
+}
+
+// TestMetricsRunnersAndTags: a runner is busy while it runs a job, idle while
+// it asks for work, and offline when it has not asked lately (or never); the
+// queue and runner gauges label at most metrics.MaxTags tags by name and fold
+// the rest into one, so made-up tags cannot grow the series without bound.
+func TestMetricsRunnersAndTags(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{metricsToken: testMetricsToken})
+	tok := b.project("proj", false)
+	_, polls := b.runner("polls", "linux")
+	b.runner("never", "linux", "gpu")
+	goneID, gone := b.runner("gone", "linux")
+	require.Empty(t, b.claim(polls, 1, "linux"))
+	require.Empty(t, b.claim(gone, 1, "linux"))
+	_, err := b.pool.Exec(context.Background(), `UPDATE runners SET last_check_in = now() - interval '10 minutes' WHERE id = $1`, goneID)
+	require.NoError(t, err)
+
+	// Made-up tags, one job each, and the busiest tag with three.
+	const tags = metrics.MaxTags + 20
+	batch := make([]map[string]any, 0, tags+2)
+	for i := range tags {
+		batch = append(batch, map[string]any{"entityKey": "commit", "entityVal": "abc", "name": fmt.Sprintf("j%d", i),
+			"cmd": "true", "tag": fmt.Sprintf("made-up-%03d", i)})
+	}
+	for i := range 2 {
+		batch = append(batch, map[string]any{"entityKey": "commit", "entityVal": "abc", "name": fmt.Sprintf("busy%d", i),
+			"cmd": "true", "tag": "made-up-119"})
+	}
+	b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": batch}}, 201, nil)
+
+	fams := b.scrape(testMetricsToken)
+	require.Equal(t, 1.0, metricValue(fams, "aura_runners", "tag", "linux", "state", "idle"))
+	require.Equal(t, 2.0, metricValue(fams, "aura_runners", "tag", "linux", "state", "offline"))
+	require.Equal(t, 1.0, metricValue(fams, "aura_runners", "tag", "gpu", "state", "offline"))
+	require.Equal(t, -1.0, metricValue(fams, "aura_runners", "tag", "linux", "state", "busy"))
+
+	depth := fams["aura_queue_depth"]
+	require.Len(t, depth.Metric, metrics.MaxTags+1, "MaxTags tags and the rest folded")
+	sum := 0.0
+	for _, m := range depth.Metric {
+		sum += m.Gauge.GetValue()
+	}
+	require.Equal(t, float64(tags+2), sum, "every queued job is counted once")
+	require.Equal(t, 3.0, metricValue(fams, "aura_queue_depth", "tag", "made-up-119"), "the busiest tag keeps its name")
+	require.Equal(t, float64(tags-metrics.MaxTags), metricValue(fams, "aura_queue_depth", "tag", metrics.OtherTag))
+	require.Len(t, fams["aura_queue_oldest_wait_seconds"].Metric, metrics.MaxTags+1)
 }

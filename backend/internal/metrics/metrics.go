@@ -7,7 +7,9 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -242,20 +244,27 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	jobs := map[string]float64{"waiting": 0, "queued": 0, "running": 0}
 	outbox := map[string]float64{"status": 0, "notify": 0}
 	failing := map[string]float64{"status": 0, "notify": 0}
+	var queue, runners []store.Gauge
 	for _, g := range gauges {
 		switch g.Kind {
 		case "jobs":
 			jobs[g.A] = g.Value
 		case "queue":
-			ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, g.Value, g.A)
-			ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, g.Oldest, g.A)
+			queue = append(queue, g)
 		case "runners":
-			ch <- prometheus.MustNewConstMetric(runnersDesc, prometheus.GaugeValue, g.Value, g.A, g.B)
+			runners = append(runners, g)
 		case "outbox":
 			outbox[g.A] = g.Value
 		case "outbox_failing":
 			failing[g.A] = g.Value
 		}
+	}
+	for _, g := range foldTags(queue, MaxTags) {
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, g.Value, g.A)
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, g.Oldest, g.A)
+	}
+	for _, g := range foldTags(runners, MaxTags) {
+		ch <- prometheus.MustNewConstMetric(runnersDesc, prometheus.GaugeValue, g.Value, g.A, g.B)
 	}
 	for s, v := range jobs {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, v, s)
@@ -274,4 +283,61 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(st.EmptyAcquireCount()))
 		ch <- prometheus.MustNewConstMetric(poolWaitSecs, prometheus.CounterValue, st.AcquireDuration().Seconds())
 	}
+}
+
+// MaxTags bounds the tags that label the queue and runner gauges: a tag is any
+// string a submitter or a runner's registration names, so a scrape shows the
+// MaxTags tags with the most queued jobs (or runners) by name, and folds the
+// others into the tag OtherTag.
+const MaxTags = 100
+
+// OtherTag labels the figures of the tags past MaxTags.
+const OtherTag = "(other)"
+
+// foldTags keeps the figures of the limit tags with the largest totals (ties by
+// name) and sums the others' per B label into OtherTag, the longest wait being
+// the longest of theirs.
+func foldTags(gs []store.Gauge, limit int) []store.Gauge {
+	total := map[string]float64{}
+	for _, g := range gs {
+		total[g.A] += g.Value
+	}
+	if len(total) <= limit {
+		return gs
+	}
+	tags := make([]string, 0, len(total))
+	for t := range total {
+		tags = append(tags, t)
+	}
+	sort.Slice(tags, func(i, j int) bool {
+		if total[tags[i]] != total[tags[j]] {
+			return total[tags[i]] > total[tags[j]]
+		}
+		return tags[i] < tags[j]
+	})
+	kept := map[string]bool{}
+	for _, t := range tags[:limit] {
+		kept[t] = true
+	}
+	var out []store.Gauge
+	other := map[string]*store.Gauge{}
+	var order []string
+	for _, g := range gs {
+		if kept[g.A] {
+			out = append(out, g)
+			continue
+		}
+		o := other[g.B]
+		if o == nil {
+			o = &store.Gauge{Kind: g.Kind, A: OtherTag, B: g.B}
+			other[g.B] = o
+			order = append(order, g.B)
+		}
+		o.Value += g.Value
+		o.Oldest = math.Max(o.Oldest, g.Oldest)
+	}
+	for _, b := range order {
+		out = append(out, *other[b])
+	}
+	return out
 }
