@@ -66,7 +66,7 @@ func New(src Source, logger *slog.Logger) *Metrics {
 		Name: "aura_claims_total", Help: "Jobs handed out to runners.",
 	})
 	m.logBytesIn = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "aura_log_bytes_in_total", Help: "Log bytes received from runners.",
+		Name: "aura_log_received_bytes_total", Help: "Log bytes received from runners.",
 	})
 	m.archivedBytes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "aura_log_archived_bytes_total", Help: "Log bytes moved from PostgreSQL to the blob store.",
