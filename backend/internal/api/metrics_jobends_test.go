@@ -56,16 +56,20 @@ func (b *testBundle) metricsReplica(t *testing.T) *testBundle {
 	return &c
 }
 
-// jobEnds is aura_job_duration_seconds' count by status, summed over servers.
-func jobEnds(servers ...*testBundle) map[string]float64 {
+// jobEnds is the count by status of name (aura_job_duration_seconds or
+// aura_jobs_ended_total), summed over servers; zeros are left out.
+func jobEnds(name string, servers ...*testBundle) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range servers {
-		f := s.scrape(testMetricsToken)["aura_job_duration_seconds"]
+		f := s.scrape(testMetricsToken)[name]
 		if f == nil {
 			continue
 		}
 		for _, m := range f.Metric {
-			out[labelOf(m, "status")] += float64(m.Histogram.GetSampleCount())
+			v := m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			if v != 0 {
+				out[labelOf(m, "status")] += v
+			}
 		}
 	}
 	return out
@@ -86,7 +90,8 @@ func labelOf(m *dto.Metric, name string) string {
 // confirmed, cancelled and never confirmed, stopped at its log limit — with two
 // servers on one database reaping side by side: the server whose transaction
 // ended it counts it. Jobs that never ran (cancelled while queued, skipped) are
-// not observed.
+// not in the histogram, but every job that reaches a final status is counted
+// once in aura_jobs_ended_total.
 func TestMetricsJobEnds(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, bundleOptions{metricsToken: testMetricsToken, logLimit: 1000})
@@ -172,9 +177,20 @@ func TestMetricsJobEnds(t *testing.T) {
 	queued := b.submit(tok, map[string]any{"name": "queued", "tag": "nobody"})
 	b.json(call{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", queued.ID), token: tok}, 200, nil)
 
-	want := map[string]float64{"succeeded": 1, "failed": 2, "cancelled": 2, "timed_out": 1, "lost": 2}
-	require.Equal(t, want, jobEnds(b, other))
+	// Skipped as it is submitted: a job it waits for failed.
+	skipped := b.submit(tok, map[string]any{"name": "skipped", "precedingJobs": []int64{bad.ID}})
+	require.Equal(t, "cancelled", skipped.Status)
+
+	ran := map[string]float64{"succeeded": 1, "failed": 2, "cancelled": 2, "timed_out": 1, "lost": 2}
+	// Every job in a final status, once; the lost attempt queued again is not one.
+	ended := map[string]float64{"succeeded": 1, "failed": 2, "cancelled": 5, "timed_out": 1, "lost": 1}
+	require.Equal(t, ran, jobEnds("aura_job_duration_seconds", b, other))
+	require.Equal(t, ended, jobEnds("aura_jobs_ended_total", b, other))
+	var final int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status NOT IN ('waiting', 'queued', 'running')`).Scan(&final))
+	require.Equal(t, 10, final)
 	// Nothing is counted late, by the other server's view of the events.
 	time.Sleep(500 * time.Millisecond)
-	require.Equal(t, want, jobEnds(b, other))
+	require.Equal(t, ran, jobEnds("aura_job_duration_seconds", b, other))
+	require.Equal(t, ended, jobEnds("aura_jobs_ended_total", b, other))
 }

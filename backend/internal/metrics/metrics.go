@@ -29,6 +29,7 @@ type Metrics struct {
 	httpDuration    *prometheus.HistogramVec
 	dispatchLatency prometheus.Histogram
 	jobDuration     *prometheus.HistogramVec
+	jobsEnded       *prometheus.CounterVec
 	claims          prometheus.Counter
 	logBytesIn      prometheus.Counter
 	archivedBytes   prometheus.Counter
@@ -40,9 +41,9 @@ type Metrics struct {
 type Source interface {
 	Gauges(ctx context.Context) ([]store.Gauge, error)
 	PoolStat() *pgxpool.Stat
-	// ObserveJobEnds reports each attempt that ran and ended, once, from the
+	// ObserveJobEnds reports each job and attempt that ended, once, from the
 	// process whose transaction ended it (store.Store.ObserveJobEnds).
-	ObserveJobEnds(f func(status string, ran time.Duration))
+	ObserveJobEnds(f func(store.JobEnd))
 }
 
 // New returns a registry with Aura's metrics, the Go runtime's and the
@@ -62,6 +63,12 @@ func New(src Source, logger *slog.Logger) *Metrics {
 		Name: "aura_job_duration_seconds", Help: "Time from an attempt's start to its end, by how it ended (succeeded, failed, cancelled, timed_out, lost).",
 		Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
 	}, []string{"status"})
+	m.jobsEnded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aura_jobs_ended_total", Help: "Jobs that reached a final status (succeeded, failed, cancelled, timed_out, lost), whether they ran or not.",
+	}, []string{"status"})
+	for _, s := range []string{store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusTimedOut, store.StatusLost} {
+		m.jobsEnded.WithLabelValues(s)
+	}
 	m.claims = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "aura_claims_total", Help: "Jobs handed out to runners.",
 	})
@@ -79,7 +86,7 @@ func New(src Source, logger *slog.Logger) *Metrics {
 	}, []string{"outbox"})
 	m.outboxFailures.WithLabelValues("status")
 	m.outboxFailures.WithLabelValues("notify")
-	m.Registry.MustRegister(m.httpDuration, m.dispatchLatency, m.jobDuration, m.claims, m.logBytesIn,
+	m.Registry.MustRegister(m.httpDuration, m.dispatchLatency, m.jobDuration, m.jobsEnded, m.claims, m.logBytesIn,
 		m.archivedBytes, m.webhooks, m.outboxFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
@@ -122,13 +129,19 @@ func (m *Metrics) ObserveClaim(wait time.Duration) {
 	}
 }
 
-// ObserveJobEnd notes one attempt that ended with status after running for d.
-// The store calls it (Source.ObserveJobEnds), once per end, after commit.
-func (m *Metrics) ObserveJobEnd(status string, d time.Duration) {
-	if m == nil || d < 0 {
+// ObserveJobEnd notes a job that reached a final status (aura_jobs_ended_total)
+// and an attempt that ran and ended (aura_job_duration_seconds). The store
+// calls it (Source.ObserveJobEnds), once per end, after commit.
+func (m *Metrics) ObserveJobEnd(e store.JobEnd) {
+	if m == nil {
 		return
 	}
-	m.jobDuration.WithLabelValues(status).Observe(d.Seconds())
+	if e.Final {
+		m.jobsEnded.WithLabelValues(e.Status).Inc()
+	}
+	if e.Ran != nil {
+		m.jobDuration.WithLabelValues(e.Status).Observe(e.Ran.Seconds())
+	}
 }
 
 // AddLogBytes notes n log bytes received.

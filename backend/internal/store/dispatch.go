@@ -437,7 +437,7 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 		for _, c := range retried {
 			n.event(c.event(StatusLost, c.Attempt-1))
 			// The new attempt cleared the start: the lost one ran from the start read above.
-			n.ran(c, StatusLost, lostStarted[c.ID])
+			n.ended(c, StatusLost, false, lostStarted[c.ID])
 		}
 		n.merge(&lost)
 		const qEnd = `

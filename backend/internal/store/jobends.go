@@ -6,41 +6,47 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// JobEnd is an attempt that ran and ended: its status (a final one, or lost for
-// an attempt lost and queued again) and how long it ran, by the database's clock.
+// JobEnd is a job that reached a final status, or an attempt that ran and
+// ended (a lost attempt queued again is one without the other).
 type JobEnd struct {
 	Status string
-	Ran    time.Duration
+	// Final says the job reached Status: it is not a lost attempt queued again.
+	Final bool
+	// Ran is how long the attempt ran, by the database's clock; nil when it never
+	// ran (cancelled while waiting or queued, skipped, an unacknowledged hand-out
+	// failed, an approval gate).
+	Ran *time.Duration
 }
 
-// ObserveJobEnds has f called once for every attempt that ran (it has a start)
-// and ended, whichever way it ended: completed by its runner, lost, timed out,
-// cancelled or stopped at its log limit and confirmed or reaped. f is called by
-// the process whose transaction made the change, after it committed: never for
-// a change only heard of (another server's events), never for a rolled-back
-// one, so the servers sharing a database count each end once between them.
-// Attempts that never ran (cancelled while waiting or queued, skipped, failed
-// unacknowledged hand-outs) and approval gates are not observed. Call it before
-// serving.
-func (s *Store) ObserveJobEnds(f func(status string, ran time.Duration)) { s.onJobEnd = f }
+// ObserveJobEnds has f called once for every job that reaches a final status and
+// every attempt that ran and ended, whichever way: completed by its runner,
+// lost, timed out, cancelled or stopped at its log limit and confirmed or
+// reaped, skipped. f is called by the process whose transaction made the
+// change, after it committed: never for a change only heard of (another
+// server's events), never for a rolled-back one, so the servers sharing a
+// database count each end once between them. Call it before serving.
+func (s *Store) ObserveJobEnds(f func(JobEnd)) { s.onJobEnd = f }
 
 func (s *Store) observeEnds(ends []JobEnd) {
 	if s.onJobEnd == nil {
 		return
 	}
 	for _, e := range ends {
-		s.onJobEnd(e.Status, e.Ran)
+		s.onJobEnd(e)
 	}
 }
 
-// ran notes that c's attempt, started at startedAt (nil: it never ran),
-// ended with status.
-func (n *notes) ran(c changedJob, status string, startedAt *time.Time) {
-	if startedAt == nil || c.Tag == ApprovalTag {
-		return
+// ended notes that c ended with status (final: for good), its attempt having
+// started at startedAt (nil: it never ran).
+func (n *notes) ended(c changedJob, status string, final bool, startedAt *time.Time) {
+	e := JobEnd{Status: status, Final: final}
+	if startedAt != nil && c.Tag != ApprovalTag {
+		d := max(c.Now.Sub(*startedAt), 0)
+		e.Ran = &d
 	}
-	d := max(c.Now.Sub(*startedAt), 0)
-	n.ends = append(n.ends, JobEnd{Status: status, Ran: d})
+	if e.Final || e.Ran != nil {
+		n.ends = append(n.ends, e)
+	}
 }
 
 // handEnds moves the ends noted so far to tx, which observes them once it has

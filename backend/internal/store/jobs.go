@@ -430,6 +430,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		n2.jobChanged(changedJob{ID: ids[i], Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
 			Status: rows[i].Status, Tag: p.Tag, Attempt: 1, Earliest: p.EarliestStart, Now: now})
 	}
+	n2.handEnds(tx) // jobs skipped at once
 	n2.queue(batch)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, interpret(err, "insert jobs")

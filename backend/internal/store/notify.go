@@ -29,7 +29,7 @@ type notes struct {
 	timer    bool
 	statuses statusMarks // commits whose forge status may have changed (statuses.go)
 	builds   buildMarks  // entities a job of ended, for notification rules (notifications.go)
-	ends     []JobEnd    // attempts that ran and ended, for /metrics after commit (jobends.go)
+	ends     []JobEnd    // jobs and attempts that ended, for /metrics after commit (jobends.go)
 }
 
 func (n *notes) queued(tag string) {
@@ -50,7 +50,7 @@ func (n *notes) jobChanged(c changedJob) {
 	n.statuses.add(c.Project, c.Key, c.Val)
 	if Ended(c.Status) {
 		n.builds.add(c.Project, c.Key, c.Val)
-		n.ran(c, c.Status, c.StartedAt)
+		n.ended(c, c.Status, true, c.StartedAt)
 	}
 	switch {
 	case c.Status == StatusQueued:

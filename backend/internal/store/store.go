@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -71,9 +70,9 @@ type Store struct {
 	carries logCarries
 	// blobs holds archived logs (logarchive.go); nil: logs stay in PostgreSQL.
 	blobs blob.Store
-	// onJobEnd observes each attempt that ran and ended, once, after the
-	// transaction that ended it committed (jobends.go); nil: nobody does.
-	onJobEnd func(status string, ran time.Duration)
+	// onJobEnd observes each job end, once, after the transaction that ended
+	// it committed (jobends.go); nil: nobody does.
+	onJobEnd func(JobEnd)
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
