@@ -195,9 +195,9 @@ func statusText(code int) string {
 
 var (
 	jobsDesc    = prometheus.NewDesc("aura_jobs", "Live jobs by status (waiting, queued, running).", []string{"status"}, nil)
-	queueDesc   = prometheus.NewDesc("aura_queue_depth", "Queued jobs by tag.", []string{"tag"}, nil)
+	queueDesc   = prometheus.NewDesc("aura_queue_depth", "Queued jobs by tag (the 100 busiest; the rest as tag \"(other)\").", []string{"tag"}, nil)
 	oldestDesc  = prometheus.NewDesc("aura_queue_oldest_wait_seconds", "How long the oldest queued job of a tag has waited.", []string{"tag"}, nil)
-	runnersDesc = prometheus.NewDesc("aura_runners", "Runners not lost, by tag and state (idle, busy).", []string{"tag", "state"}, nil)
+	runnersDesc = prometheus.NewDesc("aura_runners", "Runners by tag and state: busy (running a job), idle (asked for work in the last 90 s), offline.", []string{"tag", "state"}, nil)
 	outboxDesc  = prometheus.NewDesc("aura_outbox_backlog", "Outbox rows not yet delivered (status: forge commit statuses, notify: notifications).", []string{"outbox"}, nil)
 	failingDesc = prometheus.NewDesc("aura_outbox_failing", "Outbox rows not yet delivered after at least one failed attempt.", []string{"outbox"}, nil)
 	scrapeErr   = prometheus.NewDesc("aura_metrics_database_up", "1 when the last scrape read the database, 0 when it failed.", nil, nil)
