@@ -187,16 +187,13 @@ func (h *handler) compatJob(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only the runner holding the running attempt may finish it, as on /api/v1:
 	// 0.4 let any runner mark any job finished, which forged results.
-	done, err := h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
+	_, err = h.Store.JobComplete(r.Context(), &store.JobCompleteParams{
 		Holder:   store.Holder{JobID: body.ID, Attempt: j.Attempt, RunnerID: p.RunnerID},
 		ExitCode: *body.ExitCode,
 	})
 	if err != nil {
 		writeError(w, r, err)
 		return
-	}
-	if done.StartedAt != nil && done.EndedAt != nil {
-		h.Metrics.ObserveJobEnd(done.Status, done.EndedAt.Sub(*done.StartedAt))
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }

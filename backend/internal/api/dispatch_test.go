@@ -493,7 +493,7 @@ func TestCompat04(t *testing.T) {
 	fams := b.scrape(b.admin)
 	require.Equal(t, 1.0, metricValue(fams, "aura_claims_total"))
 	require.Equal(t, 1.0, metricValue(fams, "aura_job_duration_seconds", "status", "succeeded"))
-	require.Equal(t, float64(len("building hello\n")), metricValue(fams, "aura_log_bytes_in_total"))
+	require.Equal(t, float64(len("building hello\n")), metricValue(fams, "aura_log_received_bytes_total"))
 
 	// 0.4 let a runner finish a job it never started; that forged results, so no more.
 	b.json(call{method: "POST", path: "/api/submit", token: tok, body: map[string]any{

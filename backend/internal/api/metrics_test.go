@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/integrations"
+	"github.com/aura-ci/aura/backend/internal/metrics"
 )
 
 const testMetricsToken = "metrics-token-for-tests-0123456789"
@@ -109,12 +113,12 @@ func TestMetricsAfterActivity(t *testing.T) {
 		{"aura_queue_depth", []string{"tag", "linux"}, 2},
 		{"aura_queue_depth", []string{"tag", "gpu"}, 1},
 		{"aura_runners", []string{"tag", "linux", "state", "busy"}, 1},
-		{"aura_runners", []string{"tag", "linux", "state", "idle"}, 1},
-		{"aura_runners", []string{"tag", "gpu", "state", "idle"}, 1},
+		{"aura_runners", []string{"tag", "linux", "state", "offline"}, 1}, // r2 never asked for work
+		{"aura_runners", []string{"tag", "gpu", "state", "offline"}, 1},
 		{"aura_claims_total", nil, 2},
 		{"aura_dispatch_latency_seconds", nil, 2},
 		{"aura_job_duration_seconds", []string{"status", "succeeded"}, 1},
-		{"aura_log_bytes_in_total", nil, float64(len("hello world"))},
+		{"aura_log_received_bytes_total", nil, float64(len("hello world"))},
 		{"aura_http_request_duration_seconds", []string{"route", "/api/v1/runner/claim", "method", "POST", "status", "200"}, 1},
 		{"aura_http_request_duration_seconds", []string{"route", "/api/v1/jobs", "method", "POST", "status", "201"}, 5},
 		{"aura_webhook_deliveries_total", []string{"result", "refused"}, 1},
@@ -129,6 +133,46 @@ func TestMetricsAfterActivity(t *testing.T) {
 	require.Positive(t, metricValue(fams, "aura_db_pool_max_connections"))
 	require.Positive(t, metricValue(fams, "aura_db_pool_total_connections"))
 	require.Contains(t, fams, "go_goroutines", "the Go runtime's own")
+
+	// Every series is now present: the README's table lists exactly them, with their labels.
+	exposed := map[string][]string{}
+	for name, f := range fams {
+		if strings.HasPrefix(name, "aura_") {
+			var labels []string
+			for _, l := range f.Metric[0].Label {
+				labels = append(labels, l.GetName())
+			}
+			slices.Sort(labels)
+			exposed[name] = labels
+		}
+	}
+	require.Equal(t, exposed, readmeMetrics(t), "README.md, ## Metrics")
+}
+
+// readmeMetric matches a metric in the README's table: `aura_name{label,label}`.
+var readmeMetric = regexp.MustCompile("^\\| `(aura_[a-z_]+)(?:\\{([a-z_,]+)\\})?`")
+
+// readmeMetrics reads the server's metrics and their labels from the table in
+// the README's "## Metrics" section.
+func readmeMetrics(t *testing.T) map[string][]string {
+	t.Helper()
+	text, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(text), "\n## Metrics\n")
+	require.True(t, ok)
+	section, _, _ = strings.Cut(section, "\n## ")
+	out := map[string][]string{}
+	for line := range strings.Lines(section) {
+		if m := readmeMetric.FindStringSubmatch(line); m != nil {
+			var labels []string
+			if m[2] != "" {
+				labels = strings.Split(m[2], ",")
+				slices.Sort(labels)
+			}
+			out[m[1]] = labels
+		}
+	}
+	return out
 }
 
 // TestMetricsAccess: /metrics is for the admin (token or admin user) and the
@@ -208,4 +252,66 @@ func TestMetricsBoundedLabels(t *testing.T) {
 			require.NotContains(t, l.GetValue(), "nowhere")
 		}
 	}
+}
+
+// TestMetricsRunnersAndTags: a runner is busy while it runs a job, idle while
+// it asks for work, and offline when it has not asked lately (or never); the
+// queue and runner gauges label at most metrics.MaxTags tags by name and fold
+// the rest into one, so made-up tags cannot grow the series without bound.
+func TestMetricsRunnersAndTags(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{metricsToken: testMetricsToken})
+	tok := b.project("proj", false)
+	_, polls := b.runner("polls", "linux")
+	b.runner("never", "linux", "gpu")
+	goneID, gone := b.runner("gone", "linux")
+	require.Empty(t, b.claim(polls, 1, "linux"))
+	require.Empty(t, b.claim(gone, 1, "linux"))
+	_, err := b.pool.Exec(context.Background(), `UPDATE runners SET last_check_in = now() - interval '10 minutes' WHERE id = $1`, goneID)
+	require.NoError(t, err)
+
+	// Made-up tags, one job each, and the busiest tag with three.
+	const tags = metrics.MaxTags + 20
+	batch := make([]map[string]any, 0, tags+2)
+	for i := range tags {
+		batch = append(batch, map[string]any{"entityKey": "commit", "entityVal": "abc", "name": fmt.Sprintf("j%d", i),
+			"cmd": "true", "tag": fmt.Sprintf("made-up-%03d", i)})
+	}
+	for i := range 2 {
+		batch = append(batch, map[string]any{"entityKey": "commit", "entityVal": "abc", "name": fmt.Sprintf("busy%d", i),
+			"cmd": "true", "tag": "made-up-119"})
+	}
+	b.json(call{method: "POST", path: "/api/v1/jobs/batch", token: tok, body: map[string]any{"jobs": batch}}, 201, nil)
+
+	fams := b.scrape(testMetricsToken)
+	require.Equal(t, 1.0, metricValue(fams, "aura_runners", "tag", "linux", "state", "idle"))
+	require.Equal(t, 2.0, metricValue(fams, "aura_runners", "tag", "linux", "state", "offline"))
+	require.Equal(t, 1.0, metricValue(fams, "aura_runners", "tag", "gpu", "state", "offline"))
+	require.Equal(t, -1.0, metricValue(fams, "aura_runners", "tag", "linux", "state", "busy"))
+
+	depth := fams["aura_queue_depth"]
+	require.Len(t, depth.Metric, metrics.MaxTags+1, "MaxTags tags and the rest folded")
+	sum := 0.0
+	for _, m := range depth.Metric {
+		sum += m.Gauge.GetValue()
+	}
+	require.Equal(t, float64(tags+2), sum, "every queued job is counted once")
+	require.Equal(t, 3.0, metricValue(fams, "aura_queue_depth", "tag", "made-up-119"), "the busiest tag keeps its name")
+	require.Equal(t, float64(tags-metrics.MaxTags), metricValue(fams, "aura_queue_depth", "tag", metrics.OtherTag))
+	require.Len(t, fams["aura_queue_oldest_wait_seconds"].Metric, metrics.MaxTags+1)
+}
+
+// TestMetricsWebRoute: the web app's pages, answered by the router's not-found
+// handler, share one route label, apart from requests that match nothing.
+func TestMetricsWebRoute(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, bundleOptions{artifactOrigin: true}) // with a web app
+	for _, path := range []string{"/p/proj", "/j/12", "/api/v1/nowhere"} {
+		resp, err := b.client.Get(b.url + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	fams := b.scrape(b.admin)
+	require.Equal(t, 2.0, metricValue(fams, "aura_http_request_duration_seconds", "route", "(web app)", "method", "GET", "status", "200"))
+	require.Equal(t, 1.0, metricValue(fams, "aura_http_request_duration_seconds", "route", "(no route)", "method", "GET", "status", "404"))
 }

@@ -26,7 +26,9 @@ func (h *handler) logRequests(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
 		route := "(no route)"
-		if cur := mux.CurrentRoute(r); cur != nil {
+		if rec.route != "" {
+			route = rec.route
+		} else if cur := mux.CurrentRoute(r); cur != nil {
 			if tpl, err := cur.GetPathTemplate(); err == nil {
 				route = tpl
 				tracing.Route(r, tpl) // the request's span takes the route's name
@@ -80,6 +82,19 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	route  string // set by a handler outside the router's routes (setRoute)
+}
+
+// webRoute labels the web app's pages and files, which the router leaves to its
+// not-found handler: one label for them all, as for a route template.
+const webRoute = "(web app)"
+
+// setRoute names the route of a request the router matched to none, for the
+// log and /metrics; w is logRequests' writer.
+func setRoute(w http.ResponseWriter, route string) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.route = route
+	}
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

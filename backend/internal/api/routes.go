@@ -117,6 +117,7 @@ func NewRouter(d Deps) *mux.Router {
 	// Unmatched requests bypass middleware: log them too.
 	r.NotFoundHandler = h.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.Web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			setRoute(w, webRoute)
 			d.Web.ServeHTTP(w, r)
 			return
 		}

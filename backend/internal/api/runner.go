@@ -383,8 +383,5 @@ func (h *handler) completeJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if j.StartedAt != nil && j.EndedAt != nil {
-		h.Metrics.ObserveJobEnd(j.Status, j.EndedAt.Sub(*j.StartedAt))
-	}
 	h.writeJobs(w, r, http.StatusOK, []*store.Job{j}, true)
 }

@@ -7,7 +7,9 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -27,6 +29,7 @@ type Metrics struct {
 	httpDuration    *prometheus.HistogramVec
 	dispatchLatency prometheus.Histogram
 	jobDuration     *prometheus.HistogramVec
+	jobsEnded       *prometheus.CounterVec
 	claims          prometheus.Counter
 	logBytesIn      prometheus.Counter
 	archivedBytes   prometheus.Counter
@@ -34,14 +37,18 @@ type Metrics struct {
 	outboxFailures  *prometheus.CounterVec
 }
 
-// Source is what the scrape-time collector reads: the store.
+// Source is the store: what the scrape-time collector reads, and where jobs end.
 type Source interface {
 	Gauges(ctx context.Context) ([]store.Gauge, error)
 	PoolStat() *pgxpool.Stat
+	// ObserveJobEnds reports each job and attempt that ended, once, from the
+	// process whose transaction ended it (store.Store.ObserveJobEnds).
+	ObserveJobEnds(f func(store.JobEnd))
 }
 
 // New returns a registry with Aura's metrics, the Go runtime's and the
-// process's. src (may be nil) is read once per scrape, at most every cacheFor.
+// process's. src (may be nil) is read once per scrape, at most every cacheFor,
+// and reports the jobs that end to the job-duration histogram.
 func New(src Source, logger *slog.Logger) *Metrics {
 	m := &Metrics{Registry: prometheus.NewRegistry()}
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -53,14 +60,20 @@ func New(src Source, logger *slog.Logger) *Metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600, 3600},
 	})
 	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "aura_job_duration_seconds", Help: "Time from a job's start to its end, by final status.",
+		Name: "aura_job_duration_seconds", Help: "Time from an attempt's start to its end, by how it ended (succeeded, failed, cancelled, timed_out, lost).",
 		Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
 	}, []string{"status"})
+	m.jobsEnded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aura_jobs_ended_total", Help: "Jobs that reached a final status (succeeded, failed, cancelled, timed_out, lost), whether they ran or not.",
+	}, []string{"status"})
+	for _, s := range []string{store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusTimedOut, store.StatusLost} {
+		m.jobsEnded.WithLabelValues(s)
+	}
 	m.claims = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "aura_claims_total", Help: "Jobs handed out to runners.",
 	})
 	m.logBytesIn = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "aura_log_bytes_in_total", Help: "Log bytes received from runners.",
+		Name: "aura_log_received_bytes_total", Help: "Log bytes received from runners.",
 	})
 	m.archivedBytes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "aura_log_archived_bytes_total", Help: "Log bytes moved from PostgreSQL to the blob store.",
@@ -73,7 +86,7 @@ func New(src Source, logger *slog.Logger) *Metrics {
 	}, []string{"outbox"})
 	m.outboxFailures.WithLabelValues("status")
 	m.outboxFailures.WithLabelValues("notify")
-	m.Registry.MustRegister(m.httpDuration, m.dispatchLatency, m.jobDuration, m.claims, m.logBytesIn,
+	m.Registry.MustRegister(m.httpDuration, m.dispatchLatency, m.jobDuration, m.jobsEnded, m.claims, m.logBytesIn,
 		m.archivedBytes, m.webhooks, m.outboxFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
@@ -81,6 +94,7 @@ func New(src Source, logger *slog.Logger) *Metrics {
 			logger = slog.Default()
 		}
 		m.Registry.MustRegister(&dbCollector{src: src, logger: logger, cacheFor: time.Second})
+		src.ObserveJobEnds(m.ObserveJobEnd)
 	}
 	return m
 }
@@ -115,12 +129,19 @@ func (m *Metrics) ObserveClaim(wait time.Duration) {
 	}
 }
 
-// ObserveJobEnd notes one job that ended with status after running for d.
-func (m *Metrics) ObserveJobEnd(status string, d time.Duration) {
-	if m == nil || d < 0 {
+// ObserveJobEnd notes a job that reached a final status (aura_jobs_ended_total)
+// and an attempt that ran and ended (aura_job_duration_seconds). The store
+// calls it (Source.ObserveJobEnds), once per end, after commit.
+func (m *Metrics) ObserveJobEnd(e store.JobEnd) {
+	if m == nil {
 		return
 	}
-	m.jobDuration.WithLabelValues(status).Observe(d.Seconds())
+	if e.Final {
+		m.jobsEnded.WithLabelValues(e.Status).Inc()
+	}
+	if e.Ran != nil {
+		m.jobDuration.WithLabelValues(e.Status).Observe(e.Ran.Seconds())
+	}
 }
 
 // AddLogBytes notes n log bytes received.
@@ -174,9 +195,9 @@ func statusText(code int) string {
 
 var (
 	jobsDesc    = prometheus.NewDesc("aura_jobs", "Live jobs by status (waiting, queued, running).", []string{"status"}, nil)
-	queueDesc   = prometheus.NewDesc("aura_queue_depth", "Queued jobs by tag.", []string{"tag"}, nil)
+	queueDesc   = prometheus.NewDesc("aura_queue_depth", "Queued jobs by tag (the 100 busiest; the rest as tag \"(other)\").", []string{"tag"}, nil)
 	oldestDesc  = prometheus.NewDesc("aura_queue_oldest_wait_seconds", "How long the oldest queued job of a tag has waited.", []string{"tag"}, nil)
-	runnersDesc = prometheus.NewDesc("aura_runners", "Runners not lost, by tag and state (idle, busy).", []string{"tag", "state"}, nil)
+	runnersDesc = prometheus.NewDesc("aura_runners", "Runners by tag and state: busy (running a job), idle (asked for work in the last 90 s), offline.", []string{"tag", "state"}, nil)
 	outboxDesc  = prometheus.NewDesc("aura_outbox_backlog", "Outbox rows not yet delivered (status: forge commit statuses, notify: notifications).", []string{"outbox"}, nil)
 	failingDesc = prometheus.NewDesc("aura_outbox_failing", "Outbox rows not yet delivered after at least one failed attempt.", []string{"outbox"}, nil)
 	scrapeErr   = prometheus.NewDesc("aura_metrics_database_up", "1 when the last scrape read the database, 0 when it failed.", nil, nil)
@@ -236,20 +257,27 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	jobs := map[string]float64{"waiting": 0, "queued": 0, "running": 0}
 	outbox := map[string]float64{"status": 0, "notify": 0}
 	failing := map[string]float64{"status": 0, "notify": 0}
+	var queue, runners []store.Gauge
 	for _, g := range gauges {
 		switch g.Kind {
 		case "jobs":
 			jobs[g.A] = g.Value
 		case "queue":
-			ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, g.Value, g.A)
-			ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, g.Oldest, g.A)
+			queue = append(queue, g)
 		case "runners":
-			ch <- prometheus.MustNewConstMetric(runnersDesc, prometheus.GaugeValue, g.Value, g.A, g.B)
+			runners = append(runners, g)
 		case "outbox":
 			outbox[g.A] = g.Value
 		case "outbox_failing":
 			failing[g.A] = g.Value
 		}
+	}
+	for _, g := range foldTags(queue, MaxTags) {
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, g.Value, g.A)
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, g.Oldest, g.A)
+	}
+	for _, g := range foldTags(runners, MaxTags) {
+		ch <- prometheus.MustNewConstMetric(runnersDesc, prometheus.GaugeValue, g.Value, g.A, g.B)
 	}
 	for s, v := range jobs {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, v, s)
@@ -268,4 +296,61 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(st.EmptyAcquireCount()))
 		ch <- prometheus.MustNewConstMetric(poolWaitSecs, prometheus.CounterValue, st.AcquireDuration().Seconds())
 	}
+}
+
+// MaxTags bounds the tags that label the queue and runner gauges: a tag is any
+// string a submitter or a runner's registration names, so a scrape shows the
+// MaxTags tags with the most queued jobs (or runners) by name, and folds the
+// others into the tag OtherTag.
+const MaxTags = 100
+
+// OtherTag labels the figures of the tags past MaxTags.
+const OtherTag = "(other)"
+
+// foldTags keeps the figures of the limit tags with the largest totals (ties by
+// name) and sums the others' per B label into OtherTag, the longest wait being
+// the longest of theirs.
+func foldTags(gs []store.Gauge, limit int) []store.Gauge {
+	total := map[string]float64{}
+	for _, g := range gs {
+		total[g.A] += g.Value
+	}
+	if len(total) <= limit {
+		return gs
+	}
+	tags := make([]string, 0, len(total))
+	for t := range total {
+		tags = append(tags, t)
+	}
+	sort.Slice(tags, func(i, j int) bool {
+		if total[tags[i]] != total[tags[j]] {
+			return total[tags[i]] > total[tags[j]]
+		}
+		return tags[i] < tags[j]
+	})
+	kept := map[string]bool{}
+	for _, t := range tags[:limit] {
+		kept[t] = true
+	}
+	var out []store.Gauge
+	other := map[string]*store.Gauge{}
+	var order []string
+	for _, g := range gs {
+		if kept[g.A] {
+			out = append(out, g)
+			continue
+		}
+		o := other[g.B]
+		if o == nil {
+			o = &store.Gauge{Kind: g.Kind, A: OtherTag, B: g.B}
+			other[g.B] = o
+			order = append(order, g.B)
+		}
+		o.Value += g.Value
+		o.Oldest = math.Max(o.Oldest, g.Oldest)
+	}
+	for _, b := range order {
+		out = append(out, *other[b])
+	}
+	return out
 }

@@ -432,11 +432,19 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 			return err
 		}
 		const qLost = `
-			SELECT id FROM jobs WHERE status = 'running' AND acked AND lease_expires_at < now()
+			SELECT id, started_at FROM jobs WHERE status = 'running' AND acked AND lease_expires_at < now()
 				AND attempt < max_attempts AND cancel_requested_at IS NULL ORDER BY id FOR UPDATE`
-		lostIDs, err := lockedIDs(ctx, tx, qLost)
-		if err != nil {
-			return err
+		var lostIDs []int64
+		lostStarted := map[int64]*time.Time{}
+		var lostID int64
+		var lostAt *time.Time
+		rows, _ := tx.Query(ctx, qLost)
+		if _, err := pgx.ForEachRow(rows, []any{&lostID, &lostAt}, func() error {
+			lostIDs = append(lostIDs, lostID)
+			lostStarted[lostID] = lostAt
+			return nil
+		}); err != nil {
+			return interpret(err, "reap jobs")
 		}
 		// The attempt that was lost is an event of its own, before the new one's.
 		var lost notes
@@ -449,6 +457,8 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 			lostAttempt := c
 			lostAttempt.Status, lostAttempt.Attempt = StatusLost, c.Attempt-1
 			finished = append(finished, lostAttempt)
+			// The new attempt cleared the start: the lost one ran from the start read above.
+			n.ended(c, StatusLost, false, lostStarted[c.ID])
 		}
 		n.merge(&lost)
 		const qEnd = `

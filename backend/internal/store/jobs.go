@@ -442,6 +442,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		n2.jobChanged(changedJob{ID: ids[i], Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
 			Status: rows[i].Status, Tag: p.Tag, Attempt: 1, Earliest: p.EarliestStart, Now: now})
 	}
+	n2.handEnds(tx) // jobs skipped at once
 	n2.queue(batch)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, interpret(err, "insert jobs")
@@ -767,7 +768,7 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 
 // returningChanged ends a transition's UPDATE of jobs j (joined with projects p
 // and entities en) so that it returns changedJob rows for collectChanges.
-const returningChanged = `RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now()`
+const returningChanged = `RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now(), j.started_at`
 
 // changedJob is a job a transition changed: what its event needs.
 type changedJob struct {
@@ -780,12 +781,15 @@ type changedJob struct {
 	Attempt  int
 	Earliest *time.Time
 	Now      time.Time
+	// StartedAt is when the attempt started, as the update left it (nil when
+	// it never ran, or the update cleared it).
+	StartedAt *time.Time
 }
 
 func collectChanged(rows pgx.Rows) ([]changedJob, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (changedJob, error) {
 		var c changedJob
-		err := row.Scan(&c.ID, &c.Project, &c.Key, &c.Val, &c.Status, &c.Tag, &c.Attempt, &c.Earliest, &c.Now)
+		err := row.Scan(&c.ID, &c.Project, &c.Key, &c.Val, &c.Status, &c.Tag, &c.Attempt, &c.Earliest, &c.Now, &c.StartedAt)
 		return c, err
 	})
 }

@@ -15,14 +15,17 @@ import (
 var benchFinished = flag.Int("gauges-finished", 1_000_000, "finished jobs behind BenchmarkGauges")
 
 // seedGauges fills db with finished jobs, queued ones on 10 tags, running ones
-// and 50 runners, as /metrics finds them on a busy instance.
+// and 50 runners (40 of them checked in lately), as /metrics finds them on a
+// busy instance.
 func seedGauges(tb testing.TB, pool *pgxpool.Pool, finished, queued, running int) {
 	tb.Helper()
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `
 		INSERT INTO projects (slug, name) VALUES ('p', 'p');
 		INSERT INTO entities (project_id, key, value) SELECT id, 'commit', 'abc' FROM projects;
-		INSERT INTO runners (name, tags) SELECT 'r' || i, ARRAY['t' || (i % 10), 'all'] FROM generate_series(1, 50) i;`)
+		INSERT INTO runners (name, tags, last_check_in)
+		SELECT 'r' || i, ARRAY['t' || (i % 10), 'all'], CASE WHEN i <= 40 THEN now() - interval '20 seconds' END
+		FROM generate_series(1, 50) i;`)
 	require.NoError(tb, err)
 	_, err = pool.Exec(ctx, `
 		INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, queued_at, started_at, ended_at, runner_id)
@@ -38,7 +41,7 @@ func seedGauges(tb testing.TB, pool *pgxpool.Pool, finished, queued, running int
 }
 
 // TestGauges: the figures /metrics reads count live jobs by status, the queue
-// per tag and runners per tag, idle or busy.
+// per tag and runners per tag, busy, idle (checked in lately) or offline.
 func TestGauges(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
@@ -59,7 +62,8 @@ func TestGauges(t *testing.T) {
 	require.Equal(t, 2.0, got[[3]string{"queue", "t0", ""}])
 	// Three runners hold the running jobs (runners 1 + i % 50 for i 121..123).
 	require.Equal(t, 3.0, got[[3]string{"runners", "all", "busy"}])
-	require.Equal(t, 47.0, got[[3]string{"runners", "all", "idle"}])
+	require.Equal(t, 37.0, got[[3]string{"runners", "all", "idle"}])
+	require.Equal(t, 10.0, got[[3]string{"runners", "all", "offline"}], "never checked in")
 	require.Equal(t, 0.0, got[[3]string{"outbox", "status", ""}])
 }
 

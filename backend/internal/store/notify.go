@@ -29,6 +29,7 @@ type notes struct {
 	timer    bool
 	statuses statusMarks // commits whose forge status may have changed (statuses.go)
 	builds   buildMarks  // entities a job of ended, for notification rules (notifications.go)
+	ends     []JobEnd    // jobs and attempts that ended, for /metrics after commit (jobends.go)
 }
 
 func (n *notes) queued(tag string) {
@@ -49,6 +50,7 @@ func (n *notes) jobChanged(c changedJob) {
 	n.statuses.add(c.Project, c.Key, c.Val)
 	if Ended(c.Status) {
 		n.builds.add(c.Project, c.Key, c.Val)
+		n.ended(c, c.Status, true, c.StartedAt)
 	}
 	switch {
 	case c.Status == StatusQueued:
@@ -70,9 +72,11 @@ func (n *notes) merge(other *notes) {
 	n.timer = n.timer || other.timer
 	n.statuses.merge(&other.statuses)
 	n.builds.merge(&other.builds)
+	n.ends = append(n.ends, other.ends...)
 }
 
 func (n *notes) flush(ctx context.Context, tx pgx.Tx) error {
+	n.handEnds(tx)
 	if n.empty() {
 		return nil
 	}

@@ -70,6 +70,9 @@ type Store struct {
 	carries logCarries
 	// blobs holds archived logs (logarchive.go); nil: logs stay in PostgreSQL.
 	blobs blob.Store
+	// onJobEnd observes each job end, once, after the transaction that ended
+	// it committed (jobends.go); nil: nobody does.
+	onJobEnd func(JobEnd)
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
@@ -112,7 +115,15 @@ func interpret(err error, what string) error {
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
+	var tx *endsTx
+	err := pgx.BeginFunc(ctx, s.pool, func(inner pgx.Tx) error {
+		tx = &endsTx{Tx: inner}
+		return fn(tx)
+	})
+	if err == nil && tx != nil {
+		s.observeEnds(tx.ends)
+	}
+	return err
 }
 
 // Page is one page of a list: pass Cursor from the previous page's NextCursor.

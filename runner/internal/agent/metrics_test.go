@@ -2,7 +2,10 @@ package agent
 
 import (
 	"net/http"
+	"os"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +73,25 @@ func TestMetricsEndpoint(t *testing.T) {
 	require.Equal(t, 2.0, value("aura_runner_retries_total", "call", "complete"))
 	require.Equal(t, 0.0, value("aura_runner_retries_total", "call", "log"))
 	require.Contains(t, fams, "go_goroutines")
+
+	// The README names exactly the runner's own.
+	text, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(text), "\n## Metrics\n")
+	require.True(t, ok)
+	section, _, _ = strings.Cut(section, "\n## ")
+	var documented, exposed []string
+	for _, m := range readmeRunnerMetric.FindAllStringSubmatch(section, -1) {
+		documented = append(documented, m[1])
+	}
+	for name := range fams {
+		if strings.HasPrefix(name, "aura_") {
+			exposed = append(exposed, name)
+		}
+	}
+	slices.Sort(documented)
+	slices.Sort(exposed)
+	require.Equal(t, exposed, documented, "README.md, ## Metrics")
 }
+
+var readmeRunnerMetric = regexp.MustCompile("`(aura_runner_[a-z_]+)[`{]")
