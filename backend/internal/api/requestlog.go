@@ -26,15 +26,16 @@ func (h *handler) logRequests(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
 		route := "(no route)"
-		if rec.route != "" {
-			route = rec.route
-		} else if cur := mux.CurrentRoute(r); cur != nil {
+		if cur := mux.CurrentRoute(r); cur != nil {
 			if tpl, err := cur.GetPathTemplate(); err == nil {
 				route = tpl
 				tracing.Route(r, tpl) // the request's span takes the route's name
 			}
 		}
 		next.ServeHTTP(rec, r)
+		if rec.route != "" { // a page of the web app, which no route matched
+			route = rec.route
+		}
 		status := rec.status
 		if status == 0 {
 			status = http.StatusOK
