@@ -365,6 +365,21 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 		err = send("aura_log_lock")
 	}
 	data = in.data
+	// The checksum runs beside the sending: it is as much work as the rest
+	// of the server's part, and the job row needs it only at the end.
+	rows, hashed := make(chan []byte, len(data)/logRowMax+1), make(chan struct{})
+	go func() {
+		for row := range rows {
+			h.Write(row)
+		}
+		close(hashed)
+	}()
+	hashDone := func() { close(rows); <-hashed; rows = nil }
+	defer func() {
+		if rows != nil {
+			hashDone()
+		}
+	}()
 	back, masked := c.back(), false
 	for at := 0; at < len(data) && err == nil; at += logRowMax {
 		rowEnd := min(at+logRowMax, len(data))
@@ -380,8 +395,9 @@ func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *l
 			maskForms(data[at:], c.forms)
 		}
 		err = send("aura_log_chunk", p.Offset+int64(at), data[at:rowEnd])
-		h.Write(in.data[at:rowEnd]) // the checksum is of the bytes as received
+		rows <- in.data[at:rowEnd] // the checksum is of the bytes as received
 	}
+	hashDone()
 	if err == nil && bodyErr == nil {
 		if err = send("aura_log_job", end, checksumState(h), ChannelEvents, event); err == nil && explicit {
 			err = send("aura_log_commit")
