@@ -56,7 +56,7 @@ func Peers(e *Env) {
 	}
 	for _, settings := range []string{"default", "bench"} {
 		for _, sc := range []struct {
-			name         string
+			name          string
 			jobs, workers int
 		}{
 			{"dispatch", e.pick(200, 1000), 50},
