@@ -1,5 +1,4 @@
 package bench
 
-func Live(e *Env)      {}
 func Footprint(e *Env) {}
 func Scale(e *Env)     {}
