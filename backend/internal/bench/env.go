@@ -83,8 +83,9 @@ type Env struct {
 	tmp   string
 	dbSeq atomic.Int64
 	mu    sync.Mutex
-	procs []*exec.Cmd
-	dbs   []string
+	procs   []*exec.Cmd
+	dbs     []string
+	servers []*Server
 }
 
 // NewEnv prepares an Env whose scratch files go in a new folder under tmpParent
@@ -247,6 +248,8 @@ type Server struct {
 	out   *logBuffer
 	env   *Env
 	pool  *pgxpool.Pool
+	// Retried counts the calls answered 503 and sent again.
+	Retried atomic.Int64
 }
 
 func freeAddr() string {
@@ -284,11 +287,15 @@ func (e *Env) StartServer(args ...string) *Server {
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	check(err, "connect to the server's database")
 	s.pool = pool
+	e.mu.Lock()
+	e.servers = append(e.servers, s)
+	e.mu.Unlock()
 	return s
 }
 
 // Stop stops the server and drops its database.
 func (s *Server) Stop() {
+	s.noteRetries()
 	s.pool.Close()
 	stopProcess(s.cmd)
 	s.env.DropDatabase(s.DBURL)
@@ -313,11 +320,25 @@ func (s *Server) QueryRow(sql string, dst ...any) error {
 var client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
 // Call sends a JSON request and decodes the answer, requiring status want.
+// A 503 (the server's database calls ran out of time) is retried after a pause,
+// as the runner does, and counted in Retried.
 func (s *Server) Call(method, path, token string, body, out any, want int) {
-	if err := s.call(method, path, token, body, out, want); err != nil {
-		fail("%v", err)
+	for attempt := 1; ; attempt++ {
+		err := s.call(method, path, token, body, out, want)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, errUnavailable) || attempt == 120 {
+			var n int
+			_ = s.QueryRow(`SELECT count(*) FROM runners`, &n)
+			fail("%v (%d runners registered; the server said:\n%s)", err, n, s.out.tail())
+		}
+		s.Retried.Add(1)
+		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+var errUnavailable = errors.New("503 Service Unavailable")
 
 func (s *Server) call(method, path, token string, body, out any, want int) error {
 	var r io.Reader
@@ -342,6 +363,9 @@ func (s *Server) call(method, path, token string, body, out any, want int) error
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusServiceUnavailable && want != http.StatusServiceUnavailable {
+		return fmt.Errorf("%s %s: %w: %.300s", method, path, errUnavailable, data)
+	}
 	if resp.StatusCode != want {
 		return fmt.Errorf("%s %s: %d, want %d: %.500s", method, path, resp.StatusCode, want, data)
 	}
@@ -488,7 +512,7 @@ func (s *Server) StartRunner(name, tag string, args ...string) *Runner {
 func (s *Server) StartRunners(prefix, tag string, n int) []*Runner {
 	rs := make([]*Runner, n)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, 4)
 	var failed atomic.Value
 	for i := range n {
 		wg.Add(1)
@@ -516,3 +540,12 @@ func (r *Runner) Stop() { stopProcess(r.cmd) }
 
 // Pid is the runner process's id.
 func (r *Runner) Pid() int { return r.cmd.Process.Pid }
+
+// noteRetries leaves a note when calls had to be retried.
+func (s *Server) noteRetries() {
+	if n := s.Retried.Swap(0); n > 0 {
+		s.env.mu.Lock()
+		s.env.notes = append(s.env.notes, fmt.Sprintf("%d set-up call(s) answered 503 (the database calls ran out of time) and were retried", n))
+		s.env.mu.Unlock()
+	}
+}

@@ -67,9 +67,13 @@ func (e *Env) RunScenario(s Scenario) (figs []Figure, err error) {
 // stopProcesses stops the processes started so far and drops their databases.
 func (e *Env) stopProcesses() {
 	e.mu.Lock()
-	procs, dbs := e.procs, e.dbs
-	e.procs, e.dbs = nil, nil
+	procs, dbs, servers := e.procs, e.dbs, e.servers
+	e.procs, e.dbs, e.servers = nil, nil, nil
 	e.mu.Unlock()
+	for _, s := range servers {
+		s.noteRetries()
+		s.pool.Close()
+	}
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Go(func() { stopProcess(p) })

@@ -1,4 +1,0 @@
-package bench
-
-func Footprint(e *Env) {}
-func Scale(e *Env)     {}
