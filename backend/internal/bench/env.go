@@ -80,9 +80,9 @@ type Env struct {
 	emit  func(Figure) // records a figure of the running scenario
 	notes []string
 
-	tmp   string
-	dbSeq atomic.Int64
-	mu    sync.Mutex
+	tmp     string
+	dbSeq   atomic.Int64
+	mu      sync.Mutex
 	procs   []*exec.Cmd
 	dbs     []string
 	servers []*Server

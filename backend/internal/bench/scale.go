@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"slices"
+	"strings"
 	"time"
 )
 
