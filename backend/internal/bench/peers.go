@@ -73,7 +73,11 @@ func Peers(e *Env) {
 		}
 	}
 	s := e.StartServer()
-	p := e.runPeer("poll-policies", "--server", s.URL, "--admin-token", s.Admin, "--jobs", strconv.Itoa(e.pick(20, 100)))
+	args := []string{"--server", s.URL, "--admin-token", s.Admin, "--jobs", strconv.Itoa(e.pick(8, 40))}
+	if !e.Full {
+		args = append(args, "--quick")
+	}
+	p := e.runPeer("poll-policies", args...)
 	for _, f := range p.Figures {
 		label := f.Label
 		if !strings.Contains(label, "simulation") {
