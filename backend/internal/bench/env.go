@@ -250,6 +250,7 @@ type Server struct {
 	pool  *pgxpool.Pool
 	// Retried counts the calls answered 503 and sent again.
 	Retried atomic.Int64
+	counts  atomic.Int64 // statementCount's calls, whose own transactions it leaves out
 }
 
 func freeAddr() string {
