@@ -138,7 +138,7 @@ func run(args []string) error {
 	}
 	defer env.Close()
 	env.Full, env.PGBinDir, env.Root, env.Logf = *full, pgBin, root, logf
-	env.PeersDir = *peersDir
+	env.PeersDir, env.Ctx = *peersDir, ctx
 
 	mode := "quick"
 	if *full {

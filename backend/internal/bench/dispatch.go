@@ -10,7 +10,7 @@ import (
 )
 
 // startedAt waits for the start time a job wrote to path ($(date +%s%N)).
-func startedAt(path string, within time.Duration) time.Time {
+func (e *Env) startedAt(path string, within time.Duration) time.Time {
 	deadline := time.Now().Add(within)
 	for {
 		b, err := os.ReadFile(path)
@@ -22,7 +22,7 @@ func startedAt(path string, within time.Duration) time.Time {
 		if time.Now().After(deadline) {
 			fail("no job wrote %s within %v", path, within)
 		}
-		time.Sleep(time.Millisecond)
+		e.pause(time.Millisecond)
 	}
 }
 
@@ -51,7 +51,7 @@ func Dispatch(e *Env) {
 		first := s.Submit(tok, map[string]any{"entityVal": fmt.Sprint("c", i), "name": "first", "cmd": "true"})
 		second := s.Submit(tok, map[string]any{"entityVal": fmt.Sprint("c", i), "name": "second", "cmd": stamp(out),
 			"precedingJobs": []int64{first.ID}})
-		start := startedAt(out, 30*time.Second)
+		start := e.startedAt(out, 30*time.Second)
 		ended := s.WaitStatus(first.ID, 30*time.Second, "succeeded").EndedAt
 		chain = append(chain, start.Sub(*ended))
 		s.WaitStatus(second.ID, 30*time.Second, "succeeded")
@@ -74,7 +74,7 @@ func submitToStart(s *Server, tok, dir string, n int, hold time.Duration) []time
 		}
 		sent := time.Now()
 		j := s.Submit(tok, map[string]any{"entityVal": fmt.Sprint(prefix, "-", i), "cmd": cmd})
-		ds = append(ds, startedAt(out, 30*time.Second).Sub(sent))
+		ds = append(ds, s.env.startedAt(out, 30*time.Second).Sub(sent))
 		if hold == 0 {
 			s.WaitStatus(j.ID, 30*time.Second, "succeeded")
 		}

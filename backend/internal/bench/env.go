@@ -74,6 +74,8 @@ type Env struct {
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 
+	// Ctx ends the run early (SIGINT, SIGTERM): every wait gives up once it is done.
+	Ctx context.Context
 	// PeersDir is the peers' Go module (bench/ of the source tree).
 	PeersDir string
 
@@ -95,7 +97,7 @@ func NewEnv(maintURL, binDir, tmpParent string) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{MaintURL: maintURL, BinDir: binDir, tmp: tmp, Logf: func(string, ...any) {}}
+	e := &Env{MaintURL: maintURL, BinDir: binDir, tmp: tmp, Ctx: context.Background(), Logf: func(string, ...any) {}}
 	var libs string
 	if err := e.queryRow(maintURL, `SHOW shared_preload_libraries`, &libs); err != nil {
 		os.RemoveAll(tmp)
@@ -335,7 +337,7 @@ func (s *Server) Call(method, path, token string, body, out any, want int) {
 			fail("%v (%d runners registered; the server said:\n%s)", err, n, s.out.tail())
 		}
 		s.Retried.Add(1)
-		time.Sleep(500 * time.Millisecond)
+		s.env.pause(500 * time.Millisecond)
 	}
 }
 
@@ -433,7 +435,7 @@ func (s *Server) WaitStatus(id int64, within time.Duration, statuses ...string) 
 		if time.Now().After(deadline) {
 			fail("job %d is %s (%s), not %v after %v", id, j.Status, j.Reason, statuses, within)
 		}
-		time.Sleep(5 * time.Millisecond)
+		s.env.pause(5 * time.Millisecond)
 	}
 }
 
@@ -450,7 +452,7 @@ func (s *Server) WaitCheckedIn(n int, within time.Duration) {
 		if time.Now().After(deadline) {
 			fail("%d of %d runners checked in within %v", got, n, within)
 		}
-		time.Sleep(20 * time.Millisecond)
+		s.env.pause(20 * time.Millisecond)
 	}
 }
 
@@ -548,5 +550,14 @@ func (s *Server) noteRetries() {
 		s.env.mu.Lock()
 		s.env.notes = append(s.env.notes, fmt.Sprintf("%d set-up call(s) answered 503 (the database calls ran out of time) and were retried", n))
 		s.env.mu.Unlock()
+	}
+}
+
+// pause sleeps for d, or ends the scenario if the run is interrupted meanwhile.
+func (e *Env) pause(d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-e.Ctx.Done():
+		fail("interrupted")
 	}
 }

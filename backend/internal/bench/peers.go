@@ -27,7 +27,7 @@ type peerOutput struct {
 
 // runPeer runs `go run ./cmd/<name> args…` in the peers' module and reads its figures.
 func (e *Env) runPeer(name string, args ...string) peerOutput {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(e.Ctx, 20*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", append([]string{"run", "./cmd/" + name}, args...)...)
 	cmd.Dir = e.PeersDir

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,10 +45,26 @@ func Lookup(name string) (Scenario, bool) {
 func (e *Env) RunScenario(s Scenario) (figs []Figure, err error) {
 	start := time.Now()
 	e.Logf("== %s: %s", s.Name, s.Doc)
+	// A scenario that cannot finish (a server starved of CPU, say) ends at its
+	// deadline, and the run goes on with the next.
+	parent := e.Ctx
+	limit := 10 * time.Minute
+	if e.Full {
+		limit = time.Hour
+	}
+	ctx, cancel := context.WithTimeoutCause(parent, limit, fmt.Errorf("%s took longer than %v", s.Name, limit))
+	e.Ctx = ctx
+	defer func() {
+		cancel()
+		e.Ctx = parent
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			if f, ok := r.(benchFailure); ok {
 				err = fmt.Errorf("%s: %w", s.Name, f.err)
+				if ctx.Err() != nil {
+					err = fmt.Errorf("%w: %w", context.Cause(ctx), f.err)
+				}
 			} else {
 				err = fmt.Errorf("%s: panic: %v\n%s", s.Name, r, debug.Stack())
 			}

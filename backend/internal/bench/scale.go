@@ -53,7 +53,7 @@ func scaleDispatch(e *Env) {
 	// comes back to claim meanwhile: every claim counted is a wake-up.
 	c0, _ := s.statementCount(claimSQL)
 	t1 := time.Now()
-	ds := submitToStart(s, tok, e.TempDir(), n, 120*time.Second)
+	ds := submitToStart(s, tok, e.TempDir(), n, 10*time.Minute)
 	c1, _ := s.statementCount(claimSQL)
 	claims := (c1 - c0 - idleRate*time.Since(t1).Seconds()) / float64(n)
 	label := fmt.Sprintf("submit → job process started, %d parked runners (%d on other tags, simulated long polls): p99", same+other, other)
