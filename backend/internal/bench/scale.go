@@ -40,7 +40,9 @@ func scaleDispatch(e *Env) {
 		tok := s.RunnerToken(fmt.Sprint("o", i), tag)
 		go park(s.URL, tok, tag, stop)
 	}
+	e.Logf("   %d runners started, %d long polls parked by the bench; waiting for their check-ins", same, other)
 	s.WaitCheckedIn(same+other, 5*time.Minute)
+	e.Logf("   %d runners checked in", same+other)
 	time.Sleep(time.Second)
 	// The runners' long polls end without work every 30 s and claim again: count
 	// that idle rate first and take it out of the figure.
