@@ -201,6 +201,10 @@ func (c *Cluster) URL(database string) string {
 // Port returns the loopback port the cluster listens on.
 func (c *Cluster) Port() int { return c.port }
 
+// BinDir returns the folder of the PostgreSQL programs the cluster runs (where
+// pgbench and psql of the same version are, when installed).
+func (c *Cluster) BinDir() string { return filepath.Dir(c.bin.postgres) }
+
 // Dir returns the cluster's data directory.
 func (c *Cluster) Dir() string { return c.dir }
 

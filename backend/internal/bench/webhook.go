@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aura-ci/aura/backend/internal/seal"
+)
+
+// giteaSecret is the webhook secret the captured deliveries were signed with.
+const giteaSecret = "aura-sample-secret"
+
+// capture is one real Gitea 1.27 delivery: its body and headers as Gitea sent them.
+type capture struct {
+	body    []byte
+	headers [][2]string
+}
+
+func readCapture(root, name string) capture {
+	dir := filepath.Join(root, "backend", "internal", "integrations", "testdata", "webhooks", "gitea-1.27-real")
+	body, err := os.ReadFile(filepath.Join(dir, name+".body"))
+	check(err, "captured delivery")
+	raw, err := os.ReadFile(filepath.Join(dir, name+".headers.json"))
+	check(err, "captured delivery")
+	var rec struct{ Headers [][2]string }
+	check(json.Unmarshal(raw, &rec), "captured headers")
+	return capture{body: body, headers: rec.Headers}
+}
+
+var afterSHA = regexp.MustCompile(`"after": *"([0-9a-f]{40})"`)
+
+// replay is the capture as a new push: its commit replaced by sha, a new
+// delivery id, signed again as Gitea signs.
+func (c capture) replay(url, sha string) *http.Request {
+	old := afterSHA.FindSubmatch(c.body)
+	if old == nil {
+		fail("the capture names no commit")
+	}
+	body := bytes.ReplaceAll(c.body, old[1], []byte(sha))
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	delivery := fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:])
+	m := hmac.New(sha256.New, []byte(giteaSecret))
+	m.Write(body)
+	sig := hex.EncodeToString(m.Sum(nil))
+	m1 := hmac.New(sha1.New, []byte(giteaSecret))
+	m1.Write(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	for _, kv := range c.headers {
+		v := kv[1]
+		switch kv[0] {
+		case "Host", "Content-Length", "Accept-Encoding":
+			continue
+		case "X-GitHub-Delivery", "X-Gitea-Delivery", "X-Gogs-Delivery":
+			v = delivery
+		case "X-Gitea-Signature", "X-Gogs-Signature":
+			v = sig
+		case "X-Hub-Signature-256":
+			v = "sha256=" + sig
+		case "X-Hub-Signature":
+			v = "sha1=" + hex.EncodeToString(m1.Sum(nil))
+		}
+		req.Header.Add(kv[0], v)
+	}
+	return req
+}
+
+// fakeForge answers the status reports of a Gitea integration.
+func fakeForge() (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err, "forge listener")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusCreated)
+		}
+		_, _ = w.Write([]byte(`{"id":1,"full_name":"aura-admin/demo"}`))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }
+}
+
+// Webhook: 20 clients replay real captured Gitea push deliveries (each a new
+// commit, signed again with the integration's secret) to a Gitea integration;
+// the figure counts deliveries answered with their job persisted, per second.
+func Webhook(e *Env) {
+	forge, closeForge := fakeForge()
+	defer closeForge()
+	s := e.StartServer()
+	s.Project("demo")
+	var in struct{ ID int64 }
+	s.Call("POST", "/api/v1/projects/demo/integrations", s.Admin, map[string]any{
+		"kind": "gitea", "repository": "aura-admin/demo", "apiUrl": forge, "accessToken": "forge-token",
+		"allowPrivateNetwork": true,
+		"jobs":                []map[string]any{{"name": "build", "cmd": "true", "tag": "linux"}},
+	}, &in, 201)
+	key, err := hex.DecodeString(secretKey)
+	check(err, "secret key")
+	box, err := seal.New(key)
+	check(err, "seal")
+	s.Exec(`UPDATE integrations SET secret_sealed = $2 WHERE id = $1`, in.ID, box.Seal([]byte(giteaSecret)))
+
+	captures := []capture{readCapture(e.Root, "push.main"), readCapture(e.Root, "push.feature-1")}
+	url := fmt.Sprintf("%s/api/v1/hooks/%d", s.URL, in.ID)
+	total := e.pick(1000, 20000)
+	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	var next, jobs atomic.Int64
+	var errOnce atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 20 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(total) || errOnce.Load() != nil {
+					return
+				}
+				req := captures[i%2].replay(url, fmt.Sprintf("%040x", i))
+				resp, err := c.Do(req)
+				if err != nil {
+					errOnce.Store(err)
+					return
+				}
+				var res struct{ Jobs []int64 }
+				err = json.NewDecoder(resp.Body).Decode(&res)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || err != nil || len(res.Jobs) != 1 {
+					errOnce.Store(fmt.Errorf("delivery %d: %d, jobs %v (%v)", i, resp.StatusCode, res.Jobs, err))
+					return
+				}
+				jobs.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errOnce.Load(); err != nil {
+		fail("%v", err)
+	}
+	e.emit(atLeast(Figure{Key: "webhook_jobs_per_s", Label: "webhook deliveries persisted, 20 clients", Value: float64(jobs.Load()) / elapsed.Seconds(),
+		Unit: "jobs/s", Note: "real Gitea pushes, re-signed"}, 2000))
+}
