@@ -58,8 +58,17 @@ func FuzzIndexRead(f *testing.F) {
 		if !bytes.Equal(again, mustMarshal(t, &back)) {
 			t.Fatalf("encoding is not stable: %x", again)
 		}
-		if ix.Length() < 0 || ix.Stored() < 0 || ix.Size() < 0 {
+		if ix.Length() < ix.Stored() || ix.Stored() < 0 || ix.Size() < 0 {
 			t.Fatalf("length %d, stored %d, size %d", ix.Length(), ix.Stored(), ix.Size())
+		}
+		// Read allocates a block's length: a decoded index keeps it near the block size.
+		if ix.BlockSize > 64<<20 {
+			t.Fatalf("block size %d", ix.BlockSize)
+		}
+		for _, n := range ix.Blocks {
+			if n <= 0 || n > 2*ix.BlockSize+64<<10 {
+				t.Fatalf("a block of %d bytes compressed, of %d", n, ix.BlockSize)
+			}
 		}
 		next := from
 		_ = ix.Read(context.Background(), fileOpener(object), from, to, func(chunk int, off int64, data []byte) error {
