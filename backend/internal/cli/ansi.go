@@ -51,6 +51,9 @@ func (f *escapeFilter) Write(p []byte) (int, error) {
 			case b == 0x1b:
 				f.out = append(f.out, 0xc2)
 				f.state = stEsc
+			case b == 0xc2: // the first was no character; this one may start a C1 control
+				f.out = append(f.out, 0xc2)
+				f.state = stC2
 			default:
 				f.out = append(f.out, 0xc2, b)
 			}
