@@ -36,26 +36,13 @@ func (f *escapeFilter) Write(p []byte) (int, error) {
 	for _, b := range p {
 		switch f.state {
 		case stText:
-			switch {
-			case b == 0x1b:
-				f.state = stEsc
-			case b == 0xc2:
-				f.state = stC2
-			case b == '\n', b == '\r', b == '\t', b == '\b', b >= 0x20 && b != 0x7f:
-				f.out = append(f.out, b)
-			}
+			f.text(b)
 		case stC2:
 			f.state = stText
-			switch {
-			case b >= 0x80 && b <= 0x9f: // a C1 control: dropped
-			case b == 0x1b:
+			if b < 0x80 || b > 0x9f { // else a C1 control: dropped
+				// The 0xC2 starts no C1 control; b is read as any other byte.
 				f.out = append(f.out, 0xc2)
-				f.state = stEsc
-			case b == 0xc2: // the first was no character; this one may start a C1 control
-				f.out = append(f.out, 0xc2)
-				f.state = stC2
-			default:
-				f.out = append(f.out, 0xc2, b)
+				f.text(b)
 			}
 		case stEsc:
 			switch {
@@ -111,4 +98,18 @@ func (f *escapeFilter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// text reads byte b of text: an escape or a possible C1 control starts, a
+// control character other than newline, carriage return, tab and backspace is
+// dropped, the rest passes.
+func (f *escapeFilter) text(b byte) {
+	switch {
+	case b == 0x1b:
+		f.state = stEsc
+	case b == 0xc2:
+		f.state = stC2
+	case b == '\n', b == '\r', b == '\t', b == '\b', b >= 0x20 && b != 0x7f:
+		f.out = append(f.out, b)
+	}
 }
