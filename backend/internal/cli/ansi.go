@@ -39,9 +39,14 @@ func (f *escapeFilter) Write(p []byte) (int, error) {
 			f.text(b)
 		case stC2:
 			f.state = stText
-			if b < 0x80 || b > 0x9f { // else a C1 control: dropped
-				// The 0xC2 starts no C1 control; b is read as any other byte.
-				f.out = append(f.out, 0xc2)
+			switch {
+			case b >= 0xa0 && b <= 0xbf: // a character, U+00A0–U+00BF
+				f.out = append(f.out, 0xc2, b)
+			case b >= 0x80 && b <= 0x9f: // a C1 control: dropped
+			default:
+				// A 0xC2 that starts no character is dropped, so that it cannot
+				// make a C1 control with a byte after a dropped sequence; b is
+				// read as any other byte.
 				f.text(b)
 			}
 		case stEsc:
