@@ -295,6 +295,7 @@ func (ix *Index) Read(ctx context.Context, open OpenFunc, from, to int64, fn fun
 	}
 	defer rc.Close()
 	var zbuf, block []byte
+	total := ix.Stored()
 	blockAt := int64(-1) // the stored position block starts at
 	nextBlock := b0
 	// stored returns the stored bytes [p, p+n) that lie in one block, reading
@@ -315,7 +316,12 @@ func (ix *Index) Read(ctx context.Context, open OpenFunc, from, to int64, fn fun
 			if block, err = decoder.DecodeAll(zbuf, block[:0]); err != nil {
 				return nil, fmt.Errorf("logpack: block %d: %w", nextBlock, err)
 			}
+			// Every block holds BlockSize bytes but the last: a damaged one
+			// that holds more or fewer would put bytes at the wrong offsets.
 			blockAt = nextBlock * ix.BlockSize
+			if int64(len(block)) != min(ix.BlockSize, total-blockAt) {
+				return nil, fmt.Errorf("logpack: block %d holds %d bytes: %w", nextBlock, len(block), errIndex)
+			}
 			nextBlock++
 		}
 		at := p - blockAt
