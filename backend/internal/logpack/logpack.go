@@ -159,7 +159,8 @@ func maxFrame(n int64) int64 { return n + n/128 + 1<<10 }
 
 // prepare computes where chunks and blocks start and checks that the blocks
 // hold the chunks' bytes. A damaged index (offsets that go back or overflow,
-// blocks longer than a block compresses to) is refused, so that Read never
+// an empty chunk, which Writer never adds, blocks longer than a block
+// compresses to) is refused, so that Read never
 // allocates or seeks what it says.
 func (ix *Index) prepare() error {
 	if ix.BlockSize <= 0 || ix.BlockSize > maxBlockSize {
@@ -168,7 +169,7 @@ func (ix *Index) prepare() error {
 	ix.pos = make([]int64, len(ix.Chunks))
 	var stored, end int64
 	for i, c := range ix.Chunks {
-		if c.Offset < end || c.Size < 0 || c.Size > math.MaxInt64-c.Offset || c.Size > math.MaxInt64-stored {
+		if c.Offset < end || c.Size <= 0 || c.Size > math.MaxInt64-c.Offset || c.Size > math.MaxInt64-stored {
 			return errIndex
 		}
 		ix.pos[i] = stored
