@@ -102,6 +102,11 @@ func parseDotEnv(text string) (map[string]string, error) {
 		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
 			v = v[1 : len(v)-1]
 		}
+		// A carriage return inside a line (only \n ends one) would split the
+		// variable when the .env text goes back to a 0.4 runner.
+		if strings.ContainsRune(v, '\r') {
+			return nil, errorf(http.StatusBadRequest, "env", "env line "+strconv.Itoa(line)+" holds a carriage return")
+		}
 		env[k] = v
 	}
 	return env, nil

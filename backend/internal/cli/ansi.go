@@ -36,23 +36,18 @@ func (f *escapeFilter) Write(p []byte) (int, error) {
 	for _, b := range p {
 		switch f.state {
 		case stText:
-			switch {
-			case b == 0x1b:
-				f.state = stEsc
-			case b == 0xc2:
-				f.state = stC2
-			case b == '\n', b == '\r', b == '\t', b == '\b', b >= 0x20 && b != 0x7f:
-				f.out = append(f.out, b)
-			}
+			f.text(b)
 		case stC2:
 			f.state = stText
 			switch {
-			case b >= 0x80 && b <= 0x9f: // a C1 control: dropped
-			case b == 0x1b:
-				f.out = append(f.out, 0xc2)
-				f.state = stEsc
-			default:
+			case b >= 0xa0 && b <= 0xbf: // a character, U+00A0–U+00BF
 				f.out = append(f.out, 0xc2, b)
+			case b >= 0x80 && b <= 0x9f: // a C1 control: dropped
+			default:
+				// A 0xC2 that starts no character is dropped, so that it cannot
+				// make a C1 control with a byte after a dropped sequence; b is
+				// read as any other byte.
+				f.text(b)
 			}
 		case stEsc:
 			switch {
@@ -108,4 +103,18 @@ func (f *escapeFilter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// text reads byte b of text: an escape or a possible C1 control starts, a
+// control character other than newline, carriage return, tab and backspace is
+// dropped, the rest passes.
+func (f *escapeFilter) text(b byte) {
+	switch {
+	case b == 0x1b:
+		f.state = stEsc
+	case b == 0xc2:
+		f.state = stC2
+	case b == '\n', b == '\r', b == '\t', b == '\b', b >= 0x20 && b != 0x7f:
+		f.out = append(f.out, b)
+	}
 }

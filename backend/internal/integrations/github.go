@@ -96,6 +96,9 @@ func parseGitHub(h http.Header, body []byte) (*Event, error) {
 		if !validSHA(head.SHA) {
 			return nil, malformed("the pull request names no valid head commit id")
 		}
+		if p.Number <= 0 {
+			return nil, malformed("the pull request names no number")
+		}
 		e := &Event{
 			Name: EventRequest, Delivery: delivery, Repository: p.Repository.FullName,
 			CloneURL: p.Repository.CloneURL, Ref: "refs/pull/" + strconv.Itoa(p.Number) + "/head",

@@ -113,6 +113,9 @@ func parseGitLab(h http.Header, body []byte) (*Event, error) {
 		if !validSHA(a.LastCommit.ID) {
 			return nil, malformed("the merge request names no valid head commit id")
 		}
+		if a.IID <= 0 {
+			return nil, malformed("the merge request names no number (iid)")
+		}
 		e := &Event{
 			Name: EventRequest, Delivery: delivery, Repository: a.Target.PathWithNamespace,
 			RepositoryID: strconv.FormatInt(a.TargetProjectID, 10), CloneURL: a.Source.GitHTTPURL,

@@ -116,7 +116,8 @@ func readMeta(e *Event, body []byte) {
 		if b.Project.WebURL != "" && b.Repository.HTMLURL == "" {
 			sep = "/-/commit/"
 		}
-		m.CommitURL = strings.TrimRight(base, "/") + sep + e.SHA
+		// webURL again: the commit's id may take a long base past the limit.
+		m.CommitURL = webURL(strings.TrimRight(base, "/") + sep + e.SHA)
 	}
 	switch {
 	case b.PullRequest != nil:

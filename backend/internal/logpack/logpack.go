@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"sort"
 	"time"
 
@@ -148,14 +149,32 @@ func (ix *Index) UnmarshalBinary(b []byte) error {
 	return ix.prepare()
 }
 
+// maxBlockSize bounds an index's block size: the decoder takes no larger
+// block (WithDecoderMaxMemory), and Read allocates what a block's length says.
+const maxBlockSize = 64 << 20
+
+// maxFrame is the most a block of n bytes compresses to (zstd's
+// ZSTD_COMPRESSBOUND is n + n/256 + 64 at most), with room to spare.
+func maxFrame(n int64) int64 { return n + n/128 + 1<<10 }
+
 // prepare computes where chunks and blocks start and checks that the blocks
-// hold the chunks' bytes.
+// hold the chunks' bytes. A damaged index (offsets that go back or overflow,
+// an empty chunk, which Writer never adds, blocks longer than a block
+// compresses to) is refused, so that Read never
+// allocates or seeks what it says.
 func (ix *Index) prepare() error {
+	if ix.BlockSize <= 0 || ix.BlockSize > maxBlockSize {
+		return errIndex
+	}
 	ix.pos = make([]int64, len(ix.Chunks))
-	var stored int64
+	var stored, end int64
 	for i, c := range ix.Chunks {
+		if c.Offset < end || c.Size <= 0 || c.Size > math.MaxInt64-c.Offset || c.Size > math.MaxInt64-stored {
+			return errIndex
+		}
 		ix.pos[i] = stored
 		stored += c.Size
+		end = c.Offset + c.Size
 	}
 	if want := (stored + ix.BlockSize - 1) / ix.BlockSize; int64(len(ix.Blocks)) != want {
 		return errIndex
@@ -163,6 +182,9 @@ func (ix *Index) prepare() error {
 	ix.offs = make([]int64, len(ix.Blocks))
 	var off int64
 	for i, n := range ix.Blocks {
+		if n <= 0 || n > maxFrame(ix.BlockSize) {
+			return errIndex
+		}
 		ix.offs[i] = off
 		off += n
 	}
@@ -274,6 +296,7 @@ func (ix *Index) Read(ctx context.Context, open OpenFunc, from, to int64, fn fun
 	}
 	defer rc.Close()
 	var zbuf, block []byte
+	total := ix.Stored()
 	blockAt := int64(-1) // the stored position block starts at
 	nextBlock := b0
 	// stored returns the stored bytes [p, p+n) that lie in one block, reading
@@ -294,7 +317,12 @@ func (ix *Index) Read(ctx context.Context, open OpenFunc, from, to int64, fn fun
 			if block, err = decoder.DecodeAll(zbuf, block[:0]); err != nil {
 				return nil, fmt.Errorf("logpack: block %d: %w", nextBlock, err)
 			}
+			// Every block holds BlockSize bytes but the last: a damaged one
+			// that holds more or fewer would put bytes at the wrong offsets.
 			blockAt = nextBlock * ix.BlockSize
+			if int64(len(block)) != min(ix.BlockSize, total-blockAt) {
+				return nil, fmt.Errorf("logpack: block %d holds %d bytes: %w", nextBlock, len(block), errIndex)
+			}
 			nextBlock++
 		}
 		at := p - blockAt

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // StatusError is an answer with an HTTP status the caller did not expect to
@@ -42,7 +43,11 @@ func NewStatusError(code int, body []byte) *StatusError {
 	}
 	text := strings.TrimSpace(string(body))
 	if len(text) > 200 {
-		text = text[:200] + "…"
+		n := 200
+		for n > 0 && !utf8.RuneStart(text[n]) {
+			n-- // not inside a character, or the message is no longer text
+		}
+		text = text[:n] + "…"
 	}
 	e.Message = text
 	return e
