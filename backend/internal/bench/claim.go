@@ -68,7 +68,7 @@ func seedQueued(s *Server, first, n int) {
 	s.Exec(`ANALYZE jobs`)
 }
 
-// Claim: 50 runners claim (8 at a time) and complete jobs over HTTP as fast as
+// Claim measures: 50 runners claim (8 at a time) and complete jobs over HTTP as fast as
 // the server hands them out; every job must be handed out exactly once.
 func Claim(e *Env) {
 	total := e.pick(5000, 1000000)

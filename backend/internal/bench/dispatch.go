@@ -29,7 +29,7 @@ func (e *Env) startedAt(path string, within time.Duration) time.Time {
 // stamp is a job command that writes its process's start time to path.
 func stamp(path string) string { return "date +%s%N > " + path }
 
-// Dispatch: submit → job process started with 50 parked runners, and a job's
+// Dispatch measures: submit → job process started with 50 parked runners, and a job's
 // preceding job finished → its process started.
 func Dispatch(e *Env) {
 	parked := e.pick(50, 50)

@@ -44,7 +44,7 @@ func (s *Server) statementCount(filter string) (n float64, what string) {
 	return n - float64(s.counts.Add(1)-1), "transactions"
 }
 
-// Footprint: an idle server's and idle runners' resident memory, and the SQL
+// Footprint measures: an idle server's and idle runners' resident memory, and the SQL
 // the server runs per second while 50 runners are parked on it.
 func Footprint(e *Env) {
 	s := e.StartServer()

@@ -12,7 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Live: a line appended over HTTP (as the runner sends it) → the same bytes at
+// Live measures: a line appended over HTTP (as the runner sends it) → the same bytes at
 // every websocket viewer of the job's log, through the real server: 100 viewers
 // (p95) and, in --full, 1,000 (p99).
 func Live(e *Env) {

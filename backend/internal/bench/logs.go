@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Logs: 1 MiB log chunks appended to one running job over HTTP, as build output
+// Logs measures: 1 MiB log chunks appended to one running job over HTTP, as build output
 // (text, which PostgreSQL compresses) and as random bytes (incompressible).
 func Logs(e *Env) {
 	text := make([]byte, 0, 1<<20+100)

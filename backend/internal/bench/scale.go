@@ -12,7 +12,7 @@ import (
 // claimSQL picks the claim statement out of pg_stat_statements.
 const claimSQL = `%WITH alive AS%`
 
-// Scale: the pages with 1M finished jobs (and 10M in --full) and a backlog of
+// Scale measures: the pages with 1M finished jobs (and 10M in --full) and a backlog of
 // 200,000; then dispatch with 500 parked runners (300 of them on other tags) and
 // the claim statements each job costs.
 func Scale(e *Env) {

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Submit: a DAG of 10,000 jobs (and 100,000 in --full) accepted. A batch holds
+// Submit measures: a DAG of 10,000 jobs (and 100,000 in --full) accepted. A batch holds
 // at most 1,000 jobs in a 1 MiB body, so the DAG goes in batches of 1,000, each
 // a tree whose root follows the previous batch's last job; the figure is from the
 // first request sent to the last answered.

@@ -18,12 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/aura-ci/aura/backend/internal/seal"
 )
-
-// giteaSecret is the webhook secret the captured deliveries were signed with.
-const giteaSecret = "aura-sample-secret"
 
 // capture is one real Gitea 1.27 delivery: its body and headers as Gitea sent them.
 type capture struct {
@@ -45,8 +40,8 @@ func readCapture(root, name string) capture {
 var afterSHA = regexp.MustCompile(`"after": *"([0-9a-f]{40})"`)
 
 // replay is the capture as a new push: its commit replaced by sha, a new
-// delivery id, signed again as Gitea signs.
-func (c capture) replay(url, sha string) *http.Request {
+// delivery id, signed with secret as Gitea signs.
+func (c capture) replay(url, secret, sha string) *http.Request {
 	old := afterSHA.FindSubmatch(c.body)
 	if old == nil {
 		fail("the capture names no commit")
@@ -55,10 +50,10 @@ func (c capture) replay(url, sha string) *http.Request {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	delivery := fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:])
-	m := hmac.New(sha256.New, []byte(giteaSecret))
+	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	sig := hex.EncodeToString(m.Sum(nil))
-	m1 := hmac.New(sha1.New, []byte(giteaSecret))
+	m1 := hmac.New(sha1.New, []byte(secret))
 	m1.Write(body)
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 	for _, kv := range c.headers {
@@ -96,7 +91,7 @@ func fakeForge() (string, func()) {
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }
 }
 
-// Webhook: 20 clients replay real captured Gitea push deliveries (each a new
+// Webhook measures: 20 clients replay real captured Gitea push deliveries (each a new
 // commit, signed again with the integration's secret) to a Gitea integration;
 // the figure counts deliveries answered with their job persisted, per second.
 func Webhook(e *Env) {
@@ -104,17 +99,15 @@ func Webhook(e *Env) {
 	defer closeForge()
 	s := e.StartServer()
 	s.Project("demo")
-	var in struct{ ID int64 }
+	var in struct {
+		ID     int64
+		Secret string // shown once, in this answer
+	}
 	s.Call("POST", "/api/v1/projects/demo/integrations", s.Admin, map[string]any{
 		"kind": "gitea", "repository": "aura-admin/demo", "apiUrl": forge, "accessToken": "forge-token",
 		"allowPrivateNetwork": true,
 		"jobs":                []map[string]any{{"name": "build", "cmd": "true", "tag": "linux"}},
 	}, &in, 201)
-	key, err := hex.DecodeString(secretKey)
-	check(err, "secret key")
-	box, err := seal.New(key)
-	check(err, "seal")
-	s.Exec(`UPDATE integrations SET secret_sealed = $2 WHERE id = $1`, in.ID, box.Seal([]byte(giteaSecret)))
 
 	captures := []capture{readCapture(e.Root, "push.main"), readCapture(e.Root, "push.feature-1")}
 	url := fmt.Sprintf("%s/api/v1/hooks/%d", s.URL, in.ID)
@@ -131,7 +124,7 @@ func Webhook(e *Env) {
 				if i > int64(total) || errOnce.Load() != nil {
 					return
 				}
-				req := captures[i%2].replay(url, fmt.Sprintf("%040x", i))
+				req := captures[i%2].replay(url, in.Secret, fmt.Sprintf("%040x", i))
 				resp, err := c.Do(req)
 				if err != nil {
 					errOnce.Store(err)

@@ -18,9 +18,6 @@ import (
 
 const fuzzSecret = "s3cret-value"
 
-// forgeEvents are the event header values the parsers switch on.
-var forgeEvents = []string{"push", "pull_request", "create", "delete", "ping", "Push Hook", "Tag Push Hook", "Merge Request Hook", ""}
-
 // addWebhookSeeds adds every captured delivery under testdata/webhooks once per
 // kind, with the event its file name says.
 func addWebhookSeeds(f *testing.F, add func(kind int, event string, body []byte)) {
