@@ -143,15 +143,24 @@ func jobPids(pgid int, mark string) []int {
 	return pids
 }
 
-// signalTree sends sig to the job's process group and every other process of it.
+// signalTree sends sig to the job's process group and to every other process
+// of it, once each: a shell's trap runs for every SIGTERM it gets.
 func signalTree(pgid int, mark string, sig syscall.Signal) {
 	if pgid > 0 {
-		_ = syscall.Kill(-pgid, sig)
+		_ = kill(-pgid, sig)
 	}
-	for _, pid := range jobPids(pgid, mark) {
-		_ = syscall.Kill(pid, sig)
+	if !adopted.Load() {
+		return // only the group is known
+	}
+	for _, p := range descendants(os.Getpid()) {
+		if p.pgid != pgid && hasMark(p.pid, mark) {
+			_ = kill(p.pid, sig)
+		}
 	}
 }
+
+// kill is syscall.Kill; a test counts the signals sent through it.
+var kill = syscall.Kill
 
 // treeAlive reports whether a process of the job still runs.
 func treeAlive(pgid int, mark string) bool {
