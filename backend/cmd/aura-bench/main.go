@@ -43,8 +43,8 @@ func usage(fs *flag.FlagSet) {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("aura-bench", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "short counts, about a minute in all (the default)")
-	full := fs.Bool("full", false, "the long counts, about ten minutes in all")
+	quick := fs.Bool("quick", false, "short counts, a few minutes in all, without scale (the default)")
+	full := fs.Bool("full", false, "the long counts (a million claims: about forty minutes in all)")
 	jsonPath := fs.String("json", "bench-results.json", "where to write the figures as JSON")
 	binDir := fs.String("bin", "bin", "folder holding aura and aura-runner")
 	pgDir := fs.String("pg-dir", "", "PostgreSQL data folder (default: a new one in the temporary folder, removed at the end)")
