@@ -10,7 +10,7 @@
 //
 // dispatch: W workers wait parked in one queue; N jobs are inserted one at a
 // time, each after the previous one was worked and completed, and the time from
-// Insert returning to Work being called is measured. Then a chain of N jobs: each
+// Insert being called to Work being called is measured (as Aura's from before the submit). Then a chain of N jobs: each
 // job completes itself and inserts the next in one transaction
 // (river.JobCompleteTx), and the time from that commit to the next Work call is
 // measured (Aura's "preceding job finished → next started").
@@ -278,11 +278,13 @@ func dispatch(ctx context.Context, pool *pgxpool.Pool, o options) ([]report.Figu
 	// producer's listener and the pool's connections), not counted.
 	const warmup = 3
 	one := func(seq int) (time.Duration, error) {
+		// From before the insert, as Aura's figure is from before the submit
+		// request: Work may begin before Insert has returned.
+		sent := time.Now()
 		res, err := client.Insert(ctx, startedArgs{Seq: seq}, nil)
 		if err != nil {
 			return 0, err
 		}
-		inserted := time.Now()
 		var s startedAt
 		select {
 		case s = <-started:
@@ -297,7 +299,7 @@ func dispatch(ctx context.Context, pool *pgxpool.Pool, o options) ([]report.Figu
 		if err := waitCompleted(ctx, completed, res.Job.ID); err != nil {
 			return 0, err
 		}
-		return s.at.Sub(inserted), nil
+		return s.at.Sub(sent), nil
 	}
 	var ds []time.Duration
 	for i := range warmup + o.jobs {
