@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/tracing/otlpjson"
 	"github.com/stretchr/testify/require"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -71,13 +71,8 @@ func newOTLPReceiver(t testing.TB) *otlpReceiver {
 			return
 		}
 		var req collectortrace.ExportTraceServiceRequest
-		if err := protojson.Unmarshal(data, &req); err != nil {
+		if err := otlpjson.Decode(data, &req); err != nil {
 			t.Errorf("OTLP receiver: body does not decode: %v", err)
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if err := hexIDs(&req); err != nil {
-			t.Errorf("OTLP receiver: ids are not hex: %v", err)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -102,35 +97,6 @@ func newOTLPReceiver(t testing.TB) *otlpReceiver {
 	}))
 	t.Cleanup(rec.Close)
 	return rec
-}
-
-// hexIDs undoes what protojson does to OTLP's ids: the JSON mapping of OTLP
-// writes trace and span ids as hex, where protobuf's canonical JSON has bytes
-// as base64, so protojson reads the hex as base64. Hex digits are base64
-// digits and an id's hex is a multiple of 4 long, so encoding the bytes back
-// to base64 gives the hex again, which decodes to the id.
-func hexIDs(req *collectortrace.ExportTraceServiceRequest) error {
-	var err error
-	fix := func(b *[]byte) {
-		if len(*b) == 0 || err != nil {
-			return
-		}
-		*b, err = hex.DecodeString(base64.StdEncoding.EncodeToString(*b))
-	}
-	for _, rs := range req.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			for _, s := range ss.Spans {
-				fix(&s.TraceId)
-				fix(&s.SpanId)
-				fix(&s.ParentSpanId)
-				for _, l := range s.Links {
-					fix(&l.TraceId)
-					fix(&l.SpanId)
-				}
-			}
-		}
-	}
-	return err
 }
 
 func (rec *otlpReceiver) received() (int, []receivedSpan) {

@@ -3,7 +3,6 @@ package tracing
 import (
 	"compress/gzip"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/tracing/otlpjson"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -22,7 +22,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // collector is an OTLP/HTTP receiver on loopback answering each POST with the
@@ -113,35 +112,6 @@ func testSpans(t *testing.T) []sdktrace.ReadOnlySpan {
 	return rec.Ended()
 }
 
-// hexIDs undoes what protojson does to OTLP's ids: the JSON mapping of OTLP
-// writes trace and span ids as hex, where protobuf's canonical JSON has bytes
-// as base64, so protojson reads the hex as base64. Hex digits are base64
-// digits and an id's hex is a multiple of 4 long, so encoding the bytes back
-// to base64 gives the hex again, which decodes to the id.
-func hexIDs(req *collectortrace.ExportTraceServiceRequest) error {
-	var err error
-	fix := func(b *[]byte) {
-		if len(*b) == 0 || err != nil {
-			return
-		}
-		*b, err = hex.DecodeString(base64.StdEncoding.EncodeToString(*b))
-	}
-	for _, rs := range req.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			for _, s := range ss.Spans {
-				fix(&s.TraceId)
-				fix(&s.SpanId)
-				fix(&s.ParentSpanId)
-				for _, l := range s.Links {
-					fix(&l.TraceId)
-					fix(&l.SpanId)
-				}
-			}
-		}
-	}
-	return err
-}
-
 // TestExporterJSON: the body is OTLP's JSON encoding, as protojson reads it
 // into the collector's own types (unknown fields refused), with the
 // configured headers, gzip, and every field of the spans.
@@ -163,8 +133,7 @@ func TestExporterJSON(t *testing.T) {
 	require.Equal(t, "ci", r.Header.Get("X-Team"))
 
 	var req collectortrace.ExportTraceServiceRequest
-	require.NoError(t, protojson.Unmarshal(c.bodies[0], &req), string(c.bodies[0]))
-	require.NoError(t, hexIDs(&req))
+	require.NoError(t, otlpjson.Decode(c.bodies[0], &req), string(c.bodies[0]))
 	require.Len(t, req.ResourceSpans, 1)
 	rs := req.ResourceSpans[0]
 	require.Equal(t, "https://opentelemetry.io/schemas/1.40.0", rs.SchemaUrl)
