@@ -6,7 +6,7 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errors, openContext, openPage, violations } from './browser';
-import { ADMIN, call, sleep, startRunner, startWorld, stopWorld, type World } from './harness';
+import { ADMIN, call, sleep, startRunner, startWorld, stopWorld, until, type World } from './harness';
 
 interface Job {
   id: number;
@@ -109,6 +109,34 @@ describe('live updates', () => {
     await page.locator('.log-line', { hasText: 'second' }).first().waitFor({ timeout: 10_000 });
     await page.locator('.meta .status', { hasText: 'succeeded' }).waitFor({ timeout: 20_000 });
     await page.locator('.log-line', { hasText: 'third' }).first().waitFor({ timeout: 10_000 });
+    await page.close();
+  });
+
+  // A socket closed before the page knows its caller (the first /api/v1/me still
+  // on its way) makes the page ask who it is again; the first answer is no change
+  // of caller, so nothing may be fetched anew. It was: the page refetched every
+  // query, which also made the next test flaky.
+  it('refetches nothing when the socket closes before the caller is known', async () => {
+    const job = await submit({ name: 'first-answer' });
+    const page = await frozenPage('refuse');
+    // Every question about the caller waits until released; the refused socket's
+    // close asks a second time while the first is held.
+    let release = () => {};
+    const held = new Promise<void>((ok) => (release = ok));
+    let asked = 0;
+    await page.route(/\/api\/v1\/me$/, async (r) => {
+      asked++;
+      await held;
+      await r.continue();
+    });
+    await page.goto(`${w.web}/j/${job.id}`);
+    await page.locator('.meta .status', { hasText: 'queued' }).waitFor({ timeout: 10_000 });
+    await until('the closed socket to ask who the caller is', () => asked >= 2, 10_000);
+
+    await cancel(job.id);
+    release();
+    await sleep(1500);
+    await expect(page.locator('.meta .status').textContent()).resolves.toContain('queued');
     await page.close();
   });
 

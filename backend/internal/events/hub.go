@@ -209,9 +209,10 @@ const entityEvery = 200 * time.Millisecond
 type entityRef struct{ project, key, val string }
 
 // pendingEntity is an entity whose jobs changed since the last flush, with the
-// job events still owed to its collections' topics.
+// job events still owed to its collections' topics. It keeps no project: the
+// flush reads the entity as it is then, so it filters by the project's privacy
+// as it is then too.
 type pendingEntity struct {
-	project     *projectEntry
 	collections []event.Job
 }
 
@@ -242,7 +243,7 @@ func (h *Hub) handle(ctx context.Context, e event.Event, dirty map[entityRef]*pe
 		}
 		p := dirty[ref]
 		if p == nil {
-			p = &pendingEntity{project: proj}
+			p = &pendingEntity{}
 			dirty[ref] = p
 		}
 		if byCollection {
@@ -352,15 +353,20 @@ func (h *Hub) flushEntities(ctx context.Context, dirty map[entityRef]*pendingEnt
 			}
 			continue
 		}
+		// Privacy is read after the entity: what the read saw was not newer than it.
+		proj, ok := h.projects.get(ctx, ref.project)
+		if !ok {
+			continue // deleted meanwhile
+		}
 		var colTopics []string
 		for _, c := range cols {
 			colTopics = append(colTopics, topic.Collection(ref.project, c.Key, c.Value))
 		}
 		for _, je := range p.collections {
-			h.deliver(item{event: je}, auth.ReadJob, p.project, je.JobID, colTopics...)
+			h.deliver(item{event: je}, auth.ReadJob, proj, je.JobID, colTopics...)
 		}
 		topics := append([]string{topic.Project(ref.project), topic.Entity(ref.project, ref.key, ref.val)}, colTopics...)
-		h.deliver(item{event: *ee}, auth.ReadProjectJobs, p.project, 0, topics...)
+		h.deliver(item{event: *ee}, auth.ReadProjectJobs, proj, 0, topics...)
 	}
 }
 

@@ -81,11 +81,12 @@ export async function signIn(t: string): Promise<string | undefined> {
 
 // refreshMe asks the server again who the caller is (after a password sign-in,
 // or when the server closed the event stream because the session stopped), and
-// fetches anew what the pages show when the answer changed.
+// fetches anew what the pages show when the answer changed. The first answer is
+// no change: what the pages fetched before it went with the same credentials.
 export async function refreshMe(): Promise<Me | undefined> {
   const before = current;
   await load(true);
-  if (JSON.stringify(before) !== JSON.stringify(current)) {
+  if (before !== undefined && JSON.stringify(before) !== JSON.stringify(current)) {
     forgetAll();
     // The event stream speaks for whom the socket was opened for.
     reconnect();
