@@ -111,10 +111,11 @@ func TestRunnerKilled(t *testing.T) {
 	first := startRunner(t, s, "first", "--tag", "linux")
 	j := s.submit(tok, map[string]any{"env": map[string]string{"OUT": dir}, "cmd": `
 		echo "attempt $AURA_JOB_ID" >> "$OUT/starts"
-		if [ ! -f "$OUT/once" ]; then touch "$OUT/once"; exec sleep 30; fi
+		if [ ! -f "$OUT/once" ]; then echo once > "$OUT/once"; exec sleep 30; fi
 		echo second time lucky`})
 	require.Equal(t, "running", s.waitStatus(j.ID, 10*time.Second, "running").Status)
-	waitFile(t, filepath.Join(dir, "starts"), 10*time.Second)
+	// Killed before it wrote once, the job dies with its runner and attempt 2 sleeps too.
+	waitFile(t, filepath.Join(dir, "once"), 10*time.Second)
 	// A claim never acknowledged is not an attempt, and would be re-run as attempt 1.
 	s.waitAcked(t, j.ID)
 	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
