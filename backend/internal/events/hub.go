@@ -210,8 +210,7 @@ type entityRef struct{ project, key, val string }
 
 // pendingEntity is an entity whose jobs changed since the last flush, with the
 // job events still owed to its collections' topics. It keeps no project: the
-// flush reads the entity as it is then, so it filters by the project's privacy
-// as it is then too.
+// flush filters by the project's privacy as it reads the entity.
 type pendingEntity struct {
 	collections []event.Job
 }
@@ -346,27 +345,25 @@ func (h *Hub) handleLog(ctx context.Context, e event.Log) {
 func (h *Hub) flushEntities(ctx context.Context, dirty map[entityRef]*pendingEntity) {
 	for ref, p := range dirty {
 		delete(dirty, ref)
-		ee, cols, err := h.store.EntityEventGet(ctx, ref.project, ref.key, ref.val)
+		ee, err := h.store.EntityEventGet(ctx, ref.project, ref.key, ref.val)
 		if err != nil {
 			if err != store.ErrNotFound {
 				h.log.Warn("event hub: entity status", "err", err)
 			}
 			continue
 		}
-		// Privacy is read after the entity: what the read saw was not newer than it.
-		proj, ok := h.projects.get(ctx, ref.project)
-		if !ok {
-			continue // deleted meanwhile
-		}
+		// Filtered by the visibility the entity was read under: made private
+		// since, the project's events stop here, even before its notification.
+		proj := &projectEntry{id: ee.ProjectID, private: ee.ProjectPrivate}
 		var colTopics []string
-		for _, c := range cols {
+		for _, c := range ee.Collections {
 			colTopics = append(colTopics, topic.Collection(ref.project, c.Key, c.Value))
 		}
 		for _, je := range p.collections {
 			h.deliver(item{event: je}, auth.ReadJob, proj, je.JobID, colTopics...)
 		}
 		topics := append([]string{topic.Project(ref.project), topic.Entity(ref.project, ref.key, ref.val)}, colTopics...)
-		h.deliver(item{event: *ee}, auth.ReadProjectJobs, proj, 0, topics...)
+		h.deliver(item{event: *ee.Event}, auth.ReadProjectJobs, proj, 0, topics...)
 	}
 }
 

@@ -138,11 +138,21 @@ func (l chunkLog) times(ctx context.Context) ([]LogTime, error) {
 	return times, interpret(err, "read log times")
 }
 
+// EntityEvent is what the event hub sends when an entity's jobs changed, with
+// the project's visibility read in the same statement: the hub filters the
+// event by the visibility its data was read under, not by one it remembers.
+type EntityEvent struct {
+	Event          *event.Entity
+	Collections    []CollectionRef // the collections holding the entity, for their topics
+	ProjectID      int64
+	ProjectPrivate bool
+}
+
 // EntityEventGet builds the event.Entity of an entity: its status, summary and
-// counts now; and the collections holding it, for their topics.
-func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) (*event.Entity, []CollectionRef, error) {
+// counts now.
+func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) (*EntityEvent, error) {
 	const q = `
-		SELECT e.id, c.*, coalesce((
+		SELECT p.id, p.private, e.id, c.*, coalesce((
 			SELECT array_agg(col.key || '/' || col.value ORDER BY col.key, col.value)
 			FROM collection_entities ce JOIN collections col ON col.id = ce.collection_id
 			WHERE ce.entity_id = e.id), '{}') AS collections
@@ -151,17 +161,17 @@ func (s *Store) EntityEventGet(ctx context.Context, project, key, value string) 
 	var id int64
 	var c JobCounts
 	var cols []string
-	err := s.pool.QueryRow(ctx, q, project, key, value).Scan(append(append([]any{&id}, c.dest()...), &cols)...)
-	if err != nil {
-		return nil, nil, interpret(err, "entity event")
+	ee := &EntityEvent{}
+	dest := append([]any{&ee.ProjectID, &ee.ProjectPrivate, &id}, c.dest()...)
+	if err := s.pool.QueryRow(ctx, q, project, key, value).Scan(append(dest, &cols)...); err != nil {
+		return nil, interpret(err, "entity event")
 	}
-	e := &event.Entity{Project: project, EntityKey: key, EntityVal: value, Status: c.Status(), Summary: c.Summary(), Counts: event.Counts(c)}
-	var refs []CollectionRef
+	ee.Event = &event.Entity{Project: project, EntityKey: key, EntityVal: value, Status: c.Status(), Summary: c.Summary(), Counts: event.Counts(c)}
 	for _, kv := range cols {
 		// Keys and values are slugs, which hold no '/'.
 		if k, v, ok := strings.Cut(kv, "/"); ok {
-			refs = append(refs, CollectionRef{Key: k, Value: v})
+			ee.Collections = append(ee.Collections, CollectionRef{Key: k, Value: v})
 		}
 	}
-	return e, refs, nil
+	return ee, nil
 }
