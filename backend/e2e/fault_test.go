@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
@@ -100,9 +101,16 @@ func faultRunnerKill(t *testing.T) {
 		fmt.Fprintf(&want, "line %d\n", i)
 	}
 	want.WriteString("end\n")
-	// The job sleeps before its first line, and touches its mark after its last
-	// one, right before it exits.
-	cmd := fmt.Sprintf(`sleep 0.3; echo "start $FAULT_SECRET"; for i in $(seq 1 %d); do echo line $i; sleep 0.02; done; echo end; touch "$MARK"`, lines)
+	// The job waits for its gate before its first line, and touches its mark
+	// after its last one, right before it exits. A round that kills before the
+	// first line opens the gate only after the kill: on a loaded machine a job
+	// that ran on could end between two looks at its status.
+	cmd := fmt.Sprintf(`while [ ! -e "$GATE" ]; do sleep 0.01; done; echo "start $FAULT_SECRET"; for i in $(seq 1 %d); do echo line $i; sleep 0.02; done; echo end; touch "$MARK"`, lines)
+	// One pool for every look: a connection per look took long enough under
+	// load to miss a state, and its errors went unseen.
+	pool, err := pgxpool.New(context.Background(), s.dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
 
 	var wg sync.WaitGroup
 	type result struct {
@@ -119,14 +127,29 @@ func faultRunnerKill(t *testing.T) {
 					return
 				}
 				mark := filepath.Join(marks, fmt.Sprintf("%d-%d", l, round))
+				gate := mark + ".gate"
 				point := killPoints[rng.IntN(len(killPoints))]
+				gatedUntilKill := point == "after-claim" || point == "before-first-log"
+				openGate := func() bool {
+					if err := os.WriteFile(gate, nil, 0o644); err != nil {
+						t.Error(err)
+						return false
+					}
+					return true
+				}
+				if !gatedUntilKill && !openGate() {
+					return
+				}
 				j := s.submit(tok, map[string]any{"entityVal": fmt.Sprintf("%d-%d", l, round), "tag": tag, "cmd": cmd,
-					"env": map[string]string{"MARK": mark}, "secretEnv": map[string]string{"FAULT_SECRET": faultSecret}})
+					"env": map[string]string{"MARK": mark, "GATE": gate}, "secretEnv": map[string]string{"FAULT_SECRET": faultSecret}})
 				var status string
 				var acked bool
 				var logLength int64
 				poll := func() {
-					_ = dbQueryRow(t, s.dbURL, fmt.Sprintf(`SELECT status, acked, log_length FROM jobs WHERE id = %d`, j.ID), &status, &acked, &logLength)
+					err := pool.QueryRow(context.Background(), `SELECT status, acked, log_length FROM jobs WHERE id = $1`, j.ID).Scan(&status, &acked, &logLength)
+					if err != nil {
+						t.Logf("job %d: %v", j.ID, err)
+					}
 				}
 				reached := func() bool {
 					switch point {
@@ -159,6 +182,9 @@ func faultRunnerKill(t *testing.T) {
 				victim := current[l]
 				mu.Unlock()
 				victim.kill()
+				if gatedUntilKill && !openGate() {
+					return
+				}
 				next := fc.runner(t, s, fmt.Sprintf("lane%d-%d", l, round+1), "--tag", tag)
 				mu.Lock()
 				current[l] = next
