@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { axe, errors, openContext, openPage, violations } from './browser';
-import { ADMIN, call, freePort, startWorld, stopWorld, until, type World } from './harness';
+import { ADMIN, call, freePort, sleep, startWorld, stopWorld, until, type World } from './harness';
 
 const XSS = '<img src=x onerror="window.__xss=1">';
 const PASSWORD = 'correct horse battery staple';
@@ -110,6 +110,13 @@ describe('users in the browser', () => {
     await p.getByRole('link', { name: 'Account' }).waitFor();
     // Alice is no admin: no Users, no Audit.
     expect(await p.locator('header .user-menu a', { hasText: /^(Users|Audit)$/ }).count()).toBe(0);
+    // The page says signed out only once the server ended the session, however
+    // slow its answer (it said so at once, and a look at /api/v1/me right then
+    // still found the user).
+    await p.route(/\/api\/v1\/session$/, async (r) => {
+      await sleep(500);
+      await r.continue();
+    });
     await p.locator('header .user-menu').getByRole('button', { name: 'Sign out' }).click();
     await p.locator('header .signin', { hasText: /^Sign in$/ }).waitFor();
     const me = await p.evaluate(async () => (await (await fetch('/api/v1/me')).json()) as { kind: string });

@@ -114,12 +114,15 @@ export async function signedIn(): Promise<void> {
   tellTabs();
 }
 
-// signOut ends the session (when there is one) and forgets a pasted token.
+// signOut ends the session (when there is one) and forgets a pasted token. The
+// page says signed out once the server has ended the session, not before: what
+// it shows then is what the server says.
 export async function signOut(): Promise<void> {
+  // The token goes first, so the DELETE names the session only.
   setToken(null);
-  publish(ANONYMOUS);
   // Without a session this only clears the cookie: harmless.
   await api.DELETE('/api/v1/session').catch(() => undefined);
+  publish(ANONYMOUS);
   forgetAll();
   reconnect();
   tellTabs();
