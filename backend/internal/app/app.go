@@ -200,6 +200,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hub.Listen(listener)
 	scheduler := schedule.New(st, logger)
 	scheduler.Listen(listener)
+	// One registry per server (metrics.New): GET /metrics serves it.
+	metricsReg := metrics.New(st, logger)
+	// Forge integrations seal their webhook secrets and tokens with the same box.
+	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
+	if cfg.Mail.Host != "" {
+		forge.Mail = &cfg.Mail
+	}
+	sender := integrations.NewSender(forge, integrations.SenderConfig{Metrics: metricsReg}, logger)
+	sender.Listen(listener)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
@@ -210,8 +219,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, LogRetention: cfg.LogRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
-	// One registry per server (metrics.New): GET /metrics serves it.
-	metricsReg := metrics.New(st, logger)
 	metricsReg.GaugeFunc("aura_websocket_clients", "Event websockets connected.", func() float64 { return float64(hub.Clients()) })
 	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger, Metrics: metricsReg}
 	background.Go(func() { archiver.Run(bgCtx, logarchive.DefaultPeriod) })
@@ -233,14 +240,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	// Forge integrations seal their webhook secrets and tokens with the same box.
-	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
-	if cfg.Mail.Host != "" {
-		forge.Mail = &cfg.Mail
-	}
-	background.Go(func() {
-		integrations.NewSender(forge, integrations.SenderConfig{Metrics: metricsReg}, logger).Run(bgCtx)
-	})
+	background.Go(func() { sender.Run(bgCtx) })
 
 	webApp := web.Handler()
 	var artifactOrigin *url.URL
