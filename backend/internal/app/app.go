@@ -209,12 +209,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	sender := integrations.NewSender(forge, integrations.SenderConfig{Metrics: metricsReg}, logger)
 	sender.Listen(listener)
+	purge := newPurger(st, logger)
+	purge.Listen(listener)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { listener.Run(bgCtx) })
 	background.Go(func() { disp.Run(bgCtx) })
-	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
+	background.Go(func() { purge.Run(bgCtx) })
 	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
 	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, LogRetention: cfg.LogRetention, Logger: logger}
