@@ -211,6 +211,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sender.Listen(listener)
 	purge := newPurger(st, logger)
 	purge.Listen(listener)
+	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger, Metrics: metricsReg}
+	archiver.Listen(listener)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
@@ -222,7 +224,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, LogRetention: cfg.LogRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
 	metricsReg.GaugeFunc("aura_websocket_clients", "Event websockets connected.", func() float64 { return float64(hub.Clients()) })
-	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger, Metrics: metricsReg}
 	background.Go(func() { archiver.Run(bgCtx, logarchive.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
 	background.Go(func() { scheduler.Run(bgCtx) })
