@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aura-ci/aura/backend/internal/api"
@@ -375,6 +376,11 @@ func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 		pc.MaxConns = 20
 	}
 	boundConnections(&pc.ConnConfig.Config)
+	// Only the cache_describe exec mode reads the description cache, which
+	// every connection would otherwise make room for 512 statements in.
+	if pc.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
+		pc.ConnConfig.DescriptionCacheCapacity = 0
+	}
 	// Work waiting for an exhausted pool ends with 503 (store.WatchStall).
 	pc.ConnConfig.Tracer = &store.AcquireWaits{}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
