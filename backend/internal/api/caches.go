@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +19,7 @@ import (
 const DefaultCacheMaxProject = 5 << 30
 
 // cacheKeyChars is what a cache key, or a fallback prefix, is made of.
-var cacheKeyChars = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,255}$`)
+var cacheKeyChars = newBoundedPattern(`^[A-Za-z0-9._/-]+$`, 255)
 
 // checkCacheKey accepts 1–255 characters of [A-Za-z0-9._-] and slashes, a
 // slash neither first nor last nor doubled, and no "..". A prefix may end in a slash.

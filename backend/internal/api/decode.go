@@ -21,8 +21,8 @@ import (
 const maxBodyBytes = 1 << 20
 
 var (
-	slugPattern    = regexp.MustCompile(`^[0-9A-Za-z_:.-]{1,260}$`)
-	tagPattern     = regexp.MustCompile(`^\S{1,260}$`)
+	slugPattern    = newBoundedPattern(`^[0-9A-Za-z_:.-]+$`, 260)
+	tagPattern     = newBoundedPattern(`^\S+$`, 260)
 	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	validate       = newValidator()
 )

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aura-ci/aura/backend/internal/api"
@@ -200,20 +201,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hub.Listen(listener)
 	scheduler := schedule.New(st, logger)
 	scheduler.Listen(listener)
+	// One registry per server (metrics.New): GET /metrics serves it.
+	metricsReg := metrics.New(st, logger)
+	// Forge integrations seal their webhook secrets and tokens with the same box.
+	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
+	if cfg.Mail.Host != "" {
+		forge.Mail = &cfg.Mail
+	}
+	sender := integrations.NewSender(forge, integrations.SenderConfig{Metrics: metricsReg}, logger)
+	sender.Listen(listener)
+	purge := newPurger(st, logger)
+	purge.Listen(listener)
+	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger, Metrics: metricsReg}
+	archiver.Listen(listener)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { listener.Run(bgCtx) })
 	background.Go(func() { disp.Run(bgCtx) })
-	background.Go(func() { purgeProjects(bgCtx, st, logger, 2*time.Second) })
+	background.Go(func() { purge.Run(bgCtx) })
 	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
 	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, LogRetention: cfg.LogRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
-	// One registry per server (metrics.New): GET /metrics serves it.
-	metricsReg := metrics.New(st, logger)
 	metricsReg.GaugeFunc("aura_websocket_clients", "Event websockets connected.", func() float64 { return float64(hub.Clients()) })
-	archiver := &logarchive.Archiver{Store: st, Grace: cmp.Or(cfg.LogArchiveAfter, -1), Logger: logger, Metrics: metricsReg}
 	background.Go(func() { archiver.Run(bgCtx, logarchive.DefaultPeriod) })
 	background.Go(func() { hub.Run(bgCtx) })
 	background.Go(func() { scheduler.Run(bgCtx) })
@@ -233,14 +244,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	// Forge integrations seal their webhook secrets and tokens with the same box.
-	forge := &integrations.Service{Store: st, BaseURL: cfg.BaseURL, Reporter: integrations.NewReporter(10 * time.Second)}
-	if cfg.Mail.Host != "" {
-		forge.Mail = &cfg.Mail
-	}
-	background.Go(func() {
-		integrations.NewSender(forge, integrations.SenderConfig{Metrics: metricsReg}, logger).Run(bgCtx)
-	})
+	background.Go(func() { sender.Run(bgCtx) })
 
 	webApp := web.Handler()
 	var artifactOrigin *url.URL
@@ -372,6 +376,11 @@ func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 		pc.MaxConns = 20
 	}
 	boundConnections(&pc.ConnConfig.Config)
+	// Only the cache_describe exec mode reads the description cache, which
+	// every connection would otherwise make room for 512 statements in.
+	if pc.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
+		pc.ConnConfig.DescriptionCacheCapacity = 0
+	}
 	// Work waiting for an exhausted pool ends with 503 (store.WatchStall).
 	pc.ConnConfig.Tracer = &store.AcquireWaits{}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)

@@ -5,23 +5,56 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// purgeProjects removes the rows of deleted projects in the background: every
-// period it takes batch after batch (each its own short transaction) until none
-// is left. A failed step is retried at the next period.
-func purgeProjects(ctx context.Context, st *store.Store, logger *slog.Logger, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
+// purgeSafety is how long the purge sleeps at most without a notification: a
+// safety net, since every project deletion notifies store.ChannelPurge.
+const purgeSafety = 10 * time.Minute
+
+// purgeRetry is the pause after a failed purge step.
+const purgeRetry = 2 * time.Second
+
+// purger removes the rows of deleted projects in the background.
+type purger struct {
+	st     *store.Store
+	logger *slog.Logger
+	kick   chan struct{} // a project was deleted, on any server
+	safety time.Duration // the longest sleep without a kick
+}
+
+func newPurger(st *store.Store, logger *slog.Logger) *purger {
+	return &purger{st: st, logger: logger, kick: make(chan struct{}, 1), safety: purgeSafety}
+}
+
+// Listen has l wake the purge when a project is deleted on any server, and
+// after a reconnect (the notification may have been missed). Call it before l runs.
+func (p *purger) Listen(l *events.Listener) {
+	l.Handle(store.ChannelPurge, func(string) { p.wake() })
+	l.OnReconnect(p.wake)
+}
+
+func (p *purger) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run purges at once (what was deleted while no server ran), then whenever a
+// project is deleted: batch after batch (each its own short transaction) until
+// none is left. A failed step is retried after purgeRetry.
+func (p *purger) Run(ctx context.Context) {
 	for {
-		steps := 0
+		steps, failed := 0, false
 		for ctx.Err() == nil {
-			more, err := st.ProjectPurge(ctx)
+			more, err := p.st.ProjectPurge(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
-					logger.Error("purging a deleted project failed", "err", err)
+					p.logger.Error("purging a deleted project failed", "err", err)
 				}
+				failed = true
 				break
 			}
 			if !more {
@@ -30,12 +63,20 @@ func purgeProjects(ctx context.Context, st *store.Store, logger *slog.Logger, pe
 			steps++
 		}
 		if steps > 0 {
-			logger.Info("purged deleted projects", "batches", steps)
+			p.logger.Info("purged deleted projects", "batches", steps)
 		}
+		wait := p.safety
+		if failed {
+			wait = min(wait, purgeRetry)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
+		case <-p.kick:
+			t.Stop()
 		}
 	}
 }

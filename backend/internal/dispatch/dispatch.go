@@ -41,6 +41,7 @@ type Dispatcher struct {
 	cancels   cancelWatches
 
 	timerKick chan struct{}
+	reapKick  chan struct{} // a job started: a parked reaper ticks again
 	stopping  chan struct{} // closed by Stop: long polls answer at once
 	stopOnce  sync.Once
 
@@ -89,6 +90,7 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 		waiters:   map[string][]*waiter{},
 		checkIns:  map[int64]checkIn{},
 		timerKick: make(chan struct{}, 1),
+		reapKick:  make(chan struct{}, 1),
 		stopping:  make(chan struct{}),
 	}
 }
@@ -96,7 +98,8 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 // Listen has l hand the dispatcher what it waits for: "<n> <tag>" on
 // store.ChannelRunnable wakes up to n long polls waiting for tag (not every
 // waiting runner); store.ChannelTimer re-reads the next earliest start; a job
-// event wakes the cancel watches of its job; a reconnect wakes everything.
+// event wakes the cancel watches of its job, and a job starting wakes a parked
+// reaper; a reconnect wakes everything.
 func (d *Dispatcher) Listen(l *events.Listener) {
 	l.Handle(store.ChannelRunnable, d.runnable)
 	l.Handle(store.ChannelTimer, func(string) { d.kickTimer() })
@@ -104,6 +107,9 @@ func (d *Dispatcher) Listen(l *events.Listener) {
 		// Log events come by the thousand and never end an attempt.
 		if j, ok := e.(event.Job); ok {
 			d.cancels.notify(j.JobID)
+			if j.Status == store.StatusRunning {
+				d.kickReaper()
+			}
 		}
 	})
 	l.OnReconnect(d.Resync)
@@ -129,6 +135,7 @@ func (d *Dispatcher) Resync() {
 	d.mu.Unlock()
 	d.cancels.wakeAll()
 	d.kickTimer()
+	d.kickReaper()
 }
 
 func (d *Dispatcher) kickTimer() { signal(d.timerKick) }
@@ -447,38 +454,65 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 }
 
 // reapLoop ends expired leases and timeouts. Every server process may run it: each
-// change is a guarded update, so two reapers never both act on one job.
+// change is a guarded update, so two reapers never both act on one job. While
+// jobs run it ticks every reapEvery; while none runs there is nothing to reap,
+// and it sleeps until a job starts here or on another server (its event), the
+// listener reconnects, or reapParkedMax passed.
 func (d *Dispatcher) reapLoop(ctx context.Context) {
-	t := time.NewTicker(d.reapEvery())
-	defer t.Stop()
 	for {
+		// A kick from before this tick is answered by it: the tick sees its job.
+		select {
+		case <-d.reapKick:
+		default:
+		}
+		wait, kick := d.reapEvery(), (<-chan struct{})(nil)
+		if d.reapOnce(ctx) {
+			wait, kick = reapParkedMax, d.reapKick
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
+		case <-kick:
+			t.Stop()
 		case <-ctx.Done():
+			t.Stop()
 			return
 		}
-		d.reapOnce(ctx)
 	}
 }
+
+// reapParkedMax is how long a reaper with no running job sleeps at most: a safety
+// net, since a claim's event wakes it.
+const reapParkedMax = time.Minute
+
+// kickReaper wakes a parked reaper: a job started.
+func (d *Dispatcher) kickReaper() { signal(d.reapKick) }
 
 // reapOnce records a tick, then reaps. Both end when the database stalls
 // (frozen): a tick or reap begun before a freeze and finished after it would
 // reap the leases that ran out meanwhile, when no heartbeat could be recorded;
 // ended, it is rolled back, and the next tick sees the gap and renews them.
-func (d *Dispatcher) reapOnce(ctx context.Context) {
+// It reports whether the tick parked (no job is running, nothing to reap).
+func (d *Dispatcher) reapOnce(ctx context.Context) (parked bool) {
 	ctx, release := d.store.StallBound(ctx)
 	defer release()
 	// Only reap after the tick: it gives running jobs a fresh lease when the
 	// database or the servers were away, since no heartbeat could be recorded.
-	if err := d.RenewAfterGap(ctx); err != nil {
+	tick, err := d.store.LeasesTick(ctx, d.renewParams())
+	if err != nil {
 		if ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled {
 			slog.Warn("reaper tick", "err", err)
 		}
-		return
+		return false
+	}
+	d.warnGap(tick.Gap)
+	if !tick.Running {
+		return true
 	}
 	if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && (ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled) {
 		slog.Warn("reap jobs", "err", err)
 	}
+	return false
 }
 
 func (d *Dispatcher) reapEvery() time.Duration {
@@ -490,15 +524,22 @@ func (d *Dispatcher) reapEvery() time.Duration {
 // gives running jobs and unacknowledged claims a fresh lease. A server calls it
 // once before it serves, so even an outage right after its start is seen as one.
 func (d *Dispatcher) RenewAfterGap(ctx context.Context) error {
-	renew := &store.LeasesRenewParams{Lease: d.cfg.Lease, AckTimeout: d.cfg.AckTimeout, Grace: max(2*time.Second, 3*d.reapEvery())}
-	gap, err := d.store.LeasesRenewAfterGap(ctx, renew)
+	tick, err := d.store.LeasesTick(ctx, d.renewParams())
 	if err != nil {
 		return err
 	}
+	d.warnGap(tick.Gap)
+	return nil
+}
+
+func (d *Dispatcher) renewParams() *store.LeasesRenewParams {
+	return &store.LeasesRenewParams{Lease: d.cfg.Lease, AckTimeout: d.cfg.AckTimeout, Grace: max(2*time.Second, 3*d.reapEvery())}
+}
+
+func (d *Dispatcher) warnGap(gap time.Duration) {
 	if gap > 0 {
 		slog.Warn("no reaper ran for a while (database or servers were down): running jobs got a fresh lease", "gap", gap.Round(time.Millisecond))
 	}
-	return nil
 }
 
 // HeartbeatInterval is how often runners should heartbeat: several times per lease.

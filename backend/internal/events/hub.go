@@ -33,8 +33,13 @@ type HubConfig struct {
 	Backlog int
 	// WriteWait bounds each write to a socket; a client that takes longer is gone.
 	WriteWait time.Duration
-	// Recheck is how often the tokens of open sockets are checked again: a token
-	// revoked (or a job token whose attempt ended) loses its socket within it.
+	// Recheck is how often the tokens of open sockets are checked again (1 min),
+	// a backstop: a token revoked, a user disabled or a job token whose attempt
+	// ended loses its socket at once, from the database's events, and a
+	// reconnected listener (events may have been missed) checks every token at
+	// once. What is left to it is time: a session reaching its end. Each check
+	// costs statements per open token, so an idle server with the app open in a
+	// few browsers should not ask every few seconds.
 	Recheck time.Duration
 	Logger  *slog.Logger
 }
@@ -118,7 +123,7 @@ func NewHub(st *store.Store, a *auth.Authenticator, cfg HubConfig) *Hub {
 		cfg.WriteWait = 10 * time.Second
 	}
 	if cfg.Recheck <= 0 {
-		cfg.Recheck = 5 * time.Second
+		cfg.Recheck = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -733,9 +738,10 @@ func (pc *projectCache) clear() {
 }
 
 // recheckTokens checks the token of every authenticated socket again every
-// cfg.Recheck and closes the sockets whose token no longer holds (revoked, or a
-// job token whose attempt ended): events are filtered by the principal a socket
-// had, so it must not outlive its token.
+// cfg.Recheck, and at once after the listener reconnected, and closes the
+// sockets whose token no longer holds (revoked, expired, or a job token whose
+// attempt ended): events are filtered by the principal a socket had, so it must
+// not outlive its token. Revocations normally close sockets sooner (access).
 func (h *Hub) recheckTokens(ctx context.Context) {
 	t := time.NewTicker(h.cfg.Recheck)
 	defer t.Stop()

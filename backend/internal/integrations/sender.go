@@ -9,13 +9,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // SenderConfig tunes the status sender; zero values take the defaults.
 type SenderConfig struct {
-	Poll       time.Duration    // how often to look for due statuses (500 ms); a delivery on this server wakes it at once
+	// Poll is the longest the sender sleeps without a signal (1 min), a safety
+	// net: a delivery on this server, a job event on any server (Listen) and the
+	// next row due (a retry, an expired claim) wake it.
+	Poll time.Duration
+	// EventEvery is how often job events may wake it at most (500 ms, at most
+	// Poll): under load they come by the hundred, and one look serves them all.
+	EventEvery time.Duration
 	Lease      time.Duration    // how long a claimed row is ours (1 min); above any call's time limit
 	BackoffMin time.Duration    // first retry delay (2 s), doubled per failure
 	BackoffMax time.Duration    // longest retry delay (5 min): a forge down for hours is still retried
@@ -27,16 +35,21 @@ type SenderConfig struct {
 // Sender delivers the status outbox to the forges. Any number of senders, in
 // any number of servers, may run on one database.
 type Sender struct {
-	svc *Service
-	cfg SenderConfig
-	log *slog.Logger
+	svc    *Service
+	cfg    SenderConfig
+	log    *slog.Logger
+	events chan struct{} // a job changed, on any server: its commit's row may be due
 }
 
 // NewSender returns a Sender for svc.
 func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
 	if cfg.Poll <= 0 {
-		cfg.Poll = 500 * time.Millisecond
+		cfg.Poll = time.Minute
 	}
+	if cfg.EventEvery <= 0 {
+		cfg.EventEvery = 500 * time.Millisecond
+	}
+	cfg.EventEvery = min(cfg.EventEvery, cfg.Poll)
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
 	}
@@ -55,37 +68,94 @@ func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Sender{svc: svc, cfg: cfg, log: log}
+	return &Sender{svc: svc, cfg: cfg, log: log, events: make(chan struct{}, 1)}
 }
 
-// Run sends due statuses until ctx ends.
+// Listen has l wake the sender on every job event (a job transition on any
+// server bumps the outbox rows of its commit and build) and after a reconnect
+// (notifications may have been missed). Call it before l runs.
+func (s *Sender) Listen(l *events.Listener) {
+	l.HandleEvents(func(e event.Event) {
+		if _, ok := e.(event.Job); ok {
+			s.wake()
+		}
+	})
+	l.OnReconnect(s.wake)
+}
+
+func (s *Sender) wake() {
+	select {
+	case s.events <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends due statuses and notifications until ctx ends. Between looks it
+// sleeps until the next row is due, a signal comes, or Poll passed.
 func (s *Sender) Run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	kicks := s.svc.kicks()
+	next := time.Now() // when to look next
+	var last time.Time // when the last look began
 	for {
+		t.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-kicks: // a delivery just queued a status
-			t.Stop()
+		case <-s.events:
+			if at := last.Add(s.cfg.EventEvery); time.Now().Before(at) {
+				if at.Before(next) {
+					next = at
+				}
+				continue
+			}
 		}
+		last = time.Now()
 		n, err := s.SendDue(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("status outbox", "err", err)
 		}
-		if m, err := s.SendNotificationsDue(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("notify outbox", "err", err)
+		if m, err2 := s.SendNotificationsDue(ctx); err2 != nil && ctx.Err() == nil {
+			s.log.Warn("notify outbox", "err", err2)
+			err = err2
 		} else {
 			n = max(n, m)
 		}
 		if n == s.cfg.Batch {
-			t.Reset(0) // more may be due
-		} else {
-			t.Reset(s.cfg.Poll)
+			next = time.Now() // more may be due
+			continue
 		}
+		next = s.nextLook(ctx, n, err)
 	}
+}
+
+// nextLook is when to look again after a look that claimed n rows (fewer than
+// a batch) or failed with err.
+func (s *Sender) nextLook(ctx context.Context, n int, err error) time.Time {
+	now := time.Now()
+	if err != nil {
+		return now.Add(min(s.cfg.Poll, time.Second))
+	}
+	wait := s.cfg.Poll
+	due, err := s.svc.Store.OutboxNextDue(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log.Warn("status outbox: next due", "err", err)
+		}
+		wait = min(wait, time.Second)
+	case due != nil:
+		wait = min(wait, *due)
+	}
+	if n == 0 {
+		// A row due that this look did not take is held by another sender's
+		// claim for a moment: don't spin meanwhile.
+		wait = max(wait, s.cfg.EventEvery)
+	}
+	return now.Add(wait)
 }
 
 // SendDue claims one batch of due statuses and sends it; it returns how many rows it claimed.

@@ -12,16 +12,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/events"
 	"github.com/aura-ci/aura/backend/internal/metrics"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // Defaults of an Archiver's settings.
 const (
-	DefaultBatch  = 16
-	DefaultGrace  = 30 * time.Second
-	DefaultPeriod = 10 * time.Second
+	DefaultBatch = 16
+	DefaultGrace = 30 * time.Second
+	// DefaultPeriod is the longest Run sleeps without a log due or a job
+	// ending: a safety net, since both wake it.
+	DefaultPeriod = 10 * time.Minute
 )
+
+// retryAfter is Run's pause after a failed pass (at most its period).
+const retryAfter = 10 * time.Second
+
+// minPause is Run's shortest pause after a pass that moved nothing: a log due
+// that it did not take is held by another server's pass for a moment.
+const minPause = time.Second
 
 // Archiver moves ended attempts' logs to the blob store the store was given.
 type Archiver struct {
@@ -40,6 +51,10 @@ type Archiver struct {
 	StepFunc func(step string) error
 	// Metrics counts the bytes archived; nil: none.
 	Metrics *metrics.Metrics
+
+	wakeMu sync.Mutex
+	wakeAt time.Time     // the earliest moment an ended attempt's log is due, zero: none known
+	wake   chan struct{} // wakeAt moved earlier
 }
 
 // Report is what a pass moved.
@@ -74,13 +89,7 @@ func (a *Archiver) archive(ctx context.Context) (Report, error) {
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	grace := a.Grace
-	switch {
-	case grace == 0:
-		grace = DefaultGrace
-	case grace < 0:
-		grace = 0
-	}
+	grace := a.grace()
 	var rep Report
 	for {
 		res, err := a.Store.LogArchive(ctx, &store.LogArchiveParams{Limit: batch, Grace: grace, StepFunc: a.StepFunc})
@@ -96,8 +105,66 @@ func (a *Archiver) archive(ctx context.Context) (Report, error) {
 	}
 }
 
-// Run archives at once and then every period until ctx ends, logging what
-// each pass moved; a failed pass is logged and tried again next period.
+func (a *Archiver) grace() time.Duration {
+	switch {
+	case a.Grace == 0:
+		return DefaultGrace
+	case a.Grace < 0:
+		return 0
+	}
+	return a.Grace
+}
+
+func (a *Archiver) wakeChan() chan struct{} {
+	a.wakeMu.Lock()
+	defer a.wakeMu.Unlock()
+	if a.wake == nil {
+		a.wake = make(chan struct{}, 1)
+	}
+	return a.wake
+}
+
+// Listen has l tell Run when a job attempt ends on any server (its log is due
+// after Grace), and wake it after a reconnect (notifications may have been
+// missed). Call it before l runs.
+func (a *Archiver) Listen(l *events.Listener) {
+	l.HandleEvents(func(e event.Event) {
+		if j, ok := e.(event.Job); ok && store.Ended(j.Status) {
+			a.dueAt(time.Now().Add(a.grace()))
+		}
+	})
+	l.OnReconnect(func() { a.dueAt(time.Now()) })
+}
+
+// dueAt says a log may be due at t.
+func (a *Archiver) dueAt(t time.Time) {
+	a.wakeMu.Lock()
+	earlier := a.wakeAt.IsZero() || t.Before(a.wakeAt)
+	if earlier {
+		a.wakeAt = t
+	}
+	a.wakeMu.Unlock()
+	if earlier {
+		select {
+		case a.wakeChan() <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeDue returns and forgets the earliest due moment dueAt was told of.
+func (a *Archiver) takeDue() time.Time {
+	a.wakeMu.Lock()
+	defer a.wakeMu.Unlock()
+	t := a.wakeAt
+	a.wakeAt = time.Time{}
+	return t
+}
+
+// Run archives at once and then whenever a log is due, logging what each pass
+// moved: after each pass it asks when the next log left in PostgreSQL is due,
+// and an attempt ending (Listen) brings that forward. It sleeps period at most
+// (0: DefaultPeriod). A failed pass is logged and tried again after retryAfter.
 func (a *Archiver) Run(ctx context.Context, period time.Duration) {
 	logger := a.Logger
 	if logger == nil {
@@ -106,20 +173,47 @@ func (a *Archiver) Run(ctx context.Context, period time.Duration) {
 	if period <= 0 {
 		period = DefaultPeriod
 	}
-	t := time.NewTicker(period)
+	wake := a.wakeChan()
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		a.takeDue() // this pass and its look ahead cover what ended before it
 		rep, err := a.Archive(ctx)
 		if rep.Logs > 0 {
 			logger.Info("logs archived", "logs", rep.Logs, "bytes", rep.Bytes, "object_bytes", rep.Object)
 		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		failed := err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled)
+		if failed {
 			logger.Error("log archive failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		wait := period
+		if failed {
+			wait = min(wait, retryAfter)
+		} else if due, err := a.Store.LogArchiveNextDue(ctx, a.grace()); err != nil {
+			if ctx.Err() == nil {
+				logger.Error("log archive: next due", "err", err)
+			}
+			wait = min(wait, retryAfter)
+		} else if due != nil {
+			wait = min(wait, *due)
+		}
+		if rep.Logs == 0 {
+			wait = max(wait, min(minPause, period))
+		}
+		next := time.Now().Add(wait)
+	sleep:
+		for {
+			t.Reset(time.Until(next))
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break sleep
+			case <-wake:
+				if at := a.takeDue(); !at.IsZero() && at.Before(next) {
+					next = at
+				}
+			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -29,10 +30,18 @@ import (
 const BlockSize = 256 << 10
 
 // The zstd encoder and decoder are safe for concurrent EncodeAll and
-// DecodeAll calls, each on one goroutine.
+// DecodeAll calls, each on one goroutine. They are made at their first use: the
+// encoder's tables alone take half a MiB, and a server that archives no log
+// needs neither.
 var (
-	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
-	decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+	encoder = sync.OnceValue(func() *zstd.Encoder {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+		return e
+	})
+	decoder = sync.OnceValue(func() *zstd.Decoder {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+		return d
+	})
 )
 
 // Chunk is one piece of the log as it was stored: its offset in the log, its
@@ -242,7 +251,7 @@ func (w *Writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	w.zbuf = encoder.EncodeAll(w.buf, w.zbuf[:0])
+	w.zbuf = encoder().EncodeAll(w.buf, w.zbuf[:0])
 	w.buf = w.buf[:0]
 	if _, err := w.w.Write(w.zbuf); err != nil {
 		return err
@@ -314,7 +323,7 @@ func (ix *Index) Read(ctx context.Context, open OpenFunc, from, to int64, fn fun
 			if _, err := io.ReadFull(rc, zbuf); err != nil {
 				return nil, fmt.Errorf("logpack: read block %d: %w", nextBlock, err)
 			}
-			if block, err = decoder.DecodeAll(zbuf, block[:0]); err != nil {
+			if block, err = decoder().DecodeAll(zbuf, block[:0]); err != nil {
 				return nil, fmt.Errorf("logpack: block %d: %w", nextBlock, err)
 			}
 			// Every block holds BlockSize bytes but the last: a damaged one

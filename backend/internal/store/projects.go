@@ -157,6 +157,10 @@ func (s *Store) ProjectDelete(ctx context.Context, slug string, a *Audit) error 
 		if err := tx.QueryRow(ctx, qTokens, id).Scan(&n); err != nil {
 			return interpret(err, "delete project tokens")
 		}
+		// Every server's purge sleeps until told there is something to purge.
+		if _, err := tx.Exec(ctx, `SELECT pg_notify('`+ChannelPurge+`', '')`); err != nil {
+			return interpret(err, "delete project")
+		}
 		return a.Record(ctx, tx, "project.delete", id, slug, nil)
 	})
 }
@@ -186,6 +190,9 @@ const (
 	purgeEntities = 50
 	purgeRows     = 1000
 )
+
+// ChannelPurge is notified when a project was deleted: ProjectPurge has work.
+const ChannelPurge = "aura_purge"
 
 // ProjectPurge takes one step in removing the oldest deleted project: a batch of
 // its unfinished jobs (so no runner claims them), then of its other jobs, entity

@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing/fstest"
 )
 
@@ -53,12 +54,49 @@ func Built() bool {
 	return err == nil
 }
 
-// asset is one file, ready to serve.
+// asset is one file, read, hashed and compressed on its first request: an idle
+// server holds none of the app's bytes, and touches none of its pages.
 type asset struct {
+	fsys fs.FS
+	name string
+	once sync.Once
+	err  error
+
 	body, gzip, brotli []byte
 	contentType        string
 	etag               string
 	immutable          bool
+}
+
+// load reads and prepares a once.
+func (a *asset) load() error {
+	a.once.Do(func() {
+		p, fsys := a.name, a.fsys
+		body, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			a.err = err
+			return
+		}
+		a.body, a.contentType = body, mime.TypeByExtension(path.Ext(p))
+		if a.contentType == "" {
+			a.contentType = http.DetectContentType(body)
+		}
+		sum := sha256.Sum256(body)
+		a.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+		// Variants the build made win; otherwise gzip what compresses.
+		if br, err := fs.ReadFile(fsys, p+".br"); err == nil {
+			a.brotli = br
+		}
+		if gz, err := fs.ReadFile(fsys, p+".gz"); err == nil {
+			a.gzip = gz
+		} else if compressible(a.contentType) && len(body) > 512 {
+			a.gzip = gzipBytes(body)
+		}
+		if a.gzip != nil && len(a.gzip) >= len(body) {
+			a.gzip = nil
+		}
+	})
+	return a.err
 }
 
 type handler struct {
@@ -84,38 +122,15 @@ func FramingArtifacts(h http.Handler, origin string) http.Handler {
 // never change content and may be cached for good.
 var hashed = regexp.MustCompile(`[-.][A-Za-z0-9_-]{8,}\.[a-z0-9]+$`)
 
-// New serves the app in fsys, which must hold index.html. Every file is read and
-// compressed once, here.
+// New serves the app in fsys, which must hold index.html. Only the names are
+// read here; each file is read and compressed once, at its first request.
 func New(fsys fs.FS) http.Handler {
 	h := &handler{assets: map[string]*asset{}, csp: ContentSecurityPolicy}
 	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(p, ".gz") || strings.HasSuffix(p, ".br") {
 			return err
 		}
-		body, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		a := &asset{body: body, contentType: mime.TypeByExtension(path.Ext(p))}
-		if a.contentType == "" {
-			a.contentType = http.DetectContentType(body)
-		}
-		sum := sha256.Sum256(body)
-		a.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
-		a.immutable = p != "index.html" && hashed.MatchString(path.Base(p))
-		// Variants the build made win; otherwise gzip what compresses.
-		if br, err := fs.ReadFile(fsys, p+".br"); err == nil {
-			a.brotli = br
-		}
-		if gz, err := fs.ReadFile(fsys, p+".gz"); err == nil {
-			a.gzip = gz
-		} else if compressible(a.contentType) && len(body) > 512 {
-			a.gzip = gzipBytes(body)
-		}
-		if a.gzip != nil && len(a.gzip) >= len(body) {
-			a.gzip = nil
-		}
-		h.assets["/"+p] = a
+		h.assets["/"+p] = &asset{fsys: fsys, name: p, immutable: p != "index.html" && hashed.MatchString(path.Base(p))}
 		return nil
 	})
 	h.index = h.assets["/index.html"]
@@ -166,6 +181,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func serve(w http.ResponseWriter, r *http.Request, a *asset) {
+	if err := a.load(); err != nil {
+		http.Error(w, "the file cannot be read", http.StatusInternalServerError)
+		return
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", a.contentType)
 	hd.Set("ETag", a.etag)
