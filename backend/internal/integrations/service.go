@@ -38,6 +38,7 @@ type Service struct {
 	defaultBudget sync.Once
 	statusKick    chan struct{}
 	kickOnce      sync.Once
+	deliveries    deliveryLog
 }
 
 // kicks is the signal that a delivery queued a status: this server's sender
@@ -211,9 +212,7 @@ func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h ht
 }
 
 func (s *Service) skipped(ctx context.Context, in *store.Integration, msg string) (*Result, error) {
-	if err := s.Store.IntegrationDelivered(ctx, in.ID, msg); err != nil {
-		return nil, err
-	}
+	s.deliveries.record(ctx, s.Store, in, msg)
 	return &Result{Message: msg}, nil
 }
 
@@ -356,7 +355,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	}
 	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
 		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
-		Jobs: params, Approval: approval, Message: msg, By: by,
+		Jobs: params, Approval: approval, By: by,
 	})
 	if err != nil {
 		return nil, err
@@ -364,6 +363,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	if dup {
 		return &Result{Message: what + " was delivered before: nothing submitted again", Duplicate: true}, nil
 	}
+	s.deliveries.record(ctx, s.Store, in, msg)
 	if report != "" {
 		s.kickStatus()
 	}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // Approval gates: a job named ApprovalJobName precedes the jobs of a delivery
@@ -31,9 +29,7 @@ type HookSubmitParams struct {
 	Jobs      []*JobSubmitParams
 	// Approval, when set, makes the jobs wait for approval; it is the gate's reason.
 	Approval string
-	// Message is recorded as the integration's last delivery.
-	Message string
-	// Project is the integration's project slug, for its event.
+	// Project is the integration's project slug.
 	Project string
 	// By is who submits the jobs: the forge delivery.
 	By *Actor
@@ -65,44 +61,54 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 	if err != nil {
 		return nil, false, err
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// One round trip records the delivery (refused if any key was seen),
-		// the commit to report and the integration's last delivery, and
-		// notifies the integration's event at commit.
-		const qSeen = `
-			WITH seen AS (
-				INSERT INTO webhook_deliveries (integration_id, dedupe_key)
-				SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING
-				RETURNING 1
-			), fresh AS (
-				SELECT count(*) = cardinality($2::text[]) AS ok FROM seen
-			), reported AS (
-				INSERT INTO forge_commits (project_id, sha, integration_id)
-				SELECT $3, $4, $1 FROM fresh WHERE ok AND $4 <> ''
-				ON CONFLICT DO NOTHING
-			), delivered AS (
-				UPDATE integrations i SET last_delivery_at = now(), last_delivery = $5
-				FROM fresh WHERE fresh.ok AND i.id = $1
-				RETURNING i.id
-			)
-			SELECT fresh.ok, (SELECT count(pg_notify($6, $7)) FROM delivered) FROM fresh`
-		payload := string(event.Marshal(event.Integration{IntegrationID: p.IntegrationID, Project: p.Project}))
-		var fresh bool
-		var notified int
-		err := tx.QueryRow(ctx, qSeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA, p.Message,
-			ChannelEvents, payload).Scan(&fresh, &notified)
-		if err != nil {
-			return interpret(err, "record delivery")
-		}
-		if !fresh {
-			return errDuplicate
-		}
-		if len(params) > 0 {
-			if jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal); err != nil {
-				return err
+	// The delivery is recorded (refused if any key was seen) and the commit to
+	// report noted in the first round trip of the submission. The
+	// integration's last delivery, a row every delivery shares, is left to
+	// the caller (IntegrationsDelivered, after the commit), so that
+	// concurrent deliveries do not queue on it.
+	const qSeen = `
+		WITH seen AS (
+			INSERT INTO webhook_deliveries (integration_id, dedupe_key)
+			SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING
+			RETURNING 1
+		), fresh AS (
+			SELECT count(*) = cardinality($2::text[]) AS ok FROM seen
+		), reported AS (
+			INSERT INTO forge_commits (project_id, sha, integration_id)
+			SELECT $3, $4, $1 FROM fresh WHERE ok AND $4 <> ''
+			ON CONFLICT DO NOTHING
+		)
+		SELECT fresh.ok FROM fresh`
+	var fresh bool
+	extra := &submitExtra{
+		first: func(b *pgx.Batch) {
+			b.Queue(qSeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&fresh)
+			})
+		},
+		checked: func() error {
+			if !fresh {
+				return errDuplicate
 			}
+			return nil
+		},
+		// Nothing follows the submission but the approval's gate.
+		commit: p.Approval == "",
+	}
+	err = s.inTxCommitting(ctx, func(tx pgx.Tx) error {
+		if len(params) == 0 {
+			b := &pgx.Batch{}
+			extra.first(b)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return interpret(err, "record delivery")
+			}
+			return extra.checked()
 		}
-		if p.Approval != "" && len(jobs) > 0 {
+		var err error
+		if jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal, extra); err != nil {
+			return err
+		}
+		if p.Approval != "" {
 			var n notes
 			const q = `
 				UPDATE jobs j SET status = 'waiting', queued_at = NULL, reason = $2
@@ -116,6 +122,14 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 				return err
 			}
 			jobs[0].Status, jobs[0].Reason, jobs[0].QueuedAt = StatusWaiting, p.Approval, nil
+			jobs[0].WaitingFor = []JobRef{}
+			for _, j := range jobs[1:] {
+				for k := range j.WaitingFor {
+					if j.WaitingFor[k].ID == jobs[0].ID {
+						j.WaitingFor[k].Status = StatusWaiting
+					}
+				}
+			}
 		}
 		return nil
 	})

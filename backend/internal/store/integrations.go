@@ -289,6 +289,43 @@ func (s *Store) IntegrationDelivered(ctx context.Context, id int64, message stri
 	})
 }
 
+// Delivered is the outcome of an integration's delivery, for IntegrationsDelivered.
+type Delivered struct {
+	IntegrationID int64
+	Project       string // the integration's project slug, for its event
+	Message       string
+	At            time.Time
+}
+
+// IntegrationsDelivered records the outcomes of deliveries as their
+// integrations' last ones, in one statement; an outcome older than the one
+// recorded (written by another server meanwhile) is left out.
+func (s *Store) IntegrationsDelivered(ctx context.Context, ds []Delivered) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	ids, messages, ats, payloads := make([]int64, len(ds)), make([]string, len(ds)), make([]time.Time, len(ds)), make([]string, len(ds))
+	for i, d := range ds {
+		ids[i], messages[i], ats[i] = d.IntegrationID, d.Message, d.At
+		payloads[i] = string(event.Marshal(event.Integration{IntegrationID: d.IntegrationID, Project: d.Project}))
+	}
+	// Rows in id order, so that two writers cannot deadlock.
+	const q = `
+		WITH v AS (
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, message, at, payload)
+		), locked AS (
+			SELECT i.id FROM integrations i JOIN v ON v.id = i.id ORDER BY i.id FOR NO KEY UPDATE OF i
+		), delivered AS (
+			UPDATE integrations i SET last_delivery_at = v.at, last_delivery = v.message
+			FROM locked, v WHERE i.id = locked.id AND v.id = i.id
+				AND (i.last_delivery_at IS NULL OR i.last_delivery_at <= v.at)
+			RETURNING i.id
+		)
+		SELECT count(pg_notify($5, v.payload)) FROM delivered d JOIN v ON v.id = d.id`
+	_, err := s.pool.Exec(ctx, q, ids, messages, ats, payloads, ChannelEvents)
+	return interpret(err, "record deliveries")
+}
+
 // IntegrationStatusReported records a status sent to the forge, or (failure not
 // empty) one the forge did not take.
 func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure string) error {
