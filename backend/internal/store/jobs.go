@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -502,16 +503,19 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	n2.handEnds(tx) // jobs skipped at once
 	n2.queue(batch)
-	// Last, the rows other submissions share (the integration's, a key's
-	// value count, a collection's entity count): their locks are held from
-	// here to the commit only. Keys before collections, in every submission,
-	// so that two cannot deadlock.
+	// Last, the rows other submissions share (a key's value count, a
+	// collection's entity count): their locks are held from here to the
+	// commit only. Keys before collections, in every submission, so that two
+	// cannot deadlock.
 	if extra.last != nil {
 		extra.last(batch)
 	}
-	queueKeyCounts(batch, entities, collections)
+	// One shard for both, so that two submissions on the same shard take
+	// their rows in the same order, and two on different ones share none.
+	shard := rand.IntN(counterShards)
+	queueKeyCounts(batch, entities, collections, shard)
 	if len(memberC) > 0 {
-		batch.Queue(qMembers, memberC, memberE)
+		batch.Queue(qMembers, memberC, memberE, shard)
 	}
 	if extra.commit {
 		batch.Queue("COMMIT")
@@ -597,23 +601,24 @@ func submitStatus(preceding []precedingState, earliest *time.Time, now time.Time
 	return d
 }
 
-// qMembers adds entities to collections and counts the new members in
-// collections.entity_count. The collection rows are locked in id order, so two
-// batches adding to the same collections cannot deadlock.
+// qMembers adds entities to collections and counts the new members in shard
+// $3 of their collection_counts (collectionEntityCount), in collection order,
+// so two batches adding to the same collections cannot deadlock.
 const qMembers = `
 	WITH added AS (
 		INSERT INTO collection_entities (collection_id, entity_id)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[])
 		ON CONFLICT DO NOTHING
 		RETURNING collection_id
-	), counted AS (
-		SELECT collection_id, count(*) AS n FROM added GROUP BY collection_id
-	), locked AS (
-		SELECT c.id, counted.n FROM collections c JOIN counted ON counted.collection_id = c.id
-		ORDER BY c.id FOR UPDATE OF c
 	)
-	UPDATE collections c SET entity_count = c.entity_count + locked.n
-	FROM locked WHERE c.id = locked.id`
+	INSERT INTO collection_counts AS cc (collection_id, shard, entity_count)
+	SELECT collection_id, $3, count(*) FROM added GROUP BY collection_id ORDER BY collection_id
+	ON CONFLICT (collection_id, shard) DO UPDATE SET entity_count = cc.entity_count + excluded.entity_count`
+
+// counterShards is how many rows a shared count is spread over (keys,
+// collection_counts): a submission adds to one, picked at random, so that
+// concurrent submissions rarely wait on one row until the other commits.
+const counterShards = 16
 
 // skipReason is the reason of a job cancelled (skipped) because its preceding job
 // id, named name, ended in status: "preceding job build #3 failed". The web app
@@ -735,17 +740,19 @@ func (s *keyedSet) queue(b *pgx.Batch, kind string) {
 	})
 }
 
-// qKeyCounts adds the values a submission created to their keys' counts, the
-// rows in a fixed order so that concurrent submissions cannot deadlock.
+// qKeyCounts adds the values a submission created to shard $4 of their keys'
+// counts (KeyList sums them), the rows in a fixed order so that concurrent
+// submissions cannot deadlock.
 const qKeyCounts = `
-	INSERT INTO keys (project_id, kind, key, value_count)
-	SELECT project_id, kind, key, count(*) FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(project_id, kind, key)
+	INSERT INTO keys (project_id, kind, key, shard, value_count)
+	SELECT project_id, kind, key, $4, count(*) FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(project_id, kind, key)
 	GROUP BY project_id, kind, key
 	ORDER BY project_id, kind, key
-	ON CONFLICT (project_id, kind, key) DO UPDATE SET value_count = keys.value_count + excluded.value_count`
+	ON CONFLICT (project_id, kind, key, shard) DO UPDATE SET value_count = keys.value_count + excluded.value_count`
 
-// queueKeyCounts counts the entities and collections the submission created.
-func queueKeyCounts(b *pgx.Batch, entities, collections *keyedSet) {
+// queueKeyCounts counts the entities and collections the submission created
+// in shard.
+func queueKeyCounts(b *pgx.Batch, entities, collections *keyedSet, shard int) {
 	var projects []int64
 	var kinds, keys []string
 	for kind, set := range map[string]*keyedSet{"entity": entities, "collection": collections} {
@@ -756,7 +763,7 @@ func queueKeyCounts(b *pgx.Batch, entities, collections *keyedSet) {
 		}
 	}
 	if len(keys) > 0 {
-		b.Queue(qKeyCounts, projects, kinds, keys)
+		b.Queue(qKeyCounts, projects, kinds, keys, shard)
 	}
 }
 
