@@ -327,7 +327,10 @@ func (s *Store) IntegrationsDelivered(ctx context.Context, ds []Delivered) error
 }
 
 // IntegrationStatusReported records a status sent to the forge, or (failure not
-// empty) one the forge did not take.
+// empty) one the forge did not take. A success within statusReportedEvery of
+// the last one recorded, with no failure since, changes nothing: a busy
+// integration sends statuses by the hundred a second, and each write of its
+// row would queue behind the deliveries' commits (and they behind it).
 func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure string) error {
 	const q = `
 		UPDATE integrations i SET
@@ -335,11 +338,17 @@ func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure
 			last_failure_at = CASE WHEN $2 = '' THEN i.last_failure_at ELSE now() END,
 			last_failure = CASE WHEN $2 = '' THEN i.last_failure ELSE $2 END
 		FROM projects p WHERE i.id = $1 AND p.id = i.project_id
+			AND NOT ($2 = '' AND coalesce(i.last_status_at > now() - make_interval(secs => $3), false)
+				AND (i.last_failure_at IS NULL OR i.last_failure_at < i.last_status_at))
 		RETURNING p.slug`
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return integrationChanged(ctx, tx, id, q, id, failure)
+		return integrationChanged(ctx, tx, id, q, id, failure, statusReportedEvery.Seconds())
 	})
 }
+
+// statusReportedEvery is how often at most a run of successful statuses
+// updates an integration's last status.
+const statusReportedEvery = time.Second
 
 // integrationChanged runs q, an update of integration id returning its
 // project's slug, and notifies the integration's event in the same transaction.

@@ -102,3 +102,32 @@ func TestIntegrationsDelivered(t *testing.T) {
 	}
 	require.NoError(t, st.IntegrationsDelivered(ctx, nil))
 }
+
+// TestIntegrationStatusReportedThrottled: a success right after a recorded one
+// writes nothing; a failure always does, and the success after it too.
+func TestIntegrationStatusReportedThrottled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(newPool(t), newBox(t, make([]byte, 32)))
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	repo := "owner/repo"
+	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo, Secret: "hook-secret"}, nil)
+	require.NoError(t, err)
+	get := func() *store.Integration {
+		in, err := st.IntegrationGet(ctx, in.ID)
+		require.NoError(t, err)
+		return in
+	}
+	require.NoError(t, st.IntegrationStatusReported(ctx, in.ID, ""))
+	first := get().LastStatusAt
+	require.NotNil(t, first)
+	require.NoError(t, st.IntegrationStatusReported(ctx, in.ID, ""))
+	require.Equal(t, first, get().LastStatusAt, "within a second of the last: unchanged")
+	require.NoError(t, st.IntegrationStatusReported(ctx, in.ID, "forge said no"))
+	failed := get()
+	require.Equal(t, "forge said no", failed.LastFailure)
+	require.NotNil(t, failed.LastFailureAt)
+	require.NoError(t, st.IntegrationStatusReported(ctx, in.ID, ""))
+	require.True(t, get().LastStatusAt.After(*failed.LastFailureAt), "a success after a failure is recorded")
+}
