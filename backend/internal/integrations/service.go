@@ -39,6 +39,7 @@ type Service struct {
 	statusKick    chan struct{}
 	kickOnce      sync.Once
 	deliveries    deliveryLog
+	groups        submitGroups
 }
 
 // kicks is the signal that a delivery queued a status: this server's sender
@@ -353,10 +354,18 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	if e.Delivery != "" {
 		by.Name += " " + e.Delivery
 	}
-	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
+	hp := &store.HookSubmitParams{
 		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
 		Jobs: params, Approval: approval, By: by,
-	})
+	}
+	var jobs []*store.Job
+	var dup bool
+	var err error
+	if approval == "" {
+		jobs, dup, err = s.groups.submit(ctx, s.Store, hp)
+	} else { // the gate needs a statement after the submission: alone
+		jobs, dup, err = s.Store.HookSubmit(ctx, hp)
+	}
 	if err != nil {
 		return nil, err
 	}

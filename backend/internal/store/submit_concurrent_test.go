@@ -131,3 +131,65 @@ func TestIntegrationStatusReportedThrottled(t *testing.T) {
 	require.NoError(t, st.IntegrationStatusReported(ctx, in.ID, ""))
 	require.True(t, get().LastStatusAt.After(*failed.LastFailureAt), "a success after a failure is recorded")
 }
+
+// TestHookSubmitGroup: deliveries submitted as one group each get their own
+// jobs; one repeating another (in the group or before it) is a duplicate; one
+// that cannot be submitted fails alone, and leaves nothing written.
+func TestHookSubmitGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	st := store.New(pool, newBox(t, make([]byte, 32)))
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	repo := "owner/repo"
+	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo, Secret: "hook-secret"}, nil)
+	require.NoError(t, err)
+	delivery := func(key, sha string, names ...string) *store.HookSubmitParams {
+		hp := &store.HookSubmitParams{IntegrationID: in.ID, ProjectID: p.ID, Project: "proj", DedupeKeys: []string{key},
+			ReportSHA: sha, By: &store.Actor{Kind: store.ActorForge, Name: "gitea delivery " + key}}
+		for i, name := range names {
+			j := &store.JobSubmitParams{JobSpec: store.JobSpec{Name: name, Cmd: "true", Tag: "linux"}, ProjectID: p.ID,
+				ProjectSlug: "proj", EntityKey: "commit", EntityVal: sha, Collections: map[string]string{"ref": "main"}}
+			if i > 0 {
+				j.PrecedingNames = []string{names[0]}
+			}
+			hp.Jobs = append(hp.Jobs, j)
+		}
+		return hp
+	}
+	_, dup, err := st.HookSubmit(ctx, delivery("seen", "s0", "build"))
+	require.NoError(t, err)
+	require.False(t, dup)
+
+	res := st.HookSubmitGroup(ctx, []*store.HookSubmitParams{
+		delivery("a", "s1", "build", "test"), delivery("b", "s2", "build", "test"), delivery("a", "s3", "build"),
+		delivery("seen", "s4", "build"),
+	})
+	require.Len(t, res, 4)
+	for i, want := range []bool{false, false, true, true} {
+		require.NoError(t, res[i].Err)
+		require.Equal(t, want, res[i].Duplicate, "delivery %d", i)
+	}
+	for i, sha := range []string{"s1", "s2"} {
+		require.Len(t, res[i].Jobs, 2)
+		require.Equal(t, "build", res[i].Jobs[0].Name)
+		require.Equal(t, sha, res[i].Jobs[0].EntityVal)
+		require.Equal(t, []int64{res[i].Jobs[0].ID}, res[i].Jobs[1].PrecedingJobs, "names resolve within the delivery")
+		require.Equal(t, store.StatusWaiting, res[i].Jobs[1].Status)
+	}
+
+	// A delivery that cannot be submitted fails itself only.
+	bad := delivery("c", "s5", "build")
+	bad.Jobs[0].PrecedingNames = []string{"missing"}
+	res = st.HookSubmitGroup(ctx, []*store.HookSubmitParams{delivery("d", "s6", "build"), bad})
+	require.NoError(t, res[0].Err)
+	require.Len(t, res[0].Jobs, 1)
+	require.Error(t, res[1].Err)
+	var jobs, deliveries, commits int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM webhook_deliveries),
+		(SELECT count(*) FROM forge_commits)`).Scan(&jobs, &deliveries, &commits))
+	require.Equal(t, 1+2+2+1, jobs)
+	require.Equal(t, 4, deliveries, "seen, a, b, d")
+	require.Equal(t, 4, commits)
+}
