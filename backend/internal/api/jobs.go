@@ -141,10 +141,10 @@ func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error
 	var waiting []int64
 	var queuedTags []string
 	for _, j := range jobs {
-		switch j.Status {
-		case store.StatusWaiting:
+		switch {
+		case j.Status == store.StatusWaiting && !j.WaitingKnown:
 			waiting = append(waiting, j.ID)
-		case store.StatusQueued:
+		case j.Status == store.StatusQueued:
 			if !slices.Contains(queuedTags, j.Tag) {
 				queuedTags = append(queuedTags, j.Tag)
 			}
@@ -158,7 +158,12 @@ func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error
 	if err != nil {
 		return nil, err
 	}
-	return mapSlice(jobs, func(j *store.Job) jobJSON { return toJob(j, refs[j.ID], checkIns) }), nil
+	return mapSlice(jobs, func(j *store.Job) jobJSON {
+		if j.WaitingKnown { // a submission's answer: the store knows what it waits for
+			return toJob(j, j.WaitingFor, checkIns)
+		}
+		return toJob(j, refs[j.ID], checkIns)
+	}), nil
 }
 
 // jobSubmit is a submit body: the job's spec, where it goes and what it waits

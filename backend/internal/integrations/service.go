@@ -38,6 +38,8 @@ type Service struct {
 	defaultBudget sync.Once
 	statusKick    chan struct{}
 	kickOnce      sync.Once
+	deliveries    deliveryLog
+	groups        submitGroups
 }
 
 // kicks is the signal that a delivery queued a status: this server's sender
@@ -211,9 +213,7 @@ func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h ht
 }
 
 func (s *Service) skipped(ctx context.Context, in *store.Integration, msg string) (*Result, error) {
-	if err := s.Store.IntegrationDelivered(ctx, in.ID, msg); err != nil {
-		return nil, err
-	}
+	s.deliveries.record(ctx, s.Store, in, msg)
 	return &Result{Message: msg}, nil
 }
 
@@ -354,16 +354,25 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	if e.Delivery != "" {
 		by.Name += " " + e.Delivery
 	}
-	jobs, dup, err := s.Store.HookSubmit(ctx, &store.HookSubmitParams{
+	hp := &store.HookSubmitParams{
 		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
-		Jobs: params, Approval: approval, Message: msg, By: by,
-	})
+		Jobs: params, Approval: approval, By: by,
+	}
+	var jobs []*store.Job
+	var dup bool
+	var err error
+	if approval == "" {
+		jobs, dup, err = s.groups.submit(ctx, s.Store, hp)
+	} else { // the gate needs a statement after the submission: alone
+		jobs, dup, err = s.Store.HookSubmit(ctx, hp)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if dup {
 		return &Result{Message: what + " was delivered before: nothing submitted again", Duplicate: true}, nil
 	}
+	s.deliveries.record(ctx, s.Store, in, msg)
 	if report != "" {
 		s.kickStatus()
 	}

@@ -34,10 +34,9 @@ func FirstLine(s string) string {
 	return strings.TrimRight(s, "\r \t")
 }
 
-// setEntityMeta records the titles and meta of a submission's entities (ids in
-// params' order), in the submitting transaction.
-func setEntityMeta(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, ids []int64) error {
-	b := &pgx.Batch{}
+// queueEntityMeta adds to b the updates of the titles and meta of a
+// submission's entities (ids in params' order), in the submitting transaction.
+func queueEntityMeta(b *pgx.Batch, params []*JobSubmitParams, ids []int64) {
 	for i, p := range params {
 		if p.EntityTitle == "" && p.EntityMeta.IsZero() {
 			continue
@@ -51,10 +50,6 @@ func setEntityMeta(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, id
 			WHERE id = $1`
 		b.Queue(q, ids[i], p.EntityTitle, meta)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	return interpret(tx.SendBatch(ctx, b).Close(), "entity meta")
 }
 
 // Build statuses: an entity's jobs as one, finer than JobCounts.Status: a build

@@ -97,7 +97,10 @@ type KeyCount struct {
 
 // KeyList lists a project's entity keys (kind "entity") or collection keys ("collection").
 func (s *Store) KeyList(ctx context.Context, projectID int64, kind string) ([]KeyCount, error) {
-	const q = `SELECT key, value_count FROM keys WHERE project_id = $1 AND kind = $2 ORDER BY key`
+	// A key's count is spread over shards (qKeyCounts).
+	const q = `
+		SELECT key, sum(value_count)::bigint AS value_count FROM keys
+		WHERE project_id = $1 AND kind = $2 GROUP BY key ORDER BY key`
 	rows, _ := s.pool.Query(ctx, q, projectID, kind)
 	keys, err := pgx.CollectRows(rows, pgx.RowToStructByName[KeyCount])
 	return keys, interpret(err, "list keys")
@@ -195,6 +198,11 @@ type CollectionSummary struct {
 	EntityCount int64     `db:"entity_count"`
 }
 
+// collectionEntityCount is the entity count of collection c: what was counted
+// before the count was sharded, and its shards (qMembers).
+const collectionEntityCount = `c.entity_count + coalesce((SELECT sum(cc.entity_count) FROM collection_counts cc
+	WHERE cc.collection_id = c.id), 0)::bigint AS entity_count`
+
 // CollectionList lists the values of a collection key, newest first.
 func (s *Store) CollectionList(ctx context.Context, projectID int64, key string, page Page) ([]*CollectionSummary, string, error) {
 	before, err := DecodeCursor(page.Cursor)
@@ -202,7 +210,7 @@ func (s *Store) CollectionList(ctx context.Context, projectID int64, key string,
 		return nil, "", err
 	}
 	const q = `
-		SELECT c.id, c.key, c.value, c.created_at, c.entity_count
+		SELECT c.id, c.key, c.value, c.created_at, ` + collectionEntityCount + `
 		FROM collections c
 		WHERE c.project_id = $1 AND c.key = $2 AND ($3 = 0 OR c.id < $3)
 		ORDER BY c.id DESC
@@ -233,7 +241,7 @@ func (s *Store) CollectionGet(ctx context.Context, projectID int64, key, value s
 		return nil, err
 	}
 	const q = `
-		SELECT c.id, c.key, c.value, c.created_at, c.entity_count
+		SELECT c.id, c.key, c.value, c.created_at, ` + collectionEntityCount + `
 		FROM collections c WHERE c.project_id = $1 AND c.key = $2 AND c.value = $3`
 	rows, _ := s.pool.Query(ctx, q, projectID, key, value)
 	sum, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[CollectionSummary])

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // Approval gates: a job named ApprovalJobName precedes the jobs of a delivery
@@ -31,15 +29,121 @@ type HookSubmitParams struct {
 	Jobs      []*JobSubmitParams
 	// Approval, when set, makes the jobs wait for approval; it is the gate's reason.
 	Approval string
-	// Message is recorded as the integration's last delivery.
-	Message string
-	// Project is the integration's project slug, for its event.
+	// Project is the integration's project slug.
 	Project string
 	// By is who submits the jobs: the forge delivery.
 	By *Actor
 }
 
 var errDuplicate = errors.New("duplicate delivery")
+
+// qDeliverySeen records a delivery's dedupe keys and answers whether all were
+// new; only then does it note the commit to report.
+const qDeliverySeen = `
+	WITH seen AS (
+		INSERT INTO webhook_deliveries (integration_id, dedupe_key)
+		SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING
+		RETURNING 1
+	), fresh AS (
+		SELECT count(*) = cardinality($2::text[]) AS ok FROM seen
+	), reported AS (
+		INSERT INTO forge_commits (project_id, sha, integration_id)
+		SELECT $3, $4, $1 FROM fresh WHERE ok AND $4 <> ''
+		ON CONFLICT DO NOTHING
+	)
+	SELECT fresh.ok FROM fresh`
+
+// HookSubmitResult is what HookSubmitGroup did with one delivery, as
+// HookSubmit answers it.
+type HookSubmitResult struct {
+	Jobs      []*Job
+	Duplicate bool
+	Err       error
+}
+
+// HookSubmitGroup submits deliveries (none waiting for approval) in one
+// transaction, so that concurrent deliveries share one commit: each
+// PostgreSQL commit that notifies waits for the one before it to be durable,
+// one by one. Each delivery is refused as a duplicate on its own (also when
+// it repeats another of the group), and each gets its own jobs. Should the
+// group fail, every delivery is submitted alone (HookSubmit): one that cannot
+// be submitted fails itself only, and nothing of the group stays written.
+func (s *Store) HookSubmitGroup(ctx context.Context, ps []*HookSubmitParams) []HookSubmitResult {
+	out := make([]HookSubmitResult, len(ps))
+	alone := func() []HookSubmitResult {
+		for i, p := range ps {
+			out[i].Jobs, out[i].Duplicate, out[i].Err = s.HookSubmit(ctx, p)
+		}
+		return out
+	}
+	if len(ps) == 1 {
+		return alone()
+	}
+	for _, p := range ps {
+		if p.Approval != "" || len(p.Jobs) == 0 {
+			return alone()
+		}
+		for _, j := range p.Jobs {
+			j.SubmittedBy = p.By
+		}
+	}
+	fresh := make([]bool, len(ps))
+	var jobs []*Job
+	err := s.inTxCommitting(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for i, p := range ps {
+			b.Queue(qDeliverySeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&fresh[i])
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return interpret(err, "record deliveries")
+		}
+		// One submission of the fresh deliveries' jobs, each delivery's
+		// names resolved among its own jobs.
+		var params []*JobSubmitParams
+		var order []int
+		var internal [][]int
+		for i, p := range ps {
+			if !fresh[i] {
+				continue
+			}
+			o, in, err := batchOrder(p.Jobs)
+			if err != nil {
+				return err
+			}
+			base := len(params)
+			for _, k := range o {
+				order = append(order, base+k)
+			}
+			for _, pre := range in {
+				shifted := make([]int, len(pre))
+				for k, j := range pre {
+					shifted[k] = base + j
+				}
+				internal = append(internal, shifted)
+			}
+			params = append(params, p.Jobs...)
+		}
+		if len(params) == 0 {
+			return nil
+		}
+		var err error
+		jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal, &submitExtra{commit: true})
+		return err
+	})
+	if err != nil {
+		return alone()
+	}
+	for i, p := range ps {
+		if !fresh[i] {
+			out[i].Duplicate = true
+			continue
+		}
+		out[i].Jobs, jobs = jobs[:len(p.Jobs):len(p.Jobs)], jobs[len(p.Jobs):]
+	}
+	return out
+}
 
 // HookSubmit submits a delivery's jobs in one transaction with its dedupe keys:
 // duplicate is true (and nothing is written) when a key was seen before.
@@ -65,44 +169,41 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 	if err != nil {
 		return nil, false, err
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// One round trip records the delivery (refused if any key was seen),
-		// the commit to report and the integration's last delivery, and
-		// notifies the integration's event at commit.
-		const qSeen = `
-			WITH seen AS (
-				INSERT INTO webhook_deliveries (integration_id, dedupe_key)
-				SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING
-				RETURNING 1
-			), fresh AS (
-				SELECT count(*) = cardinality($2::text[]) AS ok FROM seen
-			), reported AS (
-				INSERT INTO forge_commits (project_id, sha, integration_id)
-				SELECT $3, $4, $1 FROM fresh WHERE ok AND $4 <> ''
-				ON CONFLICT DO NOTHING
-			), delivered AS (
-				UPDATE integrations i SET last_delivery_at = now(), last_delivery = $5
-				FROM fresh WHERE fresh.ok AND i.id = $1
-				RETURNING i.id
-			)
-			SELECT fresh.ok, (SELECT count(pg_notify($6, $7)) FROM delivered) FROM fresh`
-		payload := string(event.Marshal(event.Integration{IntegrationID: p.IntegrationID, Project: p.Project}))
-		var fresh bool
-		var notified int
-		err := tx.QueryRow(ctx, qSeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA, p.Message,
-			ChannelEvents, payload).Scan(&fresh, &notified)
-		if err != nil {
-			return interpret(err, "record delivery")
-		}
-		if !fresh {
-			return errDuplicate
-		}
-		if len(params) > 0 {
-			if jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal); err != nil {
-				return err
+	// The delivery is recorded (refused if any key was seen) and the commit to
+	// report noted in the first round trip of the submission. The
+	// integration's last delivery, a row every delivery shares, is left to
+	// the caller (IntegrationsDelivered, after the commit), so that
+	// concurrent deliveries do not queue on it.
+	var fresh bool
+	extra := &submitExtra{
+		first: func(b *pgx.Batch) {
+			b.Queue(qDeliverySeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&fresh)
+			})
+		},
+		checked: func() error {
+			if !fresh {
+				return errDuplicate
 			}
+			return nil
+		},
+		// Nothing follows the submission but the approval's gate.
+		commit: p.Approval == "",
+	}
+	err = s.inTxCommitting(ctx, func(tx pgx.Tx) error {
+		if len(params) == 0 {
+			b := &pgx.Batch{}
+			extra.first(b)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return interpret(err, "record delivery")
+			}
+			return extra.checked()
 		}
-		if p.Approval != "" && len(jobs) > 0 {
+		var err error
+		if jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal, extra); err != nil {
+			return err
+		}
+		if p.Approval != "" {
 			var n notes
 			const q = `
 				UPDATE jobs j SET status = 'waiting', queued_at = NULL, reason = $2
@@ -116,6 +217,14 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 				return err
 			}
 			jobs[0].Status, jobs[0].Reason, jobs[0].QueuedAt = StatusWaiting, p.Approval, nil
+			jobs[0].WaitingFor = []JobRef{}
+			for _, j := range jobs[1:] {
+				for k := range j.WaitingFor {
+					if j.WaitingFor[k].ID == jobs[0].ID {
+						j.WaitingFor[k].Status = StatusWaiting
+					}
+				}
+			}
 		}
 		return nil
 	})

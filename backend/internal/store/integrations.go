@@ -289,8 +289,48 @@ func (s *Store) IntegrationDelivered(ctx context.Context, id int64, message stri
 	})
 }
 
+// Delivered is the outcome of an integration's delivery, for IntegrationsDelivered.
+type Delivered struct {
+	IntegrationID int64
+	Project       string // the integration's project slug, for its event
+	Message       string
+	At            time.Time
+}
+
+// IntegrationsDelivered records the outcomes of deliveries as their
+// integrations' last ones, in one statement; an outcome older than the one
+// recorded (written by another server meanwhile) is left out.
+func (s *Store) IntegrationsDelivered(ctx context.Context, ds []Delivered) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	ids, messages, ats, payloads := make([]int64, len(ds)), make([]string, len(ds)), make([]time.Time, len(ds)), make([]string, len(ds))
+	for i, d := range ds {
+		ids[i], messages[i], ats[i] = d.IntegrationID, d.Message, d.At
+		payloads[i] = string(event.Marshal(event.Integration{IntegrationID: d.IntegrationID, Project: d.Project}))
+	}
+	// Rows in id order, so that two writers cannot deadlock.
+	const q = `
+		WITH v AS (
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, message, at, payload)
+		), locked AS (
+			SELECT i.id FROM integrations i JOIN v ON v.id = i.id ORDER BY i.id FOR NO KEY UPDATE OF i
+		), delivered AS (
+			UPDATE integrations i SET last_delivery_at = v.at, last_delivery = v.message
+			FROM locked, v WHERE i.id = locked.id AND v.id = i.id
+				AND (i.last_delivery_at IS NULL OR i.last_delivery_at <= v.at)
+			RETURNING i.id
+		)
+		SELECT count(pg_notify($5, v.payload)) FROM delivered d JOIN v ON v.id = d.id`
+	_, err := s.pool.Exec(ctx, q, ids, messages, ats, payloads, ChannelEvents)
+	return interpret(err, "record deliveries")
+}
+
 // IntegrationStatusReported records a status sent to the forge, or (failure not
-// empty) one the forge did not take.
+// empty) one the forge did not take. A success within statusReportedEvery of
+// the last one recorded, with no failure since, changes nothing: a busy
+// integration sends statuses by the hundred a second, and each write of its
+// row would queue behind the deliveries' commits (and they behind it).
 func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure string) error {
 	const q = `
 		UPDATE integrations i SET
@@ -298,11 +338,17 @@ func (s *Store) IntegrationStatusReported(ctx context.Context, id int64, failure
 			last_failure_at = CASE WHEN $2 = '' THEN i.last_failure_at ELSE now() END,
 			last_failure = CASE WHEN $2 = '' THEN i.last_failure ELSE $2 END
 		FROM projects p WHERE i.id = $1 AND p.id = i.project_id
+			AND NOT ($2 = '' AND coalesce(i.last_status_at > now() - make_interval(secs => $3), false)
+				AND (i.last_failure_at IS NULL OR i.last_failure_at < i.last_status_at))
 		RETURNING p.slug`
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return integrationChanged(ctx, tx, id, q, id, failure)
+		return integrationChanged(ctx, tx, id, q, id, failure, statusReportedEvery.Seconds())
 	})
 }
+
+// statusReportedEvery is how often at most a run of successful statuses
+// updates an integration's last status.
+const statusReportedEvery = time.Second
 
 // integrationChanged runs q, an update of integration id returning its
 // project's slug, and notifies the integration's event in the same transaction.

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -99,6 +101,10 @@ type Job struct {
 	LogMismatch      bool       `db:"log_mismatch"`
 	LogExpiredAt     *time.Time `db:"log_expired_at"` // the retention sweep deleted the attempt's log
 	PrecedingJobs    []int64    `db:"preceding_jobs"`
+	// WaitingFor is what the job waits for, when WaitingKnown: JobSubmit
+	// knows it without another query (JobsWaitingFor).
+	WaitingFor   []JobRef `db:"-"`
+	WaitingKnown bool     `db:"-"`
 	// Who submitted, cancelled, retried (last) and approved the job; nil: nobody
 	// did, or the job predates the record.
 	SubmittedBy *Actor `db:"submitted_by"`
@@ -198,12 +204,56 @@ func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Jo
 		return nil, err
 	}
 	var jobs []*Job
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTxCommitting(ctx, func(tx pgx.Tx) error {
 		var err error
-		jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal)
+		jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal, &submitExtra{commit: true})
 		return err
 	})
 	return jobs, err
+}
+
+// inTxCommitting runs fn in a transaction, as inTx does, for an fn whose last
+// round trip may end with COMMIT itself (submitExtra.commit): the locks taken
+// in that round trip are then released as soon as the commit is durable,
+// without waiting for another round trip. It commits what fn did not.
+func (s *Store) inTxCommitting(ctx context.Context, fn func(pgx.Tx) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return interpret(err, "begin")
+	}
+	defer conn.Release()
+	inner, err := conn.Begin(ctx)
+	if err != nil {
+		return interpret(err, "begin")
+	}
+	tx := &endsTx{Tx: inner}
+	if err := fn(tx); err != nil {
+		_ = inner.Rollback(ctx)
+		return err
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		if err := inner.Commit(ctx); err != nil {
+			return interpret(err, "commit")
+		}
+	}
+	s.observeEnds(tx.ends)
+	return nil
+}
+
+// submitExtra is what a caller of jobSubmitTx adds to its round trips, so a
+// submission that records more (a webhook delivery) costs no round trip more.
+type submitExtra struct {
+	// first is queued at the start of the first round trip; checked runs
+	// once its answers are in (an error ends the submission).
+	first   func(b *pgx.Batch)
+	checked func() error
+	// last is queued at the end of the last round trip: the place for
+	// statements that lock rows every submission shares, which are then held
+	// only until the commit that follows.
+	last func(b *pgx.Batch)
+	// commit ends the last round trip with COMMIT (inTxCommitting): the caller
+	// does nothing more in the transaction.
+	commit bool
 }
 
 // batchOrder resolves PrecedingNames to batch indexes and returns a topological order.
@@ -265,7 +315,10 @@ type precedingRow struct {
 	Name      string `db:"name"`
 }
 
-func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int) ([]*Job, error) {
+func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitParams, order []int, internal [][]int, extra *submitExtra) ([]*Job, error) {
+	if extra == nil {
+		extra = &submitExtra{}
+	}
 	// Tracing: a job.queued span per job, whose context the job
 	// keeps (trace_parent) so its later phases join the submitter's trace.
 	// Nil, and free, when tracing is off.
@@ -293,6 +346,9 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	var ids []int64
 	preceding := map[int64]precedingRow{}
 	batch := &pgx.Batch{}
+	if extra.first != nil {
+		extra.first(batch)
+	}
 	if len(external) > 0 {
 		const q = `SELECT id, project_id, status, tag, name FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`
 		batch.Queue(q, external).Query(func(rows pgx.Rows) error {
@@ -327,6 +383,11 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	collections.queue(batch, "collection")
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, interpret(err, "submit jobs")
+	}
+	if extra.checked != nil {
+		if err := extra.checked(); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range parentRows {
 		if s.limits.ChildrenPerJob > 0 && r.children > s.limits.ChildrenPerJob {
@@ -369,14 +430,12 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			memberE = append(memberE, entityIDs[i])
 		}
 	}
-	if err := setEntityMeta(ctx, tx, params, entityIDs); err != nil {
-		return nil, err
-	}
 
 	// Decide each job's status in dependency order: a job of the batch is
 	// decided before the jobs that wait for it.
 	n := len(params)
 	rows := make([]jobRow, n)
+	waits := make([][]JobRef, n)
 	var edgeJob, edgePre []int64
 	var n2 notes
 	for _, i := range order {
@@ -384,12 +443,14 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		var before []precedingState
 		for _, id := range p.PrecedingJobs {
 			edgeJob, edgePre = append(edgeJob, ids[i]), append(edgePre, id)
-			before = append(before, precedingState{ID: id, Name: preceding[id].Name, Status: preceding[id].Status})
+			before = append(before, precedingState{ID: id, Name: preceding[id].Name, Status: preceding[id].Status,
+				Tag: preceding[id].Tag})
 		}
 		for _, j := range internal[i] {
 			edgeJob, edgePre = append(edgeJob, ids[i]), append(edgePre, ids[j])
-			before = append(before, precedingState{ID: ids[j], Name: params[j].Name, Status: rows[j].Status})
+			before = append(before, precedingState{ID: ids[j], Name: params[j].Name, Status: rows[j].Status, Tag: params[j].Tag})
 		}
+		waits[i] = waitingFor(before)
 		d := submitStatus(before, p.EarliestStart, now)
 		secret, err := s.sealSecrets(p.SecretEnv)
 		if err != nil {
@@ -428,9 +489,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
 		batch.Queue(q, edgeJob, edgePre)
 	}
-	if len(memberC) > 0 {
-		batch.Queue(qMembers, memberC, memberE)
-	}
+	queueEntityMeta(batch, params, entityIDs)
 	// A claim skips rows locked here (SKIP LOCKED), so a queued preceding job
 	// must be announced again once this transaction lets go of it.
 	for _, r := range preceding {
@@ -444,6 +503,23 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	n2.handEnds(tx) // jobs skipped at once
 	n2.queue(batch)
+	// Last, the rows other submissions share (a key's value count, a
+	// collection's entity count): their locks are held from here to the
+	// commit only. Keys before collections, in every submission, so that two
+	// cannot deadlock.
+	if extra.last != nil {
+		extra.last(batch)
+	}
+	// One shard for both, so that two submissions on the same shard take
+	// their rows in the same order, and two on different ones share none.
+	shard := rand.IntN(counterShards)
+	queueKeyCounts(batch, entities, collections, shard)
+	if len(memberC) > 0 {
+		batch.Queue(qMembers, memberC, memberE, shard)
+	}
+	if extra.commit {
+		batch.Queue("COMMIT")
+	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, interpret(err, "insert jobs")
 	}
@@ -457,6 +533,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			EntityKey: p.EntityKey, EntityVal: p.EntityVal, ParentJobID: r.ParentJobID, SecretNames: r.SecretNames,
 			Status: r.Status, Reason: r.Reason, PendingPreceding: r.PendingPreceding, CreatedAt: now,
 			QueuedAt: r.QueuedAt, EndedAt: r.EndedAt, Attempt: 1, PrecedingJobs: slices.Clone(p.PrecedingJobs),
+			WaitingFor: waits[i], WaitingKnown: true,
 		}
 		for _, k := range internal[i] {
 			j.PrecedingJobs = append(j.PrecedingJobs, ids[k])
@@ -475,6 +552,20 @@ type precedingState struct {
 	ID     int64
 	Name   string
 	Status string
+	Tag    string
+}
+
+// waitingFor is what a new job waits for among its preceding jobs, as
+// JobsWaitingFor would read it once committed: those not succeeded, by id.
+func waitingFor(preceding []precedingState) []JobRef {
+	refs := []JobRef{}
+	for _, p := range preceding {
+		if p.Status != StatusSucceeded {
+			refs = append(refs, JobRef{ID: p.ID, Name: p.Name, Status: p.Status, Gate: p.Tag == ApprovalTag})
+		}
+	}
+	slices.SortFunc(refs, func(a, b JobRef) int { return cmp.Compare(a.ID, b.ID) })
+	return slices.CompactFunc(refs, func(a, b JobRef) bool { return a.ID == b.ID })
 }
 
 // submitDecision is the status a submitted job starts in, why, and how many
@@ -510,23 +601,24 @@ func submitStatus(preceding []precedingState, earliest *time.Time, now time.Time
 	return d
 }
 
-// qMembers adds entities to collections and counts the new members in
-// collections.entity_count. The collection rows are locked in id order, so two
-// batches adding to the same collections cannot deadlock.
+// qMembers adds entities to collections and counts the new members in shard
+// $3 of their collection_counts (collectionEntityCount), in collection order,
+// so two batches adding to the same collections cannot deadlock.
 const qMembers = `
 	WITH added AS (
 		INSERT INTO collection_entities (collection_id, entity_id)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[])
 		ON CONFLICT DO NOTHING
 		RETURNING collection_id
-	), counted AS (
-		SELECT collection_id, count(*) AS n FROM added GROUP BY collection_id
-	), locked AS (
-		SELECT c.id, counted.n FROM collections c JOIN counted ON counted.collection_id = c.id
-		ORDER BY c.id FOR UPDATE OF c
 	)
-	UPDATE collections c SET entity_count = c.entity_count + locked.n
-	FROM locked WHERE c.id = locked.id`
+	INSERT INTO collection_counts AS cc (collection_id, shard, entity_count)
+	SELECT collection_id, $3, count(*) FROM added GROUP BY collection_id ORDER BY collection_id
+	ON CONFLICT (collection_id, shard) DO UPDATE SET entity_count = cc.entity_count + excluded.entity_count`
+
+// counterShards is how many rows a shared count is spread over (keys,
+// collection_counts): a submission adds to one, picked at random, so that
+// concurrent submissions rarely wait on one row until the other commits.
+const counterShards = 16
 
 // skipReason is the reason of a job cancelled (skipped) because its preceding job
 // id, named name, ended in status: "preceding job build #3 failed". The web app
@@ -571,6 +663,7 @@ type keyedSet struct {
 	projects     []int64
 	keys, values []string
 	ids          []int64
+	created      []bool // the upsert inserted the member: its key has one value more
 }
 
 func newKeyedSet() *keyedSet { return &keyedSet{index: map[[3]string]int{}} }
@@ -595,7 +688,9 @@ func (s *keyedSet) id(projectID int64, key, value string) int64 {
 }
 
 // upsertQuery finds or creates every member of a set of entities or
-// collections (table) in one statement, counting new values per key in keys.
+// collections (table) in one statement, and says which it created: their keys
+// are counted (queueKeyCounts) at the end of the submission, since a key's row
+// is shared by every submission of its project.
 func upsertQuery(table string) string {
 	return `
 		WITH input AS (
@@ -605,12 +700,8 @@ func upsertQuery(table string) string {
 			SELECT project_id, key, value FROM input ORDER BY n
 			ON CONFLICT DO NOTHING
 			RETURNING id, project_id, key, value
-		), counted AS (
-			INSERT INTO keys (project_id, kind, key, value_count)
-			SELECT project_id, $4, key, count(*) FROM ins GROUP BY project_id, key
-			ON CONFLICT (project_id, kind, key) DO UPDATE SET value_count = keys.value_count + excluded.value_count
 		)
-		SELECT coalesce(ins.id, t.id, 0)
+		SELECT coalesce(ins.id, t.id, 0), ins.id IS NOT NULL
 		FROM input i
 		LEFT JOIN ins ON ins.project_id = i.project_id AND ins.key = i.key AND ins.value = i.value
 		LEFT JOIN ` + table + ` t ON t.project_id = i.project_id AND t.key = i.key AND t.value = i.value
@@ -631,11 +722,49 @@ func (s *keyedSet) queue(b *pgx.Batch, kind string) {
 	if kind == "collection" {
 		q = upsertCollections
 	}
-	b.Queue(q, s.projects, s.keys, s.values, kind).Query(func(rows pgx.Rows) error {
-		var err error
-		s.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	b.Queue(q, s.projects, s.keys, s.values).Query(func(rows pgx.Rows) error {
+		if s.ids == nil {
+			s.ids, s.created = make([]int64, len(s.keys)), make([]bool, len(s.keys))
+		}
+		k := 0
+		var id int64
+		var created bool
+		_, err := pgx.ForEachRow(rows, []any{&id, &created}, func() error {
+			if k < len(s.ids) && s.ids[k] == 0 {
+				s.ids[k], s.created[k] = id, created
+			}
+			k++
+			return nil
+		})
 		return err
 	})
+}
+
+// qKeyCounts adds the values a submission created to shard $4 of their keys'
+// counts (KeyList sums them), the rows in a fixed order so that concurrent
+// submissions cannot deadlock.
+const qKeyCounts = `
+	INSERT INTO keys (project_id, kind, key, shard, value_count)
+	SELECT project_id, kind, key, $4, count(*) FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(project_id, kind, key)
+	GROUP BY project_id, kind, key
+	ORDER BY project_id, kind, key
+	ON CONFLICT (project_id, kind, key, shard) DO UPDATE SET value_count = keys.value_count + excluded.value_count`
+
+// queueKeyCounts counts the entities and collections the submission created
+// in shard.
+func queueKeyCounts(b *pgx.Batch, entities, collections *keyedSet, shard int) {
+	var projects []int64
+	var kinds, keys []string
+	for kind, set := range map[string]*keyedSet{"entity": entities, "collection": collections} {
+		for k, created := range set.created {
+			if created {
+				projects, kinds, keys = append(projects, set.projects[k]), append(kinds, kind), append(keys, set.keys[k])
+			}
+		}
+	}
+	if len(keys) > 0 {
+		b.Queue(qKeyCounts, projects, kinds, keys, shard)
+	}
 }
 
 // fillMissing runs the upsert again while some member has no id: a concurrent

@@ -43,6 +43,12 @@ func TestJobSubmitWritesItsAnswer(t *testing.T) {
 		if len(read.PrecedingJobs) == 0 {
 			read.PrecedingJobs = j.PrecedingJobs // nil in the answer, empty when read
 		}
+		// What it waits for is in the answer, as JobsWaitingFor reads it.
+		require.True(t, j.WaitingKnown)
+		waiting, err := st.JobsWaitingFor(ctx, []int64{j.ID})
+		require.NoError(t, err)
+		require.Equal(t, append([]store.JobRef{}, waiting[j.ID]...), j.WaitingFor)
+		read.WaitingFor, read.WaitingKnown = j.WaitingFor, true
 		require.Equal(t, j, read)
 	}
 	require.Equal(t, []string{"TOKEN"}, jobs[0].SecretNames)

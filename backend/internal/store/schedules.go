@@ -197,7 +197,7 @@ func (s *Store) ScheduleFire(ctx context.Context, p *ScheduleFireParams) ([]*Job
 		if err := s.scheduleRecord(ctx, tx, p); err != nil {
 			return err
 		}
-		jobs, err = s.jobSubmitTx(ctx, tx, p.Jobs, order, internal)
+		jobs, err = s.jobSubmitTx(ctx, tx, p.Jobs, order, internal, nil)
 		return err
 	})
 	return jobs, err
