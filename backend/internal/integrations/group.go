@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aura-ci/aura/backend/internal/store"
+	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // submitGroups submits concurrent deliveries together (store.HookSubmitGroup):
@@ -40,6 +41,12 @@ const (
 // HookSubmit would. When ctx ends first, the delivery may still be submitted,
 // as a delivery whose client went away may be.
 func (g *submitGroups) submit(ctx context.Context, st *store.Store, p *store.HookSubmitParams) ([]*store.Job, bool, error) {
+	// The group runs apart from this request: its jobs join the request's trace.
+	if tp := tracing.TraceParent(ctx); tp != nil {
+		for _, j := range p.Jobs {
+			j.Trace = tp
+		}
+	}
 	d := &groupedDelivery{params: p, done: make(chan struct{})}
 	g.mu.Lock()
 	g.pending = append(g.pending, d)

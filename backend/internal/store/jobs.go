@@ -191,6 +191,10 @@ type JobSubmitParams struct {
 	// SubmittedBy is who submits the job: a user, a token, a parent job, a
 	// forge delivery. Its At is set to the submission's time.
 	SubmittedBy *Actor
+	// Trace is the traceparent of the request that submitted the job, when the
+	// submission runs apart from it (webhook deliveries submitted as a group);
+	// otherwise the job joins the trace of the submission's context.
+	Trace *string
 }
 
 // JobSubmit submits a batch of jobs atomically and returns them in request order.
@@ -464,7 +468,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		if p.SubmittedBy != nil {
 			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
 		}
-		var parentTrace *string // Tracing: a child job joins its parent's trace
+		parentTrace := p.Trace // Tracing: a child job joins its parent's trace
 		if p.ParentJobID != nil {
 			r.Depth = parentRows[*p.ParentJobID].depth + 1
 			parentTrace = parentRows[*p.ParentJobID].traceParent
