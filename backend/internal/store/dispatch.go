@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -303,9 +304,14 @@ type JobCompleteParams struct {
 // recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
 	var ended *heldJob // Tracing: set when this call ended the attempt
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.groupDo(ctx, p.JobID, func(ctx context.Context, tx pgx.Tx, n *notes) error {
+		ended = nil
 		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {
+			var se *Error
+			if errors.As(err, &se) {
+				return refusal{err}
+			}
 			return err
 		}
 		if j.Status != StatusRunning {
@@ -314,7 +320,7 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 			if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
 				return nil
 			}
-			return ErrGone
+			return refusal{ErrGone}
 		}
 		status := StatusSucceeded
 		switch {
@@ -344,15 +350,14 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 			FROM projects p, entities en
 			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
-		var n notes
-		if _, err := s.collectChanges(ctx, tx, &n, q, p.JobID, status, p.ExitCode, mismatch); err != nil {
+		if _, err := s.collectChanges(ctx, tx, n, q, p.JobID, status, p.ExitCode, mismatch); err != nil {
 			return err
 		}
-		if err := s.jobEnded(ctx, tx, &n, p.JobID, status); err != nil {
+		if err := s.jobEnded(ctx, tx, n, p.JobID, status); err != nil {
 			return err
 		}
 		ended = j
-		return n.flush(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -73,6 +73,8 @@ type Store struct {
 	// onJobEnd observes each job end, once, after the transaction that ended
 	// it committed (jobends.go); nil: nobody does.
 	onJobEnd func(JobEnd)
+	// completes groups concurrent job completions into shared commits (groupcommit.go).
+	completes groupCommit
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
