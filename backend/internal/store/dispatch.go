@@ -184,7 +184,9 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 			ON CONFLICT (tag) DO UPDATE SET last_check_in = excluded.last_check_in
 		)
 		SELECT id, name, tags, last_check_in FROM r`
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	// Runners check in by the hundred when their long polls end together:
+	// their check-ins share commits (groupcommit.go).
+	return s.groupDo(&s.checkIns, ctx, runnerID, func(ctx context.Context, tx pgx.Tx, n *notes) error {
 		var e event.Runner
 		err := tx.QueryRow(ctx, q, runnerID, tags, version, os, arch).Scan(&e.RunnerID, &e.Name, &e.Tags, &e.LastCheckIn)
 		if err == pgx.ErrNoRows {
@@ -193,9 +195,8 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 		if err != nil {
 			return interpret(err, "runner check-in")
 		}
-		var n notes
 		n.event(e)
-		return n.flush(ctx, tx)
+		return nil
 	})
 }
 
@@ -304,7 +305,7 @@ type JobCompleteParams struct {
 // recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
 	var ended *heldJob // Tracing: set when this call ended the attempt
-	err := s.groupDo(ctx, p.JobID, func(ctx context.Context, tx pgx.Tx, n *notes) error {
+	err := s.groupDo(&s.completes, ctx, p.JobID, func(ctx context.Context, tx pgx.Tx, n *notes) error {
 		ended = nil
 		j, err := lockJob(ctx, tx, p.Holder)
 		if err != nil {

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// groupCommit runs concurrent transitions of the same kind (job completions)
-// in shared transactions. A transaction that sends notifications holds
+// groupCommit runs concurrent transitions of the same kind (job completions,
+// runner check-ins) in shared transactions. A transaction that sends notifications holds
 // PostgreSQL's notification queue lock from its commit until its WAL record is
 // on disk, so notifying commits never share an fsync: one completion per
 // commit caps completions at the disk's commit rate. Completions that arrive
@@ -50,9 +50,8 @@ const (
 // An error fn wraps in refusal (returned before it wrote anything, from a
 // statement that did not fail) leaves the shared transaction as it was; any
 // other error aborts the batch, whose items then run one transaction each.
-func (s *Store) groupDo(ctx context.Context, key int64, fn func(ctx context.Context, tx pgx.Tx, n *notes) error) error {
+func (s *Store) groupDo(g *groupCommit, ctx context.Context, key int64, fn func(ctx context.Context, tx pgx.Tx, n *notes) error) error {
 	it := &groupItem{ctx: ctx, key: key, fn: fn, done: make(chan struct{})}
-	g := &s.completes
 	g.mu.Lock()
 	g.queue = append(g.queue, it)
 	start := g.running < groupBatches
