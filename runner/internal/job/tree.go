@@ -195,7 +195,7 @@ func reapOrphans() {
 var (
 	orphanScans atomic.Int64 // how often reapOrphans read /proc, for a test
 	reaperOnce  sync.Once
-	adopted    atomic.Bool // this process is the subreaper of its jobs
+	adopted     atomic.Bool // this process is the subreaper of its jobs
 )
 
 // AdoptOrphans makes this process the subreaper of everything its jobs start
