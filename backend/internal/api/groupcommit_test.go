@@ -110,3 +110,42 @@ func TestTagCheckInsCoalesced(t *testing.T) {
 		require.True(t, checkedIn, "runner %d", id)
 	}
 }
+
+// TestSubmitWakesOnePoll: a job wakes one long poll of its tag, and no other:
+// not the parked polls of other tags, and not a second poll of its own tag once
+// the first took the only job (each would cost a claim statement for nothing).
+func TestSubmitWakesOnePoll(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.project("proj", false)
+	aID, a := b.runner("a", "linux")
+	bID, bTok := b.runner("b", "linux")
+	oID, o := b.runner("o", "other")
+	polls := map[int64]<-chan []claimed{
+		aID: b.pollWaiting(aID, a, 1, "linux"),
+		bID: b.pollWaiting(bID, bTok, 1, "linux"),
+		oID: b.pollWaiting(oID, o, 1, "other"),
+	}
+	registered := &b.disp.TestSignals.WaiterRegistered
+	registered.Init(t) // from now on, a poll that goes back to waiting was woken for nothing
+	j := b.submit(tok, nil)
+	var winner int64
+	select {
+	case jobs := <-polls[aID]:
+		winner = aID
+		require.Len(t, jobs, 1)
+		require.Equal(t, j.ID, jobs[0].ID)
+	case jobs := <-polls[bID]:
+		winner = bID
+		require.Len(t, jobs, 1)
+		require.Equal(t, j.ID, jobs[0].ID)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no long poll was woken by the submit")
+	}
+	// A poll woken for nothing looks, finds nothing and waits again, at once.
+	select {
+	case id := <-registered.C():
+		t.Fatalf("runner %d's poll was woken for nothing (runner %d took the job)", id, winner)
+	case <-time.After(500 * time.Millisecond):
+	}
+}

@@ -356,7 +356,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(got) == p.Limit {
+		// A claim that filled its limit wakes the next poll of the tag only when
+		// it saw jobs left: waking one for nothing costs a claim statement.
+		if len(got) == p.Limit && got[len(got)-1].MoreQueued {
 			maybeMore = append(maybeMore, tag)
 		}
 		jobs = append(jobs, got...)

@@ -34,6 +34,9 @@ type ClaimedJob struct {
 	QueuedFor float64 `db:"queued_for"`
 	// TraceParent is the job's job.queued span, when traces are exported.
 	TraceParent *string `db:"trace_parent"`
+	// MoreQueued tells whether, as the claim saw it, jobs of its tag were left
+	// queued: only then need another long poll be woken for them.
+	MoreQueued bool `db:"more_queued"`
 }
 
 // JobClaimParams asks for up to Limit queued jobs with Tag.
@@ -89,7 +92,10 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 			FROM claimed
 		), ` + claimedStatusMarkSQL + `
-		SELECT claimed.* FROM claimed, notified ORDER BY priority DESC, id`
+		SELECT claimed.*, EXISTS (
+				SELECT 1 FROM jobs q WHERE q.status = 'queued' AND q.tag = $2 AND q.id NOT IN (SELECT id FROM picked)
+			) AS more_queued
+		FROM claimed, notified ORDER BY priority DESC, id`
 	polled := p.PolledSince
 	if polled.IsZero() {
 		polled = time.Now()
