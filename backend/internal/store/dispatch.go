@@ -192,7 +192,7 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 		SELECT id, name, tags, last_check_in FROM r`
 	// Runners check in by the hundred when their long polls end together:
 	// their check-ins share commits (groupcommit.go).
-	return s.groupDo(&s.checkIns, ctx, runnerID, func(ctx context.Context, tx pgx.Tx, n *notes) error {
+	return s.groupDo(&s.checkIns, &groupItem{ctx: ctx, key: runnerID, fn: func(ctx context.Context, tx pgx.Tx, n *notes) error {
 		var e event.Runner
 		err := tx.QueryRow(ctx, q, runnerID, tags, version, os, arch).Scan(&e.RunnerID, &e.Name, &e.Tags, &e.LastCheckIn)
 		if err == pgx.ErrNoRows {
@@ -203,7 +203,7 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 		}
 		n.event(e)
 		return nil
-	})
+	}})
 }
 
 // Holder identifies who acts on a running job: the runner holding it (RunnerID)
@@ -240,14 +240,20 @@ type heldJob struct {
 // (for a runner, that it is the runner of that attempt; for a job token, that
 // its hand-out is the current one), whatever its state.
 func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
-	const q = `
+	return scanHeldJob(tx.QueryRow(ctx, qLockJob, h.JobID), h)
+}
+
+const qLockJob = `
 		SELECT status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
 			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
 			cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
 			stop_status, trace_parent
 		FROM jobs WHERE id = $1 FOR UPDATE`
+
+// scanHeldJob reads qLockJob's row and checks that it is h's attempt.
+func scanHeldJob(row pgx.Row, h Holder) (*heldJob, error) {
 	var j heldJob
-	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
+	err := row.Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
 		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
 		&j.EndedRecently, &j.ExitCode, &j.StopStatus, &j.TraceParent)
 	if err != nil {
@@ -310,70 +316,185 @@ type JobCompleteParams struct {
 // checksum the runner sent are compared with what was stored; a mismatch is
 // recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
-	var ended *heldJob // Tracing: set when this call ended the attempt
-	err := s.groupDo(&s.completes, ctx, p.JobID, func(ctx context.Context, tx pgx.Tx, n *notes) error {
-		ended = nil
-		j, err := lockJob(ctx, tx, p.Holder)
-		if err != nil {
-			var se *Error
-			if errors.As(err, &se) {
-				return refusal{err}
-			}
-			return err
-		}
-		if j.Status != StatusRunning {
-			// The same complete again (its answer was lost) is answered again; any
-			// other complete of an ended attempt is refused.
-			if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
-				return nil
-			}
-			return refusal{ErrGone}
-		}
-		status := StatusSucceeded
-		switch {
-		case j.CancelRequested:
-			status = j.StopStatus
-		case p.ExitCode != 0 && j.PastDeadline:
-			// The runner's own timer fired before the reaper's: same verdict.
-			status = StatusTimedOut
-		case p.ExitCode != 0:
-			status = StatusFailed
-		}
-		mismatch := false
-		if !j.LogTruncated {
-			if p.LogLength != nil && *p.LogLength != j.LogLength {
-				mismatch = true
-			}
-			if p.LogSHA256 != nil && *p.LogSHA256 != logDigest(j.HashState) {
-				mismatch = true
-			}
-		}
-		const q = `
-			UPDATE jobs j SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
-				log_mismatch = $4,
-				reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
-					WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
-					WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
-			FROM projects p, entities en
-			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
-			` + returningChanged
-		if _, err := s.collectChanges(ctx, tx, n, q, p.JobID, status, p.ExitCode, mismatch); err != nil {
-			return err
-		}
-		if err := s.jobEnded(ctx, tx, n, p.JobID, status); err != nil {
-			return err
-		}
-		ended = j
-		return nil
-	})
-	if err != nil {
+	it := &groupItem{ctx: ctx, key: p.JobID, arg: p}
+	it.fn = func(ctx context.Context, tx pgx.Tx, n *notes) error {
+		ended, err := s.jobCompleteAlone(ctx, tx, n, p)
+		it.res = ended
+		return err
+	}
+	if err := s.groupDo(&s.completes, it); err != nil {
 		return nil, err
 	}
 	job, err := s.JobGet(ctx, p.JobID)
-	if err == nil && ended != nil {
+	if ended, _ := it.res.(*heldJob); err == nil && ended != nil {
 		traceEnded(ctx, job, ended.TraceParent)
 	}
 	return job, err
+}
+
+// completeVerdict decides what p does to the job j as locked: nothing (the
+// same complete again, answered again), a refusal, or the status it ends with
+// and whether the log differs from what the runner sent.
+func completeVerdict(j *heldJob, p *JobCompleteParams) (status string, mismatch bool, err error) {
+	if j.Status != StatusRunning {
+		// The same complete again (its answer was lost) is answered again; any
+		// other complete of an ended attempt is refused.
+		if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
+			return "", false, nil
+		}
+		return "", false, refusal{ErrGone}
+	}
+	status = StatusSucceeded
+	switch {
+	case j.CancelRequested:
+		status = j.StopStatus
+	case p.ExitCode != 0 && j.PastDeadline:
+		// The runner's own timer fired before the reaper's: same verdict.
+		status = StatusTimedOut
+	case p.ExitCode != 0:
+		status = StatusFailed
+	}
+	if !j.LogTruncated {
+		if p.LogLength != nil && *p.LogLength != j.LogLength {
+			mismatch = true
+		}
+		if p.LogSHA256 != nil && *p.LogSHA256 != logDigest(j.HashState) {
+			mismatch = true
+		}
+	}
+	return status, mismatch, nil
+}
+
+const qComplete = `
+	UPDATE jobs j SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
+		log_mismatch = $4,
+		reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
+			WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
+			WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
+	FROM projects p, entities en
+	WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+	` + returningChanged
+
+// qCountDown counts a succeeded job down in the jobs waiting for it, and
+// queues those that wait for nothing else (jobEnded).
+const qCountDown = `
+	UPDATE jobs j SET
+		pending_preceding = j.pending_preceding - 1,
+		status = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN 'queued' ELSE 'waiting' END,
+		queued_at = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN now() END
+	FROM job_edges e, projects p, entities en
+	WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
+		AND p.id = j.project_id AND en.id = j.entity_id
+	` + returningChanged
+
+// jobCompleteAlone is JobComplete's transition in tx, statement by statement.
+// It returns the job as locked when it ended its attempt.
+func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *JobCompleteParams) (*heldJob, error) {
+	j, err := lockJob(ctx, tx, p.Holder)
+	if err != nil {
+		var se *Error
+		if errors.As(err, &se) {
+			return nil, refusal{err}
+		}
+		return nil, err
+	}
+	status, mismatch, err := completeVerdict(j, p)
+	if err != nil || status == "" {
+		return nil, err
+	}
+	if _, err := s.collectChanges(ctx, tx, n, qComplete, p.JobID, status, p.ExitCode, mismatch); err != nil {
+		return nil, err
+	}
+	return j, s.jobEnded(ctx, tx, n, p.JobID, status)
+}
+
+// jobCompleteBatch runs the completions of items (in job id order) in tx with
+// few round trips: their jobs are locked and read in one pipeline, and the
+// updates, with the succeeded jobs' dependents counted down, in a second. Each
+// item is decided as alone; a failed or cancelled job's dependents are
+// cancelled one job at a time, as alone.
+func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupItem) error {
+	locks := &pgx.Batch{}
+	for _, it := range items {
+		locks.Queue(qLockJob, it.arg.(*JobCompleteParams).JobID)
+	}
+	held := make([]*heldJob, len(items))
+	results := tx.SendBatch(ctx, locks)
+	for i, it := range items {
+		p := it.arg.(*JobCompleteParams)
+		j, err := scanHeldJob(results.QueryRow(), p.Holder)
+		var se *Error
+		switch {
+		case errors.As(err, &se):
+			it.err = refusal{err}
+		case err != nil:
+			_ = results.Close()
+			return err
+		}
+		held[i] = j
+	}
+	if err := results.Close(); err != nil {
+		return interpret(err, "lock jobs")
+	}
+	type step struct {
+		item   *groupItem
+		status string
+		counts bool // the succeeded job's dependents are counted down in the pipeline
+	}
+	var steps []step
+	updates := &pgx.Batch{}
+	for i, it := range items {
+		if it.err != nil {
+			continue
+		}
+		p := it.arg.(*JobCompleteParams)
+		status, mismatch, err := completeVerdict(held[i], p)
+		if err != nil || status == "" {
+			it.err = err
+			continue
+		}
+		updates.Queue(qComplete, p.JobID, status, p.ExitCode, mismatch)
+		st := step{item: it, status: status, counts: status == StatusSucceeded}
+		if st.counts {
+			updates.Queue(qCountDown, p.JobID)
+		}
+		steps = append(steps, st)
+		it.res = held[i]
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	results = tx.SendBatch(ctx, updates)
+	for _, st := range steps {
+		queries := 1
+		if st.counts {
+			queries = 2
+		}
+		for range queries {
+			rows, _ := results.Query()
+			changed, err := collectChanged(rows)
+			if err != nil {
+				_ = results.Close()
+				return interpret(err, "complete jobs")
+			}
+			for _, c := range changed {
+				st.item.notes.jobChanged(c)
+			}
+		}
+	}
+	if err := results.Close(); err != nil {
+		return interpret(err, "complete jobs")
+	}
+	for _, st := range steps {
+		if !st.counts {
+			if err := s.jobEnded(ctx, tx, &st.item.notes, st.item.arg.(*JobCompleteParams).JobID, st.status); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // logDigest finishes a stored SHA-256 state into its hex digest.

@@ -12,16 +12,20 @@ import (
 )
 
 // groupCommit runs concurrent transitions of the same kind (job completions,
-// runner check-ins) in shared transactions. A transaction that sends notifications holds
-// PostgreSQL's notification queue lock from its commit until its WAL record is
-// on disk, so notifying commits never share an fsync: one completion per
-// commit caps completions at the disk's commit rate. Completions that arrive
-// while a batch runs go together into the next one, each still its own
-// transition: its rows are locked and checked as alone, and its events are sent
-// in the batch's one notification statement at commit.
+// runner check-ins) in shared transactions. A transaction that sends
+// notifications holds PostgreSQL's notification queue lock from its commit
+// until its WAL record is on disk, so notifying commits never share an fsync:
+// one transition per commit caps them at the disk's commit rate. Transitions
+// that arrive while a batch runs go together into the next one, each still its
+// own: its rows are locked and checked as alone, and its events are sent in the
+// batch's one notification statement at commit.
 //
 // Its zero value is ready to use.
 type groupCommit struct {
+	// batch, when set, runs a batch's items in tx in fewer round trips than
+	// one item after the other; it sets each item's err (a refusal) and notes.
+	batch func(ctx context.Context, tx pgx.Tx, items []*groupItem) error
+
 	mu      sync.Mutex
 	queue   []*groupItem
 	running int
@@ -29,9 +33,14 @@ type groupCommit struct {
 
 // groupItem is one transition waiting for a batch.
 type groupItem struct {
-	ctx   context.Context
-	key   int64 // items run in key order (job id), so two batches lock rows in one order
-	fn    func(ctx context.Context, tx pgx.Tx, n *notes) error
+	ctx context.Context
+	key int64 // items run in key order (job id, runner id), so two batches lock rows in one order
+	// fn runs the transition alone in tx (reads and writes, events into n).
+	fn  func(ctx context.Context, tx pgx.Tx, n *notes) error
+	arg any // the transition's parameters, for groupCommit.batch
+	res any // what the transition tells its caller, set by fn or batch
+
+	notes notes
 	err   error
 	ended []JobEnd
 	done  chan struct{}
@@ -45,13 +54,13 @@ const (
 	groupMax = 64
 )
 
-// groupDo runs fn (reads and writes in tx, events into n) in a transaction
-// shared with other concurrent calls, and returns fn's error or the commit's.
-// An error fn wraps in refusal (returned before it wrote anything, from a
-// statement that did not fail) leaves the shared transaction as it was; any
-// other error aborts the batch, whose items then run one transaction each.
-func (s *Store) groupDo(g *groupCommit, ctx context.Context, key int64, fn func(ctx context.Context, tx pgx.Tx, n *notes) error) error {
-	it := &groupItem{ctx: ctx, key: key, fn: fn, done: make(chan struct{})}
+// groupDo runs it in a transaction shared with other concurrent calls, and
+// returns its error or the commit's. An error the transition wraps in refusal
+// (returned before it wrote anything, from statements that did not fail)
+// leaves the shared transaction as it was; any other error aborts the batch,
+// whose items then run one transaction each.
+func (s *Store) groupDo(g *groupCommit, it *groupItem) error {
+	it.done = make(chan struct{})
 	g.mu.Lock()
 	g.queue = append(g.queue, it)
 	start := g.running < groupBatches
@@ -86,13 +95,13 @@ func (s *Store) groupRun(g *groupCommit) {
 		batch := slices.Clone(g.queue[:n])
 		g.queue = append(g.queue[:0], g.queue[n:]...)
 		g.mu.Unlock()
-		s.groupBatch(batch)
+		s.groupBatch(g, batch)
 	}
 }
 
 // groupBatch runs batch in one transaction, or, should that fail, each item in
 // a transaction of its own.
-func (s *Store) groupBatch(batch []*groupItem) {
+func (s *Store) groupBatch(g *groupCommit, batch []*groupItem) {
 	live := batch[:0]
 	for _, it := range batch {
 		if err := it.ctx.Err(); err != nil {
@@ -116,19 +125,25 @@ func (s *Store) groupBatch(batch []*groupItem) {
 	defer cancel()
 	ctx, release := s.StallBound(ctx)
 	defer release()
-	var all notes
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, it := range live {
-			var n notes
-			it.err = it.fn(ctx, tx, &n)
-			var r refusal
-			if it.err != nil && !errors.As(it.err, &r) {
-				return it.err // the transaction is aborted, or may be
+		if g.batch != nil {
+			if err := g.batch(ctx, tx, live); err != nil {
+				return err
 			}
+		} else {
+			for _, it := range live {
+				it.err = it.fn(ctx, tx, &it.notes)
+				var r refusal
+				if it.err != nil && !errors.As(it.err, &r) {
+					return it.err // the transaction is aborted, or may be
+				}
+			}
+		}
+		var all notes
+		for _, it := range live {
 			if it.err == nil {
-				it.ended = n.ends
-				n.ends = nil
-				all.merge(&n)
+				it.ended, it.notes.ends = it.notes.ends, nil
+				all.merge(&it.notes)
 			}
 		}
 		return all.flush(ctx, tx)
@@ -137,7 +152,7 @@ func (s *Store) groupBatch(batch []*groupItem) {
 		// Nothing of the batch was committed: run each item alone, so one
 		// item's failure is its own.
 		for _, it := range live {
-			it.err, it.ended = nil, nil
+			it.err, it.ended, it.res, it.notes = nil, nil, nil, notes{}
 			s.groupAlone(it)
 		}
 		return
@@ -149,17 +164,16 @@ func (s *Store) groupBatch(batch []*groupItem) {
 
 // groupAlone runs one item in a transaction of its own, under its caller's context.
 func (s *Store) groupAlone(it *groupItem) {
-	var ended []JobEnd
 	it.err = pgx.BeginFunc(it.ctx, s.pool, func(tx pgx.Tx) error {
-		var n notes
-		if err := it.fn(it.ctx, tx, &n); err != nil {
+		it.notes = notes{}
+		if err := it.fn(it.ctx, tx, &it.notes); err != nil {
 			return err
 		}
-		ended, n.ends = n.ends, nil
-		return n.flush(it.ctx, tx)
+		it.ended, it.notes.ends = it.notes.ends, nil
+		return it.notes.flush(it.ctx, tx)
 	})
-	if it.err == nil {
-		it.ended = ended
+	if it.err != nil {
+		it.ended = nil
 	}
 	close(it.done)
 }

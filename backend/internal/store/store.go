@@ -90,7 +90,9 @@ var DefaultSubmitLimits = SubmitLimits{ChildrenPerJob: 1000, Depth: 20}
 
 // New returns a Store on pool sealing secrets with box.
 func New(pool *pgxpool.Pool, box *seal.Box) *Store {
-	return &Store{pool: pool, box: box, limits: DefaultSubmitLimits}
+	s := &Store{pool: pool, box: box, limits: DefaultSubmitLimits}
+	s.completes.batch = s.jobCompleteBatch
+	return s
 }
 
 // SetSubmitLimits replaces the limits on job-submits-job; call it before serving.
