@@ -354,6 +354,11 @@ func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
 // runner's first job starts without waiting for one.
 func Prestart() { refillSpare() }
 
+// refillDelay is how long after a job's hand-over the next spare starts: its
+// start (a 10 MB binary) must not take the CPU from the job's shell and the
+// first commands on a small machine.
+const refillDelay = 100 * time.Millisecond
+
 // refillSpare starts the next spare supervisor in the background, unless one is
 // idle or starting. It runs after a job's shell started, not before: on a small
 // machine, starting the binary would take the CPU from the job's own start.
