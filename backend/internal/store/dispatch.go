@@ -103,16 +103,30 @@ const qClaim = `
 // limited to some projects, of those projects. Every hand-out takes the next
 // claim number of its job, which its job token signs.
 func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob, error) {
-
 	polled := p.PolledSince
 	if polled.IsZero() {
 		polled = time.Now()
 	}
 	start := time.Now()
-	rows, _ := s.pool.Query(ctx, qClaim, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled)
-	jobs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
+	var jobs []*ClaimedJob
+	claim := func(ctx context.Context, q interface {
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}) error {
+		rows, _ := q.Query(ctx, qClaim, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled)
+		var err error
+		jobs, err = pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
+		return interpret(err, "claim jobs")
+	}
+	// Claims that arrive together (runners coming back for more) share a
+	// commit: each claim statement sees what the earlier ones in the
+	// transaction claimed, and skips what other transactions hold, so no job
+	// is handed out twice. A claim alone is one statement, as ever.
+	err := s.groupDo(&s.claims, &groupItem{ctx: ctx, key: p.RunnerID,
+		fn:     func(ctx context.Context, tx pgx.Tx, _ *notes) error { return claim(ctx, tx) },
+		direct: func() error { return claim(ctx, s.pool) },
+	})
 	if err != nil {
-		return nil, interpret(err, "claim jobs")
+		return nil, err
 	}
 	for _, j := range jobs {
 		if j.SecretEnv, err = s.openSecrets(j.SecretSealed); err != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 // groupCommit runs concurrent transitions of the same kind (job completions,
-// runner check-ins) in shared transactions. A transaction that sends
+// claims, runner check-ins) in shared transactions. A transaction that sends
 // notifications holds PostgreSQL's notification queue lock from its commit
 // until its WAL record is on disk, so notifying commits never share an fsync:
 // one transition per commit caps them at the disk's commit rate. Transitions
@@ -36,9 +36,12 @@ type groupItem struct {
 	ctx context.Context
 	key int64 // items run in key order (job id, runner id), so two batches lock rows in one order
 	// fn runs the transition alone in tx (reads and writes, events into n).
-	fn  func(ctx context.Context, tx pgx.Tx, n *notes) error
-	arg any // the transition's parameters, for groupCommit.batch
-	res any // what the transition tells its caller, set by fn or batch
+	fn func(ctx context.Context, tx pgx.Tx, n *notes) error
+	// direct, when set, runs the transition alone without a transaction of
+	// its own (a single statement commits by itself).
+	direct func() error
+	arg    any // the transition's parameters, for groupCommit.batch
+	res    any // what the transition tells its caller, set by fn or batch
 
 	notes notes
 	err   error
@@ -164,6 +167,11 @@ func (s *Store) groupBatch(g *groupCommit, batch []*groupItem) {
 
 // groupAlone runs one item in a transaction of its own, under its caller's context.
 func (s *Store) groupAlone(it *groupItem) {
+	if it.direct != nil {
+		it.err = it.direct()
+		close(it.done)
+		return
+	}
 	it.err = pgx.BeginFunc(it.ctx, s.pool, func(tx pgx.Tx) error {
 		it.notes = notes{}
 		if err := it.fn(it.ctx, tx, &it.notes); err != nil {

@@ -73,9 +73,9 @@ type Store struct {
 	// onJobEnd observes each job end, once, after the transaction that ended
 	// it committed (jobends.go); nil: nobody does.
 	onJobEnd func(JobEnd)
-	// completes and checkIns group concurrent job completions, and runner
-	// check-ins, into shared commits (groupcommit.go).
-	completes, checkIns groupCommit
+	// completes, claims and checkIns group concurrent job completions, claims
+	// and runner check-ins into shared commits (groupcommit.go).
+	completes, claims, checkIns groupCommit
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
