@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,4 +67,64 @@ func TestClaimPlanWithBacklog(t *testing.T) {
 				"the claim reads the queue whole: %v", scans)
 		}
 	}
+}
+
+// TestGroupedClaimsHandOutOnce: claims that arrive together share
+// transactions (groupCommit); however they are grouped, every queued job is
+// handed out exactly once, and only to a runner of its tag.
+func TestGroupedClaimsHandOutOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	st := store.New(pool, newBox(t, make([]byte, 32)))
+	for _, q := range []string{
+		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
+		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 3000) g`,
+		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
+			SELECT 1, id, 'build', 'true', CASE WHEN id % 3 = 0 THEN 'arm' ELSE 'linux' END, 'queued', now(), now() FROM entities`,
+	} {
+		_, err := pool.Exec(ctx, q)
+		require.NoError(t, err)
+	}
+	const runners = 40
+	type handout struct {
+		runner int64
+		tag    string
+	}
+	var mu sync.Mutex
+	got := map[int64][]handout{}
+	var wg sync.WaitGroup
+	for i := range runners {
+		tag := []string{"linux", "arm"}[i%2]
+		r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: fmt.Sprint("r", i), Tags: []string{tag}, Hash: []byte(fmt.Sprint("token", i))}, &store.Audit{})
+		require.NoError(t, err)
+		wg.Go(func() {
+			for {
+				jobs, err := st.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: tag, Limit: 1 + i%4, Lease: time.Minute})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(jobs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range jobs {
+					got[j.ID] = append(got[j.ID], handout{r.ID, j.Tag})
+					if j.Tag != tag {
+						t.Errorf("job %d of tag %s went to a runner of %s", j.ID, j.Tag, tag)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, got, 3000)
+	for id, hs := range got {
+		require.Len(t, hs, 1, "job %d was handed out %d times: %v", id, len(hs), hs)
+	}
+	var running int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = 'running' AND claims = 1`).Scan(&running))
+	require.Equal(t, 3000, running)
 }
