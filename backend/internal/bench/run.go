@@ -31,13 +31,20 @@ var Scenarios = []Scenario{
 	{"peers", "River in-process on the same PostgreSQL, and runner polling policies against Aura (simulations)", Peers},
 }
 
-// Lookup finds a scenario by name.
+// Parts are parts of the scenarios that may run on their own; `all` runs them
+// within their scenario.
+var Parts = []Scenario{
+	{"scale-dispatch", "the dispatch part of scale alone: 500 parked runners, claim statements per job", scaleDispatch},
+}
+
+// Lookup finds a scenario, or a part of one, by name.
 func Lookup(name string) (Scenario, bool) {
-	i := slices.IndexFunc(Scenarios, func(s Scenario) bool { return s.Name == name })
+	all := append(slices.Clone(Scenarios), Parts...)
+	i := slices.IndexFunc(all, func(s Scenario) bool { return s.Name == name })
 	if i < 0 {
 		return Scenario{}, false
 	}
-	return Scenarios[i], true
+	return all[i], true
 }
 
 // RunScenario runs one scenario and stops the processes it started; a failure

@@ -36,6 +36,10 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	waiters  map[string][]*waiter // by tag, oldest first
 	checkIns map[int64]checkIn
+	// tagCheckIns is when this server last recorded a check-in of each tag:
+	// every runner of a tag writes the same row, so its writes are coalesced
+	// across runners, not only per runner.
+	tagCheckIns map[string]time.Time
 	// instances counts the open claims of each runner process, by runner.
 	instances map[int64]map[string]int
 	cancels   cancelWatches
@@ -85,13 +89,14 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 		cfg.CancelGrace = 20 * time.Second
 	}
 	return &Dispatcher{
-		store:     st,
-		cfg:       cfg,
-		waiters:   map[string][]*waiter{},
-		checkIns:  map[int64]checkIn{},
-		timerKick: make(chan struct{}, 1),
-		reapKick:  make(chan struct{}, 1),
-		stopping:  make(chan struct{}),
+		store:       st,
+		cfg:         cfg,
+		waiters:     map[string][]*waiter{},
+		checkIns:    map[int64]checkIn{},
+		tagCheckIns: map[string]time.Time{},
+		timerKick:   make(chan struct{}, 1),
+		reapKick:    make(chan struct{}, 1),
+		stopping:    make(chan struct{}),
 	}
 }
 
@@ -358,7 +363,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(got) == p.Limit {
+		// A claim that filled its limit wakes the next poll of the tag only when
+		// it saw jobs left: waking one for nothing costs a claim statement.
+		if len(got) == p.Limit && got[len(got)-1].MoreQueued {
 			maybeMore = append(maybeMore, tag)
 		}
 		jobs = append(jobs, got...)
@@ -374,8 +381,15 @@ func (d *Dispatcher) checkIn(req *ClaimRequest) {
 	d.mu.Lock()
 	last, ok := d.checkIns[req.RunnerID]
 	due := !ok || now.Sub(last.at) >= d.cfg.CheckInEvery || last.tags != tags
+	var dueTags []string
 	if due {
 		d.checkIns[req.RunnerID] = checkIn{at: now, tags: tags}
+		for _, t := range req.Tags {
+			if at, ok := d.tagCheckIns[t]; !ok || now.Sub(at) >= d.cfg.CheckInEvery {
+				d.tagCheckIns[t] = now
+				dueTags = append(dueTags, t)
+			}
+		}
 	}
 	d.mu.Unlock()
 	if !due {
@@ -386,7 +400,7 @@ func (d *Dispatcher) checkIn(req *ClaimRequest) {
 	// A claim waits for it: end it when the database stalls.
 	ctx, release := d.store.StallBound(ctx)
 	defer release()
-	if err := d.store.RunnerCheckIn(ctx, req.RunnerID, req.Tags, req.Version, req.OS, req.Arch); err != nil {
+	if err := d.store.RunnerCheckIn(ctx, req.RunnerID, dueTags, req.Version, req.OS, req.Arch); err != nil {
 		slog.Warn("runner check-in", "runner", req.RunnerID, "err", err)
 	}
 }

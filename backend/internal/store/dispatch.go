@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,9 @@ type ClaimedJob struct {
 	QueuedFor float64 `db:"queued_for"`
 	// TraceParent is the job's job.queued span, when traces are exported.
 	TraceParent *string `db:"trace_parent"`
+	// MoreQueued tells whether, as the claim saw it, jobs of its tag were left
+	// queued: only then need another long poll be woken for them.
+	MoreQueued bool `db:"more_queued"`
 }
 
 // JobClaimParams asks for up to Limit queued jobs with Tag.
@@ -52,6 +56,46 @@ type JobClaimParams struct {
 	PolledSince time.Time
 }
 
+// qClaim is JobClaim's statement.
+const qClaim = `
+	WITH alive AS (
+		SELECT project_bound FROM runners
+		WHERE id = $1 AND (lost_at IS NULL OR lost_at < $7) AND $2 = ANY (tags)
+	), picked AS (
+		SELECT id FROM jobs
+		WHERE status = 'queued' AND tag = $2 AND EXISTS (SELECT 1 FROM alive)
+			-- A deleted project's jobs wait for the purge, never for a runner.
+			-- OFFSET 0 keeps this a check per job: as an anti-join it made the
+			-- planner read and sort the tag's whole queue (10 ms at 10,000
+			-- queued) instead of walking jobs_runnable in claim order (0.2 ms).
+			AND NOT EXISTS (SELECT 1 FROM projects d WHERE d.id = jobs.project_id AND d.deleted_at IS NOT NULL OFFSET 0)
+			AND (NOT (SELECT project_bound FROM alive) OR EXISTS (
+				SELECT 1 FROM runner_projects rp WHERE rp.runner_id = $1 AND rp.project_id = jobs.project_id))
+		ORDER BY priority DESC, id
+		LIMIT $3
+		FOR UPDATE SKIP LOCKED
+	), claimed AS (
+		UPDATE jobs j SET status = 'running', runner_id = $1, started_at = now(), acked = $5,
+			handouts = j.handouts + 1, claims = j.claims + 1, compat = $5 AND $6, cancel_requested_at = NULL,
+			lease_expires_at = now() + $4::interval
+				+ CASE WHEN $6 THEN j.timeout_seconds * interval '1 second' ELSE interval '0' END
+		FROM picked, projects p, entities e
+		WHERE j.id = picked.id AND p.id = j.project_id AND e.id = j.entity_id
+		RETURNING j.id, j.attempt, j.claims AS claim, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
+			j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority,
+			extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for,
+			j.trace_parent
+	), notified AS (
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
+		FROM claimed
+	), ` + claimedStatusMarkSQL + `
+	SELECT claimed.*, (
+			-- Ordered and limited, so that it walks jobs_runnable from its start.
+			SELECT q.id FROM jobs q WHERE q.status = 'queued' AND q.tag = $2 AND q.id NOT IN (SELECT id FROM picked)
+			ORDER BY q.priority DESC, q.id LIMIT 1
+		) IS NOT NULL AS more_queued
+	FROM claimed, notified ORDER BY priority DESC, id`
+
 // JobClaim claims queued jobs of one tag in priority order. It is one statement:
 // the SKIP LOCKED pick over the partial index, the state change and its events,
 // so no job is ever handed out twice, however many runners and servers claim.
@@ -59,45 +103,30 @@ type JobClaimParams struct {
 // limited to some projects, of those projects. Every hand-out takes the next
 // claim number of its job, which its job token signs.
 func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob, error) {
-	const q = `
-		WITH alive AS (
-			SELECT project_bound FROM runners
-			WHERE id = $1 AND (lost_at IS NULL OR lost_at < $7) AND $2 = ANY (tags)
-		), picked AS (
-			SELECT id FROM jobs
-			WHERE status = 'queued' AND tag = $2 AND EXISTS (SELECT 1 FROM alive)
-				-- A deleted project's jobs wait for the purge, never for a runner.
-				AND NOT EXISTS (SELECT 1 FROM projects d WHERE d.id = jobs.project_id AND d.deleted_at IS NOT NULL)
-				AND (NOT (SELECT project_bound FROM alive) OR EXISTS (
-					SELECT 1 FROM runner_projects rp WHERE rp.runner_id = $1 AND rp.project_id = jobs.project_id))
-			ORDER BY priority DESC, id
-			LIMIT $3
-			FOR UPDATE SKIP LOCKED
-		), claimed AS (
-			UPDATE jobs j SET status = 'running', runner_id = $1, started_at = now(), acked = $5,
-				handouts = j.handouts + 1, claims = j.claims + 1, compat = $5 AND $6, cancel_requested_at = NULL,
-				lease_expires_at = now() + $4::interval
-					+ CASE WHEN $6 THEN j.timeout_seconds * interval '1 second' ELSE interval '0' END
-			FROM picked, projects p, entities e
-			WHERE j.id = picked.id AND p.id = j.project_id AND e.id = j.entity_id
-			RETURNING j.id, j.attempt, j.claims AS claim, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
-				j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority,
-				extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for,
-				j.trace_parent
-		), notified AS (
-			SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
-			FROM claimed
-		), ` + claimedStatusMarkSQL + `
-		SELECT claimed.* FROM claimed, notified ORDER BY priority DESC, id`
 	polled := p.PolledSince
 	if polled.IsZero() {
 		polled = time.Now()
 	}
 	start := time.Now()
-	rows, _ := s.pool.Query(ctx, q, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled)
-	jobs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
+	var jobs []*ClaimedJob
+	claim := func(ctx context.Context, q interface {
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}) error {
+		rows, _ := q.Query(ctx, qClaim, p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled)
+		var err error
+		jobs, err = pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
+		return interpret(err, "claim jobs")
+	}
+	// Claims that arrive together (runners coming back for more) share a
+	// commit: each claim statement sees what the earlier ones in the
+	// transaction claimed, and skips what other transactions hold, so no job
+	// is handed out twice. A claim alone is one statement, as ever.
+	err := s.groupDo(&s.claims, &groupItem{ctx: ctx, key: p.RunnerID,
+		fn:     func(ctx context.Context, tx pgx.Tx, _ *notes) error { return claim(ctx, tx) },
+		direct: func() error { return claim(ctx, s.pool) },
+	})
 	if err != nil {
-		return nil, interpret(err, "claim jobs")
+		return nil, err
 	}
 	for _, j := range jobs {
 		if j.SecretEnv, err = s.openSecrets(j.SecretSealed); err != nil {
@@ -183,7 +212,9 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 			ON CONFLICT (tag) DO UPDATE SET last_check_in = excluded.last_check_in
 		)
 		SELECT id, name, tags, last_check_in FROM r`
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	// Runners check in by the hundred when their long polls end together:
+	// their check-ins share commits (groupcommit.go).
+	return s.groupDo(&s.checkIns, &groupItem{ctx: ctx, key: runnerID, fn: func(ctx context.Context, tx pgx.Tx, n *notes) error {
 		var e event.Runner
 		err := tx.QueryRow(ctx, q, runnerID, tags, version, os, arch).Scan(&e.RunnerID, &e.Name, &e.Tags, &e.LastCheckIn)
 		if err == pgx.ErrNoRows {
@@ -192,10 +223,9 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 		if err != nil {
 			return interpret(err, "runner check-in")
 		}
-		var n notes
 		n.event(e)
-		return n.flush(ctx, tx)
-	})
+		return nil
+	}})
 }
 
 // Holder identifies who acts on a running job: the runner holding it (RunnerID)
@@ -232,14 +262,20 @@ type heldJob struct {
 // (for a runner, that it is the runner of that attempt; for a job token, that
 // its hand-out is the current one), whatever its state.
 func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
-	const q = `
+	return scanHeldJob(tx.QueryRow(ctx, qLockJob, h.JobID), h)
+}
+
+const qLockJob = `
 		SELECT status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
 			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
 			cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
 			stop_status, trace_parent
 		FROM jobs WHERE id = $1 FOR UPDATE`
+
+// scanHeldJob reads qLockJob's row and checks that it is h's attempt.
+func scanHeldJob(row pgx.Row, h Holder) (*heldJob, error) {
 	var j heldJob
-	err := tx.QueryRow(ctx, q, h.JobID).Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
+	err := row.Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
 		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
 		&j.EndedRecently, &j.ExitCode, &j.StopStatus, &j.TraceParent)
 	if err != nil {
@@ -302,66 +338,185 @@ type JobCompleteParams struct {
 // checksum the runner sent are compared with what was stored; a mismatch is
 // recorded on the job.
 func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, error) {
-	var ended *heldJob // Tracing: set when this call ended the attempt
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		j, err := lockJob(ctx, tx, p.Holder)
-		if err != nil {
-			return err
-		}
-		if j.Status != StatusRunning {
-			// The same complete again (its answer was lost) is answered again; any
-			// other complete of an ended attempt is refused.
-			if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
-				return nil
-			}
-			return ErrGone
-		}
-		status := StatusSucceeded
-		switch {
-		case j.CancelRequested:
-			status = j.StopStatus
-		case p.ExitCode != 0 && j.PastDeadline:
-			// The runner's own timer fired before the reaper's: same verdict.
-			status = StatusTimedOut
-		case p.ExitCode != 0:
-			status = StatusFailed
-		}
-		mismatch := false
-		if !j.LogTruncated {
-			if p.LogLength != nil && *p.LogLength != j.LogLength {
-				mismatch = true
-			}
-			if p.LogSHA256 != nil && *p.LogSHA256 != logDigest(j.HashState) {
-				mismatch = true
-			}
-		}
-		const q = `
-			UPDATE jobs j SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
-				log_mismatch = $4,
-				reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
-					WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
-					WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
-			FROM projects p, entities en
-			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
-			` + returningChanged
-		var n notes
-		if _, err := s.collectChanges(ctx, tx, &n, q, p.JobID, status, p.ExitCode, mismatch); err != nil {
-			return err
-		}
-		if err := s.jobEnded(ctx, tx, &n, p.JobID, status); err != nil {
-			return err
-		}
-		ended = j
-		return n.flush(ctx, tx)
-	})
-	if err != nil {
+	it := &groupItem{ctx: ctx, key: p.JobID, arg: p}
+	it.fn = func(ctx context.Context, tx pgx.Tx, n *notes) error {
+		ended, err := s.jobCompleteAlone(ctx, tx, n, p)
+		it.res = ended
+		return err
+	}
+	if err := s.groupDo(&s.completes, it); err != nil {
 		return nil, err
 	}
 	job, err := s.JobGet(ctx, p.JobID)
-	if err == nil && ended != nil {
+	if ended, _ := it.res.(*heldJob); err == nil && ended != nil {
 		traceEnded(ctx, job, ended.TraceParent)
 	}
 	return job, err
+}
+
+// completeVerdict decides what p does to the job j as locked: nothing (the
+// same complete again, answered again), a refusal, or the status it ends with
+// and whether the log differs from what the runner sent.
+func completeVerdict(j *heldJob, p *JobCompleteParams) (status string, mismatch bool, err error) {
+	if j.Status != StatusRunning {
+		// The same complete again (its answer was lost) is answered again; any
+		// other complete of an ended attempt is refused.
+		if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
+			return "", false, nil
+		}
+		return "", false, refusal{ErrGone}
+	}
+	status = StatusSucceeded
+	switch {
+	case j.CancelRequested:
+		status = j.StopStatus
+	case p.ExitCode != 0 && j.PastDeadline:
+		// The runner's own timer fired before the reaper's: same verdict.
+		status = StatusTimedOut
+	case p.ExitCode != 0:
+		status = StatusFailed
+	}
+	if !j.LogTruncated {
+		if p.LogLength != nil && *p.LogLength != j.LogLength {
+			mismatch = true
+		}
+		if p.LogSHA256 != nil && *p.LogSHA256 != logDigest(j.HashState) {
+			mismatch = true
+		}
+	}
+	return status, mismatch, nil
+}
+
+const qComplete = `
+	UPDATE jobs j SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
+		log_mismatch = $4,
+		reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
+			WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
+			WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
+	FROM projects p, entities en
+	WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+	` + returningChanged
+
+// qCountDown counts a succeeded job down in the jobs waiting for it, and
+// queues those that wait for nothing else (jobEnded).
+const qCountDown = `
+	UPDATE jobs j SET
+		pending_preceding = j.pending_preceding - 1,
+		status = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN 'queued' ELSE 'waiting' END,
+		queued_at = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN now() END
+	FROM job_edges e, projects p, entities en
+	WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
+		AND p.id = j.project_id AND en.id = j.entity_id
+	` + returningChanged
+
+// jobCompleteAlone is JobComplete's transition in tx, statement by statement.
+// It returns the job as locked when it ended its attempt.
+func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *JobCompleteParams) (*heldJob, error) {
+	j, err := lockJob(ctx, tx, p.Holder)
+	if err != nil {
+		var se *Error
+		if errors.As(err, &se) {
+			return nil, refusal{err}
+		}
+		return nil, err
+	}
+	status, mismatch, err := completeVerdict(j, p)
+	if err != nil || status == "" {
+		return nil, err
+	}
+	if _, err := s.collectChanges(ctx, tx, n, qComplete, p.JobID, status, p.ExitCode, mismatch); err != nil {
+		return nil, err
+	}
+	return j, s.jobEnded(ctx, tx, n, p.JobID, status)
+}
+
+// jobCompleteBatch runs the completions of items (in job id order) in tx with
+// few round trips: their jobs are locked and read in one pipeline, and the
+// updates, with the succeeded jobs' dependents counted down, in a second. Each
+// item is decided as alone; a failed or cancelled job's dependents are
+// cancelled one job at a time, as alone.
+func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupItem) error {
+	locks := &pgx.Batch{}
+	for _, it := range items {
+		locks.Queue(qLockJob, it.arg.(*JobCompleteParams).JobID)
+	}
+	held := make([]*heldJob, len(items))
+	results := tx.SendBatch(ctx, locks)
+	for i, it := range items {
+		p := it.arg.(*JobCompleteParams)
+		j, err := scanHeldJob(results.QueryRow(), p.Holder)
+		var se *Error
+		switch {
+		case errors.As(err, &se):
+			it.err = refusal{err}
+		case err != nil:
+			_ = results.Close()
+			return err
+		}
+		held[i] = j
+	}
+	if err := results.Close(); err != nil {
+		return interpret(err, "lock jobs")
+	}
+	type step struct {
+		item   *groupItem
+		status string
+		counts bool // the succeeded job's dependents are counted down in the pipeline
+	}
+	var steps []step
+	updates := &pgx.Batch{}
+	for i, it := range items {
+		if it.err != nil {
+			continue
+		}
+		p := it.arg.(*JobCompleteParams)
+		status, mismatch, err := completeVerdict(held[i], p)
+		if err != nil || status == "" {
+			it.err = err
+			continue
+		}
+		updates.Queue(qComplete, p.JobID, status, p.ExitCode, mismatch)
+		st := step{item: it, status: status, counts: status == StatusSucceeded}
+		if st.counts {
+			updates.Queue(qCountDown, p.JobID)
+		}
+		steps = append(steps, st)
+		it.res = held[i]
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	results = tx.SendBatch(ctx, updates)
+	for _, st := range steps {
+		queries := 1
+		if st.counts {
+			queries = 2
+		}
+		for range queries {
+			rows, _ := results.Query()
+			changed, err := collectChanged(rows)
+			if err != nil {
+				_ = results.Close()
+				return interpret(err, "complete jobs")
+			}
+			for _, c := range changed {
+				st.item.notes.jobChanged(c)
+			}
+		}
+	}
+	if err := results.Close(); err != nil {
+		return interpret(err, "complete jobs")
+	}
+	for _, st := range steps {
+		if !st.counts {
+			if err := s.jobEnded(ctx, tx, &st.item.notes, st.item.arg.(*JobCompleteParams).JobID, st.status); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // logDigest finishes a stored SHA-256 state into its hex digest.

@@ -860,18 +860,7 @@ func pastTense(verb string) string {
 // transaction waited for their FOR SHARE locks.
 func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, status string) error {
 	if status == StatusSucceeded {
-		const q = `
-			UPDATE jobs j SET
-				pending_preceding = j.pending_preceding - 1,
-				status = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
-					THEN 'queued' ELSE 'waiting' END,
-				queued_at = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
-					THEN now() END
-			FROM job_edges e, projects p, entities en
-			WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
-				AND p.id = j.project_id AND en.id = j.entity_id
-			` + returningChanged
-		_, err := s.collectChanges(ctx, tx, n, q, id)
+		_, err := s.collectChanges(ctx, tx, n, qCountDown, id)
 		return err
 	}
 	var name string

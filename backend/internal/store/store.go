@@ -73,6 +73,9 @@ type Store struct {
 	// onJobEnd observes each job end, once, after the transaction that ended
 	// it committed (jobends.go); nil: nobody does.
 	onJobEnd func(JobEnd)
+	// completes, claims and checkIns group concurrent job completions, claims
+	// and runner check-ins into shared commits (groupcommit.go).
+	completes, claims, checkIns groupCommit
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
@@ -87,7 +90,9 @@ var DefaultSubmitLimits = SubmitLimits{ChildrenPerJob: 1000, Depth: 20}
 
 // New returns a Store on pool sealing secrets with box.
 func New(pool *pgxpool.Pool, box *seal.Box) *Store {
-	return &Store{pool: pool, box: box, limits: DefaultSubmitLimits}
+	s := &Store{pool: pool, box: box, limits: DefaultSubmitLimits}
+	s.completes.batch = s.jobCompleteBatch
+	return s
 }
 
 // SetSubmitLimits replaces the limits on job-submits-job; call it before serving.

@@ -208,6 +208,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.watchCancels(watchCtx)
 	}()
 	defer func() { stopWatching(); <-watching }()
+	job.Prestart()
 	a.claimLoop(ctx)
 
 	done := make(chan struct{})
@@ -632,8 +633,6 @@ func (t *task) run() {
 	t.mu.Lock()
 	t.stream = stream
 	t.mu.Unlock()
-	// The first heartbeat acknowledges the claim; it goes out while the job starts.
-	go t.heartbeats(hbCtx)
 	go func() {
 		select {
 		case <-t.stream.Cancelled():
@@ -650,6 +649,10 @@ func (t *task) run() {
 		ID: j.Id, Attempt: j.Attempt, Cmd: j.Cmd, Shell: a.cfg.Shell, Env: t.env(), WorkDir: a.cfg.WorkDir,
 		Timeout: time.Duration(j.TimeoutSeconds) * time.Second, Grace: a.cfg.Grace, Output: output,
 	})
+	// The first heartbeat acknowledges the claim. It goes out once the process
+	// started, not while it starts: its round trip would take the CPU from the
+	// start on a small machine, and the acknowledgement timeout is seconds long.
+	go t.heartbeats(hbCtx)
 	if err != nil {
 		t.logf("cannot run it: %v", err)
 		fmt.Fprintf(output, "aura-runner: cannot run the job: %v\n", err)

@@ -184,6 +184,7 @@ func Start(spec Spec) (*Process, error) {
 // one started for it), and returns it once it started the job's shell, with its
 // status lines after "started" and the shell's process group.
 func handOver(job []byte) (*supervisor, *bufio.Reader, int, error) {
+	defer time.AfterFunc(refillDelay, refillSpare)
 	for attempt := 1; ; attempt++ {
 		sup, fromSpare, err := takeSupervisor()
 		if err != nil {

@@ -337,30 +337,52 @@ var spare struct {
 	starting bool
 }
 
-// takeSupervisor returns the spare supervisor, and starts the next one in the
-// background; without a spare ready, it starts one.
+// takeSupervisor returns the spare supervisor; without a spare ready, it starts
+// one. Call refillSpare once the job is handed over.
 func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
 	spare.Lock()
 	s, spare.idle = spare.idle, nil
-	refill := !spare.starting
-	spare.starting = true
 	spare.Unlock()
-	if refill {
-		go func() {
-			next, err := startSupervisor()
-			spare.Lock()
-			defer spare.Unlock()
-			spare.starting = false
-			if err == nil {
-				spare.idle = next
-			}
-		}()
-	}
 	if s != nil {
 		return s, true, nil
 	}
 	s, err = startSupervisor()
 	return s, false, err
+}
+
+// Prestart starts a spare supervisor in the background, so that even a
+// runner's first job starts without waiting for one.
+func Prestart() { refillSpare() }
+
+// refillDelay is how long after a job's hand-over the next spare starts: its
+// start (a 10 MB binary) must not take the CPU from the job's shell and the
+// first commands on a small machine.
+const refillDelay = 100 * time.Millisecond
+
+// refillSpare starts the next spare supervisor in the background, unless one is
+// idle or starting. It runs after a job's shell started, not before: on a small
+// machine, starting the binary would take the CPU from the job's own start.
+func refillSpare() {
+	spare.Lock()
+	refill := spare.idle == nil && !spare.starting
+	spare.starting = spare.starting || refill
+	spare.Unlock()
+	if !refill {
+		return
+	}
+	go func() {
+		next, err := startSupervisor()
+		spare.Lock()
+		defer spare.Unlock()
+		spare.starting = false
+		if err == nil && spare.idle == nil {
+			spare.idle = next
+			return
+		}
+		if err == nil {
+			_ = next.release()
+		}
+	}()
 }
 
 // forgetSupervisor lets the orphan reaper have pid again, once the runner waited

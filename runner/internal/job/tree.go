@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -179,6 +180,7 @@ var supervisors = struct {
 // as their subreaper (what a job left behind, when its supervisor died), leaving
 // its own supervisors alone.
 func reapOrphans() {
+	orphanScans.Add(1)
 	self := os.Getpid()
 	supervisors.Lock()
 	defer supervisors.Unlock()
@@ -191,8 +193,9 @@ func reapOrphans() {
 }
 
 var (
-	reaperOnce sync.Once
-	adopted    atomic.Bool // this process is the subreaper of its jobs
+	orphanScans atomic.Int64 // how often reapOrphans read /proc, for a test
+	reaperOnce  sync.Once
+	adopted     atomic.Bool // this process is the subreaper of its jobs
 )
 
 // AdoptOrphans makes this process the subreaper of everything its jobs start
@@ -206,8 +209,14 @@ func AdoptOrphans() error {
 	}
 	adopted.Store(true)
 	reaperOnce.Do(func() {
+		// An orphan to reap announces itself: a child that exits sends SIGCHLD.
+		// Scanning /proc every second instead cost every idle runner a read of
+		// every process's stat, which on a machine with hundreds of runners
+		// (hundreds of runners scanning each other) took both cores.
+		exited := make(chan os.Signal, 1)
+		signal.Notify(exited, syscall.SIGCHLD)
 		go func() {
-			for range time.Tick(time.Second) {
+			for range exited {
 				reapOrphans()
 			}
 		}()

@@ -1,0 +1,193 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// groupCommit runs concurrent transitions of the same kind (job completions,
+// claims, runner check-ins) in shared transactions. A transaction that sends
+// notifications holds PostgreSQL's notification queue lock from its commit
+// until its WAL record is on disk, so notifying commits never share an fsync:
+// one transition per commit caps them at the disk's commit rate. Transitions
+// that arrive while a batch runs go together into the next one, each still its
+// own: its rows are locked and checked as alone, and its events are sent in the
+// batch's one notification statement at commit.
+//
+// Its zero value is ready to use.
+type groupCommit struct {
+	// batch, when set, runs a batch's items in tx in fewer round trips than
+	// one item after the other; it sets each item's err (a refusal) and notes.
+	batch func(ctx context.Context, tx pgx.Tx, items []*groupItem) error
+
+	mu      sync.Mutex
+	queue   []*groupItem
+	running int
+}
+
+// groupItem is one transition waiting for a batch.
+type groupItem struct {
+	ctx context.Context
+	key int64 // items run in key order (job id, runner id), so two batches lock rows in one order
+	// fn runs the transition alone in tx (reads and writes, events into n).
+	fn func(ctx context.Context, tx pgx.Tx, n *notes) error
+	// direct, when set, runs the transition alone without a transaction of
+	// its own (a single statement commits by itself).
+	direct func() error
+	arg    any // the transition's parameters, for groupCommit.batch
+	res    any // what the transition tells its caller, set by fn or batch
+
+	notes notes
+	err   error
+	ended []JobEnd
+	done  chan struct{}
+}
+
+const (
+	// groupBatches is how many batches may run at once: while one commits,
+	// the next runs its statements.
+	groupBatches = 3
+	// groupMax bounds a batch, so its locks are held briefly.
+	groupMax = 64
+)
+
+// groupDo runs it in a transaction shared with other concurrent calls, and
+// returns its error or the commit's. An error the transition wraps in refusal
+// (returned before it wrote anything, from statements that did not fail)
+// leaves the shared transaction as it was; any other error aborts the batch,
+// whose items then run one transaction each.
+func (s *Store) groupDo(g *groupCommit, it *groupItem) error {
+	it.done = make(chan struct{})
+	g.mu.Lock()
+	g.queue = append(g.queue, it)
+	start := g.running < groupBatches
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		go s.groupRun(g)
+	}
+	<-it.done
+	if it.err == nil {
+		s.observeEnds(it.ended)
+	}
+	var r refusal
+	if errors.As(it.err, &r) {
+		return r.error
+	}
+	return it.err
+}
+
+// groupRun runs batches until the queue is empty.
+func (s *Store) groupRun(g *groupCommit) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), groupMax)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(g.queue[:n])
+		g.queue = append(g.queue[:0], g.queue[n:]...)
+		g.mu.Unlock()
+		s.groupBatch(g, batch)
+	}
+}
+
+// groupBatch runs batch in one transaction, or, should that fail, each item in
+// a transaction of its own.
+func (s *Store) groupBatch(g *groupCommit, batch []*groupItem) {
+	live := batch[:0]
+	for _, it := range batch {
+		if err := it.ctx.Err(); err != nil {
+			it.err = err
+			close(it.done)
+			continue
+		}
+		live = append(live, it)
+	}
+	if len(live) == 0 {
+		return
+	}
+	slices.SortFunc(live, func(a, b *groupItem) int { return cmp.Compare(a.key, b.key) })
+	if len(live) == 1 {
+		s.groupAlone(live[0])
+		return
+	}
+	// The batch outlives any one caller's request: a caller that hangs up
+	// meanwhile gets its transition done all the same, as a retry would.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), 30*time.Second)
+	defer cancel()
+	ctx, release := s.StallBound(ctx)
+	defer release()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if g.batch != nil {
+			if err := g.batch(ctx, tx, live); err != nil {
+				return err
+			}
+		} else {
+			for _, it := range live {
+				it.err = it.fn(ctx, tx, &it.notes)
+				var r refusal
+				if it.err != nil && !errors.As(it.err, &r) {
+					return it.err // the transaction is aborted, or may be
+				}
+			}
+		}
+		var all notes
+		for _, it := range live {
+			if it.err == nil {
+				it.ended, it.notes.ends = it.notes.ends, nil
+				all.merge(&it.notes)
+			}
+		}
+		return all.flush(ctx, tx)
+	})
+	if err != nil {
+		// Nothing of the batch was committed: run each item alone, so one
+		// item's failure is its own.
+		for _, it := range live {
+			it.err, it.ended, it.res, it.notes = nil, nil, nil, notes{}
+			s.groupAlone(it)
+		}
+		return
+	}
+	for _, it := range live {
+		close(it.done)
+	}
+}
+
+// groupAlone runs one item in a transaction of its own, under its caller's context.
+func (s *Store) groupAlone(it *groupItem) {
+	if it.direct != nil {
+		it.err = it.direct()
+		close(it.done)
+		return
+	}
+	it.err = pgx.BeginFunc(it.ctx, s.pool, func(tx pgx.Tx) error {
+		it.notes = notes{}
+		if err := it.fn(it.ctx, tx, &it.notes); err != nil {
+			return err
+		}
+		it.ended, it.notes.ends = it.notes.ends, nil
+		return it.notes.flush(it.ctx, tx)
+	})
+	if it.err != nil {
+		it.ended = nil
+	}
+	close(it.done)
+}
+
+// refusal is an error a grouped transition returns before it writes anything,
+// from statements that succeeded: the shared transaction is intact.
+type refusal struct{ error }
+
+func (r refusal) Unwrap() error { return r.error }
