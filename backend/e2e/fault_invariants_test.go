@@ -152,7 +152,12 @@ func (fc *faultCheck) check(t testing.TB) {
 		UNION SELECT a.job_id FROM log_archives a JOIN jobs j ON j.id = a.job_id WHERE a.attempt > j.attempt`),
 		"logs of attempts the job never reached")
 
-	// The stored log of each job's current attempt.
+	// The stored log of each job's current attempt, read in one snapshot: the
+	// archiver may move a finished log out of log_chunks meanwhile (a job's end
+	// wakes it), and the archive holds the same bytes.
+	snap, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	require.NoError(t, err)
+	defer func() { _ = snap.Rollback(ctx) }()
 	type jobLog struct {
 		id, length       int64
 		attempt          int
@@ -160,7 +165,7 @@ func (fc *faultCheck) check(t testing.TB) {
 		archLength, next int64
 		chunks           int
 	}
-	rows, err := conn.Query(ctx, `SELECT j.id, j.attempt, j.log_length, j.log_truncated, a.job_id IS NOT NULL, coalesce(a.length, 0)
+	rows, err := snap.Query(ctx, `SELECT j.id, j.attempt, j.log_length, j.log_truncated, a.job_id IS NOT NULL, coalesce(a.length, 0)
 		FROM jobs j LEFT JOIN log_archives a ON a.job_id = j.id AND a.attempt = j.attempt ORDER BY j.id`)
 	require.NoError(t, err)
 	var logs []*jobLog
@@ -174,7 +179,7 @@ func (fc *faultCheck) check(t testing.TB) {
 	for _, l := range logs {
 		byID[l.id] = l
 	}
-	rows, err = conn.Query(ctx, `SELECT c.job_id, c."offset", length(c.data) FROM log_chunks c JOIN jobs j ON j.id = c.job_id AND c.attempt = j.attempt
+	rows, err = snap.Query(ctx, `SELECT c.job_id, c."offset", length(c.data) FROM log_chunks c JOIN jobs j ON j.id = c.job_id AND c.attempt = j.attempt
 		ORDER BY c.job_id, c."offset"`)
 	require.NoError(t, err)
 	for rows.Next() {
@@ -206,7 +211,7 @@ func (fc *faultCheck) check(t testing.TB) {
 		require.NotContains(t, got, faultSecret, "job %d's log", l.id)
 		if !l.arch && !l.truncated {
 			var stored []byte
-			require.NoError(t, conn.QueryRow(ctx, `SELECT coalesce(string_agg(data, ''::bytea ORDER BY "offset"), ''::bytea)
+			require.NoError(t, snap.QueryRow(ctx, `SELECT coalesce(string_agg(data, ''::bytea ORDER BY "offset"), ''::bytea)
 				FROM log_chunks WHERE job_id = $1 AND attempt = $2`, l.id, l.attempt).Scan(&stored))
 			require.Equal(t, string(stored), got, "job %d: GET log against the stored chunks", l.id)
 		}
