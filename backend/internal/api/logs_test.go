@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -20,11 +21,14 @@ import (
 // received, so a retried upload is still acknowledged idempotently.
 func TestLogLengthAfterLimit(t *testing.T) {
 	t.Parallel()
-	b := setupWith(t, bundleOptions{logLimit: 10000})
+	// A thousand appends take more than the default 10 s to acknowledge a claim
+	// on a loaded machine: the hand-out is acknowledged and its lease long.
+	b := setupWith(t, bundleOptions{logLimit: 10000, lease: 5 * time.Minute})
 	tok := b.project("proj", false)
 	_, run := b.runner("r1", "linux")
 	j := b.submit(tok, nil)
 	c := b.claim(run, 1, "linux")[0]
+	b.heartbeat(run, c)
 	line := strings.Repeat(".", 49) + "\n"
 	offset := 0
 	for range 1000 {
