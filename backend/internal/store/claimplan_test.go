@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
@@ -24,18 +22,7 @@ import (
 func TestClaimPlanWithBacklog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rec := &recorder{}
-	cfg, err := pgxpool.ParseConfig(dbtest.NewURL(t))
-	require.NoError(t, err)
-	plain := cfg.Copy()
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	raw, err := pgxpool.NewWithConfig(ctx, plain)
-	require.NoError(t, err)
-	t.Cleanup(raw.Close)
-	st := store.New(pool, newBox(t, make([]byte, 32)))
+	st, raw, rec := recordedStore(t)
 
 	for _, q := range []string{
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,

@@ -171,18 +171,7 @@ func TestPagePlans(t *testing.T) {
 		t.Skip("fills a database with 250,000 jobs")
 	}
 	ctx := context.Background()
-	rec := &recorder{}
-	cfg, err := pgxpool.ParseConfig(dbtest.NewURL(t))
-	require.NoError(t, err)
-	plain := cfg.Copy()
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	raw, err := pgxpool.NewWithConfig(ctx, plain)
-	require.NoError(t, err)
-	t.Cleanup(raw.Close)
-	st := store.New(pool, newBox(t, make([]byte, 32)))
+	st, raw, rec := recordedStore(t)
 
 	start := time.Now()
 	require.NoError(t, pgx.BeginFunc(ctx, raw, func(tx pgx.Tx) error {
@@ -358,4 +347,23 @@ func oneLine(sql string) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// recordedStore is a store on a fresh database whose statements rec records (to
+// EXPLAIN them as they ran), and a pool beside it that records nothing.
+func recordedStore(t *testing.T) (*store.Store, *pgxpool.Pool, *recorder) {
+	t.Helper()
+	ctx := context.Background()
+	rec := &recorder{}
+	cfg, err := pgxpool.ParseConfig(dbtest.NewURL(t))
+	require.NoError(t, err)
+	plain := cfg.Copy()
+	cfg.ConnConfig.Tracer = rec
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	raw, err := pgxpool.NewWithConfig(ctx, plain)
+	require.NoError(t, err)
+	t.Cleanup(raw.Close)
+	return store.New(pool, newBox(t, make([]byte, 32))), raw, rec
 }
