@@ -422,7 +422,9 @@ func TestEventsTokenRevoked(t *testing.T) {
 // it is closed with 4008, while another client and the appends carry on.
 func TestEventsSlowClientIsDropped(t *testing.T) {
 	t.Parallel()
-	b := setupWith(t, bundleOptions{eventQueue: 4, eventWriteWait: time.Minute})
+	// A 1 MiB append is stored as four rows, each an item of the queue: a queue
+	// of 4 dropped even the reader that kept up whenever its writer was one behind.
+	b := setupWith(t, bundleOptions{eventQueue: 16, eventWriteWait: time.Minute})
 	tok := b.project("proj", false)
 	_, run := b.runner("r1", "linux")
 	j := b.submit(tok, nil)
@@ -445,7 +447,7 @@ func TestEventsSlowClientIsDropped(t *testing.T) {
 	fast := openEvents(t, b.url, "")
 	fast.subscribe(fmt.Sprintf("log:%d", j.ID))
 	chunk := strings.Repeat("x", 1<<20-1) + "\n"
-	// Far more than the server's socket buffer and the queue of 4 hold.
+	// Far more than the server's socket buffer and the queue of 16 hold.
 	for i := range 16 {
 		b.heartbeat(run, c) // a slow machine (-race) may take longer than the lease
 		b.appendLog(run, j.ID, c.Attempt, i*len(chunk), chunk)
