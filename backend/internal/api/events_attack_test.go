@@ -173,7 +173,7 @@ func TestEventsSocketsPerAddressAndToken(t *testing.T) {
 
 	// A socket that closes gives its place back.
 	anon[0].conn.Close()
-	require.Eventually(t, func() bool { return hub.Stats().Clients == 4 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return hub.Stats().Sockets == 4 }, 5*time.Second, 10*time.Millisecond)
 	late := openEvents(t, url, "")
 	// An anonymous socket cannot take the token past its bound with an auth message.
 	late.send(map[string]any{"op": "auth", "token": b.admin})
