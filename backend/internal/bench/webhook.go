@@ -111,20 +111,37 @@ func Webhook(e *Env) {
 
 	captures := []capture{readCapture(e.Root, "push.main"), readCapture(e.Root, "push.feature-1")}
 	url := fmt.Sprintf("%s/api/v1/hooks/%d", s.URL, in.ID)
-	total := e.pick(1000, 20000)
 	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	var next, jobs atomic.Int64
+	// The figure is the steady state of a server in use: a fresh database has no
+	// planner statistics until autovacuum's first pass (a minute or more), and
+	// point lookups planned without them scan a project's commits. The warm-up
+	// deliveries and an ANALYZE stand for that first pass.
+	var next atomic.Int64
+	warm := int64(e.pick(500, 2000))
+	deliver(captures, url, in.Secret, c, &next, warm)
+	s.Exec(`ANALYZE`)
+	total := int64(e.pick(1000, 20000))
+	start := time.Now()
+	jobs := deliver(captures, url, in.Secret, c, &next, warm+total)
+	elapsed := time.Since(start)
+	e.emit(atLeast(Figure{Key: "webhook_jobs_per_s", Label: "webhook deliveries persisted, 20 clients", Value: float64(jobs) / elapsed.Seconds(),
+		Unit: "jobs/s", Note: fmt.Sprintf("real Gitea pushes, re-signed; after %d warm-up deliveries and ANALYZE", warm)}, 2000))
+}
+
+// deliver sends deliveries from 20 clients, numbering them with next, until
+// number last is sent; it returns how many were answered with their job.
+func deliver(captures []capture, url, secret string, c *http.Client, next *atomic.Int64, last int64) int64 {
+	var jobs atomic.Int64
 	var errOnce atomic.Value
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range 20 {
 		wg.Go(func() {
 			for {
 				i := next.Add(1)
-				if i > int64(total) || errOnce.Load() != nil {
+				if i > last || errOnce.Load() != nil {
 					return
 				}
-				req := captures[i%2].replay(url, in.Secret, fmt.Sprintf("%040x", i))
+				req := captures[i%2].replay(url, secret, fmt.Sprintf("%040x", i))
 				resp, err := c.Do(req)
 				if err != nil {
 					errOnce.Store(err)
@@ -142,10 +159,8 @@ func Webhook(e *Env) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
 	if err := errOnce.Load(); err != nil {
 		fail("%v", err)
 	}
-	e.emit(atLeast(Figure{Key: "webhook_jobs_per_s", Label: "webhook deliveries persisted, 20 clients", Value: float64(jobs.Load()) / elapsed.Seconds(),
-		Unit: "jobs/s", Note: "real Gitea pushes, re-signed"}, 2000))
+	return jobs.Load()
 }
