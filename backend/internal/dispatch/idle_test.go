@@ -201,3 +201,23 @@ func TestRepollClaimsAfterReconnectAndSafetyNet(t *testing.T) {
 	net := b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") })
 	require.Len(t, net, 1, "the claim runs again after ClaimEvery: %q", net)
 }
+
+// TestCheckInRewrittenAfterCheckInEvery: an unchanged runner's check-in is
+// written again once CheckInEvery passed, so its last check-in stays recent
+// enough to call it online; alone, in one statement.
+func TestCheckInRewrittenAfterCheckInEvery(t *testing.T) {
+	t.Parallel()
+	b := setupIdle(t, dispatch.Config{CheckInEvery: 200 * time.Millisecond})
+	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
+	var before time.Time
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT last_check_in FROM runners WHERE id = $1`, b.runnerID).Scan(&before))
+	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }), "not due yet")
+
+	time.Sleep(250 * time.Millisecond) // the duration is what is under test
+	due := b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") })
+	require.Len(t, due, 1, "the check-in alone: %q", due)
+	require.Contains(t, due[0], "UPDATE runners SET last_check_in")
+	var after time.Time
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT last_check_in FROM runners WHERE id = $1`, b.runnerID).Scan(&after))
+	require.Greater(t, after.Sub(before), 200*time.Millisecond)
+}

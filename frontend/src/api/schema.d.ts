@@ -3284,7 +3284,7 @@ export interface components {
             summary: string;
             counts: components["schemas"]["JobCounts"];
         };
-        /** @description A runner checked in (asked for work). Check-ins are coalesced to one every few seconds per runner. */
+        /** @description A runner checked in (asked for work). Check-ins are written at once when the runner's tags, version, os or arch changed, and otherwise at most every 40 s per runner, so a runner that keeps polling never shows a lastCheckIn more than 90 s old (the span in which it counts as online). */
         RunnerEvent: {
             /**
              * @description discriminator enum property added by openapi-typescript
