@@ -166,6 +166,8 @@ func TestRunnerRepollCostsNoTokenLookup(t *testing.T) {
 	a, _, _, token, _ := twoServers(t)
 	first := a.sql.during(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
 	require.Len(t, first, 3, "the first poll: the token lookup, the check-in and one claim: %q", first)
+	second := a.sql.during(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
+	require.Len(t, second, 1, "the second poll: the claim that confirms the first found nothing: %q", second)
 	again := a.sql.during(func() {
 		for range 5 {
 			require.Equal(t, 200, a.poll(t, token, 0))

@@ -97,10 +97,15 @@ type checkIn struct {
 
 // emptyClaim is a claim of one tag for one runner that found nothing: until a
 // job of the tag is announced runnable, or the epoch moves, another claim of
-// it for the runner would find nothing either.
+// it for the runner would find nothing either. It is trusted once confirmed: a
+// second empty claim with nothing announced between them. The first one after
+// an announcement may have skipped the announced job as locked by a
+// transaction that then leaves it queued (a refused retry), which nothing
+// would announce again.
 type emptyClaim struct {
 	seq, epoch uint64
 	at         time.Time
+	confirmed  bool
 }
 
 // maxEmpties bounds the runners whose empty claims are remembered.
@@ -421,8 +426,8 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 	return jobs, maybeMore, nil
 }
 
-// emptyClaimHolds tells whether runnerID's last claim of tag found nothing and
-// still holds: no job of tag was announced runnable since it began, this server
+// emptyClaimHolds tells whether runnerID's last claim of tag found nothing, was
+// confirmed, and still holds: no job of tag was announced runnable since it began, this server
 // could vouch for every announcement meanwhile (its listener stayed connected),
 // and it is younger than ClaimEvery. It also returns the mark a claim of tag
 // beginning now leaves when it finds nothing.
@@ -434,10 +439,11 @@ func (d *Dispatcher) emptyClaimHolds(runnerID int64, tag string) (mark emptyClai
 		return mark, false // notifications may be missed right now
 	}
 	last, ok := d.empties[runnerID][tag]
-	return mark, ok && last.seq == mark.seq && last.epoch == mark.epoch && mark.at.Sub(last.at) < d.cfg.ClaimEvery
+	return mark, ok && last.confirmed && last.seq == mark.seq && last.epoch == mark.epoch && mark.at.Sub(last.at) < d.cfg.ClaimEvery
 }
 
-// claimed records how runnerID's claim of tag, which began at mark, ended.
+// claimed records how runnerID's claim of tag, which began at mark, ended:
+// empty, it holds until something of tag is announced runnable.
 func (d *Dispatcher) claimed(runnerID int64, tag string, mark emptyClaim, empty bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -453,6 +459,8 @@ func (d *Dispatcher) claimed(runnerID int64, tag string, mark emptyClaim, empty 
 		marks = map[string]emptyClaim{}
 		d.empties[runnerID] = marks
 	}
+	prev, ok := marks[tag]
+	mark.confirmed = ok && prev.seq == mark.seq && prev.epoch == mark.epoch
 	marks[tag] = mark
 }
 

@@ -119,14 +119,17 @@ func (b *idleBundle) submit(t *testing.T, name string) {
 
 // TestIdleRepollStatements: a parked runner's long polls that end empty and
 // come back cost no SQL while nothing changed. Its first poll costs its
-// check-in and one claim, one statement each; a re-poll with a new version
-// writes the check-in at once, and nothing else.
+// check-in and one claim, one statement each, its second the claim that
+// confirms the first found nothing; a re-poll with a new version writes the
+// check-in at once, and nothing else.
 func TestIdleRepollStatements(t *testing.T) {
 	t.Parallel()
 	b := setupIdle(t, dispatch.Config{})
 
 	first := b.stmts.during(func() { require.Empty(t, b.poll(t, 20*time.Millisecond, "1.0")) })
 	require.Len(t, first, 2, "the first poll: one check-in statement and one claim statement: %q", first)
+	second := b.stmts.during(func() { require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0")) })
+	require.Len(t, second, 1, "the second poll: the confirming claim: %q", second)
 
 	again := b.stmts.during(func() {
 		for range 10 {
@@ -187,6 +190,7 @@ func TestRepollClaimsAfterReconnectAndSafetyNet(t *testing.T) {
 	t.Parallel()
 	b := setupIdle(t, dispatch.Config{ClaimEvery: 500 * time.Millisecond})
 	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
+	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }))
 
 	pid := b.l.PID()
@@ -195,11 +199,33 @@ func TestRepollClaimsAfterReconnectAndSafetyNet(t *testing.T) {
 	require.NotEqual(t, pid, b.l.TestSignals.Reconnected.Wait())
 	after := b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") })
 	require.Len(t, after, 1, "the claim runs again after a reconnect: %q", after)
+	require.Len(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }), 1, "and is confirmed")
 	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }))
 
 	time.Sleep(600 * time.Millisecond) // the duration is what is under test
 	net := b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") })
 	require.Len(t, net, 1, "the claim runs again after ClaimEvery: %q", net)
+	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }), "confirmed by the one before")
+}
+
+// TestRepollClaimsJobItSkippedAsLocked: a claim that skipped a queued job as
+// locked, by a transaction that then left it queued (a refused retry), finds
+// nothing; the job's announcement came before it, and none comes after. The
+// next poll still claims for real and gets the job.
+func TestRepollClaimsJobItSkippedAsLocked(t *testing.T) {
+	t.Parallel()
+	b := setupIdle(t, dispatch.Config{})
+	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
+	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
+	b.submit(t, "held")
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(b.ctx, `SELECT id FROM jobs WHERE status = 'queued' FOR UPDATE`)
+	require.NoError(t, err)
+	// Long enough for the job's notification to arrive while it polls.
+	require.Empty(t, b.poll(t, 300*time.Millisecond, "1.0"), "the job is locked")
+	require.NoError(t, tx.Rollback(b.ctx))
+	require.Len(t, b.poll(t, 10*time.Millisecond, "1.0"), 1, "the next poll claims it")
 }
 
 // TestCheckInRewrittenAfterCheckInEvery: an unchanged runner's check-in is
@@ -208,6 +234,7 @@ func TestRepollClaimsAfterReconnectAndSafetyNet(t *testing.T) {
 func TestCheckInRewrittenAfterCheckInEvery(t *testing.T) {
 	t.Parallel()
 	b := setupIdle(t, dispatch.Config{CheckInEvery: 200 * time.Millisecond})
+	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 	var before time.Time
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT last_check_in FROM runners WHERE id = $1`, b.runnerID).Scan(&before))
