@@ -24,11 +24,13 @@ type Config struct {
 	// CancelGrace is how long a runner has to confirm a cancel of a running job
 	// before the job is ended as cancelled without it.
 	CancelGrace time.Duration
-	// CheckInEvery coalesces runner check-in writes to at most one per runner
-	// per period while nothing about the runner changed (its tags, version, os,
-	// arch: a change is written at once). Keep it at most half of the 90 s in
-	// which the API calls a runner online: a runner polling every 30 to 60 s is
-	// then never seen more than 80 s ago.
+	// CheckInEvery bounds how old a polling runner's recorded check-in gets.
+	// A poll writes its runner's check-in when something about the runner
+	// changed (its tags, version, os, arch), when this server has none of it,
+	// or when it is CheckInEvery old; the check-ins of runners parked in long
+	// polls are written together, in one statement every CheckInEvery/2
+	// (seenLoop). Keep it well under the 90 s in which the API calls a runner
+	// online.
 	CheckInEvery time.Duration
 	// ClaimEvery bounds how long a runner's long polls may skip the claim
 	// statement for a tag on which nothing became runnable since its last
@@ -50,7 +52,10 @@ type Dispatcher struct {
 	tagCheckIns map[string]time.Time
 	// instances counts the open claims of each runner process, by runner.
 	instances map[int64]map[string]int
-	cancels   cancelWatches
+	// polling is, by runner, its long polls open here and when its last one
+	// ended: the runners seenLoop reports as still there.
+	polling map[int64]*polls
+	cancels cancelWatches
 	// runnableSeq counts, by tag, the runnable notifications this server
 	// heard; epoch counts the moments after which it cannot vouch for them
 	// (listener reconnects, jobs promoted or reaped here). Together they
@@ -108,6 +113,12 @@ type emptyClaim struct {
 	confirmed  bool
 }
 
+// polls are a runner's long polls on this server.
+type polls struct {
+	open  int
+	ended time.Time
+}
+
 // maxEmpties bounds the runners whose empty claims are remembered.
 const maxEmpties = 10000
 
@@ -129,6 +140,7 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 		waiters:     map[string][]*waiter{},
 		checkIns:    map[int64]checkIn{},
 		tagCheckIns: map[string]time.Time{},
+		polling:     map[int64]*polls{},
 		runnableSeq: map[string]uint64{},
 		empties:     map[int64]map[string]emptyClaim{},
 		timerKick:   make(chan struct{}, 1),
@@ -274,6 +286,7 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 	if req.Capacity <= 0 {
 		return nil, nil
 	}
+	defer d.polled(req.RunnerID)()
 	w := d.register(req.Tags)
 	var passOn []string
 	defer func() {
@@ -515,6 +528,88 @@ func (d *Dispatcher) checkIn(req *ClaimRequest) {
 	}
 }
 
+// polled counts a long poll of runnerID as open until the returned func runs.
+func (d *Dispatcher) polled(runnerID int64) (end func()) {
+	d.mu.Lock()
+	p := d.polling[runnerID]
+	if p == nil {
+		p = &polls{}
+		d.polling[runnerID] = p
+	}
+	p.open++
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		p.open--
+		p.ended = time.Now()
+		d.mu.Unlock()
+	}
+}
+
+// seenLoop writes, every half CheckInEvery, the check-ins of the runners whose
+// check-in is due and who are still polling here (a long poll open, or one
+// ended since the last tick), all in one statement: parked runners' check-ins
+// cost one statement per tick, not one per runner.
+func (d *Dispatcher) seenLoop(ctx context.Context) {
+	every := d.cfg.CheckInEvery / 2
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		now := time.Now()
+		ids, tags := d.seen(now, last)
+		last = now
+		if len(ids) == 0 {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		sctx, release := d.store.StallBound(sctx)
+		err := d.store.RunnersSeen(sctx, ids, tags)
+		release()
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("runner check-ins", "runners", len(ids), "err", err)
+			d.mu.Lock()
+			for _, id := range ids {
+				delete(d.checkIns, id) // their next poll writes its own
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+// seen picks the runners seenLoop writes at now, the last tick having been at
+// last, marks their check-ins written, and forgets runners gone from here.
+func (d *Dispatcher) seen(now, last time.Time) (ids []int64, tags []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, p := range d.polling {
+		if p.open == 0 && p.ended.Before(last) {
+			delete(d.polling, id)
+			continue
+		}
+		c, ok := d.checkIns[id]
+		if !ok || now.Sub(c.at) < d.cfg.CheckInEvery/2 {
+			continue // never written here (its poll writes it), or recently
+		}
+		c.at = now
+		d.checkIns[id] = c
+		ids = append(ids, id)
+		for _, t := range strings.Fields(c.tags) {
+			if at, ok := d.tagCheckIns[t]; !ok || now.Sub(at) >= d.cfg.CheckInEvery/2 {
+				d.tagCheckIns[t] = now
+				tags = append(tags, t)
+			}
+		}
+	}
+	return ids, tags
+}
+
 // CheckInHeartbeat records a runner's check-in from a heartbeat, coalesced like claims.
 func (d *Dispatcher) CheckInHeartbeat(runnerID int64) {
 	d.mu.Lock()
@@ -526,12 +621,14 @@ func (d *Dispatcher) CheckInHeartbeat(runnerID int64) {
 	}
 }
 
-// Run runs the earliest-start timer and the reaper until ctx ends.
+// Run runs the earliest-start timer, the reaper and the check-ins of parked
+// runners until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); d.timerLoop(ctx) }()
 	go func() { defer wg.Done(); d.reapLoop(ctx) }()
+	go func() { defer wg.Done(); d.seenLoop(ctx) }()
 	wg.Wait()
 }
 

@@ -248,3 +248,58 @@ func TestCheckInRewrittenAfterCheckInEvery(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT last_check_in FROM runners WHERE id = $1`, b.runnerID).Scan(&after))
 	require.Greater(t, after.Sub(before), 200*time.Millisecond)
 }
+
+// TestParkedRunnersCheckInTogether: the check-ins of runners parked in long
+// polls are written together, one statement for them all, often enough that
+// none gets older than CheckInEvery.
+func TestParkedRunnersCheckInTogether(t *testing.T) {
+	t.Parallel()
+	const every = 400 * time.Millisecond
+	b := setupIdle(t, dispatch.Config{CheckInEvery: every})
+	ctx, cancel := context.WithCancel(b.ctx)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() { b.d.Run(ctx) })
+	ids := []int64{b.runnerID}
+	for _, name := range []string{"r2", "r3"} {
+		r, err := b.st.RunnerCreate(b.ctx, &store.RunnerCreateParams{Name: name, Tags: []string{"linux"}, Hash: []byte(name)}, nil)
+		require.NoError(t, err)
+		ids = append(ids, r.ID)
+	}
+	oldest := func() time.Duration {
+		var age time.Duration
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT max(clock_timestamp() - last_check_in) FROM runners`).Scan(&age))
+		return age
+	}
+	// Each polls on and on; its first poll writes its own check-in.
+	for _, id := range ids {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, err := b.d.Claim(ctx, &dispatch.ClaimRequest{RunnerID: id, Tags: []string{"linux"}, Capacity: 1,
+					Wait: 3 * every, Version: "1.0", OS: "linux", Arch: "amd64"})
+				require.NoError(t, err)
+			}
+		})
+	}
+	for range ids {
+		b.d.TestSignals.WaiterRegistered.Wait()
+	}
+	var checkIns []string
+	stmts := b.stmts.during(func() {
+		deadline := time.Now().Add(5 * every)
+		for time.Now().Before(deadline) {
+			require.Less(t, oldest(), every+every/2, "no polling runner's check-in grows old")
+			time.Sleep(every / 8)
+		}
+	})
+	for _, s := range stmts {
+		if strings.Contains(s, "UPDATE runners SET last_check_in") {
+			checkIns = append(checkIns, s)
+		}
+	}
+	require.NotEmpty(t, checkIns)
+	require.LessOrEqual(t, len(checkIns), 12, "about one per tick: %q", checkIns)
+	for _, s := range checkIns {
+		require.Contains(t, s, "WHERE id = ANY($1)", "written together")
+	}
+}

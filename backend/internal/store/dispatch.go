@@ -233,6 +233,23 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 	})
 }
 
+// RunnersSeen records that runners still ask for work (a long poll of each is
+// open, or just ended), and each of tags with them, and announces each runner:
+// one statement for them all, however many there are.
+func (s *Store) RunnersSeen(ctx context.Context, runnerIDs []int64, tags []string) error {
+	const q = `
+		WITH r AS (
+			UPDATE runners SET last_check_in = now() WHERE id = ANY($1)
+			RETURNING id, name, tags, last_check_in
+		), t AS (
+			INSERT INTO tag_check_ins (tag, last_check_in) SELECT unnest($2::text[]), now()
+			ON CONFLICT (tag) DO UPDATE SET last_check_in = excluded.last_check_in
+		)
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + runnerEventSQL + `)) FROM r`
+	_, err := s.pool.Exec(ctx, q, runnerIDs, tags)
+	return interpret(err, "runners seen")
+}
+
 // Holder identifies who acts on a running job: the runner holding it (RunnerID)
 // or the job's own token (RunnerID 0), always for one attempt. Claim is the
 // hand-out a job token was made for (0: any hand-out of the attempt to RunnerID;
