@@ -140,7 +140,10 @@ func (h *handler) deleteRunner(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.RunnerDelete(r.Context(), id, audit(r)); err != nil {
+	err = h.Store.RunnerDelete(r.Context(), id, audit(r))
+	// Even when the answer is lost: the next request of its token is looked up.
+	h.Auth.ForgetRunner(id)
+	if err != nil {
 		writeError(w, r, named(err, "runner %d", id))
 		return
 	}

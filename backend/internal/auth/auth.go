@@ -108,6 +108,8 @@ type Authenticator struct {
 	key   []byte
 	// SessionIdle is how long a session lives unused; 0: DefaultSessionIdle.
 	SessionIdle time.Duration
+	// runners, when set (CacheRunnerTokens), remembers runner tokens.
+	runners *runnerCache
 }
 
 // Session lifetimes: unused, and in all.
@@ -167,7 +169,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	if strings.HasPrefix(secret, PrefixSession) {
 		return nil, ErrInvalidToken // a cookie's secret is not a bearer token
 	}
-	t, err := a.store.TokenByHash(ctx, Hash(secret))
+	hash := Hash(secret)
+	var key string
+	var conn uint32
+	var gen uint64
+	if a.runners != nil && strings.HasPrefix(secret, PrefixRunner) {
+		var p *Principal
+		if p, key, conn, gen = a.runners.lookup(hash); p != nil {
+			return p, nil
+		}
+	}
+	t, err := a.store.TokenByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInvalidToken
 	}
@@ -180,6 +192,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 		p.ProjectID, p.Project = *t.ProjectID, *t.Project
 	case KindRunner:
 		p.RunnerID, p.RunnerName, p.RunnerTags = *t.RunnerID, *t.RunnerName, t.RunnerTags
+		if key != "" {
+			a.runners.store(key, conn, gen, p)
+		}
 	}
 	return p, nil
 }

@@ -24,8 +24,18 @@ type Config struct {
 	// CancelGrace is how long a runner has to confirm a cancel of a running job
 	// before the job is ended as cancelled without it.
 	CancelGrace time.Duration
-	// CheckInEvery coalesces runner check-in writes to at most one per runner per period.
+	// CheckInEvery bounds how old a polling runner's recorded check-in gets.
+	// A poll writes its runner's check-in when something about the runner
+	// changed (its tags, version, os, arch), when this server has none of it,
+	// or when it is CheckInEvery old; the check-ins of runners parked in long
+	// polls are written together, in one statement every CheckInEvery/2
+	// (seenLoop). Keep it well under the 90 s in which the API calls a runner
+	// online.
 	CheckInEvery time.Duration
+	// ClaimEvery bounds how long a runner's long polls may skip the claim
+	// statement for a tag on which nothing became runnable since its last
+	// empty claim (a safety net: the notifications normally say).
+	ClaimEvery time.Duration
 }
 
 // Dispatcher matches runners' long polls with runnable jobs.
@@ -42,7 +52,18 @@ type Dispatcher struct {
 	tagCheckIns map[string]time.Time
 	// instances counts the open claims of each runner process, by runner.
 	instances map[int64]map[string]int
-	cancels   cancelWatches
+	// polling is, by runner, its long polls open here and when its last one
+	// ended: the runners seenLoop reports as still there.
+	polling map[int64]*polls
+	cancels cancelWatches
+	// runnableSeq counts, by tag, the runnable notifications this server
+	// heard; epoch counts the moments after which it cannot vouch for them
+	// (listener reconnects, jobs promoted or reaped here). Together they
+	// tell whether a runner's last empty claim of a tag still holds (empties).
+	runnableSeq map[string]uint64
+	epoch       uint64
+	empties     map[int64]map[string]emptyClaim
+	listener    *events.Listener
 
 	timerKick chan struct{}
 	reapKick  chan struct{} // a job started: a parked reaper ticks again
@@ -75,15 +96,40 @@ type waiter struct {
 }
 
 type checkIn struct {
-	at   time.Time
-	tags string
+	at                      time.Time
+	tags, version, os, arch string
 }
+
+// emptyClaim is a claim of one tag for one runner that found nothing: until a
+// job of the tag is announced runnable, or the epoch moves, another claim of
+// it for the runner would find nothing either. It is trusted once confirmed: a
+// second empty claim with nothing announced between them. The first one after
+// an announcement may have skipped the announced job as locked by a
+// transaction that then leaves it queued (a refused retry), which nothing
+// would announce again.
+type emptyClaim struct {
+	seq, epoch uint64
+	at         time.Time
+	confirmed  bool
+}
+
+// polls are a runner's long polls on this server.
+type polls struct {
+	open  int
+	ended time.Time
+}
+
+// maxEmpties bounds the runners whose empty claims are remembered.
+const maxEmpties = 10000
 
 // New returns a Dispatcher. Call Run for its background loops, and Listen to
 // feed it notifications.
 func New(st *store.Store, cfg Config) *Dispatcher {
 	if cfg.CheckInEvery == 0 {
-		cfg.CheckInEvery = 5 * time.Second
+		cfg.CheckInEvery = 40 * time.Second
+	}
+	if cfg.ClaimEvery == 0 {
+		cfg.ClaimEvery = 3 * time.Minute
 	}
 	if cfg.CancelGrace == 0 {
 		cfg.CancelGrace = 20 * time.Second
@@ -94,6 +140,9 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 		waiters:     map[string][]*waiter{},
 		checkIns:    map[int64]checkIn{},
 		tagCheckIns: map[string]time.Time{},
+		polling:     map[int64]*polls{},
+		runnableSeq: map[string]uint64{},
+		empties:     map[int64]map[string]emptyClaim{},
 		timerKick:   make(chan struct{}, 1),
 		reapKick:    make(chan struct{}, 1),
 		stopping:    make(chan struct{}),
@@ -106,14 +155,22 @@ func New(st *store.Store, cfg Config) *Dispatcher {
 // event wakes the cancel watches of its job, and a job starting wakes a parked
 // reaper; a reconnect wakes everything.
 func (d *Dispatcher) Listen(l *events.Listener) {
+	d.listener = l
 	l.Handle(store.ChannelRunnable, d.runnable)
 	l.Handle(store.ChannelTimer, func(string) { d.kickTimer() })
 	l.HandleEvents(func(e event.Event) {
 		// Log events come by the thousand and never end an attempt.
-		if j, ok := e.(event.Job); ok {
-			d.cancels.notify(j.JobID)
-			if j.Status == store.StatusRunning {
+		switch e := e.(type) {
+		case event.Job:
+			d.cancels.notify(e.JobID)
+			if e.Status == store.StatusRunning {
 				d.kickReaper()
+			}
+		case event.Access:
+			if e.RunnerID != 0 {
+				d.mu.Lock()
+				delete(d.empties, e.RunnerID)
+				d.mu.Unlock()
 			}
 		}
 	})
@@ -132,6 +189,7 @@ func (d *Dispatcher) runnable(payload string) {
 // Resync wakes everything, after notifications may have been missed.
 func (d *Dispatcher) Resync() {
 	d.mu.Lock()
+	d.epoch++
 	for _, ws := range d.waiters {
 		for _, w := range ws {
 			signal(w.wake)
@@ -157,6 +215,7 @@ func signal(ch chan struct{}) bool {
 func (d *Dispatcher) wake(tag string, n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.runnableSeq[tag]++
 	for _, w := range d.waiters[tag] {
 		if n == 0 {
 			return
@@ -227,6 +286,7 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 	if req.Capacity <= 0 {
 		return nil, nil
 	}
+	defer d.polled(req.RunnerID)()
 	w := d.register(req.Tags)
 	var passOn []string
 	defer func() {
@@ -269,6 +329,7 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 				return nil, err
 			}
 			if lost {
+				d.forgetEmpties(req.RunnerID)
 				d.unregister(w, req.Tags)
 				for _, tag := range req.Tags {
 					d.wake(tag, 1)
@@ -346,6 +407,10 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if len(jobs) >= req.Capacity {
 			return jobs, append(maybeMore, req.Tags[i:]...), nil
 		}
+		mark, fresh := d.emptyClaimHolds(req.RunnerID, tag)
+		if fresh {
+			continue // nothing of tag became runnable since it was last found empty
+		}
 		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs),
 			Lease: d.cfg.AckTimeout, PolledSince: req.polledSince}
 		if req.Compat {
@@ -363,6 +428,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if err != nil {
 			return nil, nil, err
 		}
+		d.claimed(req.RunnerID, tag, mark, len(got) == 0)
 		// A claim that filled its limit wakes the next poll of the tag only when
 		// it saw jobs left: waking one for nothing costs a claim statement.
 		if len(got) == p.Limit && got[len(got)-1].MoreQueued {
@@ -373,17 +439,74 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 	return jobs, maybeMore, nil
 }
 
-// checkIn records the runner's check-in at most once per CheckInEvery (or when
-// its tags change), so hundreds of idle runners polling cost almost no writes.
+// emptyClaimHolds tells whether runnerID's last claim of tag found nothing, was
+// confirmed, and still holds: no job of tag was announced runnable since it began, this server
+// could vouch for every announcement meanwhile (its listener stayed connected),
+// and it is younger than ClaimEvery. It also returns the mark a claim of tag
+// beginning now leaves when it finds nothing.
+func (d *Dispatcher) emptyClaimHolds(runnerID int64, tag string) (mark emptyClaim, holds bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mark = emptyClaim{seq: d.runnableSeq[tag], epoch: d.epoch, at: time.Now()}
+	if d.listener == nil || d.listener.PID() == 0 {
+		return mark, false // notifications may be missed right now
+	}
+	last, ok := d.empties[runnerID][tag]
+	return mark, ok && last.confirmed && last.seq == mark.seq && last.epoch == mark.epoch && mark.at.Sub(last.at) < d.cfg.ClaimEvery
+}
+
+// claimed records how runnerID's claim of tag, which began at mark, ended:
+// empty, it holds until something of tag is announced runnable.
+func (d *Dispatcher) claimed(runnerID int64, tag string, mark emptyClaim, empty bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	marks := d.empties[runnerID]
+	if !empty {
+		delete(marks, tag)
+		return
+	}
+	if marks == nil {
+		if len(d.empties) >= maxEmpties {
+			clear(d.empties) // costs claims, never a job
+		}
+		marks = map[string]emptyClaim{}
+		d.empties[runnerID] = marks
+	}
+	prev, ok := marks[tag]
+	mark.confirmed = ok && prev.seq == mark.seq && prev.epoch == mark.epoch
+	marks[tag] = mark
+}
+
+// forgetEmpties makes runnerID's next claims run: something about the runner
+// changed that no notification tells.
+func (d *Dispatcher) forgetEmpties(runnerID int64) {
+	d.mu.Lock()
+	delete(d.empties, runnerID)
+	d.mu.Unlock()
+}
+
+// distrustEmpties makes every runner's next claims run: jobs became runnable
+// here in a way this server does not vouch for through notifications alone.
+func (d *Dispatcher) distrustEmpties() {
+	d.mu.Lock()
+	d.epoch++
+	d.mu.Unlock()
+}
+
+// checkIn records the runner's check-in at most once per CheckInEvery while
+// nothing about it changed, and at once when its tags, version, os or arch
+// did, so hundreds of idle runners polling cost almost no writes.
 func (d *Dispatcher) checkIn(req *ClaimRequest) {
-	tags := strings.Join(req.Tags, " ")
+	cur := checkIn{tags: strings.Join(req.Tags, " "), version: req.Version, os: req.OS, arch: req.Arch}
 	now := time.Now()
 	d.mu.Lock()
 	last, ok := d.checkIns[req.RunnerID]
-	due := !ok || now.Sub(last.at) >= d.cfg.CheckInEvery || last.tags != tags
+	changed := !ok || last.tags != cur.tags || last.version != cur.version || last.os != cur.os || last.arch != cur.arch
+	due := changed || now.Sub(last.at) >= d.cfg.CheckInEvery
 	var dueTags []string
 	if due {
-		d.checkIns[req.RunnerID] = checkIn{at: now, tags: tags}
+		cur.at = now
+		d.checkIns[req.RunnerID] = cur
 		for _, t := range req.Tags {
 			if at, ok := d.tagCheckIns[t]; !ok || now.Sub(at) >= d.cfg.CheckInEvery {
 				d.tagCheckIns[t] = now
@@ -405,6 +528,88 @@ func (d *Dispatcher) checkIn(req *ClaimRequest) {
 	}
 }
 
+// polled counts a long poll of runnerID as open until the returned func runs.
+func (d *Dispatcher) polled(runnerID int64) (end func()) {
+	d.mu.Lock()
+	p := d.polling[runnerID]
+	if p == nil {
+		p = &polls{}
+		d.polling[runnerID] = p
+	}
+	p.open++
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		p.open--
+		p.ended = time.Now()
+		d.mu.Unlock()
+	}
+}
+
+// seenLoop writes, every half CheckInEvery, the check-ins of the runners whose
+// check-in is due and who are still polling here (a long poll open, or one
+// ended since the last tick), all in one statement: parked runners' check-ins
+// cost one statement per tick, not one per runner.
+func (d *Dispatcher) seenLoop(ctx context.Context) {
+	every := d.cfg.CheckInEvery / 2
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		now := time.Now()
+		ids, tags := d.seen(now, last)
+		last = now
+		if len(ids) == 0 {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		sctx, release := d.store.StallBound(sctx)
+		err := d.store.RunnersSeen(sctx, ids, tags)
+		release()
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("runner check-ins", "runners", len(ids), "err", err)
+			d.mu.Lock()
+			for _, id := range ids {
+				delete(d.checkIns, id) // their next poll writes its own
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+// seen picks the runners seenLoop writes at now, the last tick having been at
+// last, marks their check-ins written, and forgets runners gone from here.
+func (d *Dispatcher) seen(now, last time.Time) (ids []int64, tags []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, p := range d.polling {
+		if p.open == 0 && p.ended.Before(last) {
+			delete(d.polling, id)
+			continue
+		}
+		c, ok := d.checkIns[id]
+		if !ok || now.Sub(c.at) < d.cfg.CheckInEvery/2 {
+			continue // never written here (its poll writes it), or recently
+		}
+		c.at = now
+		d.checkIns[id] = c
+		ids = append(ids, id)
+		for _, t := range strings.Fields(c.tags) {
+			if at, ok := d.tagCheckIns[t]; !ok || now.Sub(at) >= d.cfg.CheckInEvery/2 {
+				d.tagCheckIns[t] = now
+				tags = append(tags, t)
+			}
+		}
+	}
+	return ids, tags
+}
+
 // CheckInHeartbeat records a runner's check-in from a heartbeat, coalesced like claims.
 func (d *Dispatcher) CheckInHeartbeat(runnerID int64) {
 	d.mu.Lock()
@@ -412,16 +617,18 @@ func (d *Dispatcher) CheckInHeartbeat(runnerID int64) {
 	due := ok && time.Since(last.at) >= d.cfg.CheckInEvery
 	d.mu.Unlock()
 	if due {
-		d.checkIn(&ClaimRequest{RunnerID: runnerID, Tags: strings.Fields(last.tags)})
+		d.checkIn(&ClaimRequest{RunnerID: runnerID, Tags: strings.Fields(last.tags), Version: last.version, OS: last.os, Arch: last.arch})
 	}
 }
 
-// Run runs the earliest-start timer and the reaper until ctx ends.
+// Run runs the earliest-start timer, the reaper and the check-ins of parked
+// runners until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); d.timerLoop(ctx) }()
 	go func() { defer wg.Done(); d.reapLoop(ctx) }()
+	go func() { defer wg.Done(); d.seenLoop(ctx) }()
 	wg.Wait()
 }
 
@@ -455,6 +662,9 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 		n, err := d.store.JobsPromoteDue(ctx)
 		if err != nil && ctx.Err() == nil {
 			slog.Warn("promote due jobs", "err", err)
+		}
+		if n > 0 {
+			d.distrustEmpties()
 		}
 		if n == 0 {
 			// Another server promoted them, or a job became due between the two
@@ -523,8 +733,12 @@ func (d *Dispatcher) reapOnce(ctx context.Context) (parked bool) {
 	if !tick.Running {
 		return true
 	}
-	if _, err := d.store.JobsReap(ctx, d.cfg.CancelGrace); err != nil && (ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled) {
+	n, err := d.store.JobsReap(ctx, d.cfg.CancelGrace)
+	if err != nil && (ctx.Err() == nil || context.Cause(ctx) == store.ErrStalled) {
 		slog.Warn("reap jobs", "err", err)
+	}
+	if n > 0 {
+		d.distrustEmpties()
 	}
 	return false
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/aura-ci/aura/backend/internal/event"
 	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
@@ -196,9 +196,16 @@ func dropHandoutLogs(ctx context.Context, tx pgx.Tx, back []changedJob) error {
 	return interpret(err, "drop a hand-out's log")
 }
 
+// runnerEventSQL is the event.Runner of a runner that checked in, built in SQL
+// from RunnerCheckIn's "r" CTE, spelled as event.Marshal spells it
+// (TestRunnerCheckInEvent decodes it strictly).
+const runnerEventSQL = `json_build_object('type', 'runner', 'runnerId', id, 'name', name,
+	'tags', tags, 'lastCheckIn', last_check_in)::text`
+
 // RunnerCheckIn records that a runner (and each of the tags it asked for) asked
 // for work, and announces it. The runner's registered tags stay as they are: they
-// bound what it may claim.
+// bound what it may claim. It is one statement, its event built in SQL: a
+// check-in alone costs no transaction of its own.
 func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string, version, os, arch string) error {
 	const q = `
 		WITH r AS (
@@ -211,21 +218,36 @@ func (s *Store) RunnerCheckIn(ctx context.Context, runnerID int64, tags []string
 			INSERT INTO tag_check_ins (tag, last_check_in) SELECT unnest($2::text[]), now()
 			ON CONFLICT (tag) DO UPDATE SET last_check_in = excluded.last_check_in
 		)
-		SELECT id, name, tags, last_check_in FROM r`
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + runnerEventSQL + `)) FROM r`
+	checkIn := func(ctx context.Context, q2 interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}) error {
+		_, err := q2.Exec(ctx, q, runnerID, tags, version, os, arch)
+		return interpret(err, "runner check-in") // a deleted runner notifies nothing
+	}
 	// Runners check in by the hundred when their long polls end together:
 	// their check-ins share commits (groupcommit.go).
-	return s.groupDo(&s.checkIns, &groupItem{ctx: ctx, key: runnerID, fn: func(ctx context.Context, tx pgx.Tx, n *notes) error {
-		var e event.Runner
-		err := tx.QueryRow(ctx, q, runnerID, tags, version, os, arch).Scan(&e.RunnerID, &e.Name, &e.Tags, &e.LastCheckIn)
-		if err == pgx.ErrNoRows {
-			return nil // deleted meanwhile
-		}
-		if err != nil {
-			return interpret(err, "runner check-in")
-		}
-		n.event(e)
-		return nil
-	}})
+	return s.groupDo(&s.checkIns, &groupItem{ctx: ctx, key: runnerID,
+		fn:     func(ctx context.Context, tx pgx.Tx, _ *notes) error { return checkIn(ctx, tx) },
+		direct: func() error { return checkIn(ctx, s.pool) },
+	})
+}
+
+// RunnersSeen records that runners still ask for work (a long poll of each is
+// open, or just ended), and each of tags with them, and announces each runner:
+// one statement for them all, however many there are.
+func (s *Store) RunnersSeen(ctx context.Context, runnerIDs []int64, tags []string) error {
+	const q = `
+		WITH r AS (
+			UPDATE runners SET last_check_in = now() WHERE id = ANY($1)
+			RETURNING id, name, tags, last_check_in
+		), t AS (
+			INSERT INTO tag_check_ins (tag, last_check_in) SELECT unnest($2::text[]), now()
+			ON CONFLICT (tag) DO UPDATE SET last_check_in = excluded.last_check_in
+		)
+		SELECT count(pg_notify('` + ChannelEvents + `', ` + runnerEventSQL + `)) FROM r`
+	_, err := s.pool.Exec(ctx, q, runnerIDs, tags)
+	return interpret(err, "runners seen")
 }
 
 // Holder identifies who acts on a running job: the runner holding it (RunnerID)

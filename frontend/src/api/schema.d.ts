@@ -3284,7 +3284,7 @@ export interface components {
             summary: string;
             counts: components["schemas"]["JobCounts"];
         };
-        /** @description A runner checked in (asked for work). Check-ins are coalesced to one every few seconds per runner. */
+        /** @description A runner checked in (asked for work). A check-in is written at once when the runner's tags, version, os or arch changed; while it keeps polling, its check-in is written again every 20 to 40 s (those of many runners in one go), so a polling runner's lastCheckIn is never much more than 40 s old, well within the 90 s in which it counts as online. */
         RunnerEvent: {
             /**
              * @description discriminator enum property added by openapi-typescript
