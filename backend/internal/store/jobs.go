@@ -219,17 +219,15 @@ func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Jo
 // inTxCommitting runs fn in a transaction, as inTx does, for an fn whose last
 // round trip may end with COMMIT itself (submitExtra.commit): the locks taken
 // in that round trip are then released as soon as the commit is durable,
-// without waiting for another round trip. It commits what fn did not.
+// without waiting for another round trip. It commits what fn did not. BEGIN
+// goes out with fn's first batch (lazyTx).
 func (s *Store) inTxCommitting(ctx context.Context, fn func(pgx.Tx) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return interpret(err, "begin")
 	}
 	defer conn.Release()
-	inner, err := conn.Begin(ctx)
-	if err != nil {
-		return interpret(err, "begin")
-	}
+	inner := &lazyTx{conn: conn.Conn()}
 	tx := &endsTx{Tx: inner}
 	if err := fn(tx); err != nil {
 		_ = inner.Rollback(ctx)
