@@ -207,6 +207,12 @@ func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Jo
 	if err != nil {
 		return nil, err
 	}
+	if submitsAlone(params) {
+		jobs, err := s.jobSubmitOne(ctx, params)
+		if err != errNotAlone {
+			return jobs, err
+		}
+	}
 	var jobs []*Job
 	err = s.inTxCommitting(ctx, func(tx pgx.Tx) error {
 		var err error

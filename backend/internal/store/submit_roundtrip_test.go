@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
@@ -104,7 +106,7 @@ func TestJobSubmitRoundTrips(t *testing.T) {
 			jobs, err = st.JobSubmit(ctx, one(val))
 			require.NoError(t, err)
 		})
-		require.Len(t, trips, 2, "one job: %q", trips)
+		require.Len(t, trips, 1, "one job: %q", trips)
 		read, err := st.JobGet(ctx, jobs[0].ID)
 		require.NoError(t, err)
 		require.Equal(t, store.StatusQueued, read.Status)
@@ -115,4 +117,88 @@ func TestJobSubmitRoundTrips(t *testing.T) {
 		})
 		require.Len(t, trips, 2, "a batch: %q", trips)
 	}
+}
+
+// TestJobSubmitOneWritesItsAnswer: a job submitted in one round trip is
+// written as the batch path writes it (its submitter stamped with its time),
+// its new entity counted once, a known one not again.
+func TestJobSubmitOneWritesItsAnswer(t *testing.T) {
+	t.Parallel()
+	st, raw, _ := recordedStore(t)
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	for range 2 {
+		jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{
+			JobSpec:   store.JobSpec{Name: "build", Cmd: "make", Tag: "linux", Env: map[string]string{"A": "1"}, Priority: 3},
+			ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "abc",
+			SecretEnv: map[string]string{"TOKEN": "s3cret"}, SubmittedBy: &store.Actor{Kind: "token", Name: "ci"}}})
+		require.NoError(t, err)
+		j := jobs[0]
+		require.Equal(t, store.StatusQueued, j.Status)
+		require.True(t, j.QueuedAt.Equal(j.CreatedAt))
+		require.Equal(t, []string{"TOKEN"}, j.SecretNames)
+		read, err := st.JobGet(ctx, j.ID)
+		require.NoError(t, err)
+		require.True(t, read.CreatedAt.Equal(j.CreatedAt))
+		require.True(t, read.QueuedAt.Equal(*j.QueuedAt))
+		require.Equal(t, "ci", read.SubmittedBy.Name)
+		require.True(t, read.SubmittedBy.At.Equal(j.CreatedAt), "stamped with the submission's time")
+		read.CreatedAt, read.QueuedAt, read.SubmittedBy = j.CreatedAt, j.QueuedAt, nil
+		read.PrecedingJobs = j.PrecedingJobs
+		read.WaitingFor, read.WaitingKnown = j.WaitingFor, true
+		require.Equal(t, j, read)
+		var sealed []byte
+		require.NoError(t, raw.QueryRow(ctx, `SELECT secret_sealed FROM jobs WHERE id = $1`, j.ID).Scan(&sealed))
+		require.NotEmpty(t, sealed)
+		require.NotContains(t, string(sealed), "s3cret")
+	}
+	keys, err := st.KeyList(ctx, p.ID, "entity")
+	require.NoError(t, err)
+	require.Equal(t, []store.KeyCount{{Key: "commit", Count: 1}}, keys)
+}
+
+// TestJobSubmitOneEntityCreatedConcurrently: when another transaction creates
+// the job's entity while the submission runs, the one-round-trip insert finds
+// no entity it may see, and the job is submitted again as a batch, which does.
+func TestJobSubmitOneEntityCreatedConcurrently(t *testing.T) {
+	t.Parallel()
+	st, raw, _ := recordedStore(t)
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	other, err := raw.Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx)
+	var entityID int64
+	require.NoError(t, other.QueryRow(ctx, `INSERT INTO entities (project_id, key, value) VALUES ($1, 'commit', 'abc') RETURNING id`,
+		p.ID).Scan(&entityID))
+	done := make(chan []*store.Job, 1)
+	go func() {
+		jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux"},
+			ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "abc"}})
+		assert.NoError(t, err)
+		done <- jobs
+	}()
+	// The submission waits on the other transaction's row.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		require.NoError(t, raw.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+			AND datname = current_database())`).Scan(&waiting))
+		return waiting
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, other.Commit(ctx))
+	jobs := <-done
+	require.Len(t, jobs, 1)
+	require.Equal(t, entityID, jobs[0].EntityID)
+	read, err := st.JobGet(ctx, jobs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, entityID, read.EntityID)
+	require.Equal(t, store.StatusQueued, read.Status)
+	var jobCount int
+	require.NoError(t, raw.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&jobCount))
+	require.Equal(t, 1, jobCount, "the refused insert wrote nothing")
+	keys, err := st.KeyList(ctx, p.ID, "entity")
+	require.NoError(t, err)
+	require.Empty(t, keys, "the entity was not this submission's to count")
 }

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/aura-ci/aura/backend/internal/event"
+	"github.com/aura-ci/aura/backend/internal/tracing"
+)
+
+// One job that waits for nothing (no preceding job, no earliest start, no
+// parent whose limits to check) is submitted in one round trip: its
+// statements are pipelined in one batch, which PostgreSQL runs as one
+// implicit transaction committed at its end. What jobSubmitTx reads back in a
+// first round trip (the job's id and time, its entity's id) the statements
+// take from each other instead: the insert allocates the id, the later
+// statements read it with currval.
+
+// submitsAlone reports whether params is one job jobSubmitOne can submit.
+func submitsAlone(params []*JobSubmitParams) bool {
+	if len(params) != 1 {
+		return false
+	}
+	p := params[0]
+	return len(p.PrecedingJobs) == 0 && len(p.PrecedingNames) == 0 && p.ParentJobID == nil &&
+		p.EarliestStart == nil && len(p.Collections) == 0 && p.EntityTitle == "" && p.EntityMeta.IsZero()
+}
+
+// qJobSubmitOne finds or creates the entity (@e_project, @e_key, @e_val) and
+// inserts the job (the arguments of jobsInsertArgs, for one row) on it, with
+// its id, times and submitter's time from the database. The entity's id is
+// NULL, and the insert refused (entity_id is NOT NULL), when a concurrent
+// transaction created the entity and committed after this statement's
+// snapshot: the caller then submits the job again, as jobSubmitTx does.
+var qJobSubmitOne = func() string {
+	override := map[string]string{
+		"id":           "nextval('jobs_id_seq')",
+		"entity_id":    "(SELECT id FROM entity LIMIT 1)",
+		"created_at":   "now()",
+		"queued_at":    "CASE WHEN t.status = 'queued' THEN now() END",
+		"submitted_by": "jsonb_set(t.submitted_by::jsonb, '{at}', to_jsonb(now()))",
+	}
+	insert := insertQuery("jobs", jobRowFields, reflect.TypeFor[jobRow]())
+	for col, expr := range override {
+		old := "t." + col + ","
+		if col == jobRowFields[len(jobRowFields)-1].column {
+			old = "t." + col + "\n"
+		}
+		if strings.Count(insert, old) != 1 {
+			// The select list names each column once, as t.column or (a
+			// map or list) t.column::jsonb.
+			old = "t." + col + "::jsonb,"
+		}
+		if strings.Count(insert, old) != 1 {
+			panic("store: no single " + col + " in " + insert)
+		}
+		insert = strings.Replace(insert, old, expr+old[len(old)-1:], 1)
+	}
+	return `
+		WITH created AS (
+			INSERT INTO entities (project_id, key, value) VALUES (@e_project, @e_key, @e_val)
+			ON CONFLICT DO NOTHING
+			RETURNING id
+		), entity AS (
+			SELECT id FROM created
+			UNION ALL
+			SELECT id FROM entities WHERE project_id = @e_project AND key = @e_key AND value = @e_val
+		), job AS (` + insert + `
+			RETURNING id, entity_id, created_at
+		)
+		SELECT id, entity_id, created_at FROM job`
+}()
+
+// qNotifyOne is notifyQuery for the notes of one job whose id the batch's
+// insert allocated: its event names job 0 until then.
+const qNotifyOne = `
+	SELECT count(pg_notify(c, CASE WHEN c = '` + ChannelEvents + `'
+		THEN replace(p, '"jobId":0,', '"jobId":' || currval('jobs_id_seq') || ',') ELSE p END))
+	FROM unnest($1::text[], $2::text[]) AS t(c, p)`
+
+// qKeyCountOne counts the job's entity in shard $1 of its key's count
+// (qKeyCounts) when this transaction created it. It comes last, as in
+// jobSubmitTx: the key's row is shared by every submission of the project.
+const qKeyCountOne = `
+	INSERT INTO keys (project_id, kind, key, shard, value_count)
+	SELECT e.project_id, 'entity', e.key, $1, 1
+	FROM jobs j JOIN entities e ON e.id = j.entity_id
+	WHERE j.id = currval('jobs_id_seq') AND e.xmin = pg_current_xact_id()::xid
+	ON CONFLICT (project_id, kind, key, shard) DO UPDATE SET value_count = keys.value_count + 1`
+
+// errNotAlone says jobSubmitOne met a concurrent creation of the job's entity.
+var errNotAlone = errors.New("store: the entity was created concurrently")
+
+// jobSubmitOne submits the one job of params (submitsAlone) in one round
+// trip. errNotAlone: nothing was written, submit it as a batch.
+func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]*Job, error) {
+	p := params[0]
+	queued := tracing.StartQueued(1) // tracing, as in jobSubmitTx
+	secret, err := s.sealSecrets(p.SecretEnv)
+	if err != nil {
+		return nil, err
+	}
+	r := jobRow{
+		JobSpec: p.JobSpec.withDefaults(), ProjectID: p.ProjectID, ParentJobID: p.ParentJobID,
+		SecretSealed: secret, SecretNames: sortedKeys(p.SecretEnv), Status: StatusQueued,
+	}
+	if p.SubmittedBy != nil {
+		r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name}
+	}
+	r.TraceParent = queued.Start(ctx, 0, p.Trace)
+	args, err := jobsInsertArgs([]jobRow{r})
+	if err != nil {
+		return nil, err
+	}
+	args["e_project"], args["e_key"], args["e_val"] = p.ProjectID, p.EntityKey, p.EntityVal
+
+	var n notes
+	n.jobChanged(changedJob{Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
+		Status: StatusQueued, Tag: p.Tag, Attempt: 1})
+	var now time.Time
+	batch := &pgx.Batch{}
+	batch.Queue(qJobSubmitOne, args).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&r.ID, &r.EntityID, &now)
+	})
+	batch.Queue(qNotifyOne, n.args()...)
+	n.statuses.queue(batch)
+	batch.Queue(qKeyCountOne, rand.IntN(counterShards))
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23502" && pgErr.ColumnName == "entity_id" {
+			return nil, errNotAlone
+		}
+		return nil, interpret(err, "submit job")
+	}
+	j := &Job{
+		JobSpec: r.JobSpec, ID: r.ID, ProjectID: r.ProjectID, Project: p.ProjectSlug, EntityID: r.EntityID,
+		EntityKey: p.EntityKey, EntityVal: p.EntityVal, SecretNames: r.SecretNames, Status: StatusQueued,
+		CreatedAt: now, QueuedAt: &now, Attempt: 1, WaitingFor: []JobRef{}, WaitingKnown: true,
+	}
+	logJob(&event.Job{JobID: j.ID, Status: j.Status, Attempt: 1, Project: j.Project,
+		EntityKey: j.EntityKey, EntityVal: j.EntityVal, Tag: j.Tag})
+	queued.End(0, tracing.Job{ID: j.ID, Project: j.Project, Attempt: 1, Status: j.Status}, // tracing
+		tracing.AttrName.String(j.Name), tracing.AttrTag.String(j.Tag))
+	return []*Job{j}, nil
+}
