@@ -207,6 +207,16 @@ func (h *handler) submitProject(r *http.Request, seen map[string]*submitTarget, 
 	if t, ok := seen[slug]; ok {
 		return t, nil
 	}
+	if p != nil && p.Kind == auth.KindProject && slug == p.Project {
+		// A project token's own project, which its lookup read: a deleted
+		// project's tokens are deleted with it, and a project token
+		// develops in its own project, so submits there.
+		t := &submitTarget{projectID: p.ProjectID, slug: p.Project}
+		if seen != nil {
+			seen[slug] = t
+		}
+		return t, nil
+	}
 	pr, err := h.Store.ProjectGet(r.Context(), slug)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
