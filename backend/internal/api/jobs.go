@@ -144,7 +144,7 @@ func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error
 		switch {
 		case j.Status == store.StatusWaiting && !j.WaitingKnown:
 			waiting = append(waiting, j.ID)
-		case j.Status == store.StatusQueued:
+		case j.Status == store.StatusQueued && !j.CheckInKnown:
 			if !slices.Contains(queuedTags, j.Tag) {
 				queuedTags = append(queuedTags, j.Tag)
 			}
@@ -157,6 +157,11 @@ func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error
 	checkIns, err := h.Store.TagCheckIns(r.Context(), queuedTags)
 	if err != nil {
 		return nil, err
+	}
+	for _, j := range jobs {
+		if j.CheckInKnown && j.TagCheckIn != nil { // a submission's answer: read with it
+			checkIns[j.Tag] = *j.TagCheckIn
+		}
 	}
 	return mapSlice(jobs, func(j *store.Job) jobJSON {
 		if j.WaitingKnown { // a submission's answer: the store knows what it waits for

@@ -105,6 +105,11 @@ type Job struct {
 	// knows it without another query (JobsWaitingFor).
 	WaitingFor   []JobRef `db:"-"`
 	WaitingKnown bool     `db:"-"`
+	// TagCheckIn is when a runner last asked for the job's tag (nil: none
+	// ever did), when CheckInKnown: a submission reads it for its queued
+	// jobs with its own statements, without another query (TagCheckIns).
+	TagCheckIn   *time.Time `db:"-"`
+	CheckInKnown bool       `db:"-"`
 	// Who submitted, cancelled, retried (last) and approved the job; nil: nobody
 	// did, or the job predates the record.
 	SubmittedBy *Actor `db:"submitted_by"`
@@ -525,6 +530,19 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	if len(memberC) > 0 {
 		batch.Queue(qMembers, memberC, memberE, shard)
 	}
+	// When a runner last asked for the queued jobs' tags, for the answer.
+	var queuedTags []string
+	for i := range rows {
+		if rows[i].Status == StatusQueued && !slices.Contains(queuedTags, rows[i].Tag) {
+			queuedTags = append(queuedTags, rows[i].Tag)
+		}
+	}
+	checkIns := map[string]time.Time{}
+	if len(queuedTags) > 0 {
+		batch.Queue(qTagCheckIns, queuedTags).Query(func(rows pgx.Rows) error {
+			return collectCheckIns(rows, checkIns)
+		})
+	}
 	if extra.commit {
 		batch.Queue("COMMIT")
 	}
@@ -542,6 +560,12 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			Status: r.Status, Reason: r.Reason, PendingPreceding: r.PendingPreceding, CreatedAt: now,
 			QueuedAt: r.QueuedAt, EndedAt: r.EndedAt, Attempt: 1, PrecedingJobs: slices.Clone(p.PrecedingJobs),
 			WaitingFor: waits[i], WaitingKnown: true,
+		}
+		if j.Status == StatusQueued {
+			j.CheckInKnown = true
+			if at, ok := checkIns[j.Tag]; ok {
+				j.TagCheckIn = &at
+			}
 		}
 		for _, k := range internal[i] {
 			j.PrecedingJobs = append(j.PrecedingJobs, ids[k])

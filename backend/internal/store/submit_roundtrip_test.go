@@ -147,6 +147,9 @@ func TestJobSubmitOneWritesItsAnswer(t *testing.T) {
 		read.CreatedAt, read.QueuedAt, read.SubmittedBy = j.CreatedAt, j.QueuedAt, nil
 		read.PrecedingJobs = j.PrecedingJobs
 		read.WaitingFor, read.WaitingKnown = j.WaitingFor, true
+		require.True(t, j.CheckInKnown)
+		require.Nil(t, j.TagCheckIn, "no runner asked for linux")
+		read.CheckInKnown = true
 		require.Equal(t, j, read)
 		var sealed []byte
 		require.NoError(t, raw.QueryRow(ctx, `SELECT secret_sealed FROM jobs WHERE id = $1`, j.ID).Scan(&sealed))

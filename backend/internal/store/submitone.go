@@ -132,6 +132,10 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	batch.Queue(qNotifyOne, n.args()...)
 	n.statuses.queue(batch)
 	batch.Queue(qKeyCountOne, rand.IntN(counterShards))
+	checkIns := map[string]time.Time{}
+	batch.Queue(qTagCheckIns, []string{p.Tag}).Query(func(rows pgx.Rows) error {
+		return collectCheckIns(rows, checkIns)
+	})
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23502" && pgErr.ColumnName == "entity_id" {
@@ -142,7 +146,10 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	j := &Job{
 		JobSpec: r.JobSpec, ID: r.ID, ProjectID: r.ProjectID, Project: p.ProjectSlug, EntityID: r.EntityID,
 		EntityKey: p.EntityKey, EntityVal: p.EntityVal, SecretNames: r.SecretNames, Status: StatusQueued,
-		CreatedAt: now, QueuedAt: &now, Attempt: 1, WaitingFor: []JobRef{}, WaitingKnown: true,
+		CreatedAt: now, QueuedAt: &now, Attempt: 1, WaitingFor: []JobRef{}, WaitingKnown: true, CheckInKnown: true,
+	}
+	if at, ok := checkIns[p.Tag]; ok {
+		j.TagCheckIn = &at
 	}
 	logJob(&event.Job{JobID: j.ID, Status: j.Status, Attempt: 1, Project: j.Project,
 		EntityKey: j.EntityKey, EntityVal: j.EntityVal, Tag: j.Tag})
