@@ -205,3 +205,30 @@ func TestJobSubmitOneEntityCreatedConcurrently(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, keys, "the entity was not this submission's to count")
 }
+
+// TestJobSubmitEdgesOnce: a preceding job or name given twice is one edge
+// (the edges are inserted without ON CONFLICT).
+func TestJobSubmitEdgesOnce(t *testing.T) {
+	t.Parallel()
+	st, raw, _ := recordedStore(t)
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	spec := func(name string) store.JobSpec { return store.JobSpec{Name: name, Cmd: "true", Tag: "linux"} }
+	first, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{JobSpec: spec("first"), ProjectID: p.ID, ProjectSlug: "proj",
+		EntityKey: "commit", EntityVal: "abc"}})
+	require.NoError(t, err)
+	jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{
+		{JobSpec: spec("build"), ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "abc",
+			PrecedingJobs: []int64{first[0].ID, first[0].ID}},
+		{JobSpec: spec("test"), ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "abc",
+			PrecedingJobs: []int64{first[0].ID}, PrecedingNames: []string{"build", "build"}},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []int64{first[0].ID}, jobs[0].PrecedingJobs)
+	require.Equal(t, []int64{first[0].ID, jobs[0].ID}, jobs[1].PrecedingJobs)
+	require.Equal(t, 2, jobs[1].PendingPreceding)
+	var edges int
+	require.NoError(t, raw.QueryRow(ctx, `SELECT count(*) FROM job_edges`).Scan(&edges))
+	require.Equal(t, 3, edges)
+}
