@@ -84,7 +84,7 @@ func TestJobSubmitRoundTrips(t *testing.T) {
 	one := func(val string) []*store.JobSubmitParams {
 		return []*store.JobSubmitParams{{JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux"},
 			ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: val,
-			SubmittedBy: &store.Actor{Kind: "token", Name: "ci"}}}
+			Collections: map[string]string{"ref": "main", "pr": val}, SubmittedBy: &store.Actor{Kind: "token", Name: "ci"}}}
 	}
 	two := func(val string) []*store.JobSubmitParams {
 		return []*store.JobSubmitParams{
@@ -132,7 +132,8 @@ func TestJobSubmitOneWritesItsAnswer(t *testing.T) {
 		jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{
 			JobSpec:   store.JobSpec{Name: "build", Cmd: "make", Tag: "linux", Env: map[string]string{"A": "1"}, Priority: 3},
 			ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "abc",
-			SecretEnv: map[string]string{"TOKEN": "s3cret"}, SubmittedBy: &store.Actor{Kind: "token", Name: "ci"}}})
+			SecretEnv: map[string]string{"TOKEN": "s3cret"}, SubmittedBy: &store.Actor{Kind: "token", Name: "ci"},
+			Collections: map[string]string{"ref": "main", "pr": "7"}}})
 		require.NoError(t, err)
 		j := jobs[0]
 		require.Equal(t, store.StatusQueued, j.Status)
@@ -159,6 +160,17 @@ func TestJobSubmitOneWritesItsAnswer(t *testing.T) {
 	keys, err := st.KeyList(ctx, p.ID, "entity")
 	require.NoError(t, err)
 	require.Equal(t, []store.KeyCount{{Key: "commit", Count: 1}}, keys)
+	keys, err = st.KeyList(ctx, p.ID, "collection")
+	require.NoError(t, err)
+	require.Equal(t, []store.KeyCount{{Key: "pr", Count: 1}, {Key: "ref", Count: 1}}, keys)
+	col, err := st.CollectionGet(ctx, p.ID, "ref", "main", store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, col.EntityCount, "the entity joined once")
+	require.Len(t, col.Entities, 1)
+	require.Equal(t, "abc", col.Entities[0].Value)
+	ent, err := st.EntityGet(ctx, p.ID, "commit", "abc", store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []store.CollectionRef{{Key: "pr", Value: "7"}, {Key: "ref", Value: "main"}}, ent.Collections)
 }
 
 // TestJobSubmitOneEntityCreatedConcurrently: when another transaction creates
@@ -231,4 +243,49 @@ func TestJobSubmitEdgesOnce(t *testing.T) {
 	var edges int
 	require.NoError(t, raw.QueryRow(ctx, `SELECT count(*) FROM job_edges`).Scan(&edges))
 	require.Equal(t, 3, edges)
+}
+
+// TestJobSubmitOneCollectionCreatedConcurrently: a collection another
+// transaction creates while the submission runs is joined all the same (the
+// membership's statement sees it), and counted by its creator only.
+func TestJobSubmitOneCollectionCreatedConcurrently(t *testing.T) {
+	t.Parallel()
+	st, raw, _ := recordedStore(t)
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	other, err := raw.Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx)
+	var colID int64
+	require.NoError(t, other.QueryRow(ctx, `INSERT INTO collections (project_id, key, value) VALUES ($1, 'ref', 'main') RETURNING id`,
+		p.ID).Scan(&colID))
+	done := make(chan []*store.Job, 1)
+	go func() {
+		jobs, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux"},
+			ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "abc", Collections: map[string]string{"ref": "main"}}})
+		assert.NoError(t, err)
+		done <- jobs
+	}()
+	require.Eventually(t, func() bool {
+		var waiting bool
+		require.NoError(t, raw.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+			AND datname = current_database())`).Scan(&waiting))
+		return waiting
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, other.Commit(ctx))
+	jobs := <-done
+	require.Len(t, jobs, 1)
+	col, err := st.CollectionGet(ctx, p.ID, "ref", "main", store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, colID, col.ID)
+	require.EqualValues(t, 1, col.EntityCount)
+	require.Len(t, col.Entities, 1)
+	require.Equal(t, jobs[0].EntityID, col.Entities[0].ID)
+	keys, err := st.KeyList(ctx, p.ID, "collection")
+	require.NoError(t, err)
+	require.Empty(t, keys, "the collection was not this submission's to count")
+	keys, err = st.KeyList(ctx, p.ID, "entity")
+	require.NoError(t, err)
+	require.Equal(t, []store.KeyCount{{Key: "commit", Count: 1}}, keys)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // One job that waits for nothing (no preceding job, no earliest start, no
-// parent whose limits to check) is submitted in one round trip: its
+// parent whose limits to check, no entity title to set) is submitted in one round trip: its
 // statements are pipelined in one batch, which PostgreSQL runs as one
 // implicit transaction committed at its end. What jobSubmitTx reads back in a
 // first round trip (the job's id and time, its entity's id) the statements
@@ -30,15 +30,18 @@ func submitsAlone(params []*JobSubmitParams) bool {
 	}
 	p := params[0]
 	return len(p.PrecedingJobs) == 0 && len(p.PrecedingNames) == 0 && p.ParentJobID == nil &&
-		p.EarliestStart == nil && len(p.Collections) == 0 && p.EntityTitle == "" && p.EntityMeta.IsZero()
+		p.EarliestStart == nil && p.EntityTitle == "" && p.EntityMeta.IsZero()
 }
 
 // qJobSubmitOne finds or creates the entity (@e_project, @e_key, @e_val) and
 // inserts the job (the arguments of jobsInsertArgs, for one row) on it, with
-// its id, times and submitter's time from the database. The entity's id is
-// NULL, and the insert refused (entity_id is NOT NULL), when a concurrent
-// transaction created the entity and committed after this statement's
-// snapshot: the caller then submits the job again, as jobSubmitTx does.
+// its id, times and submitter's time from the database, and creates the
+// collections (@c_keys, @c_values) it joins that do not exist yet. The
+// entity's id is NULL, and the insert refused (entity_id is NOT NULL), when a
+// concurrent transaction created the entity and committed after this
+// statement's snapshot: the caller then submits the job again, as
+// jobSubmitTx does. A collection created so is seen by qMembersOne, a later
+// statement with a snapshot of its own.
 var qJobSubmitOne = func() string {
 	override := map[string]string{
 		"id":           "nextval('jobs_id_seq')",
@@ -72,6 +75,10 @@ var qJobSubmitOne = func() string {
 			SELECT id FROM created
 			UNION ALL
 			SELECT id FROM entities WHERE project_id = @e_project AND key = @e_key AND value = @e_val
+		), collection AS (
+			INSERT INTO collections (project_id, key, value)
+			SELECT @e_project, key, value FROM unnest(@c_keys::text[], @c_values::text[]) AS t(key, value) ORDER BY key
+			ON CONFLICT DO NOTHING
 		), job AS (` + insert + `
 			RETURNING id, entity_id, created_at
 		)
@@ -85,15 +92,42 @@ const qNotifyOne = `
 		THEN replace(p, '"jobId":0,', '"jobId":' || currval('jobs_id_seq') || ',') ELSE p END))
 	FROM unnest($1::text[], $2::text[]) AS t(c, p)`
 
-// qKeyCountOne counts the job's entity in shard $1 of its key's count
-// (qKeyCounts) when this transaction created it. It comes last, as in
-// jobSubmitTx: the key's row is shared by every submission of the project.
-const qKeyCountOne = `
+// qKeyCountsOne counts the job's entity and its collections ($2 keys, $3
+// values of project $4) that this transaction created in shard $1 of their
+// keys' counts (qKeyCounts), in the same order. It comes last but for the
+// collections' counts, as in jobSubmitTx: a key's row is shared by every
+// submission of the project.
+const qKeyCountsOne = `
 	INSERT INTO keys (project_id, kind, key, shard, value_count)
-	SELECT e.project_id, 'entity', e.key, $1, 1
-	FROM jobs j JOIN entities e ON e.id = j.entity_id
-	WHERE j.id = currval('jobs_id_seq') AND e.xmin = pg_current_xact_id()::xid
-	ON CONFLICT (project_id, kind, key, shard) DO UPDATE SET value_count = keys.value_count + 1`
+	SELECT project_id, kind, key, $1, count(*) FROM (
+		SELECT e.project_id, 'entity' AS kind, e.key
+		FROM jobs j JOIN entities e ON e.id = j.entity_id
+		WHERE j.id = currval('jobs_id_seq') AND e.xmin = pg_current_xact_id()::xid
+		UNION ALL
+		SELECT c.project_id, 'collection', c.key
+		FROM collections c JOIN unnest($2::text[], $3::text[]) AS t(key, value) ON c.key = t.key AND c.value = t.value
+		WHERE c.project_id = $4 AND c.xmin = pg_current_xact_id()::xid
+	) created
+	GROUP BY project_id, kind, key
+	ORDER BY project_id, kind, key
+	ON CONFLICT (project_id, kind, key, shard) DO UPDATE SET value_count = keys.value_count + excluded.value_count`
+
+// qMembersOne adds the job's entity to its collections ($1 keys, $2 values of
+// project $3) and counts the new members in shard $4 of their
+// collection_counts, as qMembers does.
+const qMembersOne = `
+	WITH added AS (
+		INSERT INTO collection_entities (collection_id, entity_id)
+		SELECT c.id, j.entity_id
+		FROM collections c JOIN unnest($1::text[], $2::text[]) AS t(key, value) ON c.key = t.key AND c.value = t.value,
+			jobs j
+		WHERE c.project_id = $3 AND j.id = currval('jobs_id_seq')
+		ON CONFLICT DO NOTHING
+		RETURNING collection_id
+	)
+	INSERT INTO collection_counts AS cc (collection_id, shard, entity_count)
+	SELECT collection_id, $4, count(*) FROM added GROUP BY collection_id ORDER BY collection_id
+	ON CONFLICT (collection_id, shard) DO UPDATE SET entity_count = cc.entity_count + excluded.entity_count`
 
 // errNotAlone says jobSubmitOne met a concurrent creation of the job's entity.
 var errNotAlone = errors.New("store: the entity was created concurrently")
@@ -120,6 +154,12 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 		return nil, err
 	}
 	args["e_project"], args["e_key"], args["e_val"] = p.ProjectID, p.EntityKey, p.EntityVal
+	cKeys := sortedKeys(p.Collections)
+	cValues := make([]string, len(cKeys))
+	for i, k := range cKeys {
+		cValues[i] = p.Collections[k]
+	}
+	args["c_keys"], args["c_values"] = cKeys, cValues
 
 	var n notes
 	n.jobChanged(changedJob{Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
@@ -131,7 +171,12 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	})
 	batch.Queue(qNotifyOne, n.args()...)
 	n.statuses.queue(batch)
-	batch.Queue(qKeyCountOne, rand.IntN(counterShards))
+	// One shard for both, as in jobSubmitTx.
+	shard := rand.IntN(counterShards)
+	batch.Queue(qKeyCountsOne, shard, cKeys, cValues, p.ProjectID)
+	if len(cKeys) > 0 {
+		batch.Queue(qMembersOne, cKeys, cValues, p.ProjectID, shard)
+	}
 	checkIns := map[string]time.Time{}
 	batch.Queue(qTagCheckIns, []string{p.Tag}).Query(func(rows pgx.Rows) error {
 		return collectCheckIns(rows, checkIns)
