@@ -289,3 +289,36 @@ func TestJobSubmitOneCollectionCreatedConcurrently(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []store.KeyCount{{Key: "commit", Count: 1}}, keys)
 }
+
+// TestJobSubmitOnePlans: the statements of a one-round-trip submission read
+// the job they inserted (currval) and its entity and collections by index,
+// never a whole table.
+func TestJobSubmitOnePlans(t *testing.T) {
+	t.Parallel()
+	st, raw, rec := recordedStore(t)
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	_, err = raw.Exec(ctx, fmt.Sprintf(`
+		INSERT INTO entities (project_id, key, value) SELECT %[1]d, 'commit', 'c' || g FROM generate_series(1, 5000) g;
+		INSERT INTO collections (project_id, key, value) SELECT %[1]d, 'ref', 'r' || g FROM generate_series(1, 5000) g;
+		INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status)
+		SELECT e.project_id, e.id, 'job' || g, 'make', 'linux', 'succeeded' FROM entities e, generate_series(1, 4) g;
+		INSERT INTO collection_entities (collection_id, entity_id) SELECT c.id, e.id FROM collections c JOIN entities e ON e.value = 'c' || substr(c.value, 2);
+		ANALYZE`, p.ID))
+	require.NoError(t, err)
+	submit := func() {
+		_, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux"},
+			ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "new", Collections: map[string]string{"ref": "main"}}})
+		require.NoError(t, err)
+	}
+	stmts := rec.record(submit)
+	require.GreaterOrEqual(t, len(stmts), 5)
+	for _, s := range stmts {
+		for _, scan := range explain(t, raw, s) {
+			for _, table := range []string{"jobs", "entities", "collections", "collection_entities", "keys"} {
+				require.NotEqual(t, "Seq Scan on "+table, scan, "%s", oneLine(s.sql))
+			}
+		}
+	}
+}
