@@ -314,11 +314,19 @@ func TestJobSubmitOnePlans(t *testing.T) {
 	}
 	stmts := rec.record(submit)
 	require.GreaterOrEqual(t, len(stmts), 5)
+	var all []string
 	for _, s := range stmts {
-		for _, scan := range explain(t, raw, s) {
+		scans := explain(t, raw, s)
+		for _, scan := range scans {
 			for _, table := range []string{"jobs", "entities", "collections", "collection_entities", "keys"} {
 				require.NotEqual(t, "Seq Scan on "+table, scan, "%s", oneLine(s.sql))
 			}
 		}
+		all = append(all, scans...)
 	}
+	// An entity or collection is found by its value, not among its key's.
+	require.Contains(t, all, "Index Scan using entities_project_id_key_value_key")
+	require.Contains(t, all, "Index Scan using collections_project_id_key_value_key")
+	require.NotContains(t, all, "Index Scan using entities_newest")
+	require.NotContains(t, all, "Index Scan using collections_newest")
 }
