@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // The columns of a job are named once, by the db tags of JobSpec and jobRow:
@@ -81,13 +80,14 @@ var (
 )
 
 // insertQuery writes the INSERT of rows of type t into table, from one array
-// per column, each named after its column.
+// per column, in the fields' order ($1 the first): positional, not named
+// arguments, which pgx would rewrite on every call.
 func insertQuery(table string, fields []dbField, t reflect.Type) string {
 	params := make([]string, len(fields))
 	exprs := make([]string, len(fields))
 	for i, f := range fields {
 		array, expr := columnArray(t.FieldByIndex(f.index).Type)
-		params[i] = "@" + f.column + "::" + array
+		params[i] = "$" + strconv.Itoa(i+1) + "::" + array
 		exprs[i] = strings.ReplaceAll(expr, "%", "t."+f.column)
 	}
 	cols := columnList(fields, "")
@@ -128,10 +128,10 @@ func columnArray(t reflect.Type) (array, expr string) {
 // array, typed as the column's field ([]string, []*int64, …) rather than
 // []any, so that pgx encodes each array with one plan instead of looking one
 // up for every value.
-func jobsInsertArgs(rows []jobRow) (pgx.StrictNamedArgs, error) {
-	args := make(pgx.StrictNamedArgs, len(jobRowFields))
+func jobsInsertArgs(rows []jobRow) ([]any, error) {
+	args := make([]any, len(jobRowFields))
 	all := reflect.ValueOf(rows)
-	for _, f := range jobRowFields {
+	for k, f := range jobRowFields {
 		t := jobRowType.FieldByIndex(f.index).Type
 		switch {
 		case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && t.Elem() != timeType,
@@ -150,13 +150,13 @@ func jobsInsertArgs(rows []jobRow) (pgx.StrictNamedArgs, error) {
 				text := string(b)
 				values[i] = &text
 			}
-			args[f.column] = values
+			args[k] = values
 		default:
 			values := reflect.MakeSlice(reflect.SliceOf(t), len(rows), len(rows))
 			for i := range rows {
 				values.Index(i).Set(all.Index(i).FieldByIndex(f.index))
 			}
-			args[f.column] = values.Interface()
+			args[k] = values.Interface()
 		}
 	}
 	return args, nil

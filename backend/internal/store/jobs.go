@@ -497,7 +497,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	// The rest depends on nothing it returns: send it in one round trip.
 	batch = &pgx.Batch{}
-	batch.Queue(qJobsInsert, insertArgs)
+	batch.Queue(qJobsInsert, insertArgs...)
 	if len(edgeJob) > 0 {
 		// Each edge once (PrecedingJobs compacted, internal ones distinct,
 		// the two sets apart): no ON CONFLICT, whose speculative insertion

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -34,10 +35,10 @@ func submitsAlone(params []*JobSubmitParams) bool {
 		p.EarliestStart == nil && p.EntityTitle == "" && p.EntityMeta.IsZero()
 }
 
-// qJobSubmitOne finds or creates the entity (@e_project, @e_key, @e_val) and
+// qJobSubmitOne finds or creates the entity (e_project, e_key, e_val) and
 // inserts the job (the arguments of jobsInsertArgs, for one row) on it, with
 // its id, times and submitter's time from the database, and creates the
-// collections (@c_keys, @c_values) it joins that do not exist yet. The
+// collections (c_keys, c_values) it joins that do not exist yet. The
 // entity's id is NULL, and the insert refused (entity_id is NOT NULL), when a
 // concurrent transaction created the entity and committed after this
 // statement's snapshot: the caller then submits the job again, as
@@ -67,7 +68,10 @@ var qJobSubmitOne = func() string {
 		}
 		insert = strings.Replace(insert, old, expr+old[len(old)-1:], 1)
 	}
-	return `
+	// The entity's and the collections' arguments follow the columns'.
+	n := len(jobRowFields)
+	return strings.NewReplacer("@e_project", fmt.Sprintf("$%d::bigint", n+1), "@e_key", fmt.Sprintf("$%d::text", n+2),
+		"@e_val", fmt.Sprintf("$%d::text", n+3), "@c_keys", fmt.Sprintf("$%d", n+4), "@c_values", fmt.Sprintf("$%d", n+5)).Replace(`
 		WITH created AS (
 			INSERT INTO entities (project_id, key, value) VALUES (@e_project, @e_key, @e_val)
 			ON CONFLICT DO NOTHING
@@ -80,7 +84,7 @@ var qJobSubmitOne = func() string {
 			INSERT INTO collections (project_id, key, value)
 			SELECT @e_project, key, value FROM unnest(@c_keys::text[], @c_values::text[]) AS t(key, value) ORDER BY key
 			ON CONFLICT DO NOTHING
-		), job AS (` + insert + `
+		), job AS (`) + insert + `
 			RETURNING id, entity_id, created_at
 		)
 		SELECT id, entity_id, created_at FROM job`
@@ -154,20 +158,19 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	if err != nil {
 		return nil, err
 	}
-	args["e_project"], args["e_key"], args["e_val"] = p.ProjectID, p.EntityKey, p.EntityVal
 	cKeys := sortedKeys(p.Collections)
 	cValues := make([]string, len(cKeys))
 	for i, k := range cKeys {
 		cValues[i] = p.Collections[k]
 	}
-	args["c_keys"], args["c_values"] = cKeys, cValues
+	args = append(args, p.ProjectID, p.EntityKey, p.EntityVal, cKeys, cValues)
 
 	var n notes
 	n.jobChanged(changedJob{Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
 		Status: StatusQueued, Tag: p.Tag, Attempt: 1})
 	var now time.Time
 	batch := &pgx.Batch{}
-	batch.Queue(qJobSubmitOne, args).QueryRow(func(row pgx.Row) error {
+	batch.Queue(qJobSubmitOne, args...).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&r.ID, &r.EntityID, &now)
 	})
 	batch.Queue(qNotifyOne, n.args()...)
