@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +38,7 @@ func submitsAlone(params []*JobSubmitParams) bool {
 }
 
 // qJobSubmitOne finds or creates the entity (e_project, e_key, e_val) and
-// inserts the job (the arguments of jobsInsertArgs, for one row) on it, with
+// inserts the job (the arguments of jobOneArgs) on it, with
 // its id, times and submitter's time from the database, and creates the
 // collections (c_keys, c_values) it joins that do not exist yet. The
 // entity's id is NULL, and the insert refused (entity_id is NOT NULL), when a
@@ -44,32 +46,40 @@ func submitsAlone(params []*JobSubmitParams) bool {
 // statement's snapshot: the caller then submits the job again, as
 // jobSubmitTx does. A collection created so is seen by qMembersOne, a later
 // statement with a snapshot of its own.
+// oneOverride are the columns of qJobSubmitOne the database fills in, those
+// with a %s from their argument.
+var oneOverride = map[string]string{
+	"id":           "nextval('jobs_id_seq')",
+	"entity_id":    "(SELECT id FROM entity LIMIT 1)",
+	"created_at":   "now()",
+	"queued_at":    "now()", // the job is queued
+	"submitted_by": "jsonb_set(%s::jsonb, '{at}', to_jsonb(now()))",
+}
+
+// oneArg reports whether a column of qJobSubmitOne takes an argument.
+func oneArg(column string) bool {
+	o, ok := oneOverride[column]
+	return !ok || strings.Contains(o, "%s")
+}
+
 var qJobSubmitOne = func() string {
-	override := map[string]string{
-		"id":           "nextval('jobs_id_seq')",
-		"entity_id":    "(SELECT id FROM entity LIMIT 1)",
-		"created_at":   "now()",
-		"queued_at":    "CASE WHEN t.status = 'queued' THEN now() END",
-		"submitted_by": "jsonb_set(t.submitted_by::jsonb, '{at}', to_jsonb(now()))",
+	// One row: scalar arguments for the columns that take one (oneArg), in
+	// the fields' order, then the entity's and the collections'.
+	var exprs []string
+	n := 0
+	for _, f := range jobRowFields {
+		o, ok := oneOverride[f.column]
+		if !oneArg(f.column) {
+			exprs = append(exprs, o)
+			continue
+		}
+		n++
+		param := "$" + strconv.Itoa(n) + "::" + scalarType(jobRowType.FieldByIndex(f.index).Type)
+		if ok {
+			param = strings.ReplaceAll(o, "%s", param)
+		}
+		exprs = append(exprs, param)
 	}
-	insert := insertQuery("jobs", jobRowFields, reflect.TypeFor[jobRow]())
-	for col, expr := range override {
-		old := "t." + col + ","
-		if col == jobRowFields[len(jobRowFields)-1].column {
-			old = "t." + col + "\n"
-		}
-		if strings.Count(insert, old) != 1 {
-			// The select list names each column once, as t.column or (a
-			// map or list) t.column::jsonb.
-			old = "t." + col + "::jsonb,"
-		}
-		if strings.Count(insert, old) != 1 {
-			panic("store: no single " + col + " in " + insert)
-		}
-		insert = strings.Replace(insert, old, expr+old[len(old)-1:], 1)
-	}
-	// The entity's and the collections' arguments follow the columns'.
-	n := len(jobRowFields)
 	return strings.NewReplacer("@e_project", fmt.Sprintf("$%d::bigint", n+1), "@e_key", fmt.Sprintf("$%d::text", n+2),
 		"@e_val", fmt.Sprintf("$%d::text", n+3), "@c_keys", fmt.Sprintf("$%d", n+4), "@c_values", fmt.Sprintf("$%d", n+5)).Replace(`
 		WITH created AS (
@@ -84,11 +94,54 @@ var qJobSubmitOne = func() string {
 			INSERT INTO collections (project_id, key, value)
 			SELECT @e_project, key, value FROM unnest(@c_keys::text[], @c_values::text[]) AS t(key, value) ORDER BY key
 			ON CONFLICT DO NOTHING
-		), job AS (`) + insert + `
-			RETURNING id, entity_id, created_at
 		)
-		SELECT id, entity_id, created_at FROM job`
+		INSERT INTO jobs (`) + columnList(jobRowFields, "") + `)
+		SELECT ` + strings.Join(exprs, ", ") + `
+		RETURNING id, entity_id, created_at`
 }()
+
+// scalarType is the type of one value of a field of type t (columnArray's
+// element): a map or a struct travels as JSON text, a list of strings as text[].
+func scalarType(t reflect.Type) string {
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String {
+		return "text[]"
+	}
+	array, expr := columnArray(t)
+	typ := strings.TrimSuffix(array, "[]")
+	if strings.Contains(expr, "::jsonb") {
+		typ = "jsonb"
+	}
+	return typ
+}
+
+// jobOneArgs are the arguments of qJobSubmitOne's columns for r (oneArg): a
+// map or a struct as JSON text (a nil pointer NULL), everything else as it is.
+func jobOneArgs(r *jobRow) ([]any, error) {
+	row := reflect.ValueOf(r).Elem()
+	args := make([]any, 0, len(jobRowFields)+5)
+	for _, f := range jobRowFields {
+		if !oneArg(f.column) {
+			continue
+		}
+		v := row.FieldByIndex(f.index)
+		switch {
+		case v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Struct && v.Type().Elem() != timeType,
+			v.Kind() == reflect.Map:
+			if v.Kind() == reflect.Pointer && v.IsNil() {
+				args = append(args, nil)
+				continue
+			}
+			b, err := json.Marshal(v.Interface())
+			if err != nil {
+				return nil, fmt.Errorf("store: encode job: %w", err)
+			}
+			args = append(args, string(b))
+		default:
+			args = append(args, v.Interface())
+		}
+	}
+	return args, nil
+}
 
 // qNotifyOne is notifyQuery for the notes of one job whose id the batch's
 // insert allocated: its event names job 0 until then.
@@ -154,7 +207,7 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 		r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name}
 	}
 	r.TraceParent = queued.Start(ctx, 0, p.Trace)
-	args, err := jobsInsertArgs([]jobRow{r})
+	args, err := jobOneArgs(&r)
 	if err != nil {
 		return nil, err
 	}
