@@ -19,13 +19,14 @@ import (
 )
 
 // One job that waits for nothing (no preceding job, no earliest start, no
-// parent whose limits to check, no entity title to set) is submitted in one round trip: its
-// statements are pipelined in one batch, which PostgreSQL runs as one
-// implicit transaction committed at its end. What jobSubmitTx reads back in a
-// first round trip (the job's id and time, its entity's id) the statements
-// take from each other instead: the insert allocates the id, the later
-// statements read it with currval: as a subquery where it finds a row,
-// since the volatile function itself is no index condition (a scan of jobs).
+// parent whose limits to check, no entity title to set) is submitted in one
+// round trip: its statements are pipelined in one batch, which PostgreSQL
+// runs as one implicit transaction committed at its end. What jobSubmitTx
+// reads back in a first round trip (the job's id and time, its entity's id)
+// the statements take from each other instead: the insert allocates the id,
+// the later statements read it with currval, as a subquery where it finds a
+// row, since the volatile function itself is no index condition (a scan of
+// jobs).
 
 // submitsAlone reports whether params is one job jobSubmitOne can submit.
 func submitsAlone(params []*JobSubmitParams) bool {
@@ -37,15 +38,6 @@ func submitsAlone(params []*JobSubmitParams) bool {
 		p.EarliestStart == nil && p.EntityTitle == "" && p.EntityMeta.IsZero()
 }
 
-// qJobSubmitOne finds or creates the entity (e_project, e_key, e_val) and
-// inserts the job (the arguments of jobOneArgs) on it, with
-// its id, times and submitter's time from the database, and creates the
-// collections (c_keys, c_values) it joins that do not exist yet. The
-// entity's id is NULL, and the insert refused (entity_id is NOT NULL), when a
-// concurrent transaction created the entity and committed after this
-// statement's snapshot: the caller then submits the job again, as
-// jobSubmitTx does. A collection created so is seen by qMembersOne, a later
-// statement with a snapshot of its own.
 // oneOverride are the columns of qJobSubmitOne the database fills in, those
 // with a %s from their argument.
 var oneOverride = map[string]string{
@@ -62,6 +54,15 @@ func oneArg(column string) bool {
 	return !ok || strings.Contains(o, "%s")
 }
 
+// qJobSubmitOne finds or creates the entity (e_project, e_key, e_val) and
+// inserts the job (the arguments of jobOneArgs) on it, with
+// its id, times and submitter's time from the database, and creates the
+// collections (c_keys, c_values) it joins that do not exist yet. The
+// entity's id is NULL, and the insert refused (entity_id is NOT NULL), when a
+// concurrent transaction created the entity and committed after this
+// statement's snapshot: the caller then submits the job again, as
+// jobSubmitTx does. A collection created so is seen by qMembersOne, a later
+// statement with a snapshot of its own.
 var qJobSubmitOne = func() string {
 	// One row: scalar arguments for the columns that take one (oneArg), in
 	// the fields' order, then the entity's and the collections'.
