@@ -80,6 +80,20 @@ func BenchmarkSubmit(b *testing.B) {
 	})
 }
 
+// BenchmarkSubmitAlone submits jobs that wait for nothing and join no
+// collection, each on an entity of its own, as aura-bench dispatch does.
+func BenchmarkSubmitAlone(b *testing.B) {
+	tb := setupBench(b)
+	tok := tb.project("proj", false)
+	i := 0
+	timed(b, "submit", func() {
+		i++
+		post(b, tb.client, tb.url+"/api/v1/jobs", tok, map[string]any{
+			"entityKey": "commit", "entityVal": fmt.Sprint(i), "name": "build", "cmd": "make", "tag": "linux",
+		})
+	})
+}
+
 func BenchmarkSubmitBatch1000(b *testing.B) {
 	tb := setupBench(b)
 	tok := tb.project("proj", false)

@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -106,6 +107,8 @@ type bundleOptions struct {
 	artifactOrigin bool
 	// metricsToken reads /metrics (Deps.MetricsToken).
 	metricsToken string
+	// tracer traces the pool's statements; nil: none.
+	tracer pgx.QueryTracer
 }
 
 // artifactOriginHost is the artifact origin's host in bundles made with artifactOrigin.
@@ -131,7 +134,10 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		o.logLimit = 64 << 20
 	}
 	dbURL := dbtest.NewURL(t)
-	pool, err := pgxpool.New(context.Background(), dbURL)
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = o.tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	serverKey := seal.NewKey()

@@ -144,7 +144,7 @@ func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error
 		switch {
 		case j.Status == store.StatusWaiting && !j.WaitingKnown:
 			waiting = append(waiting, j.ID)
-		case j.Status == store.StatusQueued:
+		case j.Status == store.StatusQueued && !j.CheckInKnown:
 			if !slices.Contains(queuedTags, j.Tag) {
 				queuedTags = append(queuedTags, j.Tag)
 			}
@@ -157,6 +157,11 @@ func (h *handler) jobsJSON(r *http.Request, jobs []*store.Job) ([]jobJSON, error
 	checkIns, err := h.Store.TagCheckIns(r.Context(), queuedTags)
 	if err != nil {
 		return nil, err
+	}
+	for _, j := range jobs {
+		if j.CheckInKnown && j.TagCheckIn != nil { // a submission's answer: read with it
+			checkIns[j.Tag] = *j.TagCheckIn
+		}
 	}
 	return mapSlice(jobs, func(j *store.Job) jobJSON {
 		if j.WaitingKnown { // a submission's answer: the store knows what it waits for
@@ -205,6 +210,16 @@ func (h *handler) submitProject(r *http.Request, seen map[string]*submitTarget, 
 		return nil, errorf(http.StatusBadRequest, field, "field "+field+" is required")
 	}
 	if t, ok := seen[slug]; ok {
+		return t, nil
+	}
+	if p != nil && p.Kind == auth.KindProject && slug == p.Project {
+		// A project token's own project, which its lookup read: a deleted
+		// project's tokens are deleted with it, and a project token
+		// develops in its own project, so submits there.
+		t := &submitTarget{projectID: p.ProjectID, slug: p.Project}
+		if seen != nil {
+			seen[slug] = t
+		}
 		return t, nil
 	}
 	pr, err := h.Store.ProjectGet(r.Context(), slug)

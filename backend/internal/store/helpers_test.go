@@ -12,7 +12,7 @@ import (
 )
 
 // newPool returns a pool on a fresh database of the test's own.
-func newPool(t *testing.T) *pgxpool.Pool {
+func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dbtest.NewURL(t))
 	require.NoError(t, err)
@@ -21,7 +21,7 @@ func newPool(t *testing.T) *pgxpool.Pool {
 }
 
 // newBox returns a box sealing with keys[0] and opening with any of keys.
-func newBox(t *testing.T, keys ...[]byte) *seal.Box {
+func newBox(t testing.TB, keys ...[]byte) *seal.Box {
 	t.Helper()
 	b, err := seal.New(keys...)
 	require.NoError(t, err)

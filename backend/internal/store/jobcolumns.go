@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // The columns of a job are named once, by the db tags of JobSpec and jobRow:
@@ -81,13 +80,14 @@ var (
 )
 
 // insertQuery writes the INSERT of rows of type t into table, from one array
-// per column, each named after its column.
+// per column, in the fields' order ($1 the first): positional, not named
+// arguments, which pgx would rewrite on every call.
 func insertQuery(table string, fields []dbField, t reflect.Type) string {
 	params := make([]string, len(fields))
 	exprs := make([]string, len(fields))
 	for i, f := range fields {
 		array, expr := columnArray(t.FieldByIndex(f.index).Type)
-		params[i] = "@" + f.column + "::" + array
+		params[i] = "$" + strconv.Itoa(i+1) + "::" + array
 		exprs[i] = strings.ReplaceAll(expr, "%", "t."+f.column)
 	}
 	cols := columnList(fields, "")
@@ -124,39 +124,42 @@ func columnArray(t reflect.Type) (array, expr string) {
 	panic("store: no column type for " + t.String())
 }
 
-// jobsInsertArgs are the arguments of qJobsInsert: each column's values as one array.
-func jobsInsertArgs(rows []jobRow) (pgx.StrictNamedArgs, error) {
-	args := make(pgx.StrictNamedArgs, len(jobRowFields))
-	for _, f := range jobRowFields {
-		values := make([]any, len(rows))
-		for i := range rows {
-			v := reflect.ValueOf(&rows[i]).Elem().FieldByIndex(f.index)
-			switch {
-			case v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Struct && v.Type().Elem() != timeType:
-				if v.IsNil() {
-					values[i] = nil
+// jobsInsertArgs are the arguments of qJobsInsert: each column's values as one
+// array, typed as the column's field ([]string, []*int64, …) rather than
+// []any, so that pgx encodes each array with one plan instead of looking one
+// up for every value.
+func jobsInsertArgs(rows []jobRow) ([]any, error) {
+	args := make([]any, len(jobRowFields))
+	all := reflect.ValueOf(rows)
+	for k, f := range jobRowFields {
+		t := jobRowType.FieldByIndex(f.index).Type
+		switch {
+		case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && t.Elem() != timeType,
+			t.Kind() == reflect.Map, t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8:
+			// As JSON text (columnArray); a nil pointer is NULL.
+			values := make([]*string, len(rows))
+			for i := range rows {
+				v := all.Index(i).FieldByIndex(f.index)
+				if v.Kind() == reflect.Pointer && v.IsNil() {
 					continue
 				}
 				b, err := json.Marshal(v.Interface())
 				if err != nil {
 					return nil, fmt.Errorf("store: encode jobs: %w", err)
 				}
-				values[i] = string(b)
-			case v.Kind() == reflect.Map, v.Kind() == reflect.Slice:
-				if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
-					values[i] = v.Interface()
-					continue
-				}
-				b, err := json.Marshal(v.Interface())
-				if err != nil {
-					return nil, fmt.Errorf("store: encode jobs: %w", err)
-				}
-				values[i] = string(b)
-			default:
-				values[i] = v.Interface()
+				text := string(b)
+				values[i] = &text
 			}
+			args[k] = values
+		default:
+			values := reflect.MakeSlice(reflect.SliceOf(t), len(rows), len(rows))
+			for i := range rows {
+				values.Index(i).Set(all.Index(i).FieldByIndex(f.index))
+			}
+			args[k] = values.Interface()
 		}
-		args[f.column] = values
 	}
 	return args, nil
 }
+
+var jobRowType = reflect.TypeFor[jobRow]()

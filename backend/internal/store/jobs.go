@@ -105,6 +105,11 @@ type Job struct {
 	// knows it without another query (JobsWaitingFor).
 	WaitingFor   []JobRef `db:"-"`
 	WaitingKnown bool     `db:"-"`
+	// TagCheckIn is when a runner last asked for the job's tag (nil: none
+	// ever did), when CheckInKnown: a submission reads it for its queued
+	// jobs with its own statements, without another query (TagCheckIns).
+	TagCheckIn   *time.Time `db:"-"`
+	CheckInKnown bool       `db:"-"`
 	// Who submitted, cancelled, retried (last) and approved the job; nil: nobody
 	// did, or the job predates the record.
 	SubmittedBy *Actor `db:"submitted_by"`
@@ -207,6 +212,12 @@ func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Jo
 	if err != nil {
 		return nil, err
 	}
+	if submitsAlone(params) {
+		jobs, err := s.jobSubmitOne(ctx, params)
+		if err != errNotAlone {
+			return jobs, err
+		}
+	}
 	var jobs []*Job
 	err = s.inTxCommitting(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -219,17 +230,15 @@ func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Jo
 // inTxCommitting runs fn in a transaction, as inTx does, for an fn whose last
 // round trip may end with COMMIT itself (submitExtra.commit): the locks taken
 // in that round trip are then released as soon as the commit is durable,
-// without waiting for another round trip. It commits what fn did not.
+// without waiting for another round trip. It commits what fn did not. BEGIN
+// goes out with fn's first batch (lazyTx).
 func (s *Store) inTxCommitting(ctx context.Context, fn func(pgx.Tx) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return interpret(err, "begin")
 	}
 	defer conn.Release()
-	inner, err := conn.Begin(ctx)
-	if err != nil {
-		return interpret(err, "begin")
-	}
+	inner := &lazyTx{conn: conn.Conn()}
 	tx := &endsTx{Tx: inner}
 	if err := fn(tx); err != nil {
 		_ = inner.Rollback(ctx)
@@ -488,9 +497,12 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	}
 	// The rest depends on nothing it returns: send it in one round trip.
 	batch = &pgx.Batch{}
-	batch.Queue(qJobsInsert, insertArgs)
+	batch.Queue(qJobsInsert, insertArgs...)
 	if len(edgeJob) > 0 {
-		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`
+		// Each edge once (PrecedingJobs compacted, internal ones distinct,
+		// the two sets apart): no ON CONFLICT, whose speculative insertion
+		// costs a third of the statement.
+		const q = `INSERT INTO job_edges (job_id, preceding_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])`
 		batch.Queue(q, edgeJob, edgePre)
 	}
 	queueEntityMeta(batch, params, entityIDs)
@@ -521,6 +533,19 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	if len(memberC) > 0 {
 		batch.Queue(qMembers, memberC, memberE, shard)
 	}
+	// When a runner last asked for the queued jobs' tags, for the answer.
+	var queuedTags []string
+	for i := range rows {
+		if rows[i].Status == StatusQueued && !slices.Contains(queuedTags, rows[i].Tag) {
+			queuedTags = append(queuedTags, rows[i].Tag)
+		}
+	}
+	checkIns := map[string]time.Time{}
+	if len(queuedTags) > 0 {
+		batch.Queue(qTagCheckIns, queuedTags).Query(func(rows pgx.Rows) error {
+			return collectCheckIns(rows, checkIns)
+		})
+	}
 	if extra.commit {
 		batch.Queue("COMMIT")
 	}
@@ -538,6 +563,12 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			Status: r.Status, Reason: r.Reason, PendingPreceding: r.PendingPreceding, CreatedAt: now,
 			QueuedAt: r.QueuedAt, EndedAt: r.EndedAt, Attempt: 1, PrecedingJobs: slices.Clone(p.PrecedingJobs),
 			WaitingFor: waits[i], WaitingKnown: true,
+		}
+		if j.Status == StatusQueued {
+			j.CheckInKnown = true
+			if at, ok := checkIns[j.Tag]; ok {
+				j.TagCheckIn = &at
+			}
 		}
 		for _, k := range internal[i] {
 			j.PrecedingJobs = append(j.PrecedingJobs, ids[k])

@@ -14,17 +14,24 @@ func (s *Store) TagCheckIns(ctx context.Context, tags []string) (map[string]time
 	if len(tags) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT tag, last_check_in FROM tag_check_ins WHERE tag = ANY($1)`, tags)
+	rows, err := s.pool.Query(ctx, qTagCheckIns, tags)
 	if err != nil {
 		return nil, interpret(err, "tag check-ins")
 	}
+	return out, interpret(collectCheckIns(rows, out), "tag check-ins")
+}
+
+const qTagCheckIns = `SELECT tag, last_check_in FROM tag_check_ins WHERE tag = ANY($1)`
+
+// collectCheckIns reads rows of qTagCheckIns into out.
+func collectCheckIns(rows pgx.Rows, out map[string]time.Time) error {
 	var tag string
 	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&tag, &at}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&tag, &at}, func() error {
 		out[tag] = at
 		return nil
 	})
-	return out, interpret(err, "tag check-ins")
+	return err
 }
 
 // Tag is a tag some runner serves, asked for, or some queued job carries.
