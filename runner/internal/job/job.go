@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,12 +122,9 @@ type Process struct {
 
 // Start creates the workspace and starts the job's shell in it.
 func Start(spec Spec) (*Process, error) {
-	if err := os.MkdirAll(spec.WorkDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create the work folder: %w", err)
-	}
-	dir, err := os.MkdirTemp(spec.WorkDir, fmt.Sprintf("job-%d-%d-", spec.ID, spec.Attempt))
+	dir, err := makeWorkspace(spec)
 	if err != nil {
-		return nil, fmt.Errorf("create the workspace: %w", err)
+		return nil, err
 	}
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
@@ -142,16 +140,27 @@ func Start(spec Spec) (*Process, error) {
 		_ = os.Remove(dir + ".run")
 		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
 	}
-	shell, err := exec.LookPath(spec.Shell)
+	env := append(slices.Clip(spec.Env), "PWD="+dir)
+	hand := func(shell string) (*supervisor, *bufio.Reader, int, error) {
+		handover, err := encodeJob(supervisedJob{dir: dir, mark: mark, path: shell, name: spec.Shell, cmd: spec.Cmd, env: env})
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		return handOver(handover)
+	}
+	shell, cached, err := lookShell(spec.Shell)
 	if err != nil {
 		return fail(err)
 	}
-	handover, err := encodeJob(supervisedJob{dir: dir, mark: mark, path: shell, name: spec.Shell, cmd: spec.Cmd,
-		env: append(slices.Clip(spec.Env), "PWD="+dir)})
-	if err != nil {
-		return fail(err)
+	sup, status, pgid, err := hand(shell)
+	if err != nil && cached {
+		// The shell found for an earlier job may have moved: look again, and
+		// try once more if it did.
+		forgetShell(spec.Shell)
+		if again, _, lerr := lookShell(spec.Shell); lerr == nil && again != shell {
+			sup, status, pgid, err = hand(again)
+		}
 	}
-	sup, status, pgid, err := handOver(handover)
 	if err != nil {
 		return fail(err)
 	}
@@ -179,6 +188,46 @@ func Start(spec Spec) (*Process, error) {
 	}
 	return p, nil
 }
+
+// makeWorkspace creates the job's workspace folder in spec.WorkDir, and the
+// work folder first only when it is missing (the runner made it when it
+// started; a job's start need not check again).
+func makeWorkspace(spec Spec) (string, error) {
+	pattern := fmt.Sprintf("job-%d-%d-", spec.ID, spec.Attempt)
+	dir, err := os.MkdirTemp(spec.WorkDir, pattern)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(spec.WorkDir, 0o755); err != nil {
+			return "", fmt.Errorf("create the work folder: %w", err)
+		}
+		dir, err = os.MkdirTemp(spec.WorkDir, pattern)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create the workspace: %w", err)
+	}
+	return dir, nil
+}
+
+// shells caches where each shell was found on the runner's PATH, so that a
+// job's start does not search PATH again (a stat per folder before the one
+// that has it).
+var shells sync.Map // name → path
+
+// lookShell returns the path of the shell name; cached tells that it was
+// found for an earlier job.
+func lookShell(name string) (path string, cached bool, err error) {
+	if p, ok := shells.Load(name); ok {
+		return p.(string), true, nil
+	}
+	path, err = exec.LookPath(name)
+	if err != nil {
+		return "", false, err
+	}
+	shells.Store(name, path)
+	return path, false, nil
+}
+
+// forgetShell drops the cached path of the shell name.
+func forgetShell(name string) { shells.Delete(name) }
 
 // handOver hands a job, as encodeJob made it, to a supervisor (the spare, or
 // one started for it), and returns it once it started the job's shell, with its
