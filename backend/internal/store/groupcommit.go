@@ -198,8 +198,9 @@ func (s *Store) groupAlone(it *groupItem) {
 	close(it.done)
 }
 
-// groupTx runs fn in a transaction and commits it in the same round trip as
-// the statements fn leaves in last (the notifications): a notifying commit
+// groupTx runs fn in a transaction, which begins in the round trip of fn's
+// first statements (beginTx), and commits it in the same round trip as the
+// statements fn leaves in last (the notifications): a notifying commit
 // holds PostgreSQL's notification lock until it is durable, and the jobs it
 // makes runnable wait for it, so it should not wait for a round trip more.
 func (s *Store) groupTx(ctx context.Context, fn func(tx pgx.Tx, last *pgx.Batch) error) error {
@@ -208,10 +209,7 @@ func (s *Store) groupTx(ctx context.Context, fn func(tx pgx.Tx, last *pgx.Batch)
 		return interpret(err, "begin")
 	}
 	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return interpret(err, "begin")
-	}
+	tx := &beginTx{conn: conn.Conn()}
 	last := &pgx.Batch{}
 	if err := fn(tx, last); err != nil {
 		_ = tx.Rollback(ctx)
