@@ -233,12 +233,13 @@ type record struct {
 	Mark    string `json:"mark"`
 }
 
-// writeRecord writes the record in three system calls: os.WriteFile's file
+// writeRecord writes the record to a new file (another job's is never
+// overwritten) in three system calls: os.WriteFile's file
 // first tries to join the network poller (four calls more, which a regular file
 // always refuses), and the record is on the way of every job's start.
 func writeRecord(path string, r record) error {
 	b, _ := json.Marshal(r)
-	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o600)
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
