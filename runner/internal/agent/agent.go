@@ -694,10 +694,6 @@ func (t *task) run() {
 	}
 
 	ended, err := t.complete(ctx, res.ExitCode, logResult)
-	// The next job's supervisor: a job that ended within the refill delay
-	// would leave the next one without a spare. Started once the completion
-	// went out, it takes no CPU from it.
-	job.Prestart()
 	switch {
 	case errors.Is(err, errGone):
 		a.log.Printf("dropped job %d attempt %d: the server refused its completion (410 Gone)", j.Id, j.Attempt)

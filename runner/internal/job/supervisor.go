@@ -365,10 +365,8 @@ func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
 	return s, false, err
 }
 
-// Prestart starts a spare supervisor in the background, unless one is idle or
-// starting: so that even a runner's first job starts without waiting for one,
-// and so that the next job need not wait for the refill after a job ended
-// quickly (call it once the job is complete).
+// Prestart starts a spare supervisor in the background, so that even a
+// runner's first job starts without waiting for one.
 func Prestart() { refillSpare() }
 
 // refillDelay is how long after a job's hand-over the next spare starts: its
