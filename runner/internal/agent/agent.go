@@ -61,8 +61,14 @@ type Agent struct {
 
 	// Timing, shortened by tests.
 	retryMin, retryMax time.Duration
-	refusedDelay       time.Duration
-	waitSeconds        int
+	// ackDelay is how long after its process started a job's first heartbeat,
+	// which acknowledges the claim, goes out. Sent at once, its round trip
+	// (and the server's commit) took the CPU from the shell and the job's first
+	// command on a small machine; the acknowledgement timeout is seconds long.
+	// A job that ends sooner sends none: its completion says it all.
+	ackDelay     time.Duration
+	refusedDelay time.Duration
+	waitSeconds  int
 	// flushTime bounds, past the jobs' kill grace, how long a shutdown waits
 	// for the server to take the jobs' logs and ends.
 	flushTime time.Duration
@@ -116,6 +122,7 @@ func New(cfg config.Config, version string, logger *log.Logger) (*Agent, error) 
 		client:       client,
 		baseEnv:      jobBaseEnv(os.Environ()),
 		retryMin:     500 * time.Millisecond,
+		ackDelay:     20 * time.Millisecond,
 		retryMax:     10 * time.Second,
 		refusedDelay: 30 * time.Second,
 		waitSeconds:  WaitSeconds,
@@ -649,9 +656,8 @@ func (t *task) run() {
 		ID: j.Id, Attempt: j.Attempt, Cmd: j.Cmd, Shell: a.cfg.Shell, Env: t.env(), WorkDir: a.cfg.WorkDir,
 		Timeout: time.Duration(j.TimeoutSeconds) * time.Second, Grace: a.cfg.Grace, Output: output,
 	})
-	// The first heartbeat acknowledges the claim. It goes out once the process
-	// started, not while it starts: its round trip would take the CPU from the
-	// start on a small machine, and the acknowledgement timeout is seconds long.
+	// The first heartbeat acknowledges the claim. It goes out ackDelay after
+	// the process started, not while it starts (see ackDelay).
 	go t.heartbeats(hbCtx)
 	if err != nil {
 		t.logf("cannot run it: %v", err)
@@ -724,7 +730,7 @@ func (t *task) heartbeats(ctx context.Context) {
 	a := t.agent
 	bo := backoff.Backoff{Min: a.retryMin, Max: min(a.retryMax, t.heartbeat)}
 	var failingSince time.Time
-	wait := time.Duration(0)
+	wait := a.ackDelay
 	for backoff.Sleep(ctx, wait) {
 		hb, err := t.sendHeartbeat(ctx)
 		switch {

@@ -374,6 +374,24 @@ func (b *testBundle) waitCompleted(t *testing.T, id int64) apiclient.JobComplete
 	return b.peer.completed(id)[0]
 }
 
+// TestFirstHeartbeatAfterTheStart: the heartbeat that acknowledges a claim
+// goes out ackDelay after the job's process started, not while it starts,
+// and long before the acknowledgement timeout.
+func TestFirstHeartbeatAfterTheStart(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, 1)
+	b.peer.add(claimedJob(7, "sleep 0.3"))
+	b.waitCompleted(t, 7)
+
+	b.peer.mu.Lock()
+	first, claimed := b.peer.firstHeartbeat[7], b.peer.claimedAt[7]
+	b.peer.mu.Unlock()
+	require.False(t, first.IsZero(), "no heartbeat")
+	require.GreaterOrEqual(t, first.Sub(claimed), b.agent.ackDelay)
+	require.Less(t, first.Sub(claimed), 2*time.Second)
+}
+
 func TestJobLifeCycle(t *testing.T) {
 	t.Parallel()
 

@@ -3,7 +3,10 @@ package job
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,4 +270,54 @@ func TestNoteStartsOnItsOwnLine(t *testing.T) {
 	p.Stop(Cancelled)
 	p.Wait()
 	require.True(t, strings.HasPrefix(b.out.String(), "no newline\naura-runner: the job was cancelled"), b.out.String())
+}
+
+// TestShellLookedUpOnce: the shell is searched on PATH for the first job only
+// (a job's start saves a stat per PATH folder); when it moved, the next job
+// finds it again.
+func TestShellLookedUpOnce(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	require.NoError(t, err)
+	name := fmt.Sprintf("aura-test-sh-%d", time.Now().UnixNano())
+	first, second := t.TempDir(), t.TempDir()
+	require.NoError(t, os.Symlink(sh, filepath.Join(first, name)))
+	path := os.Getenv("PATH")
+	run := func() string {
+		t.Helper()
+		b := setup(t, `echo "ran $0"`)
+		b.spec.Shell = name
+		p := start(t, b.spec)
+		require.Equal(t, 0, p.Wait().ExitCode)
+		return b.out.String()
+	}
+
+	t.Setenv("PATH", first+string(os.PathListSeparator)+path)
+	require.Equal(t, "ran "+name+"\n", run())
+	// Not on PATH any more, but where it was found: no search.
+	t.Setenv("PATH", path)
+	require.Equal(t, "ran "+name+"\n", run())
+
+	// Moved: the hand-over fails, and the shell is searched for again.
+	require.NoError(t, os.Rename(filepath.Join(first, name), filepath.Join(second, name)))
+	t.Setenv("PATH", second+string(os.PathListSeparator)+path)
+	require.Equal(t, "ran "+name+"\n", run())
+
+	// Gone: the job cannot start, and says why.
+	require.NoError(t, os.Remove(filepath.Join(second, name)))
+	b := setup(t, "true")
+	b.spec.Shell = name
+	_, err = Start(b.spec)
+	require.ErrorContains(t, err, name)
+}
+
+// TestWorkFolderCreated: a work folder that is missing (removed while the
+// runner ran) is created for the next job.
+func TestWorkFolderCreated(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, "pwd")
+	b.spec.WorkDir = filepath.Join(b.spec.WorkDir, "gone", "work")
+	p := start(t, b.spec)
+	require.Equal(t, 0, p.Wait().ExitCode)
+	require.True(t, strings.HasPrefix(b.out.String(), filepath.Join(b.spec.WorkDir, "job-42-1-")), b.out.String())
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -302,6 +303,7 @@ func startSupervisor() (*supervisor, error) {
 		// Its own process group: a terminal's Ctrl-C for the runner is not for it.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	supervisorStarts.Add(1)
 	supervisors.Lock()
 	err = cmd.Start()
 	if err == nil {
@@ -333,16 +335,29 @@ func (s *supervisor) release() error {
 // after the previous one was taken; at most one is kept and one being started.
 var spare struct {
 	sync.Mutex
-	idle     *supervisor
-	starting bool
+	idle *supervisor
+	// starting, while a spare is being started, is closed once it is idle (or
+	// failed to start).
+	starting chan struct{}
 }
 
-// takeSupervisor returns the spare supervisor; without a spare ready, it starts
-// one. Call refillSpare once the job is handed over.
+// supervisorStarts counts the supervisors started, for a test.
+var supervisorStarts atomic.Int64
+
+// takeSupervisor returns the spare supervisor; without a spare ready, it waits
+// for the one being started (it is ready sooner than another would be), or
+// starts one. Call refillSpare once the job is handed over.
 func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
 	spare.Lock()
 	s, spare.idle = spare.idle, nil
+	starting := spare.starting
 	spare.Unlock()
+	if s == nil && starting != nil {
+		<-starting
+		spare.Lock()
+		s, spare.idle = spare.idle, nil
+		spare.Unlock()
+	}
 	if s != nil {
 		return s, true, nil
 	}
@@ -364,22 +379,23 @@ const refillDelay = 100 * time.Millisecond
 // machine, starting the binary would take the CPU from the job's own start.
 func refillSpare() {
 	spare.Lock()
-	refill := spare.idle == nil && !spare.starting
-	spare.starting = spare.starting || refill
-	spare.Unlock()
-	if !refill {
+	if spare.idle != nil || spare.starting != nil {
+		spare.Unlock()
 		return
 	}
+	started := make(chan struct{})
+	spare.starting = started
+	spare.Unlock()
 	go func() {
 		next, err := startSupervisor()
 		spare.Lock()
-		defer spare.Unlock()
-		spare.starting = false
+		spare.starting = nil
 		if err == nil && spare.idle == nil {
-			spare.idle = next
-			return
+			spare.idle, next = next, nil
 		}
-		if err == nil {
+		spare.Unlock()
+		close(started)
+		if err == nil && next != nil {
 			_ = next.release()
 		}
 	}()

@@ -170,7 +170,33 @@ func TestConcurrentStarts(t *testing.T) {
 	require.Eventually(t, func() bool {
 		spare.Lock()
 		defer spare.Unlock()
-		return !spare.starting
+		return spare.starting == nil
 	}, 10*time.Second, time.Millisecond)
 	require.LessOrEqual(t, len(idleSpares(t)), 1)
+}
+
+// TestJobWaitsForTheSpareOnItsWay: a job that comes while the spare is being
+// started (the previous job began less than refillDelay ago, or just ended)
+// runs in it once it is ready, rather than in a supervisor started for it.
+func TestJobWaitsForTheSpareOnItsWay(t *testing.T) {
+	// Not parallel: it counts the supervisors the package starts.
+	spare.Lock()
+	idle, starting := spare.idle, spare.starting
+	spare.idle = nil
+	spare.Unlock()
+	if starting != nil {
+		<-starting
+		spare.Lock()
+		idle, spare.idle = spare.idle, nil
+		spare.Unlock()
+	}
+	if idle != nil {
+		require.NoError(t, idle.release())
+	}
+
+	before := supervisorStarts.Load()
+	Prestart()
+	p := start(t, setup(t, "true").spec)
+	require.Equal(t, before+1, supervisorStarts.Load(), "a supervisor was started for the job")
+	require.Equal(t, 0, p.Wait().ExitCode)
 }

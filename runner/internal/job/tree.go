@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -232,9 +233,33 @@ type record struct {
 	Mark    string `json:"mark"`
 }
 
+// writeRecord writes the record to a new file (another job's is never
+// overwritten) in three system calls: os.WriteFile's file
+// first tries to join the network poller (four calls more, which a regular file
+// always refuses), and the record is on the way of every job's start.
 func writeRecord(path string, r record) error {
 	b, _ := json.Marshal(r)
-	return os.WriteFile(path, b, 0o600)
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	for len(b) > 0 && err == nil {
+		var n int
+		switch n, err = syscall.Write(fd, b); {
+		case err == syscall.EINTR:
+			err = nil
+		case err == nil && n == 0:
+			err = io.ErrShortWrite
+		}
+		b = b[max(n, 0):]
+	}
+	if cerr := syscall.Close(fd); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
 }
 
 // Recover ends what jobs of an earlier runner in workDir left behind (the runner
