@@ -11,8 +11,9 @@ import (
 
 // beginTx is a transaction on conn whose BEGIN goes out with its first
 // statements, in their round trip, rather than in one of its own (pgx's
-// Begin waits for BEGIN's answer): a grouped transition's transaction starts
-// (its now(), a job's ended_at) one round trip later from its commit.
+// Begin waits for BEGIN's answer): a grouped transition's or a submission's
+// transaction costs one round trip less, and starts (its now(), a job's
+// ended_at) one round trip nearer its commit.
 type beginTx struct {
 	conn  *pgx.Conn
 	begun bool
@@ -103,11 +104,11 @@ func (tx *beginTx) Rollback(ctx context.Context) error {
 }
 
 func (tx *beginTx) Begin(context.Context) (pgx.Tx, error) {
-	return nil, errors.New("store: no nested transactions in a grouped transition")
+	return nil, errors.New("store: no nested transactions in a transaction begun with its statements")
 }
 
 func (tx *beginTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
-	return 0, errors.New("store: no COPY in a grouped transition")
+	return 0, errors.New("store: no COPY in a transaction begun with its statements")
 }
 
 func (tx *beginTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }

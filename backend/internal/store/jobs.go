@@ -231,14 +231,14 @@ func (s *Store) JobSubmit(ctx context.Context, params []*JobSubmitParams) ([]*Jo
 // round trip may end with COMMIT itself (submitExtra.commit): the locks taken
 // in that round trip are then released as soon as the commit is durable,
 // without waiting for another round trip. It commits what fn did not. BEGIN
-// goes out with fn's first batch (lazyTx).
+// goes out with fn's first statements (beginTx).
 func (s *Store) inTxCommitting(ctx context.Context, fn func(pgx.Tx) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return interpret(err, "begin")
 	}
 	defer conn.Release()
-	inner := &lazyTx{conn: conn.Conn()}
+	inner := &beginTx{conn: conn.Conn()}
 	tx := &endsTx{Tx: inner}
 	if err := fn(tx); err != nil {
 		_ = inner.Rollback(ctx)
