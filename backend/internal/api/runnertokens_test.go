@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -25,40 +24,13 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// sqlLog is a pgx tracer that keeps every statement a pool sends.
-type sqlLog struct {
-	mu    sync.Mutex
-	stmts []string
-}
-
-func (c *sqlLog) add(sql string) {
-	c.mu.Lock()
-	c.stmts = append(c.stmts, strings.Join(strings.Fields(sql), " "))
-	c.mu.Unlock()
-}
-
-func (c *sqlLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	c.add(d.SQL)
-	return ctx
-}
-func (c *sqlLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *sqlLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (c *sqlLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	c.add(d.SQL)
-}
-func (c *sqlLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+// sqlLog keeps the statements a server's pool sends.
+type sqlLog struct{ dbtest.SQLRecorder }
 
 // during returns the statements sent while fn ran.
 func (c *sqlLog) during(fn func()) []string {
-	c.mu.Lock()
-	c.stmts = nil
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stmts
+	stmts, _ := c.During(fn)
+	return stmts
 }
 
 // cachingServer is one aura server process, wired as app.Run wires it (runner

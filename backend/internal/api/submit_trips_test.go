@@ -2,57 +2,25 @@ package api_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/aura-ci/aura/backend/internal/dbtest"
 	"github.com/stretchr/testify/require"
 )
 
 // requestTrips records the database round trips made for HTTP requests (a
 // statement, or a batch however long), not those of background loops.
-type requestTrips struct {
-	mu    sync.Mutex
-	on    bool
-	trips []string
-}
+type requestTrips struct{ dbtest.SQLRecorder }
 
-func (c *requestTrips) add(ctx context.Context, sql string) {
-	if ctx.Value(http.ServerContextKey) == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.on {
-		c.trips = append(c.trips, strings.Join(strings.Fields(sql), " "))
-	}
+func newRequestTrips() *requestTrips {
+	return &requestTrips{dbtest.SQLRecorder{Only: func(ctx context.Context) bool { return ctx.Value(http.ServerContextKey) != nil }}}
 }
-
-func (c *requestTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	c.add(ctx, d.SQL)
-	return ctx
-}
-func (c *requestTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *requestTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
-	c.add(ctx, fmt.Sprintf("batch of %d: %s", d.Batch.Len(), d.Batch.QueuedQueries[0].SQL))
-	return ctx
-}
-func (c *requestTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *requestTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
 func (c *requestTrips) count(fn func()) []string {
-	c.mu.Lock()
-	c.on, c.trips = true, nil
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.on = false
-	return c.trips
+	_, trips := c.During(fn)
+	return trips
 }
 
 // TestSubmitRoundTrips: a job submitted with a project token costs two
@@ -60,7 +28,7 @@ func (c *requestTrips) count(fn func()) []string {
 // too, and the submission.
 func TestSubmitRoundTrips(t *testing.T) {
 	t.Parallel()
-	rec := &requestTrips{}
+	rec := newRequestTrips()
 	b := setupWith(t, bundleOptions{tracer: rec})
 	tok := b.project("proj", true)
 	job := map[string]any{"entityKey": "commit", "entityVal": "abc", "name": "build", "cmd": "true", "tag": "linux"}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -18,41 +17,14 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// counter is a pgx tracer that keeps every statement the pool sends,
-// transaction control included: what the database runs.
-type counter struct {
-	mu    sync.Mutex
-	stmts []string
-}
-
-func (c *counter) add(sql string) {
-	c.mu.Lock()
-	c.stmts = append(c.stmts, strings.Join(strings.Fields(sql), " "))
-	c.mu.Unlock()
-}
-
-func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	c.add(d.SQL)
-	return ctx
-}
-func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *counter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (c *counter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	c.add(d.SQL)
-}
-func (c *counter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+// counter keeps every statement the pool sends, transaction control
+// included: what the database runs.
+type counter struct{ dbtest.SQLRecorder }
 
 // during returns the statements sent while fn ran.
 func (c *counter) during(fn func()) []string {
-	c.mu.Lock()
-	c.stmts = nil
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stmts
+	stmts, _ := c.During(fn)
+	return stmts
 }
 
 type idleBundle struct {

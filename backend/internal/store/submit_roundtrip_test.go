@@ -3,11 +3,9 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,42 +18,12 @@ import (
 // exec (BEGIN and COMMIT included) is one, a batch is one however many
 // statements it holds. Preparing a statement the connection has not seen
 // yet is not counted: a warmed-up connection does not.
-type tripCounter struct {
-	mu    sync.Mutex
-	on    bool
-	trips []string
-}
-
-func (c *tripCounter) add(what string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.on {
-		c.trips = append(c.trips, what)
-	}
-}
-
-func (c *tripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	c.add(d.SQL)
-	return ctx
-}
-func (c *tripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
-	c.add(fmt.Sprintf("batch of %d", d.Batch.Len()))
-	return ctx
-}
-func (c *tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+type tripCounter struct{ dbtest.SQLRecorder }
 
 // count returns the round trips fn made.
 func (c *tripCounter) count(fn func()) []string {
-	c.mu.Lock()
-	c.on, c.trips = true, nil
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.on = false
-	return c.trips
+	_, trips := c.During(fn)
+	return trips
 }
 
 func countedStore(t *testing.T) (*store.Store, *tripCounter) {
