@@ -304,12 +304,7 @@ func startSupervisor() (*supervisor, error) {
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	supervisorStarts.Add(1)
-	supervisors.Lock()
-	err = cmd.Start()
-	if err == nil {
-		supervisors.pids[cmd.Process.Pid] = true
-	}
-	supervisors.Unlock()
+	err = startWaited(cmd)
 	_ = outW.Close()
 	_ = statusW.Close()
 	_ = lifelineR.Close()
@@ -399,6 +394,19 @@ func refillSpare() {
 			_ = next.release()
 		}
 	}()
+}
+
+// startWaited starts cmd as a child the runner waits for itself (exec.Cmd.Wait,
+// then forgetSupervisor): the orphan reaper, which reaps every other child that
+// exits, leaves it alone.
+func startWaited(cmd *exec.Cmd) error {
+	supervisors.Lock()
+	defer supervisors.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	supervisors.pids[cmd.Process.Pid] = true
+	return nil
 }
 
 // forgetSupervisor lets the orphan reaper have pid again, once the runner waited
