@@ -24,20 +24,11 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// sqlLog keeps the statements a server's pool sends.
-type sqlLog struct{ dbtest.SQLRecorder }
-
-// during returns the statements sent while fn ran.
-func (c *sqlLog) during(fn func()) []string {
-	stmts, _ := c.During(fn)
-	return stmts
-}
-
 // cachingServer is one aura server process, wired as app.Run wires it (runner
 // tokens cached), on a database other servers may share.
 type cachingServer struct {
 	url      string
-	sql      *sqlLog
+	sql      *dbtest.SQLRecorder
 	pool     *pgxpool.Pool
 	listener *events.Listener
 }
@@ -47,7 +38,7 @@ func startCachingServer(t *testing.T, dbURL string, tokenKey []byte) *cachingSer
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	require.NoError(t, err)
-	s := &cachingServer{sql: &sqlLog{}}
+	s := &cachingServer{sql: &dbtest.SQLRecorder{}}
 	cfg.ConnConfig.Tracer = s.sql
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
@@ -136,11 +127,11 @@ func twoServers(t *testing.T) (a, b *cachingServer, runnerID int64, runnerToken,
 func TestRunnerRepollCostsNoTokenLookup(t *testing.T) {
 	t.Parallel()
 	a, _, _, token, _ := twoServers(t)
-	first := a.sql.during(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
+	first := a.sql.Statements(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
 	require.Len(t, first, 3, "the first poll: the token lookup, the check-in and one claim: %q", first)
-	second := a.sql.during(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
+	second := a.sql.Statements(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
 	require.Len(t, second, 1, "the second poll: the claim that confirms the first found nothing: %q", second)
-	again := a.sql.during(func() {
+	again := a.sql.Statements(func() {
 		for range 5 {
 			require.Equal(t, 200, a.poll(t, token, 0))
 		}
@@ -156,7 +147,7 @@ func TestRunnerDeletedOnOtherServerIsRefused(t *testing.T) {
 	a, b, id, token, admin := twoServers(t)
 	require.Equal(t, 200, a.poll(t, token, 0))
 	require.Equal(t, 200, a.poll(t, token, 0))
-	require.Empty(t, a.sql.during(func() { require.Equal(t, 200, a.poll(t, token, 0)) }), "remembered")
+	require.Empty(t, a.sql.Statements(func() { require.Equal(t, 200, a.poll(t, token, 0)) }), "remembered")
 
 	require.Equal(t, 204, b.send(t, "DELETE", "/api/v1/runners/"+strconv.FormatInt(id, 10), admin, nil, nil))
 	deleted := time.Now()
@@ -189,7 +180,7 @@ func TestRunnerTokensLookedUpAfterReconnect(t *testing.T) {
 	_, err := a.pool.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, int32(pid))
 	require.NoError(t, err)
 	require.NotEqual(t, pid, a.listener.TestSignals.Reconnected.Wait())
-	after := a.sql.during(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
+	after := a.sql.Statements(func() { require.Equal(t, 200, a.poll(t, token, 0)) })
 	var lookups int
 	for _, s := range after {
 		if strings.Contains(s, "FROM tokens") {

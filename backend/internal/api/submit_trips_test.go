@@ -10,25 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// requestTrips records the database round trips made for HTTP requests (a
-// statement, or a batch however long), not those of background loops.
-type requestTrips struct{ dbtest.SQLRecorder }
-
-func newRequestTrips() *requestTrips {
-	return &requestTrips{dbtest.SQLRecorder{Only: func(ctx context.Context) bool { return ctx.Value(http.ServerContextKey) != nil }}}
-}
-
-func (c *requestTrips) count(fn func()) []string {
-	_, trips := c.During(fn)
-	return trips
-}
-
 // TestSubmitRoundTrips: a job submitted with a project token costs two
 // database round trips: the token's lookup, which reads the token's project
 // too, and the submission.
 func TestSubmitRoundTrips(t *testing.T) {
 	t.Parallel()
-	rec := newRequestTrips()
+	// The round trips made for HTTP requests, not those of background loops.
+	rec := &dbtest.SQLRecorder{Only: func(ctx context.Context) bool { return ctx.Value(http.ServerContextKey) != nil }}
 	b := setupWith(t, bundleOptions{tracer: rec})
 	tok := b.project("proj", true)
 	job := map[string]any{"entityKey": "commit", "entityVal": "abc", "name": "build", "cmd": "true", "tag": "linux"}
@@ -38,7 +26,7 @@ func TestSubmitRoundTrips(t *testing.T) {
 			ID      int64
 			Project string
 		}
-		trips := rec.count(func() {
+		trips := rec.Trips(func() {
 			b.json(call{method: "POST", path: "/api/v1/jobs", token: tok, body: body}, 201, &out)
 		})
 		require.Len(t, trips, 2, "%q", trips)

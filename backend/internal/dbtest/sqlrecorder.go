@@ -37,6 +37,18 @@ func (r *SQLRecorder) During(fn func()) (stmts, trips []string) {
 	return r.stmts, r.trips
 }
 
+// Statements runs fn and returns the statements sent meanwhile.
+func (r *SQLRecorder) Statements(fn func()) []string {
+	stmts, _ := r.During(fn)
+	return stmts
+}
+
+// Trips runs fn and returns the round trips it made.
+func (r *SQLRecorder) Trips(fn func()) []string {
+	_, trips := r.During(fn)
+	return trips
+}
+
 func (r *SQLRecorder) record(ctx context.Context, stmt, trip string) {
 	if r.Only != nil && !r.Only(ctx) {
 		return

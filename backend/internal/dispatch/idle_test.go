@@ -17,20 +17,10 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// counter keeps every statement the pool sends, transaction control
-// included: what the database runs.
-type counter struct{ dbtest.SQLRecorder }
-
-// during returns the statements sent while fn ran.
-func (c *counter) during(fn func()) []string {
-	stmts, _ := c.During(fn)
-	return stmts
-}
-
 type idleBundle struct {
 	ctx      context.Context
 	st       *store.Store
-	stmts    *counter
+	stmts    *dbtest.SQLRecorder
 	d        *dispatch.Dispatcher
 	l        *events.Listener
 	runnerID int64
@@ -45,7 +35,7 @@ func setupIdle(t *testing.T, cfg dispatch.Config) *idleBundle {
 	dbURL := dbtest.NewURL(t)
 	pcfg, err := pgxpool.ParseConfig(dbURL)
 	require.NoError(t, err)
-	b := &idleBundle{ctx: context.Background(), stmts: &counter{}}
+	b := &idleBundle{ctx: context.Background(), stmts: &dbtest.SQLRecorder{}}
 	pcfg.ConnConfig.Tracer = b.stmts
 	b.pool, err = pgxpool.NewWithConfig(b.ctx, pcfg)
 	require.NoError(t, err)
@@ -98,19 +88,19 @@ func TestIdleRepollStatements(t *testing.T) {
 	t.Parallel()
 	b := setupIdle(t, dispatch.Config{})
 
-	first := b.stmts.during(func() { require.Empty(t, b.poll(t, 20*time.Millisecond, "1.0")) })
+	first := b.stmts.Statements(func() { require.Empty(t, b.poll(t, 20*time.Millisecond, "1.0")) })
 	require.Len(t, first, 2, "the first poll: one check-in statement and one claim statement: %q", first)
-	second := b.stmts.during(func() { require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0")) })
+	second := b.stmts.Statements(func() { require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0")) })
 	require.Len(t, second, 1, "the second poll: the confirming claim: %q", second)
 
-	again := b.stmts.during(func() {
+	again := b.stmts.Statements(func() {
 		for range 10 {
 			require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 		}
 	})
 	require.Empty(t, again, "ten re-polls with nothing queued and nothing changed run no SQL")
 
-	upgraded := b.stmts.during(func() { require.Empty(t, b.poll(t, 10*time.Millisecond, "1.1")) })
+	upgraded := b.stmts.Statements(func() { require.Empty(t, b.poll(t, 10*time.Millisecond, "1.1")) })
 	require.Len(t, upgraded, 1, "a new version is written at once, in one statement: %q", upgraded)
 	var version string
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT version FROM runners WHERE id = $1`, b.runnerID).Scan(&version))
@@ -163,21 +153,21 @@ func TestRepollClaimsAfterReconnectAndSafetyNet(t *testing.T) {
 	b := setupIdle(t, dispatch.Config{ClaimEvery: 500 * time.Millisecond})
 	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
-	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }))
+	require.Empty(t, b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") }))
 
 	pid := b.l.PID()
 	_, err := b.pool.Exec(b.ctx, `SELECT pg_terminate_backend($1)`, int32(pid))
 	require.NoError(t, err)
 	require.NotEqual(t, pid, b.l.TestSignals.Reconnected.Wait())
-	after := b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") })
+	after := b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") })
 	require.Len(t, after, 1, "the claim runs again after a reconnect: %q", after)
-	require.Len(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }), 1, "and is confirmed")
-	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }))
+	require.Len(t, b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") }), 1, "and is confirmed")
+	require.Empty(t, b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") }))
 
 	time.Sleep(600 * time.Millisecond) // the duration is what is under test
-	net := b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") })
+	net := b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") })
 	require.Len(t, net, 1, "the claim runs again after ClaimEvery: %q", net)
-	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }), "confirmed by the one before")
+	require.Empty(t, b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") }), "confirmed by the one before")
 }
 
 // TestRepollClaimsJobItSkippedAsLocked: a claim that skipped a queued job as
@@ -210,10 +200,10 @@ func TestCheckInRewrittenAfterCheckInEvery(t *testing.T) {
 	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 	var before time.Time
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT last_check_in FROM runners WHERE id = $1`, b.runnerID).Scan(&before))
-	require.Empty(t, b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") }), "not due yet")
+	require.Empty(t, b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") }), "not due yet")
 
 	time.Sleep(250 * time.Millisecond) // the duration is what is under test
-	due := b.stmts.during(func() { b.poll(t, 10*time.Millisecond, "1.0") })
+	due := b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") })
 	require.Len(t, due, 1, "the check-in alone: %q", due)
 	require.Contains(t, due[0], "UPDATE runners SET last_check_in")
 	var after time.Time
@@ -257,7 +247,7 @@ func TestParkedRunnersCheckInTogether(t *testing.T) {
 		b.d.TestSignals.WaiterRegistered.Wait()
 	}
 	var checkIns []string
-	stmts := b.stmts.during(func() {
+	stmts := b.stmts.Statements(func() {
 		deadline := time.Now().Add(5 * every)
 		for time.Now().Before(deadline) {
 			require.Less(t, oldest(), every+every/2, "no polling runner's check-in grows old")

@@ -14,21 +14,12 @@ import (
 	"github.com/aura-ci/aura/backend/internal/store"
 )
 
-// tripCounter counts the round trips a pool's connections make: a query or an
-// exec (BEGIN and COMMIT included) is one, a batch is one however many
-// statements it holds. Preparing a statement the connection has not seen
-// yet is not counted: a warmed-up connection does not.
-type tripCounter struct{ dbtest.SQLRecorder }
-
-// count returns the round trips fn made.
-func (c *tripCounter) count(fn func()) []string {
-	_, trips := c.During(fn)
-	return trips
-}
-
-func countedStore(t *testing.T) (*store.Store, *tripCounter) {
+// countedStore is a store on one connection whose round trips c counts.
+// Preparing a statement the connection has not seen yet is not counted: a
+// warmed-up connection does not.
+func countedStore(t *testing.T) (*store.Store, *dbtest.SQLRecorder) {
 	t.Helper()
-	c := &tripCounter{}
+	c := &dbtest.SQLRecorder{}
 	cfg, err := pgxpool.ParseConfig(dbtest.NewURL(t))
 	require.NoError(t, err)
 	cfg.ConnConfig.Tracer = c
@@ -69,7 +60,7 @@ func TestJobSubmitRoundTrips(t *testing.T) {
 	}
 	for _, val := range []string{"new", "new"} { // a new entity, then a known one
 		var jobs []*store.Job
-		trips := c.count(func() {
+		trips := c.Trips(func() {
 			jobs, err = st.JobSubmit(ctx, one(val))
 			require.NoError(t, err)
 		})
@@ -78,7 +69,7 @@ func TestJobSubmitRoundTrips(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, store.StatusQueued, read.Status)
 
-		trips = c.count(func() {
+		trips = c.Trips(func() {
 			_, err = st.JobSubmit(ctx, two(val+"-batch"))
 			require.NoError(t, err)
 		})
