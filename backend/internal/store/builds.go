@@ -241,12 +241,15 @@ func (s *Store) EntityRetryFailed(ctx context.Context, entityID int64, by *Actor
 }
 
 // EntityCancel cancels every job of an entity that has not ended, as JobCancel
-// does one, and returns the ids it cancelled (or asked to stop).
+// does one, and returns the ids it cancelled (or asked to stop). Dependants go
+// first (a job's id is above those of the jobs it waits for): a preceding job
+// that ends at its cancel would otherwise skip them before their turn, and
+// they would read as skipped rather than cancelled.
 func (s *Store) EntityCancel(ctx context.Context, entityID int64, reason string, by *Actor) ([]int64, error) {
 	const q = `
 		SELECT id FROM jobs
 		WHERE entity_id = $1 AND status IN ('waiting', 'queued', 'running') AND cancel_requested_at IS NULL
-		ORDER BY id`
+		ORDER BY id DESC`
 	rows, _ := s.pool.Query(ctx, q, entityID)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
