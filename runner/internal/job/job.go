@@ -6,7 +6,8 @@
 // and end with the job too. Each job's shell runs under a supervisor (supervise)
 // that kills the job's processes when the runner dies, kill -9 included; one is
 // kept started ahead of the next job (a spare), so that starting the runner's
-// binary again is not part of the job's wait. A ".run"
+// binary again is not part of the job's wait, and the next job's workspace is
+// made along with it, so that no file-system change is either. A ".run"
 // file beside the workspace keeps the mark, so a runner starting after a crash
 // the supervisor did not survive either ends what was left (Recover).
 package job
@@ -31,7 +32,8 @@ import (
 
 // Spec describes a job to run.
 type Spec struct {
-	// ID and Attempt name the workspace folder.
+	// ID and Attempt name the job in its workspace's record (and the
+	// workspace, when it is not one made ahead).
 	ID      int64
 	Attempt int
 	// Cmd is run as `Shell -c Cmd`.
@@ -121,37 +123,49 @@ type Process struct {
 	notes     sync.WaitGroup
 }
 
-// Start creates the workspace and starts the job's shell in it.
+// Start starts the job's shell in a workspace of its own: the one made ahead
+// with the spare supervisor, or a new one.
 func Start(spec Spec) (*Process, error) {
-	mark := newMark()
-	dir, err := makeWorkspace(spec, mark)
+	workDir, err := filepath.Abs(spec.WorkDir)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Process, error) {
-		_ = removeAll(dir)
-		_ = os.Remove(dir + ".run")
-		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
-	}
-	env := append(slices.Clip(spec.Env), "PWD="+dir)
-	hand := func(shell string) (*supervisor, *bufio.Reader, int, error) {
-		handover, err := encodeJob(supervisedJob{dir: dir, mark: mark, path: shell, name: spec.Shell, cmd: spec.Cmd, env: env})
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		return handOver(handover)
-	}
 	shell, cached, err := lookShell(spec.Shell)
 	if err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
 	}
-	sup, status, pgid, err := hand(shell)
+	sup, fromSpare, err := takeSupervisor()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
+	}
+	defer time.AfterFunc(refillDelay, func() { refillSpare(workDir) })
+	ws, err := takeWorkspace(sup, workDir, spec)
+	if err != nil {
+		_ = sup.release()
+		return nil, err
+	}
+	fail := func(err error) (*Process, error) {
+		ws.remove()
+		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
+	}
+	env := append(slices.Clip(spec.Env), "PWD="+ws.dir)
+	hand := func(sup *supervisor, fromSpare bool, shell string) (*supervisor, *bufio.Reader, int, error) {
+		handover, err := encodeJob(supervisedJob{dir: ws.dir, mark: ws.mark, path: shell, name: spec.Shell, cmd: spec.Cmd, env: env})
+		if err != nil {
+			_ = sup.release()
+			return nil, nil, 0, err
+		}
+		return handOver(sup, fromSpare, handover)
+	}
+	sup, status, pgid, err := hand(sup, fromSpare, shell)
 	if err != nil && cached {
 		// The shell found for an earlier job may have moved: look again, and
 		// try once more if it did.
 		forgetShell(spec.Shell)
 		if again, _, lerr := lookShell(spec.Shell); lerr == nil && again != shell {
-			sup, status, pgid, err = hand(again)
+			if sup, err = startSupervisor(nil); err == nil {
+				sup, status, pgid, err = hand(sup, false, again)
+			}
 		}
 	}
 	if err != nil {
@@ -165,8 +179,8 @@ func Start(spec Spec) (*Process, error) {
 		statusR:  sup.statusR,
 		lifeline: sup.lifeline,
 		pgid:     pgid,
-		mark:     mark,
-		dir:      dir,
+		mark:     ws.mark,
+		dir:      ws.dir,
 		out:      &noteWriter{w: spec.Output},
 		started:  time.Now(),
 		copied:   make(chan struct{}),
@@ -182,29 +196,60 @@ func Start(spec Spec) (*Process, error) {
 	return p, nil
 }
 
-// makeWorkspace creates the job's workspace folder in spec.WorkDir and,
-// beside it, the record that lets a runner starting after a crash end what the
-// job left running (see Recover). The two are made at once: each is a change
-// to the work folder, which waits for the file system's journal on a busy
-// machine (a third of a millisecond each, measured), and neither needs the
-// other. The work folder itself is created only when it is missing (the
-// runner made it when it started).
-func makeWorkspace(spec Spec, mark string) (string, error) {
-	dir, err := spec.WorkDir, error(nil)
-	if !filepath.IsAbs(dir) {
-		if dir, err = filepath.Abs(dir); err != nil {
-			return "", err
+// workspace is a job's folder and, beside it, the record (dir + ".run") that
+// lets a runner starting after a crash end what the job left running (see
+// Recover), with the mark the job's processes carry.
+type workspace struct {
+	dir, mark string
+}
+
+// remove removes the workspace and its record.
+func (ws *workspace) remove() {
+	_ = removeAll(ws.dir)
+	_ = os.Remove(ws.dir + ".run")
+}
+
+// takeWorkspace returns the workspace made ahead with the spare supervisor sup,
+// when it is in workDir and still there, or makes one. Making one waits for the
+// file system's journal, which on a machine whose disk is busy (a database
+// committing) took half a millisecond of every job's start; the spare's was
+// made while the runner was idle. Its record names no job yet: it gets the
+// job's id and attempt in the background, off the job's start.
+func takeWorkspace(sup *supervisor, workDir string, spec Spec) (*workspace, error) {
+	ws := sup.workspace
+	sup.workspace = nil
+	if ws != nil && filepath.Dir(ws.dir) == workDir {
+		if fi, err := os.Lstat(ws.dir); err == nil && fi.IsDir() {
+			go func() { _ = nameRecord(ws.dir+".run", record{ID: spec.ID, Attempt: spec.Attempt, Mark: ws.mark}) }()
+			return ws, nil
 		}
 	}
-	rec := record{ID: spec.ID, Attempt: spec.Attempt, Mark: mark}
+	if ws != nil {
+		go ws.remove()
+	}
+	return makeWorkspace(workDir, spec.ID, spec.Attempt)
+}
+
+// makeWorkspace creates a workspace folder in workDir and its record. The two
+// are made at once: each is a change to the work folder, which waits for the
+// file system's journal on a busy machine, and neither needs the other. The
+// work folder itself is created only when it is missing (the runner made it
+// when it started), and only for a job. A workspace made ahead for the next job (id 0) is named
+// job-<random>; one made for a job, job-<id>-<attempt>-<random>.
+func makeWorkspace(workDir string, id int64, attempt int) (*workspace, error) {
+	rec := record{ID: id, Attempt: attempt, Mark: newMark()}
 	for range 100 {
-		ws := filepath.Join(dir, fmt.Sprintf("job-%d-%d-%d", spec.ID, spec.Attempt, rand.Uint32()))
+		name := fmt.Sprintf("job-%d-%d-%d", id, attempt, rand.Uint32())
+		if id == 0 {
+			name = fmt.Sprintf("job-%d", rand.Uint32())
+		}
+		ws := filepath.Join(workDir, name)
 		recorded := make(chan error, 1)
 		go func() { recorded <- writeRecord(ws+".run", rec) }()
 		err := os.Mkdir(ws, 0o700)
 		rerr := <-recorded
 		if err == nil && rerr == nil {
-			return ws, nil
+			return &workspace{dir: ws, mark: rec.Mark}, nil
 		}
 		// Undo what was made, and only that: a name already taken (EEXIST)
 		// is another job's.
@@ -217,18 +262,22 @@ func makeWorkspace(spec Spec, mark string) (string, error) {
 		switch {
 		case errors.Is(err, fs.ErrExist) || errors.Is(rerr, fs.ErrExist):
 			continue // another name
+		case errors.Is(err, fs.ErrNotExist) && id == 0:
+			// No work folder to make one ahead in (it was removed): the
+			// next job makes it.
+			return nil, fmt.Errorf("create the workspace: %w", err)
 		case errors.Is(err, fs.ErrNotExist):
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return "", fmt.Errorf("create the work folder: %w", err)
+			if err := os.MkdirAll(workDir, 0o755); err != nil {
+				return nil, fmt.Errorf("create the work folder: %w", err)
 			}
 			continue
 		case err != nil:
-			return "", fmt.Errorf("create the workspace: %w", err)
+			return nil, fmt.Errorf("create the workspace: %w", err)
 		default:
-			return "", fmt.Errorf("record the job: %w", rerr)
+			return nil, fmt.Errorf("record the job: %w", rerr)
 		}
 	}
-	return "", fmt.Errorf("create the workspace: no free name in %s", dir)
+	return nil, fmt.Errorf("create the workspace: no free name in %s", workDir)
 }
 
 // shells caches where each shell was found on the runner's PATH, so that a
@@ -253,16 +302,11 @@ func lookShell(name string) (path string, cached bool, err error) {
 // forgetShell drops the cached path of the shell name.
 func forgetShell(name string) { shells.Delete(name) }
 
-// handOver hands a job, as encodeJob made it, to a supervisor (the spare, or
-// one started for it), and returns it once it started the job's shell, with its
-// status lines after "started" and the shell's process group.
-func handOver(job []byte) (*supervisor, *bufio.Reader, int, error) {
-	defer time.AfterFunc(refillDelay, refillSpare)
+// handOver hands a job, as encodeJob made it, to the supervisor sup (the
+// spare, when fromSpare), and returns the supervisor once it started the job's
+// shell, with its status lines after "started" and the shell's process group.
+func handOver(sup *supervisor, fromSpare bool, job []byte) (*supervisor, *bufio.Reader, int, error) {
 	for attempt := 1; ; attempt++ {
-		sup, fromSpare, err := takeSupervisor()
-		if err != nil {
-			return nil, nil, 0, err
-		}
 		// Should the supervisor be gone already, its status pipe says so.
 		_, _ = sup.lifeline.Write(job)
 		status := bufio.NewReader(sup.statusR)
@@ -277,7 +321,11 @@ func handOver(job []byte) (*supervisor, *bufio.Reader, int, error) {
 		case word == "failed":
 			err = errors.New(rest)
 		case !ok && fromSpare && attempt == 1:
-			continue // a spare that died while idle (the OOM killer): another one
+			// A spare that died while idle (the OOM killer): another one.
+			if sup, err = startSupervisor(nil); err == nil {
+				fromSpare = false
+				continue
+			}
 		case !ok:
 			err = fmt.Errorf("the job supervisor ended: %v", werr)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,8 +47,44 @@ func setup(t *testing.T, cmd string) *testBundle {
 	return &testBundle{out: out, spec: Spec{
 		ID: 42, Attempt: 1, Cmd: cmd, Shell: "sh",
 		Env:     append(os.Environ(), "GREETING=hello world"),
-		WorkDir: t.TempDir(), Grace: 2 * time.Second, Output: out,
+		WorkDir: workDir(t), Grace: 2 * time.Second, Output: out,
 	}}
+}
+
+// workDir is a work folder for t's jobs. Unlike t.TempDir, its removal
+// tolerates the next job's workspace being made ahead in it meanwhile.
+func workDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "aura-job-test")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for range 100 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("cannot remove %s", dir)
+	})
+	return dir
+}
+
+// aheadName matches the names of a workspace made ahead for the next job and
+// of its record.
+var aheadName = regexp.MustCompile(`^job-[0-9]+(\.run)?$`)
+
+// jobsLeft lists what jobs left in workDir: all but the workspace made ahead
+// for the next job. A job that ran in one removed it as it ended.
+func jobsLeft(t *testing.T, workDir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(workDir)
+	require.NoError(t, err)
+	var left []string
+	for _, e := range entries {
+		if !aheadName.MatchString(e.Name()) {
+			left = append(left, e.Name())
+		}
+	}
+	return left
 }
 
 func start(t *testing.T, spec Spec) *Process {
@@ -130,9 +167,7 @@ func TestRunWorkspace(t *testing.T) {
 	require.Equal(t, "a\nro\n", b.out.String())
 	require.NoDirExists(t, p.Dir(), "read-only folders are removed too")
 
-	entries, err := os.ReadDir(b.spec.WorkDir)
-	require.NoError(t, err)
-	require.Empty(t, entries)
+	require.Empty(t, jobsLeft(t, b.spec.WorkDir))
 }
 
 func TestRunSignalExitCode(t *testing.T) {
@@ -149,9 +184,7 @@ func TestStartFails(t *testing.T) {
 	b.spec.Shell = "/nonexistent/shell"
 	_, err := Start(b.spec)
 	require.ErrorContains(t, err, "/nonexistent/shell")
-	entries, err := os.ReadDir(b.spec.WorkDir)
-	require.NoError(t, err)
-	require.Empty(t, entries, "no workspace left behind")
+	require.Empty(t, jobsLeft(t, b.spec.WorkDir), "no workspace left behind")
 }
 
 // TestStopKillsTheProcessGroup cancels a job whose shell waits for two sleeps, one

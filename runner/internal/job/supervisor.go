@@ -76,7 +76,12 @@ func supervise() int {
 	_ = setSubreaper() // Linux only; elsewhere the process group is what it kills
 
 	if _, err := lifeline.Peek(1); err != nil {
-		return 0 // a spare no job came to: the runner exited or let it go
+		// A spare no job came to: the runner exited or let it go. The
+		// workspace made ahead with it goes too.
+		if dir := os.Getenv(spareWorkspaceVar); dir != "" {
+			(&workspace{dir: dir}).remove()
+		}
+		return 0
 	}
 	j, err := readJob(lifeline)
 	if err != nil {
@@ -267,10 +272,17 @@ type supervisor struct {
 	statusR  *os.File // the supervisor's lines
 	lifeline *os.File // the job goes through it; closing it lets the supervisor end
 	output   *os.File // the read end of the job's output, the supervisor's stdout and stderr
+	// workspace, of a spare, is the one made ahead for its job (or nil).
+	workspace *workspace
 }
 
-// startSupervisor starts an idle supervisor, waiting for its job on its lifeline.
-func startSupervisor() (*supervisor, error) {
+// spareWorkspaceVar names, in a spare's environment, the workspace made ahead
+// with it, which it removes when it is let go without a job.
+const spareWorkspaceVar = "AURA_SPARE_WORKSPACE"
+
+// startSupervisor starts an idle supervisor, waiting for its job on its
+// lifeline; ws, when not nil, is the workspace made ahead for that job.
+func startSupervisor(ws *workspace) (*supervisor, error) {
 	path, err := supervisorPath()
 	if err != nil {
 		return nil, fmt.Errorf("find the runner's binary for the job supervisor: %w", err)
@@ -291,11 +303,15 @@ func startSupervisor() (*supervisor, error) {
 	}
 	// One pipe for both stdout and stderr keeps their order as the job wrote it.
 	outR, outW, statusR, statusW, lifelineR, lifelineW := files[0], files[1], files[2], files[3], files[4], files[5]
+	env := []string{} // the job's goes through the lifeline: see encodeEnv
+	if ws != nil {
+		env = append(env, spareWorkspaceVar+"="+ws.dir)
+	}
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   []string{"aura-runner", spareCommand},
-		Dir:    "/",        // the job's own goes through the lifeline
-		Env:    []string{}, // the job's goes through the lifeline: see encodeEnv
+		Dir:    "/", // the job's own goes through the lifeline
+		Env:    env,
 		Stdout: outW,
 		Stderr: outW,
 		// Files 3 and 4: statusFD and lifelineFD.
@@ -314,7 +330,7 @@ func startSupervisor() (*supervisor, error) {
 		_ = lifelineW.Close()
 		return nil, err
 	}
-	return &supervisor{cmd: cmd, statusR: statusR, lifeline: lifelineW, output: outR}, nil
+	return &supervisor{cmd: cmd, statusR: statusR, lifeline: lifelineW, output: outR, workspace: ws}, nil
 }
 
 // release lets a supervisor go, and waits for it to exit; a spare exits quietly.
@@ -356,13 +372,13 @@ func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
 	if s != nil {
 		return s, true, nil
 	}
-	s, err = startSupervisor()
+	s, err = startSupervisor(nil)
 	return s, false, err
 }
 
 // Prestart starts a spare supervisor in the background, so that even a
 // runner's first job starts without waiting for one.
-func Prestart() { refillSpare() }
+func Prestart() { refillSpare("") }
 
 // refillDelay is how long after a job's hand-over the next spare starts: its
 // start (a 10 MB binary) must not take the CPU from the job's shell and the
@@ -370,9 +386,10 @@ func Prestart() { refillSpare() }
 const refillDelay = 100 * time.Millisecond
 
 // refillSpare starts the next spare supervisor in the background, unless one is
-// idle or starting. It runs after a job's shell started, not before: on a small
+// idle or starting, with the next job's workspace made ahead in workDir (none
+// for ""). It runs after a job's shell started, not before: on a small
 // machine, starting the binary would take the CPU from the job's own start.
-func refillSpare() {
+func refillSpare(workDir string) {
 	spare.Lock()
 	if spare.idle != nil || spare.starting != nil {
 		spare.Unlock()
@@ -382,7 +399,14 @@ func refillSpare() {
 	spare.starting = started
 	spare.Unlock()
 	go func() {
-		next, err := startSupervisor()
+		var ws *workspace
+		if workDir != "" {
+			ws, _ = makeWorkspace(workDir, 0, 0) // without one, the job makes its own
+		}
+		next, err := startSupervisor(ws)
+		if err != nil && ws != nil {
+			ws.remove()
+		}
 		spare.Lock()
 		spare.starting = nil
 		if err == nil && spare.idle == nil {

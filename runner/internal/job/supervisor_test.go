@@ -1,6 +1,7 @@
 package job
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -76,9 +77,7 @@ func TestStartRefusesNULInTheEnvironment(t *testing.T) {
 	b.spec.Env = append(b.spec.Env, "BAD=a\x00b")
 	_, err := Start(b.spec)
 	require.ErrorContains(t, err, `"BAD"`)
-	entries, err := os.ReadDir(b.spec.WorkDir)
-	require.NoError(t, err)
-	require.Empty(t, entries, "no workspace left behind")
+	require.Empty(t, jobsLeft(t, b.spec.WorkDir), "no workspace left behind")
 }
 
 // cmdline reads a process's command line, its arguments separated by spaces.
@@ -128,7 +127,7 @@ func TestJobsRunInSpareSupervisors(t *testing.T) {
 // exits) exits with 0 and writes nothing.
 func TestIdleSpareExitsQuietly(t *testing.T) {
 	t.Parallel()
-	s, err := startSupervisor()
+	s, err := startSupervisor(nil)
 	require.NoError(t, err)
 	require.NoError(t, s.release())
 	out, err := io.ReadAll(s.output)
@@ -199,4 +198,70 @@ func TestJobWaitsForTheSpareOnItsWay(t *testing.T) {
 	p := start(t, setup(t, "true").spec)
 	require.Equal(t, before+1, supervisorStarts.Load(), "a supervisor was started for the job")
 	require.Equal(t, 0, p.Wait().ExitCode)
+}
+
+// TestNextJobRunsInWorkspaceMadeAhead: the spare started after a job comes
+// with the next job's workspace, made in the same work folder while the runner
+// was idle; the next job runs in it, its record names the job, and it is
+// removed as the job ends.
+func TestNextJobRunsInWorkspaceMadeAhead(t *testing.T) {
+	// Not parallel: it takes the package's spare. The refills the tests
+	// before it left on their way come first.
+	time.Sleep(2 * refillDelay)
+	require.Eventually(t, func() bool {
+		spare.Lock()
+		defer spare.Unlock()
+		return spare.starting == nil
+	}, 10*time.Second, time.Millisecond)
+	first := setup(t, "true")
+	require.Equal(t, 0, start(t, first.spec).Wait().ExitCode)
+	var ahead string
+	require.Eventually(t, func() bool {
+		spare.Lock()
+		defer spare.Unlock()
+		if spare.idle != nil && spare.idle.workspace != nil {
+			ahead = spare.idle.workspace.dir
+		}
+		return filepath.Dir(ahead) == first.spec.WorkDir
+	}, 10*time.Second, time.Millisecond)
+	require.DirExists(t, ahead)
+	rec, err := readRecord(ahead + ".run")
+	require.NoError(t, err)
+	require.Zero(t, rec.ID, "no job yet")
+
+	next := setup(t, "pwd; sleep 0.3")
+	next.spec.WorkDir, next.spec.ID, next.spec.Attempt = first.spec.WorkDir, 43, 2
+	p := start(t, next.spec)
+	require.Equal(t, ahead, p.Dir())
+	require.Eventually(t, func() bool {
+		rec, err := readRecord(ahead + ".run")
+		return err == nil && rec.ID == 43 && rec.Attempt == 2 && rec.Mark == p.mark
+	}, 5*time.Second, time.Millisecond, "the record names the job")
+	require.Equal(t, 0, p.Wait().ExitCode)
+	require.Equal(t, ahead+"\n", next.out.String())
+	require.NoDirExists(t, ahead)
+	require.NoFileExists(t, ahead+".run")
+	require.Empty(t, jobsLeft(t, first.spec.WorkDir))
+}
+
+// TestIdleSpareRemovesItsWorkspace: a spare let go without a job (the runner
+// exits) removes the workspace made ahead with it.
+func TestIdleSpareRemovesItsWorkspace(t *testing.T) {
+	t.Parallel()
+	ws, err := makeWorkspace(workDir(t), 0, 0)
+	require.NoError(t, err)
+	s, err := startSupervisor(ws)
+	require.NoError(t, err)
+	require.NoError(t, s.release())
+	require.NoDirExists(t, ws.dir)
+	require.NoFileExists(t, ws.dir+".run")
+}
+
+func readRecord(path string) (record, error) {
+	var r record
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	return r, err
 }

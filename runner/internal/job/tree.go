@@ -233,6 +233,22 @@ type record struct {
 	Mark    string `json:"mark"`
 }
 
+// nameRecord writes r, which names its job, over the record at path, made
+// ahead with the workspace for no job yet. It never creates the record (a job
+// that ended already removed it), nor truncates it: r is at least as long as
+// the record it replaces (ids and attempts start at 1, the mark is the same),
+// so one write replaces it whole, and a runner killed meanwhile leaves one or
+// the other for Recover, never an empty file.
+func nameRecord(path string, r record) error {
+	b, _ := json.Marshal(r)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	return errors.Join(err, f.Close())
+}
+
 // writeRecord writes the record to a new file (another job's is never
 // overwritten) in three system calls: os.WriteFile's file
 // first tries to join the network poller (four calls more, which a regular file
@@ -301,7 +317,14 @@ func Recover(workDir string) ([]string, error) {
 			errs = append(errs, err)
 		}
 		_ = os.Remove(f)
-		done = append(done, fmt.Sprintf("job %d attempt %d: killed %d process(es) it left running, removed its workspace", r.ID, r.Attempt, len(killed)))
+		switch {
+		case r.ID != 0:
+			done = append(done, fmt.Sprintf("job %d attempt %d: killed %d process(es) it left running, removed its workspace", r.ID, r.Attempt, len(killed)))
+		case len(killed) > 0:
+			// Made ahead, and taken by a job whose record was not named yet.
+			done = append(done, fmt.Sprintf("a job that was starting: killed %d process(es) it left running, removed its workspace", len(killed)))
+		}
+		// Otherwise it was a workspace made ahead that no job took: nothing to say.
 	}
 	return done, errors.Join(errs...)
 }

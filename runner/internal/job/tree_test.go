@@ -87,7 +87,20 @@ func TestRecover(t *testing.T) {
 	require.Contains(t, done[0], "job 42 attempt 1: killed 4 process(es)")
 	requireGone(t, time.Second, daemon, forked, p.Pgid())
 	p.Wait()
-	entries, err := os.ReadDir(b.spec.WorkDir)
+	require.Empty(t, jobsLeft(t, b.spec.WorkDir), "the workspace and its record are removed")
+}
+
+// TestRecoverIsQuietAboutWorkspacesMadeAhead: a workspace made ahead for a
+// next job that never came is removed without a word.
+func TestRecoverIsQuietAboutWorkspacesMadeAhead(t *testing.T) {
+	t.Parallel()
+	dir := workDir(t)
+	_, err := makeWorkspace(dir, 0, 0)
 	require.NoError(t, err)
-	require.Empty(t, entries, "the workspace and its record are removed")
+	done, err := Recover(dir)
+	require.NoError(t, err)
+	require.Empty(t, done)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
 }
