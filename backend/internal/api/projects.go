@@ -152,7 +152,9 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteProject(w http.ResponseWriter, r *http.Request) {
-	if err := h.Store.ProjectDelete(r.Context(), projectOf(r).Slug, audit(r)); err != nil {
+	err := h.Store.ProjectDelete(r.Context(), projectOf(r).Slug, audit(r))
+	h.Auth.ForgetAll() // its tokens: refused here at once (see deleteProjectToken)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}

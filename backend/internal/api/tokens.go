@@ -66,7 +66,11 @@ func (h *handler) deleteProjectToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := h.Store.ProjectTokenDelete(r.Context(), p.ID, id, audit(r)); err != nil {
+	err = h.Store.ProjectTokenDelete(r.Context(), p.ID, id, audit(r))
+	// Refused here at once, before the revocation comes back through the
+	// listener; even when the answer is lost.
+	h.Auth.ForgetAll()
+	if err != nil {
 		writeError(w, r, named(err, "token %d of project %s", id, p.Slug))
 		return
 	}

@@ -197,7 +197,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hub := events.NewHub(st, authn, events.HubConfig{Logger: logger,
 		MaxPerAddress: cfg.EventsPerAddress, MaxPerToken: cfg.EventsPerToken})
 	listener := events.NewListener(store.ConnURL(dbURL))
-	api.CacheRunnerTokens(authn, listener)
+	api.CacheTokens(authn, listener)
 	disp.Listen(listener)
 	hub.Listen(listener)
 	scheduler := schedule.New(st, logger)

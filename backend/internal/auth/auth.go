@@ -108,8 +108,8 @@ type Authenticator struct {
 	key   []byte
 	// SessionIdle is how long a session lives unused; 0: DefaultSessionIdle.
 	SessionIdle time.Duration
-	// runners, when set (CacheRunnerTokens), remembers runner tokens.
-	runners *runnerCache
+	// tokens, when set (CacheTokens), remembers admin, project and runner tokens.
+	tokens *tokenCache
 }
 
 // Session lifetimes: unused, and in all.
@@ -173,9 +173,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	var key string
 	var conn uint32
 	var gen uint64
-	if a.runners != nil && strings.HasPrefix(secret, PrefixRunner) {
+	if a.tokens != nil {
 		var p *Principal
-		if p, key, conn, gen = a.runners.lookup(hash); p != nil {
+		if p, key, conn, gen = a.tokens.lookup(hash); p != nil {
 			return p, nil
 		}
 	}
@@ -192,9 +192,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 		p.ProjectID, p.Project = *t.ProjectID, *t.Project
 	case KindRunner:
 		p.RunnerID, p.RunnerName, p.RunnerTags = *t.RunnerID, *t.RunnerName, t.RunnerTags
-		if key != "" {
-			a.runners.store(key, conn, gen, p)
-		}
+	}
+	if a.tokens != nil {
+		a.tokens.store(key, conn, gen, p)
 	}
 	return p, nil
 }

@@ -9,14 +9,14 @@ import (
 	"github.com/aura-ci/aura/backend/internal/event"
 )
 
-// TestRunnerCacheTrust: the cache answers only under the listener connection
+// TestTokenCacheTrust: the cache answers only under the listener connection
 // it was filled under, never with what a lookup read before a revocation
 // arrived, and it stays bounded.
-func TestRunnerCacheTrust(t *testing.T) {
+func TestTokenCacheTrust(t *testing.T) {
 	t.Parallel()
 	conn := uint32(7)
-	c := &runnerCache{listening: func() uint32 { return conn }, entries: map[string]runnerEntry{}}
-	a := &Authenticator{runners: c}
+	c := &tokenCache{listening: func() uint32 { return conn }, entries: map[string]tokenEntry{}}
+	a := &Authenticator{tokens: c}
 	hash := Hash("AURA_RUNNERKEY_r1-secret")
 	p := &Principal{Kind: KindRunner, RunnerID: 1}
 
@@ -52,8 +52,8 @@ func TestRunnerCacheTrust(t *testing.T) {
 	got, _, _, _ = c.lookup(hash)
 	require.Nil(t, got, "the token was revoked")
 
-	for i := range runnerCacheMax + 10 {
+	for i := range tokenCacheMax + 10 {
 		c.store(hex.EncodeToString([]byte{byte(i), byte(i >> 8), byte(i >> 16)}), conn, c.gen, p)
 	}
-	require.LessOrEqual(t, len(c.entries), runnerCacheMax)
+	require.LessOrEqual(t, len(c.entries), tokenCacheMax)
 }

@@ -51,7 +51,7 @@ func startCachingServer(t *testing.T, dbURL string, tokenKey []byte) *cachingSer
 	hub := events.NewHub(st, authn, events.HubConfig{})
 	s.listener = events.NewListener(dbURL)
 	s.listener.TestSignals.Init(t)
-	api.CacheRunnerTokens(authn, s.listener)
+	api.CacheTokens(authn, s.listener)
 	disp.Listen(s.listener)
 	hub.Listen(s.listener)
 	bg, cancel := context.WithCancel(ctx)
@@ -188,4 +188,57 @@ func TestRunnerTokensLookedUpAfterReconnect(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, lookups, "the token is looked up again: %q", after)
+}
+
+// TestProjectTokenCachedUntilRevoked: a project token is looked up once and
+// then remembered, and a revocation through either server, of the token or of
+// its whole project, is refused as the servers hear it (at once on the
+// server that revoked it).
+func TestProjectTokenCachedUntilRevoked(t *testing.T) {
+	t.Parallel()
+	a, b, _, _, admin := twoServers(t)
+	project := func(slug string) (token string, id int64) {
+		require.Equal(t, 201, a.send(t, "POST", "/api/v1/projects", admin, map[string]any{"slug": slug, "name": slug, "private": true}, nil))
+		var tk struct {
+			ID    int64
+			Token string
+		}
+		require.Equal(t, 201, a.send(t, "POST", "/api/v1/projects/"+slug+"/tokens", admin, map[string]any{"name": "ci"}, &tk))
+		return tk.Token, tk.ID
+	}
+	read := func(s *cachingServer, slug, token string) int {
+		return s.send(t, "GET", "/api/v1/projects/"+slug, token, nil, nil)
+	}
+	lookups := func(statements []string) (n int) {
+		for _, s := range statements {
+			if strings.Contains(s, "FROM tokens") {
+				n++
+			}
+		}
+		return n
+	}
+
+	token, id := project("p1")
+	require.Equal(t, 1, lookups(a.sql.Statements(func() { require.Equal(t, 200, read(a, "p1", token)) })), "looked up once")
+	require.Zero(t, lookups(a.sql.Statements(func() { require.Equal(t, 200, read(a, "p1", token)) })), "then remembered")
+	require.Equal(t, 200, read(b, "p1", token))
+
+	// Revoked through the other server: refused as soon as A hears it.
+	require.Equal(t, 204, b.send(t, "DELETE", "/api/v1/projects/p1/tokens/"+strconv.FormatInt(id, 10), admin, nil, nil))
+	require.Eventually(t, func() bool { return read(a, "p1", token) == 401 }, 2*time.Second, 2*time.Millisecond)
+
+	// Revoked through the server that remembers it: refused at once.
+	token, id = project("p2")
+	require.Equal(t, 200, read(a, "p2", token))
+	require.Equal(t, 200, read(a, "p2", token))
+	require.Equal(t, 204, a.send(t, "DELETE", "/api/v1/projects/p2/tokens/"+strconv.FormatInt(id, 10), admin, nil, nil))
+	require.Equal(t, 401, read(a, "p2", token), "refused on the next request")
+
+	// Its project deleted, on either server.
+	token, _ = project("p3")
+	require.Equal(t, 200, read(a, "p3", token))
+	require.Equal(t, 200, read(b, "p3", token))
+	require.Equal(t, 204, a.send(t, "DELETE", "/api/v1/projects/p3", admin, nil, nil))
+	require.Equal(t, 401, read(a, "p3", token), "refused on the next request")
+	require.Eventually(t, func() bool { return read(b, "p3", token) == 401 }, 2*time.Second, 2*time.Millisecond)
 }
