@@ -36,7 +36,7 @@ func TestAuditUsersAndMembers(t *testing.T) {
 	var tok struct{ ID int64 }
 	b.json(call{method: "POST", path: "/api/v1/me/tokens", cookie: bobCookie, body: map[string]any{"name": "laptop"}}, 201, &tok)
 	b.json(call{method: "DELETE", path: fmt.Sprintf("/api/v1/me/tokens/%d", tok.ID), cookie: bobCookie}, 204, nil)
-	b.json(call{method: "PATCH", path: "/api/v1/users/bob", cookie: bobCookie, body: map[string]any{"password": "a new and longer password"}}, 200, nil)
+	b.json(call{method: "PATCH", path: "/api/v1/users/bob", cookie: bobCookie, body: map[string]any{"password": "a new and longer password", "currentPassword": testPassword}}, 200, nil)
 	// Refused: bob may not make himself an admin, nor remove a member.
 	b.json(call{method: "PATCH", path: "/api/v1/users/bob", cookie: bobCookie, body: map[string]any{"admin": true}}, 403, nil)
 	b.json(call{method: "DELETE", path: "/api/v1/users/carol", token: b.admin}, 204, nil)

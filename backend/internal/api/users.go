@@ -315,8 +315,10 @@ type userUpdateRequest struct {
 	DisplayName *string `json:"displayName" validate:"omitempty,max=200"`
 	Email       *string `json:"email" validate:"omitempty,max=320,email"`
 	Password    *string `json:"password"`
-	Admin       *bool   `json:"admin"`
-	Disabled    *bool   `json:"disabled"`
+	// CurrentPassword proves a change of one's own password (checkOwnPassword).
+	CurrentPassword *string `json:"currentPassword" validate:"omitempty,max=1024"`
+	Admin           *bool   `json:"admin"`
+	Disabled        *bool   `json:"disabled"`
 }
 
 // updateUser changes a user: their own display name, email and password, and,
@@ -348,6 +350,11 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
+		if p.Kind == auth.KindUser && p.UserID == u.ID {
+			if !h.checkOwnPassword(w, r, u, req.CurrentPassword) {
+				return
+			}
+		}
 		hash := auth.HashPassword(*req.Password)
 		params.PasswordHash = &hash
 	}
@@ -363,6 +370,34 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, toUser(u))
+}
+
+// checkOwnPassword checks the current password of u, who is changing their
+// own: a stolen session or personal token must not be enough to lock its user
+// out. Wrong guesses are slowed down like failed sign-ins, per user name and
+// address. A user without a password (who signs in through a provider) sets
+// a first one without. It answers the request when it refuses.
+func (h *handler) checkOwnPassword(w http.ResponseWriter, r *http.Request, u *store.User, current *string) bool {
+	if u.PasswordHash == nil {
+		return true
+	}
+	if current == nil {
+		writeError(w, r, errorf(http.StatusBadRequest, "currentPassword", "give your current password (currentPassword) to change it"))
+		return false
+	}
+	addr := remoteHost(r)
+	if wait := h.signIns.wait(u.Name, addr); wait > 0 {
+		secs := strconv.Itoa(int(math.Ceil(wait.Seconds())))
+		w.Header().Set("Retry-After", secs)
+		writeError(w, r, errorf(http.StatusTooManyRequests, "currentPassword", "too many wrong passwords: wait "+secs+" s and try again"))
+		return false
+	}
+	if !auth.CheckPassword(*u.PasswordHash, *current) {
+		h.signIns.fail(u.Name, addr)
+		writeError(w, r, errorf(http.StatusForbidden, "currentPassword", "the current password is wrong"))
+		return false
+	}
+	return true
 }
 
 func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request) {

@@ -230,6 +230,32 @@ func TestSignInRateLimited(t *testing.T) {
 	require.Equal(t, 429, resp.StatusCode, "the address is slowed, whatever the name")
 }
 
+// TestOwnPasswordGuessesSlowed: wrong current passwords, given to change one's
+// own, are slowed like failed sign-ins: a stolen session cannot guess its
+// way to the password.
+func TestOwnPasswordGuessesSlowed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.user("alice", false, testPassword)
+	cookie := b.signIn("alice", testPassword).Value
+	change := func(current string) (*http.Response, []byte) {
+		return b.send(call{method: "PATCH", path: "/api/v1/users/alice", cookie: cookie,
+			body: map[string]any{"password": "a new password", "currentPassword": current}})
+	}
+	for i := 0; ; i++ {
+		require.Less(t, i, 10, "wrong current passwords are never slowed")
+		resp, body := change(fmt.Sprintf("guess %d", i))
+		if resp.StatusCode == 429 {
+			require.NotEmpty(t, resp.Header.Get("Retry-After"))
+			break
+		}
+		require.Equal(t, 403, resp.StatusCode, "%s", body)
+		require.Contains(t, string(body), "currentPassword")
+	}
+	resp, body := change(testPassword)
+	require.Equal(t, 429, resp.StatusCode, "even the right one waits: %s", body)
+}
+
 // TestSessionExpiry: a session ends when unused for the idle lifetime and at
 // its absolute end, and its use is recorded at most once a minute.
 func TestSessionExpiry(t *testing.T) {
@@ -399,12 +425,19 @@ func TestUsersManaged(t *testing.T) {
 	b.fail(call{method: "PATCH", path: "/api/v1/users/root", cookie: cookie, body: map[string]any{"displayName": "x"}}, 403)
 	b.fail(call{method: "PATCH", path: "/api/v1/users/nobody", cookie: cookie, body: map[string]any{"displayName": "x"}}, 403)
 	b.fail(call{method: "PATCH", path: "/api/v1/users/alice", cookie: cookie, body: map[string]any{"admin": true}}, 403)
-	b.json(call{method: "PATCH", path: "/api/v1/users/alice", cookie: cookie, body: map[string]any{"displayName": "Alice A.", "password": "a new password"}}, 200, &alice)
+	// Her own password takes the current one, right.
+	b.fail(call{method: "PATCH", path: "/api/v1/users/alice", cookie: cookie, body: map[string]any{"password": "a new password"}}, 400)
+	b.fail(call{method: "PATCH", path: "/api/v1/users/alice", cookie: cookie, body: map[string]any{"password": "a new password", "currentPassword": "wrong guess"}}, 403)
+	b.signIn("alice", testPassword) // neither changed it
+	b.json(call{method: "PATCH", path: "/api/v1/users/alice", cookie: cookie, body: map[string]any{"displayName": "Alice A.", "password": "a new password", "currentPassword": testPassword}}, 200, &alice)
 	require.Equal(t, "Alice A.", alice.DisplayName)
 	b.json(call{method: "GET", path: "/api/v1/me", cookie: cookie}, 200, nil)
 	b.fail(call{method: "GET", path: "/api/v1/me", cookie: other}, 401) // a new password ends the other sessions
 	b.signIn("alice", "a new password")
 
+	// An admin sets another user's password without hers.
+	b.json(call{method: "PATCH", path: "/api/v1/users/alice", cookie: root, body: map[string]any{"password": "set by the admin"}}, 200, nil)
+	b.signIn("alice", "set by the admin")
 	b.fail(call{method: "PATCH", path: "/api/v1/users/nobody", cookie: root, body: map[string]any{"displayName": "x"}}, 404)
 	b.fail(call{method: "PATCH", path: "/api/v1/users/root", cookie: root, body: map[string]any{"disabled": true}}, 409)
 	b.fail(call{method: "DELETE", path: "/api/v1/users/root", cookie: root}, 409)

@@ -1608,9 +1608,13 @@ export interface paths {
         /**
          * Change a user
          * @description Changes a user (admin). A user may change their own `displayName`, `email`
-         *     and `password`; only an admin changes `admin` and `disabled`. Disabling a
-         *     user ends what their sessions and tokens may do at once (their event
-         *     sockets close). A new password signs the user's other sessions out.
+         *     and `password`; only an admin changes `admin` and `disabled`. Changing
+         *     one's own password takes the current one too (`currentPassword`), so a
+         *     stolen session or personal token cannot lock its user out; wrong ones
+         *     are slowed down like failed sign-ins. An admin sets another user's
+         *     password without it. Disabling a user ends what their sessions and
+         *     tokens may do at once (their event sockets close). A new password signs
+         *     the user's other sessions out.
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -2129,6 +2133,8 @@ export interface components {
             displayName?: string;
             email?: string;
             password?: string;
+            /** @description The caller's current password, required to change their own password (when they have one). */
+            currentPassword?: string;
             /** @description Admin only. */
             admin?: boolean;
             /** @description Admin only. A disabled user's sessions and tokens stop at once. */
@@ -6404,6 +6410,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManySignIns"];
             500: components["responses"]["Internal"];
             503: components["responses"]["ServiceUnavailable"];
         };
