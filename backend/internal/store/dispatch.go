@@ -88,13 +88,30 @@ const qClaim = `
 	), notified AS (
 		SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 		FROM claimed
-	), ` + claimedStatusMarkSQL + `
+	), ` + claimedStatusMarkSQL + `, ` + claimDurabilitySQL + `
 	SELECT claimed.*, (
 			-- Ordered and limited, so that it walks jobs_runnable from its start.
 			SELECT q.id FROM jobs q WHERE q.status = 'queued' AND q.tag = $2 AND q.id NOT IN (SELECT id FROM picked)
 			ORDER BY q.priority DESC, q.id LIMIT 1
 		) IS NOT NULL AS more_queued
-	FROM claimed, notified ORDER BY priority DESC, id`
+	FROM claimed, notified, durability ORDER BY priority DESC, id`
+
+// claimDurabilitySQL commits a claim without waiting for its WAL to reach the
+// disk (synchronous_commit off, for its transaction only), unless the claim
+// is acknowledged at once ($5: a 0.4 runner, which never heartbeats) or shares
+// its transaction with one that is (aura.claim_sync). A claim is not final
+// until its runner's first heartbeat acknowledges it, and that heartbeat's
+// commit waits for the disk, this claim's WAL included. Should PostgreSQL
+// crash in between and lose the claim, the job is queued again as it was, and
+// the runner's acknowledgement is refused (410 Gone): it drops the job. In
+// exchange, a job's hand-out does not wait for an fsync, and notifying
+// commits, which PostgreSQL serialises through its notification queue lock
+// until their WAL is flushed, hold that lock for no disk write.
+const claimDurabilitySQL = `durability AS (
+		SELECT set_config('synchronous_commit',
+				CASE WHEN $5 OR current_setting('aura.claim_sync', true) = 'on' THEN 'on' ELSE 'off' END, true),
+			CASE WHEN $5 THEN set_config('aura.claim_sync', 'on', true) END
+	)`
 
 // JobClaim claims queued jobs of one tag in priority order. It is one statement:
 // the SKIP LOCKED pick over the partial index, the state change and its events,

@@ -8,3 +8,6 @@ func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
 	}
 	return -1
 }
+
+// QClaim is JobClaim's statement.
+const QClaim = qClaim
