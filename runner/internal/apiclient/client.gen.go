@@ -2176,6 +2176,9 @@ type UserUpdate struct {
 	// Admin Admin only.
 	Admin *bool `json:"admin,omitempty"`
 
+	// CurrentPassword The caller's current password, required to change their own password (when they have one).
+	CurrentPassword *string `json:"currentPassword,omitempty"`
+
 	// Disabled Admin only. A disabled user's sessions and tokens stop at once.
 	Disabled    *bool   `json:"disabled,omitempty"`
 	DisplayName *string `json:"displayName,omitempty"`
@@ -4087,9 +4090,13 @@ type ClientInterface interface {
 	// UpdateUserWithBody Change a user
 	//
 	// Changes a user (admin). A user may change their own `displayName`, `email`
-	// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-	// user ends what their sessions and tokens may do at once (their event
-	// sockets close). A new password signs the user's other sessions out.
+	// and `password`; only an admin changes `admin` and `disabled`. Changing
+	// one's own password takes the current one too (`currentPassword`), so a
+	// stolen session or personal token cannot lock its user out; wrong ones
+	// are slowed down like failed sign-ins. An admin sets another user's
+	// password without it. Disabling a user ends what their sessions and
+	// tokens may do at once (their event sockets close). A new password signs
+	// the user's other sessions out.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4099,9 +4106,13 @@ type ClientInterface interface {
 	// UpdateUser Change a user
 	//
 	// Changes a user (admin). A user may change their own `displayName`, `email`
-	// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-	// user ends what their sessions and tokens may do at once (their event
-	// sockets close). A new password signs the user's other sessions out.
+	// and `password`; only an admin changes `admin` and `disabled`. Changing
+	// one's own password takes the current one too (`currentPassword`), so a
+	// stolen session or personal token cannot lock its user out; wrong ones
+	// are slowed down like failed sign-ins. An admin sets another user's
+	// password without it. Disabling a user ends what their sessions and
+	// tokens may do at once (their event sockets close). A new password signs
+	// the user's other sessions out.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6785,9 +6796,13 @@ func (c *Client) DeleteUser(ctx context.Context, user UserName, reqEditors ...Re
 // UpdateUserWithBody Change a user
 //
 // Changes a user (admin). A user may change their own `displayName`, `email`
-// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-// user ends what their sessions and tokens may do at once (their event
-// sockets close). A new password signs the user's other sessions out.
+// and `password`; only an admin changes `admin` and `disabled`. Changing
+// one's own password takes the current one too (`currentPassword`), so a
+// stolen session or personal token cannot lock its user out; wrong ones
+// are slowed down like failed sign-ins. An admin sets another user's
+// password without it. Disabling a user ends what their sessions and
+// tokens may do at once (their event sockets close). A new password signs
+// the user's other sessions out.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6807,9 +6822,13 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, user UserName, contentT
 // UpdateUser Change a user
 //
 // Changes a user (admin). A user may change their own `displayName`, `email`
-// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-// user ends what their sessions and tokens may do at once (their event
-// sockets close). A new password signs the user's other sessions out.
+// and `password`; only an admin changes `admin` and `disabled`. Changing
+// one's own password takes the current one too (`currentPassword`), so a
+// stolen session or personal token cannot lock its user out; wrong ones
+// are slowed down like failed sign-ins. An admin sets another user's
+// password without it. Disabling a user ends what their sessions and
+// tokens may do at once (their event sockets close). A new password signs
+// the user's other sessions out.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -13007,9 +13026,13 @@ type ClientWithResponsesInterface interface {
 	// UpdateUserWithBodyWithResponse Change a user
 	//
 	// Changes a user (admin). A user may change their own `displayName`, `email`
-	// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-	// user ends what their sessions and tokens may do at once (their event
-	// sockets close). A new password signs the user's other sessions out.
+	// and `password`; only an admin changes `admin` and `disabled`. Changing
+	// one's own password takes the current one too (`currentPassword`), so a
+	// stolen session or personal token cannot lock its user out; wrong ones
+	// are slowed down like failed sign-ins. An admin sets another user's
+	// password without it. Disabling a user ends what their sessions and
+	// tokens may do at once (their event sockets close). A new password signs
+	// the user's other sessions out.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13019,9 +13042,13 @@ type ClientWithResponsesInterface interface {
 	// UpdateUserWithResponse Change a user
 	//
 	// Changes a user (admin). A user may change their own `displayName`, `email`
-	// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-	// user ends what their sessions and tokens may do at once (their event
-	// sockets close). A new password signs the user's other sessions out.
+	// and `password`; only an admin changes `admin` and `disabled`. Changing
+	// one's own password takes the current one too (`currentPassword`), so a
+	// stolen session or personal token cannot lock its user out; wrong ones
+	// are slowed down like failed sign-ins. An admin sets another user's
+	// password without it. Disabling a user ends what their sessions and
+	// tokens may do at once (their event sockets close). A new password signs
+	// the user's other sessions out.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -21248,6 +21275,11 @@ func (r DeleteUserResponse) ContentType() string {
 	return ""
 }
 
+// UpdateUserResponse429Headers the declared response headers of an HTTP 429 response for UpdateUser
+type UpdateUserResponse429Headers struct {
+	RetryAfter *int
+}
+
 // UpdateUserResponse503Headers the declared response headers of an HTTP 503 response for UpdateUser
 type UpdateUserResponse503Headers struct {
 	RetryAfter *int
@@ -21270,10 +21302,14 @@ type UpdateUserResponse struct {
 	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManySignIns
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateUserResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *UpdateUserResponse503Headers
 }
@@ -21311,6 +21347,11 @@ func (r UpdateUserResponse) GetJSON409() *Conflict {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r UpdateUserResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdateUserResponse) GetJSON429() *TooManySignIns {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -24048,9 +24089,13 @@ func (c *ClientWithResponses) DeleteUserWithResponse(ctx context.Context, user U
 // UpdateUserWithBodyWithResponse Change a user
 //
 // Changes a user (admin). A user may change their own `displayName`, `email`
-// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-// user ends what their sessions and tokens may do at once (their event
-// sockets close). A new password signs the user's other sessions out.
+// and `password`; only an admin changes `admin` and `disabled`. Changing
+// one's own password takes the current one too (`currentPassword`), so a
+// stolen session or personal token cannot lock its user out; wrong ones
+// are slowed down like failed sign-ins. An admin sets another user's
+// password without it. Disabling a user ends what their sessions and
+// tokens may do at once (their event sockets close). A new password signs
+// the user's other sessions out.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -24066,9 +24111,13 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 // UpdateUserWithResponse Change a user
 //
 // Changes a user (admin). A user may change their own `displayName`, `email`
-// and `password`; only an admin changes `admin` and `disabled`. Disabling a
-// user ends what their sessions and tokens may do at once (their event
-// sockets close). A new password signs the user's other sessions out.
+// and `password`; only an admin changes `admin` and `disabled`. Changing
+// one's own password takes the current one too (`currentPassword`), so a
+// stolen session or personal token cannot lock its user out; wrong ones
+// are slowed down like failed sign-ins. An admin sets another user's
+// password without it. Disabling a user ends what their sessions and
+// tokens may do at once (their event sockets close). A new password signs
+// the user's other sessions out.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -31671,6 +31720,13 @@ func ParseUpdateUserResponse(rsp *http.Response) (*UpdateUserResponse, error) {
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManySignIns
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -31688,6 +31744,16 @@ func ParseUpdateUserResponse(rsp *http.Response) (*UpdateUserResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers UpdateUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers UpdateUserResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
