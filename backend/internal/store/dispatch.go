@@ -363,18 +363,33 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 	it := &groupItem{ctx: ctx, key: p.JobID, arg: p}
 	it.fn = func(ctx context.Context, tx pgx.Tx, n *notes) error {
 		ended, err := s.jobCompleteAlone(ctx, tx, n, p)
-		it.res = ended
+		if ended != nil {
+			it.res = ended
+		}
 		return err
 	}
 	if err := s.groupDo(&s.completes, it); err != nil {
 		return nil, err
 	}
-	job, err := s.JobGet(ctx, p.JobID)
-	if ended, _ := it.res.(*heldJob); err == nil && ended != nil {
-		traceEnded(ctx, job, ended.TraceParent)
+	ended, _ := it.res.(*completedJob)
+	if ended == nil {
+		// The same complete again: answered with the job as it is.
+		return s.JobGet(ctx, p.JobID)
 	}
-	return job, err
+	traceEnded(ctx, ended.job, ended.held.TraceParent)
+	return ended.job, nil
 }
+
+// completedJob is what a completion that ended its attempt tells JobComplete:
+// the job as it was locked, and as the completion left it (the answer, read in
+// the completion's transaction rather than in a round trip after it).
+type completedJob struct {
+	held *heldJob
+	job  *Job
+}
+
+// qCompletedJobs reads the jobs completions ended, for their answers.
+var qCompletedJobs = jobSelect + ` WHERE j.id = ANY($1)`
 
 // completeVerdict decides what p does to the job j as locked: nothing (the
 // same complete again, answered again), a refusal, or the status it ends with
@@ -434,8 +449,8 @@ const qCountDown = `
 	` + returningChanged
 
 // jobCompleteAlone is JobComplete's transition in tx, statement by statement.
-// It returns the job as locked when it ended its attempt.
-func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *JobCompleteParams) (*heldJob, error) {
+// It returns the job as locked and as ended when it ended its attempt.
+func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *JobCompleteParams) (*completedJob, error) {
 	j, err := lockJob(ctx, tx, p.Holder)
 	if err != nil {
 		var se *Error
@@ -451,14 +466,23 @@ func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *Jo
 	if _, err := s.collectChanges(ctx, tx, n, qComplete, p.JobID, status, p.ExitCode, mismatch); err != nil {
 		return nil, err
 	}
-	return j, s.jobEnded(ctx, tx, n, p.JobID, status)
+	if err := s.jobEnded(ctx, tx, n, p.JobID, status); err != nil {
+		return nil, err
+	}
+	rows, _ := tx.Query(ctx, qCompletedJobs, []int64{p.JobID})
+	job, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
+	if err != nil {
+		return nil, interpret(err, "read completed job")
+	}
+	return &completedJob{held: j, job: job}, nil
 }
 
 // jobCompleteBatch runs the completions of items (in job id order) in tx with
 // few round trips: their jobs are locked and read in one pipeline, and the
-// updates, with the succeeded jobs' dependents counted down, in a second. Each
-// item is decided as alone; a failed or cancelled job's dependents are
-// cancelled one job at a time, as alone.
+// updates, with the succeeded jobs' dependents counted down and then the
+// ended jobs read for the answers (one statement for them all), in a second.
+// Each item is decided as alone; a failed or cancelled job's dependents are
+// cancelled one job at a time, as alone (that changes no ended job itself).
 func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupItem) error {
 	locks := &pgx.Batch{}
 	for _, it := range items {
@@ -505,11 +529,16 @@ func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupI
 			updates.Queue(qCountDown, p.JobID)
 		}
 		steps = append(steps, st)
-		it.res = held[i]
+		it.res = &completedJob{held: held[i]}
 	}
 	if len(steps) == 0 {
 		return nil
 	}
+	ids := make([]int64, len(steps))
+	for i, st := range steps {
+		ids[i] = st.item.arg.(*JobCompleteParams).JobID
+	}
+	updates.Queue(qCompletedJobs, ids)
 	results = tx.SendBatch(ctx, updates)
 	for _, st := range steps {
 		queries := 1
@@ -528,8 +557,24 @@ func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupI
 			}
 		}
 	}
+	rows, _ := results.Query()
+	jobs, err := collectJobs(rows)
+	if err != nil {
+		_ = results.Close()
+		return interpret(err, "read completed jobs")
+	}
 	if err := results.Close(); err != nil {
 		return interpret(err, "complete jobs")
+	}
+	byID := make(map[int64]*Job, len(jobs))
+	for _, j := range jobs {
+		byID[j.ID] = j
+	}
+	for _, st := range steps {
+		c := st.item.res.(*completedJob)
+		if c.job = byID[st.item.arg.(*JobCompleteParams).JobID]; c.job == nil {
+			return errors.New("store: a completed job was not read back")
+		}
 	}
 	for _, st := range steps {
 		if !st.counts {
