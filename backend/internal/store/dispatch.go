@@ -287,27 +287,39 @@ func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 	return scanHeldJob(tx.QueryRow(ctx, qLockJob, h.JobID), h)
 }
 
-const qLockJob = `
-		SELECT status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
-			coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
-			cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
-			stop_status, trace_parent
-		FROM jobs WHERE id = $1 FOR UPDATE`
+const qLockJob = `SELECT ` + heldJobColumns + ` FROM jobs WHERE id = $1 FOR UPDATE`
+
+// qLockJobs locks the jobs of several holders in id order, in one statement.
+const qLockJobs = `SELECT id, ` + heldJobColumns + ` FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+
+// heldJobColumns are the columns of a heldJob, in heldJob.fields' order.
+const heldJobColumns = `status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
+	coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
+	cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
+	stop_status, trace_parent`
+
+func (j *heldJob) fields() []any {
+	return []any{&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
+		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
+		&j.EndedRecently, &j.ExitCode, &j.StopStatus, &j.TraceParent}
+}
 
 // scanHeldJob reads qLockJob's row and checks that it is h's attempt.
 func scanHeldJob(row pgx.Row, h Holder) (*heldJob, error) {
 	var j heldJob
-	err := row.Scan(&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
-		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
-		&j.EndedRecently, &j.ExitCode, &j.StopStatus, &j.TraceParent)
-	if err != nil {
+	if err := row.Scan(j.fields()...); err != nil {
 		return nil, interpret(err, "lock job")
 	}
+	return j.heldBy(h)
+}
+
+// heldBy returns j when it is h's attempt, and ErrGone otherwise.
+func (j *heldJob) heldBy(h Holder) (*heldJob, error) {
 	if j.Attempt != h.Attempt || (h.RunnerID != 0 && (j.RunnerID == nil || *j.RunnerID != h.RunnerID)) ||
 		(h.Claim != 0 && j.Claims != h.Claim) {
 		return nil, ErrGone
 	}
-	return &j, nil
+	return j, nil
 }
 
 // Heartbeat is the answer to a heartbeat.
@@ -424,14 +436,18 @@ func completeVerdict(j *heldJob, p *JobCompleteParams) (status string, mismatch 
 	return status, mismatch, nil
 }
 
+// qComplete ends the attempts of the jobs in @ids, each with its status, exit
+// code and log mismatch (unnest keeps them in step), in one statement.
 const qComplete = `
-	UPDATE jobs j SET status = $2, exit_code = $3, ended_at = now(), lease_expires_at = NULL,
-		log_mismatch = $4,
-		reason = CASE WHEN $2 = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
+	UPDATE jobs j SET status = c.status, exit_code = c.exit_code, ended_at = now(), lease_expires_at = NULL,
+		log_mismatch = c.mismatch,
+		reason = CASE WHEN c.status = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
 			WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
-			WHEN $4 THEN 'the log the server stored differs from what the runner sent' ELSE '' END
-	FROM projects p, entities en
-	WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+			WHEN c.mismatch THEN 'the log the server stored differs from what the runner sent' ELSE '' END
+	FROM unnest(@ids::bigint[], @statuses::text[], @exit_codes::int[], @mismatches::bool[])
+			AS c(id, status, exit_code, mismatch),
+		projects p, entities en
+	WHERE j.id = c.id AND p.id = j.project_id AND en.id = j.entity_id
 	` + returningChanged
 
 // qCountDown counts a succeeded job down in the jobs waiting for it, and
@@ -448,6 +464,38 @@ const qCountDown = `
 		AND p.id = j.project_id AND en.id = j.entity_id
 	` + returningChanged
 
+// qCountDownMany is qCountDown for several succeeded jobs in one statement: a
+// job waiting for several of them is counted down by as many.
+const qCountDownMany = `
+	UPDATE jobs j SET
+		pending_preceding = j.pending_preceding - d.n,
+		status = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN 'queued' ELSE 'waiting' END,
+		queued_at = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN now() END
+	FROM (SELECT job_id, count(*)::int AS n FROM job_edges WHERE preceding_id = ANY($1) GROUP BY job_id ORDER BY job_id) d,
+		projects p, entities en
+	WHERE j.id = d.job_id AND j.status = 'waiting'
+		AND p.id = j.project_id AND en.id = j.entity_id
+	` + returningChanged
+
+// completeArgs are qComplete's arguments.
+type completeArgs struct {
+	ids        []int64
+	statuses   []string
+	exitCodes  []int32
+	mismatches []bool
+}
+
+func (a *completeArgs) add(id int64, status string, exitCode int, mismatch bool) {
+	a.ids, a.statuses = append(a.ids, id), append(a.statuses, status)
+	a.exitCodes, a.mismatches = append(a.exitCodes, int32(exitCode)), append(a.mismatches, mismatch)
+}
+
+func (a *completeArgs) named() pgx.NamedArgs {
+	return pgx.NamedArgs{"ids": a.ids, "statuses": a.statuses, "exit_codes": a.exitCodes, "mismatches": a.mismatches}
+}
+
 // jobCompleteAlone is JobComplete's transition in tx, statement by statement.
 // It returns the job as locked and as ended when it ended its attempt.
 func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *JobCompleteParams) (*completedJob, error) {
@@ -463,7 +511,9 @@ func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *Jo
 	if err != nil || status == "" {
 		return nil, err
 	}
-	if _, err := s.collectChanges(ctx, tx, n, qComplete, p.JobID, status, p.ExitCode, mismatch); err != nil {
+	var args completeArgs
+	args.add(p.JobID, status, p.ExitCode, mismatch)
+	if _, err := s.collectChanges(ctx, tx, n, qComplete, args.named()); err != nil {
 		return nil, err
 	}
 	if err := s.jobEnded(ctx, tx, n, p.JobID, status); err != nil {
@@ -478,109 +528,145 @@ func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *Jo
 }
 
 // jobCompleteBatch runs the completions of items (in job id order) in tx with
-// few round trips: their jobs are locked and read in one pipeline, and the
-// updates, with the succeeded jobs' dependents counted down and then the
-// ended jobs read for the answers (one statement for them all), in a second.
-// Each item is decided as alone; a failed or cancelled job's dependents are
-// cancelled one job at a time, as alone (that changes no ended job itself).
+// few round trips and statements, however many the items: their jobs are
+// locked and read in one statement; the updates, the succeeded jobs'
+// dependents counted down, and the ended jobs read for the answers in a
+// pipeline of three more. Each item is decided as alone; a failed or cancelled
+// job's dependents are cancelled one job at a time, as alone (that changes no
+// ended job itself), and so is a second completion of a job in the batch
+// (then no longer running).
 func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupItem) error {
-	locks := &pgx.Batch{}
+	var ids []int64
+	var again []*groupItem
+	first := make(map[int64]*groupItem, len(items))
 	for _, it := range items {
-		locks.Queue(qLockJob, it.arg.(*JobCompleteParams).JobID)
-	}
-	held := make([]*heldJob, len(items))
-	results := tx.SendBatch(ctx, locks)
-	for i, it := range items {
-		p := it.arg.(*JobCompleteParams)
-		j, err := scanHeldJob(results.QueryRow(), p.Holder)
-		var se *Error
-		switch {
-		case errors.As(err, &se):
-			it.err = refusal{err}
-		case err != nil:
-			_ = results.Close()
-			return err
+		id := it.arg.(*JobCompleteParams).JobID
+		if first[id] != nil {
+			again = append(again, it)
+			continue
 		}
-		held[i] = j
+		first[id] = it
+		ids = append(ids, id)
 	}
-	if err := results.Close(); err != nil {
+	rows, err := tx.Query(ctx, qLockJobs, ids)
+	if err != nil {
+		return interpret(err, "lock jobs")
+	}
+	held := make(map[int64]*heldJob, len(ids))
+	for rows.Next() {
+		var id int64
+		j := &heldJob{}
+		if err := rows.Scan(append([]any{&id}, j.fields()...)...); err != nil {
+			rows.Close()
+			return interpret(err, "lock jobs")
+		}
+		held[id] = j
+	}
+	if err := rows.Err(); err != nil {
 		return interpret(err, "lock jobs")
 	}
 	type step struct {
 		item   *groupItem
 		status string
-		counts bool // the succeeded job's dependents are counted down in the pipeline
 	}
 	var steps []step
-	updates := &pgx.Batch{}
-	for i, it := range items {
-		if it.err != nil {
+	var args completeArgs
+	var succeeded []int64
+	for _, id := range ids {
+		it := first[id]
+		p := it.arg.(*JobCompleteParams)
+		j, ok := held[id]
+		if !ok {
+			it.err = refusal{interpret(pgx.ErrNoRows, "lock job")}
 			continue
 		}
-		p := it.arg.(*JobCompleteParams)
-		status, mismatch, err := completeVerdict(held[i], p)
+		if _, err := j.heldBy(p.Holder); err != nil {
+			it.err = refusal{err}
+			continue
+		}
+		status, mismatch, err := completeVerdict(j, p)
 		if err != nil || status == "" {
 			it.err = err
 			continue
 		}
-		updates.Queue(qComplete, p.JobID, status, p.ExitCode, mismatch)
-		st := step{item: it, status: status, counts: status == StatusSucceeded}
-		if st.counts {
-			updates.Queue(qCountDown, p.JobID)
+		args.add(id, status, p.ExitCode, mismatch)
+		if status == StatusSucceeded {
+			succeeded = append(succeeded, id)
 		}
-		steps = append(steps, st)
-		it.res = &completedJob{held: held[i]}
+		steps = append(steps, step{item: it, status: status})
+		it.res = &completedJob{held: j}
 	}
-	if len(steps) == 0 {
-		return nil
+	if len(steps) > 0 {
+		if err := s.completeSteps(ctx, tx, &args, first, succeeded, steps[len(steps)-1].item); err != nil {
+			return err
+		}
 	}
-	ids := make([]int64, len(steps))
-	for i, st := range steps {
-		ids[i] = st.item.arg.(*JobCompleteParams).JobID
-	}
-	updates.Queue(qCompletedJobs, ids)
-	results = tx.SendBatch(ctx, updates)
 	for _, st := range steps {
-		queries := 1
-		if st.counts {
-			queries = 2
-		}
-		for range queries {
-			rows, _ := results.Query()
-			changed, err := collectChanged(rows)
-			if err != nil {
-				_ = results.Close()
-				return interpret(err, "complete jobs")
-			}
-			for _, c := range changed {
-				st.item.notes.jobChanged(c)
+		if st.status != StatusSucceeded {
+			if err := s.jobEnded(ctx, tx, &st.item.notes, st.item.arg.(*JobCompleteParams).JobID, st.status); err != nil {
+				return err
 			}
 		}
 	}
+	for _, it := range again {
+		ended, err := s.jobCompleteAlone(ctx, tx, &it.notes, it.arg.(*JobCompleteParams))
+		var r refusal
+		if err != nil && !errors.As(err, &r) {
+			return err
+		}
+		it.err = err
+		if ended != nil {
+			it.res = ended
+		}
+	}
+	return nil
+}
+
+// completeSteps runs the updates of jobCompleteBatch for the items completing
+// the jobs of args, by job id, in one pipeline: it records each job's event in
+// the notes of the item that ended it, the dependents' in last's (after every
+// end), and gives each item its answer.
+func (s *Store) completeSteps(ctx context.Context, tx pgx.Tx, args *completeArgs, items map[int64]*groupItem, succeeded []int64, last *groupItem) error {
+	b := &pgx.Batch{}
+	b.Queue(qComplete, args.named())
+	if len(succeeded) > 0 {
+		b.Queue(qCountDownMany, succeeded)
+	}
+	b.Queue(qCompletedJobs, args.ids)
+	results := tx.SendBatch(ctx, b)
+	defer results.Close()
 	rows, _ := results.Query()
+	ended, err := collectChanged(rows)
+	if err != nil {
+		return interpret(err, "complete jobs")
+	}
+	for _, c := range ended {
+		items[c.ID].notes.jobChanged(c)
+	}
+	if len(succeeded) > 0 {
+		rows, _ := results.Query()
+		counted, err := collectChanged(rows)
+		if err != nil {
+			return interpret(err, "count down dependents")
+		}
+		for _, c := range counted {
+			last.notes.jobChanged(c)
+		}
+	}
+	rows, _ = results.Query()
 	jobs, err := collectJobs(rows)
 	if err != nil {
-		_ = results.Close()
 		return interpret(err, "read completed jobs")
 	}
 	if err := results.Close(); err != nil {
 		return interpret(err, "complete jobs")
 	}
-	byID := make(map[int64]*Job, len(jobs))
 	for _, j := range jobs {
-		byID[j.ID] = j
+		items[j.ID].res.(*completedJob).job = j
 	}
-	for _, st := range steps {
-		c := st.item.res.(*completedJob)
-		if c.job = byID[st.item.arg.(*JobCompleteParams).JobID]; c.job == nil {
+	for _, id := range args.ids {
+		if items[id].res.(*completedJob).job == nil {
 			return errors.New("store: a completed job was not read back")
-		}
-	}
-	for _, st := range steps {
-		if !st.counts {
-			if err := s.jobEnded(ctx, tx, &st.item.notes, st.item.arg.(*JobCompleteParams).JobID, st.status); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
