@@ -8,3 +8,12 @@ func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
 	}
 	return -1
 }
+
+// Statements the plan tests prepare.
+var (
+	QClaim     = qClaim
+	QLockJobs  = qLockJobs
+	QComplete  = qComplete
+	QCountDown = qCountDownMany
+	QCompleted = qCompletedJobs
+)
