@@ -6,6 +6,9 @@ import (
 	"encoding"
 	"encoding/hex"
 	"errors"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,11 +59,11 @@ type JobClaimParams struct {
 	PolledSince time.Time
 }
 
-// qClaim is JobClaim's statement.
-const qClaim = `
+// qClaimTemplate is JobClaim's statement, its LIMIT written in by claimQuery.
+const qClaimTemplate = `
 	WITH alive AS (
 		SELECT project_bound FROM runners
-		WHERE id = $1 AND (lost_at IS NULL OR lost_at < $7) AND $2 = ANY (tags)
+		WHERE id = $1 AND (lost_at IS NULL OR lost_at < $3) AND $2 = ANY (tags)
 	), picked AS (
 		SELECT id FROM jobs
 		WHERE status = 'queued' AND tag = $2 AND EXISTS (SELECT 1 FROM alive)
@@ -72,7 +75,7 @@ const qClaim = `
 			AND (NOT (SELECT project_bound FROM alive) OR EXISTS (
 				SELECT 1 FROM runner_projects rp WHERE rp.runner_id = $1 AND rp.project_id = jobs.project_id))
 		ORDER BY priority DESC, id
-		LIMIT $3
+		LIMIT @limit
 		FOR UPDATE SKIP LOCKED
 	), claimed AS (
 		UPDATE jobs j SET status = 'running', runner_id = $1, started_at = now(), acked = $5,
@@ -98,6 +101,23 @@ const qClaim = `
 		) IS NOT NULL AS more_queued
 	FROM claimed, notified ORDER BY priority DESC, id`
 
+// claimQueries holds the claim statement of each limit.
+var claimQueries sync.Map
+
+// claimQuery is the claim statement for up to limit jobs. The limit is
+// written into its text, not passed: planned for a LIMIT it does not know,
+// PostgreSQL estimates a tenth of the queue and keeps planning the claim anew
+// at each call (its plan for the known limit looks far cheaper), which cost
+// more than running it. A runner asks for a few limits: its free capacity.
+func claimQuery(limit int) string {
+	if q, ok := claimQueries.Load(limit); ok {
+		return q.(string)
+	}
+	q := strings.Replace(qClaimTemplate, "@limit", strconv.Itoa(limit), 1)
+	claimQueries.Store(limit, q)
+	return q
+}
+
 // genericPlans has the statements after it, to the end of their transaction,
 // planned once per connection (a generic plan) rather than at each call.
 // Claims and completions run thousands of times a second with arguments that
@@ -121,8 +141,9 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 		polled = time.Now()
 	}
 	start := time.Now()
-	args := []any{p.RunnerID, p.Tag, p.Limit, p.Lease, p.Acked, p.LeaseIncludesTimeout, polled}
-	it := &groupItem{ctx: ctx, key: p.RunnerID, arg: args}
+	q := claimQuery(p.Limit)
+	args := []any{p.RunnerID, p.Tag, polled, p.Lease, p.Acked, p.LeaseIncludesTimeout}
+	it := &groupItem{ctx: ctx, key: p.RunnerID, arg: append([]any{q}, args...)}
 	// Claims that arrive together (runners coming back for more) share a
 	// commit: each claim statement sees what the earlier ones in the
 	// transaction claimed, and skips what other transactions hold, so no job
@@ -130,13 +151,13 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 	// the plans made for its arguments rather than cost an idle runner's poll
 	// a statement more (genericPlans).
 	it.fn = func(ctx context.Context, tx pgx.Tx, _ *notes) error {
-		rows, _ := tx.Query(ctx, qClaim, args...)
+		rows, _ := tx.Query(ctx, q, args...)
 		jobs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
 		it.res = jobs
 		return interpret(err, "claim jobs")
 	}
 	it.direct = func() error {
-		rows, _ := s.pool.Query(ctx, qClaim, args...)
+		rows, _ := s.pool.Query(ctx, q, args...)
 		jobs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[ClaimedJob])
 		it.res = jobs
 		return interpret(err, "claim jobs")
@@ -165,7 +186,8 @@ func (s *Store) jobClaimBatch(ctx context.Context, tx pgx.Tx, items []*groupItem
 	b := &pgx.Batch{}
 	b.Queue(genericPlans)
 	for _, it := range items {
-		b.Queue(qClaim, it.arg.([]any)...)
+		arg := it.arg.([]any) // the statement, then its arguments
+		b.Queue(arg[0].(string), arg[1:]...)
 	}
 	results := tx.SendBatch(ctx, b)
 	defer results.Close()

@@ -11,7 +11,8 @@ func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
 
 // Statements the plan tests prepare.
 var (
-	QClaim     = qClaim
+	QClaim     = claimQuery(8)
+	ClaimQuery = claimQuery
 	QLockJobs  = qLockJobs
 	QComplete  = qComplete
 	QCountDown = qCountDownMany
