@@ -353,6 +353,9 @@ func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 
 const qLockJob = `SELECT ` + heldJobColumns + ` FROM jobs WHERE id = $1 FOR UPDATE`
 
+// qLockJobs locks the jobs of several holders in id order, in one statement.
+const qLockJobs = `SELECT id, ` + heldJobColumns + ` FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+
 // heldJobColumns are the columns of a heldJob, in heldJob.fields' order.
 const heldJobColumns = `status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
 	coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
@@ -525,6 +528,21 @@ const qCountDown = `
 		AND p.id = j.project_id AND en.id = j.entity_id
 	` + returningChanged
 
+// qCountDownMany is qCountDown for several succeeded jobs in one statement: a
+// job waiting for several of them is counted down by as many.
+const qCountDownMany = `
+	UPDATE jobs j SET
+		pending_preceding = j.pending_preceding - d.n,
+		status = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN 'queued' ELSE 'waiting' END,
+		queued_at = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN now() END
+	FROM (SELECT job_id, count(*)::int AS n FROM job_edges WHERE preceding_id = ANY($1) GROUP BY job_id ORDER BY job_id) d,
+		projects p, entities en
+	WHERE j.id = d.job_id AND j.status = 'waiting'
+		AND p.id = j.project_id AND en.id = j.entity_id
+	` + returningChanged
+
 // completeArgs are qComplete's arguments.
 type completeArgs struct {
 	ids        []int64
@@ -573,221 +591,102 @@ func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *Jo
 	return &completedJob{held: j, job: job}, nil
 }
 
-// completeStatusSQL is the status a completion ends its job with, in SQL, as
-// completeVerdict decides it: the stop status of a cancel asked for, timed out
-// past the job's timeout (the runner's own timer fired before the reaper's),
-// failed on a non-zero exit, succeeded.
-const completeStatusSQL = `(CASE WHEN j.cancel_requested_at IS NOT NULL THEN j.stop_status
-	WHEN c.exit_code <> 0 AND coalesce(j.started_at + j.timeout_seconds * interval '1 second' <= now(), false) THEN 'timed_out'
-	WHEN c.exit_code <> 0 THEN 'failed' ELSE 'succeeded' END)`
-
-// completeMismatchSQL says whether the log stored differs in length from what
-// the runner sent (its checksum is compared after, in Go: logDigest).
-const completeMismatchSQL = `(NOT j.log_truncated AND c.log_length IS NOT NULL AND c.log_length <> j.log_length)`
-
-// qCompleteHeld ends, in one statement, the attempts of the completions in
-// @ids that their holders hold and that still run: each with the status
-// completeVerdict would give it. It locks the rows it ends itself, so a
-// completion takes no lock of its own first. It returns the ended jobs with
-// what the checksum check and tracing need. A completion it leaves out (not
-// the holder's, over already, gone) is decided alone, as it was.
-const qCompleteHeld = `
-	WITH ended AS (
-		UPDATE jobs j SET status = ` + completeStatusSQL + `,
-			exit_code = c.exit_code, ended_at = now(), lease_expires_at = NULL,
-			log_mismatch = ` + completeMismatchSQL + `,
-			reason = CASE WHEN ` + completeStatusSQL + ` = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
-				WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
-				WHEN ` + completeMismatchSQL + ` THEN 'the log the server stored differs from what the runner sent'
-				ELSE '' END
-		FROM unnest(@ids::bigint[], @attempts::int[], @runners::bigint[], @claims::int[], @exit_codes::int[], @log_lengths::bigint[])
-				AS c(id, attempt, runner_id, claim, exit_code, log_length),
-			projects p, entities en
-		-- The status check is written so that jobs_running cannot serve it:
-		-- its generic plan then walks every running job, not the ones ended.
-		WHERE j.id = c.id AND j.status || '' = 'running' AND j.attempt = c.attempt
-			AND (c.runner_id = 0 OR j.runner_id = c.runner_id) AND (c.claim = 0 OR j.claims = c.claim)
-			AND p.id = j.project_id AND en.id = j.entity_id
-		RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now() AS now, j.started_at,
-			j.log_hash_state, j.log_truncated, j.log_mismatch, j.trace_parent
-	)
-	SELECT * FROM ended`
-
-// qCountDownMany is qCountDown for several succeeded jobs in one statement: a
-// job waiting for several of them is counted down by as many. It runs after
-// the jobs ended, in a statement of its own: its snapshot then sees a
-// dependent that a transaction holding the ended job's row (a retry of the
-// dependent) committed meanwhile.
-const qCountDownMany = `
-	UPDATE jobs j SET
-		pending_preceding = j.pending_preceding - d.n,
-		status = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
-			THEN 'queued' ELSE 'waiting' END,
-		queued_at = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
-			THEN now() END
-	FROM (SELECT job_id, count(*)::int AS n FROM job_edges WHERE preceding_id = ANY($1) GROUP BY job_id ORDER BY job_id) d,
-		projects p, entities en
-	WHERE j.id = d.job_id AND j.status = 'waiting'
-		AND p.id = j.project_id AND en.id = j.entity_id
-	` + returningChanged
-
-// heldCompletes are qCompleteHeld's arguments.
-type heldCompletes struct {
-	ids, runners                []int64
-	attempts, claims, exitCodes []int32
-	logLengths                  []*int64
-}
-
-func (a *heldCompletes) add(p *JobCompleteParams) {
-	a.ids, a.runners = append(a.ids, p.JobID), append(a.runners, p.RunnerID)
-	a.attempts, a.claims = append(a.attempts, int32(p.Attempt)), append(a.claims, int32(p.Claim))
-	a.exitCodes, a.logLengths = append(a.exitCodes, int32(p.ExitCode)), append(a.logLengths, p.LogLength)
-}
-
-func (a *heldCompletes) named() pgx.NamedArgs {
-	return pgx.NamedArgs{"ids": a.ids, "attempts": a.attempts, "runners": a.runners, "claims": a.claims,
-		"exit_codes": a.exitCodes, "log_lengths": a.logLengths}
-}
-
-// jobCompleteBatch runs the completions of items (in job id order) in tx in
-// two round trips and three statements, however many the items: one ends the
-// jobs; then one counts down the dependents of those that succeeded, and one
-// reads the ended jobs for the answers. A completion it could not end that way (not
-// the holder's, over already, gone), a log whose checksum differs, a failed
-// or cancelled job's dependents (cancelled one job at a time) and a second
-// completion of a job in the batch are then dealt with as alone.
+// jobCompleteBatch runs the completions of items (in job id order) in tx with
+// few round trips and statements, however many the items: their jobs are
+// locked and read in one statement; the updates, the succeeded jobs'
+// dependents counted down, and the ended jobs read for the answers in a
+// pipeline of three more. Each item is decided as alone; a failed or cancelled
+// job's dependents are cancelled one job at a time, as alone (that changes no
+// ended job itself), and so is a second completion of a job in the batch
+// (then no longer running).
 func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupItem) error {
-	var args heldCompletes
+	var ids []int64
 	var again []*groupItem
 	first := make(map[int64]*groupItem, len(items))
 	for _, it := range items {
-		p := it.arg.(*JobCompleteParams)
-		if first[p.JobID] != nil {
+		id := it.arg.(*JobCompleteParams).JobID
+		if first[id] != nil {
 			again = append(again, it)
 			continue
 		}
-		first[p.JobID] = it
-		args.add(p)
+		first[id] = it
+		ids = append(ids, id)
 	}
-	b := &pgx.Batch{}
-	b.Queue(genericPlans)
-	b.Queue(qCompleteHeld, args.named())
-	results := tx.SendBatch(ctx, b)
+	locks := &pgx.Batch{}
+	locks.Queue(genericPlans)
+	locks.Queue(qLockJobs, ids)
+	results := tx.SendBatch(ctx, locks)
 	if _, err := results.Exec(); err != nil {
 		_ = results.Close()
-		return interpret(err, "complete jobs")
+		return interpret(err, "lock jobs")
 	}
-	type endedJob struct {
-		changedJob
-		hashState           []byte
-		truncated, mismatch bool
-		traceParent         *string
-	}
-	rows, _ := results.Query()
-	var ended []endedJob
-	var e endedJob
-	_, err := pgx.ForEachRow(rows, []any{&e.ID, &e.Project, &e.Key, &e.Val, &e.Status, &e.Tag, &e.Attempt,
-		&e.Earliest, &e.Now, &e.StartedAt, &e.hashState, &e.truncated, &e.mismatch, &e.traceParent}, func() error {
-		ended = append(ended, e)
-		e = endedJob{}
-		return nil
-	})
-	if err == nil {
-		err = results.Close()
-	} else {
-		_ = results.Close()
-	}
+	rows, err := results.Query()
 	if err != nil {
-		return interpret(err, "complete jobs")
+		_ = results.Close()
+		return interpret(err, "lock jobs")
 	}
-	var endedIDs, succeeded []int64
-	for _, e := range ended {
-		endedIDs = append(endedIDs, e.ID)
-		if e.Status == StatusSucceeded {
-			succeeded = append(succeeded, e.ID)
+	held := make(map[int64]*heldJob, len(ids))
+	for rows.Next() {
+		var id int64
+		j := &heldJob{}
+		if err := rows.Scan(append([]any{&id}, j.fields()...)...); err != nil {
+			rows.Close()
+			_ = results.Close()
+			return interpret(err, "lock jobs")
 		}
+		held[id] = j
 	}
-	var counted []changedJob
-	answers := make(map[int64]*Job, len(ended))
-	if len(ended) > 0 {
-		b := &pgx.Batch{}
-		if len(succeeded) > 0 {
-			b.Queue(qCountDownMany, succeeded)
-		}
-		b.Queue(qCompletedJobs, endedIDs)
-		results := tx.SendBatch(ctx, b)
-		defer results.Close()
-		if len(succeeded) > 0 {
-			rows, _ := results.Query()
-			if counted, err = collectChanged(rows); err != nil {
-				return interpret(err, "count down dependents")
-			}
-		}
-		rows, _ := results.Query()
-		jobs, err := collectJobs(rows)
-		if err != nil {
-			return interpret(err, "read completed jobs")
-		}
-		if err := results.Close(); err != nil {
-			return interpret(err, "complete jobs")
-		}
-		for _, j := range jobs {
-			answers[j.ID] = j
-		}
+	if err := rows.Err(); err != nil {
+		_ = results.Close()
+		return interpret(err, "lock jobs")
 	}
-	var alone []*groupItem
-	done := make(map[int64]bool, len(ended))
-	var badLogs []int64
-	for _, e := range ended {
-		it := first[e.ID]
+	if err := results.Close(); err != nil {
+		return interpret(err, "lock jobs")
+	}
+	type step struct {
+		item   *groupItem
+		status string
+	}
+	var steps []step
+	var args completeArgs
+	var succeeded []int64
+	for _, id := range ids {
+		it := first[id]
 		p := it.arg.(*JobCompleteParams)
-		done[e.ID] = true
-		it.notes.jobChanged(e.changedJob)
-		it.res = &completedJob{held: &heldJob{TraceParent: e.traceParent}, job: answers[e.ID]}
-		if p.LogSHA256 != nil && !e.truncated && !e.mismatch && *p.LogSHA256 != logDigest(e.hashState) {
-			badLogs = append(badLogs, e.ID)
+		j, ok := held[id]
+		if !ok {
+			it.err = refusal{interpret(pgx.ErrNoRows, "lock job")}
+			continue
+		}
+		if _, err := j.heldBy(p.Holder); err != nil {
+			it.err = refusal{err}
+			continue
+		}
+		status, mismatch, err := completeVerdict(j, p)
+		if err != nil || status == "" {
+			it.err = err
+			continue
+		}
+		args.add(id, status, p.ExitCode, mismatch)
+		if status == StatusSucceeded {
+			succeeded = append(succeeded, id)
+		}
+		steps = append(steps, step{item: it, status: status})
+		it.res = &completedJob{held: j}
+	}
+	if len(steps) > 0 {
+		if err := s.completeSteps(ctx, tx, &args, first, succeeded, steps[len(steps)-1].item); err != nil {
+			return err
 		}
 	}
-	if len(ended) > 0 {
-		last := first[ended[len(ended)-1].ID]
-		for _, c := range counted {
-			last.notes.jobChanged(c)
-		}
-	}
-	for _, id := range args.ids {
-		if !done[id] {
-			alone = append(alone, first[id])
-		}
-	}
-	if len(badLogs) > 0 {
-		const q = `
-			UPDATE jobs SET log_mismatch = true,
-				reason = CASE WHEN status = 'timed_out' OR cancel_requested_at IS NOT NULL THEN reason
-					ELSE 'the log the server stored differs from what the runner sent' END
-			WHERE id = ANY($1)`
-		if _, err := tx.Exec(ctx, q, badLogs); err != nil {
-			return interpret(err, "record log mismatch")
-		}
-		rows, _ := tx.Query(ctx, qCompletedJobs, badLogs)
-		jobs, err := collectJobs(rows)
-		if err != nil {
-			return interpret(err, "read completed jobs")
-		}
-		for _, j := range jobs {
-			first[j.ID].res.(*completedJob).job = j
-		}
-	}
-	for _, e := range ended {
-		if e.Status != StatusSucceeded {
-			if err := s.jobEnded(ctx, tx, &first[e.ID].notes, e.ID, e.Status); err != nil {
+	for _, st := range steps {
+		if st.status != StatusSucceeded {
+			if err := s.jobEnded(ctx, tx, &st.item.notes, st.item.arg.(*JobCompleteParams).JobID, st.status); err != nil {
 				return err
 			}
 		}
-		if first[e.ID].res.(*completedJob).job == nil {
-			return errors.New("store: a completed job was not read back")
-		}
 	}
-	for _, it := range append(alone, again...) {
+	for _, it := range again {
 		ended, err := s.jobCompleteAlone(ctx, tx, &it.notes, it.arg.(*JobCompleteParams))
 		var r refusal
 		if err != nil && !errors.As(err, &r) {
@@ -796,6 +695,56 @@ func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupI
 		it.err = err
 		if ended != nil {
 			it.res = ended
+		}
+	}
+	return nil
+}
+
+// completeSteps runs the updates of jobCompleteBatch for the items completing
+// the jobs of args, by job id, in one pipeline: it records each job's event in
+// the notes of the item that ended it, the dependents' in last's (after every
+// end), and gives each item its answer.
+func (s *Store) completeSteps(ctx context.Context, tx pgx.Tx, args *completeArgs, items map[int64]*groupItem, succeeded []int64, last *groupItem) error {
+	b := &pgx.Batch{}
+	b.Queue(qComplete, args.named())
+	if len(succeeded) > 0 {
+		b.Queue(qCountDownMany, succeeded)
+	}
+	b.Queue(qCompletedJobs, args.ids)
+	results := tx.SendBatch(ctx, b)
+	defer results.Close()
+	rows, _ := results.Query()
+	ended, err := collectChanged(rows)
+	if err != nil {
+		return interpret(err, "complete jobs")
+	}
+	for _, c := range ended {
+		items[c.ID].notes.jobChanged(c)
+	}
+	if len(succeeded) > 0 {
+		rows, _ := results.Query()
+		counted, err := collectChanged(rows)
+		if err != nil {
+			return interpret(err, "count down dependents")
+		}
+		for _, c := range counted {
+			last.notes.jobChanged(c)
+		}
+	}
+	rows, _ = results.Query()
+	jobs, err := collectJobs(rows)
+	if err != nil {
+		return interpret(err, "read completed jobs")
+	}
+	if err := results.Close(); err != nil {
+		return interpret(err, "complete jobs")
+	}
+	for _, j := range jobs {
+		items[j.ID].res.(*completedJob).job = j
+	}
+	for _, id := range args.ids {
+		if items[id].res.(*completedJob).job == nil {
+			return errors.New("store: a completed job was not read back")
 		}
 	}
 	return nil

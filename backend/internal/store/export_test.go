@@ -11,10 +11,10 @@ func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
 
 // Statements the plan tests prepare.
 var (
-	QClaim        = claimQuery(8)
-	ClaimQuery    = claimQuery
-	QComplete     = qComplete
-	QCompleteHeld = qCompleteHeld
-	QCountDown    = qCountDownMany
-	QCompleted    = qCompletedJobs
+	QClaim     = claimQuery(8)
+	ClaimQuery = claimQuery
+	QLockJobs  = qLockJobs
+	QComplete  = qComplete
+	QCountDown = qCountDownMany
+	QCompleted = qCompletedJobs
 )
