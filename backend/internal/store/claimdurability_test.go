@@ -42,7 +42,7 @@ func TestClaimCommitsWithoutWaitingForDisk(t *testing.T) {
 		require.NoError(t, err)
 		var settings []string
 		for _, a := range acked {
-			rows, _ := tx.Query(ctx, store.QClaim, runner.ID, "linux", 1, time.Minute, a, a, time.Now())
+			rows, _ := tx.Query(ctx, store.ClaimQuery(1), runner.ID, "linux", time.Now(), time.Minute, a, a)
 			n := 0
 			for rows.Next() {
 				n++
@@ -68,7 +68,7 @@ func TestClaimCommitsWithoutWaitingForDisk(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _, _ = conn.Exec(ctx, `RESET synchronous_commit`) }()
 	var after string
-	rows, _ := conn.Query(ctx, store.QClaim, runner.ID, "linux", 1, time.Minute, false, false, time.Now())
+	rows, _ := conn.Query(ctx, store.ClaimQuery(1), runner.ID, "linux", time.Now(), time.Minute, false, false)
 	_, err = pgx.CollectRows(rows, func(pgx.CollectableRow) (int, error) { return 0, nil })
 	require.NoError(t, err)
 	require.NoError(t, conn.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&after))

@@ -9,5 +9,12 @@ func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
 	return -1
 }
 
-// QClaim is JobClaim's statement.
-const QClaim = qClaim
+// Statements the plan tests prepare.
+var (
+	QClaim     = claimQuery(8)
+	ClaimQuery = claimQuery
+	QLockJobs  = qLockJobs
+	QComplete  = qComplete
+	QCountDown = qCountDownMany
+	QCompleted = qCompletedJobs
+)

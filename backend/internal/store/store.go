@@ -92,6 +92,7 @@ var DefaultSubmitLimits = SubmitLimits{ChildrenPerJob: 1000, Depth: 20}
 func New(pool *pgxpool.Pool, box *seal.Box) *Store {
 	s := &Store{pool: pool, box: box, limits: DefaultSubmitLimits}
 	s.completes.batch = s.jobCompleteBatch
+	s.claims.batch = s.jobClaimBatch
 	return s
 }
 
