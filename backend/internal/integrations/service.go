@@ -356,7 +356,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	}
 	hp := &store.HookSubmitParams{
 		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
-		Jobs: params, Approval: approval, By: by,
+		Jobs: params, Approval: approval, By: by, Message: msg, ReceivedAt: time.Now(),
 	}
 	var jobs []*store.Job
 	var dup bool
@@ -372,7 +372,6 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	if dup {
 		return &Result{Message: what + " was delivered before: nothing submitted again", Duplicate: true}, nil
 	}
-	s.deliveries.record(ctx, s.Store, in, msg)
 	if report != "" {
 		s.kickStatus()
 	}

@@ -304,26 +304,35 @@ func (s *Store) IntegrationsDelivered(ctx context.Context, ds []Delivered) error
 	if len(ds) == 0 {
 		return nil
 	}
+	_, err := s.pool.Exec(ctx, qIntegrationsDelivered, deliveredArgs(ds)...)
+	return interpret(err, "record deliveries")
+}
+
+// qIntegrationsDelivered writes deliveries' outcomes (deliveredArgs) as their
+// integrations' last ones and notifies their events. Rows in id order, so that
+// two writers cannot deadlock.
+const qIntegrationsDelivered = `
+	WITH v AS (
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, message, at, payload)
+	), locked AS (
+		SELECT i.id FROM integrations i JOIN v ON v.id = i.id ORDER BY i.id FOR NO KEY UPDATE OF i
+	), delivered AS (
+		UPDATE integrations i SET last_delivery_at = v.at, last_delivery = v.message
+		FROM locked, v WHERE i.id = locked.id AND v.id = i.id
+			AND (i.last_delivery_at IS NULL OR i.last_delivery_at <= v.at)
+		RETURNING i.id
+	)
+	SELECT count(pg_notify($5, v.payload)) FROM delivered d JOIN v ON v.id = d.id`
+
+// deliveredArgs are qIntegrationsDelivered's arguments for ds, one per
+// integration, in id order.
+func deliveredArgs(ds []Delivered) []any {
 	ids, messages, ats, payloads := make([]int64, len(ds)), make([]string, len(ds)), make([]time.Time, len(ds)), make([]string, len(ds))
 	for i, d := range ds {
 		ids[i], messages[i], ats[i] = d.IntegrationID, d.Message, d.At
 		payloads[i] = string(event.Marshal(event.Integration{IntegrationID: d.IntegrationID, Project: d.Project}))
 	}
-	// Rows in id order, so that two writers cannot deadlock.
-	const q = `
-		WITH v AS (
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, message, at, payload)
-		), locked AS (
-			SELECT i.id FROM integrations i JOIN v ON v.id = i.id ORDER BY i.id FOR NO KEY UPDATE OF i
-		), delivered AS (
-			UPDATE integrations i SET last_delivery_at = v.at, last_delivery = v.message
-			FROM locked, v WHERE i.id = locked.id AND v.id = i.id
-				AND (i.last_delivery_at IS NULL OR i.last_delivery_at <= v.at)
-			RETURNING i.id
-		)
-		SELECT count(pg_notify($5, v.payload)) FROM delivered d JOIN v ON v.id = d.id`
-	_, err := s.pool.Exec(ctx, q, ids, messages, ats, payloads, ChannelEvents)
-	return interpret(err, "record deliveries")
+	return []any{ids, messages, ats, payloads, ChannelEvents}
 }
 
 // IntegrationStatusReported records a status sent to the forge, or (failure not
