@@ -41,14 +41,23 @@ type HookSubmitParams struct {
 	// transaction, so that the integration shows it once the jobs are in.
 	Message    string
 	ReceivedAt time.Time
+	// IntegrationVersion, when set, submits the delivery only if its
+	// integration's settings are still those it was handled on
+	// (IntegrationOpened.Version); else the answer is ErrIntegrationChanged.
+	IntegrationVersion string
 }
 
 var errDuplicate = errors.New("duplicate delivery")
 
 // qDeliverySeen records a delivery's dedupe keys and answers whether all were
-// new; only then does it note the commit to report.
+// new, and whether its integration still has the settings it was handled on
+// ($5, when not empty); only then does it note the commit to report.
 const qDeliverySeen = `
-	WITH seen AS (
+	WITH cur AS (
+		SELECT $5 = '' OR EXISTS (
+			SELECT FROM integrations i JOIN projects p ON p.id = i.project_id
+			WHERE i.id = $1 AND ` + integrationVersion + ` = $5) AS ok
+	), seen AS (
 		INSERT INTO webhook_deliveries (integration_id, dedupe_key)
 		SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING
 		RETURNING 1
@@ -56,16 +65,30 @@ const qDeliverySeen = `
 		SELECT count(*) = cardinality($2::text[]) AS ok FROM seen
 	), reported AS (
 		INSERT INTO forge_commits (project_id, sha, integration_id)
-		SELECT $3, $4, $1 FROM fresh WHERE ok AND $4 <> ''
+		SELECT $3, $4, $1 FROM fresh, cur WHERE fresh.ok AND cur.ok AND $4 <> ''
 		ON CONFLICT DO NOTHING
 	)
-	SELECT fresh.ok FROM fresh`
+	SELECT fresh.ok, cur.ok FROM fresh, cur`
+
+// seenCheck is the answer of qDeliverySeen, or of qDeliveriesSeen for one delivery.
+type seenCheck struct{ fresh, current bool }
+
+func (c seenCheck) err() error {
+	switch {
+	case !c.current: // first: on the current settings, it may not even be a delivery to submit
+		return ErrIntegrationChanged
+	case !c.fresh:
+		return errDuplicate
+	}
+	return nil
+}
 
 // qDeliveriesSeen is qDeliverySeen for a group of deliveries, numbered n
 // from 1: it records their dedupe keys (in key order, so that two groups
 // repeating each other's keys cannot deadlock) and answers, per delivery,
-// whether all its keys were new; a key the group holds twice counts for its
-// first delivery only. The fresh deliveries note their commits to report.
+// whether all its keys were new (a key the group holds twice counts for its
+// first delivery only) and its integration unchanged. Those note their
+// commits to report.
 const qDeliveriesSeen = `
 	WITH d AS (
 		SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[]) AS d(n, integration_id, dedupe_key)
@@ -79,38 +102,41 @@ const qDeliveriesSeen = `
 		GROUP BY seen.integration_id, seen.dedupe_key
 	), fresh AS (
 		SELECT w.n, w.integration_id, w.project_id, w.sha,
-			(SELECT count(*) FROM firsts f WHERE f.n = w.n) = w.keys AS ok
-		FROM unnest($4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::text[])
-			AS w(n, keys, integration_id, project_id, sha)
+			(SELECT count(*) FROM firsts f WHERE f.n = w.n) = w.keys AS ok,
+			w.version = '' OR EXISTS (
+				SELECT FROM integrations i JOIN projects p ON p.id = i.project_id
+				WHERE i.id = w.integration_id AND ` + integrationVersion + ` = w.version) AS current
+		FROM unnest($4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
+			AS w(n, keys, integration_id, project_id, sha, version)
 	), reported AS (
 		INSERT INTO forge_commits (project_id, sha, integration_id)
-		SELECT project_id, sha, integration_id FROM fresh WHERE ok AND sha <> ''
+		SELECT project_id, sha, integration_id FROM fresh WHERE ok AND current AND sha <> ''
 		ORDER BY 1, 2, 3
 		ON CONFLICT DO NOTHING
 	)
-	SELECT ok FROM fresh ORDER BY n`
+	SELECT ok, current FROM fresh ORDER BY n`
 
-// queueDeliveriesSeen queues qDeliveriesSeen for ps; fresh gets each one's answer.
-func queueDeliveriesSeen(b *pgx.Batch, ps []*HookSubmitParams, fresh []bool) {
+// queueDeliveriesSeen queues qDeliveriesSeen for ps; checks gets each one's answer.
+func queueDeliveriesSeen(b *pgx.Batch, ps []*HookSubmitParams, checks []seenCheck) {
 	var dn []int32
 	var dIntegration []int64
 	var dKey []string
 	wn, wKeys := make([]int32, len(ps)), make([]int32, len(ps))
-	wIntegration, wProject, wSHA := make([]int64, len(ps)), make([]int64, len(ps)), make([]string, len(ps))
+	wIntegration, wProject, wSHA, wVersion := make([]int64, len(ps)), make([]int64, len(ps)), make([]string, len(ps)), make([]string, len(ps))
 	for i, p := range ps {
 		for _, k := range p.DedupeKeys {
 			dn, dIntegration, dKey = append(dn, int32(i+1)), append(dIntegration, p.IntegrationID), append(dKey, k)
 		}
 		wn[i], wKeys[i] = int32(i+1), int32(len(p.DedupeKeys))
-		wIntegration[i], wProject[i], wSHA[i] = p.IntegrationID, p.ProjectID, p.ReportSHA
+		wIntegration[i], wProject[i], wSHA[i], wVersion[i] = p.IntegrationID, p.ProjectID, p.ReportSHA, p.IntegrationVersion
 	}
-	b.Queue(qDeliveriesSeen, dn, dIntegration, dKey, wn, wKeys, wIntegration, wProject, wSHA).Query(func(rows pgx.Rows) error {
+	b.Queue(qDeliveriesSeen, dn, dIntegration, dKey, wn, wKeys, wIntegration, wProject, wSHA, wVersion).Query(func(rows pgx.Rows) error {
 		i := 0
 		for rows.Next() {
-			if i == len(fresh) {
+			if i == len(checks) {
 				return fmt.Errorf("more answers than deliveries")
 			}
-			if err := rows.Scan(&fresh[i]); err != nil {
+			if err := rows.Scan(&checks[i].fresh, &checks[i].current); err != nil {
 				return err
 			}
 			i++
@@ -190,14 +216,17 @@ func (s *Store) HookSubmitGroup(ctx context.Context, ps []*HookSubmitParams) []H
 		for k, i := range idx {
 			group[k] = ps[i]
 		}
-		fresh, jobs, err := s.hookSubmitGroupTx(ctx, group)
+		checks, jobs, err := s.hookSubmitGroupTx(ctx, group)
 		if errors.Is(err, errDuplicate) {
 			var next []int
 			for k, i := range idx {
-				if fresh[k] {
+				switch err := checks[k].err(); {
+				case err == nil:
 					next = append(next, i)
-				} else {
+				case errors.Is(err, errDuplicate):
 					out[i].Duplicate = true
+				default:
+					out[i].Err = err
 				}
 			}
 			idx = next
@@ -216,9 +245,9 @@ func (s *Store) HookSubmitGroup(ctx context.Context, ps []*HookSubmitParams) []H
 }
 
 // hookSubmitGroupTx submits the jobs of ps in one transaction, or, if any of
-// ps is a duplicate, rolls it back and returns errDuplicate with which were
-// fresh.
-func (s *Store) hookSubmitGroupTx(ctx context.Context, ps []*HookSubmitParams) (fresh []bool, jobs []*Job, err error) {
+// ps is a duplicate or handled on settings that changed, rolls it back and
+// returns errDuplicate with the check of each.
+func (s *Store) hookSubmitGroupTx(ctx context.Context, ps []*HookSubmitParams) (checks []seenCheck, jobs []*Job, err error) {
 	// One submission of the deliveries' jobs, each delivery's names
 	// resolved among its own jobs.
 	var params []*JobSubmitParams
@@ -242,12 +271,14 @@ func (s *Store) hookSubmitGroupTx(ctx context.Context, ps []*HookSubmitParams) (
 		}
 		params = append(params, p.Jobs...)
 	}
-	fresh = make([]bool, len(ps))
+	checks = make([]seenCheck, len(ps))
 	extra := &submitExtra{
-		first: func(b *pgx.Batch) { queueDeliveriesSeen(b, ps, fresh) },
+		first: func(b *pgx.Batch) { queueDeliveriesSeen(b, ps, checks) },
 		checked: func() error {
-			if slices.Contains(fresh, false) {
-				return errDuplicate
+			for _, c := range checks {
+				if c.err() != nil {
+					return errDuplicate
+				}
 			}
 			return nil
 		},
@@ -259,7 +290,7 @@ func (s *Store) hookSubmitGroupTx(ctx context.Context, ps []*HookSubmitParams) (
 		jobs, err = s.jobSubmitTx(ctx, tx, params, order, internal, extra)
 		return err
 	})
-	return fresh, jobs, err
+	return checks, jobs, err
 }
 
 // HookSubmit submits a delivery's jobs in one transaction with its dedupe keys:
@@ -290,20 +321,15 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 	// report noted in the first round trip of the submission; the
 	// integration's last delivery, a row every delivery shares, is written
 	// in the last, so that its lock is held only until the commit.
-	var fresh bool
+	var check seenCheck
 	extra := &submitExtra{
 		first: func(b *pgx.Batch) {
-			b.Queue(qDeliverySeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA).QueryRow(func(row pgx.Row) error {
-				return row.Scan(&fresh)
+			b.Queue(qDeliverySeen, p.IntegrationID, p.DedupeKeys, p.ProjectID, p.ReportSHA, p.IntegrationVersion).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&check.fresh, &check.current)
 			})
 		},
-		checked: func() error {
-			if !fresh {
-				return errDuplicate
-			}
-			return nil
-		},
-		last: func(b *pgx.Batch) { queueDelivered(b, []*HookSubmitParams{p}) },
+		checked: func() error { return check.err() },
+		last:    func(b *pgx.Batch) { queueDelivered(b, []*HookSubmitParams{p}) },
 		// Nothing follows the submission but the approval's gate.
 		commit: p.Approval == "",
 	}

@@ -87,3 +87,79 @@ func TestHookSubmitGroupRoundTrips(t *testing.T) {
 	_, err = st.EntityRefGet(ctx, p.ID, "commit", dup.ReportSHA)
 	require.ErrorIs(t, err, store.ErrNotFound, "nothing of the duplicate is written")
 }
+
+// TestHookSubmitIntegrationVersion: a delivery handled on an integration's
+// settings is submitted only while they hold; its last delivery and status
+// changing does not count. One handled on changed settings writes nothing.
+func TestHookSubmitIntegrationVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(newPool(t), newBox(t, make([]byte, 32)))
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(t, err)
+	repo := "owner/repo"
+	in, err := st.IntegrationCreate(ctx, p.ID, &store.IntegrationParams{Kind: "gitea", Repository: &repo, Secret: "hook-secret"}, nil)
+	require.NoError(t, err)
+	seq := 0
+	delivery := func(version string) *store.HookSubmitParams {
+		seq++
+		sha := fmt.Sprintf("%040x", seq)
+		return &store.HookSubmitParams{IntegrationID: in.ID, ProjectID: p.ID, Project: "proj",
+			DedupeKeys: []string{fmt.Sprintf("delivery:%d", seq)}, ReportSHA: sha, IntegrationVersion: version,
+			By: &store.Actor{Kind: store.ActorForge, Name: "gitea delivery"}, Message: fmt.Sprintf("push %d", seq),
+			Jobs: []*store.JobSubmitParams{{JobSpec: store.JobSpec{Name: "build", Cmd: "true", Tag: "linux"}, ProjectID: p.ID,
+				ProjectSlug: "proj", EntityKey: "commit", EntityVal: sha}}}
+	}
+	written := func(d *store.HookSubmitParams) bool {
+		_, err := st.EntityRefGet(ctx, p.ID, "commit", d.ReportSHA)
+		return err == nil
+	}
+	opened, err := st.IntegrationOpen(ctx, in.ID)
+	require.NoError(t, err)
+	old := opened.Version
+	require.NotEmpty(t, old)
+
+	_, dup, err := st.HookSubmit(ctx, delivery(old))
+	require.NoError(t, err)
+	require.False(t, dup)
+	for _, r := range st.HookSubmitGroup(ctx, []*store.HookSubmitParams{delivery(old), delivery(old)}) {
+		require.NoError(t, r.Err)
+	}
+	require.NoError(t, st.IntegrationStatusReported(ctx, in.ID, "the forge answered 500"))
+	opened, err = st.IntegrationOpen(ctx, in.ID)
+	require.NoError(t, err)
+	require.Equal(t, old, opened.Version, "deliveries and statuses are not settings")
+
+	events := []string{"tag"}
+	_, err = st.IntegrationUpdate(ctx, in.ID, &store.IntegrationParams{Events: events}, nil)
+	require.NoError(t, err)
+	opened, err = st.IntegrationOpen(ctx, in.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, old, opened.Version)
+
+	stale := delivery(old)
+	_, dup, err = st.HookSubmit(ctx, stale)
+	require.ErrorIs(t, err, store.ErrIntegrationChanged)
+	require.False(t, dup)
+	require.False(t, written(stale))
+
+	group := []*store.HookSubmitParams{delivery(old), delivery(opened.Version), delivery("")}
+	res := st.HookSubmitGroup(ctx, group)
+	require.ErrorIs(t, res[0].Err, store.ErrIntegrationChanged)
+	require.False(t, written(group[0]))
+	for i := 1; i < 3; i++ {
+		require.NoError(t, res[i].Err)
+		require.Len(t, res[i].Jobs, 1)
+		require.True(t, written(group[i]))
+	}
+	got, err := st.IntegrationGet(ctx, in.ID)
+	require.NoError(t, err)
+	require.Equal(t, group[2].Message, got.LastDelivery)
+
+	// Redelivered on the current settings, the refused delivery goes in.
+	group[0].IntegrationVersion = opened.Version
+	_, dup, err = st.HookSubmit(ctx, group[0])
+	require.NoError(t, err)
+	require.False(t, dup)
+	require.True(t, written(group[0]))
+}
