@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/integrations"
 )
 
 // senderCtx marks the sender's calls in a test, for the SQL recorder.
@@ -91,4 +93,33 @@ func TestStatusSendRoundTrips(t *testing.T) {
 			require.Len(t, s.forge.received(), len(want)+commits, "the build jobs succeeded, the test jobs still wait")
 		})
 	}
+}
+
+// TestStatusSenderKicksCoalesce: a burst of deliveries, each of which kicks
+// the sender, is served by a few looks (each a claim and its statements),
+// not a look per delivery; the statuses still follow the burst at once.
+func TestStatusSenderKicksCoalesce(t *testing.T) {
+	t.Parallel()
+	s, rec := setupStatusesRecorded(t, "gitea", "owner/repo", nil)
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), senderCtx{}, true))
+	snd := integrations.NewSender(s.testBundle.forge, integrations.SenderConfig{Poll: time.Hour,
+		KickEvery: 200 * time.Millisecond}, nil)
+	const pushes = 10
+	stmts := rec.Statements(func() {
+		done := make(chan struct{})
+		go func() { snd.Run(ctx); close(done) }()
+		for i := range pushes {
+			s.push(sha(300 + i))
+		}
+		require.Eventually(t, func() bool { return len(s.forge.received()) == pushes }, 10*time.Second, 5*time.Millisecond)
+		cancel()
+		<-done
+	})
+	claims := 0
+	for _, st := range stmts {
+		if strings.Contains(st, "FROM status_outbox WHERE version > sent_version") && strings.Contains(st, "SKIP LOCKED") {
+			claims++
+		}
+	}
+	require.LessOrEqual(t, claims, 4, "looks for %d deliveries", pushes)
 }

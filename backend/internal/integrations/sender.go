@@ -24,10 +24,14 @@ type SenderConfig struct {
 	// EventEvery is how often job events may wake it at most (500 ms, at most
 	// Poll): under load they come by the hundred, and one look serves them all.
 	EventEvery time.Duration
+	// KickEvery is how often this server's deliveries may wake it at most
+	// (20 ms, at most EventEvery): under load they come by the thousand a
+	// second, and a look costs its statements however few rows it finds.
+	KickEvery  time.Duration
 	Lease      time.Duration    // how long a claimed row is ours (1 min); above any call's time limit
 	BackoffMin time.Duration    // first retry delay (2 s), doubled per failure
 	BackoffMax time.Duration    // longest retry delay (5 min): a forge down for hours is still retried
-	Batch      int              // rows per claim (20)
+	Batch      int              // rows per claim (50)
 	Workers    int              // rows sent at once (4)
 	Metrics    *metrics.Metrics // counts failed deliveries; nil: none
 }
@@ -50,6 +54,10 @@ func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
 		cfg.EventEvery = 500 * time.Millisecond
 	}
 	cfg.EventEvery = min(cfg.EventEvery, cfg.Poll)
+	if cfg.KickEvery <= 0 {
+		cfg.KickEvery = 20 * time.Millisecond
+	}
+	cfg.KickEvery = min(cfg.KickEvery, cfg.EventEvery)
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
 	}
@@ -60,7 +68,7 @@ func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
 		cfg.BackoffMax = 5 * time.Minute
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 20
+		cfg.Batch = 50
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -105,6 +113,12 @@ func (s *Sender) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-kicks: // a delivery just queued a status
+			if at := last.Add(s.cfg.KickEvery); time.Now().Before(at) {
+				if at.Before(next) {
+					next = at
+				}
+				continue
+			}
 		case <-s.events:
 			if at := last.Add(s.cfg.EventEvery); time.Now().Before(at) {
 				if at.Before(next) {
