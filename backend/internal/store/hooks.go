@@ -100,14 +100,18 @@ const qDeliveriesSeen = `
 	), firsts AS (
 		SELECT min(d.n) AS n FROM seen JOIN d USING (integration_id, dedupe_key)
 		GROUP BY seen.integration_id, seen.dedupe_key
+	), w AS (
+		SELECT * FROM unnest($4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
+			AS w(n, keys, integration_id, project_id, sha, version)
+	), cur AS (
+		SELECT v.integration_id, v.version, v.version = '' OR EXISTS (
+				SELECT FROM integrations i JOIN projects p ON p.id = i.project_id
+				WHERE i.id = v.integration_id AND ` + integrationVersion + ` = v.version) AS current
+		FROM (SELECT DISTINCT integration_id, version FROM w) v
 	), fresh AS (
 		SELECT w.n, w.integration_id, w.project_id, w.sha,
-			(SELECT count(*) FROM firsts f WHERE f.n = w.n) = w.keys AS ok,
-			w.version = '' OR EXISTS (
-				SELECT FROM integrations i JOIN projects p ON p.id = i.project_id
-				WHERE i.id = w.integration_id AND ` + integrationVersion + ` = w.version) AS current
-		FROM unnest($4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
-			AS w(n, keys, integration_id, project_id, sha, version)
+			(SELECT count(*) FROM firsts f WHERE f.n = w.n) = w.keys AS ok, cur.current
+		FROM w JOIN cur USING (integration_id, version)
 	), reported AS (
 		INSERT INTO forge_commits (project_id, sha, integration_id)
 		SELECT project_id, sha, integration_id FROM fresh WHERE ok AND current AND sha <> ''
