@@ -90,17 +90,29 @@ func TestHookIntegrationCached(t *testing.T) {
 	b.json(call{method: "GET", path: fmt.Sprintf("/api/v1/jobs/%d", res.Jobs[0]), token: b.admin}, 200, &j)
 	require.Equal(t, "lint", j.Name)
 
+	// Without a secret it refuses every delivery; given one again, it takes
+	// the deliveries signed with it.
+	_, err = b.pool.Exec(ctx, `UPDATE integrations SET secret_sealed = NULL WHERE id = $1`, in.ID)
+	require.NoError(t, err)
+	code, _, _ = push("rotated-secret")
+	require.Equal(t, 401, code)
+	_, err = other.IntegrationUpdate(ctx, in.ID, &store.IntegrationParams{Secret: "another-secret"}, nil)
+	require.NoError(t, err)
+	code, res, bad = push("another-secret")
+	require.Equal(t, 200, code, bad.Message)
+	require.Len(t, res.Jobs, 2)
+
 	_, err = other.IntegrationUpdate(ctx, in.ID, &store.IntegrationParams{Events: []string{"tag"}}, nil)
 	require.NoError(t, err)
 	jobs := b.count("jobs")
-	code, res, bad = push("rotated-secret")
+	code, res, bad = push("another-secret")
 	require.Equal(t, 200, code, bad.Message)
 	require.Empty(t, res.Jobs)
 	require.Equal(t, "push events are not enabled on this integration", res.Message)
 	require.Equal(t, jobs, b.count("jobs"))
 
 	require.NoError(t, other.IntegrationDelete(ctx, in.ID, nil))
-	code, _, _ = push("rotated-secret")
+	code, _, _ = push("another-secret")
 	require.Equal(t, 401, code, "an integration removed is unknown")
 	require.Equal(t, jobs, b.count("jobs"))
 }

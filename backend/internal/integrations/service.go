@@ -129,11 +129,12 @@ var ErrUnknownHook = ErrSignature
 
 // Lookup returns the integration a delivery to id goes to, before its body is
 // read: an unknown id, or one that can verify no signature, is ErrUnknownHook.
-// It may be the one the last delivery went to (openedCache).
+// It may be the one the last delivery went to (openedCache); a refusal is
+// always decided on the integration read afresh.
 func (s *Service) Lookup(ctx context.Context, id int64) (*store.IntegrationOpened, error) {
 	in := s.opened.get(id)
 	var err error
-	if in == nil {
+	if in == nil || in.Secret == "" {
 		in, err = s.open(ctx, id)
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && in.Secret == "") {
