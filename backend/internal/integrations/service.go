@@ -405,7 +405,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event, v
 		jobs, dup, err = s.Store.HookSubmit(ctx, hp)
 	}
 	if version != "" && err != nil {
-		return nil, errRecheck
+		return nil, fmt.Errorf("%w: %w", errRecheck, err) // the cause stays for a request that ended
 	}
 	if err != nil {
 		return nil, err
