@@ -283,6 +283,7 @@ func (h *handler) updateIntegration(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	h.Integrations.Forget(in.ID)
 	out := h.toIntegration(in)
 	out.Secret = secret
 	writeJSON(w, http.StatusOK, out)
@@ -298,6 +299,7 @@ func (h *handler) deleteIntegration(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	h.Integrations.Forget(in.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -121,11 +121,24 @@ func Webhook(e *Env) {
 	deliver(captures, url, in.Secret, c, &next, warm)
 	s.Exec(`ANALYZE`)
 	total := int64(e.pick(1000, 20000))
+	var n0 float64
+	if e.StatStatements {
+		n0, _ = s.statementCount("")
+	}
 	start := time.Now()
 	jobs := deliver(captures, url, in.Secret, c, &next, warm+total)
 	elapsed := time.Since(start)
 	e.emit(atLeast(Figure{Key: "webhook_jobs_per_s", Label: "webhook deliveries persisted, 20 clients", Value: float64(jobs) / elapsed.Seconds(),
 		Unit: "jobs/s", Note: fmt.Sprintf("real Gitea pushes, re-signed; after %d warm-up deliveries and ANALYZE", warm)}, 2000))
+	// What each delivery costs the database, which a busy machine does not
+	// change: the figure to compare two builds by on a shared one. (Counted
+	// transactions, the fallback without pg_stat_statements, reach the
+	// statistics up to a second late: no figure then.)
+	if e.StatStatements {
+		n1, _ := s.statementCount("")
+		e.emit(Figure{Key: "webhook_sql_per_delivery", Label: "SQL statements per webhook delivery", Value: (n1 - n0) / float64(jobs),
+			Note: "pg_stat_statements, while the deliveries above were made, the status sender's included"})
+	}
 }
 
 // deliver sends deliveries from 20 clients, numbering them with next, until

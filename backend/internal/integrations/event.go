@@ -44,6 +44,8 @@ type Event struct {
 	// Title and Meta describe the commit for the project's list of builds (meta.go).
 	Title string
 	Meta  store.EntityMeta
+	// metaRead says the parser filled Title and Meta already (metaBody.fill).
+	metaRead bool
 	// Manual, Env and RunVal describe a run started by hand (run.go): extra
 	// environment values, and the run/<RunVal> entity of one without a commit.
 	Manual bool
@@ -80,7 +82,7 @@ func Parse(kind string, secret []byte, h http.Header, body []byte) (*Event, erro
 		return nil, err
 	}
 	e, err := p.parse(h, payload)
-	if err == nil {
+	if err == nil && !e.metaRead {
 		readMeta(e, payload)
 	}
 	return e, err

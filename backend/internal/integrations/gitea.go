@@ -45,9 +45,13 @@ type giteaRepo struct {
 	ID       int64  `json:"id"`
 	FullName string `json:"full_name"`
 	CloneURL string `json:"clone_url"`
+	HTMLURL  string `json:"html_url"`
 }
 
+// giteaPush is a push with what the entity's meta takes from it, read in one
+// pass: its repository shadows metaBody's, and is copied into it.
 type giteaPush struct {
+	metaBody
 	Ref        string    `json:"ref"`
 	Before     string    `json:"before"`
 	After      string    `json:"after"`
@@ -85,6 +89,8 @@ func parseGitea(h http.Header, body []byte) (*Event, error) {
 			return nil, err
 		}
 		e.Repository, e.CloneURL, e.Delivery = p.Repository.FullName, p.Repository.CloneURL, delivery
+		p.metaBody.Repository.HTMLURL = p.Repository.HTMLURL
+		p.fill(e)
 		return e, nil
 	case "pull_request":
 		var p giteaPull

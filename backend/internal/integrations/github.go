@@ -36,9 +36,13 @@ var githubKind = &forgeKind{
 type githubRepo struct {
 	FullName string `json:"full_name"`
 	CloneURL string `json:"clone_url"`
+	HTMLURL  string `json:"html_url"`
 }
 
+// githubPush is a push with what the entity's meta takes from it, read in one
+// pass: its repository shadows metaBody's, and is copied into it.
 type githubPush struct {
+	metaBody
 	Ref        string     `json:"ref"`
 	Before     string     `json:"before"`
 	After      string     `json:"after"`
@@ -81,6 +85,8 @@ func parseGitHub(h http.Header, body []byte) (*Event, error) {
 			return nil, err
 		}
 		e.Repository, e.CloneURL, e.Delivery = p.Repository.FullName, p.Repository.CloneURL, delivery
+		p.metaBody.Repository.HTMLURL = p.Repository.HTMLURL
+		p.fill(e)
 		return e, nil
 	case "pull_request":
 		var p githubPull

@@ -13,7 +13,9 @@ import (
 // a delivery joins the deliveries waiting while a group is in the database,
 // and they go as the next group, in one transaction and one commit. A
 // delivery that finds nothing in flight goes at once, alone, so a quiet
-// server adds no latency.
+// server adds no latency. One group at a time: the commits of transactions
+// that notify go one after another anyway, and groups that start beside one
+// another are smaller, each with the statements of a whole submission.
 type submitGroups struct {
 	mu      sync.Mutex
 	pending []*groupedDelivery
@@ -29,9 +31,9 @@ type groupedDelivery struct {
 const (
 	// maxGroup bounds the deliveries of one group, so that one transaction stays short.
 	maxGroup = 64
-	// groupsInFlight is how many groups may be in the database at once: one
-	// fills while another commits.
-	groupsInFlight = 2
+	// groupsInFlight is how many groups may be in the database at once; the
+	// next one fills meanwhile.
+	groupsInFlight = 1
 	// groupTimeout bounds one group's transaction: it outlives the request
 	// that started it, since it carries others' deliveries too.
 	groupTimeout = 30 * time.Second

@@ -85,6 +85,14 @@ func readMeta(e *Event, body []byte) {
 	if json.Unmarshal(body, &b) != nil {
 		return
 	}
+	b.fill(e)
+}
+
+// fill fills e's title and meta from b, a delivery's body. A forge's parser
+// that decodes b with its own fields (in one pass over the body) calls it
+// and sets e.metaRead.
+func (b *metaBody) fill(e *Event) {
+	e.metaRead = true
 	m := store.EntityMeta{Branch: limit(e.Branch, 260), RequestNumber: e.Request}
 	var c *metaCommit
 	switch {

@@ -44,7 +44,7 @@ func (s *Service) Run(ctx context.Context, in *store.Integration, p *RunParams) 
 	if e.SHA == "" {
 		e.RunVal = time.Now().UTC().Format("2006-01-02T15:04:05")
 	}
-	res, err := s.submit(ctx, in, e)
+	res, err := s.submit(ctx, in, e, "")
 	if err != nil {
 		return nil, "", err
 	}

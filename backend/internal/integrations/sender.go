@@ -24,10 +24,14 @@ type SenderConfig struct {
 	// EventEvery is how often job events may wake it at most (500 ms, at most
 	// Poll): under load they come by the hundred, and one look serves them all.
 	EventEvery time.Duration
+	// KickEvery is how often this server's deliveries may wake it at most
+	// (20 ms, at most EventEvery): under load they come by the thousand a
+	// second, and a look costs its statements however few rows it finds.
+	KickEvery  time.Duration
 	Lease      time.Duration    // how long a claimed row is ours (1 min); above any call's time limit
 	BackoffMin time.Duration    // first retry delay (2 s), doubled per failure
 	BackoffMax time.Duration    // longest retry delay (5 min): a forge down for hours is still retried
-	Batch      int              // rows per claim (20)
+	Batch      int              // rows per claim (50)
 	Workers    int              // rows sent at once (4)
 	Metrics    *metrics.Metrics // counts failed deliveries; nil: none
 }
@@ -50,6 +54,10 @@ func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
 		cfg.EventEvery = 500 * time.Millisecond
 	}
 	cfg.EventEvery = min(cfg.EventEvery, cfg.Poll)
+	if cfg.KickEvery <= 0 {
+		cfg.KickEvery = 20 * time.Millisecond
+	}
+	cfg.KickEvery = min(cfg.KickEvery, cfg.EventEvery)
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
 	}
@@ -60,7 +68,7 @@ func NewSender(svc *Service, cfg SenderConfig, log *slog.Logger) *Sender {
 		cfg.BackoffMax = 5 * time.Minute
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 20
+		cfg.Batch = 50
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -105,6 +113,12 @@ func (s *Sender) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-kicks: // a delivery just queued a status
+			if at := last.Add(s.cfg.KickEvery); time.Now().Before(at) {
+				if at.Before(next) {
+					next = at
+				}
+				continue
+			}
 		case <-s.events:
 			if at := last.Add(s.cfg.EventEvery); time.Now().Before(at) {
 				if at.Before(next) {
@@ -158,22 +172,44 @@ func (s *Sender) nextLook(ctx context.Context, n int, err error) time.Time {
 	return now.Add(wait)
 }
 
-// SendDue claims one batch of due statuses and sends it; it returns how many rows it claimed.
+// SendDue claims one batch of due statuses and sends it; it returns how many
+// rows it claimed. The batch's database work is the same whatever its size:
+// the claim, one read of its commits' states (CommitStatesMany) and one write
+// of what was sent (StatusesSent); only the failures are written one by one.
 func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	rows, err := s.svc.Store.StatusClaim(ctx, s.cfg.Batch, s.cfg.Lease)
-	if err != nil {
+	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
+	keys := make([]store.CommitKey, len(rows))
+	for i, row := range rows {
+		keys[i] = store.CommitKey{ProjectID: row.ProjectID, SHA: row.SHA, PerJob: row.ContextPerJob}
+	}
+	states, statesErr := s.svc.Store.CommitStatesMany(ctx, keys)
+	var mu sync.Mutex
+	var sent []store.StatusSentRow
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, s.cfg.Workers)
-	for _, row := range rows {
+	for i, row := range rows {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			s.send(ctx, row)
+			if statesErr != nil {
+				s.fail(ctx, row, "reading the commit's status failed")
+				return
+			}
+			if done, ok := s.send(ctx, row, states[i]); ok {
+				mu.Lock()
+				sent = append(sent, done)
+				mu.Unlock()
+			}
 		})
 	}
 	wg.Wait()
+	if err := s.svc.Store.StatusesSent(ctx, sent); err != nil {
+		// The rows are sent again once their lease runs out.
+		s.log.Warn("status outbox: record delivery", "err", err, "rows", len(sent))
+	}
 	return len(rows), nil
 }
 
@@ -185,37 +221,37 @@ func contextName(job string) string {
 	return "aura/" + job
 }
 
-func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
+// fail schedules row's retry after its backoff and records msg on its integration.
+func (s *Sender) fail(ctx context.Context, row *store.StatusToSend, msg string) {
+	delay := s.backoff(row.Attempts)
+	s.cfg.Metrics.OutboxFailed("status")
+	s.log.Warn("status outbox: delivery failed", "integration", row.IntegrationID, "sha", row.SHA, "err", msg, "retry_in", delay)
 	sent := row.Sent
 	if sent == nil {
 		sent = map[string]string{}
 	}
-	fail := func(msg string) {
-		delay := s.cfg.BackoffMin << min(row.Attempts, 20)
-		if delay > s.cfg.BackoffMax || delay <= 0 {
-			delay = s.cfg.BackoffMax
-		}
-		s.cfg.Metrics.OutboxFailed("status")
-		s.log.Warn("status outbox: delivery failed", "integration", row.IntegrationID, "sha", row.SHA, "err", msg, "retry_in", delay)
-		if err := s.svc.Store.StatusFailed(ctx, row.ID, time.Now().Add(delay), msg, sent); err != nil {
-			s.log.Warn("status outbox: record failure", "err", err)
-		}
-		if err := s.svc.Store.IntegrationStatusReported(ctx, row.IntegrationID, msg); err != nil {
-			s.log.Warn("status outbox: record failure", "err", err)
-		}
+	if err := s.svc.Store.StatusFailed(ctx, row.ID, time.Now().Add(delay), msg, sent); err != nil {
+		s.log.Warn("status outbox: record failure", "err", err)
+	}
+	if err := s.svc.Store.IntegrationStatusReported(ctx, row.IntegrationID, msg); err != nil {
+		s.log.Warn("status outbox: record failure", "err", err)
+	}
+}
+
+// send sends the statuses of row's commit (states, from CommitStatesMany)
+// that the forge does not show yet. When the forge took them all, it returns
+// what to record (ok); else it recorded the failure.
+func (s *Sender) send(ctx context.Context, row *store.StatusToSend, states map[string]store.CommitState) (done store.StatusSentRow, ok bool) {
+	if row.Sent == nil {
+		row.Sent = map[string]string{}
 	}
 	switch {
 	case row.TokenErr != nil:
-		fail("the access token cannot be opened with the server key")
-		return
+		s.fail(ctx, row, "the access token cannot be opened with the server key")
+		return done, false
 	case row.Token == "":
-		fail("the integration has no access token to report statuses with")
-		return
-	}
-	states, err := s.svc.Store.CommitStates(ctx, row.ProjectID, row.SHA, row.ContextPerJob)
-	if err != nil {
-		fail("reading the commit's status failed")
-		return
+		s.fail(ctx, row, "the integration has no access token to report statuses with")
+		return done, false
 	}
 	apiURL := row.APIURL
 	if base, err := APIBase(row.Kind, row.APIURL); err == nil {
@@ -229,24 +265,19 @@ func (s *Sender) send(ctx context.Context, row *store.StatusToSend) {
 		st := states[job]
 		name := contextName(job)
 		shown := st.State + " " + st.Description
-		if sent[name] == shown {
+		if row.Sent[name] == shown {
 			continue // the forge shows this already
 		}
 		err := s.svc.Reporter.Send(ctx, forge, &Status{SHA: row.SHA, Context: name, State: st.State,
 			Description: st.Description, TargetURL: target})
 		if err != nil {
-			fail(err.Error())
-			return
+			s.fail(ctx, row, err.Error()) // row.Sent keeps the contexts that did get through
+			return done, false
 		}
-		sent[name] = shown
+		row.Sent[name] = shown
 	}
-	if err := s.svc.Store.StatusSent(ctx, row.ID, row.Version, sent); err != nil {
-		s.log.Warn("status outbox: record delivery", "err", err)
-		return
-	}
-	if err := s.svc.Store.IntegrationStatusReported(ctx, row.IntegrationID, ""); err != nil {
-		s.log.Warn("status outbox: record delivery", "err", err)
-	}
+	return store.StatusSentRow{ID: row.ID, Version: row.Version, Sent: row.Sent, IntegrationID: row.IntegrationID,
+		Project: row.Project}, true
 }
 
 // SendNotificationsDue claims one batch of due notifications and sends it; it

@@ -40,6 +40,7 @@ type Service struct {
 	kickOnce      sync.Once
 	deliveries    deliveryLog
 	groups        submitGroups
+	opened        openedCache
 }
 
 // kicks is the signal that a delivery queued a status: this server's sender
@@ -128,17 +129,44 @@ var ErrUnknownHook = ErrSignature
 
 // Lookup returns the integration a delivery to id goes to, before its body is
 // read: an unknown id, or one that can verify no signature, is ErrUnknownHook.
+// It may be the one the last delivery went to (openedCache); a refusal is
+// always decided on the integration read afresh.
 func (s *Service) Lookup(ctx context.Context, id int64) (*store.IntegrationOpened, error) {
-	in, err := s.Store.IntegrationOpen(ctx, id)
+	in := s.opened.get(id)
+	var err error
+	if in == nil || in.Secret == "" {
+		in, err = s.open(ctx, id)
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && in.Secret == "") {
 		return nil, ErrUnknownHook
 	}
 	return in, err
 }
 
+// errRecheck ends the handling of a delivery on a cached integration that
+// would not submit it: the outcome is decided on settings read afresh.
+var errRecheck = errors.New("integrations: decide on the current settings")
+
 // Receive handles one delivery to in (from Lookup): verify, parse, submit.
+// A delivery to a cached integration is submitted only if its settings still
+// hold; else, and whenever it would not be submitted (a bad signature, an
+// event to skip, an error), it is handled again on the integration read afresh.
 func (s *Service) Receive(ctx context.Context, in *store.IntegrationOpened, h http.Header, body []byte) (*Result, error) {
-	return s.receive(ctx, in, h, body, false)
+	if !s.opened.holds(in) {
+		return s.receive(ctx, in, h, body, false, "")
+	}
+	res, err := s.receive(ctx, in, h, body, false, in.Version)
+	if err == nil || ctx.Err() != nil {
+		return res, err
+	}
+	s.Forget(in.ID)
+	in, err = s.open(ctx, in.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && in.Secret == "") {
+		return nil, ErrUnknownHook
+	} else if err != nil {
+		return nil, err
+	}
+	return s.receive(ctx, in, h, body, false, "")
 }
 
 // compatCandidates bounds the integrations one 0.4 delivery is verified
@@ -171,19 +199,24 @@ func (s *Service) ReceiveCompat(ctx context.Context, kinds []string, h http.Head
 			continue // nothing to verify with
 		}
 		if f := lookup(in.Kind); f != nil && signs(f, []byte(in.Secret), h, body, payload, isForm) {
-			return s.receive(ctx, in, h, body, true)
+			return s.receive(ctx, in, h, body, true, "")
 		}
 	}
 	return nil, ErrUnknownHook
 }
 
 // receive handles a delivery to in; compat maps it as 0.4 did (collection
-// ref/<last part of the ref>).
-func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h http.Header, body []byte, compat bool) (*Result, error) {
+// ref/<last part of the ref>). With version (in is cached), it submits the
+// delivery only on these settings, and answers errRecheck for any outcome but
+// a submission, having written nothing.
+func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h http.Header, body []byte, compat bool, version string) (*Result, error) {
 	if in.Secret == "" {
 		return nil, ErrUnknownHook
 	}
 	e, err := Parse(in.Kind, []byte(in.Secret), h, body)
+	if version != "" && err != nil {
+		return nil, errRecheck
+	}
 	var skip *Skip
 	var bad *MalformedError
 	switch {
@@ -195,6 +228,9 @@ func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h ht
 		return s.skipped(ctx, &in.Integration, skip.Message)
 	case err != nil:
 		return nil, err
+	}
+	if version != "" && (!sameRepository(&in.Integration, e) || !slices.Contains(in.Events, e.Name) || len(in.Jobs) == 0) {
+		return nil, errRecheck
 	}
 	if !sameRepository(&in.Integration, e) {
 		return nil, &store.Error{Kind: store.Invalid, Field: "repository",
@@ -209,7 +245,7 @@ func (s *Service) receive(ctx context.Context, in *store.IntegrationOpened, h ht
 	if compat && e.Name == EventPush {
 		e.Branch = e.Branch[strings.LastIndex(e.Branch, "/")+1:]
 	}
-	return s.submit(ctx, &in.Integration, e)
+	return s.submit(ctx, &in.Integration, e, version)
 }
 
 func (s *Service) skipped(ctx context.Context, in *store.Integration, msg string) (*Result, error) {
@@ -235,7 +271,9 @@ func slugValue(name string) string {
 	return v
 }
 
-func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (*Result, error) {
+// submit submits e's jobs; version, when set, names the settings of in it
+// was handled on (store.HookSubmitParams.IntegrationVersion).
+func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event, version string) (*Result, error) {
 	collections := map[string]string{}
 	env := map[string]string{
 		"AURA_GIT_URL": e.CloneURL, "AURA_GIT_REF": e.Ref, "AURA_GIT_SHA": e.SHA,
@@ -356,7 +394,7 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	}
 	hp := &store.HookSubmitParams{
 		IntegrationID: in.ID, ProjectID: in.ProjectID, Project: in.Project, DedupeKeys: keys, ReportSHA: report,
-		Jobs: params, Approval: approval, By: by,
+		Jobs: params, Approval: approval, By: by, Message: msg, ReceivedAt: time.Now(), IntegrationVersion: version,
 	}
 	var jobs []*store.Job
 	var dup bool
@@ -366,13 +404,15 @@ func (s *Service) submit(ctx context.Context, in *store.Integration, e *Event) (
 	} else { // the gate needs a statement after the submission: alone
 		jobs, dup, err = s.Store.HookSubmit(ctx, hp)
 	}
+	if version != "" && err != nil {
+		return nil, fmt.Errorf("%w: %w", errRecheck, err) // the cause stays for a request that ended
+	}
 	if err != nil {
 		return nil, err
 	}
 	if dup {
 		return &Result{Message: what + " was delivered before: nothing submitted again", Duplicate: true}, nil
 	}
-	s.deliveries.record(ctx, s.Store, in, msg)
 	if report != "" {
 		s.kickStatus()
 	}

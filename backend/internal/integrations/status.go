@@ -219,6 +219,9 @@ func (r *Reporter) Send(ctx context.Context, f *Forge, s *Status) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("the forge answered %s%s", resp.Status, forgeReason(resp.Body, f.Token))
 	}
+	// The answer (the status the forge made) is read to its end, so that the
+	// connection carries the next status rather than being closed.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return nil
 }
 

@@ -55,7 +55,24 @@ type IntegrationOpened struct {
 	Integration
 	Secret string
 	Token  string
+	// Version names the settings read (integrationVersion): a delivery
+	// handled on them may be submitted only while they hold
+	// (HookSubmitParams.IntegrationVersion).
+	Version string
 }
+
+// integrationVersion is a digest of the settings of integration i (of
+// project p) that decide what a delivery to it does: whether it is verified,
+// what it submits and where its statuses go. Its last delivery and status do
+// not count: they change with every delivery.
+const integrationVersion = `md5(row(i.kind, i.repository, i.secret_sealed, i.api_url, i.token_sealed, i.events,
+	i.jobs, i.context_per_job, i.fork_policy, i.allow_private_network, i.project_id, p.slug, p.private,
+	p.deleted_at IS NULL)::text)`
+
+// ErrIntegrationChanged refuses a delivery handled on settings of its
+// integration that changed (or went away) before its submission: nothing of
+// it is written, and it is to be handled again on the current settings.
+var ErrIntegrationChanged = errors.New("store: the integration changed while its delivery was handled")
 
 const integrationSelect = `
 	SELECT i.id, i.project_id, p.slug AS project, p.private AS project_private, i.kind, i.repository,
@@ -67,7 +84,8 @@ const integrationFrom = `
 	FROM integrations i JOIN projects p ON p.id = i.project_id`
 
 // integrationOpenedSelect reads the sealed values too, for openIntegration.
-const integrationOpenedSelect = integrationSelect + `, i.secret_sealed, i.token_sealed` + integrationFrom
+const integrationOpenedSelect = integrationSelect + `, i.secret_sealed, i.token_sealed, ` + integrationVersion + ` AS version` +
+	integrationFrom
 
 func collectIntegration(rows pgx.Rows, what string) (*Integration, error) {
 	in, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Integration])
@@ -79,6 +97,7 @@ type sealedIntegration struct {
 	Integration
 	SecretSealed []byte `db:"secret_sealed"`
 	TokenSealed  []byte `db:"token_sealed"`
+	Version      string `db:"version"`
 }
 
 // collectOpened reads rows of integrationOpenedSelect and opens their sealed values.
@@ -89,7 +108,7 @@ func (s *Store) collectOpened(rows pgx.Rows, what string) ([]*IntegrationOpened,
 	}
 	out := make([]*IntegrationOpened, len(sealed))
 	for i, in := range sealed {
-		o := &IntegrationOpened{Integration: in.Integration}
+		o := &IntegrationOpened{Integration: in.Integration, Version: in.Version}
 		if o.Secret, err = s.openString(in.SecretSealed); err != nil {
 			return nil, fmt.Errorf("store: open the webhook secret of integration %d: %w", in.ID, err)
 		}
@@ -304,26 +323,35 @@ func (s *Store) IntegrationsDelivered(ctx context.Context, ds []Delivered) error
 	if len(ds) == 0 {
 		return nil
 	}
+	_, err := s.pool.Exec(ctx, qIntegrationsDelivered, deliveredArgs(ds)...)
+	return interpret(err, "record deliveries")
+}
+
+// qIntegrationsDelivered writes deliveries' outcomes (deliveredArgs) as their
+// integrations' last ones and notifies their events. Rows in id order, so that
+// two writers cannot deadlock.
+const qIntegrationsDelivered = `
+	WITH v AS (
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, message, at, payload)
+	), locked AS (
+		SELECT i.id FROM integrations i JOIN v ON v.id = i.id ORDER BY i.id FOR NO KEY UPDATE OF i
+	), delivered AS (
+		UPDATE integrations i SET last_delivery_at = v.at, last_delivery = v.message
+		FROM locked, v WHERE i.id = locked.id AND v.id = i.id
+			AND (i.last_delivery_at IS NULL OR i.last_delivery_at <= v.at)
+		RETURNING i.id
+	)
+	SELECT count(pg_notify($5, v.payload)) FROM delivered d JOIN v ON v.id = d.id`
+
+// deliveredArgs are qIntegrationsDelivered's arguments for ds, one per
+// integration, in id order.
+func deliveredArgs(ds []Delivered) []any {
 	ids, messages, ats, payloads := make([]int64, len(ds)), make([]string, len(ds)), make([]time.Time, len(ds)), make([]string, len(ds))
 	for i, d := range ds {
 		ids[i], messages[i], ats[i] = d.IntegrationID, d.Message, d.At
 		payloads[i] = string(event.Marshal(event.Integration{IntegrationID: d.IntegrationID, Project: d.Project}))
 	}
-	// Rows in id order, so that two writers cannot deadlock.
-	const q = `
-		WITH v AS (
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, message, at, payload)
-		), locked AS (
-			SELECT i.id FROM integrations i JOIN v ON v.id = i.id ORDER BY i.id FOR NO KEY UPDATE OF i
-		), delivered AS (
-			UPDATE integrations i SET last_delivery_at = v.at, last_delivery = v.message
-			FROM locked, v WHERE i.id = locked.id AND v.id = i.id
-				AND (i.last_delivery_at IS NULL OR i.last_delivery_at <= v.at)
-			RETURNING i.id
-		)
-		SELECT count(pg_notify($5, v.payload)) FROM delivered d JOIN v ON v.id = d.id`
-	_, err := s.pool.Exec(ctx, q, ids, messages, ats, payloads, ChannelEvents)
-	return interpret(err, "record deliveries")
+	return []any{ids, messages, ats, payloads, ChannelEvents}
 }
 
 // IntegrationStatusReported records a status sent to the forge, or (failure not

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aura-ci/aura/backend/internal/event"
 )
 
 // statusMarks collects the commit entities a transaction changed, so the same
@@ -133,15 +136,72 @@ func (s *Store) StatusClaim(ctx context.Context, limit int, lease time.Duration)
 	return out, nil
 }
 
-// StatusSent records that version (or newer) was delivered; sent maps each
-// context to what it now shows.
-func (s *Store) StatusSent(ctx context.Context, id, version int64, sent map[string]string) error {
-	const q = `
-		UPDATE status_outbox SET sent_version = greatest(sent_version, $2), sent = $3, attempts = 0,
-			locked_until = NULL, last_error = ''
-		WHERE id = $1`
-	_, err := s.pool.Exec(ctx, q, id, version, sent)
-	return interpret(err, "status sent")
+// StatusSentRow is an outbox row whose statuses the forge took: version (or
+// newer) was delivered, and Sent maps each context to what it now shows.
+type StatusSentRow struct {
+	ID            int64
+	Version       int64
+	Sent          map[string]string
+	IntegrationID int64
+	Project       string // the integration's project slug, for its event
+}
+
+// statusesSentQuery records rows as sent and their integrations' last status,
+// in one statement: the outbox rows locked in the order the status marks take
+// them, then the integrations in id order (so no two writers deadlock), and
+// only those whose last recorded success is older than statusReportedEvery,
+// or older than a failure (IntegrationStatusReported's rule).
+const statusesSentQuery = `
+	WITH v AS (
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) AS v(id, version, sent)
+	), locked AS (
+		SELECT o.id FROM status_outbox o JOIN v ON v.id = o.id
+		ORDER BY o.integration_id, o.project_id, o.sha
+		FOR NO KEY UPDATE OF o
+	), done AS (
+		UPDATE status_outbox o SET sent_version = greatest(o.sent_version, v.version), sent = v.sent,
+			attempts = 0, locked_until = NULL, last_error = ''
+		FROM locked JOIN v ON v.id = locked.id
+		WHERE o.id = locked.id
+		RETURNING o.integration_id
+	), due AS (
+		SELECT i.id FROM integrations i
+		WHERE i.id IN (SELECT integration_id FROM done)
+			AND NOT (coalesce(i.last_status_at > now() - make_interval(secs => $4), false)
+				AND (i.last_failure_at IS NULL OR i.last_failure_at < i.last_status_at))
+		ORDER BY i.id
+		FOR NO KEY UPDATE OF i
+	), reported AS (
+		UPDATE integrations i SET last_status_at = now()
+		FROM due WHERE i.id = due.id
+		RETURNING i.id
+	)
+	SELECT count(pg_notify($5, e.payload))
+	FROM reported JOIN unnest($6::bigint[], $7::text[]) AS e(id, payload) ON e.id = reported.id`
+
+// StatusesSent records rows as sent and, as IntegrationStatusReported does for
+// a success, their integrations' last status, in one statement: a sender's
+// batch costs one round trip and one commit, not three of each per row.
+func (s *Store) StatusesSent(ctx context.Context, rows []StatusSentRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids, versions, sents := make([]int64, len(rows)), make([]int64, len(rows)), make([]map[string]string, len(rows))
+	var integrationIDs []int64
+	var payloads []string
+	for i, r := range rows {
+		ids[i], versions[i], sents[i] = r.ID, r.Version, r.Sent
+		if sents[i] == nil {
+			sents[i] = map[string]string{}
+		}
+		if !slices.Contains(integrationIDs, r.IntegrationID) {
+			integrationIDs = append(integrationIDs, r.IntegrationID)
+			payloads = append(payloads, string(event.Marshal(event.Integration{IntegrationID: r.IntegrationID, Project: r.Project})))
+		}
+	}
+	_, err := s.pool.Exec(ctx, statusesSentQuery, ids, versions, sents, statusReportedEvery.Seconds(),
+		ChannelEvents, integrationIDs, payloads)
+	return interpret(err, "statuses sent")
 }
 
 // StatusFailed schedules another try at retryAt; sent keeps the contexts that did get through.
@@ -160,48 +220,102 @@ type CommitState struct {
 	Description string
 }
 
+// CommitKey names a commit entity whose statuses to derive: PerJob asks for
+// each job name's status rather than the entity's.
+type CommitKey struct {
+	ProjectID int64
+	SHA       string
+	PerJob    bool
+}
+
 // CommitStates derives the statuses of commit entity sha: the entity's status and
 // summary under "", or, when perJob, each job name's newest job under its name.
 // It returns nil when the entity does not exist (yet).
 func (s *Store) CommitStates(ctx context.Context, projectID int64, sha string, perJob bool) (map[string]CommitState, error) {
-	const q = `
-		SELECT e.id, c.*
-		FROM entities e` + countsLateral + `
-		WHERE e.project_id = $1 AND e.key = 'commit' AND e.value = $2`
-	var entityID int64
-	var c JobCounts
-	err := s.pool.QueryRow(ctx, q, projectID, sha).Scan(append([]any{&entityID}, c.dest()...)...)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
+	out, err := s.CommitStatesMany(ctx, []CommitKey{{ProjectID: projectID, SHA: sha, PerJob: perJob}})
 	if err != nil {
-		return nil, interpret(err, "commit status")
+		return nil, err
 	}
-	if !perJob {
-		return map[string]CommitState{"": {State: c.Status(), Description: c.Summary()}}, nil
+	return out[0], nil
+}
+
+// CommitStatesMany is CommitStates for each of keys, in one round trip: the
+// answer holds each key's statuses at its index.
+func (s *Store) CommitStatesMany(ctx context.Context, keys []CommitKey) ([]map[string]CommitState, error) {
+	out := make([]map[string]CommitState, len(keys))
+	if len(keys) == 0 {
+		return out, nil
 	}
-	out := map[string]CommitState{}
-	const qJobs = `SELECT DISTINCT ON (name) name, status FROM jobs WHERE entity_id = $1 ORDER BY name, id DESC`
-	rows, err := s.pool.Query(ctx, qJobs, entityID)
-	if err != nil {
-		return nil, interpret(err, "commit job statuses")
+	projects, shas := make([]int64, len(keys)), make([]string, len(keys))
+	var perJob []int32 // 1-based, as WITH ORDINALITY counts
+	for i, k := range keys {
+		projects[i], shas[i] = k.ProjectID, k.SHA
+		if k.PerJob {
+			perJob = append(perJob, int32(i+1))
+		}
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, status string
-		if err := rows.Scan(&name, &status); err != nil {
-			return nil, interpret(err, "commit job statuses")
+	const qCommits = `
+		SELECT t.n, c.*
+		FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS t(project_id, sha, n)
+		JOIN entities e ON e.project_id = t.project_id AND e.key = 'commit' AND e.value = t.sha` + countsLateral
+	const qJobs = `
+		SELECT DISTINCT ON (t.n, j.name) t.n, j.name, j.status
+		FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS t(project_id, sha, n)
+		JOIN entities e ON e.project_id = t.project_id AND e.key = 'commit' AND e.value = t.sha
+		JOIN jobs j ON j.entity_id = e.id
+		WHERE t.n = ANY($3::int[])
+		ORDER BY t.n, j.name, j.id DESC`
+	b := &pgx.Batch{}
+	b.Queue(qCommits, projects, shas).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var n int
+			var c JobCounts
+			if err := rows.Scan(append([]any{&n}, c.dest()...)...); err != nil {
+				return err
+			}
+			if keys[n-1].PerJob {
+				out[n-1] = map[string]CommitState{}
+			} else {
+				out[n-1] = map[string]CommitState{"": {State: c.Status(), Description: c.Summary()}}
+			}
+		}
+		return rows.Err()
+	})
+	type jobState struct {
+		n            int
+		name, status string
+	}
+	var jobs []jobState
+	if len(perJob) > 0 {
+		b.Queue(qJobs, projects, shas, perJob).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var j jobState
+				if err := rows.Scan(&j.n, &j.name, &j.status); err != nil {
+					return err
+				}
+				jobs = append(jobs, j)
+			}
+			return rows.Err()
+		})
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, interpret(err, "commit statuses")
+	}
+	for _, j := range jobs {
+		m := out[j.n-1]
+		if m == nil {
+			continue // the entity appeared between the two statements
 		}
 		state := "pending"
 		switch {
-		case status == StatusSucceeded:
+		case j.status == StatusSucceeded:
 			state = "success"
-		case Ended(status):
+		case Ended(j.status):
 			state = "failure"
 		}
-		out[name] = CommitState{State: state, Description: name + " " + statusWords(status)}
+		m[j.name] = CommitState{State: state, Description: j.name + " " + statusWords(j.status)}
 	}
-	return out, interpret(rows.Err(), "commit job statuses")
+	return out, nil
 }
 
 func statusWords(status string) string {
