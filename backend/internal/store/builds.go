@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,21 +36,68 @@ func FirstLine(s string) string {
 	return strings.TrimRight(s, "\r \t")
 }
 
-// queueEntityMeta adds to b the updates of the titles and meta of a
-// submission's entities (ids in params' order), in the submitting transaction.
+// queueEntityMeta adds to b the update of the titles and meta of a
+// submission's entities (ids in params' order), in the submitting
+// transaction: one statement, whatever the number of jobs, each entity taking
+// what its jobs say in their order (the last title given, each meta field
+// from the last job that sets it).
 func queueEntityMeta(b *pgx.Batch, params []*JobSubmitParams, ids []int64) {
+	type change struct {
+		title string
+		meta  EntityMeta
+	}
+	changes := map[int64]*change{}
+	var order []int64
 	for i, p := range params {
 		if p.EntityTitle == "" && p.EntityMeta.IsZero() {
 			continue
 		}
-		meta := p.EntityMeta
-		if meta == nil {
-			meta = &EntityMeta{}
+		c := changes[ids[i]]
+		if c == nil {
+			c = &change{}
+			changes[ids[i]] = c
+			order = append(order, ids[i])
 		}
-		const q = `
-			UPDATE entities SET title = CASE WHEN $2 = '' THEN title ELSE $2 END, meta = meta || $3::jsonb
-			WHERE id = $1`
-		b.Queue(q, ids[i], p.EntityTitle, meta)
+		if p.EntityTitle != "" {
+			c.title = p.EntityTitle
+		}
+		if p.EntityMeta != nil {
+			c.meta.overlay(p.EntityMeta)
+		}
+	}
+	if len(order) == 0 {
+		return
+	}
+	slices.Sort(order) // rows locked in one order by every submission
+	titles, metas := make([]string, len(order)), make([]string, len(order))
+	for i, id := range order {
+		meta, _ := json.Marshal(&changes[id].meta) // strings and an int: never fails
+		titles[i], metas[i] = changes[id].title, string(meta)
+	}
+	const q = `
+		UPDATE entities e SET title = CASE WHEN v.title = '' THEN e.title ELSE v.title END, meta = e.meta || v.meta::jsonb
+		FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v(id, title, meta)
+		WHERE e.id = v.id`
+	b.Queue(q, order, titles, metas)
+}
+
+// overlay sets in m the fields o sets, as a later submission's meta does
+// (the jsonb || of its JSON, whose empty fields are left out).
+func (m *EntityMeta) overlay(o *EntityMeta) {
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&m.Message, o.Message}, {&m.AuthorName, o.AuthorName}, {&m.AuthorLogin, o.AuthorLogin},
+		{&m.Branch, o.Branch}, {&m.RequestTitle, o.RequestTitle}, {&m.CommitURL, o.CommitURL},
+		{&m.RequestURL, o.RequestURL},
+	} {
+		if f.src != "" {
+			*f.dst = f.src
+		}
+	}
+	if o.RequestNumber != 0 {
+		m.RequestNumber = o.RequestNumber
 	}
 }
 
