@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -25,6 +27,36 @@ func Submit(e *Env) {
 		e.emit(atMost(Figure{Key: fmt.Sprintf("dag_%d_ms", size), Label: fmt.Sprintf("%s-job DAG accepted", num(float64(size))),
 			Value: float64(d.Microseconds()) / 1000, Unit: "ms", Note: "batches of 1,000"}, limit))
 	}
+	logTopStatements(e, s, 14)
+}
+
+// logTopStatements logs the statements of the server's database that took
+// PostgreSQL longest (pg_stat_statements, when the cluster preloads it): where
+// a submission's time goes on the database's side.
+func logTopStatements(e *Env, s *Server, n int) {
+	if !e.StatStatements {
+		return
+	}
+	s.Exec(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+	const q = `
+		SELECT calls, total_exec_time, query FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC LIMIT $1`
+	rows, err := s.pool.Query(context.Background(), q, n)
+	check(err, "pg_stat_statements")
+	defer rows.Close()
+	for rows.Next() {
+		var calls int64
+		var total float64
+		var query string
+		check(rows.Scan(&calls, &total, &query), "pg_stat_statements")
+		query = strings.Join(strings.Fields(query), " ")
+		if len(query) > 100 {
+			query = query[:100] + "…"
+		}
+		e.Logf("   db: %8.0f ms in %6d calls (%.2f ms each): %s", total, calls, total/float64(calls), query)
+	}
+	check(rows.Err(), "pg_stat_statements")
 }
 
 func submitDAG(s *Server, tok string, size int) time.Duration {
