@@ -518,7 +518,8 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		n2.jobChanged(changedJob{ID: ids[i], Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
 			Status: rows[i].Status, Tag: p.Tag, Attempt: 1, Earliest: p.EarliestStart, Now: now})
 	}
-	n2.groupJobEvents(first) // an event per kind of change, not per job
+	// An event per kind of change, not per job.
+	n2.groupJobEvents(first)
 	n2.handEnds(tx) // jobs skipped at once
 	n2.queue(batch)
 	// Last, the rows other submissions share (a key's value count, a
