@@ -59,22 +59,32 @@ func logTopStatements(e *Env, s *Server, n int) {
 	check(rows.Err(), "pg_stat_statements")
 }
 
+// dagJob is one job of a DAG's batch, typed as a client would write it.
+type dagJob struct {
+	EntityKey      string   `json:"entityKey"`
+	EntityVal      string   `json:"entityVal"`
+	Name           string   `json:"name"`
+	Cmd            string   `json:"cmd"`
+	Tag            string   `json:"tag"`
+	PrecedingNames []string `json:"precedingNames,omitempty"`
+	PrecedingJobs  []int64  `json:"precedingJobs,omitempty"`
+}
+
 func submitDAG(s *Server, tok string, size int) time.Duration {
 	entity := fmt.Sprint("dag", size)
 	var last int64
 	start := time.Now()
 	for b := 0; b < size; b += 1000 {
 		n := min(1000, size-b)
-		jobs := make([]map[string]any, n)
+		jobs := make([]dagJob, n)
 		for k := range jobs {
-			j := map[string]any{"entityKey": "commit", "entityVal": entity, "name": fmt.Sprint("job", b+k), "cmd": "make", "tag": "dag"}
+			jobs[k] = dagJob{EntityKey: "commit", EntityVal: entity, Name: fmt.Sprint("job", b+k), Cmd: "make", Tag: "dag"}
 			switch {
 			case k > 0:
-				j["precedingNames"] = []string{fmt.Sprint("job", b+(k-1)/2)}
+				jobs[k].PrecedingNames = []string{fmt.Sprint("job", b+(k-1)/2)}
 			case last != 0:
-				j["precedingJobs"] = []int64{last}
+				jobs[k].PrecedingJobs = []int64{last}
 			}
-			jobs[k] = j
 		}
 		var out struct{ Items []struct{ ID int64 } }
 		s.Call("POST", "/api/v1/jobs/batch", tok, map[string]any{"jobs": jobs}, &out, 201)
