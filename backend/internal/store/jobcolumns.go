@@ -119,7 +119,9 @@ func columnArray(t reflect.Type) (array, expr string) {
 	case t.Kind() == reflect.Map, t.Kind() == reflect.Struct:
 		return "text[]", "%::jsonb"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
-		return "text[]", "ARRAY(SELECT jsonb_array_elements_text(%::jsonb))"
+		// As an array literal (arrayLiteral), which a cast reads: no
+		// subquery per row.
+		return "text[]", "%::text[]"
 	}
 	panic("store: no column type for " + t.String())
 }
@@ -134,6 +136,12 @@ func jobsInsertArgs(rows []jobRow) ([]any, error) {
 	for k, f := range jobRowFields {
 		t := jobRowType.FieldByIndex(f.index).Type
 		switch {
+		case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+			values := make([]string, len(rows))
+			for i := range rows {
+				values[i] = arrayLiteral(all.Index(i).FieldByIndex(f.index).Interface().([]string))
+			}
+			args[k] = values
 		case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && t.Elem() != timeType,
 			t.Kind() == reflect.Map, t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8:
 			// As JSON text (columnArray); a nil pointer is NULL.
@@ -163,3 +171,25 @@ func jobsInsertArgs(rows []jobRow) ([]any, error) {
 }
 
 var jobRowType = reflect.TypeFor[jobRow]()
+
+// arrayLiteral writes values as a PostgreSQL array literal of text: each
+// element quoted, its quotes and backslashes escaped.
+func arrayLiteral(values []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, c := range []byte(v) {
+			if c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
