@@ -1,7 +1,10 @@
 package store
 
 import (
+	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/aura-ci/aura/backend/internal/event"
 )
@@ -20,7 +23,8 @@ const maxRangeBytes = len(`[1234567890123456789,1234567890123456789],`)
 
 // groupJobEvents replaces the event.Job values n recorded from index start on
 // with an event.Jobs per kind of change (groupJobs), and logs the jobs that
-// went into one, as queue would have logged their events.
+// went into one in a line for each (logJobsEvent): queue logs event.Job
+// values only.
 func (n *notes) groupJobEvents(start int) {
 	var jobs []event.Job
 	var others []event.Event
@@ -34,7 +38,7 @@ func (n *notes) groupJobEvents(start int) {
 	grouped := groupJobs(jobs)
 	for _, e := range grouped {
 		if js, ok := e.(event.Jobs); ok {
-			js.Each(func(j event.Job) { logJob(&j) })
+			logJobsEvent(js)
 		}
 	}
 	n.events = append(append(n.events[:start], others...), grouped...)
@@ -96,4 +100,24 @@ func idRanges(ids []int64) []event.IDRange {
 		out = append(out, event.IDRange{id, id})
 	}
 	return out
+}
+
+// logJobsEvent logs the transitions of an event.Jobs in one line, as logJob
+// logs one: the ids as ranges ("4-6,9"), and how many.
+func logJobsEvent(js event.Jobs) {
+	var ids strings.Builder
+	count := int64(0)
+	for i, r := range js.JobIDs {
+		if i > 0 {
+			ids.WriteByte(',')
+		}
+		ids.WriteString(strconv.FormatInt(r[0], 10))
+		if r[1] != r[0] {
+			ids.WriteByte('-')
+			ids.WriteString(strconv.FormatInt(r[1], 10))
+		}
+		count += r[1] - r[0] + 1
+	}
+	slog.Info("jobs", "ids", ids.String(), "count", count, "status", js.Status, "attempt", js.Attempt,
+		"project", js.Project, "entity", js.EntityKey+"/"+js.EntityVal, "tag", js.Tag)
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -84,4 +85,32 @@ func TestGroupJobEvents(t *testing.T) {
 	n.event(event.Job{JobID: 3, Status: "waiting"})
 	n.groupJobEvents(1)
 	require.Equal(t, []event.Event{before, access, event.Jobs{JobIDs: []event.IDRange{{2, 3}}, Status: "waiting"}}, n.events)
+}
+
+// TestGroupJobEventsLogs: the jobs of an event.Jobs are logged in one line
+// naming their ids; a job alone keeps its own line (logJobs, at queue). Not
+// parallel: it swaps the process's logger.
+func TestGroupJobEventsLogs(t *testing.T) {
+	var out strings.Builder
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})))
+	defer slog.SetDefault(old)
+	job := func(id int64, status string) event.Job {
+		return event.Job{JobID: id, Project: "p", EntityKey: "commit", EntityVal: "abc", Status: status, Tag: "linux", Attempt: 1}
+	}
+	var n notes
+	for _, j := range []event.Job{job(3, "queued"), job(4, "waiting"), job(5, "waiting"), job(6, "waiting"), job(9, "waiting")} {
+		n.event(j)
+	}
+	n.groupJobEvents(0)
+	n.logJobs()
+	require.Equal(t, `level=INFO msg=jobs ids=4-6,9 count=4 status=waiting attempt=1 project=p entity=commit/abc tag=linux
+level=INFO msg=job id=3 status=queued attempt=1 project=p entity=commit/abc tag=linux
+`, out.String())
 }
