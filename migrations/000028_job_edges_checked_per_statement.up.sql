@@ -5,7 +5,10 @@
 --   * every job an inserted or updated edge names exists, and is locked FOR
 --     KEY SHARE to the end of the transaction, as a foreign key check locks
 --     it: a concurrent delete either committed first (the insert then fails)
---     or waits for this transaction (and then deletes its edges too);
+--     or waits for this transaction (and then deletes its edges too). A job
+--     this transaction wrote needs no lock (nobody else sees it, or its
+--     writer's own lock holds it), which spares a submission's own jobs a
+--     lock and its WAL record each;
 --   * deleting jobs deletes the edges that name them (ON DELETE CASCADE);
 --     truncating jobs truncates job_edges;
 --   * a job named by an edge keeps its id (ON UPDATE NO ACTION).
@@ -21,7 +24,9 @@ CREATE FUNCTION job_edges_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     named bigint[] := ARRAY(SELECT job_id FROM new_edges UNION SELECT preceding_id FROM new_edges);
 BEGIN
-    IF (SELECT count(*) FROM (SELECT FROM jobs WHERE id = ANY (named) FOR KEY SHARE) locked) <> cardinality(named) THEN
+    IF (SELECT count(*) FROM jobs WHERE id = ANY (named) AND xmin = pg_current_xact_id()::xid) +
+            (SELECT count(*) FROM (SELECT FROM jobs WHERE id = ANY (named) AND xmin <> pg_current_xact_id()::xid
+                FOR KEY SHARE) locked) <> cardinality(named) THEN
         RAISE EXCEPTION 'insert or update on table "job_edges" names a job that does not exist'
             USING ERRCODE = 'foreign_key_violation', TABLE = 'job_edges';
     END IF;

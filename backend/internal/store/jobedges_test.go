@@ -57,8 +57,9 @@ func (b edgesBundle) edges(t *testing.T) [][2]int64 {
 
 // TestJobEdgesCheckedPerStatement: an insert of edges checks the jobs they
 // name in one query for the statement, not a foreign key query per edge and
-// key (migration 000028), and keeps the keys' rules: a missing job is
-// refused, deleting a job deletes its edges, its id stays.
+// key (migration 000028), locking those it did not write, and keeps the keys'
+// rules: a missing job is refused, deleting a job deletes its edges, its id
+// stays.
 func TestJobEdgesCheckedPerStatement(t *testing.T) {
 	t.Parallel()
 	b := setupEdges(t)
@@ -74,6 +75,22 @@ func TestJobEdgesCheckedPerStatement(t *testing.T) {
 	text := strings.Join(plan, "\n")
 	require.NotContains(t, text, "Trigger for constraint", "no foreign key check per edge")
 	require.Contains(t, text, "Trigger job_edges_insert: calls=1", "one check per statement")
+
+	// A job the transaction wrote itself is not locked (its xmax stays 0);
+	// another is, as a foreign key locks it.
+	tx, err = b.pool.Begin(ctx)
+	require.NoError(t, err)
+	var own int64
+	require.NoError(t, tx.QueryRow(ctx, `INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status)
+		SELECT project_id, entity_id, 'own', cmd, tag, 'waiting' FROM jobs WHERE id = $1 RETURNING id`, b.a).Scan(&own))
+	_, err = tx.Exec(ctx, `INSERT INTO job_edges (job_id, preceding_id) VALUES ($1, $2)`, own, b.c)
+	require.NoError(t, err)
+	var ownXmax, cXmax, xid string
+	require.NoError(t, tx.QueryRow(ctx, `SELECT (SELECT xmax::text FROM jobs WHERE id = $1), (SELECT xmax::text FROM jobs WHERE id = $2),
+		pg_current_xact_id()::xid::text`, own, b.c).Scan(&ownXmax, &cXmax, &xid))
+	require.NoError(t, tx.Rollback(ctx))
+	require.Equal(t, "0", ownXmax, "its own job is not locked")
+	require.Equal(t, xid, cXmax, "another job is locked")
 
 	const insert = `INSERT INTO job_edges (job_id, preceding_id) VALUES ($1, $2)`
 	_, err = b.pool.Exec(ctx, insert, b.c, b.c+100)
