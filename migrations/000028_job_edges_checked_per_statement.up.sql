@@ -23,10 +23,14 @@ ALTER TABLE job_edges
 CREATE FUNCTION job_edges_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     named bigint[] := ARRAY(SELECT job_id FROM new_edges UNION SELECT preceding_id FROM new_edges);
+    found bigint;
+    others bigint[];
 BEGIN
-    IF (SELECT count(*) FROM jobs WHERE id = ANY (named) AND xmin = pg_current_xact_id()::xid) +
-            (SELECT count(*) FROM (SELECT FROM jobs WHERE id = ANY (named) AND xmin <> pg_current_xact_id()::xid
-                FOR KEY SHARE) locked) <> cardinality(named) THEN
+    -- One look at every job named, then a lock on those written elsewhere.
+    SELECT count(*), array_agg(id) FILTER (WHERE xmin <> pg_current_xact_id()::xid) INTO found, others
+    FROM jobs WHERE id = ANY (named);
+    IF found <> cardinality(named) OR others IS NOT NULL AND
+            (SELECT count(*) FROM (SELECT FROM jobs WHERE id = ANY (others) FOR KEY SHARE) locked) <> cardinality(others) THEN
         RAISE EXCEPTION 'insert or update on table "job_edges" names a job that does not exist'
             USING ERRCODE = 'foreign_key_violation', TABLE = 'job_edges';
     END IF;
