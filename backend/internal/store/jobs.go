@@ -491,13 +491,20 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		}
 		rows[i] = r
 	}
-	insertArgs, err := jobsInsertArgs(rows)
-	if err != nil {
-		return nil, err
-	}
-	// The rest depends on nothing it returns: send it in one round trip.
+	// The rest depends on nothing it returns: send it in one round trip, but
+	// for the jobs of a large batch, which COPY writes faster before it.
 	batch = &pgx.Batch{}
-	batch.Queue(qJobsInsert, insertArgs...)
+	if len(rows) >= copyJobsFrom {
+		if _, err := tx.Conn().CopyFrom(ctx, pgx.Identifier{"jobs"}, jobRowColumns, jobsCopySource(rows)); err != nil {
+			return nil, interpret(err, "insert jobs")
+		}
+	} else {
+		insertArgs, err := jobsInsertArgs(rows)
+		if err != nil {
+			return nil, err
+		}
+		batch.Queue(qJobsInsert, insertArgs...)
+	}
 	if len(edgeJob) > 0 {
 		// Each edge once (PrecedingJobs compacted, internal ones distinct,
 		// the two sets apart): no ON CONFLICT, whose speculative insertion
