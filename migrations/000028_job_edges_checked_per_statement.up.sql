@@ -20,17 +20,17 @@ ALTER TABLE job_edges
     DROP CONSTRAINT job_edges_job_id_fkey,
     DROP CONSTRAINT job_edges_preceding_id_fkey;
 
-CREATE FUNCTION job_edges_check() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    named bigint[] := ARRAY(SELECT job_id FROM new_edges UNION SELECT preceding_id FROM new_edges);
-    found bigint;
-    others bigint[];
+-- One statement, which costs a small insert (a job's two children) least:
+-- it reads the jobs named once and locks those written elsewhere (usually
+-- one). Never a scan of all jobs, whatever plan a session cached while the
+-- table was small.
+CREATE FUNCTION job_edges_check() RETURNS trigger LANGUAGE plpgsql SET enable_seqscan = off AS $$
 BEGIN
-    -- One look at every job named, then a lock on those written elsewhere.
-    SELECT count(*), array_agg(id) FILTER (WHERE xmin <> pg_current_xact_id()::xid) INTO found, others
-    FROM jobs WHERE id = ANY (named);
-    IF found <> cardinality(named) OR others IS NOT NULL AND
-            (SELECT count(*) FROM (SELECT FROM jobs WHERE id = ANY (others) FOR KEY SHARE) locked) <> cardinality(others) THEN
+    IF (WITH named AS MATERIALIZED (SELECT ARRAY(SELECT job_id FROM new_edges UNION SELECT preceding_id FROM new_edges) AS ids),
+            seen AS MATERIALIZED (
+                SELECT j.id, j.xmin = pg_current_xact_id()::xid AS own FROM named, jobs j WHERE j.id = ANY (named.ids)),
+            locked AS (SELECT FROM jobs WHERE id = ANY (ARRAY(SELECT id FROM seen WHERE NOT own)) FOR KEY SHARE)
+        SELECT (SELECT count(*) FROM seen WHERE own) + (SELECT count(*) FROM locked) <> (SELECT cardinality(ids) FROM named)) THEN
         RAISE EXCEPTION 'insert or update on table "job_edges" names a job that does not exist'
             USING ERRCODE = 'foreign_key_violation', TABLE = 'job_edges';
     END IF;
