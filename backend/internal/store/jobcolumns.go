@@ -191,22 +191,56 @@ var jobRowColumns = func() []string {
 }()
 
 // jobsCopySource yields rows for a COPY into jobRowColumns: each field as it
-// is, a map or a struct encoded by pgx as the column's jsonb, a nil pointer
-// NULL.
+// is, a map or a struct as its JSON text (pgx passes a string to jsonb as it
+// is), made once for the rows that share it (no env, one submitter), a nil
+// pointer NULL.
 func jobsCopySource(rows []jobRow) pgx.CopyFromSource {
 	all := reflect.ValueOf(rows)
+	memos := make([]jsonMemo, len(jobRowFields))
 	return pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		row := all.Index(i)
 		values := make([]any, len(jobRowFields))
 		for k, f := range jobRowFields {
 			v := row.FieldByIndex(f.index)
-			if v.Kind() == reflect.Pointer && v.IsNil() {
-				continue
+			switch {
+			case v.Kind() == reflect.Pointer && v.IsNil():
+			case v.Kind() == reflect.Map, v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Struct && v.Type().Elem() != timeType:
+				text, err := memos[k].encode(v)
+				if err != nil {
+					return nil, err
+				}
+				values[k] = text
+			default:
+				values[k] = v.Interface()
 			}
-			values[k] = v.Interface()
 		}
 		return values, nil
 	})
+}
+
+// jsonMemo encodes a column's map or struct pointer values as JSON text,
+// keeping the last one: the rows of a batch share their submitter's.
+type jsonMemo struct {
+	last uintptr
+	text string
+}
+
+func (m *jsonMemo) encode(v reflect.Value) (string, error) {
+	if v.Kind() == reflect.Map && v.Len() == 0 {
+		return "{}", nil
+	}
+	if v.Kind() == reflect.Pointer && m.last != 0 && v.Pointer() == m.last {
+		return m.text, nil
+	}
+	b, err := json.Marshal(v.Interface())
+	if err != nil {
+		return "", fmt.Errorf("store: encode jobs: %w", err)
+	}
+	m.text = string(b)
+	if v.Kind() == reflect.Pointer {
+		m.last = v.Pointer()
+	}
+	return m.text, nil
 }
 
 // arrayLiteral writes values as a PostgreSQL array literal of text: each

@@ -451,6 +451,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	waits := make([][]JobRef, n)
 	var edgeJob, edgePre []int64
 	var n2 notes
+	var by *Actor
 	for _, i := range order {
 		p := params[i]
 		var before []precedingState
@@ -475,7 +476,11 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			Status: d.Status, Reason: d.Reason, PendingPreceding: d.Pending, CreatedAt: now,
 		}
 		if p.SubmittedBy != nil {
-			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
+			// One value for the jobs of one submitter, written once (jsonMemo).
+			if by == nil || by.Kind != p.SubmittedBy.Kind || by.Name != p.SubmittedBy.Name {
+				by = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
+			}
+			r.SubmittedBy = by
 		}
 		parentTrace := p.Trace // Tracing: a child job joins its parent's trace
 		if p.ParentJobID != nil {

@@ -43,7 +43,8 @@ func (c *copyTracer) copied() []string {
 
 // TestJobSubmitCopiesLargeBatches: the jobs of a batch of CopyJobsFrom or
 // more are written by COPY, a smaller batch's by its insert, and either way
-// every setting is written as given (or as its default), as the answer says.
+// every setting is written as given (or as its default), as the answer says,
+// each job's submitter too, however many the batch has.
 func TestJobSubmitCopiesLargeBatches(t *testing.T) {
 	t.Parallel()
 	tracer := &copyTracer{}
@@ -62,6 +63,8 @@ func TestJobSubmitCopiesLargeBatches(t *testing.T) {
 	require.NoError(t, err)
 
 	later := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	// Two submitters, taking turns: each job keeps its own.
+	submitter := func(i int) string { return []string{"ci", "bot"}[i/4%2] }
 	batch := func(n int, val string) []*store.JobSubmitParams {
 		params := make([]*store.JobSubmitParams, n)
 		for i := range params {
@@ -74,7 +77,7 @@ func TestJobSubmitCopiesLargeBatches(t *testing.T) {
 					TimeoutSeconds: 60, MaxAttempts: 2}
 				params[i].SecretEnv = map[string]string{"TOKEN": "s3cret-value"}
 				params[i].Collections = map[string]string{"ref": "main"}
-				params[i].SubmittedBy = &store.Actor{Kind: "token", Name: "ci"}
+				params[i].SubmittedBy = &store.Actor{Kind: "token", Name: submitter(i)}
 			case 1:
 				params[i].PrecedingNames = []string{fmt.Sprint("job", i-1)}
 				params[i].PrecedingJobs = []int64{parent[0].ID}
@@ -106,7 +109,7 @@ func TestJobSubmitCopiesLargeBatches(t *testing.T) {
 			}
 			require.Equal(t, i%4 == 0, read.SubmittedBy != nil)
 			if read.SubmittedBy != nil {
-				require.Equal(t, store.Actor{Kind: "token", Name: "ci"}, store.Actor{Kind: read.SubmittedBy.Kind, Name: read.SubmittedBy.Name})
+				require.Equal(t, store.Actor{Kind: "token", Name: submitter(i)}, store.Actor{Kind: read.SubmittedBy.Kind, Name: read.SubmittedBy.Name})
 				require.True(t, read.SubmittedBy.At.Equal(j.CreatedAt))
 				read.SubmittedBy = j.SubmittedBy
 			}
