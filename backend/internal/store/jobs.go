@@ -497,9 +497,10 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		rows[i] = r
 	}
 	// The rest depends on nothing it returns: send it in one round trip, but
-	// for the jobs of a large batch, which COPY writes faster before it.
+	// for the jobs of a large batch, which COPY writes faster before it (in
+	// the transaction the first round trip began, never in one of its own).
 	batch = &pgx.Batch{}
-	if len(rows) >= copyJobsFrom {
+	if len(rows) >= copyJobsFrom && tx.Conn().PgConn().TxStatus() == 'T' {
 		if _, err := tx.Conn().CopyFrom(ctx, pgx.Identifier{"jobs"}, jobRowColumns, jobsCopySource(rows)); err != nil {
 			return nil, interpret(err, "insert jobs")
 		}
