@@ -56,7 +56,7 @@ func newValidator() *validator.Validate {
 }
 
 // decode reads a JSON body into dst, refusing unknown fields, trailing data and
-// bodies over maxBodyBytes, then validates it.
+// bodies over maxBodyBytes, then validates it (unless it is plainly valid).
 func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	data, err := io.ReadAll(r.Body)
@@ -80,6 +80,9 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		if err := checkNUL(dst); err != nil {
 			return err
 		}
+	}
+	if p, ok := dst.(plainly); ok && p.plainlyValid() {
+		return nil // within its tags, plainly (submitcheck.go)
 	}
 	return validateStruct(dst)
 }

@@ -25,6 +25,9 @@ const (
 	// TypeAccess never reaches a websocket: it tells the hubs of every server
 	// that who may read what changed (see Access).
 	TypeAccess Type = "access"
+	// TypeJobs never reaches a websocket either: it stands for a Job per id
+	// (see Jobs).
+	TypeJobs Type = "jobs"
 )
 
 // Event is one typed event. Each kind is its own struct; Marshal adds the "type"
@@ -159,6 +162,8 @@ func Parse(payload []byte) (Event, error) {
 		e, err = decode[Integration](payload)
 	case TypeAccess:
 		e, err = decode[Access](payload)
+	case TypeJobs:
+		e, err = decode[Jobs](payload)
 	default:
 		return nil, fmt.Errorf("event: unknown type %q", head.Type)
 	}

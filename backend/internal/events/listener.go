@@ -42,7 +42,8 @@ const (
 // Listener holds one dedicated connection (not from the pool) that LISTENs once
 // on each channel a handler was registered for, and hands every notification to
 // the handlers of its channel. A payload of store.ChannelEvents is decoded once,
-// here, and every EventFunc gets the decoded event. It reconnects with backoff
+// here, and every EventFunc gets the decoded event (an event.Jobs as the
+// event.Job of each of its jobs). It reconnects with backoff
 // and then calls the OnReconnect funcs, since notifications sent while it was
 // away are lost. A connection that stays quiet is probed, so a half-open one
 // (the database host vanished without closing it) is replaced instead of
@@ -125,6 +126,14 @@ func (l *Listener) dispatch(channel, payload string) {
 	e, err := event.Parse([]byte(payload))
 	if err != nil {
 		slog.Warn("event listener: bad payload", "err", err)
+		return
+	}
+	if js, ok := e.(event.Jobs); ok { // a Job per id, as if each had come alone
+		js.Each(func(j event.Job) {
+			for _, f := range l.eventFuncs {
+				f(j)
+			}
+		})
 		return
 	}
 	for _, f := range l.eventFuncs {

@@ -451,6 +451,7 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 	waits := make([][]JobRef, n)
 	var edgeJob, edgePre []int64
 	var n2 notes
+	var by *Actor
 	for _, i := range order {
 		p := params[i]
 		var before []precedingState
@@ -475,7 +476,11 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			Status: d.Status, Reason: d.Reason, PendingPreceding: d.Pending, CreatedAt: now,
 		}
 		if p.SubmittedBy != nil {
-			r.SubmittedBy = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
+			// One value for the jobs of one submitter, written once (jsonMemo).
+			if by == nil || by.Kind != p.SubmittedBy.Kind || by.Name != p.SubmittedBy.Name {
+				by = &Actor{Kind: p.SubmittedBy.Kind, Name: p.SubmittedBy.Name, At: now}
+			}
+			r.SubmittedBy = by
 		}
 		parentTrace := p.Trace // Tracing: a child job joins its parent's trace
 		if p.ParentJobID != nil {
@@ -491,13 +496,21 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 		}
 		rows[i] = r
 	}
-	insertArgs, err := jobsInsertArgs(rows)
-	if err != nil {
-		return nil, err
-	}
-	// The rest depends on nothing it returns: send it in one round trip.
+	// The rest depends on nothing it returns: send it in one round trip, but
+	// for the jobs of a large batch, which COPY writes faster before it (in
+	// the transaction the first round trip began, never in one of its own).
 	batch = &pgx.Batch{}
-	batch.Queue(qJobsInsert, insertArgs...)
+	if len(rows) >= copyJobsFrom && tx.Conn().PgConn().TxStatus() == 'T' {
+		if _, err := tx.Conn().CopyFrom(ctx, pgx.Identifier{"jobs"}, jobRowColumns, jobsCopySource(rows)); err != nil {
+			return nil, interpret(err, "insert jobs")
+		}
+	} else {
+		insertArgs, err := jobsInsertArgs(rows)
+		if err != nil {
+			return nil, err
+		}
+		batch.Queue(qJobsInsert, insertArgs...)
+	}
 	if len(edgeJob) > 0 {
 		// Each edge once (PrecedingJobs compacted, internal ones distinct,
 		// the two sets apart): no ON CONFLICT, whose speculative insertion
@@ -513,10 +526,13 @@ func (s *Store) jobSubmitTx(ctx context.Context, tx pgx.Tx, params []*JobSubmitP
 			n2.queued(r.Tag)
 		}
 	}
+	first := len(n2.events)
 	for i, p := range params {
 		n2.jobChanged(changedJob{ID: ids[i], Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
 			Status: rows[i].Status, Tag: p.Tag, Attempt: 1, Earliest: p.EarliestStart, Now: now})
 	}
+	// An event per kind of change, not per job.
+	n2.groupJobEvents(first)
 	n2.handEnds(tx) // jobs skipped at once
 	n2.queue(batch)
 	// Last, the rows other submissions share (a key's value count, a
