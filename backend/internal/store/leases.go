@@ -45,17 +45,23 @@ func (s *Store) LeasesRenewAfterGap(ctx context.Context, p *LeasesRenewParams) (
 // When no job is running the tick is parked instead: a pause with nothing to
 // reap is no outage, so reapers may sleep until a job starts (a claim's event
 // wakes them) without costing a statement a second. A claim committed after
-// this tick looked is seen by the tick its event causes.
+// this tick looked is seen by the tick its event causes, or, should no tick
+// follow it in time (the database went away right after it), by the first
+// tick after, which counts the time since the first such job started as the
+// gap.
 func (s *Store) LeasesTick(ctx context.Context, p *LeasesRenewParams) (ReaperTick, error) {
 	var t ReaperTick
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		t = ReaperTick{}
 		// clock_timestamp, not now(): a tick that waited for the lock must not look older.
 		const qTick = `SELECT greatest(clock_timestamp() - value::timestamptz, interval '0'),
-				value = '` + reaperParked + `', EXISTS (SELECT 1 FROM jobs WHERE status = 'running')
+				value = '` + reaperParked + `', EXISTS (SELECT 1 FROM jobs WHERE status = 'running'),
+				CASE WHEN value = '` + reaperParked + `' THEN
+					(SELECT greatest(clock_timestamp() - min(started_at), interval '0') FROM jobs WHERE status = 'running') END
 			FROM settings WHERE key = 'reaper_tick' FOR UPDATE`
 		var parked bool
-		err := tx.QueryRow(ctx, qTick).Scan(&t.Gap, &parked, &t.Running)
+		var sinceStart *time.Duration
+		err := tx.QueryRow(ctx, qTick).Scan(&t.Gap, &parked, &t.Running, &sinceStart)
 		if err == pgx.ErrNoRows {
 			t.Running = true // not known: tick again soon
 			_, err = tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ('reaper_tick', clock_timestamp()::text)
@@ -64,6 +70,14 @@ func (s *Store) LeasesTick(ctx context.Context, p *LeasesRenewParams) (ReaperTic
 		}
 		if err != nil {
 			return interpret(err, "reaper tick")
+		}
+		if parked && t.Running && sinceStart != nil {
+			// Jobs started since the tick parked, and no tick has recorded them
+			// yet (the one their claims' events cause normally follows at once):
+			// nobody watched their leases since the first of them started. The
+			// database went away right after a claim, say, and took the tick
+			// with it; their heartbeats could not be recorded either.
+			t.Gap = *sinceStart
 		}
 		if !t.Running {
 			t.Gap = 0
