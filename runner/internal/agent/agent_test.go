@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -330,7 +331,7 @@ func setupConfig(t *testing.T, concurrency int, configure func(*config.Config), 
 	out := &lines{}
 	cfg := config.Config{
 		Server: srv.URL, Token: "AURA_RUNNERKEY_test-x", Tags: []string{"native,linux", "docker"},
-		Concurrency: concurrency, WorkDir: t.TempDir(), Shell: "sh", Grace: time.Second, ShutdownGrace: time.Second,
+		Concurrency: concurrency, WorkDir: workDir(t), Shell: "sh", Grace: time.Second, ShutdownGrace: time.Second,
 	}
 	if configure != nil {
 		configure(&cfg)
@@ -610,4 +611,22 @@ func TestNoFalseRecovery(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(b.out.String(), "401 Unauthorized") },
 		5*time.Second, 5*time.Millisecond)
 	require.NotContains(t, b.out.String(), "claiming works again")
+}
+
+// workDir is a work folder for the agent's jobs. Unlike t.TempDir, its removal
+// tolerates the next job's workspace being made ahead in it meanwhile (the job
+// package makes it in the background, a moment after a job started).
+func workDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "aura-agent-test")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for range 100 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("cannot remove %s", dir)
+	})
+	return dir
 }
