@@ -36,7 +36,7 @@ type Spec struct {
 	// workspace, when it is not one made ahead).
 	ID      int64
 	Attempt int
-	// Cmd is run as `Shell -c Cmd`.
+	// Cmd is run as `Shell -c Cmd`, or as if it were (see shellAhead).
 	Cmd   string
 	Shell string
 	// Env is the complete environment; later entries win over earlier ones.
@@ -130,7 +130,7 @@ func Start(spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	shell, cached, err := lookShell(spec.Shell)
+	shellPath, cached, err := lookShell(spec.Shell)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
 	}
@@ -138,7 +138,8 @@ func Start(spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
 	}
-	defer time.AfterFunc(refillDelay, func() { refillSpare(workDir) })
+	// The next job most likely asks for the same shell.
+	defer time.AfterFunc(refillDelay, func() { refillSpare(workDir, shell{path: shellPath, name: spec.Shell}) })
 	ws, err := takeWorkspace(sup, workDir, spec)
 	if err != nil {
 		_ = sup.release()
@@ -149,21 +150,21 @@ func Start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("start %s: %w", spec.Shell, err)
 	}
 	env := append(slices.Clip(spec.Env), "PWD="+ws.dir)
-	hand := func(sup *supervisor, fromSpare bool, shell string) (*supervisor, *bufio.Reader, int, error) {
-		handover, err := encodeJob(supervisedJob{dir: ws.dir, mark: ws.mark, path: shell, name: spec.Shell, cmd: spec.Cmd, env: env})
+	hand := func(sup *supervisor, fromSpare bool, path string) (*supervisor, *bufio.Reader, int, error) {
+		handover, err := encodeJob(supervisedJob{dir: ws.dir, mark: ws.mark, path: path, name: spec.Shell, cmd: spec.Cmd, env: env})
 		if err != nil {
 			_ = sup.release()
 			return nil, nil, 0, err
 		}
 		return handOver(sup, fromSpare, handover)
 	}
-	sup, status, pgid, err := hand(sup, fromSpare, shell)
+	sup, status, pgid, err := hand(sup, fromSpare, shellPath)
 	if err != nil && cached {
 		// The shell found for an earlier job may have moved: look again, and
 		// try once more if it did.
 		forgetShell(spec.Shell)
-		if again, _, lerr := lookShell(spec.Shell); lerr == nil && again != shell {
-			if sup, err = startSupervisor(nil); err == nil {
+		if again, _, lerr := lookShell(spec.Shell); lerr == nil && again != shellPath {
+			if sup, err = startSupervisor(nil, shell{}); err == nil {
 				sup, status, pgid, err = hand(sup, false, again)
 			}
 		}
@@ -322,7 +323,7 @@ func handOver(sup *supervisor, fromSpare bool, job []byte) (*supervisor, *bufio.
 			err = errors.New(rest)
 		case !ok && fromSpare && attempt == 1:
 			// A spare that died while idle (the OOM killer): another one.
-			if sup, err = startSupervisor(nil); err == nil {
+			if sup, err = startSupervisor(nil, shell{}); err == nil {
 				fromSpare = false
 				continue
 			}

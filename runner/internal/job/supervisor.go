@@ -74,10 +74,15 @@ func supervise() int {
 	// default in the shell when it starts, ignored ones would not be.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	_ = setSubreaper() // Linux only; elsewhere the process group is what it kills
+	ahead := startShellAhead()
 
 	if _, err := lifeline.Peek(1); err != nil {
 		// A spare no job came to: the runner exited or let it go. The
-		// workspace made ahead with it goes too.
+		// shell started ahead and the workspace made ahead with it go too.
+		if ahead != nil {
+			ahead.discard()
+			_, _ = syscall.Wait4(ahead.pid, nil, 0, nil)
+		}
 		if dir := os.Getenv(spareWorkspaceVar); dir != "" {
 			(&workspace{dir: dir}).remove()
 		}
@@ -85,19 +90,27 @@ func supervise() int {
 	}
 	j, err := readJob(lifeline)
 	if err != nil {
+		if ahead != nil {
+			ahead.discard()
+		}
 		fmt.Fprintf(status, "failed reading the job: %v\n", err)
 		return ExitNotStarted
 	}
 	retitle(supervisorCommand)
-	pid, err := syscall.ForkExec(j.path, []string{j.name, "-c", j.cmd}, &syscall.ProcAttr{
-		Dir:   j.dir,
-		Env:   append(j.env, markVar+"="+j.mark),
-		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
-	if err != nil {
-		fmt.Fprintf(status, "failed %v\n", err)
-		return ExitNotStarted
+	var pid int
+	if ahead != nil && ahead.run(j) {
+		pid = ahead.pid
+	} else {
+		pid, err = syscall.ForkExec(j.path, []string{j.name, "-c", j.cmd}, &syscall.ProcAttr{
+			Dir:   j.dir,
+			Env:   append(j.env, markVar+"="+j.mark),
+			Files: []uintptr{0, 1, 2},
+			Sys:   &syscall.SysProcAttr{Setpgid: true},
+		})
+		if err != nil {
+			fmt.Fprintf(status, "failed %v\n", err)
+			return ExitNotStarted
+		}
 	}
 	fmt.Fprintf(status, "started %d\n", pid)
 
@@ -281,8 +294,9 @@ type supervisor struct {
 const spareWorkspaceVar = "AURA_SPARE_WORKSPACE"
 
 // startSupervisor starts an idle supervisor, waiting for its job on its
-// lifeline; ws, when not nil, is the workspace made ahead for that job.
-func startSupervisor(ws *workspace) (*supervisor, error) {
+// lifeline; ws, when not nil, is the workspace made ahead for that job, and
+// sh, when set, the shell it starts ahead in it (see startShellAhead).
+func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 	path, err := supervisorPath()
 	if err != nil {
 		return nil, fmt.Errorf("find the runner's binary for the job supervisor: %w", err)
@@ -306,6 +320,9 @@ func startSupervisor(ws *workspace) (*supervisor, error) {
 	env := []string{} // the job's goes through the lifeline: see encodeEnv
 	if ws != nil {
 		env = append(env, spareWorkspaceVar+"="+ws.dir)
+		if sh.path != "" {
+			env = append(env, spareShellVar+"="+sh.path, spareShellNameVar+"="+sh.name, spareMarkVar+"="+ws.mark)
+		}
 	}
 	cmd := &exec.Cmd{
 		Path:   path,
@@ -372,13 +389,13 @@ func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
 	if s != nil {
 		return s, true, nil
 	}
-	s, err = startSupervisor(nil)
+	s, err = startSupervisor(nil, shell{})
 	return s, false, err
 }
 
 // Prestart starts a spare supervisor in the background, so that even a
 // runner's first job starts without waiting for one.
-func Prestart() { refillSpare("") }
+func Prestart() { refillSpare("", shell{}) }
 
 // refillDelay is how long after a job's hand-over the next spare starts: its
 // start (a 10 MB binary) must not take the CPU from the job's shell and the
@@ -387,9 +404,10 @@ const refillDelay = 100 * time.Millisecond
 
 // refillSpare starts the next spare supervisor in the background, unless one is
 // idle or starting, with the next job's workspace made ahead in workDir (none
-// for ""). It runs after a job's shell started, not before: on a small
-// machine, starting the binary would take the CPU from the job's own start.
-func refillSpare(workDir string) {
+// for "") and the shell sh started ahead in it (none when unset). It runs after
+// a job's shell started, not before: on a small machine, starting the binary
+// would take the CPU from the job's own start.
+func refillSpare(workDir string, sh shell) {
 	spare.Lock()
 	if spare.idle != nil || spare.starting != nil {
 		spare.Unlock()
@@ -403,7 +421,7 @@ func refillSpare(workDir string) {
 		if workDir != "" {
 			ws, _ = makeWorkspace(workDir, 0, 0) // without one, the job makes its own
 		}
-		next, err := startSupervisor(ws)
+		next, err := startSupervisor(ws, sh)
 		if err != nil && ws != nil {
 			ws.remove()
 		}

@@ -127,7 +127,7 @@ func TestJobsRunInSpareSupervisors(t *testing.T) {
 // exits) exits with 0 and writes nothing.
 func TestIdleSpareExitsQuietly(t *testing.T) {
 	t.Parallel()
-	s, err := startSupervisor(nil)
+	s, err := startSupervisor(nil, shell{})
 	require.NoError(t, err)
 	require.NoError(t, s.release())
 	out, err := io.ReadAll(s.output)
@@ -250,7 +250,7 @@ func TestIdleSpareRemovesItsWorkspace(t *testing.T) {
 	t.Parallel()
 	ws, err := makeWorkspace(workDir(t), 0, 0)
 	require.NoError(t, err)
-	s, err := startSupervisor(ws)
+	s, err := startSupervisor(ws, shell{})
 	require.NoError(t, err)
 	require.NoError(t, s.release())
 	require.NoDirExists(t, ws.dir)
