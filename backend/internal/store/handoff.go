@@ -50,7 +50,15 @@ func (s *Store) SetHandoff(h Handoff) { s.handoff = h }
 
 // qClaimSync makes the rest of the transaction commit durably whatever its
 // claims (claimDurabilitySQL): a submission or a completion waits for the disk.
-const qClaimSync = `SELECT set_config('aura.claim_sync', 'on', true)`
+// It also has the claims planned generically (genericPlans), as in a batch of
+// claims: planned for their arguments, as in a submission's transaction,
+// planning one cost three times running it. qPlansBack restores the mode for
+// the statements after them.
+const qClaimSync = `SELECT set_config('aura.claim_sync', 'on', true),
+	set_config('aura.plan_cache_mode', current_setting('plan_cache_mode'), true),
+	set_config('plan_cache_mode', 'force_generic_plan', true)`
+
+const qPlansBack = `SELECT set_config('plan_cache_mode', current_setting('aura.plan_cache_mode'), true)`
 
 // qRunnableLeft announces the jobs of $1 (of tag $2) still queued.
 const qRunnableLeft = `
@@ -143,6 +151,7 @@ func (h *handoffs) queue(b *pgx.Batch) {
 			b.Queue(qRunnableLeft, t.ids, t.tag)
 		}
 	}
+	b.Queue(qPlansBack)
 }
 
 // deliver hands each reserved poll what its claim took, or err when the
