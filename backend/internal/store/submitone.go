@@ -243,7 +243,19 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	batch.Queue(qTagCheckIns, []string{p.Tag}).Query(func(rows pgx.Rows) error {
 		return collectCheckIns(rows, checkIns)
 	})
-	err = s.pool.SendBatch(ctx, batch).Close()
+	sendCtx := ctx
+	if hand != nil {
+		// A parked runner waits for what it claims: the submission finishes
+		// though its caller hangs up (which would leave it committed, and its
+		// job claimed, but reported as failed), as a grouped transition does.
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		var release func()
+		sendCtx, release = s.StallBound(sendCtx)
+		defer release()
+	}
+	err = s.pool.SendBatch(sendCtx, batch).Close()
 	hand.deliver(err)
 	if err != nil {
 		var pgErr *pgconn.PgError
