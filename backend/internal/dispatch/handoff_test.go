@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -470,4 +471,47 @@ func TestHandoffThenClaims(t *testing.T) {
 		require.Empty(t, jobs)
 	})
 	require.Zero(t, claimStatements(stmts), "%q", stmts)
+}
+
+// TestHandoffFanOut: a completion that queues more dependants than one
+// transaction hands off hands off what it may (16 claims) and announces the
+// rest: the polls it did not reserve are woken and claim them, and every
+// parked poll gets one job.
+func TestHandoffFanOut(t *testing.T) {
+	t.Parallel()
+	b := setupHandoff(t)
+	first := submitTo(t, b.ctx, b.st, b.project.ID, "first", "abc")
+	params := make([]*store.JobSubmitParams, 20)
+	for i := range params {
+		params[i] = &store.JobSubmitParams{JobSpec: store.JobSpec{Name: fmt.Sprint("dep", i), Cmd: "true", Tag: "linux"},
+			ProjectID: b.project.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: "abc", PrecedingJobs: []int64{first.ID}}
+	}
+	_, err := b.st.JobSubmit(b.ctx, params)
+	require.NoError(t, err)
+	require.Len(t, b.poll(t, time.Second, "1.0"), 1)
+
+	var polls []<-chan []*store.ClaimedJob
+	for i := range 18 {
+		polls = append(polls, b.park(t, b.ctx, b.runner(t, fmt.Sprint("p", i), nil), 20*time.Second))
+	}
+	listen := b.notifications(t)
+	seen := map[int64]bool{}
+	stmts := b.stmts.Statements(func() {
+		_, err := b.st.JobComplete(b.ctx, &store.JobCompleteParams{Holder: store.Holder{JobID: first.ID, Attempt: 1, RunnerID: b.runnerID}})
+		require.NoError(t, err)
+		for _, got := range polls {
+			jobs := receive(t, got)
+			require.Len(t, jobs, 1)
+			require.False(t, seen[jobs[0].ID])
+			seen[jobs[0].ID] = true
+		}
+	})
+	require.Equal(t, 18, claimStatements(stmts), "16 hand-offs and 2 woken polls' claims: %q", stmts)
+	var runnable []string
+	for _, n := range drain(t, listen) {
+		if n.Channel == store.ChannelRunnable {
+			runnable = append(runnable, n.Payload)
+		}
+	}
+	require.Equal(t, []string{"4 linux"}, runnable)
 }

@@ -70,6 +70,11 @@ const qRunnableLeftOne = `
 	SELECT pg_notify('` + ChannelRunnable + `', '1 ' || $1::text)
 	FROM jobs WHERE id = (SELECT currval('jobs_id_seq')) AND status = 'queued'`
 
+// maxHandoffs bounds the claims one transaction runs for parked polls: a
+// completion that queues a wide fan-out of dependants holds its locks while
+// they run; the jobs they leave are announced, and woken polls claim them.
+const maxHandoffs = 16
+
 // handoffs are the hand-offs of one transaction.
 type handoffs struct {
 	tags   []handoffTag
@@ -104,7 +109,7 @@ func (s *Store) reserveHandoffs(n *notes, one bool) *handoffs {
 			continue // announced again, not queued here (jobSubmitTx): as ever
 		}
 		reserved := false
-		for count > 0 {
+		for count > 0 && (h == nil || len(h.claims) < maxHandoffs) {
 			r := s.handoff.Reserve(tag)
 			if r == nil {
 				break
