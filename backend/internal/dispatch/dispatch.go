@@ -1,5 +1,6 @@
 // Package dispatch hands queued jobs to runners: long-poll claims woken through
-// PostgreSQL notifications, the earliest-start timer and the lease reaper.
+// PostgreSQL notifications, or handed jobs by the transaction that queued them
+// (handoff.go), the earliest-start timer and the lease reaper.
 package dispatch
 
 import (
