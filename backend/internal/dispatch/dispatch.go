@@ -231,15 +231,19 @@ func (d *Dispatcher) wake(tag string, n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.runnableSeq[tag]++
-	for _, w := range d.waiters[tag] {
-		if n == 0 {
-			return
-		}
-		if w.reserved {
-			continue // it gets a hand-off's jobs: a wake is for another poll
-		}
-		if signal(w.wake) {
-			n--
+	// Polls a hand-off found nothing for (their runners may be bound to other
+	// projects) come last: the job a hand-off left is announced right after.
+	for _, last := range []bool{false, true} {
+		for _, w := range d.waiters[tag] {
+			if n == 0 {
+				return
+			}
+			if w.reserved || w.noHandoff != last {
+				continue // reserved, it gets a hand-off's jobs: a wake is for another poll
+			}
+			if signal(w.wake) {
+				n--
+			}
 		}
 	}
 }
@@ -361,7 +365,7 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 			return jobs, nil
 		}
 		if h != nil {
-			d.handedNothing(w, h)
+			d.handedNothing(h)
 		}
 		if ended {
 			return nil, nil

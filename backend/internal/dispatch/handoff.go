@@ -88,15 +88,19 @@ func (d *Dispatcher) await(ctx context.Context, req *ClaimRequest, w *waiter, ti
 	w.parked = false
 	reserved := w.reserved
 	d.mu.Unlock()
-	if reserved {
-		if h == nil {
-			d.TestSignals.HandoffAwaited.Signal(req.RunnerID)
-			got := <-w.handed
-			h = &got
-		}
+	if reserved && h == nil {
+		d.TestSignals.HandoffAwaited.Signal(req.RunnerID)
+		got := <-w.handed
+		h = &got
+	}
+	if h != nil {
 		// Only now: a delivery never finds its waiter reserved by another.
 		d.mu.Lock()
 		w.reserved = false
+		// A hand-off that found nothing for it (its runner may be bound to
+		// other projects, or lost): the rest of its poll gets none, and the
+		// wake-up for the job it left goes to another poll first.
+		w.noHandoff = w.noHandoff || (h.err == nil && len(h.jobs) == 0)
 		d.mu.Unlock()
 	}
 	return h, woken, ended
@@ -120,17 +124,11 @@ func (d *Dispatcher) handedJobs(ctx context.Context, req *ClaimRequest, h *hande
 	return jobs, maybeMore, nil
 }
 
-// handedNothing records a hand-off to w that claimed nothing: its transaction
-// failed, or its runner may claim none of the tag's jobs (bound to other
-// projects, lost).
-func (d *Dispatcher) handedNothing(w *waiter, h *handed) {
+// handedNothing records a hand-off to w whose transaction failed.
+func (d *Dispatcher) handedNothing(h *handed) {
 	if h.err != nil {
 		// Its claim may have held older queued jobs that claims of other
 		// runners skipped meanwhile, and left them queued unannounced.
 		d.distrustEmpties()
-		return
 	}
-	d.mu.Lock()
-	w.noHandoff = true
-	d.mu.Unlock()
 }

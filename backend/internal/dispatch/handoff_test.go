@@ -346,7 +346,8 @@ func TestHandoffReservedPoll(t *testing.T) {
 
 // TestHandoffClaimsNothing: a hand-off to a runner that may not run the job
 // (bound to another project) claims nothing; the job is announced after the
-// claim, and a runner whose last claims found nothing is woken and claims it.
+// claim, and a runner whose last claims found nothing is woken and claims it
+// (before the bound runner, which is older: it would claim nothing again).
 // The bound runner's poll gets no hand-off again.
 func TestHandoffClaimsNothing(t *testing.T) {
 	t.Parallel()
