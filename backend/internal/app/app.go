@@ -189,6 +189,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	disp := dispatch.New(st, dispatch.Config{Lease: cfg.Lease, AckTimeout: cfg.AckTimeout, CancelGrace: cfg.CancelGrace})
+	// Jobs made runnable here go to long polls parked here in the same transaction.
+	st.SetHandoff(disp)
 	if err := disp.RenewAfterGap(ctx); err != nil {
 		return err
 	}

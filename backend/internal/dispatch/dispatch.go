@@ -1,5 +1,6 @@
 // Package dispatch hands queued jobs to runners: long-poll claims woken through
-// PostgreSQL notifications, the earliest-start timer and the lease reaper.
+// PostgreSQL notifications, or handed jobs by the transaction that queued them
+// (handoff.go), the earliest-start timer and the lease reaper.
 package dispatch
 
 import (
@@ -83,16 +84,30 @@ type TestSignals struct {
 	// CancelWatchWaiting: a cancel watch is registered and, having found
 	// nothing to stop, waits: a cancel from now on wakes it.
 	CancelWatchWaiting testsignal.Signal[int64]
+	// HandoffAwaited: a claim reserved for a hand-off (handoff.go) was to
+	// end (its time was up, its runner hung up, the server stopped) and
+	// waits for the delivery.
+	HandoffAwaited testsignal.Signal[int64]
 }
 
 // Init makes every signal keep what it gets, for tb.
 func (s *TestSignals) Init(tb testsignal.TB) {
 	s.WaiterRegistered.Init(tb)
 	s.CancelWatchWaiting.Init(tb)
+	s.HandoffAwaited.Init(tb)
 }
 
 type waiter struct {
 	wake chan struct{} // buffered 1: a pending wake-up is never lost
+	req  *ClaimRequest
+	// handed gets a hand-off's delivery (handoff.go); buffered 1: a waiter
+	// has one reservation at a time.
+	handed chan handed
+	// Under Dispatcher.mu: parked, the claim waits in await, not claiming;
+	// reserved, a transaction claims for it (until it took the delivery);
+	// noHandoff, a hand-off's claim for it found nothing (its runner may be
+	// bound to other projects, or lost): the rest of its poll gets none.
+	parked, reserved, noHandoff bool
 }
 
 type checkIn struct {
@@ -216,20 +231,27 @@ func (d *Dispatcher) wake(tag string, n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.runnableSeq[tag]++
-	for _, w := range d.waiters[tag] {
-		if n == 0 {
-			return
-		}
-		if signal(w.wake) {
-			n--
+	// Polls a hand-off found nothing for (their runners may be bound to other
+	// projects) come last: the job a hand-off left is announced right after.
+	for _, last := range []bool{false, true} {
+		for _, w := range d.waiters[tag] {
+			if n == 0 {
+				return
+			}
+			if w.reserved || w.noHandoff != last {
+				continue // reserved, it gets a hand-off's jobs: a wake is for another poll
+			}
+			if signal(w.wake) {
+				n--
+			}
 		}
 	}
 }
 
-func (d *Dispatcher) register(tags []string) *waiter {
-	w := &waiter{wake: make(chan struct{}, 1)}
+func (d *Dispatcher) register(req *ClaimRequest) *waiter {
+	w := &waiter{wake: make(chan struct{}, 1), req: req, handed: make(chan handed, 1)}
 	d.mu.Lock()
-	for _, t := range tags {
+	for _, t := range req.Tags {
 		d.waiters[t] = append(d.waiters[t], w)
 	}
 	d.mu.Unlock()
@@ -287,7 +309,8 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 		return nil, nil
 	}
 	defer d.polled(req.RunnerID)()
-	w := d.register(req.Tags)
+	req.polledSince = time.Now()
+	w := d.register(req)
 	var passOn []string
 	defer func() {
 		d.unregister(w, req.Tags)
@@ -303,57 +326,78 @@ func (d *Dispatcher) Claim(ctx context.Context, req *ClaimRequest) ([]*store.Cla
 	}()
 	timer := time.NewTimer(req.Wait)
 	defer timer.Stop()
-	req.polledSince = time.Now()
-	woken := false
+	woken, claim := false, true
 	for {
-		jobs, maybeMore, err := d.claimOnce(ctx, req)
-		if err != nil {
-			passOn = req.Tags
-			return nil, err
-		}
-		if len(jobs) > 0 {
-			passOn = maybeMore
-			store.LogClaimed(req.RunnerID, jobs)
-			return jobs, nil
-		}
-		if woken {
-			// Woken for work and got none: another poll may have taken it, or this
-			// runner lost a lease while its poll stayed open (a frozen process).
-			// Such a runner must not swallow wake-ups meant for live ones.
-			// A long poll is not bounded as a whole: its database calls are.
-			lostCtx, release := d.store.StallBound(ctx)
-			lost, err := d.store.RunnerLostSince(lostCtx, req.RunnerID, req.polledSince)
-			release()
+		if claim {
+			jobs, maybeMore, err := d.claimOnce(ctx, req)
 			if err != nil {
 				passOn = req.Tags
 				return nil, err
 			}
-			if lost {
-				d.forgetEmpties(req.RunnerID)
-				d.unregister(w, req.Tags)
-				for _, tag := range req.Tags {
-					d.wake(tag, 1)
+			if len(jobs) > 0 {
+				passOn = maybeMore
+				store.LogClaimed(req.RunnerID, jobs)
+				return jobs, nil
+			}
+			if woken {
+				// Woken for work and got none: another poll may have taken it, or this
+				// runner lost a lease while its poll stayed open (a frozen process).
+				// Such a runner must not swallow wake-ups meant for live ones.
+				if lost, err := d.lostSince(ctx, req, w, timer); err != nil {
+					passOn = req.Tags
+					return nil, err
+				} else if lost {
+					return nil, nil
 				}
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-				case <-d.stopping:
-				}
-				return nil, nil
 			}
 		}
-		d.TestSignals.WaiterRegistered.Signal(req.RunnerID)
-		select {
-		case <-w.wake:
-			woken = true
-		case <-timer.C:
-			return nil, nil
-		case <-ctx.Done():
-			return nil, nil
-		case <-d.stopping:
+		h, wk, ended := d.await(ctx, req, w, timer)
+		if h != nil && len(h.jobs) > 0 {
+			jobs, maybeMore, err := d.handedJobs(ctx, req, h)
+			if err != nil {
+				passOn = req.Tags
+				return nil, err
+			}
+			passOn = maybeMore
+			if wk {
+				passOn = req.Tags // the wake it took meanwhile was for another job
+			}
+			return jobs, nil
+		}
+		if h != nil {
+			d.handedNothing(h)
+		}
+		if ended {
 			return nil, nil
 		}
+		// Woken, it claims; handed nothing, it waits on (a job the hand-off
+		// left is announced as usual).
+		woken, claim = wk, wk
 	}
+}
+
+// lostSince tells whether req's runner lost a lease since its poll began.
+// Then it waits out the poll without a waiter, having passed the wake-ups it
+// may hold on: a lost runner must show it is alive before it gets work.
+// A long poll is not bounded as a whole: its database calls are.
+func (d *Dispatcher) lostSince(ctx context.Context, req *ClaimRequest, w *waiter, timer *time.Timer) (bool, error) {
+	lostCtx, release := d.store.StallBound(ctx)
+	lost, err := d.store.RunnerLostSince(lostCtx, req.RunnerID, req.polledSince)
+	release()
+	if err != nil || !lost {
+		return false, err
+	}
+	d.forgetEmpties(req.RunnerID)
+	d.unregister(w, req.Tags)
+	for _, tag := range req.Tags {
+		d.wake(tag, 1)
+	}
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-d.stopping:
+	}
+	return true, nil
 }
 
 // holdInstance records that req's runner process has a claim open, and refuses
@@ -411,11 +455,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req *ClaimRequest) (jobs []*
 		if fresh {
 			continue // nothing of tag became runnable since it was last found empty
 		}
-		p := &store.JobClaimParams{RunnerID: req.RunnerID, Tag: tag, Limit: req.Capacity - len(jobs),
-			Lease: d.cfg.AckTimeout, PolledSince: req.polledSince}
-		if req.Compat {
-			p.Lease, p.Acked, p.LeaseIncludesTimeout = d.cfg.Lease, true, true
-		}
+		p := d.claimParams(req, tag, req.Capacity-len(jobs))
 		// A claim that began finishes even if the runner hangs up meanwhile: the
 		// caller then puts what it claimed back (JobUnclaim), which is cleaner than
 		// a statement cut off half-way.

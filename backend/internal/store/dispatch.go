@@ -13,8 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/aura-ci/aura/backend/internal/tracing"
 )
 
 // ClaimedJob is a job handed to a runner, with everything it needs to run it.
@@ -183,18 +181,7 @@ func (s *Store) JobClaim(ctx context.Context, p *JobClaimParams) ([]*ClaimedJob,
 		return nil, err
 	}
 	jobs, _ := it.res.([]*ClaimedJob)
-	for _, j := range jobs {
-		var err error
-		if j.SecretEnv, err = s.openSecrets(j.SecretSealed); err != nil {
-			return nil, err
-		}
-		j.SecretSealed = nil
-		// Tracing: the hand-out, in the job's trace, linked to the claim request.
-		tracing.Phase(ctx, "job.claimed", j.TraceParent, start, time.Now(),
-			tracing.Job{ID: j.ID, Project: j.Project, Attempt: j.Attempt, Status: StatusRunning},
-			tracing.AttrRunner.Int64(p.RunnerID), tracing.AttrTag.String(j.Tag), tracing.AttrWait.Float64(j.QueuedFor))
-	}
-	return jobs, nil
+	return s.OpenClaimed(ctx, p, start, jobs)
 }
 
 // jobClaimBatch runs the claims of items in tx in one round trip: each claim

@@ -131,6 +131,7 @@ func (s *Store) groupBatch(g *groupCommit, batch []*groupItem) {
 	defer cancel()
 	ctx, release := s.StallBound(ctx)
 	defer release()
+	var hand *handoffs
 	err := s.groupTx(ctx, func(tx pgx.Tx, last *pgx.Batch) error {
 		if g.batch != nil {
 			if err := g.batch(ctx, tx, live); err != nil {
@@ -152,9 +153,14 @@ func (s *Store) groupBatch(g *groupCommit, batch []*groupItem) {
 				all.merge(&it.notes)
 			}
 		}
+		// Long polls parked here get the jobs it queued, in the transaction:
+		// their claims after the jobs' events (handoff.go).
+		hand = s.reserveHandoffs(&all, false)
 		all.queue(last)
+		hand.queue(last)
 		return nil
 	})
+	hand.deliver(err)
 	if err != nil && len(live) == 1 {
 		// Its error is its own.
 		it := live[0]
@@ -183,15 +189,19 @@ func (s *Store) groupAlone(it *groupItem) {
 		close(it.done)
 		return
 	}
+	var hand *handoffs
 	it.err = s.groupTx(it.ctx, func(tx pgx.Tx, last *pgx.Batch) error {
 		it.notes = notes{}
 		if err := it.fn(it.ctx, tx, &it.notes); err != nil {
 			return err
 		}
 		it.ended, it.notes.ends = it.notes.ends, nil
+		hand = s.reserveHandoffs(&it.notes, false)
 		it.notes.queue(last)
+		hand.queue(last)
 		return nil
 	})
+	hand.deliver(it.err)
 	if it.err != nil {
 		it.ended = nil
 	}
@@ -218,7 +228,14 @@ func (s *Store) groupTx(ctx context.Context, fn func(tx pgx.Tx, last *pgx.Batch)
 	last.Queue("COMMIT")
 	results := tx.SendBatch(ctx, last)
 	var tag pgconn.CommandTag
-	for range last.Len() {
+	for _, q := range last.QueuedQueries {
+		if q.Fn != nil {
+			// A statement whose rows fn reads (a hand-off's claim): never COMMIT.
+			if err = q.Fn(results); err != nil {
+				break
+			}
+			continue
+		}
 		if tag, err = results.Exec(); err != nil {
 			break
 		}

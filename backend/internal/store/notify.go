@@ -25,18 +25,28 @@ const (
 // statement just before commit, so they are delivered exactly when the change is visible.
 type notes struct {
 	runnable map[string]int
-	events   []event.Event
-	timer    bool
-	statuses statusMarks // commits whose forge status may have changed (statuses.go)
-	builds   buildMarks  // entities a job of ended, for notification rules (notifications.go)
-	ends     []JobEnd    // jobs and attempts that ended, for /metrics after commit (jobends.go)
+	// queuedIDs are, by tag, the jobs the transaction queued (a hand-off
+	// announces those its claims left, handoff.go).
+	queuedIDs map[string][]int64
+	events    []event.Event
+	timer     bool
+	statuses  statusMarks // commits whose forge status may have changed (statuses.go)
+	builds    buildMarks  // entities a job of ended, for notification rules (notifications.go)
+	ends      []JobEnd    // jobs and attempts that ended, for /metrics after commit (jobends.go)
 }
 
 func (n *notes) queued(tag string) {
 	if n.runnable == nil {
 		n.runnable = map[string]int{}
+		n.queuedIDs = map[string][]int64{}
 	}
 	n.runnable[tag]++
+}
+
+// queuedJob records that the transaction queued job id of tag.
+func (n *notes) queuedJob(tag string, id int64) {
+	n.queued(tag)
+	n.queuedIDs[tag] = append(n.queuedIDs[tag], id)
 }
 
 // event records e, to be NOTIFYed on ChannelEvents at commit.
@@ -54,7 +64,7 @@ func (n *notes) jobChanged(c changedJob) {
 	}
 	switch {
 	case c.Status == StatusQueued:
-		n.queued(c.Tag)
+		n.queuedJob(c.Tag, c.ID)
 	case c.Status == StatusWaiting && c.Earliest != nil && c.Earliest.After(c.Now):
 		n.timer = true
 	}
@@ -65,8 +75,10 @@ func (n *notes) merge(other *notes) {
 	for tag, c := range other.runnable {
 		if n.runnable == nil {
 			n.runnable = map[string]int{}
+			n.queuedIDs = map[string][]int64{}
 		}
 		n.runnable[tag] += c
+		n.queuedIDs[tag] = append(n.queuedIDs[tag], other.queuedIDs[tag]...)
 	}
 	n.events = append(n.events, other.events...)
 	n.timer = n.timer || other.timer

@@ -76,6 +76,9 @@ type Store struct {
 	// completes, claims and checkIns group concurrent job completions, claims
 	// and runner check-ins into shared commits (groupcommit.go).
 	completes, claims, checkIns groupCommit
+	// handoff takes jobs a transaction makes runnable to long polls parked
+	// here (handoff.go); nil: they are only announced.
+	handoff Handoff
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.

@@ -222,6 +222,9 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	var n notes
 	n.jobChanged(changedJob{Project: p.ProjectSlug, Key: p.EntityKey, Val: p.EntityVal,
 		Status: StatusQueued, Tag: p.Tag, Attempt: 1})
+	// A long poll parked here for the job's tag gets it in this transaction:
+	// its claim after the job's "queued" event (handoff.go).
+	hand := s.reserveHandoffs(&n, true)
 	var now time.Time
 	batch := &pgx.Batch{}
 	batch.Queue(qJobSubmitOne, args...).QueryRow(func(row pgx.Row) error {
@@ -229,6 +232,7 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	})
 	batch.Queue(qNotifyOne, n.args()...)
 	n.statuses.queue(batch)
+	hand.queue(batch)
 	// One shard for both, as in jobSubmitTx.
 	shard := rand.IntN(counterShards)
 	batch.Queue(qKeyCountsOne, shard, cKeys, cValues, p.ProjectID)
@@ -239,7 +243,21 @@ func (s *Store) jobSubmitOne(ctx context.Context, params []*JobSubmitParams) ([]
 	batch.Queue(qTagCheckIns, []string{p.Tag}).Query(func(rows pgx.Rows) error {
 		return collectCheckIns(rows, checkIns)
 	})
-	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+	sendCtx := ctx
+	if hand != nil {
+		// A parked runner waits for what it claims: the submission finishes
+		// though its caller hangs up (which would leave it committed, and its
+		// job claimed, but reported as failed), as a grouped transition does.
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		var release func()
+		sendCtx, release = s.StallBound(sendCtx)
+		defer release()
+	}
+	err = s.pool.SendBatch(sendCtx, batch).Close()
+	hand.deliver(err)
+	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23502" && pgErr.ColumnName == "entity_id" {
 			return nil, errNotAlone
