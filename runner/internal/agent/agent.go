@@ -215,7 +215,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.watchCancels(watchCtx)
 	}()
 	defer func() { stopWatching(); <-watching }()
-	job.Prestart()
+	job.Prestart(a.cfg.WorkDir, a.cfg.Shell)
 	a.claimLoop(ctx)
 
 	done := make(chan struct{})

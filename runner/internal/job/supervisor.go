@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -394,8 +395,21 @@ func takeSupervisor() (s *supervisor, fromSpare bool, err error) {
 }
 
 // Prestart starts a spare supervisor in the background, so that even a
-// runner's first job starts without waiting for one.
-func Prestart() { refillSpare("", shell{}) }
+// runner's first job starts without waiting for one, with the first job's
+// workspace made ahead in workDir and the shell named shellName started ahead
+// in it (none when it is not found).
+func Prestart(workDir, shellName string) {
+	dir, err := filepath.Abs(workDir)
+	if err != nil {
+		refillSpare("", shell{})
+		return
+	}
+	var sh shell
+	if path, _, err := lookShell(shellName); err == nil {
+		sh = shell{path: path, name: shellName}
+	}
+	refillSpare(dir, sh)
+}
 
 // refillDelay is how long after a job's hand-over the next spare starts: its
 // start (a 10 MB binary) must not take the CPU from the job's shell and the

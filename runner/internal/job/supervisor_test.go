@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -194,9 +195,18 @@ func TestJobWaitsForTheSpareOnItsWay(t *testing.T) {
 	}
 
 	before := supervisorStarts.Load()
-	Prestart()
-	p := start(t, setup(t, "true").spec)
+	b := setup(t, `echo started; sleep 0.3; true`)
+	Prestart(b.spec.WorkDir, "sh")
+	p := start(t, b.spec)
 	require.Equal(t, before+1, supervisorStarts.Load(), "a supervisor was started for the job")
+	if readsWholeLine("/bin/sh") {
+		// Even a runner's first job finds its workspace made and its shell started.
+		require.Eventually(t, func() bool { return b.out.String() == "started\n" }, 5*time.Second, time.Millisecond)
+		cmd, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pgid()) + "/cmdline")
+		require.NoError(t, err)
+		require.Equal(t, "sh\x00", string(cmd), "the shell was started ahead")
+		require.Regexp(t, `/job-\d+$`, p.Dir(), "the workspace was made ahead")
+	}
 	require.Equal(t, 0, p.Wait().ExitCode)
 }
 
