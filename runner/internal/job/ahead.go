@@ -1,20 +1,23 @@
 package job
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
 
 // A spare supervisor that comes with the next job's workspace also starts the
-// next job's shell ahead, in that workspace, reading its commands from a pipe:
-// starting dash (exec, the dynamic linker, its own set-up) took a millisecond
-// of every job's start on a small machine, more than everything else the
-// runner does between the server's answer and the job's first command. When
-// the job comes, the supervisor writes the shell one line, which sets the
-// job's environment and then runs the job's command as it would have run
-// under `sh -c`:
+// next job's shell ahead, in that workspace, reading its commands from a pipe
+// whose write end the runner holds: starting dash (exec, the dynamic linker,
+// its own set-up) took a millisecond of every job's start on a small machine,
+// more than everything else the runner does between the server's answer and
+// the job's first command. When the job comes, the runner writes the shell one
+// line itself, without waiting for the supervisor, which sets the job's
+// environment and then runs the job's command as it would have run under
+// `sh -c`:
 //
 //	exec </dev/null; export NAME='value' …; <the command>
 //
@@ -27,7 +30,8 @@ import (
 // dash, which reads what its input has in one read and nothing at start-up
 // that the environment could change but the variables exported below. Any
 // other job (another shell, a longer command, a variable the shell reads as
-// it starts) is started as before, and the shell started ahead exits unused.
+// it starts) is started as before, and the shell started ahead exits unused
+// at the end of its input.
 
 // Variables a spare supervisor is given in its environment for the shell it
 // starts ahead, besides spareWorkspaceVar: the shell's path and the name it
@@ -45,38 +49,72 @@ type shell struct{ path, name string }
 // many bytes is never split.
 const pipeBuf = 4096
 
-// shellAhead is a job's shell started before its job, waiting on its input.
-type shellAhead struct {
-	pid                   int
-	input                 *os.File // the write end of the shell's standard input
-	path, name, dir, mark string
+// startedShell is a shell a spare started ahead, as the runner knows it: its
+// pid (0: none), what it is and where.
+type startedShell struct {
+	pid int
+	shell
+	dir, mark string // its workspace's
 }
 
+// aheadShell is the pid of the shell a spare supervisor started ahead (0: none).
+type aheadShell int
+
 // startShellAhead starts the shell a spare was given (spareShellVar) in the
-// workspace made ahead, or returns nil when it was given none, the shell is
-// not dash, or it did not start.
-func startShellAhead() *shellAhead {
+// workspace made ahead, on the standard input the runner gave it
+// (shellInputFD), and says so on status: "ahead <pid>", or "ahead 0" when it
+// started none. It starts none when it was given none.
+func startShellAhead(status *os.File) aheadShell {
 	path, name := os.Getenv(spareShellVar), os.Getenv(spareShellNameVar)
 	dir, mark := os.Getenv(spareWorkspaceVar), os.Getenv(spareMarkVar)
-	if path == "" || name == "" || dir == "" || mark == "" || !readsWholeLine(path) {
-		return nil
+	if path == "" || syscall.Fstat(shellInputFD, &syscall.Stat_t{}) != nil {
+		return 0
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil
-	}
-	defer r.Close()
+	syscall.CloseOnExec(shellInputFD)
+	input := os.NewFile(shellInputFD, "shell input")
+	defer input.Close()
 	pid, err := syscall.ForkExec(path, []string{name}, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   []string{markVar + "=" + mark},
-		Files: []uintptr{r.Fd(), 1, 2},
+		Files: []uintptr{shellInputFD, 1, 2},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
 	if err != nil {
-		_ = w.Close()
-		return nil
+		pid = 0
 	}
-	return &shellAhead{pid: pid, input: w, path: path, name: name, dir: dir, mark: mark}
+	fmt.Fprintf(status, "ahead %d\n", pid)
+	return aheadShell(pid)
+}
+
+// kill ends the shell, unused, and reaps it.
+func (a aheadShell) kill() {
+	if a == 0 {
+		return
+	}
+	_ = syscall.Kill(int(a), syscall.SIGKILL)
+	_, _ = syscall.Wait4(int(a), nil, 0, nil)
+}
+
+// readAhead reads the spare's "ahead <pid>" line from its status pipe, a byte
+// at a time, so that nothing after it is read here.
+func readAhead(status *os.File) startedShell {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		if n, err := status.Read(b); n == 0 || err != nil {
+			return startedShell{}
+		}
+		if b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+	}
+	word, rest, _ := strings.Cut(string(line), " ")
+	pid, err := strconv.Atoi(rest)
+	if word != "ahead" || err != nil {
+		return startedShell{}
+	}
+	return startedShell{pid: pid}
 }
 
 // readsWholeLine tells whether the shell at path is dash (Debian's and
@@ -86,22 +124,43 @@ func readsWholeLine(path string) bool {
 	return err == nil && filepath.Base(real) == "dash"
 }
 
-// run hands j to the shell, when it is the shell j asks for in j's workspace,
-// and tells whether it did; otherwise the shell exits unused (discard).
-func (a *shellAhead) run(j supervisedJob) bool {
-	line, ok := aheadLine(j)
-	if ok && j.path == a.path && j.name == a.name && j.dir == a.dir && j.mark == a.mark {
-		n, err := a.input.Write(line)
-		_ = a.input.Close()
-		// A shell that is gone (killed while idle) takes nothing: EPIPE.
-		return err == nil && n == len(line)
+// handAhead hands j to the shell sup started ahead, when it is the shell j
+// asks for, in j's workspace, and j can run so (aheadLine): it sends the
+// supervisor j, marked as handed to that shell, then writes the shell its
+// line. It returns the shell's pid, or 0 when it did not hand j over: then
+// the shell exits unused, and sup is as it was (not handed, it takes j as
+// usual) or let go (the shell was gone: released is true).
+func handAhead(sup *supervisor, j supervisedJob) (pid int, released bool, err error) {
+	a := sup.ahead
+	input := sup.shellInput
+	sup.shellInput = nil
+	if input == nil {
+		return 0, false, nil
 	}
-	a.discard()
-	return false
+	defer input.Close()
+	line, ok := aheadLine(j)
+	if !ok || a.pid == 0 || a != (startedShell{pid: a.pid, shell: shell{j.path, j.name}, dir: j.dir, mark: j.mark}) {
+		return 0, false, nil
+	}
+	j.ahead = true
+	job, err := encodeJob(j)
+	if err != nil {
+		return 0, false, err
+	}
+	// The supervisor first: one that is gone (the OOM killer) takes nothing
+	// (EPIPE), and its job is started as usual, by another.
+	if _, err := sup.lifeline.Write(job); err != nil {
+		return 0, false, nil
+	}
+	if n, err := input.Write(line); err != nil || n != len(line) {
+		// The shell is gone (killed while idle): its supervisor, told the
+		// job is its, is let go; the job goes to another.
+		_ = sup.release()
+		_ = sup.output.Close()
+		return 0, true, nil
+	}
+	return a.pid, false, nil
 }
-
-// discard lets the shell go: at the end of its input it exits, unused.
-func (a *shellAhead) discard() { _ = a.input.Close() }
 
 // aheadLine is the line that runs j in a shell started ahead, and whether j
 // can run so: every variable of its environment is one the shell may be given

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,4 +191,33 @@ func children(t *testing.T, pid int) []int {
 		pids = append(pids, n)
 	}
 	return pids
+}
+
+// TestJobRunsWhenTheShellStartedAheadDied: a shell started ahead that died
+// while idle takes nothing; its supervisor is let go, and the job runs under
+// another.
+func TestJobRunsWhenTheShellStartedAheadDied(t *testing.T) {
+	// Not parallel: it takes the package's spare.
+	if !readsWholeLine("/bin/sh") {
+		t.Skip("sh is not dash: no shell is started ahead")
+	}
+	b := setup(t, `echo "$GREETING"`)
+	takeSpare(t)
+	first := b.spec
+	first.Cmd = "true"
+	require.Equal(t, 0, start(t, first).Wait().ExitCode)
+	spareReady(t, b.spec.WorkDir)
+	spare.Lock()
+	shellPid := spare.idle.ahead.pid
+	spare.Unlock()
+	require.NotZero(t, shellPid)
+	require.NoError(t, syscall.Kill(shellPid, syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(shellPid) + "/stat")
+		return err != nil || strings.Contains(string(st), ") Z ")
+	}, 5*time.Second, time.Millisecond)
+	p := start(t, b.spec)
+	require.NotEqual(t, shellPid, p.Pgid())
+	require.Equal(t, 0, p.Wait().ExitCode)
+	require.Equal(t, "hello world\n", b.out.String())
 }

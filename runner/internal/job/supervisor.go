@@ -45,6 +45,10 @@ const (
 	// statusFD carries the supervisor's lines to the runner: "started <pid>" or
 	// "failed <why>", then "exit <code>" when the shell exits.
 	statusFD = 3
+	// shellInputFD, in a spare given a shell to start ahead, is the read end
+	// of the pipe that becomes that shell's standard input; the runner holds
+	// its write end (see startedShell).
+	shellInputFD = 5
 	// lifelineFD is a pipe whose write end only the runner holds. It first
 	// carries the job (see encodeJob), then reads EOF when the runner closes
 	// it (the job is over) or when the runner dies in any way, kill -9
@@ -75,15 +79,12 @@ func supervise() int {
 	// default in the shell when it starts, ignored ones would not be.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	_ = setSubreaper() // Linux only; elsewhere the process group is what it kills
-	ahead := startShellAhead()
+	ahead := startShellAhead(status)
 
 	if _, err := lifeline.Peek(1); err != nil {
 		// A spare no job came to: the runner exited or let it go. The
 		// shell started ahead and the workspace made ahead with it go too.
-		if ahead != nil {
-			ahead.discard()
-			_, _ = syscall.Wait4(ahead.pid, nil, 0, nil)
-		}
+		ahead.kill()
 		if dir := os.Getenv(spareWorkspaceVar); dir != "" {
 			(&workspace{dir: dir}).remove()
 		}
@@ -91,17 +92,18 @@ func supervise() int {
 	}
 	j, err := readJob(lifeline)
 	if err != nil {
-		if ahead != nil {
-			ahead.discard()
-		}
+		ahead.kill()
 		fmt.Fprintf(status, "failed reading the job: %v\n", err)
 		return ExitNotStarted
 	}
 	retitle(supervisorCommand)
 	var pid int
-	if ahead != nil && ahead.run(j) {
-		pid = ahead.pid
+	if j.ahead && ahead != 0 {
+		// The runner handed the job to the shell started ahead itself.
+		pid = int(ahead)
 	} else {
+		// Unused, the shell started ahead exits at the end of its input,
+		// which the runner closed: it is reaped with the job's processes.
 		pid, err = syscall.ForkExec(j.path, []string{j.name, "-c", j.cmd}, &syscall.ProcAttr{
 			Dir:   j.dir,
 			Env:   append(j.env, markVar+"="+j.mark),
@@ -159,14 +161,21 @@ func retitle(arg string) {
 type supervisedJob struct {
 	dir, mark, path, name, cmd string
 	env                        []string
+	// ahead: the runner handed the job to the shell the spare started ahead.
+	ahead bool
 }
 
 // encodeJob is a job as the runner sends it to its supervisor: its workspace
-// dir, mark, shell path, shell name and command, each ending with a NUL, then
-// its environment (see encodeEnv).
+// dir, mark, shell path, shell name, command and whether the shell started
+// ahead runs it ("ahead" or ""), each ending with a NUL, then its environment
+// (see encodeEnv).
 func encodeJob(j supervisedJob) ([]byte, error) {
 	var b []byte
-	for _, f := range []struct{ what, s string }{{"workspace", j.dir}, {"mark", j.mark}, {"shell path", j.path}, {"shell", j.name}, {"command", j.cmd}} {
+	ahead := ""
+	if j.ahead {
+		ahead = "ahead"
+	}
+	for _, f := range []struct{ what, s string }{{"workspace", j.dir}, {"mark", j.mark}, {"shell path", j.path}, {"shell", j.name}, {"command", j.cmd}, {"", ahead}} {
 		if strings.IndexByte(f.s, 0) >= 0 {
 			return nil, fmt.Errorf("a NUL byte in the job's %s", f.what)
 		}
@@ -181,7 +190,7 @@ func encodeJob(j supervisedJob) ([]byte, error) {
 
 // readJob reads what encodeJob made.
 func readJob(r *bufio.Reader) (supervisedJob, error) {
-	var fields [5]string
+	var fields [6]string
 	for i := range fields {
 		f, err := r.ReadString(0)
 		if err != nil {
@@ -193,7 +202,8 @@ func readJob(r *bufio.Reader) (supervisedJob, error) {
 	if err != nil {
 		return supervisedJob{}, err
 	}
-	return supervisedJob{dir: fields[0], mark: fields[1], path: fields[2], name: fields[3], cmd: fields[4], env: env}, nil
+	return supervisedJob{dir: fields[0], mark: fields[1], path: fields[2], name: fields[3], cmd: fields[4],
+		ahead: fields[5] == "ahead", env: env}, nil
 }
 
 // encodeEnv is the job's environment as the runner sends it to the supervisor:
@@ -288,6 +298,11 @@ type supervisor struct {
 	output   *os.File // the read end of the job's output, the supervisor's stdout and stderr
 	// workspace, of a spare, is the one made ahead for its job (or nil).
 	workspace *workspace
+	// ahead, of a spare, is the shell it started ahead in its workspace, and
+	// shellInput the write end of that shell's standard input (nil when it
+	// started none).
+	ahead      startedShell
+	shellInput *os.File
 }
 
 // spareWorkspaceVar names, in a spare's environment, the workspace made ahead
@@ -296,7 +311,8 @@ const spareWorkspaceVar = "AURA_SPARE_WORKSPACE"
 
 // startSupervisor starts an idle supervisor, waiting for its job on its
 // lifeline; ws, when not nil, is the workspace made ahead for that job, and
-// sh, when set, the shell it starts ahead in it (see startShellAhead).
+// sh, when set, the shell it starts ahead in it (see startShellAhead), which
+// it waits for.
 func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 	path, err := supervisorPath()
 	if err != nil {
@@ -308,7 +324,12 @@ func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 			_ = f.Close()
 		}
 	}
-	for range 3 {
+	pipes := 3
+	ahead := ws != nil && sh.path != "" && readsWholeLine(sh.path)
+	if ahead {
+		pipes++ // the shell's standard input
+	}
+	for range pipes {
 		r, w, err := os.Pipe()
 		if err != nil {
 			closeAll()
@@ -319,11 +340,15 @@ func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 	// One pipe for both stdout and stderr keeps their order as the job wrote it.
 	outR, outW, statusR, statusW, lifelineR, lifelineW := files[0], files[1], files[2], files[3], files[4], files[5]
 	env := []string{} // the job's goes through the lifeline: see encodeEnv
+	extra := []*os.File{statusW, lifelineR}
+	var shellInput *os.File
 	if ws != nil {
 		env = append(env, spareWorkspaceVar+"="+ws.dir)
-		if sh.path != "" {
-			env = append(env, spareShellVar+"="+sh.path, spareShellNameVar+"="+sh.name, spareMarkVar+"="+ws.mark)
-		}
+	}
+	if ahead {
+		env = append(env, spareShellVar+"="+sh.path, spareShellNameVar+"="+sh.name, spareMarkVar+"="+ws.mark)
+		extra = append(extra, files[6]) // shellInputFD
+		shellInput = files[7]
 	}
 	cmd := &exec.Cmd{
 		Path:   path,
@@ -332,8 +357,8 @@ func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 		Env:    env,
 		Stdout: outW,
 		Stderr: outW,
-		// Files 3 and 4: statusFD and lifelineFD.
-		ExtraFiles: []*os.File{statusW, lifelineR},
+		// Files 3, 4 and 5: statusFD, lifelineFD and shellInputFD.
+		ExtraFiles: extra,
 		// Its own process group: a terminal's Ctrl-C for the runner is not for it.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
@@ -342,17 +367,35 @@ func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 	_ = outW.Close()
 	_ = statusW.Close()
 	_ = lifelineR.Close()
+	if ahead {
+		_ = files[6].Close()
+	}
 	if err != nil {
 		_ = outR.Close()
 		_ = statusR.Close()
 		_ = lifelineW.Close()
+		if shellInput != nil {
+			_ = shellInput.Close()
+		}
 		return nil, err
 	}
-	return &supervisor{cmd: cmd, statusR: statusR, lifeline: lifelineW, output: outR, workspace: ws}, nil
+	s := &supervisor{cmd: cmd, statusR: statusR, lifeline: lifelineW, output: outR, workspace: ws}
+	if ahead {
+		s.ahead, s.shellInput = readAhead(statusR), shellInput
+		s.ahead.shell, s.ahead.dir, s.ahead.mark = sh, ws.dir, ws.mark
+		if s.ahead.pid == 0 {
+			_ = shellInput.Close()
+			s.shellInput = nil
+		}
+	}
+	return s, nil
 }
 
 // release lets a supervisor go, and waits for it to exit; a spare exits quietly.
 func (s *supervisor) release() error {
+	if s.shellInput != nil {
+		_ = s.shellInput.Close()
+	}
 	_ = s.lifeline.Close()
 	err := s.cmd.Wait()
 	forgetSupervisor(s.cmd.Process.Pid)
