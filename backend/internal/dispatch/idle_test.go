@@ -195,20 +195,23 @@ func TestRepollClaimsJobItSkippedAsLocked(t *testing.T) {
 // enough to call it online; alone, in one statement.
 func TestCheckInRewrittenAfterCheckInEvery(t *testing.T) {
 	t.Parallel()
-	b := setupIdle(t, dispatch.Config{CheckInEvery: 200 * time.Millisecond})
+	// Long enough that the polls before "not due yet" fit in it on a loaded
+	// machine (CI runs the packages' tests at once): with 200 ms they did not.
+	const every = time.Second
+	b := setupIdle(t, dispatch.Config{CheckInEvery: every})
 	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 	require.Empty(t, b.poll(t, 10*time.Millisecond, "1.0"))
 	var before time.Time
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT last_check_in FROM runners WHERE id = $1`, b.runnerID).Scan(&before))
 	require.Empty(t, b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") }), "not due yet")
 
-	time.Sleep(250 * time.Millisecond) // the duration is what is under test
+	time.Sleep(every + 50*time.Millisecond) // the duration is what is under test
 	due := b.stmts.Statements(func() { b.poll(t, 10*time.Millisecond, "1.0") })
 	require.Len(t, due, 1, "the check-in alone: %q", due)
 	require.Contains(t, due[0], "UPDATE runners SET last_check_in")
 	var after time.Time
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT last_check_in FROM runners WHERE id = $1`, b.runnerID).Scan(&after))
-	require.Greater(t, after.Sub(before), 200*time.Millisecond)
+	require.Greater(t, after.Sub(before), every)
 }
 
 // TestParkedRunnersCheckInTogether: the check-ins of runners parked in long
