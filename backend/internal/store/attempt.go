@@ -44,8 +44,8 @@ const startStatus = `(CASE WHEN s.pending > 0 OR (j.earliest_start IS NOT NULL A
 func startOverQuery(set, guard string) string {
 	return `
 		UPDATE jobs j SET ` + set + `
-		FROM unnest(@ids::bigint[], @pending::int[]) AS s(id, pending), projects p, entities en
-		WHERE j.id = s.id AND ` + guard + ` AND p.id = j.project_id AND en.id = j.entity_id
+		FROM unnest(@ids::bigint[], @pending::int[]) AS s(id, pending)
+		WHERE j.id = s.id AND ` + guard + `
 		` + returningChanged
 }
 

@@ -80,11 +80,13 @@ const qClaimTemplate = `
 			handouts = j.handouts + 1, claims = j.claims + 1, compat = $5 AND $6, cancel_requested_at = NULL,
 			lease_expires_at = now() + $4::interval
 				+ CASE WHEN $6 THEN j.timeout_seconds * interval '1 second' ELSE interval '0' END
-		FROM projects p, entities e
 		-- An array rather than a join with picked: planned once for any
-		-- LIMIT (genericPlans), a join reads jobs whole to hash them.
-		WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND p.id = j.project_id AND e.id = j.entity_id
-		RETURNING j.id, j.attempt, j.claims AS claim, p.slug AS project, e.key AS entity_key, e.value AS entity_val,
+		-- LIMIT (genericPlans), a join reads jobs whole to hash them. The
+		-- project and entity are read by key, row by row (returningChanged).
+		WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+		RETURNING j.id, j.attempt, j.claims AS claim, (SELECT slug FROM projects WHERE id = j.project_id) AS project,
+			(SELECT key FROM entities WHERE id = j.entity_id) AS entity_key,
+			(SELECT value FROM entities WHERE id = j.entity_id) AS entity_val,
 			j.name, j.cmd, j.env, j.secret_sealed, j.tag, j.timeout_seconds, j.priority,
 			extract(epoch FROM now() - coalesce(j.queued_at, j.created_at))::float8 AS queued_for,
 			j.trace_parent
@@ -513,9 +515,8 @@ const qComplete = `
 			WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
 			WHEN c.mismatch THEN 'the log the server stored differs from what the runner sent' ELSE '' END
 	FROM unnest(@ids::bigint[], @statuses::text[], @exit_codes::int[], @mismatches::bool[])
-			AS c(id, status, exit_code, mismatch),
-		projects p, entities en
-	WHERE j.id = c.id AND p.id = j.project_id AND en.id = j.entity_id
+			AS c(id, status, exit_code, mismatch)
+	WHERE j.id = c.id
 	` + returningChanged
 
 // qCountDown counts a succeeded job down in the jobs waiting for it, and
@@ -527,9 +528,8 @@ const qCountDown = `
 			THEN 'queued' ELSE 'waiting' END,
 		queued_at = CASE WHEN j.pending_preceding = 1 AND (j.earliest_start IS NULL OR j.earliest_start <= now())
 			THEN now() END
-	FROM job_edges e, projects p, entities en
+	FROM job_edges e
 	WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
-		AND p.id = j.project_id AND en.id = j.entity_id
 	` + returningChanged
 
 // qCountDownMany is qCountDown for several succeeded jobs in one statement: a
@@ -541,10 +541,8 @@ const qCountDownMany = `
 			THEN 'queued' ELSE 'waiting' END,
 		queued_at = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
 			THEN now() END
-	FROM (SELECT job_id, count(*)::int AS n FROM job_edges WHERE preceding_id = ANY($1) GROUP BY job_id ORDER BY job_id) d,
-		projects p, entities en
+	FROM (SELECT job_id, count(*)::int AS n FROM job_edges WHERE preceding_id = ANY($1) GROUP BY job_id ORDER BY job_id) d
 	WHERE j.id = d.job_id AND j.status = 'waiting'
-		AND p.id = j.project_id AND en.id = j.entity_id
 	` + returningChanged
 
 // completeArgs are qComplete's arguments.
@@ -793,10 +791,8 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 				lease_expires_at = NULL, log_length = 0, log_hash_state = NULL, log_truncated = false,
 				reason = 'handed to a runner ' || j.handouts ||
 					' times and never acknowledged: the claim answers do not reach the runners'
-			FROM projects p, entities en
 			WHERE j.status = 'running' AND NOT j.acked AND j.lease_expires_at < now() AND j.handouts >= @max_handouts
 				AND j.cancel_requested_at IS NULL -- ended as cancelled by qEnd instead
-				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		failed, err := s.collectChanges(ctx, tx, &n, qFailUnacked, pgx.NamedArgs{"max_handouts": MaxHandouts})
 		if err != nil {
@@ -861,11 +857,9 @@ func (s *Store) JobsReap(ctx context.Context, cancelGrace time.Duration) (int, e
 						THEN 'lost on its last attempt: its runner stopped sending heartbeats'
 					ELSE 'timed out after ' || j.timeout_seconds || ' s' END,
 				ended_at = now(), lease_expires_at = NULL
-			FROM projects p, entities en
 			WHERE j.status = 'running' AND (j.lease_expires_at < now()
 				OR j.started_at + j.timeout_seconds * interval '1 second' < now()
 				OR j.cancel_requested_at < now() - $1::interval)
-				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		ends, err := s.collectChanges(ctx, tx, &n, qEnd, cancelGrace)
 		if err != nil {
@@ -919,9 +913,7 @@ func (s *Store) JobsPromoteDue(ctx context.Context) (int, error) {
 		var n notes
 		const q = `
 			UPDATE jobs j SET status = 'queued', queued_at = statement_timestamp()
-			FROM projects p, entities en
 			WHERE j.status = 'waiting' AND j.pending_preceding = 0 AND j.earliest_start <= statement_timestamp()
-				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, &n, q)
 		if err != nil {
@@ -952,9 +944,7 @@ func (s *Store) NextEarliestStartWait(ctx context.Context) (*time.Duration, erro
 func (s *Store) jobStopRunning(ctx context.Context, tx pgx.Tx, n *notes, id int64, attempt int, reason string) error {
 	const q = `
 		UPDATE jobs j SET cancel_requested_at = now(), stop_status = 'failed', reason = $3
-		FROM projects p, entities en
 		WHERE j.id = $1 AND j.attempt = $2 AND j.status = 'running' AND j.cancel_requested_at IS NULL
-			AND p.id = j.project_id AND en.id = j.entity_id
 		` + returningChanged
 	_, err := s.collectChanges(ctx, tx, n, q, id, attempt, reason)
 	return err

@@ -359,8 +359,7 @@ func (s *Store) HookSubmit(ctx context.Context, p *HookSubmitParams) (jobs []*Jo
 			var n notes
 			const q = `
 				UPDATE jobs j SET status = 'waiting', queued_at = NULL, reason = $2
-				FROM projects p, entities en
-				WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+				WHERE j.id = $1
 				` + returningChanged
 			if _, err := s.collectChanges(ctx, tx, &n, q, jobs[0].ID, p.Approval); err != nil {
 				return err
@@ -414,8 +413,7 @@ func (s *Store) JobApprove(ctx context.Context, id int64, by *Actor) (*Job, erro
 		const q = `
 			UPDATE jobs j SET status = 'succeeded', reason = $2, started_at = now(), ended_at = now(), exit_code = 0,
 				approved_by = jsonb_set($3::jsonb, '{at}', to_jsonb(now()))
-			FROM projects p, entities en
-			WHERE j.id = $1 AND p.id = j.project_id AND en.id = j.entity_id
+			WHERE j.id = $1
 			` + returningChanged
 		if _, err := s.collectChanges(ctx, tx, &n, q, gateID, "approved by "+by.Name, actorJSON(by)); err != nil {
 			return err

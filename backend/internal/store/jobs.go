@@ -853,9 +853,7 @@ func (s *Store) JobCancel(ctx context.Context, id int64, reason string, by *Acto
 				lease_expires_at = CASE WHEN j.status = 'running' THEN j.lease_expires_at END,
 				reason = $2,
 				cancelled_by = jsonb_set($3::jsonb, '{at}', to_jsonb(now()))
-			FROM projects p, entities en
 			WHERE j.id = $1 AND j.status IN ('waiting', 'queued', 'running') AND j.cancel_requested_at IS NULL
-				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, &n, q, id, reason, actorJSON(by))
 		if err != nil {
@@ -919,9 +917,8 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 	for len(frontier) > 0 {
 		const q = `
 			UPDATE jobs j SET status = 'cancelled', reason = $2, ended_at = now(), cascaded = true
-			FROM job_edges e, projects p, entities en
+			FROM job_edges e
 			WHERE e.preceding_id = ANY($1) AND j.id = e.job_id AND j.status = 'waiting'
-				AND p.id = j.project_id AND en.id = j.entity_id
 			` + returningChanged
 		changed, err := s.collectChanges(ctx, tx, n, q, frontier, reason)
 		if err != nil {
@@ -935,9 +932,14 @@ func (s *Store) jobEnded(ctx context.Context, tx pgx.Tx, n *notes, id int64, sta
 	return nil
 }
 
-// returningChanged ends a transition's UPDATE of jobs j (joined with projects p
-// and entities en) so that it returns changedJob rows for collectChanges.
-const returningChanged = `RETURNING j.id, p.slug, en.key, en.value, j.status, j.tag, j.attempt, j.earliest_start, now(), j.started_at`
+// returningChanged ends a transition's UPDATE of jobs j so that it returns
+// changedJob rows for collectChanges. The job's project and entity are read
+// by their keys, row by row, not joined: for the few jobs a transition
+// changes, the planner hashed a join with the whole entities table (a scan of
+// every entity in every claim and completion).
+const returningChanged = `RETURNING j.id, (SELECT slug FROM projects WHERE id = j.project_id),
+	(SELECT key FROM entities WHERE id = j.entity_id), (SELECT value FROM entities WHERE id = j.entity_id),
+	j.status, j.tag, j.attempt, j.earliest_start, now(), j.started_at`
 
 // changedJob is a job a transition changed: what its event needs.
 type changedJob struct {

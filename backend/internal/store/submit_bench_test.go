@@ -39,3 +39,46 @@ func BenchmarkJobSubmitOne(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkJobSubmitOneHandedOff is BenchmarkJobSubmitOne with a runner's
+// long poll parked for the job's tag: the submission claims the job for it
+// in its round trip (handoff.go).
+func BenchmarkJobSubmitOneHandedOff(b *testing.B) {
+	st := store.New(newPool(b), newBox(b, make([]byte, 32)))
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(b, err)
+	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("bench-runner")}, &store.Audit{})
+	require.NoError(b, err)
+	parked := &parkedPoll{p: store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute, PolledSince: time.Now()}}
+	st.SetHandoff(parked)
+	var ds []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		start := time.Now()
+		_, err := st.JobSubmit(ctx, []*store.JobSubmitParams{{JobSpec: store.JobSpec{Name: "build", Cmd: "make", Tag: "linux"},
+			ProjectID: p.ID, ProjectSlug: "proj", EntityKey: "commit", EntityVal: fmt.Sprint(i),
+			SubmittedBy: &store.Actor{Kind: "token", Name: "ci"}}})
+		ds = append(ds, time.Since(start))
+		require.NoError(b, err)
+		require.NoError(b, parked.err)
+		require.Len(b, parked.jobs, 1, "handed off")
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99_ms")
+}
+
+// parkedPoll is a long poll always parked, for store.Handoff.
+type parkedPoll struct {
+	p    store.JobClaimParams
+	jobs []*store.ClaimedJob
+	err  error
+}
+
+func (pp *parkedPoll) Reserve(string) store.HandoffReservation { return pp }
+
+func (pp *parkedPoll) Params() *store.JobClaimParams { return &pp.p }
+
+func (pp *parkedPoll) Deliver(jobs []*store.ClaimedJob, err error) { pp.jobs, pp.err = jobs, err }
