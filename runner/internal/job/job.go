@@ -36,7 +36,8 @@ type Spec struct {
 	// workspace, when it is not one made ahead).
 	ID      int64
 	Attempt int
-	// Cmd is run as `Shell -c Cmd`, or as if it were (see shellAhead).
+	// Cmd is run as `Shell -c Cmd`, or as if it were by a shell started
+	// ahead (ahead.go).
 	Cmd   string
 	Shell string
 	// Env is the complete environment; later entries win over earlier ones.

@@ -42,8 +42,10 @@ func init() {
 // The supervisor's file descriptors besides stdin, stdout and stderr, which it
 // passes on to the shell (the job's output pipe on 1 and 2).
 const (
-	// statusFD carries the supervisor's lines to the runner: "started <pid>" or
-	// "failed <why>", then "exit <code>" when the shell exits.
+	// statusFD carries the supervisor's lines to the runner: "ahead <pid>"
+	// first from a spare given a shell to start ahead (ahead.go), then
+	// "started <pid>" or "failed <why>", then "exit <code>" when the shell
+	// exits.
 	statusFD = 3
 	// shellInputFD, in a spare given a shell to start ahead, is the read end
 	// of the pipe that becomes that shell's standard input; the runner holds
