@@ -1,12 +1,15 @@
 package job
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // A spare supervisor that comes with the next job's workspace also starts the
@@ -19,7 +22,7 @@ import (
 // environment and then runs the job's command as it would have run under
 // `sh -c`:
 //
-//	exec </dev/null; export NAME='value' …; <the command>
+//	exec </dev/null 2>&1; export NAME='value' …; <the command>
 //
 // It is the same shell, started with the same name ($0), in the same folder,
 // process group and mark, with the same environment; the command starts on
@@ -73,10 +76,19 @@ func startShellAhead(status *os.File) aheadShell {
 	syscall.CloseOnExec(shellInputFD)
 	input := os.NewFile(shellInputFD, "shell input")
 	defer input.Close()
+	// Its standard error goes nowhere until its line makes it the job's
+	// output: what it says while unused (its folder removed meanwhile) is no
+	// job's.
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		fmt.Fprintf(status, "ahead 0\n")
+		return 0
+	}
+	defer null.Close()
 	pid, err := syscall.ForkExec(path, []string{name}, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   []string{markVar + "=" + mark},
-		Files: []uintptr{shellInputFD, 1, 2},
+		Files: []uintptr{shellInputFD, 1, null.Fd()},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
 	if err != nil {
@@ -125,41 +137,55 @@ func readsWholeLine(path string) bool {
 }
 
 // handAhead hands j to the shell sup started ahead, when it is the shell j
-// asks for, in j's workspace, and j can run so (aheadLine): it sends the
-// supervisor j, marked as handed to that shell, then writes the shell its
-// line. It returns the shell's pid, or 0 when it did not hand j over: then
-// the shell exits unused, and sup is as it was (not handed, it takes j as
-// usual) or let go (the shell was gone: released is true).
-func handAhead(sup *supervisor, j supervisedJob) (pid int, released bool, err error) {
+// asks for, in j's workspace, and j can run so (aheadLine): it writes the
+// shell its line, then sends the supervisor j, marked as handed to that
+// shell. It returns the shell's pid, or 0 when it did not hand j over: then
+// the shell exits unused, and sup takes j as usual.
+func handAhead(sup *supervisor, j supervisedJob) (pid int, err error) {
 	a := sup.ahead
 	input := sup.shellInput
 	sup.shellInput = nil
 	if input == nil {
-		return 0, false, nil
+		return 0, nil
 	}
 	defer input.Close()
 	line, ok := aheadLine(j)
 	if !ok || a.pid == 0 || a != (startedShell{pid: a.pid, shell: shell{j.path, j.name}, dir: j.dir, mark: j.mark}) {
-		return 0, false, nil
+		return 0, nil
 	}
 	j.ahead = true
 	job, err := encodeJob(j)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	// The supervisor first: one that is gone (the OOM killer) takes nothing
-	// (EPIPE), and its job is started as usual, by another.
-	if _, err := sup.lifeline.Write(job); err != nil {
-		return 0, false, nil
+	// The shell first, so that it runs the job before the supervisor wakes
+	// to take it: on a small machine they wait for the same CPUs. A
+	// supervisor that is gone (the OOM killer) would leave the job without
+	// its keeper: its lifeline says so before anything is written, and its
+	// job is started as usual, by another.
+	if !hasReader(sup.lifeline) {
+		return 0, nil
 	}
 	if n, err := input.Write(line); err != nil || n != len(line) {
-		// The shell is gone (killed while idle): its supervisor, told the
-		// job is its, is let go; the job goes to another.
-		_ = sup.release()
-		_ = sup.output.Close()
-		return 0, true, nil
+		// The shell is gone (killed while idle): the supervisor starts the
+		// job's shell itself.
+		return 0, nil
 	}
-	return a.pid, false, nil
+	if _, err := sup.lifeline.Write(job); err != nil {
+		// The supervisor died just now: the job's shell would run without
+		// its keeper. It ends, rather than run twice.
+		_ = syscall.Kill(-a.pid, syscall.SIGKILL)
+		return 0, errors.New("the job supervisor ended as the job started")
+	}
+	return a.pid, nil
+}
+
+// hasReader tells whether the read end of the pipe w writes to is still open
+// somewhere: a pipe without a reader polls as an error.
+func hasReader(w *os.File) bool {
+	fds := []unix.PollFd{{Fd: int32(w.Fd()), Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n == 0 || fds[0].Revents&unix.POLLERR == 0
 }
 
 // aheadLine is the line that runs j in a shell started ahead, and whether j
@@ -167,7 +193,7 @@ func handAhead(sup *supervisor, j supervisedJob) (pid int, released bool, err er
 // after it started, on one line, and the line fits in one write that a pipe
 // never splits.
 func aheadLine(j supervisedJob) ([]byte, bool) {
-	b := []byte("exec </dev/null;")
+	b := []byte("exec </dev/null 2>&1;")
 	if len(j.env) > 0 {
 		b = append(b, " export"...)
 		for _, kv := range j.env {

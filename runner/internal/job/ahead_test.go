@@ -96,8 +96,9 @@ func TestJobsNotForAShellStartedAheadStartAsUsual(t *testing.T) {
 	}
 }
 
-// TestIdleSpareEndsItsShell: a spare let go without a job ends the shell it
-// started ahead, then removes its workspace.
+// TestIdleSpareEndsItsShell: the shell a spare starts ahead writes its errors
+// nowhere until it gets a job; a spare let go without a job ends that shell,
+// then removes its workspace.
 func TestIdleSpareEndsItsShell(t *testing.T) {
 	t.Parallel()
 	if !readsWholeLine("/bin/sh") {
@@ -116,6 +117,10 @@ func TestIdleSpareEndsItsShell(t *testing.T) {
 		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(shells[0]) + "/cmdline")
 		return string(cmd) == "sh\x00"
 	}, 5*time.Second, time.Millisecond, "the spare starts its shell")
+	// What it says while unused (its folder removed, say) is no job's output.
+	stderr, err := os.Readlink("/proc/" + strconv.Itoa(shells[0]) + "/fd/2")
+	require.NoError(t, err)
+	require.Equal(t, os.DevNull, stderr)
 	require.NoError(t, s.release())
 	requireGone(t, time.Second, shells[0])
 	require.NoDirExists(t, ws.dir)
@@ -125,10 +130,10 @@ func TestAheadLine(t *testing.T) {
 	t.Parallel()
 	line, ok := aheadLine(supervisedJob{cmd: "echo hi", env: []string{"A=it's", "PATH=/bin", "_x1=", "PWD=/w"}})
 	require.True(t, ok)
-	require.Equal(t, `exec </dev/null; export A='it'\''s' PATH='/bin' _x1='' PWD='/w'; echo hi`+"\n", string(line))
+	require.Equal(t, `exec </dev/null 2>&1; export A='it'\''s' PATH='/bin' _x1='' PWD='/w'; echo hi`+"\n", string(line))
 	line, ok = aheadLine(supervisedJob{cmd: "echo hi"})
 	require.True(t, ok)
-	require.Equal(t, "exec </dev/null; echo hi\n", string(line))
+	require.Equal(t, "exec </dev/null 2>&1; echo hi\n", string(line))
 	for _, env := range []string{"IFS= ", "PPID=1", "OPTIND=2", "LINENO=3", "1A=x", "A.B=x", "=x"} {
 		_, ok := aheadLine(supervisedJob{cmd: "true", env: []string{env}})
 		require.False(t, ok, env)

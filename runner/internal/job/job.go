@@ -153,7 +153,7 @@ func Start(spec Spec) (*Process, error) {
 	env := append(slices.Clip(spec.Env), "PWD="+ws.dir)
 	hand := func(sup *supervisor, fromSpare bool, path string) (*supervisor, *bufio.Reader, int, error) {
 		j := supervisedJob{dir: ws.dir, mark: ws.mark, path: path, name: spec.Shell, cmd: spec.Cmd, env: env}
-		pid, released, err := handAhead(sup, j)
+		pid, err := handAhead(sup, j)
 		switch {
 		case err != nil:
 			_ = sup.release()
@@ -161,11 +161,6 @@ func Start(spec Spec) (*Process, error) {
 		case pid != 0:
 			// The shell runs the job: its "started" line is read with the rest.
 			return sup, bufio.NewReader(sup.statusR), pid, nil
-		case released:
-			if sup, err = startSupervisor(nil, shell{}); err != nil {
-				return nil, nil, 0, err
-			}
-			fromSpare = false
 		}
 		handover, err := encodeJob(j)
 		if err != nil {
