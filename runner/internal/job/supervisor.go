@@ -104,8 +104,10 @@ func supervise() int {
 		// The runner handed the job to the shell started ahead itself.
 		pid = int(ahead)
 	} else {
-		// Unused, the shell started ahead exits at the end of its input,
-		// which the runner closed: it is reaped with the job's processes.
+		// Unused, the shell started ahead ends here, reaped before the job
+		// starts: left to exit at the end of its input, which the runner
+		// closed, it could outlive this supervisor, and be the runner's to reap.
+		ahead.kill()
 		pid, err = syscall.ForkExec(j.path, []string{j.name, "-c", j.cmd}, &syscall.ProcAttr{
 			Dir:   j.dir,
 			Env:   append(j.env, markVar+"="+j.mark),
