@@ -33,8 +33,8 @@ import (
 // dash, which reads what its input has in one read and nothing at start-up
 // that the environment could change but the variables exported below. Any
 // other job (another shell, a longer command, a variable the shell reads as
-// it starts) is started as before, and the shell started ahead exits unused
-// at the end of its input.
+// it starts) is started as before: the supervisor ends the shell started
+// ahead, and reaps it, before it starts the job's own.
 
 // Variables a spare supervisor is given in its environment for the shell it
 // starts ahead, besides spareWorkspaceVar: the shell's path and the name it
