@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -106,9 +108,9 @@ func builds(n int) func(int64) []*store.JobSubmitParams {
 
 // TestJobCompleteAnswerInTransaction: a completion's answer, the ended job, is
 // read in the completion's transaction, in the round trip of its update:
-// nothing is sent after COMMIT, and a success takes three round trips in all
-// (BEGIN and the lock; the update, the count-down and the read; the
-// notifications and COMMIT).
+// nothing is sent after COMMIT, and a success takes two round trips in all
+// (BEGIN, the update with its count-down, and the read; the notifications
+// and COMMIT).
 func TestJobCompleteAnswerInTransaction(t *testing.T) {
 	t.Parallel()
 	b := setupCompletes(t, builds(3))
@@ -122,7 +124,7 @@ func TestJobCompleteAnswerInTransaction(t *testing.T) {
 			require.NoError(t, err)
 		})
 		if exit == 0 {
-			require.Len(t, trips, 3, "round trips: %q", trips)
+			require.Len(t, trips, 2, "round trips: %q", trips)
 		}
 		require.Equal(t, "COMMIT", stmts[len(stmts)-1], "nothing after COMMIT: %q", stmts)
 		require.Equal(t, b.jobs[1+i].ID, done.ID)
@@ -137,8 +139,8 @@ func TestJobCompleteAnswerInTransaction(t *testing.T) {
 }
 
 // TestJobCompleteBatchStatements: completions that share a transaction take
-// the same statements however many they are: one lock of their jobs, one
-// update, one count-down of their dependents, one read of their answers.
+// the same statements however many they are: one update that counts their
+// dependents down too, one read of their answers, and no lock of their own.
 func TestJobCompleteBatchStatements(t *testing.T) {
 	t.Parallel()
 	const n = 12
@@ -163,9 +165,9 @@ func TestJobCompleteBatchStatements(t *testing.T) {
 	}
 	commits := count("COMMIT")
 	require.Equal(t, 4, commits, "three alone, the other nine together: %q", stmts)
-	require.Equal(t, commits, count("FOR UPDATE"), "locks: %q", stmts)
+	require.Zero(t, count("FOR UPDATE"), "locks: %q", stmts)
 	require.Equal(t, commits, count("UPDATE jobs j SET status"), "updates: %q", stmts)
-	require.Equal(t, commits, count("pending_preceding = j.pending_preceding"), "count-downs: %q", stmts)
+	require.Equal(t, commits, count("pending_preceding = j.pending_preceding"), "count-downs in the update: %q", stmts)
 	require.Equal(t, commits, count("LEFT JOIN log_archives"), "answers: %q", stmts)
 	for _, id := range ids {
 		read, err := b.st.JobGet(context.Background(), id)
@@ -202,4 +204,37 @@ func TestJobCompleteTwiceInOneBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.StatusQueued, xy.Status)
 	require.Equal(t, 0, xy.PendingPreceding)
+}
+
+// TestJobCompleteChecksums: a completion whose log checksum differs from the
+// stored log's is recorded as a mismatch, like one whose length differs, and
+// answered as stored; one that matches is not.
+func TestJobCompleteChecksums(t *testing.T) {
+	t.Parallel()
+	b := setupCompletes(t, builds(3))
+	ctx := context.Background()
+	empty := sha256.Sum256(nil)
+	right, wrong := hex.EncodeToString(empty[:]), strings.Repeat("0", 64)
+	zero, five := int64(0), int64(5)
+	for i, c := range []struct {
+		length   *int64
+		sum      *string
+		mismatch bool
+	}{
+		{&zero, &right, false},
+		{&zero, &wrong, true},
+		{&five, &right, true},
+	} {
+		done, err := b.st.JobComplete(ctx, &store.JobCompleteParams{
+			Holder: store.Holder{JobID: b.jobs[i].ID, Attempt: 1, RunnerID: b.runner}, LogLength: c.length, LogSHA256: c.sum})
+		require.NoError(t, err)
+		require.Equal(t, store.StatusSucceeded, done.Status)
+		require.Equal(t, c.mismatch, done.LogMismatch, "case %d", i)
+		if c.mismatch {
+			require.Equal(t, "the log the server stored differs from what the runner sent", done.Reason)
+		}
+		read, err := b.st.JobGet(ctx, done.ID)
+		require.NoError(t, err)
+		require.Equal(t, read, done, "the answer is the job as stored")
+	}
 }

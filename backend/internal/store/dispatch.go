@@ -359,9 +359,6 @@ func lockJob(ctx context.Context, tx pgx.Tx, h Holder) (*heldJob, error) {
 
 const qLockJob = `SELECT ` + heldJobColumns + ` FROM jobs WHERE id = $1 FOR UPDATE`
 
-// qLockJobs locks the jobs of several holders in id order, in one statement.
-const qLockJobs = `SELECT id, ` + heldJobColumns + ` FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE`
-
 // heldJobColumns are the columns of a heldJob, in heldJob.fields' order.
 const heldJobColumns = `status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
 	coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
@@ -458,65 +455,79 @@ func (s *Store) JobComplete(ctx context.Context, p *JobCompleteParams) (*Job, er
 		// The same complete again: answered with the job as it is.
 		return s.JobGet(ctx, p.JobID)
 	}
-	traceEnded(ctx, ended.job, ended.held.TraceParent)
+	traceEnded(ctx, ended.job, ended.traceParent)
 	return ended.job, nil
 }
 
-// completedJob is what a completion that ended its attempt tells JobComplete:
-// the job as it was locked, and as the completion left it (the answer, read in
-// the completion's transaction rather than in a round trip after it).
+// completedJob is a job a completion ended: its event, the trace it belongs
+// to, and the answer (the job as the completion left it, read in the
+// completion's transaction rather than in a round trip after it).
 type completedJob struct {
-	held *heldJob
-	job  *Job
+	changed     changedJob
+	traceParent *string
+	job         *Job
 }
 
 // qCompletedJobs reads the jobs completions ended, for their answers.
 var qCompletedJobs = jobSelect + ` WHERE j.id = ANY($1)`
 
-// completeVerdict decides what p does to the job j as locked: nothing (the
-// same complete again, answered again), a refusal, or the status it ends with
-// and whether the log differs from what the runner sent.
-func completeVerdict(j *heldJob, p *JobCompleteParams) (status string, mismatch bool, err error) {
-	if j.Status != StatusRunning {
-		// The same complete again (its answer was lost) is answered again; any
-		// other complete of an ended attempt is refused.
-		if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
-			return "", false, nil
-		}
-		return "", false, refusal{ErrGone}
-	}
-	status = StatusSucceeded
-	switch {
-	case j.CancelRequested:
-		status = j.StopStatus
-	case p.ExitCode != 0 && j.PastDeadline:
-		// The runner's own timer fired before the reaper's: same verdict.
-		status = StatusTimedOut
-	case p.ExitCode != 0:
-		status = StatusFailed
-	}
-	if !j.LogTruncated {
-		if p.LogLength != nil && *p.LogLength != j.LogLength {
-			mismatch = true
-		}
-		if p.LogSHA256 != nil && *p.LogSHA256 != logDigest(j.HashState) {
-			mismatch = true
-		}
-	}
-	return status, mismatch, nil
-}
+// completeStatus is how a running job ends, as qCompleteRunning decides it
+// from the job (j) and the runner's report (c): as its stop asked when it was
+// cancelled, timed out when it failed past its deadline (the runner's own
+// timer fired before the reaper's: the same verdict), failed on any other
+// exit code but 0, and succeeded.
+const completeStatus = `CASE WHEN j.cancel_requested_at IS NOT NULL THEN j.stop_status
+		WHEN c.exit_code <> 0 AND j.started_at + j.timeout_seconds * interval '1 second' <= now() THEN 'timed_out'
+		WHEN c.exit_code <> 0 THEN 'failed' ELSE 'succeeded' END`
 
-// qComplete ends the attempts of the jobs in @ids, each with its status, exit
-// code and log mismatch (unnest keeps them in step), in one statement.
-const qComplete = `
-	UPDATE jobs j SET status = c.status, exit_code = c.exit_code, ended_at = now(), lease_expires_at = NULL,
-		log_mismatch = c.mismatch,
-		reason = CASE WHEN c.status = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
+// lengthMismatch is whether the log the server stored is not as long as the
+// runner says it sent (a truncated log is shorter by design). The checksum is
+// compared in Go (completeChecksums): SQL cannot finish a stored SHA-256 state.
+const lengthMismatch = `coalesce(NOT j.log_truncated AND c.log_length <> j.log_length, false)`
+
+// mismatchReason is a job's reason when its log differs from the runner's.
+const mismatchReason = `the log the server stored differs from what the runner sent`
+
+// qCompleteRunning ends the attempts of @ids that are running and held as
+// their @attempts, @runners and @claims say (0: any runner or hand-out), each
+// with its exit code (unnest keeps them in step): a completion's whole
+// decision in one statement, so that it takes one round trip before its
+// commit. It returns the jobs it ended; a job it did not end was not running
+// as its report says (completeAgain decides those). Its status test is
+// written so that no plan reads the jobs through jobs_running (a plan made
+// once per connection while few jobs ran would scan every running job for
+// each completion): they are read by primary key, in the order of @ids.
+const qCompleteRunning = `
+	UPDATE jobs j SET status = ` + completeStatus + `, exit_code = c.exit_code, ended_at = now(),
+		lease_expires_at = NULL, log_mismatch = ` + lengthMismatch + `,
+		reason = CASE WHEN ` + completeStatus + ` = 'timed_out' THEN 'timed out after ' || j.timeout_seconds || ' s'
 			WHEN j.cancel_requested_at IS NOT NULL THEN j.reason
-			WHEN c.mismatch THEN 'the log the server stored differs from what the runner sent' ELSE '' END
-	FROM unnest(@ids::bigint[], @statuses::text[], @exit_codes::int[], @mismatches::bool[])
-			AS c(id, status, exit_code, mismatch)
-	WHERE j.id = c.id
+			WHEN ` + lengthMismatch + ` THEN '` + mismatchReason + `' ELSE '' END
+	FROM unnest(@ids::bigint[], @attempts::int[], @runners::bigint[], @claims::int[], @exit_codes::int[],
+			@log_lengths::bigint[]) AS c(id, attempt, runner_id, claims, exit_code, log_length)
+	WHERE j.id = c.id AND (j.status = 'running') IS TRUE AND j.attempt = c.attempt
+		AND (c.runner_id = 0 OR j.runner_id = c.runner_id) AND (c.claims = 0 OR j.claims = c.claims)
+	` + returningChanged + `, j.log_truncated, j.log_hash_state, j.log_mismatch, j.trace_parent`
+
+// qCountDownSucceeded counts the jobs of $1 that this transaction made
+// succeeded (their row versions are its own) down in the jobs waiting for
+// them, and queues those that wait for nothing else: a job waiting for several
+// of them is counted down by as many. It is a statement after
+// qCompleteRunning's, not a part of it: its snapshot, taken once that one has
+// its locks, holds the jobs a retry or a submission made wait for them
+// meanwhile (they lock what they wait for first).
+const qCountDownSucceeded = `
+	UPDATE jobs j SET
+		pending_preceding = j.pending_preceding - d.n,
+		status = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN 'queued' ELSE 'waiting' END,
+		queued_at = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
+			THEN now() END
+	FROM (SELECT job_id, count(*)::int AS n FROM job_edges
+		WHERE preceding_id IN (SELECT id FROM jobs
+			WHERE id = ANY($1) AND status = 'succeeded' AND xmin = pg_current_xact_id()::xid)
+		GROUP BY job_id ORDER BY job_id) d
+	WHERE j.id = d.job_id AND j.status = 'waiting'
 	` + returningChanged
 
 // qCountDown counts a succeeded job down in the jobs waiting for it, and
@@ -532,224 +543,256 @@ const qCountDown = `
 	WHERE e.preceding_id = $1 AND j.id = e.job_id AND j.status = 'waiting'
 	` + returningChanged
 
-// qCountDownMany is qCountDown for several succeeded jobs in one statement: a
-// job waiting for several of them is counted down by as many.
-const qCountDownMany = `
-	UPDATE jobs j SET
-		pending_preceding = j.pending_preceding - d.n,
-		status = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
-			THEN 'queued' ELSE 'waiting' END,
-		queued_at = CASE WHEN j.pending_preceding = d.n AND (j.earliest_start IS NULL OR j.earliest_start <= now())
-			THEN now() END
-	FROM (SELECT job_id, count(*)::int AS n FROM job_edges WHERE preceding_id = ANY($1) GROUP BY job_id ORDER BY job_id) d
-	WHERE j.id = d.job_id AND j.status = 'waiting'
-	` + returningChanged
-
-// completeArgs are qComplete's arguments.
+// completeArgs are qCompleteRunning's arguments.
 type completeArgs struct {
 	ids        []int64
-	statuses   []string
+	attempts   []int32
+	runners    []int64
+	claims     []int32
 	exitCodes  []int32
-	mismatches []bool
+	logLengths []*int64
 }
 
-func (a *completeArgs) add(id int64, status string, exitCode int, mismatch bool) {
-	a.ids, a.statuses = append(a.ids, id), append(a.statuses, status)
-	a.exitCodes, a.mismatches = append(a.exitCodes, int32(exitCode)), append(a.mismatches, mismatch)
+func (a *completeArgs) add(p *JobCompleteParams) {
+	a.ids, a.attempts = append(a.ids, p.JobID), append(a.attempts, int32(p.Attempt))
+	a.runners, a.claims = append(a.runners, p.RunnerID), append(a.claims, int32(p.Claim))
+	a.exitCodes, a.logLengths = append(a.exitCodes, int32(p.ExitCode)), append(a.logLengths, p.LogLength)
 }
 
 func (a *completeArgs) named() pgx.NamedArgs {
-	return pgx.NamedArgs{"ids": a.ids, "statuses": a.statuses, "exit_codes": a.exitCodes, "mismatches": a.mismatches}
+	return pgx.NamedArgs{"ids": a.ids, "attempts": a.attempts, "runners": a.runners, "claims": a.claims,
+		"exit_codes": a.exitCodes, "log_lengths": a.logLengths}
 }
 
-// jobCompleteAlone is JobComplete's transition in tx, statement by statement.
-// It returns the job as locked and as ended when it ended its attempt.
-func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *JobCompleteParams) (*completedJob, error) {
-	j, err := lockJob(ctx, tx, p.Holder)
-	if err != nil {
-		var se *Error
-		if errors.As(err, &se) {
-			return nil, refusal{err}
-		}
-		return nil, err
-	}
-	status, mismatch, err := completeVerdict(j, p)
-	if err != nil || status == "" {
-		return nil, err
-	}
+// completions is what completeRunning did: the jobs it ended, by id, and the
+// jobs it counted down, whose events come after every end's.
+type completions struct {
+	ended   map[int64]*completedJob
+	counted []changedJob
+}
+
+// completeRunning ends the running attempts ps report on (each job once, in
+// id order: the update's nested loop over them locks their rows in that
+// order, as other transitions lock several jobs), counts the succeeded ones
+// down in their dependants and reads the answers, in one round trip
+// (BEGIN's, when it is the transaction's first); then it compares the log
+// checksums.
+func (s *Store) completeRunning(ctx context.Context, tx pgx.Tx, ps []*JobCompleteParams) (*completions, error) {
 	var args completeArgs
-	args.add(p.JobID, status, p.ExitCode, mismatch)
-	if _, err := s.collectChanges(ctx, tx, n, qComplete, args.named()); err != nil {
-		return nil, err
+	for _, p := range ps {
+		args.add(p)
 	}
-	if err := s.jobEnded(ctx, tx, n, p.JobID, status); err != nil {
-		return nil, err
-	}
-	rows, _ := tx.Query(ctx, qCompletedJobs, []int64{p.JobID})
-	job, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Job])
-	if err != nil {
-		return nil, interpret(err, "read completed job")
-	}
-	return &completedJob{held: j, job: job}, nil
-}
-
-// jobCompleteBatch runs the completions of items (in job id order) in tx with
-// few round trips and statements, however many the items: their jobs are
-// locked and read in one statement; the updates, the succeeded jobs'
-// dependents counted down, and the ended jobs read for the answers in a
-// pipeline of three more. Each item is decided as alone; a failed or cancelled
-// job's dependents are cancelled one job at a time, as alone (that changes no
-// ended job itself), and so is a second completion of a job in the batch
-// (then no longer running).
-func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupItem) error {
-	var ids []int64
-	var again []*groupItem
-	first := make(map[int64]*groupItem, len(items))
-	for _, it := range items {
-		id := it.arg.(*JobCompleteParams).JobID
-		if first[id] != nil {
-			again = append(again, it)
-			continue
-		}
-		first[id] = it
-		ids = append(ids, id)
-	}
-	locks := &pgx.Batch{}
-	locks.Queue(genericPlans)
-	locks.Queue(qLockJobs, ids)
-	results := tx.SendBatch(ctx, locks)
-	if _, err := results.Exec(); err != nil {
-		_ = results.Close()
-		return interpret(err, "lock jobs")
-	}
-	rows, err := results.Query()
-	if err != nil {
-		_ = results.Close()
-		return interpret(err, "lock jobs")
-	}
-	held := make(map[int64]*heldJob, len(ids))
-	for rows.Next() {
-		var id int64
-		j := &heldJob{}
-		if err := rows.Scan(append([]any{&id}, j.fields()...)...); err != nil {
-			rows.Close()
-			_ = results.Close()
-			return interpret(err, "lock jobs")
-		}
-		held[id] = j
-	}
-	if err := rows.Err(); err != nil {
-		_ = results.Close()
-		return interpret(err, "lock jobs")
-	}
-	if err := results.Close(); err != nil {
-		return interpret(err, "lock jobs")
-	}
-	type step struct {
-		item   *groupItem
-		status string
-	}
-	var steps []step
-	var args completeArgs
-	var succeeded []int64
-	for _, id := range ids {
-		it := first[id]
-		p := it.arg.(*JobCompleteParams)
-		j, ok := held[id]
-		if !ok {
-			it.err = refusal{interpret(pgx.ErrNoRows, "lock job")}
-			continue
-		}
-		if _, err := j.heldBy(p.Holder); err != nil {
-			it.err = refusal{err}
-			continue
-		}
-		status, mismatch, err := completeVerdict(j, p)
-		if err != nil || status == "" {
-			it.err = err
-			continue
-		}
-		args.add(id, status, p.ExitCode, mismatch)
-		if status == StatusSucceeded {
-			succeeded = append(succeeded, id)
-		}
-		steps = append(steps, step{item: it, status: status})
-		it.res = &completedJob{held: j}
-	}
-	if len(steps) > 0 {
-		if err := s.completeSteps(ctx, tx, &args, first, succeeded, steps[len(steps)-1].item); err != nil {
-			return err
-		}
-	}
-	for _, st := range steps {
-		if st.status != StatusSucceeded {
-			if err := s.jobEnded(ctx, tx, &st.item.notes, st.item.arg.(*JobCompleteParams).JobID, st.status); err != nil {
-				return err
-			}
-		}
-	}
-	for _, it := range again {
-		ended, err := s.jobCompleteAlone(ctx, tx, &it.notes, it.arg.(*JobCompleteParams))
-		var r refusal
-		if err != nil && !errors.As(err, &r) {
-			return err
-		}
-		it.err = err
-		if ended != nil {
-			it.res = ended
-		}
-	}
-	return nil
-}
-
-// completeSteps runs the updates of jobCompleteBatch for the items completing
-// the jobs of args, by job id, in one pipeline: it records each job's event in
-// the notes of the item that ended it, the dependents' in last's (after every
-// end), and gives each item its answer.
-func (s *Store) completeSteps(ctx context.Context, tx pgx.Tx, args *completeArgs, items map[int64]*groupItem, succeeded []int64, last *groupItem) error {
 	b := &pgx.Batch{}
-	b.Queue(qComplete, args.named())
-	if len(succeeded) > 0 {
-		b.Queue(qCountDownMany, succeeded)
-	}
+	b.Queue(genericPlans)
+	b.Queue(qCompleteRunning, args.named())
+	b.Queue(qCountDownSucceeded, args.ids)
 	b.Queue(qCompletedJobs, args.ids)
 	results := tx.SendBatch(ctx, b)
 	defer results.Close()
+	if _, err := results.Exec(); err != nil {
+		return nil, interpret(err, "complete jobs")
+	}
+	done := &completions{ended: make(map[int64]*completedJob, len(ps))}
+	digests := map[int64][]byte{}
 	rows, _ := results.Query()
-	ended, err := collectChanged(rows)
-	if err != nil {
-		return interpret(err, "complete jobs")
-	}
-	for _, c := range ended {
-		items[c.ID].notes.jobChanged(c)
-	}
-	if len(succeeded) > 0 {
-		rows, _ := results.Query()
-		counted, err := collectChanged(rows)
-		if err != nil {
-			return interpret(err, "count down dependents")
+	for rows.Next() {
+		var truncated, mismatch bool
+		var c changedJob
+		var hashState []byte
+		var traceParent *string
+		if err := rows.Scan(&c.ID, &c.Project, &c.Key, &c.Val, &c.Status, &c.Tag, &c.Attempt, &c.Earliest,
+			&c.Now, &c.StartedAt, &truncated, &hashState, &mismatch, &traceParent); err != nil {
+			rows.Close()
+			return nil, interpret(err, "complete jobs")
 		}
-		for _, c := range counted {
-			last.notes.jobChanged(c)
+		done.ended[c.ID] = &completedJob{changed: c, traceParent: traceParent}
+		if !truncated && !mismatch {
+			digests[c.ID] = hashState
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpret(err, "complete jobs")
 	}
 	rows, _ = results.Query()
+	counted, err := collectChanged(rows)
+	if err != nil {
+		return nil, interpret(err, "count down dependants")
+	}
+	done.counted = counted
+	rows, _ = results.Query()
+	jobs, err := collectJobs(rows)
+	if err != nil {
+		return nil, interpret(err, "read completed jobs")
+	}
+	if err := results.Close(); err != nil {
+		return nil, interpret(err, "complete jobs")
+	}
+	for _, j := range jobs {
+		if c := done.ended[j.ID]; c != nil {
+			c.job = j
+		}
+	}
+	var differ []int64
+	for _, p := range ps {
+		if state, ok := digests[p.JobID]; ok && p.LogSHA256 != nil && *p.LogSHA256 != logDigest(state) {
+			differ = append(differ, p.JobID)
+		}
+	}
+	if len(differ) > 0 {
+		if err := s.completeChecksums(ctx, tx, done, differ); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range done.ended {
+		if c.job == nil {
+			return nil, errors.New("store: a completed job was not read back")
+		}
+	}
+	return done, nil
+}
+
+// completeChecksums records on the jobs of ids, just ended, that their logs'
+// checksums differ from the runners', and reads their answers again.
+func (s *Store) completeChecksums(ctx context.Context, tx pgx.Tx, done *completions, ids []int64) error {
+	const q = `
+		UPDATE jobs SET log_mismatch = true,
+			reason = CASE WHEN status = 'timed_out' OR cancel_requested_at IS NOT NULL THEN reason
+				ELSE '` + mismatchReason + `' END
+		WHERE id = ANY($1)`
+	if _, err := tx.Exec(ctx, q, ids); err != nil {
+		return interpret(err, "record log mismatch")
+	}
+	rows, _ := tx.Query(ctx, qCompletedJobs, ids)
 	jobs, err := collectJobs(rows)
 	if err != nil {
 		return interpret(err, "read completed jobs")
 	}
-	if err := results.Close(); err != nil {
-		return interpret(err, "complete jobs")
-	}
 	for _, j := range jobs {
-		items[j.ID].res.(*completedJob).job = j
+		done.ended[j.ID].job = j
 	}
-	for _, id := range args.ids {
-		if items[id].res.(*completedJob).job == nil {
-			return errors.New("store: a completed job was not read back")
+	return nil
+}
+
+// completeEnded records the event of a job a completion ended, in n, and
+// cancels the jobs waiting for it unless it succeeded.
+func (s *Store) completeEnded(ctx context.Context, tx pgx.Tx, n *notes, c *completedJob) error {
+	n.jobChanged(c.changed)
+	if c.changed.Status == StatusSucceeded {
+		return nil
+	}
+	return s.jobEnded(ctx, tx, n, c.changed.ID, c.changed.Status)
+}
+
+// completeAgain decides a complete of a job qCompleteRunning did not end, with
+// the job locked: the same complete again (its answer was lost) is answered
+// again (nil, nothing changed); any other is refused.
+func completeAgain(ctx context.Context, tx pgx.Tx, p *JobCompleteParams) error {
+	j, err := lockJob(ctx, tx, p.Holder)
+	if err != nil {
+		var se *Error
+		if errors.As(err, &se) {
+			return refusal{err}
+		}
+		return err
+	}
+	if Ended(j.Status) && j.ExitCode != nil && *j.ExitCode == p.ExitCode && p.RunnerID != 0 {
+		return nil
+	}
+	return refusal{ErrGone}
+}
+
+// jobCompleteAlone is JobComplete's transition in tx. It returns the job it
+// ended, if it ended one.
+func (s *Store) jobCompleteAlone(ctx context.Context, tx pgx.Tx, n *notes, p *JobCompleteParams) (*completedJob, error) {
+	done, err := s.completeRunning(ctx, tx, []*JobCompleteParams{p})
+	if err != nil {
+		return nil, err
+	}
+	c := done.ended[p.JobID]
+	if c == nil {
+		return nil, completeAgain(ctx, tx, p)
+	}
+	if err := s.completeEnded(ctx, tx, n, c); err != nil {
+		return nil, err
+	}
+	for _, d := range done.counted {
+		n.jobChanged(d)
+	}
+	return c, nil
+}
+
+// jobCompleteBatch runs the completions of items (in job id order) in tx in
+// one round trip and the same statements, however many they are
+// (completeRunning). A
+// failed or cancelled job's dependants are cancelled one job at a time, as
+// alone; a completion qCompleteRunning did not end (refused, or the same
+// again) is decided after with its job locked, and a second completion of a
+// job in the batch as alone.
+func (s *Store) jobCompleteBatch(ctx context.Context, tx pgx.Tx, items []*groupItem) error {
+	var ps []*JobCompleteParams
+	var refused, again []*groupItem
+	first := make(map[int64]*groupItem, len(items))
+	for _, it := range items {
+		p := it.arg.(*JobCompleteParams)
+		if first[p.JobID] != nil {
+			again = append(again, it)
+			continue
+		}
+		first[p.JobID] = it
+		ps = append(ps, p)
+	}
+	done, err := s.completeRunning(ctx, tx, ps)
+	if err != nil {
+		return err
+	}
+	var last *groupItem
+	for _, p := range ps {
+		it := first[p.JobID]
+		c := done.ended[p.JobID]
+		if c == nil {
+			refused = append(refused, it)
+			continue
+		}
+		if err := s.completeEnded(ctx, tx, &it.notes, c); err != nil {
+			return err
+		}
+		it.res, last = c, it
+	}
+	for _, d := range done.counted {
+		last.notes.jobChanged(d)
+	}
+	for _, it := range refused {
+		// Nothing this transaction does can make its job end as it reports.
+		if it.err = completeAgain(ctx, tx, it.arg.(*JobCompleteParams)); !isRefusal(it.err) {
+			return it.err
+		}
+	}
+	for _, it := range again {
+		p := it.arg.(*JobCompleteParams)
+		if done.ended[p.JobID] != nil {
+			// Its job just ended (and counted down its dependants).
+			if it.err = completeAgain(ctx, tx, p); !isRefusal(it.err) {
+				return it.err
+			}
+			continue
+		}
+		// The first completion of its job was another holder's, refused.
+		c, err := s.jobCompleteAlone(ctx, tx, &it.notes, p)
+		if !isRefusal(err) {
+			return err
+		}
+		it.err = err
+		if c != nil {
+			it.res = c
 		}
 	}
 	return nil
+}
+
+// isRefusal is whether err is nil or a refusal: the shared transaction is intact.
+func isRefusal(err error) bool {
+	var r refusal
+	return err == nil || errors.As(err, &r)
 }
 
 // logDigest finishes a stored SHA-256 state into its hex digest.

@@ -13,8 +13,7 @@ func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
 var (
 	QClaim     = claimQuery(8)
 	ClaimQuery = claimQuery
-	QLockJobs  = qLockJobs
-	QComplete  = qComplete
-	QCountDown = qCountDownMany
+	QComplete  = qCompleteRunning
+	QCountDown = qCountDownSucceeded
 	QCompleted = qCompletedJobs
 )

@@ -68,7 +68,8 @@ func TestClaimAndCompletePlans(t *testing.T) {
 			require.NoError(t, <-errs)
 		}
 	}
-	named := strings.NewReplacer("@ids", "$1", "@statuses", "$2", "@exit_codes", "$3", "@mismatches", "$4")
+	named := strings.NewReplacer("@ids", "$1", "@attempts", "$2", "@runners", "$3", "@claims", "$4",
+		"@exit_codes", "$5", "@log_lengths", "$6")
 	rows, err := pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
 	require.NoError(t, err)
 	plans := map[string][2]int64{}
@@ -79,7 +80,7 @@ func TestClaimAndCompletePlans(t *testing.T) {
 		plans[strings.Join(strings.Fields(sql), " ")] = [2]int64{generic, custom}
 	}
 	require.NoError(t, rows.Err())
-	for name, sql := range map[string]string{"lock": store.QLockJobs, "complete": store.QComplete, "answers": store.QCompleted} {
+	for name, sql := range map[string]string{"complete": store.QComplete, "count-down": store.QCountDown, "answers": store.QCompleted} {
 		p, ok := plans[strings.Join(strings.Fields(named.Replace(sql)), " ")]
 		require.True(t, ok, "%s was not prepared: %v", name, plans)
 		require.Zero(t, p[1], "%s: %d custom plans", name, p[1])
@@ -100,8 +101,7 @@ func TestClaimAndCompletePlans(t *testing.T) {
 		want            string
 	}{
 		{"claim", store.QClaim, fmt.Sprintf("(%d, 'linux', now(), '1 minute', false, false)", runner.ID), "Index Scan using jobs_runnable"},
-		{"lock", store.QLockJobs, "('{1,2,3}')", "Index Scan using jobs_pkey"},
-		{"complete", store.QComplete, "('{1,2}', '{succeeded,failed}', '{0,1}', '{false,false}')", "Index Scan using jobs_pkey"},
+		{"complete", store.QComplete, "('{1,2}', '{1,1}', '{0,0}', '{0,0}', '{0,1}', '{NULL,NULL}')", "Index Scan using jobs_pkey"},
 		{"count-down", store.QCountDown, "('{1,2,3}')", "Index Scan using job_edges_preceding"},
 		{"answers", store.QCompleted, "('{1,2,3}')", "Index Scan using jobs_pkey"},
 	} {
