@@ -320,6 +320,14 @@ func (s *Store) RunnersSeen(ctx context.Context, runnerIDs []int64, tags []strin
 	return interpret(err, "runners seen")
 }
 
+// isRunning tests that a job runs, in statements that read one job by its
+// key, written so that no plan answers it from jobs_running. A few running
+// jobs among many finished ones rarely show in ANALYZE's sample; to a planner
+// that believes none runs, reading jobs_running whole looked as cheap as the
+// primary key, and each heartbeat, log append and completion read every
+// running job's row to find its own (TestRunningJobStatementsReadByKey).
+const isRunning = `(status = 'running') IS TRUE`
+
 // Holder identifies who acts on a running job: the runner holding it (RunnerID)
 // or the job's own token (RunnerID 0), always for one attempt. Claim is the
 // hand-out a job token was made for (0: any hand-out of the attempt to RunnerID;
@@ -403,7 +411,7 @@ func (s *Store) JobHeartbeat(ctx context.Context, h Holder, lease time.Duration)
 	const q = `
 		WITH beat AS (
 			UPDATE jobs SET lease_expires_at = now() + $4::interval, acked = true, handouts = 0
-			WHERE id = $1 AND attempt = $2 AND status = 'running' AND ($3 = 0 OR runner_id = $3)
+			WHERE id = $1 AND attempt = $2 AND ` + isRunning + ` AND ($3 = 0 OR runner_id = $3)
 				AND ($5 = 0 OR claims = $5)
 			RETURNING status, cancel_requested_at IS NOT NULL AS cancel, runner_id
 		), alive AS (
@@ -493,10 +501,7 @@ const mismatchReason = `the log the server stored differs from what the runner s
 // with its exit code (unnest keeps them in step): a completion's whole
 // decision in one statement, so that it takes one round trip before its
 // commit. It returns the jobs it ended; a job it did not end was not running
-// as its report says (completeAgain decides those). Its status test is
-// written so that no plan reads the jobs through jobs_running (a plan made
-// once per connection while few jobs ran would scan every running job for
-// each completion): they are read by primary key, in the order of @ids.
+// as its report says (completeAgain decides those).
 const qCompleteRunning = `
 	UPDATE jobs j SET status = ` + completeStatus + `, exit_code = c.exit_code, ended_at = now(),
 		lease_expires_at = NULL, log_mismatch = ` + lengthMismatch + `,
@@ -505,7 +510,7 @@ const qCompleteRunning = `
 			WHEN ` + lengthMismatch + ` THEN '` + mismatchReason + `' ELSE '' END
 	FROM unnest(@ids::bigint[], @attempts::int[], @runners::bigint[], @claims::int[], @exit_codes::int[],
 			@log_lengths::bigint[]) AS c(id, attempt, runner_id, claims, exit_code, log_length)
-	WHERE j.id = c.id AND (j.status = 'running') IS TRUE AND j.attempt = c.attempt
+	WHERE j.id = c.id AND ` + isRunning + ` AND j.attempt = c.attempt
 		AND (c.runner_id = 0 OR j.runner_id = c.runner_id) AND (c.claims = 0 OR j.claims = c.claims)
 	` + returningChanged + `, j.log_truncated, j.log_hash_state, j.log_mismatch, j.trace_parent`
 
@@ -987,7 +992,7 @@ func (s *Store) NextEarliestStartWait(ctx context.Context) (*time.Duration, erro
 func (s *Store) jobStopRunning(ctx context.Context, tx pgx.Tx, n *notes, id int64, attempt int, reason string) error {
 	const q = `
 		UPDATE jobs j SET cancel_requested_at = now(), stop_status = 'failed', reason = $3
-		WHERE j.id = $1 AND j.attempt = $2 AND j.status = 'running' AND j.cancel_requested_at IS NULL
+		WHERE j.id = $1 AND j.attempt = $2 AND ` + isRunning + ` AND j.cancel_requested_at IS NULL
 		` + returningChanged
 	_, err := s.collectChanges(ctx, tx, n, q, id, attempt, reason)
 	return err

@@ -290,7 +290,7 @@ func logRows(data []byte) iter.Seq2[int64, []byte] {
 // none to mask. A body that fails midway rolls the transaction back.
 func (s *Store) appendCarriedBatch(ctx context.Context, p *LogAppendParams, c *logCarry, in *chunkIn, end int64, h hash.Hash, event string) (cancel, held bool, data []byte, err error) {
 	const guard = `id = $1::bigint AND attempt = $2::int AND ($3::bigint = 0 OR runner_id = $3::bigint)
-		AND status = 'running' AND started_at = $4::timestamptz AND log_length = $5::bigint AND NOT log_truncated
+		AND ` + isRunning + ` AND started_at = $4::timestamptz AND log_length = $5::bigint AND NOT log_truncated
 		AND claims = $6::int`
 	const qLock = `SELECT cancel_requested_at IS NOT NULL FROM jobs WHERE ` + guard + ` FOR UPDATE`
 	const qChunk = `INSERT INTO log_chunks (job_id, attempt, "offset", data)
