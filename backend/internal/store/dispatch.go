@@ -576,12 +576,13 @@ type completions struct {
 	counted []changedJob
 }
 
-// completeRunning ends the running attempts ps report on (each job once, in
-// id order: the update's nested loop over them locks their rows in that
-// order, as other transitions lock several jobs), counts the succeeded ones
-// down in their dependants and reads the answers, in one round trip
-// (BEGIN's, when it is the transaction's first); then it compares the log
-// checksums.
+// completeRunning ends the running attempts ps report on, counts the
+// succeeded ones down in their dependants and reads the answers, in one round
+// trip (BEGIN's, when it is the transaction's first); then it compares the
+// log checksums. ps holds each job once, in id order: the order the update's
+// nested loop over them locks their rows in, as other transitions lock
+// several jobs (should another plan deadlock with one of them, the batch
+// fails and its items run alone).
 func (s *Store) completeRunning(ctx context.Context, tx pgx.Tx, ps []*JobCompleteParams) (*completions, error) {
 	var args completeArgs
 	for _, p := range ps {
