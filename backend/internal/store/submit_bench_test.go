@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -44,14 +45,8 @@ func BenchmarkJobSubmitOne(b *testing.B) {
 // long poll parked for the job's tag: the submission claims the job for it
 // in its round trip (handoff.go).
 func BenchmarkJobSubmitOneHandedOff(b *testing.B) {
-	st := store.New(newPool(b), newBox(b, make([]byte, 32)))
+	st, _, p, _, parked := handOffBench(b)
 	ctx := context.Background()
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
-	require.NoError(b, err)
-	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("bench-runner")}, &store.Audit{})
-	require.NoError(b, err)
-	parked := &parkedPoll{p: store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute, PolledSince: time.Now()}}
-	st.SetHandoff(parked)
 	var ds []time.Duration
 	i := 0
 	for b.Loop() {
@@ -77,15 +72,8 @@ func BenchmarkJobSubmitOneHandedOff(b *testing.B) {
 // are gathered after a warm-up, as autovacuum soon does on a server: plans
 // made on tables PostgreSQL has never analyzed read them whole.
 func BenchmarkJobCompleteHandsOff(b *testing.B) {
-	pool := newPool(b)
-	st := store.New(pool, newBox(b, make([]byte, 32)))
+	st, pool, p, r, parked := handOffBench(b)
 	ctx := context.Background()
-	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
-	require.NoError(b, err)
-	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("bench-runner")}, &store.Audit{})
-	require.NoError(b, err)
-	parked := &parkedPoll{p: store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute, PolledSince: time.Now()}}
-	st.SetHandoff(parked)
 	i := 0
 	chain := func() time.Duration {
 		i++
@@ -113,7 +101,7 @@ func BenchmarkJobCompleteHandsOff(b *testing.B) {
 	for range 200 {
 		chain()
 	}
-	_, err = pool.Exec(ctx, `ANALYZE`)
+	_, err := pool.Exec(ctx, `ANALYZE`)
 	require.NoError(b, err)
 	var ds []time.Duration
 	for b.Loop() {
@@ -122,6 +110,21 @@ func BenchmarkJobCompleteHandsOff(b *testing.B) {
 	slices.Sort(ds)
 	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99_ms")
+}
+
+// handOffBench is a store with project "proj" and a runner r1 of tag linux
+// whose long poll is always parked on it.
+func handOffBench(b *testing.B) (*store.Store, *pgxpool.Pool, *store.Project, *store.Runner, *parkedPoll) {
+	pool := newPool(b)
+	st := store.New(pool, newBox(b, make([]byte, 32)))
+	ctx := context.Background()
+	p, err := st.ProjectCreate(ctx, "proj", "Proj", false, nil)
+	require.NoError(b, err)
+	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("bench-runner")}, &store.Audit{})
+	require.NoError(b, err)
+	parked := &parkedPoll{p: store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: 1, Lease: time.Minute, PolledSince: time.Now()}}
+	st.SetHandoff(parked)
+	return st, pool, p, r, parked
 }
 
 // parkedPoll is a long poll always parked, for store.Handoff.
