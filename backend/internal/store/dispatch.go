@@ -349,12 +349,10 @@ type heldJob struct {
 	HashState       []byte
 	LogTruncated    bool
 	SecretSealed    []byte
-	PastDeadline    bool
 	CancelRequested bool
 	Compat          bool
 	EndedRecently   bool
 	ExitCode        *int
-	StopStatus      string
 	TraceParent     *string // tracing
 }
 
@@ -369,14 +367,13 @@ const qLockJob = `SELECT ` + heldJobColumns + ` FROM jobs WHERE id = $1 FOR UPDA
 
 // heldJobColumns are the columns of a heldJob, in heldJob.fields' order.
 const heldJobColumns = `status, attempt, claims, runner_id, log_length, log_hash_state, log_truncated, secret_sealed,
-	coalesce(started_at + timeout_seconds * interval '1 second' <= now(), false),
 	cancel_requested_at IS NOT NULL, compat, coalesce(ended_at > now() - interval '10 minutes', false), exit_code,
-	stop_status, trace_parent`
+	trace_parent`
 
 func (j *heldJob) fields() []any {
 	return []any{&j.Status, &j.Attempt, &j.Claims, &j.RunnerID, &j.LogLength,
-		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.PastDeadline, &j.CancelRequested, &j.Compat,
-		&j.EndedRecently, &j.ExitCode, &j.StopStatus, &j.TraceParent}
+		&j.HashState, &j.LogTruncated, &j.SecretSealed, &j.CancelRequested, &j.Compat,
+		&j.EndedRecently, &j.ExitCode, &j.TraceParent}
 }
 
 // scanHeldJob reads qLockJob's row and checks that it is h's attempt.
