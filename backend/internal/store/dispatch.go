@@ -512,7 +512,8 @@ const qCompleteRunning = `
 	` + returningChanged + `, j.log_truncated, j.log_hash_state, j.log_mismatch, j.trace_parent`
 
 // qCountDownSucceeded counts the jobs of $1 that this transaction made
-// succeeded (their row versions are its own) down in the jobs waiting for
+// succeeded (their row versions carry its id: it makes no savepoint, whose
+// row versions would carry their own) down in the jobs waiting for
 // them, and queues those that wait for nothing else: a job waiting for several
 // of them is counted down by as many. It is a statement after
 // qCompleteRunning's, not a part of it: its snapshot, taken once that one has
