@@ -158,6 +158,9 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 	listener := events.NewListener(dbURL)
 	disp.Listen(listener)
 	hub.Listen(listener)
+	// The registry observes the store's job ends: made before the dispatcher
+	// runs, as in app.go, or its reaps race with the observer being set.
+	reg := metrics.New(st, nil)
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
@@ -174,7 +177,7 @@ func setupWith(t testing.TB, o bundleOptions) *testBundle {
 		LogLimit: o.logLimit, MaxBatch: o.maxBatch, Integrations: forge, Blobs: blobs,
 		ArtifactMaxFile: o.artifactMaxFile, ArtifactMaxJob: o.artifactMaxJob, ArtifactIdle: o.artifactIdle,
 		CacheMaxProject: o.cacheMax, SignIn: o.signIn, SecureCookies: o.secureCookies, TrustedOrigins: o.trustedOrigins}
-	deps.Metrics, deps.MetricsToken = metrics.New(st, nil), o.metricsToken
+	deps.Metrics, deps.MetricsToken = reg, o.metricsToken
 	deps.Metrics.GaugeFunc("aura_websocket_clients", "Event websockets connected.", func() float64 { return float64(hub.Clients()) })
 	if o.artifactOrigin {
 		deps.ArtifactOrigin = &url.URL{Scheme: "http", Host: artifactOriginHost}
