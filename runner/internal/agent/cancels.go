@@ -91,20 +91,22 @@ var errJobStarted = errors.New("a job started")
 
 // pollCancels makes one cancel long poll, cut short when another job starts.
 func (a *Agent) pollCancels(ctx context.Context, refs []apiclient.AttemptRef) ([]apiclient.AttemptStop, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
+	// The watcher has a context of its own: it must not read ctx while the
+	// poll's timeout below replaces it.
+	untilStarted, cancel := context.WithCancelCause(ctx)
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
 		select {
 		case <-a.started:
 			cancel(errJobStarted)
-		case <-ctx.Done():
+		case <-untilStarted.Done():
 		}
 	}()
 	// The watcher must be gone before the caller looks at the tasks again, or it
 	// could swallow the signal of a job started meanwhile.
 	defer func() { cancel(nil); <-watched }()
-	ctx, stop := context.WithTimeout(ctx, time.Duration(a.waitSeconds+15)*time.Second)
+	ctx, stop := context.WithTimeout(untilStarted, time.Duration(a.waitSeconds+15)*time.Second)
 	defer stop()
 	wait := a.waitSeconds
 	resp, err := a.client.WatchCancelsWithResponse(ctx, apiclient.CancelsRequest{Jobs: refs, WaitSeconds: &wait})
