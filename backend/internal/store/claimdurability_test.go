@@ -19,15 +19,12 @@ func TestClaimCommitsWithoutWaitingForDisk(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, raw, _ := recordedStore(t)
-	for _, q := range []string{
+	execAll(t, raw,
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
 		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 4) g`,
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
 			SELECT 1, id, 'build', 'true', 'linux', 'queued', now(), now() FROM entities`,
-	} {
-		_, err := raw.Exec(ctx, q)
-		require.NoError(t, err)
-	}
+	)
 	runner, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("durability-runner")}, &store.Audit{})
 	require.NoError(t, err)
 

@@ -24,7 +24,7 @@ func TestClaimPlanWithBacklog(t *testing.T) {
 	ctx := context.Background()
 	st, raw, rec := recordedStore(t)
 
-	for _, q := range []string{
+	execAll(t, raw,
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
 		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 20000) g`,
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
@@ -32,10 +32,7 @@ func TestClaimPlanWithBacklog(t *testing.T) {
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, ended_at)
 			SELECT 1, id, 'done', 'true', 'linux', 'succeeded', now(), now() FROM entities`,
 		`ANALYZE`,
-	} {
-		_, err := raw.Exec(ctx, q)
-		require.NoError(t, err)
-	}
+	)
 	runner, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("plan-runner-token")}, &store.Audit{})
 	require.NoError(t, err)
 	for _, limit := range []int{1, 8} {
@@ -64,15 +61,12 @@ func TestGroupedClaimsHandOutOnce(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t)
 	st := store.New(pool, newBox(t, make([]byte, 32)))
-	for _, q := range []string{
+	execAll(t, pool,
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
 		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 3000) g`,
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
 			SELECT 1, id, 'build', 'true', CASE WHEN id % 3 = 0 THEN 'arm' ELSE 'linux' END, 'queued', now(), now() FROM entities`,
-	} {
-		_, err := pool.Exec(ctx, q)
-		require.NoError(t, err)
-	}
+	)
 	const runners = 40
 	type handout struct {
 		runner int64
@@ -125,15 +119,12 @@ func TestTransitionsReadEntitiesByKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, raw, rec := recordedStore(t)
-	for _, q := range []string{
+	execAll(t, raw,
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
 		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 3000) g`,
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
 			SELECT 1, id, 'build', 'true', 'linux', 'queued', now(), now() FROM entities`,
-	} {
-		_, err := raw.Exec(ctx, q)
-		require.NoError(t, err)
-	}
+	)
 	runner, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("entity-plan-runner")}, &store.Audit{})
 	require.NoError(t, err)
 	stmts := rec.record(func() {

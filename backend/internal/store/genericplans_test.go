@@ -32,7 +32,7 @@ func TestClaimAndCompletePlans(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	st := store.New(pool, newBox(t, make([]byte, 32)))
-	for _, q := range []string{
+	execAll(t, pool,
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
 		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 5000) g`,
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
@@ -43,10 +43,7 @@ func TestClaimAndCompletePlans(t *testing.T) {
 			SELECT 1, id, 'after', 'true', 'linux', 'waiting', now(), 1 FROM entities`,
 		`INSERT INTO job_edges (job_id, preceding_id) SELECT id, id - 5000 FROM jobs WHERE name = 'after'`,
 		`ANALYZE`,
-	} {
-		_, err := pool.Exec(ctx, q)
-		require.NoError(t, err)
-	}
+	)
 	runner, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")}, &store.Audit{})
 	require.NoError(t, err)
 

@@ -21,13 +21,10 @@ func TestHandoffDurableAndAnnounced(t *testing.T) {
 	ctx := context.Background()
 	st, raw, _ := recordedStore(t)
 	var ids []int64
-	for _, q := range []string{
+	execAll(t, raw,
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
 		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 3) g`,
-	} {
-		_, err := raw.Exec(ctx, q)
-		require.NoError(t, err)
-	}
+	)
 	rows, _ := raw.Query(ctx, `INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
 		SELECT 1, id, 'build', 'true', 'linux', 'queued', now(), now() FROM entities ORDER BY id RETURNING id`)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])

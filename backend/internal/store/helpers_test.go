@@ -27,3 +27,12 @@ func newBox(t testing.TB, keys ...[]byte) *seal.Box {
 	require.NoError(t, err)
 	return b
 }
+
+// execAll runs each of stmts on db, in order: a test's set-up in SQL.
+func execAll(t testing.TB, db *pgxpool.Pool, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		_, err := db.Exec(context.Background(), q)
+		require.NoError(t, err, q)
+	}
+}

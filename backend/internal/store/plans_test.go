@@ -378,7 +378,7 @@ func TestRunningJobStatementsReadByKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, raw, rec := recordedStore(t)
-	for _, q := range []string{
+	execAll(t, raw,
 		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
 		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 2000) g`,
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, ended_at)
@@ -386,10 +386,7 @@ func TestRunningJobStatementsReadByKey(t *testing.T) {
 		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, created_at, queued_at)
 			SELECT 1, id, 'build', 'true', 'linux', 'queued', now(), now() FROM entities WHERE id <= 100`,
 		`ANALYZE`, // no job runs
-	} {
-		_, err := raw.Exec(ctx, q)
-		require.NoError(t, err)
-	}
+	)
 	runner, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("hash")}, &store.Audit{})
 	require.NoError(t, err)
 	claimed, err := st.JobClaim(ctx, &store.JobClaimParams{RunnerID: runner.ID, Tag: "linux", Limit: 50, Lease: time.Minute})

@@ -34,9 +34,7 @@ func BenchmarkJobSubmitOne(b *testing.B) {
 				ds = append(ds, time.Since(start))
 				require.NoError(b, err)
 			}
-			slices.Sort(ds)
-			b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50_ms")
-			b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99_ms")
+			reportLatencies(b, ds)
 		})
 	}
 }
@@ -60,9 +58,7 @@ func BenchmarkJobSubmitOneHandedOff(b *testing.B) {
 		require.NoError(b, parked.err)
 		require.Len(b, parked.jobs, 1, "handed off")
 	}
-	slices.Sort(ds)
-	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50_ms")
-	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99_ms")
+	reportLatencies(b, ds)
 }
 
 // BenchmarkJobCompleteHandsOff: a runner completes a job that one other job
@@ -107,6 +103,11 @@ func BenchmarkJobCompleteHandsOff(b *testing.B) {
 	for b.Loop() {
 		ds = append(ds, chain())
 	}
+	reportLatencies(b, ds)
+}
+
+// reportLatencies reports the p50 and p99 of ds, in milliseconds.
+func reportLatencies(b *testing.B, ds []time.Duration) {
 	slices.Sort(ds)
 	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99_ms")
