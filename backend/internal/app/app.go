@@ -379,6 +379,7 @@ func newPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 		pc.MaxConns = 20
 	}
 	boundConnections(&pc.ConnConfig.Config)
+	pc.ConnConfig.BuildContextWatcherHandler = store.KeepConnectionOnCancel
 	// Only the cache_describe exec mode reads the description cache, which
 	// every connection would otherwise make room for 512 statements in.
 	if pc.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/dbtest"
+	"github.com/aura-ci/aura/backend/internal/store"
 )
 
 // TestPoolConnectionBounds: the pool's connections carry statement_timeout,
@@ -55,5 +56,73 @@ func TestPoolConnectionBounds(t *testing.T) {
 		}
 		conn.Release()
 		pool.Close()
+	}
+}
+
+// TestPoolKeepsConnectionWhenCallerLeaves: a caller that goes away mid-statement
+// (a runner dropping its heartbeat request as its job ends) leaves its
+// connection in the pool, its statement ended by itself or by a cancel
+// request. pgx's default closed it, and each such hang-up cost the next caller
+// a new PostgreSQL session with empty caches and every statement planned
+// anew. A stalled database and a deadline still cut the connection at once.
+func TestPoolKeepsConnectionWhenCallerLeaves(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	pool, err := newPool(ctx, url+sep+"pool_max_conns=1")
+	require.NoError(t, err)
+	defer pool.Close()
+	pid := func() (pid int) {
+		require.NoError(t, pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
+		return pid
+	}
+	// sleep runs pg_sleep(seconds) with a context that end cancels after 20 ms,
+	// and returns how long the call took.
+	sleep := func(seconds float64, end func(context.Context) (context.Context, func())) (time.Duration, error) {
+		sctx, cancel := end(ctx)
+		defer cancel()
+		start := time.Now()
+		_, err := pool.Exec(sctx, "SELECT pg_sleep($1)", seconds)
+		return time.Since(start), err
+	}
+	leaves := func(ctx context.Context) (context.Context, func()) {
+		ctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(20*time.Millisecond, cancel)
+		return ctx, cancel
+	}
+	first := pid()
+
+	// A short statement ends by itself.
+	_, err = sleep(0.05, leaves)
+	require.NoError(t, err)
+	require.Equal(t, first, pid(), "the connection was closed")
+
+	// A long one is cancelled in the database.
+	took, err := sleep(30, leaves)
+	require.Error(t, err)
+	require.Less(t, took, 5*time.Second)
+	require.Equal(t, first, pid(), "the connection was closed")
+
+	// A stalled database answers no cancel request, and a deadline wants its
+	// answer now: the connection is cut at once.
+	for name, end := range map[string]func(context.Context) (context.Context, func()){
+		"stalled": func(ctx context.Context) (context.Context, func()) {
+			ctx, cancel := context.WithCancelCause(ctx)
+			time.AfterFunc(20*time.Millisecond, func() { cancel(store.ErrStalled) })
+			return ctx, func() { cancel(nil) }
+		},
+		"deadline": func(ctx context.Context) (context.Context, func()) {
+			return context.WithTimeout(ctx, 20*time.Millisecond)
+		},
+	} {
+		before := pid()
+		took, err := sleep(30, end)
+		require.Error(t, err, name)
+		require.Less(t, took, time.Second, name)
+		require.NotEqual(t, before, pid(), "%s: the connection was kept", name)
 	}
 }

@@ -1,5 +1,11 @@
 package store
 
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
 // LogCarryLength is the log length the server's carry for the attempt is at,
 // -1 when it keeps none: which path the next chunk takes.
 func (s *Store) LogCarryLength(jobID int64, attempt int) int64 {
@@ -17,3 +23,6 @@ var (
 	QCountDown = qCountDownSucceeded
 	QCompleted = qCompletedJobs
 )
+
+// InTx runs fn in a transaction of the store's (Store.inTx).
+func (s *Store) InTx(ctx context.Context, fn func(pgx.Tx) error) error { return s.inTx(ctx, fn) }

@@ -222,7 +222,7 @@ func (s *Store) groupTx(ctx context.Context, fn func(tx pgx.Tx, last *pgx.Batch)
 	tx := &beginTx{conn: conn.Conn()}
 	last := &pgx.Batch{}
 	if err := fn(tx, last); err != nil {
-		_ = tx.Rollback(ctx)
+		rollback(ctx, tx)
 		return err
 	}
 	last.Queue("COMMIT")
@@ -252,7 +252,7 @@ func (s *Store) groupTx(ctx context.Context, fn func(tx pgx.Tx, last *pgx.Batch)
 		err = errors.New("the transaction is still open after COMMIT")
 	}
 	if err != nil {
-		_ = tx.Rollback(ctx)
+		rollback(ctx, tx)
 		return interpret(err, "commit")
 	}
 	return nil

@@ -241,7 +241,7 @@ func (s *Store) inTxCommitting(ctx context.Context, fn func(pgx.Tx) error) error
 	inner := &beginTx{conn: conn.Conn()}
 	tx := &endsTx{Tx: inner}
 	if err := fn(tx); err != nil {
-		_ = inner.Rollback(ctx)
+		rollback(ctx, inner)
 		return err
 	}
 	if conn.Conn().PgConn().TxStatus() != 'I' {

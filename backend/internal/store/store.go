@@ -124,15 +124,20 @@ func interpret(err error, what string) error {
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	var tx *endsTx
-	err := pgx.BeginFunc(ctx, s.pool, func(inner pgx.Tx) error {
-		tx = &endsTx{Tx: inner}
-		return fn(tx)
-	})
-	if err == nil && tx != nil {
-		s.observeEnds(tx.ends)
+	inner, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
 	}
-	return err
+	defer rollback(ctx, inner)
+	tx := &endsTx{Tx: inner}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := inner.Commit(ctx); err != nil {
+		return err
+	}
+	s.observeEnds(tx.ends)
+	return nil
 }
 
 // Page is one page of a list: pass Cursor from the previous page's NextCursor.
