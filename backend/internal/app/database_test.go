@@ -20,17 +20,13 @@ func TestPoolConnectionBounds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
 	for _, c := range []struct {
 		url              string
 		statementTimeout string
 		connectTimeout   time.Duration
 	}{
 		{url, "30s", dbConnectTimeout},
-		{url + sep + "statement_timeout=5s&connect_timeout=2", "5s", 2 * time.Second},
+		{withParams(url, "statement_timeout=5s&connect_timeout=2"), "5s", 2 * time.Second},
 	} {
 		pool, err := newPool(ctx, c.url)
 		require.NoError(t, err)
@@ -68,12 +64,7 @@ func TestPoolConnectionBounds(t *testing.T) {
 func TestPoolKeepsConnectionWhenCallerLeaves(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.NewURL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	pool, err := newPool(ctx, url+sep+"pool_max_conns=1")
+	pool, err := newPool(ctx, withParams(dbtest.NewURL(t), "pool_max_conns=1"))
 	require.NoError(t, err)
 	defer pool.Close()
 	pid := func() (pid int) {
@@ -125,4 +116,12 @@ func TestPoolKeepsConnectionWhenCallerLeaves(t *testing.T) {
 		require.Less(t, took, time.Second, name)
 		require.NotEqual(t, before, pid(), "%s: the connection was kept", name)
 	}
+}
+
+// withParams adds query parameters to a database URL.
+func withParams(url, params string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + params
+	}
+	return url + "?" + params
 }
