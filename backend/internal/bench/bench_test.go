@@ -63,8 +63,10 @@ func TestSmoke(t *testing.T) {
 			require.NotNil(t, keys[k].OK, k)
 		}
 	}
-	// The shell starts before the program it runs.
-	require.Less(t, keys["dispatch_p50_ms"].Value, keys["dispatch_program_p50_ms"].Value)
+	// No order between dispatch_p50_ms and dispatch_program_p50_ms is checked:
+	// the first is when the bench's watcher woke to see the shell's file, the
+	// second the time the job's date wrote itself. On a busy machine the
+	// watcher wakes after date ran (CI saw 6.63 against 6.50 ms).
 	require.Zero(t, keys["claim_duplicates"].Value)
 	require.Contains(t, e.Notes(), "peers skipped: no "+filepath.Join(e.PeersDir, "go.mod")+" in this tree")
 }
