@@ -343,7 +343,7 @@ func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 	}
 	// One pipe for both stdout and stderr keeps their order as the job wrote it.
 	outR, outW, statusR, statusW, lifelineR, lifelineW := files[0], files[1], files[2], files[3], files[4], files[5]
-	env := []string{} // the job's goes through the lifeline: see encodeEnv
+	env := supervisorEnv() // the job's goes through the lifeline: see encodeEnv
 	extra := []*os.File{statusW, lifelineR}
 	var shellInput *os.File
 	if ws != nil {
