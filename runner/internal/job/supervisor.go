@@ -343,7 +343,11 @@ func startSupervisor(ws *workspace, sh shell) (*supervisor, error) {
 	}
 	// One pipe for both stdout and stderr keeps their order as the job wrote it.
 	outR, outW, statusR, statusW, lifelineR, lifelineW := files[0], files[1], files[2], files[3], files[4], files[5]
-	env := supervisorEnv() // the job's goes through the lifeline: see encodeEnv
+	// The job's environment goes through the lifeline (see encodeEnv); the
+	// supervisor's own holds one setting, for a runner built with the race
+	// detector (others ignore it): such a binary sleeps a second as it exits
+	// (atexit_sleep_ms, 1000 by default), and every job's end would wait for it.
+	env := []string{"GORACE=atexit_sleep_ms=0"}
 	extra := []*os.File{statusW, lifelineR}
 	var shellInput *os.File
 	if ws != nil {
