@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,8 +19,8 @@ type claimed struct {
 }
 
 // claimJobs claims up to n jobs of tag linux without waiting.
-func claimJobs(c *http.Client, url, token string, n int) ([]claimed, error) {
-	req, _ := http.NewRequest("POST", url+"/api/v1/runner/claim", bytes.NewReader(fmt.Appendf(nil, `{"tags":["linux"],"capacity":%d,"waitSeconds":0}`, n)))
+func claimJobs(ctx context.Context, c *http.Client, url, token string, n int) ([]claimed, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", url+"/api/v1/runner/claim", bytes.NewReader(fmt.Appendf(nil, `{"tags":["linux"],"capacity":%d,"waitSeconds":0}`, n)))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
@@ -39,8 +40,8 @@ func claimJobs(c *http.Client, url, token string, n int) ([]claimed, error) {
 }
 
 // complete ends a claimed job as succeeded.
-func complete(c *http.Client, url, token string, j claimed) error {
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/jobs/%d/complete", url, j.ID), bytes.NewReader(fmt.Appendf(nil, `{"attempt":%d,"exitCode":0}`, j.Attempt)))
+func complete(ctx context.Context, c *http.Client, url, token string, j claimed) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("%s/api/v1/jobs/%d/complete", url, j.ID), bytes.NewReader(fmt.Appendf(nil, `{"attempt":%d,"exitCode":0}`, j.Attempt)))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
@@ -93,7 +94,7 @@ func Claim(e *Env) {
 		for _, rt := range tokens {
 			wg.Go(func() {
 				for {
-					jobs, err := claimJobs(c, s.URL, rt, 8)
+					jobs, err := claimJobs(e.Ctx, c, s.URL, rt, 8)
 					if err != nil {
 						errOnce.Store(err)
 						return
@@ -110,7 +111,7 @@ func Claim(e *Env) {
 					}
 					mu.Unlock()
 					for _, j := range jobs {
-						if err := complete(c, s.URL, rt, j); err != nil {
+						if err := complete(e.Ctx, c, s.URL, rt, j); err != nil {
 							errOnce.Store(err)
 							return
 						}
@@ -120,11 +121,12 @@ func Claim(e *Env) {
 			})
 		}
 		wg.Wait()
-		elapsed += time.Since(start)
+		took := time.Since(start)
+		elapsed += took
 		if err := errOnce.Load(); err != nil {
 			fail("%v", err)
 		}
-		e.Logf("   %d of %d jobs claimed and completed", done.Load(), total)
+		e.Logf("   %d of %d jobs claimed and completed (these %d at %.0f jobs/s)", done.Load(), total, n, float64(n)/took.Seconds())
 	}
 	if int(done.Load()) != total {
 		fail("completed %d of %d jobs", done.Load(), total)

@@ -309,7 +309,7 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Exec runs SQL on the server's database.
 func (s *Server) Exec(sql string, args ...any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(s.env.Ctx, 30*time.Minute)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, sql, args...)
 	check(err, "SQL")
@@ -317,7 +317,7 @@ func (s *Server) Exec(sql string, args ...any) {
 
 // QueryRow runs SQL returning one row on the server's database.
 func (s *Server) QueryRow(sql string, dst ...any) error {
-	return s.pool.QueryRow(context.Background(), sql).Scan(dst...)
+	return s.pool.QueryRow(s.env.Ctx, sql).Scan(dst...)
 }
 
 var client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
@@ -352,7 +352,7 @@ func (s *Server) call(method, path, token string, body, out any, want int) error
 		}
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, s.URL+path, r)
+	req, err := http.NewRequestWithContext(s.env.Ctx, method, s.URL+path, r)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func liveLatencies(e *Env, viewers, lines int) []time.Duration {
 	tok := s.Project("proj")
 	rt := s.RunnerToken("r1", "linux")
 	j := s.Submit(tok, nil)
-	jobs, err := claimJobs(client, s.URL, rt, 1)
+	jobs, err := claimJobs(e.Ctx, client, s.URL, rt, 1)
 	check(err, "claim")
 	if len(jobs) != 1 {
 		fail("no job claimed")
@@ -91,7 +91,7 @@ func liveLatencies(e *Env, viewers, lines int) []time.Duration {
 			heartbeat() // the lease is 30 s
 		}
 		line := fmt.Sprintf("%s step %d: compiling backend/internal/events/hub.go ... ok\n", time.Now().Format(time.TimeOnly), i)
-		req, _ := http.NewRequest("PATCH", fmt.Sprintf("%s/api/v1/jobs/%d/log?attempt=1&offset=%d", s.URL, j.ID, offset), strings.NewReader(line))
+		req, _ := http.NewRequestWithContext(e.Ctx, "PATCH", fmt.Sprintf("%s/api/v1/jobs/%d/log?attempt=1&offset=%d", s.URL, j.ID, offset), strings.NewReader(line))
 		req.Header.Set("Authorization", "Bearer "+rt)
 		req.Header.Set("Content-Type", "application/octet-stream")
 		start := time.Now()

@@ -38,7 +38,7 @@ func ingest(e *Env, chunk []byte, n int) float64 {
 	tok := s.Project("proj")
 	rt := s.RunnerToken("r1", "linux")
 	j := s.Submit(tok, nil)
-	jobs, err := claimJobs(client, s.URL, rt, 1)
+	jobs, err := claimJobs(e.Ctx, client, s.URL, rt, 1)
 	check(err, "claim")
 	if len(jobs) != 1 || jobs[0].ID != j.ID {
 		fail("the job was not claimed")
@@ -49,7 +49,7 @@ func ingest(e *Env, chunk []byte, n int) float64 {
 	offset := 0
 	start := time.Now()
 	for range n {
-		req, _ := http.NewRequest("PATCH", fmt.Sprintf("%s/api/v1/jobs/%d/log?attempt=1&offset=%d", s.URL, j.ID, offset), bytes.NewReader(chunk))
+		req, _ := http.NewRequestWithContext(e.Ctx, "PATCH", fmt.Sprintf("%s/api/v1/jobs/%d/log?attempt=1&offset=%d", s.URL, j.ID, offset), bytes.NewReader(chunk))
 		req.Header.Set("Authorization", "Bearer "+rt)
 		req.Header.Set("Content-Type", "application/octet-stream")
 		resp, err := client.Do(req)
