@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/aura-ci/aura/backend/internal/store"
@@ -49,8 +51,70 @@ func TestClaimPlanWithBacklog(t *testing.T) {
 			require.Contains(t, scans, "Index Scan using jobs_runnable")
 			require.False(t, slices.ContainsFunc(scans, func(s string) bool { return strings.HasSuffix(s, "jobs_queued") || s == "Seq Scan on jobs" }),
 				"the claim reads the queue whole: %v", scans)
+			// Once: the start of jobs_runnable holds the entries of the jobs
+			// claimed since the last vacuum, and each walk reads them all.
+			require.Equal(t, 1, indexWalks(t, raw, s, "jobs_runnable"), "walks of jobs_runnable")
 		}
 	}
+}
+
+// indexWalks counts the scans of index in s's plan.
+func indexWalks(t *testing.T, pool *pgxpool.Pool, s statement, index string) int {
+	t.Helper()
+	var out []byte
+	require.NoError(t, pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+s.sql, s.args...).Scan(&out), s.sql)
+	var plans []struct {
+		Plan planNode `json:"Plan"`
+	}
+	require.NoError(t, json.Unmarshal(out, &plans))
+	n := 0
+	for _, p := range plans {
+		for _, scan := range p.Plan.scans(nil) {
+			if strings.HasSuffix(scan, " using "+index) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestClaimMoreQueued: a claim that takes its limit says whether a job of its
+// tag is left for another runner, and only then.
+func TestClaimMoreQueued(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	st := store.New(pool, newBox(t, make([]byte, 32)))
+	execAll(t, pool,
+		`INSERT INTO projects (slug, name) VALUES ('p', 'p')`,
+		`INSERT INTO entities (project_id, key, value) SELECT 1, 'commit', 'c' || g FROM generate_series(1, 12) g`,
+		// 9 of tag linux (one of them urgent, the last), 3 of another tag.
+		`INSERT INTO jobs (project_id, entity_id, name, cmd, tag, status, priority, created_at, queued_at)
+			SELECT 1, id, 'build', 'true', CASE WHEN id <= 9 THEN 'linux' ELSE 'other' END, 'queued',
+				CASE WHEN id = 9 THEN 5 ELSE 0 END, now(), now() FROM entities`,
+	)
+	r, err := st.RunnerCreate(ctx, &store.RunnerCreateParams{Name: "r1", Tags: []string{"linux"}, Hash: []byte("more-queued-token")}, &store.Audit{})
+	require.NoError(t, err)
+	claim := func(limit int) ([]int64, bool) {
+		jobs, err := st.JobClaim(ctx, &store.JobClaimParams{RunnerID: r.ID, Tag: "linux", Limit: limit, Lease: time.Minute})
+		require.NoError(t, err)
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+		}
+		return ids, len(jobs) > 0 && jobs[len(jobs)-1].MoreQueued
+	}
+	ids, more := claim(2)
+	require.Equal(t, []int64{9, 1}, ids, "priority first, then in order")
+	require.True(t, more)
+	ids, more = claim(6)
+	require.Equal(t, []int64{2, 3, 4, 5, 6, 7}, ids)
+	require.True(t, more, "one is left")
+	ids, more = claim(1)
+	require.Equal(t, []int64{8}, ids)
+	require.False(t, more, "the last of its tag")
+	ids, _ = claim(1)
+	require.Empty(t, ids)
 }
 
 // TestGroupedClaimsHandOutOnce: claims that arrive together share

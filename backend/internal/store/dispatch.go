@@ -35,8 +35,9 @@ type ClaimedJob struct {
 	QueuedFor float64 `db:"queued_for"`
 	// TraceParent is the job's job.queued span, when traces are exported.
 	TraceParent *string `db:"trace_parent"`
-	// MoreQueued tells whether, as the claim saw it, jobs of its tag were left
-	// queued: only then need another long poll be woken for them.
+	// MoreQueued tells whether the claim found a job of its tag beyond those
+	// it took, free to claim (not held by another claim meanwhile): only then
+	// need another long poll be woken for it.
 	MoreQueued bool `db:"more_queued"`
 }
 
@@ -63,7 +64,7 @@ const qClaimTemplate = `
 		SELECT project_bound FROM runners
 		WHERE id = $1 AND (lost_at IS NULL OR lost_at < $3) AND $2 = ANY (tags)
 	), picked AS (
-		SELECT id FROM jobs
+		SELECT id, priority FROM jobs
 		WHERE status = 'queued' AND tag = $2 AND EXISTS (SELECT 1 FROM alive)
 			-- A deleted project's jobs wait for the purge, never for a runner.
 			-- OFFSET 0 keeps this a check per job: as an anti-join it made the
@@ -73,7 +74,12 @@ const qClaimTemplate = `
 			AND (NOT (SELECT project_bound FROM alive) OR EXISTS (
 				SELECT 1 FROM runner_projects rp WHERE rp.runner_id = $1 AND rp.project_id = jobs.project_id))
 		ORDER BY priority DESC, id
-		LIMIT @limit
+		-- One job more than the claim takes, locked too: whether there is one
+		-- answers more_queued. A second walk of jobs_runnable from its start
+		-- would cost as much as this one again, or more: the start holds the
+		-- entries of every job claimed since the table's last vacuum (a
+		-- thousand pages after 200,000 claims).
+		LIMIT @limit + 1
 		FOR UPDATE SKIP LOCKED
 	), claimed AS (
 		UPDATE jobs j SET status = 'running', runner_id = $1, started_at = now(), acked = $5,
@@ -83,7 +89,7 @@ const qClaimTemplate = `
 		-- An array rather than a join with picked: planned once for any
 		-- LIMIT (genericPlans), a join reads jobs whole to hash them. The
 		-- project and entity are read by key, row by row (returningChanged).
-		WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+		WHERE j.id = ANY (ARRAY(SELECT id FROM picked ORDER BY priority DESC, id LIMIT @limit))
 		RETURNING j.id, j.attempt, j.claims AS claim, (SELECT slug FROM projects WHERE id = j.project_id) AS project,
 			(SELECT key FROM entities WHERE id = j.entity_id) AS entity_key,
 			(SELECT value FROM entities WHERE id = j.entity_id) AS entity_val,
@@ -94,11 +100,7 @@ const qClaimTemplate = `
 		SELECT count(pg_notify('` + ChannelEvents + `', ` + claimedJobEventSQL + `)) AS n
 		FROM claimed
 	), ` + claimedStatusMarkSQL + `, ` + claimDurabilitySQL + `
-	SELECT claimed.*, (
-			-- Ordered and limited, so that it walks jobs_runnable from its start.
-			SELECT q.id FROM jobs q WHERE q.status = 'queued' AND q.tag = $2 AND q.id NOT IN (SELECT id FROM picked)
-			ORDER BY q.priority DESC, q.id LIMIT 1
-		) IS NOT NULL AS more_queued
+	SELECT claimed.*, (SELECT count(*) FROM picked) > @limit AS more_queued
 	FROM claimed, notified, durability ORDER BY priority DESC, id`
 
 // claimDurabilitySQL commits a claim without waiting for its WAL to reach the
@@ -130,7 +132,7 @@ func claimQuery(limit int) string {
 	if q, ok := claimQueries.Load(limit); ok {
 		return q.(string)
 	}
-	q := strings.Replace(qClaimTemplate, "@limit", strconv.Itoa(limit), 1)
+	q := strings.ReplaceAll(qClaimTemplate, "@limit", strconv.Itoa(limit))
 	claimQueries.Store(limit, q)
 	return q
 }
