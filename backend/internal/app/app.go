@@ -225,6 +225,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { purge.Run(bgCtx) })
 	background.Go(func() { pruneDeliveries(bgCtx, st, logger, time.Hour) })
 	background.Go(func() { pruneSessions(bgCtx, st, authn.Idle(), logger, time.Hour) })
+	background.Go(func() { vacuumQueue(bgCtx, st, logger, time.Second) })
 	sweeper := &retention.Sweeper{Store: st, Blobs: blobs, CacheRetention: cfg.CacheRetention, LogRetention: cfg.LogRetention, Logger: logger}
 	background.Go(func() { sweeper.Run(bgCtx, retention.DefaultPeriod) })
 	metricsReg.GaugeFunc("aura_websocket_clients", "Event websockets connected.", func() float64 { return float64(hub.Clients()) })

@@ -81,6 +81,28 @@ func (p *purger) Run(ctx context.Context) {
 	}
 }
 
+// vacuumQueue vacuums jobs, every tick, once the jobs claimed here since the
+// last time have made it due (store.VacuumQueueIfDue).
+func vacuumQueue(ctx context.Context, st *store.Store, logger *slog.Logger, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		done, err := st.VacuumQueueIfDue(ctx, store.QueueVacuumMinClaims)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("vacuuming jobs failed", "err", err)
+		case done:
+			logger.Debug("vacuumed jobs: claims had left their entries in the queue's index", "took", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
 // pruneDeliveries forgets webhook deliveries past store.DeliveryRetention, at
 // start and then every period.
 func pruneDeliveries(ctx context.Context, st *store.Store, logger *slog.Logger, period time.Duration) {

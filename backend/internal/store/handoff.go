@@ -175,8 +175,10 @@ func (h *handoffs) deliver(err error) {
 }
 
 // OpenClaimed readies jobs a claim for p took (at start) for their runner:
-// their secrets opened, their hand-out traced.
+// their secrets opened, their hand-out traced, and counted towards the next
+// vacuum of jobs (VacuumQueueIfDue).
 func (s *Store) OpenClaimed(ctx context.Context, p *JobClaimParams, start time.Time, jobs []*ClaimedJob) ([]*ClaimedJob, error) {
+	s.claimedSinceVacuum.Add(int64(len(jobs)))
 	for _, j := range jobs {
 		var err error
 		if j.SecretEnv, err = s.openSecrets(j.SecretSealed); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -79,6 +80,9 @@ type Store struct {
 	// handoff takes jobs a transaction makes runnable to long polls parked
 	// here (handoff.go); nil: they are only announced.
 	handoff Handoff
+	// claimedSinceVacuum counts the jobs claimed through the store since it
+	// last vacuumed jobs (queuevacuum.go).
+	claimedSinceVacuum atomic.Int64
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
