@@ -104,6 +104,10 @@ type StatusToSend struct {
 // before anything is sent, so no row lock is held while the forge answers and a
 // job transition never waits for a forge.
 func (s *Store) StatusClaim(ctx context.Context, limit int, lease time.Duration) ([]*StatusToSend, error) {
+	// The picked rows are updated by key, from an array rather than a join
+	// with picked: planned for any LIMIT (PostgreSQL soon settles on a
+	// generic plan), the join read the whole outbox to hash it, 9 ms a claim
+	// at 16,000 rows in the webhook bench.
 	const q = `
 		WITH picked AS (
 			SELECT id FROM status_outbox
@@ -114,8 +118,8 @@ func (s *Store) StatusClaim(ctx context.Context, limit int, lease time.Duration)
 			FOR UPDATE SKIP LOCKED
 		)
 		UPDATE status_outbox o SET locked_until = now() + $2::interval
-		FROM picked, integrations i, projects p
-		WHERE o.id = picked.id AND i.id = o.integration_id AND p.id = o.project_id
+		FROM integrations i, projects p
+		WHERE o.id = ANY (ARRAY(SELECT id FROM picked)) AND i.id = o.integration_id AND p.id = o.project_id
 		RETURNING o.id, o.integration_id, o.project_id, p.slug AS project, o.sha, o.version, o.sent,
 			o.attempts, i.kind, i.api_url, i.token_sealed, i.repository, i.context_per_job,
 			i.allow_private_network`
