@@ -59,6 +59,12 @@ type JobClaimParams struct {
 }
 
 // qClaimTemplate is JobClaim's statement, its LIMIT written in by claimQuery.
+// It picks and locks one job more than it takes: whether it got one answers
+// more_queued. A second walk of jobs_runnable from its start would cost as
+// much as the first again, or more: the start holds the entries of every job
+// claimed since the table's last vacuum (VacuumQueueIfDue). Its text up to
+// FOR UPDATE SKIP LOCKED fits the 1,024 bytes pg_stat_activity keeps of a
+// statement, where tests find a claim under way.
 const qClaimTemplate = `
 	WITH alive AS (
 		SELECT project_bound FROM runners
@@ -74,12 +80,7 @@ const qClaimTemplate = `
 			AND (NOT (SELECT project_bound FROM alive) OR EXISTS (
 				SELECT 1 FROM runner_projects rp WHERE rp.runner_id = $1 AND rp.project_id = jobs.project_id))
 		ORDER BY priority DESC, id
-		-- One job more than the claim takes, locked too: whether there is one
-		-- answers more_queued. A second walk of jobs_runnable from its start
-		-- would cost as much as this one again, or more: the start holds the
-		-- entries of every job claimed since the table's last vacuum (a
-		-- thousand pages after 200,000 claims).
-		LIMIT @limit + 1
+		LIMIT @limit + 1 -- one more than it takes: more_queued
 		FOR UPDATE SKIP LOCKED
 	), claimed AS (
 		UPDATE jobs j SET status = 'running', runner_id = $1, started_at = now(), acked = $5,

@@ -28,18 +28,22 @@ const queueVacuumTimeout = "10min"
 
 // VacuumQueueIfDue vacuums jobs, indexes included, if the jobs claimed
 // through s since its last vacuum number at least min and a fiftieth of the
-// table. It skips the vacuum when another holds the table (another server's,
-// or autovacuum, doing the same work). It returns whether it vacuumed.
+// table. The vacuum does nothing when another holds the table (another
+// server's, or autovacuum, doing the same work). It returns whether it ran.
 func (s *Store) VacuumQueueIfDue(ctx context.Context, min int64) (bool, error) {
 	n := s.claimedSinceVacuum.Load()
-	if n < min {
+	if n < max(min, s.vacuumAfter.Load()) {
 		return false, nil
 	}
+	// The table's size is read only once the claims reach the last one read
+	// allows: an idle server with a large table asks nothing every tick.
 	var rows float64
 	if err := s.pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'jobs'::regclass`).Scan(&rows); err != nil {
 		return false, interpret(err, "vacuum jobs")
 	}
-	if float64(n) < rows/50 {
+	after := max(min, int64(rows/50))
+	s.vacuumAfter.Store(after)
+	if n < after {
 		return false, nil
 	}
 	conn, err := s.pool.Acquire(ctx)

@@ -81,8 +81,9 @@ type Store struct {
 	// here (handoff.go); nil: they are only announced.
 	handoff Handoff
 	// claimedSinceVacuum counts the jobs claimed through the store since it
-	// last vacuumed jobs (queuevacuum.go).
-	claimedSinceVacuum atomic.Int64
+	// last vacuumed jobs, vacuumAfter how many make the next vacuum due, as
+	// the table's size last said (queuevacuum.go).
+	claimedSinceVacuum, vacuumAfter atomic.Int64
 }
 
 // SubmitLimits bound what jobs may submit through their tokens.
