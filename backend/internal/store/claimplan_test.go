@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -63,16 +62,10 @@ func indexWalks(t *testing.T, pool *pgxpool.Pool, s statement, index string) int
 	t.Helper()
 	var out []byte
 	require.NoError(t, pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+s.sql, s.args...).Scan(&out), s.sql)
-	var plans []struct {
-		Plan planNode `json:"Plan"`
-	}
-	require.NoError(t, json.Unmarshal(out, &plans))
 	n := 0
-	for _, p := range plans {
-		for _, scan := range p.Plan.scans(nil) {
-			if strings.HasSuffix(scan, " using "+index) {
-				n++
-			}
+	for _, scan := range scansOf(t, out) {
+		if strings.HasSuffix(scan, " using "+index) {
+			n++
 		}
 	}
 	return n

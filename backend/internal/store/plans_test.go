@@ -329,6 +329,15 @@ func explain(t *testing.T, pool *pgxpool.Pool, s statement) []string {
 	t.Helper()
 	var out []byte
 	require.NoError(t, pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+s.sql, s.args...).Scan(&out), s.sql)
+	scans := scansOf(t, out)
+	sort.Strings(scans)
+	return slices.Compact(scans)
+}
+
+// scansOf lists the scans of EXPLAIN (FORMAT JSON) output, in plan order,
+// each as often as the plan makes it.
+func scansOf(t *testing.T, out []byte) []string {
+	t.Helper()
 	var plans []struct {
 		Plan planNode `json:"Plan"`
 	}
@@ -337,8 +346,7 @@ func explain(t *testing.T, pool *pgxpool.Pool, s statement) []string {
 	for _, p := range plans {
 		scans = p.Plan.scans(scans)
 	}
-	sort.Strings(scans)
-	return slices.Compact(scans)
+	return scans
 }
 
 func oneLine(sql string) string {

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -45,11 +44,7 @@ func TestStatusClaimGenericPlan(t *testing.T) {
 	require.NoError(t, err)
 	var out []byte
 	require.NoError(t, conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE status_claim(64, '1 minute')`).Scan(&out))
-	var plans []struct {
-		Plan planNode `json:"Plan"`
-	}
-	require.NoError(t, json.Unmarshal(out, &plans))
-	scans := plans[0].Plan.scans(nil)
+	scans := scansOf(t, out)
 	t.Logf("generic plan: %v", scans)
 	require.NotContains(t, scans, "Seq Scan on status_outbox")
 	require.Contains(t, scans, "Index Scan using status_outbox_due")
