@@ -19,3 +19,33 @@ func TestMarshalEvent(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, `{"type":"access","runnerId":7}`, string(event.Marshal(event.Access{RunnerID: 7})))
 }
+
+// TestParseSpellings decodes a job event as Marshal spells it, as the store's
+// SQL (json_build_object) spells it, and with its type elsewhere than first.
+func TestParseSpellings(t *testing.T) {
+	t.Parallel()
+	want := event.Job{JobID: 5, Project: "p", EntityKey: "commit", EntityVal: "a\"b", Status: "running", Tag: "linux", Attempt: 2, RunnerID: 7}
+	for _, payload := range []string{
+		string(event.Marshal(want)),
+		`{"type" : "job", "jobId" : 5, "project" : "p", "entityKey" : "commit", "entityVal" : "a\"b", "status" : "running", "tag" : "linux", "attempt" : 2, "runnerId" : 7}`,
+		` { "jobId":5,"project":"p","entityKey":"commit","entityVal":"a\"b","status":"running","tag":"linux","attempt":2,"runnerId":7,"type":"job"}`,
+		`{"type":"j\u006fb","jobId":5,"project":"p","entityKey":"commit","entityVal":"a\"b","status":"running","tag":"linux","attempt":2,"runnerId":7}`,
+	} {
+		e, err := event.Parse([]byte(payload))
+		require.NoError(t, err, payload)
+		require.Equal(t, want, e, payload)
+	}
+	for _, bad := range []string{``, `{`, `{"type":"job"`, `{"type":"job",}`, `{"type":"nope"}`, `[]`, `{"type":1}`} {
+		_, err := event.Parse([]byte(bad))
+		require.Error(t, err, bad)
+	}
+}
+
+func BenchmarkParseJob(b *testing.B) {
+	payload := `{"type" : "job", "jobId" : 123456, "project" : "proj", "entityKey" : "commit", "entityVal" : "0123456789abcdef0123456789abcdef01234567", "status" : "running", "tag" : "linux", "attempt" : 1, "runnerId" : 42}`
+	for b.Loop() {
+		if _, err := event.Parse([]byte(payload)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
