@@ -36,6 +36,8 @@ func (b *testBundle) metricsReplica(t *testing.T) *testBundle {
 	listener := events.NewListener(b.dbURL)
 	disp.Listen(listener)
 	hub.Listen(listener)
+	// Before the dispatcher runs, as in app: the registry observes the store's job ends.
+	reg := metrics.New(st, nil)
 	bg, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { listener.Run(bg) })
@@ -43,7 +45,7 @@ func (b *testBundle) metricsReplica(t *testing.T) *testBundle {
 	wg.Go(func() { hub.Run(bg) })
 	<-listener.Ready()
 	srv := httptest.NewServer(api.NewHandler(api.Deps{Store: st, Auth: a, Dispatcher: disp, Events: hub, LogLimit: 64 << 20,
-		Metrics: metrics.New(st, nil), MetricsToken: testMetricsToken}))
+		Metrics: reg, MetricsToken: testMetricsToken}))
 	t.Cleanup(func() {
 		disp.Stop()
 		cancel()
