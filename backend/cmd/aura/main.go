@@ -13,11 +13,11 @@ import (
 
 // defaultGCPercent is the collector's target when GOGC is not set: collect
 // once the heap has grown by three times what the last collection kept, not
-// by as much (Go's 100). The server keeps little (its heap is about 15 MiB
-// under load) and allocates fast, so at 100 it collected so often that, on 2
-// CPUs, the collector's work took time from PostgreSQL's: claim + complete,
-// log ingest and webhooks each ran 3-8% faster at 300 (aura-bench, same-hour
-// A/B), for 40 → 53 MiB under load and no change at idle.
+// by as much (Go's 100). The server keeps little and allocates fast, so at
+// 100 it collected so often that, on 2 CPUs, the collector's work took time
+// from PostgreSQL's: claim + complete, log ingest and webhooks each ran 3-8%
+// faster at 300 (aura-bench, same-hour A/B; docs/performance.md), for 41 → 53
+// MiB resident under load and no change at idle.
 const defaultGCPercent = 300
 
 func main() {
