@@ -60,10 +60,8 @@ func TestClaimPlanWithBacklog(t *testing.T) {
 // indexWalks counts the scans of index in s's plan.
 func indexWalks(t *testing.T, pool *pgxpool.Pool, s statement, index string) int {
 	t.Helper()
-	var out []byte
-	require.NoError(t, pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+s.sql, s.args...).Scan(&out), s.sql)
 	n := 0
-	for _, scan := range scansOf(t, out) {
+	for _, scan := range planScans(t, pool, s) {
 		if strings.HasSuffix(scan, " using "+index) {
 			n++
 		}

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -91,8 +90,6 @@ func TestClaimAndCompletePlans(t *testing.T) {
 	conn, err := pool.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release()
-	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
-	require.NoError(t, err)
 	for i, c := range []struct {
 		name, sql, args string
 		want            string
@@ -102,18 +99,7 @@ func TestClaimAndCompletePlans(t *testing.T) {
 		{"count-down", store.QCountDown, "('{1,2,3}')", "Index Scan using job_edges_preceding"},
 		{"answers", store.QCompleted, "('{1,2,3}')", "Index Scan using jobs_pkey"},
 	} {
-		_, err := conn.Exec(ctx, fmt.Sprintf("PREPARE plan%d AS %s", i, named.Replace(c.sql)))
-		require.NoError(t, err, c.name)
-		var out []byte
-		require.NoError(t, conn.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE plan%d%s", i, c.args)).Scan(&out), c.name)
-		var explained []struct {
-			Plan planNode `json:"Plan"`
-		}
-		require.NoError(t, json.Unmarshal(out, &explained))
-		var scans []string
-		for _, p := range explained {
-			scans = p.Plan.scans(scans)
-		}
+		scans := genericScans(t, conn, fmt.Sprintf("plan%d", i), named.Replace(c.sql), c.args)
 		t.Logf("%s: %s", c.name, strings.Join(scans, ", "))
 		require.NotContains(t, scans, "Seq Scan on jobs", "%s reads jobs whole", c.name)
 		require.False(t, slices.Contains(scans, "Seq Scan on job_edges"), "%s reads job_edges whole", c.name)

@@ -324,14 +324,36 @@ func TestPagePlans(t *testing.T) {
 	}
 }
 
-// explain returns the scans of the plan of s, with its own arguments.
+// explain returns the scans of the plan of s, with its own arguments, each once.
 func explain(t *testing.T, pool *pgxpool.Pool, s statement) []string {
+	t.Helper()
+	scans := planScans(t, pool, s)
+	sort.Strings(scans)
+	return slices.Compact(scans)
+}
+
+// planScans lists the scans of the plan of s, planned for its own arguments (scansOf).
+func planScans(t *testing.T, pool *pgxpool.Pool, s statement) []string {
 	t.Helper()
 	var out []byte
 	require.NoError(t, pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+s.sql, s.args...).Scan(&out), s.sql)
-	scans := scansOf(t, out)
-	sort.Strings(scans)
-	return slices.Compact(scans)
+	return scansOf(t, out)
+}
+
+// genericScans lists the scans of sql's generic plan, the one PostgreSQL
+// settles on for a statement it runs often (EXPLAIN with arguments would plan
+// for them): on conn, whose plan_cache_mode it forces, sql is prepared as
+// name and its execution with args, such as "(1, 'linux')", explained.
+func genericScans(t *testing.T, conn *pgxpool.Conn, name, sql, args string) []string {
+	t.Helper()
+	ctx := context.Background()
+	_, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "PREPARE "+name+" AS "+sql)
+	require.NoError(t, err, name)
+	var out []byte
+	require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE "+name+args).Scan(&out), name)
+	return scansOf(t, out)
 }
 
 // scansOf lists the scans of EXPLAIN (FORMAT JSON) output, in plan order,

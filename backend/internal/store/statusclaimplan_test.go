@@ -36,15 +36,7 @@ func TestStatusClaimGenericPlan(t *testing.T) {
 	conn, err := raw.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release()
-	// EXPLAIN with arguments would plan for them; EXECUTE plans as the
-	// statement runs once PostgreSQL settles on a generic plan.
-	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `PREPARE status_claim AS `+stmts[0].sql)
-	require.NoError(t, err)
-	var out []byte
-	require.NoError(t, conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE status_claim(64, '1 minute')`).Scan(&out))
-	scans := scansOf(t, out)
+	scans := genericScans(t, conn, "status_claim", stmts[0].sql, "(64, '1 minute')")
 	t.Logf("generic plan: %v", scans)
 	require.NotContains(t, scans, "Seq Scan on status_outbox")
 	require.Contains(t, scans, "Index Scan using status_outbox_due")
